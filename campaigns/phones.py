@@ -1,0 +1,150 @@
+"""Phone numbers as Vietnamese lists write them, normalised to E.164.
+
+Vietnamese mobile numbers (the bulk of every list) take a fast path of string operations
+and one table lookup; only numbers written with another country code go through
+libphonenumber, which costs ~50 times more per number (see ../shared/reference/vietnam.md).
+
+Every rejection carries a stable reason code that reports and tests rely on.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+
+import phonenumbers
+
+
+class Reject(StrEnum):
+    """Why a cell of a list is not a number we can text. Stable codes: reports key on them."""
+
+    EMPTY = "empty"
+    NOT_A_NUMBER = "not_a_number"
+    WRONG_LENGTH = "wrong_length"
+    LANDLINE = "landline"
+    UNALLOCATED_PREFIX = "unallocated_prefix"
+    INVALID_FOREIGN = "invalid_foreign"
+
+
+class PhoneRejected(ValueError):
+    """A value that is not a textable number, with the reason code."""
+
+    def __init__(self, reason: Reject) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Phone:
+    """A normalised number: E.164, ISO country, allocation carrier (Vietnam only), and
+    whether it was rewritten from a legacy 11-digit ``01xx`` number."""
+
+    e164: str
+    country: str
+    carrier: str | None = None
+    legacy: bool = False
+
+
+#: 2018 conversion of 11-digit numbers: old national prefix (without 0) -> new one.
+LEGACY_PREFIXES: dict[str, str] = {
+    # Viettel
+    "162": "32", "163": "33", "164": "34", "165": "35",
+    "166": "36", "167": "37", "168": "38", "169": "39",
+    # MobiFone
+    "120": "70", "121": "79", "122": "77", "126": "76", "128": "78",
+    # VinaPhone
+    "123": "83", "124": "84", "125": "85", "127": "81", "129": "82",
+    # Vietnamobile, Gmobile
+    "186": "56", "188": "58", "199": "59",
+}  # fmt: skip
+
+#: Allocation carrier by national prefix (two digits, or three where a range is split).
+CARRIER_PREFIXES: dict[str, str] = {
+    **{p: "viettel" for p in ("32", "33", "34", "35", "36", "37", "38", "39", "86", "96",
+                              "97", "98")},
+    **{p: "vinaphone" for p in ("81", "82", "83", "84", "85", "88", "91", "94", "87")},
+    **{p: "mobifone" for p in ("70", "76", "77", "78", "79", "89", "90", "93")},
+    **{p: "vietnamobile" for p in ("52", "56", "58", "92")},
+    **{p: "gmobile" for p in ("59", "993", "994", "995", "996", "997")},
+    **{p: "itelecom" for p in ("998", "999")},
+    "55": "reddi",
+}  # fmt: skip
+
+_SEPARATORS = re.compile(r"[\s.\-()/]+")
+_DIGITS = re.compile(r"\+?\d+")
+
+
+def _clean(raw: str) -> str:
+    # NFKC turns full-width digits and no-break spaces into their ASCII forms.
+    text = unicodedata.normalize("NFKC", raw).strip().lstrip("'")
+    if text.endswith(".0") and text[:-2].isdigit():  # Excel stored the number as a float
+        text = text[:-2]
+    text = text.replace("(0)", "")  # "+84 (0)912 …": the trunk 0 written after the code
+    return _SEPARATORS.sub("", text)
+
+
+def _vietnamese(national: str) -> Phone:
+    legacy = False
+    if national[:1] == "2" and len(national) in (9, 10):  # 02x area codes: fixed lines
+        raise PhoneRejected(Reject.LANDLINE)
+    if len(national) == 10 and national[0] == "1":
+        new = LEGACY_PREFIXES.get(national[:3])
+        if new is None:
+            raise PhoneRejected(Reject.UNALLOCATED_PREFIX)
+        national, legacy = new + national[3:], True
+    if len(national) != 9:
+        raise PhoneRejected(Reject.WRONG_LENGTH)
+    carrier = CARRIER_PREFIXES.get(national[:2]) or CARRIER_PREFIXES.get(national[:3])
+    if carrier is None:
+        raise PhoneRejected(Reject.UNALLOCATED_PREFIX)
+    return Phone(e164="+84" + national, country="VN", carrier=carrier, legacy=legacy)
+
+
+def _foreign(text: str) -> Phone:
+    try:
+        parsed = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        raise PhoneRejected(Reject.INVALID_FOREIGN) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise PhoneRejected(Reject.INVALID_FOREIGN)
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return Phone(e164=e164, country=phonenumbers.region_code_for_number(parsed) or "ZZ")
+
+
+def normalise(raw: str | None) -> Phone:
+    """Normalise one cell of a list.
+
+    Parameters:
+        raw: the cell as read (any of the forms in ../shared/reference/vietnam.md).
+
+    Returns:
+        The number in E.164 with its country and, for Vietnam, its allocation carrier.
+
+    Raises:
+        PhoneRejected: with a ``Reject`` reason when the cell is not a textable number.
+    """
+    if raw is None or not raw.strip():
+        raise PhoneRejected(Reject.EMPTY)
+    text = _clean(raw)
+    if not _DIGITS.fullmatch(text):
+        raise PhoneRejected(Reject.NOT_A_NUMBER)
+    if text.startswith("+"):
+        if text.startswith("+84"):
+            return _vietnamese(text[3:])
+        return _foreign(text)
+    if text.startswith("0084"):
+        return _vietnamese(text[4:])
+    if text.startswith("84") and len(text) in (11, 12):
+        return _vietnamese(text[2:])
+    if text.startswith("0"):
+        return _vietnamese(text[1:])
+    return _vietnamese(text)
+
+
+def mask(e164: str) -> str:
+    """``+84912345678`` -> ``+8491*****78``: enough to tell numbers apart, not to dial."""
+    if len(e164) <= 7:
+        return "*" * len(e164)
+    return e164[:5] + "*" * (len(e164) - 7) + e164[-2:]

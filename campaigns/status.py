@@ -1,0 +1,60 @@
+"""The delivery status model shared by the ledger, the worker and every provider.
+
+A message starts ``queued``. A worker claims it (``sending``) and hands it to a provider;
+the answer makes it ``sent`` (accepted, provider id known), ``failed`` (refused for good),
+``unknown`` (the provider may or may not have sent it) or ``queued`` again (refused before
+processing, safe to retry). Receipts then move ``sent`` to ``delivered`` or
+``undelivered``. ``expired`` is for a message whose validity passed before it could go.
+
+Statuses only move forward; the one exception, ``sending -> queued``, is the worker
+releasing a claim on a message the provider never processed. Final statuses never change,
+except ``unknown``, which a late but real receipt may correct.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+
+#: Every recipient ends in exactly one of these.
+FINAL: frozenset[Status] = frozenset(
+    {Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, Status.EXPIRED, Status.UNKNOWN}
+)
+
+_REAL_FINAL = frozenset({Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, Status.EXPIRED})
+
+#: The allowed moves, written out so that a reader can check each one.
+_MOVES: dict[Status, frozenset[Status]] = {
+    Status.QUEUED: frozenset({Status.SENDING, Status.EXPIRED, Status.FAILED}),
+    # A receipt can overtake the send call's answer, so `sending` may jump straight to a
+    # receipt's status; `queued` is the release of a claim the provider never processed.
+    Status.SENDING: frozenset({Status.QUEUED, Status.SENT} | FINAL),
+    Status.SENT: frozenset(FINAL),
+    # A correction: the provider did send it after all, and said how it ended.
+    Status.UNKNOWN: _REAL_FINAL,
+    Status.DELIVERED: frozenset(),
+    Status.UNDELIVERED: frozenset(),
+    Status.FAILED: frozenset(),
+    Status.EXPIRED: frozenset(),
+}
+
+
+def can_move(old: Status, new: Status) -> bool:
+    """Whether a message in status ``old`` may move to ``new``."""
+    return new in _MOVES[old]
+
+
+def sources_of(new: Status) -> tuple[Status, ...]:
+    """The statuses from which ``new`` may be reached, for a conditional UPDATE's WHERE."""
+    return tuple(old for old, targets in _MOVES.items() if new in targets)

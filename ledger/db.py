@@ -1,0 +1,69 @@
+"""Connecting to the ledger: SQLite (embedded default) or PostgreSQL (production).
+
+SQLite is made to behave under several worker threads: WAL journal, a busy timeout, and
+every transaction opened with ``BEGIN IMMEDIATE`` so that two writers queue for the lock
+instead of one failing with "database is locked" when it upgrades a read to a write.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+
+
+class LedgerError(RuntimeError):
+    """The ledger cannot be used (unreachable, not migrated …); the message says why."""
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Pick our drivers: ``postgresql://`` means psycopg 3, ``sqlite://`` the stdlib one."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def display_url(url: str | URL) -> str:
+    """The URL with its password masked, for people and logs."""
+    return normalise_url(url).render_as_string(hide_password=True)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(
+        url, connect_args={"timeout": 60, "check_same_thread": False}, pool_size=16
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let the "begin" hook below open transactions
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def make_engine(url: str | URL) -> Engine:
+    """An engine for the ledger at ``url``."""
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def describe_location(engine: Engine) -> str:
+    """Where the ledger is: a file path for SQLite, the masked URL otherwise."""
+    if engine.url.get_backend_name() == "sqlite" and engine.url.database:
+        return str(Path(engine.url.database).resolve())
+    return display_url(engine.url)

@@ -1,0 +1,217 @@
+"""Moving messages through their statuses, the only way the ledger's rows change.
+
+Each change is one short transaction: the row is updated only if its current status may
+move to the new one (``campaigns.status``), and the change is appended to ``events``.
+No transaction is held open while a provider is called.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from campaigns.status import FINAL, Status, can_move, sources_of
+from ledger.schema import campaigns, events, messages, now
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    id: int
+    recipient: str
+    language: str
+    encoding: str
+    parts: int
+    attempts: int
+
+
+def claim_batch(engine: Engine, campaign_id: str, batch: int) -> list[ClaimedMessage]:
+    """Claim the batch's ``queued`` messages for sending (``queued -> sending``).
+
+    One conditional UPDATE marks every claimable row with a fresh token, so two workers
+    running the same batch (a redelivered job) split nothing: the second finds no row.
+
+    Returns:
+        The claimed messages, attempts already counting this one.
+    """
+    token, at = uuid.uuid4().hex, now()
+    with engine.begin() as conn:
+        claimed = conn.execute(
+            messages.update()
+            .where(
+                messages.c.campaign_id == campaign_id,
+                messages.c.batch == batch,
+                messages.c.status == Status.QUEUED.value,
+            )
+            .values(
+                status=Status.SENDING.value,
+                claim_token=token,
+                claimed_at=at,
+                updated_at=at,
+                attempts=messages.c.attempts + 1,
+            )
+        ).rowcount
+        if not claimed:
+            return []
+        mine = messages.c.claim_token == token
+        conn.execute(
+            events.insert().from_select(
+                ["campaign_id", "message_id", "at", "source", "from_status", "to_status"],
+                sa.select(
+                    messages.c.campaign_id,
+                    messages.c.id,
+                    sa.literal(at, type_=events.c.at.type),
+                    sa.literal("worker"),
+                    sa.literal(Status.QUEUED.value),
+                    sa.literal(Status.SENDING.value),
+                ).where(mine),
+            )
+        )
+        rows = conn.execute(
+            sa.select(
+                messages.c.id,
+                messages.c.recipient,
+                messages.c.language,
+                messages.c.encoding,
+                messages.c.parts,
+                messages.c.attempts,
+            )
+            .where(mine)
+            .order_by(messages.c.id)
+        )
+        return [ClaimedMessage(*row) for row in rows]
+
+
+def _move(
+    conn: Connection,
+    message_id: int,
+    new: Status,
+    source: str,
+    code: str | None = None,
+    detail: dict[str, Any] | None = None,
+    **values: Any,
+) -> Status | None:
+    """Move one message to ``new`` if allowed. Returns the old status, or ``None`` when the
+    move was refused (a duplicate or late update) and nothing changed."""
+    query = sa.select(messages.c.status, messages.c.campaign_id).where(messages.c.id == message_id)
+    row = conn.execute(query.with_for_update()).first()
+    if row is None:
+        return None
+    old = Status(row.status)
+    if not can_move(old, new):
+        return None
+    at = now()
+    if new in FINAL:
+        values.setdefault("final_at", at)
+    if new is not Status.SENDING:
+        values.setdefault("claim_token", None)
+    conn.execute(
+        messages.update()
+        .where(
+            messages.c.id == message_id, messages.c.status.in_([s.value for s in sources_of(new)])
+        )
+        .values(status=new.value, updated_at=at, **values)
+    )
+    conn.execute(
+        events.insert().values(
+            campaign_id=row.campaign_id,
+            message_id=message_id,
+            at=at,
+            source=source,
+            from_status=old.value,
+            to_status=new.value,
+            code=code,
+            detail=detail,
+        )
+    )
+    return old
+
+
+def record_sent(engine: Engine, message_id: int, provider_message_id: str) -> None:
+    """The provider accepted the message. The provider's id is stored even when a receipt
+    already moved the status past ``sent``, so later receipts still match."""
+    with engine.begin() as conn:
+        moved = _move(
+            conn,
+            message_id,
+            Status.SENT,
+            "worker",
+            provider_message_id=provider_message_id,
+            sent_at=now(),
+        )
+        if moved is None:
+            conn.execute(
+                messages.update()
+                .where(messages.c.id == message_id, messages.c.provider_message_id.is_(None))
+                .values(provider_message_id=provider_message_id)
+            )
+
+
+def record_outcome(
+    engine: Engine, message_id: int, status: Status, source: str, code: str | None = None
+) -> bool:
+    """Move a message to ``status`` (failed, unknown, expired, queued …) with the code that
+    explains it. Returns whether the status changed."""
+    with engine.begin() as conn:
+        values = {"error_code": code} if code is not None else {}
+        return _move(conn, message_id, status, source, code=code, **values) is not None
+
+
+def release(engine: Engine, message_ids: Sequence[int], code: str | None = None) -> int:
+    """Give claimed messages back (``sending -> queued``): the provider never processed
+    them, so they may be sent later. Returns how many were released."""
+    released = 0
+    with engine.begin() as conn:
+        for message_id in message_ids:
+            values = {"error_code": code} if code is not None else {}
+            released += (
+                _move(conn, message_id, Status.QUEUED, "worker", code=code, **values) is not None
+            )
+    return released
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptOutcome:
+    matched: bool
+    moved: bool
+
+
+def apply_receipt(
+    engine: Engine, provider: str, provider_message_id: str, status: Status, code: str | None
+) -> ReceiptOutcome:
+    """Apply a delivery receipt: forward only, never out of a final status (except a real
+    status correcting ``unknown``). A duplicate or late receipt changes nothing."""
+    with engine.begin() as conn:
+        found = conn.execute(
+            sa.select(messages.c.id).where(
+                messages.c.provider == provider,
+                messages.c.provider_message_id == provider_message_id,
+            )
+        ).first()
+        if found is None:
+            return ReceiptOutcome(matched=False, moved=False)
+        values = {"error_code": code} if status is Status.UNDELIVERED and code else {}
+        moved = _move(conn, found.id, status, "receipt", code=code, **values)
+        return ReceiptOutcome(matched=True, moved=moved is not None)
+
+
+def set_campaign_state(engine: Engine, campaign_id: str, state: str, reason: str | None) -> None:
+    """Operator-visible state of a campaign (``running``, ``halted`` …) and why."""
+    with engine.begin() as conn:
+        conn.execute(
+            campaigns.update()
+            .where(campaigns.c.id == campaign_id)
+            .values(state=state, state_reason=reason)
+        )
+        conn.execute(
+            events.insert().values(
+                campaign_id=campaign_id,
+                at=now(),
+                source="worker",
+                detail={"state": state, "reason": reason},
+            )
+        )

@@ -1,0 +1,134 @@
+"""The ledger's tables (SQLAlchemy Core). Migrations in ``ledger/migrations`` create them;
+this module is what the code reads and writes through, and the two must agree (a test
+checks that a migrated database matches this metadata).
+
+- ``campaigns``: one row per launched campaign, with its validated spec and intake counts.
+- ``messages``: one row per recipient per campaign (unique on the pair): status, attempts,
+  provider, the provider's message id, the last error code, timestamps.
+- ``rejects``: one row per list row that produced no message, with its reason.
+- ``events``: append-only, one row per status change, with its source.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: BIGINT on PostgreSQL; INTEGER on SQLite, where only that type autoincrements.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps stored in UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the ledger; use UTC-aware datetimes")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("category", sa.String(32), nullable=False),
+    sa.Column("brandname", sa.String(11), nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("list_name", sa.String(255), nullable=False),
+    sa.Column("intake", sa.JSON, nullable=False),
+    # Operator-set state (running, halted …). Completion is derived from the messages.
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("state_reason", sa.Text, nullable=True),
+    sa.Column("batches", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("valid_until", UtcDateTime, nullable=False),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("campaign_id", sa.String(64), sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("recipient", sa.String(20), nullable=False),
+    sa.Column("country", sa.String(2), nullable=False),
+    sa.Column("carrier", sa.String(20), nullable=True),
+    sa.Column("list_row", sa.Integer, nullable=False),
+    sa.Column("language", sa.String(3), nullable=False),
+    sa.Column("encoding", sa.String(5), nullable=False),
+    sa.Column("parts", sa.Integer, nullable=False),
+    sa.Column("batch", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("provider_message_id", sa.String(64), nullable=True),
+    sa.Column("error_code", sa.String(32), nullable=True),
+    # Who holds the row while it is `sending`, and since when (for the reaper's lease).
+    sa.Column("claim_token", sa.String(32), nullable=True),
+    sa.Column("claimed_at", UtcDateTime, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("sent_at", UtcDateTime, nullable=True),
+    sa.Column("final_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("campaign_id", "recipient"),
+    sa.Index(None, "campaign_id", "batch", "status"),
+    sa.Index(None, "campaign_id", "status"),
+    sa.Index(None, "provider", "provider_message_id"),
+    sa.Index(None, "claim_token"),
+)
+
+rejects = sa.Table(
+    "rejects",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("campaign_id", sa.String(64), sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("list_row", sa.Integer, nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Index(None, "campaign_id", "reason"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("campaign_id", sa.String(64), nullable=False),
+    sa.Column("message_id", BigId, nullable=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    # worker, receipt, planner, finaliser, operator
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("from_status", sa.String(12), nullable=True),
+    sa.Column("to_status", sa.String(12), nullable=True),
+    # The provider's own code or raw status, as received.
+    sa.Column("code", sa.String(64), nullable=True),
+    sa.Column("detail", sa.JSON, nullable=True),
+    sa.Index(None, "campaign_id", "id"),
+    sa.Index(None, "message_id"),
+)
+
+
+def now() -> datetime:
+    """The ledger's clock: UTC, aware."""
+    return datetime.now(UTC)

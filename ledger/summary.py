@@ -1,0 +1,131 @@
+"""Where a campaign stands: intake counts and how many recipients are in each status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from campaigns.spec import CampaignSpec
+from campaigns.status import FINAL, Status
+from ledger.schema import campaigns, messages
+
+
+class CampaignNotFound(LookupError):
+    """No campaign with that id in the ledger."""
+
+
+@dataclass(frozen=True)
+class CampaignRecord:
+    id: str
+    name: str
+    provider: str
+    state: str
+    state_reason: str | None
+    batches: int
+    created_at: datetime
+    valid_until: datetime
+    spec: CampaignSpec
+    intake: dict[str, Any]
+
+
+def load_campaign(engine: Engine, campaign_id: str) -> CampaignRecord:
+    """Raises ``CampaignNotFound``."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(campaigns).where(campaigns.c.id == campaign_id)).first()
+    if row is None:
+        raise CampaignNotFound(campaign_id)
+    return CampaignRecord(
+        id=row.id,
+        name=row.name,
+        provider=row.provider,
+        state=row.state,
+        state_reason=row.state_reason,
+        batches=row.batches,
+        created_at=row.created_at,
+        valid_until=row.valid_until,
+        spec=CampaignSpec.model_validate(row.spec),
+        intake=row.intake,
+    )
+
+
+def status_counts(engine: Engine, campaign_id: str) -> dict[Status, int]:
+    """Recipients per status (every status present, zeros included)."""
+    query = (
+        sa.select(messages.c.status, sa.func.count())
+        .where(messages.c.campaign_id == campaign_id)
+        .group_by(messages.c.status)
+    )
+    counts = dict.fromkeys(Status, 0)
+    with engine.connect() as conn:
+        for status, count in conn.execute(query):
+            counts[Status(status)] = count
+    return counts
+
+
+def queued_batches(engine: Engine, campaign_id: str) -> list[int]:
+    """Batches that still have ``queued`` messages (to re-enqueue after a crash)."""
+    query = (
+        sa.select(messages.c.batch)
+        .where(messages.c.campaign_id == campaign_id, messages.c.status == Status.QUEUED.value)
+        .distinct()
+        .order_by(messages.c.batch)
+    )
+    with engine.connect() as conn:
+        return list(conn.scalars(query))
+
+
+@dataclass(frozen=True)
+class CampaignSummary:
+    """Every row of the list accounted for: ``rows_read`` equals the recipients plus the
+    rejected plus the duplicates, and every recipient is in exactly one status."""
+
+    campaign: CampaignRecord
+    statuses: dict[Status, int]
+
+    @property
+    def recipients(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def final(self) -> int:
+        return sum(n for s, n in self.statuses.items() if s in FINAL)
+
+    @property
+    def done(self) -> bool:
+        return self.final == self.recipients
+
+    @property
+    def progress_state(self) -> str:
+        if self.campaign.state != "running":
+            return self.campaign.state
+        return "completed" if self.done else "running"
+
+    def as_dict(self) -> dict[str, Any]:
+        intake = self.campaign.intake
+        return {
+            "campaign": self.campaign.id,
+            "name": self.campaign.name,
+            "provider": self.campaign.provider,
+            "state": self.progress_state,
+            "state_reason": self.campaign.state_reason,
+            "created_at": self.campaign.created_at.isoformat(),
+            "valid_until": self.campaign.valid_until.isoformat(),
+            "rows_read": intake.get("rows_read", 0),
+            "rejected": intake.get("rejected", 0),
+            "rejected_by_reason": intake.get("rejected_by_reason", {}),
+            "duplicates": intake.get("duplicates", 0),
+            "legacy_converted": intake.get("legacy_converted", 0),
+            "recipients": self.recipients,
+            "parts": intake.get("parts", 0),
+            "statuses": {s.value: n for s, n in self.statuses.items()},
+            "final": self.final,
+        }
+
+
+def summarise(engine: Engine, campaign_id: str) -> CampaignSummary:
+    """Raises ``CampaignNotFound``."""
+    return CampaignSummary(load_campaign(engine, campaign_id), status_counts(engine, campaign_id))

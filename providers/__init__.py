@@ -1,0 +1,73 @@
+"""Provider modules, registered in one place.
+
+Settings name provider *instances* (``sandbox``, ``esms-hcm`` …); each has a ``type`` that
+picks the module below. Nothing outside this package knows any provider by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from providers.base import (
+    ErrorKind,
+    OutgoingMessage,
+    Provider,
+    ProviderConfig,
+    Receipt,
+    ReceiptSink,
+    SendError,
+    SendResult,
+)
+from providers.sandbox import SandboxProvider
+
+__all__ = [
+    "ErrorKind",
+    "OutgoingMessage",
+    "Provider",
+    "ProviderConfig",
+    "ProviderConfigError",
+    "Receipt",
+    "ReceiptSink",
+    "SendError",
+    "SendResult",
+    "create",
+    "validate_config",
+]
+
+#: Provider type (as written in settings) -> implementation.
+REGISTRY: dict[str, type[Provider]] = {
+    SandboxProvider.type: SandboxProvider,
+}
+
+
+class ProviderConfigError(ValueError):
+    """A provider instance whose settings are unusable; names the instance and field."""
+
+
+def validate_config(name: str, raw: Mapping[str, Any]) -> tuple[type[Provider], ProviderConfig]:
+    """Check one provider instance's settings against its type's model.
+
+    Raises:
+        ProviderConfigError: unknown type, unknown or missing field, bad value.
+    """
+    kind = raw.get("type")
+    cls = REGISTRY.get(str(kind))
+    if cls is None:
+        known = ", ".join(sorted(REGISTRY))
+        raise ProviderConfigError(f"provider {name!r}: unknown type {kind!r} (known: {known})")
+    try:
+        return cls, cls.config_model.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ProviderConfigError(f"provider {name!r}: {problems}") from None
+
+
+def create(name: str, raw: Mapping[str, Any], receipt_sink: ReceiptSink | None = None) -> Provider:
+    """Build the provider instance ``name`` from its settings."""
+    cls, config = validate_config(name, raw)
+    return cls(name, config, receipt_sink=receipt_sink)

@@ -1,0 +1,144 @@
+"""The contract every provider module fulfils, and the closed set of send errors.
+
+A provider does three things: send one message, parse one delivery receipt into the
+common status model, and classify whatever went wrong during a send into one of four
+kinds, each of which the worker handles its own way:
+
+- ``retryable``: the provider did not process the request (connect error, 5xx, 429,
+  queue full). Safe to send again later.
+- ``permanent``: the provider refused this message for good (bad number, blocked).
+- ``ambiguous``: the request may have reached the provider (a read timeout after the
+  request went out). Resending risks a duplicate SMS, so the message becomes ``unknown``.
+- ``halt``: nothing will succeed until a person acts (bad credentials, suspended account,
+  no balance). The provider's queue stops taking work.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from campaigns.status import Status
+from campaigns.text import Encoding
+
+
+class ErrorKind(StrEnum):
+    RETRYABLE = "retryable"
+    PERMANENT = "permanent"
+    AMBIGUOUS = "ambiguous"
+    HALT = "halt"
+
+
+class SendError(Exception):
+    """A failed send, classified.
+
+    Parameters:
+        kind: how the worker must treat it.
+        code: the provider's own code (kept in the ledger), e.g. ``"21211"`` or ``"http_503"``.
+        detail: a short human explanation, never containing the number or the text.
+        retry_after: seconds the provider asked us to wait, if it said.
+    """
+
+    def __init__(
+        self, kind: ErrorKind, code: str, detail: str = "", retry_after: float | None = None
+    ) -> None:
+        super().__init__(f"{kind.value} {code}: {detail}" if detail else f"{kind.value} {code}")
+        self.kind = kind
+        self.code = code
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """What a provider needs to send one SMS. ``message_id`` is Loa's own id: providers
+    with an idempotency key use it, so a resend can never become a second SMS."""
+
+    message_id: int
+    to: str
+    text: str
+    sender: str
+    encoding: Encoding
+    parts: int
+    attempt: int
+    valid_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The provider accepted the message and gave it this id."""
+
+    provider_message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A delivery receipt in the common model. ``raw_status`` is kept as the provider
+    wrote it; ``status`` is ``None`` when the provider's status has no mapping (kept and
+    flagged, never guessed)."""
+
+    provider_message_id: str
+    status: Status | None
+    raw_status: str
+    code: str | None = None
+
+
+#: Where a provider hands receipts it produces itself (a simulated carrier); real
+#: carriers post them to the webhook, which feeds the same place.
+ReceiptSink = Callable[[Mapping[str, str], float], None]
+
+
+class ProviderConfig(BaseModel):
+    """Base of each provider module's settings model. Secrets are ``SecretStr``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+
+
+class Provider(ABC):
+    """One configured provider instance.
+
+    Subclasses set ``type`` (the name used in settings) and ``config_model``, and are
+    registered in ``providers/__init__.py``.
+    """
+
+    type: ClassVar[str]
+    config_model: ClassVar[type[ProviderConfig]]
+
+    def __init__(self, name: str, config: Any, receipt_sink: ReceiptSink | None = None) -> None:
+        self.name = name
+        self.config = config
+        self.receipt_sink = receipt_sink
+
+    @abstractmethod
+    def send(self, message: OutgoingMessage) -> SendResult:
+        """Send one message.
+
+        Raises:
+            SendError: classified; anything else raised is passed through ``classify``.
+        """
+
+    @abstractmethod
+    def parse_receipt(self, payload: Mapping[str, str]) -> Receipt:
+        """Turn a receipt as the provider sends it into the common model.
+
+        Raises:
+            ValueError: the payload is not a receipt of this provider.
+        """
+
+    def classify(self, error: Exception) -> SendError:
+        """Classify an exception raised by ``send``. The default treats anything
+        unexpected as ambiguous: not knowing whether the SMS went out, we do not resend."""
+        if isinstance(error, SendError):
+            return error
+        return SendError(ErrorKind.AMBIGUOUS, "unexpected", type(error).__name__)
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most providers hold nothing
+        """Release connections; called when the worker stops."""

@@ -1,0 +1,104 @@
+"""Printing for the ``loa`` command line: JSON for scripts, tables for people, one-line
+errors with exit codes that mean something.
+
+Exit codes: 0 success, 1 failure (a service down, a campaign that did not finish),
+2 bad input (a file, a field, an id, a setting).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from campaigns.recipients import ListError
+from campaigns.spec import SpecError
+from ledger.db import LedgerError
+from ledger.summary import CampaignNotFound, CampaignSummary
+from providers import ProviderConfigError
+
+OK, FAILURE, BAD_INPUT = 0, 1, 2
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+#: Summary labels: Vietnamese first (the users' language), English beside it.
+LABELS: dict[str, str] = {
+    "rows_read": "Số dòng đã đọc · rows read",
+    "rejected": "Bị loại · rejected",
+    "duplicates": "Trùng lặp · duplicates",
+    "recipients": "Người nhận · recipients",
+    "parts": "Số tin tính cước · parts billed",
+    "queued": "Đang chờ · queued",
+    "sending": "Đang gửi · sending",
+    "sent": "Đã gửi · sent",
+    "delivered": "Đã nhận · delivered",
+    "undelivered": "Không đến máy · undelivered",
+    "failed": "Gửi lỗi · failed",
+    "expired": "Hết hạn · expired",
+    "unknown": "Không rõ · unknown",
+}
+REJECT_LABELS: dict[str, str] = {
+    "empty": "ô trống · empty cell",
+    "not_a_number": "không phải số · not a number",
+    "wrong_length": "sai độ dài · wrong length",
+    "landline": "số cố định · landline",
+    "unallocated_prefix": "đầu số chưa cấp · unallocated prefix",
+    "invalid_foreign": "số nước ngoài sai · invalid foreign number",
+}
+
+
+def fail(message: str, code: int = BAD_INPUT) -> NoReturn:
+    """Print a one-line error to stderr and exit with ``code``."""
+    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings_problem(exc: ValidationError) -> str:
+    """A settings error in the environment variables' own names."""
+    return "; ".join(
+        f"LOA_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+    )
+
+
+@contextmanager
+def errors_as_exit_codes() -> Iterator[None]:
+    """Turn the errors users can cause into one line and the right exit code."""
+    try:
+        yield
+    except (SpecError, ListError, ProviderConfigError) as exc:
+        fail(str(exc), BAD_INPUT)
+    except CampaignNotFound as exc:
+        fail(f"no campaign {exc.args[0]!r} in the ledger", BAD_INPUT)
+    except LedgerError as exc:
+        fail(str(exc), FAILURE)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def summary_table(summary: CampaignSummary, title: str) -> Table:
+    """The campaign summary as people read it: intake, then final statuses."""
+    data = summary.as_dict()
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    for key in ("rows_read", "rejected"):
+        table.add_row(LABELS[key], f"{data[key]:,}")
+    for reason, count in data["rejected_by_reason"].items():
+        table.add_row(f"  {REJECT_LABELS.get(reason, reason)}", f"{count:,}", style="dim")
+    for key in ("duplicates", "recipients", "parts"):
+        table.add_row(LABELS[key], f"{data[key]:,}")
+    table.add_section()
+    for status, count in data["statuses"].items():
+        if count or status in ("sent", "delivered", "failed"):
+            table.add_row(LABELS[status], f"{count:,}")
+    return table

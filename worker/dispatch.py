@@ -1,0 +1,176 @@
+"""Sending a batch and applying a receipt: the work behind the actors.
+
+The order inside a batch is what makes "never send twice, never lose one" hold:
+claim the rows (one conditional UPDATE, committed), then for each message call the
+provider with no transaction open, then record the result in its own short transaction.
+A redelivered job finds nothing left to claim; a crash between the provider call and the
+record leaves the row in ``sending`` for the reaper, never back in ``queued``.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+
+import dramatiq
+
+from campaigns.spec import CampaignSpec
+from campaigns.status import Status
+from campaigns.text import Encoding
+from ledger.messages import (
+    ClaimedMessage,
+    apply_receipt,
+    claim_batch,
+    record_outcome,
+    record_sent,
+    release,
+    set_campaign_state,
+)
+from ledger.schema import now
+from ledger.summary import load_campaign
+from providers import ErrorKind, OutgoingMessage, Provider, SendError
+from worker.broker import queue_for
+from worker.logging import bound, get_logger
+from worker.runtime import Runtime
+
+log = get_logger("loa.dispatch")
+
+#: What each error kind makes of a message (retryable is decided by attempts left).
+_FINAL_FOR: dict[ErrorKind, Status] = {
+    ErrorKind.PERMANENT: Status.FAILED,
+    ErrorKind.AMBIGUOUS: Status.UNKNOWN,  # may have gone out: resending risks a duplicate
+}
+
+
+class ReceiptNotMatched(Exception):
+    """A receipt for a provider id not recorded yet (it overtook the send's answer)."""
+
+
+def enqueue_batch(
+    provider_name: str, campaign_id: str, batch: int, delay_ms: int | None = None
+) -> None:
+    """Put one batch on its provider's queue."""
+    from worker.actors import send_batch
+
+    message = send_batch.message(campaign_id, batch).copy(queue_name=queue_for(provider_name))
+    dramatiq.get_broker().enqueue(message, delay=delay_ms)
+
+
+def retry_delay_ms(attempt: int) -> int:
+    """Exponential backoff with full jitter: about 1 s, 2 s, 4 s … capped at a minute."""
+    ceiling = min(60_000, 1000 * 2 ** max(0, attempt - 1))
+    return int(ceiling / 2 + random.uniform(0, ceiling / 2))
+
+
+def send_batch(runtime: Runtime, campaign_id: str, batch: int) -> None:
+    """Claim and send one batch of a campaign.
+
+    Raises:
+        Database errors, for dramatiq's Retries middleware: nothing was sent for a row that
+        was not claimed, and a claimed row is never sent twice.
+    """
+    engine = runtime.engine
+    with bound(campaign_id=campaign_id, batch=batch):
+        campaign = load_campaign(engine, campaign_id)
+        if campaign.state != "running":
+            log.info("batch.skipped", state=campaign.state)
+            return
+        claimed = claim_batch(engine, campaign_id, batch)
+        if not claimed:
+            log.debug("batch.nothing_to_claim")
+            return
+        provider = runtime.provider(campaign.provider)
+        retry: list[ClaimedMessage] = []
+        for index, message in enumerate(claimed):
+            if now() >= campaign.valid_until:
+                for late in claimed[index:]:
+                    record_outcome(engine, late.id, Status.EXPIRED, "worker", "validity_passed")
+                log.info("batch.expired", count=len(claimed) - index)
+                break
+            error = _send_one(runtime, provider, campaign.spec, campaign.valid_until, message)
+            if error is None:
+                continue
+            if error.kind is ErrorKind.RETRYABLE:
+                retry.append(message)
+                continue
+            # Halt: nothing will succeed until a person acts. Give back what was not sent,
+            # and stop the campaign with the reason for the operator.
+            rest = [m.id for m in claimed[index:]]
+            release(engine, rest, code=error.code)
+            reason = f"provider {provider.name} halted: {error.code} {error.detail}".strip()
+            set_campaign_state(engine, campaign_id, "halted", reason)
+            log.warning("provider.halted", provider=provider.name, released=len(rest))
+            break
+        if retry:
+            release(engine, [m.id for m in retry])
+            delay = retry_delay_ms(max(m.attempts for m in retry))
+            enqueue_batch(campaign.provider, campaign_id, batch, delay_ms=delay)
+            log.info("batch.retry_scheduled", count=len(retry), delay_ms=delay)
+
+
+def _send_one(
+    runtime: Runtime,
+    provider: Provider,
+    spec: CampaignSpec,
+    valid_until: datetime,
+    message: ClaimedMessage,
+) -> SendError | None:
+    """Send one claimed message and record what happened. Returns the error when the
+    caller has more to do (retry later, halt), ``None`` when the message is settled."""
+    engine = runtime.engine
+    language, text = spec.text_for(message.language)
+    outgoing = OutgoingMessage(
+        message_id=message.id,
+        to=message.recipient,
+        text=text,
+        sender=spec.brandname,
+        encoding=Encoding(message.encoding),
+        parts=message.parts,
+        attempt=message.attempts,
+        valid_until=valid_until,
+    )
+    with bound(message_id=message.id):
+        try:
+            result = provider.send(outgoing)
+        except Exception as exc:  # every provider error is classified, none escapes
+            error: SendError = provider.classify(exc)
+        else:
+            record_sent(engine, message.id, result.provider_message_id)
+            log.debug("message.sent", to=message.recipient, language=language)
+            return None
+        log.info(
+            "message.send_error", kind=error.kind.value, code=error.code, attempt=message.attempts
+        )
+        if error.kind is ErrorKind.RETRYABLE:
+            if message.attempts < runtime.settings.max_attempts:
+                return error
+            record_outcome(engine, message.id, Status.FAILED, "worker", error.code)
+            return None
+        if error.kind is ErrorKind.HALT:
+            return error
+        record_outcome(engine, message.id, _FINAL_FOR[error.kind], "worker", error.code)
+        return None
+
+
+def record_receipt(runtime: Runtime, provider_name: str, payload: dict[str, str]) -> None:
+    """Apply one raw receipt from ``provider_name``.
+
+    Raises:
+        ReceiptNotMatched: no message has that provider id yet; dramatiq retries shortly.
+    """
+    provider = runtime.provider(provider_name)
+    try:
+        receipt = provider.parse_receipt(payload)
+    except ValueError as exc:
+        log.warning("receipt.unparseable", provider=provider_name, error=str(exc))
+        return
+    if receipt.status is None:
+        log.warning("receipt.unknown_status", provider=provider_name, raw_status=receipt.raw_status)
+        return
+    outcome = apply_receipt(
+        runtime.engine, provider_name, receipt.provider_message_id, receipt.status, receipt.code
+    )
+    if not outcome.matched:
+        raise ReceiptNotMatched(f"{provider_name} receipt for an id not recorded yet")
+    if not outcome.moved:
+        log.debug("receipt.ignored", status=receipt.status.value)

@@ -1,0 +1,92 @@
+"""What a Loa process holds for its whole life: settings, the ledger engine and the
+provider instances, built once (per process: dramatiq forks workers) and shared by every
+actor thread."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+
+import dramatiq
+from sqlalchemy.engine import Engine
+
+import providers
+from ledger.db import make_engine
+from ledger.migrate import ensure_current
+from worker.broker import RECEIPTS_QUEUE
+from worker.settings import Settings, get_settings
+
+
+class Runtime:
+    """Settings, ledger and providers of this process."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings.ledger_url())
+        self._providers: dict[str, providers.Provider] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def embedded_ledger(self) -> bool:
+        return self.engine.url.get_backend_name() == "sqlite"
+
+    def ensure_schema(self) -> None:
+        """Migrate an embedded ledger; refuse a shared one that is behind (LedgerError)."""
+        ensure_current(self.engine, auto=self.embedded_ledger)
+
+    def provider(self, name: str) -> providers.Provider:
+        """The provider instance ``name``, created on first use.
+
+        Raises:
+            providers.ProviderConfigError: not configured, or its settings are invalid.
+        """
+        with self._lock:
+            if name not in self._providers:
+                raw = self.settings.providers.get(name)
+                if raw is None:
+                    known = ", ".join(sorted(self.settings.providers))
+                    raise providers.ProviderConfigError(
+                        f"unknown provider {name!r} (configured: {known})"
+                    )
+                self._providers[name] = providers.create(
+                    name, raw.model_dump(), receipt_sink=self._receipt_sink(name)
+                )
+            return self._providers[name]
+
+    def _receipt_sink(self, provider_name: str) -> providers.ReceiptSink:
+        def sink(payload: Mapping[str, str], delay_seconds: float) -> None:
+            from worker.actors import record_receipt
+
+            message = record_receipt.message(provider_name, dict(payload))
+            dramatiq.get_broker().enqueue(
+                message.copy(queue_name=RECEIPTS_QUEUE), delay=int(delay_seconds * 1000) or None
+            )
+
+        return sink
+
+    def close(self) -> None:
+        for provider in self._providers.values():
+            provider.close()
+        self._providers.clear()
+        self.engine.dispose()
+
+
+_current: Runtime | None = None
+_current_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    """This process's runtime, built from the environment's settings on first use."""
+    global _current
+    with _current_lock:
+        if _current is None:
+            _current = Runtime(get_settings())
+        return _current
+
+
+def set_runtime(runtime: Runtime | None) -> Runtime | None:
+    """Install ``runtime`` for this process (the demo and tests do); returns the old one."""
+    global _current
+    with _current_lock:
+        old, _current = _current, runtime
+        return old

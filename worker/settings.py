@@ -1,0 +1,101 @@
+"""Loa's settings, read from the environment (prefix ``LOA_``, nesting with ``__``).
+
+With nothing set, Loa runs embedded: a SQLite ledger under ``./var/``, dramatiq's
+in-memory broker with worker threads in the same process, and one ``sandbox`` provider.
+Production sets ``LOA_DATABASE_URL`` (PostgreSQL) and ``LOA_REDIS_URL``.
+
+Provider instances are named; each has a ``type`` and the fields that type's module
+declares (credentials there are ``SecretStr``)::
+
+    LOA_PROVIDERS__SANDBOX__TYPE=sandbox
+    LOA_PROVIDERS__SANDBOX__LATENCY_MS=250
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Provider instance names become dramatiq queue names (``sms.<name>``), so they must be
+#: valid queue names; lower case keeps environment variables and campaign files agreeing.
+PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+class ProviderInstance(BaseModel):
+    """One configured provider: its type and that type's own fields (validated later by
+    the provider module, which knows which of them are secrets)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+
+
+def _default_providers() -> dict[str, ProviderInstance]:
+    return {"sandbox": ProviderInstance(type="sandbox")}
+
+
+class Settings(BaseSettings):
+    """Every setting Loa reads. Nested models are plain ``BaseModel`` on purpose:
+    pydantic-settings only fills nested ``BaseSettings`` from their own prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LOA_",
+        env_nested_delimiter="__",
+        env_nested_max_split=2,
+        extra="ignore",
+    )
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the ledger. Unset: a SQLite file under var_dir.",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis for queues. Unset: dramatiq's in-memory broker, in one process.",
+    )
+    redis_namespace: str = Field(
+        default="loa", description="Prefix of every Redis key Loa's queues use."
+    )
+    var_dir: Path = Field(default=Path("var"), description="Where embedded files live.")
+    batch_size: int = Field(default=200, ge=1, le=5000, description="Recipients per job.")
+    worker_threads: int = Field(default=8, ge=1, le=256)
+    max_attempts: int = Field(
+        default=3, ge=1, le=20, description="Send attempts per message on retryable errors."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: console on a terminal, JSON lines otherwise."
+    )
+    providers: dict[str, ProviderInstance] = Field(default_factory=_default_providers)
+
+    @field_validator("providers")
+    @classmethod
+    def _names_are_queue_safe(cls, value: dict[str, ProviderInstance]) -> dict[str, Any]:
+        for name in value:
+            if not PROVIDER_NAME.match(name):
+                raise ValueError(
+                    f"provider name {name!r} must be lower case letters, digits, '-' or '_'"
+                )
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        """True when Loa runs its queue in this process (no Redis configured)."""
+        return self.redis_url is None
+
+    def ledger_url(self) -> str:
+        """The ledger's SQLAlchemy URL, with the embedded SQLite default filled in."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.var_dir / 'loa.db').as_posix()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()
