@@ -32,7 +32,9 @@ class ProviderInstance(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    type: str
+    #: Defaults to the instance's name, so ``LOA_PROVIDERS__SANDBOX__LATENCY_MS=250``
+    #: alone configures an instance ``sandbox`` of type ``sandbox``.
+    type: str | None = None
 
 
 def _default_providers() -> dict[str, ProviderInstance]:
@@ -76,11 +78,13 @@ class Settings(BaseSettings):
     @field_validator("providers")
     @classmethod
     def _names_are_queue_safe(cls, value: dict[str, ProviderInstance]) -> dict[str, Any]:
-        for name in value:
+        for name, instance in value.items():
             if not PROVIDER_NAME.match(name):
                 raise ValueError(
                     f"provider name {name!r} must be lower case letters, digits, '-' or '_'"
                 )
+            if instance.type is None:
+                instance.type = name
         return value
 
     @property

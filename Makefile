@@ -1,0 +1,26 @@
+# Two commands for a fresh clone: `make demo` and `make test`. Both install what they need
+# (uv, then the locked dependencies into .venv) the first time.
+
+UV := $(shell command -v uv 2>/dev/null || echo .cache/uv/bin/uv)
+
+.PHONY: demo test lint format
+
+$(UV):
+	python3 -m venv .cache/uv
+	.cache/uv/bin/pip install --quiet uv
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	touch $@
+
+demo: .venv/.synced
+	$(UV) run --frozen loa demo
+
+test: .venv/.synced
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen pytest
+
+format: .venv/.synced
+	$(UV) run --frozen ruff check --fix .
+	$(UV) run --frozen ruff format .

@@ -1,0 +1,73 @@
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from campaigns.spec import CampaignSpec, SpecError, load_spec
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bluezone.toml"
+
+VALID = """
+id = "test-campaign"
+name = "Thử nghiệm"
+category = "public_service"
+brandname = "NinhThuan"
+provider = "sandbox"
+validity = "12h"
+[messages]
+vi = "Xin chào"
+"""
+
+
+def write(tmp_path, text: str) -> Path:
+    path = tmp_path / "campaign.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_example_campaign_is_valid():
+    spec = load_spec(EXAMPLE)
+    assert spec.validity == timedelta(hours=12)
+    assert "Bluezone" in spec.messages["vi"]
+
+
+def test_a_stored_spec_validates_again():
+    spec = load_spec(EXAMPLE)
+    assert CampaignSpec.model_validate(spec.model_dump(mode="json")) == spec
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (('brandname = "NinhThuan"', 'brandname = "Ninh Thuan Province"'), "brandname"),
+        (('brandname = "NinhThuan"', 'brandname = "12345"'), "brandname"),
+        (('category = "public_service"', 'category = "spam"'), "category"),
+        (('validity = "12h"', 'validity = "soon"'), "validity"),
+        (('validity = "12h"', 'validity = "30d"'), "validity"),
+        (('id = "test-campaign"', 'id = "Có dấu"'), "id"),
+        (('vi = "Xin chào"', 'vi = "  "'), "messages"),
+        (('provider = "sandbox"', 'provider = "sandbox"\nprovidr = "x"'), "providr"),
+        (('name = "Thử nghiệm"\n', ""), "name"),
+    ],
+)
+def test_a_bad_field_is_named_with_the_file(tmp_path, change, field):
+    path = write(tmp_path, VALID.replace(*change))
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    message = str(caught.value)
+    assert message.startswith(str(path))
+    assert field in message
+
+
+def test_missing_and_invalid_files_are_named(tmp_path):
+    with pytest.raises(SpecError, match="cannot read"):
+        load_spec(tmp_path / "nope.toml")
+    with pytest.raises(SpecError, match="invalid TOML"):
+        load_spec(write(tmp_path, "id = "))
+
+
+def test_default_language_must_have_a_text(tmp_path):
+    with pytest.raises(SpecError, match="default_language"):
+        load_spec(
+            write(tmp_path, VALID.replace("[messages]", 'default_language = "en"\n[messages]'))
+        )

@@ -1,0 +1,125 @@
+"""Fixtures shared by every test, in the style of dramatiq's own: backends are parameters.
+
+- ``ledger_url``: a fresh ledger per test, on SQLite (a temp file) and on PostgreSQL (a
+  database created for the test and dropped after it).
+- ``broker``: dramatiq's ``StubBroker`` and a real ``RedisBroker`` with its own namespace,
+  whose keys are deleted after the test.
+
+PostgreSQL and Redis come from ``LOA_TEST_POSTGRES_URL`` and ``LOA_TEST_REDIS_URL``
+(defaults: the local servers). When one does not answer, its tests are skipped, except
+under CI (``CI`` set), where a missing service fails the run instead of hiding it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import dramatiq
+import pytest
+import redis
+import sqlalchemy as sa
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+
+from ledger.db import make_engine, normalise_url
+
+POSTGRES_URL = os.environ.get(
+    "LOA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("LOA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _unavailable(what: str, exc: Exception) -> None:
+    message = f"{what} is not answering ({exc}); set LOA_TEST_{what.upper()}_URL"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{(tmp_path / 'ledger.db').as_posix()}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A database of its own for this test, dropped afterwards."""
+    admin_url = normalise_url(POSTGRES_URL)
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"loa_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        _unavailable("postgres", exc)
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ledger_url(request) -> str:
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def engine(ledger_url):
+    """A migrated, empty ledger on each backend."""
+    from ledger.migrate import upgrade
+
+    engine = make_engine(ledger_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def redis_namespace() -> Iterator[str]:
+    """A Redis key prefix of its own; every key under it is deleted afterwards."""
+    namespace = f"loa-test-{uuid.uuid4().hex[:12]}"
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        _unavailable("redis", exc)
+    yield namespace
+    for key in client.scan_iter(match=f"{namespace}*"):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture
+def stub_broker() -> Iterator[StubBroker]:
+    broker = StubBroker()
+    yield broker
+    broker.flush_all()
+    broker.close()
+
+
+@pytest.fixture
+def redis_broker(redis_namespace) -> Iterator[RedisBroker]:
+    broker = RedisBroker(url=REDIS_URL, namespace=redis_namespace)
+    yield broker
+    broker.flush_all()
+    broker.close()
+
+
+@pytest.fixture(autouse=True)
+def _restore_global_broker() -> Iterator[None]:
+    """Tests install brokers and runtimes; put the process's own back afterwards."""
+    from worker import runtime
+
+    before_broker = dramatiq.get_broker()
+    before_runtime = runtime.set_runtime(None)
+    runtime.set_runtime(before_runtime)
+    yield
+    from worker.broker import use_broker
+
+    use_broker(before_broker)
+    runtime.set_runtime(before_runtime)

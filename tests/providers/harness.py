@@ -1,0 +1,113 @@
+"""One table-driven harness that every provider's tests feed with cases.
+
+A provider test module lists ``SendCase`` and ``ReceiptCase`` rows and calls
+``check_send`` / ``check_receipt``; the harness builds the provider from settings as the
+worker does, checks the classification or the status mapping, and checks, for every
+case, that no configured secret and no whole phone number reached the logs, and that no
+connection left this machine (``no_network``).
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+import providers
+from campaigns.status import Status
+from campaigns.text import Encoding
+from providers import ErrorKind, OutgoingMessage, SendError
+from worker.logging import configure_logging
+
+TO = "+84912345678"
+
+
+@dataclass(frozen=True)
+class SendCase:
+    name: str
+    settings: dict[str, Any]
+    kind: ErrorKind | None  # None: the send succeeds
+    code: str | None = None
+
+
+@dataclass(frozen=True)
+class ReceiptCase:
+    name: str
+    payload: dict[str, str]
+    status: Status | None  # None: kept raw and flagged, never guessed
+    code: str | None = None
+    invalid: bool = False  # not a receipt of this provider at all
+
+
+@dataclass
+class Sink:
+    receipts: list[tuple[dict[str, str], float]] = field(default_factory=list)
+
+    def __call__(self, payload, delay):
+        self.receipts.append((dict(payload), delay))
+
+
+def message(message_id: int = 1, attempt: int = 1) -> OutgoingMessage:
+    return OutgoingMessage(
+        message_id=message_id,
+        to=TO,
+        text="Đề nghị cài đặt Bluezone",
+        sender="NinhThuan",
+        encoding=Encoding.UCS2,
+        parts=1,
+        attempt=attempt,
+        valid_until=datetime.now(UTC) + timedelta(hours=1),
+    )
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Fail any connection to an address that is not this machine's."""
+    real_connect = socket.socket.connect
+
+    def guarded(sock, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and not (host.startswith("127.") or host in ("::1", "localhost")):
+            raise AssertionError(f"a provider test tried to reach {host}")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+def _secrets(settings: dict[str, Any], names: tuple[str, ...]) -> list[str]:
+    return [str(settings[n]) for n in names if n in settings]
+
+
+def check_send(case: SendCase, capsys, secret_fields: tuple[str, ...] = ()) -> Sink:
+    configure_logging("DEBUG", "json")
+    sink = Sink()
+    provider = providers.create("under-test", case.settings, receipt_sink=sink)
+    outgoing = message()
+    try:
+        result = provider.send(outgoing)
+    except Exception as exc:  # classified below, as the worker does
+        error: SendError = provider.classify(exc)
+        assert case.kind is not None, f"{case.name}: unexpected {error}"
+        assert (error.kind, error.code) == (case.kind, case.code or error.code), case.name
+    else:
+        assert case.kind is None, f"{case.name}: expected {case.kind}, the send succeeded"
+        assert result.provider_message_id
+    logged = capsys.readouterr().err
+    for secret in _secrets(case.settings, secret_fields):
+        assert secret not in logged, f"{case.name}: a secret reached the logs"
+    assert TO not in logged and TO[1:] not in logged, f"{case.name}: a whole number was logged"
+    return sink
+
+
+def check_receipt(case: ReceiptCase) -> None:
+    provider = providers.create("under-test", {"type": "sandbox"})
+    if case.invalid:
+        with pytest.raises(ValueError):
+            provider.parse_receipt(case.payload)
+        return
+    receipt = provider.parse_receipt(case.payload)
+    assert receipt.status == case.status, case.name
+    assert receipt.code == case.code, case.name

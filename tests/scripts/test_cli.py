@@ -1,0 +1,169 @@
+"""The ``loa`` command as operators run it: a real process, real files, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "bluezone.toml"
+
+
+def loa(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "scripts", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def small_list(tmp_path: Path) -> Path:
+    path = tmp_path / "list.csv"
+    path.write_text(
+        "Họ tên,Số điện thoại\nAn,0912345678\nBình,0987 654 321\nChi,chưa có\n", encoding="utf-8"
+    )
+    return path
+
+
+def test_demo_accounts_for_every_row(tmp_path):
+    result = loa("demo", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["rows_read"] == 5200
+    assert (
+        summary["rows_read"] == summary["recipients"] + summary["rejected"] + summary["duplicates"]
+    )
+    assert summary["final"] == summary["recipients"] == sum(summary["statuses"].values())
+    assert summary["statuses"]["queued"] == summary["statuses"]["sending"] == 0
+    assert Path(summary["ledger"]) == (tmp_path / "var" / "demo.db").resolve()
+    assert "+849" not in result.stderr  # no whole number in the logs
+
+
+def test_launch_runs_embedded_and_relaunch_adds_nothing(tmp_path):
+    first = loa(
+        "campaign",
+        "launch",
+        str(EXAMPLE),
+        "--recipients",
+        str(small_list(tmp_path)),
+        "--json",
+        cwd=tmp_path,
+    )
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert (summary["launched"], summary["recipients"], summary["rejected"]) == (True, 2, 1)
+    assert summary["final"] == 2
+
+    again = loa(
+        "campaign",
+        "launch",
+        str(EXAMPLE),
+        "--recipients",
+        str(small_list(tmp_path)),
+        "--json",
+        cwd=tmp_path,
+    )
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["launched"] is False
+    assert "already launched" in again.stderr
+
+    status = loa("campaign", "status", "bluezone-ninh-thuan-2020", "--json", cwd=tmp_path)
+    assert json.loads(status.stdout)["recipients"] == 2
+
+
+@pytest.mark.parametrize(
+    ("make_args", "needle"),
+    [
+        (lambda t: [str(t / "missing.toml"), "--recipients", str(small_list(t))], "missing.toml"),
+        (lambda t: [str(EXAMPLE), "--recipients", str(t / "missing.csv")], "missing.csv"),
+        (
+            lambda t: [str(_write(t, "bad.toml", "id = ")), "--recipients", str(small_list(t))],
+            "invalid TOML",
+        ),
+        (
+            lambda t: [
+                str(_write(t, "p.toml", EXAMPLE.read_text().replace('"sandbox"', '"nowhere"'))),
+                "--recipients",
+                str(small_list(t)),
+            ],
+            "unknown provider 'nowhere'",
+        ),
+        (
+            lambda t: [
+                str(EXAMPLE),
+                "--recipients",
+                str(_write(t, "l.csv", "name,address\nAn,x\n")),
+            ],
+            "no phone column",
+        ),
+    ],
+)
+def test_bad_input_is_named_exits_2_and_writes_nothing(tmp_path, make_args, needle):
+    result = loa("campaign", "launch", *make_args(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert needle in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    ledger = tmp_path / "var" / "loa.db"
+    if ledger.exists():
+        with sa.create_engine(f"sqlite:///{ledger}").connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM campaigns").scalar() == 0
+
+
+def test_unknown_campaign_exits_2(tmp_path):
+    result = loa("campaign", "status", "nope", cwd=tmp_path)
+    assert result.returncode == 2 and "nope" in result.stderr
+
+
+def test_config_show_masks_secrets(tmp_path):
+    env = {
+        "LOA_DATABASE_URL": "postgresql://loa:hunter2@db.internal/loa",
+        "LOA_REDIS_URL": "redis://:s3cret@cache:6379/0",
+    }
+    result = loa("config", "show", "--json", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert "hunter2" not in result.stdout and "s3cret" not in result.stdout
+    assert shown["mode"] == "redis" and shown["database_url"].startswith(
+        "postgresql+psycopg://loa:***@"
+    )
+
+
+def test_config_show_names_a_bad_provider_setting(tmp_path):
+    result = loa("config", "show", cwd=tmp_path, env={"LOA_PROVIDERS__SANDBOX__LATENCY_MS": "fast"})
+    assert result.returncode == 2
+    assert "latency_ms" in result.stdout
+
+
+def test_a_bad_setting_is_named(tmp_path):
+    result = loa("config", "show", cwd=tmp_path, env={"LOA_BATCH_SIZE": "lots"})
+    assert result.returncode == 2 and "LOA_BATCH_SIZE" in result.stderr
+
+
+def test_worker_without_redis_explains_itself(tmp_path):
+    result = loa("worker", cwd=tmp_path)
+    assert result.returncode == 2 and "LOA_REDIS_URL" in result.stderr
+
+
+def test_db_upgrade(tmp_path):
+    result = loa("db", "upgrade", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["to"] == "0001"
+
+
+def _write(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
+    path.write_text(text, encoding="utf-8")
+    return path
