@@ -62,7 +62,15 @@ def validate_config(name: str, raw: Mapping[str, Any]) -> tuple[type[Provider], 
         return cls, cls.config_model.model_validate(dict(raw))
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            ": ".join(
+                part
+                for part in (
+                    ".".join(str(p) for p in e["loc"]),
+                    e["msg"].removeprefix("Value error, "),
+                )
+                if part
+            )
+            for e in exc.errors()
         )
         raise ProviderConfigError(f"provider {name!r}: {problems}") from None
 

@@ -126,3 +126,13 @@ def test_a_batch_delivered_twice_sends_nothing_twice(pipeline, tmp_path):
     sends = per_message(runtime.engine, "sent")
     assert len(sends) == summary.recipients
     assert set(claims.values()) == {1} and set(sends.values()) == {1}
+
+
+def test_a_halting_provider_stops_the_campaign_and_loses_nothing(pipeline, tmp_path):
+    runtime, stub = pipeline(halt_rate=1, retryable_rate=0, permanent_rate=0, ambiguous_rate=0)
+    launched = launch(runtime, EXAMPLE, list_file(tmp_path, 100))
+    summary = wait_for_campaign(runtime, stub, launched.campaign_id, timeout=60)
+    assert summary.campaign.state == "halted"
+    assert "0x0E" in summary.campaign.state_reason
+    # Nothing was sent and nothing is lost: every recipient is queued for a resume.
+    assert summary.statuses[Status.QUEUED] == summary.recipients > 0

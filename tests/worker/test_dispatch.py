@@ -1,0 +1,52 @@
+"""``send_batch`` against a real ledger, called directly (no broker needed on these paths)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from pydantic import SecretStr
+
+from campaigns.plan import Planner
+from campaigns.recipients import ListRow
+from campaigns.spec import load_spec
+from campaigns.status import Status
+from ledger.intake import record_campaign
+from ledger.schema import campaigns, now
+from ledger.summary import status_counts
+from worker.dispatch import send_batch
+from worker.runtime import Runtime
+from worker.settings import Settings
+
+SPEC = load_spec(Path(__file__).resolve().parents[2] / "examples" / "bluezone.toml")
+
+
+def runtime_with_campaign(engine, tmp_path) -> Runtime:
+    settings = Settings(
+        database_url=SecretStr(str(engine.url.render_as_string(hide_password=False))),
+        var_dir=tmp_path,
+    )
+    runtime = Runtime(settings, engine=engine)
+    planner = Planner(SPEC)
+    rows = [ListRow(row=i + 2, phone=f"09123{i:05d}") for i in range(20)]
+    record_campaign(engine, SPEC, "list.csv", planner, planner.plan(rows), batch_size=20)
+    return runtime
+
+
+def test_messages_past_their_validity_expire_instead_of_going_out(engine, tmp_path):
+    runtime = runtime_with_campaign(engine, tmp_path)
+    with engine.begin() as conn:  # the campaign's validity ran out while the job waited
+        conn.execute(sa.update(campaigns).values(valid_until=now() - timedelta(minutes=1)))
+    send_batch(runtime, SPEC.id, 1)
+    counts = status_counts(engine, SPEC.id)
+    assert counts[Status.EXPIRED] == 20
+    assert counts[Status.SENT] == counts[Status.DELIVERED] == 0
+
+
+def test_a_campaign_that_is_not_running_sends_nothing(engine, tmp_path):
+    runtime = runtime_with_campaign(engine, tmp_path)
+    with engine.begin() as conn:
+        conn.execute(sa.update(campaigns).values(state="halted"))
+    send_batch(runtime, SPEC.id, 1)
+    assert status_counts(engine, SPEC.id)[Status.QUEUED] == 20
