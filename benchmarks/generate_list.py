@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 DISTRICTS = (
@@ -51,42 +52,46 @@ def _spell(national: str, rng: random.Random) -> str:
     )[style]
 
 
-def rows(count: int, seed: int = 2020) -> list[dict[str, str]]:
-    """``count`` list rows: about 3 % invalid cells, 2 % duplicates, 2 % legacy numbers."""
+def rows(
+    count: int, seed: int = 2020, invalid: float = 0.03, duplicates: float = 0.02
+) -> Iterator[dict[str, str]]:
+    """``count`` list rows: ``invalid`` and ``duplicates`` are shares of the rows;
+    about 2 % are legacy 11-digit numbers."""
     rng = random.Random(seed)
     seen: list[str] = []
-    out = []
     for index in range(1, count + 1):
         name = f"{rng.choice(FAMILY)} {rng.choice(MIDDLE)} {rng.choice(GIVEN)}"
         roll = rng.random()
-        if roll < 0.03:
+        if roll < invalid:
             phone = rng.choice(BAD_CELLS)
-        elif roll < 0.05 and seen:
+        elif roll < invalid + duplicates and seen:
             phone = _spell(rng.choice(seen), rng)  # the same resident, spelt again
-        elif roll < 0.07:
+        elif roll < invalid + duplicates + 0.02:
             phone = f"0{rng.choice(LEGACY)}{rng.randrange(10_000_000):07d}"
         else:
             national = rng.choice(PREFIXES) + f"{rng.randrange(10_000_000):07d}"
             seen.append(national)
             phone = _spell(national, rng)
-        out.append(
-            {
-                "STT": str(index),
-                "Họ và tên": name,
-                "Số điện thoại": phone,
-                "Huyện/Thành phố": rng.choice(DISTRICTS),
-            }
-        )
-    return out
+        yield {
+            "STT": str(index),
+            "Họ và tên": name,
+            "Số điện thoại": phone,
+            "Huyện/Thành phố": rng.choice(DISTRICTS),
+        }
 
 
-def write(path: Path, count: int, seed: int = 2020) -> None:
+HEADER = ("STT", "Họ và tên", "Số điện thoại", "Huyện/Thành phố")
+
+
+def write(
+    path: Path, count: int, seed: int = 2020, invalid: float = 0.03, duplicates: float = 0.02
+) -> None:
+    """Write a list of ``count`` rows as UTF-8 CSV, streaming."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = rows(count, seed)
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(data[0]))
+        writer = csv.DictWriter(handle, fieldnames=HEADER)
         writer.writeheader()
-        writer.writerows(data)
+        writer.writerows(rows(count, seed, invalid, duplicates))
 
 
 def main() -> None:

@@ -1,38 +1,68 @@
 """Planning: from list rows to the messages a campaign will send, and why others won't.
 
-Every row read ends up in exactly one of: a planned message, a rejection (with a reason
-code from ``campaigns.phones.Reject``) or a duplicate of an earlier row. ``PlanSummary``
-keeps the counts, so ``rows_read == planned + rejected + duplicates`` always holds.
+Every row read ends up in exactly one of: a planned message, a rejection (a reason from
+``campaigns.phones.Reject`` or ``missing_field``), a duplicate of an earlier row, or a
+suppression (``opt_out``, ``dnc``, ``frequency_cap``). ``PlanSummary`` keeps the counts,
+so ``rows_read == planned + rejected + duplicates + suppressed`` always holds.
+
+This is the hot path of a nationwide launch (a million rows): no per-row objects beyond
+two small tuples, no libphonenumber for Vietnamese numbers, segments computed once per
+template when it has no fields, and a de-duplication set whose memory does not grow.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+from campaigns.numbers import NumberSet
 from campaigns.phones import Phone, PhoneRejected, normalise
-from campaigns.recipients import ListRow
+from campaigns.recipients import ListRow, fold
 from campaigns.spec import CampaignSpec
-from campaigns.text import Encoding, Segments, segments
+from campaigns.text import Encoding
 
-#: Reason code of a row whose number already appeared earlier in the list.
 DUPLICATE = "duplicate"
+MISSING_FIELD = "missing_field"
+FREQUENCY_CAP = "frequency_cap"
+
+#: Folded header names understood for common template fields, when [columns] is silent.
+FIELD_ALIASES: dict[str, tuple[str, ...]] = {
+    "name": ("name", "fullname", "hoten", "hovaten", "ten", "tenkhachhang", "khachhang"),
+    "district": ("district", "huyen", "quanhuyen", "huyenthanhpho", "quan", "huyenthixa"),
+    "ward": ("ward", "xa", "phuong", "xaphuong", "phuongxa"),
+    "language": ("language", "lang", "ngonngu"),
+}
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedMessage:
+class PlanError(ValueError):
+    """The campaign and the list do not fit together (a template field with no column)."""
+
+
+class PlannedMessage(NamedTuple):
     row: int
     phone: Phone
+    carrier: str | None  # after the ported-number overrides
     language: str
     encoding: Encoding
     parts: int
+    values: tuple[str, ...]  # the list's other columns, kept for templates and reports
 
 
-@dataclass(frozen=True, slots=True)
-class RejectedRow:
+class RejectedRow(NamedTuple):
     row: int
     reason: str
+    raw: str  # the cell as read: for the operator's rejects file, never for the ledger
+
+
+@dataclass
+class Line:
+    """Recipients, parts and cost of one (provider, carrier, encoding) group."""
+
+    recipients: int = 0
+    parts: int = 0
+    cost: float | None = 0.0
 
 
 @dataclass
@@ -43,11 +73,23 @@ class PlanSummary:
     legacy_converted: int = 0
     parts: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
-    by_carrier: Counter[str] = field(default_factory=Counter)
+    suppressed: Counter[str] = field(default_factory=Counter)
+    lines: dict[tuple[str, str, str], Line] = field(default_factory=dict)
+    khong_dau: list[str] = field(default_factory=list)
+    currency: str | None = None
 
     @property
     def rejected_total(self) -> int:
         return sum(self.rejected.values())
+
+    @property
+    def suppressed_total(self) -> int:
+        return sum(self.suppressed.values())
+
+    @property
+    def cost(self) -> float | None:
+        costs = [line.cost for line in self.lines.values()]
+        return None if any(c is None for c in costs) else round(sum(c or 0 for c in costs), 2)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -56,47 +98,153 @@ class PlanSummary:
             "duplicates": self.duplicates,
             "rejected": self.rejected_total,
             "rejected_by_reason": dict(sorted(self.rejected.items())),
+            "suppressed": self.suppressed_total,
+            "suppressed_by_list": dict(sorted(self.suppressed.items())),
             "legacy_converted": self.legacy_converted,
             "parts": self.parts,
-            "by_carrier": dict(sorted(self.by_carrier.items())),
+            "cost": self.cost,
+            "currency": self.currency,
+            "khong_dau": self.khong_dau,
+            "by_provider": [
+                {
+                    "provider": provider,
+                    "carrier": carrier,
+                    "encoding": encoding,
+                    "recipients": line.recipients,
+                    "parts": line.parts,
+                    "cost": None if line.cost is None else round(line.cost, 2),
+                }
+                for (provider, carrier, encoding), line in sorted(self.lines.items())
+            ],
         }
+
+
+def column_for(field_name: str, columns: list[str], mapping: Mapping[str, str]) -> int | None:
+    """Index in ``columns`` of a template field: by the campaign's [columns] mapping, by
+    the field's own name, or by a known alias (all compared folded)."""
+    folded = [fold(c) for c in columns]
+    wanted = [fold(mapping[field_name])] if field_name in mapping else []
+    wanted += [fold(field_name), *FIELD_ALIASES.get(field_name, ())]
+    for name in wanted:
+        if name in folded:
+            return folded.index(name)
+    return None
 
 
 class Planner:
-    """Turns rows into planned messages and rejections, counting as it goes.
+    """Turns rows into planned messages, rejections and suppressions, counting as it goes.
 
     Parameters:
         spec: the campaign.
+        columns: the list's columns other than the phone (``RecipientList.columns``).
+        suppressed: suppression lists by name (``opt_out``, ``dnc``); only those the
+            campaign checks are used.
+        capped: numbers that reached the advertising cap in the last 24 hours.
+        carriers: ported numbers: E.164 -> the carrier that serves them now.
+
+    Raises:
+        PlanError: a template field matches no column of the list.
     """
 
-    def __init__(self, spec: CampaignSpec) -> None:
+    def __init__(
+        self,
+        spec: CampaignSpec,
+        columns: Iterable[str] = (),
+        *,
+        suppressed: Mapping[str, NumberSet] | None = None,
+        capped: NumberSet | None = None,
+        carriers: Mapping[str, str] | None = None,
+    ) -> None:
         self.spec = spec
-        self.summary = PlanSummary()
-        self._seen: set[str] = set()
-        self._texts: dict[str, Segments] = {
-            lang: segments(text) for lang, text in spec.messages.items()
-        }
+        self.columns = list(columns)
+        self.summary = PlanSummary(currency=spec.prices.currency if spec.prices else None)
+        self.summary.khong_dau = [lang for lang, m in spec.messages.items() if m.strip_diacritics]
+        self._seen = NumberSet()
+        # Empty lists are left out: checking them costs on every row and finds nothing.
+        self._lists = [
+            (n, s) for n, s in (suppressed or {}).items() if n in spec.suppression_lists and len(s)
+        ]
+        self._capped = capped if capped is not None and len(capped) else None
+        self._carriers = carriers or {}
+        self._language = column_for("language", self.columns, spec.columns)
+        self._fields: dict[str, tuple[int, ...]] = {}
+        for lang in spec.messages:
+            indexes = []
+            for name in spec.template(lang).fields:
+                index = column_for(name, self.columns, spec.columns)
+                if index is None:
+                    have = ", ".join(self.columns) or "no other columns"
+                    raise PlanError(
+                        f"messages.{lang} uses {{{name}}} but the list has no such column "
+                        f"({have}); map it in the campaign's [columns] table"
+                    )
+                indexes.append(index)
+            self._fields[lang] = tuple(indexes)
 
     def plan(self, rows: Iterable[ListRow]) -> Iterator[PlannedMessage | RejectedRow]:
         """Yield one decision per row, in list order."""
-        summary = self.summary
-        for row in rows:
+        summary, spec, seen = self.summary, self.spec, self._seen
+        provider, language_index, checks = (
+            spec.provider,
+            self._language,
+            bool(self._lists or self._capped),
+        )
+        templates = {lang: (spec.template(lang), self._fields[lang]) for lang in spec.messages}
+        default = spec.default_language
+        lines = summary.lines
+        for row, raw, values in rows:
             summary.rows_read += 1
             try:
-                phone = normalise(row.phone)
+                phone = normalise(raw)
             except PhoneRejected as rejected:
                 summary.rejected[rejected.reason.value] += 1
-                yield RejectedRow(row.row, rejected.reason.value)
+                yield RejectedRow(row, rejected.reason.value, raw)
                 continue
-            if phone.e164 in self._seen:
+            number = phone.e164
+            if not seen.add(number):
                 summary.duplicates += 1
-                yield RejectedRow(row.row, DUPLICATE)
+                yield RejectedRow(row, DUPLICATE, raw)
                 continue
-            self._seen.add(phone.e164)
-            language, _ = self.spec.text_for(row.fields.get("language"))
-            text = self._texts[language]
+            if checks:
+                reason = self._suppression(number)
+                if reason is not None:
+                    summary.suppressed[reason] += 1
+                    yield RejectedRow(row, reason, raw)
+                    continue
+            language = default
+            if language_index is not None and values[language_index] in templates:
+                language = values[language_index]
+            template, fields = templates[language]
+            if fields:
+                picked = tuple(values[i] for i in fields)
+                if not all(v.strip() for v in picked):
+                    summary.rejected[MISSING_FIELD] += 1
+                    yield RejectedRow(row, MISSING_FIELD, raw)
+                    continue
+                _, segments = template.segments_for(picked)
+            else:
+                segments = template.fixed  # type: ignore[assignment]
+            carrier = self._carriers.get(number, phone.carrier)
             summary.planned += 1
-            summary.parts += text.parts
+            summary.parts += segments.parts
             summary.legacy_converted += phone.legacy
-            summary.by_carrier[phone.carrier or phone.country] += 1
-            yield PlannedMessage(row.row, phone, language, text.encoding, text.parts)
+            key = (provider, carrier or phone.country, segments.encoding.value)
+            line = lines.get(key)
+            if line is None:
+                line = lines[key] = Line()
+            line.recipients += 1
+            line.parts += segments.parts
+            if line.cost is not None:
+                price = spec.prices.per_part(carrier) if spec.prices else None
+                line.cost = None if price is None else line.cost + price * segments.parts
+            yield PlannedMessage(
+                row, phone, carrier, language, segments.encoding, segments.parts, values
+            )
+
+    def _suppression(self, number: str) -> str | None:
+        for name, numbers in self._lists:
+            if number in numbers:
+                return name
+        if self._capped is not None and number in self._capped:
+            return FREQUENCY_CAP
+        return None

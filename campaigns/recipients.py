@@ -1,45 +1,47 @@
-"""Reading recipient lists: CSV files streamed row by row, never loaded whole.
+"""Reading recipient lists: CSV, TSV and XLSX, streamed row by row, never loaded whole.
 
-The phone column is found by its header (Vietnamese or English, with or without
-diacritics) unless named explicitly; every other column travels with the row, so a
-``language`` column picks the message text and later a ``district`` column feeds reports.
+``open_list`` reads the header (and, for text files, decides the encoding) up front, so a
+file without a phone column, in an unclear encoding or empty fails before anything else
+happens. ``RecipientList.rows()`` then streams the data rows. The phone column is found by
+its header (Vietnamese or English, with or without diacritics) unless named; every other
+column travels with the row (``ListRow.values``, in ``RecipientList.columns`` order), so
+templates and reports can use names, districts and languages.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import unicodedata
+import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
-#: Header names (folded: lower case, no diacritics, no spaces or '_') taken as the phone.
+from campaigns.encoding import EncodingUnclear, detect
+
+#: Header names (folded: lower case, no diacritics, letters and digits only) taken as the phone.
 PHONE_HEADERS = (
-    "phone",
-    "phonenumber",
-    "mobile",
-    "msisdn",
-    "sodienthoai",
-    "sdt",
-    "dienthoai",
-    "sodt",
-    "didong",
-    "tel",
-)
+    "phone", "phonenumber", "mobile", "msisdn", "sodienthoai", "sdt", "dienthoai", "sodt",
+    "didong", "sodidong", "tel", "telephone", "mobilephone", "sothuebao",
+)  # fmt: skip
+TEXT_FORMATS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": None}
+EXCEL_FORMATS = {".xlsx", ".xlsm"}
 
 
 class ListError(ValueError):
     """A recipient list that cannot be read; the message names the file (and row)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ListRow:
-    """One data row: its 1-based line number in the file (header = 1), the raw phone cell,
-    and the other columns by header."""
+class ListRow(NamedTuple):
+    """One data row: its 1-based row number in the file (the header is row 1), the raw
+    phone cell, and the other cells in ``RecipientList.columns`` order (NFC)."""
 
     row: int
     phone: str
-    fields: dict[str, str] = field(default_factory=dict)
+    values: tuple[str, ...]
 
 
 def fold(header: str) -> str:
@@ -61,46 +63,202 @@ def find_phone_column(headers: list[str], wanted: str | None = None) -> int:
         if name in folded:
             return folded.index(name)
     raise ValueError(
-        f"no phone column found among {', '.join(headers)}; name it with --phone-column"
+        f"no phone column found among {', '.join(headers) or 'no headers'}; "
+        "name it with --phone-column"
     )
 
 
-def read_list(path: Path, phone_column: str | None = None) -> Iterator[ListRow]:
-    """Stream the rows of a UTF-8 CSV file (a BOM is fine).
+_NFC = partial(unicodedata.normalize, "NFC")
+
+
+def _nfc(value: object) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else _cell_text(value)
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def _cell_text(value: object) -> str:
+    # Excel stores a number typed without a leading 0 as a float: 912345678.0 -> "912345678".
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@dataclass
+class RecipientList:
+    """An opened list: its format, encoding, header and phone column."""
+
+    path: Path
+    format: str  # "csv", "tsv", "xlsx"
+    encoding: str | None
+    headers: list[str]
+    phone_index: int
+    delimiter: str | None = None
+    sheet: str | None = None
+
+    @property
+    def phone_header(self) -> str:
+        return self.headers[self.phone_index]
+
+    @property
+    def columns(self) -> list[str]:
+        """The headers of ``ListRow.values``: every column but the phone."""
+        return [h for i, h in enumerate(self.headers) if i != self.phone_index]
+
+    def rows(self) -> Iterator[ListRow]:
+        """Stream the data rows. Blank lines are skipped, not counted.
+
+        Raises:
+            ListError: a line that cannot be decoded or parsed, naming the row.
+        """
+        if self.format == "xlsx":
+            yield from self._excel_rows()
+        else:
+            yield from self._text_rows()
+
+    def _split(self, row_number: int, cells: list) -> ListRow:  # type: ignore[type-arg]
+        index, width = self.phone_index, len(self.headers)
+        if len(cells) != width:  # ragged row: pad or cut to the header
+            cells = (list(cells) + [""] * width)[:width]
+        phone = cells[index]
+        others = cells[:index] + cells[index + 1 :]
+        if self.format == "xlsx":
+            others = [_cell_text(c) if c is not None else "" for c in others]
+            phone = "" if phone is None else _cell_text(phone)
+        return ListRow(row_number, phone, tuple(map(_NFC, others)))
+
+    def _text_rows(self) -> Iterator[ListRow]:
+        with self.path.open(encoding=self.encoding, newline="") as handle:
+            reader = csv.reader(handle, delimiter=self.delimiter or ",")
+            try:
+                next(reader, None)  # the header, already read
+                for cells in reader:
+                    if any(cells) and any(c.strip() for c in cells):
+                        yield self._split(reader.line_num, cells)
+            except UnicodeDecodeError as exc:
+                line = _first_undecodable_line(self.path, self.encoding or "utf-8")
+                raise ListError(
+                    f"{self.path}: row {line} is not valid {self.encoding} "
+                    f"({exc.reason}); name the file's encoding with --encoding"
+                ) from None
+            except csv.Error as exc:
+                raise ListError(f"{self.path}: row {reader.line_num}: {exc}") from None
+
+    def _excel_rows(self) -> Iterator[ListRow]:
+        book = _open_workbook(self.path)
+        try:
+            sheet = book[self.sheet] if self.sheet else book.worksheets[0]
+            cells_iter = sheet.iter_rows(values_only=True)
+            next(cells_iter, None)
+            for number, cells in enumerate(cells_iter, start=2):
+                if cells and any(c is not None and str(c).strip() for c in cells):
+                    yield self._split(number, list(cells))
+        finally:
+            book.close()
+
+
+def _first_undecodable_line(path: Path, encoding: str) -> int | str:
+    """The line a decoding error is on. The text reader decodes ahead of the CSV parser,
+    so on the (rare) error path the file is read again, line by line, to say exactly."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                decoder.decode(raw)
+            except UnicodeDecodeError:
+                return number
+    return "?"
+
+
+def _open_workbook(path: Path):
+    from openpyxl import load_workbook  # imported here: CSV users never pay for it
+
+    try:
+        return load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise ListError(f"{path}: not a readable XLSX workbook ({exc})") from None
+
+
+def _sniff_delimiter(line: str) -> str:
+    counts = {d: line.count(d) for d in ("\t", ";", ",", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def open_list(
+    path: Path,
+    *,
+    phone_column: str | None = None,
+    encoding: str | None = None,
+    sheet: str | None = None,
+) -> RecipientList:
+    """Open a recipient list and read its header.
+
+    Parameters:
+        phone_column: the phone column's header, when it cannot be found by name.
+        encoding: the text encoding, when it cannot be told (``utf-8``, ``cp1258`` …).
+        sheet: the XLSX sheet to read (default: the first).
 
     Raises:
-        ListError: the file is missing or unreadable, is not UTF-8, has no header or no
-            phone column; raised before the first row is yielded where it can be.
+        ListError: missing, unreadable, unknown format, unclear encoding, no header,
+            no phone column; the message starts with the file's path.
     """
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise ListError(f"{path}: cannot read recipient list (no such file)")
+    if suffix in EXCEL_FORMATS:
+        book = _open_workbook(path)
+        try:
+            if sheet and sheet not in book.sheetnames:
+                raise ListError(f"{path}: no sheet {sheet!r}; it has {', '.join(book.sheetnames)}")
+            first = book[sheet] if sheet else book.worksheets[0]
+            header_cells = next(first.iter_rows(max_row=1, values_only=True), ())
+        finally:
+            book.close()
+        headers = [_nfc(c).strip() for c in header_cells]
+        while headers and not headers[-1]:
+            headers.pop()
+        return _with_phone(
+            RecipientList(path, "xlsx", None, headers, -1, sheet=sheet), phone_column
+        )
+    if suffix not in TEXT_FORMATS:
+        known = ", ".join(sorted([*TEXT_FORMATS, *EXCEL_FORMATS]))
+        raise ListError(f"{path}: unknown list format {suffix or '(none)'!r}; use one of {known}")
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
+        codec = encoding or detect(path)
+        codecs_ok = codec.lower()
+        with path.open(encoding=codecs_ok, newline="") as handle:
+            first_line = handle.readline()
+    except EncodingUnclear as exc:
+        raise ListError(f"{path}: {exc}") from None
+    except LookupError:
+        raise ListError(f"{path}: unknown encoding {encoding!r}") from None
+    except UnicodeDecodeError as exc:
+        raise ListError(
+            f"{path}: the header is not valid {codec} ({exc.reason}); name the encoding with --encoding"
+        ) from None
     except OSError as exc:
         raise ListError(f"{path}: cannot read recipient list ({exc.strerror})") from None
-    with handle:
-        reader = csv.reader(handle)
-        try:
-            headers = next(reader, None)
-            if not headers:
-                raise ListError(f"{path}: empty file, expected a header row")
-            try:
-                index = find_phone_column(headers, phone_column)
-            except ValueError as exc:
-                raise ListError(f"{path}: {exc}") from None
-            names = [unicodedata.normalize("NFC", h.strip()) for h in headers]
-            for row in reader:
-                if not any(cell.strip() for cell in row):
-                    continue  # blank line: not a recipient, not an error
-                line = reader.line_num
-                phone = row[index] if index < len(row) else ""
-                fields = {
-                    names[i]: unicodedata.normalize("NFC", cell)
-                    for i, cell in enumerate(row)
-                    if i != index and i < len(names)
-                }
-                yield ListRow(row=line, phone=phone, fields=fields)
-        except UnicodeDecodeError as exc:
-            raise ListError(
-                f"{path}: not UTF-8 near line {reader.line_num + 1} ({exc.reason})"
-            ) from None
-        except csv.Error as exc:
-            raise ListError(f"{path}: line {reader.line_num}: {exc}") from None
+    if not first_line.strip():
+        raise ListError(f"{path}: empty file, expected a header row")
+    delimiter = TEXT_FORMATS[suffix] or _sniff_delimiter(first_line)
+    headers = [_nfc(h).strip() for h in next(csv.reader([first_line], delimiter=delimiter))]
+    fmt = "tsv" if delimiter == "\t" else "csv"
+    opened = RecipientList(path, fmt, codec, headers, -1, delimiter=delimiter)
+    return _with_phone(opened, phone_column)
+
+
+def _with_phone(opened: RecipientList, phone_column: str | None) -> RecipientList:
+    if not opened.headers:
+        raise ListError(f"{opened.path}: empty file, expected a header row")
+    try:
+        opened.phone_index = find_phone_column(opened.headers, phone_column)
+    except ValueError as exc:
+        raise ListError(f"{opened.path}: {exc}") from None
+    return opened
+
+
+def read_list(path: Path, phone_column: str | None = None) -> Iterator[ListRow]:
+    """Open ``path`` and stream its rows (a shortcut for ``open_list(...).rows()``)."""
+    return open_list(path, phone_column=phone_column).rows()

@@ -1,19 +1,32 @@
 """The campaign file: a TOML document validated by ``CampaignSpec``.
 
-Example (``examples/bluezone.toml`` is a complete one)::
+Example (``examples/bluezone.toml`` is a complete one; ``examples/ad-sale.toml`` shows an
+advertising campaign)::
 
     id = "bluezone-ninh-thuan"          # a-z, 0-9, '.', '_', '-'; at most 64 characters
     name = "Cài đặt Bluezone"           # free text, for people
     category = "public_service"         # or "advertising"
-    brandname = "NinhThuan"             # sender shown on the phone: <= 11 of A-Z a-z 0-9 - _ . space
+    brandname = "NinhThuan"             # the sender: <= 11 of A-Z a-z 0-9 - _ . space
     provider = "sandbox"                # a provider instance from the settings
     validity = "12h"                    # how long after launch a message may still go out
-    default_language = "vi"
+    default_language = "vi"             # for recipients without a `language` column
+    suppress = ["opt_out"]              # lists checked at planning (advertising: + "dnc")
 
-    [messages]                          # one text per language; recipients with a
-    vi = "Sở TT&TT Ninh Thuận: …"       # `language` column get theirs, others the default
-    en = "Ninh Thuan DIC: …"
+    [messages]                          # one template per language; {field} from the list
+    vi = "Kính gửi {name}: …"
+    en = { text = "Dear {name}: …" }
+    # vi = { text = "…", strip_diacritics = true }   # "không dấu": fewer parts, shown in the plan
 
+    [columns]                           # optional: template field -> list header
+    name = "Họ và tên"
+
+    [prices]                            # optional: per SMS part, by carrier, for the plan
+    currency = "VND"
+    default = 850
+    viettel = 800
+
+Advertising campaigns also need ``opt_out_instruction`` and either texts that start with
+``[QC]`` (or ``[AD]``) and end with that instruction, or ``add_ad_markers = true``.
 Unknown keys are errors, so a misspelt key is never silently ignored.
 """
 
@@ -23,8 +36,9 @@ import re
 import tomllib
 from datetime import timedelta
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -36,6 +50,7 @@ from pydantic import (
     model_validator,
 )
 
+from campaigns.template import Template, TemplateError, fields_of
 from campaigns.text import normalise
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(m|h|d)\s*$")
@@ -43,6 +58,8 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 BRANDNAME = re.compile(r"^[A-Za-z0-9_. -]{1,11}$")
 #: How long a campaign may keep sending: a week covers any public notice we know of.
 MAX_VALIDITY = timedelta(days=7)
+AD_LABELS = ("[QC]", "[AD]")
+SUPPRESSION_LISTS = ("opt_out", "dnc")
 
 
 class Category(StrEnum):
@@ -52,6 +69,40 @@ class Category(StrEnum):
 
 class SpecError(ValueError):
     """A campaign file that cannot be used; the message names the file and the field."""
+
+
+class MessageText(BaseModel):
+    """One language's template."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str
+    strip_diacritics: bool = False
+
+
+class Prices(BaseModel):
+    """Price of one SMS part by carrier (``default`` for the others), for cost estimates."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    currency: str = "VND"
+    default: float | None = None
+
+    @model_validator(mode="after")
+    def _numbers(self) -> Prices:
+        for carrier, price in (self.model_extra or {}).items():
+            if not isinstance(price, int | float) or price < 0:
+                raise ValueError(f"price for {carrier!r} must be a number >= 0")
+        return self
+
+    def per_part(self, carrier: str | None) -> float | None:
+        extra = self.model_extra or {}
+        return extra.get(carrier or "", self.default)
+
+
+@lru_cache(maxsize=256)
+def _compiled(text: str, strip: bool) -> Template:
+    return Template.compile(text, strip)
 
 
 class CampaignSpec(BaseModel):
@@ -66,7 +117,12 @@ class CampaignSpec(BaseModel):
     provider: str
     validity: timedelta = timedelta(hours=24)
     default_language: str = "vi"
-    messages: dict[str, str]
+    messages: dict[str, MessageText]
+    columns: dict[str, str] = Field(default_factory=dict)
+    suppress: tuple[str, ...] | None = None
+    opt_out_instruction: str | None = None
+    add_ad_markers: bool = False
+    prices: Prices | None = None
 
     @field_validator("brandname")
     @classmethod
@@ -99,31 +155,95 @@ class CampaignSpec(BaseModel):
         # Written back in the file's own notation, so a stored spec validates again.
         return f"{int(value.total_seconds() // 60)}m"
 
-    @field_validator("messages")
+    @field_validator("messages", mode="before")
     @classmethod
-    def _texts(cls, value: dict[str, str]) -> dict[str, str]:
-        if not value:
-            raise ValueError("at least one message text is needed")
-        for lang, text in value.items():
+    def _texts(cls, value: Any) -> Any:
+        if not isinstance(value, dict) or not value:
+            raise ValueError('at least one message text is needed, e.g. vi = "…"')
+        out = {}
+        for lang, item in value.items():
             if not re.fullmatch(r"[a-z]{2,3}", lang):
                 raise ValueError(f"{lang!r} is not a language code such as 'vi' or 'en'")
-            if not text.strip():
+            entry = {"text": item} if isinstance(item, str) else item
+            text = entry.get("text") if isinstance(entry, dict) else None
+            if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"the {lang!r} text is empty")
-        return {lang: normalise(text.strip()) for lang, text in value.items()}
+            try:
+                fields_of(text)
+            except TemplateError as exc:
+                raise ValueError(f"{lang}: {exc}") from None
+            out[lang] = {**entry, "text": normalise(text.strip())}
+        return out
+
+    @field_validator("suppress")
+    @classmethod
+    def _lists(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for name in value or ():
+            if name not in SUPPRESSION_LISTS:
+                raise ValueError(f"unknown list {name!r} (known: {', '.join(SUPPRESSION_LISTS)})")
+        return value
 
     @model_validator(mode="after")
-    def _default_language_has_text(self) -> CampaignSpec:
+    def _consistent(self) -> CampaignSpec:
         if self.default_language not in self.messages:
             raise ValueError(
                 f"default_language {self.default_language!r} has no text in [messages]"
             )
+        if self.category is Category.ADVERTISING:
+            self._advertising_rules()
+            if self.suppress is not None and "dnc" not in self.suppress:
+                raise ValueError("suppress: advertising must check the Do-Not-Call list ('dnc')")
         return self
 
-    def text_for(self, language: str | None) -> tuple[str, str]:
-        """The language actually used for a recipient, and its text."""
+    def _advertising_rules(self) -> None:
+        """Decree 91/2020: a label first, an opt-out instruction last. Added when asked,
+        otherwise checked, per language."""
+        instruction = (self.opt_out_instruction or "").strip()
+        if not instruction:
+            raise ValueError("opt_out_instruction: advertising must tell recipients how to refuse")
+        fixed = {}
+        for lang, message in self.messages.items():
+            text = message.text
+            if self.add_ad_markers:
+                if not text.startswith(AD_LABELS):
+                    text = f"{AD_LABELS[0]} {text}"
+                if not text.endswith(instruction):
+                    text = f"{text} {instruction}"
+                fixed[lang] = message.model_copy(update={"text": text})
+            elif not text.startswith(AD_LABELS):
+                raise ValueError(
+                    f"messages.{lang}: an advertising text must start with [QC] (or set add_ad_markers = true)"
+                )
+            elif not text.endswith(instruction):
+                raise ValueError(
+                    f"messages.{lang}: an advertising text must end with the opt_out_instruction"
+                )
+        if fixed:
+            object.__setattr__(self, "messages", {**self.messages, **fixed})
+
+    @property
+    def suppression_lists(self) -> tuple[str, ...]:
+        """The lists checked at planning (defaults: opt-out always; DNC for advertising)."""
+        if self.suppress is not None:
+            return self.suppress
+        return SUPPRESSION_LISTS if self.category is Category.ADVERTISING else ("opt_out",)
+
+    def template(self, language: str) -> Template:
+        message = self.messages[language]
+        return _compiled(message.text, message.strip_diacritics)
+
+    def language_for(self, language: str | None) -> str:
+        """The language actually used for a recipient whose list says ``language``."""
         if language and language in self.messages:
-            return language, self.messages[language]
-        return self.default_language, self.messages[self.default_language]
+            return language
+        return self.default_language
+
+    def template_fields(self) -> list[str]:
+        """Every field any template uses."""
+        names: list[str] = []
+        for lang in self.messages:
+            names += [f for f in self.template(lang).fields if f not in names]
+        return names
 
 
 def _describe(error: ValidationError) -> str:
@@ -133,7 +253,7 @@ def _describe(error: ValidationError) -> str:
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
-        parts.append(f"{where}: {message}")
+        parts.append(f"{where}: {message}" if where != "(file)" else message)
     return "; ".join(parts)
 
 

@@ -9,6 +9,7 @@ NFC-normalised first, since NFD input would count every tone mark on its own.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
@@ -37,12 +38,19 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+_NOT_GSM = re.compile("[^" + re.escape("".join(sorted(GSM_BASIC | GSM_EXTENSION))) + "]")
+_EXTENSION = re.compile("[" + re.escape("".join(sorted(GSM_EXTENSION))) + "]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
 def encoding_of(text: str) -> Encoding:
     """GSM 03.38 when every character is in its tables, UCS-2 otherwise."""
-    for ch in text:
-        if ch not in GSM_BASIC and ch not in GSM_EXTENSION:
-            return Encoding.UCS2
-    return Encoding.GSM7
+    return Encoding.UCS2 if _NOT_GSM.search(text) else Encoding.GSM7
+
+
+def forcing_ucs2(text: str) -> list[str]:
+    """The distinct characters that force UCS-2, in order of appearance."""
+    return list(dict.fromkeys(_NOT_GSM.findall(normalise(text))))
 
 
 def _costs(text: str, encoding: Encoding) -> list[int]:
@@ -59,11 +67,16 @@ def segments(text: str) -> Segments:
     """
     text = normalise(text)
     encoding = encoding_of(text)
-    single, per_part = (160, 153) if encoding is Encoding.GSM7 else (70, 67)
-    costs = _costs(text, encoding)
-    units = sum(costs)
+    if encoding is Encoding.GSM7:
+        single, per_part, double = 160, 153, len(_EXTENSION.findall(text))
+    else:
+        single, per_part, double = 70, 67, len(_ASTRAL.findall(text))
+    units = len(text) + double
     if units <= single:
         return Segments(encoding, 1 if units else 0, units)
+    if not double:  # every character costs one unit: no pair to keep whole
+        return Segments(encoding, -(-units // per_part), units)
+    costs = _costs(text, encoding)
     parts, used = 1, 0
     for cost in costs:
         if used + cost > per_part:

@@ -4,20 +4,41 @@ bad halfway (a broken line, a decoding error) leaves nothing behind."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import islice
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from campaigns.plan import PlannedMessage, Planner, RejectedRow
+from campaigns.plan import PlannedMessage, PlanSummary, RejectedRow
 from campaigns.spec import CampaignSpec
 from campaigns.status import Status
+from ledger.bulk import insert_rows
 from ledger.schema import campaigns, events, messages, now, rejects
 
-#: Rows per INSERT round trip while recording a list.
-CHUNK = 2000
+#: Rows per round trip while recording a list.
+CHUNK = 5000
+MESSAGE_COLUMNS = (
+    "campaign_id", "recipient", "country", "carrier", "list_row", "language", "encoding",
+    "parts", "batch", "status", "provider", "fields",
+)  # fmt: skip
+REJECT_COLUMNS = ("campaign_id", "list_row", "reason")
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
+
+
+def json_array(values: tuple[str, ...]) -> str:
+    """A JSON array of strings. Cells rarely hold quotes, backslashes or control
+    characters; when none does, joining is five times cheaper than the encoder."""
+    joined = '","'.join(values)
+    if not values or _NEEDS_ESCAPE.search(joined):
+        return _dumps(values)
+    return f'["{joined}"]'
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,15 +61,16 @@ def record_campaign(
     engine: Engine,
     spec: CampaignSpec,
     list_name: str,
-    planner: Planner,
+    list_columns: list[str],
+    summary: Callable[[], PlanSummary],
     decisions: Iterable[PlannedMessage | RejectedRow],
     batch_size: int,
 ) -> Intake:
     """Write a campaign and its planned messages to the ledger.
 
     Parameters:
-        planner: the planner producing ``decisions``; its summary, complete once the
-            decisions are consumed, is stored as the campaign's intake counts.
+        list_columns: the list's columns other than the phone (keys of messages.fields).
+        summary: called once the decisions are consumed; stored as the intake counts.
         decisions: planned messages and rejections, streamed.
         batch_size: messages per batch; batch numbers start at 1.
 
@@ -60,19 +82,24 @@ def record_campaign(
         Whatever reading the list raises; the transaction is then rolled back whole.
     """
     started = now()
+    campaign_id, provider, queued = spec.id, spec.provider, Status.QUEUED.value
+    has_fields = bool(list_columns)
     with engine.begin() as conn:
-        exists = conn.execute(sa.select(campaigns.c.id).where(campaigns.c.id == spec.id)).first()
+        exists = conn.execute(
+            sa.select(campaigns.c.id).where(campaigns.c.id == campaign_id)
+        ).first()
         if exists:
-            return Intake(spec.id, created=False, batches=0)
+            return Intake(campaign_id, created=False, batches=0)
         conn.execute(
             campaigns.insert().values(
-                id=spec.id,
+                id=campaign_id,
                 name=spec.name,
                 category=spec.category.value,
                 brandname=spec.brandname,
-                provider=spec.provider,
+                provider=provider,
                 spec=spec.model_dump(mode="json"),
                 list_name=list_name,
+                list_columns=list_columns,
                 intake={},
                 state="running",
                 batches=0,
@@ -85,52 +112,35 @@ def record_campaign(
         while chunk := list(islice(stream, CHUNK)):
             rows, rejected = [], []
             for decision in chunk:
-                if isinstance(decision, RejectedRow):
-                    rejected.append(
-                        {
-                            "campaign_id": spec.id,
-                            "list_row": decision.row,
-                            "reason": decision.reason,
-                        }
-                    )
+                if type(decision) is RejectedRow:
+                    rejected.append((campaign_id, decision.row, decision.reason))
                     continue
+                phone = decision.phone
                 rows.append(
-                    {
-                        "campaign_id": spec.id,
-                        "recipient": decision.phone.e164,
-                        "country": decision.phone.country,
-                        "carrier": decision.phone.carrier,
-                        "list_row": decision.row,
-                        "language": decision.language,
-                        "encoding": decision.encoding.value,
-                        "parts": decision.parts,
-                        "batch": planned // batch_size + 1,
-                        "status": Status.QUEUED.value,
-                        "attempts": 0,
-                        "provider": spec.provider,
-                        "created_at": started,
-                        "updated_at": started,
-                    }
-                )
+                    (
+                        campaign_id, phone.e164, phone.country, decision.carrier, decision.row,
+                        decision.language, decision.encoding.value, decision.parts,
+                        planned // batch_size + 1, queued, provider,
+                        json_array(decision.values) if has_fields else None,
+                    )
+                )  # fmt: skip
                 planned += 1
-            if rows:
-                conn.execute(messages.insert(), rows)
-            if rejected:
-                conn.execute(rejects.insert(), rejected)
+            insert_rows(conn, messages, MESSAGE_COLUMNS, rows)
+            insert_rows(conn, rejects, REJECT_COLUMNS, rejected)
         batches = (planned + batch_size - 1) // batch_size
-        summary = planner.summary.as_dict()
+        counts = summary().as_dict()
         conn.execute(
             campaigns.update()
-            .where(campaigns.c.id == spec.id)
-            .values(intake=summary, batches=batches)
+            .where(campaigns.c.id == campaign_id)
+            .values(intake=counts, batches=batches)
         )
         conn.execute(
             events.insert().values(
-                campaign_id=spec.id,
+                campaign_id=campaign_id,
                 at=now(),
                 source="planner",
-                to_status=Status.QUEUED.value,
-                detail={"list": list_name, **summary},
+                to_status=queued,
+                detail={"list": list_name, **counts},
             )
         )
-    return Intake(spec.id, created=True, batches=batches)
+    return Intake(campaign_id, created=True, batches=batches)

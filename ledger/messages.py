@@ -27,6 +27,7 @@ class ClaimedMessage:
     encoding: str
     parts: int
     attempts: int
+    fields: tuple[str, ...]  # the list's other cells (campaigns.list_columns order)
 
 
 def claim_batch(engine: Engine, campaign_id: str, batch: int) -> list[ClaimedMessage]:
@@ -57,7 +58,12 @@ def claim_batch(engine: Engine, campaign_id: str, batch: int) -> list[ClaimedMes
         ).rowcount
         if not claimed:
             return []
-        mine = messages.c.claim_token == token
+        # The batch's own index finds the rows; the token picks this claim's among them.
+        mine = sa.and_(
+            messages.c.campaign_id == campaign_id,
+            messages.c.batch == batch,
+            messages.c.claim_token == token,
+        )
         conn.execute(
             events.insert().from_select(
                 ["campaign_id", "message_id", "at", "source", "from_status", "to_status"],
@@ -79,11 +85,12 @@ def claim_batch(engine: Engine, campaign_id: str, batch: int) -> list[ClaimedMes
                 messages.c.encoding,
                 messages.c.parts,
                 messages.c.attempts,
+                messages.c.fields,
             )
             .where(mine)
             .order_by(messages.c.id)
         )
-        return [ClaimedMessage(*row) for row in rows]
+        return [ClaimedMessage(*row[:-1], tuple(row[-1] or ())) for row in rows]
 
 
 def _move(

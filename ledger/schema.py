@@ -59,6 +59,8 @@ campaigns = sa.Table(
     sa.Column("provider", sa.String(32), nullable=False),
     sa.Column("spec", sa.JSON, nullable=False),
     sa.Column("list_name", sa.String(255), nullable=False),
+    # Headers of the list's columns other than the phone: the keys of messages.fields.
+    sa.Column("list_columns", sa.JSON, nullable=False),
     sa.Column("intake", sa.JSON, nullable=False),
     # Operator-set state (running, halted …). Completion is derived from the messages.
     sa.Column("state", sa.String(16), nullable=False),
@@ -82,22 +84,30 @@ messages = sa.Table(
     sa.Column("parts", sa.Integer, nullable=False),
     sa.Column("batch", sa.Integer, nullable=False),
     sa.Column("status", sa.String(12), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("provider", sa.String(32), nullable=False),
+    # The list's other cells (campaigns.list_columns order), as a JSON array: templates
+    # render from them at send time and reports group by them.
+    sa.Column("fields", sa.JSON, nullable=True),
     sa.Column("provider_message_id", sa.String(64), nullable=True),
     sa.Column("error_code", sa.String(32), nullable=True),
     # Who holds the row while it is `sending`, and since when (for the reaper's lease).
     sa.Column("claim_token", sa.String(32), nullable=True),
     sa.Column("claimed_at", UtcDateTime, nullable=True),
-    sa.Column("created_at", UtcDateTime, nullable=False),
-    sa.Column("updated_at", UtcDateTime, nullable=False),
+    # Created with its campaign (campaigns.created_at); updated_at is the last change.
+    sa.Column("updated_at", UtcDateTime, nullable=True),
     sa.Column("sent_at", UtcDateTime, nullable=True),
     sa.Column("final_at", UtcDateTime, nullable=True),
+    # Few indexes on purpose: each one costs on every row of a million-row launch.
     sa.UniqueConstraint("campaign_id", "recipient"),
     sa.Index(None, "campaign_id", "batch", "status"),
-    sa.Index(None, "campaign_id", "status"),
-    sa.Index(None, "provider", "provider_message_id"),
-    sa.Index(None, "claim_token"),
+    sa.Index(
+        "ix_messages_provider_message",
+        "provider",
+        "provider_message_id",
+        sqlite_where=sa.text("provider_message_id IS NOT NULL"),
+        postgresql_where=sa.text("provider_message_id IS NOT NULL"),
+    ),
 )
 
 rejects = sa.Table(
@@ -108,6 +118,17 @@ rejects = sa.Table(
     sa.Column("list_row", sa.Integer, nullable=False),
     sa.Column("reason", sa.String(32), nullable=False),
     sa.Index(None, "campaign_id", "reason"),
+)
+
+#: Numbers that must not be texted: opt-outs (a refusal, honoured for every campaign) and
+#: the Do-Not-Call register (advertising). Checked at planning.
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("list", sa.String(16), primary_key=True),
+    sa.Column("number", sa.String(20), primary_key=True),
+    sa.Column("added_at", UtcDateTime, nullable=False),
+    sa.Column("source", sa.String(255), nullable=True),
 )
 
 events = sa.Table(

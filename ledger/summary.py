@@ -30,6 +30,7 @@ class CampaignRecord:
     valid_until: datetime
     spec: CampaignSpec
     intake: dict[str, Any]
+    list_columns: list[str]
 
 
 def load_campaign(engine: Engine, campaign_id: str) -> CampaignRecord:
@@ -49,6 +50,7 @@ def load_campaign(engine: Engine, campaign_id: str) -> CampaignRecord:
         valid_until=row.valid_until,
         spec=CampaignSpec.model_validate(row.spec),
         intake=row.intake,
+        list_columns=row.list_columns,
     )
 
 

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from campaigns.plan import PlanError
 from campaigns.recipients import ListError
 from campaigns.spec import SpecError
 from ledger.db import LedgerError
@@ -34,6 +35,10 @@ LABELS: dict[str, str] = {
     "rows_read": "Số dòng đã đọc · rows read",
     "rejected": "Bị loại · rejected",
     "duplicates": "Trùng lặp · duplicates",
+    "suppressed": "Bị chặn · suppressed",
+    "planned": "Sẽ gửi · to send",
+    "valid": "Hợp lệ · valid",
+    "legacy_converted": "Số 11 số đã chuyển · 11-digit converted",
     "recipients": "Người nhận · recipients",
     "parts": "Số tin tính cước · parts billed",
     "queued": "Đang chờ · queued",
@@ -52,6 +57,10 @@ REJECT_LABELS: dict[str, str] = {
     "landline": "số cố định · landline",
     "unallocated_prefix": "đầu số chưa cấp · unallocated prefix",
     "invalid_foreign": "số nước ngoài sai · invalid foreign number",
+    "missing_field": "thiếu trường mẫu tin · template field empty",
+    "opt_out": "đã từ chối nhận · opted out",
+    "dnc": "danh sách không làm phiền · Do-Not-Call",
+    "frequency_cap": "vượt hạn mức 24 giờ · 24 h cap reached",
 }
 
 
@@ -73,7 +82,7 @@ def errors_as_exit_codes() -> Iterator[None]:
     """Turn the errors users can cause into one line and the right exit code."""
     try:
         yield
-    except (SpecError, ListError, ProviderConfigError) as exc:
+    except (SpecError, ListError, PlanError, ProviderConfigError) as exc:
         fail(str(exc), BAD_INPUT)
     except CampaignNotFound as exc:
         fail(f"no campaign {exc.args[0]!r} in the ledger", BAD_INPUT)
@@ -95,10 +104,91 @@ def summary_table(summary: CampaignSummary, title: str) -> Table:
         table.add_row(LABELS[key], f"{data[key]:,}")
     for reason, count in data["rejected_by_reason"].items():
         table.add_row(f"  {REJECT_LABELS.get(reason, reason)}", f"{count:,}", style="dim")
+    if data.get("suppressed"):
+        table.add_row(LABELS["suppressed"], f"{data['suppressed']:,}")
+        for reason, count in data.get("suppressed_by_list", {}).items():
+            table.add_row(f"  {REJECT_LABELS.get(reason, reason)}", f"{count:,}", style="dim")
     for key in ("duplicates", "recipients", "parts"):
         table.add_row(LABELS[key], f"{data[key]:,}")
     table.add_section()
     for status, count in data["statuses"].items():
         if count or status in ("sent", "delivered", "failed"):
             table.add_row(LABELS[status], f"{count:,}")
+    return table
+
+
+def report(summary: CampaignSummary, as_json: bool, title: str, extra: dict[str, object]) -> None:
+    """A campaign summary as JSON or as a table, with extra lines (ledger path …)."""
+    if as_json:
+        print_json({**summary.as_dict(), **extra})
+        return
+    out.print(summary_table(summary, title))
+    for key, value in extra.items():
+        out.print(f"[bold]{key}:[/] {value}")
+
+
+def _counts_table(
+    data: dict[str, Any], title: str, keys: tuple[str, ...], reasons: tuple[str, ...]
+) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    for key in keys:
+        table.add_row(LABELS.get(key, key), f"{data[key]:,}")
+        if key in reasons:
+            detail = data.get(f"{key}_by_reason") or data.get(f"{key}_by_list") or {}
+            for reason, count in detail.items():
+                table.add_row(f"  {REJECT_LABELS.get(reason, reason)}", f"{count:,}", style="dim")
+    return table
+
+
+def plan_tables(data: dict[str, Any], title: str) -> list[Table]:
+    """A dry run: the counts, then recipients, parts and cost per provider and carrier."""
+    counts = _counts_table(
+        data, title, ("rows_read", "rejected", "suppressed", "duplicates", "legacy_converted", "planned", "parts"),
+        ("rejected", "suppressed"),
+    )  # fmt: skip
+    lines = Table(title="Theo nhà mạng · by provider and carrier", title_justify="left")
+    for header in ("nhà cung cấp · provider", "nhà mạng · carrier", "mã hoá · encoding"):
+        lines.add_column(header)
+    for header in (
+        "người nhận · recipients",
+        "số tin · parts",
+        f"chi phí · cost ({data.get('currency') or '-'})",
+    ):
+        lines.add_column(header, justify="right")
+    for line in data["by_provider"]:
+        cost = "-" if line["cost"] is None else f"{line['cost']:,.0f}"
+        lines.add_row(
+            line["provider"],
+            line["carrier"],
+            line["encoding"],
+            f"{line['recipients']:,}",
+            f"{line['parts']:,}",
+            cost,
+        )
+    total = "-" if data.get("cost") is None else f"{data['cost']:,.0f}"
+    lines.add_section()
+    lines.add_row("", "", "", f"{data['planned']:,}", f"{data['parts']:,}", total, style="bold")
+    tables = [counts, lines]
+    if data.get("khong_dau"):
+        note = Table(show_header=False, box=None)
+        note.add_row(
+            f"[yellow]Không dấu[/] (diacritics removed) for: {', '.join(data['khong_dau'])}"
+        )
+        tables.append(note)
+    return tables
+
+
+def screen_table(data: dict[str, Any], title: str) -> Table:
+    """``loa recipients check``: rows, valid, rejected by reason, duplicates, carriers."""
+    table = _counts_table(
+        data,
+        title,
+        ("rows_read", "valid", "rejected", "duplicates", "legacy_converted"),
+        ("rejected",),
+    )
+    table.add_section()
+    for carrier, count in data["by_carrier"].items():
+        table.add_row(carrier, f"{count:,}", style="dim")
     return table

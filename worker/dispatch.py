@@ -14,6 +14,7 @@ from datetime import datetime
 
 import dramatiq
 
+from campaigns.plan import column_for
 from campaigns.spec import CampaignSpec
 from campaigns.status import Status
 from campaigns.text import Encoding
@@ -80,6 +81,7 @@ def send_batch(runtime: Runtime, campaign_id: str, batch: int) -> None:
             log.debug("batch.nothing_to_claim")
             return
         provider = runtime.provider(campaign.provider)
+        columns = _template_columns(campaign.spec, campaign.list_columns)
         retry: list[ClaimedMessage] = []
         for index, message in enumerate(claimed):
             if now() >= campaign.valid_until:
@@ -87,7 +89,9 @@ def send_batch(runtime: Runtime, campaign_id: str, batch: int) -> None:
                     record_outcome(engine, late.id, Status.EXPIRED, "worker", "validity_passed")
                 log.info("batch.expired", count=len(claimed) - index)
                 break
-            error = _send_one(runtime, provider, campaign.spec, campaign.valid_until, message)
+            error = _send_one(
+                runtime, provider, campaign.spec, columns, campaign.valid_until, message
+            )
             if error is None:
                 continue
             if error.kind is ErrorKind.RETRYABLE:
@@ -108,17 +112,29 @@ def send_batch(runtime: Runtime, campaign_id: str, batch: int) -> None:
             log.info("batch.retry_scheduled", count=len(retry), delay_ms=delay)
 
 
+def _template_columns(spec: CampaignSpec, list_columns: list[str]) -> dict[str, tuple[int, ...]]:
+    """Per language, where each template field sits among the stored list cells (the same
+    mapping the planner checked at launch, so every field is found)."""
+    found = {}
+    for language in spec.messages:
+        fields = spec.template(language).fields
+        found[language] = tuple(column_for(f, list_columns, spec.columns) or 0 for f in fields)
+    return found
+
+
 def _send_one(
     runtime: Runtime,
     provider: Provider,
     spec: CampaignSpec,
+    columns: dict[str, tuple[int, ...]],
     valid_until: datetime,
     message: ClaimedMessage,
 ) -> SendError | None:
     """Send one claimed message and record what happened. Returns the error when the
     caller has more to do (retry later, halt), ``None`` when the message is settled."""
     engine = runtime.engine
-    language, text = spec.text_for(message.language)
+    language = spec.language_for(message.language)
+    text = spec.template(language).render(tuple(message.fields[i] for i in columns[language]))
     outgoing = OutgoingMessage(
         message_id=message.id,
         to=message.recipient,

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     max_attempts: int = Field(
         default=3, ge=1, le=20, description="Send attempts per message on retryable errors."
     )
+    ad_daily_cap: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Advertising messages one number may get per 24 h, across campaigns.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: console on a terminal, JSON lines otherwise."

@@ -28,7 +28,7 @@ def write(tmp_path, text: str) -> Path:
 def test_the_example_campaign_is_valid():
     spec = load_spec(EXAMPLE)
     assert spec.validity == timedelta(hours=12)
-    assert "Bluezone" in spec.messages["vi"]
+    assert "Bluezone" in spec.messages["vi"].text
 
 
 def test_a_stored_spec_validates_again():

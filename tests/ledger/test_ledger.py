@@ -23,12 +23,14 @@ SPEC = load_spec(Path(__file__).resolve().parents[2] / "examples" / "bluezone.to
 
 
 def rows(count: int) -> list[ListRow]:
-    return [ListRow(row=i + 2, phone=f"09123{i:05d}") for i in range(count)]
+    return [ListRow(row=i + 2, phone=f"09123{i:05d}", values=()) for i in range(count)]
 
 
 def launch(engine, count: int = 10, batch_size: int = 5) -> None:
     planner = Planner(SPEC)
-    record_campaign(engine, SPEC, "list.csv", planner, planner.plan(rows(count)), batch_size)
+    record_campaign(
+        engine, SPEC, "list.csv", [], lambda: planner.summary, planner.plan(rows(count)), batch_size
+    )
 
 
 def history(engine, message_id: int) -> list[tuple[str | None, str | None]]:
@@ -119,7 +121,9 @@ def test_a_list_that_breaks_halfway_leaves_nothing(engine):
 
     planner = Planner(SPEC)
     with pytest.raises(UnicodeDecodeError):
-        record_campaign(engine, SPEC, "list.csv", planner, planner.plan(broken()), 100)
+        record_campaign(
+            engine, SPEC, "list.csv", [], lambda: planner.summary, planner.plan(broken()), 100
+        )
     with engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(campaigns)) == 0
         assert conn.scalar(sa.select(sa.func.count()).select_from(messages)) == 0

@@ -29,8 +29,10 @@ def runtime_with_campaign(engine, tmp_path) -> Runtime:
     )
     runtime = Runtime(settings, engine=engine)
     planner = Planner(SPEC)
-    rows = [ListRow(row=i + 2, phone=f"09123{i:05d}") for i in range(20)]
-    record_campaign(engine, SPEC, "list.csv", planner, planner.plan(rows), batch_size=20)
+    rows = [ListRow(row=i + 2, phone=f"09123{i:05d}", values=()) for i in range(20)]
+    record_campaign(
+        engine, SPEC, "list.csv", [], lambda: planner.summary, planner.plan(rows), batch_size=20
+    )
     return runtime
 
 
@@ -50,3 +52,57 @@ def test_a_campaign_that_is_not_running_sends_nothing(engine, tmp_path):
         conn.execute(sa.update(campaigns).values(state="halted"))
     send_batch(runtime, SPEC.id, 1)
     assert status_counts(engine, SPEC.id)[Status.QUEUED] == 20
+
+
+class Recording:
+    """A provider double that records what it was asked to send (providers are the one
+    thing tests may fake)."""
+
+    name = "sandbox"
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, message):
+        from providers import SendResult
+
+        self.sent.append(message)
+        return SendResult(provider_message_id=f"R{message.message_id}")
+
+    def classify(self, error):  # pragma: no cover - nothing fails here
+        raise error
+
+
+def test_templates_render_at_send_time_from_the_stored_list_cells(engine, tmp_path):
+    spec = SPEC.model_copy(
+        update={
+            "messages": {
+                "vi": SPEC.messages["vi"].model_copy(
+                    update={"text": "Kính gửi {name} ({district})"}
+                )
+            }
+        }
+    )
+    columns = ["STT", "Họ và tên", "Huyện/Thành phố"]
+    planner = Planner(spec, columns)
+    rows = [ListRow(2, "0912345678", ("1", "Đặng Thị Hương", "Ninh Hải"))]
+    record_campaign(
+        engine,
+        spec,
+        "list.csv",
+        columns,
+        lambda: planner.summary,
+        planner.plan(rows),
+        batch_size=20,
+    )
+    settings = Settings(
+        database_url=SecretStr(str(engine.url.render_as_string(hide_password=False))),
+        var_dir=tmp_path,
+    )
+    runtime = Runtime(settings, engine=engine)
+    recording = Recording()
+    runtime._providers["sandbox"] = recording
+    send_batch(runtime, spec.id, 1)
+    (sent,) = recording.sent
+    assert sent.text == "Kính gửi Đặng Thị Hương (Ninh Hải)"
+    assert sent.to == "+84912345678" and sent.sender == "NinhThuan"

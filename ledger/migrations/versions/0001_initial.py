@@ -1,4 +1,4 @@
-"""initial ledger: campaigns, messages, rejects, events
+"""initial ledger: campaigns, messages, rejects, suppressions, events
 
 Revision ID: 0001
 Revises:
@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("provider", sa.String(length=32), nullable=False),
         sa.Column("spec", sa.JSON(), nullable=False),
         sa.Column("list_name", sa.String(length=255), nullable=False),
+        sa.Column("list_columns", sa.JSON(), nullable=False),
         sa.Column("intake", sa.JSON(), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("state_reason", sa.Text(), nullable=True),
@@ -61,6 +62,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_events_message_id"), ["message_id"], unique=False)
 
     op.create_table(
+        "suppressions",
+        sa.Column("list", sa.String(length=16), nullable=False),
+        sa.Column("number", sa.String(length=20), nullable=False),
+        sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("source", sa.String(length=255), nullable=True),
+        sa.PrimaryKeyConstraint("list", "number", name=op.f("pk_suppressions")),
+    )
+    op.create_table(
         "messages",
         sa.Column(
             "id",
@@ -78,14 +87,14 @@ def upgrade() -> None:
         sa.Column("parts", sa.Integer(), nullable=False),
         sa.Column("batch", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=12), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("provider", sa.String(length=32), nullable=False),
+        sa.Column("fields", sa.JSON(), nullable=True),
         sa.Column("provider_message_id", sa.String(length=64), nullable=True),
         sa.Column("error_code", sa.String(length=32), nullable=True),
         sa.Column("claim_token", sa.String(length=32), nullable=True),
         sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("final_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
@@ -103,13 +112,11 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index(
-            batch_op.f("ix_messages_campaign_id_status"), ["campaign_id", "status"], unique=False
-        )
-        batch_op.create_index(batch_op.f("ix_messages_claim_token"), ["claim_token"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_messages_provider_provider_message_id"),
+            "ix_messages_provider_message",
             ["provider", "provider_message_id"],
             unique=False,
+            sqlite_where=sa.text("provider_message_id IS NOT NULL"),
+            postgresql_where=sa.text("provider_message_id IS NOT NULL"),
         )
 
     op.create_table(
@@ -140,12 +147,15 @@ def downgrade() -> None:
 
     op.drop_table("rejects")
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_messages_provider_provider_message_id"))
-        batch_op.drop_index(batch_op.f("ix_messages_claim_token"))
-        batch_op.drop_index(batch_op.f("ix_messages_campaign_id_status"))
+        batch_op.drop_index(
+            "ix_messages_provider_message",
+            sqlite_where=sa.text("provider_message_id IS NOT NULL"),
+            postgresql_where=sa.text("provider_message_id IS NOT NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_messages_campaign_id_batch_status"))
 
     op.drop_table("messages")
+    op.drop_table("suppressions")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_events_message_id"))
         batch_op.drop_index(batch_op.f("ix_events_campaign_id_id"))

@@ -1,0 +1,159 @@
+"""``loa campaign``: plan, launch and follow campaigns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ledger.db import describe_location
+from scripts.common import (
+    Encoding,
+    JsonOption,
+    PhoneColumn,
+    Ported,
+    Rejects,
+    Sheet,
+    counter,
+    follow,
+    progress,
+    settings,
+)
+from scripts.output import FAILURE, err, errors_as_exit_codes, out, plan_tables, print_json, report
+
+app = typer.Typer(help="Plan campaigns, launch them and follow them.", no_args_is_help=True)
+
+SpecArg = Annotated[
+    Path, typer.Argument(help="The campaign file (TOML); see examples/bluezone.toml.")
+]
+RecipientsOpt = Annotated[
+    Path, typer.Option("--recipients", "-r", help="The recipient list: CSV, TSV or XLSX.")
+]
+
+
+@app.command("plan")
+def plan(
+    spec: SpecArg,
+    recipients: RecipientsOpt,
+    phone_column: PhoneColumn = None,
+    encoding: Encoding = None,
+    sheet: Sheet = None,
+    ported: Ported = None,
+    rejects: Rejects = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A dry run: read the list as a launch would and show what would be sent, per
+    provider and carrier, with parts and estimated cost. Nothing is written or queued."""
+    from worker.planning import ListOptions, RejectsFile, prepare
+    from worker.runtime import Runtime
+
+    loaded = settings()
+    with errors_as_exit_codes():
+        runtime = Runtime(loaded)
+        try:
+            prepared = prepare(
+                runtime, spec, recipients, ListOptions(phone_column, encoding, sheet, ported)
+            )
+            with progress() as bar:
+                tick = counter(bar, "Đang đọc danh sách")
+                for count, _ in enumerate(
+                    RejectsFile(rejects).through(prepared.decisions()), start=1
+                ):
+                    if count % 5000 == 0:
+                        tick(5000)
+        finally:
+            runtime.close()
+    summary = prepared.summary.as_dict()
+    summary.update(
+        campaign=prepared.spec.id, list=str(recipients), encoding=prepared.recipients.encoding
+    )
+    if as_json:
+        print_json(summary)
+        return
+    for table in plan_tables(summary, f"Kế hoạch {prepared.spec.id} (chưa gửi · dry run)"):
+        out.print(table)
+
+
+@app.command("launch")
+def launch(
+    spec: SpecArg,
+    recipients: RecipientsOpt,
+    phone_column: PhoneColumn = None,
+    encoding: Encoding = None,
+    sheet: Sheet = None,
+    ported: Ported = None,
+    rejects: Rejects = None,
+    wait: Annotated[
+        bool, typer.Option(help="Wait for final statuses (always, when jobs run in this process).")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for final statuses.")] = 3600,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a campaign file and its list, record every recipient in the ledger, and queue
+    the sending. Launching the same campaign id again adds nothing.
+
+    Embedded (no LOA_REDIS_URL) the jobs run in this process until every recipient has a
+    final status; with Redis they go to `loa worker` processes.
+    """
+    from worker.embedded import embedded_worker, wait_for_campaign
+    from worker.launch import launch as launch_campaign
+    from worker.planning import ListOptions
+    from worker.runtime import Runtime
+
+    loaded = settings()
+    options = ListOptions(phone_column, encoding, sheet, ported)
+    with errors_as_exit_codes():
+        runtime = Runtime(loaded)
+        try:
+            with progress() as bar:
+                tick = counter(bar, "Đang ghi danh sách")
+                if loaded.embedded:
+                    with embedded_worker(runtime) as broker:
+                        launched = launch_campaign(
+                            runtime, spec, recipients, options, rejects=rejects, progress=tick
+                        )
+                        summary = wait_for_campaign(
+                            runtime, broker, launched.campaign_id, timeout=timeout,
+                            on_progress=follow(bar, "Đang gửi"),
+                        )  # fmt: skip
+                else:
+                    launched = launch_campaign(
+                        runtime, spec, recipients, options, rejects=rejects, progress=tick
+                    )
+                    summary = wait_for_campaign(
+                        runtime, None, launched.campaign_id, timeout=timeout if wait else 0,
+                        on_progress=follow(bar, "Đang gửi"),
+                    )  # fmt: skip
+        finally:
+            runtime.close()
+    if not launched.created:
+        err.print(f"campaign {launched.campaign_id} was already launched: nothing added")
+    extra = {
+        "launched": launched.created,
+        "batches_enqueued": launched.batches_enqueued,
+        "ledger": describe_location(runtime.engine),
+    }
+    report(summary, as_json, f"Chiến dịch {summary.campaign.id}", extra)
+    if (loaded.embedded or wait) and not summary.done:
+        raise typer.Exit(FAILURE)
+
+
+@app.command("status")
+def status(
+    campaign_id: Annotated[str, typer.Argument(help="The campaign's id, as in its file.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show a campaign's intake counts and how many recipients are in each status."""
+    from ledger.summary import summarise
+    from worker.runtime import Runtime
+
+    loaded = settings()
+    with errors_as_exit_codes():
+        runtime = Runtime(loaded)
+        try:
+            runtime.ensure_schema()
+            summary = summarise(runtime.engine, campaign_id)
+        finally:
+            runtime.close()
+    report(summary, as_json, f"Chiến dịch {campaign_id}", {"state": summary.progress_state})

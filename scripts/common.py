@@ -1,0 +1,76 @@
+"""What every ``loa`` command shares: settings, progress bars, the ``--json`` option."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ledger.summary import CampaignSummary
+from scripts.output import BAD_INPUT, err, fail, settings_problem
+from worker.logging import configure_logging
+from worker.settings import Settings, get_settings
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")
+]
+PhoneColumn = Annotated[
+    str | None, typer.Option(help="Header of the phone column, when Loa cannot find it.")
+]
+Encoding = Annotated[
+    str | None,
+    typer.Option(
+        help="Text encoding of a CSV/TSV list (utf-8, utf-16, cp1258 …) when Loa cannot tell."
+    ),
+]
+Sheet = Annotated[str | None, typer.Option(help="Sheet of an XLSX list (default: the first).")]
+Ported = Annotated[
+    Path | None,
+    typer.Option(help="CSV of ported numbers (number,carrier) overriding the allocation carrier."),
+]
+Rejects = Annotated[
+    Path | None, typer.Option(help="Write rejected rows here (CSV: row, value, reason).")
+]
+
+
+def settings() -> Settings:
+    """The settings, with logging configured; a bad setting exits 2 naming the variable."""
+    try:
+        loaded = get_settings()
+    except ValidationError as exc:
+        fail(f"settings: {settings_problem(exc)}", BAD_INPUT)
+    configure_logging(loaded.log_level, loaded.log_format)
+    return loaded
+
+
+def progress() -> Progress:
+    """A progress bar on stderr, shown only on a terminal."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def follow(bar: Progress, description: str) -> Callable[[CampaignSummary], None]:
+    """A callback moving a bar with a campaign's final statuses."""
+    task = bar.add_task(description, total=None)
+
+    def update(summary: CampaignSummary) -> None:
+        bar.update(task, total=summary.recipients, completed=summary.final)
+
+    return update
+
+
+def counter(bar: Progress, description: str) -> Callable[[int], None]:
+    """A callback advancing a bar of unknown length by a number of rows."""
+    task = bar.add_task(description, total=None)
+    return lambda n: bar.advance(task, n)

@@ -1,0 +1,204 @@
+"""``loa recipients`` and ``loa suppress``: lists on their own, before any campaign."""
+
+from __future__ import annotations
+
+import csv
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from scripts.common import (
+    Encoding,
+    JsonOption,
+    PhoneColumn,
+    Rejects,
+    Sheet,
+    counter,
+    progress,
+    settings,
+)
+from scripts.output import BAD_INPUT, errors_as_exit_codes, fail, out, print_json, screen_table
+
+recipients_app = typer.Typer(help="Check and clean recipient lists.", no_args_is_help=True)
+suppress_app = typer.Typer(
+    help="Opt-out and Do-Not-Call lists, checked at planning.", no_args_is_help=True
+)
+
+
+class ListName(StrEnum):
+    dnc = "dnc"
+    opt_out = "opt_out"
+
+
+ListOpt = Annotated[
+    ListName, typer.Option("--list", help="dnc: the Do-Not-Call register; opt_out: refusals.")
+]
+
+
+@recipients_app.command("check")
+def check(
+    file: Annotated[Path, typer.Argument(help="The list: CSV, TSV or XLSX.")],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the usable rows here, the phone in E.164.")
+    ] = None,
+    rejects: Rejects = None,
+    phone_column: PhoneColumn = None,
+    encoding: Encoding = None,
+    sheet: Sheet = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Read a list and say which rows hold a textable number: every rejection with its
+    reason, duplicates counted once, legacy 11-digit numbers converted."""
+    from campaigns.recipients import ListError, open_list
+    from campaigns.screen import ScreenSummary, screen
+
+    settings()
+    summary = ScreenSummary()
+    with errors_as_exit_codes():
+        opened = open_list(file, phone_column=phone_column, encoding=encoding, sheet=sheet)
+        outputs = []
+        try:
+            clean = _writer(out_file, [opened.phone_header, *opened.columns], outputs)
+            bad = _writer(rejects, ["row", "value", "reason"], outputs)
+            with progress() as bar:
+                tick = counter(bar, "Đang đọc danh sách")
+                for row, phone, reason in screen(opened.rows(), summary):
+                    if phone is not None and clean is not None:
+                        clean.writerow([phone.e164, *row.values])
+                    elif reason is not None and bad is not None:
+                        bad.writerow([row.row, row.phone, reason])
+                    if summary.rows_read % 5000 == 0:
+                        tick(5000)
+        except OSError as exc:
+            raise ListError(f"{exc.filename}: cannot write ({exc.strerror})") from None
+        finally:
+            for handle in outputs:
+                handle.close()
+    result = {
+        **summary.as_dict(),
+        "list": str(file),
+        "encoding": opened.encoding,
+        "phone_column": opened.phone_header,
+    }
+    if as_json:
+        print_json(result)
+    else:
+        out.print(screen_table(result, f"Danh sách {file.name}"))
+
+
+def _writer(path: Path | None, header: list[str], handles: list) -> csv.writer | None:  # type: ignore[type-arg,valid-type]
+    if path is None:
+        return None
+    handle = path.open("w", encoding="utf-8", newline="")
+    handles.append(handle)
+    writer = csv.writer(handle)
+    writer.writerow(header)
+    return writer
+
+
+@suppress_app.command("import")
+def import_list(
+    file: Annotated[
+        Path, typer.Argument(help="A list of numbers: CSV, TSV or XLSX with a phone column.")
+    ],
+    list_name: ListOpt,
+    phone_column: PhoneColumn = None,
+    encoding: Encoding = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add every number of a file to a suppression list. Unusable rows are counted and
+    skipped; the import is one transaction."""
+    from campaigns.recipients import open_list
+    from campaigns.screen import ScreenSummary, screen
+    from ledger.suppressions import add_numbers
+
+    runtime = _runtime()
+    summary = ScreenSummary()
+    with errors_as_exit_codes():
+        opened = open_list(file, phone_column=phone_column, encoding=encoding)
+        numbers = (
+            phone.e164 for _, phone, _ in screen(opened.rows(), summary) if phone is not None
+        )
+        added = add_numbers(runtime.engine, list_name.value, numbers, source=file.name)
+    runtime.close()
+    result = {
+        "list": list_name.value,
+        "added": added,
+        "already_listed": summary.valid - added,
+        **summary.as_dict(),
+    }
+    if as_json:
+        print_json(result)
+    else:
+        out.print(f"{list_name.value}: {added:,} numbers added, {summary.valid - added:,} already listed, "
+                  f"{sum(summary.rejected.values()):,} rows unusable")  # fmt: skip
+
+
+@suppress_app.command("add")
+def add(
+    number: Annotated[str, typer.Argument(help="The number, in any usual form.")],
+    list_name: ListOpt,
+) -> None:
+    """Add one number to a suppression list."""
+    from ledger.suppressions import add_numbers
+
+    phone = _number(number)
+    runtime = _runtime()
+    with errors_as_exit_codes():
+        added = add_numbers(runtime.engine, list_name.value, [phone], source="operator")
+    runtime.close()
+    out.print(f"{list_name.value}: {'added' if added else 'already listed'}")
+
+
+@suppress_app.command("remove")
+def remove(
+    number: Annotated[str, typer.Argument(help="The number, in any usual form.")],
+    list_name: ListOpt,
+) -> None:
+    """Remove one number from a suppression list (exit 1 when it was not listed)."""
+    from ledger.suppressions import remove_number
+
+    phone = _number(number)
+    runtime = _runtime()
+    with errors_as_exit_codes():
+        removed = remove_number(runtime.engine, list_name.value, phone)
+    runtime.close()
+    out.print(f"{list_name.value}: {'removed' if removed else 'was not listed'}")
+    if not removed:
+        raise typer.Exit(1)
+
+
+@suppress_app.command("show")
+def show(as_json: JsonOption = False) -> None:
+    """How many numbers each suppression list holds."""
+    from ledger.suppressions import counts
+
+    runtime = _runtime()
+    with errors_as_exit_codes():
+        found = counts(runtime.engine)
+    runtime.close()
+    if as_json:
+        print_json(found)
+    else:
+        for name, count in found.items():
+            out.print(f"{name}: {count:,}")
+
+
+def _number(raw: str) -> str:
+    from campaigns.phones import PhoneRejected, normalise
+
+    try:
+        return normalise(raw).e164
+    except PhoneRejected as rejected:
+        fail(f"{raw!r} is not a textable number ({rejected.reason.value})", BAD_INPUT)
+
+
+def _runtime():
+    from worker.runtime import Runtime
+
+    runtime = Runtime(settings())
+    with errors_as_exit_codes():
+        runtime.ensure_schema()
+    return runtime

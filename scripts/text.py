@@ -1,0 +1,58 @@
+"""``loa text check``: what a message costs before anyone sends it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from scripts.common import JsonOption, settings
+from scripts.output import BAD_INPUT, fail, out, print_json
+
+app = typer.Typer(help="Message text: encoding and parts.", no_args_is_help=True)
+
+
+@app.command("check")
+def check(
+    text: Annotated[str | None, typer.Argument(help="The message text (or use --file).")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Read the text from a UTF-8 file.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print the encoding (GSM 03.38 or UCS-2), the parts a carrier bills, the characters
+    that force UCS-2, and the "không dấu" version with its parts."""
+    from campaigns.template import khong_dau
+    from campaigns.text import forcing_ucs2, normalise, segments
+
+    settings()
+    if (text is None) == (file is None):
+        fail("give the text or --file, one of the two", BAD_INPUT)
+    if file is not None:
+        try:
+            text = file.read_text(encoding="utf-8").rstrip("\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"{file}: cannot read as UTF-8 text ({exc})", BAD_INPUT)
+    assert text is not None
+    text = normalise(text)
+    plain = khong_dau(text)
+    full, stripped = segments(text), segments(plain)
+    result = {
+        "characters": len(text),
+        "encoding": full.encoding.value,
+        "parts": full.parts,
+        "units": full.units,
+        "forcing_ucs2": forcing_ucs2(text),
+        "khong_dau": {"text": plain, "encoding": stripped.encoding.value, "parts": stripped.parts},
+    }
+    if as_json:
+        print_json(result)
+        return
+    out.print(f"[bold]Mã hoá · encoding:[/] {full.encoding.value.upper()}  ({full.units} units)")
+    out.print(f"[bold]Số tin · parts:[/] {full.parts}")
+    if result["forcing_ucs2"]:
+        out.print(f"[bold]Ký tự buộc UCS-2 · forcing UCS-2:[/] {' '.join(result['forcing_ucs2'])}")
+    out.print(
+        f"[bold]Không dấu:[/] {stripped.parts} part(s), {stripped.encoding.value.upper()}: {plain}"
+    )

@@ -1,0 +1,31 @@
+import pytest
+
+from campaigns.spec import CampaignSpec
+from campaigns.template import Template, TemplateError, fields_of, khong_dau
+
+
+def test_khong_dau():
+    assert khong_dau("Đề nghị cài đặt ứng dụng Bluezone") == "De nghi cai dat ung dung Bluezone"
+    assert khong_dau("bạn bán bàn") == "ban ban ban"  # why it is never silent
+
+
+@pytest.mark.parametrize(
+    "bad", ["{0}", "{name.__class__}", "{name[0]}", "{name!r}", "{name:>30}", "{name", "}"]
+)
+def test_only_plain_names_are_placeholders(bad):
+    with pytest.raises(TemplateError):
+        fields_of(f"Chào {bad}")
+
+
+def test_values_are_inserted_as_text_never_formatted_again():
+    template = Template.compile("Chào {name}, mã {{ABC}}")
+    assert template.render(("{name.__class__}\n  x",)) == "Chào {name.__class__} x, mã {ABC}"
+    assert Template.compile("Mã {{ABC}}").render() == "Mã {ABC}"
+
+
+def test_a_bad_placeholder_in_a_campaign_names_the_language():
+    with pytest.raises(ValueError, match=r"vi: placeholder \{name!r\}"):
+        CampaignSpec.model_validate(
+            {"id": "x", "name": "x", "category": "public_service", "brandname": "X", "provider": "sandbox",
+             "messages": {"vi": "Chào {name!r}"}}
+        )  # fmt: skip

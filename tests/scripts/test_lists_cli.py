@@ -1,0 +1,158 @@
+"""``loa campaign plan``, ``loa recipients check``, ``loa text check``, ``loa suppress``."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.scripts.test_cli import EXAMPLE, loa
+
+AD = EXAMPLE.parent / "ad-sale.toml"
+RESIDENTS = EXAMPLE.parent / "ninh-thuan-residents.csv"
+
+
+def test_plan_is_a_dry_run_with_rejects_and_costs(tmp_path):
+    rejects = tmp_path / "rejects.csv"
+    result = loa(
+        "campaign",
+        "plan",
+        str(EXAMPLE),
+        "-r",
+        str(RESIDENTS),
+        "--rejects",
+        str(rejects),
+        "--json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert (
+        plan["rows_read"]
+        == 5200
+        == plan["planned"] + plan["rejected"] + plan["duplicates"] + plan["suppressed"]
+    )
+    assert plan["parts"] == sum(line["parts"] for line in plan["by_provider"])
+    assert plan["cost"] == pytest.approx(sum(line["cost"] for line in plan["by_provider"]))
+    with rejects.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == plan["rejected"] + plan["duplicates"]
+    assert {"row", "value", "reason"} == set(rows[0])
+    assert (
+        loa("campaign", "status", plan["campaign"], cwd=tmp_path).returncode == 2
+    )  # nothing recorded
+
+
+def test_plan_checks_suppression_lists_from_the_ledger(tmp_path):
+    first_number = next(csv.DictReader(RESIDENTS.open(encoding="utf-8")))["Số điện thoại"]
+    assert loa("suppress", "add", first_number, "--list", "dnc", cwd=tmp_path).returncode == 0
+    result = loa("campaign", "plan", str(AD), "-r", str(RESIDENTS), "--json", cwd=tmp_path)
+    plan = json.loads(result.stdout)
+    assert plan["suppressed_by_list"] == {"dnc": 1}
+    assert plan["khong_dau"] == ["vi"]
+
+
+def test_recipients_check_writes_a_clean_list_and_rejects(tmp_path):
+    clean, rejects = tmp_path / "clean.csv", tmp_path / "rejects.csv"
+    result = loa(
+        "recipients",
+        "check",
+        str(RESIDENTS),
+        "--out",
+        str(clean),
+        "--rejects",
+        str(rejects),
+        "--json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    with clean.open(encoding="utf-8") as handle:
+        kept = list(csv.DictReader(handle))
+    assert len(kept) == summary["valid"] and all(r["Số điện thoại"].startswith("+84") for r in kept)
+    assert kept[0]["Họ và tên"]
+    assert summary["rows_read"] == summary["valid"] + summary["rejected"] + summary["duplicates"]
+    assert (
+        sum(1 for _ in rejects.open(encoding="utf-8")) - 1
+        == summary["rejected"] + summary["duplicates"]
+    )
+
+
+def test_text_check(tmp_path):
+    result = loa("text", "check", "Bộ Y tế đề nghị cài đặt Bluezone", "--json", cwd=tmp_path)
+    checked = json.loads(result.stdout)
+    assert (checked["encoding"], checked["parts"]) == ("ucs2", 1)
+    assert set(checked["forcing_ucs2"]) >= {"ộ", "ế", "đ"}
+    assert checked["khong_dau"] == {
+        "text": "Bo Y te de nghi cai dat Bluezone",
+        "encoding": "gsm7",
+        "parts": 1,
+    }
+
+
+def test_suppress_import_add_remove_show(tmp_path):
+    listed = tmp_path / "dnc.csv"
+    listed.write_text("SĐT\n0912345678\n0912 345 678\nkhông có\n0987654321\n", encoding="utf-8")
+    imported = json.loads(
+        loa("suppress", "import", str(listed), "--list", "dnc", "--json", cwd=tmp_path).stdout
+    )
+    assert (imported["added"], imported["duplicates"], imported["rejected"]) == (2, 1, 1)
+    assert (
+        loa("suppress", "add", "+84 912 000 111", "--list", "opt_out", cwd=tmp_path).returncode == 0
+    )
+    assert loa("suppress", "remove", "0987654321", "--list", "dnc", cwd=tmp_path).returncode == 0
+    assert loa("suppress", "remove", "0987654321", "--list", "dnc", cwd=tmp_path).returncode == 1
+    assert json.loads(loa("suppress", "show", "--json", cwd=tmp_path).stdout) == {
+        "opt_out": 1,
+        "dnc": 1,
+    }
+    bad = loa("suppress", "add", "chưa có", "--list", "dnc", cwd=tmp_path)
+    assert bad.returncode == 2 and "not_a_number" in bad.stderr
+
+
+def _spec(tmp_path: Path, old: str, new: str) -> str:
+    path = tmp_path / "campaign.toml"
+    path.write_text(EXAMPLE.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("make_args", "needle"),
+    [
+        (lambda t: [_spec(t, 'vi = "Sở', 'vi = "{ward} Sở'), "-r", str(RESIDENTS)], "{ward}"),
+        (
+            lambda t: [
+                _spec(t, 'brandname = "NinhThuan"', 'brandname = "Ninh Thuan Tinh"'),
+                "-r",
+                str(RESIDENTS),
+            ],
+            "brandname",
+        ),
+        (lambda t: [str(EXAMPLE), "-r", str(_file(t, "empty.csv", b""))], "empty file"),
+        (
+            lambda t: [
+                str(EXAMPLE),
+                "-r",
+                str(_file(t, "fr.csv", "Nom,Téléphone\nRené,0912345678\n".encode("cp1252") * 30)),
+            ],
+            "--encoding",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["plan", "launch"])
+def test_bad_input_exits_2_naming_the_problem_and_writes_nothing(
+    tmp_path, make_args, needle, command
+):
+    result = loa("campaign", command, *make_args(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert needle in result.stderr
+    status = loa("campaign", "status", "bluezone-ninh-thuan-2020", cwd=tmp_path)
+    assert status.returncode == 2  # no campaign was recorded
+
+
+def _file(directory: Path, name: str, data: bytes) -> Path:
+    path = directory / name
+    path.write_bytes(data)
+    return path

@@ -1,0 +1,105 @@
+"""Everything a campaign needs before its first row is read, shared by ``loa campaign
+plan`` (a dry run) and ``loa campaign launch``: the campaign file, the provider, the list's
+header and encoding, the suppression lists, the advertising cap, the ported numbers.
+
+All of it is checked before any row is planned, so bad input fails fast and whole.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from campaigns.phones import load_carrier_overrides
+from campaigns.plan import PlannedMessage, Planner, PlanSummary, RejectedRow
+from campaigns.recipients import ListError, RecipientList, open_list
+from campaigns.spec import CampaignSpec, Category, load_spec
+from ledger.suppressions import capped_numbers, load
+from worker.runtime import Runtime
+
+Decision = PlannedMessage | RejectedRow
+
+
+@dataclass(frozen=True)
+class ListOptions:
+    """How to read a list: the operator's answers to what Loa cannot tell by itself."""
+
+    phone_column: str | None = None
+    encoding: str | None = None
+    sheet: str | None = None
+    ported: Path | None = None
+
+    def open(self, path: Path) -> RecipientList:
+        return open_list(
+            path, phone_column=self.phone_column, encoding=self.encoding, sheet=self.sheet
+        )
+
+
+@dataclass
+class Prepared:
+    spec: CampaignSpec
+    recipients: RecipientList
+    planner: Planner
+
+    def decisions(self) -> Iterator[Decision]:
+        return self.planner.plan(self.recipients.rows())
+
+    @property
+    def summary(self) -> PlanSummary:
+        return self.planner.summary
+
+
+def prepare(
+    runtime: Runtime, spec: CampaignSpec | Path, recipients: Path, options: ListOptions
+) -> Prepared:
+    """Check every input and build the planner.
+
+    Raises:
+        SpecError, ListError, PlanError, ProviderConfigError: bad input, named.
+        LedgerError: the ledger is unreachable or behind.
+    """
+    if isinstance(spec, Path):
+        spec = load_spec(spec)
+    runtime.provider(spec.provider)  # an unknown or misconfigured provider fails now
+    opened = options.open(recipients)
+    carriers = None
+    if options.ported is not None:
+        try:
+            carriers = load_carrier_overrides(options.ported)
+        except ValueError as exc:
+            raise ListError(str(exc)) from None
+    runtime.ensure_schema()
+    suppressed = load(runtime.engine, spec.suppression_lists)
+    capped = None
+    if spec.category is Category.ADVERTISING:
+        capped = capped_numbers(runtime.engine, spec.category.value, runtime.settings.ad_daily_cap)
+    planner = Planner(spec, opened.columns, suppressed=suppressed, capped=capped, carriers=carriers)
+    return Prepared(spec, opened, planner)
+
+
+class RejectsFile:
+    """The operator's rejects file: row number, the value as read, the reason."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def through(self, decisions: Iterable[Decision]) -> Iterator[Decision]:
+        """Pass decisions on, writing each rejection to the file on the way."""
+        if self.path is None:
+            yield from decisions
+            return
+        try:
+            handle = self.path.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise ListError(
+                f"{self.path}: cannot write the rejects file ({exc.strerror})"
+            ) from None
+        with handle:
+            writer = csv.writer(handle)
+            writer.writerow(["row", "value", "reason"])
+            for decision in decisions:
+                if type(decision) is RejectedRow:
+                    writer.writerow(decision)
+                yield decision
