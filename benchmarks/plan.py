@@ -36,7 +36,7 @@ def list_file(rows: int) -> Path:
     return path
 
 
-def child(path: Path, url: str) -> None:
+def child(path: Path, url: str, parallel: bool) -> None:
     """Run one launch and print its figures as JSON (in the child process)."""
     from dramatiq.brokers.stub import StubBroker
     from pydantic import SecretStr
@@ -52,13 +52,13 @@ def child(path: Path, url: str) -> None:
     upgrade(runtime.engine)
     broker = use_broker(StubBroker(), settings)
     started = time.perf_counter()
-    launched = launch(runtime, SPEC, path)
+    launched = launch(runtime, SPEC, path, parallel=parallel)
     seconds = time.perf_counter() - started
-    summary = runtime.engine
-    del summary
     rows = sum(1 for _ in path.open(encoding="utf-8")) - 1
     queued = sum(len(q.queue) for name, q in broker.queues.items() if not name.endswith(".DQ"))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+    # A large list is planned in a child process (worker/pipeline.py): count it too.
+    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(
         json.dumps(
             {
@@ -66,6 +66,8 @@ def child(path: Path, url: str) -> None:
                 "seconds": round(seconds, 2),
                 "rows_per_s": round(rows / seconds),
                 "peak_rss_mb": round(peak, 1),
+                "planner_process_rss_mb": round(child_peak, 1),
+                "planned_in": "child process" if child_peak else "this process",
                 "jobs": queued,
                 "batches": launched.batches_enqueued,
             }
@@ -73,10 +75,11 @@ def child(path: Path, url: str) -> None:
     )
 
 
-def run(rows: int, url: str) -> dict[str, float]:
+def run(rows: int, url: str, parallel: bool) -> dict[str, float]:
     path = list_file(rows)
+    mode = ["--parallel"] if parallel else []
     out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.plan", "--child", str(path), "--ledger", url],
+        [sys.executable, "-m", "benchmarks.plan", "--child", str(path), "--ledger", url, *mode],
         cwd=ROOT,
         check=True,
         capture_output=True,
@@ -110,36 +113,47 @@ def main() -> None:
     parser.add_argument("--postgres", help="admin URL of a PostgreSQL server to measure too")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--ledger", help=argparse.SUPPRESS)
+    parser.add_argument("--parallel", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.ledger)
+        child(args.child, args.ledger, args.parallel)
         return
 
-    results: dict[str, list[dict[str, float]]] = {"sqlite": []}
-    for rows in args.rows:
-        with tempfile.TemporaryDirectory() as tmp:
-            results["sqlite"].append(run(rows, f"sqlite:///{tmp}/ledger.db"))
-    if args.postgres:
-        results["postgresql"] = []
+    runs: list[tuple[str, str, dict[str, float]]] = []
+    for parallel in (False, True):
+        mode = "planner process" if parallel else "one process"
         for rows in args.rows:
-            url, drop = postgres_database(args.postgres)
-            try:
-                results["postgresql"].append(run(rows, url))
-            finally:
-                drop()  # type: ignore[operator]
+            with tempfile.TemporaryDirectory() as tmp:
+                runs.append(("sqlite", mode, run(rows, f"sqlite:///{tmp}/ledger.db", parallel)))
+            if args.postgres:
+                url, drop = postgres_database(args.postgres)
+                try:
+                    runs.append(("postgresql", mode, run(rows, url, parallel)))
+                finally:
+                    drop()  # type: ignore[operator]
 
-    print(f"{'ledger':<11} {'rows':>10} {'seconds':>8} {'rows/s':>9} {'peak RSS MB':>12}")
-    for backend, runs in results.items():
-        for r in runs:
-            print(
-                f"{backend:<11} {r['rows']:>10,} {r['seconds']:>8} {r['rows_per_s']:>9,} {r['peak_rss_mb']:>12}"
-            )
-        if len(runs) >= 2:
-            growth = runs[-1]["peak_rss_mb"] - runs[0]["peak_rss_mb"]
-            print(
-                f"{backend}: peak RSS grows {growth:+.1f} MB from the smallest to the largest list"
-            )
-    print(json.dumps(results))
+    print(
+        f"{'ledger':<11} {'planning':<16} {'rows':>10} {'seconds':>8} {'rows/s':>9} {'RSS MB':>7} {'planner MB':>10}"
+    )
+    for backend, mode, r in runs:
+        print(
+            f"{backend:<11} {mode:<16} {r['rows']:>10,} {r['seconds']:>8} {r['rows_per_s']:>9,} "
+            f"{r['peak_rss_mb']:>7} {r['planner_process_rss_mb']:>10}"
+        )
+    for backend in dict.fromkeys(b for b, _, _ in runs):
+        for mode in dict.fromkeys(m for _, m, _ in runs):
+            same = [r for b, m, r in runs if b == backend and m == mode]
+            if len(same) >= 2:
+                small, large = same[0], same[-1]
+                grow = (
+                    large["peak_rss_mb"] - small["peak_rss_mb"],
+                    large["planner_process_rss_mb"] - small["planner_process_rss_mb"],
+                )
+                print(
+                    f"{backend}, {mode}: {large['rows']:,} rows vs {small['rows']:,}: speed x{large['rows_per_s'] / small['rows_per_s']:.2f}, "
+                    f"peak RSS {grow[0]:+.1f} MB (planner process {grow[1]:+.1f} MB)"
+                )
+    print(json.dumps([{"ledger": b, "planning": m, **r} for b, m, r in runs]))
 
 
 if __name__ == "__main__":

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from campaigns.numbers import NumberSet
-from campaigns.phones import Phone, PhoneRejected, normalise
+from campaigns.phones import PhoneRejected, normalise
 from campaigns.recipients import ListRow, fold
-from campaigns.spec import CampaignSpec
-from campaigns.text import Encoding
+from campaigns.spec import CampaignSpec, Prices
 
 DUPLICATE = "duplicate"
 MISSING_FIELD = "missing_field"
@@ -41,11 +40,15 @@ class PlanError(ValueError):
 
 
 class PlannedMessage(NamedTuple):
+    """One recipient to text. Flat on purpose: a million of these cross a process
+    boundary in a nationwide launch, and consumers unpack them as plain tuples."""
+
     row: int
-    phone: Phone
-    carrier: str | None  # after the ported-number overrides
+    e164: str
+    country: str
+    carrier: str | None  # the allocation carrier, or the ported-number override
     language: str
-    encoding: Encoding
+    encoding: str  # an ``Encoding`` value
     parts: int
     values: tuple[str, ...]  # the list's other columns, kept for templates and reports
 
@@ -58,11 +61,10 @@ class RejectedRow(NamedTuple):
 
 @dataclass
 class Line:
-    """Recipients, parts and cost of one (provider, carrier, encoding) group."""
+    """Recipients and parts of one (provider, carrier, encoding) group."""
 
     recipients: int = 0
     parts: int = 0
-    cost: float | None = 0.0
 
 
 @dataclass
@@ -76,7 +78,11 @@ class PlanSummary:
     suppressed: Counter[str] = field(default_factory=Counter)
     lines: dict[tuple[str, str, str], Line] = field(default_factory=dict)
     khong_dau: list[str] = field(default_factory=list)
-    currency: str | None = None
+    prices: Prices | None = None
+
+    def line_cost(self, carrier: str, parts: int) -> float | None:
+        price = self.prices.per_part(carrier) if self.prices else None
+        return None if price is None else round(price * parts, 2)
 
     @property
     def rejected_total(self) -> int:
@@ -88,7 +94,9 @@ class PlanSummary:
 
     @property
     def cost(self) -> float | None:
-        costs = [line.cost for line in self.lines.values()]
+        costs = [
+            self.line_cost(carrier, line.parts) for (_, carrier, _), line in self.lines.items()
+        ]
         return None if any(c is None for c in costs) else round(sum(c or 0 for c in costs), 2)
 
     def as_dict(self) -> dict[str, object]:
@@ -103,7 +111,7 @@ class PlanSummary:
             "legacy_converted": self.legacy_converted,
             "parts": self.parts,
             "cost": self.cost,
-            "currency": self.currency,
+            "currency": self.prices.currency if self.prices else None,
             "khong_dau": self.khong_dau,
             "by_provider": [
                 {
@@ -112,7 +120,7 @@ class PlanSummary:
                     "encoding": encoding,
                     "recipients": line.recipients,
                     "parts": line.parts,
-                    "cost": None if line.cost is None else round(line.cost, 2),
+                    "cost": self.line_cost(carrier, line.parts),
                 }
                 for (provider, carrier, encoding), line in sorted(self.lines.items())
             ],
@@ -157,7 +165,7 @@ class Planner:
     ) -> None:
         self.spec = spec
         self.columns = list(columns)
-        self.summary = PlanSummary(currency=spec.prices.currency if spec.prices else None)
+        self.summary = PlanSummary(prices=spec.prices)
         self.summary.khong_dau = [lang for lang, m in spec.messages.items() if m.strip_diacritics]
         self._seen = NumberSet()
         # Empty lists are left out: checking them costs on every row and finds nothing.
@@ -225,20 +233,19 @@ class Planner:
             else:
                 segments = template.fixed  # type: ignore[assignment]
             carrier = self._carriers.get(number, phone.carrier)
+            parts, encoding = segments.parts, segments.encoding.value
             summary.planned += 1
-            summary.parts += segments.parts
-            summary.legacy_converted += phone.legacy
-            key = (provider, carrier or phone.country, segments.encoding.value)
+            summary.parts += parts
+            if phone.legacy:
+                summary.legacy_converted += 1
+            key = (provider, carrier or phone.country, encoding)
             line = lines.get(key)
             if line is None:
                 line = lines[key] = Line()
             line.recipients += 1
-            line.parts += segments.parts
-            if line.cost is not None:
-                price = spec.prices.per_part(carrier) if spec.prices else None
-                line.cost = None if price is None else line.cost + price * segments.parts
+            line.parts += parts
             yield PlannedMessage(
-                row, phone, carrier, language, segments.encoding, segments.parts, values
+                row, number, phone.country, carrier, language, encoding, parts, values
             )
 
     def _suppression(self, number: str) -> str | None:

@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import islice
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from campaigns.plan import PlannedMessage, PlanSummary, RejectedRow
+from campaigns.plan import PlanSummary
 from campaigns.spec import CampaignSpec
 from campaigns.status import Status
 from ledger.bulk import insert_rows
 from ledger.schema import campaigns, events, messages, now, rejects
 
-#: Rows per round trip while recording a list.
-CHUNK = 5000
 MESSAGE_COLUMNS = (
     "campaign_id", "recipient", "country", "carrier", "list_row", "language", "encoding",
     "parts", "batch", "status", "provider", "fields",
@@ -35,10 +33,9 @@ _NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
 def json_array(values: tuple[str, ...]) -> str:
     """A JSON array of strings. Cells rarely hold quotes, backslashes or control
     characters; when none does, joining is five times cheaper than the encoder."""
-    joined = '","'.join(values)
-    if not values or _NEEDS_ESCAPE.search(joined):
+    if not values or _NEEDS_ESCAPE.search("".join(values)):
         return _dumps(values)
-    return f'["{joined}"]'
+    return '["' + '","'.join(values) + '"]'
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +60,16 @@ def record_campaign(
     list_name: str,
     list_columns: list[str],
     summary: Callable[[], PlanSummary],
-    decisions: Iterable[PlannedMessage | RejectedRow],
+    chunks: Iterable[tuple[Sequence[Sequence[Any]], Sequence[Sequence[Any]]]],
     batch_size: int,
 ) -> Intake:
     """Write a campaign and its planned messages to the ledger.
 
     Parameters:
         list_columns: the list's columns other than the phone (keys of messages.fields).
-        summary: called once the decisions are consumed; stored as the intake counts.
-        decisions: planned messages and rejections, streamed.
+        summary: called once the chunks are consumed; stored as the intake counts.
+        chunks: (planned, rejected) lists, streamed: ``PlannedMessage`` and
+            ``RejectedRow`` or plain tuples in their field order.
         batch_size: messages per batch; batch numbers start at 1.
 
     Returns:
@@ -108,25 +106,24 @@ def record_campaign(
             )
         )
         planned = 0
-        stream = iter(decisions)
-        while chunk := list(islice(stream, CHUNK)):
-            rows, rejected = [], []
-            for decision in chunk:
-                if type(decision) is RejectedRow:
-                    rejected.append((campaign_id, decision.row, decision.reason))
-                    continue
-                phone = decision.phone
+        for planned_chunk, rejected_chunk in chunks:
+            rows = []
+            for row, e164, country, carrier, language, encoding, parts, values in planned_chunk:
                 rows.append(
                     (
-                        campaign_id, phone.e164, phone.country, decision.carrier, decision.row,
-                        decision.language, decision.encoding.value, decision.parts,
+                        campaign_id, e164, country, carrier, row, language, encoding, parts,
                         planned // batch_size + 1, queued, provider,
-                        json_array(decision.values) if has_fields else None,
+                        json_array(values) if has_fields else None,
                     )
                 )  # fmt: skip
                 planned += 1
             insert_rows(conn, messages, MESSAGE_COLUMNS, rows)
-            insert_rows(conn, rejects, REJECT_COLUMNS, rejected)
+            insert_rows(
+                conn,
+                rejects,
+                REJECT_COLUMNS,
+                [(campaign_id, row, reason) for row, reason, _ in rejected_chunk],
+            )
         batches = (planned + batch_size - 1) // batch_size
         counts = summary().as_dict()
         conn.execute(

@@ -16,7 +16,8 @@ from ledger.intake import record_campaign
 from ledger.summary import queued_batches
 from worker.dispatch import enqueue_batch
 from worker.logging import get_logger
-from worker.planning import Decision, ListOptions, Prepared, RejectsFile, prepare
+from worker.pipeline import Chunk, planned_chunks
+from worker.planning import ListOptions, Prepared, prepare
 from worker.runtime import Runtime
 
 log = get_logger("loa.launch")
@@ -30,13 +31,10 @@ class Launched:
     prepared: Prepared
 
 
-def _counting(
-    decisions: Iterable[Decision], every: int, tick: Callable[[int], None]
-) -> Iterator[Decision]:
-    for count, decision in enumerate(decisions, start=1):
-        if count % every == 0:
-            tick(every)
-        yield decision
+def _counting(chunks: Iterable[Chunk], tick: Callable[[int], None]) -> Iterator[Chunk]:
+    for chunk in chunks:
+        tick(len(chunk[0]) + len(chunk[1]))
+        yield chunk
 
 
 def launch(
@@ -47,11 +45,13 @@ def launch(
     *,
     rejects: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    parallel: bool | None = None,
 ) -> Launched:
     """Record a campaign and its list, then enqueue its batches.
 
     Launching a campaign that is already in the ledger adds nothing; its batches that
     still hold ``queued`` messages are enqueued again (harmless: claims make it so).
+    ``parallel`` plans in a second process (default: for lists of 8 MB and more).
 
     Raises:
         SpecError, ListError, PlanError, ProviderConfigError: bad input, nothing written.
@@ -59,18 +59,19 @@ def launch(
     """
     prepared = prepare(runtime, spec, recipients, options or ListOptions())
     spec = prepared.spec
-    decisions: Iterable[Decision] = RejectsFile(rejects).through(prepared.decisions())
+    chunks, summary = planned_chunks(prepared, rejects, parallel=parallel)
     if progress is not None:
-        decisions = _counting(decisions, 5000, progress)
+        chunks = _counting(chunks, progress)
     intake = record_campaign(
         runtime.engine,
         spec,
         recipients.name,
         prepared.recipients.columns,
-        lambda: prepared.summary,
-        decisions,
+        summary,
+        chunks,
         runtime.settings.batch_size,
     )
+    prepared.planner.summary = summary()  # the child's, when planned in a child
     if intake.created:
         batches: list[int] = list(range(1, intake.batches + 1))
     else:

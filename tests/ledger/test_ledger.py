@@ -18,6 +18,7 @@ from ledger.intake import record_campaign
 from ledger.messages import apply_receipt, claim_batch, record_outcome, record_sent, release
 from ledger.schema import campaigns, events, messages, metadata
 from ledger.summary import status_counts
+from tests.helpers import chunked
 
 SPEC = load_spec(Path(__file__).resolve().parents[2] / "examples" / "bluezone.toml")
 
@@ -29,7 +30,13 @@ def rows(count: int) -> list[ListRow]:
 def launch(engine, count: int = 10, batch_size: int = 5) -> None:
     planner = Planner(SPEC)
     record_campaign(
-        engine, SPEC, "list.csv", [], lambda: planner.summary, planner.plan(rows(count)), batch_size
+        engine,
+        SPEC,
+        "list.csv",
+        [],
+        lambda: planner.summary,
+        chunked(planner.plan(rows(count))),
+        batch_size,
     )
 
 
@@ -115,15 +122,14 @@ def test_receipts_move_forward_only(engine):
 
 
 def test_a_list_that_breaks_halfway_leaves_nothing(engine):
-    def broken():
-        yield from rows(3000)
+    planner = Planner(SPEC)
+
+    def broken():  # the first chunk is written, then reading the list fails
+        yield from chunked(planner.plan(rows(3000)))
         raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
 
-    planner = Planner(SPEC)
     with pytest.raises(UnicodeDecodeError):
-        record_campaign(
-            engine, SPEC, "list.csv", [], lambda: planner.summary, planner.plan(broken()), 100
-        )
+        record_campaign(engine, SPEC, "list.csv", [], lambda: planner.summary, broken(), 100)
     with engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(campaigns)) == 0
         assert conn.scalar(sa.select(sa.func.count()).select_from(messages)) == 0

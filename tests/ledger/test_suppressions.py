@@ -9,6 +9,7 @@ from campaigns.spec import load_spec
 from ledger.intake import record_campaign
 from ledger.schema import campaigns, now
 from ledger.suppressions import add_numbers, capped_numbers, counts, load, remove_number
+from tests.helpers import chunked
 
 AD = load_spec(Path(__file__).resolve().parents[2] / "examples" / "ad-sale.toml")
 
@@ -41,7 +42,7 @@ def test_the_advertising_cap_counts_recent_campaigns_only(engine):
             "l.csv",
             ["Họ và tên", "Huyện/Thành phố"],
             lambda: planner.summary,
-            planner.plan(rows),
+            chunked(planner.plan(rows)),
             10,
         )
         with engine.begin() as conn:

@@ -15,6 +15,7 @@ from campaigns.status import Status
 from ledger.intake import record_campaign
 from ledger.schema import campaigns, now
 from ledger.summary import status_counts
+from tests.helpers import chunked
 from worker.dispatch import send_batch
 from worker.runtime import Runtime
 from worker.settings import Settings
@@ -31,7 +32,13 @@ def runtime_with_campaign(engine, tmp_path) -> Runtime:
     planner = Planner(SPEC)
     rows = [ListRow(row=i + 2, phone=f"09123{i:05d}", values=()) for i in range(20)]
     record_campaign(
-        engine, SPEC, "list.csv", [], lambda: planner.summary, planner.plan(rows), batch_size=20
+        engine,
+        SPEC,
+        "list.csv",
+        [],
+        lambda: planner.summary,
+        chunked(planner.plan(rows)),
+        batch_size=20,
     )
     return runtime
 
@@ -92,7 +99,7 @@ def test_templates_render_at_send_time_from_the_stored_list_cells(engine, tmp_pa
         "list.csv",
         columns,
         lambda: planner.summary,
-        planner.plan(rows),
+        chunked(planner.plan(rows)),
         batch_size=20,
     )
     settings = Settings(
