@@ -11,6 +11,7 @@ advertising campaign)::
     validity = "12h"                    # how long after launch a message may still go out
     default_language = "vi"             # for recipients without a `language` column
     suppress = ["opt_out"]              # lists checked at planning (advertising: + "dnc")
+    sending_hours = "07:00-21:00"       # Vietnam time; advertising: within 07:00-22:00 (the default)
 
     [messages]                          # one template per language; {field} from the list
     vi = "Kính gửi {name}: …"
@@ -50,6 +51,7 @@ from pydantic import (
     model_validator,
 )
 
+from campaigns.hours import ADVERTISING_HOURS, SendingWindow
 from campaigns.template import Template, TemplateError, fields_of
 from campaigns.text import normalise
 
@@ -120,6 +122,7 @@ class CampaignSpec(BaseModel):
     messages: dict[str, MessageText]
     columns: dict[str, str] = Field(default_factory=dict)
     suppress: tuple[str, ...] | None = None
+    sending_hours: SendingWindow | None = None
     opt_out_instruction: str | None = None
     add_ad_markers: bool = False
     prices: Prices | None = None
@@ -175,6 +178,15 @@ class CampaignSpec(BaseModel):
             out[lang] = {**entry, "text": normalise(text.strip())}
         return out
 
+    @field_validator("sending_hours", mode="before")
+    @classmethod
+    def _hours(cls, value: object) -> object:
+        return SendingWindow.parse(value) if isinstance(value, str) else value
+
+    @field_serializer("sending_hours")
+    def _write_hours(self, value: SendingWindow | None) -> str | None:
+        return None if value is None else str(value)
+
     @field_validator("suppress")
     @classmethod
     def _lists(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -191,6 +203,12 @@ class CampaignSpec(BaseModel):
             )
         if self.category is Category.ADVERTISING:
             self._advertising_rules()
+            if self.sending_hours is not None and not ADVERTISING_HOURS.contains(
+                self.sending_hours
+            ):
+                raise ValueError(
+                    f"sending_hours: advertising may only be sent within {ADVERTISING_HOURS}"
+                )
             if self.suppress is not None and "dnc" not in self.suppress:
                 raise ValueError("suppress: advertising must check the Do-Not-Call list ('dnc')")
         return self
@@ -220,6 +238,13 @@ class CampaignSpec(BaseModel):
                 )
         if fixed:
             object.__setattr__(self, "messages", {**self.messages, **fixed})
+
+    @property
+    def window(self) -> SendingWindow | None:
+        """When this campaign may send: its own hours, or 07:00-22:00 for advertising."""
+        if self.sending_hours is not None:
+            return self.sending_hours
+        return ADVERTISING_HOURS if self.category is Category.ADVERTISING else None
 
     @property
     def suppression_lists(self) -> tuple[str, ...]:

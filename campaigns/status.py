@@ -25,28 +25,39 @@ class Status(StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"
     UNKNOWN = "unknown"
+    CANCELLED = "cancelled"
 
 
 #: Every recipient ends in exactly one of these.
 FINAL: frozenset[Status] = frozenset(
-    {Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, Status.EXPIRED, Status.UNKNOWN}
+    {
+        Status.DELIVERED,
+        Status.UNDELIVERED,
+        Status.FAILED,
+        Status.EXPIRED,
+        Status.UNKNOWN,
+        Status.CANCELLED,
+    }
 )
 
 _REAL_FINAL = frozenset({Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, Status.EXPIRED})
 
+
 #: The allowed moves, written out so that a reader can check each one.
 _MOVES: dict[Status, frozenset[Status]] = {
-    Status.QUEUED: frozenset({Status.SENDING, Status.EXPIRED, Status.FAILED}),
+    # An operator's cancel ends only what was not handed to a worker yet.
+    Status.QUEUED: frozenset({Status.SENDING, Status.EXPIRED, Status.FAILED, Status.CANCELLED}),
     # A receipt can overtake the send call's answer, so `sending` may jump straight to a
     # receipt's status; `queued` is the release of a claim the provider never processed.
-    Status.SENDING: frozenset({Status.QUEUED, Status.SENT} | FINAL),
-    Status.SENT: frozenset(FINAL),
+    Status.SENDING: frozenset({Status.QUEUED, Status.SENT} | (FINAL - {Status.CANCELLED})),
+    Status.SENT: FINAL - {Status.CANCELLED},
     # A correction: the provider did send it after all, and said how it ended.
     Status.UNKNOWN: _REAL_FINAL,
     Status.DELIVERED: frozenset(),
     Status.UNDELIVERED: frozenset(),
     Status.FAILED: frozenset(),
     Status.EXPIRED: frozenset(),
+    Status.CANCELLED: frozenset(),
 }
 
 

@@ -206,8 +206,10 @@ def apply_receipt(
         return ReceiptOutcome(matched=True, moved=moved is not None)
 
 
-def set_campaign_state(engine: Engine, campaign_id: str, state: str, reason: str | None) -> None:
-    """Operator-visible state of a campaign (``running``, ``halted`` …) and why."""
+def set_campaign_state(
+    engine: Engine, campaign_id: str, state: str, reason: str | None, source: str = "worker"
+) -> None:
+    """Operator-visible state of a campaign (``running``, ``paused``, ``halted`` …) and why."""
     with engine.begin() as conn:
         conn.execute(
             campaigns.update()
@@ -218,7 +220,47 @@ def set_campaign_state(engine: Engine, campaign_id: str, state: str, reason: str
             events.insert().values(
                 campaign_id=campaign_id,
                 at=now(),
-                source="worker",
+                source=source,
                 detail={"state": state, "reason": reason},
             )
         )
+
+
+def cancel_campaign(engine: Engine, campaign_id: str) -> int:
+    """Stop a campaign for good: its ``queued`` messages become ``cancelled`` (what a
+    worker already claimed goes on to its own end). Returns how many were cancelled."""
+    at = now()
+    waiting = sa.and_(
+        messages.c.campaign_id == campaign_id, messages.c.status == Status.QUEUED.value
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            events.insert().from_select(
+                ["campaign_id", "message_id", "at", "source", "from_status", "to_status"],
+                sa.select(
+                    messages.c.campaign_id,
+                    messages.c.id,
+                    sa.literal(at, type_=events.c.at.type),
+                    sa.literal("operator"),
+                    sa.literal(Status.QUEUED.value),
+                    sa.literal(Status.CANCELLED.value),
+                ).where(waiting),
+            )
+        )
+        cancelled = conn.execute(
+            messages.update()
+            .where(waiting)
+            .values(status=Status.CANCELLED.value, updated_at=at, final_at=at)
+        ).rowcount
+        conn.execute(
+            campaigns.update().where(campaigns.c.id == campaign_id).values(state="cancelled")
+        )
+        conn.execute(
+            events.insert().values(
+                campaign_id=campaign_id,
+                at=at,
+                source="operator",
+                detail={"state": "cancelled", "cancelled": cancelled},
+            )
+        )
+    return cancelled

@@ -18,6 +18,10 @@ class CampaignNotFound(LookupError):
     """No campaign with that id in the ledger."""
 
 
+class CampaignStateError(ValueError):
+    """The campaign's state does not allow that (resuming a cancelled campaign …)."""
+
+
 @dataclass(frozen=True)
 class CampaignRecord:
     id: str

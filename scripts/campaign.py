@@ -157,3 +157,61 @@ def status(
         finally:
             runtime.close()
     report(summary, as_json, f"Chiến dịch {campaign_id}", {"state": summary.progress_state})
+
+
+IdArg = Annotated[str, typer.Argument(help="The campaign's id, as in its file.")]
+
+
+def _control(action: str, campaign_id: str, as_json: bool) -> None:
+    from worker import control
+    from worker.embedded import embedded_worker, wait_for_campaign
+    from worker.runtime import Runtime
+
+    loaded = settings()
+    with errors_as_exit_codes():
+        runtime = Runtime(loaded)
+        try:
+            runtime.ensure_schema()
+            if action == "resume" and loaded.embedded:
+                # No worker elsewhere: work the resumed batches here, as launch does.
+                with embedded_worker(runtime) as broker, progress() as bar:
+                    count = control.resume(runtime, campaign_id)
+                    summary = wait_for_campaign(
+                        runtime,
+                        broker,
+                        campaign_id,
+                        timeout=3600,
+                        on_progress=follow(bar, "Đang gửi"),
+                    )
+            else:
+                count = getattr(control, action)(runtime, campaign_id)
+                summary = None
+            from ledger.summary import summarise
+
+            summary = summary or summarise(runtime.engine, campaign_id)
+        finally:
+            runtime.close()
+    extra = {
+        "action": action,
+        {"resume": "batches_enqueued", "cancel": "cancelled"}.get(action, "changed"): count,
+    }
+    report(summary, as_json, f"Chiến dịch {campaign_id}", extra)
+
+
+@app.command("pause")
+def pause(campaign_id: IdArg, as_json: JsonOption = False) -> None:
+    """Stop workers from taking the campaign's batches; what is being sent finishes."""
+    _control("pause", campaign_id, as_json)
+
+
+@app.command("resume")
+def resume(campaign_id: IdArg, as_json: JsonOption = False) -> None:
+    """Put a paused or halted campaign's waiting batches back on the queue (embedded:
+    send them here and wait)."""
+    _control("resume", campaign_id, as_json)
+
+
+@app.command("cancel")
+def cancel(campaign_id: IdArg, as_json: JsonOption = False) -> None:
+    """End every message not yet taken by a worker as `cancelled`, for good."""
+    _control("cancel", campaign_id, as_json)

@@ -22,7 +22,7 @@ from campaigns.plan import PlanError
 from campaigns.recipients import ListError
 from campaigns.spec import SpecError
 from ledger.db import LedgerError
-from ledger.summary import CampaignNotFound, CampaignSummary
+from ledger.summary import CampaignNotFound, CampaignStateError, CampaignSummary
 from providers import ProviderConfigError
 
 OK, FAILURE, BAD_INPUT = 0, 1, 2
@@ -49,6 +49,7 @@ LABELS: dict[str, str] = {
     "failed": "Gửi lỗi · failed",
     "expired": "Hết hạn · expired",
     "unknown": "Không rõ · unknown",
+    "cancelled": "Đã huỷ · cancelled",
 }
 REJECT_LABELS: dict[str, str] = {
     "empty": "ô trống · empty cell",
@@ -83,6 +84,8 @@ def errors_as_exit_codes() -> Iterator[None]:
     try:
         yield
     except (SpecError, ListError, PlanError, ProviderConfigError) as exc:
+        fail(str(exc), BAD_INPUT)
+    except CampaignStateError as exc:
         fail(str(exc), BAD_INPUT)
     except CampaignNotFound as exc:
         fail(f"no campaign {exc.args[0]!r} in the ledger", BAD_INPUT)

@@ -76,6 +76,15 @@ def send_batch(runtime: Runtime, campaign_id: str, batch: int) -> None:
         if campaign.state != "running":
             log.info("batch.skipped", state=campaign.state)
             return
+        window, moment = campaign.spec.window, now()
+        if window is not None and not window.is_open(moment) and moment < campaign.valid_until:
+            # Outside the sending hours: come back when they open; never drop the batch.
+            # (If validity runs out first, the rows expire when the batch comes back.)
+            opening = min(window.next_opening(moment), campaign.valid_until)
+            delay_ms = int((opening - moment).total_seconds() * 1000) + 1000
+            enqueue_batch(campaign.provider, campaign_id, batch, delay_ms=delay_ms)
+            log.info("batch.outside_sending_hours", hours=str(window), delay_ms=delay_ms)
+            return
         claimed = claim_batch(engine, campaign_id, batch)
         if not claimed:
             log.debug("batch.nothing_to_claim")

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
+from campaigns.status import Status
 from ledger.summary import CampaignSummary, summarise
 from worker.broker import use_broker
 from worker.runtime import Runtime, set_runtime
@@ -51,7 +52,8 @@ def wait_for_campaign(
     timeout: float,
     on_progress: Callable[[CampaignSummary], None] | None = None,
 ) -> CampaignSummary:
-    """Wait until every recipient is final, the campaign stops running, the in-process
+    """Wait until every recipient is final, the campaign stops running (and nothing of it
+    is being sent any more), the in-process
     broker (if given) has nothing left, or ``timeout`` seconds pass; returns the summary
     at that moment. With Redis, other processes do the work and only the ledger is read."""
     deadline = time.monotonic() + timeout
@@ -59,7 +61,10 @@ def wait_for_campaign(
         summary = summarise(runtime.engine, campaign_id)
         if on_progress is not None:
             on_progress(summary)
-        if summary.done or summary.campaign.state != "running" or time.monotonic() >= deadline:
+        # A stopped campaign (paused, halted) is returned once what workers had already
+        # claimed has settled, so the picture the caller gets does not move any more.
+        stopped = summary.campaign.state != "running" and not summary.statuses[Status.SENDING]
+        if summary.done or stopped or time.monotonic() >= deadline:
             return summary
         if broker is not None and idle(broker):
             # Read once more: the last job may have finished between the two reads.

@@ -113,3 +113,53 @@ def test_templates_render_at_send_time_from_the_stored_list_cells(engine, tmp_pa
     (sent,) = recording.sent
     assert sent.text == "Kính gửi Đặng Thị Hương (Ninh Hải)"
     assert sent.to == "+84912345678" and sent.sender == "NinhThuan"
+
+
+def test_a_batch_outside_its_sending_hours_waits_for_them(engine, tmp_path):
+    from datetime import datetime, time
+
+    from dramatiq.brokers.stub import StubBroker
+
+    from campaigns.hours import VIETNAM, SendingWindow
+    from worker.broker import use_broker
+
+    local = datetime.now(VIETNAM)
+    opens = (local.hour + 2) % 24  # a window that opens in a bit under two or three hours
+    window = SendingWindow(time(opens), time((opens + 1) % 24))
+    spec = SPEC.model_copy(update={"sending_hours": window})
+    planner = Planner(spec)
+    rows = [ListRow(row=i + 2, phone=f"09123{i:05d}", values=()) for i in range(5)]
+    record_campaign(
+        engine,
+        spec,
+        "list.csv",
+        [],
+        lambda: planner.summary,
+        chunked(planner.plan(rows)),
+        batch_size=20,
+    )
+    settings = Settings(
+        database_url=SecretStr(str(engine.url.render_as_string(hide_password=False))),
+        var_dir=tmp_path,
+    )
+    runtime = Runtime(settings, engine=engine)
+    broker = use_broker(StubBroker(), settings)
+    send_batch(runtime, spec.id, 1)
+    assert status_counts(engine, spec.id)[Status.QUEUED] == 5  # nothing claimed, nothing lost
+    import dramatiq
+
+    (raw,) = list(broker.queues["sms.sandbox.DQ"].queue)
+    delayed = dramatiq.Message.decode(raw)
+    wait_s = (delayed.options["eta"] / 1000) - datetime.now().timestamp()
+    expected = (window.next_opening(datetime.now(VIETNAM)) - datetime.now(VIETNAM)).total_seconds()
+    assert abs(wait_s - expected) < 30 and wait_s > 3600
+
+
+def test_cancel_ends_what_is_waiting_and_nothing_else(engine, tmp_path):
+    from ledger.messages import cancel_campaign, claim_batch
+
+    runtime_with_campaign(engine, tmp_path)
+    assert cancel_campaign(engine, SPEC.id) == 20
+    counts = status_counts(engine, SPEC.id)
+    assert counts[Status.CANCELLED] == 20
+    assert claim_batch(engine, SPEC.id, 1) == []  # a late job finds nothing to send

@@ -1,0 +1,76 @@
+"""Sending hours: when a campaign may text people, in Vietnam's local time.
+
+Decree 91/2020 allows advertising SMS only between 07:00 and 22:00 (Asia/Ho_Chi_Minh,
+UTC+7, no daylight saving). Public-service campaigns may send at any hour unless their
+file sets ``sending_hours``. A batch that comes up outside its window is delayed to the
+window's next opening, never dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+_WINDOW = re.compile(r"^\s*([01]\d|2[0-3]):([0-5]\d)\s*-\s*([01]\d|2[0-4]):([0-5]\d)\s*$")
+
+
+@dataclass(frozen=True)
+class SendingWindow:
+    """Daily hours ``[start, end)`` in Vietnam's local time; ``end`` before ``start``
+    means the window runs past midnight (``20:00-02:00``)."""
+
+    start: time
+    end: time  # time(0) written as 24:00 means the end of the day
+
+    @classmethod
+    def parse(cls, text: str) -> SendingWindow:
+        """``"07:00-22:00"`` -> a window. Raises ``ValueError`` for anything else."""
+        match = _WINDOW.match(text)
+        if not match:
+            raise ValueError("write sending hours as HH:MM-HH:MM, e.g. 07:00-22:00")
+        start = time(int(match[1]), int(match[2]))
+        end = time(0) if match[3] == "24" else time(int(match[3]), int(match[4]))
+        if start == end and match[3] != "24":
+            raise ValueError("the window is empty: start and end are the same")
+        return cls(start, end)
+
+    def __str__(self) -> str:
+        end = "24:00" if self.end == time(0) else self.end.strftime("%H:%M")
+        return f"{self.start.strftime('%H:%M')}-{end}"
+
+    def _open_at(self, local: time) -> bool:
+        if self.end == time(0):
+            return local >= self.start
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+    def is_open(self, moment: datetime) -> bool:
+        """Whether ``moment`` (timezone-aware) falls inside the window."""
+        return self._open_at(moment.astimezone(VIETNAM).time())
+
+    def next_opening(self, moment: datetime) -> datetime:
+        """``moment`` itself when the window is open, else the next start (aware, in UTC
+        terms of the same instant type as ``moment``)."""
+        if self.is_open(moment):
+            return moment
+        local = moment.astimezone(VIETNAM)
+        opening = local.replace(
+            hour=self.start.hour, minute=self.start.minute, second=0, microsecond=0
+        )
+        if opening <= local:
+            opening += timedelta(days=1)
+        return opening.astimezone(moment.tzinfo)
+
+    def contains(self, other: SendingWindow) -> bool:
+        """Whether every minute of ``other`` is inside this window."""
+        probe = datetime(2020, 8, 1, tzinfo=VIETNAM)
+        minutes = (probe + timedelta(minutes=m) for m in range(24 * 60))
+        return all(self.is_open(m) for m in minutes if other.is_open(m))
+
+
+#: The only hours advertising may use (Decree 91/2020/ND-CP).
+ADVERTISING_HOURS = SendingWindow(time(7), time(22))

@@ -1,0 +1,64 @@
+"""``loa campaign pause|resume|cancel`` on the embedded default."""
+
+from __future__ import annotations
+
+import json
+
+from tests.scripts.test_cli import EXAMPLE, loa, small_list
+
+
+def test_cancel_then_resume_is_refused_and_pause_resume_works(tmp_path):
+    # A campaign whose sending hours are closed for the next hours keeps its rows queued.
+    spec = tmp_path / "night.toml"
+    from datetime import datetime
+
+    from campaigns.hours import VIETNAM
+
+    opens = (datetime.now(VIETNAM).hour + 3) % 24
+    spec.write_text(
+        EXAMPLE.read_text(encoding="utf-8").replace(
+            'validity = "12h"',
+            f'validity = "12h"\nsending_hours = "{opens:02d}:00-{(opens + 1) % 24:02d}:00"',
+        ),
+        encoding="utf-8",
+    )
+    launched = loa(
+        "campaign",
+        "launch",
+        str(spec),
+        "-r",
+        str(small_list(tmp_path)),
+        "--timeout",
+        "3",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert launched.returncode == 1  # not finished: the window is closed
+    assert json.loads(launched.stdout)["statuses"]["queued"] == 2
+
+    paused = loa("campaign", "pause", "bluezone-ninh-thuan-2020", "--json", cwd=tmp_path)
+    assert paused.returncode == 0 and json.loads(paused.stdout)["state"] == "paused"
+
+    cancelled = json.loads(
+        loa("campaign", "cancel", "bluezone-ninh-thuan-2020", "--json", cwd=tmp_path).stdout
+    )
+    assert (cancelled["cancelled"], cancelled["statuses"]["cancelled"], cancelled["final"]) == (
+        2,
+        2,
+        2,
+    )
+
+    again = loa("campaign", "resume", "bluezone-ninh-thuan-2020", cwd=tmp_path)
+    assert again.returncode == 2 and "cancelled" in again.stderr
+
+
+def test_resume_after_pause_sends_everything(tmp_path):
+    first = loa(
+        "campaign", "launch", str(EXAMPLE), "-r", str(small_list(tmp_path)), "--json", cwd=tmp_path
+    )
+    assert first.returncode == 0
+    assert loa("campaign", "pause", "bluezone-ninh-thuan-2020", cwd=tmp_path).returncode == 0
+    resumed = loa("campaign", "resume", "bluezone-ninh-thuan-2020", "--json", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout)
+    assert summary["state"] == "completed" and summary["final"] == 2

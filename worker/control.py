@@ -1,0 +1,52 @@
+"""Operators' control of a running campaign: pause, resume, cancel.
+
+Pausing stops workers from claiming the campaign's batches (what is already claimed
+finishes); resuming puts its waiting batches back on the queue, and clears a halt once
+the operator has fixed its cause; cancelling ends every message not yet claimed as
+``cancelled``, for good.
+"""
+
+from __future__ import annotations
+
+from ledger.messages import cancel_campaign, set_campaign_state
+from ledger.summary import CampaignStateError, load_campaign, queued_batches
+from worker.dispatch import enqueue_batch
+from worker.logging import get_logger
+from worker.runtime import Runtime
+
+log = get_logger("loa.control")
+
+
+def pause(runtime: Runtime, campaign_id: str) -> None:
+    campaign = load_campaign(runtime.engine, campaign_id)
+    if campaign.state not in ("running", "paused"):
+        raise CampaignStateError(
+            f"campaign {campaign_id} is {campaign.state}: only a running campaign can be paused"
+        )
+    set_campaign_state(
+        runtime.engine, campaign_id, "paused", "paused by an operator", source="operator"
+    )
+    log.info("campaign.paused", campaign_id=campaign_id)
+
+
+def resume(runtime: Runtime, campaign_id: str) -> int:
+    """Returns how many batches were put back on the queue."""
+    campaign = load_campaign(runtime.engine, campaign_id)
+    if campaign.state == "cancelled":
+        raise CampaignStateError(f"campaign {campaign_id} was cancelled: it cannot be resumed")
+    set_campaign_state(runtime.engine, campaign_id, "running", None, source="operator")
+    batches = queued_batches(runtime.engine, campaign_id)
+    for batch in batches:
+        enqueue_batch(campaign.provider, campaign_id, batch)
+    log.info("campaign.resumed", campaign_id=campaign_id, batches=len(batches))
+    return len(batches)
+
+
+def cancel(runtime: Runtime, campaign_id: str) -> int:
+    """Returns how many messages were cancelled."""
+    campaign = load_campaign(runtime.engine, campaign_id)
+    if campaign.state == "cancelled":
+        raise CampaignStateError(f"campaign {campaign_id} is already cancelled")
+    cancelled = cancel_campaign(runtime.engine, campaign_id)
+    log.info("campaign.cancelled", campaign_id=campaign_id, messages=cancelled)
+    return cancelled
