@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     var_dir: Path = Field(default=Path("var"), description="Where embedded files live.")
     batch_size: int = Field(default=200, ge=1, le=5000, description="Recipients per job.")
     worker_threads: int = Field(default=8, ge=1, le=256)
+    send_concurrency: int = Field(
+        default=8, ge=1, le=256, description="Messages of one batch in flight at once."
+    )
     max_attempts: int = Field(
         default=3, ge=1, le=20, description="Send attempts per message on retryable errors."
     )

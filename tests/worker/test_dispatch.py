@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -163,3 +165,80 @@ def test_cancel_ends_what_is_waiting_and_nothing_else(engine, tmp_path):
     counts = status_counts(engine, SPEC.id)
     assert counts[Status.CANCELLED] == 20
     assert claim_batch(engine, SPEC.id, 1) == []  # a late job finds nothing to send
+
+
+class Gathering(Recording):
+    """Holds each send until ``width`` sends are in flight together: a batch sent one at a
+    time would break the barrier, and every message would come back failed."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.barrier = threading.Barrier(width, timeout=10)
+
+    def send(self, message):
+        self.barrier.wait()
+        return super().send(message)
+
+
+def runtime_for(engine, tmp_path, provider, **settings) -> Runtime:
+    url = SecretStr(str(engine.url.render_as_string(hide_password=False)))
+    runtime = Runtime(Settings(database_url=url, var_dir=tmp_path, **settings), engine=engine)
+    runtime._providers["sandbox"] = provider
+    return runtime
+
+
+def test_a_batch_is_sent_concurrently_and_each_message_once(engine, tmp_path):
+    runtime_with_campaign(engine, tmp_path)
+    provider = Gathering(width=4)
+    runtime = runtime_for(engine, tmp_path, provider, send_concurrency=4)
+    send_batch(runtime, SPEC.id, 1)
+    assert status_counts(engine, SPEC.id)[Status.SENT] == 20
+    assert sorted(m.message_id for m in provider.sent) == sorted(
+        {m.message_id for m in provider.sent}
+    )
+
+
+class Refusing(Recording):
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    def send(self, message):
+        self.sent.append(message)
+        raise self.error
+
+    def classify(self, error):
+        return error
+
+
+def test_retry_after_is_respected(engine, tmp_path):
+    import dramatiq
+    from dramatiq.brokers.stub import StubBroker
+
+    from providers import ErrorKind, SendError
+    from worker.broker import use_broker
+
+    runtime_with_campaign(engine, tmp_path)
+    runtime = runtime_for(
+        engine, tmp_path, Refusing(SendError(ErrorKind.RETRYABLE, "http_429", retry_after=120))
+    )
+    broker = use_broker(StubBroker(), runtime.settings)
+    send_batch(runtime, SPEC.id, 1)
+    assert status_counts(engine, SPEC.id)[Status.QUEUED] == 20  # released, not failed
+    (raw,) = list(broker.queues["sms.sandbox.DQ"].queue)
+    eta = dramatiq.Message.decode(raw).options["eta"] / 1000
+    assert 115 < eta - time.time() <= 121
+
+
+def test_a_halt_mid_batch_releases_everything_not_handed_over(engine, tmp_path):
+    from providers import ErrorKind, SendError
+
+    runtime_with_campaign(engine, tmp_path)
+    provider = Refusing(SendError(ErrorKind.HALT, "http_401", "credentials refused"))
+    runtime = runtime_for(engine, tmp_path, provider, send_concurrency=4)
+    send_batch(runtime, SPEC.id, 1)
+    assert status_counts(engine, SPEC.id)[Status.QUEUED] == 20
+    assert 1 <= len(provider.sent) <= 4  # what was already in flight when the halt came
+    with engine.connect() as conn:
+        state, reason = conn.execute(sa.select(campaigns.c.state, campaigns.c.state_reason)).one()
+    assert state == "halted" and "http_401" in reason
