@@ -20,10 +20,10 @@ from ledger.bulk import insert_rows
 from ledger.schema import campaigns, events, messages, now, rejects
 
 MESSAGE_COLUMNS = (
-    "campaign_id", "recipient", "country", "carrier", "list_row", "language", "encoding",
+    "campaign_key", "recipient", "country", "carrier", "list_row", "language", "encoding",
     "parts", "batch", "status", "provider", "fields",
 )  # fmt: skip
-REJECT_COLUMNS = ("campaign_id", "list_row", "reason")
+REJECT_COLUMNS = ("campaign_key", "list_row", "reason")
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -88,7 +88,7 @@ def record_campaign(
         ).first()
         if exists:
             return Intake(campaign_id, created=False, batches=0)
-        conn.execute(
+        key = conn.execute(
             campaigns.insert().values(
                 id=campaign_id,
                 name=spec.name,
@@ -104,14 +104,14 @@ def record_campaign(
                 created_at=started,
                 valid_until=started + spec.validity,
             )
-        )
+        ).inserted_primary_key[0]
         planned = 0
         for planned_chunk, rejected_chunk in chunks:
             rows = []
             for row, e164, country, carrier, language, encoding, parts, values in planned_chunk:
                 rows.append(
                     (
-                        campaign_id, e164, country, carrier, row, language, encoding, parts,
+                        key, e164, country, carrier, row, language, encoding, parts,
                         planned // batch_size + 1, queued, provider,
                         json_array(values) if has_fields else None,
                     )
@@ -122,7 +122,7 @@ def record_campaign(
                 conn,
                 rejects,
                 REJECT_COLUMNS,
-                [(campaign_id, row, reason) for row, reason, _ in rejected_chunk],
+                [(key, row, reason) for row, reason, _ in rejected_chunk],
             )
         batches = (planned + batch_size - 1) // batch_size
         counts = summary().as_dict()

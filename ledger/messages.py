@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from campaigns.status import FINAL, Status, can_move, sources_of
-from ledger.schema import campaigns, events, messages, now
+from ledger.schema import campaigns, events, key_of, messages, now
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,7 @@ def claim_batch(engine: Engine, campaign_id: str, batch: int) -> list[ClaimedMes
         claimed = conn.execute(
             messages.update()
             .where(
-                messages.c.campaign_id == campaign_id,
+                messages.c.campaign_key == key_of(campaign_id),
                 messages.c.batch == batch,
                 messages.c.status == Status.QUEUED.value,
             )
@@ -60,7 +60,7 @@ def claim_batch(engine: Engine, campaign_id: str, batch: int) -> list[ClaimedMes
             return []
         # The batch's own index finds the rows; the token picks this claim's among them.
         mine = sa.and_(
-            messages.c.campaign_id == campaign_id,
+            messages.c.campaign_key == key_of(campaign_id),
             messages.c.batch == batch,
             messages.c.claim_token == token,
         )
@@ -68,7 +68,7 @@ def claim_batch(engine: Engine, campaign_id: str, batch: int) -> list[ClaimedMes
             events.insert().from_select(
                 ["campaign_id", "message_id", "at", "source", "from_status", "to_status"],
                 sa.select(
-                    messages.c.campaign_id,
+                    sa.literal(campaign_id),
                     messages.c.id,
                     sa.literal(at, type_=events.c.at.type),
                     sa.literal("worker"),
@@ -104,8 +104,12 @@ def _move(
 ) -> Status | None:
     """Move one message to ``new`` if allowed. Returns the old status, or ``None`` when the
     move was refused (a duplicate or late update) and nothing changed."""
-    query = sa.select(messages.c.status, messages.c.campaign_id).where(messages.c.id == message_id)
-    row = conn.execute(query.with_for_update()).first()
+    query = (
+        sa.select(messages.c.status, campaigns.c.id.label("campaign_id"))
+        .join(campaigns, campaigns.c.key == messages.c.campaign_key)
+        .where(messages.c.id == message_id)
+    )
+    row = conn.execute(query.with_for_update(of=messages)).first()
     if row is None:
         return None
     old = Status(row.status)
@@ -231,14 +235,14 @@ def cancel_campaign(engine: Engine, campaign_id: str) -> int:
     worker already claimed goes on to its own end). Returns how many were cancelled."""
     at = now()
     waiting = sa.and_(
-        messages.c.campaign_id == campaign_id, messages.c.status == Status.QUEUED.value
+        messages.c.campaign_key == key_of(campaign_id), messages.c.status == Status.QUEUED.value
     )
     with engine.begin() as conn:
         conn.execute(
             events.insert().from_select(
                 ["campaign_id", "message_id", "at", "source", "from_status", "to_status"],
                 sa.select(
-                    messages.c.campaign_id,
+                    sa.literal(campaign_id),
                     messages.c.id,
                     sa.literal(at, type_=events.c.at.type),
                     sa.literal("operator"),

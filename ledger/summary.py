@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from campaigns.spec import CampaignSpec
 from campaigns.status import FINAL, Status
-from ledger.schema import campaigns, messages
+from ledger.schema import campaigns, key_of, messages
 
 
 class CampaignNotFound(LookupError):
@@ -62,7 +62,7 @@ def status_counts(engine: Engine, campaign_id: str) -> dict[Status, int]:
     """Recipients per status (every status present, zeros included)."""
     query = (
         sa.select(messages.c.status, sa.func.count())
-        .where(messages.c.campaign_id == campaign_id)
+        .where(messages.c.campaign_key == key_of(campaign_id))
         .group_by(messages.c.status)
     )
     counts = dict.fromkeys(Status, 0)
@@ -76,7 +76,9 @@ def queued_batches(engine: Engine, campaign_id: str) -> list[int]:
     """Batches that still have ``queued`` messages (to re-enqueue after a crash)."""
     query = (
         sa.select(messages.c.batch)
-        .where(messages.c.campaign_id == campaign_id, messages.c.status == Status.QUEUED.value)
+        .where(
+            messages.c.campaign_key == key_of(campaign_id), messages.c.status == Status.QUEUED.value
+        )
         .distinct()
         .order_by(messages.c.batch)
     )

@@ -80,7 +80,7 @@ def capped_numbers(
     the last ``window`` that went out or may still go out (failed and expired don't count)."""
     query = (
         sa.select(messages.c.recipient)
-        .join(campaigns, campaigns.c.id == messages.c.campaign_id)
+        .join(campaigns, campaigns.c.key == messages.c.campaign_key)
         .where(
             campaigns.c.category == category,
             campaigns.c.created_at >= now() - window,

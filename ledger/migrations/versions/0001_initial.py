@@ -1,7 +1,7 @@
 """initial ledger: campaigns, messages, rejects, suppressions, events
 
 Revision ID: 0001
-Revises:
+Revises: (none)
 Create Date: 2026-11-28
 """
 
@@ -19,6 +19,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "campaigns",
+        sa.Column("key", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("category", sa.String(length=32), nullable=False),
@@ -33,7 +34,8 @@ def upgrade() -> None:
         sa.Column("batches", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("valid_until", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_campaigns")),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_campaigns")),
+        sa.UniqueConstraint("id", name=op.f("uq_campaigns_id")),
     )
     op.create_table(
         "events",
@@ -77,7 +79,7 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("campaign_id", sa.String(length=64), nullable=False),
+        sa.Column("campaign_key", sa.Integer(), nullable=False),
         sa.Column("recipient", sa.String(length=20), nullable=False),
         sa.Column("country", sa.String(length=2), nullable=False),
         sa.Column("carrier", sa.String(length=20), nullable=True),
@@ -98,17 +100,17 @@ def upgrade() -> None:
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("final_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["campaign_id"], ["campaigns.id"], name=op.f("fk_messages_campaign_id_campaigns")
+            ["campaign_key"], ["campaigns.key"], name=op.f("fk_messages_campaign_key_campaigns")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
         sa.UniqueConstraint(
-            "campaign_id", "recipient", name=op.f("uq_messages_campaign_id_recipient")
+            "campaign_key", "recipient", name=op.f("uq_messages_campaign_key_recipient")
         ),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_messages_campaign_id_batch_status"),
-            ["campaign_id", "batch", "status"],
+            batch_op.f("ix_messages_campaign_key_batch_status"),
+            ["campaign_key", "batch", "status"],
             unique=False,
         )
         batch_op.create_index(
@@ -127,23 +129,23 @@ def upgrade() -> None:
             autoincrement=True,
             nullable=False,
         ),
-        sa.Column("campaign_id", sa.String(length=64), nullable=False),
+        sa.Column("campaign_key", sa.Integer(), nullable=False),
         sa.Column("list_row", sa.Integer(), nullable=False),
         sa.Column("reason", sa.String(length=32), nullable=False),
         sa.ForeignKeyConstraint(
-            ["campaign_id"], ["campaigns.id"], name=op.f("fk_rejects_campaign_id_campaigns")
+            ["campaign_key"], ["campaigns.key"], name=op.f("fk_rejects_campaign_key_campaigns")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rejects")),
     )
     with op.batch_alter_table("rejects", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_rejects_campaign_id_reason"), ["campaign_id", "reason"], unique=False
+            batch_op.f("ix_rejects_campaign_key_reason"), ["campaign_key", "reason"], unique=False
         )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("rejects", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_rejects_campaign_id_reason"))
+        batch_op.drop_index(batch_op.f("ix_rejects_campaign_key_reason"))
 
     op.drop_table("rejects")
     with op.batch_alter_table("messages", schema=None) as batch_op:
@@ -152,7 +154,7 @@ def downgrade() -> None:
             sqlite_where=sa.text("provider_message_id IS NOT NULL"),
             postgresql_where=sa.text("provider_message_id IS NOT NULL"),
         )
-        batch_op.drop_index(batch_op.f("ix_messages_campaign_id_batch_status"))
+        batch_op.drop_index(batch_op.f("ix_messages_campaign_key_batch_status"))
 
     op.drop_table("messages")
     op.drop_table("suppressions")
