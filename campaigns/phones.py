@@ -74,6 +74,9 @@ CARRIER_PREFIXES: dict[str, str] = {
 }  # fmt: skip
 
 #: Characters people put between digits; deleted in one C-level pass.
+#: The two-digit prefixes that name their carrier alone (not those split at three digits).
+_CARRIER_BY_TWO = {p: c for p, c in CARRIER_PREFIXES.items() if len(p) == 2}
+
 _SEPARATORS = str.maketrans("", "", " .-()/\t\r\n")
 
 
@@ -90,6 +93,10 @@ def _clean(raw: str) -> str:
 
 
 def _vietnamese(national: str) -> Phone:
+    if len(national) == 9:  # the common case: one dictionary lookup
+        carrier = _CARRIER_BY_TWO.get(national[:2])
+        if carrier is not None:
+            return Phone("+84" + national, "VN", carrier, False)
     legacy = False
     if national[:1] == "2" and len(national) in (9, 10):  # 02x area codes: fixed lines
         raise PhoneRejected(Reject.LANDLINE)
@@ -103,7 +110,7 @@ def _vietnamese(national: str) -> Phone:
     carrier = CARRIER_PREFIXES.get(national[:2]) or CARRIER_PREFIXES.get(national[:3])
     if carrier is None:
         raise PhoneRejected(Reject.UNALLOCATED_PREFIX)
-    return Phone(e164="+84" + national, country="VN", carrier=carrier, legacy=legacy)
+    return Phone("+84" + national, "VN", carrier, legacy)
 
 
 def _foreign(text: str) -> Phone:
@@ -131,12 +138,14 @@ def normalise(raw: str | None) -> Phone:
     """
     if raw is None:
         raise PhoneRejected(Reject.EMPTY)
-    # The commonest cells are bare digits ("0912345678", "84912345678"): skip the cleaning.
-    text = raw if raw.isdigit() and raw.isascii() else _clean(raw)
-    if not text:
-        raise PhoneRejected(Reject.EMPTY)
-    if not (text.isdigit() or (text[:1] == "+" and text[1:].isdigit())) or not text.isascii():
-        raise PhoneRejected(Reject.NOT_A_NUMBER)
+    if raw.isdigit() and raw.isascii():  # bare digits ("0912345678"): nothing to clean
+        text = raw
+    else:
+        text = _clean(raw)
+        if not text:
+            raise PhoneRejected(Reject.EMPTY)
+        if not (text.isdigit() or (text[:1] == "+" and text[1:].isdigit())) or not text.isascii():
+            raise PhoneRejected(Reject.NOT_A_NUMBER)
     if text[0] == "+":
         if text.startswith("+84"):
             return _vietnamese(text[3:])

@@ -190,63 +190,85 @@ class Planner:
             self._fields[lang] = tuple(indexes)
 
     def plan(self, rows: Iterable[ListRow]) -> Iterator[PlannedMessage | RejectedRow]:
-        """Yield one decision per row, in list order."""
-        summary, spec, seen = self.summary, self.spec, self._seen
-        provider, language_index, checks = (
-            spec.provider,
+        """Yield one decision per row, in list order. The summary is complete once the
+        rows are consumed (counters are kept in locals on this hot path, folded in at
+        the end, and also when the consumer stops early)."""
+        spec, add = self.spec, self._seen.add
+        language_index, checks, carriers = (
             self._language,
             bool(self._lists or self._capped),
+            self._carriers,
         )
-        templates = {lang: (spec.template(lang), self._fields[lang]) for lang in spec.messages}
-        default = spec.default_language
-        lines = summary.lines
-        for row, raw, values in rows:
-            summary.rows_read += 1
-            try:
-                phone = normalise(raw)
-            except PhoneRejected as rejected:
-                summary.rejected[rejected.reason.value] += 1
-                yield RejectedRow(row, rejected.reason.value, raw)
-                continue
-            number = phone.e164
-            if not seen.add(number):
-                summary.duplicates += 1
-                yield RejectedRow(row, DUPLICATE, raw)
-                continue
-            if checks:
-                reason = self._suppression(number)
-                if reason is not None:
-                    summary.suppressed[reason] += 1
-                    yield RejectedRow(row, reason, raw)
-                    continue
-            language = default
-            if language_index is not None and values[language_index] in templates:
-                language = values[language_index]
-            template, fields = templates[language]
-            if fields:
-                picked = tuple(values[i] for i in fields)
-                if not all(v.strip() for v in picked):
-                    summary.rejected[MISSING_FIELD] += 1
-                    yield RejectedRow(row, MISSING_FIELD, raw)
-                    continue
-                _, segments = template.segments_for(picked)
-            else:
-                segments = template.fixed  # type: ignore[assignment]
-            carrier = self._carriers.get(number, phone.carrier)
-            parts, encoding = segments.parts, segments.encoding.value
-            summary.planned += 1
-            summary.parts += parts
-            if phone.legacy:
-                summary.legacy_converted += 1
-            key = (provider, carrier or phone.country, encoding)
-            line = lines.get(key)
-            if line is None:
-                line = lines[key] = Line()
-            line.recipients += 1
-            line.parts += parts
-            yield PlannedMessage(
-                row, number, phone.country, carrier, language, encoding, parts, values
+        templates = {}
+        for lang in spec.messages:
+            template = spec.template(lang)
+            fixed = template.fixed
+            templates[lang] = (
+                template,
+                self._fields[lang],
+                fixed.parts if fixed else 0,
+                fixed.encoding.value if fixed else "",
             )
+        default = spec.default_language
+        rejected, suppressed = self.summary.rejected, self.summary.suppressed
+        groups: Counter[tuple[str, str, int]] = Counter()  # (carrier or country, encoding, parts)
+        read = duplicates = legacy = 0
+        try:
+            for row, raw, values in rows:
+                read += 1
+                try:
+                    phone = normalise(raw)
+                except PhoneRejected as refused:
+                    rejected[refused.reason.value] += 1
+                    yield RejectedRow(row, refused.reason.value, raw)
+                    continue
+                number, country, carrier, was_legacy = phone
+                if not add(number):
+                    duplicates += 1
+                    yield RejectedRow(row, DUPLICATE, raw)
+                    continue
+                if checks:
+                    reason = self._suppression(number)
+                    if reason is not None:
+                        suppressed[reason] += 1
+                        yield RejectedRow(row, reason, raw)
+                        continue
+                language = default
+                if language_index is not None and values[language_index] in templates:
+                    language = values[language_index]
+                template, fields, parts, encoding = templates[language]
+                if fields:
+                    picked = tuple(values[i] for i in fields)
+                    if not all(v.strip() for v in picked):
+                        rejected[MISSING_FIELD] += 1
+                        yield RejectedRow(row, MISSING_FIELD, raw)
+                        continue
+                    _, segments = template.segments_for(picked)
+                    parts, encoding = segments.parts, segments.encoding.value
+                if carriers:
+                    carrier = carriers.get(number, carrier)
+                if was_legacy:
+                    legacy += 1
+                groups[(carrier or country, encoding, parts)] += 1
+                yield PlannedMessage(
+                    row, number, country, carrier, language, encoding, parts, values
+                )
+        finally:
+            self._fold(read, duplicates, legacy, groups)
+
+    def _fold(
+        self, read: int, duplicates: int, legacy: int, groups: Counter[tuple[str, str, int]]
+    ) -> None:
+        summary, provider = self.summary, self.spec.provider
+        summary.rows_read += read
+        summary.duplicates += duplicates
+        summary.legacy_converted += legacy
+        for (carrier, encoding, parts), count in groups.items():
+            line = summary.lines.setdefault((provider, carrier, encoding), Line())
+            line.recipients += count
+            line.parts += parts * count
+            summary.planned += count
+            summary.parts += parts * count
 
     def _suppression(self, number: str) -> str | None:
         for name, numbers in self._lists:

@@ -117,25 +117,24 @@ class RecipientList:
         else:
             yield from self._text_rows()
 
-    def _split(self, row_number: int, cells: list) -> ListRow:  # type: ignore[type-arg]
+    def _split(self, row_number: int, cells: list[str]) -> ListRow:
         index, width = self.phone_index, len(self.headers)
         if len(cells) != width:  # ragged row: pad or cut to the header
-            cells = (list(cells) + [""] * width)[:width]
-        phone = cells[index]
-        others = cells[:index] + cells[index + 1 :]
-        if self.format == "xlsx":
-            others = [_cell_text(c) if c is not None else "" for c in others]
-            phone = "" if phone is None else _cell_text(phone)
-        return ListRow(row_number, phone, tuple(map(_NFC, others)))
+            cells = (cells + [""] * width)[:width]
+        return ListRow(
+            row_number, cells[index], tuple(map(_NFC, cells[:index] + cells[index + 1 :]))
+        )
 
     def _text_rows(self) -> Iterator[ListRow]:
         with self.path.open(encoding=self.encoding, newline="") as handle:
             reader = csv.reader(handle, delimiter=self.delimiter or ",")
             try:
                 next(reader, None)  # the header, already read
+                split, index = self._split, self.phone_index
                 for cells in reader:
-                    if any(cells) and any(c.strip() for c in cells):
-                        yield self._split(reader.line_num, cells)
+                    # Blank lines are skipped; a filled phone cell settles it cheaply.
+                    if (len(cells) > index and cells[index].strip()) or "".join(cells).strip():
+                        yield split(reader.line_num, cells)
             except UnicodeDecodeError as exc:
                 line = _first_undecodable_line(self.path, self.encoding or "utf-8")
                 raise ListError(
@@ -152,8 +151,9 @@ class RecipientList:
             cells_iter = sheet.iter_rows(values_only=True)
             next(cells_iter, None)
             for number, cells in enumerate(cells_iter, start=2):
-                if cells and any(c is not None and str(c).strip() for c in cells):
-                    yield self._split(number, list(cells))
+                texts = ["" if c is None else _cell_text(c) for c in cells]
+                if "".join(texts).strip():
+                    yield self._split(number, texts)
         finally:
             book.close()
 

@@ -45,7 +45,8 @@ def plan(
 ) -> None:
     """A dry run: read the list as a launch would and show what would be sent, per
     provider and carrier, with parts and estimated cost. Nothing is written or queued."""
-    from worker.planning import ListOptions, RejectsFile, prepare
+    from campaigns.stream import RejectsFile
+    from worker.planning import ListOptions, prepare
     from worker.runtime import Runtime
 
     loaded = settings()

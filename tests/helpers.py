@@ -5,11 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from campaigns.plan import RejectedRow
+from campaigns.stream import fields_json
 
 
-def chunked(decisions: Iterable[object]) -> list[tuple[list[object], list[object]]]:
-    """Decisions as the one (planned, rejected) chunk ``record_campaign`` takes."""
+def chunked(decisions: Iterable[object]) -> list[tuple[list[tuple], list[tuple]]]:  # type: ignore[type-arg]
+    """Decisions as the one (planned, rejected) chunk ``record_campaign`` takes, in the
+    shape ``campaigns.stream.plan_chunks`` gives (fields as JSON)."""
     planned, rejected = [], []
     for decision in decisions:
-        (rejected if isinstance(decision, RejectedRow) else planned).append(decision)
+        if isinstance(decision, RejectedRow):
+            rejected.append((decision.row, decision.reason))
+        else:
+            *head, values = decision
+            planned.append((*head, fields_json(values) if values else None))
     return [(planned, rejected)]

@@ -51,7 +51,7 @@ def launch(
 
     Launching a campaign that is already in the ledger adds nothing; its batches that
     still hold ``queued`` messages are enqueued again (harmless: claims make it so).
-    ``parallel`` plans in a second process (default: for lists of 8 MB and more).
+    ``parallel`` plans in a second process (default: for lists of 4 MB and more).
 
     Raises:
         SpecError, ListError, PlanError, ProviderConfigError: bad input, nothing written.

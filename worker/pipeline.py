@@ -3,60 +3,28 @@
 A nationwide list is a million rows. Reading and planning them is CPU work in Python; the
 ledger's INSERTs are CPU work in SQLite (or a COPY to PostgreSQL). Threads would take
 turns on the GIL, so a large list is planned in a child process while this one writes:
-on two cores the two halves overlap. The child gets the prepared planner (campaign,
-list, suppression lists) and sends back plain tuples in chunks, then its summary; an
-error on either side stops both, and the ledger's transaction rolls everything back.
+on two cores the two halves overlap. The child gets the planner and the opened list and
+sends back plain tuples in chunks, then its summary; an error on either side stops
+both, and the ledger's transaction rolls everything back.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Iterator
-from multiprocessing.connection import Connection
 from pathlib import Path
 
-from campaigns.plan import PlanSummary, RejectedRow
-from worker.planning import Prepared, RejectsFile
+from campaigns.plan import PlanSummary
+from campaigns.stream import Chunk, child_main, plan_chunks
+from worker.planning import Prepared
 
-#: Decisions per chunk: large enough to amortise a pipe message, small enough to stream.
-CHUNK = 5000
 #: Lists at least this large (bytes) are planned in a child process; smaller ones would
-#: spend more on starting it (~0.5 s) than they gain.
-PARALLEL_MIN_BYTES = 8 * 1024 * 1024
-
-Chunk = tuple[list[tuple], list[tuple]]  # type: ignore[type-arg]  (planned, rejected)
+#: spend more on starting it (~0.3 s) than they gain (about 80,000 rows and up).
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 
 
 class PlanningFailed(RuntimeError):
     """The planning process died without saying why."""
-
-
-def chunks_here(prepared: Prepared, rejects: Path | None) -> Iterator[Chunk]:
-    """Plan in this process, yielding (planned, rejected) chunks."""
-    planned: list[tuple] = []  # type: ignore[type-arg]
-    rejected: list[tuple] = []  # type: ignore[type-arg]
-    for decision in RejectsFile(rejects).through(prepared.decisions()):
-        if type(decision) is RejectedRow:
-            rejected.append(decision)
-        else:
-            planned.append(decision)
-        if len(planned) + len(rejected) >= CHUNK:
-            yield planned, rejected
-            planned, rejected = [], []
-    if planned or rejected:
-        yield planned, rejected
-
-
-def _child(conn: Connection, prepared: Prepared, rejects: Path | None) -> None:
-    try:
-        for planned, rejected in chunks_here(prepared, rejects):
-            # Plain tuples: a NamedTuple pickles through its class, several times slower.
-            conn.send(("chunk", [tuple(p) for p in planned], [tuple(r) for r in rejected]))
-        conn.send(("done", prepared.summary))
-    except BaseException as exc:  # handed to the parent, which raises it
-        conn.send(("error", exc))
-    finally:
-        conn.close()
 
 
 def chunks_in_child(
@@ -67,7 +35,10 @@ def chunks_in_child(
     context = multiprocessing.get_context("spawn")  # no fork of a process with threads
     receiving, sending = context.Pipe(duplex=False)
     child = context.Process(
-        target=_child, args=(sending, prepared, rejects), name="loa-planner", daemon=True
+        target=child_main,
+        args=(sending, prepared.planner, prepared.recipients, rejects),
+        name="loa-planner",
+        daemon=True,
     )
     child.start()
     sending.close()
@@ -77,18 +48,18 @@ def chunks_in_child(
         try:
             while True:
                 try:
-                    kind, *payload = receiving.recv()
+                    kind, payload = receiving.recv()
                 except EOFError:
                     raise PlanningFailed(
                         f"the planning process stopped (exit code {child.exitcode})"
                     ) from None
                 if kind == "chunk":
-                    yield payload[0], payload[1]
+                    yield payload
                 elif kind == "done":
-                    result["summary"] = payload[0]
+                    result["summary"] = payload
                     return
                 else:
-                    raise payload[0]
+                    raise payload
         finally:
             receiving.close()
             child.join(timeout=5)
@@ -107,4 +78,4 @@ def planned_chunks(
         parallel = prepared.recipients.path.stat().st_size >= PARALLEL_MIN_BYTES
     if parallel:
         return chunks_in_child(prepared, rejects)
-    return chunks_here(prepared, rejects), lambda: prepared.summary
+    return plan_chunks(prepared.planner, prepared.recipients, rejects), lambda: prepared.summary

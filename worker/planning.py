@@ -7,8 +7,7 @@ All of it is checked before any row is planned, so bad input fails fast and whol
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,29 +76,3 @@ def prepare(
         capped = capped_numbers(runtime.engine, spec.category.value, runtime.settings.ad_daily_cap)
     planner = Planner(spec, opened.columns, suppressed=suppressed, capped=capped, carriers=carriers)
     return Prepared(spec, opened, planner)
-
-
-class RejectsFile:
-    """The operator's rejects file: row number, the value as read, the reason."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-
-    def through(self, decisions: Iterable[Decision]) -> Iterator[Decision]:
-        """Pass decisions on, writing each rejection to the file on the way."""
-        if self.path is None:
-            yield from decisions
-            return
-        try:
-            handle = self.path.open("w", encoding="utf-8", newline="")
-        except OSError as exc:
-            raise ListError(
-                f"{self.path}: cannot write the rejects file ({exc.strerror})"
-            ) from None
-        with handle:
-            writer = csv.writer(handle)
-            writer.writerow(["row", "value", "reason"])
-            for decision in decisions:
-                if type(decision) is RejectedRow:
-                    writer.writerow(decision)
-                yield decision

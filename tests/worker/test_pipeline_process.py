@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from benchmarks.generate_list import write as write_list
 from campaigns.recipients import ListError
-from ledger.intake import json_array
+from campaigns.stream import fields_json
 from ledger.schema import campaigns, messages, rejects
 from worker.broker import use_broker
 from worker.launch import launch
@@ -81,5 +81,5 @@ def test_an_error_in_the_child_reaches_the_caller_and_nothing_is_written(tmp_pat
 
 
 @given(st.lists(st.text(max_size=12), max_size=5).map(tuple))
-def test_json_array_is_json(values):
-    assert json.loads(json_array(values)) == list(values)
+def test_fields_json_is_json(values):
+    assert json.loads(fields_json(values)) == list(values)

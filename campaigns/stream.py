@@ -1,0 +1,106 @@
+"""A plan as a stream of chunks, ready for the ledger, and the operator's rejects file.
+
+``plan_chunks`` turns a planner's decisions into (planned, rejected) chunks of plain
+tuples: the shape the ledger writes and the cheapest to send to another process. When a
+large list is planned in a child process (``worker/pipeline.py``), ``child_main`` runs
+there; this module imports nothing but the domain, so that process starts light.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterable, Iterator
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from campaigns.plan import PlannedMessage, Planner, RejectedRow
+from campaigns.recipients import ListError, RecipientList
+
+#: Decisions per chunk: large enough to amortise a pipe message, small enough to stream.
+CHUNK = 5000
+
+#: (row, e164, country, carrier, language, encoding, parts, fields as JSON or None)
+PlannedRow = tuple[int, str, str, str | None, str, str, int, str | None]
+#: (row, reason)
+RejectedCell = tuple[int, str]
+Chunk = tuple[list[PlannedRow], list[RejectedCell]]
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f]')
+
+
+def fields_json(values: tuple[str, ...]) -> str:
+    """The list's other cells as a JSON array of strings. Cells rarely hold quotes,
+    backslashes or control characters; when none does, joining is five times cheaper
+    than the encoder."""
+    if not values or _NEEDS_ESCAPE.search("".join(values)):
+        return _dumps(values)
+    return '["' + '","'.join(values) + '"]'
+
+
+class RejectsFile:
+    """The operator's rejects file: row number, the value as read, the reason."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def through(
+        self, decisions: Iterable[PlannedMessage | RejectedRow]
+    ) -> Iterator[PlannedMessage | RejectedRow]:
+        """Pass decisions on, writing each rejection to the file on the way."""
+        if self.path is None:
+            yield from decisions
+            return
+        try:
+            handle = self.path.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise ListError(
+                f"{self.path}: cannot write the rejects file ({exc.strerror})"
+            ) from None
+        with handle:
+            writer = csv.writer(handle)
+            writer.writerow(["row", "value", "reason"])
+            for decision in decisions:
+                if type(decision) is RejectedRow:
+                    writer.writerow(decision)
+                yield decision
+
+
+def plan_chunks(
+    planner: Planner, recipients: RecipientList, rejects: Path | None = None
+) -> Iterator[Chunk]:
+    """Plan ``recipients`` and yield (planned rows, rejected cells) chunks."""
+    decisions = planner.plan(recipients.rows())
+    if rejects is not None:
+        decisions = RejectsFile(rejects).through(decisions)
+    with_fields = bool(recipients.columns)
+    planned: list[PlannedRow] = []
+    rejected: list[RejectedCell] = []
+    for decision in decisions:
+        if type(decision) is RejectedRow:
+            rejected.append((decision[0], decision[1]))
+        else:
+            row, e164, country, carrier, language, encoding, parts, values = decision
+            fields = fields_json(values) if with_fields else None
+            planned.append((row, e164, country, carrier, language, encoding, parts, fields))
+        if len(planned) + len(rejected) >= CHUNK:
+            yield planned, rejected
+            planned, rejected = [], []
+    if planned or rejected:
+        yield planned, rejected
+
+
+def child_main(
+    conn: Connection, planner: Planner, recipients: RecipientList, rejects: Path | None
+) -> None:
+    """Body of a planning process: chunks, then the summary, or the error, over ``conn``."""
+    try:
+        for chunk in plan_chunks(planner, recipients, rejects):
+            conn.send(("chunk", chunk))
+        conn.send(("done", planner.summary))
+    except BaseException as exc:  # handed to the parent, which raises it
+        conn.send(("error", exc))
+    finally:
+        conn.close()
