@@ -110,12 +110,15 @@ class RecipientList:
         """Stream the data rows. Blank lines are skipped, not counted.
 
         Raises:
-            ListError: a line that cannot be decoded or parsed, naming the row.
+            ListError: a line that cannot be decoded or parsed, naming the row; or a
+                list with a header and no data row at all.
         """
-        if self.format == "xlsx":
-            yield from self._excel_rows()
-        else:
-            yield from self._text_rows()
+        empty = True
+        for row in self._excel_rows() if self.format == "xlsx" else self._text_rows():
+            empty = False
+            yield row
+        if empty:
+            raise ListError(f"{self.path}: the list has a header but no rows")
 
     def _split(self, row_number: int, cells: list[str]) -> ListRow:
         index, width = self.phone_index, len(self.headers)

@@ -137,3 +137,10 @@ def test_semicolon_lists_are_sniffed(tmp_path):
 def test_vietnamese_headers_are_found_without_diacritics():
     assert fold("Số điện thoại") == "sodienthoai"
     assert fold("SĐT") == "sdt"
+
+
+def test_a_header_without_rows_is_an_empty_list(tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_text("Họ tên,SĐT\n\n", encoding="utf-8")
+    with pytest.raises(ListError, match="no rows"):
+        list(open_list(path).rows())
