@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from campaigns.phones import load_carrier_overrides
-from campaigns.plan import PlannedMessage, Planner, PlanSummary, RejectedRow
+from campaigns.plan import PlanError, PlannedMessage, Planner, PlanSummary, RejectedRow
 from campaigns.recipients import ListError, RecipientList, open_list
 from campaigns.spec import CampaignSpec, Category, load_spec
 from ledger.suppressions import capped_numbers, load
@@ -74,5 +74,10 @@ def prepare(
     capped = None
     if spec.category is Category.ADVERTISING:
         capped = capped_numbers(runtime.engine, spec.category.value, runtime.settings.ad_daily_cap)
-    planner = Planner(spec, opened.columns, suppressed=suppressed, capped=capped, carriers=carriers)
+    try:
+        planner = Planner(
+            spec, opened.columns, suppressed=suppressed, capped=capped, carriers=carriers
+        )
+    except PlanError as exc:
+        raise PlanError(f"{recipients}: {exc}") from None
     return Prepared(spec, opened, planner)

@@ -71,3 +71,19 @@ def test_foreign_numbers_keep_their_country():
 def test_mask_keeps_only_enough_to_tell_numbers_apart():
     assert mask("+84912345678") == "+8491*****78"
     assert "2345" not in mask("+821023456789")
+
+
+def test_ported_numbers_are_read_from_the_operators_csv(tmp_path):
+    from campaigns.phones import load_carrier_overrides
+
+    path = tmp_path / "ported.csv"
+    path.write_text(
+        "number,carrier\n0912 345 678,Viettel\n+84987654321,mobifone\n", encoding="utf-8"
+    )
+    assert load_carrier_overrides(path) == {"+84912345678": "viettel", "+84987654321": "mobifone"}
+    path.write_text("number,carrier\n0912345678,telstra\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"row 2: unknown carrier 'telstra'"):
+        load_carrier_overrides(path)
+    path.write_text("0912345678,viettel\nchưa có,viettel\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"row 2: not_a_number"):
+        load_carrier_overrides(path)
