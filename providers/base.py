@@ -20,9 +20,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from campaigns.status import Status
 from campaigns.text import Encoding
@@ -95,11 +95,19 @@ ReceiptSink = Callable[[Mapping[str, str], float], None]
 
 
 class ProviderConfig(BaseModel):
-    """Base of each provider module's settings model. Secrets are ``SecretStr``."""
+    """Base of each provider module's settings model. Secrets are ``SecretStr``.
+
+    Every provider instance may have an agreed throughput: ``rate_per_second`` messages
+    (or parts, with ``rate_unit = "parts"``) and a ``burst`` above it; carriers cut off a
+    brandname that goes faster. Unset means no limit.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     type: str
+    rate_per_second: float | None = Field(default=None, gt=0, le=100_000)
+    burst: int | None = Field(default=None, ge=1, le=100_000)
+    rate_unit: Literal["messages", "parts"] = "messages"
 
 
 class Provider(ABC):

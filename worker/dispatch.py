@@ -137,8 +137,16 @@ def _send_all(
     answering in 250 ms still gets its full rate from one worker process. Each result is
     recorded as it comes; a halt stops whatever has not started yet."""
     outcome, lock, halted = _BatchOutcome(), threading.Lock(), threading.Event()
+    limiter = runtime.limiter(provider.name)
+    by_parts = provider.config.rate_unit == "parts"
 
     def one(message: ClaimedMessage) -> None:
+        if halted.is_set():
+            with lock:
+                outcome.untouched.append(message)
+            return
+        # The provider's agreed rate: wait for tokens here, never raise (no retry burnt).
+        limiter.acquire(message.parts if by_parts else 1)
         if halted.is_set():
             with lock:
                 outcome.untouched.append(message)

@@ -8,12 +8,14 @@ import threading
 from collections.abc import Mapping
 
 import dramatiq
+import redis
 from sqlalchemy.engine import Engine
 
 import providers
 from ledger.db import make_engine
 from ledger.migrate import ensure_current
 from worker.broker import RECEIPTS_QUEUE
+from worker.ratelimit import Limiter, LocalBucket, RedisBucket, Unlimited
 from worker.settings import Settings, get_settings
 
 
@@ -24,6 +26,7 @@ class Runtime:
         self.settings = settings
         self.engine = engine or make_engine(settings.ledger_url())
         self._providers: dict[str, providers.Provider] = {}
+        self._limiters: dict[str, Limiter] = {}
         self._lock = threading.Lock()
 
     @property
@@ -52,6 +55,27 @@ class Runtime:
                     name, raw.model_dump(), receipt_sink=self._receipt_sink(name)
                 )
             return self._providers[name]
+
+    def limiter(self, name: str) -> Limiter:
+        """The throughput limit of provider instance ``name``: shared through Redis when
+        Loa runs on Redis, in this process when embedded, none when no rate is set."""
+        provider = self.provider(name)
+        with self._lock:
+            if name not in self._limiters:
+                config = provider.config
+                if config.rate_per_second is None:
+                    self._limiters[name] = Unlimited()
+                else:
+                    burst = config.burst or max(1, round(config.rate_per_second))
+                    if self.settings.redis_url is None:
+                        self._limiters[name] = LocalBucket(config.rate_per_second, burst)
+                    else:
+                        client = redis.Redis.from_url(self.settings.redis_url.get_secret_value())
+                        key = f"{self.settings.redis_namespace}:rate:{name}"
+                        self._limiters[name] = RedisBucket(
+                            client, key, config.rate_per_second, burst
+                        )
+            return self._limiters[name]
 
     def _receipt_sink(self, provider_name: str) -> providers.ReceiptSink:
         def sink(payload: Mapping[str, str], delay_seconds: float) -> None:

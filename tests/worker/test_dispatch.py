@@ -17,6 +17,7 @@ from campaigns.status import Status
 from ledger.intake import record_campaign
 from ledger.schema import campaigns, now
 from ledger.summary import status_counts
+from providers.sandbox import SandboxConfig
 from tests.helpers import chunked
 from worker.dispatch import send_batch
 from worker.runtime import Runtime
@@ -68,6 +69,7 @@ class Recording:
     thing tests may fake)."""
 
     name = "sandbox"
+    config = SandboxConfig()  # no rate limit
 
     def __init__(self):
         self.sent = []

@@ -136,3 +136,17 @@ def test_a_halting_provider_stops_the_campaign_and_loses_nothing(pipeline, tmp_p
     assert "0x0E" in summary.campaign.state_reason
     # Nothing was sent and nothing is lost: every recipient is queued for a resume.
     assert summary.statuses[Status.QUEUED] == summary.recipients > 0
+
+
+def test_the_providers_rate_holds_the_pace(pipeline, tmp_path):
+    import time
+
+    runtime, stub = pipeline(
+        retryable_rate=0, permanent_rate=0, ambiguous_rate=0, rate_per_second=100, burst=5
+    )
+    started = time.monotonic()
+    launched = launch(runtime, EXAMPLE, list_file(tmp_path, 150))
+    summary = wait_for_campaign(runtime, stub, launched.campaign_id, timeout=60)
+    assert summary.done
+    # Every recipient took a token: they cannot all have gone faster than the rate allows.
+    assert time.monotonic() - started >= (summary.recipients - 5) / 100 * 0.95

@@ -1,0 +1,82 @@
+"""The provider's token bucket, in this process and shared through real Redis."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis
+
+from tests.conftest import REDIS_URL
+from worker.ratelimit import LocalBucket, RedisBucket
+
+
+class Clock:
+    """A clock that only moves when the bucket sleeps: rate tests without real time."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.grants: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_the_local_bucket_never_exceeds_rate_plus_burst_in_any_window():
+    clock = Clock()
+    bucket = LocalBucket(rate=50, burst=10, clock=clock.time, sleep=clock.sleep)
+    for _ in range(500):
+        bucket.acquire()
+        clock.grants.append(clock.now)
+    assert clock.now == pytest.approx((500 - 10) / 50)  # the burst, then exactly the rate
+    for start in clock.grants:
+        in_window = sum(1 for g in clock.grants if start <= g < start + 1)
+        assert in_window <= 50 + 10
+
+
+def test_parts_take_several_tokens_and_may_exceed_the_burst():
+    clock = Clock()
+    bucket = LocalBucket(rate=10, burst=3, clock=clock.time, sleep=clock.sleep)
+    assert bucket.acquire(3) == 0
+    waited = bucket.acquire(5)  # larger than the bucket: taken in pieces, never stuck
+    assert waited == pytest.approx(0.5)
+
+
+def test_the_local_bucket_is_shared_by_threads():
+    bucket = LocalBucket(rate=200, burst=5)
+    started = time.monotonic()
+    threads = [
+        threading.Thread(target=lambda: [bucket.acquire() for _ in range(25)]) for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert time.monotonic() - started >= (100 - 5) / 200 * 0.98  # cannot be faster than the rate
+
+
+@pytest.mark.redis
+def test_processes_share_one_bucket_in_redis(redis_namespace):
+    client = redis.Redis.from_url(REDIS_URL)
+    key = f"{redis_namespace}:rate:sandbox"
+    # Two "processes" (two buckets on one key) each want 60 tokens at 100/s, burst 10.
+    first, second = (RedisBucket(client, key, rate=100, burst=10) for _ in range(2))
+    started = time.monotonic()
+    threads = [
+        threading.Thread(target=lambda b=b: [b.acquire() for _ in range(60)])
+        for b in (first, second)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    # 120 tokens from one bucket of 10 refilled at 100/s take at least 1.1 s together;
+    # with a bucket each, they would take 0.5 s.
+    assert elapsed >= (120 - 10) / 100 * 0.95
+    state = client.hgetall(key)
+    assert float(state[b"tokens"]) < 10
