@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,6 +53,7 @@ def claim_batch(engine: Engine, campaign_id: str, batch: int) -> list[ClaimedMes
                 status=Status.SENDING.value,
                 claim_token=token,
                 claimed_at=at,
+                handed_at=None,
                 updated_at=at,
                 attempts=messages.c.attempts + 1,
             )
@@ -268,3 +270,53 @@ def cancel_campaign(engine: Engine, campaign_id: str) -> int:
             )
         )
     return cancelled
+
+
+def mark_handed(engine: Engine, message_id: int) -> bool:
+    """Note that a claimed message is about to be handed to the provider. Returns false
+    when the row is no longer ``sending`` (the reaper took it back): then do not send."""
+    with engine.begin() as conn:
+        return (
+            conn.execute(
+                messages.update()
+                .where(messages.c.id == message_id, messages.c.status == Status.SENDING.value)
+                .values(handed_at=now())
+            ).rowcount
+            == 1
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Reaped:
+    """What the reaper did: messages given back to the queue (by campaign and batch, to
+    enqueue again) and messages that may have gone out, now ``unknown``."""
+
+    requeued: dict[tuple[str, int], int]
+    unknown: int
+
+
+def reap(engine: Engine, lease: timedelta) -> Reaped:
+    """Settle messages left ``sending`` longer than ``lease`` by a worker that died:
+    never handed to a provider -> ``queued`` again; handed -> ``unknown`` (never resent
+    blindly: the provider may have sent it)."""
+    cutoff = now() - lease
+    stale = (
+        sa.select(
+            messages.c.id, messages.c.handed_at, messages.c.batch, campaigns.c.id.label("campaign")
+        )
+        .join(campaigns, campaigns.c.key == messages.c.campaign_key)
+        .where(messages.c.status == Status.SENDING.value, messages.c.claimed_at < cutoff)
+    )
+    requeued: dict[tuple[str, int], int] = {}
+    unknown = 0
+    with engine.connect() as conn:
+        rows = conn.execute(stale).all()
+    for message_id, handed_at, batch, campaign in rows:
+        if handed_at is None:
+            if record_outcome(engine, message_id, Status.QUEUED, "reaper", "lease_expired"):
+                requeued[(campaign, batch)] = requeued.get((campaign, batch), 0) + 1
+        elif record_outcome(
+            engine, message_id, Status.UNKNOWN, "reaper", "lease_expired_after_handover"
+        ):
+            unknown += 1
+    return Reaped(requeued, unknown)

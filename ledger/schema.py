@@ -98,6 +98,9 @@ messages = sa.Table(
     # Who holds the row while it is `sending`, and since when (for the reaper's lease).
     sa.Column("claim_token", sa.String(32), nullable=True),
     sa.Column("claimed_at", UtcDateTime, nullable=True),
+    # Set just before the provider is called: after a crash, a claimed row without it was
+    # never handed over (safe to send again), one with it may have gone out (unknown).
+    sa.Column("handed_at", UtcDateTime, nullable=True),
     # Created with its campaign (campaigns.created_at); updated_at is the last change.
     sa.Column("updated_at", UtcDateTime, nullable=True),
     sa.Column("sent_at", UtcDateTime, nullable=True),

@@ -105,6 +105,36 @@ def worker(
     raise typer.Exit(dramatiq_main(make_argument_parser().parse_args(argv)) or 0)
 
 
+@app.command()
+def reap(as_json: JsonOption = False) -> None:
+    """Settle messages a dead worker left `sending` for longer than LOA_SENDING_LEASE_SECONDS:
+    never handed to the provider -> queued and sent again; handed -> unknown (never resent
+    blindly). Safe to run at any time, from cron or by hand."""
+    from worker.dispatch import reap_stale
+    from worker.runtime import Runtime
+
+    loaded = settings()
+    with errors_as_exit_codes():
+        runtime = Runtime(loaded)
+        try:
+            runtime.ensure_schema()
+            if loaded.embedded:
+                from worker.embedded import embedded_worker
+
+                with embedded_worker(runtime):
+                    result = reap_stale(runtime)
+            else:
+                result = reap_stale(runtime)
+        finally:
+            runtime.close()
+    if as_json:
+        print_json(result)
+    else:
+        out.print(
+            f"requeued {result['requeued']:,} (in {result['batches']:,} batches), unknown {result['unknown']:,}"
+        )
+
+
 @db_app.command("upgrade")
 def db_upgrade(as_json: JsonOption = False) -> None:
     """Create or migrate the ledger's tables to this version of Loa."""

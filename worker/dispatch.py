@@ -14,7 +14,7 @@ import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import dramatiq
 
@@ -26,6 +26,8 @@ from ledger.messages import (
     ClaimedMessage,
     apply_receipt,
     claim_batch,
+    mark_handed,
+    reap,
     record_outcome,
     record_sent,
     release,
@@ -212,6 +214,8 @@ def _send_one(
         valid_until=valid_until,
     )
     with bound(message_id=message.id):
+        if not mark_handed(engine, message.id):
+            return None  # the reaper gave it back meanwhile: another job will send it
         try:
             result = provider.send(outgoing)
         except Exception as exc:  # every provider error is classified, none escapes
@@ -256,3 +260,19 @@ def record_receipt(runtime: Runtime, provider_name: str, payload: dict[str, str]
         raise ReceiptNotMatched(f"{provider_name} receipt for an id not recorded yet")
     if not outcome.moved:
         log.debug("receipt.ignored", status=receipt.status.value)
+
+
+def reap_stale(runtime: Runtime) -> dict[str, int]:
+    """Settle what dead workers left ``sending`` past the lease, and put the batches of
+    the messages given back on their queues again."""
+    lease = timedelta(seconds=runtime.settings.sending_lease_seconds)
+    reaped = reap(runtime.engine, lease)
+    providers_of: dict[str, str] = {}
+    for campaign_id, batch in reaped.requeued:
+        if campaign_id not in providers_of:
+            providers_of[campaign_id] = load_campaign(runtime.engine, campaign_id).provider
+        enqueue_batch(providers_of[campaign_id], campaign_id, batch)
+    requeued = sum(reaped.requeued.values())
+    if requeued or reaped.unknown:
+        log.warning("reaper.settled", requeued=requeued, unknown=reaped.unknown)
+    return {"requeued": requeued, "unknown": reaped.unknown, "batches": len(reaped.requeued)}

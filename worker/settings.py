@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     max_attempts: int = Field(
         default=3, ge=1, le=20, description="Send attempts per message on retryable errors."
     )
+    sending_lease_seconds: int = Field(
+        default=900,
+        ge=30,
+        description="After this long in `sending` a message is settled by the reaper: "
+        "must exceed the longest batch at the provider's rate.",
+    )
     ad_daily_cap: int = Field(
         default=3,
         ge=1,

@@ -244,3 +244,43 @@ def test_a_halt_mid_batch_releases_everything_not_handed_over(engine, tmp_path):
     with engine.connect() as conn:
         state, reason = conn.execute(sa.select(campaigns.c.state, campaigns.c.state_reason)).one()
     assert state == "halted" and "http_401" in reason
+
+
+def test_the_reaper_settles_what_a_dead_worker_left_sending(engine, tmp_path):
+    """A worker claimed a batch, handed three messages to the provider, and died."""
+    from dramatiq.brokers.stub import StubBroker
+
+    from ledger.messages import claim_batch, mark_handed
+    from ledger.schema import messages
+    from worker.broker import use_broker
+    from worker.dispatch import reap_stale
+
+    runtime = runtime_with_campaign(engine, tmp_path)
+    claimed = claim_batch(engine, SPEC.id, 1)
+    for message in claimed[:3]:
+        assert mark_handed(engine, message.id)
+    broker = use_broker(StubBroker(), runtime.settings)
+
+    assert reap_stale(runtime) == {"requeued": 0, "unknown": 0, "batches": 0}  # lease not over
+    with engine.begin() as conn:  # time passes: the claim is older than the lease
+        conn.execute(sa.update(messages).values(claimed_at=now() - timedelta(hours=1)))
+    assert reap_stale(runtime) == {"requeued": 17, "unknown": 3, "batches": 1}
+    counts = status_counts(engine, SPEC.id)
+    assert (counts[Status.QUEUED], counts[Status.UNKNOWN], counts[Status.SENDING]) == (17, 3, 0)
+    assert len(broker.queues["sms.sandbox"].queue) == 1  # the batch is back on its queue
+
+    # The batch runs again: the 17 go out, the 3 that may have gone out are not resent.
+    recording = Recording()
+    runtime._providers["sandbox"] = recording
+    send_batch(runtime, SPEC.id, 1)
+    assert len(recording.sent) == 17
+    assert not {m.id for m in claimed[:3]} & {m.message_id for m in recording.sent}
+
+
+def test_a_message_the_reaper_took_back_is_not_sent_by_the_late_worker(engine, tmp_path):
+    from ledger.messages import claim_batch, mark_handed, record_outcome
+
+    runtime_with_campaign(engine, tmp_path)
+    (first, *_) = claim_batch(engine, SPEC.id, 1)
+    record_outcome(engine, first.id, Status.QUEUED, "reaper", "lease_expired")
+    assert not mark_handed(engine, first.id)

@@ -96,6 +96,7 @@ def upgrade() -> None:
         sa.Column("error_code", sa.String(length=32), nullable=True),
         sa.Column("claim_token", sa.String(length=32), nullable=True),
         sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("handed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("final_at", sa.DateTime(timezone=True), nullable=True),
