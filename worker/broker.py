@@ -29,8 +29,14 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     """A broker for these settings, not yet installed."""
     if settings.redis_url is None:
         return StubBroker()
+    # Recovery: a dead worker's unacknowledged jobs return once its heartbeat is older
+    # than the timeout *and* some command runs maintenance; dramatiq's 0.1 % chance can
+    # take hours on a quiet queue, so Loa asks for maintenance far more often.
     return RedisBroker(
-        url=settings.redis_url.get_secret_value(), namespace=settings.redis_namespace
+        url=settings.redis_url.get_secret_value(),
+        namespace=settings.redis_namespace,
+        heartbeat_timeout=settings.redis_heartbeat_timeout_ms,
+        maintenance_chance=settings.redis_maintenance_chance,
     )
 
 

@@ -63,6 +63,18 @@ class Settings(BaseSettings):
     redis_namespace: str = Field(
         default="loa", description="Prefix of every Redis key Loa's queues use."
     )
+    redis_heartbeat_timeout_ms: int = Field(
+        default=60_000,
+        ge=1_000,
+        description="A worker silent this long is dead: its unacknowledged jobs go back.",
+    )
+    redis_maintenance_chance: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Redis commands per million that look for dead workers (dramatiq: 1,000, "
+        "which can leave a quiet queue's jobs stranded for hours).",
+    )
     var_dir: Path = Field(default=Path("var"), description="Where embedded files live.")
     batch_size: int = Field(default=200, ge=1, le=5000, description="Recipients per job.")
     worker_threads: int = Field(default=8, ge=1, le=256)
