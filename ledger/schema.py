@@ -138,6 +138,16 @@ suppressions = sa.Table(
     sa.Column("source", sa.String(255), nullable=True),
 )
 
+#: Providers stopped by a halt-class error (bad credentials, no balance …): their queue
+#: takes no work until an operator resumes them (`loa provider resume NAME`).
+provider_halts = sa.Table(
+    "provider_halts",
+    metadata,
+    sa.Column("provider", sa.String(32), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+)
+
 events = sa.Table(
     "events",
     metadata,

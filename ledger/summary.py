@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from campaigns.spec import CampaignSpec
 from campaigns.status import FINAL, Status
+from ledger.halts import halted
 from ledger.schema import campaigns, key_of, messages
 
 
@@ -93,6 +94,7 @@ class CampaignSummary:
 
     campaign: CampaignRecord
     statuses: dict[Status, int]
+    provider_halt: str | None = None  # why the campaign's provider is halted, if it is
 
     @property
     def recipients(self) -> int:
@@ -110,7 +112,20 @@ class CampaignSummary:
     def progress_state(self) -> str:
         if self.campaign.state != "running":
             return self.campaign.state
-        return "completed" if self.done else "running"
+        if self.done:
+            return "completed"
+        return "halted" if self.provider_halt is not None else "running"
+
+    @property
+    def state_reason(self) -> str | None:
+        if self.campaign.state == "running" and self.provider_halt is not None:
+            return f"provider {self.campaign.provider} halted: {self.provider_halt}"
+        return self.campaign.state_reason
+
+    @property
+    def stopped(self) -> bool:
+        """Paused, halted or cancelled: nothing more will be sent until someone acts."""
+        return self.progress_state not in ("running", "completed")
 
     def as_dict(self) -> dict[str, Any]:
         intake = self.campaign.intake
@@ -119,7 +134,7 @@ class CampaignSummary:
             "name": self.campaign.name,
             "provider": self.campaign.provider,
             "state": self.progress_state,
-            "state_reason": self.campaign.state_reason,
+            "state_reason": self.state_reason,
             "created_at": self.campaign.created_at.isoformat(),
             "valid_until": self.campaign.valid_until.isoformat(),
             "rows_read": intake.get("rows_read", 0),
@@ -136,4 +151,7 @@ class CampaignSummary:
 
 def summarise(engine: Engine, campaign_id: str) -> CampaignSummary:
     """Raises ``CampaignNotFound``."""
-    return CampaignSummary(load_campaign(engine, campaign_id), status_counts(engine, campaign_id))
+    campaign = load_campaign(engine, campaign_id)
+    return CampaignSummary(
+        campaign, status_counts(engine, campaign_id), halted(engine, campaign.provider)
+    )

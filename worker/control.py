@@ -8,6 +8,7 @@ the operator has fixed its cause; cancelling ends every message not yet claimed 
 
 from __future__ import annotations
 
+from ledger.halts import clear
 from ledger.messages import cancel_campaign, set_campaign_state
 from ledger.summary import CampaignStateError, load_campaign, queued_batches
 from worker.dispatch import enqueue_batch
@@ -50,3 +51,20 @@ def cancel(runtime: Runtime, campaign_id: str) -> int:
     cancelled = cancel_campaign(runtime.engine, campaign_id)
     log.info("campaign.cancelled", campaign_id=campaign_id, messages=cancelled)
     return cancelled
+
+
+def resume_provider(runtime: Runtime, provider: str) -> int:
+    """Let a halted provider send again (after the operator fixed the cause) and put every
+    batch still waiting on it back on its queue. Returns how many batches.
+
+    Raises:
+        CampaignStateError: the provider was not halted.
+    """
+    try:
+        waiting = clear(runtime.engine, provider)
+    except LookupError:
+        raise CampaignStateError(f"provider {provider!r} is not halted") from None
+    for campaign_id, batch in waiting:
+        enqueue_batch(provider, campaign_id, batch)
+    log.info("provider.resumed", provider=provider, batches=len(waiting))
+    return len(waiting)

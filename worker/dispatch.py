@@ -22,6 +22,7 @@ from campaigns.plan import column_for
 from campaigns.spec import CampaignSpec
 from campaigns.status import Status
 from campaigns.text import Encoding
+from ledger.halts import halt, halted
 from ledger.messages import (
     ClaimedMessage,
     apply_receipt,
@@ -31,7 +32,6 @@ from ledger.messages import (
     record_outcome,
     record_sent,
     release,
-    set_campaign_state,
 )
 from ledger.schema import now
 from ledger.summary import load_campaign
@@ -82,6 +82,10 @@ def send_batch(runtime: Runtime, campaign_id: str, batch: int) -> None:
         if campaign.state != "running":
             log.info("batch.skipped", state=campaign.state)
             return
+        if halted(engine, campaign.provider) is not None:
+            # The provider waits for an operator; `loa provider resume` re-enqueues this.
+            log.info("batch.skipped", provider_halted=campaign.provider)
+            return
         window, moment = campaign.spec.window, now()
         if window is not None and not window.is_open(moment) and moment < campaign.valid_until:
             # Outside the sending hours: come back when they open; never drop the batch.
@@ -102,11 +106,10 @@ def send_batch(runtime: Runtime, campaign_id: str, batch: int) -> None:
         )
         if outcome.halt is not None:
             # Nothing will succeed until a person acts. Give back what was not handed to
-            # the provider, and stop the campaign with the reason for the operator.
+            # the provider, and stop the provider (every campaign on it) with the reason.
             error = outcome.halt
             release(engine, [m.id for m in outcome.untouched], code=error.code)
-            reason = f"provider {provider.name} halted: {error.code} {error.detail}".strip()
-            set_campaign_state(engine, campaign_id, "halted", reason)
+            halt(engine, provider.name, f"{error.code} {error.detail}".strip())
             log.warning("provider.halted", provider=provider.name, released=len(outcome.untouched))
         if outcome.retry:
             release(engine, [m.id for m, _ in outcome.retry])

@@ -63,7 +63,7 @@ def wait_for_campaign(
             on_progress(summary)
         # A stopped campaign (paused, halted) is returned once what workers had already
         # claimed has settled, so the picture the caller gets does not move any more.
-        stopped = summary.campaign.state != "running" and not summary.statuses[Status.SENDING]
+        stopped = summary.stopped and not summary.statuses[Status.SENDING]
         if summary.done or stopped or time.monotonic() >= deadline:
             return summary
         if broker is not None and idle(broker):

@@ -16,7 +16,7 @@ from campaigns.spec import load_spec
 from campaigns.status import Status
 from ledger.intake import record_campaign
 from ledger.schema import campaigns, now
-from ledger.summary import status_counts
+from ledger.summary import status_counts, summarise
 from providers.sandbox import SandboxConfig
 from tests.helpers import chunked
 from worker.dispatch import send_batch
@@ -241,9 +241,53 @@ def test_a_halt_mid_batch_releases_everything_not_handed_over(engine, tmp_path):
     send_batch(runtime, SPEC.id, 1)
     assert status_counts(engine, SPEC.id)[Status.QUEUED] == 20
     assert 1 <= len(provider.sent) <= 4  # what was already in flight when the halt came
-    with engine.connect() as conn:
-        state, reason = conn.execute(sa.select(campaigns.c.state, campaigns.c.state_reason)).one()
-    assert state == "halted" and "http_401" in reason
+    summary = summarise(engine, SPEC.id)
+    assert summary.progress_state == "halted"
+    assert summary.state_reason == "provider sandbox halted: http_401 credentials refused"
+
+
+def test_a_halted_provider_stops_its_campaigns_only_and_resume_sends_the_rest(engine, tmp_path):
+    from dramatiq.brokers.stub import StubBroker
+
+    from ledger.halts import halted
+    from providers import ErrorKind, SendError
+    from worker.broker import use_broker
+    from worker.control import resume_provider
+
+    runtime_with_campaign(engine, tmp_path)
+    other = SPEC.model_copy(update={"id": "other-campaign", "provider": "backup"})
+    planner = Planner(other)
+    rows = [ListRow(row=i + 2, phone=f"09123{i:05d}", values=()) for i in range(5)]
+    record_campaign(
+        engine,
+        other,
+        "list.csv",
+        [],
+        lambda: planner.summary,
+        chunked(planner.plan(rows)),
+        batch_size=20,
+    )
+
+    refusing = Refusing(SendError(ErrorKind.HALT, "http_401", "credentials refused"))
+    runtime = runtime_for(engine, tmp_path, refusing, send_concurrency=1)
+    backup = Recording()
+    backup.name = "backup"
+    runtime._providers["backup"] = backup
+    send_batch(runtime, SPEC.id, 1)
+    assert halted(engine, "sandbox") is not None
+    send_batch(runtime, SPEC.id, 1)  # a later job for the halted provider does nothing
+    assert len(refusing.sent) == 1
+    send_batch(runtime, other.id, 1)  # the other provider goes on
+    assert status_counts(engine, other.id)[Status.SENT] == 5
+
+    # The operator fixes the credentials and resumes: the waiting batch goes out.
+    broker = use_broker(StubBroker(), runtime.settings)
+    assert resume_provider(runtime, "sandbox") == 1
+    assert len(broker.queues["sms.sandbox"].queue) == 1
+    recording = Recording()
+    runtime._providers["sandbox"] = recording
+    send_batch(runtime, SPEC.id, 1)
+    assert len(recording.sent) == 20 and summarise(engine, SPEC.id).progress_state == "running"
 
 
 def test_the_reaper_settles_what_a_dead_worker_left_sending(engine, tmp_path):

@@ -132,8 +132,8 @@ def test_a_halting_provider_stops_the_campaign_and_loses_nothing(pipeline, tmp_p
     runtime, stub = pipeline(halt_rate=1, retryable_rate=0, permanent_rate=0, ambiguous_rate=0)
     launched = launch(runtime, EXAMPLE, list_file(tmp_path, 100))
     summary = wait_for_campaign(runtime, stub, launched.campaign_id, timeout=60)
-    assert summary.campaign.state == "halted"
-    assert "0x0E" in summary.campaign.state_reason
+    assert summary.progress_state == "halted"
+    assert "provider sandbox halted: 0x0E" in summary.state_reason
     # Nothing was sent and nothing is lost: every recipient is queued for a resume.
     assert summary.statuses[Status.QUEUED] == summary.recipients > 0
 

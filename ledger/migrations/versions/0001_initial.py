@@ -1,4 +1,4 @@
-"""initial ledger: campaigns, messages, rejects, suppressions, events
+"""initial ledger: campaigns, messages, rejects, suppressions, provider halts, events
 
 Revision ID: 0001
 Revises: (none)
@@ -63,6 +63,13 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_events_message_id"), ["message_id"], unique=False)
 
+    op.create_table(
+        "provider_halts",
+        sa.Column("provider", sa.String(length=32), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("provider", name=op.f("pk_provider_halts")),
+    )
     op.create_table(
         "suppressions",
         sa.Column("list", sa.String(length=16), nullable=False),
@@ -159,6 +166,7 @@ def downgrade() -> None:
 
     op.drop_table("messages")
     op.drop_table("suppressions")
+    op.drop_table("provider_halts")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_events_message_id"))
         batch_op.drop_index(batch_op.f("ix_events_campaign_id_id"))
