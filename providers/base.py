@@ -120,6 +120,13 @@ class Provider(ABC):
     type: ClassVar[str]
     config_model: ClassVar[type[ProviderConfig]]
 
+    @property
+    def idempotent(self) -> bool:
+        """Whether a resend carrying the same ``message_id`` can never become a second SMS
+        (the provider has an idempotency key, like eSMS's ``RequestId``). Only then is an
+        ambiguous failure sent again; otherwise the message becomes ``unknown``."""
+        return False
+
     def __init__(self, name: str, config: Any, receipt_sink: ReceiptSink | None = None) -> None:
         self.name = name
         self.config = config

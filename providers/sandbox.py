@@ -56,6 +56,9 @@ class SandboxConfig(ProviderConfig):
     ambiguous_rate: float = Field(default=0.005, ge=0, le=1)
     halt_rate: float = Field(default=0.0, ge=0, le=1)
     undelivered_rate: float = Field(default=0.04, ge=0, le=1)
+    #: Behave like a gateway with an idempotency key: a resend of an accepted message id
+    #: is answered "already accepted" with the same provider id, and nothing is sent twice.
+    idempotency_keys: bool = False
     receipt_min_delay_ms: float = Field(default=200.0, ge=0)
     receipt_max_delay_ms: float = Field(default=1500.0, ge=0)
 
@@ -73,6 +76,10 @@ class SandboxProvider(Provider):
     type: ClassVar[str] = "sandbox"
     config_model: ClassVar[type[ProviderConfig]] = SandboxConfig
     config: SandboxConfig
+
+    @property
+    def idempotent(self) -> bool:
+        return self.config.idempotency_keys
 
     def _draw(self, message: OutgoingMessage) -> random.Random:
         return random.Random(f"{self.config.seed}:{message.message_id}:{message.attempt}")

@@ -230,8 +230,12 @@ def _send_one(
         log.info(
             "message.send_error", kind=error.kind.value, code=error.code, attempt=message.attempts
         )
+        attempts_left = message.attempts < runtime.settings.max_attempts
+        if error.kind is ErrorKind.AMBIGUOUS and provider.idempotent and attempts_left:
+            # The same message id makes a resend safe: at worst "already accepted".
+            return SendError(ErrorKind.RETRYABLE, error.code, error.detail, error.retry_after)
         if error.kind is ErrorKind.RETRYABLE:
-            if message.attempts < runtime.settings.max_attempts:
+            if attempts_left:
                 return error
             record_outcome(engine, message.id, Status.FAILED, "worker", error.code)
             return None

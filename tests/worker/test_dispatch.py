@@ -328,3 +328,61 @@ def test_a_message_the_reaper_took_back_is_not_sent_by_the_late_worker(engine, t
     (first, *_) = claim_batch(engine, SPEC.id, 1)
     record_outcome(engine, first.id, Status.QUEUED, "reaper", "lease_expired")
     assert not mark_handed(engine, first.id)
+
+
+class Flaky(Recording):
+    """Times out after sending the first time, then answers "already accepted" with the
+    id it gave the first time, as a gateway with an idempotency key does."""
+
+    def __init__(self, idempotent):
+        super().__init__()
+        self._idempotent = idempotent
+        self.accepted: set[int] = set()
+
+    @property
+    def idempotent(self):
+        return self._idempotent
+
+    def send(self, message):
+        from providers import SendResult
+
+        self.sent.append(message)
+        if message.message_id not in self.accepted:
+            self.accepted.add(message.message_id)
+            raise TimeoutError("read timeout after sending")
+        return SendResult(provider_message_id=f"R{message.message_id}")
+
+    def classify(self, error):
+        from providers import ErrorKind, SendError
+
+        return SendError(ErrorKind.AMBIGUOUS, "read_timeout")
+
+
+def test_an_ambiguous_send_is_resent_only_with_an_idempotency_key(engine, tmp_path):
+    from dramatiq.brokers.stub import StubBroker
+
+    from worker.broker import use_broker
+
+    runtime_with_campaign(engine, tmp_path)
+    without = Flaky(idempotent=False)
+    runtime = runtime_for(engine, tmp_path, without, send_concurrency=1)
+    use_broker(StubBroker(), runtime.settings)
+    send_batch(runtime, SPEC.id, 1)
+    assert status_counts(engine, SPEC.id)[Status.UNKNOWN] == 20  # not resent: might be a duplicate
+    assert len(without.sent) == 20
+
+
+def test_with_an_idempotency_key_the_resend_settles_it(engine, tmp_path):
+    from dramatiq.brokers.stub import StubBroker
+
+    from worker.broker import use_broker
+
+    runtime_with_campaign(engine, tmp_path)
+    keyed = Flaky(idempotent=True)
+    runtime = runtime_for(engine, tmp_path, keyed, send_concurrency=1)
+    use_broker(StubBroker(), runtime.settings)
+    send_batch(runtime, SPEC.id, 1)
+    assert status_counts(engine, SPEC.id)[Status.QUEUED] == 20  # released for a resend
+    send_batch(runtime, SPEC.id, 1)  # the delayed retry, run now
+    assert status_counts(engine, SPEC.id)[Status.SENT] == 20
+    assert len(keyed.accepted) == 20  # every message accepted once, whatever was resent
