@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from campaigns.spec import CampaignSpec
 from campaigns.status import FINAL, Status
 from ledger.halts import halted
-from ledger.schema import campaigns, key_of, messages
+from ledger.schema import campaigns, events, key_of, messages, now
 
 
 class CampaignNotFound(LookupError):
@@ -85,6 +85,38 @@ def queued_batches(engine: Engine, campaign_id: str) -> list[int]:
     )
     with engine.connect() as conn:
         return list(conn.scalars(query))
+
+
+def by_provider(engine: Engine, campaign_id: str) -> dict[str, dict[str, int]]:
+    """Recipients per status for each provider of the campaign."""
+    query = (
+        sa.select(messages.c.provider, messages.c.status, sa.func.count())
+        .where(messages.c.campaign_key == key_of(campaign_id))
+        .group_by(messages.c.provider, messages.c.status)
+    )
+    found: dict[str, dict[str, int]] = {}
+    with engine.connect() as conn:
+        for provider, status, count in conn.execute(query):
+            found.setdefault(provider, {})[status] = count
+    return found
+
+
+def send_rate(engine: Engine, campaign_id: str, window: timedelta = timedelta(seconds=60)) -> float:
+    """Messages handed over per second (accepted or refused) over the last ``window``."""
+    since = now() - window
+    query = (
+        sa.select(sa.func.count())
+        .select_from(events)
+        .where(
+            events.c.campaign_id == campaign_id,
+            events.c.at >= since,
+            events.c.source == "worker",
+            events.c.from_status == Status.SENDING.value,
+            events.c.to_status != Status.QUEUED.value,
+        )
+    )
+    with engine.connect() as conn:
+        return (conn.scalar(query) or 0) / window.total_seconds()
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from campaigns.status import Status
 from ledger.db import describe_location
 from scripts.common import (
     Encoding,
@@ -20,7 +21,16 @@ from scripts.common import (
     progress,
     settings,
 )
-from scripts.output import FAILURE, err, errors_as_exit_codes, out, plan_tables, print_json, report
+from scripts.output import (
+    FAILURE,
+    err,
+    errors_as_exit_codes,
+    out,
+    plan_tables,
+    print_json,
+    print_json_line,
+    report,
+)
 
 app = typer.Typer(help="Plan campaigns, launch them and follow them.", no_args_is_help=True)
 
@@ -143,21 +153,56 @@ def launch(
 @app.command("status")
 def status(
     campaign_id: Annotated[str, typer.Argument(help="The campaign's id, as in its file.")],
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Refresh every second until it ends.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Show a campaign's intake counts and how many recipients are in each status."""
-    from ledger.summary import summarise
+    """Intake counts and recipients per status, per provider, the current send rate and an
+    estimate of the time left. `--watch` follows it live (one JSON line a second with
+    `--json`); Ctrl-C stops watching, not the campaign."""
+    import time
+
+    from ledger.summary import by_provider, send_rate, summarise
     from worker.runtime import Runtime
 
     loaded = settings()
+
+    def snapshot(runtime: Runtime) -> tuple[object, dict[str, object]]:
+        summary = summarise(runtime.engine, campaign_id)
+        rate = send_rate(runtime.engine, campaign_id)
+        left = summary.statuses[Status.QUEUED] + summary.statuses[Status.SENDING]
+        extra: dict[str, object] = {
+            "state": summary.progress_state,
+            "rate_per_second": round(rate, 2),
+            "eta_seconds": round(left / rate) if rate and left else (0 if not left else None),
+            "by_provider": by_provider(runtime.engine, campaign_id),
+        }
+        return summary, extra
+
     with errors_as_exit_codes():
         runtime = Runtime(loaded)
         try:
             runtime.ensure_schema()
-            summary = summarise(runtime.engine, campaign_id)
+            summary, extra = snapshot(runtime)
+            if not watch:
+                report(summary, as_json, f"Chiến dịch {campaign_id}", extra)
+                return
+            try:
+                while True:
+                    if as_json:
+                        print_json_line({**summary.as_dict(), **extra})
+                    else:
+                        out.clear()
+                        report(summary, False, f"Chiến dịch {campaign_id}", extra)
+                    if summary.done or summary.stopped:
+                        return
+                    time.sleep(1)
+                    summary, extra = snapshot(runtime)
+            except KeyboardInterrupt:
+                return
         finally:
             runtime.close()
-    report(summary, as_json, f"Chiến dịch {campaign_id}", {"state": summary.progress_state})
 
 
 IdArg = Annotated[str, typer.Argument(help="The campaign's id, as in its file.")]

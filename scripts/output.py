@@ -97,6 +97,12 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
+def print_json_line(data: Any) -> None:
+    """One JSON document per line (``--watch --json``), flushed for pipes."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
 def summary_table(summary: CampaignSummary, title: str) -> Table:
     """The campaign summary as people read it: intake, then final statuses."""
     data = summary.as_dict()

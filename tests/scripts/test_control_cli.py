@@ -62,3 +62,21 @@ def test_resume_after_pause_sends_everything(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)
     assert summary["state"] == "completed" and summary["final"] == 2
+
+
+def test_status_reports_rate_eta_and_providers_and_watch_ends_with_the_campaign(tmp_path):
+    assert (
+        loa(
+            "campaign", "launch", str(EXAMPLE), "-r", str(small_list(tmp_path)), cwd=tmp_path
+        ).returncode
+        == 0
+    )
+    watched = loa(
+        "campaign", "status", "bluezone-ninh-thuan-2020", "--watch", "--json", cwd=tmp_path
+    )
+    assert watched.returncode == 0, watched.stderr
+    (line,) = watched.stdout.strip().splitlines()  # completed: one snapshot, then it stops
+    snapshot = json.loads(line)
+    assert snapshot["state"] == "completed" and snapshot["eta_seconds"] == 0
+    assert sum(snapshot["by_provider"]["sandbox"].values()) == 2
+    assert snapshot["rate_per_second"] > 0
