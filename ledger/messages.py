@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,6 +29,31 @@ class ClaimedMessage:
     parts: int
     attempts: int
     fields: tuple[str, ...]  # the list's other cells (campaigns.list_columns order)
+
+
+def _log_moves(
+    conn: Connection,
+    campaign_id: str,
+    which: sa.ColumnElement[bool],
+    old: Status,
+    new: Status,
+    source: str,
+    at: datetime,
+) -> None:
+    """One event per message matching ``which``, for a move made in bulk (one INSERT)."""
+    conn.execute(
+        events.insert().from_select(
+            ["campaign_id", "message_id", "at", "source", "from_status", "to_status"],
+            sa.select(
+                sa.literal(campaign_id),
+                messages.c.id,
+                sa.literal(at, type_=events.c.at.type),
+                sa.literal(source),
+                sa.literal(old.value),
+                sa.literal(new.value),
+            ).where(which),
+        )
+    )
 
 
 def claim_batch(engine: Engine, campaign_id: str, batch: int) -> list[ClaimedMessage]:
@@ -66,19 +91,7 @@ def claim_batch(engine: Engine, campaign_id: str, batch: int) -> list[ClaimedMes
             messages.c.batch == batch,
             messages.c.claim_token == token,
         )
-        conn.execute(
-            events.insert().from_select(
-                ["campaign_id", "message_id", "at", "source", "from_status", "to_status"],
-                sa.select(
-                    sa.literal(campaign_id),
-                    messages.c.id,
-                    sa.literal(at, type_=events.c.at.type),
-                    sa.literal("worker"),
-                    sa.literal(Status.QUEUED.value),
-                    sa.literal(Status.SENDING.value),
-                ).where(mine),
-            )
-        )
+        _log_moves(conn, campaign_id, mine, Status.QUEUED, Status.SENDING, "worker", at)
         rows = conn.execute(
             sa.select(
                 messages.c.id,
@@ -240,19 +253,7 @@ def cancel_campaign(engine: Engine, campaign_id: str) -> int:
         messages.c.campaign_key == key_of(campaign_id), messages.c.status == Status.QUEUED.value
     )
     with engine.begin() as conn:
-        conn.execute(
-            events.insert().from_select(
-                ["campaign_id", "message_id", "at", "source", "from_status", "to_status"],
-                sa.select(
-                    sa.literal(campaign_id),
-                    messages.c.id,
-                    sa.literal(at, type_=events.c.at.type),
-                    sa.literal("operator"),
-                    sa.literal(Status.QUEUED.value),
-                    sa.literal(Status.CANCELLED.value),
-                ).where(waiting),
-            )
-        )
+        _log_moves(conn, campaign_id, waiting, Status.QUEUED, Status.CANCELLED, "operator", at)
         cancelled = conn.execute(
             messages.update()
             .where(waiting)
