@@ -89,12 +89,21 @@ def worker(
             "loa worker needs LOA_REDIS_URL; without Redis, `loa campaign launch` runs the jobs itself",
             BAD_INPUT,
         )
+    # Metrics: dramatiq's exposition server (a forked process) and the worker processes
+    # share a multiprocess directory; a fresh one per run, so no stale counters linger.
+    # Set before `worker.broker` is imported: the worker processes inherit it imported.
+    import os
+    import tempfile
+
+    os.environ.setdefault("dramatiq_prom_db", tempfile.mkdtemp(prefix="loa-metrics-"))
+    os.environ.setdefault("dramatiq_prom_port", str(loaded.metrics_port))
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
     from worker.broker import RECEIPTS_QUEUE, queue_for
 
     names = queues or [*(queue_for(p) for p in loaded.providers), RECEIPTS_QUEUE]
+
     argv = [
         "worker.actors",
         "--processes",
@@ -120,21 +129,17 @@ def reap(as_json: JsonOption = False) -> None:
         runtime = Runtime(loaded)
         try:
             runtime.ensure_schema()
-            if loaded.embedded:
-                from worker.embedded import embedded_worker
-
-                with embedded_worker(runtime):
-                    result = reap_stale(runtime)
-            else:
-                result = reap_stale(runtime)
+            result = reap_stale(runtime)
         finally:
             runtime.close()
     if as_json:
         print_json(result)
-    else:
-        out.print(
-            f"requeued {result['requeued']:,} (in {result['batches']:,} batches), unknown {result['unknown']:,}"
-        )
+        return
+    out.print(
+        f"requeued {result['requeued']:,} (in {result['batches']:,} batches), unknown {result['unknown']:,}"
+    )
+    if loaded.embedded and result["requeued"]:
+        out.print("embedded: send them with `loa campaign resume ID`")
 
 
 @db_app.command("upgrade")

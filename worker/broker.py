@@ -11,6 +11,8 @@ another; receipts have their own.
 
 from __future__ import annotations
 
+import os
+
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
@@ -32,12 +34,20 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     # Recovery: a dead worker's unacknowledged jobs return once its heartbeat is older
     # than the timeout *and* some command runs maintenance; dramatiq's 0.1 % chance can
     # take hours on a quiet queue, so Loa asks for maintenance far more often.
-    return RedisBroker(
+    broker = RedisBroker(
         url=settings.redis_url.get_secret_value(),
         namespace=settings.redis_namespace,
         heartbeat_timeout=settings.redis_heartbeat_timeout_ms,
         maintenance_chance=settings.redis_maintenance_chance,
     )
+    if os.environ.get("dramatiq_prom_db"):  # noqa: SIM112 - dramatiq names it so; set by `loa worker`
+        from dramatiq.middleware.prometheus import Prometheus
+
+        from worker.metrics import LoaMetrics
+
+        broker.add_middleware(Prometheus())
+        broker.add_middleware(LoaMetrics())
+    return broker
 
 
 def declare_queues(broker: dramatiq.Broker, settings: Settings) -> list[str]:

@@ -38,6 +38,7 @@ from ledger.summary import load_campaign
 from providers import ErrorKind, OutgoingMessage, Provider, SendError
 from worker.broker import queue_for
 from worker.logging import bound, get_logger
+from worker.metrics import count_outcome, count_wait
 from worker.runtime import Runtime
 
 log = get_logger("loa.dispatch")
@@ -151,7 +152,7 @@ def _send_all(
                 outcome.untouched.append(message)
             return
         # The provider's agreed rate: wait for tokens here, never raise (no retry burnt).
-        limiter.acquire(message.parts if by_parts else 1)
+        count_wait(provider.name, limiter.acquire(message.parts if by_parts else 1))
         if halted.is_set():
             with lock:
                 outcome.untouched.append(message)
@@ -225,11 +226,13 @@ def _send_one(
             error: SendError = provider.classify(exc)
         else:
             record_sent(engine, message.id, result.provider_message_id)
+            count_outcome(provider.name, "sent")
             log.debug("message.sent", to=message.recipient, language=language)
             return None
         log.info(
             "message.send_error", kind=error.kind.value, code=error.code, attempt=message.attempts
         )
+        count_outcome(provider.name, error.kind.value)
         attempts_left = message.attempts < runtime.settings.max_attempts
         if error.kind is ErrorKind.AMBIGUOUS and provider.idempotent and attempts_left:
             # The same message id makes a resend safe: at worst "already accepted".

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
         description="Redis commands per million that look for dead workers (dramatiq: 1,000, "
         "which can leave a quiet queue's jobs stranded for hours).",
     )
+    metrics_port: int = Field(
+        default=9191, ge=1, le=65535, description="Where `loa worker` serves Prometheus metrics."
+    )
     var_dir: Path = Field(default=Path("var"), description="Where embedded files live.")
     batch_size: int = Field(default=200, ge=1, le=5000, description="Recipients per job.")
     worker_threads: int = Field(default=8, ge=1, le=256)

@@ -1,0 +1,93 @@
+"""``loa worker`` as production runs it: real processes on Redis and PostgreSQL, with
+metrics served over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import REDIS_URL
+from tests.scripts.test_cli import EXAMPLE, ROOT, small_list
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgres]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_worker_process_sends_a_campaign_and_serves_metrics(
+    tmp_path, postgres_url, redis_namespace
+):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
+    env.update(
+        LOA_DATABASE_URL=postgres_url,
+        LOA_REDIS_URL=REDIS_URL,
+        LOA_REDIS_NAMESPACE=redis_namespace,
+        LOA_METRICS_PORT=str(port),
+        LOA_PROVIDERS__SANDBOX__LATENCY_MS="0",
+        LOA_PROVIDERS__SANDBOX__RECEIPT_MIN_DELAY_MS="10",
+        LOA_PROVIDERS__SANDBOX__RECEIPT_MAX_DELAY_MS="50",
+        dramatiq_prom_host="127.0.0.1",
+    )
+
+    def loa(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "scripts", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert loa("db", "upgrade").returncode == 0
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "scripts", "worker", "--processes", "1", "--threads", "2"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    try:
+        launched = loa(
+            "campaign",
+            "launch",
+            str(EXAMPLE),
+            "-r",
+            str(small_list(tmp_path)),
+            "--wait",
+            "--timeout",
+            "60",
+            "--json",
+        )
+        assert launched.returncode == 0, launched.stderr
+        summary = json.loads(launched.stdout)
+        assert summary["state"] == "completed" and summary["final"] == 2
+
+        deadline, body = time.monotonic() + 30, ""
+        while (
+            time.monotonic() < deadline
+            and 'loa_messages_total{outcome="sent",provider="sandbox"}' not in body
+        ):
+            try:
+                body = (
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+                    .read()
+                    .decode()
+                )
+            except OSError:
+                time.sleep(0.2)  # the exposition server is still starting
+        assert 'loa_messages_total{outcome="sent",provider="sandbox"} 2.0' in body
+        assert "dramatiq_messages_total" in body
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
