@@ -19,3 +19,20 @@ def chunked(decisions: Iterable[object]) -> list[tuple[list[tuple], list[tuple]]
             *head, values = decision
             planned.append((*head, fields_json(values) if values else None))
     return [(planned, rejected)]
+
+
+def record(engine, spec, rows, columns=(), batch_size=20):
+    """Plan ``rows`` for ``spec`` and record the campaign, as a launch does."""
+    from campaigns.plan import Planner
+    from ledger.intake import record_campaign
+
+    planner = Planner(spec, list(columns))
+    return record_campaign(
+        engine,
+        spec,
+        "list.csv",
+        list(columns),
+        lambda: planner.summary,
+        chunked(planner.plan(rows)),
+        batch_size,
+    )

@@ -10,15 +10,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from campaigns.plan import Planner
 from campaigns.recipients import ListRow
 from campaigns.spec import load_spec
 from campaigns.status import Status
-from ledger.intake import record_campaign
 from ledger.schema import campaigns, now
 from ledger.summary import status_counts, summarise
 from providers.sandbox import SandboxConfig
-from tests.helpers import chunked
+from tests.helpers import record
 from worker.dispatch import send_batch
 from worker.runtime import Runtime
 from worker.settings import Settings
@@ -32,17 +30,8 @@ def runtime_with_campaign(engine, tmp_path) -> Runtime:
         var_dir=tmp_path,
     )
     runtime = Runtime(settings, engine=engine)
-    planner = Planner(SPEC)
     rows = [ListRow(row=i + 2, phone=f"09123{i:05d}", values=()) for i in range(20)]
-    record_campaign(
-        engine,
-        SPEC,
-        "list.csv",
-        [],
-        lambda: planner.summary,
-        chunked(planner.plan(rows)),
-        batch_size=20,
-    )
+    record(engine, SPEC, rows)
     return runtime
 
 
@@ -95,17 +84,8 @@ def test_templates_render_at_send_time_from_the_stored_list_cells(engine, tmp_pa
         }
     )
     columns = ["STT", "Họ và tên", "Huyện/Thành phố"]
-    planner = Planner(spec, columns)
     rows = [ListRow(2, "0912345678", ("1", "Đặng Thị Hương", "Ninh Hải"))]
-    record_campaign(
-        engine,
-        spec,
-        "list.csv",
-        columns,
-        lambda: planner.summary,
-        chunked(planner.plan(rows)),
-        batch_size=20,
-    )
+    record(engine, spec, rows, columns)
     settings = Settings(
         database_url=SecretStr(str(engine.url.render_as_string(hide_password=False))),
         var_dir=tmp_path,
@@ -131,17 +111,8 @@ def test_a_batch_outside_its_sending_hours_waits_for_them(engine, tmp_path):
     opens = (local.hour + 2) % 24  # a window that opens in a bit under two or three hours
     window = SendingWindow(time(opens), time((opens + 1) % 24))
     spec = SPEC.model_copy(update={"sending_hours": window})
-    planner = Planner(spec)
     rows = [ListRow(row=i + 2, phone=f"09123{i:05d}", values=()) for i in range(5)]
-    record_campaign(
-        engine,
-        spec,
-        "list.csv",
-        [],
-        lambda: planner.summary,
-        chunked(planner.plan(rows)),
-        batch_size=20,
-    )
+    record(engine, spec, rows)
     settings = Settings(
         database_url=SecretStr(str(engine.url.render_as_string(hide_password=False))),
         var_dir=tmp_path,
@@ -256,17 +227,8 @@ def test_a_halted_provider_stops_its_campaigns_only_and_resume_sends_the_rest(en
 
     runtime_with_campaign(engine, tmp_path)
     other = SPEC.model_copy(update={"id": "other-campaign", "provider": "backup"})
-    planner = Planner(other)
     rows = [ListRow(row=i + 2, phone=f"09123{i:05d}", values=()) for i in range(5)]
-    record_campaign(
-        engine,
-        other,
-        "list.csv",
-        [],
-        lambda: planner.summary,
-        chunked(planner.plan(rows)),
-        batch_size=20,
-    )
+    record(engine, other, rows)
 
     refusing = Refusing(SendError(ErrorKind.HALT, "http_401", "credentials refused"))
     runtime = runtime_for(engine, tmp_path, refusing, send_concurrency=1)
