@@ -260,8 +260,3 @@ def _with_phone(opened: RecipientList, phone_column: str | None) -> RecipientLis
     except ValueError as exc:
         raise ListError(f"{opened.path}: {exc}") from None
     return opened
-
-
-def read_list(path: Path, phone_column: str | None = None) -> Iterator[ListRow]:
-    """Open ``path`` and stream its rows (a shortcut for ``open_list(...).rows()``)."""
-    return open_list(path, phone_column=phone_column).rows()

@@ -34,12 +34,6 @@ class Intake:
     batches: int
 
 
-def campaign_exists(engine: Engine, campaign_id: str) -> bool:
-    with engine.connect() as conn:
-        found = conn.execute(sa.select(campaigns.c.id).where(campaigns.c.id == campaign_id))
-        return found.first() is not None
-
-
 def record_campaign(
     engine: Engine,
     spec: CampaignSpec,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -117,25 +118,19 @@ def launch(
     with errors_as_exit_codes():
         runtime = Runtime(loaded)
         try:
-            with progress() as bar:
+            # Embedded, the jobs run in this process: work them and wait. With Redis,
+            # `loa worker` processes send; wait only when asked.
+            in_process = embedded_worker(runtime) if loaded.embedded else nullcontext(None)
+            with progress() as bar, in_process as broker:
                 tick = counter(bar, "Đang ghi danh sách")
-                if loaded.embedded:
-                    with embedded_worker(runtime) as broker:
-                        launched = launch_campaign(
-                            runtime, spec, recipients, options, rejects=rejects, progress=tick
-                        )
-                        summary = wait_for_campaign(
-                            runtime, broker, launched.campaign_id, timeout=timeout,
-                            on_progress=follow(bar, "Đang gửi"),
-                        )  # fmt: skip
-                else:
-                    launched = launch_campaign(
-                        runtime, spec, recipients, options, rejects=rejects, progress=tick
-                    )
-                    summary = wait_for_campaign(
-                        runtime, None, launched.campaign_id, timeout=timeout if wait else 0,
-                        on_progress=follow(bar, "Đang gửi"),
-                    )  # fmt: skip
+                launched = launch_campaign(
+                    runtime, spec, recipients, options, rejects=rejects, progress=tick
+                )
+                summary = wait_for_campaign(
+                    runtime, broker, launched.campaign_id,
+                    timeout=timeout if loaded.embedded or wait else 0,
+                    on_progress=follow(bar, "Đang gửi"),
+                )  # fmt: skip
         finally:
             runtime.close()
     if not launched.created:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import Engine
 
 from scripts.common import (
     Encoding,
@@ -114,15 +117,13 @@ def import_list(
     from campaigns.screen import ScreenSummary, screen
     from ledger.suppressions import add_numbers
 
-    runtime = _runtime()
     summary = ScreenSummary()
-    with errors_as_exit_codes():
+    with _ledger() as engine:
         opened = open_list(file, phone_column=phone_column, encoding=encoding)
         numbers = (
             phone.e164 for _, phone, _ in screen(opened.rows(), summary) if phone is not None
         )
-        added = add_numbers(runtime.engine, list_name.value, numbers, source=file.name)
-    runtime.close()
+        added = add_numbers(engine, list_name.value, numbers, source=file.name)
     result = {
         "list": list_name.value,
         "added": added,
@@ -144,11 +145,8 @@ def add(
     """Add one number to a suppression list."""
     from ledger.suppressions import add_numbers
 
-    phone = _number(number)
-    runtime = _runtime()
-    with errors_as_exit_codes():
-        added = add_numbers(runtime.engine, list_name.value, [phone], source="operator")
-    runtime.close()
+    with _ledger() as engine:
+        added = add_numbers(engine, list_name.value, [_number(number)], source="operator")
     out.print(f"{list_name.value}: {'added' if added else 'already listed'}")
 
 
@@ -160,11 +158,8 @@ def remove(
     """Remove one number from a suppression list (exit 1 when it was not listed)."""
     from ledger.suppressions import remove_number
 
-    phone = _number(number)
-    runtime = _runtime()
-    with errors_as_exit_codes():
-        removed = remove_number(runtime.engine, list_name.value, phone)
-    runtime.close()
+    with _ledger() as engine:
+        removed = remove_number(engine, list_name.value, _number(number))
     out.print(f"{list_name.value}: {'removed' if removed else 'was not listed'}")
     if not removed:
         raise typer.Exit(1)
@@ -175,10 +170,8 @@ def show(as_json: JsonOption = False) -> None:
     """How many numbers each suppression list holds."""
     from ledger.suppressions import counts
 
-    runtime = _runtime()
-    with errors_as_exit_codes():
-        found = counts(runtime.engine)
-    runtime.close()
+    with _ledger() as engine:
+        found = counts(engine)
     if as_json:
         print_json(found)
     else:
@@ -195,10 +188,15 @@ def _number(raw: str) -> str:
         fail(f"{raw!r} is not a textable number ({rejected.reason.value})", BAD_INPUT)
 
 
-def _runtime():
+@contextmanager
+def _ledger() -> Iterator[Engine]:
+    """The ledger for one command: migrated if embedded, errors as exit codes, always closed."""
     from worker.runtime import Runtime
 
     runtime = Runtime(settings())
-    with errors_as_exit_codes():
-        runtime.ensure_schema()
-    return runtime
+    try:
+        with errors_as_exit_codes():
+            runtime.ensure_schema()
+            yield runtime.engine
+    finally:
+        runtime.close()
