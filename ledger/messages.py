@@ -157,24 +157,71 @@ def _move(
     return old
 
 
-def record_sent(engine: Engine, message_id: int, provider_message_id: str) -> None:
-    """The provider accepted the message. The provider's id is stored even when a receipt
-    already moved the status past ``sent``, so later receipts still match."""
+def record_sent(engine: Engine, campaign_id: str, sent: Sequence[tuple[int, str]]) -> int:
+    """The provider accepted these messages (of one campaign): ``sent``, with its ids. One
+    transaction of a few statements whatever the group's size (a worker sending hundreds
+    per second cannot afford four round trips per message). The provider's id is stored
+    even when a receipt already moved the status past ``sent``, so later receipts match.
+    Returns how many moved to ``sent``."""
+    if not sent:
+        return 0
+    at = now()
+    ids = [message_id for message_id, _ in sent]
     with engine.begin() as conn:
-        moved = _move(
-            conn,
-            message_id,
-            Status.SENT,
-            "worker",
-            provider_message_id=provider_message_id,
-            sent_at=now(),
-        )
-        if moved is None:
+        locked = conn.execute(
+            sa.select(messages.c.id, messages.c.status)
+            .where(messages.c.id.in_(ids))
+            .order_by(messages.c.id)
+            .with_for_update()
+        ).all()
+        old = {row.id: Status(row.status) for row in locked}
+        movable = [(i, p) for i, p in sent if i in old and can_move(old[i], Status.SENT)]
+        if movable:
             conn.execute(
                 messages.update()
-                .where(messages.c.id == message_id, messages.c.provider_message_id.is_(None))
-                .values(provider_message_id=provider_message_id)
+                .where(
+                    messages.c.id == sa.bindparam("m_id"),
+                    messages.c.status == sa.bindparam("m_old"),  # as locked above
+                )
+                .values(
+                    status=Status.SENT.value,
+                    provider_message_id=sa.bindparam("m_pid"),
+                    sent_at=at,
+                    updated_at=at,
+                    claim_token=None,
+                ),
+                [{"m_id": i, "m_pid": p, "m_old": old[i].value} for i, p in movable],
             )
+            conn.execute(
+                events.insert(),
+                [
+                    {
+                        "campaign_id": campaign_id,
+                        "message_id": i,
+                        "at": at,
+                        "source": "worker",
+                        "from_status": old[i].value,
+                        "to_status": Status.SENT.value,
+                        "code": None,
+                        "detail": None,
+                    }
+                    for i, _ in movable
+                ],
+            )
+        moved = {i for i, _ in movable}
+        late = [(i, p) for i, p in sent if i not in moved]
+        if late:
+            # A receipt got there first: keep the provider's id so later receipts match.
+            conn.execute(
+                messages.update()
+                .where(
+                    messages.c.id == sa.bindparam("m_id"),
+                    messages.c.provider_message_id.is_(None),
+                )
+                .values(provider_message_id=sa.bindparam("m_pid")),
+                [{"m_id": i, "m_pid": p} for i, p in late],
+            )
+    return len(movable)
 
 
 def record_outcome(
@@ -187,13 +234,18 @@ def record_outcome(
         return _move(conn, message_id, status, source, code=code, **values) is not None
 
 
-def release(engine: Engine, message_ids: Sequence[int], code: str | None = None) -> int:
+def release(
+    engine: Engine, message_ids: Sequence[int], code: str | None = None, refund: bool = False
+) -> int:
     """Give claimed messages back (``sending -> queued``): the provider never processed
-    them, so they may be sent later. Returns how many were released."""
+    them, so they may be sent later. ``refund`` takes back the attempt their claim
+    counted (the provider was down: not the message's fault). Returns how many moved."""
     released = 0
     with engine.begin() as conn:
         for message_id in message_ids:
-            values = {"error_code": code} if code is not None else {}
+            values: dict[str, Any] = {"error_code": code} if code is not None else {}
+            if refund:
+                values["attempts"] = messages.c.attempts - 1
             released += (
                 _move(conn, message_id, Status.QUEUED, "worker", code=code, **values) is not None
             )
@@ -273,18 +325,20 @@ def cancel_campaign(engine: Engine, campaign_id: str) -> int:
     return cancelled
 
 
-def mark_handed(engine: Engine, message_id: int) -> bool:
-    """Note that a claimed message is about to be handed to the provider. Returns false
-    when the row is no longer ``sending`` (the reaper took it back): then do not send."""
+def mark_handed(engine: Engine, message_ids: Sequence[int]) -> set[int]:
+    """Note that claimed messages are about to be handed to the provider (one UPDATE for
+    the group). Returns the ids still ``sending``: the others were taken back by the
+    reaper meanwhile and must not be sent."""
+    if not message_ids:
+        return set()
     with engine.begin() as conn:
-        return (
-            conn.execute(
-                messages.update()
-                .where(messages.c.id == message_id, messages.c.status == Status.SENDING.value)
-                .values(handed_at=now())
-            ).rowcount
-            == 1
+        rows = conn.execute(
+            messages.update()
+            .where(messages.c.id.in_(message_ids), messages.c.status == Status.SENDING.value)
+            .values(handed_at=now())
+            .returning(messages.c.id)
         )
+        return {row[0] for row in rows}
 
 
 @dataclass(frozen=True, slots=True)

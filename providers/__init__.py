@@ -21,6 +21,7 @@ from providers.base import (
     SendError,
     SendResult,
 )
+from providers.esms import EsmsProvider
 from providers.sandbox import SandboxProvider
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
 #: Provider type (as written in settings) -> implementation.
 REGISTRY: dict[str, type[Provider]] = {
     SandboxProvider.type: SandboxProvider,
+    EsmsProvider.type: EsmsProvider,
 }
 
 

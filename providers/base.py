@@ -43,16 +43,25 @@ class SendError(Exception):
         code: the provider's own code (kept in the ledger), e.g. ``"21211"`` or ``"http_503"``.
         detail: a short human explanation, never containing the number or the text.
         retry_after: seconds the provider asked us to wait, if it said.
+        provider_wide: the provider as a whole is down or throttling (5xx, refused
+            connection, 429), so the next messages would fail the same way: the worker
+            pauses that provider and does not charge the message an attempt.
     """
 
     def __init__(
-        self, kind: ErrorKind, code: str, detail: str = "", retry_after: float | None = None
+        self,
+        kind: ErrorKind,
+        code: str,
+        detail: str = "",
+        retry_after: float | None = None,
+        provider_wide: bool = False,
     ) -> None:
         super().__init__(f"{kind.value} {code}: {detail}" if detail else f"{kind.value} {code}")
         self.kind = kind
         self.code = code
         self.detail = detail
         self.retry_after = retry_after
+        self.provider_wide = provider_wide
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,57 +1,40 @@
 """Sending a batch and applying a receipt: the work behind the actors.
 
 The order inside a batch is what makes "never send twice, never lose one" hold:
-claim the rows (one conditional UPDATE, committed), then for each message call the
-provider with no transaction open, then record the result in its own short transaction.
-A redelivered job finds nothing left to claim; a crash between the provider call and the
+claim the rows (one conditional UPDATE, committed), then mark each group handed, call the
+provider with no transaction open, and record the results (``worker.sending``). A
+redelivered job finds nothing left to claim; a crash between the provider call and the
 record leaves the row in ``sending`` for the reaper, never back in ``queued``.
 """
 
 from __future__ import annotations
 
-import contextvars
 import random
-import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import dramatiq
 
 from campaigns.plan import column_for
 from campaigns.spec import CampaignSpec
-from campaigns.status import Status
 from campaigns.text import Encoding
 from ledger.halts import halt, halted
-from ledger.messages import (
-    ClaimedMessage,
-    apply_receipt,
-    claim_batch,
-    mark_handed,
-    reap,
-    record_outcome,
-    record_sent,
-    release,
-)
+from ledger.messages import ClaimedMessage, apply_receipt, claim_batch, reap, release
 from ledger.schema import now
 from ledger.summary import load_campaign
-from providers import ErrorKind, OutgoingMessage, Provider, SendError
+from providers import OutgoingMessage
 from worker.broker import queue_for
 from worker.logging import bound, get_logger
-from worker.metrics import count_outcome, count_wait
 from worker.runtime import Runtime
+from worker.sending import BatchOutcome, send_claimed
 
 log = get_logger("loa.dispatch")
 
-#: What each error kind makes of a message (retryable is decided by attempts left).
-_FINAL_FOR: dict[ErrorKind, Status] = {
-    ErrorKind.PERMANENT: Status.FAILED,
-    ErrorKind.AMBIGUOUS: Status.UNKNOWN,  # may have gone out: resending risks a duplicate
-}
 
-
-class ReceiptNotMatched(Exception):
-    """A receipt for a provider id not recorded yet (it overtook the send's answer)."""
+class ReceiptNotMatched(dramatiq.Retry):
+    """A receipt for a provider id not recorded yet: it overtook the send's answer, which
+    a worker records within a fraction of a second. A ``Retry``, so dramatiq tries again
+    shortly without logging an error for an expected race."""
 
 
 def enqueue_batch(
@@ -101,87 +84,43 @@ def send_batch(runtime: Runtime, campaign_id: str, batch: int) -> None:
             log.debug("batch.nothing_to_claim")
             return
         provider = runtime.provider(campaign.provider)
-        columns = _template_columns(campaign.spec, campaign.list_columns)
-        outcome = _send_all(
-            runtime, provider, campaign.spec, columns, campaign.valid_until, claimed
+        render = _renderer(campaign.spec, campaign.list_columns, campaign.valid_until)
+        outcome = send_claimed(
+            runtime, provider, campaign_id, campaign.valid_until, claimed, render
         )
-        if outcome.halt is not None:
-            # Nothing will succeed until a person acts. Give back what was not handed to
-            # the provider, and stop the provider (every campaign on it) with the reason.
-            error = outcome.halt
-            release(engine, [m.id for m in outcome.untouched], code=error.code)
-            halt(engine, provider.name, f"{error.code} {error.detail}".strip())
-            log.warning("provider.halted", provider=provider.name, released=len(outcome.untouched))
-        if outcome.retry:
-            release(engine, [m.id for m, _ in outcome.retry])
-            attempts = max(m.attempts for m, _ in outcome.retry)
-            asked = max((e.retry_after or 0 for _, e in outcome.retry), default=0)
-            delay = max(retry_delay_ms(attempts), int(asked * 1000))  # Retry-After is a floor
-            enqueue_batch(campaign.provider, campaign_id, batch, delay_ms=delay)
-            log.info("batch.retry_scheduled", count=len(outcome.retry), delay_ms=delay)
+        _follow_up(runtime, provider.name, campaign_id, batch, outcome)
 
 
-@dataclass
-class _BatchOutcome:
-    """What a batch left to do: messages to retry later, and after a halt, the error and
-    the messages never handed to the provider."""
-
-    retry: list[tuple[ClaimedMessage, SendError]] = field(default_factory=list)
-    halt: SendError | None = None
-    untouched: list[ClaimedMessage] = field(default_factory=list)
-
-
-def _send_all(
-    runtime: Runtime,
-    provider: Provider,
-    spec: CampaignSpec,
-    columns: dict[str, tuple[int, ...]],
-    valid_until: datetime,
-    claimed: list[ClaimedMessage],
-) -> _BatchOutcome:
-    """Send a batch's messages, up to ``send_concurrency`` at a time, so that a provider
-    answering in 250 ms still gets its full rate from one worker process. Each result is
-    recorded as it comes; a halt stops whatever has not started yet."""
-    outcome, lock, halted = _BatchOutcome(), threading.Lock(), threading.Event()
-    limiter = runtime.limiter(provider.name)
-    by_parts = provider.config.rate_unit == "parts"
-
-    def one(message: ClaimedMessage) -> None:
-        if halted.is_set():
-            with lock:
-                outcome.untouched.append(message)
-            return
-        # The provider's agreed rate: wait for tokens here, never raise (no retry burnt).
-        count_wait(provider.name, limiter.acquire(message.parts if by_parts else 1))
-        if halted.is_set():
-            with lock:
-                outcome.untouched.append(message)
-            return
-        if now() >= valid_until:
-            record_outcome(runtime.engine, message.id, Status.EXPIRED, "worker", "validity_passed")
-            return
-        error = _send_one(runtime, provider, spec, columns, valid_until, message)
-        if error is None:
-            return
-        with lock:
-            if error.kind is ErrorKind.RETRYABLE:
-                outcome.retry.append((message, error))
-            else:  # halt: this message was refused unprocessed, like those not started
-                outcome.halt = outcome.halt or error
-                outcome.untouched.append(message)
-                halted.set()
-
-    width = min(runtime.settings.send_concurrency, len(claimed))
-    if width <= 1:
-        for message in claimed:
-            one(message)
-        return outcome
-    # Each task runs in a copy of this thread's context, so its log lines keep campaign_id.
-    tasks = [(contextvars.copy_context(), message) for message in claimed]
-    with ThreadPoolExecutor(width, thread_name_prefix="loa-send") as pool:
-        for _ in pool.map(lambda task: task[0].run(one, task[1]), tasks):
-            pass  # re-raises a task's exception (a ledger error) for dramatiq's retries
-    return outcome
+def _follow_up(
+    runtime: Runtime, provider_name: str, campaign_id: str, batch: int, outcome: BatchOutcome
+) -> None:
+    """Give back what a batch did not settle and put the batch on its queue again for
+    when it may go: after the provider's cooldown, after a backoff, or after a resume."""
+    engine = runtime.engine
+    if outcome.halt is not None:
+        # Nothing will succeed until a person acts. Give back what was not handed to
+        # the provider, and stop the provider (every campaign on it) with the reason.
+        error = outcome.halt
+        release(engine, [m.id for m in outcome.untouched], code=error.code, refund=True)
+        halt(engine, provider_name, f"{error.code} {error.detail}".strip())
+        log.warning("provider.halted", provider=provider_name, released=len(outcome.untouched))
+    delay = 0
+    if outcome.down:
+        release(engine, [m.id for m in outcome.down], code="provider_down", refund=True)
+        delay = max(1000, int(runtime.cooldown(provider_name).left() * 1000))
+    if outcome.retry:
+        release(engine, [m.id for m, _ in outcome.retry])
+        attempts = max(m.attempts for m, _ in outcome.retry)
+        asked = max((e.retry_after or 0 for _, e in outcome.retry), default=0)
+        delay = max(delay, retry_delay_ms(attempts), int(asked * 1000))  # Retry-After: a floor
+    if delay and outcome.halt is None:
+        enqueue_batch(provider_name, campaign_id, batch, delay_ms=delay)
+        log.info(
+            "batch.retry_scheduled",
+            retry=len(outcome.retry),
+            provider_down=len(outcome.down),
+            delay_ms=delay,
+        )
 
 
 def _template_columns(spec: CampaignSpec, list_columns: list[str]) -> dict[str, tuple[int, ...]]:
@@ -194,58 +133,28 @@ def _template_columns(spec: CampaignSpec, list_columns: list[str]) -> dict[str, 
     return found
 
 
-def _send_one(
-    runtime: Runtime,
-    provider: Provider,
-    spec: CampaignSpec,
-    columns: dict[str, tuple[int, ...]],
-    valid_until: datetime,
-    message: ClaimedMessage,
-) -> SendError | None:
-    """Send one claimed message and record what happened. Returns the error when the
-    caller has more to do (retry later, halt), ``None`` when the message is settled."""
-    engine = runtime.engine
-    language = spec.language_for(message.language)
-    text = spec.template(language).render(tuple(message.fields[i] for i in columns[language]))
-    outgoing = OutgoingMessage(
-        message_id=message.id,
-        to=message.recipient,
-        text=text,
-        sender=spec.brandname,
-        encoding=Encoding(message.encoding),
-        parts=message.parts,
-        attempt=message.attempts,
-        valid_until=valid_until,
-    )
-    with bound(message_id=message.id):
-        if not mark_handed(engine, message.id):
-            return None  # the reaper gave it back meanwhile: another job will send it
-        try:
-            result = provider.send(outgoing)
-        except Exception as exc:  # every provider error is classified, none escapes
-            error: SendError = provider.classify(exc)
-        else:
-            record_sent(engine, message.id, result.provider_message_id)
-            count_outcome(provider.name, "sent")
-            log.debug("message.sent", to=message.recipient, language=language)
-            return None
-        log.info(
-            "message.send_error", kind=error.kind.value, code=error.code, attempt=message.attempts
+def _renderer(
+    spec: CampaignSpec, list_columns: list[str], valid_until: datetime
+) -> Callable[[ClaimedMessage], OutgoingMessage]:
+    """What turns a claimed row into the message a provider sends (the template filled
+    with the row's own cells)."""
+    columns = _template_columns(spec, list_columns)
+
+    def render(message: ClaimedMessage) -> OutgoingMessage:
+        language = spec.language_for(message.language)
+        cells = tuple(message.fields[i] for i in columns[language])
+        return OutgoingMessage(
+            message_id=message.id,
+            to=message.recipient,
+            text=spec.template(language).render(cells),
+            sender=spec.brandname,
+            encoding=Encoding(message.encoding),
+            parts=message.parts,
+            attempt=message.attempts,
+            valid_until=valid_until,
         )
-        count_outcome(provider.name, error.kind.value)
-        attempts_left = message.attempts < runtime.settings.max_attempts
-        if error.kind is ErrorKind.AMBIGUOUS and provider.idempotent and attempts_left:
-            # The same message id makes a resend safe: at worst "already accepted".
-            return SendError(ErrorKind.RETRYABLE, error.code, error.detail, error.retry_after)
-        if error.kind is ErrorKind.RETRYABLE:
-            if attempts_left:
-                return error
-            record_outcome(engine, message.id, Status.FAILED, "worker", error.code)
-            return None
-        if error.kind is ErrorKind.HALT:
-            return error
-        record_outcome(engine, message.id, _FINAL_FOR[error.kind], "worker", error.code)
-        return None
+
+    return render
 
 
 def record_receipt(runtime: Runtime, provider_name: str, payload: dict[str, str]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import dramatiq
 import redis
@@ -15,6 +16,7 @@ import providers
 from ledger.db import make_engine
 from ledger.migrate import ensure_current
 from worker.broker import RECEIPTS_QUEUE
+from worker.cooldown import Cooldown, LocalCooldown, RedisCooldown
 from worker.ratelimit import Limiter, LocalBucket, RedisBucket, Unlimited
 from worker.settings import Settings, get_settings
 
@@ -27,6 +29,9 @@ class Runtime:
         self.engine = engine or make_engine(settings.ledger_url())
         self._providers: dict[str, providers.Provider] = {}
         self._limiters: dict[str, Limiter] = {}
+        self._cooldowns: dict[str, Cooldown] = {}
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._redis: redis.Redis | None = None
         self._lock = threading.Lock()
 
     @property
@@ -67,15 +72,47 @@ class Runtime:
                     self._limiters[name] = Unlimited()
                 else:
                     burst = config.burst or max(1, round(config.rate_per_second))
-                    if self.settings.redis_url is None:
+                    client = self._redis_client()
+                    if client is None:
                         self._limiters[name] = LocalBucket(config.rate_per_second, burst)
                     else:
-                        client = redis.Redis.from_url(self.settings.redis_url.get_secret_value())
                         key = f"{self.settings.redis_namespace}:rate:{name}"
                         self._limiters[name] = RedisBucket(
                             client, key, config.rate_per_second, burst
                         )
             return self._limiters[name]
+
+    def cooldown(self, name: str) -> Cooldown:
+        """The provider-wide pause of ``name`` after it said it is down or overloaded,
+        shared like its rate limit."""
+        with self._lock:
+            if name not in self._cooldowns:
+                client = self._redis_client()
+                if client is None:
+                    self._cooldowns[name] = LocalCooldown()
+                else:
+                    key = f"{self.settings.redis_namespace}:cooldown:{name}"
+                    self._cooldowns[name] = RedisCooldown(client, key)
+            return self._cooldowns[name]
+
+    def send_pool(self, name: str) -> ThreadPoolExecutor:
+        """The threads that call provider ``name`` for every batch of this process: at
+        most ``send_concurrency`` messages in flight to it at once."""
+        with self._lock:
+            if name not in self._pools:
+                self._pools[name] = ThreadPoolExecutor(
+                    self.settings.send_concurrency, thread_name_prefix=f"loa-send-{name}"
+                )
+            return self._pools[name]
+
+    def _redis_client(self) -> redis.Redis | None:
+        """One client (and connection pool) for the limiters and cooldowns; ``None`` when
+        Loa runs embedded. Called with ``_lock`` held."""
+        if self.settings.redis_url is None:
+            return None
+        if self._redis is None:
+            self._redis = redis.Redis.from_url(self.settings.redis_url.get_secret_value())
+        return self._redis
 
     def _receipt_sink(self, provider_name: str) -> providers.ReceiptSink:
         def sink(payload: Mapping[str, str], delay_seconds: float) -> None:
@@ -89,6 +126,9 @@ class Runtime:
         return sink
 
     def close(self) -> None:
+        for pool in self._pools.values():
+            pool.shutdown(wait=True)
+        self._pools.clear()
         for provider in self._providers.values():
             provider.close()
         self._providers.clear()

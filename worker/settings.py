@@ -82,7 +82,18 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=200, ge=1, le=5000, description="Recipients per job.")
     worker_threads: int = Field(default=8, ge=1, le=256)
     send_concurrency: int = Field(
-        default=8, ge=1, le=256, description="Messages of one batch in flight at once."
+        default=32,
+        ge=1,
+        le=512,
+        description="Messages in flight at once to one provider from one worker process "
+        "(a provider answering in 250 ms needs 125 for 500 msg/s).",
+    )
+    immediate_retries: int = Field(
+        default=2,
+        ge=0,
+        le=5,
+        description="Quick retries (within seconds, in the job) of a message the provider "
+        "refused for now, before it is given back for a later attempt.",
     )
     max_attempts: int = Field(
         default=3, ge=1, le=20, description="Send attempts per message on retryable errors."

@@ -90,13 +90,13 @@ def test_receipts_move_forward_only(engine):
     one, two, three = claim_batch(engine, SPEC.id, 1)[:3]
 
     # A receipt overtakes the send's answer: delivered stays, the provider id is kept.
-    record_sent(engine, one.id, "P1")
+    record_sent(engine, SPEC.id, [(one.id, "P1")])
     assert apply_receipt(engine, SPEC.provider, "P1", Status.DELIVERED, "000").moved
     assert not apply_receipt(
         engine, SPEC.provider, "P1", Status.DELIVERED, "000"
     ).moved  # duplicate
     assert not apply_receipt(engine, SPEC.provider, "P1", Status.UNDELIVERED, "001").moved  # late
-    record_sent(engine, one.id, "P1")
+    record_sent(engine, SPEC.id, [(one.id, "P1")])
     assert status_of(engine, one.id) == "delivered"
     assert history(engine, one.id) == [
         ("queued", "sending"),

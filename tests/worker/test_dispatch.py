@@ -264,7 +264,7 @@ def test_the_reaper_settles_what_a_dead_worker_left_sending(engine, tmp_path):
     runtime = runtime_with_campaign(engine, tmp_path)
     claimed = claim_batch(engine, SPEC.id, 1)
     for message in claimed[:3]:
-        assert mark_handed(engine, message.id)
+        assert mark_handed(engine, [message.id]) == {message.id}
     broker = use_broker(StubBroker(), runtime.settings)
 
     assert reap_stale(runtime) == {"requeued": 0, "unknown": 0, "batches": 0}  # lease not over
@@ -289,7 +289,7 @@ def test_a_message_the_reaper_took_back_is_not_sent_by_the_late_worker(engine, t
     runtime_with_campaign(engine, tmp_path)
     (first, *_) = claim_batch(engine, SPEC.id, 1)
     record_outcome(engine, first.id, Status.QUEUED, "reaper", "lease_expired")
-    assert not mark_handed(engine, first.id)
+    assert not mark_handed(engine, [first.id])
 
 
 class Flaky(Recording):

@@ -1,0 +1,133 @@
+"""eSMS.vn, a Vietnamese brandname gateway: customer-care (CSKH) sends, one recipient
+per request, JSON over HTTPS (../shared/reference/providers.md).
+
+eSMS takes a ``RequestId`` and refuses a second request with the same one (code 124):
+that is an idempotency key, so a send that timed out is sent again with the same id and
+can never become a second SMS. Loa's message id is the ``RequestId`` (behind a prefix, so
+two ledgers sharing one eSMS account never collide), and it is also the id receipts are
+matched by: eSMS echoes it in every callback, and a 124 answer carries no ``SMSID``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from pydantic import Field, SecretStr
+
+from campaigns.status import Status
+from campaigns.text import Encoding
+from providers.base import (
+    ErrorKind,
+    OutgoingMessage,
+    Provider,
+    ProviderConfig,
+    Receipt,
+    SendError,
+    SendResult,
+)
+from providers.http import HttpClient
+
+SEND_PATH = "/MainService.svc/json/SendMultipleMessage_V4_post_json/"
+
+#: ``CodeResult`` -> how the worker treats it. Only 100 means accepted (and nothing more).
+CODE_RESULTS: dict[str, tuple[ErrorKind, str]] = {
+    "99": (ErrorKind.PERMANENT, "unknown error or number blocked"),
+    "101": (ErrorKind.HALT, "ApiKey/SecretKey refused"),
+    "103": (ErrorKind.HALT, "balance exhausted"),
+    "104": (ErrorKind.HALT, "brandname not registered"),
+    "108": (ErrorKind.PERMANENT, "invalid phone number"),
+    "140": (ErrorKind.HALT, "caller IP not whitelisted"),
+    # The text does not match a registered template: every message of this campaign will
+    # be refused the same way, but other campaigns on this account are fine, so no halt.
+    "146": (ErrorKind.PERMANENT, "content does not match a registered template"),
+    "177": (ErrorKind.PERMANENT, "brandname not registered for this network"),
+}
+ACCEPTED, ALREADY_ACCEPTED = "100", "124"
+
+#: Callback ``SendStatus`` -> common status.
+SEND_STATUSES: dict[str, Status] = {
+    "1": Status.SENT,  # pending eSMS's approval
+    "2": Status.SENT,  # waiting to be sent
+    "4": Status.FAILED,  # rejected
+    "5": Status.DELIVERED,  # sent successfully (eSMS's final success)
+    "7": Status.SENT,  # at the carrier, awaiting its report
+}
+
+
+class EsmsConfig(ProviderConfig):
+    type: str = "esms"
+    api_key: SecretStr
+    secret_key: SecretStr
+    base_url: str = "https://rest.esms.vn"
+    sms_type: str = Field(default="2", description="2: customer-care brandname")
+    sandbox: bool = Field(default=False, description="eSMS's own sandbox: nothing is sent")
+    callback_url: str | None = None
+    request_id_prefix: str = Field(default="loa-", max_length=20)
+    connect_timeout: float = Field(default=3.0, gt=0, le=60)
+    read_timeout: float = Field(default=10.0, gt=0, le=120)
+    connections: int = Field(default=64, ge=1, le=1024)
+
+
+class EsmsProvider(Provider):
+    type: ClassVar[str] = "esms"
+    config_model: ClassVar[type[ProviderConfig]] = EsmsConfig
+    config: EsmsConfig
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        cfg = self.config
+        self._http = HttpClient(
+            cfg.base_url, cfg.connect_timeout, cfg.read_timeout, cfg.connections
+        )
+
+    @property
+    def idempotent(self) -> bool:
+        return True  # RequestId: a resend is answered 124, never sent twice
+
+    def request_id(self, message: OutgoingMessage) -> str:
+        return f"{self.config.request_id_prefix}{message.message_id}"
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        cfg = self.config
+        request_id = self.request_id(message)
+        payload = {
+            "ApiKey": cfg.api_key.get_secret_value(),
+            "SecretKey": cfg.secret_key.get_secret_value(),
+            "Phone": message.to.removeprefix("+"),
+            "Content": message.text,
+            "Brandname": message.sender,
+            "SmsType": cfg.sms_type,
+            "IsUnicode": "1" if message.encoding is Encoding.UCS2 else "0",
+            "Sandbox": "1" if cfg.sandbox else "0",
+            "RequestId": request_id,
+        }
+        if cfg.callback_url:
+            payload["CallbackUrl"] = cfg.callback_url
+        try:
+            answer = self._http.post_json(SEND_PATH, payload).json()
+            code = str(answer["CodeResult"])
+        except (ValueError, KeyError, TypeError):
+            # A 2xx we cannot read: the gateway may well have taken the message.
+            raise SendError(ErrorKind.AMBIGUOUS, "bad_answer", "unreadable answer") from None
+        if code in (ACCEPTED, ALREADY_ACCEPTED):
+            return SendResult(provider_message_id=request_id)
+        kind, detail = CODE_RESULTS.get(code, (ErrorKind.PERMANENT, "not accepted"))
+        raise SendError(kind, code, detail)
+
+    def parse_receipt(self, payload: Mapping[str, str]) -> Receipt:
+        try:
+            request_id, status = payload["RequestId"], payload["SendStatus"]
+        except KeyError as missing:
+            raise ValueError(f"eSMS callback without {missing.args[0]!r}") from None
+        if not request_id:
+            raise ValueError("eSMS callback with an empty RequestId")
+        return Receipt(
+            provider_message_id=request_id,
+            status=SEND_STATUSES.get(status),
+            raw_status=status,
+            code=status if status == "4" else None,
+        )
+
+    def close(self) -> None:
+        self._http.close()

@@ -1,0 +1,1 @@
+"""Local servers that speak providers' real protocols, for tests and benchmarks."""

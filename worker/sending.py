@@ -1,0 +1,259 @@
+"""Sending the claimed messages of one batch: concurrency, rate, retries, recording.
+
+The batch's thread hands messages to the process's send pool for this provider, a few at
+a time, and records what comes back; the pool's threads only call the provider. For each
+group handed out, in this order:
+
+1. wait out a provider-wide cooldown, then take the provider's rate tokens (a wait, never
+   an exception: no dramatiq retry is burnt);
+2. mark the group handed (one UPDATE), so a reaper can tell "never left" from "may
+   have left" if this process dies;
+3. send, concurrently, at most ``send_concurrency`` messages in flight per process;
+4. record the accepted ones in bulk (every ``FLUSH_EVERY`` messages or fraction of a
+   second), the rest one by one (they are few).
+
+Retries, by error kind (``providers.base``):
+- message-level retryable: tenacity retries it at once, in the pool thread, up to
+  ``immediate_retries`` times within a few seconds; after that the batch gives it back
+  and comes back later (a delayed re-enqueue), which counts an attempt;
+- provider-wide retryable (5xx, refused connection, 429): starts the provider's
+  cooldown; the message goes back to the front of the batch, free of charge, and the
+  batch waits out a short cooldown or, for a long one, gives every unsent message back
+  and re-enqueues itself for when it ends;
+- ambiguous: ``unknown``, unless the provider has an idempotency key (then as retryable);
+- permanent: ``failed``; halt: stop handing out, give back what did not go.
+
+A message can thus be sent at most ``max_attempts * (1 + immediate_retries)`` times,
+each time refused unprocessed, and never past its validity.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from campaigns.status import Status
+from ledger.messages import ClaimedMessage, mark_handed, record_outcome, record_sent
+from ledger.schema import now
+from providers import ErrorKind, OutgoingMessage, Provider, SendError, SendResult
+from worker.logging import bound, get_logger
+from worker.metrics import count_outcome, count_wait
+from worker.runtime import Runtime
+
+log = get_logger("loa.sending")
+
+#: Accepted messages recorded in one transaction at most this many at a time …
+FLUSH_EVERY = 100
+#: … and at least this often (seconds): what a crash can leave ``unknown`` is bounded.
+FLUSH_INTERVAL = 0.25
+#: A cooldown this long (seconds) is not waited out by a batch holding a worker thread.
+LONG_COOLDOWN = 5.0
+#: Times a message may go back to the front of its batch after provider-wide failures.
+PUT_BACKS = 3
+#: Immediate retries only for waits this short (seconds); longer ones re-enqueue.
+QUICK_WAIT = 2.0
+
+#: What each final error kind makes of a message.
+FINAL_FOR: dict[ErrorKind, Status] = {
+    ErrorKind.PERMANENT: Status.FAILED,
+    ErrorKind.AMBIGUOUS: Status.UNKNOWN,  # may have gone out: resending risks a duplicate
+}
+
+
+@dataclass
+class BatchOutcome:
+    """What a batch left to do.
+
+    ``retry``: refused for now, to send again later, the attempt counted; ``down``:
+    given back because the provider was down, free of charge; ``halt`` and
+    ``untouched``: the error that stopped the provider and what was never handed to it.
+    """
+
+    retry: list[tuple[ClaimedMessage, SendError]] = field(default_factory=list)
+    down: list[ClaimedMessage] = field(default_factory=list)
+    halt: SendError | None = None
+    untouched: list[ClaimedMessage] = field(default_factory=list)
+
+
+Render = Callable[[ClaimedMessage], OutgoingMessage]
+
+
+def send_claimed(
+    runtime: Runtime,
+    provider: Provider,
+    campaign_id: str,
+    valid_until: datetime,
+    claimed: list[ClaimedMessage],
+    render: Render,
+) -> BatchOutcome:
+    """Send a batch's claimed messages; settle each one or say what is left to do.
+
+    Raises:
+        Ledger errors, for dramatiq's retries (what was sent is recorded or ``sending``).
+    """
+    engine, settings = runtime.engine, runtime.settings
+    limiter, cooldown = runtime.limiter(provider.name), runtime.cooldown(provider.name)
+    pool, width = runtime.send_pool(provider.name), settings.send_concurrency
+    by_parts = provider.config.rate_unit == "parts"
+    group_size = _group_size(provider, width)
+    outcome, todo = BatchOutcome(), deque(claimed)
+    running: dict[Future[SendResult | SendError], ClaimedMessage] = {}
+    put_backs: dict[int, int] = {}
+    sent: list[tuple[int, str]] = []
+    flushed_at = time.monotonic()
+
+    def give_back_rest(into: list[ClaimedMessage]) -> None:
+        into.extend(todo)
+        todo.clear()
+
+    while todo or running:
+        if todo and outcome.halt is None and len(running) < width:
+            if cooldown.left() > LONG_COOLDOWN:
+                give_back_rest(outcome.down)
+                continue
+            group: list[ClaimedMessage] = []
+            while todo and len(group) < min(group_size, width - len(running)):
+                message = todo.popleft()
+                waited = cooldown.wait()
+                waited += limiter.acquire(message.parts if by_parts else 1)
+                count_wait(provider.name, waited)
+                group.append(message)
+            if now() >= valid_until:
+                for message in [*group, *todo]:
+                    record_outcome(engine, message.id, Status.EXPIRED, "worker", "validity_passed")
+                todo.clear()
+                continue
+            handed = mark_handed(engine, [m.id for m in group])
+            for message in group:
+                if message.id in handed:  # else the reaper took it back: not ours to send
+                    context = contextvars.copy_context()  # keeps campaign_id in log lines
+                    future = pool.submit(context.run, _attempt, runtime, provider, render(message))
+                    running[future] = message
+            more = bool(todo) and outcome.halt is None and len(running) < width
+        else:
+            more = False
+        done, _ = wait(running, timeout=0 if more else None, return_when=FIRST_COMPLETED)
+        for future in done:
+            message = running.pop(future)
+            result = future.result()
+            if isinstance(result, SendResult):
+                sent.append((message.id, result.provider_message_id))
+                count_outcome(provider.name, "sent")
+                continue
+            _settle_error(runtime, provider, message, result, outcome)
+            if result.provider_wide and result.kind is ErrorKind.RETRYABLE:
+                put_backs[message.id] = put_backs.get(message.id, 0) + 1
+                if put_backs[message.id] <= PUT_BACKS:
+                    todo.appendleft(message)
+                else:
+                    outcome.down.append(message)
+            if outcome.halt is not None:
+                give_back_rest(outcome.untouched)
+        if sent and (
+            len(sent) >= FLUSH_EVERY
+            or not running
+            or time.monotonic() - flushed_at >= FLUSH_INTERVAL
+        ):
+            record_sent(engine, campaign_id, sent)
+            sent.clear()
+            flushed_at = time.monotonic()
+    return outcome
+
+
+def _group_size(provider: Provider, width: int) -> int:
+    """Messages handed out at once: about a tenth of a second of the provider's rate, so
+    that at a slow rate nothing is marked handed long before it is sent."""
+    rate = provider.config.rate_per_second
+    group = 20 if rate is None else int(rate / 10)
+    return max(1, min(group, width))
+
+
+def _settle_error(
+    runtime: Runtime,
+    provider: Provider,
+    message: ClaimedMessage,
+    error: SendError,
+    outcome: BatchOutcome,
+) -> None:
+    """Record a failed send, or note in ``outcome`` what the batch must do about it."""
+    with bound(message_id=message.id):
+        log.info(
+            "message.send_error", kind=error.kind.value, code=error.code, attempt=message.attempts
+        )
+    count_outcome(provider.name, error.kind.value)
+    attempts_left = message.attempts < runtime.settings.max_attempts
+    kind = error.kind
+    if kind is ErrorKind.AMBIGUOUS and provider.idempotent and attempts_left:
+        kind = ErrorKind.RETRYABLE  # the same message id makes a resend safe
+    if kind is ErrorKind.HALT:
+        outcome.halt = outcome.halt or error
+        outcome.untouched.append(message)  # refused unprocessed, like those not handed
+    elif kind is ErrorKind.RETRYABLE and error.provider_wide:
+        pass  # the caller puts it back: not the message's fault
+    elif kind is ErrorKind.RETRYABLE and attempts_left:
+        outcome.retry.append((message, error))
+    elif kind is ErrorKind.RETRYABLE:
+        record_outcome(runtime.engine, message.id, Status.FAILED, "worker", error.code)
+    else:
+        record_outcome(runtime.engine, message.id, FINAL_FOR[kind], "worker", error.code)
+
+
+def _attempt(
+    runtime: Runtime, provider: Provider, message: OutgoingMessage
+) -> SendResult | SendError:
+    """Send one message, with tenacity's immediate retries of message-level retryable
+    errors (each retry takes a rate token, like any send). Runs in a pool thread; returns
+    the error instead of raising, classified."""
+    limiter = runtime.limiter(provider.name)
+    cost = message.parts if provider.config.rate_unit == "parts" else 1
+
+    def quick(error: BaseException) -> bool:
+        return (
+            isinstance(error, SendError)
+            and error.kind is ErrorKind.RETRYABLE
+            and not error.provider_wide
+            and (error.retry_after or 0) <= QUICK_WAIT
+        )
+
+    backoff = wait_exponential_jitter(multiplier=0.2, max=QUICK_WAIT, jitter=0.2)
+
+    def pause(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        asked = getattr(error, "retry_after", None) or 0.0
+        return max(backoff(state), asked)
+
+    retrying = Retrying(
+        retry=retry_if_exception(quick),
+        stop=stop_after_attempt(1 + runtime.settings.immediate_retries)
+        | stop_after_delay(2 * QUICK_WAIT),
+        wait=pause,
+        reraise=True,
+    )
+    try:
+        for attempt in retrying:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    limiter.acquire(cost)
+                try:
+                    return provider.send(message)
+                except Exception as exc:  # every provider error is classified, none escapes
+                    raise provider.classify(exc) from None
+    except SendError as error:
+        if error.provider_wide:
+            runtime.cooldown(provider.name).start(error.retry_after)
+        return error
+    raise AssertionError("unreachable: tenacity either returned or raised")  # pragma: no cover
