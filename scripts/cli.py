@@ -82,7 +82,8 @@ def worker(
     threads: Annotated[int, typer.Option(min=1, help="Threads per process.")] = 8,
 ) -> None:
     """Run dramatiq worker processes on Redis (production). Run as many as you like, on
-    as many machines: they share the queues and the ledger."""
+    as many machines: they share the queues, the ledger and each provider's rate limit.
+    Each process also reaps what a dead worker left `sending` (see `loa reap`)."""
     loaded = settings()
     if loaded.embedded:
         fail(
@@ -100,6 +101,9 @@ def worker(
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
+    # Each worker process runs the reaper (worker.broker.WORKER_PROCESS_ENV); also set
+    # before the import, for the same reason.
+    os.environ["LOA_WORKER_PROCESS"] = "1"
     from worker.broker import RECEIPTS_QUEUE, queue_for
 
     names = queues or [*(queue_for(p) for p in loaded.providers), RECEIPTS_QUEUE]

@@ -20,6 +20,8 @@ from dramatiq.brokers.stub import StubBroker
 from worker.settings import Settings, get_settings
 
 RECEIPTS_QUEUE = "receipts"
+#: Set by ``loa worker`` for its worker processes: they run the reaper (and metrics).
+WORKER_PROCESS_ENV = "LOA_WORKER_PROCESS"
 
 
 def queue_for(provider_name: str) -> str:
@@ -40,6 +42,10 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         heartbeat_timeout=settings.redis_heartbeat_timeout_ms,
         maintenance_chance=settings.redis_maintenance_chance,
     )
+    if os.environ.get(WORKER_PROCESS_ENV):
+        from worker.reaper import Reaper
+
+        broker.add_middleware(Reaper())
     if os.environ.get("dramatiq_prom_db"):  # noqa: SIM112 - dramatiq names it so; set by `loa worker`
         from dramatiq.middleware.prometheus import Prometheus
 

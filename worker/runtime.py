@@ -30,7 +30,7 @@ class Runtime:
         self._providers: dict[str, providers.Provider] = {}
         self._limiters: dict[str, Limiter] = {}
         self._cooldowns: dict[str, Cooldown] = {}
-        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._pools: dict[str, tuple[ThreadPoolExecutor, threading.Semaphore]] = {}
         self._redis: redis.Redis | None = None
         self._lock = threading.Lock()
 
@@ -95,14 +95,16 @@ class Runtime:
                     self._cooldowns[name] = RedisCooldown(client, key)
             return self._cooldowns[name]
 
-    def send_pool(self, name: str) -> ThreadPoolExecutor:
-        """The threads that call provider ``name`` for every batch of this process: at
-        most ``send_concurrency`` messages in flight to it at once."""
+    def send_pool(self, name: str) -> tuple[ThreadPoolExecutor, threading.Semaphore]:
+        """The threads that call provider ``name`` for every batch of this process, and
+        the slots a batch takes before handing a message over: at most
+        ``send_concurrency`` messages handed and unfinished at once (what a crash of this
+        process can leave in doubt)."""
         with self._lock:
             if name not in self._pools:
-                self._pools[name] = ThreadPoolExecutor(
-                    self.settings.send_concurrency, thread_name_prefix=f"loa-send-{name}"
-                )
+                width = self.settings.send_concurrency
+                pool = ThreadPoolExecutor(width, thread_name_prefix=f"loa-send-{name}")
+                self._pools[name] = (pool, threading.Semaphore(width))
             return self._pools[name]
 
     def _redis_client(self) -> redis.Redis | None:
@@ -126,7 +128,7 @@ class Runtime:
         return sink
 
     def close(self) -> None:
-        for pool in self._pools.values():
+        for pool, _ in self._pools.values():
             pool.shutdown(wait=True)
         self._pools.clear()
         for provider in self._providers.values():

@@ -105,73 +105,114 @@ def send_claimed(
     Raises:
         Ledger errors, for dramatiq's retries (what was sent is recorded or ``sending``).
     """
-    engine, settings = runtime.engine, runtime.settings
-    limiter, cooldown = runtime.limiter(provider.name), runtime.cooldown(provider.name)
-    pool, width = runtime.send_pool(provider.name), settings.send_concurrency
-    by_parts = provider.config.rate_unit == "parts"
-    group_size = _group_size(provider, width)
-    outcome, todo = BatchOutcome(), deque(claimed)
-    running: dict[Future[SendResult | SendError], ClaimedMessage] = {}
-    put_backs: dict[int, int] = {}
-    sent: list[tuple[int, str]] = []
-    flushed_at = time.monotonic()
+    batch = _Batch(runtime, provider, campaign_id, valid_until, claimed, render)
+    while batch.todo or batch.running:
+        more = batch.hand_out()
+        batch.collect(block=not more)
+        batch.record(force=not batch.running)
+    return batch.outcome
 
-    def give_back_rest(into: list[ClaimedMessage]) -> None:
-        into.extend(todo)
-        todo.clear()
 
-    while todo or running:
-        if todo and outcome.halt is None and len(running) < width:
-            if cooldown.left() > LONG_COOLDOWN:
-                give_back_rest(outcome.down)
-                continue
-            group: list[ClaimedMessage] = []
-            while todo and len(group) < min(group_size, width - len(running)):
-                message = todo.popleft()
-                waited = cooldown.wait()
-                waited += limiter.acquire(message.parts if by_parts else 1)
-                count_wait(provider.name, waited)
-                group.append(message)
-            if now() >= valid_until:
-                for message in [*group, *todo]:
-                    record_outcome(engine, message.id, Status.EXPIRED, "worker", "validity_passed")
-                todo.clear()
-                continue
-            handed = mark_handed(engine, [m.id for m in group])
-            for message in group:
-                if message.id in handed:  # else the reaper took it back: not ours to send
-                    context = contextvars.copy_context()  # keeps campaign_id in log lines
-                    future = pool.submit(context.run, _attempt, runtime, provider, render(message))
-                    running[future] = message
-            more = bool(todo) and outcome.halt is None and len(running) < width
+class _Batch:
+    """One batch on its way out (the state ``send_claimed`` loops over)."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        provider: Provider,
+        campaign_id: str,
+        valid_until: datetime,
+        claimed: list[ClaimedMessage],
+        render: Render,
+    ) -> None:
+        self.runtime, self.provider, self.render = runtime, provider, render
+        self.campaign_id, self.valid_until = campaign_id, valid_until
+        self.limiter = runtime.limiter(provider.name)
+        self.cooldown = runtime.cooldown(provider.name)
+        self.pool, self.slots = runtime.send_pool(provider.name)
+        self.by_parts = provider.config.rate_unit == "parts"
+        self.group_size = _group_size(provider, runtime.settings.send_concurrency)
+        self.outcome, self.todo = BatchOutcome(), deque(claimed)
+        self.running: dict[Future[SendResult | SendError], ClaimedMessage] = {}
+        self.put_backs: dict[int, int] = {}
+        self.sent: list[tuple[int, str]] = []
+        self.recorded_at = time.monotonic()
+
+    def hand_out(self) -> bool:
+        """Hand the next group to the pool, once it has process-wide send slots, the
+        provider's tokens and a ``handed`` mark. Returns whether more could go at once."""
+        if not self.todo or self.outcome.halt is not None:
+            return False
+        if self.cooldown.left() > LONG_COOLDOWN:
+            self.outcome.down.extend(self.todo)  # come back when it ends, not hold a thread
+            self.todo.clear()
+            return False
+        group: list[ClaimedMessage] = []
+        while self.todo and len(group) < self.group_size:
+            # Never wait for a slot while this batch has results of its own to collect.
+            if not self.slots.acquire(blocking=not self.running and not group):
+                break
+            message = self.todo.popleft()
+            waited = self.cooldown.wait()
+            waited += self.limiter.acquire(message.parts if self.by_parts else 1)
+            count_wait(self.provider.name, waited)
+            group.append(message)
+        if not group:
+            return False
+        engine = self.runtime.engine
+        if now() >= self.valid_until:
+            for message in [*group, *self.todo]:
+                record_outcome(engine, message.id, Status.EXPIRED, "worker", "validity_passed")
+            self.todo.clear()
+            handed: set[int] = set()
         else:
-            more = False
-        done, _ = wait(running, timeout=0 if more else None, return_when=FIRST_COMPLETED)
+            handed = mark_handed(engine, [m.id for m in group])
+        for message in group:
+            if message.id not in handed:  # expired, or the reaper took it back meanwhile
+                self.slots.release()
+                continue
+            context = contextvars.copy_context()  # keeps campaign_id in log lines
+            future = self.pool.submit(
+                context.run, _attempt, self.runtime, self.provider, self.render(message)
+            )
+            future.add_done_callback(lambda _: self.slots.release())
+            self.running[future] = message
+        return len(group) == self.group_size and bool(self.todo)
+
+    def collect(self, block: bool) -> None:
+        """Take in the sends that finished (waiting for one when ``block``)."""
+        if not self.running:
+            return
+        done, _ = wait(self.running, timeout=None if block else 0, return_when=FIRST_COMPLETED)
         for future in done:
-            message = running.pop(future)
+            message = self.running.pop(future)
             result = future.result()
             if isinstance(result, SendResult):
-                sent.append((message.id, result.provider_message_id))
-                count_outcome(provider.name, "sent")
+                self.sent.append((message.id, result.provider_message_id))
+                count_outcome(self.provider.name, "sent")
                 continue
-            _settle_error(runtime, provider, message, result, outcome)
+            _settle_error(self.runtime, self.provider, message, result, self.outcome)
             if result.provider_wide and result.kind is ErrorKind.RETRYABLE:
-                put_backs[message.id] = put_backs.get(message.id, 0) + 1
-                if put_backs[message.id] <= PUT_BACKS:
-                    todo.appendleft(message)
+                # Not the message's fault: back to the front, after the cooldown.
+                self.put_backs[message.id] = self.put_backs.get(message.id, 0) + 1
+                if self.put_backs[message.id] <= PUT_BACKS:
+                    self.todo.appendleft(message)
                 else:
-                    outcome.down.append(message)
-            if outcome.halt is not None:
-                give_back_rest(outcome.untouched)
-        if sent and (
-            len(sent) >= FLUSH_EVERY
-            or not running
-            or time.monotonic() - flushed_at >= FLUSH_INTERVAL
+                    self.outcome.down.append(message)
+            if self.outcome.halt is not None:
+                self.outcome.untouched.extend(self.todo)
+                self.todo.clear()
+
+    def record(self, force: bool) -> None:
+        """Record the accepted sends, in bulk, when enough have come or enough time passed."""
+        if self.sent and (
+            force
+            or len(self.sent) >= FLUSH_EVERY
+            or time.monotonic() - self.recorded_at >= FLUSH_INTERVAL
         ):
-            record_sent(engine, campaign_id, sent)
-            sent.clear()
-            flushed_at = time.monotonic()
-    return outcome
+            record_sent(self.runtime.engine, self.campaign_id, self.sent)
+            self.sent = []
+            self.recorded_at = time.monotonic()
 
 
 def _group_size(provider: Provider, width: int) -> int:

@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     )
     sending_lease_seconds: int = Field(
         default=900,
-        ge=30,
+        ge=5,
         description="After this long in `sending` a message is settled by the reaper: "
         "must exceed the longest batch at the provider's rate.",
     )

@@ -31,6 +31,8 @@ class SendCase:
     settings: dict[str, Any]
     kind: ErrorKind | None  # None: the send succeeds
     code: str | None = None
+    faults: tuple[dict[str, Any], ...] = ()  # scripted on the provider's fake gateway
+    provider_wide: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,14 @@ def _secrets(settings: dict[str, Any], names: tuple[str, ...]) -> list[str]:
     return [str(settings[n]) for n in names if n in settings]
 
 
-def check_send(case: SendCase, capsys, secret_fields: tuple[str, ...] = ()) -> Sink:
+def check_send(case: SendCase, capsys, secret_fields: tuple[str, ...] = (), gateway=None) -> Sink:
+    """Send one message as the case says and check what came of it. ``gateway`` is the
+    provider's fake (``tests.fake_gateway``), reset and given the case's faults first."""
     configure_logging("DEBUG", "json")
+    if gateway is not None:
+        gateway.reset()
+        if case.faults:
+            gateway.faults(*case.faults)
     sink = Sink()
     provider = providers.create("under-test", case.settings, receipt_sink=sink)
     outgoing = message()
@@ -92,9 +100,11 @@ def check_send(case: SendCase, capsys, secret_fields: tuple[str, ...] = ()) -> S
         error: SendError = provider.classify(exc)
         assert case.kind is not None, f"{case.name}: unexpected {error}"
         assert (error.kind, error.code) == (case.kind, case.code or error.code), case.name
+        assert error.provider_wide == case.provider_wide, f"{case.name}: provider_wide"
     else:
         assert case.kind is None, f"{case.name}: expected {case.kind}, the send succeeded"
         assert result.provider_message_id
+    provider.close()
     logged = capsys.readouterr().err
     for secret in _secrets(case.settings, secret_fields):
         assert secret not in logged, f"{case.name}: a secret reached the logs"
@@ -102,8 +112,8 @@ def check_send(case: SendCase, capsys, secret_fields: tuple[str, ...] = ()) -> S
     return sink
 
 
-def check_receipt(case: ReceiptCase) -> None:
-    provider = providers.create("under-test", {"type": "sandbox"})
+def check_receipt(case: ReceiptCase, settings: dict[str, Any] | None = None) -> None:
+    provider = providers.create("under-test", settings or {"type": "sandbox"})
     if case.invalid:
         with pytest.raises(ValueError):
             provider.parse_receipt(case.payload)

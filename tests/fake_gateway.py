@@ -1,0 +1,57 @@
+"""Run a local fake gateway (``providers.fakes``) in its own process, and talk to it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class FakeGateway:
+    url: str
+    process: subprocess.Popen
+
+    def _call(self, path: str, payload: Any = None) -> Any:
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(
+            self.url + path, data=data, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    def faults(self, *faults: dict[str, Any]) -> None:
+        self._call("/_fake/faults", list(faults))
+
+    def latency(self, ms: float) -> None:
+        self._call("/_fake/config", {"latency_ms": ms})
+
+    def received(self) -> list[tuple[float, str, str, str]]:
+        """Every request, in arrival order: (time, phone, RequestId, answer)."""
+        return [tuple(row) for row in self._call("/_fake/received")["received"]]
+
+    def reset(self) -> None:
+        self._call("/_fake/reset", {})
+
+
+@contextmanager
+def fake_gateway(module: str = "providers.fakes.esms", *args: str) -> Iterator[FakeGateway]:
+    """Start ``python -m module --port 0 …`` and yield it once it listens."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()  # blocks until the server listens (or dies)
+        if not line.startswith("listening on "):
+            raise RuntimeError(f"{module} did not start: {line!r}")
+        yield FakeGateway(line.split()[-1], process)
+    finally:
+        process.kill()
+        process.wait()

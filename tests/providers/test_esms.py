@@ -1,0 +1,132 @@
+"""eSMS, against a local server speaking eSMS's JSON API (``providers.fakes.esms``)."""
+
+from dataclasses import replace
+
+import pytest
+
+import providers
+from campaigns.status import Status
+from providers import ErrorKind
+from tests.fake_gateway import fake_gateway
+from tests.providers.harness import (
+    ReceiptCase,
+    SendCase,
+    check_receipt,
+    check_send,
+    message,
+    no_network,  # noqa: F401 - fixture
+)
+
+SECRETS = ("api_key", "secret_key")
+
+
+@pytest.fixture(scope="module")
+def gateway():
+    with fake_gateway() as running:
+        yield running
+
+
+def settings(gateway=None, **overrides):
+    """The fake's credentials; ``base_url`` is the fake's unless a case names its own."""
+    base = {"type": "esms", "api_key": "fake-key", "secret_key": "fake-secret"}
+    base["read_timeout"] = 1.0
+    if gateway is not None:
+        base["base_url"] = gateway.url
+    return {**base, **overrides}
+
+
+ok = settings()
+SEND_CASES = [
+    SendCase("accepted", ok, None),
+    SendCase("credentials refused", settings(secret_key="wrong"), ErrorKind.HALT, "101"),
+    SendCase("balance exhausted", ok, ErrorKind.HALT, "103", ({"code": "103", "requests": 1},)),
+    SendCase("invalid phone", ok, ErrorKind.PERMANENT, "108", ({"code": "108", "requests": 1},)),
+    SendCase(
+        "template mismatch", ok, ErrorKind.PERMANENT, "146", ({"code": "146", "requests": 1},)
+    ),
+    SendCase("unlisted code", ok, ErrorKind.PERMANENT, "555", ({"code": "555", "requests": 1},)),
+    SendCase(
+        "gateway down",
+        ok,
+        ErrorKind.RETRYABLE,
+        "http_503",
+        ({"http": 503, "requests": 1},),
+        True,
+    ),
+    SendCase(
+        "throttled",
+        ok,
+        ErrorKind.RETRYABLE,
+        "http_429",
+        ({"http": 429, "retry_after": 2, "requests": 1},),
+        True,
+    ),
+    SendCase("not found", ok, ErrorKind.PERMANENT, "http_404", ({"http": 404, "requests": 1},)),
+    SendCase("forbidden", ok, ErrorKind.HALT, "http_403", ({"http": 403, "requests": 1},)),
+    SendCase(
+        "no answer", ok, ErrorKind.AMBIGUOUS, "read_timeout", ({"hang": True, "requests": 1},)
+    ),
+    SendCase(
+        "nobody listening",
+        settings(base_url="http://127.0.0.1:9"),
+        ErrorKind.RETRYABLE,
+        "connect_error",
+        provider_wide=True,
+    ),
+]
+
+
+@pytest.mark.usefixtures("no_network")
+@pytest.mark.parametrize("case", SEND_CASES, ids=lambda c: c.name)
+def test_send(case, gateway, capsys):
+    case = replace(case, settings={"base_url": gateway.url, **case.settings})
+    check_send(case, capsys, SECRETS, gateway=gateway)
+
+
+RECEIPT_CASES = [
+    ReceiptCase(
+        "delivered", {"SMSID": "1", "RequestId": "loa-7", "SendStatus": "5"}, Status.DELIVERED
+    ),
+    ReceiptCase("at carrier", {"SMSID": "1", "RequestId": "loa-7", "SendStatus": "7"}, Status.SENT),
+    ReceiptCase(
+        "rejected", {"SMSID": "1", "RequestId": "loa-7", "SendStatus": "4"}, Status.FAILED, "4"
+    ),
+    ReceiptCase("unmapped", {"SMSID": "1", "RequestId": "loa-7", "SendStatus": "9"}, None),
+    ReceiptCase("no request id", {"SMSID": "1", "SendStatus": "5"}, None, invalid=True),
+    ReceiptCase("empty request id", {"RequestId": "", "SendStatus": "5"}, None, invalid=True),
+]
+
+
+@pytest.mark.parametrize("case", RECEIPT_CASES, ids=lambda c: c.name)
+def test_receipt(case):
+    check_receipt(case, {"type": "esms", "api_key": "k", "secret_key": "s"})
+
+
+def test_a_resend_with_the_same_request_id_is_not_a_second_sms(gateway):
+    """The idempotency key at work: a message sent twice reaches eSMS twice, is taken
+    once, and both sends report the same id."""
+    gateway.reset()
+    provider = providers.create("e", settings(gateway))
+    assert provider.idempotent
+    first = provider.send(message(42))
+    again = provider.send(message(42, attempt=2))
+    answers = [(row[2], row[3]) for row in gateway.received()]
+    assert answers == [("loa-42", "100"), ("loa-42", "124")]
+    assert first == again
+    provider.close()
+
+
+def test_the_request_carries_the_message_as_esms_wants_it(gateway):
+    gateway.reset()
+    provider = providers.create("e", settings(gateway, request_id_prefix="hcm-"))
+    provider.send(message(7))
+    ((_, phone, request_id, answer),) = gateway.received()
+    assert (phone, request_id, answer) == ("84912345678", "hcm-7", "100")
+    provider.close()
+
+
+def test_credentials_are_secrets_in_the_settings_model():
+    raw = {"type": "esms", "api_key": "key-0123", "secret_key": "secret-4567"}
+    _, config = providers.validate_config("e", raw)
+    assert "key-0123" not in repr(config) and "secret-4567" not in repr(config)
+    assert config.api_key.get_secret_value() == "key-0123"

@@ -1,0 +1,203 @@
+"""Loa as production runs it, on one machine: real ``loa`` processes on Redis and
+PostgreSQL, sending to a fake gateway (``providers.fakes``) that records every request.
+
+Used by the failure tests (``tests/failures``) and the benchmarks (``benchmarks/``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Mobile prefixes in use (after the 0), from the list generator.
+PREFIXES = ("32", "33", "35", "37", "39", "86", "96", "97", "98", "81", "83", "85", "88",
+            "91", "94", "70", "76", "77", "79", "89", "90", "93", "56", "58", "92", "59")  # fmt: skip
+PROVIDER = "fake"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def national(i: int) -> str:
+    """The ``i``-th of a run of distinct, valid Vietnamese mobile numbers (0xx xxx xxxx)."""
+    return f"0{PREFIXES[i % len(PREFIXES)]}{i // len(PREFIXES):07d}"
+
+
+def as_national(phone: str) -> str:
+    """What a gateway receives for a number (84…), back to the list's national form."""
+    return "0" + phone.removeprefix("+").removeprefix("84")
+
+
+@dataclass
+class Rig:
+    """Settings and helpers for one run; ``provider`` holds the fake provider's fields."""
+
+    workdir: Path
+    database_url: str
+    redis_url: str
+    namespace: str
+    gateway_url: str
+    provider: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    workers: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
+        env.update(
+            LOA_DATABASE_URL=self.database_url,
+            LOA_REDIS_URL=self.redis_url,
+            LOA_REDIS_NAMESPACE=self.namespace,
+            LOA_LOG_LEVEL="WARNING",
+            LOA_LOG_FORMAT="json",
+            PYTHONPATH=str(ROOT),
+        )
+        fake = {
+            "type": "esms",
+            "api_key": "fake-key",
+            "secret_key": "fake-secret",
+            "base_url": self.gateway_url,
+            **self.provider,
+        }
+        for name, value in fake.items():
+            env[f"LOA_PROVIDERS__{PROVIDER.upper()}__{name.upper()}"] = str(value)
+        for name, value in self.settings.items():
+            env[f"LOA_{name.upper()}"] = str(value)
+        return env
+
+    def loa(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "scripts", *args],
+            cwd=self.workdir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"loa {' '.join(args)} failed: {done.stderr[-2000:]}")
+        return done
+
+    def start_worker(self, processes: int = 1, threads: int = 8) -> subprocess.Popen:
+        """``loa worker`` in a process group of its own (master and worker processes)."""
+        env = {**self.env, "dramatiq_prom_host": "127.0.0.1"}
+        env["LOA_METRICS_PORT"] = str(free_port())
+        command = ["worker", "--processes", str(processes), "--threads", str(threads)]
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "scripts", *command],
+            cwd=self.workdir,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.workdir / f"worker-{len(self.workers)}.log", "w"),  # noqa: SIM115
+            start_new_session=True,
+        )
+        self.workers.append(worker)
+        return worker
+
+    def kill(self, worker: subprocess.Popen) -> None:
+        """``kill -9`` every process of that worker: no shutdown, no acknowledgement."""
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+
+    def stop_all(self) -> None:
+        for worker in self.workers:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGTERM)
+        for worker in self.workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
+
+    def write_campaign(
+        self, campaign_id: str, recipients: int, validity: str = "6h"
+    ) -> tuple[Path, Path]:
+        """A campaign file and a list of ``recipients`` distinct numbers."""
+        spec = self.workdir / f"{campaign_id}.toml"
+        spec.write_text(
+            f'id = "{campaign_id}"\n'
+            'name = "Chào mừng du khách đến Ninh Thuận"\n'
+            'category = "public_service"\n'
+            'brandname = "NinhThuan"\n'
+            f'provider = "{PROVIDER}"\n'
+            f'validity = "{validity}"\n'
+            "[messages]\n"
+            'vi = "Ninh Thuận chào đón quý khách. Cài Bluezone: https://bluezone.gov.vn"\n',
+            encoding="utf-8",
+        )
+        listing = self.workdir / f"{campaign_id}.csv"
+        with listing.open("w", encoding="utf-8") as out:
+            out.write("Số điện thoại\n")
+            out.writelines(f"{national(i)}\n" for i in range(recipients))
+        return spec, listing
+
+    def launch(self, campaign_id: str, recipients: int, **kwargs: Any) -> dict[str, Any]:
+        spec, listing = self.write_campaign(campaign_id, recipients, **kwargs)
+        return json.loads(
+            self.loa("campaign", "launch", str(spec), "-r", str(listing), "--json").stdout
+        )
+
+    def statuses(self, campaign_id: str) -> Counter[str]:
+        """Recipients per status, straight from the ledger."""
+        engine = sa.create_engine(self.database_url)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    sa.text(
+                        "SELECT m.status, count(*) FROM messages m JOIN campaigns c "
+                        "ON c.key = m.campaign_key WHERE c.id = :id GROUP BY m.status"
+                    ),
+                    {"id": campaign_id},
+                ).all()
+        finally:
+            engine.dispose()
+        return Counter({status: count for status, count in rows})
+
+    def recipients_in(self, campaign_id: str, status: str) -> set[str]:
+        engine = sa.create_engine(self.database_url)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    sa.text(
+                        "SELECT m.recipient FROM messages m JOIN campaigns c "
+                        "ON c.key = m.campaign_key WHERE c.id = :id AND m.status = :s"
+                    ),
+                    {"id": campaign_id, "s": status},
+                ).all()
+        finally:
+            engine.dispose()
+        return {as_national(row[0]) for row in rows}
+
+    def wait_until(self, campaign_id: str, done, timeout: float) -> Counter[str]:
+        """Poll the ledger until ``done(statuses)``; fail after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            counts = self.statuses(campaign_id)
+            if done(counts):
+                return counts
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{campaign_id} not done after {timeout} s: {dict(counts)}")
+            time.sleep(0.2)  # polling an outcome, not synchronising: the check above decides
+
+    def wait_final(self, campaign_id: str, recipients: int, timeout: float = 300) -> Counter[str]:
+        unsettled = ("queued", "sending")
+        return self.wait_until(
+            campaign_id,
+            lambda c: sum(c.values()) == recipients and not any(c[s] for s in unsettled),
+            timeout,
+        )
