@@ -158,58 +158,70 @@ def _move(
 
 
 def record_sent(engine: Engine, campaign_id: str, sent: Sequence[tuple[int, str]]) -> int:
-    """The provider accepted these messages (of one campaign): ``sent``, with its ids. One
-    transaction of a few statements whatever the group's size (a worker sending hundreds
-    per second cannot afford four round trips per message). The provider's id is stored
-    even when a receipt already moved the status past ``sent``, so later receipts match.
-    Returns how many moved to ``sent``."""
+    """The provider accepted these messages (of one campaign): ``sending -> sent``, with
+    the provider's ids. A few statements whatever the group's size (a worker sending
+    thousands a second cannot afford four round trips per message). The provider's id is
+    stored even when a receipt already moved the status past ``sent``, so later receipts
+    match. Returns how many moved to ``sent``."""
     if not sent:
         return 0
     at = now()
-    ids = [message_id for message_id, _ in sent]
+    changes = {
+        "status": Status.SENT.value,
+        "sent_at": at,
+        "updated_at": at,
+        "claim_token": None,
+    }
     with engine.begin() as conn:
-        locked = conn.execute(
-            sa.select(messages.c.id, messages.c.status)
-            .where(messages.c.id.in_(ids))
-            .order_by(messages.c.id)
-            .with_for_update()
-        ).all()
-        old = {row.id: Status(row.status) for row in locked}
-        movable = [(i, p) for i, p in sent if i in old and can_move(old[i], Status.SENT)]
-        if movable:
-            conn.execute(
-                messages.update()
-                .where(
-                    messages.c.id == sa.bindparam("m_id"),
-                    messages.c.status == sa.bindparam("m_old"),  # as locked above
-                )
-                .values(
-                    status=Status.SENT.value,
-                    provider_message_id=sa.bindparam("m_pid"),
-                    sent_at=at,
-                    updated_at=at,
-                    claim_token=None,
-                ),
-                [{"m_id": i, "m_pid": p, "m_old": old[i].value} for i, p in movable],
+        if conn.dialect.name == "postgresql":
+            # One UPDATE joined to the ids and provider ids; only rows still ``sending``.
+            given = sa.values(
+                sa.column("m_id", sa.BigInteger), sa.column("m_pid", sa.String), name="given"
+            ).data(list(sent))
+            moved = set(
+                conn.execute(
+                    messages.update()
+                    .where(messages.c.id == given.c.m_id, messages.c.status == Status.SENDING.value)
+                    .values(provider_message_id=given.c.m_pid, **changes)
+                    .returning(messages.c.id)
+                ).scalars()
             )
+        else:
+            # SQLite has no VALUES join; its write lock (BEGIN IMMEDIATE) makes this
+            # look-then-update as safe as the single statement.
+            ids = [message_id for message_id, _ in sent]
+            moved = set(
+                conn.execute(
+                    sa.select(messages.c.id).where(
+                        messages.c.id.in_(ids), messages.c.status == Status.SENDING.value
+                    )
+                ).scalars()
+            )
+            if moved:
+                conn.execute(
+                    messages.update()
+                    .where(messages.c.id == sa.bindparam("m_id"))
+                    .values(provider_message_id=sa.bindparam("m_pid"), **changes),
+                    [{"m_id": i, "m_pid": p} for i, p in sent if i in moved],
+                )
+        if moved:
             conn.execute(
                 events.insert(),
                 [
                     {
                         "campaign_id": campaign_id,
-                        "message_id": i,
+                        "message_id": message_id,
                         "at": at,
                         "source": "worker",
-                        "from_status": old[i].value,
+                        "from_status": Status.SENDING.value,
                         "to_status": Status.SENT.value,
                         "code": None,
                         "detail": None,
                     }
-                    for i, _ in movable
+                    for message_id in moved
                 ],
             )
-        moved = {i for i, _ in movable}
-        late = [(i, p) for i, p in sent if i not in moved]
+        late = [{"m_id": i, "m_pid": p} for i, p in sent if i not in moved]
         if late:
             # A receipt got there first: keep the provider's id so later receipts match.
             conn.execute(
@@ -219,9 +231,9 @@ def record_sent(engine: Engine, campaign_id: str, sent: Sequence[tuple[int, str]
                     messages.c.provider_message_id.is_(None),
                 )
                 .values(provider_message_id=sa.bindparam("m_pid")),
-                [{"m_id": i, "m_pid": p} for i, p in late],
+                late,
             )
-    return len(movable)
+    return len(moved)
 
 
 def record_outcome(

@@ -142,8 +142,9 @@ class Provider(ABC):
         self.receipt_sink = receipt_sink
 
     @abstractmethod
-    def send(self, message: OutgoingMessage) -> SendResult:
-        """Send one message.
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        """Send one message. A coroutine: a worker process keeps hundreds of sends in
+        flight on one event loop (threads would spend the process on switching).
 
         Raises:
             SendError: classified; anything else raised is passed through ``classify``.
@@ -164,5 +165,5 @@ class Provider(ABC):
             return error
         return SendError(ErrorKind.AMBIGUOUS, "unexpected", type(error).__name__)
 
-    def close(self) -> None:  # noqa: B027 - optional hook, most providers hold nothing
-        """Release connections; called when the worker stops."""
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, most providers hold nothing
+        """Release connections; called on the sending loop when the worker stops."""

@@ -88,7 +88,7 @@ class EsmsProvider(Provider):
     def request_id(self, message: OutgoingMessage) -> str:
         return f"{self.config.request_id_prefix}{message.message_id}"
 
-    def send(self, message: OutgoingMessage) -> SendResult:
+    async def send(self, message: OutgoingMessage) -> SendResult:
         cfg = self.config
         request_id = self.request_id(message)
         payload = {
@@ -105,7 +105,7 @@ class EsmsProvider(Provider):
         if cfg.callback_url:
             payload["CallbackUrl"] = cfg.callback_url
         try:
-            answer = self._http.post_json(SEND_PATH, payload).json()
+            answer = (await self._http.post_json(SEND_PATH, payload)).json()
             code = str(answer["CodeResult"])
         except (ValueError, KeyError, TypeError):
             # A 2xx we cannot read: the gateway may well have taken the message.
@@ -129,5 +129,5 @@ class EsmsProvider(Provider):
             code=status if status == "4" else None,
         )
 
-    def close(self) -> None:
-        self._http.close()
+    async def aclose(self) -> None:
+        await self._http.close()

@@ -7,26 +7,20 @@ retry will fix (halt); any other non-2xx is a permanent refusal of this message.
 timeout or a connection dropped *after* the request went out is ambiguous: the gateway
 may have taken the message.
 
-The pool never retries by itself: retries are counted in one place, the worker (see
+The client never retries by itself: retries are counted in one place, the worker (see
 ``worker.dispatch``), so they do not multiply.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import urllib3
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-)
+import aiohttp
 
 from providers.base import ErrorKind, SendError
 
@@ -42,63 +36,72 @@ class HttpAnswer:
 
 
 class HttpClient:
-    """A thread-safe keep-alive pool for one provider instance.
+    """A keep-alive pool (aiohttp) for one provider instance, on the sending loop.
 
     Parameters:
         base_url: scheme and host (``https://rest.esms.vn``), overridable for a local fake.
         connect_timeout, read_timeout: seconds; every call has both (dramatiq's time limit
             cannot interrupt a blocked socket).
-        connections: sockets kept open; callers beyond that wait for one.
+        connections: sockets kept open; sends beyond that wait for one.
     """
 
     def __init__(
         self, base_url: str, connect_timeout: float, read_timeout: float, connections: int
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._pool = urllib3.PoolManager(
-            num_pools=4,
-            maxsize=connections,
-            block=True,
-            retries=False,
-            timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=connect_timeout, sock_read=read_timeout
         )
+        self._connections = connections
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def post_json(self, path: str, payload: dict[str, Any]) -> HttpAnswer:
+    def _session_here(self) -> aiohttp.ClientSession:
+        """The session of the running loop (one per loop: a session cannot change loops)."""
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._loop is not loop or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._connections, keepalive_timeout=10)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, raise_for_status=False
+            )
+            self._loop = loop
+        return self._session
+
+    async def post_json(self, path: str, payload: dict[str, Any]) -> HttpAnswer:
         """POST ``payload`` as JSON.
 
         Raises:
             SendError: the request failed or the answer was not 2xx, classified.
         """
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json; charset=utf-8"}
         try:
-            response = self._pool.request(
-                "POST",
-                self.base_url + path,
-                body=json.dumps(payload, ensure_ascii=False).encode(),
-                headers={"Content-Type": "application/json; charset=utf-8"},
-            )
-        except HTTPError as exc:
+            async with self._session_here().post(
+                self.base_url + path, data=body, headers=headers
+            ) as response:
+                answer = HttpAnswer(response.status, await response.read(), dict(response.headers))
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise classify_transport(exc) from None
-        answer = HttpAnswer(response.status, response.data, dict(response.headers))
         if not 200 <= answer.status < 300:
             raise classify_status(answer.status, answer.headers.get("Retry-After"))
         return answer
 
-    def close(self) -> None:
-        self._pool.clear()
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
 
 
-def classify_transport(error: HTTPError) -> SendError:
+def classify_transport(error: BaseException) -> SendError:
     """A request that got no HTTP answer: retryable if it never left, else ambiguous."""
-    reason = getattr(error, "reason", None) or error
-    if isinstance(reason, NewConnectionError | ConnectTimeoutError):
+    if isinstance(error, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
         return SendError(
             ErrorKind.RETRYABLE, "connect_error", "could not connect", provider_wide=True
         )
-    if isinstance(reason, ReadTimeoutError) or isinstance(error, ReadTimeoutError):
+    if isinstance(error, TimeoutError):  # aiohttp's SocketTimeoutError is one too
         return SendError(ErrorKind.AMBIGUOUS, "read_timeout", "no answer after sending")
-    if isinstance(reason, ProtocolError) or isinstance(error, ProtocolError):
+    if isinstance(error, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
         return SendError(ErrorKind.AMBIGUOUS, "connection_lost", "dropped after sending")
-    return SendError(ErrorKind.AMBIGUOUS, "transport_error", type(reason).__name__)
+    return SendError(ErrorKind.AMBIGUOUS, "transport_error", type(error).__name__)
 
 
 def classify_status(status: int, retry_after: str | None = None) -> SendError:

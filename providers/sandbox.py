@@ -9,9 +9,9 @@ outcomes whatever the order or concurrency of sends, and a retry may succeed.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
-import time
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -84,11 +84,11 @@ class SandboxProvider(Provider):
     def _draw(self, message: OutgoingMessage) -> random.Random:
         return random.Random(f"{self.config.seed}:{message.message_id}:{message.attempt}")
 
-    def send(self, message: OutgoingMessage) -> SendResult:
+    async def send(self, message: OutgoingMessage) -> SendResult:
         cfg = self.config
         draw = self._draw(message)
         if cfg.latency_ms:
-            time.sleep(cfg.latency_ms / 1000 * (0.5 + draw.random()))  # network round trip
+            await asyncio.sleep(cfg.latency_ms / 1000 * (0.5 + draw.random()))  # round trip
         roll = draw.random()
         for kind, rate in (
             (ErrorKind.HALT, cfg.halt_rate),

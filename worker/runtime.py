@@ -4,9 +4,9 @@ actor thread."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import dramatiq
 import redis
@@ -30,7 +30,9 @@ class Runtime:
         self._providers: dict[str, providers.Provider] = {}
         self._limiters: dict[str, Limiter] = {}
         self._cooldowns: dict[str, Cooldown] = {}
-        self._pools: dict[str, tuple[ThreadPoolExecutor, threading.Semaphore]] = {}
+        self._slots: dict[str, threading.Semaphore] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
         self._redis: redis.Redis | None = None
         self._lock = threading.Lock()
 
@@ -95,17 +97,27 @@ class Runtime:
                     self._cooldowns[name] = RedisCooldown(client, key)
             return self._cooldowns[name]
 
-    def send_pool(self, name: str) -> tuple[ThreadPoolExecutor, threading.Semaphore]:
-        """The threads that call provider ``name`` for every batch of this process, and
-        the slots a batch takes before handing a message over: at most
-        ``send_concurrency`` messages handed and unfinished at once (what a crash of this
-        process can leave in doubt)."""
+    def send_slots(self, name: str) -> threading.Semaphore:
+        """The slots a batch takes before handing a message to provider ``name``: at most
+        ``send_concurrency`` messages handed and unfinished at once in this process (which
+        bounds what a crash of this process can leave in doubt)."""
         with self._lock:
-            if name not in self._pools:
-                width = self.settings.send_concurrency
-                pool = ThreadPoolExecutor(width, thread_name_prefix=f"loa-send-{name}")
-                self._pools[name] = (pool, threading.Semaphore(width))
-            return self._pools[name]
+            if name not in self._slots:
+                self._slots[name] = threading.Semaphore(self.settings.send_concurrency)
+            return self._slots[name]
+
+    def send_loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop, in a thread of its own, on which this process's sends run
+        (every provider's, every batch's): hundreds of requests in flight cost one thread."""
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="loa-send-loop", daemon=True
+                )
+                thread.start()
+                self._loop, self._loop_thread = loop, thread
+            return self._loop
 
     def _redis_client(self) -> redis.Redis | None:
         """One client (and connection pool) for the limiters and cooldowns; ``None`` when
@@ -128,11 +140,14 @@ class Runtime:
         return sink
 
     def close(self) -> None:
-        for pool, _ in self._pools.values():
-            pool.shutdown(wait=True)
-        self._pools.clear()
-        for provider in self._providers.values():
-            provider.close()
+        if self._loop is not None:
+            loop, self._loop = self._loop, None
+            for provider in self._providers.values():
+                asyncio.run_coroutine_threadsafe(provider.aclose(), loop).result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+            if self._loop_thread is not None:
+                self._loop_thread.join(timeout=10)
+            loop.close()
         self._providers.clear()
         self.engine.dispose()
 

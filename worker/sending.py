@@ -1,8 +1,8 @@
 """Sending the claimed messages of one batch: concurrency, rate, retries, recording.
 
-The batch's thread hands messages to the process's send pool for this provider, a few at
-a time, and records what comes back; the pool's threads only call the provider. For each
-group handed out, in this order:
+The batch's thread hands messages, a few at a time, to the process's sending loop (one
+event loop in its own thread, shared by every batch), and records what comes back; the
+loop only calls providers. For each group handed out, in this order:
 
 1. wait out a provider-wide cooldown, then take the provider's rate tokens (a wait, never
    an exception: no dramatiq retry is burnt);
@@ -13,8 +13,8 @@ group handed out, in this order:
    second), the rest one by one (they are few).
 
 Retries, by error kind (``providers.base``):
-- message-level retryable: tenacity retries it at once, in the pool thread, up to
-  ``immediate_retries`` times within a few seconds; after that the batch gives it back
+- message-level retryable: tenacity retries it at once, up to
+  ``immediate_retries`` times within a few seconds, on the loop; after that the batch gives it back
   and comes back later (a delayed re-enqueue), which counts an attempt;
 - provider-wide retryable (5xx, refused connection, 429): starts the provider's
   cooldown; the message goes back to the front of the batch, free of charge, and the
@@ -29,17 +29,20 @@ each time refused unprocessed, and never past its validity.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import queue
+import random
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from tenacity import (
+    AsyncRetrying,
     RetryCallState,
-    Retrying,
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
@@ -57,7 +60,7 @@ from worker.runtime import Runtime
 log = get_logger("loa.sending")
 
 #: Accepted messages recorded in one transaction at most this many at a time …
-FLUSH_EVERY = 100
+FLUSH_EVERY = 200
 #: … and at least this often (seconds): what a crash can leave ``unknown`` is bounded.
 FLUSH_INTERVAL = 0.25
 #: A cooldown this long (seconds) is not waited out by a batch holding a worker thread.
@@ -129,11 +132,12 @@ class _Batch:
         self.campaign_id, self.valid_until = campaign_id, valid_until
         self.limiter = runtime.limiter(provider.name)
         self.cooldown = runtime.cooldown(provider.name)
-        self.pool, self.slots = runtime.send_pool(provider.name)
+        self.loop, self.slots = runtime.send_loop(), runtime.send_slots(provider.name)
         self.by_parts = provider.config.rate_unit == "parts"
         self.group_size = _group_size(provider, runtime.settings.send_concurrency)
         self.outcome, self.todo = BatchOutcome(), deque(claimed)
-        self.running: dict[Future[SendResult | SendError], ClaimedMessage] = {}
+        self.running: dict[int, ClaimedMessage] = {}  # by message id, handed out
+        self.finished: queue.SimpleQueue[tuple[int, SendResult | SendError]] = queue.SimpleQueue()
         self.put_backs: dict[int, int] = {}
         self.sent: list[tuple[int, str]] = []
         self.recorded_at = time.monotonic()
@@ -171,22 +175,41 @@ class _Batch:
             if message.id not in handed:  # expired, or the reaper took it back meanwhile
                 self.slots.release()
                 continue
-            context = contextvars.copy_context()  # keeps campaign_id in log lines
-            future = self.pool.submit(
-                context.run, _attempt, self.runtime, self.provider, self.render(message)
-            )
-            future.add_done_callback(lambda _: self.slots.release())
-            self.running[future] = message
+            self.running[message.id] = message
+            self._submit(message)
         return len(group) == self.group_size and bool(self.todo)
+
+    def _submit(self, message: ClaimedMessage) -> None:
+        """Start the send on the loop; its result lands in ``finished``."""
+        attempt = _attempt(self.runtime, self.provider, self.render(message))
+        # The coroutine runs in a copy of this thread's context: log lines keep campaign_id.
+        context = contextvars.copy_context()
+        future = context.run(asyncio.run_coroutine_threadsafe, attempt, self.loop)
+
+        def done(future: Future[SendResult | SendError]) -> None:
+            self.slots.release()
+            exception = future.exception()
+            result = future.result() if exception is None else self.provider.classify(exception)
+            self.finished.put((message.id, result))
+
+        future.add_done_callback(done)
+
+    def _finished(self, block: bool) -> list[tuple[int, SendResult | SendError]]:
+        """The sends that finished: at least one when ``block``, else those already done."""
+        got = []
+        try:
+            got.append(self.finished.get(block=block))
+            while True:
+                got.append(self.finished.get_nowait())
+        except queue.Empty:
+            return got
 
     def collect(self, block: bool) -> None:
         """Take in the sends that finished (waiting for one when ``block``)."""
         if not self.running:
             return
-        done, _ = wait(self.running, timeout=None if block else 0, return_when=FIRST_COMPLETED)
-        for future in done:
-            message = self.running.pop(future)
-            result = future.result()
+        for message_id, result in self._finished(block):
+            message = self.running.pop(message_id)
             if isinstance(result, SendResult):
                 self.sent.append((message.id, result.provider_message_id))
                 count_outcome(self.provider.name, "sent")
@@ -219,7 +242,7 @@ def _group_size(provider: Provider, width: int) -> int:
     """Messages handed out at once: about a tenth of a second of the provider's rate, so
     that at a slow rate nothing is marked handed long before it is sent."""
     rate = provider.config.rate_per_second
-    group = 20 if rate is None else int(rate / 10)
+    group = 50 if rate is None else int(rate / 10)
     return max(1, min(group, width))
 
 
@@ -253,48 +276,61 @@ def _settle_error(
         record_outcome(runtime.engine, message.id, FINAL_FOR[kind], "worker", error.code)
 
 
-def _attempt(
+async def _send(provider: Provider, message: OutgoingMessage) -> SendResult:
+    """One call to the provider; whatever goes wrong comes out as a classified SendError."""
+    try:
+        return await provider.send(message)
+    except Exception as exc:  # every provider error is classified, none escapes
+        raise provider.classify(exc) from None
+
+
+def _quick(error: BaseException) -> bool:
+    """Worth an immediate retry: refused for now, for this message, with a short wait."""
+    return (
+        isinstance(error, SendError)
+        and error.kind is ErrorKind.RETRYABLE
+        and not error.provider_wide
+        and (error.retry_after or 0) <= QUICK_WAIT
+    )
+
+
+_backoff = wait_exponential_jitter(multiplier=0.2, max=QUICK_WAIT, jitter=0.2)
+
+
+def _pause(state: RetryCallState) -> float:
+    """Exponential with jitter from 0.2 s, never shorter than the provider's Retry-After."""
+    error = state.outcome.exception() if state.outcome else None
+    return max(_backoff(state), getattr(error, "retry_after", None) or 0.0)
+
+
+async def _attempt(
     runtime: Runtime, provider: Provider, message: OutgoingMessage
 ) -> SendResult | SendError:
     """Send one message, with tenacity's immediate retries of message-level retryable
-    errors (each retry takes a rate token, like any send). Runs in a pool thread; returns
-    the error instead of raising, classified."""
-    limiter = runtime.limiter(provider.name)
-    cost = message.parts if provider.config.rate_unit == "parts" else 1
-
-    def quick(error: BaseException) -> bool:
-        return (
-            isinstance(error, SendError)
-            and error.kind is ErrorKind.RETRYABLE
-            and not error.provider_wide
-            and (error.retry_after or 0) <= QUICK_WAIT
-        )
-
-    backoff = wait_exponential_jitter(multiplier=0.2, max=QUICK_WAIT, jitter=0.2)
-
-    def pause(state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        asked = getattr(error, "retry_after", None) or 0.0
-        return max(backoff(state), asked)
-
-    retrying = Retrying(
-        retry=retry_if_exception(quick),
-        stop=stop_after_attempt(1 + runtime.settings.immediate_retries)
-        | stop_after_delay(2 * QUICK_WAIT),
-        wait=pause,
-        reraise=True,
-    )
+    errors (each retry takes a rate token, like any send). Runs on the sending loop;
+    returns the error instead of raising, classified."""
     try:
-        for attempt in retrying:
+        try:
+            return await _send(provider, message)  # the common case: no retry machinery
+        except SendError as first:
+            if not (_quick(first) and runtime.settings.immediate_retries):
+                raise
+            await asyncio.sleep(max(random.uniform(0.2, 0.4), first.retry_after or 0.0))
+        limiter = runtime.limiter(provider.name)
+        cost = message.parts if provider.config.rate_unit == "parts" else 1
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_quick),
+            stop=stop_after_attempt(runtime.settings.immediate_retries)
+            | stop_after_delay(2 * QUICK_WAIT),
+            wait=_pause,
+            reraise=True,
+        )
+        async for attempt in retrying:
             with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    limiter.acquire(cost)
-                try:
-                    return provider.send(message)
-                except Exception as exc:  # every provider error is classified, none escapes
-                    raise provider.classify(exc) from None
+                await asyncio.to_thread(limiter.acquire, cost)  # may wait: off the loop
+                return await _send(provider, message)
+        raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
     except SendError as error:
         if error.provider_wide:
-            runtime.cooldown(provider.name).start(error.retry_after)
+            await asyncio.to_thread(runtime.cooldown(provider.name).start, error.retry_after)
         return error
-    raise AssertionError("unreachable: tenacity either returned or raised")  # pragma: no cover

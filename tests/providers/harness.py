@@ -9,6 +9,7 @@ connection left this machine (``no_network``).
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,6 +51,11 @@ class Sink:
 
     def __call__(self, payload, delay):
         self.receipts.append((dict(payload), delay))
+
+
+def send(provider, outgoing: OutgoingMessage):
+    """Send one message from outside a loop, as a test does."""
+    return asyncio.run(provider.send(outgoing))
 
 
 def message(message_id: int = 1, attempt: int = 1) -> OutgoingMessage:
@@ -95,7 +101,7 @@ def check_send(case: SendCase, capsys, secret_fields: tuple[str, ...] = (), gate
     provider = providers.create("under-test", case.settings, receipt_sink=sink)
     outgoing = message()
     try:
-        result = provider.send(outgoing)
+        result = asyncio.run(provider.send(outgoing))
     except Exception as exc:  # classified below, as the worker does
         error: SendError = provider.classify(exc)
         assert case.kind is not None, f"{case.name}: unexpected {error}"
@@ -104,7 +110,7 @@ def check_send(case: SendCase, capsys, secret_fields: tuple[str, ...] = (), gate
     else:
         assert case.kind is None, f"{case.name}: expected {case.kind}, the send succeeded"
         assert result.provider_message_id
-    provider.close()
+    asyncio.run(provider.aclose())
     logged = capsys.readouterr().err
     for secret in _secrets(case.settings, secret_fields):
         assert secret not in logged, f"{case.name}: a secret reached the logs"

@@ -10,6 +10,7 @@ from tests.providers.harness import (
     check_send,
     message,
     no_network,  # noqa: F401 - fixture
+    send,
 )
 
 QUIET = {
@@ -70,7 +71,7 @@ def test_outcomes_depend_only_on_seed_message_and_attempt():
         result = {}
         for i in ids:
             try:
-                result[i] = provider.send(message(i)).provider_message_id
+                result[i] = send(provider, message(i)).provider_message_id
             except providers.SendError as exc:
                 result[i] = exc.kind
         return result

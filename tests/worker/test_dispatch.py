@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -63,7 +62,7 @@ class Recording:
     def __init__(self):
         self.sent = []
 
-    def send(self, message):
+    async def send(self, message):
         from providers import SendResult
 
         self.sent.append(message)
@@ -71,6 +70,9 @@ class Recording:
 
     def classify(self, error):  # pragma: no cover - nothing fails here
         raise error
+
+    async def aclose(self):
+        pass
 
 
 def test_templates_render_at_send_time_from_the_stored_list_cells(engine, tmp_path):
@@ -142,15 +144,22 @@ def test_cancel_ends_what_is_waiting_and_nothing_else(engine, tmp_path):
 
 class Gathering(Recording):
     """Holds each send until ``width`` sends are in flight together: a batch sent one at a
-    time would break the barrier, and every message would come back failed."""
+    time would never gather them, and every message would time out."""
 
     def __init__(self, width):
         super().__init__()
-        self.barrier = threading.Barrier(width, timeout=10)
+        self.width, self.waiting, self.gathered = width, 0, None
 
-    def send(self, message):
-        self.barrier.wait()
-        return super().send(message)
+    async def send(self, message):
+        import asyncio
+
+        self.gathered = self.gathered or asyncio.Event()  # made on the sending loop
+        self.waiting += 1
+        if self.waiting >= self.width:
+            self.gathered.set()
+        async with asyncio.timeout(10):
+            await self.gathered.wait()
+        return await super().send(message)
 
 
 def runtime_for(engine, tmp_path, provider, **settings) -> Runtime:
@@ -176,7 +185,7 @@ class Refusing(Recording):
         super().__init__()
         self.error = error
 
-    def send(self, message):
+    async def send(self, message):
         self.sent.append(message)
         raise self.error
 
@@ -305,7 +314,7 @@ class Flaky(Recording):
     def idempotent(self):
         return self._idempotent
 
-    def send(self, message):
+    async def send(self, message):
         from providers import SendResult
 
         self.sent.append(message)

@@ -1,0 +1,221 @@
+"""Sending speed and rate precision: real ``loa worker`` processes on Redis and PostgreSQL
+sending to a local eSMS-speaking gateway (``providers.fakes.esms``) that records the
+arrival time of every request. Each scenario prints its figures and the ratio it is
+judged by, measured within one run (these machines are noisy: ratios, not absolutes).
+
+1. ``throughput``: plan -> Redis -> one worker process -> gateway -> PostgreSQL ledger,
+   against a bare asyncio HTTP loop (aiohttp, 64 requests in flight) sending the same
+   requests to the same gateway in the same run. Target: Loa >= 0.5 of the bare loop.
+2. ``latency``: the gateway answers in 250 ms, the provider's limit is 500 msg/s, one
+   worker process. Target: >= 95 % of the limit sustained.
+3. ``precision``: four worker processes share a 200 msg/s limit (burst 20) for 20,000
+   messages. Target: no one-second window (sliding, anchored at every arrival) above
+   200 + burst, and an average of at least 95 % of 200.
+
+    uv run python -m benchmarks.dispatch                  # all three
+    uv run python -m benchmarks.dispatch latency --messages 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import aiohttp
+import redis
+import sqlalchemy as sa
+
+from ledger.db import normalise_url
+from providers.fakes.esms import SEND_PATH
+from tests.fake_gateway import FakeGateway, fake_gateway
+from tests.rig import Rig, national
+
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+@contextmanager
+def database(admin_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for one scenario, dropped afterwards."""
+    admin = sa.create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
+    name = f"loa_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield normalise_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@contextmanager
+def rig_for(args, gateway: FakeGateway, provider: dict, settings: dict) -> Iterator[Rig]:
+    namespace = f"loa-bench-{uuid.uuid4().hex[:8]}"
+    with database(args.postgres) as url, tempfile.TemporaryDirectory() as workdir:
+        rig = Rig(Path(workdir), url, args.redis, namespace, gateway.url, provider, settings)
+        rig.loa("db", "upgrade")
+        try:
+            yield rig
+        finally:
+            rig.stop_all()
+            client = redis.Redis.from_url(args.redis)
+            for key in client.scan_iter(match=f"{namespace}*"):
+                client.delete(key)
+
+
+def arrivals(gateway: FakeGateway) -> list[float]:
+    return sorted(row[0] for row in gateway.received() if row[3] == "100")
+
+
+def sustained(times: list[float]) -> float:
+    """Messages per second between the first and the last arrival."""
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+
+
+def run_loa(rig: Rig, gateway: FakeGateway, messages: int, processes: int) -> dict:
+    """Launch (not timed), then send with ``processes`` worker processes until every
+    message is recorded ``sent`` in the ledger."""
+    gateway.reset()
+    rig.launch("bench", messages)
+    started = time.time()
+    rig.start_worker(processes=processes, threads=8)
+    rig.wait_final("bench", messages, timeout=3600)
+    settled = time.time()
+    times = arrivals(gateway)
+    counts = rig.statuses("bench")
+    return {
+        "messages": messages,
+        "sent": counts["sent"],
+        "gateway_rate": round(sustained(times), 1),
+        # From the first request to the last message recorded in the ledger.
+        "end_to_end_rate": round((len(times) - 1) / (settled - times[0]), 1),
+        "worker_start_to_settled_s": round(settled - started, 2),
+        "times": times,
+    }
+
+
+async def _bare(url: str, messages: int, in_flight: int) -> float:
+    """The same requests Loa makes, from a bare asyncio loop: the ceiling of this machine."""
+    body = {
+        "ApiKey": "fake-key",
+        "SecretKey": "fake-secret",
+        "Content": "Ninh Thuận chào đón quý khách. Cài Bluezone: https://bluezone.gov.vn",
+        "Brandname": "NinhThuan",
+        "SmsType": "2",
+        "IsUnicode": "1",
+        "Sandbox": "0",
+    }
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(messages):
+        queue.put_nowait(i)
+    connector = aiohttp.TCPConnector(limit=in_flight)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def sender() -> None:
+            while not queue.empty():
+                i = queue.get_nowait()
+                payload = {**body, "Phone": "84" + national(i)[1:], "RequestId": f"bare-{i}"}
+                async with session.post(url + SEND_PATH, json=payload) as answer:
+                    assert (await answer.json())["CodeResult"] == "100"
+
+        started = time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(in_flight)))
+        return messages / (time.perf_counter() - started)
+
+
+def throughput(args) -> dict:
+    with fake_gateway() as gateway:
+        bare = asyncio.run(_bare(gateway.url, args.messages, 64))
+        with rig_for(args, gateway, {}, {"send_concurrency": 64}) as rig:
+            loa = run_loa(rig, gateway, args.messages, processes=1)
+    loa.pop("times")
+    ratio = loa["end_to_end_rate"] / bare
+    return {
+        "scenario": "throughput",
+        "bare_asyncio_rate": round(bare, 1),
+        "loa": loa,
+        "ratio": round(ratio, 3),
+        "target": ">= 0.5",
+        "met": ratio >= 0.5,
+    }
+
+
+def latency(args) -> dict:
+    limit = 500
+    with fake_gateway("providers.fakes.esms", "--latency-ms", "250") as gateway:
+        provider = {"rate_per_second": limit, "burst": 50, "read_timeout": 5}
+        with rig_for(args, gateway, provider, {"send_concurrency": 192}) as rig:
+            loa = run_loa(rig, gateway, args.messages, processes=1)
+    times = loa.pop("times")
+    # Sustained: the middle of the run, without the first and last second (ramp, tail).
+    middle = [t for t in times if times[0] + 1 <= t <= times[-1] - 1]
+    rate = sustained(middle)
+    return {
+        "scenario": "latency-bound (250 ms, limit 500 msg/s)",
+        "loa": loa,
+        "sustained_rate": round(rate, 1),
+        "ratio_of_limit": round(rate / limit, 3),
+        "target": ">= 0.95",
+        "met": rate / limit >= 0.95,
+    }
+
+
+def max_window(times: list[float], width: float = 1.0) -> int:
+    """The most arrivals in any window of ``width`` seconds starting at an arrival."""
+    return max(bisect.bisect_left(times, t + width) - i for i, t in enumerate(times))
+
+
+def precision(args) -> dict:
+    limit, burst = 200, 20
+    with fake_gateway() as gateway:
+        provider = {"rate_per_second": limit, "burst": burst}
+        with rig_for(args, gateway, provider, {}) as rig:
+            loa = run_loa(rig, gateway, args.messages, processes=4)
+    times = loa.pop("times")
+    worst = max_window(times)
+    whole = [sum(1 for t in times if s <= t < s + 1) for s in range(int(times[0]), int(times[-1]))]
+    average = sustained(times)
+    return {
+        "scenario": "precision (4 processes, limit 200 msg/s, burst 20)",
+        "loa": loa,
+        "max_in_any_1s_window": worst,
+        "allowed": limit + burst,
+        "max_in_a_clock_second": max(whole) if whole else len(times),
+        "average_rate": round(average, 1),
+        "ratio_of_limit": round(average / limit, 3),
+        "met": worst <= limit + burst and average / limit >= 0.95,
+    }
+
+
+SCENARIOS = {"throughput": (throughput, 20_000), "latency": (latency, 10_000)}
+SCENARIOS["precision"] = (precision, 20_000)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("scenario", nargs="*", help=f"any of {', '.join(SCENARIOS)} (default: all)")
+    parser.add_argument("--messages", type=int, help="messages per scenario (default: its own)")
+    parser.add_argument("--postgres", default=POSTGRES_URL)
+    parser.add_argument("--redis", default=REDIS_URL)
+    args = parser.parse_args()
+    unknown = set(args.scenario) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario {', '.join(sorted(unknown))}")
+    asked = args.messages
+    for name in args.scenario or SCENARIOS:
+        run, default = SCENARIOS[name]
+        args.messages = asked or default
+        print(json.dumps(run(args), ensure_ascii=False), flush=True)
+
+
+if __name__ == "__main__":
+    main()
