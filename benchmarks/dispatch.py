@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import bisect
 import json
+import os
 import tempfile
 import time
 import uuid
@@ -40,6 +41,7 @@ from tests.rig import Rig, national
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/14"
+THREADS = int(os.environ.get("BENCH_THREADS", "8"))
 
 
 @contextmanager
@@ -87,7 +89,7 @@ def run_loa(rig: Rig, gateway: FakeGateway, messages: int, processes: int) -> di
     gateway.reset()
     rig.launch("bench", messages)
     started = time.time()
-    rig.start_worker(processes=processes, threads=8)
+    rig.start_worker(processes=processes, threads=THREADS)
     rig.wait_final("bench", messages, timeout=3600)
     settled = time.time()
     times = arrivals(gateway)

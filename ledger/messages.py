@@ -14,10 +14,37 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 
 from campaigns.status import FINAL, Status, can_move, sources_of
-from ledger.schema import campaigns, events, key_of, messages, now
+from ledger.schema import UtcDateTime, campaigns, events, key_of, messages, now
+
+# PostgreSQL: the hot statements take arrays, so their text never changes with the group's
+# size (compiled once, prepared by the server) and each is one round trip.
+_PG_SENT = sa.text(
+    """
+    WITH given AS (SELECT * FROM unnest(:ids, :pids) AS g(id, pid)),
+    moved AS (
+        UPDATE messages SET status = 'sent', provider_message_id = given.pid,
+            sent_at = :at, updated_at = :at, claim_token = NULL
+        FROM given WHERE messages.id = given.id AND messages.status = 'sending'
+        RETURNING messages.id
+    ),
+    logged AS (
+        INSERT INTO events (campaign_id, message_id, at, source, from_status, to_status)
+        SELECT :campaign_id, id, :at, 'worker', 'sending', 'sent' FROM moved
+    )
+    SELECT id FROM moved
+    """
+).bindparams(
+    sa.bindparam("ids", type_=ARRAY(sa.BigInteger)),
+    sa.bindparam("pids", type_=ARRAY(sa.String)),
+    sa.bindparam("at", type_=UtcDateTime),
+)
+_PG_HANDED = sa.text(
+    "UPDATE messages SET handed_at = :at WHERE id = ANY(:ids) AND status = 'sending' RETURNING id"
+).bindparams(sa.bindparam("ids", type_=ARRAY(sa.BigInteger)), sa.bindparam("at", type_=UtcDateTime))
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +186,9 @@ def _move(
 
 def record_sent(engine: Engine, campaign_id: str, sent: Sequence[tuple[int, str]]) -> int:
     """The provider accepted these messages (of one campaign): ``sending -> sent``, with
-    the provider's ids. A few statements whatever the group's size (a worker sending
-    thousands a second cannot afford four round trips per message). The provider's id is
+    the provider's ids. One statement on PostgreSQL (update and event log together), a
+    few on SQLite, whatever the group's size: a worker sending thousands a second cannot
+    afford four round trips per message. The provider's id is
     stored even when a receipt already moved the status past ``sent``, so later receipts
     match. Returns how many moved to ``sent``."""
     if not sent:
@@ -174,20 +202,11 @@ def record_sent(engine: Engine, campaign_id: str, sent: Sequence[tuple[int, str]
     }
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            # One UPDATE joined to the ids and provider ids; only rows still ``sending``.
-            given = sa.values(
-                sa.column("m_id", sa.BigInteger), sa.column("m_pid", sa.String), name="given"
-            ).data(list(sent))
-            moved = set(
-                conn.execute(
-                    messages.update()
-                    .where(messages.c.id == given.c.m_id, messages.c.status == Status.SENDING.value)
-                    .values(provider_message_id=given.c.m_pid, **changes)
-                    .returning(messages.c.id)
-                ).scalars()
-            )
+            ids, pids = [i for i, _ in sent], [p for _, p in sent]
+            params = {"ids": ids, "pids": pids, "at": at, "campaign_id": campaign_id}
+            moved = set(conn.execute(_PG_SENT, params).scalars())
         else:
-            # SQLite has no VALUES join; its write lock (BEGIN IMMEDIATE) makes this
+            # SQLite has no arrays; its write lock (BEGIN IMMEDIATE) makes this
             # look-then-update as safe as the single statement.
             ids = [message_id for message_id, _ in sent]
             moved = set(
@@ -204,23 +223,7 @@ def record_sent(engine: Engine, campaign_id: str, sent: Sequence[tuple[int, str]
                     .values(provider_message_id=sa.bindparam("m_pid"), **changes),
                     [{"m_id": i, "m_pid": p} for i, p in sent if i in moved],
                 )
-        if moved:
-            conn.execute(
-                events.insert(),
-                [
-                    {
-                        "campaign_id": campaign_id,
-                        "message_id": message_id,
-                        "at": at,
-                        "source": "worker",
-                        "from_status": Status.SENDING.value,
-                        "to_status": Status.SENT.value,
-                        "code": None,
-                        "detail": None,
-                    }
-                    for message_id in moved
-                ],
-            )
+                _log_sent(conn, campaign_id, moved, at)
         late = [{"m_id": i, "m_pid": p} for i, p in sent if i not in moved]
         if late:
             # A receipt got there first: keep the provider's id so later receipts match.
@@ -234,6 +237,25 @@ def record_sent(engine: Engine, campaign_id: str, sent: Sequence[tuple[int, str]
                 late,
             )
     return len(moved)
+
+
+def _log_sent(conn: Connection, campaign_id: str, moved: set[int], at: datetime) -> None:
+    conn.execute(
+        events.insert(),
+        [
+            {
+                "campaign_id": campaign_id,
+                "message_id": message_id,
+                "at": at,
+                "source": "worker",
+                "from_status": Status.SENDING.value,
+                "to_status": Status.SENT.value,
+                "code": None,
+                "detail": None,
+            }
+            for message_id in moved
+        ],
+    )
 
 
 def record_outcome(
@@ -344,6 +366,8 @@ def mark_handed(engine: Engine, message_ids: Sequence[int]) -> set[int]:
     if not message_ids:
         return set()
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            return set(conn.execute(_PG_HANDED, {"ids": list(message_ids), "at": now()}).scalars())
         rows = conn.execute(
             messages.update()
             .where(messages.c.id.in_(message_ids), messages.c.status == Status.SENDING.value)

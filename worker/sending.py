@@ -36,9 +36,9 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from tenacity import (
     AsyncRetrying,
@@ -171,28 +171,38 @@ class _Batch:
             handed: set[int] = set()
         else:
             handed = mark_handed(engine, [m.id for m in group])
+        going = []
         for message in group:
             if message.id not in handed:  # expired, or the reaper took it back meanwhile
                 self.slots.release()
                 continue
             self.running[message.id] = message
-            self._submit(message)
+            going.append(self.render(message))
+        if going:
+            # One hop to the loop for the whole group; the tasks run in a copy of this
+            # thread's context, so their log lines keep campaign_id.
+            context = contextvars.copy_context()
+            self.loop.call_soon_threadsafe(self._start, going, context)
         return len(group) == self.group_size and bool(self.todo)
 
-    def _submit(self, message: ClaimedMessage) -> None:
-        """Start the send on the loop; its result lands in ``finished``."""
-        attempt = _attempt(self.runtime, self.provider, self.render(message))
-        # The coroutine runs in a copy of this thread's context: log lines keep campaign_id.
-        context = contextvars.copy_context()
-        future = context.run(asyncio.run_coroutine_threadsafe, attempt, self.loop)
+    def _start(self, going: list[OutgoingMessage], context: contextvars.Context) -> None:
+        """On the loop: one task per message; each result lands in ``finished``."""
+        for message in going:
+            task = self.loop.create_task(
+                _attempt(self.runtime, self.provider, message), context=context
+            )
+            task.add_done_callback(partial(self._done, message.message_id))
 
-        def done(future: Future[SendResult | SendError]) -> None:
-            self.slots.release()
-            exception = future.exception()
-            result = future.result() if exception is None else self.provider.classify(exception)
-            self.finished.put((message.id, result))
-
-        future.add_done_callback(done)
+    def _done(self, message_id: int, task: asyncio.Task[SendResult | SendError]) -> None:
+        self.slots.release()
+        error = None if task.cancelled() else task.exception()
+        if task.cancelled() or error is not None:  # a bug, not a provider answer: in doubt
+            result: SendResult | SendError = self.provider.classify(
+                error or RuntimeError("send cancelled")
+            )
+        else:
+            result = task.result()
+        self.finished.put((message_id, result))
 
     def _finished(self, block: bool) -> list[tuple[int, SendResult | SendError]]:
         """The sends that finished: at least one when ``block``, else those already done."""
