@@ -154,7 +154,7 @@ def throughput(args) -> dict:
 def latency(args) -> dict:
     limit = 500
     with fake_gateway("providers.fakes.esms", "--latency-ms", "250") as gateway:
-        provider = {"rate_per_second": limit, "burst": 50, "read_timeout": 5}
+        provider = {"rate_per_second": limit, "burst": 50, "read_timeout": 5, "connections": 256}
         with rig_for(args, gateway, provider, {"send_concurrency": 192}) as rig:
             loa = run_loa(rig, gateway, args.messages, processes=1)
     times = loa.pop("times")

@@ -53,6 +53,8 @@ class Rig:
     gateway_url: str
     provider: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    #: More provider instances by name (their full settings), beside ``fake``.
+    others: dict[str, dict[str, Any]] = field(default_factory=dict)
     workers: list[subprocess.Popen] = field(default_factory=list)
 
     @property
@@ -73,8 +75,9 @@ class Rig:
             "base_url": self.gateway_url,
             **self.provider,
         }
-        for name, value in fake.items():
-            env[f"LOA_PROVIDERS__{PROVIDER.upper()}__{name.upper()}"] = str(value)
+        for instance, fields in {PROVIDER: fake, **self.others}.items():
+            for name, value in fields.items():
+                env[f"LOA_PROVIDERS__{instance.upper()}__{name.upper()}"] = str(value)
         for name, value in self.settings.items():
             env[f"LOA_{name.upper()}"] = str(value)
         return env
@@ -125,7 +128,7 @@ class Rig:
                 worker.wait()
 
     def write_campaign(
-        self, campaign_id: str, recipients: int, validity: str = "6h"
+        self, campaign_id: str, recipients: int, validity: str = "6h", provider: str = PROVIDER
     ) -> tuple[Path, Path]:
         """A campaign file and a list of ``recipients`` distinct numbers."""
         spec = self.workdir / f"{campaign_id}.toml"
@@ -134,7 +137,7 @@ class Rig:
             'name = "Chào mừng du khách đến Ninh Thuận"\n'
             'category = "public_service"\n'
             'brandname = "NinhThuan"\n'
-            f'provider = "{PROVIDER}"\n'
+            f'provider = "{provider}"\n'
             f'validity = "{validity}"\n'
             "[messages]\n"
             'vi = "Ninh Thuận chào đón quý khách. Cài Bluezone: https://bluezone.gov.vn"\n',

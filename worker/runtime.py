@@ -74,14 +74,13 @@ class Runtime:
                     self._limiters[name] = Unlimited()
                 else:
                     burst = config.burst or max(1, round(config.rate_per_second))
+                    rate = config.rate_per_second * (1 - self.settings.rate_headroom)
                     client = self._redis_client()
                     if client is None:
-                        self._limiters[name] = LocalBucket(config.rate_per_second, burst)
+                        self._limiters[name] = LocalBucket(rate, burst)
                     else:
                         key = f"{self.settings.redis_namespace}:rate:{name}"
-                        self._limiters[name] = RedisBucket(
-                            client, key, config.rate_per_second, burst
-                        )
+                        self._limiters[name] = RedisBucket(client, key, rate, burst)
             return self._limiters[name]
 
     def cooldown(self, name: str) -> Cooldown:

@@ -4,17 +4,19 @@ The batch's thread hands messages, a few at a time, to the process's sending loo
 event loop in its own thread, shared by every batch), and records what comes back; the
 loop only calls providers. For each group handed out, in this order:
 
-1. wait out a provider-wide cooldown, then take the provider's rate tokens (a wait, never
-   an exception: no dramatiq retry is burnt);
-2. mark the group handed (one UPDATE), so a reaper can tell "never left" from "may
-   have left" if this process dies;
-3. send, concurrently, at most ``send_concurrency`` messages in flight per process;
+1. wait out a provider-wide cooldown, then take the provider's rate tokens for as much
+   of the group as they cover now, in one go (a wait, never an exception: no dramatiq
+   retry is burnt);
+2. take a send slot for each: at most ``send_concurrency`` messages in flight per
+   process (tokens first, so a batch waiting for them holds no slot);
+3. mark the group handed (one UPDATE), so a reaper can tell "never left" from "may
+   have left" if this process dies, and send it at once;
 4. record the accepted ones in bulk (every ``FLUSH_EVERY`` messages or fraction of a
    second), the rest one by one (they are few).
 
 Retries, by error kind (``providers.base``):
-- message-level retryable: tenacity retries it at once, up to
-  ``immediate_retries`` times within a few seconds, on the loop; after that the batch gives it back
+- message-level retryable: tenacity retries it at once, on the loop, up to
+  ``immediate_retries`` times within a few seconds; after that the batch gives it back
   and comes back later (a delayed re-enqueue), which counts an attempt;
 - provider-wide retryable (5xx, refused connection, 429): starts the provider's
   cooldown; the message goes back to the front of the batch, free of charge, and the
@@ -50,7 +52,7 @@ from tenacity import (
 )
 
 from campaigns.status import Status
-from ledger.messages import ClaimedMessage, mark_handed, record_outcome, record_sent
+from ledger.messages import ClaimedMessage, mark_handed, record_outcome, record_sent, release
 from ledger.schema import now
 from providers import ErrorKind, OutgoingMessage, Provider, SendError, SendResult
 from worker.logging import bound, get_logger
@@ -109,10 +111,14 @@ def send_claimed(
         Ledger errors, for dramatiq's retries (what was sent is recorded or ``sending``).
     """
     batch = _Batch(runtime, provider, campaign_id, valid_until, claimed, render)
-    while batch.todo or batch.running:
-        more = batch.hand_out()
-        batch.collect(block=not more)
-        batch.record(force=not batch.running)
+    try:
+        while batch.todo or batch.running:
+            more = batch.hand_out()
+            batch.collect(block=not more)
+            batch.record(force=not batch.running)
+    except Exception:
+        batch.wind_down()
+        raise
     return batch.outcome
 
 
@@ -143,37 +149,33 @@ class _Batch:
         self.recorded_at = time.monotonic()
 
     def hand_out(self) -> bool:
-        """Hand the next group to the pool, once it has process-wide send slots, the
-        provider's tokens and a ``handed`` mark. Returns whether more could go at once."""
+        """Hand the next group to the sending loop, once it has the provider's tokens,
+        process-wide send slots and a ``handed`` mark. Returns whether to go on handing
+        out at once (False: nothing left, or no slot free until a send finishes)."""
         if not self.todo or self.outcome.halt is not None:
             return False
         if self.cooldown.left() > LONG_COOLDOWN:
             self.outcome.down.extend(self.todo)  # come back when it ends, not hold a thread
             self.todo.clear()
             return False
-        group: list[ClaimedMessage] = []
-        while self.todo and len(group) < self.group_size:
-            # Never wait for a slot while this batch has results of its own to collect.
-            if not self.slots.acquire(blocking=not self.running and not group):
-                break
-            message = self.todo.popleft()
-            waited = self.cooldown.wait()
-            waited += self.limiter.acquire(message.parts if self.by_parts else 1)
-            count_wait(self.provider.name, waited)
-            group.append(message)
+        candidates = [self.todo[i] for i in range(min(self.group_size, len(self.todo)))]
+        group, slots_short = self._paid(candidates)
         if not group:
             return False
+        for _ in group:
+            self.todo.popleft()
         engine = self.runtime.engine
         if now() >= self.valid_until:
             for message in [*group, *self.todo]:
                 record_outcome(engine, message.id, Status.EXPIRED, "worker", "validity_passed")
+            for _ in group:
+                self.slots.release()
             self.todo.clear()
-            handed: set[int] = set()
-        else:
-            handed = mark_handed(engine, [m.id for m in group])
+            return False
+        handed = mark_handed(engine, [m.id for m in group])
         going = []
         for message in group:
-            if message.id not in handed:  # expired, or the reaper took it back meanwhile
+            if message.id not in handed:  # the reaper took it back meanwhile: not ours
                 self.slots.release()
                 continue
             self.running[message.id] = message
@@ -183,7 +185,34 @@ class _Batch:
             # thread's context, so their log lines keep campaign_id.
             context = contextvars.copy_context()
             self.loop.call_soon_threadsafe(self._start, going, context)
-        return len(group) == self.group_size and bool(self.todo)
+        # Go on handing out (the next take waits for tokens) unless slots ran short:
+        # then wait for this batch's own sends to finish.
+        return bool(self.todo) and not slots_short
+
+    def _paid(self, candidates: list[ClaimedMessage]) -> tuple[list[ClaimedMessage], bool]:
+        """The head of ``candidates`` that can go now: the provider's tokens for as many
+        as they cover, taken in one go (a token held for later could add to a burst),
+        then a send slot each; unused tokens go back. Tokens first: a batch waiting for
+        them holds no slot that another batch's sends could use. Also returns whether
+        slots ran short."""
+        waited = self.cooldown.wait()
+        costs = [m.parts if self.by_parts else 1 for m in candidates]
+        granted, wait = self.limiter.take(sum(costs), least=costs[0])
+        waited += wait
+        if granted < costs[0]:  # one message dearer than the whole burst: in pieces
+            waited += self.limiter.acquire(costs[0] - granted)
+            granted = costs[0]
+        count_wait(self.provider.name, waited)
+        paid, used, short = 0, 0, False
+        while paid < len(candidates) and used + costs[paid] <= granted:
+            # Never wait for a slot while this batch has results of its own to collect.
+            if not self.slots.acquire(blocking=not self.running and not paid):
+                short = True
+                break
+            used += costs[paid]
+            paid += 1
+        self.limiter.give_back(granted - used)
+        return candidates[:paid], short
 
     def _start(self, going: list[OutgoingMessage], context: contextvars.Context) -> None:
         """On the loop: one task per message; each result lands in ``finished``."""
@@ -235,6 +264,21 @@ class _Batch:
             if self.outcome.halt is not None:
                 self.outcome.untouched.extend(self.todo)
                 self.todo.clear()
+
+    def wind_down(self) -> None:
+        """After an infrastructure error (ledger, Redis): hand out nothing more, let what
+        is in flight finish and record it, and give back what did not go, if the ledger
+        lets us (the job's retry then finds them queued). What cannot be recorded stays
+        ``sending``, for the reaper."""
+        unsent = [m.id for m in self.todo]
+        self.todo.clear()
+        try:
+            release(self.runtime.engine, unsent, code="worker_error", refund=True)
+            while self.running:
+                self.collect(block=True)
+            self.record(force=True)
+        except Exception as exc:  # the original error is the one that matters
+            log.warning("batch.wind_down_failed", error=type(exc).__name__)
 
     def record(self, force: bool) -> None:
         """Record the accepted sends, in bulk, when enough have come or enough time passed."""

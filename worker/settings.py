@@ -88,6 +88,14 @@ class Settings(BaseSettings):
         description="Messages in flight at once to one provider from one worker process "
         "(a provider answering in 250 ms needs 125 for 500 msg/s).",
     )
+    rate_headroom: float = Field(
+        default=0.02,
+        ge=0,
+        le=0.5,
+        description="Fraction below each provider's agreed rate that Loa aims for: the "
+        "carrier counts arrivals, and a message's way there (Loa, network) varies by some "
+        "milliseconds, which could push a one-second window over rate + burst.",
+    )
     immediate_retries: int = Field(
         default=2,
         ge=0,

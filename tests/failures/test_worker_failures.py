@@ -5,6 +5,7 @@ request it gets."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 
@@ -91,3 +92,74 @@ def test_workers_killed_three_times_lose_nothing_and_send_nothing_twice(rig, gat
     assert counts["unknown"] <= doubtful
     assert rig.recipients_in(campaign, "sent") <= set(received), "recorded sent, never received"
     assert len(set(received)) >= recipients - counts["unknown"]
+
+
+def accepted_once(gateway) -> Counter[str]:
+    """Numbers the gateway accepted, with how often (its idempotency key makes a resend
+    an answer 124, so more than once would be a second SMS)."""
+    accepted = Counter(
+        as_national(phone) for _, phone, _, answer in gateway.received() if answer == "100"
+    )
+    assert max(accepted.values(), default=1) == 1, "a number was accepted twice"
+    return accepted
+
+
+def test_a_gateway_down_for_30_seconds_pauses_sending_then_the_campaign_completes(rig, gateway):
+    recipients = 1500
+    gateway.faults({"http": 503, "seconds": 30})
+    down_until = time.time() + 30
+    rig.launch("outage", recipients)
+    rig.start_worker(processes=1, threads=4)
+    counts = rig.wait_final("outage", recipients, timeout=240)
+
+    assert counts == Counter({"sent": recipients})  # nothing failed, nothing in doubt
+    received = gateway.received()
+    refused = [t for t, _, _, answer in received if answer == "http_503"]
+    # Paused, not hammering: at 400 msg/s the outage could have taken 12,000 requests.
+    assert 0 < len(refused) < 1000
+    first_accepted = min(t for t, _, _, answer in received if answer == "100")
+    assert first_accepted >= down_until - 0.5
+    assert len(accepted_once(gateway)) == recipients
+
+
+def test_throttling_with_retry_after_is_respected(rig, gateway):
+    recipients = 400
+    gateway.faults({"http": 429, "retry_after": 3, "requests": 1})
+    rig.launch("throttled", recipients)
+    rig.start_worker(processes=1, threads=4)
+    counts = rig.wait_final("throttled", recipients, timeout=120)
+
+    assert counts == Counter({"sent": recipients})
+    received = gateway.received()
+    (throttled_at,) = [t for t, _, _, answer in received if answer == "http_429"]
+    # Requests already on their way when the 429 came may land just after it; nothing
+    # sent after the answer may come before Retry-After has passed.
+    during = [t for t, *_ in received if throttled_at + 0.5 < t < throttled_at + 3 - 0.05]
+    assert during == []
+    assert max(t for t, *_ in received) >= throttled_at + 3
+    assert len(accepted_once(gateway)) == recipients
+
+
+def test_a_halted_provider_stops_others_go_on_and_resume_restarts_it(tmp_path, rig, gateway):
+    with fake_gateway() as second:
+        rig.others["other"] = {
+            "type": "esms",
+            "api_key": "fake-key",
+            "secret_key": "fake-secret",
+            "base_url": second.url,
+        }
+        gateway.faults({"code": "103", "requests": 1})  # balance exhausted: halt
+        rig.launch("halted", 600)
+        rig.launch("elsewhere", 600, provider="other")
+        rig.start_worker(processes=1, threads=4)
+
+        assert rig.wait_final("elsewhere", 600, timeout=120) == Counter({"sent": 600})
+        halts = json.loads(rig.loa("provider", "halts", "--json").stdout)
+        assert list(halts) == ["fake"] and "103" in halts["fake"]
+        stuck = rig.statuses("halted")
+        assert stuck["queued"] > 0 and stuck["failed"] == 0  # waiting, not lost
+
+        rig.loa("provider", "resume", "fake")
+        assert rig.wait_final("halted", 600, timeout=120) == Counter({"sent": 600})
+        assert len(accepted_once(gateway)) == 600
+        assert len(accepted_once(second)) == 600

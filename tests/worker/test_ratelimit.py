@@ -59,6 +59,29 @@ def test_the_local_bucket_is_shared_by_threads():
     assert time.monotonic() - started >= (100 - 5) / 200 * 0.98  # cannot be faster than the rate
 
 
+def test_a_group_takes_what_is_there_and_gives_back_what_it_cannot_use():
+    clock = Clock()
+    bucket = LocalBucket(rate=10, burst=5, clock=clock.time, sleep=clock.sleep)
+    assert bucket.take(8) == (5, 0.0)  # the burst is there: all of it, no wait
+    granted, waited = bucket.take(8, least=2)  # nothing left: wait for two, take two
+    assert (granted, waited) == (2, pytest.approx(0.2))
+    bucket.give_back(2)
+    assert bucket.take(8) == (2, 0.0)
+    bucket.give_back(50)
+    assert bucket.take(8) == (5, 0.0)  # never more than the burst
+
+
+@pytest.mark.redis
+def test_the_redis_bucket_takes_and_gives_back_like_the_local_one(redis_namespace):
+    client = redis.Redis.from_url(REDIS_URL)
+    bucket = RedisBucket(client, f"{redis_namespace}:rate:x", rate=0.5, burst=5)
+    assert bucket.take(8)[0] == 5
+    bucket.give_back(3)
+    assert bucket.take(8)[0] == 3  # at 0.5 token/s, nothing refilled meanwhile
+    bucket.give_back(50)
+    assert bucket.take(8)[0] == 5
+
+
 @pytest.mark.redis
 def test_processes_share_one_bucket_in_redis(redis_namespace):
     client = redis.Redis.from_url(REDIS_URL)
