@@ -6,15 +6,21 @@ request it gets."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+import redis
 import sqlalchemy as sa
 
 from tests.conftest import REDIS_URL
 from tests.fake_gateway import fake_gateway
-from tests.rig import Rig, as_national
+from tests.rig import Rig, as_national, free_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
 
@@ -163,3 +169,56 @@ def test_a_halted_provider_stops_others_go_on_and_resume_restarts_it(tmp_path, r
         assert rig.wait_final("halted", 600, timeout=120) == Counter({"sent": 600})
         assert len(accepted_once(gateway)) == 600
         assert len(accepted_once(second)) == 600
+
+
+@contextmanager
+def own_redis(directory: Path) -> Iterator[tuple[str, Callable[[], None]]]:
+    """A Redis server of this test's own, persisting to an append-only file as production
+    Redis must (docker-compose.yml), so that a restart keeps the queues. Yields its URL
+    and a function that restarts it."""
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
+    command += ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+    client = redis.Redis(port=port)
+
+    def start() -> subprocess.Popen:
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return server
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)  # waiting for a process to listen; the ping decides
+
+    server = start()
+
+    def restart() -> None:
+        nonlocal server
+        server.terminate()  # SIGTERM: Redis flushes its append-only file and exits
+        server.wait(timeout=10)
+        server = start()
+
+    try:
+        yield f"redis://127.0.0.1:{port}/0", restart
+    finally:
+        server.kill()
+        server.wait()
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+def test_redis_restarted_mid_campaign_loses_nothing(tmp_path, rig, gateway):
+    recipients = 4000
+    with own_redis(tmp_path) as (url, restart):
+        rig.redis_url = url
+        rig.launch("restart", recipients)
+        rig.start_worker(processes=1, threads=4)
+        wait_received(gateway, recipients // 4)
+        restart()
+        counts = rig.wait_final("restart", recipients, timeout=240)
+
+    assert sum(counts.values()) == recipients and set(counts) <= {"sent", "unknown"}, counts
+    accepted = accepted_once(gateway)
+    assert rig.recipients_in("restart", "sent") <= set(accepted)
+    assert len(accepted) >= recipients - counts["unknown"]
