@@ -1,0 +1,85 @@
+"""How a batch treats a provider that refuses for now: quick retries in the job for one
+message, a provider-wide cooldown (no attempt charged) when the provider is down."""
+
+from __future__ import annotations
+
+import time
+
+import dramatiq
+import sqlalchemy as sa
+from dramatiq.brokers.stub import StubBroker
+
+from campaigns.status import Status
+from ledger.schema import messages
+from ledger.summary import status_counts
+from providers import ErrorKind, SendError, SendResult
+from tests.worker.test_dispatch import SPEC, Recording, runtime_for, runtime_with_campaign
+from worker.broker import use_broker
+from worker.dispatch import send_batch
+
+
+class Failing(Recording):
+    """Refuses the first ``times`` sends with ``error``, then accepts."""
+
+    def __init__(self, error: SendError, times: int | None = None, each: bool = False):
+        super().__init__()
+        self.error, self.times, self.each = error, times, each
+        self.refused: list[int] = []
+
+    async def send(self, message):
+        self.sent.append(message)
+        first_of_its_own = message.message_id not in self.refused
+        if (self.each and first_of_its_own) or (
+            not self.each and (self.times is None or len(self.refused) < self.times)
+        ):
+            self.refused.append(message.message_id)
+            raise self.error
+        return SendResult(provider_message_id=f"R{message.message_id}")
+
+    def classify(self, error):
+        return error
+
+
+def attempts(engine) -> set[int]:
+    with engine.connect() as conn:
+        return set(conn.execute(sa.select(messages.c.attempts)).scalars())
+
+
+def test_a_message_refused_for_now_is_retried_at_once_within_the_job(engine, tmp_path):
+    runtime_with_campaign(engine, tmp_path)
+    queue_full = SendError(ErrorKind.RETRYABLE, "0x14", "message queue full")
+    provider = Failing(queue_full, each=True)
+    runtime = runtime_for(engine, tmp_path, provider)
+    broker = use_broker(StubBroker(), runtime.settings)
+    send_batch(runtime, SPEC.id, 1)
+    assert status_counts(engine, SPEC.id)[Status.SENT] == 20
+    assert len(provider.sent) == 40  # each refused once, then sent by tenacity
+    assert attempts(engine) == {1}  # one claim each: no job came back for them
+    assert not broker.queues["sms.sandbox.DQ"].queue
+
+
+def test_a_provider_down_for_a_moment_pauses_the_batch_and_charges_nothing(engine, tmp_path):
+    runtime_with_campaign(engine, tmp_path)
+    down = SendError(ErrorKind.RETRYABLE, "http_503", "gateway error", provider_wide=True)
+    provider = Failing(down, times=2)
+    runtime = runtime_for(engine, tmp_path, provider, send_concurrency=1)
+    started = time.monotonic()
+    send_batch(runtime, SPEC.id, 1)
+    assert status_counts(engine, SPEC.id)[Status.SENT] == 20
+    assert attempts(engine) == {1}
+    assert len(provider.sent) == 22  # the refused one twice more, nothing else
+    # Two refusals in a row: cooldowns of about 1 s then 2 s, waited out by the batch.
+    assert time.monotonic() - started >= 0.75 + 1.5
+
+
+def test_a_long_outage_gives_the_batch_back_for_when_it_ends(engine, tmp_path):
+    runtime_with_campaign(engine, tmp_path)
+    down = SendError(ErrorKind.RETRYABLE, "http_503", provider_wide=True, retry_after=30)
+    runtime = runtime_for(engine, tmp_path, Failing(down))
+    broker = use_broker(StubBroker(), runtime.settings)
+    send_batch(runtime, SPEC.id, 1)
+    assert status_counts(engine, SPEC.id)[Status.QUEUED] == 20  # none lost, none failed
+    assert attempts(engine) == {0}  # refunded: the provider never looked at them
+    (raw,) = list(broker.queues["sms.sandbox.DQ"].queue)
+    eta = dramatiq.Message.decode(raw).options["eta"] / 1000
+    assert 28 < eta - time.time() <= 31
