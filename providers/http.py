@@ -29,10 +29,12 @@ from providers.base import ErrorKind, SendError
 class HttpAnswer:
     status: int
     body: bytes
-    headers: dict[str, str]
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+_JSON = {"Content-Type": "application/json; charset=utf-8"}
 
 
 class HttpClient:
@@ -74,17 +76,15 @@ class HttpClient:
             SendError: the request failed or the answer was not 2xx, classified.
         """
         body = json.dumps(payload, ensure_ascii=False).encode()
-        headers = {"Content-Type": "application/json; charset=utf-8"}
         try:
             async with self._session_here().post(
-                self.base_url + path, data=body, headers=headers
+                self.base_url + path, data=body, headers=_JSON
             ) as response:
-                answer = HttpAnswer(response.status, await response.read(), dict(response.headers))
+                if not 200 <= response.status < 300:
+                    raise classify_status(response.status, response.headers.get("Retry-After"))
+                return HttpAnswer(response.status, await response.read())
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise classify_transport(exc) from None
-        if not 200 <= answer.status < 300:
-            raise classify_status(answer.status, answer.headers.get("Retry-After"))
-        return answer
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:

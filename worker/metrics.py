@@ -48,10 +48,10 @@ class LoaMetrics(Middleware):
         )
 
 
-def count_outcome(provider: str, outcome: str) -> None:
+def count_outcome(provider: str, outcome: str, messages: int = 1) -> None:
     counter = _counters.get("messages")
-    if counter is not None:
-        counter.labels(provider, outcome).inc()
+    if counter is not None and messages:
+        counter.labels(provider, outcome).inc(messages)
 
 
 def count_wait(provider: str, seconds: float) -> None:

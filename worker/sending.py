@@ -247,11 +247,11 @@ class _Batch:
         """Take in the sends that finished (waiting for one when ``block``)."""
         if not self.running:
             return
+        accepted = len(self.sent)
         for message_id, result in self._finished(block):
             message = self.running.pop(message_id)
             if isinstance(result, SendResult):
                 self.sent.append((message.id, result.provider_message_id))
-                count_outcome(self.provider.name, "sent")
                 continue
             _settle_error(self.runtime, self.provider, message, result, self.outcome)
             if result.provider_wide and result.kind is ErrorKind.RETRYABLE:
@@ -264,6 +264,7 @@ class _Batch:
             if self.outcome.halt is not None:
                 self.outcome.untouched.extend(self.todo)
                 self.todo.clear()
+        count_outcome(self.provider.name, "sent", len(self.sent) - accepted)
 
     def wind_down(self) -> None:
         """After an infrastructure error (ledger, Redis): hand out nothing more, let what
@@ -296,7 +297,7 @@ def _group_size(provider: Provider, width: int) -> int:
     """Messages handed out at once: about a tenth of a second of the provider's rate, so
     that at a slow rate nothing is marked handed long before it is sent."""
     rate = provider.config.rate_per_second
-    group = 50 if rate is None else int(rate / 10)
+    group = width if rate is None else int(rate / 10)
     return max(1, min(group, width))
 
 
