@@ -173,6 +173,10 @@ def status(
             "eta_seconds": round(left / rate) if rate and left else (0 if not left else None),
             "by_provider": by_provider(runtime.engine, campaign_id),
         }
+        if not loaded.embedded:
+            # After 5xx or 429 every worker pauses the provider: say so, and for how long.
+            cooling = runtime.cooldown(summary.campaign.provider).left()
+            extra["provider_cooldown_seconds"] = round(cooling, 1)
         return summary, extra
 
     with errors_as_exit_codes():

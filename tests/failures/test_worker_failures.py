@@ -116,6 +116,12 @@ def test_a_gateway_down_for_30_seconds_pauses_sending_then_the_campaign_complete
     down_until = time.time() + 30
     rig.launch("outage", recipients)
     rig.start_worker(processes=1, threads=4)
+    # While it lasts, the campaign's status says its provider is paused, and for how long.
+    cooling = 0.0
+    while not cooling and time.time() < down_until - 2:
+        status = json.loads(rig.loa("campaign", "status", "outage", "--json").stdout)
+        cooling = status["provider_cooldown_seconds"]
+    assert cooling > 0
     counts = rig.wait_final("outage", recipients, timeout=240)
 
     assert counts == Counter({"sent": recipients})  # nothing failed, nothing in doubt
