@@ -56,6 +56,7 @@ class Rig:
     #: More provider instances by name (their full settings), beside ``fake``.
     others: dict[str, dict[str, Any]] = field(default_factory=dict)
     workers: list[subprocess.Popen] = field(default_factory=list)
+    _engine: sa.Engine | None = field(default=None, repr=False)
 
     @property
     def env(self) -> dict[str, str]:
@@ -117,6 +118,8 @@ class Rig:
         worker.wait()
 
     def stop_all(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
         for worker in self.workers:
             if worker.poll() is None:
                 os.killpg(worker.pid, signal.SIGTERM)
@@ -155,35 +158,29 @@ class Rig:
             self.loa("campaign", "launch", str(spec), "-r", str(listing), "--json").stdout
         )
 
+    def rows(self, sql: str, **params: Any) -> list[Any]:
+        """Rows of a query on the ledger."""
+        if self._engine is None:
+            self._engine = sa.create_engine(self.database_url, pool_size=1)
+        with self._engine.connect() as conn:
+            return list(conn.execute(sa.text(sql), params).all())
+
     def statuses(self, campaign_id: str) -> Counter[str]:
         """Recipients per status, straight from the ledger."""
-        engine = sa.create_engine(self.database_url)
-        try:
-            with engine.connect() as conn:
-                rows = conn.execute(
-                    sa.text(
-                        "SELECT m.status, count(*) FROM messages m JOIN campaigns c "
-                        "ON c.key = m.campaign_key WHERE c.id = :id GROUP BY m.status"
-                    ),
-                    {"id": campaign_id},
-                ).all()
-        finally:
-            engine.dispose()
+        rows = self.rows(
+            "SELECT m.status, count(*) FROM messages m JOIN campaigns c "
+            "ON c.key = m.campaign_key WHERE c.id = :id GROUP BY m.status",
+            id=campaign_id,
+        )
         return Counter({status: count for status, count in rows})
 
     def recipients_in(self, campaign_id: str, status: str) -> set[str]:
-        engine = sa.create_engine(self.database_url)
-        try:
-            with engine.connect() as conn:
-                rows = conn.execute(
-                    sa.text(
-                        "SELECT m.recipient FROM messages m JOIN campaigns c "
-                        "ON c.key = m.campaign_key WHERE c.id = :id AND m.status = :s"
-                    ),
-                    {"id": campaign_id, "s": status},
-                ).all()
-        finally:
-            engine.dispose()
+        rows = self.rows(
+            "SELECT m.recipient FROM messages m JOIN campaigns c "
+            "ON c.key = m.campaign_key WHERE c.id = :id AND m.status = :s",
+            id=campaign_id,
+            s=status,
+        )
         return {as_national(row[0]) for row in rows}
 
     def wait_until(self, campaign_id: str, done, timeout: float) -> Counter[str]:
@@ -195,7 +192,7 @@ class Rig:
                 return counts
             if time.monotonic() > deadline:
                 raise AssertionError(f"{campaign_id} not done after {timeout} s: {dict(counts)}")
-            time.sleep(0.2)  # polling an outcome, not synchronising: the check above decides
+            time.sleep(0.5)  # polling an outcome, not synchronising: the check above decides
 
     def wait_final(self, campaign_id: str, recipients: int, timeout: float = 300) -> Counter[str]:
         unsettled = ("queued", "sending")

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import redis
-import sqlalchemy as sa
 
 from tests.conftest import REDIS_URL
 from tests.fake_gateway import fake_gateway
@@ -54,18 +53,12 @@ def rig(tmp_path, postgres_url, redis_namespace, gateway):
 
 def in_flight(rig: Rig, campaign_id: str) -> int:
     """Messages handed to the provider and not settled: what a dead worker leaves in doubt."""
-    engine = sa.create_engine(rig.database_url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM messages m JOIN campaigns c ON c.key = m.campaign_key "
-                    "WHERE c.id = :id AND m.status = 'sending' AND m.handed_at IS NOT NULL"
-                ),
-                {"id": campaign_id},
-            ).scalar_one()
-    finally:
-        engine.dispose()
+    ((count,),) = rig.rows(
+        "SELECT count(*) FROM messages m JOIN campaigns c ON c.key = m.campaign_key "
+        "WHERE c.id = :id AND m.status = 'sending' AND m.handed_at IS NOT NULL",
+        id=campaign_id,
+    )
+    return count
 
 
 def wait_received(gateway, at_least: int, timeout: float = 120) -> None:
