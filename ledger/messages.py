@@ -14,37 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 
 from campaigns.status import FINAL, Status, can_move, sources_of
-from ledger.schema import UtcDateTime, campaigns, events, key_of, messages, now
-
-# PostgreSQL: the hot statements take arrays, so their text never changes with the group's
-# size (compiled once, prepared by the server) and each is one round trip.
-_PG_SENT = sa.text(
-    """
-    WITH given AS (SELECT * FROM unnest(:ids, :pids) AS g(id, pid)),
-    moved AS (
-        UPDATE messages SET status = 'sent', provider_message_id = given.pid,
-            sent_at = :at, updated_at = :at, claim_token = NULL
-        FROM given WHERE messages.id = given.id AND messages.status = 'sending'
-        RETURNING messages.id
-    ),
-    logged AS (
-        INSERT INTO events (campaign_id, message_id, at, source, from_status, to_status)
-        SELECT :campaign_id, id, :at, 'worker', 'sending', 'sent' FROM moved
-    )
-    SELECT id FROM moved
-    """
-).bindparams(
-    sa.bindparam("ids", type_=ARRAY(sa.BigInteger)),
-    sa.bindparam("pids", type_=ARRAY(sa.String)),
-    sa.bindparam("at", type_=UtcDateTime),
-)
-_PG_HANDED = sa.text(
-    "UPDATE messages SET handed_at = :at WHERE id = ANY(:ids) AND status = 'sending' RETURNING id"
-).bindparams(sa.bindparam("ids", type_=ARRAY(sa.BigInteger)), sa.bindparam("at", type_=UtcDateTime))
+from ledger.schema import campaigns, events, key_of, messages, now
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,80 +157,6 @@ def _move(
     return old
 
 
-def record_sent(engine: Engine, campaign_id: str, sent: Sequence[tuple[int, str]]) -> int:
-    """The provider accepted these messages (of one campaign): ``sending -> sent``, with
-    the provider's ids. One statement on PostgreSQL (update and event log together), a
-    few on SQLite, whatever the group's size: a worker sending thousands a second cannot
-    afford four round trips per message. The provider's id is
-    stored even when a receipt already moved the status past ``sent``, so later receipts
-    match. Returns how many moved to ``sent``."""
-    if not sent:
-        return 0
-    at = now()
-    changes = {
-        "status": Status.SENT.value,
-        "sent_at": at,
-        "updated_at": at,
-        "claim_token": None,
-    }
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            ids, pids = [i for i, _ in sent], [p for _, p in sent]
-            params = {"ids": ids, "pids": pids, "at": at, "campaign_id": campaign_id}
-            moved = set(conn.execute(_PG_SENT, params).scalars())
-        else:
-            # SQLite has no arrays; its write lock (BEGIN IMMEDIATE) makes this
-            # look-then-update as safe as the single statement.
-            ids = [message_id for message_id, _ in sent]
-            moved = set(
-                conn.execute(
-                    sa.select(messages.c.id).where(
-                        messages.c.id.in_(ids), messages.c.status == Status.SENDING.value
-                    )
-                ).scalars()
-            )
-            if moved:
-                conn.execute(
-                    messages.update()
-                    .where(messages.c.id == sa.bindparam("m_id"))
-                    .values(provider_message_id=sa.bindparam("m_pid"), **changes),
-                    [{"m_id": i, "m_pid": p} for i, p in sent if i in moved],
-                )
-                _log_sent(conn, campaign_id, moved, at)
-        late = [{"m_id": i, "m_pid": p} for i, p in sent if i not in moved]
-        if late:
-            # A receipt got there first: keep the provider's id so later receipts match.
-            conn.execute(
-                messages.update()
-                .where(
-                    messages.c.id == sa.bindparam("m_id"),
-                    messages.c.provider_message_id.is_(None),
-                )
-                .values(provider_message_id=sa.bindparam("m_pid")),
-                late,
-            )
-    return len(moved)
-
-
-def _log_sent(conn: Connection, campaign_id: str, moved: set[int], at: datetime) -> None:
-    conn.execute(
-        events.insert(),
-        [
-            {
-                "campaign_id": campaign_id,
-                "message_id": message_id,
-                "at": at,
-                "source": "worker",
-                "from_status": Status.SENDING.value,
-                "to_status": Status.SENT.value,
-                "code": None,
-                "detail": None,
-            }
-            for message_id in moved
-        ],
-    )
-
-
 def record_outcome(
     engine: Engine, message_id: int, status: Status, source: str, code: str | None = None
 ) -> bool:
@@ -357,24 +256,6 @@ def cancel_campaign(engine: Engine, campaign_id: str) -> int:
             )
         )
     return cancelled
-
-
-def mark_handed(engine: Engine, message_ids: Sequence[int]) -> set[int]:
-    """Note that claimed messages are about to be handed to the provider (one UPDATE for
-    the group). Returns the ids still ``sending``: the others were taken back by the
-    reaper meanwhile and must not be sent."""
-    if not message_ids:
-        return set()
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            return set(conn.execute(_PG_HANDED, {"ids": list(message_ids), "at": now()}).scalars())
-        rows = conn.execute(
-            messages.update()
-            .where(messages.c.id.in_(message_ids), messages.c.status == Status.SENDING.value)
-            .values(handed_at=now())
-            .returning(messages.c.id)
-        )
-        return {row[0] for row in rows}
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,9 @@ from campaigns.plan import Planner
 from campaigns.recipients import ListRow
 from campaigns.spec import load_spec
 from campaigns.status import Status
+from ledger.handover import record_sent
 from ledger.intake import record_campaign
-from ledger.messages import apply_receipt, claim_batch, record_outcome, record_sent, release
+from ledger.messages import apply_receipt, claim_batch, record_outcome, release
 from ledger.schema import campaigns, events, messages, metadata
 from ledger.summary import status_counts
 from tests.helpers import chunked

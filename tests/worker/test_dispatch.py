@@ -265,7 +265,8 @@ def test_the_reaper_settles_what_a_dead_worker_left_sending(engine, tmp_path):
     """A worker claimed a batch, handed three messages to the provider, and died."""
     from dramatiq.brokers.stub import StubBroker
 
-    from ledger.messages import claim_batch, mark_handed
+    from ledger.handover import mark_handed
+    from ledger.messages import claim_batch
     from ledger.schema import messages
     from worker.broker import use_broker
     from worker.dispatch import reap_stale
@@ -293,7 +294,8 @@ def test_the_reaper_settles_what_a_dead_worker_left_sending(engine, tmp_path):
 
 
 def test_a_message_the_reaper_took_back_is_not_sent_by_the_late_worker(engine, tmp_path):
-    from ledger.messages import claim_batch, mark_handed, record_outcome
+    from ledger.handover import mark_handed
+    from ledger.messages import claim_batch, record_outcome
 
     runtime_with_campaign(engine, tmp_path)
     (first, *_) = claim_batch(engine, SPEC.id, 1)
