@@ -133,7 +133,10 @@ class _Batch:
         self.group_size = _group_size(provider, runtime.settings.send_concurrency)
         self.outcome, self.todo = BatchOutcome(), deque(claimed)
         self.running: dict[int, ClaimedMessage] = {}  # by message id, handed out
-        self.finished: queue.SimpleQueue[tuple[int, SendResult | SendError]] = queue.SimpleQueue()
+        self.finished: queue.SimpleQueue[list[tuple[int, SendResult | SendError]]] = (
+            queue.SimpleQueue()
+        )
+        self.ended: list[tuple[int, SendResult | SendError]] = []  # on the loop only
         self.put_backs: dict[int, int] = {}
         self.sent: list[tuple[int, str]] = []
         self.recorded_at = time.monotonic()
@@ -213,7 +216,9 @@ class _Batch:
             task.add_done_callback(partial(self._done, message.message_id))
 
     def _done(self, message_id: int, task: asyncio.Task[SendResult | SendError]) -> None:
-        self.slots.release()
+        """On the loop, as each send ends: results are passed to the batch's thread once
+        per turn of the loop, not one by one (each hand-over wakes that thread, and the
+        two then take turns at the interpreter lock)."""
         error = None if task.cancelled() else task.exception()
         if task.cancelled() or error is not None:  # a bug, not a provider answer: in doubt
             result: SendResult | SendError = self.provider.classify(
@@ -221,15 +226,22 @@ class _Batch:
             )
         else:
             result = task.result()
-        self.finished.put((message_id, result))
+        if not self.ended:
+            self.loop.call_soon(self._pass_on)
+        self.ended.append((message_id, result))
+
+    def _pass_on(self) -> None:
+        ended, self.ended = self.ended, []
+        self.slots.release(len(ended))
+        self.finished.put(ended)
 
     def _finished(self, block: bool) -> list[tuple[int, SendResult | SendError]]:
-        """The sends that finished: at least one when ``block``, else those already done."""
+        """The sends that finished: some when ``block``, else those already done."""
         got = []
         try:
-            got.append(self.finished.get(block=block))
+            got.extend(self.finished.get(block=block))
             while True:
-                got.append(self.finished.get_nowait())
+                got.extend(self.finished.get_nowait())
         except queue.Empty:
             return got
 
