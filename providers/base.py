@@ -107,8 +107,9 @@ class ProviderConfig(BaseModel):
     """Base of each provider module's settings model. Secrets are ``SecretStr``.
 
     Every provider instance may have an agreed throughput: ``rate_per_second`` messages
-    (or parts, with ``rate_unit = "parts"``) and a ``burst`` above it; carriers cut off a
-    brandname that goes faster. Unset means no limit.
+    (or parts, with ``rate_unit = "parts"``) and a ``burst`` above it, and each sender
+    (brandname) on it one of its own (``sender_rate_per_second``, ``sender_burst``);
+    carriers cut off a brandname that goes faster. Unset means no limit.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -117,6 +118,10 @@ class ProviderConfig(BaseModel):
     rate_per_second: float | None = Field(default=None, gt=0, le=100_000)
     burst: int | None = Field(default=None, ge=1, le=100_000)
     rate_unit: Literal["messages", "parts"] = "messages"
+    #: Each sender (brandname) may also have its own agreed rate on this instance, in the
+    #: same unit; both limits then hold.
+    sender_rate_per_second: float | None = Field(default=None, gt=0, le=100_000)
+    sender_burst: int | None = Field(default=None, ge=1, le=100_000)
 
 
 class Provider(ABC):

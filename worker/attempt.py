@@ -67,7 +67,7 @@ async def attempt(
             if not (_quick(first) and runtime.settings.immediate_retries):
                 raise
             await asyncio.sleep(max(random.uniform(0.2, 0.4), first.retry_after or 0.0))
-        limiter = runtime.limiter(provider.name)
+        limiter = runtime.limiter(provider.name, message.sender)
         cost = message.parts if provider.config.rate_unit == "parts" else 1
         retrying = AsyncRetrying(
             retry=retry_if_exception(_quick),

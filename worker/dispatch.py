@@ -86,7 +86,13 @@ def send_batch(runtime: Runtime, campaign_id: str, batch: int) -> None:
         provider = runtime.provider(campaign.provider)
         render = _renderer(campaign.spec, campaign.list_columns, campaign.valid_until)
         outcome = send_claimed(
-            runtime, provider, campaign_id, campaign.valid_until, claimed, render
+            runtime,
+            provider,
+            campaign_id,
+            campaign.valid_until,
+            claimed,
+            render,
+            sender=campaign.spec.brandname,
         )
         _follow_up(runtime, provider.name, campaign_id, batch, outcome)
 

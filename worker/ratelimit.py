@@ -175,3 +175,24 @@ class RedisBucket(_Acquiring):
     def give_back(self, tokens: int) -> None:
         if tokens > 0:
             self._call(0, 0, back=tokens)
+
+
+class Both(_Acquiring):
+    """Two limits that must both hold (a sender's own rate within its provider's): tokens
+    are taken from the first, then as many from the second, and what the second could not
+    match goes back to the first."""
+
+    def __init__(self, first: Limiter, second: Limiter) -> None:
+        self.first, self.second = first, second
+        self.burst = min(getattr(first, "burst", 1), getattr(second, "burst", 1))
+
+    def take(self, most: int, least: int = 1) -> tuple[int, float]:
+        got, waited = self.first.take(most, least)
+        matched, more = self.second.take(got, min(least, got))
+        if matched < got:
+            self.first.give_back(got - matched)
+        return matched, waited + more
+
+    def give_back(self, tokens: int) -> None:
+        self.first.give_back(tokens)
+        self.second.give_back(tokens)

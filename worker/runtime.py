@@ -17,7 +17,7 @@ from ledger.db import make_engine
 from ledger.migrate import ensure_current
 from worker.broker import RECEIPTS_QUEUE
 from worker.cooldown import Cooldown, LocalCooldown, RedisCooldown
-from worker.ratelimit import Limiter, LocalBucket, RedisBucket, Unlimited
+from worker.ratelimit import Both, Limiter, LocalBucket, RedisBucket, Unlimited
 from worker.settings import Settings, get_settings
 
 
@@ -63,25 +63,35 @@ class Runtime:
                 )
             return self._providers[name]
 
-    def limiter(self, name: str) -> Limiter:
-        """The throughput limit of provider instance ``name``: shared through Redis when
-        Loa runs on Redis, in this process when embedded, none when no rate is set."""
-        provider = self.provider(name)
+    def limiter(self, name: str, sender: str | None = None) -> Limiter:
+        """The throughput limit of provider instance ``name`` (and of ``sender`` on it,
+        when the instance sets a per-sender rate): shared through Redis when Loa runs on
+        Redis, in this process when embedded, none when no rate is set."""
+        config = self.provider(name).config
+        provider = self._bucket(f"rate:{name}", config.rate_per_second, config.burst)
+        if sender is None or config.sender_rate_per_second is None:
+            return provider
+        own = self._bucket(
+            f"rate:{name}:sender:{sender}", config.sender_rate_per_second, config.sender_burst
+        )
+        return own if isinstance(provider, Unlimited) else Both(own, provider)
+
+    def _bucket(self, key: str, rate_per_second: float | None, burst: int | None) -> Limiter:
+        """One bucket, made on first use (``Unlimited`` without a rate)."""
         with self._lock:
-            if name not in self._limiters:
-                config = provider.config
-                if config.rate_per_second is None:
-                    self._limiters[name] = Unlimited()
+            if key not in self._limiters:
+                if rate_per_second is None:
+                    self._limiters[key] = Unlimited()
                 else:
-                    burst = config.burst or max(1, round(config.rate_per_second))
-                    rate = config.rate_per_second * (1 - self.settings.rate_headroom)
+                    burst = burst or max(1, round(rate_per_second))
+                    rate = rate_per_second * (1 - self.settings.rate_headroom)
                     client = self._redis_client()
                     if client is None:
-                        self._limiters[name] = LocalBucket(rate, burst)
+                        self._limiters[key] = LocalBucket(rate, burst)
                     else:
-                        key = f"{self.settings.redis_namespace}:rate:{name}"
-                        self._limiters[name] = RedisBucket(client, key, rate, burst)
-            return self._limiters[name]
+                        full_key = f"{self.settings.redis_namespace}:{key}"
+                        self._limiters[key] = RedisBucket(client, full_key, rate, burst)
+            return self._limiters[key]
 
     def cooldown(self, name: str) -> Cooldown:
         """The provider-wide pause of ``name`` after it said it is down or overloaded,

@@ -94,13 +94,15 @@ def send_claimed(
     valid_until: datetime,
     claimed: list[ClaimedMessage],
     render: Render,
+    sender: str | None = None,
 ) -> BatchOutcome:
     """Send a batch's claimed messages; settle each one or say what is left to do.
+    ``sender`` (the brandname) picks its own rate limit, if the provider sets one.
 
     Raises:
         Ledger errors, for dramatiq's retries (what was sent is recorded or ``sending``).
     """
-    batch = _Batch(runtime, provider, campaign_id, valid_until, claimed, render)
+    batch = _Batch(runtime, provider, campaign_id, valid_until, claimed, render, sender)
     try:
         while batch.todo or batch.running:
             more = batch.hand_out()
@@ -123,10 +125,11 @@ class _Batch:
         valid_until: datetime,
         claimed: list[ClaimedMessage],
         render: Render,
+        sender: str | None,
     ) -> None:
         self.runtime, self.provider, self.render = runtime, provider, render
         self.campaign_id, self.valid_until = campaign_id, valid_until
-        self.limiter = runtime.limiter(provider.name)
+        self.limiter = runtime.limiter(provider.name, sender)
         self.cooldown = runtime.cooldown(provider.name)
         self.loop, self.slots = runtime.send_loop(), runtime.send_slots(provider.name)
         self.by_parts = provider.config.rate_unit == "parts"

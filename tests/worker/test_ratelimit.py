@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from tests.conftest import REDIS_URL
-from worker.ratelimit import LocalBucket, RedisBucket
+from worker.ratelimit import Both, LocalBucket, RedisBucket
 
 
 class Clock:
@@ -71,6 +71,18 @@ def test_a_group_takes_what_is_there_and_gives_back_what_it_cannot_use():
     assert bucket.take(8) == (5, 0.0)  # never more than the burst
 
 
+def test_a_senders_own_rate_holds_within_its_providers():
+    clock = Clock()
+    provider = LocalBucket(rate=1, burst=10, clock=clock.time, sleep=clock.sleep)
+    sender = LocalBucket(rate=10, burst=2, clock=clock.time, sleep=clock.sleep)
+    both = Both(sender, provider)
+    assert both.take(50) == (2, 0.0)  # the sender's burst is the smaller
+    granted, waited = both.take(50)
+    assert granted == 1 and waited == pytest.approx(0.1)  # then the sender's rate
+    # Both buckets were charged: another sender on the provider finds 7 of its 10.
+    assert provider.take(50)[0] == 7
+
+
 @pytest.mark.redis
 def test_the_redis_bucket_takes_and_gives_back_like_the_local_one(redis_namespace):
     client = redis.Redis.from_url(REDIS_URL)
@@ -103,3 +115,25 @@ def test_processes_share_one_bucket_in_redis(redis_namespace):
     assert elapsed >= (120 - 10) / 100 * 0.95
     state = client.hgetall(key)
     assert float(state[b"tokens"]) < 10
+
+
+def test_each_sender_gets_its_own_bucket_within_the_providers(tmp_path):
+    from worker.runtime import Runtime
+    from worker.settings import Settings
+
+    settings = Settings(
+        var_dir=tmp_path,
+        providers={
+            "sandbox": {"type": "sandbox", "rate_per_second": 100, "sender_rate_per_second": 5}
+        },
+    )
+    runtime = Runtime(settings)
+    try:
+        one, again, other = (
+            runtime.limiter("sandbox", s) for s in ("NinhThuan", "NinhThuan", "HCM")
+        )
+        assert isinstance(one, Both) and one.second is other.second  # one provider bucket
+        assert one.first is again.first and one.first is not other.first  # a bucket per sender
+        assert runtime.limiter("sandbox") is one.second  # without a sender: the provider's
+    finally:
+        runtime.close()
