@@ -8,7 +8,7 @@ No transaction is held open while a provider is called.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -267,14 +267,22 @@ class Reaped:
     unknown: int
 
 
-def reap(engine: Engine, lease: timedelta) -> Reaped:
+def reap(
+    engine: Engine, lease: timedelta, resend_handed: Callable[[str], bool] = lambda _: False
+) -> Reaped:
     """Settle messages left ``sending`` longer than ``lease`` by a worker that died:
     never handed to a provider -> ``queued`` again; handed -> ``unknown`` (never resent
-    blindly: the provider may have sent it)."""
+    blindly: the provider may have sent it), unless ``resend_handed(provider)`` says the
+    provider has an idempotency key: then ``queued`` again too, and the resend, carrying
+    the same key, cannot become a second SMS."""
     cutoff = now() - lease
     stale = (
         sa.select(
-            messages.c.id, messages.c.handed_at, messages.c.batch, campaigns.c.id.label("campaign")
+            messages.c.id,
+            messages.c.handed_at,
+            messages.c.batch,
+            messages.c.provider,
+            campaigns.c.id.label("campaign"),
         )
         .join(campaigns, campaigns.c.key == messages.c.campaign_key)
         .where(messages.c.status == Status.SENDING.value, messages.c.claimed_at < cutoff)
@@ -283,9 +291,10 @@ def reap(engine: Engine, lease: timedelta) -> Reaped:
     unknown = 0
     with engine.connect() as conn:
         rows = conn.execute(stale).all()
-    for message_id, handed_at, batch, campaign in rows:
-        if handed_at is None:
-            if record_outcome(engine, message_id, Status.QUEUED, "reaper", "lease_expired"):
+    for message_id, handed_at, batch, provider, campaign in rows:
+        if handed_at is None or resend_handed(provider):
+            code = "lease_expired" if handed_at is None else "lease_expired_resend_with_key"
+            if record_outcome(engine, message_id, Status.QUEUED, "reaper", code):
                 requeued[(campaign, batch)] = requeued.get((campaign, batch), 0) + 1
         elif record_outcome(
             engine, message_id, Status.UNKNOWN, "reaper", "lease_expired_after_handover"

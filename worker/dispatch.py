@@ -22,7 +22,7 @@ from ledger.halts import halt, halted
 from ledger.messages import ClaimedMessage, apply_receipt, claim_batch, reap, release
 from ledger.schema import now
 from ledger.summary import load_campaign
-from providers import OutgoingMessage
+from providers import OutgoingMessage, ProviderConfigError
 from worker.broker import queue_for
 from worker.logging import bound, get_logger
 from worker.runtime import Runtime
@@ -191,7 +191,16 @@ def reap_stale(runtime: Runtime) -> dict[str, int]:
     """Settle what dead workers left ``sending`` past the lease, and put the batches of
     the messages given back on their queues again."""
     lease = timedelta(seconds=runtime.settings.sending_lease_seconds)
-    reaped = reap(runtime.engine, lease)
+
+    def resend_handed(provider_name: str) -> bool:
+        if not runtime.settings.reaper_resends_with_key:
+            return False
+        try:
+            return runtime.provider(provider_name).idempotent
+        except ProviderConfigError:
+            return False  # a provider no longer configured: in doubt it stays
+
+    reaped = reap(runtime.engine, lease, resend_handed)
     providers_of: dict[str, str] = {}
     for campaign_id, batch in reaped.requeued:
         if campaign_id not in providers_of:

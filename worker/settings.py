@@ -112,6 +112,11 @@ class Settings(BaseSettings):
         description="After this long in `sending` a message is settled by the reaper: "
         "must exceed the longest batch at the provider's rate.",
     )
+    reaper_resends_with_key: bool = Field(
+        default=True,
+        description="A message a dead worker had handed to a provider with an idempotency "
+        "key (eSMS's RequestId) is sent again with the same key instead of ending unknown.",
+    )
     ad_daily_cap: int = Field(
         default=3,
         ge=1,

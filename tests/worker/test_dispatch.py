@@ -293,6 +293,30 @@ def test_the_reaper_settles_what_a_dead_worker_left_sending(engine, tmp_path):
     assert not {m.id for m in claimed[:3]} & {m.message_id for m in recording.sent}
 
 
+def test_with_an_idempotency_key_the_reaper_sends_handed_messages_again(engine, tmp_path):
+    """The same dead worker, on a provider whose resends carry the same key: nothing is
+    left in doubt, every message goes back to the queue."""
+    from dramatiq.brokers.stub import StubBroker
+
+    from ledger.handover import mark_handed
+    from ledger.messages import claim_batch
+    from ledger.schema import messages
+    from worker.broker import use_broker
+    from worker.dispatch import reap_stale
+
+    runtime_with_campaign(engine, tmp_path)
+    url = SecretStr(str(engine.url.render_as_string(hide_password=False)))
+    keyed = {"sandbox": {"type": "sandbox", "idempotency_keys": True}}
+    runtime = Runtime(Settings(database_url=url, var_dir=tmp_path, providers=keyed), engine)
+    claimed = claim_batch(engine, SPEC.id, 1)
+    assert mark_handed(engine, [m.id for m in claimed[:3]]) == {m.id for m in claimed[:3]}
+    use_broker(StubBroker(), runtime.settings)
+    with engine.begin() as conn:
+        conn.execute(sa.update(messages).values(claimed_at=now() - timedelta(hours=1)))
+    assert reap_stale(runtime) == {"requeued": 20, "unknown": 0, "batches": 1}
+    assert status_counts(engine, SPEC.id)[Status.QUEUED] == 20
+
+
 def test_a_message_the_reaper_took_back_is_not_sent_by_the_late_worker(engine, tmp_path):
     from ledger.handover import mark_handed
     from ledger.messages import claim_batch, record_outcome
