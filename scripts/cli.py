@@ -124,7 +124,8 @@ def worker(
 def reap(as_json: JsonOption = False) -> None:
     """Settle messages a dead worker left `sending` for longer than LOA_SENDING_LEASE_SECONDS:
     never handed to the provider -> queued and sent again; handed -> unknown (never resent
-    blindly). Safe to run at any time, from cron or by hand."""
+    blindly), or queued again where the provider's idempotency key makes a resend safe.
+    Worker processes do this by themselves; safe to run at any time, from cron or by hand."""
     from worker.dispatch import reap_stale
     from worker.runtime import Runtime
 
