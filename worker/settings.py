@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     reaper_resends_with_key: bool = Field(
         default=True,
         description="A message a dead worker had handed to a provider with an idempotency "
-        "key (eSMS's RequestId) is sent again with the same key instead of ending unknown.",
+        "key is sent again with that same key instead of ending unknown.",
     )
     ad_daily_cap: int = Field(
         default=3,
