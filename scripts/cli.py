@@ -178,15 +178,12 @@ def config_show(as_json: JsonOption = False) -> None:
         "mode": "embedded" if loaded.embedded else "redis",
         "database_url": display_url(loaded.ledger_url()),
         "redis_url": display_url(loaded.redis_url.get_secret_value()) if loaded.redis_url else None,
-        "redis_namespace": loaded.redis_namespace,
-        "var_dir": str(loaded.var_dir),
-        "batch_size": loaded.batch_size,
-        "worker_threads": loaded.worker_threads,
-        "max_attempts": loaded.max_attempts,
-        "ad_daily_cap": loaded.ad_daily_cap,
-        "log_level": loaded.log_level,
-        "log_format": loaded.log_format,
     }
+    # Every other setting as it is (none of them secret): a new one shows up by itself.
+    for name in type(loaded).model_fields:
+        if name not in ("database_url", "redis_url", "providers"):
+            value = getattr(loaded, name)
+            shown[name] = value if isinstance(value, int | float | str | bool) else str(value)
     problems = []
     provider_view: dict[str, object] = {}
     for name, raw in loaded.providers.items():
