@@ -35,36 +35,22 @@ from pathlib import Path
 
 import aiohttp
 import redis
-import sqlalchemy as sa
 
-from ledger.db import normalise_url
 from providers.fakes.esms import SEND_PATH
 from tests.fake_gateway import FakeGateway, fake_gateway
-from tests.rig import Rig, national
+from tests.rig import Rig, national, scratch_database
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
 @contextmanager
-def database(admin_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for one scenario, dropped afterwards."""
-    admin = sa.create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
-    name = f"loa_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield normalise_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-@contextmanager
 def rig_for(args, gateway: FakeGateway, provider: dict, settings: dict) -> Iterator[Rig]:
     namespace = f"loa-bench-{uuid.uuid4().hex[:8]}"
-    with database(args.postgres) as url, tempfile.TemporaryDirectory() as workdir:
+    with (
+        scratch_database(args.postgres, "loa_bench") as url,
+        tempfile.TemporaryDirectory() as workdir,
+    ):
         rig = Rig(Path(workdir), url, args.redis, namespace, gateway.url, provider, settings)
         rig.loa("db", "upgrade")
         try:

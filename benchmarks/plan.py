@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from benchmarks.generate_list import write as write_list
@@ -88,26 +87,9 @@ def run(rows: int, url: str, parallel: bool) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def postgres_database(admin_url: str) -> tuple[str, object]:
-    import sqlalchemy as sa
-
-    from ledger.db import normalise_url
-
-    admin = sa.create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
-    name = f"loa_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-    url = normalise_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    return url, drop
-
-
 def main() -> None:
+    from tests.rig import scratch_database  # here: the measured child processes need none of it
+
     parser = argparse.ArgumentParser(description="Planning speed and memory.")
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--postgres", help="admin URL of a PostgreSQL server to measure too")
@@ -126,11 +108,8 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 runs.append(("sqlite", mode, run(rows, f"sqlite:///{tmp}/ledger.db", parallel)))
             if args.postgres:
-                url, drop = postgres_database(args.postgres)
-                try:
+                with scratch_database(args.postgres, "loa_bench") as url:
                     runs.append(("postgresql", mode, run(rows, url, parallel)))
-                finally:
-                    drop()  # type: ignore[operator]
 
     print(
         f"{'ledger':<11} {'planning':<16} {'rows':>10} {'seconds':>8} {'rows/s':>9} {'RSS MB':>7} {'planner MB':>10}"

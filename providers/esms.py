@@ -11,7 +11,7 @@ matched by: eSMS echoes it in every callback, and a 124 answer carries no ``SMSI
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr
 
@@ -23,6 +23,7 @@ from providers.base import (
     Provider,
     ProviderConfig,
     Receipt,
+    ReceiptSink,
     SendError,
     SendResult,
 )
@@ -74,8 +75,8 @@ class EsmsProvider(Provider):
     config_model: ClassVar[type[ProviderConfig]] = EsmsConfig
     config: EsmsConfig
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, name: str, config: Any, receipt_sink: ReceiptSink | None = None) -> None:
+        super().__init__(name, config, receipt_sink)
         cfg = self.config
         self._http = HttpClient(
             cfg.base_url, cfg.connect_timeout, cfg.read_timeout, cfg.connections
@@ -105,7 +106,7 @@ class EsmsProvider(Provider):
         if cfg.callback_url:
             payload["CallbackUrl"] = cfg.callback_url
         try:
-            answer = (await self._http.post_json(SEND_PATH, payload)).json()
+            answer = await self._http.post_json(SEND_PATH, payload)
             code = str(answer["CodeResult"])
         except (ValueError, KeyError, TypeError):
             # A 2xx we cannot read: the gateway may well have taken the message.

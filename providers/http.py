@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -23,16 +22,6 @@ from typing import Any
 import aiohttp
 
 from providers.base import ErrorKind, SendError
-
-
-@dataclass(frozen=True, slots=True)
-class HttpAnswer:
-    status: int
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
 
 _JSON = {"Content-Type": "application/json; charset=utf-8"}
 
@@ -69,11 +58,12 @@ class HttpClient:
             self._loop = loop
         return self._session
 
-    async def post_json(self, path: str, payload: dict[str, Any]) -> HttpAnswer:
-        """POST ``payload`` as JSON.
+    async def post_json(self, path: str, payload: dict[str, Any]) -> Any:
+        """POST ``payload`` as JSON; returns the 2xx answer's JSON.
 
         Raises:
             SendError: the request failed or the answer was not 2xx, classified.
+            ValueError: a 2xx answer that is not JSON (the caller decides what that means).
         """
         body = json.dumps(payload, ensure_ascii=False).encode()
         try:
@@ -82,9 +72,10 @@ class HttpClient:
             ) as response:
                 if not 200 <= response.status < 300:
                     raise classify_status(response.status, response.headers.get("Retry-After"))
-                return HttpAnswer(response.status, await response.read())
+                body = await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise classify_transport(exc) from None
+        return json.loads(body)
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:

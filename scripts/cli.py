@@ -101,9 +101,10 @@ def worker(
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
-    # Each worker process runs the reaper (worker.broker.WORKER_PROCESS_ENV); also set
-    # before the import, for the same reason.
-    os.environ["LOA_WORKER_PROCESS"] = "1"
+    # Each worker process runs the reaper; also set before the import, for the same reason.
+    from worker.settings import WORKER_PROCESS_ENV
+
+    os.environ[WORKER_PROCESS_ENV] = "1"
     from worker.broker import RECEIPTS_QUEUE, queue_for
 
     names = queues or [*(queue_for(p) for p in loaded.providers), RECEIPTS_QUEUE]

@@ -12,18 +12,46 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from campaigns.phones import CARRIER_PREFIXES
+from ledger.db import normalise_url
+
 ROOT = Path(__file__).resolve().parents[1]
-#: Mobile prefixes in use (after the 0), from the list generator.
-PREFIXES = ("32", "33", "35", "37", "39", "86", "96", "97", "98", "81", "83", "85", "88",
-            "91", "94", "70", "76", "77", "79", "89", "90", "93", "56", "58", "92", "59")  # fmt: skip
+#: Mobile prefixes in use (after the 0): the carriers' two-digit ranges.
+PREFIXES = tuple(p for p in CARRIER_PREFIXES if len(p) == 2)
 PROVIDER = "fake"
+
+
+@contextmanager
+def scratch_database(admin_url: str, prefix: str = "loa_test") -> Iterator[str]:
+    """A PostgreSQL database of its own, dropped afterwards; yields its URL.
+
+    Raises:
+        sqlalchemy.exc.OperationalError: the server is not answering.
+    """
+    admin = sa.create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError:
+        admin.dispose()
+        raise
+    try:
+        yield normalise_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 def free_port() -> int:

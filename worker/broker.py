@@ -17,11 +17,9 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
-from worker.settings import Settings, get_settings
+from worker.settings import WORKER_PROCESS_ENV, Settings, get_settings
 
 RECEIPTS_QUEUE = "receipts"
-#: Set by ``loa worker`` for its worker processes: they run the reaper (and metrics).
-WORKER_PROCESS_ENV = "LOA_WORKER_PROCESS"
 
 
 def queue_for(provider_name: str) -> str:

@@ -182,9 +182,9 @@ class Both(_Acquiring):
     are taken from the first, then as many from the second, and what the second could not
     match goes back to the first."""
 
-    def __init__(self, first: Limiter, second: Limiter) -> None:
+    def __init__(self, first: LocalBucket | RedisBucket, second: LocalBucket | RedisBucket) -> None:
         self.first, self.second = first, second
-        self.burst = min(getattr(first, "burst", 1), getattr(second, "burst", 1))
+        self.burst = min(first.burst, second.burst)
 
     def take(self, most: int, least: int = 1) -> tuple[int, float]:
         got, waited = self.first.take(most, least)
