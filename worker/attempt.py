@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import TYPE_CHECKING
 
 from tenacity import (
     AsyncRetrying,
@@ -21,7 +22,9 @@ from tenacity import (
 )
 
 from providers import ErrorKind, OutgoingMessage, Provider, SendError, SendResult
-from worker.runtime import Runtime
+
+if TYPE_CHECKING:
+    from worker.runtime import Runtime
 
 #: Immediate retries only for waits this short (seconds); longer ones re-enqueue.
 QUICK_WAIT = 2.0

@@ -17,6 +17,7 @@ from ledger.db import make_engine
 from ledger.migrate import ensure_current
 from worker.broker import RECEIPTS_QUEUE
 from worker.cooldown import Cooldown, LocalCooldown, RedisCooldown
+from worker.lane import Lane
 from worker.ratelimit import Both, Limiter, LocalBucket, RedisBucket, Unlimited
 from worker.settings import Settings, get_settings
 
@@ -30,7 +31,7 @@ class Runtime:
         self._providers: dict[str, providers.Provider] = {}
         self._limiters: dict[str, Limiter] = {}
         self._cooldowns: dict[str, Cooldown] = {}
-        self._slots: dict[str, threading.Semaphore] = {}
+        self._lanes: dict[str, Lane] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._redis: redis.Redis | None = None
@@ -106,14 +107,16 @@ class Runtime:
                     self._cooldowns[name] = RedisCooldown(client, key)
             return self._cooldowns[name]
 
-    def send_slots(self, name: str) -> threading.Semaphore:
-        """The slots a batch takes before handing a message to provider ``name``: at most
-        ``send_concurrency`` messages handed and unfinished at once in this process (which
-        bounds what a crash of this process can leave in doubt)."""
+    def send_lane(self, name: str) -> Lane:
+        """The senders of this process for provider ``name``: ``send_concurrency``
+        messages in flight to it at most (which also bounds what a crash of this process
+        can leave in doubt), fed by every batch of the process."""
+        provider, loop = self.provider(name), self.send_loop()
         with self._lock:
-            if name not in self._slots:
-                self._slots[name] = threading.Semaphore(self.settings.send_concurrency)
-            return self._slots[name]
+            if name not in self._lanes:
+                width = self.settings.send_concurrency
+                self._lanes[name] = Lane(self, provider, loop, width)
+            return self._lanes[name]
 
     def send_loop(self) -> asyncio.AbstractEventLoop:
         """The event loop, in a thread of its own, on which this process's sends run
@@ -151,6 +154,9 @@ class Runtime:
     def close(self) -> None:
         if self._loop is not None:
             loop, self._loop = self._loop, None
+            for lane in self._lanes.values():
+                asyncio.run_coroutine_threadsafe(lane.aclose(), loop).result(timeout=10)
+            asyncio.run_coroutine_threadsafe(_cancel_the_rest(), loop).result(timeout=10)
             for provider in self._providers.values():
                 asyncio.run_coroutine_threadsafe(provider.aclose(), loop).result(timeout=10)
             loop.call_soon_threadsafe(loop.stop)
@@ -158,7 +164,17 @@ class Runtime:
                 self._loop_thread.join(timeout=10)
             loop.close()
         self._providers.clear()
+        self._lanes.clear()
         self.engine.dispose()
+
+
+async def _cancel_the_rest() -> None:
+    """Cancel whatever else still runs on the sending loop (on close: nothing may be left
+    pending when the loop is closed)."""
+    others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
 
 
 _current: Runtime | None = None

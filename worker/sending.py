@@ -1,16 +1,17 @@
 """Sending the claimed messages of one batch: concurrency, rate, retries, recording.
 
-The batch's thread hands messages, a few at a time, to the process's sending loop (one
-event loop in its own thread, shared by every batch), and records what comes back; the
-loop only calls providers. For each group handed out, in this order:
+The batch's thread prepares messages a group at a time and hands them to the process's
+lane to that provider (``worker.lane``: sender coroutines on the process's one sending
+loop, shared by every batch); it records what comes back. For each group, in this order:
 
 1. wait out a provider-wide cooldown, then take the provider's rate tokens for as much
    of the group as they cover now, in one go (a wait, never an exception: no dramatiq
    retry is burnt);
-2. take a send slot for each: at most ``send_concurrency`` messages in flight per
-   process (tokens first, so a batch waiting for them holds no slot);
-3. mark the group handed (one UPDATE), so a reaper can tell "never left" from "may
-   have left" if this process dies, and send it at once;
+2. mark the group handed (one UPDATE), so a reaper can tell "never left" from "may have
+   left" if this process dies, and queue it in the lane;
+3. prepare the next group while the senders work through this one (at most one group of
+   a batch waits in the lane: the provider never waits for the ledger, and little is
+   marked handed before it goes);
 4. record the accepted ones in bulk (every ``FLUSH_EVERY`` messages or fraction of a
    second), the rest one by one (they are few).
 
@@ -19,9 +20,10 @@ Retries, by error kind (``providers.base``):
   ``immediate_retries`` times within a few seconds; after that the batch gives it back
   and comes back later (a delayed re-enqueue), which counts an attempt;
 - provider-wide retryable (5xx, refused connection, 429): starts the provider's
-  cooldown; the message goes back to the front of the batch, free of charge, and the
-  batch waits out a short cooldown or, for a long one, gives every unsent message back
-  and re-enqueues itself for when it ends;
+  cooldown and puts the batch on hold (its messages still in the lane come back
+  unsent); they go back to the front of the batch, free of charge, and the batch waits
+  out a short cooldown or, for a long one, gives every unsent message back and
+  re-enqueues itself for when it ends;
 - ambiguous: ``unknown``, unless the provider has an idempotency key (then as retryable);
 - permanent: ``failed``; halt: stop handing out, give back what did not go.
 
@@ -31,22 +33,19 @@ each time refused unprocessed, and never past its validity.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import queue
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 
 from campaigns.status import Status
 from ledger.handover import mark_handed, record_sent
 from ledger.messages import ClaimedMessage, record_outcome, release
 from ledger.schema import now
 from providers import ErrorKind, OutgoingMessage, Provider, SendError, SendResult
-from worker.attempt import attempt
+from worker.lane import HELD, Result
 from worker.logging import bound, get_logger
 from worker.metrics import count_outcome, count_wait
 from worker.runtime import Runtime
@@ -115,7 +114,8 @@ def send_claimed(
 
 
 class _Batch:
-    """One batch on its way out (the state ``send_claimed`` loops over)."""
+    """One batch on its way out (the state ``send_claimed`` loops over). Also the lane's
+    ``Owner`` of its messages: ``picked`` and ``ended`` run on the sending loop."""
 
     def __init__(
         self,
@@ -131,66 +131,59 @@ class _Batch:
         self.campaign_id, self.valid_until = campaign_id, valid_until
         self.limiter = runtime.limiter(provider.name, sender)
         self.cooldown = runtime.cooldown(provider.name)
-        self.loop, self.slots = runtime.send_loop(), runtime.send_slots(provider.name)
+        self.lane, self.loop = runtime.send_lane(provider.name), runtime.send_loop()
         self.by_parts = provider.config.rate_unit == "parts"
         self.group_size = _group_size(provider, runtime.settings.send_concurrency)
         self.outcome, self.todo = BatchOutcome(), deque(claimed)
-        self.running: dict[int, ClaimedMessage] = {}  # by message id, handed out
-        self.finished: queue.SimpleQueue[list[tuple[int, SendResult | SendError]]] = (
-            queue.SimpleQueue()
-        )
-        self.ended: list[tuple[int, SendResult | SendError]] = []  # on the loop only
+        self.running: dict[int, ClaimedMessage] = {}  # by message id, in the lane
+        self.finished: queue.SimpleQueue[list[tuple[int, Result]]] = queue.SimpleQueue()
+        self.ended_now: list[tuple[int, Result]] = []  # on the loop only
+        self.passing = False  # on the loop only: a pass to the thread is scheduled
+        # Messages queued in the lane and taken by a sender: their difference is what
+        # still waits there (each counter written by one thread only).
+        self.queued, self.taken = 0, 0
+        #: Set when the provider must not be sent more of this batch's messages for now.
+        self.hold = False
         self.put_backs: dict[int, int] = {}
         self.sent: list[tuple[int, str]] = []
         self.recorded_at = time.monotonic()
 
     def hand_out(self) -> bool:
-        """Hand the next group to the sending loop, once it has the provider's tokens,
-        process-wide send slots and a ``handed`` mark. Returns whether to go on handing
-        out at once (False: nothing left, or no slot free until a send finishes)."""
+        """Queue the next group in the lane, once it has the provider's tokens and a
+        ``handed`` mark, unless a group of this batch still waits there. Returns whether
+        to go on handing out at once (False: nothing left, or wait for sends to end)."""
         if not self.todo or self.outcome.halt is not None:
+            return False
+        if self.queued - self.taken >= self.group_size:
             return False
         if self.cooldown.left() > LONG_COOLDOWN:
             self.outcome.down.extend(self.todo)  # come back when it ends, not hold a thread
             self.todo.clear()
             return False
         candidates = [self.todo[i] for i in range(min(self.group_size, len(self.todo)))]
-        group, slots_short = self._paid(candidates)
-        if not group:
-            return False
+        group = self._paid(candidates)
         for _ in group:
             self.todo.popleft()
         engine = self.runtime.engine
         if now() >= self.valid_until:
             for message in [*group, *self.todo]:
                 record_outcome(engine, message.id, Status.EXPIRED, "worker", "validity_passed")
-            for _ in group:
-                self.slots.release()
             self.todo.clear()
             return False
         handed = mark_handed(engine, [m.id for m in group])
-        going = []
-        for message in group:
-            if message.id not in handed:  # the reaper took it back meanwhile: not ours
-                self.slots.release()
-                continue
+        # The reaper may have taken some back meanwhile: those are not ours to send.
+        going = [m for m in group if m.id in handed]
+        for message in going:
             self.running[message.id] = message
-            going.append(self.render(message))
-        if going:
-            # One hop to the loop for the whole group; the tasks run in a copy of this
-            # thread's context, so their log lines keep campaign_id.
-            context = contextvars.copy_context()
-            self.loop.call_soon_threadsafe(self._start, going, context)
-        # Go on handing out (the next take waits for tokens) unless slots ran short:
-        # then wait for this batch's own sends to finish.
-        return bool(self.todo) and not slots_short
+        self.hold = False  # the cooldown, if any, was waited out before the tokens
+        self.queued += len(going)
+        self.lane.submit(self, [self.render(m) for m in going])
+        return bool(self.todo) and self.queued - self.taken < self.group_size
 
-    def _paid(self, candidates: list[ClaimedMessage]) -> tuple[list[ClaimedMessage], bool]:
+    def _paid(self, candidates: list[ClaimedMessage]) -> list[ClaimedMessage]:
         """The head of ``candidates`` that can go now: the provider's tokens for as many
-        as they cover, taken in one go (a token held for later could add to a burst),
-        then a send slot each; unused tokens go back. Tokens first: a batch waiting for
-        them holds no slot that another batch's sends could use. Also returns whether
-        slots ran short."""
+        as they cover, taken in one go (a token held for later could add to a burst);
+        unused tokens go back."""
         waited = self.cooldown.wait()
         costs = [m.parts if self.by_parts else 1 for m in candidates]
         granted, wait = self.limiter.take(sum(costs), least=costs[0])
@@ -199,47 +192,46 @@ class _Batch:
             waited += self.limiter.acquire(costs[0] - granted)
             granted = costs[0]
         count_wait(self.provider.name, waited)
-        paid, used, short = 0, 0, False
+        paid, used = 0, 0
         while paid < len(candidates) and used + costs[paid] <= granted:
-            # Never wait for a slot while this batch has results of its own to collect.
-            if not self.slots.acquire(blocking=not self.running and not paid):
-                short = True
-                break
             used += costs[paid]
             paid += 1
         self.limiter.give_back(granted - used)
-        return candidates[:paid], short
+        return candidates[:paid]
 
-    def _start(self, going: list[OutgoingMessage], context: contextvars.Context) -> None:
-        """On the loop: one task per message; each result lands in ``finished``."""
-        for message in going:
-            task = self.loop.create_task(
-                attempt(self.runtime, self.provider, message), context=context
-            )
-            task.add_done_callback(partial(self._done, message.message_id))
+    def picked(self) -> bool:
+        """On the loop: a sender takes one of this batch's messages; send it unless on hold.
+        When the lane has no more of this batch's messages, the batch's thread is woken
+        (if asleep, waiting for results) to prepare the next group."""
+        self.taken += 1
+        if self.taken == self.queued:
+            self._wake()
+        return not self.hold
 
-    def _done(self, message_id: int, task: asyncio.Task[SendResult | SendError]) -> None:
-        """On the loop, as each send ends: results are passed to the batch's thread once
-        per turn of the loop, not one by one (each hand-over wakes that thread, and the
-        two then take turns at the interpreter lock)."""
-        error = None if task.cancelled() else task.exception()
-        if task.cancelled() or error is not None:  # a bug, not a provider answer: in doubt
-            result: SendResult | SendError = self.provider.classify(
-                error or RuntimeError("send cancelled")
-            )
-        else:
-            result = task.result()
-        if not self.ended:
+    def ended(self, message_id: int, result: Result) -> None:
+        """On the loop, as each message is done with: results are passed to the batch's
+        thread once per turn of the loop, not one by one (each hand-over wakes that
+        thread, and the two then take turns at the interpreter lock)."""
+        if isinstance(result, SendError) and (
+            result.provider_wide or result.kind is ErrorKind.HALT
+        ):
+            self.hold = True  # at once: what waits in the lane must not go meanwhile
+        self._wake()
+        self.ended_now.append((message_id, result))
+
+    def _wake(self) -> None:
+        """On the loop: pass what ended to the batch's thread at the end of this turn
+        (an empty list when nothing did: a wake-up alone)."""
+        if not self.passing:
+            self.passing = True
             self.loop.call_soon(self._pass_on)
-        self.ended.append((message_id, result))
 
     def _pass_on(self) -> None:
-        ended, self.ended = self.ended, []
-        self.slots.release(len(ended))
+        ended, self.ended_now, self.passing = self.ended_now, [], False
         self.finished.put(ended)
 
-    def _finished(self, block: bool) -> list[tuple[int, SendResult | SendError]]:
-        """The sends that finished: some when ``block``, else those already done."""
+    def _finished(self, block: bool) -> list[tuple[int, Result]]:
+        """The messages done with: some when ``block``, else those already done."""
         got = []
         try:
             got.extend(self.finished.get(block=block))
@@ -249,7 +241,7 @@ class _Batch:
             return got
 
     def collect(self, block: bool) -> None:
-        """Take in the sends that finished (waiting for one when ``block``)."""
+        """Take in the messages done with (waiting for one when ``block``)."""
         if not self.running:
             return
         accepted = len(self.sent)
@@ -258,6 +250,13 @@ class _Batch:
             if isinstance(result, SendResult):
                 self.sent.append((message.id, result.provider_message_id))
                 continue
+            if result is HELD:  # never left: as if it had not been handed out
+                if self.outcome.halt is not None:
+                    self.outcome.untouched.append(message)
+                else:
+                    self.todo.appendleft(message)
+                continue
+            assert isinstance(result, SendError)
             _settle_error(self.runtime, self.provider, message, result, self.outcome)
             if result.provider_wide and result.kind is ErrorKind.RETRYABLE:
                 # Not the message's fault: back to the front, after the cooldown.
@@ -276,12 +275,13 @@ class _Batch:
         is in flight finish and record it, and give back what did not go, if the ledger
         lets us (the job's retry then finds them queued). What cannot be recorded stays
         ``sending``, for the reaper."""
-        unsent = [m.id for m in self.todo]
-        self.todo.clear()
+        self.hold = True  # what still waits in the lane comes back unsent
         try:
-            release(self.runtime.engine, unsent, code="worker_error", refund=True)
             while self.running:
                 self.collect(block=True)
+            unsent = [m.id for m in self.todo]
+            self.todo.clear()
+            release(self.runtime.engine, unsent, code="worker_error", refund=True)
             self.record(force=True)
         except Exception as exc:  # the original error is the one that matters
             log.warning("batch.wind_down_failed", error=type(exc).__name__)
@@ -299,11 +299,13 @@ class _Batch:
 
 
 def _group_size(provider: Provider, width: int) -> int:
-    """Messages handed out at once: about a tenth of a second of the provider's rate, so
-    that at a slow rate nothing is marked handed long before it is sent."""
+    """Messages handed out at once: half the lane's width (a group prepared while the
+    previous one is sent keeps every sender busy), at most a tenth of a second of the
+    provider's rate, so that at a slow rate nothing is marked handed long before it is
+    sent."""
     rate = provider.config.rate_per_second
-    group = width if rate is None else int(rate / 10)
-    return max(1, min(group, width))
+    group = max(1, width // 2)
+    return max(1, group if rate is None else min(group, int(rate / 10)))
 
 
 def _settle_error(

@@ -257,6 +257,7 @@ def test_a_halted_provider_stops_its_campaigns_only_and_resume_sends_the_rest(en
     assert len(broker.queues["sms.sandbox"].queue) == 1
     recording = Recording()
     runtime._providers["sandbox"] = recording
+    runtime._lanes.pop("sandbox", None)  # its senders call the provider they were made with
     send_batch(runtime, SPEC.id, 1)
     assert len(recording.sent) == 20 and summarise(engine, SPEC.id).progress_state == "running"
 

@@ -83,3 +83,35 @@ def test_a_long_outage_gives_the_batch_back_for_when_it_ends(engine, tmp_path):
     (raw,) = list(broker.queues["sms.sandbox.DQ"].queue)
     eta = dramatiq.Message.decode(raw).options["eta"] / 1000
     assert 28 < eta - time.time() <= 31
+
+
+class DownOnceQueued(Failing):
+    """Down (503, Retry-After 30 s), and it says so only once the next message of the
+    batch already waits in the lane for a sender."""
+
+    def __init__(self, runtime_of):
+        super().__init__(
+            SendError(ErrorKind.RETRYABLE, "http_503", provider_wide=True, retry_after=30)
+        )
+        self.runtime_of = runtime_of
+
+    async def send(self, message):
+        import asyncio
+
+        lane = self.runtime_of().send_lane("sandbox")
+        async with asyncio.timeout(10):
+            while lane._queue.qsize() == 0:
+                await asyncio.sleep(0.001)
+        return await super().send(message)
+
+
+def test_what_waits_in_the_lane_is_held_back_once_the_provider_says_it_is_down(engine, tmp_path):
+    runtime_with_campaign(engine, tmp_path)
+    runtime = None
+    provider = DownOnceQueued(lambda: runtime)
+    runtime = runtime_for(engine, tmp_path, provider, send_concurrency=1)
+    use_broker(StubBroker(), runtime.settings)
+    send_batch(runtime, SPEC.id, 1)
+    assert len(provider.sent) == 1  # the next one was queued, and held back unsent
+    assert status_counts(engine, SPEC.id)[Status.QUEUED] == 20
+    assert attempts(engine) == {0}
