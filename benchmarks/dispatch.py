@@ -14,8 +14,11 @@ judged by, measured within one run (these machines are noisy: ratios, not absolu
    of at least 95 % of 200. Also printed: the most arrivals in any sliding one-second
    span (anchored at every arrival), which adds the jitter between a token and its
    arrival to what the bucket grants.
+4. ``lane`` (a diagnosis, no target): Loa's send path alone (the lane's senders, the
+   provider and its HTTP client, no ledger, broker or rate limit) against the bare loop:
+   what the worker's event loop costs by itself, so the throughput ratio can be read.
 
-    uv run python -m benchmarks.dispatch                  # all three
+    uv run python -m benchmarks.dispatch                  # all four
     uv run python -m benchmarks.dispatch latency --messages 5000
 """
 
@@ -26,6 +29,7 @@ import asyncio
 import bisect
 import json
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -199,8 +203,68 @@ def precision(args) -> dict:
     }
 
 
+def _lane_only(url: str, messages: int, width: int) -> float:
+    """Loa's own send path alone (the lane's senders, the provider, its HTTP client), with
+    no ledger, broker or rate limit: what the worker's event loop costs by itself."""
+    from datetime import UTC, datetime, timedelta
+
+    from campaigns.text import Encoding
+    from providers import OutgoingMessage
+    from worker.runtime import Runtime
+    from worker.settings import Settings
+
+    provider = {"type": "esms", "api_key": "k", "secret_key": "s", "base_url": url}
+    settings = Settings(
+        providers={"fake": {**provider, "connections": width}}, send_concurrency=width
+    )
+    runtime = Runtime(settings)
+    done, valid_until = threading.Event(), datetime.now(UTC) + timedelta(hours=1)
+
+    class Owner:
+        campaign_id, ended_count = "bench", 0
+
+        def picked(self) -> bool:
+            return True
+
+        def ended(self, message_id: int, result: object) -> None:
+            self.ended_count += 1
+            if self.ended_count == messages:
+                done.set()
+
+    text = "Ninh Thuận chào đón quý khách. Cài Bluezone: https://bluezone.gov.vn"
+    outgoing = [
+        OutgoingMessage(
+            i, "+84" + national(i)[1:], text, "NinhThuan", Encoding.UCS2, 1, 1, valid_until
+        )
+        for i in range(messages)
+    ]
+    try:
+        lane, owner = runtime.send_lane("fake"), Owner()
+        started = time.perf_counter()
+        for i in range(0, messages, width // 2):
+            lane.submit(owner, outgoing[i : i + width // 2])
+        done.wait()
+        return messages / (time.perf_counter() - started)
+    finally:
+        runtime.close()
+
+
+def lane(args) -> dict:
+    with fake_gateway() as gateway:
+        bare = asyncio.run(_bare(gateway.url, args.messages, args.in_flight))
+        gateway.reset()
+        rate = _lane_only(gateway.url, args.messages, args.in_flight)
+    return {
+        "scenario": "lane (Loa's send path alone: no ledger, broker or limit)",
+        "bare_asyncio_rate": round(bare, 1),
+        "lane_rate": round(rate, 1),
+        "ratio": round(rate / bare, 3),
+    }
+
+
 SCENARIOS = {"throughput": (throughput, 20_000), "latency": (latency, 10_000)}
 SCENARIOS["precision"] = (precision, 20_000)
+SCENARIOS["lane"] = (lane, 20_000)
 
 
 def main() -> None:
