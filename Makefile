@@ -3,7 +3,7 @@
 
 UV := $(shell command -v uv 2>/dev/null || echo .cache/uv/bin/uv)
 
-.PHONY: demo test lint format
+.PHONY: demo test lint format prism
 
 $(UV):
 	python3 -m venv .cache/uv
@@ -16,7 +16,14 @@ $(UV):
 demo: .venv/.synced
 	$(UV) run --frozen loa demo
 
-test: .venv/.synced
+# Stoplight Prism serving Twilio's own API description: the Twilio adapter's judge in tests.
+PRISM := .cache/prism/node_modules/.bin/prism
+$(PRISM):
+	npm install --prefix .cache/prism --no-audit --no-fund --silent @stoplight/prism-cli@5
+
+prism: $(PRISM)
+
+test: .venv/.synced $(PRISM)
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen pytest

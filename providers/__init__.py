@@ -23,6 +23,7 @@ from providers.base import (
 )
 from providers.esms import EsmsProvider
 from providers.sandbox import SandboxProvider
+from providers.twilio import TwilioProvider
 
 __all__ = [
     "ErrorKind",
@@ -42,6 +43,7 @@ __all__ = [
 REGISTRY: dict[str, type[Provider]] = {
     SandboxProvider.type: SandboxProvider,
     EsmsProvider.type: EsmsProvider,
+    TwilioProvider.type: TwilioProvider,
 }
 
 

@@ -46,6 +46,8 @@ class SendError(Exception):
         provider_wide: the provider as a whole is down or throttling (5xx, refused
             connection, 429), so the next messages would fail the same way: the worker
             pauses that provider and does not charge the message an attempt.
+        opt_out: the recipient told the provider to send them nothing more (an STOP
+            reply): the worker adds the number to the ``opt_out`` suppression list.
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class SendError(Exception):
         detail: str = "",
         retry_after: float | None = None,
         provider_wide: bool = False,
+        opt_out: bool = False,
     ) -> None:
         super().__init__(f"{kind.value} {code}: {detail}" if detail else f"{kind.value} {code}")
         self.kind = kind
@@ -62,6 +65,7 @@ class SendError(Exception):
         self.detail = detail
         self.retry_after = retry_after
         self.provider_wide = provider_wide
+        self.opt_out = opt_out
 
 
 @dataclass(frozen=True, slots=True)

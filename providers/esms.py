@@ -27,7 +27,7 @@ from providers.base import (
     SendError,
     SendResult,
 )
-from providers.http import HttpClient
+from providers.http import HttpProviderConfig
 
 SEND_PATH = "/MainService.svc/json/SendMultipleMessage_V4_post_json/"
 
@@ -56,7 +56,7 @@ SEND_STATUSES: dict[str, Status] = {
 }
 
 
-class EsmsConfig(ProviderConfig):
+class EsmsConfig(HttpProviderConfig):
     type: str = "esms"
     api_key: SecretStr
     secret_key: SecretStr
@@ -65,9 +65,6 @@ class EsmsConfig(ProviderConfig):
     sandbox: bool = Field(default=False, description="eSMS's own sandbox: nothing is sent")
     callback_url: str | None = None
     request_id_prefix: str = Field(default="loa-", max_length=20)
-    connect_timeout: float = Field(default=3.0, gt=0, le=60)
-    read_timeout: float = Field(default=10.0, gt=0, le=120)
-    connections: int = Field(default=64, ge=1, le=1024)
 
 
 class EsmsProvider(Provider):
@@ -77,10 +74,7 @@ class EsmsProvider(Provider):
 
     def __init__(self, name: str, config: Any, receipt_sink: ReceiptSink | None = None) -> None:
         super().__init__(name, config, receipt_sink)
-        cfg = self.config
-        self._http = HttpClient(
-            cfg.base_url, cfg.connect_timeout, cfg.read_timeout, cfg.connections
-        )
+        self._http = self.config.http_client()
 
     @property
     def idempotent(self) -> bool:

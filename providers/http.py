@@ -15,15 +15,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
+from pydantic import Field
 
-from providers.base import ErrorKind, SendError
+from providers.base import ErrorKind, ProviderConfig, SendError
 
 _JSON = {"Content-Type": "application/json; charset=utf-8"}
+
+
+class HttpProviderConfig(ProviderConfig):
+    """Settings every HTTP provider has: where it is (overridable for a regional edge or a
+    local fake), how long to wait to connect and for an answer, and how many sockets."""
+
+    base_url: str
+    connect_timeout: float = Field(default=3.0, gt=0, le=60)
+    read_timeout: float = Field(default=10.0, gt=0, le=120)
+    connections: int = Field(default=64, ge=1, le=1024)
+
+    def http_client(self) -> HttpClient:
+        return HttpClient(self.base_url, self.connect_timeout, self.read_timeout, self.connections)
 
 
 class HttpClient:
@@ -76,6 +91,33 @@ class HttpClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise classify_transport(exc) from None
         return json.loads(body)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> tuple[int, str, Mapping[str, str]]:
+        """One request to a full URL, for a provider's own SDK to send through this pool
+        and its timeouts; returns the status, text and headers, whatever the status.
+
+        Raises:
+            SendError: the request got no HTTP answer, classified.
+        """
+        headers = dict(headers or {})
+        if auth:
+            headers["Authorization"] = aiohttp.encode_basic_auth(*auth)
+        try:
+            async with self._session_here().request(
+                method, url, params=params, data=data, headers=headers, allow_redirects=False
+            ) as response:
+                return response.status, await response.text(), response.headers
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise classify_transport(exc) from None
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:

@@ -44,6 +44,7 @@ from campaigns.status import Status
 from ledger.handover import mark_handed, record_sent
 from ledger.messages import ClaimedMessage, record_outcome, release
 from ledger.schema import now
+from ledger.suppressions import add_numbers
 from providers import ErrorKind, OutgoingMessage, Provider, SendError, SendResult
 from worker.lane import HELD, Result
 from worker.logging import bound, get_logger
@@ -321,6 +322,8 @@ def _settle_error(
             "message.send_error", kind=error.kind.value, code=error.code, attempt=message.attempts
         )
     count_outcome(provider.name, error.kind.value)
+    if error.opt_out:  # the recipient said STOP to the provider: no campaign may text them
+        add_numbers(runtime.engine, "opt_out", [message.recipient], f"provider:{provider.name}")
     attempts_left = message.attempts < runtime.settings.max_attempts
     kind = error.kind
     if kind is ErrorKind.AMBIGUOUS and provider.idempotent and attempts_left:

@@ -54,8 +54,16 @@ class Sink:
 
 
 def send(provider, outgoing: OutgoingMessage):
-    """Send one message from outside a loop, as a test does."""
-    return asyncio.run(provider.send(outgoing))
+    """Send one message from outside a loop, as a test does (the provider's connections
+    are closed afterwards, with the loop they belong to)."""
+
+    async def once():
+        try:
+            return await provider.send(outgoing)
+        finally:
+            await provider.aclose()
+
+    return asyncio.run(once())
 
 
 def message(message_id: int = 1, attempt: int = 1) -> OutgoingMessage:

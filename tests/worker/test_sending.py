@@ -115,3 +115,20 @@ def test_what_waits_in_the_lane_is_held_back_once_the_provider_says_it_is_down(e
     assert len(provider.sent) == 1  # the next one was queued, and held back unsent
     assert status_counts(engine, SPEC.id)[Status.QUEUED] == 20
     assert attempts(engine) == {0}
+
+
+def test_a_recipient_who_said_stop_to_the_provider_joins_the_opt_out_list(engine, tmp_path):
+    from ledger.suppressions import load
+
+    runtime_with_campaign(engine, tmp_path)
+    unsubscribed = SendError(ErrorKind.PERMANENT, "21610", "unsubscribed", opt_out=True)
+    runtime = runtime_for(engine, tmp_path, Failing(unsubscribed, times=1))
+    send_batch(runtime, SPEC.id, 1)
+    counts = status_counts(engine, SPEC.id)
+    assert (counts[Status.FAILED], counts[Status.SENT]) == (1, 19)
+    with engine.connect() as conn:
+        (refused,) = conn.execute(
+            sa.select(messages.c.recipient).where(messages.c.status == Status.FAILED.value)
+        ).scalars()
+    opted_out = load(engine, ["opt_out"])["opt_out"]
+    assert refused in opted_out and len(opted_out) == 1

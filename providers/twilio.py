@@ -1,0 +1,220 @@
+"""Twilio's Messages API (REST 2010-04-01), on the official SDK's async client, for the
+numbers Vietnamese brandname gateways do not reach: foreign tourists' phones
+(../shared/reference/providers.md).
+
+The SDK sends through Loa's own HTTP pool (``providers.http``): explicit connect and read
+timeouts (the SDK's default is none), the base URL from settings (a regional edge, Prism
+or a local fake can stand in for ``https://api.twilio.com``), the shared classification of
+transport failures, and no request logging (the SDK's own would write numbers and texts).
+
+Twilio has no idempotency key: a request that timed out may have been sent, so it ends
+``unknown`` and is never resent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pydantic import Field, SecretStr, model_validator
+from twilio.base.exceptions import TwilioRestException
+from twilio.http import AsyncHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from campaigns.status import Status
+from providers.base import (
+    ErrorKind,
+    OutgoingMessage,
+    Provider,
+    ProviderConfig,
+    Receipt,
+    ReceiptSink,
+    SendError,
+    SendResult,
+)
+from providers.http import HttpClient, HttpProviderConfig, classify_status
+
+TWILIO_API = "https://api.twilio.com"
+#: Twilio keeps a message this long at most (``ValidityPeriod``, seconds).
+MAX_VALIDITY = 36_000
+
+#: Twilio error code -> how the worker treats it (the practice of the reference table;
+#: Twilio publishes codes, not a classification). Codes not listed fall back on the
+#: HTTP status (``providers.http.classify_status``).
+ERROR_CODES: dict[int, tuple[ErrorKind, str]] = {
+    20003: (ErrorKind.HALT, "credentials refused"),
+    21211: (ErrorKind.PERMANENT, "invalid 'To' number"),
+    21408: (ErrorKind.HALT, "region not enabled on the account"),
+    21610: (ErrorKind.PERMANENT, "recipient unsubscribed (STOP)"),
+    21614: (ErrorKind.PERMANENT, "not a mobile number"),
+    30002: (ErrorKind.HALT, "account suspended"),
+    30003: (ErrorKind.RETRYABLE, "unreachable handset"),
+    30004: (ErrorKind.PERMANENT, "message blocked"),
+    30005: (ErrorKind.PERMANENT, "unknown handset"),
+    30006: (ErrorKind.PERMANENT, "landline or unreachable carrier"),
+    30007: (ErrorKind.PERMANENT, "carrier filtering: check the sender and the text"),
+    30008: (ErrorKind.RETRYABLE, "unknown error"),
+    30500: (ErrorKind.RETRYABLE, "Twilio internal error"),
+}
+#: Refusals that concern the whole account or sender: nothing sent to it now would pass,
+#: so the worker pauses the provider (a cooldown) rather than charge each message.
+PROVIDER_WIDE: dict[int, str] = {
+    20429: "too many concurrent requests",
+    21611: "sender queue full",
+    30001: "sender queue overflow",
+}
+#: The recipient told Twilio to stop: Loa adds the number to its own opt-out list.
+OPTED_OUT = 21610
+#: A message Twilio gave up on when its ``ValidityPeriod`` ran out.
+VALIDITY_EXPIRED = "30036"
+
+#: Status callback ``MessageStatus`` -> common status. Twilio's own steps before the
+#: carrier (accepted, scheduled, queued, sending) all mean "the provider has it": ``sent``.
+MESSAGE_STATUSES: dict[str, Status] = {
+    "accepted": Status.SENT,  # taken by a Messaging Service, sender not chosen yet
+    "scheduled": Status.SENT,
+    "queued": Status.SENT,
+    "sending": Status.SENT,
+    "sent": Status.SENT,  # handed to the carrier
+    "delivered": Status.DELIVERED,
+    "read": Status.DELIVERED,  # delivered, and the channel reports it read
+    "undelivered": Status.UNDELIVERED,  # the carrier could not deliver it
+    "failed": Status.FAILED,  # never left Twilio
+    "canceled": Status.FAILED,  # a scheduled message cancelled: never sent
+    # Only some parts arrived: the recipient cannot read the whole text.
+    "partially_delivered": Status.UNDELIVERED,
+}
+
+_quiet = logging.getLogger("loa.providers.twilio.sdk")
+
+
+class TwilioConfig(HttpProviderConfig):
+    type: str = "twilio"
+    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
+    auth_token: SecretStr
+    from_number: str | None = Field(
+        default=None,
+        description="E.164 number or alphanumeric sender; default: the campaign's brandname",
+    )
+    messaging_service_sid: str | None = Field(default=None, pattern=r"^MG[0-9a-fA-F]{32}$")
+    base_url: str = TWILIO_API
+    status_callback_url: str | None = Field(
+        default=None, description="public URL of this instance's receipt route on the webhook"
+    )
+    read_timeout: float = Field(default=15.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _sender(self) -> TwilioConfig:
+        number = self.from_number
+        if number is not None and not (number.startswith("+") or len(number) <= 11):
+            raise ValueError("from_number: an E.164 number (+…) or a sender of 11 characters")
+        return self
+
+
+class _Transport(AsyncHttpClient):
+    """The SDK's extension point for HTTP, sending through Loa's pool to ``base_url``."""
+
+    def __init__(self, http: HttpClient, base_url: str) -> None:
+        super().__init__(logger=_quiet, is_async=True)
+        self.http, self.base_url = http, base_url.rstrip("/")
+
+    async def request(  # type: ignore[override]  # the SDK's untyped signature
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        if url.startswith(TWILIO_API):
+            url = self.base_url + url.removeprefix(TWILIO_API)
+        status, text, answer_headers = await self.http.request(
+            method, url, params=params, data=data, headers=headers, auth=auth
+        )
+        return Response(status, text, answer_headers)
+
+
+class TwilioProvider(Provider):
+    type: ClassVar[str] = "twilio"
+    config_model: ClassVar[type[ProviderConfig]] = TwilioConfig
+    config: TwilioConfig
+
+    def __init__(self, name: str, config: Any, receipt_sink: ReceiptSink | None = None) -> None:
+        super().__init__(name, config, receipt_sink)
+        cfg = self.config
+        self._http = cfg.http_client()
+        self._client = Client(
+            cfg.account_sid,
+            cfg.auth_token.get_secret_value(),
+            http_client=_Transport(self._http, cfg.base_url),
+        )
+
+    def request_fields(self, message: OutgoingMessage) -> dict[str, Any]:
+        """The SDK's arguments for one message (the form fields Twilio receives)."""
+        cfg = self.config
+        left = int((message.valid_until - datetime.now(UTC)).total_seconds())
+        fields: dict[str, Any] = {
+            "to": message.to,
+            "body": message.text,
+            "validity_period": max(1, min(MAX_VALIDITY, left)),
+        }
+        if cfg.messaging_service_sid:
+            fields["messaging_service_sid"] = cfg.messaging_service_sid
+            if cfg.from_number:
+                fields["from_"] = cfg.from_number
+        else:
+            fields["from_"] = cfg.from_number or message.sender
+        if cfg.status_callback_url:
+            fields["status_callback"] = cfg.status_callback_url
+        return fields
+
+    async def send(self, message: OutgoingMessage) -> SendResult:
+        try:
+            created = await self._client.messages.create_async(**self.request_fields(message))
+        except TwilioRestException as exc:
+            raise classify_rest_error(exc) from None
+        if not created.sid:
+            raise SendError(ErrorKind.AMBIGUOUS, "bad_answer", "accepted without a sid")
+        return SendResult(provider_message_id=created.sid)
+
+    def classify(self, error: Exception) -> SendError:
+        if isinstance(error, TwilioRestException):
+            return classify_rest_error(error)
+        return super().classify(error)
+
+    def parse_receipt(self, payload: Mapping[str, str]) -> Receipt:
+        try:
+            sid, status = payload["MessageSid"], payload["MessageStatus"]
+        except KeyError as missing:
+            raise ValueError(f"Twilio status callback without {missing.args[0]!r}") from None
+        if not sid:
+            raise ValueError("Twilio status callback with an empty MessageSid")
+        code = payload.get("ErrorCode") or None
+        common = MESSAGE_STATUSES.get(status)
+        if code == VALIDITY_EXPIRED and common in (Status.FAILED, Status.UNDELIVERED):
+            common = Status.EXPIRED  # Twilio dropped it when its validity ran out
+        return Receipt(provider_message_id=sid, status=common, raw_status=status, code=code)
+
+    async def aclose(self) -> None:
+        await self._http.close()
+
+
+def classify_rest_error(error: TwilioRestException) -> SendError:
+    """A Twilio error answer: by its error code where the table knows it, else by the
+    HTTP status. Neither carries ``Retry-After``."""
+    code = error.code
+    if code in PROVIDER_WIDE:
+        return SendError(ErrorKind.RETRYABLE, str(code), PROVIDER_WIDE[code], provider_wide=True)
+    if code in ERROR_CODES:
+        kind, detail = ERROR_CODES[code]
+        return SendError(kind, str(code), detail, opt_out=code == OPTED_OUT)
+    by_status = classify_status(error.status)
+    if code is None or code == error.status:  # no Twilio code: the SDK puts the status there
+        return by_status
+    return SendError(by_status.kind, str(code), by_status.detail, None, by_status.provider_wide)
