@@ -48,7 +48,15 @@ REGISTRY: dict[str, type[Provider]] = {
 
 
 class ProviderConfigError(ValueError):
-    """A provider instance whose settings are unusable; names the instance and field."""
+    """A provider instance whose settings are unusable; names the instance and field.
+
+    ``instance`` and ``problems`` (field name, or "" for the whole instance, and what is
+    wrong) let a caller name the setting in its own terms (an environment variable)."""
+
+    def __init__(self, message: str, instance: str = "", problems: tuple = ()) -> None:
+        super().__init__(message)
+        self.instance = instance
+        self.problems: tuple[tuple[str, str], ...] = problems
 
 
 def validate_config(name: str, raw: Mapping[str, Any]) -> tuple[type[Provider], ProviderConfig]:
@@ -61,22 +69,17 @@ def validate_config(name: str, raw: Mapping[str, Any]) -> tuple[type[Provider], 
     cls = REGISTRY.get(str(kind))
     if cls is None:
         known = ", ".join(sorted(REGISTRY))
-        raise ProviderConfigError(f"provider {name!r}: unknown type {kind!r} (known: {known})")
+        problem = f"unknown type {kind!r} (known: {known})"
+        raise ProviderConfigError(f"provider {name!r}: {problem}", name, (("type", problem),))
     try:
         return cls, cls.config_model.model_validate(dict(raw))
     except ValidationError as exc:
-        problems = "; ".join(
-            ": ".join(
-                part
-                for part in (
-                    ".".join(str(p) for p in e["loc"]),
-                    e["msg"].removeprefix("Value error, "),
-                )
-                if part
-            )
+        problems = tuple(
+            (".".join(str(p) for p in e["loc"]), e["msg"].removeprefix("Value error, "))
             for e in exc.errors()
         )
-        raise ProviderConfigError(f"provider {name!r}: {problems}") from None
+        said = "; ".join(": ".join(part for part in problem if part) for problem in problems)
+        raise ProviderConfigError(f"provider {name!r}: {said}", name, problems) from None
 
 
 def create(name: str, raw: Mapping[str, Any], receipt_sink: ReceiptSink | None = None) -> Provider:

@@ -174,5 +174,11 @@ class Provider(ABC):
             return error
         return SendError(ErrorKind.AMBIGUOUS, "unexpected", type(error).__name__)
 
+    async def probe(self) -> str | None:
+        """Check, without sending anything, that the provider answers and takes our
+        credentials where it can tell; returns what is wrong, or None. The default (a
+        provider with nothing to reach) finds nothing wrong."""
+        return None
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most providers hold nothing
         """Release connections; called on the sending loop when the worker stops."""

@@ -124,5 +124,8 @@ class EsmsProvider(Provider):
             code=status if status == "4" else None,
         )
 
+    async def probe(self) -> str | None:
+        return await self._http.reachable()
+
     async def aclose(self) -> None:
         await self._http.close()

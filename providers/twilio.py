@@ -201,6 +201,19 @@ class TwilioProvider(Provider):
             common = Status.EXPIRED  # Twilio dropped it when its validity ran out
         return Receipt(provider_message_id=sid, status=common, raw_status=status, code=code)
 
+    async def probe(self) -> str | None:
+        """Fetch our own account: proves the host answers and the credentials work."""
+        try:
+            account = await self._client.api.v2010.accounts(self.config.account_sid).fetch_async()
+        except TwilioRestException as exc:
+            error = classify_rest_error(exc)
+            return f"account check refused: {error.code} {error.detail}".strip()
+        except SendError as error:
+            return f"cannot reach {self.config.base_url}: {error.detail}"
+        if account.status not in (None, "active"):
+            return f"account {account.status}"
+        return None
+
     async def aclose(self) -> None:
         await self._http.close()
 

@@ -12,7 +12,7 @@ import typer
 
 from ledger.db import describe_location, display_url
 from scripts import campaign, deadletters, lists, provider, text
-from scripts.common import JsonOption, follow, progress, settings
+from scripts.common import JsonOption, follow, progress, provider_problem, settings
 from scripts.output import BAD_INPUT, FAILURE, errors_as_exit_codes, fail, out, print_json, report
 from worker.logging import configure_logging
 
@@ -174,7 +174,7 @@ def config_show(as_json: JsonOption = False) -> None:
     when a provider's settings are invalid, naming the provider and the field."""
     import providers
 
-    loaded = settings()
+    loaded = settings(check_providers=False)
     shown: dict[str, object] = {
         "mode": "embedded" if loaded.embedded else "redis",
         "database_url": display_url(loaded.ledger_url()),
@@ -192,7 +192,7 @@ def config_show(as_json: JsonOption = False) -> None:
             _, config = providers.validate_config(name, raw.model_dump())
             provider_view[name] = config.model_dump(mode="json")
         except providers.ProviderConfigError as exc:
-            provider_view[name] = {"error": str(exc)}
+            provider_view[name] = {"error": provider_problem(exc)}
             problems.append(str(exc))
     shown["providers"] = provider_view
     if as_json:

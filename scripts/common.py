@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ledger.summary import CampaignSummary
+from providers import ProviderConfigError, validate_config
 from scripts.output import BAD_INPUT, err, fail, settings_problem
 from worker.logging import configure_logging
 from worker.settings import Settings, get_settings
@@ -37,14 +38,31 @@ Rejects = Annotated[
 ]
 
 
-def settings() -> Settings:
-    """The settings, with logging configured; a bad setting exits 2 naming the variable."""
+def settings(check_providers: bool = True) -> Settings:
+    """The settings, with logging configured; a bad setting exits 2 naming the variable.
+    Every provider instance's settings are checked too (``check_providers``), so missing
+    credentials stop a command at start-up, not at its first send."""
     try:
         loaded = get_settings()
     except ValidationError as exc:
         fail(f"settings: {settings_problem(exc)}", BAD_INPUT)
     configure_logging(loaded.log_level, loaded.log_format)
+    if check_providers:
+        for name, instance in loaded.providers.items():
+            try:
+                validate_config(name, instance.model_dump())
+            except ProviderConfigError as exc:
+                fail(f"settings: {provider_problem(exc)}", BAD_INPUT)
     return loaded
+
+
+def provider_problem(exc: ProviderConfigError) -> str:
+    """A provider instance's settings error, in the environment variables' own names."""
+    prefix = f"LOA_PROVIDERS__{exc.instance.upper()}"
+    return "; ".join(
+        f"{prefix}__{field.upper()}: {problem}" if field else f"{prefix}: {problem}"
+        for field, problem in exc.problems
+    )
 
 
 def progress() -> Progress:

@@ -5,11 +5,155 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
-from scripts.common import JsonOption, settings
-from scripts.output import errors_as_exit_codes, out, print_json
+from scripts.common import JsonOption, provider_problem, settings
+from scripts.output import BAD_INPUT, FAILURE, err, errors_as_exit_codes, fail, out, print_json
 
-app = typer.Typer(help="Provider instances: halts and resuming.", no_args_is_help=True)
+app = typer.Typer(
+    help="Provider instances: their settings, a check without sending, halts and resuming.",
+    no_args_is_help=True,
+)
+
+TEST_TEXT = "Loa: tin nhắn thử qua nhà cung cấp {name}. Xin bỏ qua tin này."
+
+
+@app.command("list")
+def list_providers(as_json: JsonOption = False) -> None:
+    """The configured provider instances: type, agreed rate, and whether their settings
+    are usable and they are halted. Exit 2 when one's settings are unusable."""
+    from ledger.halts import all_halts
+    from providers import ProviderConfigError, validate_config
+    from worker.runtime import Runtime
+
+    loaded = settings(check_providers=False)
+    rows: list[dict[str, object]] = []
+    with errors_as_exit_codes():
+        runtime = Runtime(loaded)
+        try:
+            runtime.ensure_schema()
+            halted = all_halts(runtime.engine)
+        finally:
+            runtime.close()
+    for name, instance in sorted(loaded.providers.items()):
+        row: dict[str, object] = {"name": name, "type": instance.type, "halted": halted.get(name)}
+        try:
+            _, config = validate_config(name, instance.model_dump())
+        except ProviderConfigError as exc:
+            row["problem"] = provider_problem(exc)
+        else:
+            row |= {
+                "rate_per_second": config.rate_per_second,
+                "burst": config.burst,
+                "rate_unit": config.rate_unit,
+                "problem": None,
+            }
+        rows.append(row)
+    if as_json:
+        print_json(rows)
+    else:
+        table = Table("provider", "type", "rate/s", "burst", "state")
+        for row in rows:
+            state = (
+                f"[red]{row['problem']}[/]"
+                if row["problem"]
+                else f"[yellow]halted: {row['halted']}[/]"
+                if row["halted"]
+                else "[green]ready[/]"
+            )
+            rate = row.get("rate_per_second")
+            unit = " parts" if row.get("rate_unit") == "parts" else ""
+            table.add_row(
+                str(row["name"]),
+                str(row["type"]),
+                "unlimited" if rate is None else f"{rate:g}{unit}",
+                str(row.get("burst") or "-"),
+                state,
+            )
+        out.print(table)
+    if any(row["problem"] for row in rows):
+        raise typer.Exit(BAD_INPUT)
+
+
+@app.command("test")
+def test_provider(
+    name: Annotated[str, typer.Argument(help="The provider instance, as in the settings.")],
+    to: Annotated[
+        str | None,
+        typer.Option(help="Also send one test SMS to this number (nothing is sent without it)."),
+    ] = None,
+    sender: Annotated[
+        str | None, typer.Option(help="Brandname or sender for the test SMS (with --to).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a provider instance: its settings, then whether it answers and takes the
+    credentials (where it can tell without sending). Sends one SMS only with `--to`; that
+    SMS is not part of any campaign and is not in the ledger.
+
+    Exit codes: 0 all good, 1 the provider is unreachable, refuses us or refused the SMS,
+    2 unusable settings or a bad number."""
+    import asyncio
+
+    import providers
+    from campaigns.phones import PhoneRejected, mask, normalise
+    from campaigns.text import segments
+
+    loaded = settings(check_providers=False)
+    instance = loaded.providers.get(name)
+    if instance is None:
+        known = ", ".join(sorted(loaded.providers))
+        fail(f"unknown provider {name!r} (configured: {known})", BAD_INPUT)
+    try:
+        provider = providers.create(name, instance.model_dump())
+    except providers.ProviderConfigError as exc:
+        fail(f"settings: {provider_problem(exc)}", BAD_INPUT)
+    outgoing = None
+    if to is not None:
+        try:
+            number = normalise(to).e164
+        except PhoneRejected as exc:
+            fail(f"--to {to!r}: {exc.reason.value}", BAD_INPUT)
+        text = TEST_TEXT.format(name=name)
+        shape = segments(text)
+        outgoing = providers.OutgoingMessage(
+            0, number, text, sender or "Loa", shape.encoding, shape.parts, 1, _in_an_hour()
+        )
+
+    async def check() -> dict[str, object]:
+        result: dict[str, object] = {"provider": name, "type": instance.type, "settings": "ok"}
+        try:
+            result["problem"] = await provider.probe()
+            if outgoing is not None and result["problem"] is None:
+                result["to"] = mask(outgoing.to)
+                try:
+                    sent = await provider.send(outgoing)
+                    result["sent"] = sent.provider_message_id
+                except Exception as exc:  # classified, as the worker would
+                    error = provider.classify(exc)
+                    result["problem"] = f"the test SMS was refused: {error.kind.value} {error.code}"
+            return result
+        finally:
+            await provider.aclose()
+
+    result = asyncio.run(check())
+    if as_json:
+        print_json(result)
+    elif result["problem"]:
+        err.print(f"[red]provider {name}: {result['problem']}[/]")
+    else:
+        sent = (
+            f"; test SMS to {result['to']} accepted: {result['sent']}" if "sent" in result else ""
+        )
+        out.print(f"provider {name} ({instance.type}): settings ok, answers{sent}")
+    if result["problem"]:
+        raise typer.Exit(FAILURE)
+
+
+def _in_an_hour():
+    from datetime import UTC, datetime, timedelta
+
+    return datetime.now(UTC) + timedelta(hours=1)
 
 
 @app.command("resume")

@@ -1,10 +1,11 @@
 """A local Twilio Messages API (2010-04-01) for the failures Prism cannot script.
 
-Prism (``../shared/twilio-oai``) judges whether our requests follow Twilio's own API
+Prism (with Twilio's description, ``tests/contracts``) judges whether our requests follow Twilio's own API
 description, and always answers 201. This fake answers like Twilio when things go wrong:
 ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` (form-encoded, HTTP basic auth)
 gets a Message resource (``sid`` ``SM…``, ``status`` ``queued``), or Twilio's error body
-(``{"code": 21211, "message": …, "more_info": …, "status": 400}``) when a fault says so.
+(``{"code": 21211, "message": …, "more_info": …, "status": 400}``) when a fault says so;
+``GET /2010-04-01/Accounts/{AccountSid}.json`` answers the account (or 20003) for checks.
 
 Faults (``providers.fakes.common``)::
 
@@ -94,10 +95,19 @@ async def messages(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def account(request: web.Request) -> web.Response:
+    """``GET /2010-04-01/Accounts/{AccountSid}.json``: the account, to our own owner."""
+    gateway: Gateway = request.app["gateway"]
+    if not _authorised(request, gateway) or request.match_info["account"] != gateway.account_sid:
+        return _error(20003, 401, "Authenticate")
+    return web.json_response({"sid": gateway.account_sid, "status": "active", "type": "Full"})
+
+
 def make_app(gateway: Gateway) -> web.Application:
     app = web.Application()
     add_control_routes(app, gateway)
     app.router.add_post("/2010-04-01/Accounts/{account}/Messages.json", messages)
+    app.router.add_get("/2010-04-01/Accounts/{account}.json", account)
     return app
 
 

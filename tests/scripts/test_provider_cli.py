@@ -1,0 +1,84 @@
+"""``loa provider list|test``, and provider settings checked at start-up."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.fake_gateway import fake_gateway
+from tests.scripts.test_cli import loa
+
+ACCOUNT = "AC" + "0" * 32
+
+
+def intl(url: str, **fields: str) -> dict[str, str]:
+    """Environment for a Twilio instance ``intl`` beside the sandbox."""
+    env = {
+        "LOA_PROVIDERS__SANDBOX__TYPE": "sandbox",
+        "LOA_PROVIDERS__INTL__TYPE": "twilio",
+        "LOA_PROVIDERS__INTL__ACCOUNT_SID": ACCOUNT,
+        "LOA_PROVIDERS__INTL__AUTH_TOKEN": "fake-token",
+        "LOA_PROVIDERS__INTL__BASE_URL": url,
+        "LOA_PROVIDERS__INTL__RATE_PER_SECOND": "10",
+    }
+    env.update({f"LOA_PROVIDERS__INTL__{k.upper()}": v for k, v in fields.items()})
+    return env
+
+
+@pytest.fixture(scope="module")
+def twilio():
+    with fake_gateway("providers.fakes.twilio") as running:
+        yield running
+
+
+def test_missing_credentials_stop_a_command_at_start_up_naming_the_setting(tmp_path, twilio):
+    env = intl(twilio.url)
+    del env["LOA_PROVIDERS__INTL__AUTH_TOKEN"]
+    result = loa("campaign", "status", "anything", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert "LOA_PROVIDERS__INTL__AUTH_TOKEN" in result.stderr
+
+
+def test_list_shows_each_instance_and_its_problem(tmp_path, twilio):
+    result = loa("provider", "list", "--json", cwd=tmp_path, env=intl(twilio.url))
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["intl"]["type"] == "twilio" and rows["intl"]["rate_per_second"] == 10
+    assert rows["sandbox"]["problem"] is None and rows["intl"]["halted"] is None
+
+    broken = loa("provider", "list", "--json", cwd=tmp_path, env=intl(twilio.url, account_sid="x"))
+    assert broken.returncode == 2
+    (bad,) = [row for row in json.loads(broken.stdout) if row["name"] == "intl"]
+    assert "LOA_PROVIDERS__INTL__ACCOUNT_SID" in bad["problem"]
+
+
+def test_test_sends_nothing_without_to(tmp_path, twilio):
+    twilio.reset()
+    result = loa("provider", "test", "intl", "--json", cwd=tmp_path, env=intl(twilio.url))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["problem"] is None
+    assert twilio.received() == []  # the account check is a GET: no message
+
+
+def test_test_names_refused_credentials_and_an_unreachable_endpoint(tmp_path, twilio):
+    refused = loa("provider", "test", "intl", cwd=tmp_path, env=intl(twilio.url, auth_token="no"))
+    assert refused.returncode == 1 and "20003" in refused.stderr
+    down = loa("provider", "test", "intl", cwd=tmp_path, env=intl("http://127.0.0.1:9"))
+    assert down.returncode == 1 and "cannot reach http://127.0.0.1:9" in down.stderr
+
+
+def test_test_with_to_sends_one_sms_and_masks_the_number(tmp_path, twilio):
+    twilio.reset()
+    result = loa(
+        "provider", "test", "intl", "--to", "0912345678", cwd=tmp_path, env=intl(twilio.url)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "+8491*****78" in result.stdout and "0912345678" not in result.stdout
+    ((_, to, _, answer),) = twilio.received()
+    assert (to, answer) == ("+84912345678", "queued")
+
+
+def test_test_refuses_a_bad_number(tmp_path, twilio):
+    result = loa("provider", "test", "intl", "--to", "12", cwd=tmp_path, env=intl(twilio.url))
+    assert result.returncode == 2 and "--to" in result.stderr
