@@ -192,10 +192,16 @@ class ReceiptOutcome:
 
 
 def apply_receipt(
-    engine: Engine, provider: str, provider_message_id: str, status: Status, code: str | None
+    engine: Engine,
+    provider: str,
+    provider_message_id: str,
+    status: Status,
+    code: str | None,
+    network: str | None = None,
 ) -> ReceiptOutcome:
     """Apply a delivery receipt: forward only, never out of a final status (except a real
-    status correcting ``unknown``). A duplicate or late receipt changes nothing."""
+    status correcting ``unknown``). A duplicate or late receipt changes nothing. The
+    network that served the number, when the receipt names it, is kept in the event."""
     with engine.begin() as conn:
         found = conn.execute(
             sa.select(messages.c.id).where(
@@ -206,7 +212,8 @@ def apply_receipt(
         if found is None:
             return ReceiptOutcome(matched=False, moved=False)
         values = {"error_code": code} if status is Status.UNDELIVERED and code else {}
-        moved = _move(conn, found.id, status, "receipt", code=code, **values)
+        detail = {"network": network} if network else None
+        moved = _move(conn, found.id, status, "receipt", code=code, detail=detail, **values)
         return ReceiptOutcome(matched=True, moved=moved is not None)
 
 

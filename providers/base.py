@@ -100,6 +100,9 @@ class Receipt:
     status: Status | None
     raw_status: str
     code: str | None = None
+    #: The network that really served the number, when the provider says (a ported
+    #: number's real carrier, not the one its prefix was allocated to).
+    network: str | None = None
 
 
 #: Where a provider hands receipts it produces itself (a simulated carrier); real

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 
@@ -46,6 +47,18 @@ CODE_RESULTS: dict[str, tuple[ErrorKind, str]] = {
 }
 ACCEPTED, ALREADY_ACCEPTED = "100", "124"
 
+#: Callback ``telcoid`` -> the network that really served the number. eSMS's numbering
+#: is unverified (reference): an id not listed is kept as it came, never guessed.
+TELCO_IDS: dict[str, str] = {
+    "1": "viettel",
+    "2": "mobifone",
+    "3": "vinaphone",
+    "4": "vietnamobile",
+    "5": "gmobile",
+    "6": "itel",
+    "7": "reddi",
+}
+
 #: Callback ``SendStatus`` -> common status.
 SEND_STATUSES: dict[str, Status] = {
     "1": Status.SENT,  # pending eSMS's approval
@@ -63,7 +76,14 @@ class EsmsConfig(HttpProviderConfig):
     base_url: str = "https://rest.esms.vn"
     sms_type: str = Field(default="2", description="2: customer-care brandname")
     sandbox: bool = Field(default=False, description="eSMS's own sandbox: nothing is sent")
-    callback_url: str | None = None
+    callback_url: str | None = Field(
+        default=None, description="public URL of this instance's receipt route on the webhook"
+    )
+    callback_token: SecretStr | None = Field(
+        default=None,
+        description="added to the callback URL as ?token=…: eSMS signs nothing, so the "
+        "webhook knows its callbacks by this secret",
+    )
     request_id_prefix: str = Field(default="loa-", max_length=20)
 
 
@@ -79,6 +99,15 @@ class EsmsProvider(Provider):
     @property
     def idempotent(self) -> bool:
         return True  # RequestId: a resend is answered 124, never sent twice
+
+    def callback_url(self) -> str | None:
+        """Where eSMS is to send receipts: the configured URL with the secret token."""
+        url, token = self.config.callback_url, self.config.callback_token
+        if url is None or token is None:
+            return url
+        parts = urlsplit(url)
+        query = urlencode([*parse_qsl(parts.query), ("token", token.get_secret_value())])
+        return urlunsplit(parts._replace(query=query))
 
     def request_id(self, message: OutgoingMessage) -> str:
         return f"{self.config.request_id_prefix}{message.message_id}"
@@ -98,7 +127,7 @@ class EsmsProvider(Provider):
             "RequestId": request_id,
         }
         if cfg.callback_url:
-            payload["CallbackUrl"] = cfg.callback_url
+            payload["CallbackUrl"] = self.callback_url()
         try:
             answer = await self._http.post_json(SEND_PATH, payload)
             code = str(answer["CodeResult"])
@@ -117,11 +146,13 @@ class EsmsProvider(Provider):
             raise ValueError(f"eSMS callback without {missing.args[0]!r}") from None
         if not request_id:
             raise ValueError("eSMS callback with an empty RequestId")
+        telco = payload.get("telcoid")
         return Receipt(
             provider_message_id=request_id,
             status=SEND_STATUSES.get(status),
             raw_status=status,
             code=status if status == "4" else None,
+            network=TELCO_IDS.get(telco, f"telcoid:{telco}") if telco else None,
         )
 
     async def probe(self) -> str | None:

@@ -179,7 +179,12 @@ def record_receipt(runtime: Runtime, provider_name: str, payload: dict[str, str]
         log.warning("receipt.unknown_status", provider=provider_name, raw_status=receipt.raw_status)
         return
     outcome = apply_receipt(
-        runtime.engine, provider_name, receipt.provider_message_id, receipt.status, receipt.code
+        runtime.engine,
+        provider_name,
+        receipt.provider_message_id,
+        receipt.status,
+        receipt.code,
+        receipt.network,
     )
     if not outcome.matched:
         raise ReceiptNotMatched(f"{provider_name} receipt for an id not recorded yet")

@@ -122,6 +122,22 @@ def test_receipts_move_forward_only(engine):
     assert status_of(engine, three.id) == "queued"
 
 
+def test_a_receipt_naming_the_real_network_keeps_it_in_the_event(engine):
+    from ledger.schema import events
+
+    launch(engine)
+    (one,) = claim_batch(engine, SPEC.id, 1)[:1]
+    record_sent(engine, SPEC.id, [(one.id, "P1")])
+    assert apply_receipt(engine, SPEC.provider, "P1", Status.DELIVERED, None, "mobifone").moved
+    with engine.connect() as conn:
+        (detail,) = conn.execute(
+            sa.select(events.c.detail).where(
+                events.c.message_id == one.id, events.c.to_status == "delivered"
+            )
+        ).scalars()
+    assert detail == {"network": "mobifone"}
+
+
 def test_a_list_that_breaks_halfway_leaves_nothing(engine):
     planner = Planner(SPEC)
 

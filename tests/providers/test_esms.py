@@ -18,7 +18,7 @@ from tests.providers.harness import (
     send,
 )
 
-SECRETS = ("api_key", "secret_key")
+SECRETS = ("api_key", "secret_key", "callback_token")
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,11 @@ def settings(gateway=None, **overrides):
 ok = settings()
 SEND_CASES = [
     SendCase("accepted", ok, None),
+    SendCase(
+        "accepted, with a callback",
+        settings(callback_url="https://loa.example.vn/r/esms", callback_token="tok-9876"),
+        None,
+    ),
     SendCase("credentials refused", settings(secret_key="wrong"), ErrorKind.HALT, "101"),
     SendCase("balance exhausted", ok, ErrorKind.HALT, "103", ({"code": "103", "requests": 1},)),
     SendCase("invalid phone", ok, ErrorKind.PERMANENT, "108", ({"code": "108", "requests": 1},)),
@@ -122,6 +127,29 @@ def test_the_request_carries_the_message_as_esms_wants_it(gateway):
     send(provider, message(7))
     ((_, phone, request_id, answer),) = gateway.received()
     assert (phone, request_id, answer) == ("84912345678", "hcm-7", "100")
+
+
+def test_the_callback_url_carries_the_secret_token():
+    provider = providers.create(
+        "e",
+        settings(
+            callback_url="https://loa.example.vn/receipts/esms-hcm?v=1",
+            callback_token="s3cret-t0ken",
+        ),
+    )
+    assert (
+        provider.callback_url() == "https://loa.example.vn/receipts/esms-hcm?v=1&token=s3cret-t0ken"
+    )
+    assert "s3cret-t0ken" not in repr(provider.config)
+
+
+@pytest.mark.parametrize(
+    ("telcoid", "network"), [("1", "viettel"), ("3", "vinaphone"), ("42", "telcoid:42"), ("", None)]
+)
+def test_a_callback_names_the_network_that_really_served_the_number(telcoid, network):
+    provider = providers.create("e", settings())
+    payload = {"RequestId": "loa-7", "SendStatus": "5", "telcoid": telcoid}
+    assert provider.parse_receipt(payload).network == network
 
 
 def test_credentials_are_secrets_in_the_settings_model():
