@@ -115,11 +115,11 @@ class TwilioConfig(HttpProviderConfig):
 
 
 class _Transport(AsyncHttpClient):
-    """The SDK's extension point for HTTP, sending through Loa's pool to ``base_url``."""
+    """The SDK's extension point for HTTP, sending through Loa's pool (to its base URL)."""
 
-    def __init__(self, http: HttpClient, base_url: str) -> None:
+    def __init__(self, http: HttpClient) -> None:
         super().__init__(logger=_quiet, is_async=True)
-        self.http, self.base_url = http, base_url.rstrip("/")
+        self.http = http
 
     async def request(  # type: ignore[override]  # the SDK's untyped signature
         self,
@@ -133,7 +133,7 @@ class _Transport(AsyncHttpClient):
         allow_redirects: bool = False,
     ) -> Response:
         if url.startswith(TWILIO_API):
-            url = self.base_url + url.removeprefix(TWILIO_API)
+            url = self.http.base_url + url.removeprefix(TWILIO_API)
         status, text, answer_headers = await self.http.request(
             method, url, params=params, data=data, headers=headers, auth=auth
         )
@@ -152,7 +152,7 @@ class TwilioProvider(Provider):
         self._client = Client(
             cfg.account_sid,
             cfg.auth_token.get_secret_value(),
-            http_client=_Transport(self._http, cfg.base_url),
+            http_client=_Transport(self._http),
         )
 
     def request_fields(self, message: OutgoingMessage) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from scripts.common import JsonOption, provider_problem, settings
 from scripts.output import BAD_INPUT, FAILURE, err, errors_as_exit_codes, fail, out, print_json
+from worker.settings import Settings
 
 app = typer.Typer(
     help="Provider instances: their settings, a check without sending, halts and resuming.",
@@ -22,19 +23,11 @@ TEST_TEXT = "Loa: tin nhắn thử qua nhà cung cấp {name}. Xin bỏ qua tin 
 def list_providers(as_json: JsonOption = False) -> None:
     """The configured provider instances: type, agreed rate, and whether their settings
     are usable and they are halted. Exit 2 when one's settings are unusable."""
-    from ledger.halts import all_halts
     from providers import ProviderConfigError, validate_config
-    from worker.runtime import Runtime
 
     loaded = settings(check_providers=False)
     rows: list[dict[str, object]] = []
-    with errors_as_exit_codes():
-        runtime = Runtime(loaded)
-        try:
-            runtime.ensure_schema()
-            halted = all_halts(runtime.engine)
-        finally:
-            runtime.close()
+    halted = _halts(loaded)
     for name, instance in sorted(loaded.providers.items()):
         row: dict[str, object] = {"name": name, "type": instance.type, "halted": halted.get(name)}
         try:
@@ -150,6 +143,20 @@ def test_provider(
         raise typer.Exit(FAILURE)
 
 
+def _halts(loaded: Settings) -> dict[str, str]:
+    """The halted providers and why, from the ledger."""
+    from ledger.halts import all_halts
+    from worker.runtime import Runtime
+
+    with errors_as_exit_codes():
+        runtime = Runtime(loaded)
+        try:
+            runtime.ensure_schema()
+            return all_halts(runtime.engine)
+        finally:
+            runtime.close()
+
+
 def _in_an_hour():
     from datetime import UTC, datetime, timedelta
 
@@ -185,17 +192,7 @@ def resume(
 @app.command("halts")
 def halts(as_json: JsonOption = False) -> None:
     """Which providers are halted, and why."""
-    from ledger.halts import all_halts
-    from worker.runtime import Runtime
-
-    loaded = settings()
-    with errors_as_exit_codes():
-        runtime = Runtime(loaded)
-        try:
-            runtime.ensure_schema()
-            found = all_halts(runtime.engine)
-        finally:
-            runtime.close()
+    found = _halts(settings())
     if as_json:
         print_json(found)
         return

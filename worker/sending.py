@@ -132,7 +132,8 @@ class _Batch:
         self.campaign_id, self.valid_until = campaign_id, valid_until
         self.limiter = runtime.limiter(provider.name, sender)
         self.cooldown = runtime.cooldown(provider.name)
-        self.lane, self.loop = runtime.send_lane(provider.name), runtime.send_loop()
+        self.lane = runtime.send_lane(provider.name)
+        self.loop = self.lane.loop
         self.by_parts = provider.config.rate_unit == "parts"
         self.group_size = _group_size(provider, runtime.settings.send_concurrency)
         self.outcome, self.todo = BatchOutcome(), deque(claimed)

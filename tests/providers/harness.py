@@ -99,14 +99,16 @@ def _secrets(settings: dict[str, Any], names: tuple[str, ...]) -> list[str]:
 
 def check_send(case: SendCase, capsys, secret_fields: tuple[str, ...] = (), gateway=None) -> Sink:
     """Send one message as the case says and check what came of it. ``gateway`` is the
-    provider's fake (``tests.fake_gateway``), reset and given the case's faults first."""
+    provider's fake (``tests.fake_gateway``), reset and given the case's faults first; the
+    provider is sent there unless the case names its own ``base_url``."""
     configure_logging("DEBUG", "json")
     if gateway is not None:
         gateway.reset()
         if case.faults:
             gateway.faults(*case.faults)
     sink = Sink()
-    provider = providers.create("under-test", case.settings, receipt_sink=sink)
+    settings = case.settings if gateway is None else {"base_url": gateway.url, **case.settings}
+    provider = providers.create("under-test", settings, receipt_sink=sink)
     outgoing = message()
     try:
         result = asyncio.run(provider.send(outgoing))
