@@ -2,7 +2,9 @@
 
 Every row read ends up in exactly one of: a planned message, a rejection (a reason from
 ``campaigns.phones.Reject`` or ``missing_field``), a duplicate of an earlier row, or a
-suppression (``opt_out``, ``dnc``, ``frequency_cap``). ``PlanSummary`` keeps the counts,
+suppression (``opt_out``, ``dnc``, ``frequency_cap``). Each planned message carries its
+route, the provider instance that will send it (``campaigns.routing``); a number no route
+can reach is rejected as ``no_route``. ``PlanSummary`` keeps the counts,
 so ``rows_read == planned + rejected + duplicates + suppressed`` always holds.
 
 This is the hot path of a nationwide launch (a million rows): no per-row objects beyond
@@ -20,6 +22,7 @@ from typing import NamedTuple
 from campaigns.numbers import NumberSet
 from campaigns.phones import PhoneRejected, normalise
 from campaigns.recipients import ListRow, fold
+from campaigns.routing import NO_ROUTE, Router
 from campaigns.spec import CampaignSpec, Prices
 
 DUPLICATE = "duplicate"
@@ -47,6 +50,7 @@ class PlannedMessage(NamedTuple):
     e164: str
     country: str
     carrier: str | None  # the allocation carrier, or the ported-number override
+    provider: str  # the provider instance its route names
     language: str
     encoding: str  # an ``Encoding`` value
     parts: int
@@ -79,6 +83,7 @@ class PlanSummary:
     lines: dict[tuple[str, str, str], Line] = field(default_factory=dict)
     khong_dau: list[str] = field(default_factory=list)
     prices: Prices | None = None
+    routes: list[dict[str, str]] = field(default_factory=list)
 
     def line_cost(self, carrier: str, parts: int) -> float | None:
         price = self.prices.per_part(carrier) if self.prices else None
@@ -99,6 +104,15 @@ class PlanSummary:
         ]
         return None if any(c is None for c in costs) else round(sum(c or 0 for c in costs), 2)
 
+    def per_provider(self) -> dict[str, dict[str, int]]:
+        """Recipients and parts routed to each provider."""
+        totals: dict[str, dict[str, int]] = {}
+        for (provider, _, _), line in sorted(self.lines.items()):
+            total = totals.setdefault(provider, {"recipients": 0, "parts": 0})
+            total["recipients"] += line.recipients
+            total["parts"] += line.parts
+        return totals
+
     def as_dict(self) -> dict[str, object]:
         return {
             "rows_read": self.rows_read,
@@ -113,6 +127,8 @@ class PlanSummary:
             "cost": self.cost,
             "currency": self.prices.currency if self.prices else None,
             "khong_dau": self.khong_dau,
+            "routing": self.routes,
+            "providers": self.per_provider(),
             "by_provider": [
                 {
                     "provider": provider,
@@ -149,6 +165,8 @@ class Planner:
             campaign checks are used.
         capped: numbers that reached the advertising cap in the last 24 hours.
         carriers: ported numbers: E.164 -> the carrier that serves them now.
+        router: the campaign's routes, knowing what each provider reaches (default:
+            ``spec.router()``, which assumes every provider reaches every country).
 
     Raises:
         PlanError: a template field matches no column of the list.
@@ -162,10 +180,12 @@ class Planner:
         suppressed: Mapping[str, NumberSet] | None = None,
         capped: NumberSet | None = None,
         carriers: Mapping[str, str] | None = None,
+        router: Router | None = None,
     ) -> None:
         self.spec = spec
         self.columns = list(columns)
-        self.summary = PlanSummary(prices=spec.prices)
+        self.router = router or spec.router()
+        self.summary = PlanSummary(prices=spec.prices, routes=self.router.rules())
         self.summary.khong_dau = [lang for lang, m in spec.messages.items() if m.strip_diacritics]
         self._seen = NumberSet()
         # Empty lists are left out: checking them costs on every row and finds nothing.
@@ -210,8 +230,10 @@ class Planner:
                 fixed.encoding.value if fixed else "",
             )
         default = spec.default_language
+        route = self.router.route
         rejected, suppressed = self.summary.rejected, self.summary.suppressed
-        groups: Counter[tuple[str, str, int]] = Counter()  # (carrier or country, encoding, parts)
+        # (provider, carrier or country, encoding, parts)
+        groups: Counter[tuple[str, str, str, int]] = Counter()
         read = duplicates = legacy = 0
         try:
             for row, raw, values in rows:
@@ -247,23 +269,32 @@ class Planner:
                     parts, encoding = segments.parts, segments.encoding.value
                 if carriers:
                     carrier = carriers.get(number, carrier)
+                provider = route(country, carrier)
+                if provider is None:
+                    rejected[NO_ROUTE] += 1
+                    yield RejectedRow(row, NO_ROUTE, raw)
+                    continue
                 if was_legacy:
                     legacy += 1
-                groups[(carrier or country, encoding, parts)] += 1
+                groups[(provider, carrier or country, encoding, parts)] += 1
                 yield PlannedMessage(
-                    row, number, country, carrier, language, encoding, parts, values
+                    row, number, country, carrier, provider, language, encoding, parts, values
                 )
         finally:
             self._fold(read, duplicates, legacy, groups)
 
     def _fold(
-        self, read: int, duplicates: int, legacy: int, groups: Counter[tuple[str, str, int]]
+        self,
+        read: int,
+        duplicates: int,
+        legacy: int,
+        groups: Counter[tuple[str, str, str, int]],
     ) -> None:
-        summary, provider = self.summary, self.spec.provider
+        summary = self.summary
         summary.rows_read += read
         summary.duplicates += duplicates
         summary.legacy_converted += legacy
-        for (carrier, encoding, parts), count in groups.items():
+        for (provider, carrier, encoding, parts), count in groups.items():
             line = summary.lines.setdefault((provider, carrier, encoding), Line())
             line.recipients += count
             line.parts += parts * count

@@ -26,6 +26,11 @@ advertising campaign)::
     default = 850
     viettel = 800
 
+    [routing]                           # optional: several providers (campaigns/routing.py)
+    carriers = { viettel = "gateway-viettel" }
+    countries = { other = "intl" }    # foreign numbers
+    fallback = ["gateway-backup"]          # when a provider halts
+
 Advertising campaigns also need ``opt_out_instruction`` and either texts that start with
 ``[QC]`` (or ``[AD]``) and end with that instruction, or ``add_ad_markers = true``.
 Unknown keys are errors, so a misspelt key is never silently ignored.
@@ -52,6 +57,7 @@ from pydantic import (
 )
 
 from campaigns.hours import ADVERTISING_HOURS, SendingWindow
+from campaigns.routing import Reach, Router, RoutingSpec
 from campaigns.template import Template, TemplateError, fields_of
 from campaigns.text import normalise
 
@@ -126,6 +132,7 @@ class CampaignSpec(BaseModel):
     opt_out_instruction: str | None = None
     add_ad_markers: bool = False
     prices: Prices | None = None
+    routing: RoutingSpec | None = None
 
     @field_validator("brandname")
     @classmethod
@@ -252,6 +259,10 @@ class CampaignSpec(BaseModel):
         if self.suppress is not None:
             return self.suppress
         return SUPPRESSION_LISTS if self.category is Category.ADVERTISING else ("opt_out",)
+
+    def router(self, reach: dict[str, Reach] | None = None) -> Router:
+        """This campaign's routes (``campaigns.routing``), given what providers reach."""
+        return Router(self.provider, self.routing, reach)
 
     def template(self, language: str) -> Template:
         message = self.messages[language]

@@ -21,8 +21,8 @@ from campaigns.recipients import ListError, RecipientList
 #: Decisions per chunk: large enough to amortise a pipe message, small enough to stream.
 CHUNK = 5000
 
-#: (row, e164, country, carrier, language, encoding, parts, fields as JSON or None)
-PlannedRow = tuple[int, str, str, str | None, str, str, int, str | None]
+#: (row, e164, country, carrier, provider, language, encoding, parts, fields as JSON or None)
+PlannedRow = tuple[int, str, str, str | None, str, str, str, int, str | None]
 #: (row, reason)
 RejectedCell = tuple[int, str]
 Chunk = tuple[list[PlannedRow], list[RejectedCell]]
@@ -82,9 +82,11 @@ def plan_chunks(
         if type(decision) is RejectedRow:
             rejected.append((decision[0], decision[1]))
         else:
-            row, e164, country, carrier, language, encoding, parts, values = decision
+            row, e164, country, carrier, provider, language, encoding, parts, values = decision
             fields = fields_json(values) if with_fields else None
-            planned.append((row, e164, country, carrier, language, encoding, parts, fields))
+            planned.append(
+                (row, e164, country, carrier, provider, language, encoding, parts, fields)
+            )
         if len(planned) + len(rejected) >= CHUNK:
             yield planned, rejected
             planned, rejected = [], []

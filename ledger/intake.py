@@ -1,6 +1,11 @@
 """Recording a launched campaign: the campaign row, one message row per recipient and one
 reject row per unusable list row, all in one transaction, so that a list that turns out
-bad halfway (a broken line, a decoding error) leaves nothing behind."""
+bad halfway (a broken line, a decoding error) leaves nothing behind.
+
+Messages are grouped in batches, the unit of work a worker claims. A batch holds the
+messages of one provider only (its job goes on that provider's queue), so a campaign
+routed to several providers fills one open batch per provider as the list streams by.
+"""
 
 from __future__ import annotations
 
@@ -27,11 +32,29 @@ REJECT_COLUMNS = ("campaign_key", "list_row", "reason")
 @dataclass(frozen=True, slots=True)
 class Intake:
     """What recording a campaign did. ``created`` is false when the campaign already
-    existed, in which case nothing was added."""
+    existed, in which case nothing was added. ``batches``: (batch, provider) pairs."""
 
     campaign_id: str
     created: bool
-    batches: int
+    batches: tuple[tuple[int, str], ...] = ()
+
+
+class _Batcher:
+    """Batch numbers for a stream of messages, one open batch per provider; numbers
+    start at 1 and are unique in the campaign."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.made: list[tuple[int, str]] = []
+        self._open: dict[str, list[int]] = {}  # provider -> [batch, messages in it]
+
+    def next(self, provider: str) -> int:
+        slot = self._open.get(provider)
+        if slot is None or slot[1] == self.size:
+            self.made.append((len(self.made) + 1, provider))
+            slot = self._open[provider] = [len(self.made), 0]
+        slot[1] += 1
+        return slot[0]
 
 
 def record_campaign(
@@ -50,30 +73,31 @@ def record_campaign(
         summary: called once the chunks are consumed; stored as the intake counts.
         chunks: (planned rows, rejected cells) lists, streamed, as
             ``campaigns.stream.plan_chunks`` makes them.
-        batch_size: messages per batch; batch numbers start at 1.
+        batch_size: messages per batch (per provider; a batch never mixes providers).
 
     Returns:
-        The intake; ``created`` is false, and nothing is written, when a campaign with
-        this id is already in the ledger (launching twice adds nothing).
+        The intake, with the batches made; ``created`` is false, and nothing is written,
+        when a campaign with this id is already in the ledger (launching twice adds
+        nothing).
 
     Raises:
         Whatever reading the list raises; the transaction is then rolled back whole.
     """
     started = now()
-    campaign_id, provider, queued = spec.id, spec.provider, Status.QUEUED.value
+    campaign_id, queued = spec.id, Status.QUEUED.value
     with engine.begin() as conn:
         exists = conn.execute(
             sa.select(campaigns.c.id).where(campaigns.c.id == campaign_id)
         ).first()
         if exists:
-            return Intake(campaign_id, created=False, batches=0)
+            return Intake(campaign_id, created=False)
         key = conn.execute(
             campaigns.insert().values(
                 id=campaign_id,
                 name=spec.name,
                 category=spec.category.value,
                 brandname=spec.brandname,
-                provider=provider,
+                provider=spec.provider,
                 spec=spec.model_dump(mode="json"),
                 list_name=list_name,
                 list_columns=list_columns,
@@ -84,17 +108,17 @@ def record_campaign(
                 valid_until=started + spec.validity,
             )
         ).inserted_primary_key[0]
-        planned = 0
+        batcher = _Batcher(batch_size)
+        batch_of = batcher.next
         for planned_chunk, rejected_chunk in chunks:
-            rows = []
-            for row, e164, country, carrier, language, encoding, parts, fields in planned_chunk:
-                rows.append(
-                    (
-                        key, e164, country, carrier, row, language, encoding, parts,
-                        planned // batch_size + 1, queued, provider, fields,
-                    )
-                )  # fmt: skip
-                planned += 1
+            rows = [
+                (
+                    key, e164, country, carrier, row, language, encoding, parts,
+                    batch_of(provider), queued, provider, fields,
+                )
+                for row, e164, country, carrier, provider, language, encoding, parts, fields
+                in planned_chunk
+            ]  # fmt: skip
             insert_rows(conn, messages, MESSAGE_COLUMNS, rows)
             insert_rows(
                 conn,
@@ -102,12 +126,11 @@ def record_campaign(
                 REJECT_COLUMNS,
                 [(key, row, reason) for row, reason in rejected_chunk],
             )
-        batches = (planned + batch_size - 1) // batch_size
         counts = summary().as_dict()
         conn.execute(
             campaigns.update()
             .where(campaigns.c.id == campaign_id)
-            .values(intake=counts, batches=batches)
+            .values(intake=counts, batches=len(batcher.made))
         )
         conn.execute(
             events.insert().values(
@@ -118,4 +141,4 @@ def record_campaign(
                 detail={"list": list_name, **counts},
             )
         )
-    return Intake(campaign_id, created=True, batches=batches)
+    return Intake(campaign_id, created=True, batches=tuple(batcher.made))

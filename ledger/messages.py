@@ -56,24 +56,31 @@ def _log_moves(
     )
 
 
-def claim_batch(engine: Engine, campaign_id: str, batch: int) -> list[ClaimedMessage]:
+def claim_batch(
+    engine: Engine, campaign_id: str, batch: int, provider: str | None = None
+) -> list[ClaimedMessage]:
     """Claim the batch's ``queued`` messages for sending (``queued -> sending``).
 
     One conditional UPDATE marks every claimable row with a fresh token, so two workers
     running the same batch (a redelivered job) split nothing: the second finds no row.
+    With ``provider``, only that provider's rows: after a halt moved some of a batch to
+    a fallback provider, each provider's job claims its own.
 
     Returns:
         The claimed messages, attempts already counting this one.
     """
     token, at = uuid.uuid4().hex, now()
+    claimable = [
+        messages.c.campaign_key == key_of(campaign_id),
+        messages.c.batch == batch,
+        messages.c.status == Status.QUEUED.value,
+    ]
+    if provider is not None:
+        claimable.append(messages.c.provider == provider)
     with engine.begin() as conn:
         claimed = conn.execute(
             messages.update()
-            .where(
-                messages.c.campaign_key == key_of(campaign_id),
-                messages.c.batch == batch,
-                messages.c.status == Status.QUEUED.value,
-            )
+            .where(*claimable)
             .values(
                 status=Status.SENDING.value,
                 claim_token=token,
@@ -267,10 +274,10 @@ def cancel_campaign(engine: Engine, campaign_id: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Reaped:
-    """What the reaper did: messages given back to the queue (by campaign and batch, to
-    enqueue again) and messages that may have gone out, now ``unknown``."""
+    """What the reaper did: messages given back to the queue (by campaign, batch and
+    provider, to enqueue again) and messages that may have gone out, now ``unknown``."""
 
-    requeued: dict[tuple[str, int], int]
+    requeued: dict[tuple[str, int, str], int]
     unknown: int
 
 
@@ -294,7 +301,7 @@ def reap(
         .join(campaigns, campaigns.c.key == messages.c.campaign_key)
         .where(messages.c.status == Status.SENDING.value, messages.c.claimed_at < cutoff)
     )
-    requeued: dict[tuple[str, int], int] = {}
+    requeued: dict[tuple[str, int, str], int] = {}
     unknown = 0
     with engine.connect() as conn:
         rows = conn.execute(stale).all()
@@ -302,7 +309,8 @@ def reap(
         if handed_at is None or resend_handed(provider):
             code = "lease_expired" if handed_at is None else "lease_expired_resend_with_key"
             if record_outcome(engine, message_id, Status.QUEUED, "reaper", code):
-                requeued[(campaign, batch)] = requeued.get((campaign, batch), 0) + 1
+                job = (campaign, batch, provider)
+                requeued[job] = requeued.get(job, 0) + 1
         elif record_outcome(
             engine, message_id, Status.UNKNOWN, "reaper", "lease_expired_after_handover"
         ):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from campaigns.spec import CampaignSpec
 from campaigns.status import FINAL, Status
-from ledger.halts import halted
+from ledger.halts import all_halts
 from ledger.schema import campaigns, events, key_of, messages, now
 
 
@@ -73,18 +73,23 @@ def status_counts(engine: Engine, campaign_id: str) -> dict[Status, int]:
     return counts
 
 
-def queued_batches(engine: Engine, campaign_id: str) -> list[int]:
-    """Batches that still have ``queued`` messages (to re-enqueue after a crash)."""
+def queued_batches(
+    engine: Engine, campaign_id: str, provider: str | None = None
+) -> list[tuple[int, str]]:
+    """(batch, provider) pairs that still have ``queued`` messages (to re-enqueue after a
+    crash, a pause or a halt), optionally only ``provider``'s."""
     query = (
-        sa.select(messages.c.batch)
+        sa.select(messages.c.batch, messages.c.provider)
         .where(
             messages.c.campaign_key == key_of(campaign_id), messages.c.status == Status.QUEUED.value
         )
         .distinct()
-        .order_by(messages.c.batch)
+        .order_by(messages.c.batch, messages.c.provider)
     )
+    if provider is not None:
+        query = query.where(messages.c.provider == provider)
     with engine.connect() as conn:
-        return list(conn.scalars(query))
+        return [(batch, name) for batch, name in conn.execute(query)]
 
 
 def by_provider(engine: Engine, campaign_id: str) -> dict[str, dict[str, int]]:
@@ -126,7 +131,10 @@ class CampaignSummary:
 
     campaign: CampaignRecord
     statuses: dict[Status, int]
-    provider_halt: str | None = None  # why the campaign's provider is halted, if it is
+    #: Halted providers that still hold some of this campaign's queued messages, and why.
+    halts: dict[str, str] = field(default_factory=dict)
+    #: Providers that still hold queued messages of this campaign.
+    waiting: frozenset[str] = frozenset()
 
     @property
     def recipients(self) -> int:
@@ -146,12 +154,19 @@ class CampaignSummary:
             return self.campaign.state
         if self.done:
             return "completed"
-        return "halted" if self.provider_halt is not None else "running"
+        # Halted when nothing left can move without an operator: every provider holding
+        # queued messages is halted. While another provider still sends, it is running
+        # (and the reason says which provider waits).
+        if self.halts and self.waiting <= self.halts.keys():
+            return "halted"
+        return "running"
 
     @property
     def state_reason(self) -> str | None:
-        if self.campaign.state == "running" and self.provider_halt is not None:
-            return f"provider {self.campaign.provider} halted: {self.provider_halt}"
+        if self.campaign.state == "running" and self.halts:
+            return "; ".join(
+                f"provider {name} halted: {why}" for name, why in sorted(self.halts.items())
+            )
         return self.campaign.state_reason
 
     @property
@@ -167,6 +182,7 @@ class CampaignSummary:
             "provider": self.campaign.provider,
             "state": self.progress_state,
             "state_reason": self.state_reason,
+            "halted_providers": dict(sorted(self.halts.items())),
             "created_at": self.campaign.created_at.isoformat(),
             "valid_until": self.campaign.valid_until.isoformat(),
             "rows_read": intake.get("rows_read", 0),
@@ -184,6 +200,10 @@ class CampaignSummary:
 def summarise(engine: Engine, campaign_id: str) -> CampaignSummary:
     """Raises ``CampaignNotFound``."""
     campaign = load_campaign(engine, campaign_id)
-    return CampaignSummary(
-        campaign, status_counts(engine, campaign_id), halted(engine, campaign.provider)
-    )
+    statuses = status_counts(engine, campaign_id)
+    halts = all_halts(engine)
+    waiting: frozenset[str] = frozenset()
+    if halts and statuses[Status.QUEUED]:
+        waiting = frozenset(p for _, p in queued_batches(engine, campaign_id))
+    blocking = {name: why for name, why in halts.items() if name in waiting}
+    return CampaignSummary(campaign, statuses, blocking, waiting)

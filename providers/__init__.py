@@ -72,7 +72,7 @@ def validate_config(name: str, raw: Mapping[str, Any]) -> tuple[type[Provider], 
         problem = f"unknown type {kind!r} (known: {known})"
         raise ProviderConfigError(f"provider {name!r}: {problem}", name, (("type", problem),))
     try:
-        return cls, cls.config_model.model_validate(dict(raw))
+        config = cls.config_model.model_validate(dict(raw))
     except ValidationError as exc:
         problems = tuple(
             (".".join(str(p) for p in e["loc"]), e["msg"].removeprefix("Value error, "))
@@ -80,6 +80,13 @@ def validate_config(name: str, raw: Mapping[str, Any]) -> tuple[type[Provider], 
         )
         said = "; ".join(": ".join(part for part in problem if part) for problem in problems)
         raise ProviderConfigError(f"provider {name!r}: {said}", name, problems) from None
+    if cls.reach is not None and config.countries and not config.countries <= cls.reach:
+        beyond = ", ".join(sorted(config.countries - cls.reach))
+        problem = f"a {cls.type} provider reaches only {', '.join(sorted(cls.reach))}, not {beyond}"
+        raise ProviderConfigError(
+            f"provider {name!r}: countries: {problem}", name, (("countries", problem),)
+        )
+    return cls, config
 
 
 def create(name: str, raw: Mapping[str, Any], receipt_sink: ReceiptSink | None = None) -> Provider:

@@ -15,6 +15,7 @@ kinds, each of which the worker handles its own way:
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from campaigns.status import Status
 from campaigns.text import Encoding
@@ -129,6 +130,21 @@ class ProviderConfig(BaseModel):
     #: same unit; both limits then hold.
     sender_rate_per_second: float | None = Field(default=None, gt=0, le=100_000)
     sender_burst: int | None = Field(default=None, ge=1, le=100_000)
+    #: The countries (ISO 3166 codes) this instance may send to, when narrower than its
+    #: type's (an account whose geographic permissions allow only some): routing never
+    #: gives it a number from elsewhere.
+    countries: frozenset[str] | None = None
+
+    @field_validator("countries")
+    @classmethod
+    def _country_codes(cls, value: frozenset[str] | None) -> frozenset[str] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("name at least one country, or leave it unset for any")
+            wrong = sorted(c for c in value if not re.fullmatch(r"[A-Z]{2}", c))
+            if wrong:
+                raise ValueError(f"not two-letter country codes such as 'VN': {wrong}")
+        return value
 
 
 class Provider(ABC):
@@ -140,6 +156,14 @@ class Provider(ABC):
 
     type: ClassVar[str]
     config_model: ClassVar[type[ProviderConfig]]
+    #: The countries this type of provider can reach at all (``None``: anywhere).
+    reach: ClassVar[frozenset[str] | None] = None
+
+    @property
+    def countries(self) -> frozenset[str] | None:
+        """The countries this instance sends to (``None``: anywhere): its settings'
+        ``countries`` (checked to lie within its type's), or all its type reaches."""
+        return getattr(self.config, "countries", None) or self.reach
 
     @property
     def idempotent(self) -> bool:

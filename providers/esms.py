@@ -90,6 +90,8 @@ class EsmsConfig(HttpProviderConfig):
 class EsmsProvider(Provider):
     type: ClassVar[str] = "esms"
     config_model: ClassVar[type[ProviderConfig]] = EsmsConfig
+    #: A Vietnamese brandname gateway: Vietnamese numbers only.
+    reach: ClassVar[frozenset[str] | None] = frozenset({"VN"})
     config: EsmsConfig
 
     def __init__(self, name: str, config: Any, receipt_sink: ReceiptSink | None = None) -> None:

@@ -167,15 +167,17 @@ def status(
         summary = summarise(runtime.engine, campaign_id)
         rate = send_rate(runtime.engine, campaign_id)
         left = summary.statuses[Status.QUEUED] + summary.statuses[Status.SENDING]
+        providers = by_provider(runtime.engine, campaign_id)
         extra: dict[str, object] = {
             "state": summary.progress_state,
             "rate_per_second": round(rate, 2),
             "eta_seconds": round(left / rate) if rate and left else (0 if not left else None),
-            "by_provider": by_provider(runtime.engine, campaign_id),
+            "by_provider": providers,
         }
         if not loaded.embedded:
-            # After 5xx or 429 every worker pauses the provider: say so, and for how long.
-            cooling = runtime.cooldown(summary.campaign.provider).left()
+            # After 5xx or 429 every worker pauses the provider: say so, and for how long
+            # (the longest, when the campaign is routed to several).
+            cooling = max((runtime.cooldown(name).left() for name in providers), default=0.0)
             extra["provider_cooldown_seconds"] = round(cooling, 1)
         return summary, extra
 

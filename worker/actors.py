@@ -29,9 +29,11 @@ from worker.settings import get_settings
     max_backoff=60_000,
     time_limit=15 * 60 * 1000,
 )
-def send_batch(campaign_id: str, batch: int) -> None:
-    """Claim and send batch ``batch`` of ``campaign_id`` (enqueued on its provider's queue)."""
-    dispatch.send_batch(get_runtime(), campaign_id, batch)
+def send_batch(campaign_id: str, batch: int, provider: str | None = None) -> None:
+    """Claim and send ``provider``'s messages in batch ``batch`` of ``campaign_id``
+    (enqueued on that provider's queue; jobs from before routing name no provider and
+    mean the campaign's own)."""
+    dispatch.send_batch(get_runtime(), campaign_id, batch, provider)
 
 
 @dramatiq.actor(

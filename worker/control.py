@@ -37,8 +37,8 @@ def resume(runtime: Runtime, campaign_id: str) -> int:
         raise CampaignStateError(f"campaign {campaign_id} was cancelled: it cannot be resumed")
     set_campaign_state(runtime.engine, campaign_id, "running", None, source="operator")
     batches = queued_batches(runtime.engine, campaign_id)
-    for batch in batches:
-        enqueue_batch(campaign.provider, campaign_id, batch)
+    for batch, provider in batches:
+        enqueue_batch(provider, campaign_id, batch)
     log.info("campaign.resumed", campaign_id=campaign_id, batches=len(batches))
     return len(batches)
 

@@ -5,6 +5,10 @@ claim the rows (one conditional UPDATE, committed), then mark each group handed,
 provider with no transaction open, and record the results (``worker.sending``). A
 redelivered job finds nothing left to claim; a crash between the provider call and the
 record leaves the row in ``sending`` for the reaper, never back in ``queued``.
+
+A job is one provider's share of a batch (``campaigns.routing``): it claims only the rows
+routed to that provider. When the provider halts, the campaign's fallback providers take
+over the rows not yet handed over (``_hand_over``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import dramatiq
 from campaigns.plan import column_for
 from campaigns.spec import CampaignSpec
 from campaigns.text import Encoding
-from ledger.halts import halt, halted
+from ledger.halts import all_halts, halt, halted, reroute
 from ledger.messages import ClaimedMessage, apply_receipt, claim_batch, reap, release
 from ledger.schema import now
 from ledger.summary import load_campaign
@@ -40,10 +44,12 @@ class ReceiptNotMatched(dramatiq.Retry):
 def enqueue_batch(
     provider_name: str, campaign_id: str, batch: int, delay_ms: int | None = None
 ) -> None:
-    """Put one batch on its provider's queue."""
+    """Put one provider's share of a batch on that provider's queue."""
     from worker.actors import send_batch
 
-    message = send_batch.message(campaign_id, batch).copy(queue_name=queue_for(provider_name))
+    message = send_batch.message(campaign_id, batch, provider_name).copy(
+        queue_name=queue_for(provider_name)
+    )
     dramatiq.get_broker().enqueue(message, delay=delay_ms)
 
 
@@ -53,8 +59,11 @@ def retry_delay_ms(attempt: int) -> int:
     return int(ceiling / 2 + random.uniform(0, ceiling / 2))
 
 
-def send_batch(runtime: Runtime, campaign_id: str, batch: int) -> None:
-    """Claim and send one batch of a campaign.
+def send_batch(
+    runtime: Runtime, campaign_id: str, batch: int, provider_name: str | None = None
+) -> None:
+    """Claim and send one provider's share of a batch of a campaign (``None``: the
+    campaign's default provider, as jobs enqueued before routing were).
 
     Raises:
         Database errors, for dramatiq's Retries middleware: nothing was sent for a row that
@@ -63,12 +72,15 @@ def send_batch(runtime: Runtime, campaign_id: str, batch: int) -> None:
     engine = runtime.engine
     with bound(campaign_id=campaign_id, batch=batch):
         campaign = load_campaign(engine, campaign_id)
+        provider_name = provider_name or campaign.provider
         if campaign.state != "running":
             log.info("batch.skipped", state=campaign.state)
             return
-        if halted(engine, campaign.provider) is not None:
-            # The provider waits for an operator; `loa provider resume` re-enqueues this.
-            log.info("batch.skipped", provider_halted=campaign.provider)
+        if halted(engine, provider_name) is not None:
+            # The provider waits for an operator (`loa provider resume` re-enqueues what
+            # is left); a fallback provider may take the batch meanwhile.
+            moved = _hand_over(runtime, campaign.spec, campaign_id, batch, provider_name)
+            log.info("batch.skipped", provider_halted=provider_name, handed_over=moved)
             return
         window, moment = campaign.spec.window, now()
         if window is not None and not window.is_open(moment) and moment < campaign.valid_until:
@@ -76,14 +88,14 @@ def send_batch(runtime: Runtime, campaign_id: str, batch: int) -> None:
             # (If validity runs out first, the rows expire when the batch comes back.)
             opening = min(window.next_opening(moment), campaign.valid_until)
             delay_ms = int((opening - moment).total_seconds() * 1000) + 1000
-            enqueue_batch(campaign.provider, campaign_id, batch, delay_ms=delay_ms)
+            enqueue_batch(provider_name, campaign_id, batch, delay_ms=delay_ms)
             log.info("batch.outside_sending_hours", hours=str(window), delay_ms=delay_ms)
             return
-        claimed = claim_batch(engine, campaign_id, batch)
+        claimed = claim_batch(engine, campaign_id, batch, provider_name)
         if not claimed:
             log.debug("batch.nothing_to_claim")
             return
-        provider = runtime.provider(campaign.provider)
+        provider = runtime.provider(provider_name)
         render = _renderer(campaign.spec, campaign.list_columns, campaign.valid_until)
         outcome = send_claimed(
             runtime,
@@ -94,14 +106,42 @@ def send_batch(runtime: Runtime, campaign_id: str, batch: int) -> None:
             render,
             sender=campaign.spec.brandname,
         )
-        _follow_up(runtime, provider.name, campaign_id, batch, outcome)
+        _follow_up(runtime, campaign.spec, provider.name, campaign_id, batch, outcome)
+
+
+def _hand_over(
+    runtime: Runtime, spec: CampaignSpec, campaign_id: str, batch: int, provider_name: str
+) -> int:
+    """Move the batch's messages still queued for the halted ``provider_name`` to the
+    campaign's fallback providers, in order, each taking what it can reach, and put each
+    one's share on its queue. Returns how many moved (what no fallback takes waits for
+    ``loa provider resume``)."""
+    moved = 0
+    for fallback in spec.router().fallback_for(provider_name, set(all_halts(runtime.engine))):
+        try:
+            countries = runtime.provider(fallback).countries
+        except ProviderConfigError as exc:
+            log.warning("fallback.unusable", provider=fallback, error=str(exc))
+            continue
+        taken = reroute(runtime.engine, campaign_id, batch, provider_name, fallback, countries)
+        if taken:
+            enqueue_batch(fallback, campaign_id, batch)
+            log.warning("batch.handed_over", provider=provider_name, to=fallback, messages=taken)
+            moved += taken
+    return moved
 
 
 def _follow_up(
-    runtime: Runtime, provider_name: str, campaign_id: str, batch: int, outcome: BatchOutcome
+    runtime: Runtime,
+    spec: CampaignSpec,
+    provider_name: str,
+    campaign_id: str,
+    batch: int,
+    outcome: BatchOutcome,
 ) -> None:
     """Give back what a batch did not settle and put the batch on its queue again for
-    when it may go: after the provider's cooldown, after a backoff, or after a resume."""
+    when it may go: after the provider's cooldown, after a backoff, or after a resume
+    (or on a fallback provider's queue at once, after a halt)."""
     engine = runtime.engine
     if outcome.halt is not None:
         # Nothing will succeed until a person acts. Give back what was not handed to
@@ -119,7 +159,10 @@ def _follow_up(
         attempts = max(m.attempts for m, _ in outcome.retry)
         asked = max((e.retry_after or 0 for _, e in outcome.retry), default=0)
         delay = max(delay, retry_delay_ms(attempts), int(asked * 1000))  # Retry-After: a floor
-    if delay and outcome.halt is None:
+    if outcome.halt is not None:
+        # Everything given back is queued again: the fallback providers take it now.
+        _hand_over(runtime, spec, campaign_id, batch, provider_name)
+    elif delay:
         enqueue_batch(provider_name, campaign_id, batch, delay_ms=delay)
         log.info(
             "batch.retry_scheduled",
@@ -206,11 +249,8 @@ def reap_stale(runtime: Runtime) -> dict[str, int]:
             return False  # a provider no longer configured: in doubt it stays
 
     reaped = reap(runtime.engine, lease, resend_handed)
-    providers_of: dict[str, str] = {}
-    for campaign_id, batch in reaped.requeued:
-        if campaign_id not in providers_of:
-            providers_of[campaign_id] = load_campaign(runtime.engine, campaign_id).provider
-        enqueue_batch(providers_of[campaign_id], campaign_id, batch)
+    for campaign_id, batch, provider_name in reaped.requeued:
+        enqueue_batch(provider_name, campaign_id, batch)
     requeued = sum(reaped.requeued.values())
     if requeued or reaped.unknown:
         log.warning("reaper.settled", requeued=requeued, unknown=reaped.unknown)

@@ -72,12 +72,10 @@ def launch(
         runtime.settings.batch_size,
     )
     prepared.planner.summary = summary()  # the child's, when planned in a child
-    if intake.created:
-        batches: list[int] = list(range(1, intake.batches + 1))
-    else:
-        batches = queued_batches(runtime.engine, spec.id)
-    for batch in batches:
-        enqueue_batch(spec.provider, spec.id, batch)
+    # A relaunch adds nothing, and puts back what is still queued (claims make it safe).
+    batches = list(intake.batches) if intake.created else queued_batches(runtime.engine, spec.id)
+    for batch, provider in batches:
+        enqueue_batch(provider, spec.id, batch)
     log.info(
         "campaign.launched" if intake.created else "campaign.relaunched",
         campaign_id=spec.id,

@@ -1,6 +1,7 @@
 """Everything a campaign needs before its first row is read, shared by ``loa campaign
-plan`` (a dry run) and ``loa campaign launch``: the campaign file, the provider, the list's
-header and encoding, the suppression lists, the advertising cap, the ported numbers.
+plan`` (a dry run) and ``loa campaign launch``: the campaign file, its providers and
+routes, the list's header and encoding, the suppression lists, the advertising cap, the
+ported numbers.
 
 All of it is checked before any row is planned, so bad input fails fast and whole.
 """
@@ -14,8 +15,10 @@ from pathlib import Path
 from campaigns.phones import load_carrier_overrides
 from campaigns.plan import PlanError, PlannedMessage, Planner, PlanSummary, RejectedRow
 from campaigns.recipients import ListError, RecipientList, open_list
+from campaigns.routing import Router
 from campaigns.spec import CampaignSpec, Category, load_spec
 from ledger.suppressions import capped_numbers, load
+from providers import ProviderConfigError
 from worker.runtime import Runtime
 
 Decision = PlannedMessage | RejectedRow
@@ -50,6 +53,24 @@ class Prepared:
         return self.planner.summary
 
 
+def routes(runtime: Runtime, spec: CampaignSpec) -> Router:
+    """The campaign's routes, knowing which countries each of its providers reaches.
+
+    Raises:
+        ProviderConfigError: a route names a provider that is not configured, or whose
+            settings are invalid; the message names the campaign file's field.
+    """
+    reach = {}
+    for where, name in spec.router().named():
+        try:
+            reach[name] = runtime.provider(name).countries
+        except ProviderConfigError as exc:
+            raise ProviderConfigError(
+                f"{where}: {exc}", exc.instance or name, exc.problems
+            ) from None
+    return spec.router(reach)
+
+
 def prepare(
     runtime: Runtime, spec: CampaignSpec | Path, recipients: Path, options: ListOptions
 ) -> Prepared:
@@ -61,7 +82,7 @@ def prepare(
     """
     if isinstance(spec, Path):
         spec = load_spec(spec)
-    runtime.provider(spec.provider)  # an unknown or misconfigured provider fails now
+    router = routes(runtime, spec)  # an unknown or misconfigured provider fails now
     opened = options.open(recipients)
     carriers = None
     if options.ported is not None:
@@ -76,7 +97,12 @@ def prepare(
         capped = capped_numbers(runtime.engine, spec.category.value, runtime.settings.ad_daily_cap)
     try:
         planner = Planner(
-            spec, opened.columns, suppressed=suppressed, capped=capped, carriers=carriers
+            spec,
+            opened.columns,
+            suppressed=suppressed,
+            capped=capped,
+            carriers=carriers,
+            router=router,
         )
     except PlanError as exc:
         raise PlanError(f"{recipients}: {exc}") from None
