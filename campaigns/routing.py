@@ -159,18 +159,26 @@ class Router:
         return [f for f in self.spec.fallback if f != provider and f not in halted]
 
     def rules(self) -> list[dict[str, str]]:
-        """The routes in the order they apply, for people (``loa campaign plan``)."""
+        """The routes in the order they apply (``loa campaign plan``): each a ``rule``
+        (carrier, country, other_countries, default, fallback), the ``value`` it matches
+        (a carrier, a country, the fallback's rank) and its ``provider``."""
+        spec = self.spec
         found = [
-            {"match": f"carrier {carrier}", "provider": provider}
-            for carrier, provider in self.spec.carriers.items()
+            {"rule": "carrier", "value": carrier, "provider": provider}
+            for carrier, provider in spec.carriers.items()
         ]
         found += [
-            {"match": f"country {country}", "provider": provider}
-            for country, provider in self.spec.countries.items()
+            {"rule": "country", "value": country, "provider": provider}
+            for country, provider in spec.countries.items()
             if country != OTHER
         ]
-        if OTHER in self.spec.countries:
-            found.append({"match": "other countries", "provider": self.spec.countries[OTHER]})
-        found.append({"match": "default", "provider": self.default})
-        found += [{"match": "fallback (halt)", "provider": f} for f in self.spec.fallback]
+        if OTHER in spec.countries:
+            found.append(
+                {"rule": "other_countries", "value": "", "provider": spec.countries[OTHER]}
+            )
+        found.append({"rule": "default", "value": "", "provider": self.default})
+        found += [
+            {"rule": "fallback", "value": str(rank), "provider": provider}
+            for rank, provider in enumerate(spec.fallback, start=1)
+        ]
         return found

@@ -37,11 +37,12 @@ CODE_RESULTS: dict[str, tuple[ErrorKind, str]] = {
     "99": (ErrorKind.PERMANENT, "unknown error or number blocked"),
     "101": (ErrorKind.HALT, "ApiKey/SecretKey refused"),
     "103": (ErrorKind.HALT, "balance exhausted"),
-    "104": (ErrorKind.HALT, "brandname not registered"),
     "108": (ErrorKind.PERMANENT, "invalid phone number"),
     "140": (ErrorKind.HALT, "caller IP not whitelisted"),
-    # The text does not match a registered template: every message of this campaign will
-    # be refused the same way, but other campaigns on this account are fine, so no halt.
+    # The brandname or the text is wrong for this account: every message of this campaign
+    # will be refused the same way, but the account's other brandnames and campaigns are
+    # fine, so the account is not halted for them.
+    "104": (ErrorKind.PERMANENT, "brandname not registered on this account"),
     "146": (ErrorKind.PERMANENT, "content does not match a registered template"),
     "177": (ErrorKind.PERMANENT, "brandname not registered for this network"),
 }
@@ -85,6 +86,12 @@ class EsmsConfig(HttpProviderConfig):
         "webhook knows its callbacks by this secret",
     )
     request_id_prefix: str = Field(default="loa-", max_length=20)
+    brandname: str | None = Field(
+        default=None,
+        max_length=11,
+        description="the brandname registered on this account, when it is not the "
+        "campaign's (two accounts, each with its own brandname, in one campaign's routes)",
+    )
 
 
 class EsmsProvider(Provider):
@@ -122,7 +129,7 @@ class EsmsProvider(Provider):
             "SecretKey": cfg.secret_key.get_secret_value(),
             "Phone": message.to.removeprefix("+"),
             "Content": message.text,
-            "Brandname": message.sender,
+            "Brandname": cfg.brandname or message.sender,
             "SmsType": cfg.sms_type,
             "IsUnicode": "1" if message.encoding is Encoding.UCS2 else "0",
             "Sandbox": "1" if cfg.sandbox else "0",

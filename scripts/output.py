@@ -180,6 +180,8 @@ def plan_tables(data: dict[str, Any], title: str) -> list[Table]:
     lines.add_section()
     lines.add_row("", "", "", f"{data['planned']:,}", f"{data['parts']:,}", total, style="bold")
     tables = [counts, lines]
+    if len(data.get("routing") or ()) > 1:
+        tables.insert(1, routing_table(data))
     if data.get("khong_dau"):
         note = Table(show_header=False, box=None)
         note.add_row(
@@ -187,6 +189,38 @@ def plan_tables(data: dict[str, Any], title: str) -> list[Table]:
         )
         tables.append(note)
     return tables
+
+
+_RULES = {
+    "carrier": "nhà mạng · carrier {}",
+    "country": "quốc gia · country {}",
+    "other_countries": "nước khác · other countries",
+    "default": "mặc định · default",
+    "fallback": "dự phòng {} · fallback (halt)",
+}
+
+
+def routing_table(data: dict[str, Any]) -> Table:
+    """The routing result: each provider, the rules that send it numbers, and its share."""
+    table = Table(title="Định tuyến · routing", title_justify="left")
+    table.add_column("nhà cung cấp · provider")
+    table.add_column("quy tắc · rules")
+    table.add_column("người nhận · recipients", justify="right")
+    table.add_column("số tin · parts", justify="right")
+    rules: dict[str, list[str]] = {}
+    for rule in data["routing"]:
+        said = _RULES[rule["rule"]].format(rule["value"])
+        rules.setdefault(rule["provider"], []).append(said)
+    shares = data.get("providers") or {}
+    for provider in sorted(rules.keys() | shares.keys()):
+        share = shares.get(provider, {"recipients": 0, "parts": 0})
+        table.add_row(
+            provider,
+            "\n".join(rules.get(provider, ())),
+            f"{share['recipients']:,}",
+            f"{share['parts']:,}",
+        )
+    return table
 
 
 def screen_table(data: dict[str, Any], title: str) -> Table:

@@ -159,9 +159,15 @@ class Rig:
                 worker.wait()
 
     def write_campaign(
-        self, campaign_id: str, recipients: int, validity: str = "6h", provider: str = PROVIDER
+        self,
+        campaign_id: str,
+        recipients: int,
+        validity: str = "6h",
+        provider: str = PROVIDER,
+        routing: str = "",
     ) -> tuple[Path, Path]:
-        """A campaign file and a list of ``recipients`` distinct numbers."""
+        """A campaign file (with ``routing``, the body of a [routing] table, when given)
+        and a list of ``recipients`` distinct numbers."""
         spec = self.workdir / f"{campaign_id}.toml"
         spec.write_text(
             f'id = "{campaign_id}"\n'
@@ -171,7 +177,8 @@ class Rig:
             f'provider = "{provider}"\n'
             f'validity = "{validity}"\n'
             "[messages]\n"
-            'vi = "Ninh Thuận chào đón quý khách. Cài Bluezone: https://bluezone.gov.vn"\n',
+            'vi = "Ninh Thuận chào đón quý khách. Cài Bluezone: https://bluezone.gov.vn"\n'
+            + (f"[routing]\n{routing}\n" if routing else ""),
             encoding="utf-8",
         )
         listing = self.workdir / f"{campaign_id}.csv"

@@ -141,15 +141,25 @@ async def _serve(app: web.Application, host: str, port: int) -> None:
     await asyncio.Event().wait()
 
 
-def run(description: str, make_app: Callable[[Book], web.Application], book: Book) -> None:
+def run(
+    description: str,
+    make_app: Callable[[Book], web.Application],
+    book: Book,
+    options: dict[str, dict[str, Any]] | None = None,
+) -> None:
     """The command line of a fake: ``--host``, ``--port`` (0: any free one),
-    ``--latency-ms`` and ``--faults`` (a JSON list)."""
+    ``--latency-ms``, ``--faults`` (a JSON list), and the fake's own ``options`` (a book
+    field -> ``add_argument`` keywords, as ``--field-name``)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--faults", default="[]", help="a JSON list of faults")
+    for name, keywords in (options or {}).items():
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, **keywords)
     args = parser.parse_args()
+    for name in options or {}:
+        setattr(book, name, getattr(args, name))
     book.latency_ms = args.latency_ms
     book.faults = [Fault.parse(item) for item in json.loads(args.faults)]
     try:

@@ -16,7 +16,9 @@ requests, first match wins::
 Control endpoints (not eSMS's) and start-up: ``providers.fakes.common``.
 
 Run it: ``python -m providers.fakes.esms --port 8765 --latency-ms 250``; it prints
-``listening on http://127.0.0.1:PORT`` once it accepts connections.
+``listening on http://127.0.0.1:PORT`` once it accepts connections. With
+``--brandnames A,B`` the account has only those brandnames registered: any other is
+answered 104, as eSMS does.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class Gateway(Book):
     api_key: str = "fake-key"
     secret_key: str = "fake-secret"
     accepted: dict[str, str] = field(default_factory=dict)  # RequestId -> SMSID
+    #: The account's registered brandnames (``--brandnames``); empty: any is taken.
+    brandnames: frozenset[str] = frozenset()
 
     def clear(self) -> None:
         super().clear()
@@ -76,6 +80,9 @@ async def send(request: web.Request) -> web.StreamResponse:
     if body["ApiKey"] != gateway.api_key or body["SecretKey"] != gateway.secret_key:
         answer("101")
         return _reply("101", ErrorMessage="Authorize Failed")
+    if gateway.brandnames and body["Brandname"] not in gateway.brandnames:
+        answer("104")
+        return _reply("104", ErrorMessage="Brandname not registered")
     if fault is not None and fault.code is not None:
         answer(fault.code)
         return _reply(fault.code, ErrorMessage="scripted")
@@ -99,8 +106,13 @@ def make_app(gateway: Gateway) -> web.Application:
     return app
 
 
+def _names(text: str) -> frozenset[str]:
+    return frozenset(name.strip() for name in text.split(",") if name.strip())
+
+
 def main() -> None:
-    run(__doc__.split("\n")[0], make_app, Gateway())
+    brandnames = {"type": _names, "default": frozenset(), "help": "registered, comma-separated"}
+    run(__doc__.split("\n")[0], make_app, Gateway(), {"brandnames": brandnames})
 
 
 if __name__ == "__main__":

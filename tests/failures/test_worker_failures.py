@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from tests.conftest import REDIS_URL
-from tests.fake_gateway import fake_gateway
+from tests.fake_gateway import FakeGateway, fake_gateway
 from tests.rig import Rig, as_national, free_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
@@ -168,14 +168,21 @@ def test_throttling_with_retry_after_is_respected(rig, gateway):
     assert len(accepted_once(gateway)) == recipients
 
 
-def test_a_halted_provider_stops_others_go_on_and_resume_restarts_it(tmp_path, rig, gateway):
-    with fake_gateway() as second:
-        rig.others["other"] = {
+@contextmanager
+def second_gateway(rig: Rig, name: str) -> Iterator[FakeGateway]:
+    """Another eSMS gateway, configured as provider instance ``name`` of the rig."""
+    with fake_gateway() as running:
+        rig.others[name] = {
             "type": "esms",
             "api_key": "fake-key",
             "secret_key": "fake-secret",
-            "base_url": second.url,
+            "base_url": running.url,
         }
+        yield running
+
+
+def test_a_halted_provider_stops_others_go_on_and_resume_restarts_it(tmp_path, rig, gateway):
+    with second_gateway(rig, "other") as second:
         gateway.faults({"code": "103", "requests": 1})  # balance exhausted: halt
         rig.launch("halted", 600)
         rig.launch("elsewhere", 600, provider="other")
@@ -191,6 +198,24 @@ def test_a_halted_provider_stops_others_go_on_and_resume_restarts_it(tmp_path, r
         assert rig.wait_final("halted", 600, timeout=120) == Counter({"sent": 600})
         assert len(accepted_once(gateway)) == 600
         assert len(accepted_once(second)) == 600
+
+
+def test_a_halted_provider_hands_its_campaign_to_the_fallback(rig, gateway):
+    with second_gateway(rig, "backup") as backup:
+        gateway.faults({"code": "101", "requests": 1})  # credentials refused: halt
+        rig.launch("fallback", 600, routing='fallback = "backup"')
+        rig.start_worker(processes=1, threads=4)
+
+        assert rig.wait_final("fallback", 600, timeout=120) == Counter({"sent": 600})
+        first, second = accepted_once(gateway), accepted_once(backup)
+        assert not first.keys() & second.keys()  # no number through both
+        assert len(first) + len(second) == 600 and len(second) > 0
+        by_provider = dict(
+            rig.rows("SELECT provider, count(*) FROM messages GROUP BY provider ORDER BY 1")
+        )
+        # The ledger names the provider that really sent each message.
+        assert (by_provider.get("fake", 0), by_provider["backup"]) == (len(first), len(second))
+        assert list(json.loads(rig.loa("provider", "halts", "--json").stdout)) == ["fake"]
 
 
 @contextmanager

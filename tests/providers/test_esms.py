@@ -154,3 +154,18 @@ def test_credentials_are_secrets_in_the_settings_model():
     _, config = providers.validate_config("e", raw)
     assert "key-0123" not in repr(config) and "secret-4567" not in repr(config)
     assert config.api_key.get_secret_value() == "key-0123"
+
+
+def test_two_accounts_each_send_under_their_own_registered_brandname():
+    from providers import SendError
+
+    with fake_gateway("providers.fakes.esms", "--brandnames", "NinhThuanVT") as account:
+        own = providers.create("viettel", settings(account, brandname="NinhThuanVT"))
+        assert send(own, message(1)).provider_message_id == "loa-1"
+        # Another instance on the same account sends the campaign's brandname, which this
+        # account never registered: refused for this message, the account not halted.
+        plain = providers.create("other", settings(account))
+        with pytest.raises(SendError) as refused:
+            send(plain, message(2))
+        assert (refused.value.kind, refused.value.code) == (ErrorKind.PERMANENT, "104")
+        assert [answer for *_, answer in account.received()] == ["100", "104"]
