@@ -8,6 +8,7 @@ checks that a migrated database matches this metadata).
   provider, the provider's message id, the last error code, timestamps.
 - ``rejects``: one row per list row that produced no message, with its reason.
 - ``events``: append-only, one row per status change, with its source.
+- ``seals``: the hash chain over the events, for auditors (``ledger.chain``).
 """
 
 from __future__ import annotations
@@ -164,6 +165,19 @@ events = sa.Table(
     sa.Column("detail", sa.JSON, nullable=True),
     sa.Index(None, "campaign_id", "id"),
     sa.Index(None, "message_id"),
+)
+
+
+#: The tamper-evident chain over ``events`` (``ledger.chain``): one row per sealed event,
+#: in the order sealed, with its link. Append-only like ``events`` (PostgreSQL refuses
+#: UPDATE, DELETE and TRUNCATE on both: migration 0002).
+seals = sa.Table(
+    "seals",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=False),
+    sa.Column("event_id", BigId, nullable=False, unique=True),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("sealed_at", UtcDateTime, nullable=False),
 )
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from ledger.db import describe_location, display_url
-from scripts import campaign, deadletters, lists, provider, text
+from scripts import audit, campaign, deadletters, lists, provider, text
 from scripts.common import JsonOption, follow, progress, provider_problem, settings
 from scripts.output import BAD_INPUT, FAILURE, errors_as_exit_codes, fail, out, print_json, report
 from worker.logging import configure_logging
@@ -36,6 +36,7 @@ app.add_typer(lists.suppress_app, name="suppress")
 app.add_typer(text.app, name="text")
 app.add_typer(provider.app, name="provider")
 app.add_typer(deadletters.app, name="dead-letters")
+app.add_typer(audit.app, name="audit")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 

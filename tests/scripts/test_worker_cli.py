@@ -13,7 +13,9 @@ import time
 import urllib.request
 
 import pytest
+import sqlalchemy as sa
 
+from ledger.db import normalise_url
 from tests.conftest import REDIS_URL
 from tests.scripts.test_cli import EXAMPLE, ROOT, small_list
 
@@ -88,6 +90,21 @@ def test_a_worker_process_sends_a_campaign_and_serves_metrics(
                 time.sleep(0.2)  # the exposition server is still starting
         assert 'loa_messages_total{outcome="sent",provider="sandbox"} 2.0' in body
         assert "dramatiq_messages_total" in body
+
+        # The worker seals the events into the audit chain by itself, within seconds.
+        engine = sa.create_engine(normalise_url(postgres_url))
+        try:
+            deadline, sealed, written = time.monotonic() + 30, 0, -1
+            while sealed != written and time.monotonic() < deadline:
+                time.sleep(0.2)  # polling an outcome; the comparison decides
+                with engine.connect() as conn:
+                    written = conn.scalar(sa.text("SELECT count(*) FROM events"))
+                    sealed = conn.scalar(sa.text("SELECT count(*) FROM seals"))
+        finally:
+            engine.dispose()
+        assert sealed == written > 0
+        verdict = json.loads(loa("audit", "verify", "--no-seal", "--json").stdout)
+        assert verdict["ok"] and verdict["sealed"] == sealed
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)

@@ -1,0 +1,213 @@
+"""The tamper-evident log: every event sealed into one hash chain, in the order sealed.
+
+Workers write events freely (no lock on the hot path); a **sealer** then chains them, one
+pass at a time under a lock (a PostgreSQL advisory lock; SQLite has one writer anyway), so
+two sealers can never fork the chain. Each seal row holds an event's id and its link::
+
+    link(1) = SHA-256( "0" * 64 + "\\n" + canonical(event sealed first) )
+    link(n) = SHA-256( link(n-1) as 64 lower-case hex digits + "\\n" + canonical(event) )
+
+``canonical(event)`` is the UTF-8 encoding of a JSON object with exactly the keys ``id``,
+``campaign_id``, ``message_id``, ``at``, ``source``, ``from_status``, ``to_status``,
+``code`` and ``detail``, sorted, with no whitespace (separators ``,`` and ``:``) and
+non-ASCII characters written as themselves; ``at`` is UTC as
+``YYYY-MM-DDTHH:MM:SS.ffffffZ``; absent values are ``null``; ``detail`` is an object
+whose keys are sorted the same way (numbers as JSON numbers, as stored). This encoding is
+the contract with auditors: it does not change between versions of Loa. Events never hold
+a phone number or a message text, so retention (which replaces numbers by keyed HMACs)
+never touches what the chain covers.
+
+Events are sealed in the order the sealer finds them committed, which is id order except
+for a transaction that committed late; the chain's order is the seals' order (``seq``).
+``verify`` walks the seals and names the first link that does not hold: an event edited,
+deleted, or two events swapped; a seal edited or removed from the middle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ledger.schema import events, now, seals
+
+GENESIS = "0" * 64
+#: The name of this encoding, for exports: it never changes meaning.
+ENCODING = "loa-chain-v1"
+#: Arbitrary, fixed: the PostgreSQL advisory lock that serialises sealers.
+SEAL_LOCK = 0x4C4F4153  # "LOAS"
+#: Events are written in short transactions; one whose id is at most this old and still
+#: unsealed is looked for again (it may have committed after later ones were sealed).
+STRAGGLER_WINDOW = 50_000
+PASS_LIMIT = 20_000
+
+_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+
+
+def stamp(at: datetime) -> str:
+    """A time as the chain writes it: UTC, microseconds, ``Z``."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_fields(row: Any) -> dict[str, Any]:
+    """The event as the chain covers it: exactly these keys, the time as a string."""
+    return {
+        "id": row.id,
+        "campaign_id": row.campaign_id,
+        "message_id": row.message_id,
+        "at": stamp(row.at),
+        "source": row.source,
+        "from_status": row.from_status,
+        "to_status": row.to_status,
+        "code": row.code,
+        "detail": row.detail,
+    }
+
+
+def canonical(row: Any) -> bytes:
+    """The canonical encoding of one event row (see the module's documentation)."""
+    return _dumps(event_fields(row)).encode("utf-8")
+
+
+def link(previous: str, row: Any) -> str:
+    return hashlib.sha256(previous.encode("ascii") + b"\n" + canonical(row)).hexdigest()
+
+
+def _lock(conn: Connection, wait: bool) -> bool:
+    """Take the sealers' lock for this transaction; ``False`` when another sealer holds it
+    and ``wait`` is false. (SQLite: the transaction's write lock is enough.)"""
+    if conn.dialect.name != "postgresql":
+        return True
+    if wait:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEAL_LOCK})
+        return True
+    return bool(conn.scalar(sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SEAL_LOCK}))
+
+
+def _head(conn: Connection) -> tuple[int, str, int]:
+    """(seq, link, event id) of the last seal, or (0, GENESIS, 0)."""
+    row = conn.execute(
+        sa.select(seals.c.seq, seals.c.hash, seals.c.event_id).order_by(seals.c.seq.desc()).limit(1)
+    ).first()
+    return (row.seq, row.hash, row.event_id) if row else (0, GENESIS, 0)
+
+
+def _unsealed(conn: Connection, after: int, limit: int) -> list[Any]:
+    sealed = sa.select(seals.c.event_id).where(seals.c.event_id == events.c.id).exists()
+    return list(
+        conn.execute(
+            sa.select(events).where(events.c.id > after, ~sealed).order_by(events.c.id).limit(limit)
+        )
+    )
+
+
+def seal(engine: Engine, limit: int = PASS_LIMIT, wait: bool = True) -> int:
+    """Chain the events not sealed yet (at most ``limit``). Returns how many were sealed
+    (0 also when ``wait`` is false and another sealer is at work)."""
+    with engine.begin() as conn:
+        if not _lock(conn, wait):
+            return 0
+        seq, previous, last_event = _head(conn)
+        rows = _unsealed(conn, max(0, last_event - STRAGGLER_WINDOW), limit)
+        if not rows:
+            return 0
+        at, values = now(), []
+        for row in rows:
+            seq += 1
+            previous = link(previous, row)
+            values.append({"seq": seq, "event_id": row.id, "hash": previous, "sealed_at": at})
+        conn.execute(seals.insert(), values)
+        return len(values)
+
+
+@dataclass
+class Verdict:
+    """What ``verify`` found: the links checked, the chain's head, the first broken link
+    (``None`` when the chain holds) and the events not sealed yet."""
+
+    sealed: int = 0
+    head: str = GENESIS
+    broken: dict[str, Any] | None = None
+    unsealed: int = 0
+    checked_at: str = field(default_factory=lambda: stamp(now()))
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "sealed": self.sealed,
+            "head": self.head,
+            "broken": self.broken,
+            "unsealed": self.unsealed,
+            "checked_at": self.checked_at,
+        }
+
+
+def verify(engine: Engine, page: int = 10_000) -> Verdict:
+    """Recompute the whole chain from the events as they are now.
+
+    Returns:
+        The verdict; ``broken`` names the first seal whose link does not hold
+        (``seq``, ``event_id``, and why: ``event missing``, ``event altered``, ``seal
+        out of sequence``).
+    """
+    verdict, previous, expected_seq = Verdict(), GENESIS, 1
+    query = (
+        sa.select(seals.c.seq, seals.c.event_id, seals.c.hash, events)
+        .select_from(seals.outerjoin(events, events.c.id == seals.c.event_id))
+        .order_by(seals.c.seq)
+    )
+    with engine.connect() as conn:
+        after = 0
+        while True:
+            rows = conn.execute(query.where(seals.c.seq > after).limit(page)).all()
+            for row in rows:
+                why = None
+                if row.seq != expected_seq:
+                    why = f"seal out of sequence (expected {expected_seq})"
+                elif row.id is None:
+                    why = "event missing"
+                elif link(previous, row) != row.hash:
+                    why = "event altered"
+                if why is not None:
+                    verdict.broken = {"seq": row.seq, "event_id": row.event_id, "reason": why}
+                    verdict.head = previous
+                    return verdict
+                previous, expected_seq = row.hash, expected_seq + 1
+                verdict.sealed += 1
+                after = row.seq
+            if len(rows) < page:
+                break
+        verdict.head = previous
+        last_event = conn.scalar(sa.select(sa.func.max(seals.c.event_id))) or 0
+        sealed_recently = sa.select(seals.c.event_id).where(seals.c.event_id == events.c.id)
+        verdict.unsealed = conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(events)
+            .where(events.c.id > max(0, last_event - STRAGGLER_WINDOW), ~sealed_recently.exists())
+        )
+    return verdict
+
+
+def seal_all(engine: Engine) -> int:
+    """Seal passes until nothing is left. Returns how many were sealed."""
+    total = 0
+    while sealed := seal(engine):
+        total += sealed
+    return total
+
+
+def lag(engine: Engine) -> timedelta | None:
+    """How old the oldest unsealed event is (``None``: everything is sealed)."""
+    with engine.connect() as conn:
+        _, _, last_event = _head(conn)
+        rows = _unsealed(conn, max(0, last_event - STRAGGLER_WINDOW), 1)
+    return (now() - rows[0].at) if rows else None

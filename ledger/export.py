@@ -1,0 +1,173 @@
+"""``loa audit export``: what an auditor takes away and checks without trusting Loa.
+
+A folder with:
+
+- ``events.jsonl``: the campaign's sealed events in chain order, one JSON object a line:
+  ``seq``, ``prev`` (the link before it), ``hash`` (its link) and ``event`` (the fields
+  the chain covers, ``ledger.chain.event_fields``);
+- ``chain.csv``: every link of the whole chain up to its head (``seq``, ``hash`` and the
+  ``campaign_id`` of the event sealed there): with it the checker sees that no event of
+  the campaign is missing and that the links run unbroken to the head, without seeing
+  other campaigns' events;
+- ``recipients.csv``: each recipient's final state, the number masked (``+8491*****78``);
+- ``verify_export.py``: the stand-alone checker (Python's standard library only);
+- ``manifest.json``: each file's SHA-256 and size, the counts, and the chain head.
+
+The folder is written under a temporary name and renamed when complete, so a failed
+export leaves nothing that looks like one.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from campaigns.phones import mask
+from campaigns.status import FINAL
+from ledger.chain import ENCODING, GENESIS, event_fields, seal_all, stamp
+from ledger.schema import campaigns, events, messages, now, seals
+
+VERIFIER = Path(__file__).resolve().parents[1] / "scripts" / "verify_export.py"
+RECIPIENT_COLUMNS = (
+    "message_id", "number", "country", "carrier", "provider", "status", "error_code",
+    "attempts", "sent_at", "final_at",
+)  # fmt: skip
+
+
+class ExportError(ValueError):
+    """The export cannot be written where asked (the folder is not empty, not writable)."""
+
+
+def _write_events(engine: Engine, path: Path, campaign_id: str | None, head: int) -> int:
+    before = seals.alias("before")
+    query = (
+        sa.select(seals.c.seq, seals.c.hash, before.c.hash.label("prev"), events)
+        .join(events, events.c.id == seals.c.event_id)
+        .outerjoin(before, before.c.seq == seals.c.seq - 1)
+        .where(seals.c.seq <= head)
+        .order_by(seals.c.seq)
+    )
+    if campaign_id is not None:
+        query = query.where(events.c.campaign_id == campaign_id)
+    count = 0
+    with engine.connect() as conn, path.open("w", encoding="utf-8") as out:
+        for row in conn.execution_options(yield_per=5000).execute(query):
+            entry = {
+                "seq": row.seq,
+                "prev": row.prev or GENESIS,
+                "hash": row.hash,
+                "event": event_fields(row),
+            }
+            out.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
+            count += 1
+    return count
+
+
+def _write_links(engine: Engine, path: Path, head: int) -> None:
+    query = (
+        sa.select(seals.c.seq, seals.c.hash, events.c.campaign_id)
+        .outerjoin(events, events.c.id == seals.c.event_id)
+        .where(seals.c.seq <= head)
+        .order_by(seals.c.seq)
+    )
+    with engine.connect() as conn, path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(("seq", "hash", "campaign_id"))
+        for row in conn.execution_options(yield_per=20_000).execute(query):
+            writer.writerow((row.seq, row.hash, row.campaign_id or ""))
+
+
+def _write_recipients(engine: Engine, path: Path, campaign_id: str | None) -> dict[str, int]:
+    query = sa.select(
+        messages.c.id, messages.c.recipient, messages.c.country, messages.c.carrier,
+        messages.c.provider, messages.c.status, messages.c.error_code, messages.c.attempts,
+        messages.c.sent_at, messages.c.final_at,
+    ).order_by(messages.c.id)  # fmt: skip
+    if campaign_id is not None:
+        query = query.join(campaigns, campaigns.c.key == messages.c.campaign_key).where(
+            campaigns.c.id == campaign_id
+        )
+    statuses: dict[str, int] = {}
+    with (
+        engine.connect() as conn,
+        path.open("w", encoding="utf-8", newline="") as out,
+    ):
+        writer = csv.writer(out)
+        writer.writerow(RECIPIENT_COLUMNS)
+        for row in conn.execution_options(yield_per=5000).execute(query):
+            statuses[row.status] = statuses.get(row.status, 0) + 1
+            writer.writerow(
+                (
+                    row.id, mask(row.recipient), row.country, row.carrier or "", row.provider,
+                    row.status, row.error_code or "", row.attempts,
+                    stamp(row.sent_at) if row.sent_at else "",
+                    stamp(row.final_at) if row.final_at else "",
+                )
+            )  # fmt: skip
+    return statuses
+
+
+def _digest(path: Path) -> dict[str, Any]:
+    return {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "bytes": path.stat().st_size}
+
+
+def export(engine: Engine, out: Path, campaign_id: str | None = None) -> dict[str, Any]:
+    """Seal what is pending, then write the export of ``campaign_id`` (or of the whole
+    ledger) to the folder ``out``. Returns the manifest.
+
+    Raises:
+        ExportError: ``out`` exists and is not empty, or cannot be written.
+        CampaignNotFound: no such campaign.
+    """
+    from ledger.summary import load_campaign
+
+    if campaign_id is not None:
+        load_campaign(engine, campaign_id)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ExportError(f"{out}: exists and is not an empty folder; choose a new one")
+    partial = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+    try:
+        partial.mkdir(parents=True)
+    except OSError as exc:
+        raise ExportError(f"{out}: cannot write there ({exc.strerror})") from None
+    try:
+        seal_all(engine)
+        with engine.connect() as conn:
+            head = conn.execute(
+                sa.select(seals.c.seq, seals.c.hash).order_by(seals.c.seq.desc()).limit(1)
+            ).first()
+        head_seq = head.seq if head else 0
+        event_count = _write_events(engine, partial / "events.jsonl", campaign_id, head_seq)
+        _write_links(engine, partial / "chain.csv", head_seq)
+        statuses = _write_recipients(engine, partial / "recipients.csv", campaign_id)
+        shutil.copyfile(VERIFIER, partial / "verify_export.py")
+        names = ("events.jsonl", "chain.csv", "recipients.csv", "verify_export.py")
+        manifest = {
+            "encoding": ENCODING,
+            "campaign": campaign_id,
+            "whole_ledger": campaign_id is None,
+            "exported_at": stamp(now()),
+            "chain_head": {"seq": head_seq, "hash": head.hash if head else GENESIS},
+            "events": event_count,
+            "statuses": statuses,
+            "complete": all(status in {s.value for s in FINAL} for status in statuses),
+            "files": {name: _digest(partial / name) for name in names},
+        }
+        (partial / "manifest.json").write_text(
+            json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        partial.rename(out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return manifest
