@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -218,10 +218,26 @@ def apply_receipt(
         ).first()
         if found is None:
             return ReceiptOutcome(matched=False, moved=False)
-        values = {"error_code": code} if status is Status.UNDELIVERED and code else {}
-        detail = {"network": network} if network else None
-        moved = _move(conn, found.id, status, "receipt", code=code, detail=detail, **values)
-        return ReceiptOutcome(matched=True, moved=moved is not None)
+        return ReceiptOutcome(matched=True, moved=apply_in(conn, found.id, status, code, network))
+
+
+def apply_in(
+    conn: Connection,
+    message_id: int,
+    status: Status,
+    code: str | None,
+    network: str | None = None,
+    received_at: datetime | None = None,
+) -> bool:
+    """Apply one receipt to its message inside the caller's transaction (forward only).
+    The event keeps the provider's code, the network that served the number and when
+    the receipt was received, when known. Returns whether the status moved."""
+    values = {"error_code": code} if status is Status.UNDELIVERED and code else {}
+    detail: dict[str, Any] = {"network": network} if network else {}
+    if received_at is not None:
+        detail["received_at"] = received_at.astimezone(UTC).isoformat()
+    moved = _move(conn, message_id, status, "receipt", code=code, detail=detail or None, **values)
+    return moved is not None
 
 
 def set_campaign_state(

@@ -181,6 +181,28 @@ seals = sa.Table(
 )
 
 
+#: Delivery receipts as the webhook accepted them (``ledger.receipts``): durable before
+#: the provider gets its 2xx, applied to their messages by a drainer. ``digest`` makes a
+#: replayed receipt one row; ``state``: pending, waiting (no message with that id yet),
+#: applied, ignored (no forward move), unmatched (never found), flagged (unknown status).
+receipts = sa.Table(
+    "receipts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("provider_message_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(12), nullable=True),
+    sa.Column("raw_status", sa.String(64), nullable=False),
+    sa.Column("code", sa.String(64), nullable=True),
+    sa.Column("network", sa.String(20), nullable=True),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("applied_at", UtcDateTime, nullable=True),
+    sa.Index(None, "state", "id"),
+)
+
+
 def key_of(campaign_id: str) -> sa.ScalarSelect[int]:
     """The campaign's integer key, as a subquery usable in any WHERE."""
     return sa.select(campaigns.c.key).where(campaigns.c.id == campaign_id).scalar_subquery()

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from providers.base import (
     ErrorKind,
+    InboundRequest,
     OutgoingMessage,
     Provider,
     ProviderConfig,
@@ -27,6 +28,7 @@ from providers.twilio import TwilioProvider
 
 __all__ = [
     "ErrorKind",
+    "InboundRequest",
     "OutgoingMessage",
     "Provider",
     "ProviderConfig",

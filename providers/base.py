@@ -106,6 +106,23 @@ class Receipt:
     network: str | None = None
 
 
+@dataclass(frozen=True)
+class InboundRequest:
+    """A request to a provider instance's receipt route, as the webhook received it:
+    enough for the provider module to check that it really comes from the provider."""
+
+    url: str  # as this server saw it (behind a proxy, not what the provider called)
+    query: Mapping[str, str]
+    form: Mapping[str, str]  # a POST's form fields (empty for a GET)
+    headers: Mapping[str, str]  # names in lower case
+    client: str  # the peer's address
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """What the receipt says: the query string and the form together."""
+        return {**self.query, **self.form}
+
+
 #: Where a provider hands receipts it produces itself (a simulated carrier); real
 #: carriers post them to the webhook, which feeds the same place.
 ReceiptSink = Callable[[Mapping[str, str], float], None]
@@ -200,6 +217,12 @@ class Provider(ABC):
         if isinstance(error, SendError):
             return error
         return SendError(ErrorKind.AMBIGUOUS, "unexpected", type(error).__name__)
+
+    def authenticate(self, request: InboundRequest) -> bool:
+        """Whether a request to this instance's receipt route really comes from the
+        provider (a signature, a secret token, an address list). The default refuses: a
+        provider whose receipts come over HTTP says how they are proven."""
+        return False
 
     async def probe(self) -> str | None:
         """Check, without sending anything, that the provider answers and takes our

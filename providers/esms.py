@@ -10,16 +10,19 @@ matched by: eSMS echoes it in every callback, and a 124 answer carries no ``SMSI
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from campaigns.status import Status
 from campaigns.text import Encoding
 from providers.base import (
     ErrorKind,
+    InboundRequest,
     OutgoingMessage,
     Provider,
     ProviderConfig,
@@ -86,12 +89,27 @@ class EsmsConfig(HttpProviderConfig):
         "webhook knows its callbacks by this secret",
     )
     request_id_prefix: str = Field(default="loa-", max_length=20)
+    callback_ips: list[str] = Field(
+        default_factory=list,
+        description="addresses or networks eSMS calls back from; empty: any (the token "
+        "still has to match)",
+    )
     brandname: str | None = Field(
         default=None,
         max_length=11,
         description="the brandname registered on this account, when it is not the "
         "campaign's (two accounts, each with its own brandname, in one campaign's routes)",
     )
+
+    @field_validator("callback_ips")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"{network!r} is not an address or network") from None
+        return value
 
 
 class EsmsProvider(Provider):
@@ -104,6 +122,7 @@ class EsmsProvider(Provider):
     def __init__(self, name: str, config: Any, receipt_sink: ReceiptSink | None = None) -> None:
         super().__init__(name, config, receipt_sink)
         self._http = self.config.http_client()
+        self._networks = [ipaddress.ip_network(n, strict=False) for n in config.callback_ips]
 
     @property
     def idempotent(self) -> bool:
@@ -148,6 +167,17 @@ class EsmsProvider(Provider):
         kind, detail = CODE_RESULTS.get(code, (ErrorKind.PERMANENT, "not accepted"))
         raise SendError(kind, code, detail)
 
+    def authenticate(self, request: InboundRequest) -> bool:
+        """eSMS signs nothing: its callbacks are known by the secret token in the URL
+        (compared in constant time) and, when set, the addresses they come from."""
+        token = self.config.callback_token
+        if token is None:
+            return False  # no way to tell a callback from a forgery: refuse them all
+        given = request.query.get("token", "")
+        if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+            return False
+        return not self._networks or _within(request.client, self._networks)
+
     def parse_receipt(self, payload: Mapping[str, str]) -> Receipt:
         try:
             request_id, status = payload["RequestId"], payload["SendStatus"]
@@ -169,3 +199,11 @@ class EsmsProvider(Provider):
 
     async def aclose(self) -> None:
         await self._http.close()
+
+
+def _within(address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import random
 from collections.abc import Mapping
 from typing import ClassVar
@@ -20,6 +21,7 @@ from pydantic import Field, model_validator
 from campaigns.status import Status
 from providers.base import (
     ErrorKind,
+    InboundRequest,
     OutgoingMessage,
     Provider,
     ProviderConfig,
@@ -114,6 +116,10 @@ class SandboxProvider(Provider):
             self.receipt_sink(receipt, delay_ms / 1000)
         return SendResult(provider_message_id=provider_id)
 
+    def authenticate(self, request: InboundRequest) -> bool:
+        """The simulated carrier lives on this machine: receipts from loopback only."""
+        return _loopback(request.client)
+
     def parse_receipt(self, payload: Mapping[str, str]) -> Receipt:
         try:
             provider_id, stat = payload["id"], payload["stat"]
@@ -130,3 +136,10 @@ class SandboxProvider(Provider):
         if isinstance(error, TimeoutError):
             return SendError(ErrorKind.AMBIGUOUS, "read_timeout", "no answer after sending")
         return super().classify(error)
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False

@@ -22,11 +22,13 @@ from pydantic import Field, SecretStr, model_validator
 from twilio.base.exceptions import TwilioRestException
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
+from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from campaigns.status import Status
 from providers.base import (
     ErrorKind,
+    InboundRequest,
     OutgoingMessage,
     Provider,
     ProviderConfig,
@@ -187,6 +189,17 @@ class TwilioProvider(Provider):
         if isinstance(error, TwilioRestException):
             return classify_rest_error(error)
         return super().classify(error)
+
+    def authenticate(self, request: InboundRequest) -> bool:
+        """``X-Twilio-Signature``, checked by the SDK's ``RequestValidator`` against the
+        URL Twilio called: the configured ``STATUS_CALLBACK_URL`` (behind a reverse proxy
+        this server sees another URL), else the one this request came to."""
+        signature = request.headers.get("x-twilio-signature", "")
+        if not signature:
+            return False
+        url = self.config.status_callback_url or request.url
+        validator = RequestValidator(self.config.auth_token.get_secret_value())
+        return bool(validator.validate(url, dict(request.form), signature))
 
     def parse_receipt(self, payload: Mapping[str, str]) -> Receipt:
         try:

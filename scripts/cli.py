@@ -123,6 +123,28 @@ def worker(
 
 
 @app.command()
+def webhook(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve the receipt routes (`/receipts/NAME` for each provider instance), `/healthz`
+    and `/metrics`. A receipt is answered 2xx only once it is in the ledger; requests
+    that fail the provider's check (signature, token) get 403 and store nothing. Run it
+    behind a TLS reverse proxy; set each provider's public callback URL in its settings."""
+    from worker.runtime import Runtime
+    from worker.webhook import serve
+
+    loaded = settings(check_providers=True)
+    with errors_as_exit_codes():
+        runtime = Runtime(loaded)
+        runtime.ensure_schema()
+    try:
+        serve(runtime, host, port)
+    finally:
+        runtime.close()
+
+
+@app.command()
 def reap(as_json: JsonOption = False) -> None:
     """Settle messages a dead worker left `sending` for longer than LOA_SENDING_LEASE_SECONDS:
     never handed to the provider -> queued and sent again; handed -> unknown (never resent

@@ -41,10 +41,11 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         maintenance_chance=settings.redis_maintenance_chance,
     )
     if os.environ.get(WORKER_PROCESS_ENV):
-        from worker.reaper import reaper, sealer
+        from worker.reaper import reaper, receipts, sealer
 
         broker.add_middleware(reaper())
         broker.add_middleware(sealer())
+        broker.add_middleware(receipts())
     if os.environ.get("dramatiq_prom_db"):  # noqa: SIM112 - dramatiq names it so; set by `loa worker`
         from dramatiq.middleware.prometheus import Prometheus
 

@@ -6,6 +6,8 @@
   its batch enqueued again, by exactly one of them.
 - the **sealer**: new events are chained into the audit log (``ledger.chain``) within a
   few seconds. Sealers take turns under a lock; one that finds another at work skips.
+- the **receipt drainer**: receipts the webhook stored are applied to their messages
+  (``ledger.receipts``); drainers share the work (``SKIP LOCKED``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ log = get_logger("loa.housekeeping")
 
 #: How often each worker process tries to seal new events.
 SEAL_INTERVAL_SECONDS = 2.0
+#: How often each worker process applies receipts the webhook stored.
+RECEIPTS_INTERVAL_SECONDS = 1.0
 
 
 def reap_interval(lease_seconds: int) -> float:
@@ -74,6 +78,16 @@ def _seal(runtime: Runtime) -> object:
     from ledger.chain import seal
 
     return seal(runtime.engine, wait=False)
+
+
+def _drain(runtime: Runtime) -> object:
+    from ledger.receipts import drain_all
+
+    return drain_all(runtime.engine)
+
+
+def receipts() -> Periodic:
+    return Periodic("receipts", _drain, lambda _: RECEIPTS_INTERVAL_SECONDS)
 
 
 def reaper() -> Periodic:

@@ -1,0 +1,148 @@
+"""The receipt inbox: every delivery receipt the webhook accepted, durable in the ledger
+before the provider gets its 2xx, then applied to its message by a drainer.
+
+Why the ledger and not a Redis queue: a receipt is evidence. Kept in the ledger, a 2xx
+means the receipt is on the auditor's disk, and a ledger that is down answers 5xx, so the
+provider retries instead of us losing it. Writing one receipt per transaction would cap
+the webhook at what one commit costs; the webhook instead **group-commits**: requests that
+arrive together are inserted in one statement, one commit, and each is answered once that
+commit returned (``worker.webhook``).
+
+Applying is separate and in bulk (``drain``): the receipt's message is found by provider
+and provider id; a receipt that arrives before its send was recorded (it can overtake the
+provider's own answer) stays ``waiting`` and is tried again on later passes, for a day,
+before it is marked ``unmatched`` (kept, never guessed). A replayed receipt (the same
+provider and the same fields) is recognised by its digest and stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from campaigns.status import Status
+from ledger.messages import apply_in
+from ledger.schema import messages, now, receipts
+
+PENDING, WAITING, APPLIED, IGNORED, UNMATCHED, FLAGGED = (
+    "pending", "waiting", "applied", "ignored", "unmatched", "flagged",
+)  # fmt: skip
+#: How long a receipt for an id not recorded yet is tried again.
+MATCH_WINDOW = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One parsed receipt, as the webhook stores it."""
+
+    provider: str
+    provider_message_id: str
+    status: Status | None  # None: a raw status with no mapping (stored flagged)
+    raw_status: str
+    code: str | None
+    network: str | None
+    digest: str
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "provider_message_id": self.provider_message_id,
+            "status": self.status.value if self.status else None,
+            "raw_status": self.raw_status[:64],
+            "code": self.code[:64] if self.code else None,
+            "network": self.network[:20] if self.network else None,
+            "digest": self.digest,
+            "state": PENDING if self.status else FLAGGED,
+        }
+
+
+def digest(provider: str, fields: Mapping[str, str]) -> str:
+    """What makes two receipts the same receipt: the provider and every field it sent."""
+    text = json.dumps([provider, sorted(fields.items())], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def store(engine: Engine, inbound: Sequence[Inbound]) -> int:
+    """Insert receipts in one transaction; a replay (a digest already stored) is skipped.
+    Returns how many were new. Raises whatever the database raises: then none is stored,
+    and the webhook answers 5xx to every one of them."""
+    if not inbound:
+        return 0
+    at = now()
+    rows = {r.digest: {**r.row(), "received_at": at} for r in inbound}  # replays in one group
+    with engine.begin() as conn:
+        known = set(
+            conn.scalars(sa.select(receipts.c.digest).where(receipts.c.digest.in_(list(rows))))
+        )
+        fresh = [row for key, row in rows.items() if key not in known]
+        if fresh:
+            conn.execute(receipts.insert(), fresh)
+    return len(fresh)
+
+
+def _due(conn: Any, state: str, limit: int) -> list[Any]:
+    query = (
+        sa.select(receipts).where(receipts.c.state == state).order_by(receipts.c.id).limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)  # drainers share the work
+    return list(conn.execute(query))
+
+
+def drain(engine: Engine, limit: int = 1000) -> dict[str, int]:
+    """Apply up to ``limit`` new receipts to their messages, oldest first, and try again
+    some of those still waiting for their message (so that many waiting never hold up
+    new ones). Returns counts by outcome."""
+    counts = {APPLIED: 0, IGNORED: 0, WAITING: 0, UNMATCHED: 0}
+    cutoff = now() - MATCH_WINDOW
+    with engine.begin() as conn:
+        rows = _due(conn, PENDING, limit) + _due(conn, WAITING, max(1, limit // 4))
+        if not rows:
+            return counts
+        wanted = list({(r.provider, r.provider_message_id) for r in rows})
+        found = {
+            (provider, provider_id): message_id
+            for message_id, provider, provider_id in conn.execute(
+                sa.select(messages.c.id, messages.c.provider, messages.c.provider_message_id).where(
+                    sa.tuple_(messages.c.provider, messages.c.provider_message_id).in_(wanted)
+                )
+            )
+        }
+        outcome: dict[str, list[int]] = {state: [] for state in counts}
+        for row in sorted(rows, key=lambda r: r.id):  # in the order received
+            message_id = found.get((row.provider, row.provider_message_id))
+            if message_id is None:
+                state = WAITING if row.received_at > cutoff else UNMATCHED
+            else:
+                moved = apply_in(
+                    conn, message_id, Status(row.status), row.code, row.network, row.received_at
+                )
+                state = APPLIED if moved else IGNORED
+            outcome[state].append(row.id)
+        at = now()
+        for state, ids in outcome.items():
+            if ids:
+                done = {"applied_at": at} if state != WAITING else {}
+                conn.execute(
+                    receipts.update().where(receipts.c.id.in_(ids)).values(state=state, **done)
+                )
+            counts[state] = len(ids)
+    return counts
+
+
+def drain_all(engine: Engine, limit: int = 1000) -> dict[str, int]:
+    """Drain until no new receipt is left (waiting ones are tried once). Returns totals."""
+    totals = {APPLIED: 0, IGNORED: 0, WAITING: 0, UNMATCHED: 0}
+    while True:
+        counts = drain(engine, limit)
+        for state, count in counts.items():
+            totals[state] += count
+        if counts[APPLIED] + counts[IGNORED] + counts[UNMATCHED] + counts[WAITING] < limit:
+            return totals
