@@ -151,6 +151,9 @@ class ProviderConfig(BaseModel):
     #: type's (an account whose geographic permissions allow only some): routing never
     #: gives it a number from elsewhere.
     countries: frozenset[str] | None = None
+    #: How long after sending a final receipt may still come: after that the finaliser
+    #: records the message ``unknown`` (a receipt arriving later still corrects it).
+    receipt_window_hours: float = Field(default=72.0, gt=0, le=24 * 30)
 
     @field_validator("countries")
     @classmethod

@@ -126,6 +126,15 @@ def worker(
 def webhook(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    drain: Annotated[
+        bool,
+        typer.Option(
+            "--drain/--no-drain",
+            help="Also apply stored receipts to their messages in this process (default "
+            "when embedded; with Redis, `loa worker` processes do it).",
+        ),
+    ]
+    | None = None,
 ) -> None:
     """Serve the receipt routes (`/receipts/NAME` for each provider instance), `/healthz`
     and `/metrics`. A receipt is answered 2xx only once it is in the ledger; requests
@@ -139,9 +148,32 @@ def webhook(
         runtime = Runtime(loaded)
         runtime.ensure_schema()
     try:
-        serve(runtime, host, port)
+        serve(runtime, host, port, drain=loaded.embedded if drain is None else drain)
     finally:
         runtime.close()
+
+
+@app.command()
+def finalise(as_json: JsonOption = False) -> None:
+    """Settle what nobody will report: `sent` with no final receipt after the provider's
+    RECEIPT_WINDOW_HOURS (72 by default) -> unknown (a later receipt still corrects it);
+    `queued` past the campaign's validity -> expired. Worker processes do this every five
+    minutes; safe at any time, from cron or by hand."""
+    from worker.reaper import finalise_now
+    from worker.runtime import Runtime
+
+    loaded = settings()
+    with errors_as_exit_codes():
+        runtime = Runtime(loaded)
+        try:
+            runtime.ensure_schema()
+            result = finalise_now(runtime)
+        finally:
+            runtime.close()
+    if as_json:
+        print_json(result)
+        return
+    out.print(f"unknown {result['unknown']:,}, expired {result['expired']:,}")
 
 
 @app.command()

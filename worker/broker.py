@@ -41,11 +41,10 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         maintenance_chance=settings.redis_maintenance_chance,
     )
     if os.environ.get(WORKER_PROCESS_ENV):
-        from worker.reaper import reaper, receipts, sealer
+        from worker.reaper import finaliser, reaper, receipts, sealer
 
-        broker.add_middleware(reaper())
-        broker.add_middleware(sealer())
-        broker.add_middleware(receipts())
+        for housekeeping in (reaper(), sealer(), receipts(), finaliser()):
+            broker.add_middleware(housekeeping)
     if os.environ.get("dramatiq_prom_db"):  # noqa: SIM112 - dramatiq names it so; set by `loa worker`
         from dramatiq.middleware.prometheus import Prometheus
 

@@ -8,6 +8,8 @@
   few seconds. Sealers take turns under a lock; one that finds another at work skips.
 - the **receipt drainer**: receipts the webhook stored are applied to their messages
   (``ledger.receipts``); drainers share the work (``SKIP LOCKED``).
+- the **finaliser** (``ledger.finaliser``): no final receipt within the provider's window
+  -> ``unknown``; still queued past validity -> ``expired``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ log = get_logger("loa.housekeeping")
 SEAL_INTERVAL_SECONDS = 2.0
 #: How often each worker process applies receipts the webhook stored.
 RECEIPTS_INTERVAL_SECONDS = 1.0
+#: How often each worker process runs the finaliser (its moves are conditional: any
+#: number of finalisers at once settle each row once).
+FINALISE_INTERVAL_SECONDS = 300.0
 
 
 def reap_interval(lease_seconds: int) -> float:
@@ -78,6 +83,26 @@ def _seal(runtime: Runtime) -> object:
     from ledger.chain import seal
 
     return seal(runtime.engine, wait=False)
+
+
+def finalise_now(runtime: Runtime) -> dict[str, int]:
+    """The finaliser with each configured provider's receipt window."""
+    from datetime import timedelta
+
+    from ledger.finaliser import finalise
+
+    windows = {}
+    for name in runtime.settings.providers:
+        try:
+            hours = runtime.provider(name).config.receipt_window_hours
+        except Exception:  # a provider whose settings broke: the default window
+            continue
+        windows[name] = timedelta(hours=hours)
+    return finalise(runtime.engine, windows)
+
+
+def finaliser() -> Periodic:
+    return Periodic("finaliser", finalise_now, lambda _: FINALISE_INTERVAL_SECONDS)
 
 
 def _drain(runtime: Runtime) -> object:

@@ -224,13 +224,14 @@ class Drainer:
                 log.warning("receipts.drain_failed", error=type(exc).__name__)
 
 
-def serve(runtime: Runtime, host: str, port: int) -> None:
-    """Run the webhook until interrupted. uvicorn's access log stays off: a receipt's URL
-    can carry a phone number."""
+def serve(runtime: Runtime, host: str, port: int, drain: bool = True) -> None:
+    """Run the webhook until interrupted, applying stored receipts in a thread when
+    ``drain``. uvicorn's access log stays off: a receipt's URL can carry a phone number."""
     import uvicorn
 
-    drainer = Drainer(runtime).start()
+    drainer = Drainer(runtime).start() if drain else None
     try:
         uvicorn.run(make_app(runtime), host=host, port=port, access_log=False, log_level="warning")
     finally:
-        drainer.stop()
+        if drainer is not None:
+            drainer.stop()

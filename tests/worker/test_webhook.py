@@ -99,7 +99,8 @@ def twilio_post(base: str, fields: dict[str, str], signature: str | None = None)
 def sent_campaign(engine, provider: str, ids: list[str]) -> None:
     spec = CampaignSpec.model_validate({**SPEC.model_dump(mode="json"), "provider": provider})
     number = "+8210{:08d}" if provider == "intl" else "09123{:05d}"
-    record(engine, spec, [ListRow(i + 2, number.format(i), ()) for i in range(len(ids))])
+    rows = [ListRow(i + 2, number.format(i), ()) for i in range(len(ids))]
+    record(engine, spec, rows, batch_size=len(ids))
     claimed = claim_batch(engine, spec.id, 1)
     record_sent(engine, spec.id, [(m.id, pid) for m, pid in zip(claimed, ids, strict=True)])
 

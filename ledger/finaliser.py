@@ -1,0 +1,103 @@
+"""The finaliser: every recipient ends in a final status, even when nobody tells us how.
+
+- A message ``sent`` with no final receipt after its provider's receipt window
+  (``RECEIPT_WINDOW_HOURS`` of the instance, 72 h by default: carriers report within a
+  day or two, or never) becomes ``unknown`` (code ``no_final_receipt``). A receipt that
+  turns up later still corrects it (``unknown`` -> a real final status).
+- A message still ``queued`` once its campaign's validity has passed becomes ``expired``:
+  nothing would send it any more (a worker expires it too, when its batch comes back).
+
+Each move is a bulk UPDATE with one event per message (source ``finaliser``), per
+campaign, so a million stale rows cost a few statements, not a million.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from campaigns.status import Status
+from ledger.schema import campaigns, events, key_of, messages, now
+
+DEFAULT_WINDOW = timedelta(hours=72)
+
+
+def _settle(
+    engine: Engine, campaign_id: str, which: sa.ColumnElement[bool], old: Status, new: Status
+) -> int:
+    """Move the rows ``which`` from ``old`` to ``new``; the events name exactly the rows
+    the UPDATE moved (a receipt that got there first keeps its row)."""
+    at = now()
+    values = {"status": new.value, "updated_at": at, "final_at": at}
+    if new is Status.UNKNOWN:
+        values["error_code"] = "no_final_receipt"
+    with engine.begin() as conn:
+        moved = conn.scalars(
+            messages.update()
+            .where(which, messages.c.status == old.value)
+            .values(**values)
+            .returning(messages.c.id)
+        ).all()
+        if moved:
+            code = values.get("error_code")
+            conn.execute(
+                events.insert(),
+                [
+                    {
+                        "campaign_id": campaign_id,
+                        "message_id": message_id,
+                        "at": at,
+                        "source": "finaliser",
+                        "from_status": old.value,
+                        "to_status": new.value,
+                        "code": code,
+                    }
+                    for message_id in moved
+                ],
+            )
+    return len(moved)
+
+
+def finalise(engine: Engine, windows: Mapping[str, timedelta] | None = None) -> dict[str, int]:
+    """Settle what no receipt or worker will settle. ``windows``: the receipt window per
+    provider instance (others: 72 h). Returns how many became ``unknown`` and ``expired``."""
+    windows = windows or {}
+    moment = now()
+    done = {"unknown": 0, "expired": 0}
+    with engine.connect() as conn:
+        waiting = conn.execute(
+            sa.select(campaigns.c.id, messages.c.provider)
+            .join(messages, messages.c.campaign_key == campaigns.c.key)
+            .where(messages.c.status == Status.SENT.value)
+            .distinct()
+        ).all()
+        stale = conn.scalars(
+            sa.select(campaigns.c.id).where(
+                campaigns.c.valid_until < moment,
+                sa.select(messages.c.id)
+                .where(
+                    messages.c.campaign_key == campaigns.c.key,
+                    messages.c.status == Status.QUEUED.value,
+                )
+                .exists(),
+            )
+        ).all()
+    for campaign_id, provider in waiting:
+        cutoff = moment - windows.get(provider, DEFAULT_WINDOW)
+        which = sa.and_(
+            messages.c.campaign_key == key_of(campaign_id),
+            messages.c.provider == provider,
+            messages.c.status == Status.SENT.value,
+            messages.c.sent_at < cutoff,
+        )
+        done["unknown"] += _settle(engine, campaign_id, which, Status.SENT, Status.UNKNOWN)
+    for campaign_id in stale:
+        which = sa.and_(
+            messages.c.campaign_key == key_of(campaign_id),
+            messages.c.status == Status.QUEUED.value,
+        )
+        done["expired"] += _settle(engine, campaign_id, which, Status.QUEUED, Status.EXPIRED)
+    return done
