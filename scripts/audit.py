@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from scripts.common import JsonOption, settings
-from scripts.output import FAILURE, errors_as_exit_codes, out, print_json
+from scripts.output import BAD_INPUT, FAILURE, errors_as_exit_codes, fail, out, print_json
 
 app = typer.Typer(
     help="The tamper-evident log: every event chained by SHA-256 (see ledger/chain.py).",
@@ -118,3 +118,48 @@ def export(
         f"chain head {head['seq']} {head['hash']}"
     )
     out.print(f"check it: python3 {folder / 'verify_export.py'}")
+
+
+retention_app = typer.Typer(
+    help="Phone numbers kept no longer than needed (keyed HMAC after the retention period).",
+    no_args_is_help=True,
+)
+
+
+@retention_app.command("apply")
+def retention_apply(
+    older_than: Annotated[
+        int | None,
+        typer.Option(
+            "--older-than", min=1, help="Days since a message ended (default LOA_RETENTION_DAYS)."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Replace the numbers of messages that ended more than the retention period ago by a
+    keyed HMAC (LOA_RETENTION_KEY). Reports and exports then show the HMAC; the audit
+    chain still verifies (events never hold a number); opt-out lists are kept."""
+    from datetime import timedelta
+
+    from ledger.retention import RetentionError, apply
+
+    loaded = settings()
+    if loaded.retention_key is None:
+        fail(
+            "LOA_RETENTION_KEY is not set: retention needs a key to replace numbers with", BAD_INPUT
+        )
+    days = older_than or loaded.retention_days
+    with errors_as_exit_codes():
+        runtime = _engine()
+        try:
+            replaced = apply(
+                runtime.engine, loaded.retention_key.get_secret_value(), timedelta(days=days)
+            )
+        except RetentionError as exc:
+            fail(str(exc), BAD_INPUT)
+        finally:
+            runtime.close()
+    if as_json:
+        print_json({"replaced": replaced, "older_than_days": days})
+        return
+    out.print(f"đã ẩn số · replaced {replaced:,} numbers of messages ended over {days} days ago")

@@ -37,6 +37,7 @@ app.add_typer(text.app, name="text")
 app.add_typer(provider.app, name="provider")
 app.add_typer(deadletters.app, name="dead-letters")
 app.add_typer(audit.app, name="audit")
+app.add_typer(audit.retention_app, name="retention")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 

@@ -127,6 +127,18 @@ class Settings(BaseSettings):
         le=100,
         description="Advertising messages one number may get per 24 h, across campaigns.",
     )
+    retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="After this many days, `loa retention apply` replaces the numbers of "
+        "finished messages by a keyed HMAC.",
+    )
+    retention_key: SecretStr | None = Field(
+        default=None,
+        description="The key of that HMAC (at least 16 characters; keep it: with it, and "
+        "only with it, a number can still be looked up after retention).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: console on a terminal, JSON lines otherwise."

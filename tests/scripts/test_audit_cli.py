@@ -66,3 +66,14 @@ def test_export_writes_a_folder_the_auditor_checks_alone(tmp_path):
     unknown = loa("audit", "export", "-c", "nope", "-o", str(tmp_path / "x"), cwd=tmp_path)
     assert unknown.returncode == 2 and "no campaign 'nope'" in unknown.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_retention_without_a_key_is_refused_naming_the_setting(tmp_path):
+    result = loa("retention", "apply", cwd=tmp_path)
+    assert result.returncode == 2 and "LOA_RETENTION_KEY" in result.stderr
+    done = loa(
+        "retention", "apply", "--older-than", "30", "--json",
+        cwd=tmp_path, env={"LOA_RETENTION_KEY": "a-long-enough-secret-key"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"replaced": 0, "older_than_days": 30}
