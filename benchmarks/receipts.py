@@ -59,7 +59,7 @@ def seed(url: str, count: int) -> list[str]:
     return ids
 
 
-def start_webhook(url: str, port: int) -> subprocess.Popen:
+def start_webhook(url: str, port: int, workers: int) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
     env.update(
         LOA_DATABASE_URL=url,
@@ -71,6 +71,7 @@ def start_webhook(url: str, port: int) -> subprocess.Popen:
         LOA_PROVIDERS__INTL__STATUS_CALLBACK_URL=PUBLIC,
     )
     command = [sys.executable, "-m", "scripts", "webhook", "--port", str(port), "--no-drain"]
+    command += ["--workers", str(workers)]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while True:
@@ -125,6 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--receipts", type=int, default=30_000)
     parser.add_argument("--in-flight", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=1, help="webhook processes")
     parser.add_argument("--postgres", default=POSTGRES_URL)
     args = parser.parse_args()
 
@@ -132,7 +134,7 @@ def main() -> None:
         ids = seed(url, args.receipts)
         made = callbacks(ids)
         port = free_port()
-        webhook = start_webhook(url, port)
+        webhook = start_webhook(url, port, args.workers)
         try:
             elapsed, latencies, answers = asyncio.run(post_all(port, made, args.in_flight))
             engine = make_engine(url)
@@ -152,7 +154,10 @@ def main() -> None:
     p50 = statistics.median(ordered) * 1000
     p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000
     rate = ok / elapsed
-    print(f"receipts posted: {len(made):,} with {args.in_flight} in flight; answers {answers}")
+    print(
+        f"receipts posted: {len(made):,} with {args.in_flight} in flight to "
+        f"{args.workers} webhook process(es); answers {answers}"
+    )
     print(f"persisted (2xx, committed first): {rate:,.0f} receipts/s  (target >= 3,000)")
     print(f"lost: {ok - stored} (inbox rows {stored:,} vs 2xx {ok:,})")
     print(f"latency: p50 {p50:.1f} ms, p99 {p99:.1f} ms")

@@ -25,6 +25,8 @@ from datetime import UTC, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 from campaigns.status import FINAL, Status, can_move
@@ -69,21 +71,18 @@ def digest(provider: str, fields: Mapping[str, str]) -> str:
 
 
 def store(engine: Engine, inbound: Sequence[Inbound]) -> int:
-    """Insert receipts in one transaction; a replay (a digest already stored) is skipped.
-    Returns how many were new. Raises whatever the database raises: then none is stored,
-    and the webhook answers 5xx to every one of them."""
+    """Insert receipts in one transaction; a replay (a digest already stored) is skipped
+    by the database itself (``ON CONFLICT DO NOTHING``: no lookup first). Returns how many
+    were offered. Raises whatever the database raises: then none is stored, and the
+    webhook answers 5xx to every one of them."""
     if not inbound:
         return 0
     at = now()
     rows = {r.digest: {**r.row(), "received_at": at} for r in inbound}  # replays in one group
+    insert = (pg_insert if engine.dialect.name == "postgresql" else sqlite_insert)(receipts)
     with engine.begin() as conn:
-        known = set(
-            conn.scalars(sa.select(receipts.c.digest).where(receipts.c.digest.in_(list(rows))))
-        )
-        fresh = [row for key, row in rows.items() if key not in known]
-        if fresh:
-            conn.execute(receipts.insert(), fresh)
-    return len(fresh)
+        conn.execute(insert.on_conflict_do_nothing(index_elements=["digest"]), list(rows.values()))
+    return len(rows)
 
 
 def _due(conn: Any, state: str, limit: int) -> list[Any]:

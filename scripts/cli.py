@@ -136,6 +136,9 @@ def webhook(
         ),
     ]
     | None = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Processes serving requests (one core each).")
+    ] = 1,
 ) -> None:
     """Serve the receipt routes (`/receipts/NAME` for each provider instance), `/healthz`
     and `/metrics`. A receipt is answered 2xx only once it is in the ledger; requests
@@ -149,7 +152,9 @@ def webhook(
         runtime = Runtime(loaded)
         runtime.ensure_schema()
     try:
-        serve(runtime, host, port, drain=loaded.embedded if drain is None else drain)
+        serve(
+            runtime, host, port, drain=loaded.embedded if drain is None else drain, workers=workers
+        )
     finally:
         runtime.close()
 

@@ -19,37 +19,22 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
-from urllib.parse import parse_qsl
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
-from ledger.receipts import Inbound, digest, drain_all, store
-from providers import InboundRequest, ProviderConfigError
+from ledger.receipts import Inbound, drain_all, store
 from worker.logging import get_logger
+from worker.receipt_route import PREFIX, ReceiptRoute, Receive, Scope, Send
 from worker.runtime import Runtime
 
 log = get_logger("loa.webhook")
-
-#: Receipts are a few hundred bytes; anything much larger is not one.
-MAX_BODY = 64 * 1024
-FORM = "application/x-www-form-urlencoded"
-
-RECEIPTS = Counter(
-    "loa_webhook_receipts_total", "Receipt requests by provider and answer", ["provider", "answer"]
-)
-LATENCY = Histogram(
-    "loa_webhook_seconds",
-    "Time from a receipt's arrival to its answer",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-)
 
 
 class GroupCommit:
@@ -91,88 +76,10 @@ class GroupCommit:
             self._writer.cancel()
 
 
-async def _inbound(request: Request) -> InboundRequest | Response:
-    """The request as the provider module checks it: the query string, and a POST's form
-    (its size, type and encoding checked first)."""
-    query = dict(request.query_params)
-    form: dict[str, str] = {}
-    if request.method == "POST":
-        read = await _form(request)
-        if isinstance(read, Response):
-            return read
-        form = read
-    return InboundRequest(
-        url=str(request.url),
-        query=query,
-        form=form,
-        headers={k.lower(): v for k, v in request.headers.items()},
-        client=request.client.host if request.client else "",
-    )
-
-
-async def _form(request: Request) -> dict[str, str] | Response:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        return PlainTextResponse("body too large", status_code=413)
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
-        return PlainTextResponse(f"expected {FORM}", status_code=415)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            return PlainTextResponse("body too large", status_code=413)
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return PlainTextResponse("the body is not UTF-8", status_code=400)
-    return dict(parse_qsl(text, keep_blank_values=True))
-
-
-def make_app(runtime: Runtime) -> Starlette:
+def make_app(runtime: Runtime) -> ASGIApp:
     """The webhook for this runtime's provider instances."""
     commits = GroupCommit(runtime)
-
-    async def receipt(request: Request) -> Response:
-        started = time.perf_counter()
-        name = request.path_params["provider"]
-        try:
-            provider = runtime.provider(name)
-        except ProviderConfigError:
-            return PlainTextResponse("no such provider", status_code=404)
-        answer = await _answer(request, name, provider)
-        RECEIPTS.labels(name, str(answer.status_code)).inc()
-        LATENCY.observe(time.perf_counter() - started)
-        return answer
-
-    async def _answer(request: Request, name: str, provider: Any) -> Response:
-        inbound_request = await _inbound(request)
-        if isinstance(inbound_request, Response):
-            return inbound_request
-        if not provider.authenticate(inbound_request):
-            log.warning("webhook.refused", provider=name, client=inbound_request.client)
-            return PlainTextResponse("forbidden", status_code=403)
-        fields = inbound_request.fields
-        try:
-            parsed = provider.parse_receipt(fields)
-        except ValueError as exc:
-            return PlainTextResponse(str(exc), status_code=400)
-        inbound = Inbound(
-            name,
-            parsed.provider_message_id,
-            parsed.status,
-            parsed.raw_status,
-            parsed.code,
-            parsed.network,
-            digest(name, fields),
-        )
-        try:
-            await commits.add(inbound)
-        except Exception as exc:
-            log.warning("webhook.ledger_unavailable", provider=name, error=type(exc).__name__)
-            return PlainTextResponse("ledger unavailable, try again", status_code=503)
-        if parsed.status is None:  # kept raw and flagged, never guessed
-            return PlainTextResponse(f"unknown status {parsed.raw_status!r}", status_code=422)
-        return PlainTextResponse("OK")
+    receipts = ReceiptRoute(runtime.provider, commits.add)
 
     async def healthz(request: Request) -> Response:
         try:
@@ -189,14 +96,17 @@ def make_app(runtime: Runtime) -> Starlette:
         yield
         await commits.aclose()
 
-    return Starlette(
-        routes=[
-            Route("/receipts/{provider}", receipt, methods=["GET", "POST"]),
-            Route("/healthz", healthz),
-            Route("/metrics", metrics),
-        ],
-        lifespan=lifespan,
+    rest = Starlette(
+        routes=[Route("/healthz", healthz), Route("/metrics", metrics)], lifespan=lifespan
     )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(PREFIX):
+            await receipts(scope, receive, send)
+        else:
+            await rest(scope, receive, send)
+
+    return app
 
 
 class Drainer:
@@ -224,14 +134,28 @@ class Drainer:
                 log.warning("receipts.drain_failed", error=type(exc).__name__)
 
 
-def serve(runtime: Runtime, host: str, port: int, drain: bool = True) -> None:
-    """Run the webhook until interrupted, applying stored receipts in a thread when
-    ``drain``. uvicorn's access log stays off: a receipt's URL can carry a phone number."""
+def app_from_settings() -> Starlette:
+    """The app of one webhook worker process (``--workers``): its own runtime from the
+    environment's settings."""
+    from worker.runtime import get_runtime
+
+    return make_app(get_runtime())
+
+
+def serve(runtime: Runtime, host: str, port: int, drain: bool = True, workers: int = 1) -> None:
+    """Run the webhook until interrupted, in ``workers`` processes (Python runs one core
+    per process), applying stored receipts in a thread of this one when ``drain``.
+    uvicorn's access log stays off: a receipt's URL can carry a phone number."""
     import uvicorn
 
     drainer = Drainer(runtime).start() if drain else None
+    quiet = {"access_log": False, "log_level": "warning"}
     try:
-        uvicorn.run(make_app(runtime), host=host, port=port, access_log=False, log_level="warning")
+        if workers > 1:
+            target = "worker.webhook:app_from_settings"
+            uvicorn.run(target, factory=True, host=host, port=port, workers=workers, **quiet)
+        else:
+            uvicorn.run(make_app(runtime), host=host, port=port, **quiet)
     finally:
         if drainer is not None:
             drainer.stop()

@@ -1,0 +1,58 @@
+"""``loa webhook`` as operators run it: a real process, embedded (SQLite), shut down by
+a signal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from tests.rig import free_port
+from tests.scripts.test_cli import ROOT
+
+
+def test_the_webhook_serves_stores_and_stops_cleanly(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
+    env["LOA_VAR_DIR"] = str(tmp_path / "var")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scripts", "webhook", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1) as answer:
+                    assert answer.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and process.poll() is None, "did not start"
+                time.sleep(0.1)  # waiting for the server to listen; the request decides
+        # The simulated carrier's receipt, from loopback: stored, then matched by nobody.
+        with urllib.request.urlopen(f"{base}/receipts/sandbox?id=S1&stat=DELIVRD") as answer:
+            assert answer.status == 200
+        try:
+            urllib.request.urlopen(f"{base}/receipts/elsewhere?id=S1&stat=DELIVRD")
+            raise AssertionError("an unknown provider's route answered")
+        except urllib.error.HTTPError as error:
+            assert error.code == 404
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    # uvicorn shuts down gracefully, then re-raises the signal so that a process manager
+    # sees why it stopped.
+    assert process.returncode in (0, -signal.SIGTERM), stderr
+    assert "Traceback" not in stderr
+    with sqlite3.connect(tmp_path / "var" / "loa.db") as ledger:
+        rows = ledger.execute(
+            "SELECT provider, provider_message_id, status FROM receipts"
+        ).fetchall()
+    assert rows == [("sandbox", "S1", "delivered")]
+    assert "S1" not in stderr and "DELIVRD" not in stderr  # nothing of a receipt in the logs
