@@ -1,7 +1,7 @@
 """One table-driven harness that every provider's tests feed with cases.
 
-A provider test module lists ``SendCase`` and ``ReceiptCase`` rows and calls
-``check_send`` / ``check_receipt``; the harness builds the provider from settings as the
+A provider test module lists ``SendCase``, ``ReceiptCase`` and ``ProofCase`` rows and
+calls ``check_send`` / ``check_receipt`` / ``check_proof``; the harness builds the provider from settings as the
 worker does, checks the classification or the status mapping, and checks, for every
 case, that no configured secret and no whole phone number reached the logs, and that no
 connection left this machine (``no_network``).
@@ -20,7 +20,7 @@ import pytest
 import providers
 from campaigns.status import Status
 from campaigns.text import Encoding
-from providers import ErrorKind, OutgoingMessage, SendError
+from providers import ErrorKind, InboundRequest, OutgoingMessage, SendError
 from worker.logging import configure_logging
 
 TO = "+84912345678"
@@ -43,6 +43,26 @@ class ReceiptCase:
     status: Status | None  # None: kept raw and flagged, never guessed
     code: str | None = None
     invalid: bool = False  # not a receipt of this provider at all
+
+
+@dataclass(frozen=True)
+class ProofCase:
+    """A request to the provider's receipt route, and whether it proves itself."""
+
+    name: str
+    settings: dict[str, Any]
+    request: InboundRequest
+    accepted: bool
+
+
+def inbound(
+    url: str = "http://127.0.0.1:8080/receipts/under-test",
+    query: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    client: str = "127.0.0.1",
+) -> InboundRequest:
+    return InboundRequest(url, query or {}, form or {}, headers or {}, client)
 
 
 @dataclass
@@ -137,3 +157,10 @@ def check_receipt(case: ReceiptCase, settings: dict[str, Any] | None = None) -> 
     receipt = provider.parse_receipt(case.payload)
     assert receipt.status == case.status, case.name
     assert receipt.code == case.code, case.name
+
+
+def check_proof(case: ProofCase) -> None:
+    """The provider's ``authenticate`` says what the case expects (the webhook answers 403
+    and stores nothing when it refuses)."""
+    provider = providers.create("under-test", case.settings)
+    assert provider.authenticate(case.request) is case.accepted, case.name

@@ -7,10 +7,13 @@ from campaigns.status import Status
 from providers import ErrorKind
 from tests.fake_gateway import fake_gateway
 from tests.providers.harness import (
+    ProofCase,
     ReceiptCase,
     SendCase,
+    check_proof,
     check_receipt,
     check_send,
+    inbound,
     message,
     no_network,  # noqa: F401 - fixture
     send,
@@ -169,3 +172,40 @@ def test_two_accounts_each_send_under_their_own_registered_brandname():
             send(plain, message(2))
         assert (refused.value.kind, refused.value.code) == (ErrorKind.PERMANENT, "104")
         assert [answer for *_, answer in account.received()] == ["100", "104"]
+
+
+CALLBACK = {"SMSID": "9", "RequestId": "loa-7", "SendStatus": "5", "telcoid": "1"}
+with_token = settings(callback_url="https://loa.example.vn/receipts/gw", callback_token="s3cr3t")
+PROOF_CASES = [
+    ProofCase("the right token", with_token, inbound(query={**CALLBACK, "token": "s3cr3t"}), True),
+    ProofCase("a wrong token", with_token, inbound(query={**CALLBACK, "token": "guess"}), False),
+    ProofCase("no token", with_token, inbound(query=CALLBACK), False),
+    ProofCase(
+        "no token configured: nothing can be proven",
+        settings(),
+        inbound(query={**CALLBACK, "token": ""}),
+        False,
+    ),
+    ProofCase(
+        "from an allowed network",
+        {**with_token, "callback_ips": ["203.0.113.0/24"]},
+        inbound(query={**CALLBACK, "token": "s3cr3t"}, client="203.0.113.9"),
+        True,
+    ),
+    ProofCase(
+        "the right token from elsewhere",
+        {**with_token, "callback_ips": ["203.0.113.0/24"]},
+        inbound(query={**CALLBACK, "token": "s3cr3t"}, client="198.51.100.7"),
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", PROOF_CASES, ids=lambda c: c.name)
+def test_proof(case):
+    check_proof(case)
+
+
+def test_a_bad_address_list_stops_at_start_up():
+    with pytest.raises(providers.ProviderConfigError, match="callback_ips"):
+        providers.create("e", settings(callback_ips=["not-a-network"]))

@@ -4,10 +4,13 @@ import providers
 from campaigns.status import Status
 from providers import ErrorKind
 from tests.providers.harness import (
+    ProofCase,
     ReceiptCase,
     SendCase,
+    check_proof,
     check_receipt,
     check_send,
+    inbound,
     message,
     no_network,  # noqa: F401 - fixture
     send,
@@ -92,3 +95,16 @@ def test_unknown_type_and_field_are_named():
         providers.create("x", {"type": "smoke"})
     with pytest.raises(providers.ProviderConfigError, match="latency_sm"):
         providers.create("x", {"type": "sandbox", "latency_sm": 3})
+
+
+PROOF_CASES = [
+    ProofCase("from this machine", QUIET, inbound(query={"id": "S1", "stat": "DELIVRD"}), True),
+    ProofCase("over IPv6 loopback", QUIET, inbound(client="::1"), True),
+    ProofCase("from elsewhere", QUIET, inbound(client="198.51.100.7"), False),
+    ProofCase("no address at all", QUIET, inbound(client=""), False),
+]
+
+
+@pytest.mark.parametrize("case", PROOF_CASES, ids=lambda c: c.name)
+def test_proof(case):
+    check_proof(case)

@@ -8,6 +8,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from twilio.request_validator import RequestValidator
 
 import providers
 from campaigns.status import Status
@@ -16,10 +17,13 @@ from providers import ErrorKind, OutgoingMessage, SendError
 from tests.fake_gateway import fake_gateway
 from tests.prism import PrismMissing, prism
 from tests.providers.harness import (
+    ProofCase,
     ReceiptCase,
     SendCase,
+    check_proof,
     check_receipt,
     check_send,
+    inbound,
     message,
     no_network,  # noqa: F401 - fixture
     send,
@@ -224,3 +228,97 @@ def test_bad_settings_name_the_field():
         providers.create("intl", {"type": "twilio", "account_sid": ACCOUNT})
     with pytest.raises(providers.ProviderConfigError, match="from_number"):
         providers.create("intl", settings(from_number="a sender far too long"))
+
+
+PUBLIC = "https://loa.example.vn/receipts/intl"
+STATUS = {"MessageSid": "SM1", "MessageStatus": "delivered", "AccountSid": ACCOUNT}
+SIGNER = RequestValidator("fake-token")
+behind_proxy = settings(status_callback_url=PUBLIC)
+PROOF_CASES = [
+    ProofCase(
+        "signed for the public URL",
+        behind_proxy,
+        inbound(
+            form=STATUS, headers={"x-twilio-signature": SIGNER.compute_signature(PUBLIC, STATUS)}
+        ),
+        True,
+    ),
+    ProofCase(
+        "signed with the default port in the URL",
+        behind_proxy,
+        inbound(
+            form=STATUS,
+            headers={
+                "x-twilio-signature": SIGNER.compute_signature(
+                    "https://loa.example.vn:443/receipts/intl", STATUS
+                )
+            },
+        ),
+        True,
+    ),
+    ProofCase(
+        "HMAC-SHA256, as the signature settings header says",
+        behind_proxy,
+        inbound(
+            form=STATUS,
+            headers={
+                "x-twilio-signature": SIGNER.compute_signature(PUBLIC, STATUS, "HMAC_SHA256"),
+                "x-twilio-webhooks-signature-settings": "key=k,algorithm=HMAC_SHA256",
+            },
+        ),
+        True,
+    ),
+    ProofCase(
+        "signed for the URL this server sees, not the one Twilio called",
+        behind_proxy,
+        inbound(
+            form=STATUS,
+            headers={
+                "x-twilio-signature": SIGNER.compute_signature(
+                    "http://127.0.0.1:8080/receipts/under-test", STATUS
+                )
+            },
+        ),
+        False,
+    ),
+    ProofCase(
+        "a field changed after signing",
+        behind_proxy,
+        inbound(
+            form={**STATUS, "MessageStatus": "undelivered"},
+            headers={"x-twilio-signature": SIGNER.compute_signature(PUBLIC, STATUS)},
+        ),
+        False,
+    ),
+    ProofCase(
+        "another account's token",
+        behind_proxy,
+        inbound(
+            form=STATUS,
+            headers={
+                "x-twilio-signature": RequestValidator("other").compute_signature(PUBLIC, STATUS)
+            },
+        ),
+        False,
+    ),
+    ProofCase("no signature", behind_proxy, inbound(form=STATUS), False),
+    ProofCase(
+        "no public URL configured: the URL the request came to",
+        settings(),
+        inbound(
+            url="http://127.0.0.1:8080/receipts/under-test",
+            form=STATUS,
+            headers={
+                "x-twilio-signature": SIGNER.compute_signature(
+                    "http://127.0.0.1:8080/receipts/under-test", STATUS
+                )
+            },
+        ),
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", PROOF_CASES, ids=lambda c: c.name)
+def test_proof(case):
+    check_proof(case)
