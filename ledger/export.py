@@ -24,6 +24,7 @@ import hashlib
 import json
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,9 @@ def _write_links(engine: Engine, path: Path, head: int) -> None:
             writer.writerow((row.seq, row.hash, row.campaign_id or ""))
 
 
-def _write_recipients(engine: Engine, path: Path, campaign_id: str | None) -> dict[str, int]:
+def recipient_rows(engine: Engine, campaign_id: str | None) -> Iterator[tuple[Any, ...]]:
+    """Each recipient's final state, in ``RECIPIENT_COLUMNS`` order, the number masked
+    (a number replaced after retention shows its HMAC, masked the same way)."""
     query = sa.select(
         messages.c.id, messages.c.recipient, messages.c.country, messages.c.carrier,
         messages.c.provider, messages.c.status, messages.c.error_code, messages.c.attempts,
@@ -95,23 +98,26 @@ def _write_recipients(engine: Engine, path: Path, campaign_id: str | None) -> di
         query = query.join(campaigns, campaigns.c.key == messages.c.campaign_key).where(
             campaigns.c.id == campaign_id
         )
+    with engine.connect() as conn:
+        for row in conn.execution_options(yield_per=5000).execute(query):
+            yield (
+                row.id, mask(row.recipient), row.country, row.carrier or "", row.provider,
+                row.status, row.error_code or "", row.attempts,
+                stamp(row.sent_at) if row.sent_at else "",
+                stamp(row.final_at) if row.final_at else "",
+            )  # fmt: skip
+
+
+def write_recipients(engine: Engine, path: Path, campaign_id: str | None) -> dict[str, int]:
+    """``recipients.csv``; returns the count per status."""
     statuses: dict[str, int] = {}
-    with (
-        engine.connect() as conn,
-        path.open("w", encoding="utf-8", newline="") as out,
-    ):
+    status_at = RECIPIENT_COLUMNS.index("status")
+    with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(RECIPIENT_COLUMNS)
-        for row in conn.execution_options(yield_per=5000).execute(query):
-            statuses[row.status] = statuses.get(row.status, 0) + 1
-            writer.writerow(
-                (
-                    row.id, mask(row.recipient), row.country, row.carrier or "", row.provider,
-                    row.status, row.error_code or "", row.attempts,
-                    stamp(row.sent_at) if row.sent_at else "",
-                    stamp(row.final_at) if row.final_at else "",
-                )
-            )  # fmt: skip
+        for row in recipient_rows(engine, campaign_id):
+            statuses[row[status_at]] = statuses.get(row[status_at], 0) + 1
+            writer.writerow(row)
     return statuses
 
 
@@ -147,7 +153,7 @@ def export(engine: Engine, out: Path, campaign_id: str | None = None) -> dict[st
         head_seq = head.seq if head else 0
         event_count = _write_events(engine, partial / "events.jsonl", campaign_id, head_seq)
         _write_links(engine, partial / "chain.csv", head_seq)
-        statuses = _write_recipients(engine, partial / "recipients.csv", campaign_id)
+        statuses = write_recipients(engine, partial / "recipients.csv", campaign_id)
         shutil.copyfile(VERIFIER, partial / "verify_export.py")
         names = ("events.jsonl", "chain.csv", "recipients.csv", "verify_export.py")
         manifest = {

@@ -14,6 +14,7 @@ from ledger.db import describe_location, display_url
 from scripts import audit, campaign, deadletters, lists, provider, text
 from scripts.common import JsonOption, follow, progress, provider_problem, settings
 from scripts.output import BAD_INPUT, FAILURE, errors_as_exit_codes, fail, out, print_json, report
+from scripts.report import report as report_command
 from worker.logging import configure_logging
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ app.add_typer(provider.app, name="provider")
 app.add_typer(deadletters.app, name="dead-letters")
 app.add_typer(audit.app, name="audit")
 app.add_typer(audit.retention_app, name="retention")
+app.command("report")(report_command)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 

@@ -1,0 +1,164 @@
+"""``loa report``: a campaign's delivery report, for people who look rather than query.
+
+CSV: one row per recipient, final state, number masked. XLSX: a summary sheet (every
+recipient counted in exactly one state, the totals adding up on the page), one sheet per
+breakdown, and the recipients. Labels in Vietnamese by default, English with
+``--lang en``. The aggregation is ``ledger.report`` (in SQL).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from scripts.common import JsonOption, settings
+from scripts.output import BAD_INPUT, errors_as_exit_codes, fail, out, print_json
+
+
+class Format(StrEnum):
+    CSV = "csv"
+    XLSX = "xlsx"
+
+
+class Lang(StrEnum):
+    VI = "vi"
+    EN = "en"
+
+
+LABELS: dict[str, dict[str, str]] = {
+    "vi": {
+        "summary": "Tổng hợp", "item": "Mục", "count": "Số lượng", "rows_read": "Số dòng đã đọc",
+        "rejected": "Bị loại", "duplicates": "Trùng lặp", "suppressed": "Bị chặn",
+        "recipients": "Người nhận", "parts_billed": "Số tin tính cước", "cost": "Chi phí ước tính",
+        "delivery_rate": "Tỷ lệ đến máy", "by_column": "Theo", "by_carrier": "Theo nhà mạng",
+        "by_provider": "Theo nhà cung cấp", "by_hour": "Theo giờ gửi", "failures": "Lỗi",
+        "recipients_sheet": "Người nhận", "group": "Nhóm", "total": "Tổng",
+        "provider": "Nhà cung cấp", "code": "Mã lỗi",
+        "queued": "Đang chờ", "sending": "Đang gửi", "sent": "Đã gửi", "delivered": "Đã đến máy",
+        "undelivered": "Không đến máy", "failed": "Thất bại", "expired": "Hết hạn",
+        "unknown": "Không rõ", "cancelled": "Đã huỷ",
+    },
+    "en": {
+        "summary": "Summary", "item": "Item", "count": "Count", "rows_read": "Rows read",
+        "rejected": "Rejected", "duplicates": "Duplicates", "suppressed": "Suppressed",
+        "recipients": "Recipients", "parts_billed": "Parts billed", "cost": "Estimated cost",
+        "delivery_rate": "Delivery rate", "by_column": "By", "by_carrier": "By carrier",
+        "by_provider": "By provider", "by_hour": "By hour sent", "failures": "Failures",
+        "recipients_sheet": "Recipients", "group": "Group", "total": "Total",
+        "provider": "Provider", "code": "Error code",
+        "queued": "Queued", "sending": "Sending", "sent": "Sent", "delivered": "Delivered",
+        "undelivered": "Undelivered", "failed": "Failed", "expired": "Expired",
+        "unknown": "Unknown", "cancelled": "Cancelled",
+    },
+}  # fmt: skip
+STATES = ("delivered", "undelivered", "failed", "expired", "unknown", "cancelled", "sent",
+          "sending", "queued")  # fmt: skip
+
+
+def _check_writable(path: Path) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        fail(f"{path}: is a folder; name the report file", BAD_INPUT)
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        fail(f"{path}: cannot write there (no such folder, or no permission)", BAD_INPUT)
+
+
+def _write_csv(engine: Any, campaign_id: str, path: Path) -> None:
+    from ledger.export import RECIPIENT_COLUMNS, recipient_rows
+
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:  # BOM: Excel reads UTF-8
+        writer = csv.writer(handle)
+        writer.writerow(RECIPIENT_COLUMNS)
+        writer.writerows(recipient_rows(engine, campaign_id))
+
+
+def _sheet_title(text: str) -> str:
+    """Excel's rules: at most 31 characters, none of ``[]:*?/\\``."""
+    return re.sub(r"[\[\]:*?/\\]", "-", text)[:31]
+
+
+def _breakdown(sheet: Any, words: dict[str, str], rows: dict[Any, dict[str, int]]) -> None:
+    sheet.append([words["group"], *(words[s] for s in STATES), words["total"]])
+    for group, counts in sorted(rows.items(), key=lambda item: str(item[0])):
+        values = [counts.get(s, 0) for s in STATES]
+        sheet.append([str(group) or "-", *values, sum(values)])
+
+
+def _write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], path: Path) -> None:
+    from openpyxl import Workbook
+
+    from ledger.export import RECIPIENT_COLUMNS, recipient_rows
+
+    book = Workbook(write_only=True)
+    summary = book.create_sheet(words["summary"])
+    summary.append([words["item"], words["count"]])
+    for key in ("rows_read", "rejected", "duplicates", "suppressed", "recipients"):
+        summary.append([words[key], data[key]])
+    for state in STATES:
+        summary.append([f"  {words[state]}", data["statuses"].get(state, 0)])
+    summary.append([words["parts_billed"], data["parts_billed"]])
+    summary.append([words["cost"], data["cost"]])
+    summary.append([words["delivery_rate"], data["delivery_rate"]])
+    sheets = [("by_carrier", data["by_carrier"]), ("by_provider", data["by_provider"])]
+    sheets.append(("by_hour", data["by_hour"]))
+    if data["by"]:
+        sheets.insert(0, ("by_column", data["by_column"]))
+    for key, rows in sheets:
+        title = f"{words[key]} {data['by']}" if key == "by_column" else words[key]
+        _breakdown(book.create_sheet(_sheet_title(title)), words, rows)
+    failures = book.create_sheet(words["failures"])
+    failures.append([words["provider"], words["code"], words["count"]])
+    for failure in data["failures"]:
+        failures.append([failure["provider"], failure["code"], failure["recipients"]])
+    recipients = book.create_sheet(words["recipients_sheet"])
+    recipients.append(list(RECIPIENT_COLUMNS))
+    for row in recipient_rows(engine, data["campaign"]):
+        recipients.append(list(row))
+    book.save(path)
+
+
+def report(
+    campaign_id: Annotated[str, typer.Argument(help="The campaign's id, as in its file.")],
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="The report file to write.")],
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="csv or xlsx.")] = Format.XLSX,
+    lang: Annotated[Lang, typer.Option("--lang", help="Labels: vi (default) or en.")] = Lang.VI,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="A list column to break down by (default: district)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write a campaign's delivery report: every recipient in exactly one final state
+    (numbers masked), intake counts, parts billed, cost, delivery rate, and breakdowns by
+    district (or `--by` column), carrier, provider, hour, and failures by error code.
+    `--json` prints the figures too. Exit 2 for an unknown or empty campaign, an
+    unwritable path or a column the list never had."""
+    from ledger.report import ReportError, build
+    from worker.runtime import Runtime
+
+    _check_writable(out_path)
+    loaded = settings()
+    with errors_as_exit_codes():
+        runtime = Runtime(loaded)
+        try:
+            runtime.ensure_schema()
+            try:
+                data = build(runtime.engine, campaign_id, by).as_dict()
+            except ReportError as exc:
+                fail(str(exc), BAD_INPUT)
+            if fmt is Format.CSV:
+                _write_csv(runtime.engine, campaign_id, out_path)
+            else:
+                _write_xlsx(runtime.engine, data, LABELS[lang.value], out_path)
+        finally:
+            runtime.close()
+    if as_json:
+        print_json({"out": str(out_path), **data})
+        return
+    out.print(f"{LABELS[lang.value]['recipients']}: {data['recipients']:,} → {out_path}")

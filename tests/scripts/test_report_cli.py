@@ -1,0 +1,66 @@
+"""``loa report`` as an auditor runs it: files that open, labels in Vietnamese, numbers
+masked, and bad requests named with exit code 2."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from openpyxl import load_workbook
+
+from tests.scripts.test_cli import EXAMPLE, loa
+
+
+def launched(tmp_path):
+    listing = tmp_path / "list.csv"
+    listing.write_text(
+        "Họ tên,Số điện thoại,Huyện\nAn,0912345678,Ninh Hải\nBình,0987 654 321,Bác Ái\n"
+        "Chi,0971234567,Ninh Hải\nDũng,chưa có,Bác Ái\n",
+        encoding="utf-8",
+    )
+    result = loa("campaign", "launch", str(EXAMPLE), "-r", str(listing), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return "bluezone-ninh-thuan-2020"
+
+
+def test_xlsx_and_csv_reports(tmp_path):
+    campaign = launched(tmp_path)
+    made = loa("report", campaign, "--out", str(tmp_path / "báo cáo.xlsx"), "--json", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    figures = json.loads(made.stdout)
+    assert figures["rows_read"] == 4 and figures["rejected"] == 1 and figures["recipients"] == 3
+    assert figures["final"] == 3 and figures["by"] == "Huyện"
+    book = load_workbook(tmp_path / "báo cáo.xlsx", read_only=True)
+    assert book.sheetnames == [
+        "Tổng hợp", "Theo Huyện", "Theo nhà mạng", "Theo nhà cung cấp", "Theo giờ gửi", "Lỗi",
+        "Người nhận",
+    ]  # fmt: skip
+    summary = {row[0]: row[1] for row in book["Tổng hợp"].iter_rows(values_only=True)}
+    assert summary["Người nhận"] == 3
+    by_district = list(book["Theo Huyện"].iter_rows(values_only=True))
+    assert sum(row[-1] for row in by_district[1:]) == 3  # the totals add up on the page
+    numbers = [row[1] for row in book["Người nhận"].iter_rows(min_row=2, values_only=True)]
+    assert numbers and all("*" in n for n in numbers)  # masked
+
+    english = loa("report", campaign, "-o", str(tmp_path / "r.xlsx"), "--lang", "en", cwd=tmp_path)
+    assert english.returncode == 0
+    assert load_workbook(tmp_path / "r.xlsx", read_only=True).sheetnames[0] == "Summary"
+
+    flat = loa("report", campaign, "-o", str(tmp_path / "r.csv"), "-f", "csv", cwd=tmp_path)
+    assert flat.returncode == 0
+    with (tmp_path / "r.csv").open(encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3 and all("*" in row["number"] for row in rows)
+
+
+def test_bad_requests_are_named_with_exit_2(tmp_path):
+    campaign = launched(tmp_path)
+    cases = {
+        ("report", "nope", "-o", str(tmp_path / "r.xlsx")): "no campaign 'nope'",
+        ("report", campaign, "-o", str(tmp_path / "missing" / "r.xlsx")): "cannot write there",
+        ("report", campaign, "-o", str(tmp_path / "r.xlsx"), "--by", "ward"): "no such column",
+    }
+    for args, needle in cases.items():
+        result = loa(*args, cwd=tmp_path)
+        assert result.returncode == 2 and needle in result.stderr, (args, result.stderr)
+    assert not (tmp_path / "r.xlsx").exists()  # nothing half-written
