@@ -221,6 +221,13 @@ class Provider(ABC):
             return error
         return SendError(ErrorKind.AMBIGUOUS, "unexpected", type(error).__name__)
 
+    def describe(self, code: str) -> str | None:
+        """What one of this provider's codes (as kept in the ledger) means, for reports;
+        ``None`` when its tables do not say. HTTP statuses are described here for all."""
+        if code.startswith("http_") and code[5:].isdigit():
+            return f"HTTP {code[5:]} from the provider"
+        return None
+
     def authenticate(self, request: InboundRequest) -> bool:
         """Whether a request to this instance's receipt route really comes from the
         provider (a signature, a secret token, an address list). The default refuses: a

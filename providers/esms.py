@@ -167,6 +167,10 @@ class EsmsProvider(Provider):
         kind, detail = CODE_RESULTS.get(code, (ErrorKind.PERMANENT, "not accepted"))
         raise SendError(kind, code, detail)
 
+    def describe(self, code: str) -> str | None:
+        known = CODE_RESULTS.get(code)
+        return known[1] if known else super().describe(code)
+
     def authenticate(self, request: InboundRequest) -> bool:
         """eSMS signs nothing: its callbacks are known by the secret token in the URL
         (compared in constant time) and, when set, the addresses they come from."""

@@ -49,6 +49,15 @@ CODES: dict[ErrorKind, str] = {
 }
 
 
+#: What the simulated SMSC's codes mean (SMPP names), for reports.
+MEANINGS: dict[str, str] = {
+    "0x58": "ESME_RTHROTTLED: throttled, not processed",
+    "0x0B": "ESME_RINVDSTADR: invalid destination number",
+    "0x0E": "ESME_RINVPASWD: credentials refused",
+    "001": "not delivered: the handset could not be reached",
+}
+
+
 class SandboxConfig(ProviderConfig):
     type: str = "sandbox"
     seed: int = 2020
@@ -115,6 +124,9 @@ class SandboxProvider(Provider):
             }
             self.receipt_sink(receipt, delay_ms / 1000)
         return SendResult(provider_message_id=provider_id)
+
+    def describe(self, code: str) -> str | None:
+        return MEANINGS.get(code) or super().describe(code)
 
     def authenticate(self, request: InboundRequest) -> bool:
         """The simulated carrier lives on this machine: receipts from loopback only."""

@@ -199,6 +199,10 @@ class TwilioProvider(Provider):
             return classify_rest_error(error)
         return super().classify(error)
 
+    def describe(self, code: str) -> str | None:
+        known = ERROR_CODES.get(int(code)) if code.isdigit() else None
+        return known[1] if known else super().describe(code)
+
     def authenticate(self, request: InboundRequest) -> bool:
         """``X-Twilio-Signature``, checked by the SDK's ``RequestValidator`` against the
         URL Twilio called: the configured ``STATUS_CALLBACK_URL`` (behind a reverse proxy

@@ -39,7 +39,7 @@ LABELS: dict[str, dict[str, str]] = {
         "delivery_rate": "Tỷ lệ đến máy", "by_column": "Theo", "by_carrier": "Theo nhà mạng",
         "by_provider": "Theo nhà cung cấp", "by_hour": "Theo giờ gửi", "failures": "Lỗi",
         "recipients_sheet": "Người nhận", "group": "Nhóm", "total": "Tổng",
-        "provider": "Nhà cung cấp", "code": "Mã lỗi",
+        "provider": "Nhà cung cấp", "code": "Mã lỗi", "meaning": "Ý nghĩa",
         "queued": "Đang chờ", "sending": "Đang gửi", "sent": "Đã gửi", "delivered": "Đã đến máy",
         "undelivered": "Không đến máy", "failed": "Thất bại", "expired": "Hết hạn",
         "unknown": "Không rõ", "cancelled": "Đã huỷ",
@@ -51,7 +51,7 @@ LABELS: dict[str, dict[str, str]] = {
         "delivery_rate": "Delivery rate", "by_column": "By", "by_carrier": "By carrier",
         "by_provider": "By provider", "by_hour": "By hour sent", "failures": "Failures",
         "recipients_sheet": "Recipients", "group": "Group", "total": "Total",
-        "provider": "Provider", "code": "Error code",
+        "provider": "Provider", "code": "Error code", "meaning": "Meaning",
         "queued": "Queued", "sending": "Sending", "sent": "Sent", "delivered": "Delivered",
         "undelivered": "Undelivered", "failed": "Failed", "expired": "Expired",
         "unknown": "Unknown", "cancelled": "Cancelled",
@@ -113,14 +113,35 @@ def _write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], path: 
         title = f"{words[key]} {data['by']}" if key == "by_column" else words[key]
         _breakdown(book.create_sheet(_sheet_title(title)), words, rows)
     failures = book.create_sheet(words["failures"])
-    failures.append([words["provider"], words["code"], words["count"]])
+    failures.append([words["provider"], words["code"], words["meaning"], words["count"]])
     for failure in data["failures"]:
-        failures.append([failure["provider"], failure["code"], failure["recipients"]])
+        failures.append(
+            [failure["provider"], failure["code"], failure["meaning"], failure["recipients"]]
+        )
     recipients = book.create_sheet(words["recipients_sheet"])
     recipients.append(list(RECIPIENT_COLUMNS))
     for row in recipient_rows(engine, data["campaign"]):
         recipients.append(list(row))
     book.save(path)
+
+
+#: Loa's own codes (not a provider's), as the worker, reaper and finaliser record them.
+LOA_CODES = {
+    "validity_passed": "validity passed before it could be sent",
+    "lease_expired_after_handover": "a worker died after handing it over: may have gone out",
+    "no_final_receipt": "no final receipt within the provider's window",
+    "read_timeout": "no answer after sending: may have gone out",
+    "bad_answer": "an answer that could not be read: may have gone out",
+}
+
+
+def _meaning(runtime: Any, provider: str, code: str) -> str:
+    if code in LOA_CODES:
+        return LOA_CODES[code]
+    try:
+        return runtime.provider(provider).describe(code) or ""
+    except Exception:  # a provider no longer configured: the code alone
+        return ""
 
 
 def report(
@@ -152,6 +173,8 @@ def report(
                 data = build(runtime.engine, campaign_id, by).as_dict()
             except ReportError as exc:
                 fail(str(exc), BAD_INPUT)
+            for failure in data["failures"]:
+                failure["meaning"] = _meaning(runtime, failure["provider"], failure["code"])
             if fmt is Format.CSV:
                 _write_csv(runtime.engine, campaign_id, out_path)
             else:

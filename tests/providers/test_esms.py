@@ -209,3 +209,10 @@ def test_proof(case):
 def test_a_bad_address_list_stops_at_start_up():
     with pytest.raises(providers.ProviderConfigError, match="callback_ips"):
         providers.create("e", settings(callback_ips=["not-a-network"]))
+
+
+def test_codes_are_described_for_reports():
+    provider = providers.create("e", settings())
+    assert provider.describe("103") == "balance exhausted"
+    assert provider.describe("http_503") == "HTTP 503 from the provider"
+    assert provider.describe("555") is None  # not in eSMS's table: never guessed

@@ -108,3 +108,9 @@ PROOF_CASES = [
 @pytest.mark.parametrize("case", PROOF_CASES, ids=lambda c: c.name)
 def test_proof(case):
     check_proof(case)
+
+
+def test_codes_are_described_for_reports():
+    provider = providers.create("s", QUIET)
+    assert provider.describe("0x0B").startswith("ESME_RINVDSTADR")
+    assert provider.describe("0x99") is None

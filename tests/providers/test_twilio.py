@@ -322,3 +322,10 @@ PROOF_CASES = [
 @pytest.mark.parametrize("case", PROOF_CASES, ids=lambda c: c.name)
 def test_proof(case):
     check_proof(case)
+
+
+def test_codes_are_described_for_reports():
+    provider = providers.create("t", settings())
+    assert provider.describe("21610") == "recipient unsubscribed (STOP)"
+    assert provider.describe("30003") == "unreachable handset"
+    assert provider.describe("not-a-code") is None

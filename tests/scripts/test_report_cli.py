@@ -64,3 +64,35 @@ def test_bad_requests_are_named_with_exit_2(tmp_path):
         result = loa(*args, cwd=tmp_path)
         assert result.returncode == 2 and needle in result.stderr, (args, result.stderr)
     assert not (tmp_path / "r.xlsx").exists()  # nothing half-written
+
+
+def test_failures_carry_the_meaning_of_their_code(tmp_path):
+    env = {
+        "LOA_PROVIDERS__SANDBOX__PERMANENT_RATE": "1",
+        "LOA_PROVIDERS__SANDBOX__RETRYABLE_RATE": "0",
+        "LOA_PROVIDERS__SANDBOX__AMBIGUOUS_RATE": "0",
+    }
+    listing = tmp_path / "list.csv"
+    listing.write_text("Số điện thoại\n0912345678\n0987654321\n", encoding="utf-8")
+    assert (
+        loa(
+            "campaign", "launch", str(EXAMPLE), "-r", str(listing), cwd=tmp_path, env=env
+        ).returncode
+        == 0
+    )
+    made = loa(
+        "report",
+        "bluezone-ninh-thuan-2020",
+        "-o",
+        str(tmp_path / "r.xlsx"),
+        "--json",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert made.returncode == 0, made.stderr
+    (failure,) = json.loads(made.stdout)["failures"]
+    assert (failure["code"], failure["recipients"]) == ("0x0B", 2)
+    assert failure["meaning"].startswith("ESME_RINVDSTADR")  # from the provider's own table
+    sheet = load_workbook(tmp_path / "r.xlsx", read_only=True)["Lỗi"]
+    header, row = list(sheet.iter_rows(values_only=True))
+    assert header[2] == "Ý nghĩa" and row[2] == failure["meaning"]
