@@ -22,6 +22,7 @@ from scripts.output import BAD_INPUT, errors_as_exit_codes, fail, out, print_jso
 
 
 class Format(StrEnum):
+    HTML = "html"
     CSV = "csv"
     XLSX = "xlsx"
 
@@ -40,6 +41,9 @@ LABELS: dict[str, dict[str, str]] = {
         "by_provider": "Theo nhà cung cấp", "by_hour": "Theo giờ gửi", "failures": "Lỗi",
         "recipients_sheet": "Người nhận", "group": "Nhóm", "total": "Tổng",
         "provider": "Nhà cung cấp", "code": "Mã lỗi", "meaning": "Ý nghĩa",
+        "report": "Báo cáo kết quả gửi tin", "lang": "vi", "audit": "Kiểm toán nhật ký",
+        "audit_ok": "Chuỗi băm toàn vẹn: nhật ký không bị sửa đổi",
+        "audit_broken": "Chuỗi băm bị đứt: nhật ký đã bị sửa đổi", "audit_head": "Đầu chuỗi",
         "queued": "Đang chờ", "sending": "Đang gửi", "sent": "Đã gửi", "delivered": "Đã đến máy",
         "undelivered": "Không đến máy", "failed": "Thất bại", "expired": "Hết hạn",
         "unknown": "Không rõ", "cancelled": "Đã huỷ",
@@ -52,6 +56,9 @@ LABELS: dict[str, dict[str, str]] = {
         "by_provider": "By provider", "by_hour": "By hour sent", "failures": "Failures",
         "recipients_sheet": "Recipients", "group": "Group", "total": "Total",
         "provider": "Provider", "code": "Error code", "meaning": "Meaning",
+        "report": "Delivery report", "lang": "en", "audit": "Audit log",
+        "audit_ok": "Hash chain intact: the log was not altered",
+        "audit_broken": "Hash chain broken: the log was altered", "audit_head": "Chain head",
         "queued": "Queued", "sending": "Sending", "sent": "Sent", "delivered": "Delivered",
         "undelivered": "Undelivered", "failed": "Failed", "expired": "Expired",
         "unknown": "Unknown", "cancelled": "Cancelled",
@@ -147,7 +154,9 @@ def _meaning(runtime: Any, provider: str, code: str) -> str:
 def report(
     campaign_id: Annotated[str, typer.Argument(help="The campaign's id, as in its file.")],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="The report file to write.")],
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="csv or xlsx.")] = Format.XLSX,
+    fmt: Annotated[
+        Format, typer.Option("--format", "-f", help="html (one file, phone and print), xlsx, csv.")
+    ] = Format.XLSX,
     lang: Annotated[Lang, typer.Option("--lang", help="Labels: vi (default) or en.")] = Lang.VI,
     by: Annotated[
         str | None,
@@ -177,6 +186,13 @@ def report(
                 failure["meaning"] = _meaning(runtime, failure["provider"], failure["code"])
             if fmt is Format.CSV:
                 _write_csv(runtime.engine, campaign_id, out_path)
+            elif fmt is Format.HTML:
+                from ledger.chain import verify
+                from scripts.report_html import render
+
+                audit = verify(runtime.engine).as_dict()
+                page = render(data, LABELS[lang.value], STATES, audit)
+                out_path.write_text(page, encoding="utf-8")
             else:
                 _write_xlsx(runtime.engine, data, LABELS[lang.value], out_path)
         finally:

@@ -46,6 +46,14 @@ def test_xlsx_and_csv_reports(tmp_path):
     assert english.returncode == 0
     assert load_workbook(tmp_path / "r.xlsx", read_only=True).sheetnames[0] == "Summary"
 
+    page = loa("report", campaign, "-o", str(tmp_path / "r.html"), "-f", "html", cwd=tmp_path)
+    assert page.returncode == 0, page.stderr
+    html = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "<script" not in html and "src=" not in html and "<link" not in html  # self-contained
+    assert 'lang="vi"' in html and "Theo Huyện" in html and "<svg" in html  # the rate chart
+    assert "Chuỗi băm toàn vẹn" in html  # the audit status, verified now
+    assert "0912345678" not in html and "+84912345678" not in html
+
     flat = loa("report", campaign, "-o", str(tmp_path / "r.csv"), "-f", "csv", cwd=tmp_path)
     assert flat.returncode == 0
     with (tmp_path / "r.csv").open(encoding="utf-8-sig") as handle:
