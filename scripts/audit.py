@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from scripts.common import JsonOption, settings
+from scripts.common import JsonOption, ledger_runtime, settings
 from scripts.output import BAD_INPUT, FAILURE, errors_as_exit_codes, fail, out, print_json
 
 app = typer.Typer(
@@ -16,26 +16,14 @@ app = typer.Typer(
 )
 
 
-def _engine():
-    from worker.runtime import Runtime
-
-    runtime = Runtime(settings())
-    runtime.ensure_schema()
-    return runtime
-
-
 @app.command("seal")
 def seal(as_json: JsonOption = False) -> None:
     """Chain every event not sealed yet. Worker processes do this by themselves every few
     seconds; safe at any time (sealers take turns, the chain never forks)."""
     from ledger.chain import seal_all
 
-    with errors_as_exit_codes():
-        runtime = _engine()
-        try:
-            sealed = seal_all(runtime.engine)
-        finally:
-            runtime.close()
+    with errors_as_exit_codes(), ledger_runtime(settings()) as runtime:
+        sealed = seal_all(runtime.engine)
     if as_json:
         print_json({"sealed": sealed})
         return
@@ -59,14 +47,10 @@ def verify(
     from ledger.chain import seal_all
     from ledger.chain import verify as recompute
 
-    with errors_as_exit_codes():
-        runtime = _engine()
-        try:
-            if seal_first:
-                seal_all(runtime.engine)
-            verdict = recompute(runtime.engine)
-        finally:
-            runtime.close()
+    with errors_as_exit_codes(), ledger_runtime(settings()) as runtime:
+        if seal_first:
+            seal_all(runtime.engine)
+        verdict = recompute(runtime.engine)
     if as_json:
         print_json(verdict.as_dict())
     elif verdict.ok:
@@ -102,12 +86,8 @@ def export(
     verify_export.py` in the folder (Python's standard library only)."""
     from ledger.export import export as write_export
 
-    with errors_as_exit_codes():
-        runtime = _engine()
-        try:
-            manifest = write_export(runtime.engine, folder, campaign_id)
-        finally:
-            runtime.close()
+    with errors_as_exit_codes(), ledger_runtime(settings()) as runtime:
+        manifest = write_export(runtime.engine, folder, campaign_id)
     if as_json:
         print_json({"out": str(folder), **manifest})
         return
@@ -141,7 +121,7 @@ def retention_apply(
     chain still verifies (events never hold a number); opt-out lists are kept."""
     from datetime import timedelta
 
-    from ledger.retention import RetentionError, apply
+    from ledger.retention import apply
 
     loaded = settings()
     if loaded.retention_key is None:
@@ -149,16 +129,9 @@ def retention_apply(
             "LOA_RETENTION_KEY is not set: retention needs a key to replace numbers with", BAD_INPUT
         )
     days = older_than or loaded.retention_days
-    with errors_as_exit_codes():
-        runtime = _engine()
-        try:
-            replaced = apply(
-                runtime.engine, loaded.retention_key.get_secret_value(), timedelta(days=days)
-            )
-        except RetentionError as exc:
-            fail(str(exc), BAD_INPUT)
-        finally:
-            runtime.close()
+    with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:
+        key = loaded.retention_key.get_secret_value()
+        replaced = apply(runtime.engine, key, timedelta(days=days))
     if as_json:
         print_json({"replaced": replaced, "older_than_days": days})
         return

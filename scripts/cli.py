@@ -12,7 +12,14 @@ import typer
 
 from ledger.db import describe_location, display_url
 from scripts import audit, campaign, deadletters, lists, provider, text
-from scripts.common import JsonOption, follow, progress, provider_problem, settings
+from scripts.common import (
+    JsonOption,
+    follow,
+    ledger_runtime,
+    progress,
+    provider_problem,
+    settings,
+)
 from scripts.output import BAD_INPUT, FAILURE, errors_as_exit_codes, fail, out, print_json, report
 from scripts.report import report as report_command
 from worker.logging import configure_logging
@@ -168,16 +175,9 @@ def finalise(as_json: JsonOption = False) -> None:
     `queued` past the campaign's validity -> expired. Worker processes do this every five
     minutes; safe at any time, from cron or by hand."""
     from worker.reaper import finalise_now
-    from worker.runtime import Runtime
 
-    loaded = settings()
-    with errors_as_exit_codes():
-        runtime = Runtime(loaded)
-        try:
-            runtime.ensure_schema()
-            result = finalise_now(runtime)
-        finally:
-            runtime.close()
+    with errors_as_exit_codes(), ledger_runtime(settings()) as runtime:
+        result = finalise_now(runtime)
     if as_json:
         print_json(result)
         return
@@ -191,16 +191,10 @@ def reap(as_json: JsonOption = False) -> None:
     blindly), or queued again where the provider's idempotency key makes a resend safe.
     Worker processes do this by themselves; safe to run at any time, from cron or by hand."""
     from worker.dispatch import reap_stale
-    from worker.runtime import Runtime
 
     loaded = settings()
-    with errors_as_exit_codes():
-        runtime = Runtime(loaded)
-        try:
-            runtime.ensure_schema()
-            result = reap_stale(runtime)
-        finally:
-            runtime.close()
+    with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:
+        result = reap_stale(runtime)
     if as_json:
         print_json(result)
         return

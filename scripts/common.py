@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -15,6 +16,9 @@ from providers import ProviderConfigError, validate_config
 from scripts.output import BAD_INPUT, err, fail, settings_problem
 from worker.logging import configure_logging
 from worker.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from worker.runtime import Runtime
 
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")
@@ -92,3 +96,16 @@ def counter(bar: Progress, description: str) -> Callable[[int], None]:
     """A callback advancing a bar of unknown length by a number of rows."""
     task = bar.add_task(description, total=None)
     return lambda n: bar.advance(task, n)
+
+
+@contextmanager
+def ledger_runtime(loaded: Settings) -> Iterator[Runtime]:
+    """A runtime on a ledger at the current schema, closed however the command ends."""
+    from worker.runtime import Runtime
+
+    runtime = Runtime(loaded)
+    try:
+        runtime.ensure_schema()
+        yield runtime
+    finally:
+        runtime.close()

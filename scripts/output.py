@@ -23,6 +23,8 @@ from campaigns.recipients import ListError
 from campaigns.spec import SpecError
 from ledger.db import LedgerError
 from ledger.export import ExportError
+from ledger.report import ReportError
+from ledger.retention import RetentionError
 from ledger.summary import CampaignNotFound, CampaignStateError, CampaignSummary
 from providers import ProviderConfigError
 
@@ -86,7 +88,7 @@ def errors_as_exit_codes() -> Iterator[None]:
         yield
     except (SpecError, ListError, PlanError, ProviderConfigError) as exc:
         fail(str(exc), BAD_INPUT)
-    except (CampaignStateError, ExportError) as exc:
+    except (CampaignStateError, ExportError, ReportError, RetentionError) as exc:
         fail(str(exc), BAD_INPUT)
     except CampaignNotFound as exc:
         fail(f"no campaign {exc.args[0]!r} in the ledger", BAD_INPUT)

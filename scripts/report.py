@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from scripts.common import JsonOption, settings
+from scripts.common import JsonOption, ledger_runtime, settings
 from scripts.output import BAD_INPUT, errors_as_exit_codes, fail, out, print_json
 
 
@@ -169,34 +169,24 @@ def report(
     district (or `--by` column), carrier, provider, hour, and failures by error code.
     `--json` prints the figures too. Exit 2 for an unknown or empty campaign, an
     unwritable path or a column the list never had."""
-    from ledger.report import ReportError, build
-    from worker.runtime import Runtime
+    from ledger.report import build
 
     _check_writable(out_path)
-    loaded = settings()
-    with errors_as_exit_codes():
-        runtime = Runtime(loaded)
-        try:
-            runtime.ensure_schema()
-            try:
-                data = build(runtime.engine, campaign_id, by).as_dict()
-            except ReportError as exc:
-                fail(str(exc), BAD_INPUT)
-            for failure in data["failures"]:
-                failure["meaning"] = _meaning(runtime, failure["provider"], failure["code"])
-            if fmt is Format.CSV:
-                _write_csv(runtime.engine, campaign_id, out_path)
-            elif fmt is Format.HTML:
-                from ledger.chain import verify
-                from scripts.report_html import render
+    with errors_as_exit_codes(), ledger_runtime(settings()) as runtime:
+        data = build(runtime.engine, campaign_id, by).as_dict()
+        for failure in data["failures"]:
+            failure["meaning"] = _meaning(runtime, failure["provider"], failure["code"])
+        if fmt is Format.CSV:
+            _write_csv(runtime.engine, campaign_id, out_path)
+        elif fmt is Format.HTML:
+            from ledger.chain import verify
+            from scripts.report_html import render
 
-                audit = verify(runtime.engine).as_dict()
-                page = render(data, LABELS[lang.value], STATES, audit)
-                out_path.write_text(page, encoding="utf-8")
-            else:
-                _write_xlsx(runtime.engine, data, LABELS[lang.value], out_path)
-        finally:
-            runtime.close()
+            audit = verify(runtime.engine).as_dict()
+            page = render(data, LABELS[lang.value], STATES, audit)
+            out_path.write_text(page, encoding="utf-8")
+        else:
+            _write_xlsx(runtime.engine, data, LABELS[lang.value], out_path)
     if as_json:
         print_json({"out": str(out_path), **data})
         return
