@@ -65,6 +65,19 @@ def make_engine(url: str | URL) -> Engine:
     return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
+def statement_engine(engine: Engine) -> Engine:
+    """An engine for the sending hot path, where each write is one statement (atomic on
+    its own): on PostgreSQL in autocommit and without a ping at checkout, so a write is
+    one round trip instead of four (ping, BEGIN, statement, COMMIT; measured: 289 µs of
+    the worker's CPU for a 32-row UPDATE in a transaction after a ping, 88 µs alone).
+    A connection the server dropped fails its statement once (the caller's error path)
+    and SQLAlchemy then replaces the pool's connections. SQLite: ``engine`` itself (its
+    hot path takes several statements under one write lock)."""
+    if engine.url.get_backend_name() == "sqlite":
+        return engine
+    return sa.create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=10)
+
+
 def describe_location(engine: Engine) -> str:
     """Where the ledger is: a file path for SQLite, the masked URL otherwise."""
     if engine.url.get_backend_name() == "sqlite" and engine.url.database:

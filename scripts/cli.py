@@ -94,7 +94,8 @@ def worker(
 ) -> None:
     """Run dramatiq worker processes on Redis (production). Run as many as you like, on
     as many machines: they share the queues, the ledger and each provider's rate limit.
-    Each process also reaps what a dead worker left `sending` (see `loa reap`)."""
+    A housekeeping process beside them reaps what a dead worker left `sending` (see `loa
+    reap`), seals the audit log, applies stored receipts and runs the finaliser."""
     loaded = settings()
     if loaded.embedded:
         fail(
@@ -112,11 +113,8 @@ def worker(
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
-    # Each worker process runs the reaper; also set before the import, for the same reason.
-    from worker.settings import WORKER_PROCESS_ENV
-
-    os.environ[WORKER_PROCESS_ENV] = "1"
     from worker.broker import RECEIPTS_QUEUE, queue_for
+    from worker.housekeeping import FORK_FUNCTION
 
     names = queues or [*(queue_for(p) for p in loaded.providers), RECEIPTS_QUEUE]
 
@@ -128,6 +126,9 @@ def worker(
         str(threads),
         "--queues",
         *names,
+        # One process beside the workers reaps, seals, drains receipts and finalises.
+        "--fork-function",
+        FORK_FUNCTION,
     ]
     raise typer.Exit(dramatiq_main(make_argument_parser().parse_args(argv)) or 0)
 
@@ -174,7 +175,7 @@ def finalise(as_json: JsonOption = False) -> None:
     RECEIPT_WINDOW_HOURS (72 by default) -> unknown (a later receipt still corrects it);
     `queued` past the campaign's validity -> expired. Worker processes do this every five
     minutes; safe at any time, from cron or by hand."""
-    from worker.reaper import finalise_now
+    from worker.housekeeping import finalise_now
 
     with errors_as_exit_codes(), ledger_runtime(settings()) as runtime:
         result = finalise_now(runtime)

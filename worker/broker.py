@@ -17,7 +17,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
-from worker.settings import WORKER_PROCESS_ENV, Settings, get_settings
+from worker.settings import Settings, get_settings
 
 RECEIPTS_QUEUE = "receipts"
 
@@ -40,11 +40,6 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         heartbeat_timeout=settings.redis_heartbeat_timeout_ms,
         maintenance_chance=settings.redis_maintenance_chance,
     )
-    if os.environ.get(WORKER_PROCESS_ENV):
-        from worker.reaper import finaliser, reaper, receipts, sealer
-
-        for housekeeping in (reaper(), sealer(), receipts(), finaliser()):
-            broker.add_middleware(housekeeping)
     if os.environ.get("dramatiq_prom_db"):  # noqa: SIM112 - dramatiq names it so; set by `loa worker`
         from dramatiq.middleware.prometheus import Prometheus
 

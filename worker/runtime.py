@@ -13,7 +13,7 @@ import redis
 from sqlalchemy.engine import Engine
 
 import providers
-from ledger.db import make_engine
+from ledger.db import make_engine, statement_engine
 from ledger.migrate import ensure_current
 from worker.broker import RECEIPTS_QUEUE
 from worker.cooldown import Cooldown, LocalCooldown, RedisCooldown
@@ -28,6 +28,7 @@ class Runtime:
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.ledger_url())
+        self._statement_engine: Engine | None = None
         self._providers: dict[str, providers.Provider] = {}
         self._limiters: dict[str, Limiter] = {}
         self._cooldowns: dict[str, Cooldown] = {}
@@ -36,6 +37,15 @@ class Runtime:
         self._loop_thread: threading.Thread | None = None
         self._redis: redis.Redis | None = None
         self._lock = threading.Lock()
+
+    @property
+    def statement_engine(self) -> Engine:
+        """The ledger for single-statement writes on the sending path
+        (``ledger.db.statement_engine``), created on first use."""
+        with self._lock:
+            if self._statement_engine is None:
+                self._statement_engine = statement_engine(self.engine)
+            return self._statement_engine
 
     @property
     def embedded_ledger(self) -> bool:
@@ -165,6 +175,8 @@ class Runtime:
             loop.close()
         self._providers.clear()
         self._lanes.clear()
+        if self._statement_engine is not None and self._statement_engine is not self.engine:
+            self._statement_engine.dispose()
         self.engine.dispose()
 
 

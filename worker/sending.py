@@ -172,7 +172,7 @@ class _Batch:
                 record_outcome(engine, message.id, Status.EXPIRED, "worker", "validity_passed")
             self.todo.clear()
             return False
-        handed = mark_handed(engine, [m.id for m in group])
+        handed = mark_handed(self.runtime.statement_engine, [m.id for m in group])
         # The reaper may have taken some back meanwhile: those are not ours to send.
         going = [m for m in group if m.id in handed]
         for message in going:
@@ -295,7 +295,7 @@ class _Batch:
             or len(self.sent) >= FLUSH_EVERY
             or time.monotonic() - self.recorded_at >= FLUSH_INTERVAL
         ):
-            record_sent(self.runtime.engine, self.campaign_id, self.sent)
+            record_sent(self.runtime.statement_engine, self.campaign_id, self.sent)
             self.sent = []
             self.recorded_at = time.monotonic()
 

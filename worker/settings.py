@@ -21,10 +21,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: Set by ``loa worker`` for its worker processes, before ``worker.broker`` is imported:
-#: their broker then carries the reaper middleware.
-WORKER_PROCESS_ENV = "LOA_WORKER_PROCESS"
-
 #: Provider instance names become dramatiq queue names (``sms.<name>``), so they must be
 #: valid queue names; lower case keeps environment variables and campaign files agreeing.
 PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")

@@ -1,0 +1,137 @@
+"""Housekeeping for ``loa worker``: one process of its own next to the worker processes
+(dramatiq's ``--fork-function``), each chore in a daemon thread:
+
+- the **reaper**: messages a dead worker left ``sending`` past the lease are settled
+  without anyone running ``loa reap`` (which still exists, for cron and for hands).
+  Several reapers at once are safe: each move is conditional, so a row is settled, and
+  its batch enqueued again, by exactly one of them.
+- the **sealer**: new events are chained into the audit log (``ledger.chain``) within a
+  few seconds. Sealers take turns under a lock; one that finds another at work skips.
+- the **receipt drainer**: receipts the webhook stored are applied to their messages
+  (``ledger.receipts``); drainers share the work (``SKIP LOCKED``).
+- the **finaliser** (``ledger.finaliser``): no final receipt within the provider's window
+  -> ``unknown``; still queued past validity -> ``expired``.
+
+Why a process of its own, not threads in each worker process: a worker process sends
+thousands of messages a second from one interpreter, and every thread in it shares one
+lock on that interpreter. Sealing hashes every event and draining parses every receipt:
+measured in the sending process, the sealer alone took a fifth of the time the senders
+had. Here the chores use another core, and a machine running ``loa worker --processes 8``
+does each chore once, not eight times. (Every machine's ``loa worker`` still has its own
+housekeeper: they coordinate through the ledger, as the notes above say.)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from worker.logging import get_logger
+
+if TYPE_CHECKING:
+    from worker.runtime import Runtime
+
+log = get_logger("loa.housekeeping")
+
+#: How often the housekeeper tries to seal new events.
+SEAL_INTERVAL_SECONDS = 2.0
+#: How often it applies receipts the webhook stored.
+RECEIPTS_INTERVAL_SECONDS = 1.0
+#: How often it runs the finaliser (its moves are conditional: any number of finalisers
+#: at once settle each row once).
+FINALISE_INTERVAL_SECONDS = 300.0
+
+
+def reap_interval(lease_seconds: int) -> float:
+    """How often to look: a third of the lease, between 5 s and a minute."""
+    return min(60.0, max(5.0, lease_seconds / 3))
+
+
+@dataclass
+class Chore:
+    """``job(runtime)``, every ``interval(runtime)`` seconds."""
+
+    name: str
+    job: Callable[[Runtime], object]
+    interval: Callable[[Runtime], float]
+
+    def run(self, runtime: Runtime, stop: threading.Event) -> None:
+        """Until ``stop`` is set. A failing run (the ledger away for a moment) is logged
+        and tried again next time."""
+        interval = self.interval(runtime)
+        while not stop.wait(interval):
+            try:
+                self.job(runtime)
+            except Exception as exc:
+                log.warning(f"{self.name}.failed", error=type(exc).__name__)
+
+
+def _reap(runtime: Runtime) -> object:
+    from worker.dispatch import reap_stale
+
+    return reap_stale(runtime)
+
+
+def _seal(runtime: Runtime) -> object:
+    from ledger.chain import seal
+
+    return seal(runtime.engine, wait=False)
+
+
+def finalise_now(runtime: Runtime) -> dict[str, int]:
+    """The finaliser with each configured provider's receipt window."""
+    from datetime import timedelta
+
+    from ledger.finaliser import finalise
+
+    windows = {}
+    for name in runtime.settings.providers:
+        try:
+            hours = runtime.provider(name).config.receipt_window_hours
+        except Exception:  # a provider whose settings broke: the default window
+            continue
+        windows[name] = timedelta(hours=hours)
+    return finalise(runtime.engine, windows)
+
+
+def _drain(runtime: Runtime) -> object:
+    from ledger.receipts import drain_all
+
+    return drain_all(runtime.engine)
+
+
+CHORES = (
+    Chore("reaper", _reap, lambda r: reap_interval(r.settings.sending_lease_seconds)),
+    Chore("sealer", _seal, lambda _: SEAL_INTERVAL_SECONDS),
+    Chore("receipts", _drain, lambda _: RECEIPTS_INTERVAL_SECONDS),
+    Chore("finaliser", finalise_now, lambda _: FINALISE_INTERVAL_SECONDS),
+)
+
+#: What ``loa worker`` passes to dramatiq's ``--fork-function``.
+FORK_FUNCTION = "worker.housekeeping:keep_house"
+
+
+def keep_house(stop: threading.Event | None = None) -> int:
+    """Run every chore until ``stop`` is set (never, in the forked process: dramatiq's
+    signal handler ends it on SIGTERM, and the chores' threads are daemons). Returns the
+    process's exit code."""
+    from worker.runtime import get_runtime
+
+    stop = stop or threading.Event()
+    runtime = get_runtime()
+    threads = [
+        threading.Thread(
+            target=chore.run, args=(runtime, stop), name=f"loa-{chore.name}", daemon=True
+        )
+        for chore in CHORES
+    ]
+    for thread in threads:
+        thread.start()
+    log.info("housekeeping.started", chores=[chore.name for chore in CHORES])
+    while not stop.wait(3600):
+        pass
+    for thread in threads:
+        thread.join()
+    return 0
