@@ -34,7 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ledger.schema import events, now, seals
+from ledger.schema import events, now, seals, verifications
 
 GENESIS = "0" * 64
 #: The name of this encoding, for exports: it never changes meaning.
@@ -211,3 +211,53 @@ def lag(engine: Engine) -> timedelta | None:
         _, _, last_event = _head(conn)
         rows = _unsealed(conn, max(0, last_event - STRAGGLER_WINDOW), 1)
     return (now() - rows[0].at) if rows else None
+
+
+def record_verdict(engine: Engine, verdict: Verdict) -> None:
+    """Keep a whole-chain verification's outcome (``verifications``), for reports."""
+    with engine.begin() as conn:
+        conn.execute(
+            verifications.insert().values(
+                at=now(), ok=verdict.ok, sealed=verdict.sealed, head=verdict.head,
+                broken=verdict.broken,
+            )
+        )  # fmt: skip
+
+
+def audit_status(engine: Engine) -> dict[str, Any]:
+    """The chain as a report shows it, without recomputing it: its head now, the events
+    not sealed yet, and the last whole-chain verification (``None``: never verified), with
+    how many links were sealed after it."""
+    with engine.connect() as conn:
+        seq, head, last_event = _head(conn)
+        unsealed = conn.scalar(
+            sa.select(sa.func.count()).select_from(events).where(events.c.id > last_event)
+        )
+        last = conn.execute(
+            sa.select(verifications).order_by(verifications.c.id.desc()).limit(1)
+        ).first()
+    verified = None
+    if last is not None:
+        verified = {
+            "at": stamp(last.at),
+            "ok": last.ok,
+            "sealed": last.sealed,
+            "head": last.head,
+            "broken": last.broken,
+        }
+    return {
+        "head_seq": seq,
+        "head": head,
+        "unsealed": unsealed,
+        "verified": verified,
+        "sealed_since_verified": seq - verified["sealed"] if verified else seq,
+    }
+
+
+def verified_within(engine: Engine, period: timedelta) -> bool:
+    """Whether a whole-chain verification was recorded in the last ``period``."""
+    with engine.connect() as conn:
+        latest = conn.scalar(
+            sa.select(verifications.c.at).order_by(verifications.c.id.desc()).limit(1)
+        )
+    return latest is not None and now() - latest < period

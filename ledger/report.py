@@ -11,6 +11,7 @@ stored cells.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,10 +25,32 @@ from ledger.summary import CampaignRecord, load_campaign
 #: Parts a provider took (and so bills): accepted, whatever happened next.
 BILLED = (Status.SENT, Status.DELIVERED, Status.UNDELIVERED, Status.UNKNOWN)
 VIETNAM_OFFSET_HOURS = 7
+#: A timeline's step (seconds): the shortest of these that gives at most
+#: ``TIMELINE_POINTS`` points over the campaign's span.
+TIMELINE_STEPS = (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 86400)
+TIMELINE_POINTS = 120
 
 
 class ReportError(ValueError):
     """The report cannot be made as asked (an empty campaign, a column the list never had)."""
+
+
+@dataclass
+class Timeline:
+    """Sends (accepted by a provider) and deliveries per step of time, from ``start``."""
+
+    start: datetime
+    step: int  # seconds
+    sent: list[int]
+    delivered: list[int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start.isoformat(),
+            "step_seconds": self.step,
+            "sent": self.sent,
+            "delivered": self.delivered,
+        }
 
 
 @dataclass
@@ -42,6 +65,7 @@ class Report:
     by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
     by_hour: dict[int, dict[str, int]] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    timeline: Timeline | None = None
 
     @property
     def recipients(self) -> int:
@@ -78,6 +102,7 @@ class Report:
             "by_provider": self.by_provider,
             "by_hour": {str(h): v for h, v in sorted(self.by_hour.items())},
             "failures": self.failures,
+            "timeline": self.timeline.as_dict() if self.timeline else None,
         }
 
 
@@ -105,13 +130,73 @@ def _cell(conn: Connection, index: int) -> Any:
     return sa.func.json_extract(messages.c.fields, f"$[{index}]")
 
 
-def _hour(conn: Connection) -> Any:
-    """The hour of day a message was sent, in Vietnam."""
+def hour_in_vietnam(conn: Connection, column: Any = None) -> Any:
+    """The hour of day of ``column`` (default: when a message was sent), in Vietnam."""
+    column = messages.c.sent_at if column is None else column
     if conn.dialect.name == "postgresql":
-        local = sa.func.timezone("Asia/Ho_Chi_Minh", messages.c.sent_at)
+        local = sa.func.timezone("Asia/Ho_Chi_Minh", column)
         return sa.cast(sa.extract("hour", local), sa.Integer)
-    shifted = sa.func.strftime("%H", messages.c.sent_at, f"+{VIETNAM_OFFSET_HOURS} hours")
+    shifted = sa.func.strftime("%H", column, f"+{VIETNAM_OFFSET_HOURS} hours")
     return sa.cast(shifted, sa.Integer)
+
+
+def _epoch(conn: Connection, column: Any) -> Any:
+    if conn.dialect.name == "postgresql":
+        return sa.extract("epoch", column)
+    return sa.cast(sa.func.strftime("%s", column), sa.Integer)
+
+
+def _bucket(conn: Connection, column: Any, start: int, step: int) -> Any:
+    """Which step of the timeline ``column`` falls in (whole steps since ``start``)."""
+    offset = _epoch(conn, column) - start
+    if conn.dialect.name == "postgresql":
+        return sa.cast(sa.func.floor(offset / step), sa.Integer)
+    return sa.cast(offset, sa.Integer) // step  # SQLite: integer division, offset >= 0
+
+
+def _counts(
+    conn: Connection, where: Any, column: Any, start: int, step: int, size: int
+) -> list[int]:
+    bucket = _bucket(conn, column, start, step)
+    counts = [0] * size
+    for index, count in conn.execute(
+        sa.select(bucket, sa.func.count()).where(where, column.is_not(None)).group_by(bucket)
+    ):
+        counts[min(max(int(index), 0), size - 1)] += count
+    return counts
+
+
+def timeline(conn: Connection, where: Any, points: int = TIMELINE_POINTS) -> Timeline | None:
+    """Sends and deliveries of the messages ``where`` selects, over their span in at most
+    ``points`` steps (three aggregate queries whatever the number of messages). ``None``
+    when nothing was sent."""
+    first, last = conn.execute(
+        sa.select(
+            sa.func.min(messages.c.sent_at),
+            sa.func.max(sa.func.coalesce(messages.c.final_at, messages.c.sent_at)),
+        ).where(where, messages.c.sent_at.is_not(None))
+    ).one()
+    if first is None:
+        return None
+    first, last = _aware(first), _aware(last)
+    span = max(1.0, (last - first).total_seconds())
+    step = next((s for s in TIMELINE_STEPS if span / s <= points), TIMELINE_STEPS[-1])
+    start = int(first.timestamp()) // step * step
+    size = int((last.timestamp() - start) // step) + 1
+    delivered = sa.and_(where, messages.c.status == Status.DELIVERED.value)
+    return Timeline(
+        start=datetime.fromtimestamp(start, UTC),
+        step=step,
+        sent=_counts(conn, where, messages.c.sent_at, start, step, size),
+        delivered=_counts(conn, delivered, messages.c.final_at, start, step, size),
+    )
+
+
+def _aware(moment: Any) -> datetime:
+    """Aggregates bypass the column type: SQLite gives text, PostgreSQL an aware time."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def build(engine: Engine, campaign_id: str, by: str | None = None) -> Report:
@@ -165,12 +250,13 @@ def build(engine: Engine, campaign_id: str, by: str | None = None) -> Report:
             by_provider=_grouped(conn, messages.c.provider, campaign_id),
             by_hour={
                 h: v
-                for h, v in _grouped(conn, _hour(conn), campaign_id).items()
+                for h, v in _grouped(conn, hour_in_vietnam(conn), campaign_id).items()
                 if h != ""  # never sent: no hour
             },
         )
         if index is not None:
             report.by_column = _grouped(conn, _cell(conn, index), campaign_id)
+        report.timeline = timeline(conn, messages.c.campaign_key == key)
         report.failures = [
             {"provider": provider, "code": code or "", "recipients": count}
             for provider, code, count in conn.execute(

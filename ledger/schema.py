@@ -181,6 +181,20 @@ seals = sa.Table(
 )
 
 
+#: Each whole-chain verification (``loa audit verify``, the housekeeper's daily one), so a
+#: report can say when the log was last proven intact without recomputing millions of
+#: links while someone waits. Append-only on PostgreSQL, like the chain.
+verifications = sa.Table(
+    "verifications",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("sealed", sa.BigInteger, nullable=False),  # links that held
+    sa.Column("head", sa.String(64), nullable=False),  # the last link that held
+    sa.Column("broken", sa.JSON, nullable=True),  # the first that did not
+)
+
 #: Delivery receipts as the webhook accepted them (``ledger.receipts``): durable before
 #: the provider gets its 2xx, applied to their messages by a drainer. ``digest`` makes a
 #: replayed receipt one row; ``state``: pending, waiting (no message with that id yet),

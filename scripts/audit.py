@@ -42,15 +42,17 @@ def verify(
     as_json: JsonOption = False,
 ) -> None:
     """Recompute the whole chain from the events as they are now and name the first
-    broken link (an event edited, deleted or moved; a seal removed). Exit 0 when the
-    chain holds, 1 when it is broken."""
-    from ledger.chain import seal_all
+    broken link (an event edited, deleted or moved; a seal removed). The verdict is
+    recorded: reports show when the log was last verified. Exit 0 when the chain holds,
+    1 when it is broken."""
+    from ledger.chain import record_verdict, seal_all
     from ledger.chain import verify as recompute
 
     with errors_as_exit_codes(), ledger_runtime(settings()) as runtime:
         if seal_first:
             seal_all(runtime.engine)
         verdict = recompute(runtime.engine)
+        record_verdict(runtime.engine, verdict)  # reports show the last one
     if as_json:
         print_json(verdict.as_dict())
     elif verdict.ok:

@@ -47,6 +47,14 @@ LABELS: dict[str, dict[str, str]] = {
         "queued": "Đang chờ", "sending": "Đang gửi", "sent": "Đã gửi", "delivered": "Đã đến máy",
         "undelivered": "Không đến máy", "failed": "Thất bại", "expired": "Hết hạn",
         "unknown": "Không rõ", "cancelled": "Đã huỷ",
+        "timeline": "Tiến độ gửi tin và đến máy (luỹ kế)", "daily": "Báo cáo ngày",
+        "campaign": "Chiến dịch", "that_day": "Trong ngày", "state": "Trạng thái",
+        "by_hour_day": "Theo giờ trong ngày", "campaigns_sheet": "Chiến dịch",
+        "no_activity": "Không có chiến dịch nào hoạt động trong ngày này.", "name": "Tên",
+        "timeline_sheet": "Tiến độ",
+        "audit_never": "Chưa kiểm tra toàn bộ chuỗi băm (chạy loa audit verify)",
+        "audit_verified_at": "Kiểm tra toàn bộ lúc", "audit_links": "mắt xích",
+        "audit_since": "niêm phong sau lần kiểm tra", "audit_unsealed": "sự kiện chờ niêm phong",
     },
     "en": {
         "summary": "Summary", "item": "Item", "count": "Count", "rows_read": "Rows read",
@@ -62,6 +70,14 @@ LABELS: dict[str, dict[str, str]] = {
         "queued": "Queued", "sending": "Sending", "sent": "Sent", "delivered": "Delivered",
         "undelivered": "Undelivered", "failed": "Failed", "expired": "Expired",
         "unknown": "Unknown", "cancelled": "Cancelled",
+        "timeline": "Sends and deliveries over time (cumulative)", "daily": "Daily report",
+        "campaign": "Campaign", "that_day": "That day", "state": "State",
+        "by_hour_day": "By hour of the day", "campaigns_sheet": "Campaigns",
+        "no_activity": "No campaign was active that day.", "name": "Name",
+        "timeline_sheet": "Timeline",
+        "audit_never": "The whole chain was never verified (run loa audit verify)",
+        "audit_verified_at": "Whole chain verified at", "audit_links": "links",
+        "audit_since": "sealed since", "audit_unsealed": "events waiting to be sealed",
     },
 }  # fmt: skip
 STATES = ("delivered", "undelivered", "failed", "expired", "unknown", "cancelled", "sent",
@@ -112,6 +128,15 @@ def _write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], path: 
     summary.append([words["parts_billed"], data["parts_billed"]])
     summary.append([words["cost"], data["cost"]])
     summary.append([words["delivery_rate"], data["delivery_rate"]])
+    verified = data["audit"]["verified"]
+    if verified is None:
+        summary.append([words["audit"], words["audit_never"]])
+    else:
+        verdict = words["audit_ok"] if verified["ok"] else words["audit_broken"]
+        summary.append(
+            [words["audit"], f"{verdict} ({words['audit_verified_at']} {verified['at']})"]
+        )
+    summary.append([words["audit_head"], f"#{data['audit']['head_seq']} {data['audit']['head']}"])
     sheets = [("by_carrier", data["by_carrier"]), ("by_provider", data["by_provider"])]
     sheets.append(("by_hour", data["by_hour"]))
     if data["by"]:
@@ -119,6 +144,8 @@ def _write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], path: 
     for key, rows in sheets:
         title = f"{words[key]} {data['by']}" if key == "by_column" else words[key]
         _breakdown(book.create_sheet(_sheet_title(title)), words, rows)
+    if data["timeline"]:
+        _timeline_sheet(book.create_sheet(words["timeline_sheet"]), words, data["timeline"])
     failures = book.create_sheet(words["failures"])
     failures.append([words["provider"], words["code"], words["meaning"], words["count"]])
     for failure in data["failures"]:
@@ -130,6 +157,31 @@ def _write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], path: 
     for row in recipient_rows(engine, data["campaign"]):
         recipients.append(list(row))
     book.save(path)
+
+
+def _timeline_sheet(sheet: Any, words: dict[str, str], timeline: dict[str, Any]) -> None:
+    """One row per step: its start in Vietnam's time, sends and deliveries, and both
+    cumulative."""
+    from datetime import datetime, timedelta
+
+    from ledger.daily import VIETNAM
+
+    start, step = datetime.fromisoformat(timeline["start"]), timeline["step_seconds"]
+    sheet.append(
+        [
+            words["timeline"],
+            words["sent"],
+            words["delivered"],
+            *(f"Σ {words[k]}" for k in ("sent", "delivered")),
+        ]
+    )
+    total_sent = total_delivered = 0
+    for n, (sent, delivered) in enumerate(
+        zip(timeline["sent"], timeline["delivered"], strict=True)
+    ):
+        total_sent, total_delivered = total_sent + sent, total_delivered + delivered
+        moment = (start + timedelta(seconds=n * step)).astimezone(VIETNAM).replace(tzinfo=None)
+        sheet.append([moment, sent, delivered, total_sent, total_delivered])
 
 
 #: Loa's own codes (not a provider's), as the worker, reaper and finaliser record them.
@@ -152,8 +204,12 @@ def _meaning(runtime: Any, provider: str, code: str) -> str:
 
 
 def report(
-    campaign_id: Annotated[str, typer.Argument(help="The campaign's id, as in its file.")],
-    out_path: Annotated[Path, typer.Option("--out", "-o", help="The report file to write.")],
+    campaign_id: Annotated[
+        str | None, typer.Argument(help="The campaign's id, as in its file (or use --daily).")
+    ] = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", "-o", help="The report file to write.")
+    ] = None,
     fmt: Annotated[
         Format, typer.Option("--format", "-f", help="html (one file, phone and print), xlsx, csv.")
     ] = Format.XLSX,
@@ -162,32 +218,113 @@ def report(
         str | None,
         typer.Option("--by", help="A list column to break down by (default: district)."),
     ] = None,
+    daily: Annotated[
+        str | None,
+        typer.Option(
+            "--daily",
+            metavar="DATE",
+            help="Instead of one campaign: every campaign active on DATE (YYYY-MM-DD, today "
+            "or yesterday; Vietnam's day), its moves that day and its standing now.",
+        ),
+    ] = None,
+    verify_now: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Seal pending events and verify the whole audit chain first (as `loa audit "
+            "verify`); without it the report shows the last recorded verification.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Write a campaign's delivery report: every recipient in exactly one final state
-    (numbers masked), intake counts, parts billed, cost, delivery rate, and breakdowns by
-    district (or `--by` column), carrier, provider, hour, and failures by error code.
-    `--json` prints the figures too. Exit 2 for an unknown or empty campaign, an
-    unwritable path or a column the list never had."""
-    from ledger.report import build
+    (numbers masked), intake counts, parts billed, cost, delivery rate, a timeline of
+    sends and deliveries, and breakdowns by district (or `--by` column), carrier,
+    provider, hour, and failures by error code. With `--daily DATE`, the day's update
+    across campaigns instead. `--json` prints the figures too. Exit 2 for an unknown or
+    empty campaign, an unwritable path, a column the list never had or a bad date.
 
+    Examples:
+      loa report bluezone-ninh-thuan-2020 --format html --out bao-cao.html
+      loa report --daily yesterday --format html --out ngay.html
+    """
+    if (campaign_id is None) == (daily is None):
+        fail("name one campaign, or --daily DATE for every campaign active that day", BAD_INPUT)
+    if out_path is None:
+        fail("--out PATH: where to write the report", BAD_INPUT)
+    if daily is not None and by is not None:
+        fail("--by is for one campaign's report, not --daily", BAD_INPUT)
     _check_writable(out_path)
+    words = LABELS[lang.value]
     with errors_as_exit_codes(), ledger_runtime(settings()) as runtime:
-        data = build(runtime.engine, campaign_id, by).as_dict()
-        for failure in data["failures"]:
-            failure["meaning"] = _meaning(runtime, failure["provider"], failure["code"])
-        if fmt is Format.CSV:
-            _write_csv(runtime.engine, campaign_id, out_path)
-        elif fmt is Format.HTML:
-            from ledger.chain import verify
-            from scripts.report_html import render
-
-            audit = verify(runtime.engine).as_dict()
-            page = render(data, LABELS[lang.value], STATES, audit)
-            out_path.write_text(page, encoding="utf-8")
+        if daily is not None:
+            data = _daily(runtime, daily, fmt, words, out_path, verify_now)
         else:
-            _write_xlsx(runtime.engine, data, LABELS[lang.value], out_path)
+            data = _campaign(runtime, campaign_id, by, fmt, words, out_path, verify_now)
     if as_json:
         print_json({"out": str(out_path), **data})
         return
-    out.print(f"{LABELS[lang.value]['recipients']}: {data['recipients']:,} → {out_path}")
+    if daily is not None:
+        out.print(f"{words['daily']} {data['day']}: {len(data['campaigns'])} → {out_path}")
+    else:
+        out.print(f"{words['recipients']}: {data['recipients']:,} → {out_path}")
+
+
+def _audit(runtime: Any, verify_now: bool) -> dict[str, Any]:
+    """The audit chain's status for the report; with ``verify_now``, pending events are
+    sealed and the whole chain verified (and recorded) first, as `loa audit verify` does."""
+    from ledger.chain import audit_status, record_verdict, seal_all, verify
+
+    if verify_now:
+        seal_all(runtime.engine)
+        record_verdict(runtime.engine, verify(runtime.engine))
+    return audit_status(runtime.engine)
+
+
+def _campaign(
+    runtime: Any,
+    campaign_id: str,
+    by: str | None,
+    fmt: Format,
+    words: dict,
+    path: Path,
+    verify_now: bool,
+) -> dict[str, Any]:
+    from ledger.report import build
+
+    data = build(runtime.engine, campaign_id, by).as_dict()
+    data["audit"] = _audit(runtime, verify_now)
+    for failure in data["failures"]:
+        failure["meaning"] = _meaning(runtime, failure["provider"], failure["code"])
+    if fmt is Format.CSV:
+        _write_csv(runtime.engine, campaign_id, path)
+    elif fmt is Format.HTML:
+        from scripts.report_html import render
+
+        path.write_text(render(data, words, STATES, data["audit"]), encoding="utf-8")
+    else:
+        _write_xlsx(runtime.engine, data, words, path)
+    return data
+
+
+def _daily(
+    runtime: Any, day_text: str, fmt: Format, words: dict, path: Path, verify_now: bool
+) -> dict[str, Any]:
+    from ledger.daily import build_daily
+    from scripts import report_daily
+
+    try:
+        day = report_daily.parse_day(day_text)
+    except report_daily.DayError as error:
+        fail(str(error), BAD_INPUT)
+    data = build_daily(runtime.engine, day).as_dict()
+    data["audit"] = _audit(runtime, verify_now)
+    if fmt is Format.CSV:
+        report_daily.write_csv(data, words, path)
+    elif fmt is Format.HTML:
+        from scripts.report_html import render_daily
+
+        path.write_text(render_daily(data, words, data["audit"]), encoding="utf-8")
+    else:
+        report_daily.write_xlsx(data, words, path)
+    return data

@@ -11,6 +11,9 @@
   (``ledger.receipts``); drainers share the work (``SKIP LOCKED``).
 - the **finaliser** (``ledger.finaliser``): no final receipt within the provider's window
   -> ``unknown``; still queued past validity -> ``expired``.
+- the **verifier**: once a day, the whole audit chain recomputed and the verdict recorded
+  (``ledger.chain.record_verdict``), so reports can say when the log was last proven
+  intact.
 
 Why a process of its own, not threads in each worker process: a worker process sends
 thousands of messages a second from one interpreter, and every thread in it shares one
@@ -42,6 +45,9 @@ RECEIPTS_INTERVAL_SECONDS = 1.0
 #: How often it runs the finaliser (its moves are conditional: any number of finalisers
 #: at once settle each row once).
 FINALISE_INTERVAL_SECONDS = 300.0
+#: How often the verifier looks whether the chain was verified in the last day.
+VERIFY_CHECK_SECONDS = 3600.0
+VERIFY_EVERY = 86400.0
 
 
 def reap_interval(lease_seconds: int) -> float:
@@ -96,6 +102,20 @@ def finalise_now(runtime: Runtime) -> dict[str, int]:
     return finalise(runtime.engine, windows)
 
 
+def _verify(runtime: Runtime) -> object:
+    from datetime import timedelta
+
+    from ledger.chain import record_verdict, verified_within, verify
+
+    if verified_within(runtime.engine, timedelta(seconds=VERIFY_EVERY)):
+        return None  # another housekeeper, or an auditor, did it
+    verdict = verify(runtime.engine)
+    record_verdict(runtime.engine, verdict)
+    if not verdict.ok:
+        log.error("audit.chain_broken", **(verdict.broken or {}))
+    return verdict
+
+
 def _drain(runtime: Runtime) -> object:
     from ledger.receipts import drain_all
 
@@ -107,6 +127,7 @@ CHORES = (
     Chore("sealer", _seal, lambda _: SEAL_INTERVAL_SECONDS),
     Chore("receipts", _drain, lambda _: RECEIPTS_INTERVAL_SECONDS),
     Chore("finaliser", finalise_now, lambda _: FINALISE_INTERVAL_SECONDS),
+    Chore("verifier", _verify, lambda _: VERIFY_CHECK_SECONDS),
 )
 
 #: What ``loa worker`` passes to dramatiq's ``--fork-function``.

@@ -6,13 +6,21 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from datetime import UTC
+from datetime import UTC, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from campaigns.recipients import ListRow
-from ledger.chain import GENESIS, seal, seal_all, verify
+from ledger.chain import (
+    GENESIS,
+    audit_status,
+    record_verdict,
+    seal,
+    seal_all,
+    verified_within,
+    verify,
+)
 from ledger.messages import claim_batch, release
 from ledger.schema import events, now, seals
 from tests.helpers import record
@@ -118,6 +126,8 @@ def test_verify_names_the_first_broken_link(sqlite_url, sql, seq, reason, holdin
         "TRUNCATE events",
         "UPDATE seals SET hash = 'x' WHERE seq = 1",
         "DELETE FROM seals",
+        "UPDATE verifications SET ok = true",
+        "DELETE FROM verifications",
     ],
 )
 def test_postgresql_refuses_to_change_history(postgres_url, sql):
@@ -128,6 +138,7 @@ def test_postgresql_refuses_to_change_history(postgres_url, sql):
     upgrade(engine)
     campaign_with_events(engine)
     seal_all(engine)
+    record_verdict(engine, verify(engine))
     with pytest.raises(sa.exc.DBAPIError, match="append-only"):
         tamper(engine, sql)
     assert verify(engine).ok
@@ -186,3 +197,21 @@ def test_an_event_committed_late_is_sealed_after_the_ones_that_overtook_it(postg
     assert seal_all(engine) == 1
     assert verify(engine).ok
     engine.dispose()
+
+
+def test_reports_read_the_last_recorded_verification(engine):
+    campaign_with_events(engine)
+    status = audit_status(engine)
+    assert status["verified"] is None and status["head_seq"] == 0 and status["unsealed"] > 10
+    assert not verified_within(engine, timedelta(days=1))
+    sealed = seal_all(engine)
+    record_verdict(engine, verify(engine))
+    release(engine, [m.id for m in claim_batch(engine, SPEC.id, 1)[:2]], code="again")
+    sealed_after = seal_all(engine)
+    status = audit_status(engine)
+    assert status["verified"]["ok"] and status["verified"]["sealed"] == sealed
+    assert status["head_seq"] == sealed + sealed_after and status["unsealed"] == 0
+    assert status["sealed_since_verified"] == sealed_after > 0
+    assert status["head"] == verify(engine).head
+    assert verified_within(engine, timedelta(days=1))
+    assert not verified_within(engine, timedelta(0))

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
+import sqlalchemy as sa
 
 from campaigns.recipients import ListRow
 from campaigns.status import Status
+from ledger.daily import VIETNAM, build_daily
 from ledger.handover import record_sent
 from ledger.messages import apply_receipt, claim_batch, record_outcome
 from ledger.report import ReportError, build
+from ledger.schema import messages
 from tests.helpers import record
 from tests.ledger.test_ledger import SPEC
 
@@ -57,3 +62,52 @@ def test_a_column_the_list_never_had_and_an_empty_campaign_are_named(engine):
     record(engine, empty, [ListRow(2, "not a number", ("x", "y"))], COLUMNS)
     with pytest.raises(ReportError, match="no recipients"):
         build(engine, empty.id)
+
+
+def test_the_timeline_counts_sends_and_deliveries_per_step(engine):
+    campaign(engine)
+    start = datetime(2026, 11, 28, 1, 0, 0, tzinfo=UTC)  # 08:00 in Vietnam
+    # Sends spread over two hours (in message order: three delivered, one undelivered,
+    # one still sent); each final receipt 30 s after its send.
+    sent = [timedelta(seconds=s) for s in (5, 70, 75, 3600, 7195)]
+    with engine.begin() as conn:
+        ids = sorted(
+            conn.execute(
+                sa.select(messages.c.id, messages.c.status).where(messages.c.sent_at.is_not(None))
+            ).all()
+        )
+        for (message_id, status), offset in zip(ids, sent, strict=True):
+            final = start + offset + timedelta(seconds=30) if status != "sent" else None
+            conn.execute(
+                messages.update()
+                .where(messages.c.id == message_id)
+                .values(sent_at=start + offset, final_at=final)
+            )
+    timeline = build(engine, SPEC.id).timeline
+    assert timeline is not None
+    assert timeline.step == 60  # two hours in at most 120 steps
+    assert timeline.start == start
+    assert len(timeline.sent) == len(timeline.delivered) == 120  # to the last move
+    assert sum(timeline.sent) == 5 and sum(timeline.delivered) == 3
+    assert timeline.sent[0] == 1 and timeline.sent[1] == 2 and timeline.sent[60] == 1
+    assert timeline.sent[119] == 1
+    # The three delivered 30 s after their sends (at 5, 70 and 75 s): steps 0 and 1.
+    assert timeline.delivered[:2] == [1, 2]
+
+
+def test_the_daily_update_covers_the_campaigns_active_that_day(engine):
+    campaign(engine)
+    other = SPEC.model_copy(update={"id": "quiet-campaign"})
+    record(engine, other, [ListRow(2, "0961234000", ("x", "Bác Ái"))], COLUMNS)
+    today = datetime.now(VIETNAM).date()
+    daily = build_daily(engine, today).as_dict()
+    (active,) = daily["campaigns"]  # planned, never sent: not active
+    assert active["campaign"] == SPEC.id
+    assert active["that_day"] == {"delivered": 3, "failed": 1, "sent": 5, "undelivered": 1}
+    assert active["standing"] == {"delivered": 3, "failed": 1, "sent": 1, "undelivered": 1}
+    assert active["recipients"] == 6 and active["delivery_rate_that_day"] == 0.75
+    assert daily["that_day"] == active["that_day"]
+    hours = daily["by_hour"].values()
+    assert sum(h.get("sent", 0) for h in hours) == 5
+    assert sum(h.get("delivered", 0) for h in hours) == 3
+    assert build_daily(engine, today - timedelta(days=1)).campaigns == []

@@ -32,7 +32,7 @@ def test_xlsx_and_csv_reports(tmp_path):
     assert figures["final"] == 3 and figures["by"] == "Huyện"
     book = load_workbook(tmp_path / "báo cáo.xlsx", read_only=True)
     assert book.sheetnames == [
-        "Tổng hợp", "Theo Huyện", "Theo nhà mạng", "Theo nhà cung cấp", "Theo giờ gửi", "Lỗi",
+        "Tổng hợp", "Theo Huyện", "Theo nhà mạng", "Theo nhà cung cấp", "Theo giờ gửi", "Tiến độ", "Lỗi",
         "Người nhận",
     ]  # fmt: skip
     summary = {row[0]: row[1] for row in book["Tổng hợp"].iter_rows(values_only=True)}
@@ -48,10 +48,15 @@ def test_xlsx_and_csv_reports(tmp_path):
 
     page = loa("report", campaign, "-o", str(tmp_path / "r.html"), "-f", "html", cwd=tmp_path)
     assert page.returncode == 0, page.stderr
+    assert "Chưa kiểm tra toàn bộ chuỗi băm" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    page = loa("report", campaign, "-o", str(tmp_path / "r.html"), "-f", "html", "--verify",
+               cwd=tmp_path)  # fmt: skip
+    assert page.returncode == 0, page.stderr
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "<script" not in html and "src=" not in html and "<link" not in html  # self-contained
-    assert 'lang="vi"' in html and "Theo Huyện" in html and "<svg" in html  # the rate chart
-    assert "Chuỗi băm toàn vẹn" in html  # the audit status, verified now
+    assert 'lang="vi"' in html and "Theo Huyện" in html and 'class="rates"' in html
+    assert 'class="timeline"' in html and "Tiến độ gửi tin và đến máy" in html
+    assert "Chuỗi băm toàn vẹn" in html and "Kiểm tra toàn bộ lúc" in html  # verified now
     assert "0912345678" not in html and "+84912345678" not in html
 
     flat = loa("report", campaign, "-o", str(tmp_path / "r.csv"), "-f", "csv", cwd=tmp_path)
@@ -72,6 +77,59 @@ def test_bad_requests_are_named_with_exit_2(tmp_path):
         result = loa(*args, cwd=tmp_path)
         assert result.returncode == 2 and needle in result.stderr, (args, result.stderr)
     assert not (tmp_path / "r.xlsx").exists()  # nothing half-written
+
+
+def test_the_daily_update(tmp_path):
+    campaign = launched(tmp_path)
+    made = loa("report", "--daily", "today", "-f", "html", "-o", str(tmp_path / "d.html"),
+               "--json", cwd=tmp_path)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    daily = json.loads(made.stdout)
+    (active,) = daily["campaigns"]
+    assert active["campaign"] == campaign and active["recipients"] == 3
+    assert (
+        sum(
+            active["that_day"].get(s, 0)
+            for s in ("delivered", "undelivered", "failed", "unknown", "expired")
+        )
+        == 3
+    )  # fmt: skip - every recipient ended today
+    html = (tmp_path / "d.html").read_text(encoding="utf-8")
+    assert "Báo cáo ngày" in html and 'class="timeline"' in html and "<script" not in html
+
+    flat = loa("report", "--daily", daily["day"], "-f", "csv", "-o", str(tmp_path / "d.csv"),
+               cwd=tmp_path)  # fmt: skip
+    assert flat.returncode == 0, flat.stderr
+    with (tmp_path / "d.csv").open(encoding="utf-8-sig") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["Chiến dịch"] == campaign and row["Người nhận"] == "3"
+
+    book = tmp_path / "d.xlsx"
+    assert loa("report", "--daily", "today", "-o", str(book), cwd=tmp_path).returncode == 0
+    assert load_workbook(book, read_only=True).sheetnames == [
+        "Trong ngày", "Theo giờ trong ngày", "Chiến dịch"
+    ]  # fmt: skip
+
+    quiet = loa("report", "--daily", "2020-08-01", "-o", str(tmp_path / "q.csv"), "-f", "csv",
+                "--json", cwd=tmp_path)  # fmt: skip
+    assert quiet.returncode == 0 and json.loads(quiet.stdout)["campaigns"] == []
+
+
+def test_bad_daily_requests_are_named_with_exit_2(tmp_path):
+    campaign = "bluezone-ninh-thuan-2020"  # refused before any ledger is read
+    out = str(tmp_path / "d.xlsx")
+    cases = {
+        ("report", "--daily", "28/11/2026", "-o", out): "not a date",
+        ("report", "--daily", "2999-01-01", "-o", out): "has not come yet",
+        ("report", campaign, "--daily", "today", "-o", out): "name one campaign, or --daily",
+        ("report", "-o", out): "name one campaign, or --daily",
+        ("report", "--daily", "today", "--by", "Huyện", "-o", out): "--by is for one campaign",
+        ("report", "--daily", "today"): "--out PATH",
+    }
+    for args, needle in cases.items():
+        result = loa(*args, cwd=tmp_path)
+        assert result.returncode == 2 and needle in result.stderr, (args, result.stderr)
+    assert not (tmp_path / "d.xlsx").exists()
 
 
 def test_failures_carry_the_meaning_of_their_code(tmp_path):

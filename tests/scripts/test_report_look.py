@@ -1,0 +1,137 @@
+"""The HTML report as a phone shows it: the demo campaign's report rendered by headless
+Chromium (Debian's ``chromium``, which ``.ci/run`` installs) at 390 pixels wide.
+
+A probe script added to a copy of the page (shown in a 390-pixel frame) reports in the
+browser's console what it laid out: the page's
+width, the charts' drawn parts, any element sticking out of the viewport (tables may
+scroll inside their own box; nothing may widen the page). The browser's console is read
+from its log: the probe's own line must be there, so a log that says nothing proves
+nothing and fails the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from scripts.report_html import POLICY
+from tests.scripts.test_cli import loa
+
+WIDTH = 390
+#: First thing in the page: every request the page's policy refused, and every error.
+WATCH = """<script>
+window.refused = [];
+document.addEventListener("securitypolicyviolation", (e) => refused.push(e.blockedURI));
+</script>"""
+PROBE = """<script>
+window.addEventListener("load", () => {
+  const outside = [...document.body.querySelectorAll("*")].filter((e) => {
+    const box = e.getBoundingClientRect();
+    return box.right > window.innerWidth + 0.5 && !e.closest(".scroll");
+  });
+  const found = {
+    page_width: document.documentElement.scrollWidth,
+    viewport: window.innerWidth,
+    timeline_lines: document.querySelectorAll("svg.timeline polyline.series").length,
+    rate_bars: document.querySelectorAll("svg.rates rect.bar").length,
+    outside: outside.map((e) => e.tagName + "." + e.className),
+    requests: performance.getEntriesByType("resource").map((e) => e.name),
+    refused: window.refused,
+  };
+  console.log("probe:" + JSON.stringify(found));
+});
+</script>"""
+#: Headless Chromium lays a window out at least 500 pixels wide; a frame is as narrow as
+#: it is told, as a phone's screen is.
+FRAME = '<!doctype html><body style="margin:0"><iframe src="{src}" width="{width}" height="2600"></iframe>'
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    message = "chromium is not installed (Debian: apt-get install chromium)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def browse(browser: str, page: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium on ``page`` with no network at all (every name unresolvable)."""
+    return subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",  # tests run as root in CI containers
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=3000",
+            f"--window-size={WIDTH},2600",
+            *extra,
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_the_demo_report_reads_on_a_phone(tmp_path):
+    browser = chromium()
+    demo = loa("demo", "--json", cwd=tmp_path)
+    assert demo.returncode == 0, demo.stderr
+    campaign = json.loads(demo.stdout)["campaign"]
+    env = {"LOA_DATABASE_URL": f"sqlite:///{(tmp_path / 'var' / 'demo.db').as_posix()}"}
+    report = tmp_path / "báo-cáo.html"
+    made = loa(
+        "report", campaign, "-f", "html", "-o", str(report), "--verify", cwd=tmp_path, env=env
+    )
+    assert made.returncode == 0, made.stderr
+    page = report.read_text(encoding="utf-8")
+    assert POLICY in page  # the page itself forbids any request and any script
+
+    # The probe needs to run a script: the copy's policy allows inline scripts, nothing else.
+    probed = tmp_path / "probed.html"
+    probed.write_text(
+        page.replace(POLICY, POLICY + "; script-src 'unsafe-inline'")
+        .replace("<head>", "<head>" + WATCH)
+        .replace("</body>", PROBE + "</body>"),
+        encoding="utf-8",
+    )
+    frame = tmp_path / "phone.html"
+    frame.write_text(FRAME.format(src=probed.name, width=WIDTH), encoding="utf-8")
+    run = browse(browser, frame)
+    assert run.returncode == 0, run.stderr[-2000:]
+    console = re.findall(r"CONSOLE[^\n]*", run.stderr)
+    probes = [line for line in console if '"probe:' in line]
+    assert len(probes) == 1, run.stderr[-2000:]
+    assert [line for line in console if line not in probes] == []  # no error, no warning
+    found = json.loads(re.search(r'"probe:(.*)", source:', probes[0]).group(1).replace('\\"', '"'))
+    assert found["viewport"] == WIDTH
+    assert found["page_width"] <= WIDTH, found
+    assert found["outside"] == [], found
+    assert found["requests"] == found["refused"] == [], found  # nothing fetched, nothing tried
+    assert found["timeline_lines"] == 2  # sends and deliveries
+    assert found["rate_bars"] == 7  # the demo's seven districts
+
+    shot = tmp_path / "report.png"
+    taken = browse(browser, report, f"--screenshot={shot}")
+    assert taken.returncode == 0, taken.stderr[-2000:]
+    assert png_size(shot)[0] == WIDTH
+    assert shot.stat().st_size > 50_000  # a page of text and charts, not a blank one
