@@ -108,16 +108,72 @@ def recipient_rows(engine: Engine, campaign_id: str | None) -> Iterator[tuple[An
             )  # fmt: skip
 
 
-def write_recipients(engine: Engine, path: Path, campaign_id: str | None) -> dict[str, int]:
-    """``recipients.csv``; returns the count per status."""
+#: ``recipient_rows`` in SQL, for PostgreSQL's ``COPY``: a million rows leave the server as
+#: CSV in about a second, where building each row in Python takes fifteen. The same
+#: columns, mask (``campaigns.phones.mask``) and time format (``ledger.chain.stamp``);
+#: empty values are NULL, so both ways write the same bytes (a test holds them to it).
+_PG_RECIPIENTS = """
+SELECT m.id,
+    CASE WHEN length(m.recipient) <= 7 THEN repeat('*', length(m.recipient))
+         ELSE left(m.recipient, 5) || repeat('*', length(m.recipient) - 7) || right(m.recipient, 2)
+    END,
+    m.country, m.carrier, m.provider, m.status, m.error_code, m.attempts,
+    to_char(m.sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    to_char(m.final_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+FROM messages AS m {where}
+ORDER BY m.id
+"""
+
+
+def write_recipients(
+    engine: Engine, path: Path, campaign_id: str | None, *, bom: bool = False, copy: bool = True
+) -> dict[str, int]:
+    """A CSV of each recipient's final state (``RECIPIENT_COLUMNS``, numbers masked);
+    returns the count per status. ``bom``: start with a UTF-8 byte-order mark, which
+    spreadsheet programs need to read Vietnamese. On PostgreSQL (unless ``copy`` is
+    false) the rows are made by the server (``COPY``), streamed to the file.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    if copy and engine.dialect.name == "postgresql":
+        return _copy_recipients(engine, path, campaign_id, bom)
     statuses: dict[str, int] = {}
     status_at = RECIPIENT_COLUMNS.index("status")
-    with path.open("w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out)
+    with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
         writer.writerow(RECIPIENT_COLUMNS)
         for row in recipient_rows(engine, campaign_id):
             statuses[row[status_at]] = statuses.get(row[status_at], 0) + 1
             writer.writerow(row)
+    return statuses
+
+
+def _copy_recipients(
+    engine: Engine, path: Path, campaign_id: str | None, bom: bool
+) -> dict[str, int]:
+    from psycopg import sql
+
+    where = sql.SQL("")
+    counted = sa.select(messages.c.status, sa.func.count()).group_by(messages.c.status)
+    if campaign_id is not None:
+        key = sa.select(campaigns.c.key).where(campaigns.c.id == campaign_id).scalar_subquery()
+        counted = counted.where(messages.c.campaign_key == key)
+        where = sql.SQL("WHERE m.campaign_key = (SELECT key FROM campaigns WHERE id = {})").format(
+            sql.Literal(campaign_id)
+        )
+    query = sql.SQL(_PG_RECIPIENTS).format(where=where)
+    with engine.connect() as conn:
+        statuses = dict(conn.execute(counted).all())
+        cursor = conn.connection.driver_connection.cursor()
+        with path.open("wb") as out:
+            out.write(
+                ("\ufeff" if bom else "").encode() + ",".join(RECIPIENT_COLUMNS).encode() + b"\n"
+            )
+            copy_sql = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
+            with cursor.copy(copy_sql) as copy:
+                for chunk in copy:
+                    out.write(chunk)
     return statuses
 
 

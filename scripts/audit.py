@@ -36,7 +36,7 @@ def verify(
         bool,
         typer.Option(
             "--seal/--no-seal",
-            help="Seal pending events first (append-only); --no-seal only reads.",
+            help="Seal pending events first (append-only); --no-seal checks what is sealed.",
         ),
     ] = True,
     as_json: JsonOption = False,

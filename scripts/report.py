@@ -8,7 +8,6 @@ breakdown, and the recipients. Labels in Vietnamese by default, English with
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from enum import StrEnum
@@ -84,21 +83,15 @@ STATES = ("delivered", "undelivered", "failed", "expired", "unknown", "cancelled
           "sending", "queued")  # fmt: skip
 
 
+EXCEL_ROWS = 1_048_576
+
+
 def _check_writable(path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         fail(f"{path}: is a folder; name the report file", BAD_INPUT)
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         fail(f"{path}: cannot write there (no such folder, or no permission)", BAD_INPUT)
-
-
-def _write_csv(engine: Any, campaign_id: str, path: Path) -> None:
-    from ledger.export import RECIPIENT_COLUMNS, recipient_rows
-
-    with path.open("w", encoding="utf-8-sig", newline="") as handle:  # BOM: Excel reads UTF-8
-        writer = csv.writer(handle)
-        writer.writerow(RECIPIENT_COLUMNS)
-        writer.writerows(recipient_rows(engine, campaign_id))
 
 
 def _sheet_title(text: str) -> str:
@@ -152,9 +145,13 @@ def _write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], path: 
         failures.append(
             [failure["provider"], failure["code"], failure["meaning"], failure["recipients"]]
         )
-    recipients = book.create_sheet(words["recipients_sheet"])
-    recipients.append(list(RECIPIENT_COLUMNS))
-    for row in recipient_rows(engine, data["campaign"]):
+    # Excel holds 1,048,576 rows a sheet: a larger campaign's recipients go on in more.
+    for n, row in enumerate(recipient_rows(engine, data["campaign"])):
+        if n % (EXCEL_ROWS - 1) == 0:
+            part = n // (EXCEL_ROWS - 1) + 1
+            title = words["recipients_sheet"] + (f" {part}" if part > 1 else "")
+            recipients = book.create_sheet(title)
+            recipients.append(list(RECIPIENT_COLUMNS))
         recipients.append(list(row))
     book.save(path)
 
@@ -256,11 +253,17 @@ def report(
         fail("--by is for one campaign's report, not --daily", BAD_INPUT)
     _check_writable(out_path)
     words = LABELS[lang.value]
-    with errors_as_exit_codes(), ledger_runtime(settings()) as runtime:
-        if daily is not None:
-            data = _daily(runtime, daily, fmt, words, out_path, verify_now)
-        else:
-            data = _campaign(runtime, campaign_id, by, fmt, words, out_path, verify_now)
+    # Written beside the target and renamed when complete: a failed report leaves nothing.
+    partial = out_path.with_name(f".{out_path.name}.partial")
+    try:
+        with errors_as_exit_codes(), ledger_runtime(settings()) as runtime:
+            if daily is not None:
+                data = _daily(runtime, daily, fmt, words, partial, verify_now)
+            else:
+                data = _campaign(runtime, campaign_id, by, fmt, words, partial, verify_now)
+        partial.replace(out_path)
+    finally:
+        partial.unlink(missing_ok=True)
     if as_json:
         print_json({"out": str(out_path), **data})
         return
@@ -297,7 +300,9 @@ def _campaign(
     for failure in data["failures"]:
         failure["meaning"] = _meaning(runtime, failure["provider"], failure["code"])
     if fmt is Format.CSV:
-        _write_csv(runtime.engine, campaign_id, path)
+        from ledger.export import write_recipients
+
+        write_recipients(runtime.engine, path, campaign_id, bom=True)  # Excel needs the BOM
     elif fmt is Format.HTML:
         from scripts.report_html import render
 

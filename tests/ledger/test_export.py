@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from ledger.chain import verify
 from ledger.export import ExportError, export
@@ -112,3 +113,31 @@ def test_an_export_never_overwrites_and_leaves_nothing_half_written(engine, tmp_
         export(engine, folder, SPEC.id)
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
     assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.postgres
+def test_postgresql_copy_writes_the_same_recipients_file_as_python(postgres_url, tmp_path):
+    from ledger.db import make_engine
+    from ledger.export import write_recipients
+    from ledger.migrate import upgrade
+    from ledger.schema import messages
+    from tests.ledger.test_report import campaign
+
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    campaign(engine)  # sent, delivered, undelivered, failed; Vietnamese and foreign numbers
+    with engine.begin() as conn:  # a number retention replaced, and a very short one
+        first, second = conn.execute(sa.select(messages.c.id).order_by(messages.c.id).limit(2))
+        conn.execute(
+            messages.update()
+            .where(messages.c.id == first[0])
+            .values(recipient="h:K5ZDQ2MB7XWGJ4YP")
+        )
+        conn.execute(messages.update().where(messages.c.id == second[0]).values(recipient="+1234"))
+    by_server, by_python = tmp_path / "copy.csv", tmp_path / "python.csv"
+    counted = write_recipients(engine, by_server, SPEC.id, bom=True)
+    assert write_recipients(engine, by_python, SPEC.id, bom=True, copy=False) == counted
+    assert by_server.read_bytes() == by_python.read_bytes()
+    text = by_server.read_text(encoding="utf-8-sig")
+    assert text.count("\n") == 7 and "h:K5Z***********YP" in text and "*****" in text
+    engine.dispose()
