@@ -332,3 +332,44 @@ def reap(
         ):
             unknown += 1
     return Reaped(requeued, unknown)
+
+
+def stranded(engine: Engine, idle: timedelta) -> dict[tuple[str, int, str], int]:
+    """Messages given back to the queue (claimed once, released) more than ``idle`` ago
+    and still queued, in running campaigns: by (campaign, batch, provider). Their job may
+    be lost: a worker that gave them back because Redis went away cannot count on
+    dramatiq's retry (its enqueue fails in the same outage, and the failed job is then
+    acknowledged), nor can a reaper or a follow-up whose enqueue failed after the rows
+    moved. Enqueueing their batch again is always safe: a job that finds nothing to claim
+    sends nothing."""
+    cutoff = now() - idle
+    query = (
+        sa.select(campaigns.c.id, messages.c.batch, messages.c.provider, sa.func.count())
+        .join(campaigns, campaigns.c.key == messages.c.campaign_key)
+        .where(
+            campaigns.c.state == "running",
+            messages.c.status == Status.QUEUED.value,
+            messages.c.claimed_at.is_not(None),
+            messages.c.updated_at < cutoff,
+        )
+        .group_by(campaigns.c.id, messages.c.batch, messages.c.provider)
+    )
+    with engine.connect() as conn:
+        return {(c, b, p): n for c, b, p, n in conn.execute(query)}
+
+
+def renew(engine: Engine, campaign_id: str, batch: int, provider: str) -> int:
+    """Note that a stranded batch was enqueued again now (``updated_at``), so that the
+    next look waits as long again before doing it twice. Returns the rows touched."""
+    with engine.begin() as conn:
+        return conn.execute(
+            messages.update()
+            .where(
+                messages.c.campaign_key == key_of(campaign_id),
+                messages.c.batch == batch,
+                messages.c.provider == provider,
+                messages.c.status == Status.QUEUED.value,
+                messages.c.claimed_at.is_not(None),
+            )
+            .values(updated_at=now())
+        ).rowcount

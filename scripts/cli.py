@@ -190,7 +190,9 @@ def reap(as_json: JsonOption = False) -> None:
     """Settle messages a dead worker left `sending` for longer than LOA_SENDING_LEASE_SECONDS:
     never handed to the provider -> queued and sent again; handed -> unknown (never resent
     blindly), or queued again where the provider's idempotency key makes a resend safe.
-    Worker processes do this by themselves; safe to run at any time, from cron or by hand."""
+    Also enqueues again the batches of messages given back (a Redis outage) that no job
+    came for within the lease. `loa worker` does this by itself; safe to run at any time,
+    from cron or by hand."""
     from worker.dispatch import reap_stale
 
     loaded = settings()
@@ -200,7 +202,8 @@ def reap(as_json: JsonOption = False) -> None:
         print_json(result)
         return
     out.print(
-        f"requeued {result['requeued']:,} (in {result['batches']:,} batches), unknown {result['unknown']:,}"
+        f"requeued {result['requeued']:,} (in {result['batches']:,} batches), unknown "
+        f"{result['unknown']:,}, stranded batches enqueued again: {result['stranded']:,} messages"
     )
     if loaded.embedded and result["requeued"]:
         out.print("embedded: send them with `loa campaign resume ID`")

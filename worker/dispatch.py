@@ -23,7 +23,15 @@ from campaigns.plan import column_for
 from campaigns.spec import CampaignSpec
 from campaigns.text import Encoding
 from ledger.halts import all_halts, halt, halted, reroute
-from ledger.messages import ClaimedMessage, apply_receipt, claim_batch, reap, release
+from ledger.messages import (
+    ClaimedMessage,
+    apply_receipt,
+    claim_batch,
+    reap,
+    release,
+    renew,
+    stranded,
+)
 from ledger.schema import now
 from ledger.summary import load_campaign
 from providers import OutgoingMessage, ProviderConfigError
@@ -254,4 +262,33 @@ def reap_stale(runtime: Runtime) -> dict[str, int]:
     requeued = sum(reaped.requeued.values())
     if requeued or reaped.unknown:
         log.warning("reaper.settled", requeued=requeued, unknown=reaped.unknown)
-    return {"requeued": requeued, "unknown": reaped.unknown, "batches": len(reaped.requeued)}
+    rescued = _rescue_stranded(runtime, lease)
+    return {
+        "requeued": requeued,
+        "unknown": reaped.unknown,
+        "batches": len(reaped.requeued),
+        "stranded": rescued,
+    }
+
+
+def _rescue_stranded(runtime: Runtime, idle: timedelta) -> int:
+    """Enqueue again the batches of messages given back and left queued longer than
+    ``idle`` (``ledger.messages.stranded``), unless their wait is deliberate: the
+    provider halted (``loa provider resume`` enqueues them) or the campaign outside its
+    sending hours (its delayed job comes back at the opening). The job first, then the
+    note: if the enqueue fails, the next look tries again. Returns the messages."""
+    moment, rescued, campaigns = now(), 0, {}
+    for (campaign_id, batch, provider_name), count in stranded(runtime.engine, idle).items():
+        if campaign_id not in campaigns:
+            campaigns[campaign_id] = load_campaign(runtime.engine, campaign_id)
+        window = campaigns[campaign_id].spec.window
+        if halted(runtime.engine, provider_name) is not None:
+            continue
+        if window is not None and not window.is_open(moment):
+            continue
+        enqueue_batch(provider_name, campaign_id, batch)
+        renew(runtime.engine, campaign_id, batch, provider_name)
+        rescued += count
+    if rescued:
+        log.warning("reaper.stranded_batches_enqueued", messages=rescued)
+    return rescued

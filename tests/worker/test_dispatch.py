@@ -278,10 +278,15 @@ def test_the_reaper_settles_what_a_dead_worker_left_sending(engine, tmp_path):
         assert mark_handed(engine, [message.id]) == {message.id}
     broker = use_broker(StubBroker(), runtime.settings)
 
-    assert reap_stale(runtime) == {"requeued": 0, "unknown": 0, "batches": 0}  # lease not over
+    assert reap_stale(runtime) == {
+        "requeued": 0,
+        "unknown": 0,
+        "batches": 0,
+        "stranded": 0,
+    }  # lease not over
     with engine.begin() as conn:  # time passes: the claim is older than the lease
         conn.execute(sa.update(messages).values(claimed_at=now() - timedelta(hours=1)))
-    assert reap_stale(runtime) == {"requeued": 17, "unknown": 3, "batches": 1}
+    assert reap_stale(runtime) == {"requeued": 17, "unknown": 3, "batches": 1, "stranded": 0}
     counts = status_counts(engine, SPEC.id)
     assert (counts[Status.QUEUED], counts[Status.UNKNOWN], counts[Status.SENDING]) == (17, 3, 0)
     assert len(broker.queues["sms.sandbox"].queue) == 1  # the batch is back on its queue
@@ -314,8 +319,46 @@ def test_with_an_idempotency_key_the_reaper_sends_handed_messages_again(engine, 
     use_broker(StubBroker(), runtime.settings)
     with engine.begin() as conn:
         conn.execute(sa.update(messages).values(claimed_at=now() - timedelta(hours=1)))
-    assert reap_stale(runtime) == {"requeued": 20, "unknown": 0, "batches": 1}
+    assert reap_stale(runtime) == {"requeued": 20, "unknown": 0, "batches": 1, "stranded": 0}
     assert status_counts(engine, SPEC.id)[Status.QUEUED] == 20
+
+
+def test_a_batch_given_back_whose_job_was_lost_is_enqueued_again(engine, tmp_path):
+    """A worker gave its claimed messages back because Redis went away; dramatiq's retry
+    could not be enqueued in the same outage, so no job will come for them. The reaper
+    enqueues their batch again once they have waited a lease, once per lease."""
+    from dramatiq.brokers.stub import StubBroker
+
+    from ledger.messages import claim_batch, release
+    from ledger.schema import messages
+    from worker.broker import use_broker
+    from worker.dispatch import reap_stale
+
+    runtime = runtime_with_campaign(engine, tmp_path)
+    claimed = claim_batch(engine, SPEC.id, 1)
+    release(engine, [m.id for m in claimed], code="worker_error", refund=True)
+    broker = use_broker(StubBroker(), runtime.settings)
+    queue = broker.queues["sms.sandbox"].queue
+
+    assert reap_stale(runtime)["stranded"] == 0  # given back just now: its retry may come
+    with engine.begin() as conn:  # a lease later, still queued: no job came
+        conn.execute(sa.update(messages).values(updated_at=now() - timedelta(hours=1)))
+    assert reap_stale(runtime)["stranded"] == 20 and len(queue) == 1
+    assert reap_stale(runtime)["stranded"] == 0 and len(queue) == 1  # not again at once
+
+    # Never claimed (the launch's own job is on its way) or paused: not stranded.
+    with engine.begin() as conn:
+        conn.execute(sa.update(messages).values(updated_at=now() - timedelta(hours=1)))
+        conn.execute(sa.text("UPDATE campaigns SET state = 'paused'"))
+    assert reap_stale(runtime)["stranded"] == 0
+
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE campaigns SET state = 'running'"))
+    recording = Recording()
+    runtime._providers["sandbox"] = recording
+    send_batch(runtime, SPEC.id, 1)  # the job that was enqueued again sends them once
+    assert len(recording.sent) == 20
+    assert status_counts(engine, SPEC.id)[Status.QUEUED] == 0
 
 
 def test_a_message_the_reaper_took_back_is_not_sent_by_the_late_worker(engine, tmp_path):
