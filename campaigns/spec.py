@@ -67,7 +67,11 @@ BRANDNAME = re.compile(r"^[A-Za-z0-9_. -]{1,11}$")
 #: How long a campaign may keep sending: a week covers any public notice we know of.
 MAX_VALIDITY = timedelta(days=7)
 AD_LABELS = ("[QC]", "[AD]")
-SUPPRESSION_LISTS = ("opt_out", "dnc")
+#: Number lists in the ledger: opt-outs, the Do-Not-Call register, and the province's
+#: residents (arrivals welcome visitors only; a campaign may also leave residents out).
+SUPPRESSION_LISTS = ("opt_out", "dnc", "residents")
+#: What advertising checks unless its file says: refusals and the register.
+ADVERTISING_SUPPRESSION = ("opt_out", "dnc")
 
 
 class Category(StrEnum):
@@ -108,6 +112,20 @@ class Prices(BaseModel):
         return extra.get(carrier or "", self.default)
 
 
+def parse_duration(value: object) -> object:
+    """``"30m"``, ``"12h"``, ``"2d"`` -> a timedelta; anything not a string as it is.
+
+    Raises:
+        ValueError: a string in another form.
+    """
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError("write a duration such as '30m', '12h' or '2d'")
+        return timedelta(**{_UNITS[match[2]]: int(match[1])})
+    return value
+
+
 @lru_cache(maxsize=256)
 def _compiled(text: str, strip: bool) -> Template:
     return Template.compile(text, strip)
@@ -146,12 +164,7 @@ class CampaignSpec(BaseModel):
     @field_validator("validity", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
-        if isinstance(value, str):
-            match = _DURATION.match(value)
-            if not match:
-                raise ValueError("write a duration such as '30m', '12h' or '2d'")
-            return timedelta(**{_UNITS[match[2]]: int(match[1])})
-        return value
+        return parse_duration(value)
 
     @field_validator("validity")
     @classmethod
@@ -258,7 +271,7 @@ class CampaignSpec(BaseModel):
         """The lists checked at planning (defaults: opt-out always; DNC for advertising)."""
         if self.suppress is not None:
             return self.suppress
-        return SUPPRESSION_LISTS if self.category is Category.ADVERTISING else ("opt_out",)
+        return ADVERTISING_SUPPRESSION if self.category is Category.ADVERTISING else ("opt_out",)
 
     def router(self, reach: dict[str, Reach] | None = None) -> Router:
         """This campaign's routes (``campaigns.routing``), given what providers reach."""
@@ -282,15 +295,42 @@ class CampaignSpec(BaseModel):
         return names
 
 
-def _describe(error: ValidationError) -> str:
+def _describe(error: ValidationError, prefix: str = "") -> str:
     parts = []
     for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(file)"
+        where = prefix + ".".join(str(p) for p in item["loc"]) or "(file)"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
         parts.append(f"{where}: {message}" if where != "(file)" else message)
     return "; ".join(parts)
+
+
+def read_toml(path: Path, what: str = "campaign file") -> dict[str, Any]:
+    """A TOML file's tables.
+
+    Raises:
+        SpecError: missing, unreadable, not UTF-8 or not TOML; naming the file.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read {what} ({exc.strerror})") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: invalid TOML: {exc}") from None
+
+
+def validated(model: type[BaseModel], data: Any, path: Path, prefix: str = "") -> Any:
+    """``model`` from ``data``; a ``SpecError`` naming the file and each field (after
+    ``prefix``, the table it sits in) otherwise."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(f"{path}: {_describe(exc, prefix)}") from None
 
 
 def load_spec(path: Path) -> CampaignSpec:
@@ -300,17 +340,4 @@ def load_spec(path: Path) -> CampaignSpec:
         SpecError: the file is missing, unreadable, not TOML, or not a valid campaign;
             the message starts with the file's path and names the field.
     """
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read campaign file ({exc.strerror})") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise SpecError(f"{path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: invalid TOML: {exc}") from None
-    try:
-        return CampaignSpec.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(f"{path}: {_describe(exc)}") from None
+    return validated(CampaignSpec, read_toml(path), path)

@@ -195,6 +195,25 @@ verifications = sa.Table(
     sa.Column("broken", sa.JSON, nullable=True),  # the first that did not
 )
 
+#: Arrival events already taken (``ledger.arrivals``): a replayed file or POST finds its
+#: event ids here and welcomes nobody twice. Pruned after the dedupe window.
+arrival_events = sa.Table(
+    "arrival_events",
+    metadata,
+    sa.Column("event_id", sa.String(64), primary_key=True),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+)
+
+#: When each visitor was last welcomed: one welcome per visitor per N days, decided by one
+#: conditional upsert, so every machine ingesting arrivals agrees, and memory stays flat
+#: however many visitors the window holds.
+visitors = sa.Table(
+    "visitors",
+    metadata,
+    sa.Column("recipient", sa.String(20), primary_key=True),
+    sa.Column("welcomed_at", UtcDateTime, nullable=False),
+)
+
 #: Delivery receipts as the webhook accepted them (``ledger.receipts``): durable before
 #: the provider gets its 2xx, applied to their messages by a drainer. ``digest`` makes a
 #: replayed receipt one row; ``state``: pending, waiting (no message with that id yet),

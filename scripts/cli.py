@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from ledger.db import describe_location, display_url
-from scripts import audit, campaign, deadletters, lists, provider, text
+from scripts import arrivals, audit, campaign, deadletters, lists, provider, text
 from scripts.common import (
     JsonOption,
     follow,
@@ -45,6 +45,7 @@ app.add_typer(text.app, name="text")
 app.add_typer(provider.app, name="provider")
 app.add_typer(deadletters.app, name="dead-letters")
 app.add_typer(audit.app, name="audit")
+app.add_typer(arrivals.app, name="arrivals")
 app.add_typer(audit.retention_app, name="retention")
 app.command("report")(report_command)
 app.add_typer(db_app, name="db")

@@ -26,17 +26,24 @@ from scripts.output import BAD_INPUT, errors_as_exit_codes, fail, out, print_jso
 
 recipients_app = typer.Typer(help="Check and clean recipient lists.", no_args_is_help=True)
 suppress_app = typer.Typer(
-    help="Opt-out and Do-Not-Call lists, checked at planning.", no_args_is_help=True
+    help="Opt-out, Do-Not-Call and residents lists, checked at planning and at arrivals.",
+    no_args_is_help=True,
 )
 
 
 class ListName(StrEnum):
     dnc = "dnc"
     opt_out = "opt_out"
+    residents = "residents"
 
 
 ListOpt = Annotated[
-    ListName, typer.Option("--list", help="dnc: the Do-Not-Call register; opt_out: refusals.")
+    ListName,
+    typer.Option(
+        "--list",
+        help="dnc: the Do-Not-Call register; opt_out: refusals; residents: the province's "
+        "residents (arrivals welcome visitors only).",
+    ),
 ]
 
 

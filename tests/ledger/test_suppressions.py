@@ -23,7 +23,7 @@ def test_lists_are_kept_apart_and_imports_skip_what_is_listed(engine):
     assert list(loaded["opt_out"]) == ["+84912345678"]
     assert remove_number(engine, "dnc", "+84912345679")
     assert not remove_number(engine, "dnc", "+84912345679")
-    assert counts(engine) == {"opt_out": 1, "dnc": 2}
+    assert counts(engine) == {"opt_out": 1, "dnc": 2, "residents": 0}
 
 
 def test_the_advertising_cap_counts_recent_campaigns_only(engine):

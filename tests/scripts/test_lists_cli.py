@@ -107,6 +107,7 @@ def test_suppress_import_add_remove_show(tmp_path):
     assert json.loads(loa("suppress", "show", "--json", cwd=tmp_path).stdout) == {
         "opt_out": 1,
         "dnc": 1,
+        "residents": 0,
     }
     bad = loa("suppress", "add", "chưa có", "--list", "dnc", cwd=tmp_path)
     assert bad.returncode == 2 and "not_a_number" in bad.stderr

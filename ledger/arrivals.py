@@ -1,0 +1,173 @@
+"""The ledger's side of arrivals (``campaigns.arrivals`` decides the rest): event ids
+already taken, visitors welcomed lately, and each month's arrivals campaign, to which
+welcomes are added as they come.
+
+Every step is one statement that settles races by itself, so any number of processes on
+any number of machines can ingest at once: an event id is taken by one ``INSERT … ON
+CONFLICT DO NOTHING``; a visitor is welcomed by one conditional upsert (``ON CONFLICT DO
+UPDATE … WHERE welcomed_at < cutoff``), which only one of two racing ingests wins; batch
+numbers are allocated under the campaign row's lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from campaigns.plan import PlannedMessage
+from campaigns.spec import CampaignSpec
+from campaigns.status import Status
+from campaigns.stream import fields_json
+from ledger.bulk import insert_rows
+from ledger.intake import MESSAGE_COLUMNS
+from ledger.schema import arrival_events, campaigns, events, messages, now, visitors
+
+#: The arrivals campaign's list columns: each welcome's language and area (by name, so
+#: reports break it down by district without being asked).
+COLUMNS = ["language", "Huyện/Thành phố"]
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def take_events(conn: Connection, event_ids: Sequence[str]) -> set[str]:
+    """Record these event ids as taken; returns those that were not taken before."""
+    if not event_ids:
+        return set()
+    at = now()
+    statement = (
+        _insert(conn, arrival_events)
+        .values([{"event_id": e, "received_at": at} for e in event_ids])
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(arrival_events.c.event_id)
+    )
+    return set(conn.execute(statement).scalars())
+
+
+def welcome_once(
+    conn: Connection, recipients: Sequence[str], window: timedelta, at: datetime | None = None
+) -> set[str]:
+    """Of these (distinct) numbers, those not welcomed within ``window`` before ``at``
+    (default: now), now marked welcomed at ``at``; the others were welcomed lately (here
+    or on another machine)."""
+    if not recipients:
+        return set()
+    at = at or now()
+    upsert = _insert(conn, visitors).values(
+        [{"recipient": r, "welcomed_at": at} for r in recipients]
+    )
+    statement = upsert.on_conflict_do_update(
+        index_elements=["recipient"],
+        set_={"welcomed_at": upsert.excluded.welcomed_at},
+        where=visitors.c.welcomed_at < at - window,
+    ).returning(visitors.c.recipient)
+    return set(conn.execute(statement).scalars())
+
+
+def arrivals_campaign(conn: Connection, spec: CampaignSpec, valid_until: datetime) -> int:
+    """The key of the campaign ``spec.id``, created (running, empty) if it is not there
+    yet; locked for this transaction, so batch numbers and counts are added in turn."""
+    created = now()
+    conn.execute(
+        _insert(conn, campaigns)
+        .values(
+            id=spec.id,
+            name=spec.name,
+            category=spec.category.value,
+            brandname=spec.brandname,
+            provider=spec.provider,
+            spec=spec.model_dump(mode="json"),
+            list_name="arrivals",
+            list_columns=COLUMNS,
+            intake={},
+            state="running",
+            batches=0,
+            created_at=created,
+            valid_until=valid_until,
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    query = sa.select(campaigns.c.key).where(campaigns.c.id == spec.id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return conn.execute(query).scalar_one()
+
+
+def add_welcomes(
+    conn: Connection,
+    key: int,
+    campaign_id: str,
+    groups: Iterable[tuple[Any, Sequence[PlannedMessage]]],
+    batch_size: int,
+    counts: dict[str, Any],
+) -> list[tuple[int, str, Any]]:
+    """Append planned welcomes to the (locked) campaign: each group (``(due, welcomes)``:
+    due at the same moment) in batches of one provider each, numbered after the
+    campaign's last. ``counts`` are added to the campaign's intake counts. Returns
+    (batch, provider, due) for each batch made."""
+    (batches, intake) = conn.execute(
+        sa.select(campaigns.c.batches, campaigns.c.intake).where(campaigns.c.key == key)
+    ).one()
+    made: list[tuple[int, str, Any]] = []
+    rows = []
+    queued = Status.QUEUED.value
+    for due, group in groups:
+        by_provider: dict[str, list[PlannedMessage]] = {}
+        for planned in group:
+            by_provider.setdefault(planned.provider, []).append(planned)
+        for provider, planned_rows in by_provider.items():
+            for start in range(0, len(planned_rows), batch_size):
+                batches += 1
+                made.append((batches, provider, due))
+                rows += [
+                    (
+                        key, p.e164, p.country, p.carrier, p.row, p.language, p.encoding,
+                        p.parts, batches, queued, provider, fields_json(p.values),
+                    )
+                    for p in planned_rows[start : start + batch_size]
+                ]  # fmt: skip
+    insert_rows(conn, messages, MESSAGE_COLUMNS, rows)
+    conn.execute(
+        campaigns.update()
+        .where(campaigns.c.key == key)
+        .values(batches=batches, intake=_added(intake or {}, counts))
+    )
+    if counts.get("rows_read"):
+        conn.execute(
+            events.insert().values(
+                campaign_id=campaign_id,
+                at=now(),
+                source="planner",
+                to_status=queued,
+                detail={"arrivals": counts, "welcomes": len(rows)},
+            )
+        )
+    return made
+
+
+def _added(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """Counts (and dicts of counts) added key by key."""
+    out = dict(total)
+    for name, value in more.items():
+        if isinstance(value, dict):
+            out[name] = _added(out.get(name) or {}, value)
+        else:
+            out[name] = (out.get(name) or 0) + value
+    return out
+
+
+def prune(conn: Connection, window: timedelta) -> tuple[int, int]:
+    """Forget event ids and visitors older than ``window`` (the dedupe window): a replay
+    of a file that old is not protected, and a visitor that old is welcome again anyway.
+    Returns (events, visitors) forgotten."""
+    cutoff = now() - window
+    taken = conn.execute(arrival_events.delete().where(arrival_events.c.received_at < cutoff))
+    seen = conn.execute(visitors.delete().where(visitors.c.welcomed_at < cutoff))
+    return taken.rowcount, seen.rowcount

@@ -1,0 +1,124 @@
+"""``loa arrivals``: welcome visitors arriving in the province."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from scripts.common import JsonOption, ledger_runtime, settings
+from scripts.output import BAD_INPUT, FAILURE, errors_as_exit_codes, fail, out, print_json
+
+app = typer.Typer(
+    help="Tourist arrivals: one welcome per visitor, in their language.", no_args_is_help=True
+)
+
+RulesOption = Annotated[
+    Path,
+    typer.Option(
+        "--rules",
+        "-r",
+        help="The rules file: a campaign file with an [arrivals] table (examples/arrivals.toml).",
+    ),
+]
+
+
+@app.command("ingest")
+def ingest(
+    path: Annotated[
+        Path, typer.Argument(help="An arrivals file (.csv, .jsonl) or an inbox folder of them.")
+    ],
+    rules: RulesOption = Path("arrivals.toml"),
+    settle: Annotated[
+        float,
+        typer.Option(help="Inbox: leave files modified in the last SETTLE seconds (being copied)."),
+    ] = 5.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Take arrival events from a file or an inbox folder: each visitor welcomed once per
+    `once_per_days`, in their language, within the sending hours (a night arrival at the
+    next opening, unless its validity ends first). Each file taken moves to `done/` with a
+    receipt and its rejected rows; an unreadable one to `failed/`. A file or event taken
+    before welcomes nobody again.
+
+    Exit 0: all taken; 1: some rows (or inbox files) were refused, see the rejects; 2: the
+    rules file, the provider or a named file is unusable.
+
+    Examples:
+      loa arrivals ingest inbox/ --rules arrivals.toml
+      loa arrivals ingest arrivals-0715.csv -r arrivals.toml --json
+    """
+    from campaigns.arrivals import load_arrivals
+    from worker.arrival_files import check_readable, ready, take
+    from worker.arrivals import Ingest
+
+    if not path.exists():
+        fail(f"{path}: no such file or folder", BAD_INPUT)
+    loaded = settings()
+    outcomes = []
+    with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:
+        config = load_arrivals(rules)
+        files = ready(path, settle) if path.is_dir() else [path]
+        if not path.is_dir():
+            from worker.arrival_files import ArrivalFileError
+
+            try:
+                check_readable(path)
+            except ArrivalFileError as exc:
+                fail(str(exc), BAD_INPUT)
+        with _sending(runtime, loaded.embedded) as wait:
+            worker = Ingest(runtime, config)
+            outcomes = [take(worker, file) for file in files]
+            wait()
+    rows = [o.as_dict() for o in outcomes]
+    if as_json:
+        print_json({"files": rows})
+    else:
+        _table(rows)
+    if any(r["problem"] or r.get("rejected") for r in rows):
+        raise typer.Exit(FAILURE)
+
+
+def _table(rows: list[dict]) -> None:
+    table = Table(title="Khách đến · arrivals", title_justify="left")
+    for name in (
+        "tệp · file",
+        "đọc · read",
+        "chào · welcomed",
+        "bỏ qua · skipped",
+        "loại · rejected",
+    ):
+        table.add_column(name, justify="left" if "file" in name else "right")
+    for row in rows:
+        if row["problem"]:
+            table.add_row(row["file"], "", "", "", f"[red]{row['problem']}[/]")
+            continue
+        table.add_row(
+            row["file"], *(f"{row[k]:,}" for k in ("read", "welcomed", "skipped", "rejected"))
+        )
+    out.print(table if rows else "no file ready in the inbox")
+
+
+@contextmanager
+def _sending(runtime: Any, embedded: bool) -> Iterator[Callable[[], None]]:
+    """Embedded (no Redis): the welcomes due now are sent in this process before the
+    command returns; those due later stay queued in the ledger (the next ingest, or `loa
+    campaign resume`, sends them). With Redis, workers do it and nothing is waited for."""
+    if not embedded:
+        yield lambda: None
+        return
+    from worker.embedded import embedded_worker
+
+    with embedded_worker(runtime) as broker:
+        yield lambda: _drain_due(broker)
+
+
+def _drain_due(broker: Any) -> None:
+    """Wait until the queues of jobs due now are worked (delayed ones are left)."""
+    for name, queue in broker.queues.items():
+        if not name.endswith(".DQ"):
+            queue.join()

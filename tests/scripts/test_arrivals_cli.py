@@ -1,0 +1,116 @@
+"""``loa arrivals ingest`` as a scheduler runs it on an inbox folder: files taken once,
+receipts and rejects beside them, half-written and unreadable files left alone or set
+aside, a replayed file welcoming nobody, bad rules named with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from campaigns.hours import VIETNAM
+from tests.campaigns.test_arrivals import RULES
+from tests.scripts.test_cli import loa
+
+
+def write_csv(path: Path, count: int, first: int = 0) -> None:
+    at = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    lines = ["event_id,phone,arrived_at,area,home"]
+    lines += [f"csv-{i},+8210{i:08d},{at},586," for i in range(first, first + count)]
+    lines += [f"csv-bad,chưa có,{at},586,", f"csv-area,+821099999999,{at},999,"]
+    lines += [f"csv-home,0912345678,{at},582,1"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def settled(path: Path) -> None:
+    """As if copied a minute ago."""
+    then = time.time() - 60
+    os.utime(path, (then, then))
+
+
+def test_an_inbox_is_taken_once(tmp_path):
+    shutil.copy(RULES, tmp_path / "arrivals.toml")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_csv(inbox / "ferry.csv", 20)
+    at = (datetime.now(UTC) - timedelta(minutes=3)).isoformat()
+    (inbox / "bus.jsonl").write_text(
+        "\n".join(
+            json.dumps(
+                {"event_id": f"j-{i}", "phone": f"+7916{i:07d}", "arrived_at": at, "area": "585"}
+            )
+            for i in range(5)
+        )
+        + "\nnot json\n",
+        encoding="utf-8",
+    )
+    (inbox / "broken.csv").write_bytes(b"event_id,phone,arrived_at,area\n\xff\xfe,1,2,3\n")
+    (inbox / "copying.csv.part").write_text("event_id,phone\n", encoding="utf-8")
+    for name in ("ferry.csv", "bus.jsonl", "broken.csv", "copying.csv.part"):
+        settled(inbox / name)
+    write_csv(inbox / "just-arrived.csv", 3, first=100)  # still being written, perhaps
+
+    run = loa("arrivals", "ingest", "inbox", "--json", cwd=tmp_path)
+    assert run.returncode == 1, run.stderr  # rows were refused: see the rejects
+    files = {f["file"]: f for f in json.loads(run.stdout)["files"]}
+    assert set(files) == {"ferry.csv", "bus.jsonl", "broken.csv"}
+    ferry, bus = files["ferry.csv"], files["bus.jsonl"]
+    assert (ferry["read"], ferry["welcomed"], ferry["skipped_by_reason"]) == (
+        23,
+        20,
+        {"resident": 1},
+    )
+    assert ferry["rejected_by_reason"] == {"bad_number": 1, "unknown_area": 1}
+    assert (bus["read"], bus["welcomed"], bus["rejected_by_reason"]) == (6, 5, {"no_event_id": 1})
+    assert "not UTF-8" in files["broken.csv"]["problem"]
+    assert sorted(p.name for p in (inbox / "done").iterdir()) == [
+        "bus.jsonl", "bus.jsonl.receipt.json", "bus.jsonl.rejects.csv",
+        "ferry.csv", "ferry.csv.receipt.json", "ferry.csv.rejects.csv",
+    ]  # fmt: skip
+    assert (inbox / "failed" / "broken.csv").exists()
+    assert {p.name for p in inbox.iterdir() if p.is_file()} == {
+        "copying.csv.part",
+        "just-arrived.csv",
+    }
+    rejects = (inbox / "done" / "ferry.csv.rejects.csv").read_text(encoding="utf-8-sig")
+    assert "bad_number,phone" in rejects and "unknown_area,area" in rejects
+    receipt = json.loads((inbox / "done" / "ferry.csv.receipt.json").read_text(encoding="utf-8"))
+    assert receipt["welcomed"] == 20
+
+    # The same file dropped again: every event was taken, nobody is welcomed twice.
+    shutil.copy(inbox / "done" / "ferry.csv", inbox / "ferry-again.csv")
+    settled(inbox / "ferry-again.csv")
+    settled(inbox / "just-arrived.csv")
+    again = loa("arrivals", "ingest", "inbox", "--json", cwd=tmp_path)
+    files = {f["file"]: f for f in json.loads(again.stdout)["files"]}
+    assert files["ferry-again.csv"]["welcomed"] == 0
+    assert files["ferry-again.csv"]["skipped_by_reason"] == {"repeated_event": 21}
+    assert files["just-arrived.csv"]["welcomed"] == 3
+
+    status = loa("campaign", "status", _month_campaign(), "--json", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["recipients"] == 28  # 20 + 5 + 3 welcomes
+
+
+def _month_campaign() -> str:
+    return f"arrivals-ninh-thuan-{datetime.now(VIETNAM):%Y-%m}"
+
+
+def test_bad_rules_and_paths_are_named_with_exit_2(tmp_path):
+    (tmp_path / "a.csv").write_text("event_id,phone\n", encoding="utf-8")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(RULES.read_text(encoding="utf-8").replace('"586" = "Ninh Hải"\n', "").replace(
+        "once_per_days = 30", "once_per_days = -1"), encoding="utf-8")  # fmt: skip
+    cases = {
+        ("arrivals", "ingest", "nowhere", "-r", str(RULES)): "nowhere: no such file or folder",
+        ("arrivals", "ingest", "a.csv", "-r", "missing.toml"): "missing.toml: cannot read",
+        ("arrivals", "ingest", "a.csv", "-r", str(bad)): "arrivals.once_per_days",
+        ("arrivals", "ingest", "a.csv", "-r", str(RULES)): "the header lacks area, arrived_at",
+    }
+    for args, needle in cases.items():
+        result = loa(*args, cwd=tmp_path)
+        assert result.returncode == 2 and needle in result.stderr, (args, result.stderr)
+    assert (tmp_path / "a.csv").exists()  # a file refused whole is left where it was

@@ -1,0 +1,109 @@
+"""A synthetic day of arrivals on both ledgers: a morning ferry, residents, a visitor
+welcomed ten days ago, a bad row, a night bus, a late report; then the morning file
+replayed. Exactly the expected welcomes, in the expected languages, due when expected."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from dramatiq import Message
+from dramatiq.brokers.stub import StubBroker
+from pydantic import SecretStr
+
+from campaigns.arrivals import load_arrivals
+from campaigns.hours import VIETNAM
+from ledger.schema import campaigns, messages, visitors
+from ledger.suppressions import add_numbers
+from tests.campaigns.test_arrivals import RULES
+from worker.arrivals import Ingest
+from worker.broker import use_broker
+from worker.runtime import Runtime
+from worker.settings import Settings
+
+CONFIG = load_arrivals(RULES)
+MORNING = datetime(2026, 11, 28, 10, 0, tzinfo=VIETNAM)
+NIGHT = datetime(2026, 11, 28, 23, 50, tzinfo=VIETNAM)
+CAMPAIGN = "arrivals-ninh-thuan-2026-11"
+
+
+def runtime_for(engine, tmp_path) -> Runtime:
+    url = SecretStr(str(engine.url.render_as_string(hide_password=False)))
+    return Runtime(Settings(database_url=url, var_dir=tmp_path, batch_size=10), engine=engine)
+
+
+def arrival(n: int, phone: str, at: str, **extra: str) -> tuple[int, dict[str, str]]:
+    return n, {"event_id": f"ev-{n}", "phone": phone, "arrived_at": at, "area": "586", **extra}
+
+
+def morning_file() -> list[tuple[int, dict[str, str]]]:
+    ferry = "2026-11-28T09:55:00+07:00"
+    rows = [arrival(i, f"+8210{i:08d}", ferry) for i in range(20)]  # Korean
+    rows += [arrival(20 + i, f"+86138{i:08d}", ferry) for i in range(5)]  # Chinese
+    rows += [arrival(25 + i, f"09123{i:05d}", ferry) for i in range(5)]  # domestic visitors
+    rows += [arrival(30 + i, f"09124{i:05d}", ferry, home="1") for i in range(3)]  # home flag
+    rows += [arrival(33, "0912500000", ferry), arrival(34, "0912500001", ferry)]  # on the list
+    rows += [arrival(35, "+79161234567", ferry)]  # welcomed ten days ago
+    rows += [arrival(36, "chưa có", ferry)]  # a bad row
+    rows += [arrival(37, "+8210" + "00000000", ferry)]  # the first Korean again, another id
+    return rows
+
+
+def night_file() -> list[tuple[int, dict[str, str]]]:
+    bus = "2026-11-28T23:40:00+07:00"
+    rows = [arrival(100 + i, f"+7916{i:07d}", bus) for i in range(8)]  # Russian
+    rows += [arrival(108, "+14155552671", bus), arrival(109, "+447911123456", bus)]
+    rows += [arrival(110, "+8210" + "00000001", bus)]  # welcomed this morning
+    rows += [arrival(111, "+61412345678", "2026-11-28T09:00:00+07:00")]  # reported too late
+    return rows
+
+
+def welcomes(engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(messages.c.recipient, messages.c.language)).all())
+
+
+def test_a_day_of_arrivals(engine, tmp_path):
+    runtime = runtime_for(engine, tmp_path)
+    broker = use_broker(StubBroker(), runtime.settings)
+    add_numbers(engine, "residents", ["+84912500000", "+84912500001"], "test")
+    with engine.begin() as conn:
+        ten_days_ago = MORNING - timedelta(days=10)
+        conn.execute(visitors.insert().values(recipient="+79161234567", welcomed_at=ten_days_ago))
+
+    morning = Ingest(runtime, CONFIG, clock=lambda: MORNING).run(morning_file())
+    assert (morning.read, morning.welcomed) == (38, 30)
+    assert morning.rejected == {"bad_number": 1}
+    assert morning.skipped == {"resident": 5, "already_welcomed": 2}
+    assert [where for where, *_ in morning.rejects] == [36]
+    languages = Counter(welcomes(engine).values())
+    assert languages == {"ko": 20, "zh": 5, "vi": 5}
+    # Due at once: 30 welcomes in batches of 10, on the provider's queue now.
+    assert len(broker.queues["sms.sandbox"].queue) == 3
+
+    night = Ingest(runtime, CONFIG, clock=lambda: NIGHT).run(night_file())
+    assert (night.read, night.welcomed) == (12, 10)
+    assert night.skipped == {"already_welcomed": 1, "validity_passed": 1}
+    languages = Counter(welcomes(engine).values())
+    assert languages == {"ko": 20, "zh": 5, "vi": 5, "ru": 8, "en": 2}
+    # Due at 07:00 tomorrow: delayed by the 7 h 10 min from the ingest's clock.
+    (due,) = {d for _, _, _, d in night.batches}
+    assert due == datetime(2026, 11, 29, 7, 0, tzinfo=VIETNAM)
+    delayed = broker.queues["sms.sandbox.DQ"].queue
+    assert len(delayed) == 1
+    job = Message.decode(delayed[0])
+    assert abs(job.options["eta"] - job.message_timestamp - (7 * 3600 + 600) * 1000) < 5_000
+
+    replay = Ingest(runtime, CONFIG, clock=lambda: MORNING + timedelta(hours=1)).run(morning_file())
+    assert replay.welcomed == 0 and replay.skipped == {"repeated_event": 37}
+    assert len(welcomes(engine)) == 40
+
+    with engine.connect() as conn:
+        (batches, intake) = conn.execute(
+            sa.select(campaigns.c.batches, campaigns.c.intake).where(campaigns.c.id == CAMPAIGN)
+        ).one()
+    assert batches == 4
+    assert intake["rows_read"] == 38 + 12 + 38 and intake["welcomed"] == 40
+    assert intake["rejected"] == 2 and intake["rejected_by_reason"] == {"bad_number": 2}
+    assert intake["suppressed"] == 5 and intake["duplicates"] == 3 + 37
