@@ -113,7 +113,7 @@ class Ingest:
         for where, record in chunk:
             result.read += 1
             try:
-                arrivals.append(config.parse(record, moment))
+                arrivals.append(config.parse(record if isinstance(record, Mapping) else {}, moment))
             except ArrivalRejected as exc:
                 result.rejected[exc.reason.value] += 1
                 result.rejects.append((where, exc.reason.value, exc.field, str(exc)))

@@ -79,6 +79,17 @@ class Settings(BaseSettings):
         default=9191, ge=1, le=65535, description="Where `loa worker` serves Prometheus metrics."
     )
     var_dir: Path = Field(default=Path("var"), description="Where embedded files live.")
+    arrivals_rules: Path | None = Field(
+        default=None,
+        description="The arrivals rules file `POST /arrivals` on `loa webhook` uses "
+        "(unset: that route answers 404).",
+    )
+    arrivals_api_key: SecretStr | None = Field(
+        default=None, description="The key `POST /arrivals` callers send in `X-Api-Key`."
+    )
+    arrivals_max_batch: int = Field(
+        default=1000, ge=1, le=10_000, description="Events at most in one `POST /arrivals`."
+    )
     batch_size: int = Field(default=200, ge=1, le=5000, description="Recipients per job.")
     worker_threads: int = Field(default=8, ge=1, le=256)
     send_concurrency: int = Field(

@@ -9,6 +9,7 @@ Routes:
   share one commit (``GroupCommit``). A failed check is 403 and stores nothing; a
   request that is not a receipt is 4xx and stores nothing; a ledger that cannot take it
   is 503, so the provider retries.
+- ``/arrivals`` (POST): batches of arrival events (``worker.arrival_route``).
 - ``/healthz``: 200 when the ledger answers.
 - ``/metrics``: Prometheus.
 
@@ -30,6 +31,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from ledger.receipts import Inbound, drain_all, store
+from worker.arrival_route import ArrivalRoute
 from worker.logging import get_logger
 from worker.receipt_route import PREFIX, ReceiptRoute, Receive, Scope, Send
 from worker.runtime import Runtime
@@ -96,8 +98,14 @@ def make_app(runtime: Runtime) -> ASGIApp:
         yield
         await commits.aclose()
 
+    arrivals = ArrivalRoute(runtime)
     rest = Starlette(
-        routes=[Route("/healthz", healthz), Route("/metrics", metrics)], lifespan=lifespan
+        routes=[
+            Route("/healthz", healthz),
+            Route("/metrics", metrics),
+            Route("/arrivals", arrivals.handle, methods=["POST"]),
+        ],
+        lifespan=lifespan,
     )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:

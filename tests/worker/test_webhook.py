@@ -56,9 +56,9 @@ PROVIDERS = {
 
 
 @contextmanager
-def webhook(engine, tmp_path) -> Iterator[tuple[str, Runtime]]:
+def webhook(engine, tmp_path, **extra: object) -> Iterator[tuple[str, Runtime]]:
     url = SecretStr(str(engine.url.render_as_string(hide_password=False)))
-    settings = Settings(database_url=url, var_dir=tmp_path, providers=PROVIDERS)
+    settings = Settings(database_url=url, var_dir=tmp_path, providers=PROVIDERS, **extra)
     runtime = Runtime(settings, engine=engine)
     port = free_port()
     server = uvicorn.Server(
