@@ -22,6 +22,7 @@ from scripts.common import (
 )
 from scripts.output import BAD_INPUT, FAILURE, errors_as_exit_codes, fail, out, print_json, report
 from scripts.report import report as report_command
+from scripts.scheduler import scheduler as scheduler_command
 from worker.logging import configure_logging
 
 app = typer.Typer(
@@ -46,6 +47,7 @@ app.add_typer(provider.app, name="provider")
 app.add_typer(deadletters.app, name="dead-letters")
 app.add_typer(audit.app, name="audit")
 app.add_typer(arrivals.app, name="arrivals")
+app.command("scheduler")(scheduler_command)
 app.add_typer(audit.retention_app, name="retention")
 app.command("report")(report_command)
 app.add_typer(db_app, name="db")

@@ -11,6 +11,8 @@
   (``ledger.receipts``); drainers share the work (``SKIP LOCKED``).
 - the **finaliser** (``ledger.finaliser``): no final receipt within the provider's window
   -> ``unknown``; still queued past validity -> ``expired``.
+- the **arrivals pruner**: event ids and visitors older than the rules' dedupe window
+  (``LOA_ARRIVALS_RULES``) are forgotten, so those tables hold one window, not history.
 - the **verifier**: once a day, the whole audit chain recomputed and the verdict recorded
   (``ledger.chain.record_verdict``), so reports can say when the log was last proven
   intact.
@@ -48,6 +50,8 @@ FINALISE_INTERVAL_SECONDS = 300.0
 #: How often the verifier looks whether the chain was verified in the last day.
 VERIFY_CHECK_SECONDS = 3600.0
 VERIFY_EVERY = 86400.0
+#: How often arrivals' event ids and visitors past the dedupe window are forgotten.
+PRUNE_INTERVAL_SECONDS = 3600.0
 
 
 def reap_interval(lease_seconds: int) -> float:
@@ -116,6 +120,18 @@ def _verify(runtime: Runtime) -> object:
     return verdict
 
 
+def _prune_arrivals(runtime: Runtime) -> object:
+    rules = runtime.settings.arrivals_rules
+    if rules is None:
+        return None
+    from campaigns.arrivals import load_arrivals
+    from ledger.arrivals import prune
+
+    window = load_arrivals(rules).rules.once_per
+    with runtime.engine.begin() as conn:
+        return prune(conn, window)
+
+
 def _drain(runtime: Runtime) -> object:
     from ledger.receipts import drain_all
 
@@ -128,6 +144,7 @@ CHORES = (
     Chore("receipts", _drain, lambda _: RECEIPTS_INTERVAL_SECONDS),
     Chore("finaliser", finalise_now, lambda _: FINALISE_INTERVAL_SECONDS),
     Chore("verifier", _verify, lambda _: VERIFY_CHECK_SECONDS),
+    Chore("arrivals", _prune_arrivals, lambda _: PRUNE_INTERVAL_SECONDS),
 )
 
 #: What ``loa worker`` passes to dramatiq's ``--fork-function``.

@@ -107,3 +107,19 @@ def test_a_day_of_arrivals(engine, tmp_path):
     assert intake["rows_read"] == 38 + 12 + 38 and intake["welcomed"] == 40
     assert intake["rejected"] == 2 and intake["rejected_by_reason"] == {"bad_number": 2}
     assert intake["suppressed"] == 5 and intake["duplicates"] == 3 + 37
+
+
+def test_what_is_older_than_the_window_is_forgotten(engine):
+    from ledger.arrivals import prune
+    from ledger.schema import arrival_events, now
+
+    with engine.begin() as conn:
+        for days, name in ((40, "old"), (1, "recent")):
+            at = now() - timedelta(days=days)
+            conn.execute(arrival_events.insert().values(event_id=name, received_at=at))
+            conn.execute(visitors.insert().values(recipient=f"+8210{days:08d}", welcomed_at=at))
+    with engine.begin() as conn:
+        assert prune(conn, timedelta(days=30)) == (1, 1)
+    with engine.connect() as conn:
+        assert conn.scalars(sa.select(arrival_events.c.event_id)).all() == ["recent"]
+        assert conn.scalars(sa.select(visitors.c.recipient)).all() == ["+821000000001"]

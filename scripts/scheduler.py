@@ -1,0 +1,82 @@
+"""``loa scheduler``: the jobs that run on the clock (``worker.scheduler``)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from scripts.common import ledger_runtime, settings
+from scripts.output import BAD_INPUT, errors_as_exit_codes, fail
+
+
+def write_daily(runtime: Any, day: date, folder: Path) -> Path:
+    """The day's update as the HTML report, in Vietnamese, into ``folder``."""
+    from ledger.chain import audit_status
+    from ledger.daily import build_daily
+    from scripts.report import LABELS
+    from scripts.report_html import render_daily
+
+    data = build_daily(runtime.engine, day).as_dict()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"bao-cao-ngay-{day.isoformat()}.html"
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(
+        render_daily(data, LABELS["vi"], audit_status(runtime.engine)), encoding="utf-8"
+    )
+    partial.replace(path)  # a reader never sees half a report
+    return path
+
+
+def scheduler(
+    inbox: Annotated[
+        Path | None, typer.Option(help="An arrivals inbox folder to poll (with --rules).")
+    ] = None,
+    rules: Annotated[
+        Path | None, typer.Option("--rules", "-r", help="The arrivals rules file.")
+    ] = None,
+    reports: Annotated[
+        Path | None,
+        typer.Option(help="Where to write yesterday's daily report at 06:00 (Vietnam)."),
+    ] = None,
+    poll: Annotated[float, typer.Option(min=1, help="Seconds between looks at the inbox.")] = 30.0,
+    lock_seconds: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            help="Leadership lock's time to live: a standby takes over this long after the leader stops.",
+        ),
+    ] = 30.0,
+) -> None:
+    """Run the clock's jobs in one active process: poll the arrivals inbox, seal the audit
+    log, finalise receipts, write the daily report. Start one on each of two machines: with
+    Redis, one leads (a lock) and the other stands by, taking over within a minute if the
+    first dies. Stops on Ctrl-C or SIGTERM."""
+    from campaigns.arrivals import load_arrivals
+    from worker.scheduler import Leadership, Plan, run
+
+    if (inbox is None) != (rules is None):
+        fail("--inbox and --rules go together (the rules decide the inbox's welcomes)", BAD_INPUT)
+    if inbox is not None and not inbox.is_dir():
+        fail(f"{inbox}: not a folder", BAD_INPUT)
+    loaded = settings()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:
+        if rules is not None:
+            load_arrivals(rules)  # a bad rules file is named now, not at the first poll
+        plan = Plan(
+            inbox=inbox, rules=rules, reports=reports, write_daily=write_daily, poll_seconds=poll
+        )
+        leadership = None
+        if loaded.redis_url is not None:
+            import redis
+
+            client = redis.Redis.from_url(loaded.redis_url.get_secret_value())
+            leadership = Leadership(client, f"{loaded.redis_namespace}:scheduler", lock_seconds)
+        run(runtime, plan, stop, leadership)

@@ -1,0 +1,175 @@
+"""``loa scheduler``: the jobs that run on the clock, in one active process.
+
+While it leads, the scheduler (APScheduler) polls the arrivals inbox, runs the receipt
+finaliser and the audit sealer, and writes the daily report (yesterday's, at 06:00 in
+Vietnam). Leading is a Redis lock (``SET NX PX`` with this process's token, renewed every
+third of its time to live by a compare-and-extend script): a second scheduler stands by,
+trying for the lock as often, and takes over once the first stops renewing, within the
+lock's time to live plus one try (30 s + 10 s by default: well within a minute). A leader
+that fails to renew (Redis away, the process stalled) stops its jobs at once, so two
+never run them together. Without Redis there is one process and no lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from worker.logging import get_logger
+from worker.runtime import Runtime
+
+log = get_logger("loa.scheduler")
+
+# Extend the lock only if it is still ours (it may have expired and been taken).
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the scheduler does, from ``loa scheduler``'s options. ``write_daily(runtime,
+    day, folder)`` writes a day's report (the command line's, which owns the report's
+    words and page) and returns its file."""
+
+    inbox: Path | None = None
+    rules: Path | None = None
+    reports: Path | None = None
+    write_daily: Callable[[Runtime, date, Path], Path] | None = None
+    poll_seconds: float = 30.0
+    settle_seconds: float = 5.0
+
+
+class Leadership:
+    """The Redis lock that makes one scheduler active. ``token`` names this process
+    (host, pid, random) so operators can see who leads: ``GET <namespace>:scheduler``."""
+
+    def __init__(self, client: Any, key: str, ttl_seconds: float) -> None:
+        self.client, self.key, self.ttl_ms = client, key, int(ttl_seconds * 1000)
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+
+    def hold(self) -> bool:
+        """Take the lock, or keep it if ours; whether this process leads now."""
+        try:
+            if self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
+                return True
+            return bool(self._renew(keys=[self.key], args=[self.token, self.ttl_ms]))
+        except Exception as exc:  # Redis away: lead nothing until it answers
+            log.warning("scheduler.lock_unavailable", error=type(exc).__name__)
+            return False
+
+    def release(self) -> None:
+        with contextlib.suppress(Exception):  # expiring by itself is fine too
+            self._release(keys=[self.key], args=[self.token])
+
+
+def jobs(runtime: Runtime, plan: Plan) -> list[tuple[str, Callable[[], object], dict[str, Any]]]:
+    """(name, function, APScheduler trigger arguments) for each job of ``plan``."""
+    from ledger.chain import seal
+    from worker.housekeeping import finalise_now
+
+    found: list[tuple[str, Callable[[], object], dict[str, Any]]] = [
+        ("sealer", lambda: seal(runtime.engine, wait=False), {"trigger": "interval", "seconds": 2}),
+        ("finaliser", lambda: finalise_now(runtime), {"trigger": "interval", "minutes": 5}),
+    ]
+    if plan.inbox is not None and plan.rules is not None:
+        found.append(
+            (
+                "inbox",
+                lambda: poll_inbox(runtime, plan),
+                {"trigger": "interval", "seconds": plan.poll_seconds},
+            )
+        )
+    if plan.reports is not None and plan.write_daily is not None:
+        write, folder = plan.write_daily, plan.reports
+        found.append(
+            (
+                "daily-report",
+                lambda: write(runtime, yesterday(), folder),
+                {"trigger": "cron", "hour": 6, "minute": 0},
+            )
+        )
+    return found
+
+
+def poll_inbox(runtime: Runtime, plan: Plan) -> list[str]:
+    """Take the inbox's ready files; returns their names."""
+    from campaigns.arrivals import load_arrivals
+    from worker.arrival_files import ready, take
+    from worker.arrivals import Ingest
+
+    assert plan.inbox is not None and plan.rules is not None
+    files = ready(plan.inbox, plan.settle_seconds)
+    if not files:
+        return []
+    ingest = Ingest(runtime, load_arrivals(plan.rules))
+    return [take(ingest, path).path.name for path in files]
+
+
+def yesterday() -> date:
+    """Yesterday in Vietnam: the day a 06:00 daily report covers."""
+    from campaigns.hours import VIETNAM
+
+    return datetime.now(VIETNAM).date() - timedelta(days=1)
+
+
+def run(runtime: Runtime, plan: Plan, stop: threading.Event, leadership: Leadership | None) -> None:
+    """Until ``stop``: lead when the lock allows (always, without Redis), run the jobs
+    while leading, stand by otherwise."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from campaigns.hours import VIETNAM
+
+    scheduler: BackgroundScheduler | None = None
+    every = leadership.ttl_ms / 3000 if leadership else 3600.0
+    try:
+        while True:
+            leading = leadership.hold() if leadership else True
+            if leading and scheduler is None:
+                scheduler = BackgroundScheduler(timezone=VIETNAM)
+                for name, function, trigger in jobs(runtime, plan):
+                    scheduler.add_job(
+                        _logged(name, function), id=name, max_instances=1, coalesce=True, **trigger
+                    )
+                scheduler.start()
+                log.info("scheduler.leading", token=leadership.token if leadership else "embedded")
+            elif not leading and scheduler is not None:
+                scheduler.shutdown(wait=False)  # someone else leads now: stop at once
+                scheduler = None
+                log.warning("scheduler.standing_by")
+            if stop.wait(every):
+                return
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
+        if leadership is not None:
+            leadership.release()
+
+
+def _logged(name: str, function: Callable[[], object]) -> Callable[[], None]:
+    def job() -> None:
+        try:
+            function()
+        except Exception as exc:  # the next run tries again
+            log.warning(f"scheduler.{name}_failed", error=type(exc).__name__)
+
+    return job
