@@ -100,6 +100,10 @@ class Ingest:
     ) -> list[tuple[str, int, str, datetime]]:
         moment = self.clock()
         config = self.config
+        # Planners for this chunk only: a planner remembers every number it saw (to drop
+        # a list's duplicates), which for arrivals the ledger does; kept for a whole
+        # ingest, a million visitors' numbers would stay in memory.
+        self._planners.clear()
         arrivals: list[Arrival] = []
         counts: dict[str, Counter[str]] = {}  # per campaign: intake counts
 
