@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -65,6 +66,7 @@ def record_campaign(
     summary: Callable[[], PlanSummary],
     chunks: Iterable[tuple[Sequence[Sequence[Any]], Sequence[Sequence[Any]]]],
     batch_size: int,
+    start_at: datetime | None = None,
 ) -> Intake:
     """Write a campaign and its planned messages to the ledger.
 
@@ -74,6 +76,8 @@ def record_campaign(
         chunks: (planned rows, rejected cells) lists, streamed, as
             ``campaigns.stream.plan_chunks`` makes them.
         batch_size: messages per batch (per provider; a batch never mixes providers).
+        start_at: when to start sending (``--at``): the campaign is ``scheduled`` until
+            then, and its validity runs from then.
 
     Returns:
         The intake, with the batches made; ``created`` is false, and nothing is written,
@@ -102,10 +106,12 @@ def record_campaign(
                 list_name=list_name,
                 list_columns=list_columns,
                 intake={},
-                state="running",
+                state="running" if start_at is None else "scheduled",
+                state_reason=None if start_at is None else f"starts at {start_at.isoformat()}",
                 batches=0,
                 created_at=started,
-                valid_until=started + spec.validity,
+                valid_until=max(started, start_at or started) + spec.validity,
+                start_at=start_at,
             )
         ).inserted_primary_key[0]
         batcher = _Batcher(batch_size)

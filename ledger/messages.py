@@ -260,6 +260,36 @@ def set_campaign_state(
         )
 
 
+def start_due(engine: Engine, moment: datetime | None = None) -> list[str]:
+    """Scheduled campaigns whose start time has come become ``running`` (one conditional
+    UPDATE each: two schedulers can never start one twice). Returns their ids."""
+    moment = moment or now()
+    with engine.begin() as conn:
+        due = conn.scalars(
+            sa.select(campaigns.c.id).where(
+                campaigns.c.state == "scheduled", campaigns.c.start_at <= moment
+            )
+        ).all()
+        started = []
+        for campaign_id in due:
+            moved = conn.execute(
+                campaigns.update()
+                .where(campaigns.c.id == campaign_id, campaigns.c.state == "scheduled")
+                .values(state="running", state_reason=None)
+            ).rowcount
+            if moved:
+                conn.execute(
+                    events.insert().values(
+                        campaign_id=campaign_id,
+                        at=now(),
+                        source="scheduler",
+                        detail={"state": "running", "reason": "its start time came"},
+                    )
+                )
+                started.append(campaign_id)
+    return started
+
+
 def cancel_campaign(engine: Engine, campaign_id: str) -> int:
     """Stop a campaign for good: its ``queued`` messages become ``cancelled`` (what a
     worker already claimed goes on to its own end). Returns how many were cancelled."""

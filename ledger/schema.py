@@ -73,6 +73,8 @@ campaigns = sa.Table(
     sa.Column("batches", sa.Integer, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("valid_until", UtcDateTime, nullable=False),
+    # Launched with `--at`: the campaign is `scheduled` until then (`loa scheduler`).
+    sa.Column("start_at", UtcDateTime, nullable=True),
 )
 
 messages = sa.Table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -23,9 +24,11 @@ from scripts.common import (
     settings,
 )
 from scripts.output import (
+    BAD_INPUT,
     FAILURE,
     err,
     errors_as_exit_codes,
+    fail,
     out,
     plan_tables,
     print_json,
@@ -100,13 +103,24 @@ def launch(
         bool, typer.Option(help="Wait for final statuses (always, when jobs run in this process).")
     ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for final statuses.")] = 3600,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            metavar="TIME",
+            help="Start sending at TIME (ISO 8601, e.g. 2026-11-29T07:30; Vietnam's time "
+            "unless an offset is given): recorded now, `scheduled` until `loa scheduler` "
+            "starts it. Needs Redis.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Check a campaign file and its list, record every recipient in the ledger, and queue
     the sending. Launching the same campaign id again adds nothing.
 
     Embedded (no LOA_REDIS_URL) the jobs run in this process until every recipient has a
-    final status; with Redis they go to `loa worker` processes.
+    final status; with Redis they go to `loa worker` processes. With `--at TIME` nothing
+    is queued before TIME; the campaign's validity runs from then.
     """
     from worker.embedded import embedded_worker, wait_for_campaign
     from worker.launch import launch as launch_campaign
@@ -115,6 +129,7 @@ def launch(
 
     loaded = settings()
     options = ListOptions(phone_column, encoding, sheet, ported)
+    start_at = _start_time(at, loaded.embedded) if at is not None else None
     with errors_as_exit_codes():
         runtime = Runtime(loaded)
         try:
@@ -124,8 +139,9 @@ def launch(
             with progress() as bar, in_process as broker:
                 tick = counter(bar, "Đang ghi danh sách")
                 launched = launch_campaign(
-                    runtime, spec, recipients, options, rejects=rejects, progress=tick
-                )
+                    runtime, spec, recipients, options, rejects=rejects, progress=tick,
+                    start_at=start_at,
+                )  # fmt: skip
                 summary = wait_for_campaign(
                     runtime, broker, launched.campaign_id,
                     timeout=timeout if loaded.embedded or wait else 0,
@@ -143,6 +159,26 @@ def launch(
     report(summary, as_json, f"Chiến dịch {summary.campaign.id}", extra)
     if (loaded.embedded or wait) and not summary.done:
         raise typer.Exit(FAILURE)
+
+
+def _start_time(text: str, embedded: bool) -> datetime:
+    """``--at``'s time, aware; exit 2 for one that is not a time, is past, or when there
+    is no Redis (nothing would start it)."""
+    from campaigns.hours import VIETNAM
+
+    if embedded:
+        fail(
+            "--at needs LOA_REDIS_URL and a running `loa scheduler`; without Redis, launch when it is time",
+            BAD_INPUT,
+        )
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"--at {text!r}: not a time (e.g. 2026-11-29T07:30)", BAD_INPUT)
+    moment = moment.replace(tzinfo=VIETNAM) if moment.tzinfo is None else moment
+    if moment < datetime.now(VIETNAM) - timedelta(minutes=1):
+        fail(f"--at {text}: that time has passed", BAD_INPUT)
+    return moment
 
 
 @app.command("status")

@@ -9,7 +9,7 @@ the operator has fixed its cause; cancelling ends every message not yet claimed 
 from __future__ import annotations
 
 from ledger.halts import clear
-from ledger.messages import cancel_campaign, set_campaign_state
+from ledger.messages import cancel_campaign, set_campaign_state, start_due
 from ledger.summary import CampaignStateError, load_campaign, queued_batches
 from worker.dispatch import enqueue_batch
 from worker.logging import get_logger
@@ -68,3 +68,16 @@ def resume_provider(runtime: Runtime, provider: str) -> int:
         enqueue_batch(provider, campaign_id, batch)
     log.info("provider.resumed", provider=provider, batches=len(waiting))
     return len(waiting)
+
+
+def start_scheduled(runtime: Runtime) -> dict[str, int]:
+    """Start the campaigns launched with ``--at`` whose time has come: their batches go on
+    the queues. Returns the batches enqueued per campaign started."""
+    started = {}
+    for campaign_id in start_due(runtime.engine):
+        batches = queued_batches(runtime.engine, campaign_id)
+        for batch, provider in batches:
+            enqueue_batch(provider, campaign_id, batch)
+        started[campaign_id] = len(batches)
+        log.info("campaign.started", campaign_id=campaign_id, batches=len(batches))
+    return started

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from campaigns.spec import CampaignSpec
 from ledger.intake import record_campaign
-from ledger.summary import queued_batches
+from ledger.summary import load_campaign, queued_batches
 from worker.dispatch import enqueue_batch
 from worker.logging import get_logger
 from worker.pipeline import Chunk, planned_chunks
@@ -46,12 +47,15 @@ def launch(
     rejects: Path | None = None,
     progress: Callable[[int], None] | None = None,
     parallel: bool | None = None,
+    start_at: datetime | None = None,
 ) -> Launched:
     """Record a campaign and its list, then enqueue its batches.
 
     Launching a campaign that is already in the ledger adds nothing; its batches that
     still hold ``queued`` messages are enqueued again (harmless: claims make it so).
     ``parallel`` plans in a second process (default: for lists of 4 MB and more).
+    ``start_at``: recorded now, sent from then (``scheduled`` until ``loa scheduler``
+    starts it).
 
     Raises:
         SpecError, ListError, PlanError, ProviderConfigError: bad input, nothing written.
@@ -70,10 +74,13 @@ def launch(
         summary,
         chunks,
         runtime.settings.batch_size,
+        start_at,
     )
     prepared.planner.summary = summary()  # the child's, when planned in a child
     # A relaunch adds nothing, and puts back what is still queued (claims make it safe).
     batches = list(intake.batches) if intake.created else queued_batches(runtime.engine, spec.id)
+    if load_campaign(runtime.engine, spec.id).state == "scheduled":
+        batches = []  # `loa scheduler` enqueues them when the time comes
     for batch, provider in batches:
         enqueue_batch(provider, spec.id, batch)
     log.info(

@@ -1,7 +1,8 @@
 """``loa scheduler``: the jobs that run on the clock, in one active process.
 
-While it leads, the scheduler (APScheduler) polls the arrivals inbox, runs the receipt
-finaliser and the audit sealer, and writes the daily report (yesterday's, at 06:00 in
+While it leads, the scheduler (APScheduler) starts the campaigns launched with ``--at``
+when their time comes, polls the arrivals inbox, runs the receipt finaliser and the audit
+sealer, and writes the daily report (yesterday's, at 06:00 in
 Vietnam). Leading is a Redis lock (``SET NX PX`` with this process's token, renewed every
 third of its time to live by a compare-and-extend script): a second scheduler stands by,
 trying for the lock as often, and takes over once the first stops renewing, within the
@@ -85,11 +86,13 @@ class Leadership:
 def jobs(runtime: Runtime, plan: Plan) -> list[tuple[str, Callable[[], object], dict[str, Any]]]:
     """(name, function, APScheduler trigger arguments) for each job of ``plan``."""
     from ledger.chain import seal
+    from worker.control import start_scheduled
     from worker.housekeeping import finalise_now
 
     found: list[tuple[str, Callable[[], object], dict[str, Any]]] = [
         ("sealer", lambda: seal(runtime.engine, wait=False), {"trigger": "interval", "seconds": 2}),
         ("finaliser", lambda: finalise_now(runtime), {"trigger": "interval", "minutes": 5}),
+        ("starts", lambda: start_scheduled(runtime), {"trigger": "interval", "seconds": 15}),
     ]
     if plan.inbox is not None and plan.rules is not None:
         found.append(

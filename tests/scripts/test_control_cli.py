@@ -80,3 +80,23 @@ def test_status_reports_rate_eta_and_providers_and_watch_ends_with_the_campaign(
     assert snapshot["state"] == "completed" and snapshot["eta_seconds"] == 0
     assert sum(snapshot["by_provider"]["sandbox"].values()) == 2
     assert snapshot["rate_per_second"] > 0
+
+
+def test_launch_at_a_time_is_checked_first(tmp_path):
+    from tests.scripts.test_cli import EXAMPLE, loa, small_list
+
+    listing = str(small_list(tmp_path))
+    redis = {"LOA_REDIS_URL": "redis://127.0.0.1:6379/15"}
+    cases = {
+        (): "--at needs LOA_REDIS_URL",
+        ("redis", "tomorrow"): "not a time",
+        ("redis", "2020-08-01T07:00"): "that time has passed",
+    }
+    for case, needle in cases.items():
+        env = redis if case else {}
+        at = case[1] if case else "2999-01-01T07:00"
+        result = loa(
+            "campaign", "launch", str(EXAMPLE), "-r", listing, "--at", at, cwd=tmp_path, env=env
+        )
+        assert result.returncode == 2 and needle in result.stderr, (case, result.stderr)
+    assert not (tmp_path / "var" / "loa.db").exists()  # refused before the ledger
