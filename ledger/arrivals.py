@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -120,13 +120,13 @@ def add_welcomes(
     conn: Connection,
     key: int,
     campaign_id: str,
-    groups: Iterable[tuple[Any, Sequence[PlannedMessage]]],
+    groups: Iterable[tuple[Any, Sequence[tuple[PlannedMessage, datetime]]]],
     batch_size: int,
     counts: dict[str, Any],
 ) -> list[tuple[int, str, Any]]:
-    """Append planned welcomes to the (locked) campaign: each group (``(due, welcomes)``:
-    due at the same moment) in batches of one provider each, numbered after the
-    campaign's last. ``counts`` are added to the campaign's intake counts. Returns
+    """Append planned welcomes to the (locked) campaign: each group (``(due, [(welcome,
+    valid until)])``: due at the same moment) in batches of one provider each, numbered
+    after the campaign's last. ``counts`` are added to the campaign's intake counts. Returns
     (batch, provider, due) for each batch made."""
     (batches, intake) = conn.execute(
         sa.select(campaigns.c.batches, campaigns.c.intake).where(campaigns.c.key == key)
@@ -135,9 +135,9 @@ def add_welcomes(
     rows = []
     queued = Status.QUEUED.value
     for due, group in groups:
-        by_provider: dict[str, list[PlannedMessage]] = {}
-        for planned in group:
-            by_provider.setdefault(planned.provider, []).append(planned)
+        by_provider: dict[str, list[tuple[PlannedMessage, datetime]]] = {}
+        for planned, valid_until in group:
+            by_provider.setdefault(planned.provider, []).append((planned, valid_until))
         for provider, planned_rows in by_provider.items():
             for start in range(0, len(planned_rows), batch_size):
                 batches += 1
@@ -146,10 +146,11 @@ def add_welcomes(
                     (
                         key, p.e164, p.country, p.carrier, p.row, p.language, p.encoding,
                         p.parts, batches, queued, provider, fields_json(p.values),
+                        _stored(conn, valid_until),
                     )
-                    for p in planned_rows[start : start + batch_size]
+                    for p, valid_until in planned_rows[start : start + batch_size]
                 ]  # fmt: skip
-    insert_rows(conn, messages, MESSAGE_COLUMNS, rows)
+    insert_rows(conn, messages, (*MESSAGE_COLUMNS, "valid_until"), rows)
     conn.execute(
         campaigns.update()
         .where(campaigns.c.key == key)
@@ -166,6 +167,14 @@ def add_welcomes(
             )
         )
     return made
+
+
+def _stored(conn: Connection, moment: datetime) -> Any:
+    """A time as the bulk insert hands it to the driver: PostgreSQL's COPY takes the
+    aware time; SQLite gets the UTC text SQLAlchemy itself writes and reads back."""
+    if conn.dialect.name == "postgresql":
+        return moment
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _added(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:

@@ -100,4 +100,19 @@ def finalise(engine: Engine, windows: Mapping[str, timedelta] | None = None) -> 
             messages.c.status == Status.QUEUED.value,
         )
         done["expired"] += _settle(engine, campaign_id, which, Status.QUEUED, Status.EXPIRED)
+    # Messages with a validity of their own (a welcome: 12 h from the arrival).
+    with engine.connect() as conn:
+        overdue = conn.scalars(
+            sa.select(campaigns.c.id)
+            .join(messages, messages.c.campaign_key == campaigns.c.key)
+            .where(messages.c.status == Status.QUEUED.value, messages.c.valid_until < moment)
+            .distinct()
+        ).all()
+    for campaign_id in overdue:
+        which = sa.and_(
+            messages.c.campaign_key == key_of(campaign_id),
+            messages.c.status == Status.QUEUED.value,
+            messages.c.valid_until < moment,
+        )
+        done["expired"] += _settle(engine, campaign_id, which, Status.QUEUED, Status.EXPIRED)
     return done

@@ -29,6 +29,7 @@ class ClaimedMessage:
     parts: int
     attempts: int
     fields: tuple[str, ...]  # the list's other cells (campaigns.list_columns order)
+    valid_until: datetime | None = None  # its own, when shorter than its campaign's
 
 
 def _log_moves(
@@ -108,11 +109,12 @@ def claim_batch(
                 messages.c.parts,
                 messages.c.attempts,
                 messages.c.fields,
+                messages.c.valid_until,
             )
             .where(mine)
             .order_by(messages.c.id)
         )
-        return [ClaimedMessage(*row[:-1], tuple(row[-1] or ())) for row in rows]
+        return [ClaimedMessage(*row[:-2], tuple(row[-2] or ()), row[-1]) for row in rows]
 
 
 def _move(

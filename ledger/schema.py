@@ -108,6 +108,9 @@ messages = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=True),
     sa.Column("sent_at", UtcDateTime, nullable=True),
     sa.Column("final_at", UtcDateTime, nullable=True),
+    # A message's own validity, when shorter than its campaign's (a welcome: 12 h from
+    # the arrival, in a month-long arrivals campaign).
+    sa.Column("valid_until", UtcDateTime, nullable=True),
     # Few indexes on purpose: each one costs on every row of a million-row launch.
     sa.UniqueConstraint("campaign_key", "recipient"),
     sa.Index(None, "campaign_key", "batch", "status"),

@@ -18,6 +18,7 @@ import typer
 
 from scripts.common import JsonOption, ledger_runtime, settings
 from scripts.output import BAD_INPUT, errors_as_exit_codes, fail, out, print_json
+from scripts.report_html import reason_label
 
 
 class Format(StrEnum):
@@ -116,6 +117,9 @@ def _write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], path: 
     summary.append([words["item"], words["count"]])
     for key in ("rows_read", "rejected", "duplicates", "suppressed", "recipients"):
         summary.append([words[key], data[key]])
+        if key == "rejected":
+            for reason, count in data["rejected_by_reason"].items():
+                summary.append([f"    {reason_label(reason, words['lang'])}", count])
     for state in STATES:
         summary.append([f"  {words[state]}", data["statuses"].get(state, 0)])
     summary.append([words["parts_billed"], data["parts_billed"]])

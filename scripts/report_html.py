@@ -10,6 +10,19 @@ from itertools import accumulate
 from typing import Any
 
 VIETNAM = timezone(timedelta(hours=7))
+
+
+def reason_label(reason: str, lang: str) -> str:
+    """A reject reason in the report's language (the command line's labels are both)."""
+    from scripts.output import REJECT_LABELS
+
+    label = REJECT_LABELS.get(reason)
+    if label is None:
+        return reason
+    vi, _, en = label.partition(" · ")
+    return vi if lang == "vi" else (en or vi)
+
+
 SENT_COLOUR, DELIVERED_COLOUR = "#8a8f98", "#1a7f37"
 
 STYLE = """
@@ -190,6 +203,10 @@ def render(
     summary = [
         [words["rows_read"], data["rows_read"]],
         [words["rejected"], data["rejected"]],
+        *[
+            [f"— {reason_label(r, words['lang'])}", n]
+            for r, n in data["rejected_by_reason"].items()
+        ],
         [words["duplicates"], data["duplicates"]],
         [words["suppressed"], data["suppressed"]],
         [words["recipients"], data["recipients"]],

@@ -142,7 +142,7 @@ class Ingest:
                 else:
                     due[arrival.phone.e164] = (arrival, decision)
             winners = welcome_once(conn, list(due), config.rules.once_per, moment)
-            groups: dict[str, dict[datetime, list[PlannedMessage]]] = {}
+            groups: dict[str, dict[datetime, list[tuple[PlannedMessage, datetime]]]] = {}
             for number, (arrival, welcome) in due.items():
                 campaign_id = config.campaign_id(arrival.arrived_at)
                 if number not in winners:
@@ -154,7 +154,8 @@ class Ingest:
                 if not isinstance(planned, PlannedMessage):  # opted out, no route
                     self._skip(result, count, campaign_id, planned.reason)
                     continue
-                groups.setdefault(campaign_id, {}).setdefault(welcome.send_at, []).append(planned)
+                due_group = groups.setdefault(campaign_id, {}).setdefault(welcome.send_at, [])
+                due_group.append((planned, welcome.valid_until))
                 count(campaign_id, "welcomed")
                 result.welcomed += 1
             made = []

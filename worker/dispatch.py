@@ -16,11 +16,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import dramatiq
 
 from campaigns.plan import column_for
 from campaigns.spec import CampaignSpec
+from campaigns.status import Status
 from campaigns.text import Encoding
 from ledger.halts import all_halts, halt, halted, reroute
 from ledger.messages import (
@@ -28,6 +30,7 @@ from ledger.messages import (
     apply_receipt,
     claim_batch,
     reap,
+    record_outcome,
     release,
     renew,
     stranded,
@@ -100,6 +103,7 @@ def send_batch(
             log.info("batch.outside_sending_hours", hours=str(window), delay_ms=delay_ms)
             return
         claimed = claim_batch(engine, campaign_id, batch, provider_name)
+        claimed = _expire_overdue(engine, claimed, moment)
         if not claimed:
             log.debug("batch.nothing_to_claim")
             return
@@ -115,6 +119,20 @@ def send_batch(
             sender=campaign.spec.brandname,
         )
         _follow_up(runtime, campaign.spec, provider.name, campaign_id, batch, outcome)
+
+
+def _expire_overdue(
+    engine: Any, claimed: list[ClaimedMessage], moment: datetime
+) -> list[ClaimedMessage]:
+    """Messages past their own validity (a welcome 12 h after its arrival) become
+    ``expired`` instead of going out; returns the others."""
+    going = []
+    for message in claimed:
+        if message.valid_until is not None and message.valid_until <= moment:
+            record_outcome(engine, message.id, Status.EXPIRED, "worker", "validity_passed")
+        else:
+            going.append(message)
+    return going
 
 
 def _hand_over(

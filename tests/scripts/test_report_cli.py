@@ -56,6 +56,7 @@ def test_xlsx_and_csv_reports(tmp_path):
     assert "<script" not in html and "src=" not in html and "<link" not in html  # self-contained
     assert 'lang="vi"' in html and "Theo Huyện" in html and 'class="rates"' in html
     assert 'class="timeline"' in html and "Tiến độ gửi tin và đến máy" in html
+    assert "— không phải số" in html  # the rejected row, by its reason
     assert "Chuỗi băm toàn vẹn" in html and "Kiểm tra toàn bộ lúc" in html  # verified now
     assert "0912345678" not in html and "+84912345678" not in html
 

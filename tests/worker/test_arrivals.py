@@ -12,7 +12,7 @@ from dramatiq import Message
 from dramatiq.brokers.stub import StubBroker
 from pydantic import SecretStr
 
-from campaigns.arrivals import load_arrivals
+from campaigns.arrivals import ArrivalsConfig, load_arrivals
 from campaigns.hours import VIETNAM
 from ledger.schema import campaigns, messages, visitors
 from ledger.suppressions import add_numbers
@@ -123,3 +123,47 @@ def test_what_is_older_than_the_window_is_forgotten(engine):
     with engine.connect() as conn:
         assert conn.scalars(sa.select(arrival_events.c.event_id)).all() == ["recent"]
         assert conn.scalars(sa.select(visitors.c.recipient)).all() == ["+821000000001"]
+
+
+def test_a_welcome_past_its_own_validity_expires_instead_of_going_out(engine, tmp_path):
+    from ledger.finaliser import finalise
+    from ledger.schema import now
+    from ledger.summary import status_counts
+    from tests.worker.test_dispatch import Recording
+    from worker.dispatch import send_batch
+
+    runtime = runtime_for(engine, tmp_path)
+    use_broker(StubBroker(), runtime.settings)
+    moment = now()
+    rows = [
+        arrival(i, f"+8210{20000000 + i}", (moment - timedelta(minutes=5)).isoformat())
+        for i in range(4)
+    ]
+    # Rules without sending hours, so the welcomes are due at once whatever the hour.
+    anytime = ArrivalsConfig(CONFIG.spec.model_copy(update={"sending_hours": None}), CONFIG.rules)
+    Ingest(runtime, anytime, clock=lambda: moment).run(rows)
+    campaign = CONFIG.campaign_id(moment)
+    with engine.connect() as conn:
+        stored = conn.execute(
+            sa.select(messages.c.id, messages.c.valid_until).order_by(messages.c.id)
+        ).all()
+    assert all(
+        abs((v - moment - timedelta(hours=11, minutes=55)).total_seconds()) < 2 for _, v in stored
+    )
+
+    def run_out(message_id: int) -> None:  # the provider was down for half a day
+        gone = moment - timedelta(minutes=1)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.update(messages).where(messages.c.id == message_id).values(valid_until=gone)
+            )
+
+    run_out(stored[0].id)
+    assert finalise(engine)["expired"] == 1  # the finaliser finds it still queued
+    run_out(stored[1].id)
+    recording = Recording()
+    runtime._providers["sandbox"] = recording
+    send_batch(runtime, campaign, 1)  # the worker finds it in the batch it claims
+    assert {m.message_id for m in recording.sent} == {stored[2].id, stored[3].id}
+    counts = status_counts(engine, campaign)
+    assert (counts["expired"], counts["sent"]) == (2, 2)
