@@ -25,16 +25,8 @@ from campaigns.spec import CampaignSpec
 from campaigns.status import Status
 from campaigns.text import Encoding
 from ledger.halts import all_halts, halt, halted, reroute
-from ledger.messages import (
-    ClaimedMessage,
-    apply_receipt,
-    claim_batch,
-    reap,
-    record_outcome,
-    release,
-    renew,
-    stranded,
-)
+from ledger.lease import reap, renew, stranded
+from ledger.messages import ClaimedMessage, apply_receipt, claim_batch, record_outcome, release
 from ledger.schema import now
 from ledger.summary import load_campaign
 from providers import OutgoingMessage, ProviderConfigError
@@ -291,7 +283,7 @@ def reap_stale(runtime: Runtime) -> dict[str, int]:
 
 def _rescue_stranded(runtime: Runtime, idle: timedelta) -> int:
     """Enqueue again the batches of messages given back and left queued longer than
-    ``idle`` (``ledger.messages.stranded``), unless their wait is deliberate: the
+    ``idle`` (``ledger.lease.stranded``), unless their wait is deliberate: the
     provider halted (``loa provider resume`` enqueues them) or the campaign outside its
     sending hours (its delayed job comes back at the opening). The job first, then the
     note: if the enqueue fails, the next look tries again. Returns the messages."""
