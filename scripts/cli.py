@@ -153,9 +153,10 @@ def webhook(
         int, typer.Option(min=1, max=64, help="Processes serving requests (one core each).")
     ] = 1,
 ) -> None:
-    """Serve the receipt routes (`/receipts/NAME` for each provider instance), `/healthz`
-    and `/metrics`. A receipt is answered 2xx only once it is in the ledger; requests
-    that fail the provider's check (signature, token) get 403 and store nothing. Run it
+    """Serve the receipt routes (`/receipts/NAME` for each provider instance), `POST
+    /arrivals` (with LOA_ARRIVALS_RULES and LOA_ARRIVALS_API_KEY), `/healthz` and
+    `/metrics`. A receipt is answered 2xx only once it is in the ledger; requests that
+    fail the provider's check (signature, token) get 403 and store nothing. Run it
     behind a TLS reverse proxy; set each provider's public callback URL in its settings."""
     from worker.runtime import Runtime
     from worker.webhook import serve
