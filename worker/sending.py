@@ -8,7 +8,11 @@ loop, shared by every batch); it records what comes back. For each group, in thi
    of the group as they cover now, in one go (a wait, never an exception: no dramatiq
    retry is burnt);
 2. mark the group handed (one UPDATE), so a reaper can tell "never left" from "may have
-   left" if this process dies, and queue it in the lane;
+   left" if this process dies, and queue it in the lane. Not for a provider whose
+   idempotency key makes a resend harmless while the reaper resends with it: there the
+   reaper queues both kinds again, and a message sent twice is one SMS, so the mark would
+   cost a round trip to the ledger per group (measured: 0.35 → 0.40 of the bare loop)
+   and protect nothing;
 3. prepare the next group while the senders work through this one (at most one group of
    a batch waits in the lane: the provider never waits for the ledger, and little is
    marked handed before it goes);
@@ -136,6 +140,8 @@ class _Batch:
         self.loop = self.lane.loop
         self.by_parts = provider.config.rate_unit == "parts"
         self.group_size = _group_size(provider, runtime.settings.send_concurrency)
+        # Whether "handed" means anything to the reaper for this provider (see above).
+        self.mark_handed = not (provider.idempotent and runtime.settings.reaper_resends_with_key)
         self.outcome, self.todo = BatchOutcome(), deque(claimed)
         self.running: dict[int, ClaimedMessage] = {}  # by message id, in the lane
         self.finished: queue.SimpleQueue[list[tuple[int, Result]]] = queue.SimpleQueue()
@@ -172,9 +178,12 @@ class _Batch:
                 record_outcome(engine, message.id, Status.EXPIRED, "worker", "validity_passed")
             self.todo.clear()
             return False
-        handed = mark_handed(self.runtime.statement_engine, [m.id for m in group])
-        # The reaper may have taken some back meanwhile: those are not ours to send.
-        going = [m for m in group if m.id in handed]
+        if self.mark_handed:
+            handed = mark_handed(self.runtime.statement_engine, [m.id for m in group])
+            # The reaper may have taken some back meanwhile: those are not ours to send.
+            going = [m for m in group if m.id in handed]
+        else:
+            going = group
         for message in going:
             self.running[message.id] = message
         self.hold = False  # the cooldown, if any, was waited out before the tokens
