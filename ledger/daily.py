@@ -11,16 +11,16 @@ today's moves only; aggregated in SQL like ``ledger.report``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ledger.report import VIETNAM_OFFSET_HOURS, hour_in_vietnam
+from campaigns.hours import VIETNAM
+from ledger.report import hour_in_vietnam
 from ledger.schema import campaigns, events, messages
 
-VIETNAM = timezone(timedelta(hours=VIETNAM_OFFSET_HOURS))
 #: The moves a daily update counts (claims and releases in between are the worker's own).
 REPORTED = ("sent", "delivered", "undelivered", "failed", "expired", "unknown", "cancelled")
 

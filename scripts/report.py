@@ -165,7 +165,7 @@ def _timeline_sheet(sheet: Any, words: dict[str, str], timeline: dict[str, Any])
     cumulative."""
     from datetime import datetime, timedelta
 
-    from ledger.daily import VIETNAM
+    from campaigns.hours import VIETNAM
 
     start, step = datetime.fromisoformat(timeline["start"]), timeline["step_seconds"]
     sheet.append(
@@ -262,7 +262,7 @@ def report(
     try:
         with errors_as_exit_codes(), ledger_runtime(settings()) as runtime:
             if daily is not None:
-                data = _daily(runtime, daily, fmt, words, partial, verify_now)
+                data = write_daily_report(runtime, daily, fmt, words, partial, verify_now)
             else:
                 data = _campaign(runtime, campaign_id, by, fmt, words, partial, verify_now)
         partial.replace(out_path)
@@ -316,7 +316,7 @@ def _campaign(
     return data
 
 
-def _daily(
+def write_daily_report(
     runtime: Any, day_text: str, fmt: Format, words: dict, path: Path, verify_now: bool
 ) -> dict[str, Any]:
     from ledger.daily import build_daily

@@ -8,7 +8,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ledger.daily import REPORTED, VIETNAM
+from campaigns.hours import VIETNAM
+from ledger.daily import REPORTED
 
 STANDING = ("delivered", "undelivered", "failed", "expired", "unknown", "cancelled", "sent",
             "sending", "queued")  # fmt: skip

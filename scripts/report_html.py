@@ -4,12 +4,12 @@ they get here (``ledger.export.recipient_rows``)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from html import escape
 from itertools import accumulate
 from typing import Any
 
-VIETNAM = timezone(timedelta(hours=7))
+from campaigns.hours import VIETNAM
 
 
 def reason_label(reason: str, lang: str) -> str:

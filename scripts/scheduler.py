@@ -15,18 +15,15 @@ from scripts.output import BAD_INPUT, errors_as_exit_codes, fail
 
 
 def write_daily(runtime: Any, day: date, folder: Path) -> Path:
-    """The day's update as the HTML report, in Vietnamese, into ``folder``."""
-    from ledger.chain import audit_status
-    from ledger.daily import build_daily
-    from scripts.report import LABELS
-    from scripts.report_html import render_daily
+    """The day's update as `loa report --daily DAY --format html` writes it, in
+    Vietnamese, into ``folder``."""
+    from scripts.report import LABELS, Format, write_daily_report
 
-    data = build_daily(runtime.engine, day).as_dict()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"bao-cao-ngay-{day.isoformat()}.html"
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(
-        render_daily(data, LABELS["vi"], audit_status(runtime.engine)), encoding="utf-8"
+    write_daily_report(
+        runtime, day.isoformat(), Format.HTML, LABELS["vi"], partial, verify_now=False
     )
     partial.replace(path)  # a reader never sees half a report
     return path

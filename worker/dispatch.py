@@ -16,9 +16,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 import dramatiq
+from sqlalchemy.engine import Engine
 
 from campaigns.plan import column_for
 from campaigns.spec import CampaignSpec
@@ -114,7 +114,7 @@ def send_batch(
 
 
 def _expire_overdue(
-    engine: Any, claimed: list[ClaimedMessage], moment: datetime
+    engine: Engine, claimed: list[ClaimedMessage], moment: datetime
 ) -> list[ClaimedMessage]:
     """Messages past their own validity (a welcome 12 h after its arrival) become
     ``expired`` instead of going out; returns the others."""

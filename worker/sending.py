@@ -141,7 +141,7 @@ class _Batch:
         self.by_parts = provider.config.rate_unit == "parts"
         self.group_size = _group_size(provider, runtime.settings.send_concurrency)
         # Whether "handed" means anything to the reaper for this provider (see above).
-        self.mark_handed = not (provider.idempotent and runtime.settings.reaper_resends_with_key)
+        self.marks_handed = not (provider.idempotent and runtime.settings.reaper_resends_with_key)
         self.outcome, self.todo = BatchOutcome(), deque(claimed)
         self.running: dict[int, ClaimedMessage] = {}  # by message id, in the lane
         self.finished: queue.SimpleQueue[list[tuple[int, Result]]] = queue.SimpleQueue()
@@ -178,7 +178,7 @@ class _Batch:
                 record_outcome(engine, message.id, Status.EXPIRED, "worker", "validity_passed")
             self.todo.clear()
             return False
-        if self.mark_handed:
+        if self.marks_handed:
             handed = mark_handed(self.runtime.statement_engine, [m.id for m in group])
             # The reaper may have taken some back meanwhile: those are not ours to send.
             going = [m for m in group if m.id in handed]
