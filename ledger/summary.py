@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,7 +14,7 @@ from sqlalchemy.engine import Engine
 from campaigns.spec import CampaignSpec
 from campaigns.status import FINAL, Status
 from ledger.halts import all_halts
-from ledger.schema import campaigns, events, key_of, messages, now
+from ledger.schema import campaigns, events, key_of, messages, now, provider_halts
 
 
 class CampaignNotFound(LookupError):
@@ -38,12 +40,19 @@ class CampaignRecord:
     list_columns: list[str]
 
 
-def load_campaign(engine: Engine, campaign_id: str) -> CampaignRecord:
-    """Raises ``CampaignNotFound``."""
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(campaigns).where(campaigns.c.id == campaign_id)).first()
-    if row is None:
-        raise CampaignNotFound(campaign_id)
+# Every column but the spec, which comes as its stored text: a campaign's spec never
+# changes after launch, and each worker job reads it, so the parsed spec is kept by text.
+_RECORD = [c for c in campaigns.c if c.name != "spec"]
+_RECORD.append(sa.cast(campaigns.c.spec, sa.Text).label("spec_text"))
+
+
+@lru_cache(maxsize=128)
+def _parsed(spec_text: str) -> CampaignSpec:
+    """The validated spec of a stored text (frozen: safe to share)."""
+    return CampaignSpec.model_validate(json.loads(spec_text))
+
+
+def _record(row: sa.Row[Any]) -> CampaignRecord:
     return CampaignRecord(
         id=row.id,
         name=row.name,
@@ -53,10 +62,39 @@ def load_campaign(engine: Engine, campaign_id: str) -> CampaignRecord:
         batches=row.batches,
         created_at=row.created_at,
         valid_until=row.valid_until,
-        spec=CampaignSpec.model_validate(row.spec),
+        spec=_parsed(row.spec_text),
         intake=row.intake,
         list_columns=row.list_columns,
     )
+
+
+def load_campaign(engine: Engine, campaign_id: str) -> CampaignRecord:
+    """Raises ``CampaignNotFound``."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(*_RECORD).where(campaigns.c.id == campaign_id)).first()
+    if row is None:
+        raise CampaignNotFound(campaign_id)
+    return _record(row)
+
+
+def load_for_batch(
+    engine: Engine, campaign_id: str, provider: str | None
+) -> tuple[CampaignRecord, str, str | None]:
+    """What a batch job checks before it claims, in one round trip: the campaign, the
+    job's provider (the campaign's own when ``provider`` is None) and why that provider
+    is halted (None: it may send).
+
+    Raises:
+        CampaignNotFound: no such campaign.
+    """
+    chosen = sa.func.coalesce(sa.literal(provider, sa.String), campaigns.c.provider)
+    halt = sa.select(provider_halts.c.reason).where(provider_halts.c.provider == chosen)
+    query = sa.select(*_RECORD, chosen.label("chosen"), halt.scalar_subquery().label("halt"))
+    with engine.connect() as conn:
+        row = conn.execute(query.where(campaigns.c.id == campaign_id)).first()
+    if row is None:
+        raise CampaignNotFound(campaign_id)
+    return _record(row), row.chosen, row.halt
 
 
 def status_counts(engine: Engine, campaign_id: str) -> dict[Status, int]:
