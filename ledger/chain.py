@@ -99,11 +99,15 @@ def _head(conn: Connection) -> tuple[int, str, int]:
 
 def _unsealed(conn: Connection, after: int, limit: int) -> list[Any]:
     sealed = sa.select(seals.c.event_id).where(seals.c.event_id == events.c.id).exists()
-    return list(
-        conn.execute(
-            sa.select(events).where(events.c.id > after, ~sealed).order_by(events.c.id).limit(limit)
-        )
-    )
+    query = sa.select(events).where(events.c.id > after, ~sealed).order_by(events.c.id)
+    return list(conn.execute(query.limit(limit)).all())
+
+
+_PG_SEALS = """
+    INSERT INTO seals (seq, event_id, hash, sealed_at)
+    SELECT %(first)s + n - 1, event_id, hash, %(at)s
+    FROM unnest(%(ids)s::bigint[], %(hashes)s::varchar[]) WITH ORDINALITY AS u(event_id, hash, n)
+"""
 
 
 def seal(engine: Engine, limit: int = PASS_LIMIT, wait: bool = True) -> int:
@@ -116,13 +120,23 @@ def seal(engine: Engine, limit: int = PASS_LIMIT, wait: bool = True) -> int:
         rows = _unsealed(conn, max(0, last_event - STRAGGLER_WINDOW), limit)
         if not rows:
             return 0
-        at, values = now(), []
+        at, first, hashes = now(), seq + 1, []
         for row in rows:
-            seq += 1
             previous = link(previous, row)
-            values.append({"seq": seq, "event_id": row.id, "hash": previous, "sealed_at": at})
-        conn.execute(seals.insert(), values)
-        return len(values)
+            hashes.append(previous)
+        ids = [row.id for row in rows]
+        if conn.dialect.name == "postgresql":
+            # One statement: a pass seals up to 20,000 events, and the housekeeper shares
+            # the machine with the sending loop (row by row: half of the pass's CPU).
+            params = {"first": first, "ids": ids, "hashes": hashes, "at": at}
+            conn.exec_driver_sql(_PG_SEALS, params)
+        else:
+            values = [
+                {"seq": first + i, "event_id": event_id, "hash": hashes[i], "sealed_at": at}
+                for i, event_id in enumerate(ids)
+            ]
+            conn.execute(seals.insert(), values)
+        return len(ids)
 
 
 @dataclass

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from campaigns.status import FINAL, Status, can_move, sources_of
-from ledger.schema import UtcDateTime, campaigns, events, key_of, messages, now
+from ledger.schema import campaigns, events, key_of, messages, now
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,28 +59,26 @@ def _log_moves(
 
 # PostgreSQL: the claim, its events and the claimed rows in one statement, one round trip
 # (a worker claims a batch every few dozen milliseconds at full speed; the portable path
-# below takes five). Atomic on its own: the caller may run it in autocommit.
-_PG_CLAIM = (
-    sa.text(
-        """
+# below takes five). Atomic on its own: the caller may run it in autocommit. Run as the
+# driver's own SQL: SQLAlchemy's result processing cost 2.5 µs a row here, five times
+# the driver's (measured on a 200-row claim), in the thread that shares the interpreter
+# with the sending loop.
+_PG_CLAIM = """
     WITH claimed AS (
-        UPDATE messages SET status = 'sending', claim_token = :token, claimed_at = :at,
-            handed_at = NULL, updated_at = :at, attempts = attempts + 1
-        WHERE campaign_key = (SELECT key FROM campaigns WHERE id = :campaign_id)
-            AND batch = :batch AND status = 'queued'
-            AND (CAST(:provider AS VARCHAR) IS NULL OR provider = :provider)
+        UPDATE messages SET status = 'sending', claim_token = %(token)s,
+            claimed_at = %(at)s, handed_at = NULL, updated_at = %(at)s,
+            attempts = attempts + 1
+        WHERE campaign_key = (SELECT key FROM campaigns WHERE id = %(campaign_id)s)
+            AND batch = %(batch)s AND status = 'queued'
+            AND (%(provider)s::varchar IS NULL OR provider = %(provider)s)
         RETURNING id, recipient, language, encoding, parts, attempts, fields, valid_until
     ),
     logged AS (
         INSERT INTO events (campaign_id, message_id, at, source, from_status, to_status)
-        SELECT :campaign_id, id, :at, 'worker', 'queued', 'sending' FROM claimed
+        SELECT %(campaign_id)s, id, %(at)s, 'worker', 'queued', 'sending' FROM claimed
     )
     SELECT * FROM claimed ORDER BY id
-    """
-    )
-    .bindparams(sa.bindparam("at", type_=UtcDateTime))
-    .columns(fields=messages.c.fields.type, valid_until=UtcDateTime)
-)
+"""
 
 
 def claim_batch(
@@ -99,12 +97,16 @@ def claim_batch(
     """
     token, at = uuid.uuid4().hex, now()
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            params = {"token": token, "at": at, "campaign_id": campaign_id, "batch": batch}
-            rows = conn.execute(_PG_CLAIM, {**params, "provider": provider})
-        else:
+        if conn.dialect.name != "postgresql":
             rows = _claim_portable(conn, campaign_id, batch, provider, token, at)
-        return [ClaimedMessage(*row[:-2], tuple(row[-2] or ()), row[-1]) for row in rows]
+            return [ClaimedMessage(*row[:-2], tuple(row[-2] or ()), row[-1]) for row in rows]
+        params = {"token": token, "at": at, "campaign_id": campaign_id, "batch": batch}
+        rows = conn.exec_driver_sql(_PG_CLAIM, {**params, "provider": provider}).all()
+    # The driver's own values: JSON already a list, timestamps in the session's zone.
+    return [
+        ClaimedMessage(*row[:-2], tuple(row[-2] or ()), row[-1] and row[-1].astimezone(UTC))
+        for row in rows
+    ]
 
 
 def _claim_portable(

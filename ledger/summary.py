@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from campaigns.spec import CampaignSpec
 from campaigns.status import FINAL, Status
 from ledger.halts import all_halts
-from ledger.schema import campaigns, events, key_of, messages, now, provider_halts
+from ledger.schema import UtcDateTime, campaigns, events, key_of, messages, now
 
 
 class CampaignNotFound(LookupError):
@@ -77,24 +77,49 @@ def load_campaign(engine: Engine, campaign_id: str) -> CampaignRecord:
     return _record(row)
 
 
-def load_for_batch(
-    engine: Engine, campaign_id: str, provider: str | None
-) -> tuple[CampaignRecord, str, str | None]:
-    """What a batch job checks before it claims, in one round trip: the campaign, the
-    job's provider (the campaign's own when ``provider`` is None) and why that provider
-    is halted (None: it may send).
+@dataclass(frozen=True)
+class BatchCampaign:
+    """What a batch job reads of its campaign before it claims: its state, the job's
+    provider (the campaign's own unless the job names one) and why that provider is
+    halted (None: it may send), the campaign's validity, spec and list columns."""
+
+    state: str
+    provider: str
+    halted: str | None
+    valid_until: datetime
+    spec: CampaignSpec
+    list_columns: list[str]
+
+
+# One row, one round trip; the JSON columns come as text and are parsed once per text.
+_FOR_BATCH = sa.text(
+    """
+    SELECT c.state, COALESCE(:provider, c.provider),
+        (SELECT reason FROM provider_halts WHERE provider = COALESCE(:provider, c.provider)),
+        c.valid_until, CAST(c.spec AS TEXT), CAST(c.list_columns AS TEXT)
+    FROM campaigns c WHERE c.id = :id
+    """
+).columns(valid_until=UtcDateTime)
+
+
+@lru_cache(maxsize=128)
+def _columns(list_columns_text: str) -> tuple[str, ...]:
+    return tuple(json.loads(list_columns_text))
+
+
+def load_for_batch(engine: Engine, campaign_id: str, provider: str | None) -> BatchCampaign:
+    """The campaign as a batch job of ``provider`` (None: the campaign's own) sees it.
 
     Raises:
         CampaignNotFound: no such campaign.
     """
-    chosen = sa.func.coalesce(sa.literal(provider, sa.String), campaigns.c.provider)
-    halt = sa.select(provider_halts.c.reason).where(provider_halts.c.provider == chosen)
-    query = sa.select(*_RECORD, chosen.label("chosen"), halt.scalar_subquery().label("halt"))
     with engine.connect() as conn:
-        row = conn.execute(query.where(campaigns.c.id == campaign_id)).first()
+        row = conn.execute(_FOR_BATCH, {"id": campaign_id, "provider": provider}).first()
     if row is None:
         raise CampaignNotFound(campaign_id)
-    return _record(row), row.chosen, row.halt
+    state, chosen, halt, valid_until, spec_text, columns_text = row
+    spec, columns = _parsed(spec_text), list(_columns(columns_text))
+    return BatchCampaign(state, chosen, halt, valid_until, spec, columns)
 
 
 def status_counts(engine: Engine, campaign_id: str) -> dict[Status, int]:

@@ -40,6 +40,9 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         heartbeat_timeout=settings.redis_heartbeat_timeout_ms,
         maintenance_chance=settings.redis_maintenance_chance,
     )
+    from worker.collector import CollectorTuning
+
+    broker.add_middleware(CollectorTuning())
     if os.environ.get("dramatiq_prom_db"):  # noqa: SIM112 - dramatiq names it so; set by `loa worker`
         from dramatiq.middleware.prometheus import Prometheus
 

@@ -76,13 +76,12 @@ def send_batch(
     # at full speed starts a batch every few dozen milliseconds.
     statements = runtime.statement_engine
     with bound(campaign_id=campaign_id, batch=batch):
-        campaign, provider_name, halt_reason = load_for_batch(
-            statements, campaign_id, provider_name
-        )
+        campaign = load_for_batch(statements, campaign_id, provider_name)
+        provider_name = campaign.provider
         if campaign.state != "running":
             log.info("batch.skipped", state=campaign.state)
             return
-        if halt_reason is not None:
+        if campaign.halted is not None:
             # The provider waits for an operator (`loa provider resume` re-enqueues what
             # is left); a fallback provider may take the batch meanwhile.
             moved = _hand_over(runtime, campaign.spec, campaign_id, batch, provider_name)
@@ -207,18 +206,21 @@ def _renderer(
     spec: CampaignSpec, list_columns: list[str], valid_until: datetime
 ) -> Callable[[ClaimedMessage], OutgoingMessage]:
     """What turns a claimed row into the message a provider sends (the template filled
-    with the row's own cells)."""
+    with the row's own cells). Looked up once per batch, not per message: this runs in
+    the batch's thread, which shares the interpreter with the sending loop."""
     columns = _template_columns(spec, list_columns)
+    templates = {language: (spec.template(language), columns[language]) for language in columns}
+    default = templates[spec.language_for(None)]
+    encodings = {encoding.value: encoding for encoding in Encoding}
 
     def render(message: ClaimedMessage) -> OutgoingMessage:
-        language = spec.language_for(message.language)
-        cells = tuple(message.fields[i] for i in columns[language])
+        template, where = templates.get(message.language, default)
         return OutgoingMessage(
             message_id=message.id,
             to=message.recipient,
-            text=spec.template(language).render(cells),
+            text=template.render(tuple(message.fields[i] for i in where)),
             sender=spec.brandname,
-            encoding=Encoding(message.encoding),
+            encoding=encodings[message.encoding],
             parts=message.parts,
             attempt=message.attempts,
             valid_until=valid_until,

@@ -28,6 +28,7 @@ housekeeper: they coordinate through the ledger, as the notes above say.)
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ log = get_logger("loa.housekeeping")
 
 #: How often the housekeeper tries to seal new events.
 SEAL_INTERVAL_SECONDS = 2.0
+#: How much the housekeeping process yields the CPU to the workers (``nice``).
+HOUSEKEEPING_NICENESS = 10
 #: How often it applies receipts the webhook stored.
 RECEIPTS_INTERVAL_SECONDS = 1.0
 #: How often it runs the finaliser (its moves are conditional: any number of finalisers
@@ -157,6 +160,10 @@ def keep_house(stop: threading.Event | None = None) -> int:
     process's exit code."""
     from worker.runtime import get_runtime
 
+    if stop is None:
+        # The forked process: its work can wait, the sending loops beside it cannot (a
+        # seal pass took a core for most of a second and the send rate dipped by half).
+        os.nice(HOUSEKEEPING_NICENESS)
     stop = stop or threading.Event()
     runtime = get_runtime()
     threads = [
