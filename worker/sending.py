@@ -150,8 +150,10 @@ class _Batch:
         # Messages queued in the lane and taken by a sender: their difference is what
         # still waits there (each counter written by one thread only).
         self.queued, self.taken = 0, 0
-        #: Set when the provider must not be sent more of this batch's messages for now.
-        self.hold = False
+        #: Set when the provider must not be sent more of this batch's messages for now;
+        #: ``holds`` counts the times it was set (on the loop), so the batch's thread
+        #: never clears a hold that came after the cooldown it waited out.
+        self.hold, self.holds = False, 0
         self.put_backs: dict[int, int] = {}
         self.sent: list[tuple[int, str]] = []
         self.recorded_at = time.monotonic()
@@ -169,6 +171,7 @@ class _Batch:
             self.todo.clear()
             return False
         candidates = [self.todo[i] for i in range(min(self.group_size, len(self.todo)))]
+        holds = self.holds  # a failure's cooldown begins before its hold: waited out below
         group = self._paid(candidates)
         for _ in group:
             self.todo.popleft()
@@ -186,7 +189,10 @@ class _Batch:
             going = group
         for message in going:
             self.running[message.id] = message
-        self.hold = False  # the cooldown, if any, was waited out before the tokens
+        if self.holds == holds:
+            # The cooldown, if any, was waited out before the tokens. A send that failed
+            # since began another one: its hold stays, and these come back ``HELD``.
+            self.hold = False
         self.queued += len(going)
         self.lane.submit(self, [self.render(m) for m in going])
         return bool(self.todo) and self.queued - self.taken < self.group_size
@@ -227,6 +233,7 @@ class _Batch:
             result.provider_wide or result.kind is ErrorKind.HALT
         ):
             self.hold = True  # at once: what waits in the lane must not go meanwhile
+            self.holds += 1
         self._wake()
         self.ended_now.append((message_id, result))
 
