@@ -14,17 +14,16 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
 
 from campaigns.status import Status
-from ledger.schema import UtcDateTime, events, messages, now
+from ledger.schema import events, messages, now
 
 # PostgreSQL: the hot statements take arrays, so their text never changes with the group's
-# size (prepared by the server after a few runs) and each is one round trip. The bulk
-# record runs as the driver's own SQL (psycopg adapts lists to arrays itself): SQLAlchemy's
-# processing of the parameters and rows cost more CPU than the driver, in the thread that
-# shares the interpreter with the sending loop.
+# size (prepared by the server after a few runs) and each is one round trip. They run as
+# the driver's own SQL (psycopg adapts lists to arrays itself): SQLAlchemy's processing of
+# the parameters and rows cost more CPU than the driver, in the thread that shares the
+# interpreter with the sending loop.
 _PG_SENT = """
     WITH given AS (
         SELECT * FROM unnest(%(ids)s::bigint[], %(pids)s::varchar[]) AS g(id, pid)
@@ -41,9 +40,10 @@ _PG_SENT = """
     )
     SELECT id FROM moved
 """
-_PG_HANDED = sa.text(
-    "UPDATE messages SET handed_at = :at WHERE id = ANY(:ids) AND status = 'sending' RETURNING id"
-).bindparams(sa.bindparam("ids", type_=ARRAY(sa.BigInteger)), sa.bindparam("at", type_=UtcDateTime))
+_PG_HANDED = """
+    UPDATE messages SET handed_at = %(at)s
+    WHERE id = ANY(%(ids)s::bigint[]) AND status = 'sending' RETURNING id
+"""
 
 
 def mark_handed(engine: Engine, message_ids: Sequence[int]) -> set[int]:
@@ -54,7 +54,8 @@ def mark_handed(engine: Engine, message_ids: Sequence[int]) -> set[int]:
         return set()
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            return set(conn.execute(_PG_HANDED, {"ids": list(message_ids), "at": now()}).scalars())
+            params = {"ids": list(message_ids), "at": now()}
+            return {row[0] for row in conn.exec_driver_sql(_PG_HANDED, params)}
         rows = conn.execute(
             messages.update()
             .where(messages.c.id.in_(message_ids), messages.c.status == Status.SENDING.value)

@@ -97,12 +97,12 @@ def claim_batch(
     """
     token, at = uuid.uuid4().hex, now()
     with engine.begin() as conn:
-        if conn.dialect.name != "postgresql":
+        if conn.dialect.name == "postgresql":
+            params = {"token": token, "at": at, "campaign_id": campaign_id, "batch": batch}
+            rows = conn.exec_driver_sql(_PG_CLAIM, {**params, "provider": provider}).all()
+        else:
             rows = _claim_portable(conn, campaign_id, batch, provider, token, at)
-            return [ClaimedMessage(*row[:-2], tuple(row[-2] or ()), row[-1]) for row in rows]
-        params = {"token": token, "at": at, "campaign_id": campaign_id, "batch": batch}
-        rows = conn.exec_driver_sql(_PG_CLAIM, {**params, "provider": provider}).all()
-    # The driver's own values: JSON already a list, timestamps in the session's zone.
+    # Times in UTC, as the ledger reads them (the driver's come in the session's zone).
     return [
         ClaimedMessage(*row[:-2], tuple(row[-2] or ()), row[-1] and row[-1].astimezone(UTC))
         for row in rows

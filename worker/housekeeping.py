@@ -154,29 +154,20 @@ CHORES = (
 FORK_FUNCTION = "worker.housekeeping:keep_house"
 
 
-def keep_house(stop: threading.Event | None = None) -> int:
-    """Run every chore until ``stop`` is set (never, in the forked process: dramatiq's
-    signal handler ends it on SIGTERM, and the chores' threads are daemons). Returns the
-    process's exit code."""
+def keep_house() -> int:
+    """The housekeeping process (dramatiq's fork function): run every chore until
+    dramatiq's signal handler ends the process on SIGTERM (the chores' threads are
+    daemons). Returns the process's exit code."""
     from worker.runtime import get_runtime
 
-    if stop is None:
-        # The forked process: its work can wait, the sending loops beside it cannot (a
-        # seal pass took a core for most of a second and the send rate dipped by half).
-        os.nice(HOUSEKEEPING_NICENESS)
-    stop = stop or threading.Event()
+    # Its work can wait, the sending loops beside it cannot (a seal pass took a core for
+    # most of a second and the send rate dipped by half).
+    os.nice(HOUSEKEEPING_NICENESS)
     runtime = get_runtime()
-    threads = [
-        threading.Thread(
-            target=chore.run, args=(runtime, stop), name=f"loa-{chore.name}", daemon=True
-        )
-        for chore in CHORES
-    ]
-    for thread in threads:
-        thread.start()
+    stop = threading.Event()  # never set: the process ends with the workers
+    for chore in CHORES:
+        name = f"loa-{chore.name}"
+        threading.Thread(target=chore.run, args=(runtime, stop), name=name, daemon=True).start()
     log.info("housekeeping.started", chores=[chore.name for chore in CHORES])
-    while not stop.wait(3600):
-        pass
-    for thread in threads:
-        thread.join()
+    stop.wait()
     return 0
