@@ -48,8 +48,10 @@ _MOVES: dict[Status, frozenset[Status]] = {
     # An operator's cancel ends only what was not handed to a worker yet.
     Status.QUEUED: frozenset({Status.SENDING, Status.EXPIRED, Status.FAILED, Status.CANCELLED}),
     # A receipt can overtake the send call's answer, so `sending` may jump straight to a
-    # receipt's status; `queued` is the release of a claim the provider never processed.
-    Status.SENDING: frozenset({Status.QUEUED, Status.SENT} | (FINAL - {Status.CANCELLED})),
+    # receipt's status; `queued` is the release of a claim the provider never processed,
+    # and `cancelled` the same release when its campaign was cancelled meanwhile (a claim
+    # given back after the cancel must not wait in `queued` for good).
+    Status.SENDING: frozenset({Status.QUEUED, Status.SENT} | FINAL),
     Status.SENT: FINAL - {Status.CANCELLED},
     # A correction: the provider did send it after all, and said how it ended.
     Status.UNKNOWN: _REAL_FINAL,

@@ -6,6 +6,9 @@
   turns up later still corrects it (``unknown`` -> a real final status).
 - A message still ``queued`` once its campaign's validity has passed becomes ``expired``:
   nothing would send it any more (a worker expires it too, when its batch comes back).
+- A message ``queued`` in a cancelled campaign becomes ``cancelled``. A release after
+  the cancel already ends that way (``ledger.messages``); this is the net under it, so
+  that no recipient of a cancelled campaign waits for good.
 
 Each move is a bulk UPDATE with one event per message (source ``finaliser``), per
 campaign, so a million stale rows cost a few statements, not a million.
@@ -24,6 +27,13 @@ from ledger.schema import campaigns, events, key_of, messages, now
 
 DEFAULT_WINDOW = timedelta(hours=72)
 
+#: The code each of the finaliser's moves leaves on the message (and in its event).
+_CODES = {
+    Status.UNKNOWN: "no_final_receipt",
+    Status.EXPIRED: "validity_passed",
+    Status.CANCELLED: "campaign_cancelled",
+}
+
 
 def _settle(
     engine: Engine, campaign_id: str, which: sa.ColumnElement[bool], old: Status, new: Status
@@ -31,9 +41,7 @@ def _settle(
     """Move the rows ``which`` from ``old`` to ``new``; the events name exactly the rows
     the UPDATE moved (a receipt that got there first keeps its row)."""
     at = now()
-    values = {"status": new.value, "updated_at": at, "final_at": at}
-    if new is Status.UNKNOWN:
-        values["error_code"] = "no_final_receipt"
+    values = {"status": new.value, "updated_at": at, "final_at": at, "error_code": _CODES[new]}
     with engine.begin() as conn:
         moved = conn.scalars(
             messages.update()
@@ -63,10 +71,11 @@ def _settle(
 
 def finalise(engine: Engine, windows: Mapping[str, timedelta] | None = None) -> dict[str, int]:
     """Settle what no receipt or worker will settle. ``windows``: the receipt window per
-    provider instance (others: 72 h). Returns how many became ``unknown`` and ``expired``."""
+    provider instance (others: 72 h). Returns how many became ``unknown``, ``expired``
+    and ``cancelled``."""
     windows = windows or {}
     moment = now()
-    done = {"unknown": 0, "expired": 0}
+    done = {"unknown": 0, "expired": 0, "cancelled": 0}
     with engine.connect() as conn:
         waiting = conn.execute(
             sa.select(campaigns.c.id, messages.c.provider)
@@ -100,6 +109,24 @@ def finalise(engine: Engine, windows: Mapping[str, timedelta] | None = None) -> 
             messages.c.status == Status.QUEUED.value,
         )
         done["expired"] += _settle(engine, campaign_id, which, Status.QUEUED, Status.EXPIRED)
+    with engine.connect() as conn:
+        cancelled = conn.scalars(
+            sa.select(campaigns.c.id).where(
+                campaigns.c.state == "cancelled",
+                sa.select(messages.c.id)
+                .where(
+                    messages.c.campaign_key == campaigns.c.key,
+                    messages.c.status == Status.QUEUED.value,
+                )
+                .exists(),
+            )
+        ).all()
+    for campaign_id in cancelled:
+        which = sa.and_(
+            messages.c.campaign_key == key_of(campaign_id),
+            messages.c.status == Status.QUEUED.value,
+        )
+        done["cancelled"] += _settle(engine, campaign_id, which, Status.QUEUED, Status.CANCELLED)
     # Messages with a validity of their own (a welcome: 12 h from the arrival).
     with engine.connect() as conn:
         overdue = conn.scalars(

@@ -30,7 +30,7 @@ _PG_SENT = """
     ),
     moved AS (
         UPDATE messages SET status = 'sent', provider_message_id = given.pid,
-            sent_at = %(at)s, updated_at = %(at)s, claim_token = NULL
+            sent_at = %(at)s, updated_at = %(at)s, claim_token = NULL, error_code = NULL
         FROM given WHERE messages.id = given.id AND messages.status = 'sending'
         RETURNING messages.id
     ),
@@ -80,6 +80,7 @@ def record_sent(engine: Engine, campaign_id: str, sent: Sequence[tuple[int, str]
         "sent_at": at,
         "updated_at": at,
         "claim_token": None,
+        "error_code": None,  # an earlier attempt's code does not explain a sent message
     }
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":

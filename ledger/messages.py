@@ -67,7 +67,7 @@ _PG_CLAIM = """
     WITH claimed AS (
         UPDATE messages SET status = 'sending', claim_token = %(token)s,
             claimed_at = %(at)s, handed_at = NULL, updated_at = %(at)s,
-            attempts = attempts + 1
+            attempts = attempts + 1, error_code = NULL
         WHERE campaign_key = (SELECT key FROM campaigns WHERE id = %(campaign_id)s)
             AND batch = %(batch)s AND status = 'queued'
             AND (%(provider)s::varchar IS NULL OR provider = %(provider)s)
@@ -82,7 +82,11 @@ _PG_CLAIM = """
 
 
 def claim_batch(
-    engine: Engine, campaign_id: str, batch: int, provider: str | None = None
+    engine: Engine,
+    campaign_id: str,
+    batch: int,
+    provider: str | None = None,
+    token: str | None = None,
 ) -> list[ClaimedMessage]:
     """Claim the batch's ``queued`` messages for sending (``queued -> sending``).
 
@@ -92,10 +96,14 @@ def claim_batch(
     a fallback provider, each provider's job claims its own. On PostgreSQL one statement
     (``engine`` may be in autocommit); elsewhere one transaction.
 
+    ``token`` (32 characters; a fresh one when not given) marks the claim: a worker
+    registers it as held before claiming (``worker.liveness``), so that the reaper can
+    tell a live batch's rows from a dead one's.
+
     Returns:
         The claimed messages in id order, attempts already counting this one.
     """
-    token, at = uuid.uuid4().hex, now()
+    token, at = token or uuid.uuid4().hex, now()
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             params = {"token": token, "at": at, "campaign_id": campaign_id, "batch": batch}
@@ -135,6 +143,7 @@ def _claim_portable(
             handed_at=None,
             updated_at=at,
             attempts=messages.c.attempts + 1,
+            error_code=None,
         )
     ).rowcount
     if not claimed:
@@ -169,19 +178,24 @@ def _move(
     source: str,
     code: str | None = None,
     detail: dict[str, Any] | None = None,
+    claim: str | None = None,
     **values: Any,
 ) -> Status | None:
-    """Move one message to ``new`` if allowed. Returns the old status, or ``None`` when the
-    move was refused (a duplicate or late update) and nothing changed."""
+    """Move one message to ``new`` if allowed (and, with ``claim``, only while the row is
+    under that claim token). Returns the old status, or ``None`` when the move was refused
+    (a duplicate or late update, or another claim) and nothing changed."""
     query = (
-        sa.select(messages.c.status, campaigns.c.id.label("campaign_id"))
+        sa.select(messages.c.status, messages.c.claim_token, campaigns.c.id.label("campaign_id"))
         .join(campaigns, campaigns.c.key == messages.c.campaign_key)
         .where(messages.c.id == message_id)
     )
     row = conn.execute(query.with_for_update(of=messages)).first()
-    if row is None:
+    if row is None or (claim is not None and row.claim_token != claim):
         return None
     old = Status(row.status)
+    if new is Status.QUEUED and _cancelled(conn, message_id):
+        # Given back after its campaign was cancelled: nothing would ever take it again.
+        new, code, values = Status.CANCELLED, "campaign_cancelled", {}
     if not can_move(old, new):
         return None
     at = now()
@@ -189,6 +203,10 @@ def _move(
         values.setdefault("final_at", at)
     if new is not Status.SENDING:
         values.setdefault("claim_token", None)
+    # A status carries the code of the move that put the message there, or none: a
+    # message sent after a failed attempt does not keep that attempt's code (the
+    # events keep every attempt's).
+    values.setdefault("error_code", code)
     conn.execute(
         messages.update()
         .where(
@@ -211,14 +229,38 @@ def _move(
     return old
 
 
+def _cancelled(conn: Connection, message_id: int) -> bool:
+    """Whether the message's campaign is cancelled, read under a shared lock on the
+    campaign's row: ``cancel_campaign`` updates that row first, so a release and a cancel
+    never interleave (either the cancel comes first and the release sees it, or the
+    release commits first and the cancel's sweep finds the row ``queued``)."""
+    state = conn.scalar(
+        sa.select(campaigns.c.state)
+        .where(
+            campaigns.c.key
+            == sa.select(messages.c.campaign_key)
+            .where(messages.c.id == message_id)
+            .scalar_subquery()
+        )
+        .with_for_update(read=True)
+    )
+    return state == "cancelled"
+
+
 def record_outcome(
-    engine: Engine, message_id: int, status: Status, source: str, code: str | None = None
+    engine: Engine,
+    message_id: int,
+    status: Status,
+    source: str,
+    code: str | None = None,
+    claim: str | None = None,
 ) -> bool:
     """Move a message to ``status`` (failed, unknown, expired, queued …) with the code that
-    explains it. Returns whether the status changed."""
+    explains it; with ``claim``, only if the row is still under that claim token (the
+    reaper's moves: a row claimed again since is another worker's). Returns whether the
+    status changed."""
     with engine.begin() as conn:
-        values = {"error_code": code} if code is not None else {}
-        return _move(conn, message_id, status, source, code=code, **values) is not None
+        return _move(conn, message_id, status, source, code=code, claim=claim) is not None
 
 
 def release(
@@ -230,7 +272,7 @@ def release(
     released = 0
     with engine.begin() as conn:
         for message_id in message_ids:
-            values: dict[str, Any] = {"error_code": code} if code is not None else {}
+            values: dict[str, Any] = {}
             if refund:
                 values["attempts"] = messages.c.attempts - 1
             released += (
@@ -279,7 +321,8 @@ def apply_in(
     """Apply one receipt to its message inside the caller's transaction (forward only).
     The event keeps the provider's code, the network that served the number and when
     the receipt was received, when known. Returns whether the status moved."""
-    values = {"error_code": code} if status is Status.UNDELIVERED and code else {}
+    # The provider's code explains an undelivered message; a delivered one has none.
+    values = {"error_code": code if status is Status.UNDELIVERED else None}
     detail: dict[str, Any] = {"network": network} if network else {}
     if received_at is not None:
         detail["received_at"] = received_at.astimezone(UTC).isoformat()
@@ -345,15 +388,22 @@ def cancel_campaign(engine: Engine, campaign_id: str) -> int:
         messages.c.campaign_key == key_of(campaign_id), messages.c.status == Status.QUEUED.value
     )
     with engine.begin() as conn:
+        # The campaign's row first: a release holding it (``_cancelled``) finishes before
+        # this goes on, and one coming later sees the campaign cancelled.
+        conn.execute(
+            campaigns.update().where(campaigns.c.id == campaign_id).values(state="cancelled")
+        )
         _log_moves(conn, campaign_id, waiting, Status.QUEUED, Status.CANCELLED, "operator", at)
         cancelled = conn.execute(
             messages.update()
             .where(waiting)
-            .values(status=Status.CANCELLED.value, updated_at=at, final_at=at)
+            .values(
+                status=Status.CANCELLED.value,
+                updated_at=at,
+                final_at=at,
+                error_code="campaign_cancelled",
+            )
         ).rowcount
-        conn.execute(
-            campaigns.update().where(campaigns.c.id == campaign_id).values(state="cancelled")
-        )
         conn.execute(
             events.insert().values(
                 campaign_id=campaign_id,

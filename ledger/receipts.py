@@ -163,8 +163,8 @@ def _apply(conn: Connection, matched: list[tuple[Any, int]]) -> list[bool]:
         values.update(status=new.value, updated_at=at, claim_token=None)
         if new in FINAL:
             values["final_at"] = at
-        if new is Status.UNDELIVERED and row.code:
-            values["error_code"] = row.code
+        # The provider's code explains an undelivered message; any other has none.
+        values["error_code"] = row.code if new is Status.UNDELIVERED else None
         detail = {"received_at": row.received_at.astimezone(UTC).isoformat()}
         if row.network:
             detail["network"] = row.network

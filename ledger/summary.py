@@ -38,6 +38,14 @@ class CampaignRecord:
     spec: CampaignSpec
     intake: dict[str, Any]
     list_columns: list[str]
+    list_name: str = ""
+
+    @property
+    def open_ended(self) -> bool:
+        """A campaign that keeps taking recipients after launch (the month's arrivals
+        campaign: welcomes join it as visitors arrive), so having none left to send
+        does not make it finished."""
+        return self.list_name == "arrivals"
 
 
 # Every column but the spec, which comes as its stored text: a campaign's spec never
@@ -65,6 +73,7 @@ def _record(row: sa.Row[Any]) -> CampaignRecord:
         spec=_parsed(row.spec_text),
         intake=row.intake,
         list_columns=row.list_columns,
+        list_name=row.list_name,
     )
 
 

@@ -40,8 +40,8 @@ def test_silence_after_the_window_becomes_unknown_and_a_late_receipt_corrects_it
     ids = sent(engine)
     age(engine, ids[:4], hours=80)  # past the 72 h default
     age(engine, ids[4:5], hours=30)  # within it
-    assert finalise(engine) == {"unknown": 4, "expired": 0}
-    assert finalise(engine) == {"unknown": 0, "expired": 0}  # each row once
+    assert finalise(engine) == {"unknown": 4, "expired": 0, "cancelled": 0}
+    assert finalise(engine) == {"unknown": 0, "expired": 0, "cancelled": 0}  # each row once
     counts = status_counts(engine, SPEC.id)
     assert (counts[Status.UNKNOWN], counts[Status.SENT]) == (4, 2)
     with engine.connect() as conn:
@@ -58,14 +58,18 @@ def test_silence_after_the_window_becomes_unknown_and_a_late_receipt_corrects_it
 def test_each_provider_has_its_own_window(engine):
     ids = sent(engine)
     age(engine, ids, hours=30)
-    assert finalise(engine, {"sandbox": timedelta(hours=24)}) == {"unknown": 6, "expired": 0}
+    assert finalise(engine, {"sandbox": timedelta(hours=24)}) == {
+        "unknown": 6,
+        "expired": 0,
+        "cancelled": 0,
+    }
 
 
 def test_waiting_past_validity_becomes_expired(engine):
     rows = [ListRow(row=i + 2, phone=f"09123{i:05d}", values=()) for i in range(5)]
     record(engine, SPEC, rows)
-    assert finalise(engine) == {"unknown": 0, "expired": 0}  # still valid: it waits
+    assert finalise(engine) == {"unknown": 0, "expired": 0, "cancelled": 0}  # still valid: it waits
     with engine.begin() as conn:
         conn.execute(sa.update(campaigns).values(valid_until=now() - timedelta(minutes=1)))
-    assert finalise(engine) == {"unknown": 0, "expired": 5}
+    assert finalise(engine) == {"unknown": 0, "expired": 5, "cancelled": 0}
     assert status_counts(engine, SPEC.id)[Status.EXPIRED] == 5

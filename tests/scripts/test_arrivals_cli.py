@@ -25,9 +25,14 @@ def write_csv(path: Path, count: int, first: int = 0) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+#: The settle time the test asks for: far longer than the command takes to start on a
+#: loaded machine, so a file written just before it is always "still being copied".
+SETTLE = "600"
+
+
 def settled(path: Path) -> None:
-    """As if copied a minute ago."""
-    then = time.time() - 60
+    """As if copied an hour ago."""
+    then = time.time() - 3600
     os.utime(path, (then, then))
 
 
@@ -53,7 +58,7 @@ def test_an_inbox_is_taken_once(tmp_path):
         settled(inbox / name)
     write_csv(inbox / "just-arrived.csv", 3, first=100)  # still being written, perhaps
 
-    run = loa("arrivals", "ingest", "inbox", "--json", cwd=tmp_path)
+    run = loa("arrivals", "ingest", "inbox", "--settle", SETTLE, "--json", cwd=tmp_path)
     assert run.returncode == 1, run.stderr  # rows were refused: see the rejects
     files = {f["file"]: f for f in json.loads(run.stdout)["files"]}
     assert set(files) == {"ferry.csv", "bus.jsonl", "broken.csv"}
@@ -84,7 +89,7 @@ def test_an_inbox_is_taken_once(tmp_path):
     shutil.copy(inbox / "done" / "ferry.csv", inbox / "ferry-again.csv")
     settled(inbox / "ferry-again.csv")
     settled(inbox / "just-arrived.csv")
-    again = loa("arrivals", "ingest", "inbox", "--json", cwd=tmp_path)
+    again = loa("arrivals", "ingest", "inbox", "--settle", SETTLE, "--json", cwd=tmp_path)
     files = {f["file"]: f for f in json.loads(again.stdout)["files"]}
     assert files["ferry-again.csv"]["welcomed"] == 0
     assert files["ferry-again.csv"]["skipped_by_reason"] == {"repeated_event": 21}

@@ -52,16 +52,17 @@ def test_cancel_then_resume_is_refused_and_pause_resume_works(tmp_path):
     assert again.returncode == 2 and "cancelled" in again.stderr
 
 
-def test_resume_after_pause_sends_everything(tmp_path):
+def test_a_finished_campaign_cannot_be_paused_or_cancelled(tmp_path):
     first = loa(
         "campaign", "launch", str(EXAMPLE), "-r", str(small_list(tmp_path)), "--json", cwd=tmp_path
     )
     assert first.returncode == 0
-    assert loa("campaign", "pause", "bluezone-ninh-thuan-2020", cwd=tmp_path).returncode == 0
-    resumed = loa("campaign", "resume", "bluezone-ninh-thuan-2020", "--json", cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr
-    summary = json.loads(resumed.stdout)
-    assert summary["state"] == "completed" and summary["final"] == 2
+    for action in ("pause", "cancel"):
+        refused = loa("campaign", action, "bluezone-ninh-thuan-2020", "--json", cwd=tmp_path)
+        assert refused.returncode == 2 and "nothing left to send" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    status = loa("campaign", "status", "bluezone-ninh-thuan-2020", "--json", cwd=tmp_path)
+    assert json.loads(status.stdout)["state"] == "completed"  # unchanged
 
 
 def test_status_reports_rate_eta_and_providers_and_watch_ends_with_the_campaign(tmp_path):

@@ -17,6 +17,10 @@ from worker.settings import Settings
         "0912 345 678",
         "0912.345.678",
         "+82 10-2345-6789",
+        "912345678",
+        "to=0084912345678",
+        "(0912345678)",
+        "event arr-84912345678-1 taken",  # a number inside an id is still a number
     ],
 )
 def test_phone_numbers_are_masked_in_any_text(text):
@@ -26,8 +30,17 @@ def test_phone_numbers_are_masked_in_any_text(text):
     assert "*" in masked
 
 
-def test_ids_and_counts_are_left_alone():
-    assert mask_text("batch 12 of 4970 rows, message 3577") == "batch 12 of 4970 rows, message 3577"
+@pytest.mark.parametrize(
+    "text",
+    [
+        "batch 12 of 4970 rows, message 3577",
+        "campaign chaos-redis-2026113001203 started",  # an id, not a number
+        "took 2026113001 ms",  # a long run that no phone number looks like
+        "at 2026-11-30 06:41:33",
+    ],
+)
+def test_ids_counts_and_times_are_left_alone(text):
+    assert mask_text(text) == text
 
 
 def test_log_lines_are_json_with_context_and_no_personal_data(capsys):
