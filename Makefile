@@ -3,17 +3,25 @@
 
 UV := $(shell command -v uv 2>/dev/null || echo .cache/uv/bin/uv)
 
-.PHONY: demo test lint format prism
+.PHONY: demo test lint format prism compile
 
 $(UV):
 	python3 -m venv .cache/uv
 	.cache/uv/bin/pip install --quiet uv
 
+# Bytecode compiled at install: where Python does not write it by itself
+# (PYTHONDONTWRITEBYTECODE, read-only images), every process would compile every module it
+# imports, each time (`loa --help` took 5.8 s instead of 2.1 s on such a machine).
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 	touch $@
 
-demo: .venv/.synced
+SOURCES := campaigns ledger providers scripts worker benchmarks tests
+
+compile: .venv/.synced
+	$(UV) run --frozen python -m compileall -q $(SOURCES) >/dev/null
+
+demo: compile
 	$(UV) run --frozen loa demo
 
 # Stoplight Prism serving Twilio's own API description: the Twilio adapter's judge in tests.
@@ -23,7 +31,7 @@ $(PRISM):
 
 prism: $(PRISM)
 
-test: .venv/.synced $(PRISM)
+test: compile $(PRISM)
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen pytest

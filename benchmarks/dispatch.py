@@ -8,17 +8,23 @@ judged by, measured within one run (these machines are noisy: ratios, not absolu
    gateway in the same run, before and after Loa (the better of the two counts), both
    with ``--in-flight`` requests in flight (64). Target: Loa >= 0.5 of the bare loop.
 2. ``latency``: the gateway answers in 250 ms, the provider's limit is 500 msg/s, one
-   worker process. Target: >= 95 % of the limit sustained.
-3. ``precision``: four worker processes share a 200 msg/s limit (burst 20) for 20,000
-   messages. Target: the gateway's count in no second above 200 + burst, and an average
-   of at least 95 % of 200. Also printed: the most arrivals in any sliding one-second
-   span (anchored at every arrival), which adds the jitter between a token and its
-   arrival to what the bucket grants.
+   worker process. Target: >= 95 % of the rate Loa aims at (the limit less
+   ``LOA_RATE_HEADROOM``) sustained.
+3. ``precision``: four worker processes share a 200 msg/s limit, the gateway answering
+   in 20 ms, with the default burst and with a burst of two; each campaign is paused
+   once a third has arrived and resumed three seconds later. Measured at the gateway:
+   the busiest fixed second and the busiest sliding second (anchored at every arrival)
+   over the whole run, in its first two seconds and in the three after the resume.
+   Target: never above rate + burst.
+5. ``throttling``: a gateway that answers every 300th request 429 (``Retry-After: 1``),
+   against the best rate that honours every pause; and one that throttles above a
+   hidden 100 msg/s of an agreed 200 (no ``Retry-After``). Target: at least 90 % of the
+   hidden rate once adapted.
 4. ``lane`` (a diagnosis, no target): Loa's send path alone (the lane's senders, the
    provider and its HTTP client, no ledger, broker or rate limit) against the bare loop:
    what the worker's event loop costs by itself, so the throughput ratio can be read.
 
-    uv run python -m benchmarks.dispatch                  # all four
+    uv run python -m benchmarks.dispatch                  # all five
     uv run python -m benchmarks.dispatch latency --messages 5000
 """
 
@@ -27,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import itertools
 import json
 import tempfile
 import threading
@@ -163,13 +170,18 @@ def latency(args) -> dict:
     # Sustained: the middle of the run, without the first and last second (ramp, tail).
     middle = [t for t in times if times[0] + 1 <= t <= times[-1] - 1]
     rate = sustained(middle)
+    from worker.settings import Settings
+
+    aimed = limit * (1 - Settings.model_fields["rate_headroom"].default)
     return {
         "scenario": "latency-bound (250 ms, limit 500 msg/s)",
         "loa": loa,
         "sustained_rate": round(rate, 1),
         "ratio_of_limit": round(rate / limit, 3),
-        "target": ">= 0.95",
-        "met": rate / limit >= 0.95,
+        # Loa aims LOA_RATE_HEADROOM under the agreed rate: judged against that.
+        "ratio_of_aimed_rate": round(rate / aimed, 3),
+        "target": ">= 0.95 of the aimed rate",
+        "met": rate / aimed >= 0.95,
     }
 
 
@@ -178,29 +190,142 @@ def max_window(times: list[float], width: float = 1.0) -> int:
     return max(bisect.bisect_left(times, t + width) - i for i, t in enumerate(times))
 
 
-def precision(args) -> dict:
-    limit, burst = 200, 20
-    with fake_gateway() as gateway:
-        provider = {"rate_per_second": limit, "burst": burst}
-        with rig_for(args, gateway, provider, {}) as rig:
-            loa = run_loa(rig, gateway, args.messages, 4, args.threads)
-    times = loa.pop("times")
+def busiest_at(times: list[float], width: float = 1.0) -> float:
+    """Where the busiest window starts, in seconds from the first arrival."""
+    counts = [bisect.bisect_left(times, t + width) - i for i, t in enumerate(times)]
+    return round(times[counts.index(max(counts))] - times[0], 2)
+
+
+def busiest(times: list[float], limit: float, burst: int) -> dict:
+    """The provider's count in its busiest fixed second and sliding second, against what
+    the rate allows (``limit + burst``)."""
     per_second = Counter(int(t) for t in times)  # the gateway's count in each second
-    sliding = max_window(times)
-    average = sustained(times)
+    fixed, sliding = max(per_second.values()), max_window(times)
     return {
-        "scenario": "precision (4 processes, limit 200 msg/s, burst 20)",
-        "loa": loa,
         "allowed": limit + burst,
-        "max_in_a_second": max(per_second.values()),
-        # Stricter: any one-second span, starting at any arrival. Tokens are granted within
-        # it; arrivals also carry the jitter of the way there (threads, loop, network).
+        "max_in_a_second": fixed,
+        # Any one-second span, starting at any arrival: what a carrier's sliding counter
+        # sees. Tokens are granted within it; arrivals carry the way there (loop, network).
         "max_in_any_sliding_second": sliding,
-        "average_rate": round(average, 1),
-        "ratio_of_limit": round(average / limit, 3),
-        "met": max(per_second.values()) <= limit + burst and average / limit >= 0.95,
-        "met_sliding": sliding <= limit + burst,
+        "busiest_sliding_second_at_s": busiest_at(times),
+        "met": sliding <= limit + burst,
     }
+
+
+def _precise_run(args, limit: float, burst: int | None, processes: int) -> dict:
+    """One campaign through ``processes`` workers sharing ``limit``, paused once a third
+    has arrived and resumed three seconds later: the provider's count at the start, after
+    the resume and throughout."""
+    from worker.ratelimit import default_burst
+
+    messages = args.messages
+    with fake_gateway("providers.fakes.esms", "--latency-ms", "20") as gateway:
+        provider = {"rate_per_second": limit, **({"burst": burst} if burst else {})}
+        with rig_for(args, gateway, provider, {}) as rig:
+            gateway.reset()
+            rig.launch("bench", messages)
+            rig.start_worker(processes=processes, threads=args.threads)
+            deadline = time.monotonic() + 3600
+            while len(arrivals(gateway)) < messages // 3 and time.monotonic() < deadline:
+                time.sleep(0.05)  # polling the gateway's count: the condition decides
+            paused = time.time()
+            rig.loa("campaign", "pause", "bench")
+            time.sleep(3)  # the pause itself: three seconds with nothing new claimed
+            rig.loa("campaign", "resume", "bench")
+            rig.wait_final("bench", messages, timeout=3600)
+            times = arrivals(gateway)
+    # The resume: the first arrival after the longest quiet spell since the pause.
+    later = [t for t in times if t >= paused]
+    gaps = [(b - a, b) for a, b in itertools.pairwise(later)]
+    quiet, resumed = max(gaps) if gaps else (0.0, times[-1])
+    used = burst or default_burst(limit)
+    start = [t for t in times if t < times[0] + 2]
+    after = [t for t in times if resumed <= t < resumed + 3]
+    return {
+        "burst": used,
+        "burst_is_default": burst is None,
+        "whole_run": busiest(times, limit, used),
+        "first_two_seconds": busiest(start, limit, used),
+        "quiet_spell_before_resume_s": round(quiet, 2),
+        "three_seconds_after_resume": busiest(after, limit, used) if after else None,
+        "average_rate": round(sustained(times), 1),
+    }
+
+
+def precision(args) -> dict:
+    """Four processes share 200 msg/s; the gateway answers in 20 ms. With the default
+    burst and with a burst of two: the busiest second at the gateway, at the start, after
+    a pause and resume, and over the whole run."""
+    limit = 200
+    runs = [_precise_run(args, limit, burst, 4) for burst in (None, 2)]
+    return {
+        "scenario": f"precision (4 processes, limit {limit} msg/s, gateway 20 ms, pause/resume)",
+        "messages": args.messages,
+        "runs": runs,
+        "target": "busiest sliding second <= rate + burst, throughout",
+        "met": all(
+            part["met"]
+            for run in runs
+            for part in (
+                run["whole_run"],
+                run["first_two_seconds"],
+                run["three_seconds_after_resume"],
+            )
+            if part is not None
+        ),
+    }
+
+
+def _throttled_run(args, limit: float, every: int, hidden: float, retry_after: float | None):
+    with fake_gateway() as gateway:
+        provider = {"rate_per_second": limit}
+        with rig_for(args, gateway, provider, {}) as rig:
+            gateway.reset()
+            gateway.throttle(every=every, hidden_rate=hidden, retry_after=retry_after)
+            rig.launch("bench", args.messages)
+            rig.start_worker(processes=2, threads=args.threads)
+            rig.wait_final("bench", args.messages, timeout=3600)
+            rows = gateway.received()
+    taken = sorted(row[0] for row in rows if row[3] == "100")
+    refused = sum(1 for row in rows if row[3] == "http_429")
+    settled = [t for t in taken if t >= taken[0] + 10]  # after ten seconds of adapting
+    return taken, refused, settled
+
+
+def throttling(args) -> dict:
+    """A provider throttling every 300th request (``Retry-After: 1``), and one throttling
+    above a rate it never told (100 msg/s of an agreed 200, no ``Retry-After``): the rate
+    Loa reaches at the gateway."""
+    limit = 100
+    taken, refused, _ = _throttled_run(args, limit, 300, 0.0, 1.0)
+    rate = sustained(taken)
+    # Honouring every pause exactly: the agreed rate (less the headroom) and one second
+    # per throttle.
+    from worker.settings import Settings
+
+    aimed = limit * (1 - Settings.model_fields["rate_headroom"].default)
+    best = len(taken) / (len(taken) / aimed + refused * 1.0)
+    every_nth = {
+        "agreed_rate": limit,
+        "throttled": refused,
+        "rate_reached": round(rate, 1),
+        "best_honouring_every_pause": round(best, 1),
+        "ratio_of_best": round(rate / best, 3),
+    }
+    hidden = 100.0
+    taken, refused, settled = _throttled_run(args, 200, 0, hidden, None)
+    reached = sustained(settled)
+    above = {
+        "agreed_rate": 200,
+        "hidden_rate": hidden,
+        "throttled": refused,
+        "rate_reached_whole_run": round(sustained(taken), 1),
+        "rate_reached_after_10_s": round(reached, 1),
+        "ratio_of_hidden": round(reached / hidden, 3),
+        "target": ">= 0.9",
+        "met": reached / hidden >= 0.9,
+    }
+    return {"scenario": "throttling (2 processes)", "every_300th": every_nth, "hidden_rate": above}
 
 
 def _lane_only(url: str, messages: int, width: int) -> float:
@@ -263,7 +388,8 @@ def lane(args) -> dict:
 
 
 SCENARIOS = {"throughput": (throughput, 20_000), "latency": (latency, 10_000)}
-SCENARIOS["precision"] = (precision, 20_000)
+SCENARIOS["precision"] = (precision, 6_000)
+SCENARIOS["throttling"] = (throttling, 4_000)
 SCENARIOS["lane"] = (lane, 20_000)
 
 

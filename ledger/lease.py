@@ -1,4 +1,4 @@
-"""Messages a worker may have lost, for the reaper (``worker.dispatch.reap_stale``):
+"""Messages a worker may have lost, for the reaper (``worker.recovery``):
 rows a dead worker left ``sending`` past the lease, and rows given back to the queue
 whose job never came.
 """
@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -34,55 +35,86 @@ def reap(
     blindly: the provider may have sent it), unless ``resend_handed(provider)`` says the
     provider has an idempotency key: then ``queued`` again too, and the resend, carrying
     the same key, cannot become a second SMS."""
-    cutoff = now() - lease
-    stale = (
+    return _settle(engine, _sending(engine, now() - lease), resend_handed, "lease_expired")
+
+
+def reap_unheld(
+    engine: Engine,
+    held: set[str],
+    grace: timedelta,
+    resend_handed: Callable[[str], bool] = lambda _: False,
+) -> Reaped:
+    """Settle, as ``reap`` does, messages ``sending`` for more than ``grace`` under a
+    claim no live worker holds (``held``: the tokens live workers published, see
+    ``worker.liveness``): its worker died, or its batch ended in an error."""
+    rows = [row for row in _sending(engine, now() - grace) if row.claim_token not in held]
+    return _settle(engine, rows, resend_handed, "claim_abandoned")
+
+
+def _sending(engine: Engine, claimed_before: datetime) -> list[Any]:
+    """Rows ``sending`` since before ``claimed_before`` (a partial index holds only the
+    rows in flight: this stays cheap however large the ledger grows)."""
+    query = (
         sa.select(
             messages.c.id,
             messages.c.handed_at,
             messages.c.batch,
             messages.c.provider,
+            messages.c.claim_token,
             campaigns.c.id.label("campaign"),
         )
         .join(campaigns, campaigns.c.key == messages.c.campaign_key)
-        .where(messages.c.status == Status.SENDING.value, messages.c.claimed_at < cutoff)
+        .where(messages.c.status == Status.SENDING.value, messages.c.claimed_at < claimed_before)
     )
+    with engine.connect() as conn:
+        return list(conn.execute(query).all())
+
+
+def _settle(
+    engine: Engine, rows: list[Any], resend_handed: Callable[[str], bool], why: str
+) -> Reaped:
     requeued: dict[tuple[str, int, str], int] = {}
     unknown = 0
-    with engine.connect() as conn:
-        rows = conn.execute(stale).all()
-    for message_id, handed_at, batch, provider, campaign in rows:
-        if handed_at is None or resend_handed(provider):
-            code = "lease_expired" if handed_at is None else "lease_expired_resend_with_key"
-            if record_outcome(engine, message_id, Status.QUEUED, "reaper", code):
-                job = (campaign, batch, provider)
+    for row in rows:
+        if row.handed_at is None or resend_handed(row.provider):
+            code = why if row.handed_at is None else f"{why}_resend_with_key"
+            # Conditional on the claim: a row another worker claimed since stays its own.
+            if record_outcome(engine, row.id, Status.QUEUED, "reaper", code, row.claim_token):
+                job = (row.campaign, row.batch, row.provider)
                 requeued[job] = requeued.get(job, 0) + 1
         elif record_outcome(
-            engine, message_id, Status.UNKNOWN, "reaper", "lease_expired_after_handover"
+            engine, row.id, Status.UNKNOWN, "reaper", f"{why}_after_handover", row.claim_token
         ):
             unknown += 1
     return Reaped(requeued, unknown)
 
 
-def stranded(engine: Engine, idle: timedelta) -> dict[tuple[str, int, str], int]:
-    """Messages given back to the queue (claimed once, released) more than ``idle`` ago
-    and still queued, in running campaigns: by (campaign, batch, provider). Their job may
-    be lost: a worker that gave them back because Redis went away cannot count on
-    dramatiq's retry (its enqueue fails in the same outage, and the failed job is then
-    acknowledged), nor can a reaper or a follow-up whose enqueue failed after the rows
-    moved. Enqueueing their batch again is always safe: a job that finds nothing to claim
-    sends nothing."""
+def stranded(
+    engine: Engine, idle: timedelta, claimed_only: bool = True
+) -> dict[tuple[str, int, str], int]:
+    """Messages queued in running campaigns and left alone more than ``idle``: by
+    (campaign, batch, provider). Their job may be lost: a worker that gave them back
+    because Redis went away cannot count on dramatiq's retry (its enqueue fails in the
+    same outage, and the failed job is then acknowledged), nor can a reaper or a
+    follow-up whose enqueue failed after the rows moved; and a Redis that restarted
+    without its data lost every job. ``claimed_only``: only rows given back after a claim
+    (the lease's rule, which cannot see Redis); otherwise rows never claimed too (the
+    caller then compares with the jobs Redis holds). Enqueueing their batch again is
+    always safe: a job that finds nothing to claim sends nothing."""
     cutoff = now() - idle
+    touched = sa.func.coalesce(messages.c.updated_at, campaigns.c.created_at)
     query = (
         sa.select(campaigns.c.id, messages.c.batch, messages.c.provider, sa.func.count())
         .join(campaigns, campaigns.c.key == messages.c.campaign_key)
         .where(
             campaigns.c.state == "running",
             messages.c.status == Status.QUEUED.value,
-            messages.c.claimed_at.is_not(None),
-            messages.c.updated_at < cutoff,
+            touched < cutoff,
         )
         .group_by(campaigns.c.id, messages.c.batch, messages.c.provider)
     )
+    if claimed_only:
+        query = query.where(messages.c.claimed_at.is_not(None))
     with engine.connect() as conn:
         return {(c, b, p): n for c, b, p, n in conn.execute(query)}
 
@@ -98,7 +130,6 @@ def renew(engine: Engine, campaign_id: str, batch: int, provider: str) -> int:
                 messages.c.batch == batch,
                 messages.c.provider == provider,
                 messages.c.status == Status.QUEUED.value,
-                messages.c.claimed_at.is_not(None),
             )
             .values(updated_at=now())
         ).rowcount

@@ -121,6 +121,14 @@ messages = sa.Table(
         sqlite_where=sa.text("provider_message_id IS NOT NULL"),
         postgresql_where=sa.text("provider_message_id IS NOT NULL"),
     ),
+    # Only the rows in flight: the reaper looks for abandoned claims every few seconds,
+    # and must not read a ledger of millions to find the few hundred being sent.
+    sa.Index(
+        "ix_messages_sending",
+        "claimed_at",
+        sqlite_where=sa.text("status = 'sending'"),
+        postgresql_where=sa.text("status = 'sending'"),
+    ),
 )
 
 rejects = sa.Table(

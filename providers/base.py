@@ -49,6 +49,9 @@ class SendError(Exception):
             pauses that provider and does not charge the message an attempt.
         opt_out: the recipient told the provider to send them nothing more (an STOP
             reply): the worker adds the number to the ``opt_out`` suppression list.
+        throttled: a provider-wide refusal because of our rate (429, "too many
+            requests", SMPP's ESME_RTHROTTLED), not an outage: the worker lowers the
+            rate instead of starting a cooldown (``worker.ratelimit``).
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class SendError(Exception):
         retry_after: float | None = None,
         provider_wide: bool = False,
         opt_out: bool = False,
+        throttled: bool = False,
     ) -> None:
         super().__init__(f"{kind.value} {code}: {detail}" if detail else f"{kind.value} {code}")
         self.kind = kind
@@ -67,6 +71,7 @@ class SendError(Exception):
         self.retry_after = retry_after
         self.provider_wide = provider_wide
         self.opt_out = opt_out
+        self.throttled = throttled
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,10 +149,14 @@ def classify_transport(error: BaseException) -> SendError:
 def classify_status(status: int, retry_after: str | None = None) -> SendError:
     """A non-2xx answer, by status code alone (the gateway's own codes come later)."""
     code = f"http_{status}"
-    if status == 429 or status >= 500:
-        detail = "throttled" if status == 429 else "gateway error"
+    if status == 429:
         wait = parse_retry_after(retry_after)
-        return SendError(ErrorKind.RETRYABLE, code, detail, wait, provider_wide=True)
+        return SendError(
+            ErrorKind.RETRYABLE, code, "throttled", wait, provider_wide=True, throttled=True
+        )
+    if status >= 500:
+        wait = parse_retry_after(retry_after)
+        return SendError(ErrorKind.RETRYABLE, code, "gateway error", wait, provider_wide=True)
     if status in (401, 403):
         return SendError(ErrorKind.HALT, code, "credentials refused")
     return SendError(ErrorKind.PERMANENT, code, "refused")

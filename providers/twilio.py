@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Mapping
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -45,9 +46,12 @@ from providers.base import (
     SendError,
     SendResult,
 )
-from providers.http import HttpClient, HttpProviderConfig, classify_status
+from providers.http import HttpClient, HttpProviderConfig, classify_status, parse_retry_after
 
 TWILIO_API = "https://api.twilio.com"
+#: The last answer's ``Retry-After`` (seconds) in this task: set by the transport, read by
+#: the send that made the request (each sender is a task of its own).
+_retry_after: ContextVar[float | None] = ContextVar("twilio_retry_after", default=None)
 #: Twilio keeps a message this long at most (``ValidityPeriod``, seconds).
 MAX_VALIDITY = 36_000
 
@@ -76,6 +80,8 @@ PROVIDER_WIDE: dict[int, str] = {
     21611: "sender queue full",
     30001: "sender queue overflow",
 }
+#: Of those, the ones that mean "slower", not "down": the rate adapts to them.
+THROTTLES = frozenset({20429})
 #: The recipient told Twilio to stop: Loa adds the number to its own opt-out list.
 OPTED_OUT = 21610
 #: A message Twilio gave up on when its ``ValidityPeriod`` ran out.
@@ -147,6 +153,9 @@ class _Transport(AsyncHttpClient):
         status, text, answer_headers = await self.http.request(
             method, url, params=params, data=data, headers=headers, auth=auth
         )
+        # The SDK's exception keeps no header: the wait a throttle or an outage asked for
+        # is kept here, for this send's task (``TwilioProvider.send``) to read.
+        _retry_after.set(parse_retry_after(answer_headers.get("Retry-After")))
         return Response(status, text, answer_headers)
 
 
@@ -186,10 +195,11 @@ class TwilioProvider(Provider):
         return fields
 
     async def send(self, message: OutgoingMessage) -> SendResult:
+        _retry_after.set(None)
         try:
             created = await self._client.messages.create_async(**self.request_fields(message))
         except TwilioRestException as exc:
-            raise classify_rest_error(exc) from None
+            raise classify_rest_error(exc, _retry_after.get()) from None
         if not created.sid:
             raise SendError(ErrorKind.AMBIGUOUS, "bad_answer", "accepted without a sid")
         return SendResult(provider_message_id=created.sid)
@@ -258,19 +268,34 @@ class TwilioProvider(Provider):
         await self._http.close()
 
 
-def classify_rest_error(error: TwilioRestException) -> SendError:
+def classify_rest_error(error: TwilioRestException, retry_after: float | None = None) -> SendError:
     """A Twilio error answer: by its error code where the table knows it, else by the
-    HTTP status. Neither carries ``Retry-After``."""
+    HTTP status; ``retry_after``: the answer's ``Retry-After`` in seconds, if it had one
+    (the SDK's exception does not keep it: the transport does)."""
     code = error.code
     if code in PROVIDER_WIDE:
-        return SendError(ErrorKind.RETRYABLE, str(code), PROVIDER_WIDE[code], provider_wide=True)
+        return SendError(
+            ErrorKind.RETRYABLE,
+            str(code),
+            PROVIDER_WIDE[code],
+            retry_after,
+            provider_wide=True,
+            throttled=code in THROTTLES or error.status == 429,
+        )
     if code in ERROR_CODES:
         kind, detail = ERROR_CODES[code]
-        return SendError(kind, str(code), detail, opt_out=code == OPTED_OUT)
-    by_status = classify_status(error.status)
+        return SendError(kind, str(code), detail, retry_after, opt_out=code == OPTED_OUT)
+    by_status = classify_status(error.status, None)
     if code is None or code == error.status:  # no Twilio code: the SDK puts the status there
-        return by_status
-    return SendError(by_status.kind, str(code), by_status.detail, None, by_status.provider_wide)
+        code = by_status.code
+    return SendError(
+        by_status.kind,
+        str(code),
+        by_status.detail,
+        retry_after,
+        by_status.provider_wide,
+        throttled=by_status.throttled,
+    )
 
 
 @lru_cache(maxsize=64)

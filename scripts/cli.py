@@ -95,45 +95,34 @@ def worker(
     processes: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 2,
     threads: Annotated[int, typer.Option(min=1, help="Threads per process.")] = 8,
 ) -> None:
-    """Run dramatiq worker processes on Redis (production). Run as many as you like, on
-    as many machines: they share the queues, the ledger and each provider's rate limit.
-    A housekeeping process beside them reaps what a dead worker left `sending` (see `loa
-    reap`), seals the audit log, applies stored receipts and runs the finaliser."""
+    """Run worker processes on Redis (production), as many as you like on as many
+    machines: they share the queues, the ledger and each provider's rate limit. A
+    housekeeping process beside them gives a dead worker's jobs and rows back, seals the
+    audit log, applies stored receipts and runs the finaliser; a small supervisor starts
+    again any of them that dies (1 s, then up to 30 s while it keeps dying) and stops
+    them all on SIGTERM or Ctrl-C. Metrics: http://127.0.0.1:LOA_METRICS_PORT/metrics."""
     loaded = settings()
     if loaded.embedded:
         fail(
             "loa worker needs LOA_REDIS_URL; without Redis, `loa campaign launch` runs the jobs itself",
             BAD_INPUT,
         )
-    # Metrics: dramatiq's exposition server (a forked process) and the worker processes
-    # share a multiprocess directory; a fresh one per run, so no stale counters linger.
-    # Set before `worker.broker` is imported: the worker processes inherit it imported.
+    # Metrics: every child writes to a multiprocess directory of prometheus-client, a
+    # fresh one per run (no stale counters), served by the metrics child. Set before any
+    # child starts: they inherit it.
     import os
     import tempfile
 
-    os.environ.setdefault("dramatiq_prom_db", tempfile.mkdtemp(prefix="loa-metrics-"))
-    os.environ.setdefault("dramatiq_prom_port", str(loaded.metrics_port))
-    from dramatiq.cli import main as dramatiq_main
-    from dramatiq.cli import make_argument_parser
-
+    directory = tempfile.mkdtemp(prefix="loa-metrics-")
+    os.environ["dramatiq_prom_db"] = directory  # noqa: SIM112 - dramatiq names it so
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     from worker.broker import RECEIPTS_QUEUE, queue_for
-    from worker.housekeeping import FORK_FUNCTION
+    from worker.supervisor import Supervisor, mark_dead, worker_children
 
     names = queues or [*(queue_for(p) for p in loaded.providers), RECEIPTS_QUEUE]
-
-    argv = [
-        "worker.actors",
-        "--processes",
-        str(processes),
-        "--threads",
-        str(threads),
-        "--queues",
-        *names,
-        # One process beside the workers reaps, seals, drains receipts and finalises.
-        "--fork-function",
-        FORK_FUNCTION,
-    ]
-    raise typer.Exit(dramatiq_main(make_argument_parser().parse_args(argv)) or 0)
+    metrics = (loaded.metrics_host, loaded.metrics_port) if loaded.metrics_port else None
+    children = worker_children(processes, threads, names, metrics)
+    raise typer.Exit(Supervisor(children, on_death=mark_dead(directory)).run())
 
 
 @app.command()
@@ -197,7 +186,7 @@ def reap(as_json: JsonOption = False) -> None:
     Also enqueues again the batches of messages given back (a Redis outage) that no job
     came for within the lease. `loa worker` does this by itself; safe to run at any time,
     from cron or by hand."""
-    from worker.dispatch import reap_stale
+    from worker.recovery import reap_stale
 
     loaded = settings()
     with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:

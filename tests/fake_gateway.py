@@ -31,6 +31,13 @@ class FakeGateway:
     def latency(self, ms: float) -> None:
         self._call("/_fake/config", {"latency_ms": ms})
 
+    def throttle(
+        self, every: int = 0, hidden_rate: float = 0.0, retry_after: float | None = None
+    ) -> None:
+        """Answer every ``every``-th request 429, or any beyond ``hidden_rate`` a second."""
+        config = {"throttle_every": every, "hidden_rate": hidden_rate}
+        self._call("/_fake/config", {**config, "throttle_retry_after": retry_after})
+
     def received(self) -> list[tuple[float, str, str, str]]:
         """Every request, in arrival order: (time, phone, RequestId, answer)."""
         return [tuple(row) for row in self._call("/_fake/received")["received"]]

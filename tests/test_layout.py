@@ -75,3 +75,43 @@ def test_no_provider_type_is_named_outside_providers():
                 if name == "sandbox":
                     continue  # the demo's default instance name lives in settings and the demo
                 assert name not in text, f"{path.relative_to(ROOT)} names provider {name}"
+
+
+def _module_level_imports(path: Path, package: str) -> set[str]:
+    """The ``package`` modules ``path`` imports when it is imported: its body's import
+    statements, not those inside functions (a deliberate deferral) nor under
+    ``if TYPE_CHECKING`` (never run)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == package:  # from worker import dispatch
+                found.update(f"{package}.{alias.name}" for alias in node.names)
+            elif node.module.startswith(f"{package}."):
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith(f"{package}."))
+    return found
+
+
+@pytest.mark.parametrize("package", ["worker", "ledger", "providers", "campaigns"])
+def test_modules_of_a_package_import_each_other_without_a_circle(package):
+    graph = {
+        f"{package}.{path.stem}": _module_level_imports(path, package)
+        for path in sorted((ROOT / package).glob("*.py"))
+        if path.stem != "__init__"
+    }
+    done: set[str] = set()
+
+    def visit(module: str, trail: list[str]) -> None:
+        if module in trail:
+            circle = [*trail[trail.index(module) :], module]
+            raise AssertionError("imports in a circle: " + " -> ".join(circle))
+        if module in done:
+            return
+        for imported in graph.get(module, ()):
+            visit(imported, [*trail, module])
+        done.add(module)
+
+    for module in graph:
+        visit(module, [])

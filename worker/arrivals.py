@@ -24,7 +24,7 @@ from campaigns.recipients import ListRow
 from ledger.arrivals import COLUMNS, add_welcomes, arrivals_campaign, take_events, welcome_once
 from ledger.schema import now as ledger_now
 from ledger.suppressions import load
-from worker.dispatch import enqueue_batch
+from worker.jobs import enqueue_batch
 from worker.logging import get_logger
 from worker.planning import routes
 from worker.runtime import Runtime

@@ -2,15 +2,15 @@
 refused this message for now with a short wait. Runs on the sending loop.
 
 Immediate retries are for message-level refusals only (a full queue at the carrier for
-this sender, say): a provider-wide one (5xx, refused connection, 429) starts the
-provider's cooldown instead, and a long wait is the batch's business (it re-enqueues).
+this sender, say): a provider-wide one (5xx, refused connection, 429) is the lane's
+business (a cooldown, a lower rate), and a long wait the batch's (it re-enqueues). Each
+retry passes the rate's gate again, at the moment it goes, like any send.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from typing import TYPE_CHECKING
 
 from tenacity import (
     AsyncRetrying,
@@ -22,9 +22,7 @@ from tenacity import (
 )
 
 from providers import ErrorKind, OutgoingMessage, Provider, SendError, SendResult
-
-if TYPE_CHECKING:
-    from worker.runtime import Runtime
+from worker.gate import Gate
 
 #: Immediate retries only for waits this short (seconds); longer ones re-enqueue.
 QUICK_WAIT = 2.0
@@ -58,33 +56,28 @@ def _pause(state: RetryCallState) -> float:
 
 
 async def attempt(
-    runtime: Runtime, provider: Provider, message: OutgoingMessage
+    provider: Provider, message: OutgoingMessage, gate: Gate, cost: int, retries: int
 ) -> SendResult | SendError:
-    """Send one message, with tenacity's immediate retries of message-level retryable
-    errors (each retry takes a rate token, like any send). Runs on the sending loop;
-    returns the error instead of raising, classified."""
+    """Send one message whose first send the gate already let through, with up to
+    ``retries`` immediate retries of message-level retryable errors (each through
+    ``gate`` for ``cost`` tokens). Returns the error instead of raising, classified."""
     try:
         try:
             return await _send(provider, message)  # the common case: no retry machinery
         except SendError as first:
-            if not (_quick(first) and runtime.settings.immediate_retries):
+            if not (_quick(first) and retries):
                 raise
             await asyncio.sleep(max(random.uniform(0.2, 0.4), first.retry_after or 0.0))
-        limiter = runtime.limiter(provider.name, message.sender)
-        cost = message.parts if provider.config.rate_unit == "parts" else 1
         retrying = AsyncRetrying(
             retry=retry_if_exception(_quick),
-            stop=stop_after_attempt(runtime.settings.immediate_retries)
-            | stop_after_delay(2 * QUICK_WAIT),
+            stop=stop_after_attempt(retries) | stop_after_delay(2 * QUICK_WAIT),
             wait=_pause,
             reraise=True,
         )
         async for attempt in retrying:
             with attempt:
-                await asyncio.to_thread(limiter.acquire, cost)  # may wait: off the loop
+                await gate.through(cost)
                 return await _send(provider, message)
         raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
     except SendError as error:
-        if error.provider_wide:
-            await asyncio.to_thread(runtime.cooldown(provider.name).start, error.retry_after)
         return error

@@ -33,7 +33,7 @@ from ledger.summary import (
     queued_batches,
     status_counts,
 )
-from worker.dispatch import enqueue_batch
+from worker.jobs import enqueue_batch
 from worker.logging import get_logger
 from worker.runtime import Runtime
 

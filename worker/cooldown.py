@@ -1,12 +1,18 @@
-"""A provider-wide pause after the provider says it is down or overloaded.
+"""A provider-wide pause after the provider says it is down, or asks for one.
 
-When a gateway answers 503, refuses connections or throttles with 429, every message sent
-to it in the next moments would meet the same answer, and each of those answers would
-cost the message an attempt. So the first such answer starts a cooldown for the whole
-provider instance: every worker, on every machine, stops handing it messages until the
-cooldown ends, then one round of sends probes it again. A cooldown that follows another
-closely is twice as long (1 s, 2 s, 4 s … up to ``cap``), never shorter than the
-provider's ``Retry-After``, with jitter so that machines do not probe in step.
+When a gateway answers 503 or refuses connections, every message sent to it in the next
+moments would meet the same answer, and each of those answers would cost the message an
+attempt. So the first such answer starts a cooldown for the whole provider instance:
+every worker, on every machine, stops handing it messages until the cooldown ends, then
+one round of sends probes it again. A cooldown that follows a failed probe is twice as
+long (1 s, 2 s, 4 s … up to ``cap``), never shorter than the provider's ``Retry-After``,
+with jitter so that machines do not probe in step; a probe that succeeds (``recovered``)
+makes the next outage start again from ``base``, however soon it comes.
+
+Throttling (429) is not an outage: the rate adapts to it (``worker.ratelimit``), and an
+isolated throttle pauses the provider exactly as long as it asked (``pause``), never
+doubling: a provider that throttles one request in 300 with ``Retry-After: 1`` costs a
+second per throttle, not minutes.
 
 Messages that met the outage are not charged an attempt (the provider never looked at
 them); what bounds them is their validity.
@@ -46,6 +52,21 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(span + forget * 1000))
 return math.ceil(span)
 """
 
+# KEYS[1]; ARGV: seconds. A pause as long as asked (or the cooldown running, if longer),
+# leaving the streak alone. Returns milliseconds until it ends.
+_PAUSE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ends = tonumber(redis.call('HGET', KEYS[1], 'until')) or 0
+local asked = now + math.ceil(tonumber(ARGV[1]) * 1000)
+if asked > ends then
+  redis.call('HSET', KEYS[1], 'until', asked)
+  ends = asked
+end
+redis.call('PEXPIRE', KEYS[1], ends - now + 600000)
+return ends - now
+"""
+
 # KEYS[1]; returns milliseconds left in the cooldown (0 when none).
 _LEFT = """
 local t = redis.call('TIME')
@@ -58,7 +79,16 @@ return 0
 
 class Cooldown(Protocol):
     def start(self, floor: float | None = None) -> float:
-        """Begin (or join) a cooldown; returns its seconds left."""
+        """Begin (or join) a cooldown after an outage; returns its seconds left."""
+        ...
+
+    def pause(self, seconds: float) -> float:
+        """Pause the provider ``seconds`` (as it asked), not doubled; returns the seconds
+        left (a longer cooldown already running stays)."""
+        ...
+
+    def recovered(self) -> None:
+        """A send after the last cooldown succeeded: the next outage starts from base."""
         ...
 
     def left(self) -> float:
@@ -103,6 +133,15 @@ class LocalCooldown(_Waiting):
             self._until = now + span
             return span
 
+    def pause(self, seconds: float) -> float:
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + seconds)
+            return self._until - time.monotonic()
+
+    def recovered(self) -> None:
+        with self._lock:
+            self._streak = 0
+
     def left(self) -> float:
         return max(0.0, self._until - time.monotonic())
 
@@ -118,6 +157,8 @@ class RedisCooldown(_Waiting):
         self.base, self.cap, self.key, self.poll = base, cap, key, poll
         self._start = client.register_script(_START)
         self._left = client.register_script(_LEFT)
+        self._pause = client.register_script(_PAUSE)
+        self._client = client
         self._known_until, self._asked_at = 0.0, float("-inf")
         self._lock = threading.Lock()
 
@@ -127,6 +168,16 @@ class RedisCooldown(_Waiting):
         with self._lock:
             self._known_until, self._asked_at = time.monotonic() + span, time.monotonic()
         return span
+
+    def pause(self, seconds: float) -> float:
+        span = int(self._pause(keys=[self.key], args=[seconds])) / 1000
+        with self._lock:
+            self._known_until, self._asked_at = time.monotonic() + span, time.monotonic()
+        return span
+
+    def recovered(self) -> None:
+        if self._client.exists(self.key):  # (a key made here would never expire)
+            self._client.hset(self.key, "streak", 0)
 
     def left(self) -> float:
         with self._lock:

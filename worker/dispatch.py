@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import dramatiq
 from sqlalchemy.engine import Engine
@@ -24,13 +24,13 @@ from campaigns.plan import column_for
 from campaigns.spec import CampaignSpec
 from campaigns.status import Status
 from campaigns.text import Encoding
-from ledger.halts import all_halts, halt, halted, reroute
-from ledger.lease import reap, renew, stranded
+from ledger.halts import all_halts, halt, reroute
 from ledger.messages import ClaimedMessage, apply_receipt, claim_batch, record_outcome, release
 from ledger.schema import now
-from ledger.summary import load_campaign, load_for_batch
+from ledger.summary import load_for_batch
 from providers import OutgoingMessage, ProviderConfigError
-from worker.broker import queue_for
+from worker.jobs import enqueue_batch
+from worker.liveness import claims
 from worker.logging import bound, get_logger
 from worker.runtime import Runtime
 from worker.sending import BatchOutcome, send_claimed
@@ -42,18 +42,6 @@ class ReceiptNotMatched(dramatiq.Retry):
     """A receipt for a provider id not recorded yet: it overtook the send's answer, which
     a worker records within a fraction of a second. A ``Retry``, so dramatiq tries again
     shortly without logging an error for an expected race."""
-
-
-def enqueue_batch(
-    provider_name: str, campaign_id: str, batch: int, delay_ms: int | None = None
-) -> None:
-    """Put one provider's share of a batch on that provider's queue."""
-    from worker.actors import send_batch
-
-    message = send_batch.message(campaign_id, batch, provider_name).copy(
-        queue_name=queue_for(provider_name)
-    )
-    dramatiq.get_broker().enqueue(message, delay=delay_ms)
 
 
 def retry_delay_ms(attempt: int) -> int:
@@ -96,23 +84,20 @@ def send_batch(
             enqueue_batch(provider_name, campaign_id, batch, delay_ms=delay_ms)
             log.info("batch.outside_sending_hours", hours=str(window), delay_ms=delay_ms)
             return
-        claimed = claim_batch(statements, campaign_id, batch, provider_name)
-        claimed = _expire_overdue(runtime.engine, claimed, moment)
-        if not claimed:
-            log.debug("batch.nothing_to_claim")
-            return
-        provider = runtime.provider(provider_name)
-        render = _renderer(campaign.spec, campaign.list_columns, campaign.valid_until)
-        outcome = send_claimed(
-            runtime,
-            provider,
-            campaign_id,
-            campaign.valid_until,
-            claimed,
-            render,
-            sender=campaign.spec.brandname,
-        )
-        _follow_up(runtime, campaign.spec, provider.name, campaign_id, batch, outcome)
+        # The claim is held (published for the reaper) from before it is made until its
+        # rows are settled or given back: a batch that dies leaves its token unheld.
+        with claims.holding(claims.new_token()) as token:
+            claimed = claim_batch(statements, campaign_id, batch, provider_name, token)
+            claimed = _expire_overdue(runtime.engine, claimed, moment)
+            if not claimed:
+                log.debug("batch.nothing_to_claim")
+                return
+            provider = runtime.provider(provider_name)
+            render = _renderer(campaign.spec, campaign.list_columns, campaign.valid_until)
+            outcome = send_claimed(
+                runtime, provider, campaign_id, campaign.valid_until, claimed, render
+            )
+            _follow_up(runtime, campaign.spec, provider.name, campaign_id, batch, outcome)
 
 
 def _expire_overdue(
@@ -256,54 +241,3 @@ def record_receipt(runtime: Runtime, provider_name: str, payload: dict[str, str]
         raise ReceiptNotMatched(f"{provider_name} receipt for an id not recorded yet")
     if not outcome.moved:
         log.debug("receipt.ignored", status=receipt.status.value)
-
-
-def reap_stale(runtime: Runtime) -> dict[str, int]:
-    """Settle what dead workers left ``sending`` past the lease, and put the batches of
-    the messages given back on their queues again."""
-    lease = timedelta(seconds=runtime.settings.sending_lease_seconds)
-
-    def resend_handed(provider_name: str) -> bool:
-        if not runtime.settings.reaper_resends_with_key:
-            return False
-        try:
-            return runtime.provider(provider_name).idempotent
-        except ProviderConfigError:
-            return False  # a provider no longer configured: in doubt it stays
-
-    reaped = reap(runtime.engine, lease, resend_handed)
-    for campaign_id, batch, provider_name in reaped.requeued:
-        enqueue_batch(provider_name, campaign_id, batch)
-    requeued = sum(reaped.requeued.values())
-    if requeued or reaped.unknown:
-        log.warning("reaper.settled", requeued=requeued, unknown=reaped.unknown)
-    rescued = _rescue_stranded(runtime, lease)
-    return {
-        "requeued": requeued,
-        "unknown": reaped.unknown,
-        "batches": len(reaped.requeued),
-        "stranded": rescued,
-    }
-
-
-def _rescue_stranded(runtime: Runtime, idle: timedelta) -> int:
-    """Enqueue again the batches of messages given back and left queued longer than
-    ``idle`` (``ledger.lease.stranded``), unless their wait is deliberate: the
-    provider halted (``loa provider resume`` enqueues them) or the campaign outside its
-    sending hours (its delayed job comes back at the opening). The job first, then the
-    note: if the enqueue fails, the next look tries again. Returns the messages."""
-    moment, rescued, campaigns = now(), 0, {}
-    for (campaign_id, batch, provider_name), count in stranded(runtime.engine, idle).items():
-        if campaign_id not in campaigns:
-            campaigns[campaign_id] = load_campaign(runtime.engine, campaign_id)
-        window = campaigns[campaign_id].spec.window
-        if halted(runtime.engine, provider_name) is not None:
-            continue
-        if window is not None and not window.is_open(moment):
-            continue
-        enqueue_batch(provider_name, campaign_id, batch)
-        renew(runtime.engine, campaign_id, batch, provider_name)
-        rescued += count
-    if rescued:
-        log.warning("reaper.stranded_batches_enqueued", messages=rescued)
-    return rescued

@@ -1,10 +1,16 @@
 """Housekeeping for ``loa worker``: one process of its own next to the worker processes
-(dramatiq's ``--fork-function``), each chore in a daemon thread:
+(``worker.supervisor``), each chore in a daemon thread:
 
+- **recovery** (``worker.recovery``, every ``RECOVERY_INTERVAL_SECONDS``): dead workers'
+  jobs given back to their queues, the rows of claims no live worker holds settled,
+  results spooled while the ledger was away written to it; and every
+  ``ORPHANS_INTERVAL_SECONDS``, the batches of running campaigns with queued rows and no
+  job in Redis enqueued again;
 - the **reaper**: messages a dead worker left ``sending`` past the lease are settled
-  without anyone running ``loa reap`` (which still exists, for cron and for hands).
-  Several reapers at once are safe: each move is conditional, so a row is settled, and
-  its batch enqueued again, by exactly one of them.
+  without anyone running ``loa reap`` (which still exists, for cron and for hands): the
+  net under recovery, and the only rule without Redis. Several reapers at once are
+  safe: each move is conditional, so a row is settled, and its batch enqueued again, by
+  exactly one of them.
 - the **sealer**: new events are chained into the audit log (``ledger.chain``) within a
   few seconds. Sealers take turns under a lock; one that finds another at work skips.
 - the **receipt drainer**: receipts the webhook stored are applied to their messages
@@ -41,6 +47,11 @@ if TYPE_CHECKING:
 
 log = get_logger("loa.housekeeping")
 
+#: How often recovery looks for dead workers' jobs and claims, and replays the spool.
+RECOVERY_INTERVAL_SECONDS = 5.0
+#: How often, at most, it looks for running campaigns' batches that lost their jobs (a
+#: scan of their queued rows and of the jobs in Redis): half LOA_ORPHAN_AFTER_SECONDS.
+ORPHANS_INTERVAL_SECONDS = 30.0
 #: How often the housekeeper tries to seal new events.
 SEAL_INTERVAL_SECONDS = 2.0
 #: How much the housekeeping process yields the CPU to the workers (``nice``).
@@ -82,9 +93,22 @@ class Chore:
 
 
 def _reap(runtime: Runtime) -> object:
-    from worker.dispatch import reap_stale
+    from worker.recovery import reap_stale
 
     return reap_stale(runtime)
+
+
+def _recover(runtime: Runtime) -> object:
+    from worker.recovery import maintain_queues, reap_abandoned
+
+    replayed = runtime.spool.replay(runtime.engine)
+    return maintain_queues(runtime), reap_abandoned(runtime), replayed
+
+
+def _orphans(runtime: Runtime) -> object:
+    from worker.recovery import requeue_orphans
+
+    return requeue_orphans(runtime)
 
 
 def _seal(runtime: Runtime) -> object:
@@ -142,6 +166,12 @@ def _drain(runtime: Runtime) -> object:
 
 
 CHORES = (
+    Chore("recovery", _recover, lambda _: RECOVERY_INTERVAL_SECONDS),
+    Chore(
+        "orphans",
+        _orphans,
+        lambda r: min(ORPHANS_INTERVAL_SECONDS, r.settings.orphan_after_seconds / 2),
+    ),
     Chore("reaper", _reap, lambda r: reap_interval(r.settings.sending_lease_seconds)),
     Chore("sealer", _seal, lambda _: SEAL_INTERVAL_SECONDS),
     Chore("receipts", _drain, lambda _: RECEIPTS_INTERVAL_SECONDS),
@@ -150,14 +180,10 @@ CHORES = (
     Chore("arrivals", _prune_arrivals, lambda _: PRUNE_INTERVAL_SECONDS),
 )
 
-#: What ``loa worker`` passes to dramatiq's ``--fork-function``.
-FORK_FUNCTION = "worker.housekeeping:keep_house"
-
 
 def keep_house() -> int:
-    """The housekeeping process (dramatiq's fork function): run every chore until
-    dramatiq's signal handler ends the process on SIGTERM (the chores' threads are
-    daemons). Returns the process's exit code."""
+    """The housekeeping process (``python -m worker.child housekeeping``): run every
+    chore until SIGTERM ends the process (the chores' threads are daemons)."""
     from worker.runtime import get_runtime
 
     # Its work can wait, the sending loops beside it cannot (a seal pass took a core for

@@ -1,10 +1,25 @@
-"""A process's way to one provider: ``send_concurrency`` sender coroutines on the sending
-loop, taking messages in turn from one queue that every batch of the process feeds.
+"""A process's way to one provider: sender coroutines on the sending loop, taking messages
+in turn from one queue that every batch of the process feeds.
 
-Why a lane and not a task per message: a batch thread prepares its next group (rate
-tokens, the ``handed`` mark, one round trip to the ledger) while the senders are still busy
-with the previous ones, so the provider never waits for the ledger; and a sender that lives
-as long as the process costs the loop no task, future and callback per message.
+Why a lane and not a task per message: a batch thread prepares its next group (the
+``handed`` mark, one round trip to the ledger) while the senders are still busy with the
+previous ones, so the provider never waits for the ledger; and a sender that lives as
+long as the process costs the loop no task, future and callback per message.
+
+A sender takes the provider's rate tokens for its message at the moment it sends it,
+through the gate (``worker.gate``): never earlier, so that a message waiting here for a
+free sender never carries a token that would go out together with later ones.
+
+The lane also reacts first to trouble at the provider, since it sees every answer:
+
+- an outage (5xx, refused connection): the provider's cooldown starts (shared through
+  Redis), and until it ends this lane holds back every message it is handed, whichever
+  batch it belongs to (they come back ``HELD``, free of charge);
+- a throttle (429): the provider's rate is lowered (``worker.ratelimit``); an isolated
+  throttle also pauses the provider as long as it asked, like a cooldown that does not
+  double;
+- the first success of a request sent after a cooldown ended tells the cooldown the
+  provider recovered, so the next outage starts from the shortest pause again.
 """
 
 from __future__ import annotations
@@ -13,16 +28,18 @@ import asyncio
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol
 
-from providers import OutgoingMessage, Provider, SendError, SendResult
+from providers import ErrorKind, OutgoingMessage, Provider, SendError, SendResult
 from worker.attempt import attempt
+from worker.gate import Gate
+from worker.metrics import count_wait
 
 if TYPE_CHECKING:
-    from worker.runtime import Runtime
+    from worker.cooldown import Cooldown
 
 
 class Held:
     """What a sender answers for a message it did not send because its batch said hold
-    (the provider is cooling down, halted, or the batch is winding down)."""
+    (halted, or winding down) or the provider is cooling down."""
 
     def __repr__(self) -> str:
         return "HELD"
@@ -30,7 +47,19 @@ class Held:
 
 HELD = Held()
 
-Result = SendResult | SendError | Held
+
+class Unpaid:
+    """A message not sent because its rate tokens could not be had (Redis unreachable):
+    like ``HELD``, and the batch learns the error."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"Unpaid({type(self.error).__name__})"
+
+
+Result = SendResult | SendError | Held | Unpaid
 
 
 class Owner(Protocol):
@@ -39,8 +68,11 @@ class Owner(Protocol):
     campaign_id: str
 
     def picked(self) -> bool:
-        """A sender is about to send one of this owner's messages: go ahead (True) or
-        hold it (False: it is answered ``HELD``)."""
+        """A sender took one of this owner's messages: go ahead (True) or hold it (False:
+        it is answered ``HELD``). Called once per message."""
+
+    def going(self) -> bool:
+        """Whether this owner's messages may still go (asked again after a wait)."""
 
     def ended(self, message_id: int, result: Result) -> None:
         """One of this owner's messages is done with."""
@@ -50,22 +82,34 @@ class Lane:
     """Sender coroutines for one provider in this process.
 
     Parameters:
-        runtime: settings, limiters and cooldowns (for the immediate retries).
         provider: the provider instance the senders call.
         loop: the process's sending loop.
         width: how many senders, so messages in flight to the provider at most.
+        gate: what lets a message through the provider's rate, by the message's sender
+            (brandname): ``gate(sender)``.
+        cooldown: the provider's cooldown (called off the loop: it may ask Redis).
+        immediate_retries: quick retries of a message-level refusal (``worker.attempt``).
     """
 
     def __init__(
         self,
-        runtime: Runtime,
         provider: Provider,
         loop: asyncio.AbstractEventLoop,
         width: int,
+        gate: GateFor,
+        cooldown: Cooldown,
+        immediate_retries: int = 0,
     ) -> None:
-        self.runtime, self.provider, self.loop, self.width = runtime, provider, loop, width
+        self.provider, self.loop, self.width = provider, loop, width
+        self._gate, self.cooldown = gate, cooldown
+        self.immediate_retries = immediate_retries
+        self.by_parts = provider.config.rate_unit == "parts"
         self._queue: asyncio.Queue[tuple[Owner, OutgoingMessage]] | None = None
         self._senders: list[asyncio.Task[None]] = []
+        #: Loop time until which nothing is sent (a cooldown or pause this lane saw).
+        self.cool_until = 0.0
+        #: This lane met a cooldown and has not seen a success since it ended.
+        self._troubled = False
 
     def submit(self, owner: Owner, messages: Iterable[OutgoingMessage]) -> None:
         """Queue ``messages`` for the senders, from any thread (one hop to the loop)."""
@@ -80,21 +124,63 @@ class Lane:
         for item in items:
             self._queue.put_nowait(item)
 
+    def cooling(self) -> bool:
+        """On the loop: the provider is in a cooldown or pause this lane knows of."""
+        return self.loop.time() < self.cool_until
+
     async def _sender(self) -> None:
         assert self._queue is not None
         while True:
             owner, message = await self._queue.get()
-            if not owner.picked():
+            if not owner.picked() or self.cooling():
                 owner.ended(message.message_id, HELD)
                 continue
+            cost = message.parts if self.by_parts else 1
+            gate = self._gate(message.sender)
+            try:
+                count_wait(self.provider.name, await gate.through(cost))
+            except Exception as error:  # Redis away: nothing was granted, nothing sent
+                owner.ended(message.message_id, Unpaid(error))
+                continue
+            if not owner.going() or self.cooling():  # trouble came while it waited
+                await gate.give_back(cost)
+                owner.ended(message.message_id, HELD)
+                continue
+            started = self.loop.time()
             try:
                 # No logging context bound here: nothing on this path logs (the batch's
                 # thread logs each outcome with its context), and binding costs every
                 # message a few microseconds of the loop that all of them share.
-                result: Result = await attempt(self.runtime, self.provider, message)
+                result: Result = await attempt(
+                    self.provider, message, gate, cost, self.immediate_retries
+                )
             except Exception as error:  # a bug, not a provider answer: in doubt
                 result = self.provider.classify(error)
+            if isinstance(result, SendError) and result.provider_wide:
+                await self._trouble(result, gate, cost)
+            elif self._troubled and started >= self.cool_until:
+                self._troubled = False
+                await asyncio.to_thread(self.cooldown.recovered)
             owner.ended(message.message_id, result)
+
+    async def _trouble(self, error: SendError, gate: Gate, cost: int) -> None:
+        """The provider as a whole refused: an outage starts (or joins) its cooldown; a
+        throttle lowers its rate, and pauses it as asked when it was isolated."""
+        if error.kind is not ErrorKind.RETRYABLE:
+            return
+        span = 0.0
+        if not error.throttled:
+            span = await asyncio.to_thread(self.cooldown.start, error.retry_after)
+        elif gate.bucket is None:  # no agreed rate, nothing to adapt: each throttle pauses
+            span = await asyncio.to_thread(self.cooldown.pause, error.retry_after or 1.0)
+        elif await gate.bucket.throttled(cost, error.retry_after or 0.0) and error.retry_after:
+            # The bucket holds every process's senders for the pause; the cooldown tells
+            # the batches, so that a long one gives them back instead of holding threads.
+            await asyncio.to_thread(self.cooldown.pause, error.retry_after)
+            return
+        if span > 0:
+            self.cool_until = max(self.cool_until, self.loop.time() + span)
+            self._troubled = True
 
     async def aclose(self) -> None:
         """Stop the senders (on the loop). Messages still queued are the batches' to
@@ -103,3 +189,7 @@ class Lane:
             task.cancel()
         await asyncio.gather(*self._senders, return_exceptions=True)
         self._senders = []
+
+
+class GateFor(Protocol):
+    def __call__(self, sender: str | None) -> Gate: ...

@@ -15,7 +15,7 @@ from pathlib import Path
 from campaigns.spec import CampaignSpec
 from ledger.intake import record_campaign
 from ledger.summary import load_campaign, queued_batches
-from worker.dispatch import enqueue_batch
+from worker.jobs import enqueue_batch
 from worker.logging import get_logger
 from worker.pipeline import Chunk, planned_chunks
 from worker.planning import ListOptions, Prepared, prepare

@@ -7,19 +7,26 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
-import dramatiq
 import redis
 from sqlalchemy.engine import Engine
 
 import providers
 from ledger.db import make_engine, statement_engine
 from ledger.migrate import ensure_current
-from worker.broker import RECEIPTS_QUEUE
 from worker.cooldown import Cooldown, LocalCooldown, RedisCooldown
+from worker.gate import Gate
+from worker.jobs import enqueue_receipt
 from worker.lane import Lane
-from worker.ratelimit import Both, Limiter, LocalBucket, RedisBucket, Unlimited
+from worker.ratelimit import Both, Bucket, LocalBucket, RedisBucket, default_burst
 from worker.settings import Settings, get_settings
+from worker.spool import Spool
+
+#: Seconds a Redis call may take before it counts as Redis being away (a dead server
+#: must not hang a sending loop or a batch).
+REDIS_TIMEOUT = 10.0
 
 
 class Runtime:
@@ -30,7 +37,10 @@ class Runtime:
         self.engine = engine or make_engine(settings.ledger_url())
         self._statement_engine: Engine | None = None
         self._providers: dict[str, providers.Provider] = {}
-        self._limiters: dict[str, Limiter] = {}
+        self._buckets: dict[str, Bucket | None] = {}
+        self._gates: dict[str, Gate] = {}
+        self._aredis: Any = None
+        self._maintenance: Any = None
         self._cooldowns: dict[str, Cooldown] = {}
         self._lanes: dict[str, Lane] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -74,10 +84,10 @@ class Runtime:
                 )
             return self._providers[name]
 
-    def limiter(self, name: str, sender: str | None = None) -> Limiter:
+    def bucket(self, name: str, sender: str | None = None) -> Bucket | None:
         """The throughput limit of provider instance ``name`` (and of ``sender`` on it,
         when the instance sets a per-sender rate): shared through Redis when Loa runs on
-        Redis, in this process when embedded, none when no rate is set."""
+        Redis, in this process when embedded; ``None`` when no rate is set."""
         config = self.provider(name).config
         provider = self._bucket(f"rate:{name}", config.rate_per_second, config.burst)
         if sender is None or config.sender_rate_per_second is None:
@@ -85,24 +95,34 @@ class Runtime:
         own = self._bucket(
             f"rate:{name}:sender:{sender}", config.sender_rate_per_second, config.sender_burst
         )
-        return own if isinstance(provider, Unlimited) else Both(own, provider)
+        assert own is not None
+        return own if provider is None else Both(own, provider)
 
-    def _bucket(self, key: str, rate_per_second: float | None, burst: int | None) -> Limiter:
-        """One bucket, made on first use (``Unlimited`` without a rate)."""
+    def _bucket(self, key: str, rate_per_second: float | None, burst: int | None) -> Bucket | None:
+        """One bucket, made on first use (``None`` without a rate)."""
+        if rate_per_second is None:
+            return None
         with self._lock:
-            if key not in self._limiters:
-                if rate_per_second is None:
-                    self._limiters[key] = Unlimited()
+            if key not in self._buckets:
+                burst = burst or default_burst(rate_per_second)
+                rate = rate_per_second * (1 - self.settings.rate_headroom)
+                if self.settings.redis_url is None:
+                    self._buckets[key] = LocalBucket(rate, burst)
                 else:
-                    burst = burst or max(1, round(rate_per_second))
-                    rate = rate_per_second * (1 - self.settings.rate_headroom)
-                    client = self._redis_client()
-                    if client is None:
-                        self._limiters[key] = LocalBucket(rate, burst)
-                    else:
-                        full_key = f"{self.settings.redis_namespace}:{key}"
-                        self._limiters[key] = RedisBucket(client, full_key, rate, burst)
-            return self._limiters[key]
+                    full_key = f"{self.settings.redis_namespace}:{key}"
+                    self._buckets[key] = RedisBucket(self._async_redis(), full_key, rate, burst)
+            return self._buckets[key]
+
+    def gate(self, name: str, sender: str | None = None) -> Gate:
+        """The way through provider ``name``'s rate (and ``sender``'s on it) for this
+        process's senders: one per limit, so that senders asking together share a call."""
+        if self.provider(name).config.sender_rate_per_second is None:
+            sender = None  # one limit for every sender: one gate
+        key = name if sender is None else f"{name}\n{sender}"
+        gate = self._gates.get(key)
+        if gate is None:
+            gate = self._gates.setdefault(key, Gate(self.bucket(name, sender)))
+        return gate
 
     def cooldown(self, name: str) -> Cooldown:
         """The provider-wide pause of ``name`` after it said it is down or overloaded,
@@ -120,12 +140,24 @@ class Runtime:
     def send_lane(self, name: str) -> Lane:
         """The senders of this process for provider ``name``: ``send_concurrency``
         messages in flight to it at most (which also bounds what a crash of this process
-        can leave in doubt), fed by every batch of the process."""
-        provider, loop = self.provider(name), self.send_loop()
+        can leave in doubt), and no more than the provider's connections (a sender let
+        through the rate must find a connection at once), fed by every batch of the
+        process."""
+        provider, loop, cooldown = self.provider(name), self.send_loop(), self.cooldown(name)
         with self._lock:
             if name not in self._lanes:
                 width = self.settings.send_concurrency
-                self._lanes[name] = Lane(self, provider, loop, width)
+                connections = getattr(provider.config, "connections", None)
+                if connections is not None:
+                    width = min(width, connections)
+                self._lanes[name] = Lane(
+                    provider,
+                    loop,
+                    width,
+                    lambda sender: self.gate(name, sender),
+                    cooldown,
+                    self.settings.immediate_retries,
+                )
             return self._lanes[name]
 
     def send_loop(self) -> asyncio.AbstractEventLoop:
@@ -141,23 +173,64 @@ class Runtime:
                 self._loop, self._loop_thread = loop, thread
             return self._loop
 
+    @property
+    def spool(self) -> Spool:
+        """Where results the ledger could not take wait for it (``worker.spool``)."""
+        return Spool(Path(self.settings.var_dir) / "spool")
+
+    def redis(self) -> redis.Redis | None:
+        """This process's Redis client (``None`` embedded), for recovery's reads."""
+        with self._lock:
+            return self._redis_client()
+
+    def maintenance_broker(self) -> Any:
+        """A dramatiq broker whose every command runs queue maintenance (gives dead
+        workers' jobs back): the housekeeper's, for ``worker.recovery.maintain_queues``.
+        ``None`` embedded."""
+        if self.settings.redis_url is None:
+            return None
+        with self._lock:
+            if self._maintenance is None:
+                from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
+
+                self._maintenance = RedisBroker(
+                    url=self.settings.redis_url.get_secret_value(),
+                    namespace=self.settings.redis_namespace,
+                    heartbeat_timeout=self.settings.redis_heartbeat_timeout_ms,
+                    maintenance_chance=MAINTENANCE_SCALE,
+                )
+            return self._maintenance
+
+    def _async_redis(self) -> Any:
+        """The ``redis.asyncio`` client of the sending loop (the rate buckets are asked
+        there); called with ``_lock`` held."""
+        if self._aredis is None:
+            import redis.asyncio
+
+            assert self.settings.redis_url is not None
+            self._aredis = redis.asyncio.Redis.from_url(
+                self.settings.redis_url.get_secret_value(),
+                socket_timeout=REDIS_TIMEOUT,
+                socket_connect_timeout=REDIS_TIMEOUT,
+            )
+        return self._aredis
+
     def _redis_client(self) -> redis.Redis | None:
         """One client (and connection pool) for the limiters and cooldowns; ``None`` when
         Loa runs embedded. Called with ``_lock`` held."""
         if self.settings.redis_url is None:
             return None
         if self._redis is None:
-            self._redis = redis.Redis.from_url(self.settings.redis_url.get_secret_value())
+            self._redis = redis.Redis.from_url(
+                self.settings.redis_url.get_secret_value(),
+                socket_timeout=REDIS_TIMEOUT,
+                socket_connect_timeout=REDIS_TIMEOUT,
+            )
         return self._redis
 
     def _receipt_sink(self, provider_name: str) -> providers.ReceiptSink:
         def sink(payload: Mapping[str, str], delay_seconds: float) -> None:
-            from worker.actors import record_receipt
-
-            message = record_receipt.message(provider_name, dict(payload))
-            dramatiq.get_broker().enqueue(
-                message.copy(queue_name=RECEIPTS_QUEUE), delay=int(delay_seconds * 1000) or None
-            )
+            enqueue_receipt(provider_name, payload, int(delay_seconds * 1000))
 
         return sink
 
@@ -169,12 +242,21 @@ class Runtime:
             asyncio.run_coroutine_threadsafe(_cancel_the_rest(), loop).result(timeout=10)
             for provider in self._providers.values():
                 asyncio.run_coroutine_threadsafe(provider.aclose(), loop).result(timeout=10)
+            if self._aredis is not None:
+                aredis, self._aredis = self._aredis, None
+                asyncio.run_coroutine_threadsafe(aredis.aclose(), loop).result(timeout=10)
             loop.call_soon_threadsafe(loop.stop)
             if self._loop_thread is not None:
                 self._loop_thread.join(timeout=10)
             loop.close()
         self._providers.clear()
         self._lanes.clear()
+        if self._maintenance is not None:
+            self._maintenance.close()
+            self._maintenance = None
+        if self._redis is not None:
+            self._redis.close()
+            self._redis = None
         if self._statement_engine is not None and self._statement_engine is not self.engine:
             self._statement_engine.dispose()
         self.engine.dispose()

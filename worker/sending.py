@@ -1,18 +1,17 @@
-"""Sending the claimed messages of one batch: concurrency, rate, retries, recording.
+"""Sending the claimed messages of one batch: concurrency, retries, recording.
 
 The batch's thread prepares messages a group at a time and hands them to the process's
 lane to that provider (``worker.lane``: sender coroutines on the process's one sending
 loop, shared by every batch); it records what comes back. For each group, in this order:
 
-1. wait out a provider-wide cooldown, then take the provider's rate tokens for as much
-   of the group as they cover now, in one go (a wait, never an exception: no dramatiq
-   retry is burnt);
+1. wait out a provider-wide cooldown (a short one; a long one gives the batch back);
 2. mark the group handed (one UPDATE), so a reaper can tell "never left" from "may have
-   left" if this process dies, and queue it in the lane. Not for a provider whose
-   idempotency key makes a resend harmless while the reaper resends with it: there the
-   reaper queues both kinds again, and a message sent twice is one SMS, so the mark would
-   cost a round trip to the ledger per group (measured: 0.35 → 0.40 of the bare loop)
-   and protect nothing;
+   left" if this process dies, and queue it in the lane, where each message takes the
+   provider's rate tokens at the moment it goes (``worker.gate``). Not for a provider
+   whose idempotency key makes a resend harmless while the reaper resends with it:
+   there the reaper queues both kinds again, and a message sent twice is one SMS, so the
+   mark would cost a round trip to the ledger per group (measured: 0.35 → 0.40 of the
+   bare loop) and protect nothing;
 3. prepare the next group while the senders work through this one (at most one group of
    a batch waits in the lane: the provider never waits for the ledger, and little is
    marked handed before it goes);
@@ -23,11 +22,11 @@ Retries, by error kind (``providers.base``):
 - message-level retryable: tenacity retries it at once, on the loop, up to
   ``immediate_retries`` times within a few seconds; after that the batch gives it back
   and comes back later (a delayed re-enqueue), which counts an attempt;
-- provider-wide retryable (5xx, refused connection, 429): starts the provider's
-  cooldown and puts the batch on hold (its messages still in the lane come back
-  unsent); they go back to the front of the batch, free of charge, and the batch waits
-  out a short cooldown or, for a long one, gives every unsent message back and
-  re-enqueues itself for when it ends;
+- provider-wide retryable (5xx, refused connection, 429): the lane starts the provider's
+  cooldown or lowers its rate (``worker.lane``) and holds back what waits in it; those
+  messages go back to the front of the batch, free of charge, and the batch waits out a
+  short cooldown or, for a long one, gives every unsent message back and re-enqueues
+  itself for when it ends;
 - ambiguous: ``unknown``, unless the provider has an idempotency key (then as retryable);
 - permanent: ``failed``; halt: stop handing out, give back what did not go.
 
@@ -44,15 +43,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.exc import DBAPIError
+
 from campaigns.status import Status
 from ledger.handover import mark_handed, record_sent
 from ledger.messages import ClaimedMessage, record_outcome, release
 from ledger.schema import now
 from ledger.suppressions import add_numbers
 from providers import ErrorKind, OutgoingMessage, Provider, SendError, SendResult
-from worker.lane import HELD, Result
+from worker.lane import HELD, Result, Unpaid
 from worker.logging import bound, get_logger
-from worker.metrics import count_outcome, count_wait
+from worker.metrics import count_outcome
 from worker.runtime import Runtime
 
 log = get_logger("loa.sending")
@@ -98,19 +99,20 @@ def send_claimed(
     valid_until: datetime,
     claimed: list[ClaimedMessage],
     render: Render,
-    sender: str | None = None,
 ) -> BatchOutcome:
-    """Send a batch's claimed messages; settle each one or say what is left to do.
-    ``sender`` (the brandname) picks its own rate limit, if the provider sets one.
+    """Send a batch's claimed messages; settle each one or say what is left to do (each
+    message's sender, the brandname, picks its own rate limit if the provider sets one).
 
     Raises:
         Ledger errors, for dramatiq's retries (what was sent is recorded or ``sending``).
     """
-    batch = _Batch(runtime, provider, campaign_id, valid_until, claimed, render, sender)
+    batch = _Batch(runtime, provider, campaign_id, valid_until, claimed, render)
     try:
         while batch.todo or batch.running:
             more = batch.hand_out()
             batch.collect(block=not more)
+            if batch.failure is not None:  # cannot go on: wind down, dramatiq retries
+                raise batch.failure
             batch.record(force=not batch.running)
     except Exception:
         batch.wind_down()
@@ -130,15 +132,12 @@ class _Batch:
         valid_until: datetime,
         claimed: list[ClaimedMessage],
         render: Render,
-        sender: str | None,
     ) -> None:
         self.runtime, self.provider, self.render = runtime, provider, render
         self.campaign_id, self.valid_until = campaign_id, valid_until
-        self.limiter = runtime.limiter(provider.name, sender)
         self.cooldown = runtime.cooldown(provider.name)
         self.lane = runtime.send_lane(provider.name)
         self.loop = self.lane.loop
-        self.by_parts = provider.config.rate_unit == "parts"
         self.group_size = _group_size(provider, runtime.settings.send_concurrency)
         # Whether "handed" means anything to the reaper for this provider (see above).
         self.marks_handed = not (provider.idempotent and runtime.settings.reaper_resends_with_key)
@@ -150,18 +149,20 @@ class _Batch:
         # Messages queued in the lane and taken by a sender: their difference is what
         # still waits there (each counter written by one thread only).
         self.queued, self.taken = 0, 0
-        #: Set when the provider must not be sent more of this batch's messages for now;
-        #: ``holds`` counts the times it was set (on the loop), so the batch's thread
-        #: never clears a hold that came after the cooldown it waited out.
-        self.hold, self.holds = False, 0
+        #: Set when the provider must not be sent more of this batch's messages (a halt,
+        #: or the batch winding down): for good.
+        self.hold = False
+        #: What kept a message from its rate tokens (Redis away): raised once collected.
+        self.failure: BaseException | None = None
         self.put_backs: dict[int, int] = {}
         self.sent: list[tuple[int, str]] = []
         self.recorded_at = time.monotonic()
 
     def hand_out(self) -> bool:
-        """Queue the next group in the lane, once it has the provider's tokens and a
-        ``handed`` mark, unless a group of this batch still waits there. Returns whether
-        to go on handing out at once (False: nothing left, or wait for sends to end)."""
+        """Queue the next group in the lane, once it has a ``handed`` mark (its senders
+        take the rate's tokens as each message goes), unless a group of this batch still
+        waits there. Returns whether to go on handing out at once (False: nothing left,
+        or wait for sends to end)."""
         if not self.todo or self.outcome.halt is not None:
             return False
         if self.queued - self.taken >= self.group_size:
@@ -170,11 +171,8 @@ class _Batch:
             self.outcome.down.extend(self.todo)  # come back when it ends, not hold a thread
             self.todo.clear()
             return False
-        candidates = [self.todo[i] for i in range(min(self.group_size, len(self.todo)))]
-        holds = self.holds  # a failure's cooldown begins before its hold: waited out below
-        group = self._paid(candidates)
-        for _ in group:
-            self.todo.popleft()
+        self.cooldown.wait()  # a short one (a long one gave the batch back above)
+        group = [self.todo.popleft() for _ in range(min(self.group_size, len(self.todo)))]
         engine = self.runtime.engine
         if now() >= self.valid_until:
             for message in [*group, *self.todo]:
@@ -189,32 +187,9 @@ class _Batch:
             going = group
         for message in going:
             self.running[message.id] = message
-        if self.holds == holds:
-            # The cooldown, if any, was waited out before the tokens. A send that failed
-            # since began another one: its hold stays, and these come back ``HELD``.
-            self.hold = False
         self.queued += len(going)
         self.lane.submit(self, [self.render(m) for m in going])
         return bool(self.todo) and self.queued - self.taken < self.group_size
-
-    def _paid(self, candidates: list[ClaimedMessage]) -> list[ClaimedMessage]:
-        """The head of ``candidates`` that can go now: the provider's tokens for as many
-        as they cover, taken in one go (a token held for later could add to a burst);
-        unused tokens go back."""
-        waited = self.cooldown.wait()
-        costs = [m.parts if self.by_parts else 1 for m in candidates]
-        granted, wait = self.limiter.take(sum(costs), least=costs[0])
-        waited += wait
-        if granted < costs[0]:  # one message dearer than the whole burst: in pieces
-            waited += self.limiter.acquire(costs[0] - granted)
-            granted = costs[0]
-        count_wait(self.provider.name, waited)
-        paid, used = 0, 0
-        while paid < len(candidates) and used + costs[paid] <= granted:
-            used += costs[paid]
-            paid += 1
-        self.limiter.give_back(granted - used)
-        return candidates[:paid]
 
     def picked(self) -> bool:
         """On the loop: a sender takes one of this batch's messages; send it unless on hold.
@@ -225,15 +200,16 @@ class _Batch:
             self._wake()
         return not self.hold
 
+    def going(self) -> bool:
+        """On the loop: whether this batch's messages may still go."""
+        return not self.hold
+
     def ended(self, message_id: int, result: Result) -> None:
         """On the loop, as each message is done with: results are passed to the batch's
         thread once per turn of the loop, not one by one (each hand-over wakes that
         thread, and the two then take turns at the interpreter lock)."""
-        if isinstance(result, SendError) and (
-            result.provider_wide or result.kind is ErrorKind.HALT
-        ):
+        if isinstance(result, SendError) and result.kind is ErrorKind.HALT:
             self.hold = True  # at once: what waits in the lane must not go meanwhile
-            self.holds += 1
         self._wake()
         self.ended_now.append((message_id, result))
 
@@ -268,6 +244,9 @@ class _Batch:
             if isinstance(result, SendResult):
                 self.sent.append((message.id, result.provider_message_id))
                 continue
+            if isinstance(result, Unpaid):
+                self.failure = self.failure or result.error
+                result = HELD
             if result is HELD:  # never left: as if it had not been handed out
                 if self.outcome.halt is not None:
                     self.outcome.untouched.append(message)
@@ -290,19 +269,25 @@ class _Batch:
 
     def wind_down(self) -> None:
         """After an infrastructure error (ledger, Redis): hand out nothing more, let what
-        is in flight finish and record it, and give back what did not go, if the ledger
-        lets us (the job's retry then finds them queued). What cannot be recorded stays
-        ``sending``, for the reaper."""
+        is in flight finish and record it (to the spool, if the ledger is away), and give
+        back what did not go, if the ledger lets us (the job's retry then finds them
+        queued). What cannot be given back stays ``sending``, for the reaper."""
         self.hold = True  # what still waits in the lane comes back unsent
         try:
             while self.running:
                 self.collect(block=True)
+        except Exception as exc:  # the original error is the one that matters
+            log.warning("batch.wind_down_failed", step="collect", error=type(exc).__name__)
+        try:
+            self.record(force=True)  # the provider's ids first: they cannot be had again
+        except Exception as exc:
+            log.warning("batch.wind_down_failed", step="record", error=type(exc).__name__)
+        try:
             unsent = [m.id for m in self.todo]
             self.todo.clear()
             release(self.runtime.engine, unsent, code="worker_error", refund=True)
-            self.record(force=True)
-        except Exception as exc:  # the original error is the one that matters
-            log.warning("batch.wind_down_failed", error=type(exc).__name__)
+        except Exception as exc:
+            log.warning("batch.wind_down_failed", step="release", error=type(exc).__name__)
 
     def record(self, force: bool) -> None:
         """Record the accepted sends, in bulk, when enough have come or enough time passed."""
@@ -311,9 +296,15 @@ class _Batch:
             or len(self.sent) >= FLUSH_EVERY
             or time.monotonic() - self.recorded_at >= FLUSH_INTERVAL
         ):
-            record_sent(self.runtime.statement_engine, self.campaign_id, self.sent)
-            self.sent = []
+            sent, self.sent = self.sent, []
             self.recorded_at = time.monotonic()
+            try:
+                record_sent(self.runtime.statement_engine, self.campaign_id, sent)
+            except DBAPIError:
+                # The ledger is away and the provider's ids cannot be had again: kept on
+                # disk, written when it is back (``worker.spool``), then the batch stops.
+                self.runtime.spool.sent(self.campaign_id, sent)
+                raise
 
 
 def _group_size(provider: Provider, width: int) -> int:
@@ -353,6 +344,15 @@ def _settle_error(
     elif kind is ErrorKind.RETRYABLE and attempts_left:
         outcome.retry.append((message, error))
     elif kind is ErrorKind.RETRYABLE:
-        record_outcome(runtime.engine, message.id, Status.FAILED, "worker", error.code)
+        _record_final(runtime, message.id, Status.FAILED, error.code)
     else:
-        record_outcome(runtime.engine, message.id, FINAL_FOR[kind], "worker", error.code)
+        _record_final(runtime, message.id, FINAL_FOR[kind], error.code)
+
+
+def _record_final(runtime: Runtime, message_id: int, status: Status, code: str) -> None:
+    """A provider's final answer: into the ledger, or to the spool while it is away (the
+    batch stops at its next step that needs the ledger)."""
+    try:
+        record_outcome(runtime.engine, message_id, status, "worker", code)
+    except DBAPIError:
+        runtime.spool.outcome(message_id, status, code)

@@ -4,7 +4,7 @@ endpoints (not the provider's) and start-up.
 Faults are scripted, at start-up or live over HTTP, each for some seconds or for some
 requests, first match wins; each fake says which kinds it knows (``http``, ``code``,
 ``hang``, ``retry_after``). Control endpoints: ``GET /_fake/received`` (every request,
-in order), ``POST /_fake/faults`` (add faults), ``POST /_fake/config`` (latency),
+in order), ``POST /_fake/faults`` (add faults), ``POST /_fake/config`` (latency, throttling: see ``Book``),
 ``POST /_fake/reset``. A fake prints ``listening on http://127.0.0.1:PORT`` once it
 accepts connections.
 """
@@ -16,6 +16,7 @@ import asyncio
 import json
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,13 +62,40 @@ class Fault:
 @dataclass
 class Book:
     """A fake's state: its latency, its faults and what it received (one entry per
-    request: wall-clock arrival, phone, the caller's id for it, the answer given)."""
+    request: wall-clock arrival, phone, the caller's id for it, the answer given).
+
+    Besides scripted faults, a fake can throttle the way carriers do (``/_fake/config``):
+    ``throttle_every`` N answers every Nth request 429; ``hidden_rate`` R answers 429 to
+    any request that would make more than R taken in the last second (a limit the
+    caller was never told); ``throttle_retry_after`` is the ``Retry-After`` of both
+    (none when unset)."""
 
     latency_ms: float = 0.0
     faults: list[Fault] = field(default_factory=list)
     received: list[tuple[float, str, str, str]] = field(default_factory=list)
+    throttle_every: int = 0
+    hidden_rate: float = 0.0
+    throttle_retry_after: float | None = None
+    _requests: int = 0
+    _taken: deque[float] = field(default_factory=deque)
+
+    def _throttle(self) -> Fault | None:
+        self._requests += 1
+        if self.throttle_every and self._requests % self.throttle_every == 0:
+            return Fault(http=429, retry_after=self.throttle_retry_after)
+        if self.hidden_rate:
+            now = time.monotonic()
+            while self._taken and self._taken[0] <= now - 1.0:
+                self._taken.popleft()
+            if len(self._taken) >= self.hidden_rate:
+                return Fault(http=429, retry_after=self.throttle_retry_after)
+            self._taken.append(now)
+        return None
 
     def fault(self) -> Fault | None:
+        throttled = self._throttle()
+        if throttled is not None:
+            return throttled
         self.faults = [f for f in self.faults if f.live()]
         for fault in self.faults:
             if fault.left is not None:
@@ -78,6 +106,9 @@ class Book:
     def clear(self) -> None:
         self.faults.clear()
         self.received.clear()
+        self.throttle_every, self.hidden_rate, self.throttle_retry_after = 0, 0.0, None
+        self._requests = 0
+        self._taken.clear()
 
 
 async def received(request: web.Request) -> web.Response:
@@ -105,7 +136,21 @@ async def configure(request: web.Request) -> web.Response:
     raw = await request.json()
     if "latency_ms" in raw:
         gateway.latency_ms = float(raw["latency_ms"])
-    return web.json_response({"latency_ms": gateway.latency_ms})
+    if "throttle_every" in raw:
+        gateway.throttle_every = int(raw["throttle_every"])
+    if "hidden_rate" in raw:
+        gateway.hidden_rate = float(raw["hidden_rate"])
+    if "throttle_retry_after" in raw:
+        after = raw["throttle_retry_after"]
+        gateway.throttle_retry_after = None if after is None else float(after)
+    return web.json_response(
+        {
+            "latency_ms": gateway.latency_ms,
+            "throttle_every": gateway.throttle_every,
+            "hidden_rate": gateway.hidden_rate,
+            "throttle_retry_after": gateway.throttle_retry_after,
+        }
+    )
 
 
 async def reset(request: web.Request) -> web.Response:

@@ -34,6 +34,10 @@ class SendCase:
     code: str | None = None
     faults: tuple[dict[str, Any], ...] = ()  # scripted on the provider's fake gateway
     provider_wide: bool = False
+    #: The wait the provider asked for (its ``Retry-After``), as the adapter must read it.
+    retry_after: float | None = None
+    #: A refusal of our rate (429 …): the worker adapts the rate instead of pausing.
+    throttled: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,8 @@ def check_send(case: SendCase, capsys, secret_fields: tuple[str, ...] = (), gate
         assert case.kind is not None, f"{case.name}: unexpected {error}"
         assert (error.kind, error.code) == (case.kind, case.code or error.code), case.name
         assert error.provider_wide == case.provider_wide, f"{case.name}: provider_wide"
+        assert error.retry_after == case.retry_after, f"{case.name}: Retry-After"
+        assert error.throttled == case.throttled, f"{case.name}: throttled"
     else:
         assert case.kind is None, f"{case.name}: expected {case.kind}, the send succeeded"
         assert result.provider_message_id

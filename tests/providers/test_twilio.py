@@ -71,9 +71,39 @@ SEND_CASES = [
     SendCase("region not enabled", ok, ErrorKind.HALT, "21408", fault(code=21408)),
     SendCase("unlisted code", ok, ErrorKind.PERMANENT, "21999", fault(code=21999)),
     SendCase("queue full", ok, ErrorKind.RETRYABLE, "21611", fault(code=21611), True),
-    SendCase("too many requests", ok, ErrorKind.RETRYABLE, "20429", fault(code=20429), True),
+    SendCase(
+        "too many requests",
+        ok,
+        ErrorKind.RETRYABLE,
+        "20429",
+        fault(code=20429),
+        True,
+        throttled=True,
+    ),
     SendCase("down", ok, ErrorKind.RETRYABLE, "http_503", fault(http=503), True),
-    SendCase("throttled", ok, ErrorKind.RETRYABLE, "http_429", fault(http=429), True),
+    SendCase(
+        "down, back in a minute",
+        ok,
+        ErrorKind.RETRYABLE,
+        "http_503",
+        fault(http=503, retry_after=60),
+        True,
+        retry_after=60,
+    ),
+    SendCase(
+        "throttled", ok, ErrorKind.RETRYABLE, "http_429", fault(http=429), True, throttled=True
+    ),
+    # The SDK's exception drops the headers: the adapter still reads Retry-After.
+    SendCase(
+        "throttled, with a wait",
+        ok,
+        ErrorKind.RETRYABLE,
+        "http_429",
+        fault(http=429, retry_after=7),
+        True,
+        retry_after=7,
+        throttled=True,
+    ),
     # No idempotency key at Twilio: a request that got no answer may have been sent.
     SendCase("no answer", ok, ErrorKind.AMBIGUOUS, "read_timeout", fault(hang=True)),
     SendCase(

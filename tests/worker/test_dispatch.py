@@ -271,7 +271,7 @@ def test_the_reaper_settles_what_a_dead_worker_left_sending(engine, tmp_path):
     from ledger.messages import claim_batch
     from ledger.schema import messages
     from worker.broker import use_broker
-    from worker.dispatch import reap_stale
+    from worker.recovery import reap_stale
 
     runtime = runtime_with_campaign(engine, tmp_path)
     claimed = claim_batch(engine, SPEC.id, 1)
@@ -309,7 +309,7 @@ def test_with_an_idempotency_key_the_reaper_sends_handed_messages_again(engine, 
     from ledger.messages import claim_batch
     from ledger.schema import messages
     from worker.broker import use_broker
-    from worker.dispatch import reap_stale
+    from worker.recovery import reap_stale
 
     runtime_with_campaign(engine, tmp_path)
     url = SecretStr(str(engine.url.render_as_string(hide_password=False)))
@@ -333,7 +333,7 @@ def test_a_batch_given_back_whose_job_was_lost_is_enqueued_again(engine, tmp_pat
     from ledger.messages import claim_batch, release
     from ledger.schema import messages
     from worker.broker import use_broker
-    from worker.dispatch import reap_stale
+    from worker.recovery import reap_stale
 
     runtime = runtime_with_campaign(engine, tmp_path)
     claimed = claim_batch(engine, SPEC.id, 1)

@@ -15,8 +15,8 @@ from campaigns.status import FINAL, Status
 from ledger.migrate import upgrade
 from ledger.schema import events, messages
 from worker.broker import use_broker
-from worker.dispatch import enqueue_batch
 from worker.embedded import wait_for_campaign
+from worker.jobs import enqueue_batch
 from worker.launch import launch
 from worker.runtime import Runtime, set_runtime
 from worker.settings import ProviderInstance, Settings

@@ -1,0 +1,100 @@
+"""The spool: provider ids a batch could not record while the ledger was away, written
+when it is back, so that their receipts still land."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+import sqlalchemy as sa
+
+from campaigns.status import Status
+from ledger.messages import apply_receipt, claim_batch, record_outcome
+from ledger.schema import messages
+from ledger.summary import status_counts
+from tests.worker.test_dispatch import SPEC, runtime_with_campaign
+from worker.spool import Spool
+
+
+def provider_ids(engine) -> dict[int, str | None]:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(messages.c.id, messages.c.provider_message_id)).all())
+
+
+def test_spooled_ids_are_written_when_the_ledger_is_back(engine, tmp_path):
+    runtime_with_campaign(engine, tmp_path)
+    claimed = claim_batch(engine, SPEC.id, 1)
+    spool = Spool(tmp_path / "spool")
+    accepted = [(m.id, f"P{m.id}") for m in claimed[:15]]
+    spool.sent(SPEC.id, accepted)  # the provider took 15; the ledger was away
+    spool.outcome(claimed[15].id, Status.FAILED, "108")
+    # Meanwhile the reaper took one of them for lost: it may have gone out.
+    record_outcome(engine, claimed[0].id, Status.UNKNOWN, "reaper", "claim_abandoned")
+
+    assert spool.replay(engine) == 16
+    assert spool.pending() == []  # written once, then gone
+    counts = status_counts(engine, SPEC.id)
+    assert (counts[Status.SENT], counts[Status.UNKNOWN], counts[Status.FAILED]) == (14, 1, 1)
+    ids = provider_ids(engine)
+    assert all(ids[m] == pid for m, pid in accepted)  # the unknown one too
+    # So its receipt lands, and corrects it.
+    assert apply_receipt(engine, "sandbox", f"P{claimed[0].id}", Status.DELIVERED, None).moved
+
+
+def test_a_spool_file_is_the_owners_whole_or_nothing_and_never_follows_a_link(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    written = spool.sent("c", [(1, "P1")])
+    assert written is not None and written.suffix == ".jsonl"
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert stat.S_IMODE(written.parent.stat().st_mode) == 0o700
+    assert not list(written.parent.glob("*.tmp"))
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "linked").symlink_to(elsewhere)
+    with pytest.raises(OSError, match="not a folder of Loa's own"):
+        Spool(tmp_path / "linked").sent("c", [(1, "P1")])
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_an_unreadable_spool_file_is_set_aside_and_the_rest_still_replayed(engine, tmp_path):
+    runtime_with_campaign(engine, tmp_path)
+    claimed = claim_batch(engine, SPEC.id, 1)
+    spool = Spool(tmp_path / "spool")
+    spool.sent(SPEC.id, [(claimed[0].id, "P1")])
+    (tmp_path / "spool" / "results-0-garbage.jsonl").write_text("{not json\n")
+    assert spool.replay(engine) == 1
+    assert [p.name for p in (tmp_path / "spool").iterdir()] == ["results-0-garbage.bad"]
+    assert provider_ids(engine)[claimed[0].id] == "P1"
+
+
+def test_a_batch_whose_ledger_goes_away_spools_what_the_provider_accepted(engine, tmp_path):
+    """Through the production path: the provider accepts, the ledger refuses the record;
+    the batch stops and the ids are in the spool, not lost."""
+    from tests.worker.test_dispatch import Recording, runtime_for
+    from worker.dispatch import send_batch
+
+    runtime_with_campaign(engine, tmp_path)
+    provider = Recording()
+    runtime = runtime_for(engine, tmp_path, provider)
+    real = runtime.statement_engine
+
+    class Away:
+        """The ledger for the hot path, gone once the provider has answered."""
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def begin(self):
+            if provider.sent:
+                raise sa.exc.OperationalError("UPDATE messages", {}, ConnectionError("gone"))
+            return real.begin()
+
+    runtime._statement_engine = Away()
+    with pytest.raises(sa.exc.OperationalError):
+        send_batch(runtime, SPEC.id, 1)
+    assert provider.sent  # some went out …
+    runtime._statement_engine = real
+    assert runtime.spool.replay(engine) == len(provider.sent)  # … and none is lost
+    ids = provider_ids(engine)
+    assert {ids[m.message_id] for m in provider.sent} == {f"R{m.message_id}" for m in provider.sent}
