@@ -31,10 +31,12 @@ $(PRISM):
 
 prism: $(PRISM)
 
+# Two pytest processes (pytest-xdist): the failure tests spend most of their time waiting
+# for outages and pauses to pass, which the other process fills with the fast tests.
 test: compile $(PRISM)
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest -n 2
 
 format: .venv/.synced
 	$(UV) run --frozen ruff check --fix .

@@ -162,19 +162,27 @@ def classify_status(status: int, retry_after: str | None = None) -> SendError:
     return SendError(ErrorKind.PERMANENT, code, "refused")
 
 
+#: The longest wait a provider may ask for (seconds): longer, and a typo or a hostile
+#: answer would stop the provider for years without anyone being told.
+MAX_RETRY_AFTER = 3600.0
+
+
 def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds, from either of its forms (seconds or an HTTP date)."""
+    """``Retry-After`` in seconds, from either of its forms (seconds or an HTTP date),
+    between 0 and ``MAX_RETRY_AFTER``; ``None`` when absent or unreadable."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if seconds != seconds:  # NaN
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))

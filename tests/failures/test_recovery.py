@@ -130,17 +130,19 @@ def test_postgres_restarted_while_sending_every_provider_id_is_kept(
 
 
 def test_a_cancel_while_sending_leaves_every_recipient_final(rig, gateway):
-    rig.provider["rate_per_second"] = 60  # long enough for the cancel to find it sending
-    rig.launch("cancelled", 900)
-    rig.start_worker(processes=2, threads=4)
-    wait_received(gateway, 150)
+    rig.provider["rate_per_second"] = 20  # slow: most of the campaign waits when it is cancelled
+    rig.launch("cancelled", 600)
+    rig.start_worker(processes=1, threads=2)
+    wait_received(gateway, 20)
     rig.loa("campaign", "cancel", "cancelled")
-    # Batches in flight finish what they hold and give the rest back: once nothing is
-    # `sending`, nothing can come back to `queued` any more.
+    # The batches in flight meet an outage long enough to give their rows back: what
+    # they give back after the cancel must end `cancelled`, not wait in `queued`.
+    gateway.faults({"http": 503, "retry_after": 10, "seconds": 3})
+    # Once nothing is `sending`, nothing can come back to `queued` any more.
     counts = rig.wait_until(
         "cancelled", lambda c: c["sending"] == 0 and c["queued"] == 0, timeout=120
     )
-    assert set(counts) <= {"sent", "cancelled"} and sum(counts.values()) == 900
+    assert set(counts) <= {"sent", "cancelled"} and sum(counts.values()) == 600
     assert counts["cancelled"] > 0
     assert rig.statuses("cancelled") == counts  # and it stays so
     again = subprocess.run(

@@ -128,10 +128,11 @@ def accepted_once(gateway) -> Counter[str]:
 
 def test_a_gateway_down_for_30_seconds_pauses_sending_then_the_campaign_completes(rig, gateway):
     recipients = 1500
+    rig.start_worker(processes=1, threads=4)  # booted first: the outage is all for sending
     gateway.faults({"http": 503, "seconds": 30})
     down_until = time.time() + 30
     rig.launch("outage", recipients)
-    rig.start_worker(processes=1, threads=4)
+    wait_received(gateway, 1)  # the outage met
     # While it lasts, the campaign's status says its provider is paused, and for how long.
     cooling = 0.0
     while not cooling and time.time() < down_until - 2:

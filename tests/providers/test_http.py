@@ -32,3 +32,11 @@ def test_retry_after_in_both_forms():
     assert 115 < parse_retry_after(later) <= 120
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
     assert classify_status(429, "3").retry_after == 3
+
+
+def test_a_hostile_retry_after_is_bounded():
+    far = format_datetime(datetime.now(UTC) + timedelta(days=3650), usegmt=True)
+    assert parse_retry_after(far) == parse_retry_after("1e12") == 3600  # not ten years
+    assert parse_retry_after("inf") == 3600
+    assert parse_retry_after("-5") == 0 and parse_retry_after("nan") is None
+    assert parse_retry_after("Mon, 99 Foo 2026") is None
