@@ -289,12 +289,15 @@ def pause(campaign_id: IdArg, as_json: JsonOption = False) -> None:
 
 @app.command("resume")
 def resume(campaign_id: IdArg, as_json: JsonOption = False) -> None:
-    """Put a paused or halted campaign's waiting batches back on the queue (embedded:
-    send them here and wait)."""
+    """Put a paused campaign's waiting batches back on the queue (or a running one's
+    whose jobs were lost; with Redis, only batches that have no job there). Embedded:
+    send them here and wait."""
     _control("resume", campaign_id, as_json)
 
 
 @app.command("cancel")
 def cancel(campaign_id: IdArg, as_json: JsonOption = False) -> None:
-    """End every message not yet taken by a worker as `cancelled`, for good."""
+    """End every message not yet taken by a worker as `cancelled`, for good. What workers
+    already hold (up to processes x threads x LOA_BATCH_SIZE) is still sent; what they
+    give back ends `cancelled` too."""
     _control("cancel", campaign_id, as_json)

@@ -100,7 +100,8 @@ def worker(
     housekeeping process beside them gives a dead worker's jobs and rows back, seals the
     audit log, applies stored receipts and runs the finaliser; a small supervisor starts
     again any of them that dies (1 s, then up to 30 s while it keeps dying) and stops
-    them all on SIGTERM or Ctrl-C. Metrics: http://127.0.0.1:LOA_METRICS_PORT/metrics."""
+    them all on SIGTERM or Ctrl-C (the workers finish the batches they hold, up to 60 s).
+    Metrics: http://LOA_METRICS_HOST:LOA_METRICS_PORT/metrics (127.0.0.1:9191 by default)."""
     loaded = settings()
     if loaded.embedded:
         fail(

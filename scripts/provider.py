@@ -35,9 +35,14 @@ def list_providers(as_json: JsonOption = False) -> None:
         except ProviderConfigError as exc:
             row["problem"] = provider_problem(exc)
         else:
+            burst = config.burst
+            if burst is None and config.rate_per_second is not None:
+                from worker.ratelimit import default_burst
+
+                burst = default_burst(config.rate_per_second)  # what the bucket holds
             row |= {
                 "rate_per_second": config.rate_per_second,
-                "burst": config.burst,
+                "burst": burst,
                 "rate_unit": config.rate_unit,
                 "problem": None,
             }

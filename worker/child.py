@@ -47,20 +47,18 @@ def run_worker(threads: int, queues: list[str]) -> int:
     import dramatiq
 
     from worker import actors  # noqa: F401 - sets the broker and declares the actors
+    from worker.liveness import keep_alive
     from worker.settings import get_settings
     from worker.supervisor import SHUTDOWN_SECONDS
 
     stop = _stop_on_sigterm()
     broker = dramatiq.get_broker()
     broker.emit_after("process_boot")
+    keep_alive(get_settings())  # publishing its claims before it makes any
     worker = dramatiq.Worker(broker, queues=set(queues), worker_threads=threads)
     worker.start()
-    from worker.liveness import keep_alive
-
-    keep_alive(get_settings())
     stop.wait()
     worker.stop(timeout=SHUTDOWN_SECONDS * 1000)
-    broker.emit_before("process_stop")
     broker.close()
     return 0
 

@@ -35,6 +35,7 @@ from ledger.summary import (
 )
 from worker.jobs import enqueue_batch
 from worker.logging import get_logger
+from worker.recovery import live_jobs
 from worker.runtime import Runtime
 
 log = get_logger("loa.control")
@@ -90,6 +91,9 @@ def resume(runtime: Runtime, campaign_id: str) -> int:
     if campaign.state == "paused":
         set_campaign_state(runtime.engine, campaign_id, "running", None, source="operator")
     batches = queued_batches(runtime.engine, campaign_id)
+    # With Redis, a batch that still has its job there needs no second one.
+    jobs = live_jobs(runtime) or set()
+    batches = [(b, p) for b, p in batches if (campaign_id, b, p) not in jobs]
     for batch, provider in batches:
         enqueue_batch(provider, campaign_id, batch)
     log.info("campaign.resumed", campaign_id=campaign_id, batches=len(batches))

@@ -115,3 +115,10 @@ def test_without_redis_recovery_leaves_it_to_the_lease(engine, tmp_path):
     assert reap_abandoned(runtime) is None
     assert requeue_orphans(runtime) is None
     assert maintain_queues(runtime) == 0
+
+
+def test_resume_on_redis_enqueues_only_batches_without_a_job(engine, runtime):
+    from worker import control
+
+    assert control.resume(runtime, SPEC.id) == 2  # a running campaign whose jobs were lost
+    assert control.resume(runtime, SPEC.id) == 0  # now they are there: none twice
