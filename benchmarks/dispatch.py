@@ -351,6 +351,9 @@ def _lane_only(url: str, messages: int, width: int) -> float:
         def picked(self) -> bool:
             return True
 
+        def going(self) -> bool:
+            return True
+
         def ended(self, message_id: int, result: object) -> None:
             self.ended_count += 1
             if self.ended_count == messages:

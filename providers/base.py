@@ -145,12 +145,12 @@ class ProviderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: str
-    rate_per_second: float | None = Field(default=None, gt=0, le=100_000)
+    rate_per_second: float | None = Field(default=None, ge=0.01, le=100_000)
     burst: int | None = Field(default=None, ge=1, le=100_000)
     rate_unit: Literal["messages", "parts"] = "messages"
     #: Each sender (brandname) may also have its own agreed rate on this instance, in the
     #: same unit; both limits then hold.
-    sender_rate_per_second: float | None = Field(default=None, gt=0, le=100_000)
+    sender_rate_per_second: float | None = Field(default=None, ge=0.01, le=100_000)
     sender_burst: int | None = Field(default=None, ge=1, le=100_000)
     #: The countries (ISO 3166 codes) this instance may send to, when narrower than its
     #: type's (an account whose geographic permissions allow only some): routing never

@@ -112,8 +112,10 @@ def worker(
     # fresh one per run (no stale counters), served by the metrics child. Set before any
     # child starts: they inherit it.
     import os
+    import shutil
     import tempfile
 
+    _check_worker_places(loaded)
     directory = tempfile.mkdtemp(prefix="loa-metrics-")
     os.environ["dramatiq_prom_db"] = directory  # noqa: SIM112 - dramatiq names it so
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
@@ -123,7 +125,37 @@ def worker(
     names = queues or [*(queue_for(p) for p in loaded.providers), RECEIPTS_QUEUE]
     metrics = (loaded.metrics_host, loaded.metrics_port) if loaded.metrics_port else None
     children = worker_children(processes, threads, names, metrics)
-    raise typer.Exit(Supervisor(children, on_death=mark_dead(directory)).run())
+    try:
+        code = Supervisor(children, on_death=mark_dead(directory)).run()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    raise typer.Exit(code)
+
+
+def _check_worker_places(loaded) -> None:
+    """What a worker needs of this machine, checked before anything starts (exit 2, one
+    line): the metrics address free to listen on, and the spool folder writable (without
+    it, provider ids received while the ledger is away would be lost)."""
+    import socket
+
+    from worker.spool import Spool
+
+    if loaded.metrics_port:
+        try:
+            with socket.create_server((loaded.metrics_host, loaded.metrics_port)):
+                pass
+        except OSError as exc:
+            where = f"{loaded.metrics_host}:{loaded.metrics_port}"
+            fail(
+                f"LOA_METRICS_HOST/LOA_METRICS_PORT: cannot listen on {where} ({exc.strerror or exc}); "
+                "another loa worker here needs another port (0: no metrics)",
+                BAD_INPUT,
+            )
+    spool = Spool(loaded.var_dir / "spool")
+    try:
+        spool.check_writable()
+    except OSError as exc:
+        fail(f"LOA_VAR_DIR: the spool folder {spool.directory} is not usable ({exc})", BAD_INPUT)
 
 
 @app.command()

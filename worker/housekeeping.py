@@ -99,10 +99,22 @@ def _reap(runtime: Runtime) -> object:
 
 
 def _recover(runtime: Runtime) -> object:
+    """Each step on its own: one that fails (Redis or the ledger away) does not keep the
+    others from running."""
     from worker.recovery import maintain_queues, reap_abandoned
 
-    replayed = runtime.spool.replay(runtime.engine)
-    return maintain_queues(runtime), reap_abandoned(runtime), replayed
+    done = {}
+    steps = (
+        ("queues", maintain_queues),
+        ("claims", reap_abandoned),
+        ("spool", lambda r: r.spool.replay(r.engine)),
+    )
+    for name, step in steps:
+        try:
+            done[name] = step(runtime)
+        except Exception as exc:
+            log.warning("recovery.failed", step=name, error=type(exc).__name__)
+    return done
 
 
 def _orphans(runtime: Runtime) -> object:

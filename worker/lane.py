@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Protocol
 from providers import ErrorKind, OutgoingMessage, Provider, SendError, SendResult
 from worker.attempt import attempt
 from worker.gate import Gate
+from worker.logging import get_logger
 from worker.metrics import count_wait
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ class Held:
 
 
 HELD = Held()
+
+log = get_logger("loa.lane")
 
 
 class Unpaid:
@@ -68,8 +71,8 @@ class Owner(Protocol):
     campaign_id: str
 
     def picked(self) -> bool:
-        """A sender took one of this owner's messages: go ahead (True) or hold it (False:
-        it is answered ``HELD``). Called once per message."""
+        """One of this owner's messages passed the gate (or is held back before it): go
+        ahead (True) or hold it (False: it is answered ``HELD``). Once per message."""
 
     def going(self) -> bool:
         """Whether this owner's messages may still go (asked again after a wait)."""
@@ -132,36 +135,51 @@ class Lane:
         assert self._queue is not None
         while True:
             owner, message = await self._queue.get()
-            if not owner.picked() or self.cooling():
-                owner.ended(message.message_id, HELD)
-                continue
-            cost = message.parts if self.by_parts else 1
-            gate = self._gate(message.sender)
             try:
-                count_wait(self.provider.name, await gate.through(cost))
-            except Exception as error:  # Redis away: nothing was granted, nothing sent
-                owner.ended(message.message_id, Unpaid(error))
-                continue
-            if not owner.going() or self.cooling():  # trouble came while it waited
-                await gate.give_back(cost)
-                owner.ended(message.message_id, HELD)
-                continue
-            started = self.loop.time()
-            try:
-                # No logging context bound here: nothing on this path logs (the batch's
-                # thread logs each outcome with its context), and binding costs every
-                # message a few microseconds of the loop that all of them share.
-                result: Result = await attempt(
-                    self.provider, message, gate, cost, self.immediate_retries
-                )
-            except Exception as error:  # a bug, not a provider answer: in doubt
+                result = await self._one(owner, message)
+            except Exception as error:  # never let a sender die: the message is in doubt
+                log.error("lane.sender_error", error=type(error).__name__)
                 result = self.provider.classify(error)
+            owner.ended(message.message_id, result)
+
+    async def _one(self, owner: Owner, message: OutgoingMessage) -> Result:
+        """Take ``message`` through the gate and to the provider; what came of it. The
+        owner counts it as picked once it passed the gate (or was held back before): a
+        batch prepares its next group, and marks it handed, only when nothing of its
+        last one still waits here, so a process killed holds few messages marked handed
+        that never left."""
+        if not owner.going() or self.cooling():
+            owner.picked()
+            return HELD
+        cost = message.parts if self.by_parts else 1
+        gate = self._gate(message.sender)
+        try:
+            count_wait(self.provider.name, await gate.through(cost))
+        except Exception as error:  # Redis away: nothing was granted, nothing sent
+            owner.picked()
+            return Unpaid(error)
+        if not owner.picked() or self.cooling():  # trouble came while it waited
+            await gate.give_back(cost)
+            return HELD
+        started = self.loop.time()
+        try:
+            # No logging context bound here: nothing on this path logs (the batch's
+            # thread logs each outcome with its context), and binding costs every
+            # message a few microseconds of the loop that all of them share.
+            result: Result = await attempt(
+                self.provider, message, gate, cost, self.immediate_retries
+            )
+        except Exception as error:  # a bug, not a provider answer: in doubt
+            result = self.provider.classify(error)
+        try:
             if isinstance(result, SendError) and result.provider_wide:
                 await self._trouble(result, gate, cost)
             elif self._troubled and started >= self.cool_until:
                 self._troubled = False
                 await asyncio.to_thread(self.cooldown.recovered)
-            owner.ended(message.message_id, result)
+        except Exception as error:  # Redis away: the answer itself still counts
+            log.warning("lane.trouble_not_shared", error=type(error).__name__)
+        return result
 
     async def _trouble(self, error: SendError, gate: Gate, cost: int) -> None:
         """The provider as a whole refused: an outage starts (or joins) its cooldown; a

@@ -192,9 +192,10 @@ class _Batch:
         return bool(self.todo) and self.queued - self.taken < self.group_size
 
     def picked(self) -> bool:
-        """On the loop: a sender takes one of this batch's messages; send it unless on hold.
-        When the lane has no more of this batch's messages, the batch's thread is woken
-        (if asleep, waiting for results) to prepare the next group."""
+        """On the loop: one of this batch's messages passed the rate's gate (or was held
+        back before it); send it unless on hold. When nothing of the batch waits in the
+        lane any more, the batch's thread is woken (if asleep, waiting for results) to
+        prepare the next group."""
         self.taken += 1
         if self.taken == self.queued:
             self._wake()

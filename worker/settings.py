@@ -61,7 +61,10 @@ class Settings(BaseSettings):
         description="Redis for queues. Unset: dramatiq's in-memory broker, in one process.",
     )
     redis_namespace: str = Field(
-        default="loa", description="Prefix of every Redis key Loa's queues use."
+        default="loa",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="Prefix of every Redis key Loa's queues use: letters, digits, '.', "
+        "'_', '-' (a glob character would make Loa's own key scans miss or overreach).",
     )
     redis_heartbeat_timeout_ms: int = Field(
         default=15_000,
@@ -77,7 +80,10 @@ class Settings(BaseSettings):
         "which can leave a quiet queue's jobs stranded for hours).",
     )
     metrics_port: int = Field(
-        default=9191, ge=1, le=65535, description="Where `loa worker` serves Prometheus metrics."
+        default=9191,
+        ge=0,
+        le=65535,
+        description="Where `loa worker` serves Prometheus metrics (0: no metrics server).",
     )
     metrics_host: str = Field(
         default="127.0.0.1",
@@ -127,12 +133,14 @@ class Settings(BaseSettings):
     sending_lease_seconds: int = Field(
         default=900,
         ge=5,
+        le=7 * 86400,
         description="After this long in `sending` a message is settled by the reaper: "
         "must exceed the longest batch at the provider's rate.",
     )
     orphan_after_seconds: int = Field(
         default=60,
         ge=2,
+        le=86400,
         description="Queued messages of a running campaign left alone this long, whose batch "
         "has no job in Redis (Redis restarted without its data, an enqueue lost in an "
         "outage), have their batch enqueued again by the housekeeper.",

@@ -108,3 +108,34 @@ def test_a_worker_process_sends_a_campaign_and_serves_metrics(
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
+
+
+def test_a_worker_that_cannot_start_says_why_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
+    env.update(LOA_REDIS_URL=REDIS_URL, LOA_VAR_DIR=str(tmp_path / "var"))
+
+    def worker(**more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "scripts", "worker", "--processes", "1"],
+            cwd=tmp_path,
+            env={**env, **more},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    with socket.socket() as taken:  # another loa worker's metrics, say
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = worker(LOA_METRICS_PORT=str(taken.getsockname()[1]))
+    assert busy.returncode == 2 and "LOA_METRICS_PORT" in busy.stderr
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "spool").symlink_to(tmp_path / "elsewhere")
+    linked = worker(LOA_METRICS_PORT="0")
+    assert linked.returncode == 2 and "LOA_VAR_DIR" in linked.stderr
+    for bad in ({"LOA_REDIS_NAMESPACE": "loa*"}, {"LOA_SENDING_LEASE_SECONDS": "9" * 20}):
+        refused = worker(LOA_METRICS_PORT="0", **bad)
+        assert refused.returncode == 2 and next(iter(bad)) in refused.stderr, refused.stderr
+    for run in (busy, linked, refused):
+        assert "Traceback" not in run.stderr

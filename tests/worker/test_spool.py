@@ -3,6 +3,7 @@ when it is back, so that their receipts still land."""
 
 from __future__ import annotations
 
+import json
 import stat
 
 import pytest
@@ -98,3 +99,41 @@ def test_a_batch_whose_ledger_goes_away_spools_what_the_provider_accepted(engine
     assert runtime.spool.replay(engine) == len(provider.sent)  # … and none is lost
     ids = provider_ids(engine)
     assert {ids[m.message_id] for m in provider.sent} == {f"R{m.message_id}" for m in provider.sent}
+
+
+def test_replay_believes_only_what_a_batch_could_have_written(engine, tmp_path):
+    """A planted spool file cannot fail a queued message, cancel one, nor give a message
+    of another campaign a provider id; a value the ledger refuses sets the file aside
+    without blocking the next one."""
+    runtime_with_campaign(engine, tmp_path)
+    with engine.connect() as conn:
+        first, second = conn.scalars(sa.select(messages.c.id).order_by(messages.c.id)).all()[:2]
+    spool = Spool(tmp_path / "spool")
+    folder = spool._folder()
+    forged = [
+        {"op": "outcome", "id": first, "status": "failed", "code": "forged"},
+        {"op": "sent", "campaign": "another", "id": second, "pid": "FORGED"},
+    ]
+    (folder / "a.jsonl").write_text("".join(json.dumps(e) + "\n" for e in forged))
+    (folder / "b.jsonl").write_text('{"op":"outcome","id":1,"status":"cancelled","code":"x"}\n')
+    (folder / "c.jsonl").write_text(
+        '{"op":"sent","campaign":"x","id":99999999999999999999,"pid":"p"}\n'
+    )
+    assert spool.replay(engine) == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["b.bad", "c.bad"]
+    counts = status_counts(engine, SPEC.id)
+    assert counts[Status.QUEUED] == 20  # the first still queued, not failed
+    assert set(provider_ids(engine).values()) == {None}
+
+
+def test_a_spool_folder_others_may_write_is_not_read(engine, tmp_path):
+    runtime_with_campaign(engine, tmp_path)
+    claimed = claim_batch(engine, SPEC.id, 1)
+    spool = Spool(tmp_path / "spool")
+    spool.sent(SPEC.id, [(claimed[0].id, "P1")])
+    (tmp_path / "spool").chmod(0o777)
+    assert spool.pending() == [] and spool.replay(engine) == 0
+    with pytest.raises(OSError):
+        spool.check_writable()
+    (tmp_path / "spool").chmod(0o700)
+    assert spool.replay(engine) == 1
