@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from campaigns.status import Status
 from ledger.schema import campaigns, events, key_of, messages, now
@@ -69,6 +69,19 @@ def _settle(
     return len(moved)
 
 
+def _with_queued(conn: Connection, condition: sa.ColumnElement[bool]) -> list[str]:
+    """Ids of the campaigns meeting ``condition`` that still have ``queued`` messages."""
+    queued = (
+        sa.select(messages.c.id)
+        .where(
+            messages.c.campaign_key == campaigns.c.key,
+            messages.c.status == Status.QUEUED.value,
+        )
+        .exists()
+    )
+    return list(conn.scalars(sa.select(campaigns.c.id).where(condition, queued)))
+
+
 def finalise(engine: Engine, windows: Mapping[str, timedelta] | None = None) -> dict[str, int]:
     """Settle what no receipt or worker will settle. ``windows``: the receipt window per
     provider instance (others: 72 h). Returns how many became ``unknown``, ``expired``
@@ -83,17 +96,8 @@ def finalise(engine: Engine, windows: Mapping[str, timedelta] | None = None) -> 
             .where(messages.c.status == Status.SENT.value)
             .distinct()
         ).all()
-        stale = conn.scalars(
-            sa.select(campaigns.c.id).where(
-                campaigns.c.valid_until < moment,
-                sa.select(messages.c.id)
-                .where(
-                    messages.c.campaign_key == campaigns.c.key,
-                    messages.c.status == Status.QUEUED.value,
-                )
-                .exists(),
-            )
-        ).all()
+        stale = _with_queued(conn, campaigns.c.valid_until < moment)
+        cancelled = _with_queued(conn, campaigns.c.state == "cancelled")
     for campaign_id, provider in waiting:
         cutoff = moment - windows.get(provider, DEFAULT_WINDOW)
         which = sa.and_(
@@ -103,30 +107,13 @@ def finalise(engine: Engine, windows: Mapping[str, timedelta] | None = None) -> 
             messages.c.sent_at < cutoff,
         )
         done["unknown"] += _settle(engine, campaign_id, which, Status.SENT, Status.UNKNOWN)
-    for campaign_id in stale:
-        which = sa.and_(
-            messages.c.campaign_key == key_of(campaign_id),
-            messages.c.status == Status.QUEUED.value,
-        )
-        done["expired"] += _settle(engine, campaign_id, which, Status.QUEUED, Status.EXPIRED)
-    with engine.connect() as conn:
-        cancelled = conn.scalars(
-            sa.select(campaigns.c.id).where(
-                campaigns.c.state == "cancelled",
-                sa.select(messages.c.id)
-                .where(
-                    messages.c.campaign_key == campaigns.c.key,
-                    messages.c.status == Status.QUEUED.value,
-                )
-                .exists(),
+    for ended, new in ((stale, Status.EXPIRED), (cancelled, Status.CANCELLED)):
+        for campaign_id in ended:
+            which = sa.and_(
+                messages.c.campaign_key == key_of(campaign_id),
+                messages.c.status == Status.QUEUED.value,
             )
-        ).all()
-    for campaign_id in cancelled:
-        which = sa.and_(
-            messages.c.campaign_key == key_of(campaign_id),
-            messages.c.status == Status.QUEUED.value,
-        )
-        done["cancelled"] += _settle(engine, campaign_id, which, Status.QUEUED, Status.CANCELLED)
+            done[new.value] += _settle(engine, campaign_id, which, Status.QUEUED, new)
     # Messages with a validity of their own (a welcome: 12 h from the arrival).
     with engine.connect() as conn:
         overdue = conn.scalars(

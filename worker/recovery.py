@@ -29,7 +29,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from ledger.halts import halted
+from ledger.halts import all_halts
 from ledger.lease import Reaped, reap, reap_unheld, renew, stranded
 from ledger.schema import now
 from ledger.summary import load_campaign
@@ -168,15 +168,15 @@ def rescue_stranded(
     at the opening). The job first, then the note: if the enqueue fails, the next look
     tries again. Returns the messages."""
     moment, rescued, campaigns = now(), 0, {}
-    for job, count in stranded(runtime.engine, idle, claimed_only=jobs is None).items():
+    found = stranded(runtime.engine, idle, claimed_only=jobs is None)
+    halts = all_halts(runtime.engine) if found else {}  # read once, not once per batch
+    for job, count in found.items():
         campaign_id, batch, provider_name = job
-        if jobs is not None and job in jobs:
+        if (jobs is not None and job in jobs) or provider_name in halts:
             continue
         if campaign_id not in campaigns:
             campaigns[campaign_id] = load_campaign(runtime.engine, campaign_id)
         window = campaigns[campaign_id].spec.window
-        if halted(runtime.engine, provider_name) is not None:
-            continue
         if window is not None and not window.is_open(moment):
             continue
         enqueue_batch(provider_name, campaign_id, batch)

@@ -23,7 +23,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from worker.logging import get_logger
 
@@ -52,7 +52,6 @@ class Child:
     next_start: float = 0.0
     backoff: float = 1.0
     starts: int = 0
-    deaths: list[int | None] = field(default_factory=list)
 
     def start(self) -> None:
         command = self.command or [sys.executable, "-m", "worker.child", *self.args]
@@ -103,7 +102,7 @@ class Supervisor:
     def _died(self, child: Child, code: int, now: float) -> None:
         assert child.process is not None
         pid, lived = child.process.pid, now - child.started_at
-        child.process, child.deaths = None, [*child.deaths, code]
+        child.process = None
         if self.on_death is not None:
             self.on_death(pid)
         if lived >= HEALTHY_AFTER:
