@@ -16,13 +16,16 @@ from typing import Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from sqlalchemy import exc as sa_exc
 
 from campaigns.plan import PlanError
 from campaigns.recipients import ListError
 from campaigns.spec import SpecError
 from ledger.db import LedgerError
 from ledger.export import ExportError
+from ledger.redact import redact
 from ledger.report import ReportError
 from ledger.retention import RetentionError
 from ledger.summary import CampaignNotFound, CampaignStateError, CampaignSummary
@@ -69,8 +72,10 @@ REJECT_LABELS: dict[str, str] = {
 
 
 def fail(message: str, code: int = BAD_INPUT) -> NoReturn:
-    """Print a one-line error to stderr and exit with ``code``."""
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    """Print a one-line error to stderr and exit with ``code``. Passwords in it (a URL's,
+    a connection string's echoed by a driver) are masked (``ledger.redact``); brackets in
+    it are text, not markup."""
+    err.print(f"[bold red]error:[/] {escape(redact(message))}", markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -94,6 +99,21 @@ def errors_as_exit_codes() -> Iterator[None]:
         fail(f"no campaign {exc.args[0]!r} in the ledger", BAD_INPUT)
     except LedgerError as exc:
         fail(str(exc), FAILURE)
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        # The ledger went away or refused during the command (after the schema check):
+        # the driver's own words, without SQLAlchemy's statement and parameters.
+        fail(f"ledger error: {exc.orig or exc}", FAILURE)
+    except Exception as exc:
+        if not _redis_unreachable(exc):
+            raise
+        fail(f"Redis (LOA_REDIS_URL) is not answering: {exc}", FAILURE)
+
+
+def _redis_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` is Redis refusing or timing out; redis is imported only by the
+    commands that use it, so the others do not pay for importing it here."""
+    errors = sys.modules.get("redis.exceptions")
+    return errors is not None and isinstance(exc, errors.ConnectionError | errors.TimeoutError)
 
 
 def print_json(data: Any) -> None:

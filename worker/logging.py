@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from campaigns.phones import mask
+from ledger.redact import redact
 
 #: A run of 9 to 15 digits, optionally behind '+', possibly grouped by single spaces,
 #: dots or dashes, not inside a word.
@@ -47,7 +48,7 @@ def mask_text(value: str) -> str:
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        return mask_text(value)
+        return redact(mask_text(value))  # numbers, and passwords of connection strings
     if isinstance(value, dict):
         return {k: _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
