@@ -12,9 +12,11 @@ import csv
 import json
 import re
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from campaigns.files import as_text, atomic_private, csv_row
 from campaigns.plan import PlannedMessage, Planner, RejectedRow
 from campaigns.recipients import ListError, RecipientList
 
@@ -41,7 +43,10 @@ def fields_json(values: tuple[str, ...]) -> str:
 
 
 class RejectsFile:
-    """The operator's rejects file: row number, the value as read, the reason."""
+    """The operator's rejects file: row number, the value as read, the reason. The value
+    comes from the list, so a cell a spreadsheet would run as a formula is quoted
+    (``campaigns.files.csv_cell``). The file is private (0600) and appears whole when the
+    plan is complete (``campaigns.files.atomic_private``), never through a link."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -49,23 +54,34 @@ class RejectsFile:
     def through(
         self, decisions: Iterable[PlannedMessage | RejectedRow]
     ) -> Iterator[PlannedMessage | RejectedRow]:
-        """Pass decisions on, writing each rejection to the file on the way."""
+        """Pass decisions on, writing each rejection to the file on the way.
+
+        Raises:
+            ListError: the rejects file cannot be written.
+        """
         if self.path is None:
             yield from decisions
             return
+        stack = ExitStack()
         try:
-            handle = self.path.open("w", encoding="utf-8", newline="")
+            handle = stack.enter_context(atomic_private(self.path))
         except OSError as exc:
-            raise ListError(
-                f"{self.path}: cannot write the rejects file ({exc.strerror})"
-            ) from None
-        with handle:
-            writer = csv.writer(handle)
-            writer.writerow(["row", "value", "reason"])
-            for decision in decisions:
-                if type(decision) is RejectedRow:
-                    writer.writerow(decision)
-                yield decision
+            raise self._error(exc) from None
+        with stack:
+            with as_text(handle) as text:
+                writer = csv.writer(text)
+                writer.writerow(["row", "value", "reason"])
+                for decision in decisions:
+                    if type(decision) is RejectedRow:  # in the header's order
+                        writer.writerow(csv_row((decision.row, decision.raw, decision.reason)))
+                    yield decision
+            try:
+                stack.close()  # complete: renamed onto the path
+            except OSError as exc:
+                raise self._error(exc) from None
+
+    def _error(self, exc: OSError) -> ListError:
+        return ListError(f"{self.path}: cannot write the rejects file ({exc.strerror})")
 
 
 def plan_chunks(

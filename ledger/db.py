@@ -7,11 +7,15 @@ instead of one failing with "database is locked" when it upgrades a read to a wr
 
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
+
+from campaigns.files import create_private, private_folder
+from ledger.redact import mask_url, redact
 
 
 class LedgerError(RuntimeError):
@@ -27,16 +31,39 @@ def normalise_url(url: str | URL) -> URL:
 
 
 def display_url(url: str | URL) -> str:
-    """The URL with its password masked, for people and logs."""
-    return normalise_url(url).render_as_string(hide_password=True)
+    """The ledger's URL for people and logs: its password masked wherever it is given
+    (userinfo or query, ``ledger.redact.mask_url``). Never raises: a URL SQLAlchemy
+    cannot read is shown as it was given, masked the same way."""
+    try:
+        text = normalise_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy reads: shown as given, masked all the same
+        text = url if isinstance(url, str) else repr(url)
+    return mask_url(text)
+
+
+def _private_ledger_file(path: Path) -> None:
+    """Make the ledger file, empty, for its owner only (0600) when it is absent, and its
+    missing folders 0700: it holds every recipient's number. SQLite gives the ``-wal`` and
+    ``-shm`` files it makes beside it the database file's own mode, so they are private
+    too. A ledger already there keeps the mode its owner gave it (one may have let an
+    auditors' group read it on purpose)."""
+    private_folder(path.parent)
+    with suppress(FileExistsError):
+        create_private(path).close()  # SQLite takes an empty file as an empty database
 
 
 def _sqlite_engine(url: URL) -> Engine:
-    if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(
         url, connect_args={"timeout": 60, "check_same_thread": False}, pool_size=16
     )
+    if url.database and url.database != ":memory:" and not url.query.get("uri"):
+        ledger = Path(url.database)
+
+        # At the first connection, not here: a command refusing bad input before it
+        # touches the ledger leaves no file behind.
+        @sa.event.listens_for(engine, "do_connect")
+        def _private(*_: Any) -> None:
+            _private_ledger_file(ledger)
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -58,11 +85,21 @@ def _sqlite_engine(url: URL) -> Engine:
 
 
 def make_engine(url: str | URL) -> Engine:
-    """An engine for the ledger at ``url``."""
-    parsed = normalise_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed)
-    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    """An engine for the ledger at ``url``.
+
+    Raises:
+        LedgerError: ``url`` is not a database URL Loa can use (malformed, unknown
+            database or driver); the message shows it with its password masked.
+    """
+    try:
+        parsed = normalise_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            return _sqlite_engine(parsed)
+        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    except (sa.exc.ArgumentError, ValueError, ImportError) as exc:
+        raise LedgerError(
+            f"the ledger URL {display_url(url)} cannot be used: {redact(str(exc))}"
+        ) from None
 
 
 def statement_engine(engine: Engine) -> Engine:

@@ -14,7 +14,10 @@ A folder with:
 - ``manifest.json``: each file's SHA-256 and size, the counts, and the chain head.
 
 The folder is written under a temporary name and renamed when complete, so a failed
-export leaves nothing that looks like one.
+export leaves nothing that looks like one. The folder is its owner's alone (0700, its
+files 0600: they describe people), and every CSV cell a spreadsheet would run as a
+formula is neutralised with a leading quote (``campaigns.files.csv_cell``; the checker
+takes it off again, ``plain_cell``).
 """
 
 from __future__ import annotations
@@ -22,15 +25,25 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from campaigns.files import (
+    SQL_PLAIN_NUMBER,
+    SQL_RISKY_FIRST,
+    as_text,
+    create_private,
+    csv_row,
+    output,
+    private_folder,
+)
 from campaigns.phones import mask
 from campaigns.status import FINAL
 from ledger.chain import ENCODING, GENESIS, event_fields, seal_all, stamp
@@ -59,7 +72,7 @@ def _write_events(engine: Engine, path: Path, campaign_id: str | None, head: int
     if campaign_id is not None:
         query = query.where(events.c.campaign_id == campaign_id)
     count = 0
-    with engine.connect() as conn, path.open("w", encoding="utf-8") as out:
+    with engine.connect() as conn, create_private(path) as raw, as_text(raw) as out:
         for row in conn.execution_options(yield_per=5000).execute(query):
             entry = {
                 "seq": row.seq,
@@ -79,11 +92,11 @@ def _write_links(engine: Engine, path: Path, head: int) -> None:
         .where(seals.c.seq <= head)
         .order_by(seals.c.seq)
     )
-    with engine.connect() as conn, path.open("w", encoding="utf-8", newline="") as out:
+    with engine.connect() as conn, create_private(path) as raw, as_text(raw) as out:
         writer = csv.writer(out)
         writer.writerow(("seq", "hash", "campaign_id"))
         for row in conn.execution_options(yield_per=20_000).execute(query):
-            writer.writerow((row.seq, row.hash, row.campaign_id or ""))
+            writer.writerow(csv_row((row.seq, row.hash, row.campaign_id or "")))
 
 
 def recipient_rows(engine: Engine, campaign_id: str | None) -> Iterator[tuple[Any, ...]]:
@@ -108,49 +121,83 @@ def recipient_rows(engine: Engine, campaign_id: str | None) -> Iterator[tuple[An
             )  # fmt: skip
 
 
+def _sql_cell(column: str) -> str:
+    """``campaigns.files.csv_cell`` in PostgreSQL: the same quote on the same cells."""
+    risky, plain = _sql_literal(SQL_RISKY_FIRST), _sql_literal(SQL_PLAIN_NUMBER)
+    return (
+        f"CASE WHEN {column} ~ {risky} AND {column} !~ {plain} "
+        f"THEN '''' || {column} ELSE {column} END"
+    )
+
+
+def _sql_literal(pattern: str) -> str:
+    """``pattern`` as an ``E'…'`` literal, with no raw control character in it."""
+    escaped = pattern.replace("\\", "\\\\").replace("'", "''")
+    return "E'" + escaped.replace("\t", "\\t").replace("\r", "\\r") + "'"
+
+
 #: ``recipient_rows`` in SQL, for PostgreSQL's ``COPY``: a million rows leave the server as
 #: CSV in about a second, where building each row in Python takes fifteen. The same
-#: columns, mask (``campaigns.phones.mask``) and time format (``ledger.chain.stamp``);
-#: empty values are NULL, so both ways write the same bytes (a test holds them to it).
-_PG_RECIPIENTS = """
+#: columns, mask (``campaigns.phones.mask``), time format (``ledger.chain.stamp``) and
+#: formula quote (``campaigns.files.csv_cell``); empty values are NULL, so both ways write
+#: the same bytes (a test holds them to it).
+_PG_RECIPIENTS = (
+    "SELECT r.id, "
+    + ", ".join(
+        _sql_cell(f"r.{name}")
+        for name in ("number", "country", "carrier", "provider", "status", "error_code")
+    )
+    + """, r.attempts, r.sent_at, r.final_at FROM (
 SELECT m.id,
     CASE WHEN length(m.recipient) <= 7 THEN repeat('*', length(m.recipient))
          ELSE left(m.recipient, 5) || repeat('*', length(m.recipient) - 7) || right(m.recipient, 2)
-    END,
+    END AS number,
     m.country, m.carrier, m.provider, m.status, m.error_code, m.attempts,
-    to_char(m.sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-    to_char(m.final_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    to_char(m.sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS sent_at,
+    to_char(m.final_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS final_at
 FROM messages AS m {where}
-ORDER BY m.id
+) AS r
+ORDER BY r.id
 """
+)
 
 
 def write_recipients(
-    engine: Engine, path: Path, campaign_id: str | None, *, bom: bool = False, copy: bool = True
+    engine: Engine,
+    target: Path | BinaryIO,
+    campaign_id: str | None,
+    *,
+    bom: bool = False,
+    copy: bool = True,
 ) -> dict[str, int]:
-    """A CSV of each recipient's final state (``RECIPIENT_COLUMNS``, numbers masked);
-    returns the count per status. ``bom``: start with a UTF-8 byte-order mark, which
-    spreadsheet programs need to read Vietnamese. On PostgreSQL (unless ``copy`` is
-    false) the rows are made by the server (``COPY``), streamed to the file.
+    """A CSV of each recipient's final state (``RECIPIENT_COLUMNS``, numbers masked,
+    cells a spreadsheet would run as formulas quoted: ``campaigns.files.csv_cell``) to
+    ``target``: an open binary file, or a path where a new private file is made (0600,
+    never over an existing name). Returns the count per status. ``bom``: start with a
+    UTF-8 byte-order mark, which spreadsheet programs need to read Vietnamese. On
+    PostgreSQL (unless ``copy`` is false) the rows are made by the server (``COPY``),
+    streamed to the file.
 
     Raises:
+        FileExistsError: ``target`` is a path already taken.
         OSError: the file cannot be written.
     """
-    if copy and engine.dialect.name == "postgresql":
-        return _copy_recipients(engine, path, campaign_id, bom)
-    statuses: dict[str, int] = {}
-    status_at = RECIPIENT_COLUMNS.index("status")
-    with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as out:
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(RECIPIENT_COLUMNS)
-        for row in recipient_rows(engine, campaign_id):
-            statuses[row[status_at]] = statuses.get(row[status_at], 0) + 1
-            writer.writerow(row)
+    with output(target) as handle:
+        if copy and engine.dialect.name == "postgresql":
+            return _copy_recipients(engine, handle, campaign_id, bom)
+        statuses: dict[str, int] = {}
+        status_at = RECIPIENT_COLUMNS.index("status")
+        with as_text(handle, "utf-8-sig" if bom else "utf-8") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(RECIPIENT_COLUMNS)
+            for row in recipient_rows(engine, campaign_id):
+                statuses[row[status_at]] = statuses.get(row[status_at], 0) + 1
+                writer.writerow(csv_row(row))
     return statuses
 
 
 def _copy_recipients(
-    engine: Engine, path: Path, campaign_id: str | None, bom: bool
+    engine: Engine, out: BinaryIO, campaign_id: str | None, bom: bool
 ) -> dict[str, int]:
     from psycopg import sql
 
@@ -166,14 +213,11 @@ def _copy_recipients(
     with engine.connect() as conn:
         statuses = dict(conn.execute(counted).all())
         cursor = conn.connection.driver_connection.cursor()
-        with path.open("wb") as out:
-            out.write(
-                ("\ufeff" if bom else "").encode() + ",".join(RECIPIENT_COLUMNS).encode() + b"\n"
-            )
-            copy_sql = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
-            with cursor.copy(copy_sql) as copy:
-                for chunk in copy:
-                    out.write(chunk)
+        out.write(("\ufeff" if bom else "").encode() + ",".join(RECIPIENT_COLUMNS).encode() + b"\n")
+        copy_sql = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
+        with cursor.copy(copy_sql) as copy:
+            for chunk in copy:
+                out.write(chunk)
     return statuses
 
 
@@ -197,7 +241,8 @@ def export(engine: Engine, out: Path, campaign_id: str | None = None) -> dict[st
         raise ExportError(f"{out}: exists and is not an empty folder; choose a new one")
     partial = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     try:
-        partial.mkdir(parents=True)
+        private_folder(out.parent)  # missing parents made 0700, existing ones left alone
+        os.mkdir(partial, 0o700)  # new: nothing in it but what is written below
     except OSError as exc:
         raise ExportError(f"{out}: cannot write there ({exc.strerror})") from None
     try:
@@ -210,7 +255,8 @@ def export(engine: Engine, out: Path, campaign_id: str | None = None) -> dict[st
         event_count = _write_events(engine, partial / "events.jsonl", campaign_id, head_seq)
         _write_links(engine, partial / "chain.csv", head_seq)
         statuses = write_recipients(engine, partial / "recipients.csv", campaign_id)
-        shutil.copyfile(VERIFIER, partial / "verify_export.py")
+        with create_private(partial / "verify_export.py") as copied:
+            copied.write(VERIFIER.read_bytes())
         names = ("events.jsonl", "chain.csv", "recipients.csv", "verify_export.py")
         manifest = {
             "encoding": ENCODING,
@@ -223,9 +269,8 @@ def export(engine: Engine, out: Path, campaign_id: str | None = None) -> dict[st
             "complete": all(status in {s.value for s in FINAL} for status in statuses),
             "files": {name: _digest(partial / name) for name in names},
         }
-        (partial / "manifest.json").write_text(
-            json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-        )
+        with create_private(partial / "manifest.json") as written:
+            written.write((json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode())
         if out.exists():
             out.rmdir()  # empty, checked above
         partial.rename(out)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import ExitStack
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import typer
 
+from campaigns.files import atomic_private, xlsx_append
 from scripts.common import JsonOption, ledger_runtime, settings
 from scripts.output import BAD_INPUT, errors_as_exit_codes, fail, out, print_json
 from scripts.report_html import reason_label
@@ -101,39 +103,42 @@ def _sheet_title(text: str) -> str:
 
 
 def _breakdown(sheet: Any, words: dict[str, str], rows: dict[Any, dict[str, int]]) -> None:
-    sheet.append([words["group"], *(words[s] for s in STATES), words["total"]])
+    xlsx_append(sheet, [words["group"], *(words[s] for s in STATES), words["total"]])
     for group, counts in sorted(rows.items(), key=lambda item: str(item[0])):
         values = [counts.get(s, 0) for s in STATES]
-        sheet.append([str(group) or "-", *values, sum(values)])
+        xlsx_append(sheet, [str(group) or "-", *values, sum(values)])
 
 
-def _write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], path: Path) -> None:
+def _write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], handle: BinaryIO) -> None:
+    """The workbook, every string in it a text cell (``campaigns.files.xlsx_append``):
+    a district or an error code such as ``=HYPERLINK(…)`` is shown, never run."""
     from openpyxl import Workbook
 
     from ledger.export import RECIPIENT_COLUMNS, recipient_rows
 
     book = Workbook(write_only=True)
     summary = book.create_sheet(words["summary"])
-    summary.append([words["item"], words["count"]])
+    xlsx_append(summary, [words["item"], words["count"]])
     for key in ("rows_read", "rejected", "duplicates", "suppressed", "recipients"):
-        summary.append([words[key], data[key]])
+        xlsx_append(summary, [words[key], data[key]])
         if key == "rejected":
             for reason, count in data["rejected_by_reason"].items():
-                summary.append([f"    {reason_label(reason, words['lang'])}", count])
+                xlsx_append(summary, [f"    {reason_label(reason, words['lang'])}", count])
     for state in STATES:
-        summary.append([f"  {words[state]}", data["statuses"].get(state, 0)])
-    summary.append([words["parts_billed"], data["parts_billed"]])
-    summary.append([words["cost"], data["cost"]])
-    summary.append([words["delivery_rate"], data["delivery_rate"]])
+        xlsx_append(summary, [f"  {words[state]}", data["statuses"].get(state, 0)])
+    xlsx_append(summary, [words["parts_billed"], data["parts_billed"]])
+    xlsx_append(summary, [words["cost"], data["cost"]])
+    xlsx_append(summary, [words["delivery_rate"], data["delivery_rate"]])
     verified = data["audit"]["verified"]
     if verified is None:
-        summary.append([words["audit"], words["audit_never"]])
+        xlsx_append(summary, [words["audit"], words["audit_never"]])
     else:
         verdict = words["audit_ok"] if verified["ok"] else words["audit_broken"]
-        summary.append(
-            [words["audit"], f"{verdict} ({words['audit_verified_at']} {verified['at']})"]
+        xlsx_append(
+            summary, [words["audit"], f"{verdict} ({words['audit_verified_at']} {verified['at']})"]
         )
-    summary.append([words["audit_head"], f"#{data['audit']['head_seq']} {data['audit']['head']}"])
+    head = f"#{data['audit']['head_seq']} {data['audit']['head']}"
+    xlsx_append(summary, [words["audit_head"], head])
     sheets = [("by_carrier", data["by_carrier"]), ("by_provider", data["by_provider"])]
     sheets.append(("by_hour", data["by_hour"]))
     if data["by"]:
@@ -144,10 +149,11 @@ def _write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], path: 
     if data["timeline"]:
         _timeline_sheet(book.create_sheet(words["timeline_sheet"]), words, data["timeline"])
     failures = book.create_sheet(words["failures"])
-    failures.append([words["provider"], words["code"], words["meaning"], words["count"]])
+    xlsx_append(failures, [words["provider"], words["code"], words["meaning"], words["count"]])
     for failure in data["failures"]:
-        failures.append(
-            [failure["provider"], failure["code"], failure["meaning"], failure["recipients"]]
+        xlsx_append(
+            failures,
+            [failure["provider"], failure["code"], failure["meaning"], failure["recipients"]],
         )
     # Excel holds 1,048,576 rows a sheet: a larger campaign's recipients go on in more.
     for n, row in enumerate(recipient_rows(engine, data["campaign"])):
@@ -155,9 +161,9 @@ def _write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], path: 
             part = n // (EXCEL_ROWS - 1) + 1
             title = words["recipients_sheet"] + (f" {part}" if part > 1 else "")
             recipients = book.create_sheet(title)
-            recipients.append(list(RECIPIENT_COLUMNS))
-        recipients.append(list(row))
-    book.save(path)
+            xlsx_append(recipients, RECIPIENT_COLUMNS)
+        xlsx_append(recipients, row)
+    book.save(handle)
 
 
 def _timeline_sheet(sheet: Any, words: dict[str, str], timeline: dict[str, Any]) -> None:
@@ -168,13 +174,14 @@ def _timeline_sheet(sheet: Any, words: dict[str, str], timeline: dict[str, Any])
     from campaigns.hours import VIETNAM
 
     start, step = datetime.fromisoformat(timeline["start"]), timeline["step_seconds"]
-    sheet.append(
+    xlsx_append(
+        sheet,
         [
             words["timeline"],
             words["sent"],
             words["delivered"],
             *(f"Σ {words[k]}" for k in ("sent", "delivered")),
-        ]
+        ],
     )
     total_sent = total_delivered = 0
     for n, (sent, delivered) in enumerate(
@@ -182,7 +189,7 @@ def _timeline_sheet(sheet: Any, words: dict[str, str], timeline: dict[str, Any])
     ):
         total_sent, total_delivered = total_sent + sent, total_delivered + delivered
         moment = (start + timedelta(seconds=n * step)).astimezone(VIETNAM).replace(tzinfo=None)
-        sheet.append([moment, sent, delivered, total_sent, total_delivered])
+        xlsx_append(sheet, [moment, sent, delivered, total_sent, total_delivered])
 
 
 #: Loa's own codes (not a provider's), as the worker, reaper and finaliser record them.
@@ -257,17 +264,18 @@ def report(
         fail("--by is for one campaign's report, not --daily", BAD_INPUT)
     _check_writable(out_path)
     words = LABELS[lang.value]
-    # Written beside the target and renamed when complete: a failed report leaves nothing.
-    partial = out_path.with_name(f".{out_path.name}.partial")
-    try:
+    # Written beside the target under a fresh private name (0600, never through a link)
+    # and renamed onto it when complete: a failed report leaves nothing.
+    with ExitStack() as stack:
+        try:
+            handle = stack.enter_context(atomic_private(out_path))
+        except OSError as exc:
+            fail(f"{out_path}: cannot write there ({exc.strerror})", BAD_INPUT)
         with errors_as_exit_codes(), ledger_runtime(settings()) as runtime:
             if daily is not None:
-                data = write_daily_report(runtime, daily, fmt, words, partial, verify_now)
+                data = write_daily_report(runtime, daily, fmt, words, handle, verify_now)
             else:
-                data = _campaign(runtime, campaign_id, by, fmt, words, partial, verify_now)
-        partial.replace(out_path)
-    finally:
-        partial.unlink(missing_ok=True)
+                data = _campaign(runtime, campaign_id, by, fmt, words, handle, verify_now)
     if as_json:
         print_json({"out": str(out_path), **data})
         return
@@ -294,7 +302,7 @@ def _campaign(
     by: str | None,
     fmt: Format,
     words: dict,
-    path: Path,
+    handle: BinaryIO,
     verify_now: bool,
 ) -> dict[str, Any]:
     from ledger.report import build
@@ -306,19 +314,21 @@ def _campaign(
     if fmt is Format.CSV:
         from ledger.export import write_recipients
 
-        write_recipients(runtime.engine, path, campaign_id, bom=True)  # Excel needs the BOM
+        write_recipients(runtime.engine, handle, campaign_id, bom=True)  # Excel needs the BOM
     elif fmt is Format.HTML:
         from scripts.report_html import render
 
-        path.write_text(render(data, words, STATES, data["audit"]), encoding="utf-8")
+        handle.write(render(data, words, STATES, data["audit"]).encode("utf-8"))
     else:
-        _write_xlsx(runtime.engine, data, words, path)
+        _write_xlsx(runtime.engine, data, words, handle)
     return data
 
 
 def write_daily_report(
-    runtime: Any, day_text: str, fmt: Format, words: dict, path: Path, verify_now: bool
+    runtime: Any, day_text: str, fmt: Format, words: dict, handle: BinaryIO, verify_now: bool
 ) -> dict[str, Any]:
+    """Write the day's update across campaigns (``--daily DAY_TEXT``) in ``fmt`` to the
+    open file ``handle``; returns its figures. Exits 2 (``fail``) for a bad day."""
     from ledger.daily import build_daily
     from scripts import report_daily
 
@@ -329,11 +339,11 @@ def write_daily_report(
     data = build_daily(runtime.engine, day).as_dict()
     data["audit"] = _audit(runtime, verify_now)
     if fmt is Format.CSV:
-        report_daily.write_csv(data, words, path)
+        report_daily.write_csv(data, words, handle)
     elif fmt is Format.HTML:
         from scripts.report_html import render_daily
 
-        path.write_text(render_daily(data, words, data["audit"]), encoding="utf-8")
+        handle.write(render_daily(data, words, data["audit"]).encode("utf-8"))
     else:
-        report_daily.write_xlsx(data, words, path)
+        report_daily.write_xlsx(data, words, handle)
     return data

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import csv
 from datetime import date, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from campaigns.files import as_text, csv_row, xlsx_append
 from campaigns.hours import VIETNAM
 from ledger.daily import REPORTED
 
@@ -63,30 +63,33 @@ def _headers(words: dict[str, str]) -> list[str]:
     ]
 
 
-def write_csv(data: dict[str, Any], words: dict[str, str], path: Path) -> None:
-    with path.open("w", encoding="utf-8-sig", newline="") as handle:  # BOM: Excel reads UTF-8
-        writer = csv.writer(handle)
-        writer.writerow(_headers(words))
-        writer.writerows(_campaign_rows(data))
+def write_csv(data: dict[str, Any], words: dict[str, str], handle: BinaryIO) -> None:
+    """One row per campaign active that day, to the open file ``handle``; a name or any
+    cell a spreadsheet would run as a formula is neutralised (``campaigns.files``)."""
+    with as_text(handle, "utf-8-sig") as text:  # BOM: Excel reads UTF-8
+        writer = csv.writer(text)
+        writer.writerow(csv_row(_headers(words)))
+        writer.writerows(csv_row(row) for row in _campaign_rows(data))
 
 
-def write_xlsx(data: dict[str, Any], words: dict[str, str], path: Path) -> None:
+def write_xlsx(data: dict[str, Any], words: dict[str, str], handle: BinaryIO) -> None:
+    """The day's workbook to the open file ``handle``, every string a text cell."""
     from openpyxl import Workbook
 
     book = Workbook(write_only=True)
     day = book.create_sheet(words["that_day"])
-    day.append(_headers(words))
+    xlsx_append(day, _headers(words))
     for row in _campaign_rows(data):
-        day.append(row)
-    day.append([words["total"], "", "", *(data["that_day"].get(s, 0) for s in REPORTED)])
+        xlsx_append(day, row)
+    xlsx_append(day, [words["total"], "", "", *(data["that_day"].get(s, 0) for s in REPORTED)])
     hours = book.create_sheet(words["by_hour_day"][:31])
-    hours.append([words["by_hour_day"], words["sent"], words["delivered"]])
+    xlsx_append(hours, [words["by_hour_day"], words["sent"], words["delivered"]])
     for hour in range(24):
         counts = data["by_hour"].get(str(hour), {})
-        hours.append([f"{hour:02d}:00", counts.get("sent", 0), counts.get("delivered", 0)])
+        xlsx_append(hours, [f"{hour:02d}:00", counts.get("sent", 0), counts.get("delivered", 0)])
     standing = book.create_sheet(words["campaigns_sheet"])
-    standing.append([words["campaign"], *(words[s] for s in STANDING), words["total"]])
+    xlsx_append(standing, [words["campaign"], *(words[s] for s in STANDING), words["total"]])
     for campaign in data["campaigns"]:
         counts = [campaign["standing"].get(s, 0) for s in STANDING]
-        standing.append([campaign["campaign"], *counts, sum(counts)])
-    book.save(path)
+        xlsx_append(standing, [campaign["campaign"], *counts, sum(counts)])
+    book.save(handle)

@@ -20,6 +20,11 @@ and gets ``OK`` and exit code 0 when:
 4. every recipient in ``recipients.csv`` is in exactly one final status, and the counts
    per status are the ones the manifest lists.
 
+A CSV cell that a spreadsheet would run as a formula (one beginning with ``=``, ``+``,
+``-``, ``@``, a tab or a carriage return, unless wholly a number) was written with a
+leading single quote, as was any cell beginning with a quote (OWASP, "CSV Injection"); the
+checker takes that one quote off before comparing a cell with anything (``plain``).
+
 Otherwise it prints the first problem found and exits 1. Other campaigns' events are not
 in a one-campaign export, so their links are taken as listed; rewriting any of them would
 change every link after it, and so the head: compare the head in the manifest with the
@@ -52,6 +57,12 @@ def link(previous: str, event: dict) -> str:
     return hashlib.sha256(previous.encode("ascii") + b"\n" + canonical(event)).hexdigest()
 
 
+def plain(cell: str) -> str:
+    """A CSV cell as it was before Loa quoted it against formulas: every cell Loa
+    quoted, and only those, begin with the quote it added."""
+    return cell[1:] if cell.startswith("'") else cell
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -76,7 +87,7 @@ def read_links(folder: Path, manifest: dict) -> list[tuple[str, str]]:
         for row in csv.DictReader(handle):
             if int(row["seq"]) != len(links) + 1:
                 raise Broken(f"chain.csv: seal {row['seq']} where {len(links) + 1} was due")
-            links.append((row["hash"], row["campaign_id"]))
+            links.append((row["hash"], plain(row["campaign_id"])))
     head = manifest["chain_head"]
     last = links[-1][0] if links else GENESIS
     if (len(links), last) != (head["seq"], head["hash"]):
@@ -120,7 +131,7 @@ def check_recipients(folder: Path, manifest: dict) -> int:
     statuses: Counter[str] = Counter()
     with (folder / "recipients.csv").open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
-            statuses[row["status"]] += 1
+            statuses[plain(row["status"])] += 1
     unfinished = {s: n for s, n in statuses.items() if s not in FINAL}
     if manifest.get("complete") and unfinished:
         raise Broken(f"recipients.csv: not in a final status: {unfinished}")

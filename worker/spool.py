@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from campaigns.files import private_folder
 from campaigns.status import Status
 from worker.logging import get_logger
 
@@ -48,7 +49,7 @@ class Spool:
         self.directory = directory
 
     def _folder(self) -> Path:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_folder(self.directory)  # it and any missing parent (var_dir) made 0700
         if self.directory.is_symlink() or not self.directory.is_dir():
             raise OSError(f"{self.directory}: not a folder of Loa's own")
         return self.directory

@@ -1,0 +1,231 @@
+"""Files Loa writes, made so that they are not a way in. Every writer goes through here.
+
+**Spreadsheet cells are data, never formulas.** A recipient list, an arrivals feed or a
+provider's answer can hold ``=HYPERLINK("http://x","y")`` or ``=cmd|" /C calc"!A0``;
+written as it is, a spreadsheet program opening the report runs it. OWASP's "CSV
+Injection" (https://owasp.org/www-community/attacks/CSV_Injection) names the cells that
+start a formula, those beginning with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return, and the fix: prefix them with a single quote, which spreadsheets read as "this is
+text". ``csv_cell`` does so (and also quotes a cell that already begins with a quote, so
+that ``plain_cell`` gives back exactly what was written); ``xlsx_append`` stores every
+string as a text cell.
+
+**Files holding personal data are their owner's alone, and never reached through a
+link.** ``create_private`` makes a new file (mode 0600) and fails rather than follow a
+link or overwrite what is there; ``atomic_private`` writes a file beside its target under
+a fresh random name and renames it onto the target when complete, leaving nothing on
+error; ``private_folder`` makes folders 0700; ``real_folder`` refuses a folder that is a
+link; ``open_regular`` reads a regular file only, never through a link.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, BinaryIO, TextIO
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP), and the
+#: quote itself (so that quoting can be undone exactly, ``plain_cell``).
+_RISKY_FIRST = frozenset("=+-@\t\r'")
+#: A cell that is wholly a plain number (``+84901234567``, ``-5``, ``3.5``) stays as it is:
+#: a sign, digits and a point cannot call a function, reach a link or run a command.
+#: ``[0-9]``, not ``\d``: other scripts' digits are not numbers to a spreadsheet.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+#: The same rule in PostgreSQL's regular expressions (``ledger.export`` builds CSV rows in
+#: SQL and must write the same bytes); a test holds both to the same answers.
+SQL_RISKY_FIRST = "^[-=+@\t\r']"
+SQL_PLAIN_NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+class UnsafePath(ValueError):
+    """A path Loa will not read or write through: a symbolic link, or not what it should
+    be (a folder, a regular file). The message names it."""
+
+
+def csv_cell(value: Any) -> Any:
+    """``value`` made safe for a CSV cell: a string a spreadsheet would read as a formula
+    (first character ``= + - @``, tab or carriage return) gets a leading ``'``, unless it
+    is wholly a plain number; so does a string already starting with ``'``. Anything
+    else, and every non-string, is returned unchanged."""
+    if (
+        type(value) is str
+        and value
+        and value[0] in _RISKY_FIRST
+        and not _PLAIN_NUMBER.fullmatch(value)
+    ):
+        return "'" + value
+    return value
+
+
+def csv_row(values: Iterable[Any]) -> list[Any]:
+    """Each of ``values`` through ``csv_cell``: the row to hand to ``csv.writer``."""
+    return [csv_cell(value) for value in values]
+
+
+def plain_cell(text: str) -> str:
+    """What ``csv_cell`` was given: the one leading quote it adds, taken off. Exact,
+    because ``csv_cell`` quotes every value that begins with a quote."""
+    return text[1:] if text.startswith("'") else text
+
+
+def xlsx_append(sheet: Any, values: Iterable[Any]) -> None:
+    """Append ``values`` as one row of a write-only openpyxl ``sheet``, every string a
+    text cell. openpyxl stores a string beginning with ``=`` as a formula (and one such as
+    ``#N/A`` as an error): those go in as cells forced to text (``data_type`` ``"s"``,
+    written as an inline string); other strings are text already, and numbers and dates
+    stay numbers and dates."""
+    from openpyxl.cell import WriteOnlyCell
+
+    row = []
+    for value in values:
+        if type(value) is str and value[:1] in ("=", "#"):
+            cell = WriteOnlyCell(sheet, value)
+            cell.data_type = "s"
+            value = cell
+        row.append(value)
+    sheet.append(row)
+
+
+def create_private(path: Path) -> BinaryIO:
+    """A new file at ``path``, open for writing, readable and writable by its owner only
+    (0600), made with ``O_CREAT | O_EXCL | O_NOFOLLOW``: an existing name, a link above
+    all (even one pointing nowhere), is never followed nor overwritten.
+
+    Raises:
+        FileExistsError: the name is taken (choose another).
+        OSError: it cannot be made (no such folder, no permission …).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+    fd = os.open(path, flags, 0o600)
+    try:
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+@contextmanager
+def atomic_private(path: Path) -> Iterator[BinaryIO]:
+    """Write ``path`` whole or not at all. Yields a binary file made by
+    ``tempfile.mkstemp`` beside ``path`` (a fresh random name, 0600, never through a
+    link); when the block ends it is flushed to disk and renamed onto ``path``
+    (``os.replace``: a link or file already at ``path`` is replaced, not followed). On any
+    error, or an exit from the block, the temporary file is removed and ``path`` left as
+    it was.
+
+    Raises:
+        OSError: the temporary file cannot be made beside ``path``, or not renamed onto it
+            (``path`` is a folder …); ``exc.filename`` may be the temporary file's.
+    """
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+@contextmanager
+def output(target: Path | BinaryIO) -> Iterator[BinaryIO]:
+    """A binary file to write to: ``target`` itself when it is an open file (left open),
+    or a new private file at the path ``target`` (``create_private``, closed after).
+
+    Raises:
+        FileExistsError, OSError: as ``create_private``.
+    """
+    if isinstance(target, Path):
+        with create_private(target) as handle:
+            yield handle
+    else:
+        yield target
+
+
+@contextmanager
+def as_text(handle: BinaryIO, encoding: str = "utf-8") -> Iterator[TextIO]:
+    """``handle`` as text (no newline translation: the csv module's way), flushed and
+    given back at the end without being closed."""
+    text = io.TextIOWrapper(handle, encoding=encoding, newline="")
+    try:
+        yield text
+        text.flush()
+    finally:
+        text.detach()
+
+
+def private_folder(path: Path) -> Path:
+    """Make the folder ``path`` and any missing parent, each 0700; returns ``path``.
+    Folders already there are left as they are (their owner chose their mode).
+
+    Raises:
+        OSError: it cannot be made, or ``path`` is there and not a folder.
+    """
+    try:
+        os.mkdir(path, 0o700)
+    except FileNotFoundError:
+        if path.parent == path:
+            raise
+        private_folder(path.parent)
+        with suppress(FileExistsError):
+            os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    if not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(path))
+    return path
+
+
+def real_folder(path: Path) -> Path:
+    """The folder ``path``, made (0700) if absent; never a link, so that nothing written
+    into it can land elsewhere. Returns ``path``.
+
+    Raises:
+        UnsafePath: ``path`` is a symbolic link, or something other than a folder.
+        OSError: it cannot be made.
+    """
+    with suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafePath(f"{path}: a symbolic link; Loa writes only into a real folder there")
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafePath(f"{path}: not a folder")
+    return path
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` open for reading in binary, if it is a regular file reached without a
+    link (``O_NOFOLLOW``, then checked on the open file, so nothing is swapped between).
+
+    Raises:
+        UnsafePath: a symbolic link, or not a regular file (a folder, a pipe …).
+        OSError: it cannot be opened.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePath(f"{path}: a symbolic link; Loa reads regular files only") from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafePath(f"{path}: not a regular file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
