@@ -1,14 +1,50 @@
-"""Retention: phone numbers kept no longer than needed.
+"""Retention: phone numbers and personal fields kept no longer than needed.
 
-After the retention period, ``apply`` replaces the number of every finished message by a
-keyed HMAC of it: ``h:`` and 16 base32 characters (80 bits of HMAC-SHA256; the column
-holds 20). The same number under the same key gives the same value, so per-campaign
-uniqueness and counts hold, and whoever holds the key can still answer "was this number
-texted?" (``pseudonym``); nobody without it can recover a number.
+After the retention period (``LOA_RETENTION_DAYS``), ``apply`` goes through every place
+the ledger keeps a number or a personal field:
 
-The audit chain is untouched by design: events never hold a number (``ledger.chain``),
-so ``loa audit verify`` passes before and after. Suppression lists (opt-outs) keep their
-numbers: a refusal must be honoured for good.
+- ``messages.recipient``: the number of every finished message (ended longer ago than
+  the period) becomes a keyed HMAC of it: ``h:`` and 16 base32 characters (80 bits of
+  HMAC-SHA256; the column holds 20). The same number under the same key gives the same
+  value, so per-campaign uniqueness and counts hold, and whoever holds the key can still
+  answer "was this number texted?" (``pseudonym``); nobody without it can recover one.
+- ``messages.fields`` (the list's other cells, kept for templates and reports), of the
+  same messages: every cell is dropped except those of the columns that name a place or
+  a language (``KEPT_FIELDS``: district, ward, language, found as templates and reports
+  find them, by the campaign's ``[columns]`` or a known header such as ``Huyện``). Names,
+  second numbers, addresses, dates of birth and any other column are gone; reports still
+  break down by district (the default), and ``--by`` another column counts the old
+  messages as blank. A finished message is never sent again, so nothing renders from
+  them after this. Why a fixed list rather than a column the campaign file declares:
+  the rule then needs nothing from whoever wrote the file and cannot be set wrong.
+- ``receipts.digest``: a SHA-256 over every field the provider posted, which for some
+  providers includes the recipient's number (a ``To`` field). The other fields are
+  guessable, so a plain hash of a Vietnamese number falls to a search of a billion
+  candidates; receipts settled (not pending, not waiting) and received longer ago than
+  the period get a keyed HMAC of it instead (``h:`` and 52 base32 characters). A replay
+  that old is not recognised as one; applied, it moves nothing (statuses move forward).
+- ``visitors`` (a visitor's number and last welcome) and ``arrival_events`` (the
+  carrier's event ids, which may embed a number): deleted once older than the arrivals
+  window (the rules' ``once_per_days``, when the rules are known) or the retention
+  period, whichever is shorter. A visitor welcomed longer ago than that is welcome
+  again, which the window says anyway.
+
+Kept as they are, on purpose:
+
+- ``events`` (the audit chain) never hold a number or a list cell (``ledger.chain``), so
+  ``loa audit verify`` passes before and after, with the same head.
+- ``rejects`` hold a list row number and a reason, no cell of the row.
+- ``campaigns`` hold the campaign file, the list's file name, its headers and counts.
+- ``suppressions`` keep their numbers: an opt-out must be honoured for good, and the
+  Do-Not-Call and residents lists are the operator's, replaced by importing them again.
+
+Outside the ledger, ``worker.retention`` removes the arrivals inbox's processed files.
+
+The database's own files: on SQLite, ``apply`` runs with ``secure_delete`` (the content
+it frees is overwritten with zeros) and empties the write-ahead log afterwards; a few
+stray copies can survive in pages SQLite reorganised, which only ``VACUUM`` (a rewrite of
+the file) removes. On PostgreSQL, old row versions stay in the tables' files until
+``VACUUM`` reuses their space (autovacuum does, in time); ``VACUUM FULL`` rewrites them.
 """
 
 from __future__ import annotations
@@ -16,19 +52,53 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
+from campaigns.plan import FIELD_ALIASES
+from campaigns.recipients import fold
 from campaigns.status import FINAL
-from ledger.schema import messages, now
+from ledger.arrivals import prune
+from ledger.receipts import PENDING, WAITING
+from ledger.schema import campaigns, messages, now, receipts
 
 PREFIX = "h:"
+#: Template fields whose list columns survive retention: places and languages, which
+#: reports break down by and which name nobody.
+KEPT_FIELDS = ("district", "ward", "language")
+#: The shortest key accepted.
+MIN_KEY_LENGTH = 16
 
 
 class RetentionError(ValueError):
     """Retention cannot run as configured (no key, a key too short)."""
+
+
+@dataclass
+class Applied:
+    """What one ``apply`` did: messages whose number became a pseudonym, messages whose
+    personal cells were dropped, receipt digests keyed, event ids and visitors deleted."""
+
+    numbers: int = 0
+    fields: int = 0
+    receipts: int = 0
+    arrival_events: int = 0
+    visitors: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def check_key(key: str) -> None:
+    """Raises ``RetentionError`` for a key shorter than ``MIN_KEY_LENGTH``."""
+    if len(key) < MIN_KEY_LENGTH:
+        raise RetentionError(f"LOA_RETENTION_KEY: at least {MIN_KEY_LENGTH} characters")
 
 
 def pseudonym(key: str, e164: str) -> str:
@@ -37,33 +107,170 @@ def pseudonym(key: str, e164: str) -> str:
     return PREFIX + base64.b32encode(digest[:10]).decode("ascii")
 
 
-def apply(engine: Engine, key: str, older_than: timedelta, chunk: int = 5000) -> int:
-    """Replace the numbers of messages that ended more than ``older_than`` ago. Safe to
-    run again (replaced numbers are skipped). Returns how many were replaced.
+def keyed_digest(key: str, digest: str) -> str:
+    """The value a receipt's digest is replaced by under ``key`` (54 characters)."""
+    mac = hmac.new(key.encode(), b"receipt:" + digest.encode(), hashlib.sha256).digest()
+    return PREFIX + base64.b32encode(mac).decode("ascii").rstrip("=")
+
+
+def kept_columns(list_columns: list[str], mapping: dict[str, str]) -> frozenset[int]:
+    """Indexes of the list columns that survive retention: those the campaign's
+    ``[columns]`` maps a ``KEPT_FIELDS`` field to, or whose header is one's known name."""
+    names = set()
+    for field_name in KEPT_FIELDS:
+        names.add(fold(field_name))
+        names.update(FIELD_ALIASES.get(field_name, ()))
+        if field_name in mapping:
+            names.add(fold(mapping[field_name]))
+    return frozenset(i for i, header in enumerate(list_columns) if fold(header) in names)
+
+
+def kept_cells(cells: Any, keep: frozenset[int]) -> list[Any] | None:
+    """A message's stored cells with all but ``keep`` dropped (``None`` when nothing is
+    left)."""
+    if not isinstance(cells, list):
+        return None
+    left = [cell if i in keep else None for i, cell in enumerate(cells)]
+    return left if any(cell is not None for cell in left) else None
+
+
+def apply(
+    engine: Engine,
+    key: str,
+    older_than: timedelta,
+    arrivals_window: timedelta | None = None,
+    chunk: int = 5000,
+) -> Applied:
+    """Pseudonymise and drop what is past ``older_than`` (see the module's notes); the
+    arrivals' visitors and event ids go after ``arrivals_window`` when it is shorter.
+    Safe to run again (what was done is skipped) and to interrupt (each chunk commits).
 
     Raises:
         RetentionError: the key is shorter than 16 characters.
     """
-    if len(key) < 16:
-        raise RetentionError("LOA_RETENTION_KEY: at least 16 characters")
+    check_key(key)
     cutoff = now() - older_than
-    due = sa.and_(
-        messages.c.final_at < cutoff,
-        messages.c.status.in_([s.value for s in FINAL]),
-        ~messages.c.recipient.startswith(PREFIX),
-    )
-    replaced = 0
+    applied = Applied()
+    with engine.connect() as conn:
+        found = conn.execute(
+            sa.select(campaigns.c.key, campaigns.c.list_columns, campaigns.c.spec).order_by(
+                campaigns.c.key
+            )
+        ).all()
+    for campaign_key, list_columns, spec in found:
+        mapping = (spec or {}).get("columns") or {}
+        keep = kept_columns(list(list_columns or []), mapping)
+        _messages(engine, key, cutoff, campaign_key, len(list_columns or []), keep, chunk, applied)
+    _receipts(engine, key, cutoff, chunk, applied)
+    window = min(older_than, arrivals_window) if arrivals_window else older_than
+    with _erasing(engine) as conn:
+        applied.arrival_events, applied.visitors = prune(conn, window)
+    if engine.url.get_backend_name() == "sqlite":
+        with engine.connect() as conn:  # the log of the old pages, emptied
+            _driver(conn).execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return applied
+
+
+def _cell(conn: Connection, index: int) -> Any:
+    """The cell at ``index`` of a message's stored cells (SQL NULL for a JSON null)."""
+    if conn.dialect.name == "postgresql":
+        return sa.cast(messages.c.fields, sa.dialects.postgresql.JSONB)[index].astext
+    return sa.func.json_extract(messages.c.fields, f"$[{index}]")
+
+
+_CELLS = sa.JSON(none_as_null=True)  # None is SQL NULL, not the JSON text 'null'
+
+
+def _messages(
+    engine: Engine,
+    key: str,
+    cutoff: Any,
+    campaign_key: int,
+    width: int,
+    keep: frozenset[int],
+    chunk: int,
+    applied: Applied,
+) -> None:
+    """One campaign's finished messages past ``cutoff``: numbers and personal cells."""
     while True:
-        with engine.begin() as conn:
+        with _erasing(engine) as conn:
+            personal = [_cell(conn, i).is_not(None) for i in range(width) if i not in keep]
+            due = sa.and_(
+                messages.c.campaign_key == campaign_key,
+                messages.c.final_at < cutoff,
+                messages.c.status.in_([s.value for s in FINAL]),
+                # Numbers not replaced yet, or cells left by a version that kept them.
+                sa.or_(~messages.c.recipient.startswith(PREFIX), *personal),
+            )
             rows = conn.execute(
-                sa.select(messages.c.id, messages.c.recipient).where(due).limit(chunk)
+                sa.select(messages.c.id, messages.c.recipient, messages.c.fields)
+                .where(due)
+                .limit(chunk)
             ).all()
             if not rows:
-                return replaced
+                return
+            changes = []
+            for mid, number, cells in rows:
+                hashed = number.startswith(PREFIX)
+                left = kept_cells(cells, keep)
+                applied.numbers += not hashed
+                applied.fields += left != cells
+                changes.append(
+                    {
+                        "mid": mid,
+                        "hashed": number if hashed else pseudonym(key, number),
+                        "cells": left,
+                    }
+                )
             conn.execute(
                 messages.update()
                 .where(messages.c.id == sa.bindparam("mid"))
-                .values(recipient=sa.bindparam("hashed")),
-                [{"mid": mid, "hashed": pseudonym(key, number)} for mid, number in rows],
+                .values(
+                    recipient=sa.bindparam("hashed"),
+                    fields=sa.bindparam("cells", type_=_CELLS),
+                ),
+                changes,
             )
-            replaced += len(rows)
+
+
+def _receipts(engine: Engine, key: str, cutoff: Any, chunk: int, applied: Applied) -> None:
+    due = sa.and_(
+        receipts.c.received_at < cutoff,
+        receipts.c.state.not_in([PENDING, WAITING]),
+        ~receipts.c.digest.startswith(PREFIX),
+    )
+    while True:
+        with _erasing(engine) as conn:
+            rows = conn.execute(
+                sa.select(receipts.c.id, receipts.c.digest).where(due).limit(chunk)
+            ).all()
+            if not rows:
+                return
+            conn.execute(
+                receipts.update()
+                .where(receipts.c.id == sa.bindparam("rid"))
+                .values(digest=sa.bindparam("keyed")),
+                [{"rid": rid, "keyed": keyed_digest(key, digest)} for rid, digest in rows],
+            )
+            applied.receipts += len(rows)
+
+
+@contextmanager
+def _erasing(engine: Engine) -> Iterator[Connection]:
+    """A transaction, in which SQLite overwrites what it frees with zeros."""
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # on the driver's connection: outside any transaction
+            _driver(conn).execute("PRAGMA secure_delete = ON")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            if sqlite:  # the pooled connection goes back as it came
+                _driver(conn).execute("PRAGMA secure_delete = OFF")
+
+
+def _driver(conn: Connection) -> Any:
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    return dbapi

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from scripts.common import JsonOption, ledger_runtime, settings
-from scripts.output import BAD_INPUT, FAILURE, errors_as_exit_codes, fail, out, print_json
+from scripts.output import BAD_INPUT, FAILURE, err, errors_as_exit_codes, fail, out, print_json
 
 app = typer.Typer(
     help="The tamper-evident log: every event chained by SHA-256 (see ledger/chain.py).",
@@ -103,7 +104,8 @@ def export(
 
 
 retention_app = typer.Typer(
-    help="Phone numbers kept no longer than needed (keyed HMAC after the retention period).",
+    help="Personal data kept no longer than needed: numbers become keyed HMACs, list "
+    "fields, visitors and processed arrival files go, after the retention period.",
     no_args_is_help=True,
 )
 
@@ -116,25 +118,74 @@ def retention_apply(
             "--older-than", min=1, help="Days since a message ended (default LOA_RETENTION_DAYS)."
         ),
     ] = None,
+    inbox: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--inbox",
+            help="An arrivals inbox whose done/ and failed/ files past the period are removed "
+            "(repeatable).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Replace the numbers of messages that ended more than the retention period ago by a
-    keyed HMAC (LOA_RETENTION_KEY). Reports and exports then show the HMAC; the audit
-    chain still verifies (events never hold a number); opt-out lists are kept."""
-    from datetime import timedelta
-
-    from ledger.retention import apply
+    """After the retention period: replace the numbers of finished messages by a keyed
+    HMAC (LOA_RETENTION_KEY) and drop their list fields but district, ward and language;
+    key old receipts' digests; delete visitors and arrival event ids (after the arrivals
+    window of LOA_ARRIVALS_RULES when shorter); with --inbox, remove processed arrival
+    files. Reports and exports then show the HMAC; the audit chain still verifies (events
+    never hold a number); opt-out lists are kept."""
+    from ledger.retention import apply, check_key
+    from worker.retention import remove_old_files
 
     loaded = settings()
     if loaded.retention_key is None:
         fail(
             "LOA_RETENTION_KEY is not set: retention needs a key to replace numbers with", BAD_INPUT
         )
+    folders = list(inbox or [])
+    for folder in folders:
+        if not folder.is_dir():
+            fail(f"--inbox {folder}: not a folder", BAD_INPUT)
     days = older_than or loaded.retention_days
-    with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:
-        key = loaded.retention_key.get_secret_value()
-        replaced = apply(runtime.engine, key, timedelta(days=days))
+    period = timedelta(days=days)
+    with errors_as_exit_codes():
+        check_key(loaded.retention_key.get_secret_value())  # before anything is touched
+        window = _arrivals_window(loaded.arrivals_rules)
+        with ledger_runtime(loaded) as runtime:
+            key = loaded.retention_key.get_secret_value()
+            applied = apply(runtime.engine, key, period, arrivals_window=window)
+        files = remove_old_files(folders, period)
     if as_json:
-        print_json({"replaced": replaced, "older_than_days": days})
+        print_json(
+            {
+                "replaced": applied.numbers,
+                **applied.as_dict(),
+                "files": files.as_dict(),
+                "older_than_days": days,
+            }
+        )
         return
-    out.print(f"đã ẩn số · replaced {replaced:,} numbers of messages ended over {days} days ago")
+    out.print(
+        f"đã ẩn số · replaced {applied.numbers:,} numbers and cleared the fields of "
+        f"{applied.fields:,} messages ended over {days} days ago; keyed {applied.receipts:,} "
+        f"receipt digests; forgot {applied.visitors:,} visitors and "
+        f"{applied.arrival_events:,} arrival event ids; removed {files.removed:,} arrival files"
+    )
+    for skipped in files.skipped:
+        out.print(f"[yellow]left alone[/]: {skipped}")
+
+
+def _arrivals_window(rules: Path | None) -> timedelta | None:
+    """The rules' dedupe window (``once_per_days``), when LOA_ARRIVALS_RULES names a
+    usable rules file; otherwise none (the retention period applies): retention never
+    waits for a rules file to be mended."""
+    if rules is None:
+        return None
+    from campaigns.arrivals import load_arrivals
+    from campaigns.spec import SpecError
+
+    try:
+        return load_arrivals(rules).rules.once_per
+    except SpecError as exc:
+        err.print(f"[yellow]warning:[/] {exc}; visitors are kept for the retention period")
+        return None

@@ -1,7 +1,8 @@
 """``loa scheduler``: the jobs that run on the clock, in one active process.
 
 While it leads, the scheduler (APScheduler) starts the campaigns launched with ``--at``
-when their time comes, polls the arrivals inbox, runs the receipt finaliser and the audit
+when their time comes, polls the arrivals inbox (and once a day removes its processed
+files past the retention period), runs the receipt finaliser and the audit
 sealer, and writes the daily report (yesterday's, at 06:00 in
 Vietnam). Leading is a Redis lock (``SET NX PX`` with this process's token, renewed every
 third of its time to live by a compare-and-extend script): a second scheduler stands by,
@@ -56,6 +57,9 @@ class Plan:
     write_daily: Callable[[Runtime, date, Path], Path] | None = None
     poll_seconds: float = 30.0
     settle_seconds: float = 5.0
+    #: How long the inbox's processed files (``done/``, ``failed/``) are kept: removed
+    #: once a day after that (``worker.retention``); ``None`` keeps them.
+    keep_files: timedelta | None = None
 
 
 class Leadership:
@@ -85,9 +89,11 @@ class Leadership:
 
 def jobs(runtime: Runtime, plan: Plan) -> list[tuple[str, Callable[[], object], dict[str, Any]]]:
     """(name, function, APScheduler trigger arguments) for each job of ``plan``."""
+    from campaigns.hours import VIETNAM
     from ledger.chain import seal
     from worker.control import start_scheduled
     from worker.housekeeping import finalise_now
+    from worker.retention import remove_old_files
 
     found: list[tuple[str, Callable[[], object], dict[str, Any]]] = [
         ("sealer", lambda: seal(runtime.engine, wait=False), {"trigger": "interval", "seconds": 2}),
@@ -100,6 +106,16 @@ def jobs(runtime: Runtime, plan: Plan) -> list[tuple[str, Callable[[], object], 
                 "inbox",
                 lambda: poll_inbox(runtime, plan),
                 {"trigger": "interval", "seconds": plan.poll_seconds},
+            )
+        )
+    if plan.inbox is not None and plan.keep_files is not None:
+        inbox, keep = plan.inbox, plan.keep_files
+        found.append(
+            (
+                "inbox-retention",
+                lambda: remove_old_files([inbox], keep),
+                # Once a day, and once as soon as this process leads.
+                {"trigger": "interval", "hours": 24, "next_run_time": datetime.now(VIETNAM)},
             )
         )
     if plan.reports is not None and plan.write_daily is not None:
