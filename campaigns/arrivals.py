@@ -11,6 +11,7 @@ table::
     once_per_days = 30          # one welcome per visitor per 30 days
     home_flag = true            # the carrier's home-area flag marks residents
     future_tolerance = "10m"    # an arrival stamped further ahead is refused
+    past_tolerance = "7d"       # and one stamped further back (a feed replayed late)
     languages = { SG = "zh" }   # by the number's country, over the defaults below
 
 Residents get no welcome: the carrier's flag says so (``home_flag``), or the number is on
@@ -57,8 +58,10 @@ class Rejected(StrEnum):
     BAD_NUMBER = "bad_number"
     BAD_TIME = "bad_time"
     FUTURE_TIME = "future_time"
+    OLD_TIME = "old_time"
     UNKNOWN_AREA = "unknown_area"
     BAD_LANGUAGE = "bad_language"
+    UNREADABLE = "unreadable_row"  # a row its file's format cannot read
 
 
 class Skipped(StrEnum):
@@ -84,10 +87,19 @@ class ArrivalRules(BaseModel):
     areas: Annotated[dict[str, str], Field(min_length=1)]
     once_per_days: Annotated[int, Field(ge=1, le=365)] = 30
     home_flag: bool = True
-    future_tolerance: timedelta = timedelta(minutes=10)
+    future_tolerance: Annotated[timedelta, Field(ge=timedelta(0), le=timedelta(days=1))] = (
+        timedelta(minutes=10)
+    )
+    #: Arrivals further back are refused as rows, not skipped: a time of 1970 or 0001 is
+    #: a broken clock or a hostile feed, and taking it would open a campaign for its month.
+    #: A week lets a feed that was down be replayed (its event ids make it welcome nobody
+    #: twice); anything older than the welcome's validity is skipped anyway.
+    past_tolerance: Annotated[timedelta, Field(ge=timedelta(hours=1), le=timedelta(days=90))] = (
+        timedelta(days=7)
+    )
     languages: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("future_tolerance", mode="before")
+    @field_validator("future_tolerance", "past_tolerance", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
         return parse_duration(value)  # the campaign file's own notation
@@ -180,6 +192,8 @@ class ArrivalsConfig:
         arrived_at = parse_time(record.get("arrived_at"))
         if arrived_at > now + self.rules.future_tolerance:
             raise ArrivalRejected(Rejected.FUTURE_TIME, "arrived_at", arrived_at.isoformat())
+        if arrived_at < now - self.rules.past_tolerance:
+            raise ArrivalRejected(Rejected.OLD_TIME, "arrived_at", arrived_at.isoformat())
         area = _text(record.get("area"))
         if area not in self.rules.areas:
             raise ArrivalRejected(Rejected.UNKNOWN_AREA, "area", repr(area))
@@ -211,18 +225,22 @@ def _flag(value: Any) -> bool | None:
 
 def parse_time(value: Any) -> datetime:
     """ISO 8601 with an offset, or without one meaning Vietnam's time; or Unix seconds.
+    Returned in UTC, so that every later sum (validity, the month in Vietnam) stays
+    within ``datetime``'s range.
 
     Raises:
-        ArrivalRejected: anything else.
+        ArrivalRejected: anything else, and a time that has no UTC equivalent
+            (``0001-01-01T00:00:00+14:00`` is in year 0 in UTC).
     """
-    text = _text(value)
+    text = _text(value)[:64]
     try:
         if text.replace(".", "", 1).isdigit():
             return datetime.fromtimestamp(float(text), UTC)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = moment.replace(tzinfo=VIETNAM) if moment.tzinfo is None else moment
+        return moment.astimezone(UTC)
     except (ValueError, OverflowError, OSError):
         raise ArrivalRejected(Rejected.BAD_TIME, "arrived_at", repr(text)) from None
-    return moment.replace(tzinfo=VIETNAM) if moment.tzinfo is None else moment
 
 
 def load_arrivals(path: Path) -> ArrivalsConfig:

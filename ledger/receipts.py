@@ -13,6 +13,13 @@ and provider id; a receipt that arrives before its send was recorded (it can ove
 provider's own answer) stays ``waiting`` and is tried again on later passes, for a day,
 before it is marked ``unmatched`` (kept, never guessed). A replayed receipt (the same
 provider and the same fields) is recognised by its digest and stored once.
+
+A receipt the ledger could not hold is refused before it is stored (``Inbound.check``:
+the webhook answers 400), because one such row in a group commit would fail the whole
+group and answer 503 to every receipt that happened to arrive with it. A stored receipt
+that still cannot be applied (stored by an older version, or a rule the database enforces
+that this code does not know) is marked ``flagged`` alone, and the rest are applied: one
+bad row never holds up the receipts behind it.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from datetime import UTC, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -32,11 +40,16 @@ from sqlalchemy.engine import Connection, Engine
 from campaigns.status import FINAL, Status, can_move
 from ledger.schema import campaigns, events, messages, now, receipts
 
+log = structlog.get_logger("loa.receipts")
+
 PENDING, WAITING, APPLIED, IGNORED, UNMATCHED, FLAGGED = (
     "pending", "waiting", "applied", "ignored", "unmatched", "flagged",
 )  # fmt: skip
 #: How long a receipt for an id not recorded yet is tried again.
 MATCH_WINDOW = timedelta(days=1)
+#: The longest value each field may have: the narrowest column it is written to
+#: (``code`` goes to ``messages.error_code``, 32 characters).
+LIMITS = {"provider_message_id": 64, "raw_status": 64, "code": 32, "network": 20}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +63,22 @@ class Inbound:
     code: str | None
     network: str | None
     digest: str
+
+    def check(self) -> None:
+        """Refuse what the ledger cannot store or apply as it is.
+
+        Raises:
+            ValueError: naming the field: empty id, longer than ``LIMITS``, or holding a
+                NUL or another control character (PostgreSQL's text refuses NUL outright).
+        """
+        if not self.provider_message_id:
+            raise ValueError("the receipt has no message id")
+        for name, limit in LIMITS.items():
+            value = getattr(self, name) or ""
+            if len(value) > limit:
+                raise ValueError(f"{name}: longer than {limit} characters")
+            if not value.isprintable():
+                raise ValueError(f"{name}: holds a control character")
 
     def row(self) -> dict[str, Any]:
         return {
@@ -97,11 +126,53 @@ def _due(conn: Any, state: str, limit: int) -> list[Any]:
 def drain(engine: Engine, limit: int = 1000) -> dict[str, int]:
     """Apply up to ``limit`` new receipts to their messages, oldest first, and try again
     some of those still waiting for their message (so that many waiting never hold up
-    new ones). Returns counts by outcome."""
-    counts = {APPLIED: 0, IGNORED: 0, WAITING: 0, UNMATCHED: 0}
+    new ones). Returns counts by outcome (``flagged``: receipts that could not be applied
+    and were set aside).
+
+    Raises:
+        sqlalchemy.exc.OperationalError, InterfaceError: the ledger is away (nothing
+            changed; the next pass tries again).
+    """
+    try:
+        return _drain(engine, limit)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError):
+        raise
+    except Exception:  # a receipt the ledger refuses: find it, alone, and set it aside
+        return _drain_singly(engine, limit)
+
+
+def _drain_singly(engine: Engine, limit: int) -> dict[str, int]:
+    """``drain`` one receipt per transaction; one that fails is marked ``flagged``."""
+    counts = {APPLIED: 0, IGNORED: 0, WAITING: 0, UNMATCHED: 0, FLAGGED: 0}
+    with engine.connect() as conn:
+        ids = [r.id for r in _due(conn, PENDING, limit) + _due(conn, WAITING, max(1, limit // 4))]
+    for receipt_id in ids:
+        try:
+            for state, count in _drain(engine, 1, receipt_id).items():
+                counts[state] += count
+        except (sa.exc.OperationalError, sa.exc.InterfaceError):
+            raise
+        except Exception as exc:
+            with engine.begin() as conn:
+                conn.execute(
+                    receipts.update()
+                    .where(receipts.c.id == receipt_id)
+                    .values(state=FLAGGED, applied_at=now())
+                )
+            log.warning("receipts.flagged", receipt=receipt_id, error=type(exc).__name__)
+            counts[FLAGGED] += 1
+    return counts
+
+
+def _drain(engine: Engine, limit: int, only: int | None = None) -> dict[str, int]:
+    counts = {APPLIED: 0, IGNORED: 0, WAITING: 0, UNMATCHED: 0, FLAGGED: 0}
     cutoff = now() - MATCH_WINDOW
     with engine.begin() as conn:
-        rows = _due(conn, PENDING, limit) + _due(conn, WAITING, max(1, limit // 4))
+        if only is None:
+            rows = _due(conn, PENDING, limit) + _due(conn, WAITING, max(1, limit // 4))
+        else:
+            rows = list(conn.execute(sa.select(receipts).where(receipts.c.id == only)))
+            rows = [r for r in rows if r.state in (PENDING, WAITING)]
         if not rows:
             return counts
         wanted = list({(r.provider, r.provider_message_id) for r in rows})
@@ -164,7 +235,10 @@ def _apply(conn: Connection, matched: list[tuple[Any, int]]) -> list[bool]:
         if new in FINAL:
             values["final_at"] = at
         # The provider's code explains an undelivered message; any other has none.
-        values["error_code"] = row.code if new is Status.UNDELIVERED else None
+        # (cut to its column: a receipt stored before codes were checked can be longer;
+        # the event below keeps it whole)
+        code = row.code[: LIMITS["code"]] if row.code else None
+        values["error_code"] = code if new is Status.UNDELIVERED else None
         detail = {"received_at": row.received_at.astimezone(UTC).isoformat()}
         if row.network:
             detail["network"] = row.network
@@ -198,10 +272,10 @@ def _apply(conn: Connection, matched: list[tuple[Any, int]]) -> list[bool]:
 
 def drain_all(engine: Engine, limit: int = 1000) -> dict[str, int]:
     """Drain until no new receipt is left (waiting ones are tried once). Returns totals."""
-    totals = {APPLIED: 0, IGNORED: 0, WAITING: 0, UNMATCHED: 0}
+    totals = {APPLIED: 0, IGNORED: 0, WAITING: 0, UNMATCHED: 0, FLAGGED: 0}
     while True:
         counts = drain(engine, limit)
         for state, count in counts.items():
             totals[state] += count
-        if counts[APPLIED] + counts[IGNORED] + counts[UNMATCHED] + counts[WAITING] < limit:
+        if sum(counts.values()) < limit:
             return totals

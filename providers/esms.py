@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 
+from campaigns.secrets import GuardingSecret
 from campaigns.status import Status
 from campaigns.text import Encoding
 from providers.base import (
@@ -83,7 +84,7 @@ class EsmsConfig(HttpProviderConfig):
     callback_url: str | None = Field(
         default=None, description="public URL of this instance's receipt route on the webhook"
     )
-    callback_token: SecretStr | None = Field(
+    callback_token: GuardingSecret | None = Field(
         default=None,
         description="added to the callback URL as ?token=…: eSMS signs nothing, so the "
         "webhook knows its callbacks by this secret",

@@ -20,9 +20,9 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, ClassVar
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, model_validator
 from twilio.base.exceptions import TwilioRestException
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
@@ -34,6 +34,7 @@ from twilio.request_validator import (
 )
 from twilio.rest import Client
 
+from campaigns.secrets import GuardingSecret
 from campaigns.status import Status
 from providers.base import (
     ErrorKind,
@@ -110,7 +111,7 @@ _quiet = logging.getLogger("loa.providers.twilio.sdk")
 class TwilioConfig(HttpProviderConfig):
     type: str = "twilio"
     account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
-    auth_token: SecretStr
+    auth_token: GuardingSecret  # the key receipts are signed with
     from_number: str | None = Field(
         default=None,
         description="E.164 number or alphanumeric sender; default: the campaign's brandname",
@@ -222,7 +223,15 @@ class TwilioProvider(Provider):
             return False
         settings = request.headers.get("x-twilio-webhooks-signature-settings", "")
         algorithm = get_signature_algorithm(settings)
-        url = self.config.status_callback_url or request.url
+        url = request.url
+        configured = self.config.status_callback_url
+        if configured:
+            # The configured URL's scheme, host and path (what Twilio called, before the
+            # proxy), with the query this request really carries: the receipt reads query
+            # fields too, so they must be signed. With the configured URL's own query
+            # instead, one signature would have vouched for any query at all.
+            query = urlsplit(request.url).query
+            url = urlunsplit(urlsplit(configured)._replace(query=query))
         # ``RequestValidator.validate`` parses the URL and signs it twice (with and without
         # the default port, as Twilio may sign either) on every request: 110 µs, a quarter
         # of the webhook's time per receipt. The URL's two forms are worked out once per

@@ -43,7 +43,8 @@ def ingest(
     `once_per_days`, in their language, within the sending hours (a night arrival at the
     next opening, unless its validity ends first). Each file taken moves to `done/` with a
     receipt and its rejected rows; an unreadable one to `failed/`. A file or event taken
-    before welcomes nobody again.
+    before welcomes nobody again. Only regular files are read: a symbolic link in the
+    inbox is skipped and reported, and a `done/` or `failed/` that is a link is refused.
 
     Exit 0: all taken; 1: some rows (or inbox files) were refused, see the rejects; 2: the
     rules file, the provider or a named file is unusable.
@@ -53,7 +54,15 @@ def ingest(
       loa arrivals ingest arrivals-0715.csv -r arrivals.toml --json
     """
     from campaigns.arrivals import load_arrivals
-    from worker.arrival_files import check_readable, ready, take
+    from worker.arrival_files import (
+        ArrivalFileError,
+        FileOutcome,
+        InboxError,
+        check_inbox,
+        check_readable,
+        scan,
+        take,
+    )
     from worker.arrivals import Ingest
 
     if not path.exists():
@@ -62,17 +71,28 @@ def ingest(
     outcomes = []
     with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:
         config = load_arrivals(rules)
-        files = ready(path, settle) if path.is_dir() else [path]
-        if not path.is_dir():
-            from worker.arrival_files import ArrivalFileError
-
-            try:
+        links: list[Path] = []
+        try:
+            if path.is_dir():
+                check_inbox(path)
+                looked = scan(path, settle)
+                files, links = looked.files, looked.links
+            else:
+                check_inbox(path.parent)
                 check_readable(path)
-            except ArrivalFileError as exc:
-                fail(str(exc), BAD_INPUT)
+                files = [path]
+        except (ArrivalFileError, InboxError) as exc:
+            fail(str(exc), BAD_INPUT)
+        outcomes = [
+            FileOutcome(link, link, problem="a symbolic link: not read (regular files only)")
+            for link in links
+        ]
         with _sending(runtime, loaded.embedded) as wait:
             worker = Ingest(runtime, config)
-            outcomes = [take(worker, file) for file in files]
+            try:
+                outcomes += [take(worker, file) for file in files]
+            except InboxError as exc:  # done/ or failed/ made a link meanwhile
+                fail(str(exc), BAD_INPUT)
             wait()
     rows = [o.as_dict() for o in outcomes]
     if as_json:

@@ -176,14 +176,16 @@ def webhook(
     ] = 1,
 ) -> None:
     """Serve the receipt routes (`/receipts/NAME` for each provider instance), `POST
-    /arrivals` (with LOA_ARRIVALS_RULES and LOA_ARRIVALS_API_KEY), `/healthz` and
-    `/metrics`. A receipt is answered 2xx only once it is in the ledger; requests that
-    fail the provider's check (signature, token) get 403 and store nothing. Run it
-    behind a TLS reverse proxy; set each provider's public callback URL in its settings."""
+    /arrivals` (with LOA_ARRIVALS_RULES and LOA_ARRIVALS_API_KEY) and `/healthz`. A
+    receipt is answered 2xx only once it is in the ledger; requests that fail the
+    provider's check (signature, token) get 403 and store nothing, and an address that
+    keeps failing gets 429. Run it behind a TLS reverse proxy (README: "Behind a reverse
+    proxy"); set each provider's public callback URL in its settings. Metrics are not on
+    this port: http://LOA_METRICS_HOST:LOA_WEBHOOK_METRICS_PORT/metrics (127.0.0.1:9192)."""
+    loaded = settings(check_providers=True)  # first: importing the worker reads them
     from worker.runtime import Runtime
     from worker.webhook import serve
 
-    loaded = settings(check_providers=True)
     with errors_as_exit_codes():
         runtime = Runtime(loaded)
         runtime.ensure_schema()
@@ -191,6 +193,9 @@ def webhook(
         serve(
             runtime, host, port, drain=loaded.embedded if drain is None else drain, workers=workers
         )
+    except OSError as exc:  # the metrics address taken or not ours
+        where = f"{loaded.metrics_host}:{loaded.webhook_metrics_port}"
+        fail(f"cannot serve metrics on {where} ({exc.strerror}): LOA_WEBHOOK_METRICS_PORT", FAILURE)
     finally:
         runtime.close()
 
@@ -260,12 +265,14 @@ def config_show(as_json: JsonOption = False) -> None:
     """Print the effective settings (environment and defaults), secrets masked. Exits 2
     when a provider's settings are invalid, naming the provider and the field."""
     import providers
+    from ledger.redact import mask_url
 
     loaded = settings(check_providers=False)
     shown: dict[str, object] = {
         "mode": "embedded" if loaded.embedded else "redis",
+        # Passwords masked wherever the URL carries one: userinfo or query (?password=).
         "database_url": display_url(loaded.ledger_url()),
-        "redis_url": display_url(loaded.redis_url.get_secret_value()) if loaded.redis_url else None,
+        "redis_url": mask_url(loaded.redis_url.get_secret_value()) if loaded.redis_url else None,
     }
     # Every other setting as it is (none of them secret): a new one shows up by itself.
     for name in type(loaded).model_fields:
@@ -295,5 +302,17 @@ def config_show(as_json: JsonOption = False) -> None:
 
 
 def main() -> None:
-    """Entry point of the ``loa`` console script."""
-    app()
+    """Entry point of the ``loa`` console script. Settings are read where a command
+    needs them; a bad one met first while importing (the worker's broker reads them)
+    still ends as one line naming the variable, exit 2, never a traceback."""
+    from pydantic import ValidationError
+
+    try:
+        app()
+    except ValidationError as exc:
+        from scripts.output import settings_problem
+
+        try:
+            fail(f"settings: {settings_problem(exc)}", BAD_INPUT)
+        except typer.Exit as done:  # outside the app: exit as it would have
+            raise SystemExit(done.exit_code) from None

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy.engine import Engine
 
+from campaigns.files import csv_row
 from scripts.common import (
     Encoding,
     JsonOption,
@@ -61,31 +62,28 @@ def check(
 ) -> None:
     """Read a list and say which rows hold a textable number: every rejection with its
     reason, duplicates counted once, legacy 11-digit numbers converted."""
-    from campaigns.recipients import ListError, open_list
+    from campaigns.recipients import open_list
     from campaigns.screen import ScreenSummary, screen
 
     settings()
     summary = ScreenSummary()
     with errors_as_exit_codes():
         opened = open_list(file, phone_column=phone_column, encoding=encoding, sheet=sheet)
-        outputs = []
-        try:
+        # Each output appears whole when the list is read (0600, never through a link),
+        # and every cell from the list is quoted if a spreadsheet would run it.
+        with ExitStack() as outputs:
             clean = _writer(out_file, [opened.phone_header, *opened.columns], outputs)
             bad = _writer(rejects, ["row", "value", "reason"], outputs)
             with progress() as bar:
                 tick = counter(bar, "Đang đọc danh sách")
                 for row, phone, reason in screen(opened.rows(), summary):
                     if phone is not None and clean is not None:
-                        clean.writerow([phone.e164, *row.values])
+                        clean.writerow(csv_row([phone.e164, *row.values]))
                     elif reason is not None and bad is not None:
-                        bad.writerow([row.row, row.phone, reason])
+                        bad.writerow(csv_row([row.row, row.phone, reason]))
                     if summary.rows_read % 5000 == 0:
                         tick(5000)
-        except OSError as exc:
-            raise ListError(f"{exc.filename}: cannot write ({exc.strerror})") from None
-        finally:
-            for handle in outputs:
-                handle.close()
+            _finish(outputs, [path for path in (out_file, rejects) if path is not None])
     result = {
         **summary.as_dict(),
         "list": str(file),
@@ -98,14 +96,40 @@ def check(
         out.print(screen_table(result, f"Danh sách {file.name}"))
 
 
-def _writer(path: Path | None, header: list[str], handles: list) -> csv.writer | None:  # type: ignore[type-arg,valid-type]
+def _writer(path: Path | None, header: list[str], outputs: ExitStack) -> Any:
+    """A CSV writer to a private file that replaces ``path`` when ``outputs`` closes
+    (``None`` without a path).
+
+    Raises:
+        ListError: the file cannot be made beside ``path``.
+    """
+    from campaigns.files import as_text, atomic_private
+    from campaigns.recipients import ListError
+
     if path is None:
         return None
-    handle = path.open("w", encoding="utf-8", newline="")
-    handles.append(handle)
-    writer = csv.writer(handle)
-    writer.writerow(header)
+    try:
+        handle = outputs.enter_context(atomic_private(path))
+    except OSError as exc:
+        raise ListError(f"{path}: cannot write ({exc.strerror})") from None
+    writer = csv.writer(outputs.enter_context(as_text(handle)))
+    writer.writerow(csv_row(header))
     return writer
+
+
+def _finish(outputs: ExitStack, paths: list[Path]) -> None:
+    """Close ``outputs``, renaming each file onto its path.
+
+    Raises:
+        ListError: one cannot be.
+    """
+    from campaigns.recipients import ListError
+
+    try:
+        outputs.close()
+    except OSError as exc:
+        where = ", ".join(str(path) for path in paths)
+        raise ListError(f"{where}: cannot write ({exc.strerror})") from None
 
 
 @suppress_app.command("import")
@@ -198,9 +222,11 @@ def _number(raw: str) -> str:
 @contextmanager
 def _ledger() -> Iterator[Engine]:
     """The ledger for one command: migrated if embedded, errors as exit codes, always closed."""
+    loaded = settings()  # first: importing the worker reads them
     from worker.runtime import Runtime
 
-    runtime = Runtime(settings())
+    with errors_as_exit_codes():  # a URL the ledger cannot use: one line, masked
+        runtime = Runtime(loaded)
     try:
         with errors_as_exit_codes():
             runtime.ensure_schema()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,16 +16,21 @@ from scripts.output import BAD_INPUT, errors_as_exit_codes, fail
 
 def write_daily(runtime: Any, day: date, folder: Path) -> Path:
     """The day's update as `loa report --daily DAY --format html` writes it, in
-    Vietnamese, into ``folder``."""
+    Vietnamese, into ``folder`` (made 0700 if absent); returns the report's path. The
+    report is written under a fresh private name and renamed when complete, so a reader
+    never sees half a report and nothing planted beside it is followed.
+
+    Raises:
+        OSError: the folder or the report cannot be written.
+    """
+    from campaigns.files import atomic_private, private_folder
     from scripts.report import LABELS, Format, write_daily_report
 
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"bao-cao-ngay-{day.isoformat()}.html"
-    partial = path.with_name(f".{path.name}.partial")
-    write_daily_report(
-        runtime, day.isoformat(), Format.HTML, LABELS["vi"], partial, verify_now=False
-    )
-    partial.replace(path)  # a reader never sees half a report
+    path = private_folder(folder) / f"bao-cao-ngay-{day.isoformat()}.html"
+    with atomic_private(path) as handle:
+        write_daily_report(
+            runtime, day.isoformat(), Format.HTML, LABELS["vi"], handle, verify_now=False
+        )
     return path
 
 
@@ -49,8 +54,9 @@ def scheduler(
         ),
     ] = 30.0,
 ) -> None:
-    """Run the clock's jobs in one active process: poll the arrivals inbox, seal the audit
-    log, finalise receipts, write the daily report. Start one on each of two machines: with
+    """Run the clock's jobs in one active process: poll the arrivals inbox (and remove its
+    processed files older than LOA_RETENTION_DAYS, once a day), seal the audit log,
+    finalise receipts, write the daily report. Start one on each of two machines: with
     Redis, one leads (a lock) and the other stands by, taking over within a minute if the
     first dies. Stops on Ctrl-C or SIGTERM."""
     from campaigns.arrivals import load_arrivals
@@ -68,7 +74,12 @@ def scheduler(
         if rules is not None:
             load_arrivals(rules)  # a bad rules file is named now, not at the first poll
         plan = Plan(
-            inbox=inbox, rules=rules, reports=reports, write_daily=write_daily, poll_seconds=poll
+            inbox=inbox,
+            rules=rules,
+            reports=reports,
+            write_daily=write_daily,
+            poll_seconds=poll,
+            keep_files=timedelta(days=loaded.retention_days),  # done/ and failed/, daily
         )
         leadership = None
         if loaded.redis_url is not None:

@@ -8,19 +8,43 @@ with a receipt saying why, and none of its rows is taken.
 A file still being copied is not taken: names starting with ``.`` or ending in
 ``.part``, ``.tmp`` or ``.filepart`` are skipped, and so is a file modified in the last
 few seconds (``settle``); the next look takes it.
+
+Whoever can drop files in the inbox must not reach anything else through it. Only regular
+files are read, never through a symbolic link: a link in the inbox is skipped and
+reported (``scan``), and a file opened is checked on the open file (``open_regular``).
+``done/`` and ``failed/`` are made 0700 and refused when they are links (``InboxError``).
+Receipts and rejects are new private files (0600) made with ``O_EXCL | O_NOFOLLOW``, and
+the file taken is moved by a hard link that cannot replace anything: when a name there is
+taken (by a file or a planted link) another name is chosen, nothing is overwritten. Rejects
+echo the feed's values, so their cells are quoted against formulas (``csv_row``).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
+import stat
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from worker.arrivals import Ingest, Ingested
+from campaigns.arrivals import ArrivalRejected, Rejected
+from campaigns.files import (
+    UnsafePath,
+    create_private,
+    csv_row,
+    open_regular,
+    real_folder,
+)
+from worker.arrivals import UNAVAILABLE, Ingest, Ingested
+from worker.logging import get_logger
+
+log = get_logger("loa.arrivals")
 
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 IN_PROGRESS = (".part", ".tmp", ".filepart", ".crdownload")
@@ -28,6 +52,11 @@ IN_PROGRESS = (".part", ".tmp", ".filepart", ".crdownload")
 
 class ArrivalFileError(ValueError):
     """A file that cannot be read as arrivals; the message names the file."""
+
+
+class InboxError(ValueError):
+    """The inbox cannot be worked safely (its ``done/`` or ``failed/`` is a link, or no
+    free name is left there); the message names the folder."""
 
 
 @dataclass
@@ -47,19 +76,65 @@ class FileOutcome:
         }
 
 
-def ready(folder: Path, settle: float, clock: Any = time.time) -> list[Path]:
-    """The inbox's files to take now, oldest first."""
-    found = []
+@dataclass
+class Scan:
+    """An inbox looked at: the files to take now (oldest first), and the links skipped."""
+
+    files: list[Path] = field(default_factory=list)
+    links: list[Path] = field(default_factory=list)
+
+
+def scan(folder: Path, settle: float, clock: Any = time.time) -> Scan:
+    """The inbox's regular files to take now, oldest first, and the symbolic links
+    (with an arrivals suffix) it holds, which are not read."""
+    found: list[tuple[float, str, Path]] = []
+    links: list[Path] = []
     for path in folder.iterdir():
         name = path.name.lower()
-        if not path.is_file() or name.startswith(".") or name.endswith(IN_PROGRESS):
+        if name.startswith(".") or name.endswith(IN_PROGRESS):
             continue
         if path.suffix.lower() not in SUFFIXES:
             continue
-        if clock() - path.stat().st_mtime < settle:
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue  # gone meanwhile
+        if stat.S_ISLNK(info.st_mode):
+            links.append(path)
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            continue
+        if clock() - info.st_mtime < settle:
             continue  # still being written, perhaps
-        found.append(path)
-    return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
+        found.append((info.st_mtime, path.name, path))
+    return Scan([path for *_, path in sorted(found)], sorted(links))
+
+
+def ready(folder: Path, settle: float, clock: Any = time.time) -> list[Path]:
+    """The inbox's files to take now, oldest first; links are skipped and logged."""
+    looked = scan(folder, settle, clock)
+    for link in looked.links:
+        log.warning("arrivals.link_skipped", file=link.name, why="a symbolic link: not read")
+    return looked.files
+
+
+def check_inbox(folder: Path) -> None:
+    """Refuse an inbox whose ``done/`` or ``failed/`` is a link (or not a folder): what
+    Loa writes there would land wherever it points.
+
+    Raises:
+        InboxError: naming the folder.
+    """
+    for name in ("done", "failed"):
+        target = folder / name
+        if not os.path.lexists(target):
+            continue
+        info = target.lstat()
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            raise InboxError(
+                f"{target}: a symbolic link or not a folder; Loa writes receipts only into "
+                "a real folder there (remove it, or make it a folder)"
+            )
 
 
 def check_readable(path: Path) -> str:
@@ -74,7 +149,7 @@ def check_readable(path: Path) -> str:
         raise ArrivalFileError(f"{path}: not a .csv or .jsonl file")
     number = 0
     try:
-        with path.open("rb") as handle:
+        with _open(path) as handle:
             for line in handle:
                 number += 1
                 line.decode("utf-8")
@@ -83,7 +158,7 @@ def check_readable(path: Path) -> str:
     except OSError as exc:
         raise ArrivalFileError(f"{path}: cannot read ({exc.strerror})") from None
     if kind == "csv":
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        with _text(path) as handle:
             header = next(csv.reader(handle), [])
         missing = {"event_id", "phone", "arrived_at", "area"} - {h.strip() for h in header}
         if missing:
@@ -91,56 +166,142 @@ def check_readable(path: Path) -> str:
     return kind
 
 
-def records(path: Path, kind: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
+def records(path: Path, kind: str) -> Iterator[tuple[int, Mapping[str, Any] | ArrivalRejected]]:
     """``(line, event)`` pairs; a JSON line that is not an object comes as ``{}`` (the
-    ingest then refuses it for its missing event id)."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    ingest then refuses it for its missing event id). A row the format itself cannot
+    read (a CSV field over 128 KB, JSON that is not JSON or nested past Python's limit)
+    comes as an ``ArrivalRejected`` for that row: refused alone, the rows after it read."""
+    with _text(path) as handle:
         if kind == "csv":
             reader = csv.DictReader(handle)
-            for row in reader:
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:  # the reader goes on at the next line
+                    yield (
+                        reader.reader.line_num,
+                        ArrivalRejected(Rejected.UNREADABLE, "row", str(exc)),
+                    )
+                    continue
                 yield reader.line_num, {k.strip(): v for k, v in row.items() if k}
-            return
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
                 event = json.loads(line)
-            except ValueError:
-                event = {}
+            except (ValueError, RecursionError):
+                yield number, ArrivalRejected(Rejected.UNREADABLE, "line", "not a JSON object")
+                continue
             yield number, event if isinstance(event, dict) else {}
 
 
 def take(ingest: Ingest, path: Path) -> FileOutcome:
     """Ingest one file and move it, with its receipt and rejects, to ``done/`` (or, when
-    it cannot be read, to ``failed/``)."""
+    it cannot be read, to ``failed/``).
+
+    Raises:
+        InboxError: ``done/`` or ``failed/`` beside it is a link (checked before the file
+            is read), or no free name is left there.
+    """
+    check_inbox(path.parent)
     try:
         kind = check_readable(path)
     except ArrivalFileError as exc:
         moved = _move(path, "failed", {"file": path.name, "problem": str(exc)})
         return FileOutcome(path, moved, problem=str(exc))
-    result = ingest.run(records(path, kind))
+    try:
+        result = ingest.run(records(path, kind))
+    except UNAVAILABLE:
+        raise  # the ledger or Redis away: the file stays for the next look
+    except Exception as exc:  # a fault of Loa's own must not block the inbox for ever
+        problem = (
+            f"{path}: Loa could not take it ({type(exc).__name__}); events taken before "
+            "the fault welcome nobody twice: put it back in the inbox to try again"
+        )
+        log.error("arrivals.file_failed", file=path.name, error=type(exc).__name__)
+        moved = _move(path, "failed", {"file": path.name, "problem": problem})
+        return FileOutcome(path, moved, problem=problem)
     receipt = {"file": path.name, **result.as_dict()}
     moved = _move(path, "done", receipt, result.rejects)
     return FileOutcome(path, moved, result)
 
 
+def _open(path: Path) -> Any:
+    """``path`` open in binary if it is a regular file reached without a link.
+
+    Raises:
+        ArrivalFileError: a link or not a regular file.
+        OSError: it cannot be opened.
+    """
+    try:
+        return open_regular(path)
+    except UnsafePath as exc:
+        raise ArrivalFileError(str(exc)) from None
+
+
+def _text(path: Path) -> io.TextIOWrapper:
+    return io.TextIOWrapper(_open(path), encoding="utf-8-sig", newline="")
+
+
 def _move(
     path: Path, folder: str, receipt: dict[str, Any], rejects: list[tuple[Any, ...]] | None = None
 ) -> Path:
-    target_dir = path.parent / folder
-    target_dir.mkdir(exist_ok=True)
-    target = target_dir / path.name
-    if target.exists():  # the same name again: keep both
-        target = target_dir / f"{path.stem}-{time.strftime('%Y%m%dT%H%M%S')}{path.suffix}"
+    """Move ``path`` into ``folder`` beside it with its receipt (and rejects), under the
+    first name free for all three: nothing there is ever overwritten or followed."""
+    try:
+        target_dir = real_folder(path.parent / folder)
+    except UnsafePath as exc:
+        raise InboxError(str(exc)) from None
+    outputs = {".receipt.json": (json.dumps(receipt, ensure_ascii=False, indent=2) + "\n").encode()}
     if rejects:
-        with (target_dir / f"{target.name}.rejects.csv").open(
-            "w", encoding="utf-8-sig", newline=""
-        ) as out:
-            writer = csv.writer(out)
-            writer.writerow(["line", "reason", "field", "detail"])
-            writer.writerows(rejects)
-    (target_dir / f"{target.name}.receipt.json").write_text(
-        json.dumps(receipt, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-    )
-    path.replace(target)
-    return target
+        table = io.StringIO(newline="")
+        writer = csv.writer(table)
+        writer.writerow(["line", "reason", "field", "detail"])
+        writer.writerows(csv_row(row) for row in rejects)  # values from the feed
+        outputs[".rejects.csv"] = table.getvalue().encode("utf-8-sig")
+    for target in _names(target_dir, path):
+        with ExitStack() as undo:
+            try:
+                for suffix, data in outputs.items():
+                    written = target_dir / f"{target.name}{suffix}"
+                    with create_private(written) as out:
+                        undo.callback(written.unlink, missing_ok=True)
+                        out.write(data)
+                _move_new(path, target)
+            except FileExistsError:
+                continue  # a name taken (a file, a planted link): the next one
+            undo.pop_all()  # all written and moved: keep them
+        return target
+    raise InboxError(f"{target_dir}: no free name left for {path.name}")
+
+
+def _names(folder: Path, path: Path) -> Iterator[Path]:
+    """Names to try in ``folder`` for ``path``: its own, then stamped with the time."""
+    yield folder / path.name
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    yield folder / f"{path.stem}-{stamp}{path.suffix}"
+    for n in range(2, 1000):
+        yield folder / f"{path.stem}-{stamp}-{n}{path.suffix}"
+
+
+def _move_new(source: Path, target: Path) -> None:
+    """Move ``source`` to ``target``, a name that must be free: a hard link (which never
+    replaces anything), then the old name removed. Where hard links cannot be made (some
+    network file systems; another user's file under ``protected_hardlinks``), a rename
+    after checking the name is free.
+
+    Raises:
+        FileExistsError: ``target`` is taken.
+    """
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except FileExistsError:
+        raise
+    except (OSError, NotImplementedError):
+        if os.path.lexists(target):
+            raise FileExistsError(target) from None
+        os.rename(source, target)
+        return
+    os.unlink(source)

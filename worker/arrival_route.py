@@ -10,10 +10,12 @@ and a retried POST welcomes nobody twice (event ids are taken once).
                  "2026-11-28T09:55:00+07:00", "area": "586", "language": "ko"}]}
 
 Answers: 200 with what was taken (``welcomed``, ``skipped`` by reason, each ``rejected``
-event's index, reason and field); 400 a body that is not JSON or holds no events; 401 no
-key; 403 a wrong key; 404 arrivals not configured (``LOA_ARRIVALS_RULES``); 413 more
-than ``LOA_ARRIVALS_MAX_BATCH`` events or a body over a megabyte; 415 not JSON; 503 the
-ledger cannot take them now (nothing was taken: post again).
+event's index, reason and field); 400 a body that is not JSON (or nested too deeply) or
+holds no events; 401 no key; 403 a wrong key; 404 arrivals not configured
+(``LOA_ARRIVALS_RULES``); 413 more than ``LOA_ARRIVALS_MAX_BATCH`` events or a body over
+a megabyte; 415 not JSON; 429 too many failed keys from this address (``Retry-After``;
+``worker.auth_throttle``); 503 the ledger cannot take them now (nothing was taken: post
+again); 500 only for a fault of Loa's own (logged; posting again would not help).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import math
 import threading
 import time
 from typing import Any
@@ -28,6 +31,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from worker.arrivals import UNAVAILABLE
+from worker.auth_throttle import AuthThrottle
 from worker.logging import get_logger
 from worker.runtime import Runtime
 
@@ -41,8 +46,9 @@ REFRESH_SECONDS = 60.0
 class ArrivalRoute:
     """The endpoint; one ingest at a time per process (an ``Ingest`` keeps planners)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, throttle: AuthThrottle | None = None) -> None:
         self.runtime = runtime
+        self.throttle = throttle or AuthThrottle()
         self._lock = threading.Lock()
         self._ingest: Any = None
         self._made_at = 0.0
@@ -51,14 +57,22 @@ class ArrivalRoute:
         settings = self.runtime.settings
         if settings.arrivals_rules is None:
             return _error(404, "arrivals are not configured here (LOA_ARRIVALS_RULES)")
+        client = (request.client or ("",))[0]
+        wait = self.throttle.wait(client)
+        if wait > 0:  # too many failed keys from there: this one is not even looked at
+            response = _error(429, "too many failed attempts; wait")
+            response.headers["retry-after"] = str(math.ceil(wait))
+            return response
         given = request.headers.get("x-api-key", "")
         if not given:
+            self.throttle.failed(client)
             return _error(401, "send the API key in X-Api-Key")
         expected = settings.arrivals_api_key
         if expected is None or not hmac.compare_digest(
             given.encode(), expected.get_secret_value().encode()
         ):
-            log.warning("arrivals.refused", client=(request.client or ("",))[0])
+            self.throttle.failed(client)
+            log.warning("arrivals.refused", client=client)
             return _error(403, "wrong API key")
         if (
             request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -74,6 +88,8 @@ class ArrivalRoute:
             document = json.loads(body)
         except ValueError as exc:
             return _error(400, f"not JSON: {exc}")
+        except RecursionError:  # 200,000 nested brackets: refused, not a crash
+            return _error(400, "not JSON Loa takes: nested too deeply")
         events = document.get("events") if isinstance(document, dict) else document
         if not isinstance(events, list) or not events:
             return _error(400, 'expected {"events": [ … ]} with at least one event')
@@ -83,9 +99,14 @@ class ArrivalRoute:
             )
         try:
             result = await asyncio.to_thread(self._take, events)
-        except Exception as exc:  # the ledger or Redis away: the chunk was rolled back
+        except UNAVAILABLE as exc:  # the ledger or Redis away: the chunk was rolled back
             log.warning("arrivals.unavailable", error=type(exc).__name__)
             return _error(503, "cannot take arrivals now; post them again")
+        except Exception as exc:
+            # Not "post again": the same body would fail the same way, for ever. Every
+            # event is checked as a row first, so this is Loa's fault: logged, and said.
+            log.error("arrivals.failed", error=type(exc).__name__)
+            return _error(500, "Loa could not take these arrivals; nothing was taken")
         figures = result.as_dict()
         rejected = [{"index": i, "reason": r, "field": f} for i, r, f, _ in result.rejects]
         return JSONResponse({**figures, "rejected": rejected})

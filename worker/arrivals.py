@@ -17,6 +17,9 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
+import redis
+import sqlalchemy
+
 from campaigns.arrivals import Arrival, ArrivalRejected, ArrivalsConfig, Skipped, Welcome
 from campaigns.hours import VIETNAM
 from campaigns.plan import PlannedMessage, Planner
@@ -33,6 +36,15 @@ log = get_logger("loa.arrivals")
 
 #: Events per transaction.
 CHUNK = 2_000
+#: What "the ledger or Redis is away" raises: nothing of the chunk was kept, so the
+#: caller tries again later (a POST answered 503, a file left in the inbox).
+UNAVAILABLE = (
+    OSError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
 
 
 @dataclass
@@ -76,7 +88,7 @@ class Ingest:
         self.suppressed = lists
         self._planners: dict[str, Planner] = {}
 
-    def run(self, records: Iterable[tuple[Any, Mapping[str, Any]]]) -> Ingested:
+    def run(self, records: Iterable[tuple[Any, Mapping[str, Any] | ArrivalRejected]]) -> Ingested:
         """Ingest ``(where, event)`` pairs (``where``: a row number or an index, for the
         rejects) and enqueue the welcomes' batches."""
         result = Ingested()
@@ -117,6 +129,8 @@ class Ingest:
         for where, record in chunk:
             result.read += 1
             try:
+                if isinstance(record, ArrivalRejected):  # unreadable as a row of its file
+                    raise record
                 arrivals.append(config.parse(record if isinstance(record, Mapping) else {}, moment))
             except ArrivalRejected as exc:
                 result.rejected[exc.reason.value] += 1

@@ -11,6 +11,7 @@ fields; then the receipt is committed with others arriving at the same time
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -20,6 +21,7 @@ from prometheus_client import Counter, Histogram
 
 from ledger.receipts import Inbound, digest
 from providers import InboundRequest, Provider, ProviderConfigError
+from worker.auth_throttle import AuthThrottle
 from worker.logging import get_logger
 
 log = get_logger("loa.webhook")
@@ -44,11 +46,12 @@ LATENCY = Histogram(
 
 
 class Refused(Exception):
-    """A request answered with a 4xx/5xx and a short reason, nothing stored."""
+    """A request answered with a 4xx/5xx and a short reason, nothing stored
+    (``retry_after``: seconds, sent as ``Retry-After``)."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
-        self.status = status
+        self.status, self.retry_after = status, retry_after
 
 
 def _query(raw: bytes) -> dict[str, str]:
@@ -101,14 +104,17 @@ class ReceiptRoute:
     Parameters:
         provider: finds a provider instance by name (raises ``ProviderConfigError``).
         commit: stores one receipt, returning once it is committed.
+        throttle: failed checks per client address (``worker.auth_throttle``).
     """
 
     def __init__(
         self,
         provider: Callable[[str], Provider],
         commit: Callable[[Inbound], Awaitable[None]],
+        throttle: AuthThrottle | None = None,
     ) -> None:
         self.provider, self.commit = provider, commit
+        self.throttle = throttle or AuthThrottle()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -116,11 +122,14 @@ class ReceiptRoute:
         try:
             await self._take(scope, receive, name)
             status, reason = 200, "OK"
+            retry_after = None
         except Refused as refused:
-            status, reason = refused.status, str(refused)
+            status, reason, retry_after = refused.status, str(refused), refused.retry_after
         body = reason.encode("utf-8")
         headers = [(b"content-type", b"text/plain; charset=utf-8")]
         headers.append((b"content-length", str(len(body)).encode()))
+        if retry_after is not None:
+            headers.append((b"retry-after", str(math.ceil(retry_after)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         if status != 404:  # no label per made-up route name
@@ -135,11 +144,16 @@ class ReceiptRoute:
             provider = self.provider(name)
         except ProviderConfigError:
             raise Refused(404, "no such provider") from None
+        client = (scope.get("client") or ("",))[0]
+        wait = self.throttle.wait(client)
+        if wait > 0:  # too many failed checks from there: not even looked at
+            raise Refused(429, "too many failed attempts; wait", retry_after=wait)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         form = await _form(headers, receive) if method == "POST" else {}
         request = _request(scope, headers, form)
         if not provider.authenticate(request):
-            log.warning("webhook.refused", provider=name, client=request.client)
+            self.throttle.failed(client)
+            log.warning("webhook.refused", provider=name, client=client)
             raise Refused(403, "forbidden")
         fields = request.fields
         try:
@@ -155,6 +169,10 @@ class ReceiptRoute:
             parsed.network,
             digest(name, fields),
         )
+        try:
+            inbound.check()  # refused alone, before it can fail a group commit
+        except ValueError as exc:
+            raise Refused(400, str(exc)) from None
         try:
             await self.commit(inbound)
         except Exception as exc:

@@ -21,6 +21,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from campaigns.secrets import GuardingSecret
+
 #: Provider instance names become dramatiq queue names (``sms.<name>``), so they must be
 #: valid queue names; lower case keeps environment variables and campaign files agreeing.
 PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -89,14 +91,37 @@ class Settings(BaseSettings):
         default="127.0.0.1",
         description="The address the metrics listen on (loopback: give another on purpose).",
     )
+    webhook_metrics_port: int = Field(
+        default=9192,
+        ge=0,
+        le=65535,
+        description="Where `loa webhook` serves its Prometheus metrics, on LOA_METRICS_HOST "
+        "(0: none); never on the public receipts port.",
+    )
+    webhook_request_seconds: float = Field(
+        default=15.0,
+        ge=1,
+        le=300,
+        description="`loa webhook`: a request's headers and body must arrive within this "
+        "long, or its connection is closed (slow clients hold no connection for long).",
+    )
+    webhook_max_connections: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="`loa webhook`: open connections per process at most; one more is closed "
+        "at once, and requests beyond it are answered 503.",
+    )
     var_dir: Path = Field(default=Path("var"), description="Where embedded files live.")
     arrivals_rules: Path | None = Field(
         default=None,
         description="The arrivals rules file `POST /arrivals` on `loa webhook` uses "
         "(unset: that route answers 404).",
     )
-    arrivals_api_key: SecretStr | None = Field(
-        default=None, description="The key `POST /arrivals` callers send in `X-Api-Key`."
+    arrivals_api_key: GuardingSecret | None = Field(
+        default=None,
+        description="The key `POST /arrivals` callers send in `X-Api-Key` (16 characters or "
+        "more, hard to guess: `openssl rand -hex 24`).",
     )
     arrivals_max_batch: int = Field(
         default=1000, ge=1, le=10_000, description="Events at most in one `POST /arrivals`."
@@ -161,12 +186,13 @@ class Settings(BaseSettings):
         ge=1,
         le=3650,
         description="After this many days, `loa retention apply` replaces the numbers of "
-        "finished messages by a keyed HMAC.",
+        "finished messages by a keyed HMAC, drops their list cells (but district, ward and "
+        "language), and forgets visitors, arrival event ids and processed arrival files.",
     )
-    retention_key: SecretStr | None = Field(
+    retention_key: GuardingSecret | None = Field(
         default=None,
-        description="The key of that HMAC (at least 16 characters; keep it: with it, and "
-        "only with it, a number can still be looked up after retention).",
+        description="The key of that HMAC (16 characters or more, hard to guess; keep it: "
+        "with it, and only with it, a number can still be looked up after retention).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = Field(

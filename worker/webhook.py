@@ -11,7 +11,12 @@ Routes:
   is 503, so the provider retries.
 - ``/arrivals`` (POST): batches of arrival events (``worker.arrival_route``).
 - ``/healthz``: 200 when the ledger answers.
-- ``/metrics``: Prometheus.
+
+Prometheus metrics are *not* on this port, which faces the internet through a proxy:
+they are served apart, on ``LOA_METRICS_HOST`` (loopback unless told otherwise) and
+``LOA_WEBHOOK_METRICS_PORT``. Failed checks are slowed down per address
+(``worker.auth_throttle``), and each request must arrive whole within
+``LOA_WEBHOOK_REQUEST_SECONDS`` (``worker.http_deadline``).
 
 Nothing about a receipt's body is logged: it carries phone numbers.
 """
@@ -19,11 +24,14 @@ Nothing about a receipt's body is logged: it carries phone numbers.
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import tempfile
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -32,6 +40,7 @@ from starlette.types import ASGIApp
 
 from ledger.receipts import Inbound, drain_all, store
 from worker.arrival_route import ArrivalRoute
+from worker.auth_throttle import AuthThrottle
 from worker.logging import get_logger
 from worker.receipt_route import PREFIX, ReceiptRoute, Receive, Scope, Send
 from worker.runtime import Runtime
@@ -81,7 +90,8 @@ class GroupCommit:
 def make_app(runtime: Runtime) -> ASGIApp:
     """The webhook for this runtime's provider instances."""
     commits = GroupCommit(runtime)
-    receipts = ReceiptRoute(runtime.provider, commits.add)
+    throttle = AuthThrottle()  # one per process, shared by the routes that check keys
+    receipts = ReceiptRoute(runtime.provider, commits.add, throttle)
 
     async def healthz(request: Request) -> Response:
         try:
@@ -90,19 +100,15 @@ def make_app(runtime: Runtime) -> ASGIApp:
             return JSONResponse({"ok": False, "error": type(exc).__name__}, status_code=503)
         return JSONResponse({"ok": True})
 
-    async def metrics(request: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await commits.aclose()
 
-    arrivals = ArrivalRoute(runtime)
+    arrivals = ArrivalRoute(runtime, throttle)
     rest = Starlette(
         routes=[
             Route("/healthz", healthz),
-            Route("/metrics", metrics),
             Route("/arrivals", arrivals.handle, methods=["POST"]),
         ],
         lifespan=lifespan,
@@ -152,18 +158,62 @@ def app_from_settings() -> Starlette:
 
 def serve(runtime: Runtime, host: str, port: int, drain: bool = True, workers: int = 1) -> None:
     """Run the webhook until interrupted, in ``workers`` processes (Python runs one core
-    per process), applying stored receipts in a thread of this one when ``drain``.
-    uvicorn's access log stays off: a receipt's URL can carry a phone number."""
+    per process), applying stored receipts in a thread of this one when ``drain``, and
+    serving metrics on their own address (``LOA_METRICS_HOST``,
+    ``LOA_WEBHOOK_METRICS_PORT``). uvicorn's access log stays off: a receipt's URL can
+    carry a phone number.
+
+    Raises:
+        OSError: the metrics address cannot be listened on.
+    """
     import uvicorn
 
-    drainer = Drainer(runtime).start() if drain else None
-    quiet = {"access_log": False, "log_level": "warning"}
+    settings = runtime.settings
+    options: dict[str, Any] = {
+        "access_log": False,
+        "log_level": "warning",
+        "http": "worker.http_deadline:DeadlineProtocol",
+        "limit_concurrency": settings.webhook_max_connections,
+        "timeout_keep_alive": 5,
+    }
+    with _metrics(settings, workers):
+        drainer = Drainer(runtime).start() if drain else None
+        try:
+            if workers > 1:
+                target = "worker.webhook:app_from_settings"
+                uvicorn.run(target, factory=True, host=host, port=port, workers=workers, **options)
+            else:
+                uvicorn.run(make_app(runtime), host=host, port=port, **options)
+        finally:
+            if drainer is not None:
+                drainer.stop()
+
+
+@contextmanager
+def _metrics(settings: Any, workers: int) -> Iterator[None]:
+    """Prometheus on its own listener. With several processes, each writes its figures to
+    a folder of this run (prometheus-client's multiprocess mode, chosen by the variable
+    before the processes start) and this one adds them up when asked."""
+    if not settings.webhook_metrics_port:
+        yield
+        return
+    import prometheus_client as prom
+    from prometheus_client import multiprocess
+
+    folder = None
+    registry = prom.REGISTRY
+    if workers > 1:
+        folder = tempfile.mkdtemp(prefix="loa-webhook-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        registry = prom.CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    server, thread = prom.start_http_server(
+        settings.webhook_metrics_port, settings.metrics_host, registry
+    )
     try:
-        if workers > 1:
-            target = "worker.webhook:app_from_settings"
-            uvicorn.run(target, factory=True, host=host, port=port, workers=workers, **quiet)
-        else:
-            uvicorn.run(make_app(runtime), host=host, port=port, **quiet)
+        yield
     finally:
-        if drainer is not None:
-            drainer.stop()
+        server.shutdown()
+        thread.join(timeout=5)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)

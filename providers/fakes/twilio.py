@@ -38,7 +38,7 @@ STATUS_OF_CODE = {20003: 401, 20429: 429, 21211: 400, 21408: 400, 21610: 400, 21
 @dataclass
 class Gateway(Book):
     account_sid: str = "AC" + "0" * 32
-    auth_token: str = "fake-token"
+    auth_token: str = "fake-twilio-token-7f3a9c"
     sids: list[str] = field(default_factory=list)
 
 

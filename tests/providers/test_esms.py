@@ -42,7 +42,9 @@ SEND_CASES = [
     SendCase("accepted", ok, None),
     SendCase(
         "accepted, with a callback",
-        settings(callback_url="https://loa.example.vn/r/esms", callback_token="tok-9876"),
+        settings(
+            callback_url="https://loa.example.vn/r/esms", callback_token="esms-callback-tok-9876"
+        ),
         None,
     ),
     SendCase("credentials refused", settings(secret_key="wrong"), ErrorKind.HALT, "101"),
@@ -154,11 +156,12 @@ def test_the_callback_url_carries_the_secret_token():
         "e",
         settings(
             callback_url="https://loa.example.vn/receipts/esms-hcm?v=1",
-            callback_token="s3cret-t0ken",
+            callback_token="s3cret-t0ken-esms-4821",
         ),
     )
     assert (
-        provider.callback_url() == "https://loa.example.vn/receipts/esms-hcm?v=1&token=s3cret-t0ken"
+        provider.callback_url()
+        == "https://loa.example.vn/receipts/esms-hcm?v=1&token=s3cret-t0ken-esms-4821"
     )
     assert "s3cret-t0ken" not in repr(provider.config)
 
@@ -195,9 +198,16 @@ def test_two_accounts_each_send_under_their_own_registered_brandname():
 
 
 CALLBACK = {"SMSID": "9", "RequestId": "loa-7", "SendStatus": "5", "telcoid": "1"}
-with_token = settings(callback_url="https://loa.example.vn/receipts/gw", callback_token="s3cr3t")
+with_token = settings(
+    callback_url="https://loa.example.vn/receipts/gw", callback_token="s3cr3t-callback-8817"
+)
 PROOF_CASES = [
-    ProofCase("the right token", with_token, inbound(query={**CALLBACK, "token": "s3cr3t"}), True),
+    ProofCase(
+        "the right token",
+        with_token,
+        inbound(query={**CALLBACK, "token": "s3cr3t-callback-8817"}),
+        True,
+    ),
     ProofCase("a wrong token", with_token, inbound(query={**CALLBACK, "token": "guess"}), False),
     ProofCase("no token", with_token, inbound(query=CALLBACK), False),
     ProofCase(
@@ -209,13 +219,13 @@ PROOF_CASES = [
     ProofCase(
         "from an allowed network",
         {**with_token, "callback_ips": ["203.0.113.0/24"]},
-        inbound(query={**CALLBACK, "token": "s3cr3t"}, client="203.0.113.9"),
+        inbound(query={**CALLBACK, "token": "s3cr3t-callback-8817"}, client="203.0.113.9"),
         True,
     ),
     ProofCase(
         "the right token from elsewhere",
         {**with_token, "callback_ips": ["203.0.113.0/24"]},
-        inbound(query={**CALLBACK, "token": "s3cr3t"}, client="198.51.100.7"),
+        inbound(query={**CALLBACK, "token": "s3cr3t-callback-8817"}, client="198.51.100.7"),
         False,
     ),
 ]

@@ -36,7 +36,7 @@ SERVICE = "MG" + "1" * 32
 
 
 def settings(**overrides):
-    base = {"type": "twilio", "account_sid": ACCOUNT, "auth_token": "fake-token"}
+    base = {"type": "twilio", "account_sid": ACCOUNT, "auth_token": "fake-twilio-token-7f3a9c"}
     return {**base, "read_timeout": 1.0, **overrides}
 
 
@@ -64,7 +64,12 @@ def fault(**what):
 ok = settings()
 SEND_CASES = [
     SendCase("accepted", ok, None),
-    SendCase("credentials refused", settings(auth_token="wrong"), ErrorKind.HALT, "20003"),
+    SendCase(
+        "credentials refused",
+        settings(auth_token="wrong-twilio-token-5d1e"),
+        ErrorKind.HALT,
+        "20003",
+    ),
     SendCase("invalid number", ok, ErrorKind.PERMANENT, "21211", fault(code=21211)),
     SendCase("unsubscribed", ok, ErrorKind.PERMANENT, "21610", fault(code=21610)),
     SendCase("not a mobile", ok, ErrorKind.PERMANENT, "21614", fault(code=21614)),
@@ -262,7 +267,7 @@ def test_bad_settings_name_the_field():
 
 PUBLIC = "https://loa.example.vn/receipts/intl"
 STATUS = {"MessageSid": "SM1", "MessageStatus": "delivered", "AccountSid": ACCOUNT}
-SIGNER = RequestValidator("fake-token")
+SIGNER = RequestValidator("fake-twilio-token-7f3a9c")
 behind_proxy = settings(status_callback_url=PUBLIC)
 PROOF_CASES = [
     ProofCase(

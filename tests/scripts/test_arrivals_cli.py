@@ -69,7 +69,11 @@ def test_an_inbox_is_taken_once(tmp_path):
         {"resident": 1},
     )
     assert ferry["rejected_by_reason"] == {"bad_number": 1, "unknown_area": 1}
-    assert (bus["read"], bus["welcomed"], bus["rejected_by_reason"]) == (6, 5, {"no_event_id": 1})
+    assert (bus["read"], bus["welcomed"], bus["rejected_by_reason"]) == (
+        6,
+        5,
+        {"unreadable_row": 1},
+    )
     assert "not UTF-8" in files["broken.csv"]["problem"]
     assert sorted(p.name for p in (inbox / "done").iterdir()) == [
         "bus.jsonl", "bus.jsonl.receipt.json", "bus.jsonl.rejects.csv",
@@ -119,3 +123,44 @@ def test_bad_rules_and_paths_are_named_with_exit_2(tmp_path):
         result = loa(*args, cwd=tmp_path)
         assert result.returncode == 2 and needle in result.stderr, (args, result.stderr)
     assert (tmp_path / "a.csv").exists()  # a file refused whole is left where it was
+
+
+def test_hostile_rows_are_refused_alone_and_never_block_the_inbox(tmp_path):
+    """A time in year 0 once crashed the ingest with a traceback, and the file, left in
+    the inbox, stopped every later run; so did a CSV field over 128 KB or JSON nested past
+    Python's limit. Each is now a rejected row, and the rows after it are taken."""
+    shutil.copy(RULES, tmp_path / "arrivals.toml")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    at = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    header = "event_id,phone,arrived_at,area\n"
+    (inbox / "a-times.csv").write_text(
+        header + "t1,+821020000001,0001-01-01T00:00:00+14:00,586\n"
+        "t2,+821020000002,1970-01-01T00:00:00Z,586\n"
+        f"t3,+821020000003,{at},586\n",
+        encoding="utf-8",
+    )
+    (inbox / "b-huge.csv").write_text(
+        header + f"h1,+821020000004,{at},{'x' * 200_000}\nh2,+821020000005,{at},586\n",
+        encoding="utf-8",
+    )
+    good = {"event_id": "j1", "phone": "+821020000006", "arrived_at": at, "area": "586"}
+    (inbox / "c-deep.jsonl").write_text(
+        "[" * 100_000 + "]" * 100_000 + "\n" + json.dumps(good) + "\n", encoding="utf-8"
+    )
+    for path in inbox.iterdir():
+        settled(path)
+
+    run = loa("arrivals", "ingest", "inbox", "--settle", SETTLE, "--json", cwd=tmp_path)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    files = {f["file"]: f for f in json.loads(run.stdout)["files"]}
+    assert files["a-times.csv"]["rejected_by_reason"] == {"bad_time": 1, "old_time": 1}
+    assert files["b-huge.csv"]["rejected_by_reason"] == {"unreadable_row": 1}
+    assert files["c-deep.jsonl"]["rejected_by_reason"] == {"unreadable_row": 1}
+    assert [f["welcomed"] for f in files.values()] == [1, 1, 1]
+    assert not [p for p in inbox.iterdir() if p.is_file()]  # nothing left to block the inbox
+    rejects = (inbox / "done" / "a-times.csv.rejects.csv").read_text(encoding="utf-8-sig")
+    assert "2,bad_time,arrived_at" in rejects and "3,old_time,arrived_at" in rejects
+    for month in ("0001-01", "1970-01"):  # no campaign was opened for those months
+        opened = loa("campaign", "status", f"arrivals-ninh-thuan-{month}", cwd=tmp_path)
+        assert opened.returncode == 2 and "no campaign" in opened.stderr

@@ -18,7 +18,7 @@ def intl(url: str, **fields: str) -> dict[str, str]:
         "LOA_PROVIDERS__SANDBOX__TYPE": "sandbox",
         "LOA_PROVIDERS__INTL__TYPE": "twilio",
         "LOA_PROVIDERS__INTL__ACCOUNT_SID": ACCOUNT,
-        "LOA_PROVIDERS__INTL__AUTH_TOKEN": "fake-token",
+        "LOA_PROVIDERS__INTL__AUTH_TOKEN": "fake-twilio-token-7f3a9c",
         "LOA_PROVIDERS__INTL__BASE_URL": url,
         "LOA_PROVIDERS__INTL__RATE_PER_SECOND": "10",
     }
@@ -62,7 +62,13 @@ def test_test_sends_nothing_without_to(tmp_path, twilio):
 
 
 def test_test_names_refused_credentials_and_an_unreachable_endpoint(tmp_path, twilio):
-    refused = loa("provider", "test", "intl", cwd=tmp_path, env=intl(twilio.url, auth_token="no"))
+    refused = loa(
+        "provider",
+        "test",
+        "intl",
+        cwd=tmp_path,
+        env=intl(twilio.url, auth_token="not-the-token-3b8f2a"),
+    )
     assert refused.returncode == 1 and "20003" in refused.stderr
     down = loa("provider", "test", "intl", cwd=tmp_path, env=intl("http://127.0.0.1:9"))
     assert down.returncode == 1 and "cannot reach http://127.0.0.1:9" in down.stderr

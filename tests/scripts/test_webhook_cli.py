@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,9 +18,11 @@ from tests.scripts.test_cli import ROOT
 
 
 def test_the_webhook_serves_stores_and_stops_cleanly(tmp_path):
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
     env["LOA_VAR_DIR"] = str(tmp_path / "var")
+    env["LOA_WEBHOOK_METRICS_PORT"] = str(metrics_port)
+    env["LOA_WEBHOOK_REQUEST_SECONDS"] = "1"
     process = subprocess.Popen(
         [sys.executable, "-m", "scripts", "webhook", "--port", str(port)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -43,6 +46,17 @@ def test_the_webhook_serves_stores_and_stops_cleanly(tmp_path):
             raise AssertionError("an unknown provider's route answered")
         except urllib.error.HTTPError as error:
             assert error.code == 404
+        # Metrics are not on the public port, but on their own, on the loopback.
+        try:
+            urllib.request.urlopen(f"{base}/metrics")
+            raise AssertionError("/metrics answered on the receipts port")
+        except urllib.error.HTTPError as error:
+            assert error.code == 404
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics") as answer:
+            assert b'loa_webhook_receipts_total{answer="200",provider="sandbox"} 1.0' in (
+                answer.read()
+            )
+        _slow_clients_are_cut_off(port)
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
@@ -56,3 +70,37 @@ def test_the_webhook_serves_stores_and_stops_cleanly(tmp_path):
         ).fetchall()
     assert rows == [("sandbox", "S1", "delivered")]
     assert "S1" not in stderr and "DELIVRD" not in stderr  # nothing of a receipt in the logs
+
+
+def _slow_clients_are_cut_off(port: int) -> None:
+    """Headers trickled, or a body never finished, lose their connection after the
+    deadline (1 s here); a whole request on a new connection is still served."""
+    trickling = []
+    for request in (b"GET /healthz HTTP/1.1\r\nHost: x\r\n", POST_WITHOUT_ITS_BODY):
+        client = socket.create_connection(("127.0.0.1", port), timeout=30)
+        client.sendall(request)  # and nothing more
+        trickling.append(client)
+    for client in trickling:
+        assert _closed(client), "a slow client kept its connection"
+        client.close()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30) as answer:
+        assert answer.status == 200
+
+
+POST_WITHOUT_ITS_BODY = (
+    b"POST /receipts/sandbox HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nid=S"
+)
+
+
+def _closed(client: socket.socket) -> bool:
+    """True once the server closed it (an empty read or a reset) within 30 s."""
+    try:
+        while data := client.recv(4096):
+            if b"HTTP/1.1" in data and b"408" not in data:
+                return False  # answered as if whole
+        return True
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False

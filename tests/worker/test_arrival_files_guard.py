@@ -1,0 +1,51 @@
+"""A file that makes Loa itself fail is set aside, not left to block the inbox; a ledger
+that is away leaves the file where it is for the next look."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from worker.arrival_files import take
+from worker.arrivals import Ingested
+
+HEADER = "event_id,phone,arrived_at,area\n"
+
+
+class Failing:
+    """An ingest that raises ``error`` for the files it reads."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def run(self, records):
+        list(records)
+        raise self.error
+
+
+class Taking:
+    def run(self, records):
+        return Ingested(read=len(list(records)))
+
+
+def inbox_with(tmp_path, *names: str):
+    for name in names:
+        (tmp_path / name).write_text(HEADER + "e1,+821020000001,2026-11-30T08:00:00Z,586\n")
+    return [tmp_path / name for name in names]
+
+
+def test_a_fault_of_loa_sets_the_file_aside_and_the_next_is_taken(tmp_path):
+    first, second = inbox_with(tmp_path, "a.csv", "b.csv")
+    refused = take(Failing(KeyError("a bug")), first)
+    assert refused.problem and "KeyError" in refused.problem and "put it back" in refused.problem
+    assert refused.moved_to == tmp_path / "failed" / "a.csv" and not first.exists()
+    taken = take(Taking(), second)
+    assert taken.problem is None and taken.moved_to == tmp_path / "done" / "b.csv"
+
+
+def test_a_ledger_away_leaves_the_file_for_the_next_look(tmp_path):
+    (path,) = inbox_with(tmp_path, "a.csv")
+    away = sa.exc.OperationalError("SELECT 1", {}, ConnectionRefusedError())
+    with pytest.raises(sa.exc.OperationalError):
+        take(Failing(away), path)
+    assert path.exists() and not (tmp_path / "failed").exists()

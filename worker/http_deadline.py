@@ -1,0 +1,88 @@
+"""A deadline for receiving each request, and a cap on connections, for ``loa webhook``.
+
+uvicorn bounds the time *between* requests (``timeout_keep_alive``) and restarts that
+timer on every byte received, but nothing bounds the time to *receive* a request: a
+client trickling its headers or body a byte at a time holds its connection for as long
+as it likes, and a few thousand such clients hold every file descriptor (Slowloris,
+CVE-2007-6750; uvicorn has no setting for it, and an ASGI middleware runs only once the
+headers are in, too late). This protocol is uvicorn's own (``httptools``) with:
+
+- a deadline of ``LOA_WEBHOOK_REQUEST_SECONDS`` from a connection's first byte (or the
+  end of its previous response) to the end of the request's body; a connection past it
+  is closed. The application's own time (a ledger commit) is not counted;
+- at most ``LOA_WEBHOOK_MAX_CONNECTIONS`` open connections per process: one more is
+  closed at once (and uvicorn answers 503 to requests beyond it, ``limit_concurrency``).
+
+uvicorn imports it by name (``worker.http_deadline:DeadlineProtocol``) in each of its
+processes; the settings are read there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from worker.logging import get_logger
+from worker.settings import get_settings
+
+log = get_logger("loa.webhook")
+
+
+class DeadlineProtocol(HttpToolsProtocol):
+    """``HttpToolsProtocol`` whose requests must arrive whole within a deadline
+    (``request_seconds``) on one of at most ``max_connections`` connections: both from
+    the settings unless a subclass sets them."""
+
+    request_seconds: float | None = None
+    max_connections: int | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.request_seconds is None or self.max_connections is None:
+            settings = get_settings()
+            self.request_seconds = float(settings.webhook_request_seconds)
+            self.max_connections = settings.webhook_max_connections
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > (self.max_connections or 0):
+            log.warning("webhook.too_many_connections", limit=self.max_connections)
+            transport.close()
+            return
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._deadline is None:
+            self._arm()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._disarm()  # the request is in: what the application takes is its own
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()  # the next request on this connection gets its own deadline
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.request_seconds or 0, self._expire)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            log.warning("webhook.request_too_slow", seconds=self.request_seconds)
+            self.transport.close()
