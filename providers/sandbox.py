@@ -129,7 +129,12 @@ class SandboxProvider(Provider):
         return MEANINGS.get(code) or super().describe(code)
 
     def authenticate(self, request: InboundRequest) -> bool:
-        """The simulated carrier lives on this machine: receipts from loopback only."""
+        """The simulated carrier lives on this machine: receipts from loopback only, and
+        never relayed. A reverse proxy on this machine connects from the loopback too,
+        so a request it forwards (it says so in ``Forwarded`` or ``X-Forwarded-For``, or
+        ``X-Real-IP``) came from elsewhere, whatever its peer address."""
+        if any(name in request.headers for name in RELAYED):
+            return False
         return _loopback(request.client)
 
     def parse_receipt(self, payload: Mapping[str, str]) -> Receipt:
@@ -148,6 +153,10 @@ class SandboxProvider(Provider):
         if isinstance(error, TimeoutError):
             return SendError(ErrorKind.AMBIGUOUS, "read_timeout", "no answer after sending")
         return super().classify(error)
+
+
+#: Headers a proxy adds to what it relays (names in lower case, as the webhook gives them).
+RELAYED = ("forwarded", "x-forwarded-for", "x-real-ip")
 
 
 def _loopback(address: str) -> bool:

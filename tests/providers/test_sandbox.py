@@ -102,6 +102,11 @@ PROOF_CASES = [
     ProofCase("over IPv6 loopback", QUIET, inbound(client="::1"), True),
     ProofCase("from elsewhere", QUIET, inbound(client="198.51.100.7"), False),
     ProofCase("no address at all", QUIET, inbound(client=""), False),
+    # Relayed by a reverse proxy on this machine: the peer is the loopback, the caller not.
+    *(
+        ProofCase(f"relayed ({name})", QUIET, inbound(headers={name: "203.0.113.9"}), False)
+        for name in ("x-forwarded-for", "forwarded", "x-real-ip")
+    ),
 ]
 
 
