@@ -142,7 +142,9 @@ class ProviderConfig(BaseModel):
     carriers cut off a brandname that goes faster. Unset means no limit.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # Settings read a nested environment value as JSON when it parses as JSON, so an
+    # all-digit key (``…__API_KEY=123456``) arrives as a number: take it as the text it was.
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
     type: str
     rate_per_second: float | None = Field(default=None, ge=0.01, le=100_000)

@@ -18,11 +18,12 @@ app = typer.Typer(
 )
 
 RulesOption = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "--rules",
         "-r",
-        help="The rules file: a campaign file with an [arrivals] table (examples/arrivals.toml).",
+        help="The rules file: a campaign file with an [arrivals] table (examples/arrivals.toml). "
+        "Default: LOA_ARRIVALS_RULES, else ./arrivals.toml.",
     ),
 ]
 
@@ -32,7 +33,7 @@ def ingest(
     path: Annotated[
         Path, typer.Argument(help="An arrivals file (.csv, .jsonl) or an inbox folder of them.")
     ],
-    rules: RulesOption = Path("arrivals.toml"),
+    rules: RulesOption = None,
     settle: Annotated[
         float,
         typer.Option(help="Inbox: leave files modified in the last SETTLE seconds (being copied)."),
@@ -68,6 +69,7 @@ def ingest(
     if not path.exists():
         fail(f"{path}: no such file or folder", BAD_INPUT)
     loaded = settings()
+    rules = rules or loaded.arrivals_rules or Path("arrivals.toml")
     outcomes = []
     with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:
         config = load_arrivals(rules)

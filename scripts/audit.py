@@ -140,7 +140,10 @@ def retention_apply(
     loaded = settings()
     if loaded.retention_key is None:
         fail(
-            "LOA_RETENTION_KEY is not set: retention needs a key to replace numbers with", BAD_INPUT
+            "LOA_RETENTION_KEY is not set: retention needs a key to replace numbers with "
+            "(make one with `openssl rand -hex 24`, and keep it: only with it can a number "
+            "still be looked up)",
+            BAD_INPUT,
         )
     folders = list(inbox or [])
     for folder in folders:

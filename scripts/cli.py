@@ -6,7 +6,7 @@ Every command that reports something takes ``--json``. Exit codes: 0 success, 1 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,7 +20,16 @@ from scripts.common import (
     provider_problem,
     settings,
 )
-from scripts.output import BAD_INPUT, FAILURE, errors_as_exit_codes, fail, out, print_json, report
+from scripts.output import (
+    BAD_INPUT,
+    FAILURE,
+    err,
+    errors_as_exit_codes,
+    fail,
+    out,
+    print_json,
+    report,
+)
 from scripts.report import report as report_command
 from scripts.scheduler import scheduler as scheduler_command
 from worker.logging import configure_logging
@@ -179,16 +188,25 @@ def webhook(
     /arrivals` (with LOA_ARRIVALS_RULES and LOA_ARRIVALS_API_KEY) and `/healthz`. A
     receipt is answered 2xx only once it is in the ledger; requests that fail the
     provider's check (signature, token) get 403 and store nothing, and an address that
-    keeps failing gets 429. Run it behind a TLS reverse proxy (README: "Behind a reverse
-    proxy"); set each provider's public callback URL in its settings. Metrics are not on
-    this port: http://LOA_METRICS_HOST:LOA_WEBHOOK_METRICS_PORT/metrics (127.0.0.1:9192)."""
+    keeps failing gets 429. Run it behind a TLS reverse proxy (docs/deploy/reverse-proxy.md);
+    set each provider's public callback URL in its settings. Metrics are not on this port:
+    http://LOA_METRICS_HOST:LOA_WEBHOOK_METRICS_PORT/metrics (127.0.0.1:9192). Exit 2:
+    bad settings (a rules file that cannot be read, rules without a key); 1: a port taken."""
     loaded = settings(check_providers=True)  # first: importing the worker reads them
     from worker.runtime import Runtime
     from worker.webhook import serve
 
+    _check_arrivals(loaded)
+    _check_port(host, port, "--port")
     with errors_as_exit_codes():
         runtime = Runtime(loaded)
         runtime.ensure_schema()
+    metrics = loaded.webhook_metrics_port
+    err.print(
+        f"loa webhook: http://{host}:{port}"
+        + (f", metrics http://{loaded.metrics_host}:{metrics}/metrics" if metrics else "")
+        + (", POST /arrivals" if loaded.arrivals_rules else "")
+    )
     try:
         serve(
             runtime, host, port, drain=loaded.embedded if drain is None else drain, workers=workers
@@ -198,6 +216,35 @@ def webhook(
         fail(f"cannot serve metrics on {where} ({exc.strerror}): LOA_WEBHOOK_METRICS_PORT", FAILURE)
     finally:
         runtime.close()
+
+
+def _check_arrivals(loaded: Any) -> None:
+    """``POST /arrivals`` works as configured, or the webhook does not start: a rules file
+    that cannot be read would answer every batch with an error, and rules without a key
+    every caller with 401."""
+    if loaded.arrivals_rules is None:
+        return
+    from campaigns.arrivals import load_arrivals
+
+    if loaded.arrivals_api_key is None:
+        fail("LOA_ARRIVALS_RULES is set but LOA_ARRIVALS_API_KEY is not: callers need a key")
+    with errors_as_exit_codes():
+        load_arrivals(loaded.arrivals_rules)
+
+
+def _check_port(host: str, port: int, option: str) -> None:
+    """Fail now, in one line, if ``host:port`` cannot be listened on (uvicorn would say so
+    in its own words and exit 3)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port} ({exc.strerror or exc}): {option}", FAILURE)
 
 
 @app.command()
@@ -278,7 +325,8 @@ def config_show(as_json: JsonOption = False) -> None:
     for name in type(loaded).model_fields:
         if name not in ("database_url", "redis_url", "providers"):
             value = getattr(loaded, name)
-            shown[name] = value if isinstance(value, int | float | str | bool) else str(value)
+            plain = value is None or isinstance(value, int | float | str | bool)
+            shown[name] = value if plain else str(value)  # unset: null, not "None"
     problems = []
     provider_view: dict[str, object] = {}
     for name, raw in loaded.providers.items():

@@ -68,6 +68,15 @@ REJECT_LABELS: dict[str, str] = {
     "opt_out": "đã từ chối nhận · opted out",
     "dnc": "danh sách không làm phiền · Do-Not-Call",
     "frequency_cap": "vượt hạn mức 24 giờ · 24 h cap reached",
+    # Arrival events (campaigns.arrivals.Rejected)
+    "no_event_id": "thiếu mã sự kiện · no event id",
+    "bad_number": "số không hợp lệ · not a textable number",
+    "bad_time": "thời điểm sai · impossible time",
+    "future_time": "thời điểm ở tương lai · time in the future",
+    "old_time": "thời điểm quá cũ · time too far back",
+    "unknown_area": "khu vực lạ · unknown area",
+    "bad_language": "ngôn ngữ sai · bad language code",
+    "unreadable_row": "dòng không đọc được · unreadable row",
 }
 
 
@@ -82,7 +91,8 @@ def fail(message: str, code: int = BAD_INPUT) -> NoReturn:
 def settings_problem(exc: ValidationError) -> str:
     """A settings error in the environment variables' own names."""
     return "; ".join(
-        f"LOA_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        f"LOA_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors()
     )
 
 

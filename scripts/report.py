@@ -211,6 +211,19 @@ def _meaning(runtime: Any, provider: str, code: str) -> str:
         return ""
 
 
+def _format(given: Format | None, out_path: Path) -> Format:
+    """The format asked for, or the one the file's name says (``.html``/``.htm``,
+    ``.xlsx``, ``.csv``), else XLSX. One that contradicts the name is refused: an auditor
+    sent ``bao-cao.html`` holding a spreadsheet cannot open it."""
+    suffix = out_path.suffix.lower().removeprefix(".")
+    named = Format.HTML if suffix == "htm" else next((f for f in Format if f.value == suffix), None)
+    if given is None:
+        return named or Format.XLSX
+    if named is not None and named is not given:
+        fail(f"{out_path}: the name says {named.value}, --format says {given.value}", BAD_INPUT)
+    return given
+
+
 def report(
     campaign_id: Annotated[
         str | None, typer.Argument(help="The campaign's id, as in its file (or use --daily).")
@@ -219,8 +232,14 @@ def report(
         Path | None, typer.Option("--out", "-o", help="The report file to write.")
     ] = None,
     fmt: Annotated[
-        Format, typer.Option("--format", "-f", help="html (one file, phone and print), xlsx, csv.")
-    ] = Format.XLSX,
+        Format | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="html (one file, phone and print), xlsx, csv. Default: from the --out "
+            "file's extension, else xlsx.",
+        ),
+    ] = None,
     lang: Annotated[Lang, typer.Option("--lang", help="Labels: vi (default) or en.")] = Lang.VI,
     by: Annotated[
         str | None,
@@ -262,6 +281,7 @@ def report(
         fail("--out PATH: where to write the report", BAD_INPUT)
     if daily is not None and by is not None:
         fail("--by is for one campaign's report, not --daily", BAD_INPUT)
+    fmt = _format(fmt, out_path)
     _check_writable(out_path)
     words = LABELS[lang.value]
     # Written beside the target under a fresh private name (0600, never through a link)

@@ -28,7 +28,7 @@ import os
 import stat
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -303,5 +303,9 @@ def _move_new(source: Path, target: Path) -> None:
         if os.path.lexists(target):
             raise FileExistsError(target) from None
         os.rename(source, target)
-        return
-    os.unlink(source)
+    else:
+        os.unlink(source)
+    # It holds whole numbers: its owner's alone from now on, where it is ours to change
+    # (a file another account dropped keeps its mode; the 0700 folder still hides it).
+    with suppress(PermissionError, NotImplementedError):
+        os.chmod(target, 0o600, follow_symlinks=False)

@@ -65,14 +65,13 @@ class ArrivalRoute:
             return response
         given = request.headers.get("x-api-key", "")
         if not given:
-            self.throttle.failed(client)
+            self._failed(client, "no key")
             return _error(401, "send the API key in X-Api-Key")
         expected = settings.arrivals_api_key
         if expected is None or not hmac.compare_digest(
             given.encode(), expected.get_secret_value().encode()
         ):
-            self.throttle.failed(client)
-            log.warning("arrivals.refused", client=client)
+            self._failed(client, "wrong key")
             return _error(403, "wrong API key")
         if (
             request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -110,6 +109,14 @@ class ArrivalRoute:
         figures = result.as_dict()
         rejected = [{"index": i, "reason": r, "field": f} for i, r, f, _ in result.rejects]
         return JSONResponse({**figures, "rejected": rejected})
+
+    def _failed(self, client: str, reason: str) -> None:
+        """Count a failed key, and log it (never the key); once when the address's
+        failures run out, since from then on it is refused before anything is checked."""
+        self.throttle.failed(client)
+        log.warning("arrivals.refused", client=client, reason=reason)
+        if self.throttle.wait(client) > 0:
+            log.warning("arrivals.throttled", client=client, every=self.throttle.every)
 
     def _take(self, events: list[Any]) -> Any:
         from campaigns.arrivals import load_arrivals

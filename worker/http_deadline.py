@@ -11,7 +11,8 @@ headers are in, too late). This protocol is uvicorn's own (``httptools``) with:
   end of its previous response) to the end of the request's body; a connection past it
   is closed. The application's own time (a ledger commit) is not counted;
 - at most ``LOA_WEBHOOK_MAX_CONNECTIONS`` open connections per process: one more is
-  closed at once (and uvicorn answers 503 to requests beyond it, ``limit_concurrency``).
+  answered 503 at once and closed (and uvicorn answers 503 to requests beyond it,
+  ``limit_concurrency``).
 
 uvicorn imports it by name (``worker.http_deadline:DeadlineProtocol``) in each of its
 processes; the settings are read there.
@@ -28,6 +29,14 @@ from worker.logging import get_logger
 from worker.settings import get_settings
 
 log = get_logger("loa.webhook")
+
+
+#: The answer of a connection beyond the cap, written at once and closed.
+BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"retry-after: 1\r\ncontent-length: 22\r\nconnection: close\r\n\r\n"
+    b"too many connections\r\n"
+)
 
 
 class DeadlineProtocol(HttpToolsProtocol):
@@ -50,6 +59,7 @@ class DeadlineProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         if len(self.connections) > (self.max_connections or 0):
             log.warning("webhook.too_many_connections", limit=self.max_connections)
+            transport.write(BUSY)  # said before its request: a proxy shows it as a 503
             transport.close()
             return
         self._arm()

@@ -154,6 +154,8 @@ class ReceiptRoute:
         if not provider.authenticate(request):
             self.throttle.failed(client)
             log.warning("webhook.refused", provider=name, client=client)
+            if self.throttle.wait(client) > 0:  # once: later ones are refused unchecked
+                log.warning("webhook.throttled", client=client, every=self.throttle.every)
             raise Refused(403, "forbidden")
         fields = request.fields
         try:
