@@ -74,11 +74,12 @@ def ingest(
     with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:
         config = load_arrivals(rules)
         links: list[Path] = []
+        settling: list[Path] = []
         try:
             if path.is_dir():
                 check_inbox(path)
                 looked = scan(path, settle)
-                files, links = looked.files, looked.links
+                files, links, settling = looked.files, looked.links, looked.settling
             else:
                 check_inbox(path.parent)
                 check_readable(path)
@@ -97,10 +98,16 @@ def ingest(
                 fail(str(exc), BAD_INPUT)
             wait()
     rows = [o.as_dict() for o in outcomes]
+    left = [p.name for p in settling]
     if as_json:
-        print_json({"files": rows})
+        print_json({"files": rows, "settling": left})
     else:
         _table(rows)
+        if left:  # not an error: the next run takes them
+            out.print(
+                f"{len(left)} file(s) left for the next run, changed in the last {settle:g} s "
+                f"(still being copied?): {', '.join(left)}"
+            )
     if any(r["problem"] or r.get("rejected") for r in rows):
         raise typer.Exit(FAILURE)
 

@@ -78,10 +78,12 @@ class FileOutcome:
 
 @dataclass
 class Scan:
-    """An inbox looked at: the files to take now (oldest first), and the links skipped."""
+    """An inbox looked at: the files to take now (oldest first), the links skipped, and
+    the files left for the next look because they changed within the settle time."""
 
     files: list[Path] = field(default_factory=list)
     links: list[Path] = field(default_factory=list)
+    settling: list[Path] = field(default_factory=list)
 
 
 def scan(folder: Path, settle: float, clock: Any = time.time) -> Scan:
@@ -89,6 +91,7 @@ def scan(folder: Path, settle: float, clock: Any = time.time) -> Scan:
     (with an arrivals suffix) it holds, which are not read."""
     found: list[tuple[float, str, Path]] = []
     links: list[Path] = []
+    settling: list[Path] = []
     for path in folder.iterdir():
         name = path.name.lower()
         if name.startswith(".") or name.endswith(IN_PROGRESS):
@@ -105,9 +108,10 @@ def scan(folder: Path, settle: float, clock: Any = time.time) -> Scan:
         if not stat.S_ISREG(info.st_mode):
             continue
         if clock() - info.st_mtime < settle:
-            continue  # still being written, perhaps
+            settling.append(path)  # still being written, perhaps
+            continue
         found.append((info.st_mtime, path.name, path))
-    return Scan([path for *_, path in sorted(found)], sorted(links))
+    return Scan([path for *_, path in sorted(found)], sorted(links), sorted(settling))
 
 
 def ready(folder: Path, settle: float, clock: Any = time.time) -> list[Path]:

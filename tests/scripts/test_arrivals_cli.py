@@ -60,8 +60,10 @@ def test_an_inbox_is_taken_once(tmp_path):
 
     run = loa("arrivals", "ingest", "inbox", "--settle", SETTLE, "--json", cwd=tmp_path)
     assert run.returncode == 1, run.stderr  # rows were refused: see the rejects
-    files = {f["file"]: f for f in json.loads(run.stdout)["files"]}
+    answer = json.loads(run.stdout)
+    files = {f["file"]: f for f in answer["files"]}
     assert set(files) == {"ferry.csv", "bus.jsonl", "broken.csv"}
+    assert answer["settling"] == ["just-arrived.csv"]  # said, and left for the next run
     ferry, bus = files["ferry.csv"], files["bus.jsonl"]
     assert (ferry["read"], ferry["welcomed"], ferry["skipped_by_reason"]) == (
         23,
