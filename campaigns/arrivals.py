@@ -185,6 +185,8 @@ class ArrivalsConfig:
         event_id = _text(record.get("event_id"))
         if not event_id or len(event_id) > 64:
             raise ArrivalRejected(Rejected.NO_EVENT_ID, "event_id", "1 to 64 characters")
+        if not _storable(event_id):  # it is kept: a NUL once failed a whole batch's commit
+            raise ArrivalRejected(Rejected.NO_EVENT_ID, "event_id", "a control character")
         try:
             phone = normalise(_text(record.get("phone")) or None)
         except PhoneRejected as exc:
@@ -214,6 +216,16 @@ class ArrivalsConfig:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
+
+
+def _storable(text: str) -> bool:
+    """Printable, and valid UTF-8 (JSON can carry a lone surrogate, ``"\ud800"``, which no
+    database column takes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return text.isprintable()
 
 
 def _flag(value: Any) -> bool | None:

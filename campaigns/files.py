@@ -83,11 +83,15 @@ def xlsx_append(sheet: Any, values: Iterable[Any]) -> None:
     text cell. openpyxl stores a string beginning with ``=`` as a formula (and one such as
     ``#N/A`` as an error): those go in as cells forced to text (``data_type`` ``"s"``,
     written as an inline string); other strings are text already, and numbers and dates
-    stay numbers and dates."""
+    stay numbers and dates. Control characters XML cannot hold (a list cell with ``\x0b``
+    once made every XLSX report of its campaign fail) are written as U+FFFD."""
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     row = []
     for value in values:
+        if type(value) is str and ILLEGAL_CHARACTERS_RE.search(value):
+            value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
         if type(value) is str and value[:1] in ("=", "#"):
             cell = WriteOnlyCell(sheet, value)
             cell.data_type = "s"

@@ -46,10 +46,20 @@ def _private_ledger_file(path: Path) -> None:
     missing folders 0700: it holds every recipient's number. SQLite gives the ``-wal`` and
     ``-shm`` files it makes beside it the database file's own mode, so they are private
     too. A ledger already there keeps the mode its owner gave it (one may have let an
-    auditors' group read it on purpose)."""
+    auditors' group read it on purpose).
+
+    Raises:
+        LedgerError: the path is a symbolic link (planted, it would put the ledger, made
+            with the link target's mode, wherever it points).
+    """
     private_folder(path.parent)
     with suppress(FileExistsError):
         create_private(path).close()  # SQLite takes an empty file as an empty database
+    if path.is_symlink():  # SQLite would follow it and make the ledger wherever it points
+        raise LedgerError(
+            f"{path}: the ledger is a symbolic link; Loa writes no ledger through a link "
+            "(point LOA_VAR_DIR or LOA_DATABASE_URL at the real file)"
+        )
 
 
 def _sqlite_engine(url: URL) -> Engine:

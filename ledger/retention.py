@@ -127,11 +127,18 @@ def kept_columns(list_columns: list[str], mapping: dict[str, str]) -> frozenset[
 
 def kept_cells(cells: Any, keep: frozenset[int]) -> list[Any] | None:
     """A message's stored cells with all but ``keep`` dropped (``None`` when nothing is
-    left)."""
+    left). A kept cell that holds seven digits or more is dropped too: a district, a ward
+    or a language never does, and a number typed into such a column is still a number."""
     if not isinstance(cells, list):
         return None
-    left = [cell if i in keep else None for i, cell in enumerate(cells)]
+    left = [
+        cell if i in keep and not _holds_a_number(cell) else None for i, cell in enumerate(cells)
+    ]
     return left if any(cell is not None for cell in left) else None
+
+
+def _holds_a_number(cell: Any) -> bool:
+    return sum(ch.isdigit() for ch in str(cell)) >= 7
 
 
 def apply(

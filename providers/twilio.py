@@ -243,7 +243,9 @@ class TwilioProvider(Provider):
                 )
             except ValueError:  # an algorithm this SDK does not know: not provable
                 return False
-            if hmac.compare_digest(expected, signature):
+            # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError,
+            # once a 500 for a forged header of such bytes).
+            if hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
                 return True
         return False
 

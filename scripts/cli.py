@@ -201,6 +201,11 @@ def webhook(
     with errors_as_exit_codes():
         runtime = Runtime(loaded)
         runtime.ensure_schema()
+        if loaded.arrivals_rules is not None:  # its provider and routes configured here
+            from campaigns.arrivals import load_arrivals
+            from worker.arrivals import Ingest
+
+            Ingest(runtime, load_arrivals(loaded.arrivals_rules))
     metrics = loaded.webhook_metrics_port
     err.print(
         f"loa webhook: http://{host}:{port}"

@@ -47,6 +47,8 @@ from worker.logging import get_logger
 log = get_logger("loa.arrivals")
 
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+#: Seconds ahead of now beyond which a file's modification time is not believed.
+FUTURE_STAMP = 3600.0
 IN_PROGRESS = (".part", ".tmp", ".filepart", ".crdownload")
 
 
@@ -107,8 +109,12 @@ def scan(folder: Path, settle: float, clock: Any = time.time) -> Scan:
             continue
         if not stat.S_ISREG(info.st_mode):
             continue
-        if clock() - info.st_mtime < settle:
-            settling.append(path)  # still being written, perhaps
+        age = clock() - info.st_mtime
+        # Still being written, perhaps; but a file stamped more than an hour ahead (a
+        # copy that kept a skewed clock's time) is not being written now: it would
+        # otherwise wait, unreported, until that time came.
+        if -FUTURE_STAMP < age < settle:
+            settling.append(path)
             continue
         found.append((info.st_mtime, path.name, path))
     return Scan([path for *_, path in sorted(found)], sorted(links), sorted(settling))

@@ -58,7 +58,7 @@ class ArrivalRoute:
         if settings.arrivals_rules is None:
             return _error(404, "arrivals are not configured here (LOA_ARRIVALS_RULES)")
         client = (request.client or ("",))[0]
-        wait = self.throttle.wait(client)
+        wait = self.throttle.wait(f"arrivals|{client}")
         if wait > 0:  # too many failed keys from there: this one is not even looked at
             response = _error(429, "too many failed attempts; wait")
             response.headers["retry-after"] = str(math.ceil(wait))
@@ -113,9 +113,9 @@ class ArrivalRoute:
     def _failed(self, client: str, reason: str) -> None:
         """Count a failed key, and log it (never the key); once when the address's
         failures run out, since from then on it is refused before anything is checked."""
-        self.throttle.failed(client)
+        self.throttle.failed(f"arrivals|{client}")
         log.warning("arrivals.refused", client=client, reason=reason)
-        if self.throttle.wait(client) > 0:
+        if self.throttle.wait(f"arrivals|{client}") > 0:
             log.warning("arrivals.throttled", client=client, every=self.throttle.every)
 
     def _take(self, events: list[Any]) -> Any:

@@ -58,6 +58,8 @@ class Ingested:
     skipped: Counter[str] = field(default_factory=Counter)
     rejects: list[tuple[Any, str, str, str]] = field(default_factory=list)
     batches: list[tuple[str, int, str, datetime]] = field(default_factory=list)
+    #: Batches recorded but not enqueued (the queue away): the housekeeper enqueues them.
+    unqueued: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +71,7 @@ class Ingested:
             "skipped_by_reason": dict(self.skipped),
             "campaigns": sorted({c for c, _, _, _ in self.batches}),
             "batches": len(self.batches),
+            "batches_not_queued": self.unqueued,
         }
 
 
@@ -98,9 +101,20 @@ class Ingest:
                 delay = (due - self.clock()).total_seconds()
                 # Due now: on the queue itself (any delay, even 0, goes by dramatiq's
                 # delay queue and waits for a worker's next look at it).
-                enqueue_batch(
-                    provider, campaign_id, batch, delay_ms=int(delay * 1000) if delay > 0 else None
-                )
+                try:
+                    enqueue_batch(
+                        provider,
+                        campaign_id,
+                        batch,
+                        delay_ms=int(delay * 1000) if delay > 0 else None,
+                    )
+                except Exception as exc:
+                    # The chunk is committed: its welcomes wait in the ledger, and the
+                    # housekeeper enqueues a batch with no job again (``recovery``).
+                    # Failing here would tell the caller "nothing was taken" when its
+                    # events were, and the retry would welcome nobody.
+                    log.warning("arrivals.enqueue_failed", batch=batch, error=type(exc).__name__)
+                    result.unqueued += 1
             result.batches += made
         log.info(
             "arrivals.ingested", **{k: v for k, v in result.as_dict().items() if k != "campaigns"}

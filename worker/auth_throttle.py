@@ -1,17 +1,19 @@
-"""Failed authentication, slowed down per address.
+"""Failed authentication, slowed down per address and door.
 
 A wrong receipt signature, receipt token or arrivals API key costs the caller one token
-of a bucket kept per client address: ``burst`` failures at once, then one more every
-``every`` seconds. An address whose bucket is empty is answered 429 with ``Retry-After``
-*before its key is looked at*, so it learns nothing until the bucket refills. Measured
-before this (issue 17): a thousand wrong keys in 1.4 s; now, after the first 20, one every
-3 s: a thousand take about 50 minutes, and an online guess of a 10^12 key is hopeless.
+of a bucket kept per client address and door (one provider instance's receipt route, or
+``/arrivals``): ``burst`` failures at once, then one more every ``every`` seconds. An
+address whose bucket at that door is empty is answered 429 with ``Retry-After`` *before
+its key is looked at*, so it learns nothing until the bucket refills. Measured before this
+(issue 17): a thousand wrong keys in 1.4 s; now, after the first 20, one every 3 s: a
+thousand take about 50 minutes, and an online guess of a 10^13 key is hopeless.
 
-Only failures cost: a provider posting good receipts from the same address is never
-slowed, and a good request does not refill anything. The client address is the one
-uvicorn gives (``X-Forwarded-For`` only from ``FORWARDED_ALLOW_IPS``, see the README's
-"Behind a reverse proxy"): behind a proxy that is not trusted, every caller shares the
-proxy's address, and one attacker would slow everybody's failures, never their successes.
+The price: while an address is slowed at a door, its good requests there get 429 too
+(checking them would hand the guesser an answer). Failures at one door never close
+another, so wrong arrivals keys never hold up a provider's receipts. The client address
+is the one uvicorn gives (``X-Forwarded-For`` only from ``FORWARDED_ALLOW_IPS``, see
+docs/deploy/reverse-proxy.md): behind a proxy that does not pass it, every caller shares
+the proxy's address, and one attacker would slow a provider's receipts down too.
 
 The buckets live in the process (each ``--workers`` process has its own): the point is
 the cost of guessing, not an exact count. At most ``addresses`` are remembered; the
@@ -26,7 +28,7 @@ from collections.abc import Callable
 
 
 class AuthThrottle:
-    """Failure buckets per client address.
+    """Failure buckets per key (a client address and a door).
 
     Parameters:
         burst: failures an address may have at once.

@@ -11,8 +11,9 @@ headers are in, too late). This protocol is uvicorn's own (``httptools``) with:
   end of its previous response) to the end of the request's body; a connection past it
   is closed. The application's own time (a ledger commit) is not counted;
 - at most ``LOA_WEBHOOK_MAX_CONNECTIONS`` open connections per process: one more is
-  answered 503 at once and closed (and uvicorn answers 503 to requests beyond it,
-  ``limit_concurrency``).
+  answered 503 at once and closed;
+- at most ``MAX_HEAD`` bytes of request line and headers: more is answered 431 and the
+  connection closed.
 
 uvicorn imports it by name (``worker.http_deadline:DeadlineProtocol``) in each of its
 processes; the settings are read there.
@@ -31,6 +32,16 @@ from worker.settings import get_settings
 log = get_logger("loa.webhook")
 
 
+#: A request's line and headers may take this many bytes at most (h11's own default;
+#: httptools has no limit, and a client streaming headers for the whole deadline once
+#: grew the process by hundreds of megabytes). Receipts and arrivals need well under 2 KB.
+MAX_HEAD = 16 * 1024
+
+#: The answer to headers over ``MAX_HEAD``, written at once and closed.
+TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; "
+    b"charset=utf-8\r\ncontent-length: 18\r\nconnection: close\r\n\r\nheaders too large\n"
+)
 #: The answer of a connection beyond the cap, written at once and closed.
 BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
@@ -54,6 +65,7 @@ class DeadlineProtocol(HttpToolsProtocol):
             self.request_seconds = float(settings.webhook_request_seconds)
             self.max_connections = settings.webhook_max_connections
         self._deadline: asyncio.TimerHandle | None = None
+        self._in_head, self._head_bytes = True, 0  # receiving a request line and headers
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -63,6 +75,21 @@ class DeadlineProtocol(HttpToolsProtocol):
             transport.close()
             return
         self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD:
+                log.warning("webhook.headers_too_large", limit=MAX_HEAD)
+                self._disarm()
+                self.transport.write(TOO_LARGE)
+                self.transport.close()
+                return
+        super().data_received(data)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -75,6 +102,7 @@ class DeadlineProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        self._in_head, self._head_bytes = True, 0
         if not self.transport.is_closing():
             self._arm()  # the next request on this connection gets its own deadline
 

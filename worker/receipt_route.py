@@ -145,16 +145,17 @@ class ReceiptRoute:
         except ProviderConfigError:
             raise Refused(404, "no such provider") from None
         client = (scope.get("client") or ("",))[0]
-        wait = self.throttle.wait(client)
+        door = f"{name}|{client}"  # failures at one provider's door close only that one
+        wait = self.throttle.wait(door)
         if wait > 0:  # too many failed checks from there: not even looked at
             raise Refused(429, "too many failed attempts; wait", retry_after=wait)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         form = await _form(headers, receive) if method == "POST" else {}
         request = _request(scope, headers, form)
         if not provider.authenticate(request):
-            self.throttle.failed(client)
+            self.throttle.failed(door)
             log.warning("webhook.refused", provider=name, client=client)
-            if self.throttle.wait(client) > 0:  # once: later ones are refused unchecked
+            if self.throttle.wait(door) > 0:  # once: later ones are refused unchecked
                 log.warning("webhook.throttled", client=client, every=self.throttle.every)
             raise Refused(403, "forbidden")
         fields = request.fields

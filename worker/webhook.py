@@ -173,7 +173,6 @@ def serve(runtime: Runtime, host: str, port: int, drain: bool = True, workers: i
         "access_log": False,
         "log_level": "warning",
         "http": "worker.http_deadline:DeadlineProtocol",
-        "limit_concurrency": settings.webhook_max_connections,
         "timeout_keep_alive": 5,
     }
     with _metrics(settings, workers):

@@ -151,3 +151,14 @@ def test_folders_made_private_and_links_refused(tmp_path):
     with pytest.raises(UnsafePath, match="done: a symbolic link"):
         real_folder(tmp_path / "done")
     assert real_folder(tmp_path / "failed").is_dir() and mode(tmp_path / "failed") == 0o700
+
+
+def test_control_characters_xml_cannot_hold_do_not_stop_a_workbook():
+    """A list cell with a vertical tab once made every XLSX report of its campaign fail."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("s")
+    xlsx_append(sheet, ["x\x0bz", "=ctrl\x01char", "plain"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    values = [c.value for c in next(load_workbook(buffer).active.iter_rows())]
+    assert values == ["x\ufffdz", "=ctrl\ufffdchar", "plain"]

@@ -119,3 +119,18 @@ def test_a_ledger_its_owner_made_keeps_its_mode(tmp_path):
     finally:
         engine.dispose()
     assert mode(database) == 0o640
+
+
+def test_a_link_planted_at_the_ledger_is_refused_and_nothing_made_where_it_points(tmp_path):
+    """SQLite once followed it and made the ledger, 0644, wherever it pointed."""
+    from ledger.db import LedgerError, make_engine
+
+    elsewhere = tmp_path / "victim" / "secret.db"
+    elsewhere.parent.mkdir()
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "loa.db").symlink_to(elsewhere)
+    engine = make_engine(f"sqlite:///{tmp_path / 'var' / 'loa.db'}")
+    with pytest.raises(LedgerError, match="symbolic link"):
+        engine.connect()
+    engine.dispose()
+    assert not elsewhere.exists()

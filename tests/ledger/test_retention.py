@@ -238,3 +238,12 @@ def test_visitors_and_event_ids_go_after_the_shorter_of_the_window_and_the_perio
     # A window longer than the period never keeps a number past it.
     assert apply(engine, KEY, timedelta(days=10), arrivals_window=timedelta(days=365)).visitors == 1
     assert visitors_left() == []
+
+
+def test_a_number_typed_into_a_kept_column_is_dropped_too():
+    from ledger.retention import kept_cells
+
+    keep = frozenset({1, 2})
+    cells = ["Nguyễn Văn A", "0987654321", "Phường 10", "+84 98 765 4322"]
+    assert kept_cells(cells, keep) == [None, None, "Phường 10", None]
+    assert kept_cells(["An", "+84987654322", "vi"], keep) == [None, None, "vi"]

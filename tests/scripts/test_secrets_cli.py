@@ -9,7 +9,16 @@ import pytest
 from campaigns.secrets import WeakSecret, check_strength
 from tests.scripts.test_cli import loa
 
-WEAK = ["", "sh0rt", "aaaaaaaaaaaaaaaa", "password12345678", "abcdefghabcdefgh", "1234567890123456"]
+WEAK = [
+    "",
+    "sh0rt",
+    "aaaaaaaaaaaaaaaa",
+    "password12345678",
+    "abcdefghabcdefgh",
+    "1234567890123456",
+    "qwertyuiopasdfghjklzxcvbnm123456",
+    "1111111122222222333333334444",
+]
 STRONG = ["3f9a1c2b7d4e8f60", "khoá-bí-mật-của-sở-tttt", "f3A9-kq2_Lm8Zx1pQ"]
 
 

@@ -3,6 +3,8 @@ that is away leaves the file where it is for the next look."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import sqlalchemy as sa
 
@@ -49,3 +51,17 @@ def test_a_ledger_away_leaves_the_file_for_the_next_look(tmp_path):
     with pytest.raises(sa.exc.OperationalError):
         take(Failing(away), path)
     assert path.exists() and not (tmp_path / "failed").exists()
+
+
+def test_settling_files_are_left_but_one_stamped_far_ahead_is_taken(tmp_path):
+    """A file copied with a skewed clock's time (2099) once sat in the inbox for ever."""
+    from worker.arrival_files import scan
+
+    now = 1_800_000_000.0
+    young, future, old = inbox_with(tmp_path, "young.csv", "future.csv", "old.csv")
+    os.utime(young, (now - 2, now - 2))
+    os.utime(future, (now + 86400 * 365, now + 86400 * 365))
+    os.utime(old, (now - 600, now - 600))
+    looked = scan(tmp_path, settle=5, clock=lambda: now)
+    assert looked.settling == [young]
+    assert set(looked.files) == {future, old}

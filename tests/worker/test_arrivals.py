@@ -167,3 +167,27 @@ def test_a_welcome_past_its_own_validity_expires_instead_of_going_out(engine, tm
     assert {m.message_id for m in recording.sent} == {stored[2].id, stored[3].id}
     counts = status_counts(engine, campaign)
     assert (counts["expired"], counts["sent"]) == (2, 2)
+
+
+def test_a_queue_away_after_the_commit_loses_no_event(engine, tmp_path, monkeypatch):
+    """Enqueueing failed after the chunk's commit once answered "nothing was taken" while
+    the events were taken, so the retry welcomed nobody. Now the ingest says how many
+    batches wait for the housekeeper, and the welcomes are in the ledger."""
+    import worker.arrivals
+
+    def away(*_args, **_kwargs):
+        raise ConnectionError("the queue is away")
+
+    monkeypatch.setattr(worker.arrivals, "enqueue_batch", away)
+    runtime = runtime_for(engine, tmp_path)
+    try:
+        result = Ingest(runtime, CONFIG, clock=lambda: MORNING).run(morning_file()[:3])
+    finally:
+        runtime.close()
+    assert result.welcomed == 3 and result.unqueued == len(result.batches) == 1
+    assert result.as_dict()["batches_not_queued"] == 1
+    with engine.connect() as conn:
+        queued = conn.scalar(
+            sa.select(sa.func.count()).select_from(messages).where(messages.c.status == "queued")
+        )
+    assert queued == 3  # the housekeeper's rescue enqueues their batch again

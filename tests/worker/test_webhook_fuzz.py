@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.parse
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -174,18 +175,41 @@ times = st.one_of(
     st.floats(allow_nan=True),
     st.text(max_size=40),
 )
-event = st.fixed_dictionaries(
+#: JSON can carry what a query string cannot: a lone surrogate.
+nasty_json = st.one_of(nasty, st.sampled_from(["e4\ud800", "\udfff", "x\x00"]), st.integers())
+arbitrary_event = st.fixed_dictionaries(
     {},
     optional={
-        "event_id": st.one_of(st.text(max_size=80), st.integers()),
-        "phone": st.one_of(st.sampled_from(["+821020000001", "0912345678"]), nasty),
+        "event_id": st.one_of(st.text(max_size=80), nasty_json),
+        "phone": st.one_of(st.sampled_from(["+821020000001", "0912345678"]), nasty_json),
         "arrived_at": times,
-        "area": st.one_of(st.sampled_from(["589", "582"]), nasty),
-        "language": st.one_of(st.sampled_from(["ko", "en"]), nasty),
-        "home": st.one_of(st.booleans(), nasty),
-        "roaming_country": nasty,
+        "area": st.one_of(st.sampled_from(["589", "582"]), nasty_json),
+        "language": st.one_of(st.sampled_from(["ko", "en"]), nasty_json),
+        "home": st.one_of(st.booleans(), nasty_json),
+        "roaming_country": nasty_json,
     },
 )
+
+
+@st.composite
+def near_valid_event(draw):
+    """A good event (a fresh id, a real number, now) with one or two fields made hostile:
+    these reach the ledger, where a single bad one once failed the whole batch."""
+    serial = draw(st.integers(0, 10**9))
+    event = {
+        "event_id": f"fz-{serial}",
+        "phone": f"+8210{serial % 10**8:08d}",
+        "arrived_at": datetime.now(UTC).isoformat(),
+        "area": "589",
+    }
+    for name in draw(
+        st.lists(st.sampled_from([*event, "language", "home", "roaming_country"]), max_size=2)
+    ):
+        event[name] = draw(nasty_json if name != "arrived_at" else times)
+    return event
+
+
+event = st.one_of(near_valid_event(), near_valid_event(), arbitrary_event)
 documents = st.one_of(
     st.fixed_dictionaries({"events": st.lists(st.one_of(event, st.integers(), nasty), max_size=8)}),
     st.lists(event, max_size=5),

@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import urllib.parse
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -127,16 +128,22 @@ def test_query_fields_of_a_twilio_receipt_must_be_signed(engine, tmp_path):
 
 def test_repeated_failures_from_one_address_are_slowed_down(engine, tmp_path):
     """A thousand wrong keys once took 1.4 s. After the burst, an address gets 429 with
-    Retry-After, and its key is not even checked (the right one included)."""
+    Retry-After at that door, and its key is not even checked (the right one included)."""
     sent_campaign(engine, "gateway", ["loa-1"])
     settings = {"arrivals_rules": RULES, "arrivals_api_key": KEY}
     with webhook(engine, tmp_path, **settings) as (base, _):
         answers = [esms(base, "loa-1", token=f"guess-{i}")[0] for i in range(25)]
         assert answers[:20] == [403] * 20 and answers[20:] == [429] * 5
         assert esms(base, "loa-1")[0] == 429  # the right token, from the same address
-        status, answer = post(base, {"events": []}, key="guess")  # shared per address
+        # Another door is not closed by this one's failures (nor closes it).
+        assert post(base, {"events": []}, key="guess")[0] == 403
+        fields = {"MessageSid": "SM1", "MessageStatus": "delivered"}
+        assert twilio_post(base, fields)[0] == 200  # stored, waiting for its message
+        for _ in range(25):
+            post(base, {"events": []}, key="guess")
+        status, answer = post(base, {"events": []}, key="guess")
         assert status == 429 and "failed attempts" in answer["error"]
-    assert inbox(engine) == []
+    assert inbox(engine) == [("pending", "delivered")]  # only the good one stored
 
 
 def test_failures_are_forgiven_one_per_interval():
@@ -210,35 +217,67 @@ class Capped(DeadlineProtocol):
     request_seconds, max_connections = 300.0, 2
 
 
-def test_connections_beyond_the_cap_are_closed_at_once(engine, tmp_path):
+@contextlib.contextmanager
+def serving(engine, tmp_path, protocol: type = Capped):
+    """The webhook app on uvicorn with ``protocol``, in a thread; yields its port."""
     from worker.runtime import Runtime
     from worker.settings import Settings
     from worker.webhook import make_app
 
     runtime = Runtime(Settings(var_dir=tmp_path), engine=engine)
     port = free_port()
-    config = uvicorn.Config(make_app(runtime), host="127.0.0.1", port=port, http=Capped)
+    config = uvicorn.Config(make_app(runtime), host="127.0.0.1", port=port, http=protocol)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
         while not server.started:
             thread.join(0.01)  # waiting for it to listen; `started` decides
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        runtime.close()
+
+
+def read_all(client: socket.socket) -> bytes:
+    """What the server said before it closed (a reset, when it closed on data we were
+    still sending, may swallow its answer: then b"RESET")."""
+    answer = b""
+    try:
+        while chunk := client.recv(4096):
+            answer += chunk
+    except ConnectionResetError:
+        return answer or b"RESET"
+    return answer
+
+
+def test_connections_beyond_the_cap_are_answered_503_at_once(engine, tmp_path):
+    with serving(engine, tmp_path) as port:
         held = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(2)]
         extra = socket.create_connection(("127.0.0.1", port), timeout=30)
-        answer = b""
-        while chunk := extra.recv(4096):  # answered 503 at once, then closed
-            answer += chunk
+        answer = read_all(extra)  # answered at once, then closed
         assert answer.startswith(b"HTTP/1.1 503 ") and answer.endswith(b"too many connections\r\n")
         held[0].settimeout(0.5)
         with contextlib.suppress(TimeoutError):  # still open: nothing to read, as it should
             assert held[0].recv(1) != b"", "a connection within the cap was closed"
         for client in [*held, extra]:
             client.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        runtime.close()
+
+
+def test_headers_streamed_without_end_are_cut_off_at_16_kb(engine, tmp_path):
+    """Headers streamed for the whole deadline once grew the process by 600 MB."""
+    with serving(engine, tmp_path) as port:
+        client = socket.create_connection(("127.0.0.1", port), timeout=30)
+        client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        with contextlib.suppress(ConnectionError):  # it may close while we still send
+            for _ in range(100):  # 400 KB of headers, never ended
+                client.sendall(b"X-A: " + b"a" * 4000 + b"\r\n")
+        # Closed long before the 300 s deadline (recv would time out after 30 s).
+        assert read_all(client).startswith((b"HTTP/1.1 431 ", b"RESET"))
+        client.close()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30) as ok:
+            assert ok.status == 200  # ordinary headers still pass
 
 
 def test_arrival_errors_are_never_echoed_with_the_key(engine, tmp_path, capfd):
