@@ -132,6 +132,7 @@ def atomic_private(path: Path) -> Iterator[BinaryIO]:
             (``path`` is a folder …); ``exc.filename`` may be the temporary file's.
     """
     folder = path.parent if str(path.parent) else Path(".")
+    sweep_partials(path)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -143,6 +144,48 @@ def atomic_private(path: Path) -> Iterator[BinaryIO]:
         with suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+#: A temporary file or folder this old is a writer's that died (``kill -9``, a lost
+#: machine): a live one writes on, and its time moves.
+STALE_PARTIAL_SECONDS = 600.0
+
+
+def sweep_partials(path: Path, older_than: float = STALE_PARTIAL_SECONDS) -> int:
+    """Remove what writers of ``path`` killed mid-write left beside it: the temporary
+    files (``.NAME.*.partial``) and folders (``.NAME.partial-*``) untouched for
+    ``older_than`` seconds. They hold personal data, and nothing else removes them. Links
+    and anything else are left alone. Returns how many were removed."""
+    import shutil
+    import time
+
+    folder = path.parent if str(path.parent) else Path(".")
+    removed = 0
+    try:
+        entries = list(folder.glob(f".{glob_escape(path.name)}.*partial*"))
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            info = entry.lstat()
+        except OSError:
+            continue
+        if time.time() - info.st_mtime < older_than:
+            continue  # perhaps a writer at work
+        with suppress(OSError):
+            if stat.S_ISREG(info.st_mode):
+                entry.unlink()
+            elif stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(entry)
+            else:
+                continue
+            removed += 1
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob's special characters taken literally."""
+    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 @contextmanager

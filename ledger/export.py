@@ -43,6 +43,7 @@ from campaigns.files import (
     csv_row,
     output,
     private_folder,
+    sweep_partials,
 )
 from campaigns.phones import mask
 from campaigns.status import FINAL
@@ -237,8 +238,11 @@ def export(engine: Engine, out: Path, campaign_id: str | None = None) -> dict[st
 
     if campaign_id is not None:
         load_campaign(engine, campaign_id)
+    if out.is_symlink():
+        raise ExportError(f"{out}: a symbolic link; Loa writes no export through a link")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ExportError(f"{out}: exists and is not an empty folder; choose a new one")
+    sweep_partials(out)  # left by an export killed mid-way: personal data, for nobody
     partial = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     try:
         private_folder(out.parent)  # missing parents made 0700, existing ones left alone
@@ -271,9 +275,12 @@ def export(engine: Engine, out: Path, campaign_id: str | None = None) -> dict[st
         }
         with create_private(partial / "manifest.json") as written:
             written.write((json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode())
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        partial.rename(out)
+        try:
+            if out.exists():
+                out.rmdir()  # empty, checked above
+            partial.rename(out)
+        except OSError as exc:  # made meanwhile, by someone else
+            raise ExportError(f"{out}: cannot write there ({exc.strerror})") from None
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

@@ -178,7 +178,9 @@ def timeline(conn: Connection, where: Any, points: int = TIMELINE_POINTS) -> Tim
     ).one()
     if first is None:
         return None
-    first, last = _aware(first), _aware(last)
+    # A final time before the first send (an edited ledger, a clock stepped back) must
+    # not leave the timeline without a step.
+    first, last = _aware(first), max(_aware(first), _aware(last))
     span = max(1.0, (last - first).total_seconds())
     step = next((s for s in TIMELINE_STEPS if span / s <= points), TIMELINE_STEPS[-1])
     start = int(first.timestamp()) // step * step

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from scripts.common import JsonOption, settings
-from scripts.output import BAD_INPUT, fail, out, print_json
+from scripts.output import BAD_INPUT, errors_as_exit_codes, fail, out, print_json
 
 app = typer.Typer(
     help="Jobs dramatiq gave up on (Redis only): list them, run them again.", no_args_is_help=True
@@ -32,7 +32,8 @@ def list_(as_json: JsonOption = False) -> None:
     from worker.deadletters import dead_letters
 
     broker, queues = _broker_and_queues()
-    found = dead_letters(broker, queues)
+    with errors_as_exit_codes():  # Redis away or refusing: one line, exit 1
+        found = dead_letters(broker, queues)
     if as_json:
         print_json([d.as_dict() for d in found])
         return
@@ -59,7 +60,8 @@ def requeue_(
     if not message_ids and not all_:
         fail("name the jobs to requeue, or pass --all", BAD_INPUT)
     broker, queues = _broker_and_queues()
-    count = requeue(broker, queues, None if all_ else set(message_ids or ()))
+    with errors_as_exit_codes():
+        count = requeue(broker, queues, None if all_ else set(message_ids or ()))
     if as_json:
         print_json({"requeued": count})
     else:

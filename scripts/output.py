@@ -114,16 +114,24 @@ def errors_as_exit_codes() -> Iterator[None]:
         # the driver's own words, without SQLAlchemy's statement and parameters.
         fail(f"ledger error: {exc.orig or exc}", FAILURE)
     except Exception as exc:
-        if not _redis_unreachable(exc):
+        problem = _redis_problem(exc)
+        if problem is None:
             raise
-        fail(f"Redis (LOA_REDIS_URL) is not answering: {exc}", FAILURE)
+        fail(f"Redis (LOA_REDIS_URL) {problem}: {exc}", FAILURE)
 
 
-def _redis_unreachable(exc: BaseException) -> bool:
-    """Whether ``exc`` is Redis refusing or timing out; redis is imported only by the
-    commands that use it, so the others do not pay for importing it here."""
+def _redis_problem(exc: BaseException) -> str | None:
+    """What Redis did, when ``exc`` is Redis refusing, timing out or answering an error (a
+    database number the server does not have); redis is imported only by the commands
+    that use it, so the others do not pay for importing it here."""
     errors = sys.modules.get("redis.exceptions")
-    return errors is not None and isinstance(exc, errors.ConnectionError | errors.TimeoutError)
+    if errors is None:
+        return None
+    if isinstance(exc, errors.ConnectionError | errors.TimeoutError):
+        return "is not answering"
+    if isinstance(exc, errors.ResponseError):
+        return "refused"
+    return None
 
 
 def print_json(data: Any) -> None:

@@ -200,6 +200,27 @@ class Settings(BaseSettings):
     )
     providers: dict[str, ProviderInstance] = Field(default_factory=_default_providers)
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        """A URL redis-py can use: ``redis://``, ``rediss://`` or ``unix://``, a host, a
+        database number (checked here once, rather than as a traceback in every command)."""
+        if value is None:
+            return value
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(value.get_secret_value())
+            parts.port  # noqa: B018 - raises on a port that is not one
+        except ValueError as exc:
+            raise ValueError(f"not a URL ({exc})") from None
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("write redis://HOST:PORT/DB, rediss://… or unix://PATH")
+        database = parts.path.strip("/")
+        if parts.scheme != "unix" and database and not database.isdigit():
+            raise ValueError(f"database {database!r}: a number (0 to 15 on most servers)")
+        return value
+
     @field_validator("providers")
     @classmethod
     def _names_are_queue_safe(cls, value: dict[str, ProviderInstance]) -> dict[str, Any]:

@@ -162,3 +162,28 @@ def test_control_characters_xml_cannot_hold_do_not_stop_a_workbook():
     book.save(buffer)
     values = [c.value for c in next(load_workbook(buffer).active.iter_rows())]
     assert values == ["x\ufffdz", "=ctrl\ufffdchar", "plain"]
+
+
+def test_what_a_killed_writer_left_is_removed_by_the_next_write(tmp_path):
+    """kill -9 mid-write once left ``.clean.csv.XXXX.partial`` (whole numbers) for good."""
+    target = tmp_path / "clean[1].csv"  # a name glob would misread
+    stale_file = tmp_path / ".clean[1].csv.ab12cd.partial"
+    stale_folder = tmp_path / ".clean[1].csv.partial-1234abcd"
+    fresh = tmp_path / ".clean[1].csv.ef34gh.partial"  # a writer at work right now
+    elsewhere = tmp_path / "kept.txt"
+    link = tmp_path / ".clean[1].csv.ij56kl.partial"
+    stale_file.write_bytes(b"0912345678\n")
+    stale_folder.mkdir()
+    (stale_folder / "recipients.csv").write_text("x")
+    fresh.write_bytes(b"")
+    elsewhere.write_text("not Loa's")
+    link.symlink_to(elsewhere)
+    hour_ago = os.path.getmtime(fresh) - 3600
+    for path in (stale_file, stale_folder):
+        os.utime(path, (hour_ago, hour_ago))
+    os.utime(link, (hour_ago, hour_ago), follow_symlinks=False)
+    with atomic_private(target) as handle:
+        handle.write(b"ok\n")
+    assert not stale_file.exists() and not stale_folder.exists()
+    assert fresh.exists() and link.is_symlink() and elsewhere.read_text() == "not Loa's"
+    assert target.read_bytes() == b"ok\n"

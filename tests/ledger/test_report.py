@@ -111,3 +111,12 @@ def test_the_daily_update_covers_the_campaigns_active_that_day(engine):
     assert sum(h.get("sent", 0) for h in hours) == 5
     assert sum(h.get("delivered", 0) for h in hours) == 3
     assert build_daily(engine, today - timedelta(days=1)).campaigns == []
+
+
+def test_final_times_before_the_first_send_still_give_a_timeline(engine):
+    """An edited ledger (final_at set back 200 days) once made the report an IndexError."""
+    campaign(engine)
+    with engine.begin() as conn:
+        conn.execute(messages.update().values(final_at=datetime.now(UTC) - timedelta(days=200)))
+    data = build(engine, SPEC.id).as_dict()
+    assert sum(data["timeline"]["sent"]) == 5
