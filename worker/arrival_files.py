@@ -36,7 +36,6 @@ from typing import Any
 from campaigns.arrivals import ArrivalRejected, Rejected
 from campaigns.files import (
     UnsafePath,
-    create_private,
     csv_row,
     open_regular,
     real_folder,
@@ -47,6 +46,10 @@ from worker.logging import get_logger
 log = get_logger("loa.arrivals")
 
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+#: A new file for its owner only, never through a link nor over anything there.
+_NEW_PRIVATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
 #: Seconds ahead of now beyond which a file's modification time is not believed.
 FUTURE_STAMP = 3600.0
 IN_PROGRESS = (".part", ".tmp", ".filepart", ".crdownload")
@@ -259,11 +262,14 @@ def _move(
     path: Path, folder: str, receipt: dict[str, Any], rejects: list[tuple[Any, ...]] | None = None
 ) -> Path:
     """Move ``path`` into ``folder`` beside it with its receipt (and rejects), under the
-    first name free for all three: nothing there is ever overwritten or followed."""
+    first name free for all three: nothing there is ever overwritten or followed. Every
+    name is made relative to the folder opened once (``O_NOFOLLOW``): swapping the folder
+    for a link meanwhile cannot send anything elsewhere."""
     try:
         target_dir = real_folder(path.parent / folder)
-    except UnsafePath as exc:
-        raise InboxError(str(exc)) from None
+        folder_fd = os.open(target_dir, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW | _CLOEXEC)
+    except (UnsafePath, OSError) as exc:
+        raise InboxError(f"{path.parent / folder}: {exc}") from None
     outputs = {".receipt.json": (json.dumps(receipt, ensure_ascii=False, indent=2) + "\n").encode()}
     if rejects:
         table = io.StringIO(newline="")
@@ -271,51 +277,56 @@ def _move(
         writer.writerow(["line", "reason", "field", "detail"])
         writer.writerows(csv_row(row) for row in rejects)  # values from the feed
         outputs[".rejects.csv"] = table.getvalue().encode("utf-8-sig")
-    for target in _names(target_dir, path):
-        with ExitStack() as undo:
-            try:
-                for suffix, data in outputs.items():
-                    written = target_dir / f"{target.name}{suffix}"
-                    with create_private(written) as out:
-                        undo.callback(written.unlink, missing_ok=True)
-                        out.write(data)
-                _move_new(path, target)
-            except FileExistsError:
-                continue  # a name taken (a file, a planted link): the next one
-            undo.pop_all()  # all written and moved: keep them
-        return target
+    try:
+        for name in _names(path):
+            with ExitStack() as undo:
+                try:
+                    for suffix, data in outputs.items():
+                        written = f"{name}{suffix}"
+                        fd = os.open(written, _NEW_PRIVATE, 0o600, dir_fd=folder_fd)
+                        undo.callback(os.unlink, written, dir_fd=folder_fd)
+                        with os.fdopen(fd, "wb") as out:
+                            out.write(data)
+                    _move_new(path, name, folder_fd)
+                except FileExistsError:
+                    continue  # a name taken (a file, a planted link): the next one
+                undo.pop_all()  # all written and moved: keep them
+            return target_dir / name
+    finally:
+        os.close(folder_fd)
     raise InboxError(f"{target_dir}: no free name left for {path.name}")
 
 
-def _names(folder: Path, path: Path) -> Iterator[Path]:
-    """Names to try in ``folder`` for ``path``: its own, then stamped with the time."""
-    yield folder / path.name
+def _names(path: Path) -> Iterator[str]:
+    """Names to try for ``path``: its own, then stamped with the time."""
+    yield path.name
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    yield folder / f"{path.stem}-{stamp}{path.suffix}"
+    yield f"{path.stem}-{stamp}{path.suffix}"
     for n in range(2, 1000):
-        yield folder / f"{path.stem}-{stamp}-{n}{path.suffix}"
+        yield f"{path.stem}-{stamp}-{n}{path.suffix}"
 
 
-def _move_new(source: Path, target: Path) -> None:
-    """Move ``source`` to ``target``, a name that must be free: a hard link (which never
-    replaces anything), then the old name removed. Where hard links cannot be made (some
-    network file systems; another user's file under ``protected_hardlinks``), a rename
-    after checking the name is free.
+def _move_new(source: Path, name: str, folder_fd: int) -> None:
+    """Move ``source`` to ``name`` in the open folder ``folder_fd``, a name that must be
+    free: a hard link (which never replaces anything), then the old name removed. Where
+    hard links cannot be made (some network file systems; another user's file under
+    ``protected_hardlinks``), a rename after checking the name is free.
 
     Raises:
-        FileExistsError: ``target`` is taken.
+        FileExistsError: ``name`` is taken.
     """
     try:
-        os.link(source, target, follow_symlinks=False)
+        os.link(source, name, dst_dir_fd=folder_fd, follow_symlinks=False)
     except FileExistsError:
         raise
     except (OSError, NotImplementedError):
-        if os.path.lexists(target):
-            raise FileExistsError(target) from None
-        os.rename(source, target)
+        with suppress(FileNotFoundError):
+            os.lstat(name, dir_fd=folder_fd)
+            raise FileExistsError(name) from None
+        os.rename(source, name, dst_dir_fd=folder_fd)
     else:
         os.unlink(source)
     # It holds whole numbers: its owner's alone from now on, where it is ours to change
     # (a file another account dropped keeps its mode; the 0700 folder still hides it).
     with suppress(PermissionError, NotImplementedError):
-        os.chmod(target, 0o600, follow_symlinks=False)
+        os.chmod(name, 0o600, dir_fd=folder_fd, follow_symlinks=False)

@@ -65,3 +65,28 @@ def test_settling_files_are_left_but_one_stamped_far_ahead_is_taken(tmp_path):
     looked = scan(tmp_path, settle=5, clock=lambda: now)
     assert looked.settling == [young]
     assert set(looked.files) == {future, old}
+
+
+def test_a_done_folder_swapped_for_a_link_mid_move_sends_nothing_elsewhere(tmp_path, monkeypatch):
+    """A loop swapping done/ for a link once put a visitor file outside the inbox: the
+    check ran first, the writes went by path. Now they go through the folder opened once."""
+    import worker.arrival_files as files
+
+    (path,) = inbox_with(tmp_path, "a.csv")
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-elsewhere"
+    elsewhere.mkdir()
+    real_names = files._names
+
+    def swapped(source):  # the attacker's move, between the check and the writes
+        (tmp_path / "done").rename(tmp_path / "done-real")
+        (tmp_path / "done").symlink_to(elsewhere)
+        yield from real_names(source)
+
+    monkeypatch.setattr(files, "_names", swapped)
+    taken = take(Taking(), path)
+    assert list(elsewhere.iterdir()) == []
+    assert sorted(p.name for p in (tmp_path / "done-real").iterdir()) == [
+        "a.csv",
+        "a.csv.receipt.json",
+    ]
+    assert taken.problem is None
