@@ -6,6 +6,7 @@ Every command that reports something takes ``--json``. Exit codes: 0 success, 1 
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
 
 import typer
@@ -172,14 +173,13 @@ def webhook(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     drain: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--drain/--no-drain",
             help="Also apply stored receipts to their messages in this process (default "
             "when embedded; with Redis, `loa worker` processes do it).",
         ),
-    ]
-    | None = None,
+    ] = None,
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Processes serving requests (one core each).")
     ] = 1,
@@ -332,6 +332,8 @@ def config_show(as_json: JsonOption = False) -> None:
             value = getattr(loaded, name)
             plain = value is None or isinstance(value, int | float | str | bool)
             shown[name] = value if plain else str(value)  # unset: null, not "None"
+    # uvicorn's, not Loa's: who may set X-Forwarded-For (docs/deploy/reverse-proxy.md)
+    shown["forwarded_allow_ips"] = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
     problems = []
     provider_view: dict[str, object] = {}
     for name, raw in loaded.providers.items():
