@@ -21,6 +21,7 @@ Imported only when a secret is checked (40 ms), each check about 2 ms.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import AfterValidator, SecretStr
@@ -30,6 +31,14 @@ MIN_LENGTH = 16
 #: beyond an online one (failed attempts are slowed down per address). 10^12 let keyboard
 #: walks such as ``qwertyuiopasdfghjklzxcvbnm123456`` through (zxcvbn: exactly 10^12).
 MIN_GUESSES_LOG10 = 13.0
+
+
+#: Words of a value copied from documentation rather than made: zxcvbn rates
+#: ``replace-me-with-a-secret`` at 10^15, as it would any four words, but it is the first
+#: guess of anyone who read the same page.
+PLACEHOLDER = re.compile(
+    r"replace|example|placeholder|change.?me|your[-_ .]|todo|fixme|xxxx|^loa_", re.IGNORECASE
+)
 
 
 class WeakSecret(ValueError):
@@ -47,9 +56,16 @@ def check_strength(secret: str) -> None:
             f"too short: at least {MIN_LENGTH} characters (have {len(secret)}); "
             "make one with `openssl rand -hex 24`"
         )
+    if PLACEHOLDER.search(secret):
+        raise WeakSecret(
+            "looks like a placeholder (replace…, example, your-…, changeme, a LOA_ name): "
+            "make one with `openssl rand -hex 24`"
+        )
     from zxcvbn import zxcvbn
 
-    guesses = zxcvbn(secret[:100])["guesses_log10"]  # its cost grows with the length
+    # zxcvbn refuses more than 72 characters; a longer secret is at least as strong as
+    # its first 72.
+    guesses = zxcvbn(secret[:72])["guesses_log10"]
     if guesses < MIN_GUESSES_LOG10:
         raise WeakSecret(
             f"too easy to guess (about 10^{guesses:.0f} guesses; at least "

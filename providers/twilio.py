@@ -221,6 +221,12 @@ class TwilioProvider(Provider):
         signature = request.headers.get("x-twilio-signature", "")
         if not signature:
             return False
+        try:
+            return self._signed(request, signature)
+        except ValueError:  # a Host header or URL no URL parser takes: nothing proven
+            return False
+
+    def _signed(self, request: InboundRequest, signature: str) -> bool:
         settings = request.headers.get("x-twilio-webhooks-signature-settings", "")
         algorithm = get_signature_algorithm(settings)
         url = request.url

@@ -362,12 +362,15 @@ def main() -> None:
     still ends as one line naming the variable, exit 2, never a traceback."""
     from pydantic import ValidationError
 
+    from worker.settings import SettingsError
+
     try:
         app()
-    except ValidationError as exc:
+    except (ValidationError, SettingsError) as exc:
         from scripts.output import settings_problem
 
+        problem = settings_problem(exc) if isinstance(exc, ValidationError) else str(exc)
         try:
-            fail(f"settings: {settings_problem(exc)}", BAD_INPUT)
+            fail(f"settings: {problem}", BAD_INPUT)
         except typer.Exit as done:  # outside the app: exit as it would have
             raise SystemExit(done.exit_code) from None

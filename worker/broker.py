@@ -17,7 +17,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
-from worker.settings import Settings, get_settings
+from worker.settings import Settings, SettingsError, get_settings
 
 RECEIPTS_QUEUE = "receipts"
 
@@ -28,9 +28,15 @@ def queue_for(provider_name: str) -> str:
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
-    """A broker for these settings, not yet installed."""
+    """A broker for these settings, not yet installed.
+
+    Raises:
+        SettingsError: ``LOA_REDIS_URL`` has an option redis-py cannot use (checked here,
+            where redis is imported anyway, rather than in every command's settings).
+    """
     if settings.redis_url is None:
         return StubBroker()
+    _check_redis_options(settings.redis_url.get_secret_value())
     # Recovery: a dead worker's unacknowledged jobs return once its heartbeat is older
     # than the timeout *and* some command runs maintenance; dramatiq's 0.1 % chance can
     # take hours on a quiet queue, so Loa asks for maintenance far more often.
@@ -51,6 +57,15 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         broker.add_middleware(Prometheus())
         broker.add_middleware(LoaMetrics())
     return broker
+
+
+def _check_redis_options(url: str) -> None:
+    from redis import ConnectionPool
+
+    try:  # makes a connection object, does not connect
+        ConnectionPool.from_url(url).make_connection()
+    except (ValueError, TypeError) as exc:
+        raise SettingsError(f"LOA_REDIS_URL: {exc}") from None
 
 
 def declare_queues(broker: dramatiq.Broker, settings: Settings) -> list[str]:

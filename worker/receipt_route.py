@@ -55,8 +55,14 @@ class Refused(Exception):
 
 
 def _query(raw: bytes) -> dict[str, str]:
+    """The query's fields, as UTF-8 whether written raw or percent-encoded (the same
+    receipt must not be read two ways by how it was written).
+
+    Raises:
+        Refused: 400, not UTF-8.
+    """
     try:
-        return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True, errors="strict"))
+        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict"))
     except UnicodeDecodeError:
         raise Refused(400, "the query string is not UTF-8") from None
 
@@ -152,7 +158,12 @@ class ReceiptRoute:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         form = await _form(headers, receive) if method == "POST" else {}
         request = _request(scope, headers, form)
-        if not provider.authenticate(request):
+        try:
+            proven = provider.authenticate(request)
+        except Exception as exc:  # a check that cannot even run proves nothing
+            log.warning("webhook.check_failed", provider=name, error=type(exc).__name__)
+            proven = False
+        if not proven:
             self.throttle.failed(door)
             log.warning("webhook.refused", provider=name, client=client)
             if self.throttle.wait(door) > 0:  # once: later ones are refused unchecked

@@ -28,6 +28,10 @@ from campaigns.secrets import GuardingSecret
 PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
+class SettingsError(ValueError):
+    """A setting found unusable after the settings were read (the message names it)."""
+
+
 class ProviderInstance(BaseModel):
     """One configured provider: its type and that type's own fields (validated later by
     the provider module, which knows which of them are secrets)."""

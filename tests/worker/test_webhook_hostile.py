@@ -218,13 +218,13 @@ class Capped(DeadlineProtocol):
 
 
 @contextlib.contextmanager
-def serving(engine, tmp_path, protocol: type = Capped):
+def serving(engine, tmp_path, protocol: type = Capped, **settings: object):
     """The webhook app on uvicorn with ``protocol``, in a thread; yields its port."""
     from worker.runtime import Runtime
     from worker.settings import Settings
     from worker.webhook import make_app
 
-    runtime = Runtime(Settings(var_dir=tmp_path), engine=engine)
+    runtime = Runtime(Settings(var_dir=tmp_path, **settings), engine=engine)
     port = free_port()
     config = uvicorn.Config(make_app(runtime), host="127.0.0.1", port=port, http=protocol)
     server = uvicorn.Server(config)
@@ -288,3 +288,28 @@ def test_arrival_errors_are_never_echoed_with_the_key(engine, tmp_path, capfd):
     logged = captured.out + captured.err
     assert "arrivals.refused" in logged and "a-guessed-key-4411" not in logged
     assert json.dumps(KEY) not in logged
+
+
+class Roomy(DeadlineProtocol):
+    request_seconds, max_connections = 300.0, 100
+
+
+def test_a_big_batch_sent_in_one_piece_is_not_taken_for_big_headers(engine, tmp_path):
+    """Counting every byte of the first read once answered 431 to a 38 KB arrivals batch
+    whose body came in the same piece as its headers."""
+    at = datetime.now(UTC).isoformat()
+    batch = [{**arrival(f"big-{i}", at), "phone": f"+8210{30000000 + i}"} for i in range(300)]
+    body = json.dumps({"events": batch}).encode()
+    head = (
+        f"POST /arrivals HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"X-Api-Key: {KEY}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    assert len(body) > 32 * 1024
+    settings = {"arrivals_rules": RULES, "arrivals_api_key": KEY}
+    with serving(engine, tmp_path, Roomy, **settings) as port:
+        client = socket.create_connection(("127.0.0.1", port), timeout=60)
+        client.sendall(head + body)  # one write: headers and body together
+        answer = read_all(client)
+        client.close()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["welcomed"] == 300
