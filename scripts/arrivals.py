@@ -75,11 +75,13 @@ def ingest(
         config = load_arrivals(rules)
         links: list[Path] = []
         settling: list[Path] = []
+        others: list[Path] = []
         try:
             if path.is_dir():
                 check_inbox(path)
                 looked = scan(path, settle)
                 files, links, settling = looked.files, looked.links, looked.settling
+                others = looked.others
             else:
                 check_inbox(path.parent)
                 check_readable(path)
@@ -89,6 +91,10 @@ def ingest(
         outcomes = [
             FileOutcome(link, link, problem="a symbolic link: not read (regular files only)")
             for link in links
+        ]
+        outcomes += [
+            FileOutcome(other, other, problem="not a regular file (a FIFO, a device …): not read")
+            for other in others
         ]
         with _sending(runtime, loaded.embedded) as wait:
             worker = Ingest(runtime, config)

@@ -89,6 +89,9 @@ class Scan:
     files: list[Path] = field(default_factory=list)
     links: list[Path] = field(default_factory=list)
     settling: list[Path] = field(default_factory=list)
+    #: Named like arrivals but neither a regular file nor a link (a FIFO, a device, a
+    #: folder): not read, and said.
+    others: list[Path] = field(default_factory=list)
 
 
 def scan(folder: Path, settle: float, clock: Any = time.time) -> Scan:
@@ -97,6 +100,7 @@ def scan(folder: Path, settle: float, clock: Any = time.time) -> Scan:
     found: list[tuple[float, str, Path]] = []
     links: list[Path] = []
     settling: list[Path] = []
+    others: list[Path] = []
     for path in folder.iterdir():
         name = path.name.lower()
         if name.startswith(".") or name.endswith(IN_PROGRESS):
@@ -111,6 +115,7 @@ def scan(folder: Path, settle: float, clock: Any = time.time) -> Scan:
             links.append(path)
             continue
         if not stat.S_ISREG(info.st_mode):
+            others.append(path)
             continue
         age = clock() - info.st_mtime
         # Still being written, perhaps; but a file stamped more than an hour ahead (a
@@ -120,7 +125,9 @@ def scan(folder: Path, settle: float, clock: Any = time.time) -> Scan:
             settling.append(path)
             continue
         found.append((info.st_mtime, path.name, path))
-    return Scan([path for *_, path in sorted(found)], sorted(links), sorted(settling))
+    return Scan(
+        [path for *_, path in sorted(found)], sorted(links), sorted(settling), sorted(others)
+    )
 
 
 def ready(folder: Path, settle: float, clock: Any = time.time) -> list[Path]:
@@ -128,6 +135,8 @@ def ready(folder: Path, settle: float, clock: Any = time.time) -> list[Path]:
     looked = scan(folder, settle, clock)
     for link in looked.links:
         log.warning("arrivals.link_skipped", file=link.name, why="a symbolic link: not read")
+    for other in looked.others:
+        log.warning("arrivals.file_skipped", file=other.name, why="not a regular file: not read")
     return looked.files
 
 

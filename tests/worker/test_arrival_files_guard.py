@@ -62,9 +62,11 @@ def test_settling_files_are_left_but_one_stamped_far_ahead_is_taken(tmp_path):
     os.utime(young, (now - 2, now - 2))
     os.utime(future, (now + 86400 * 365, now + 86400 * 365))
     os.utime(old, (now - 600, now - 600))
+    os.mkfifo(tmp_path / "pipe.csv")  # would block a reader for ever
     looked = scan(tmp_path, settle=5, clock=lambda: now)
     assert looked.settling == [young]
     assert set(looked.files) == {future, old}
+    assert looked.others == [tmp_path / "pipe.csv"]  # not read, and said
 
 
 def test_a_done_folder_swapped_for_a_link_mid_move_sends_nothing_elsewhere(tmp_path, monkeypatch):
