@@ -99,6 +99,10 @@ def _vietnamese(national: str) -> Phone:
         if carrier is not None:
             return Phone("+84" + national, "VN", carrier, False)
     legacy = False
+    if national[:1] == "0" and len(national) in (10, 11):
+        # "+84 0912 …": the trunk 0 written after the country code (as "+84 (0)912 …"
+        # already was); a number with it is 10 digits (11 before the 2018 change)
+        return _vietnamese(national[1:])
     if national[:1] == "2" and len(national) in (9, 10):  # 02x area codes: fixed lines
         raise PhoneRejected(Reject.LANDLINE)
     if len(national) == 10 and national[0] == "1":

@@ -246,6 +246,8 @@ def open_list(
     if not first_line.strip():
         raise ListError(f"{path}: empty file, expected a header row")
     delimiter = TEXT_FORMATS[suffix] or _sniff_delimiter(first_line)
+    if suffix == ".csv" and first_line.count(";") > first_line.count(","):
+        delimiter = ";"  # what Excel writes where the comma is the decimal mark (vi-VN)
     headers = [_nfc(h).strip() for h in next(csv.reader([first_line], delimiter=delimiter))]
     fmt = "tsv" if delimiter == "\t" else "csv"
     opened = RecipientList(path, fmt, codec, headers, -1, delimiter=delimiter)

@@ -25,10 +25,28 @@ class TemplateError(ValueError):
     """A template that cannot be used (bad placeholder)."""
 
 
+#: Typography a word processor puts in, said plainly in GSM 03.38: one curly quote or
+#: dash forces a whole message into UCS-2 (a text of one GSM-7 part becomes three), and
+#: the không-dấu version exists to be cheap. Invisible characters (zero-width joiners,
+#: byte-order marks) are dropped, spaces of other widths become a space.
+PLAIN = str.maketrans(
+    {
+        "‘": "'", "’": "'", "‚": "'", "‛": "'", "′": "'", "`": "'",
+        "“": '"', "”": '"', "„": '"', "‟": '"', "″": '"', "«": '"', "»": '"',
+        "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": "-", "―": "-", "−": "-",
+        "…": "...", "•": "*", "·": ".",
+        "\u00a0": " ", "\u2007": " ", "\u202f": " ", "\u2009": " ", "\u200a": " ",
+        "\u3000": " ", "\u200b": None, "\u200c": None, "\u200d": None, "\u2060": None,
+        "\ufeff": None,
+    }
+)  # fmt: skip
+
+
 @lru_cache(maxsize=65536)
 def khong_dau(text: str) -> str:
-    """Vietnamese without diacritics: tone and shape marks dropped, ``đ``/``Đ`` -> ``d``/``D``."""
-    decomposed = unicodedata.normalize("NFD", text)
+    """Vietnamese without diacritics: tone and shape marks dropped, ``đ``/``Đ`` -> ``d``/``D``,
+    and typographic punctuation folded to what GSM-7 says plainly (``PLAIN``)."""
+    decomposed = unicodedata.normalize("NFD", text.translate(PLAIN))
     stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
     return unicodedata.normalize("NFC", stripped.replace("đ", "d").replace("Đ", "D"))
 

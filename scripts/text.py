@@ -35,6 +35,8 @@ def check(
         except (OSError, UnicodeDecodeError) as exc:
             fail(f"{file}: cannot read as UTF-8 text ({exc})", BAD_INPUT)
     assert text is not None
+    if not text.strip():
+        fail("the text is empty: nothing to send", BAD_INPUT)
     text = normalise(text)
     plain = khong_dau(text)
     full, stripped = segments(text), segments(plain)
@@ -44,6 +46,8 @@ def check(
         "parts": full.parts,
         "units": full.units,
         "forcing_ucs2": forcing_ucs2(text),
+        # Named, because some are invisible (a no-break space, a zero-width joiner).
+        "forcing_ucs2_named": [_named(ch) for ch in forcing_ucs2(text)],
         "khong_dau": {"text": plain, "encoding": stripped.encoding.value, "parts": stripped.parts},
     }
     if as_json:
@@ -52,7 +56,18 @@ def check(
     out.print(f"[bold]Mã hoá · encoding:[/] {full.encoding.value.upper()}  ({full.units} units)")
     out.print(f"[bold]Số tin · parts:[/] {full.parts}")
     if result["forcing_ucs2"]:
-        out.print(f"[bold]Ký tự buộc UCS-2 · forcing UCS-2:[/] {' '.join(result['forcing_ucs2'])}")
+        out.print("[bold]Ký tự buộc UCS-2 · forcing UCS-2:[/]")
+        for named in result["forcing_ucs2_named"]:
+            out.print(f"  {named}", markup=False)
     out.print(
         f"[bold]Không dấu:[/] {stripped.parts} part(s), {stripped.encoding.value.upper()}: {plain}"
     )
+
+
+def _named(ch: str) -> str:
+    """``“ U+201C LEFT DOUBLE QUOTATION MARK``; an invisible one shows as its name only."""
+    import unicodedata
+
+    name = unicodedata.name(ch, "unnamed")
+    shown = ch if ch.isprintable() and not ch.isspace() else " "
+    return f"{shown} U+{ord(ch):04X} {name}"

@@ -16,6 +16,9 @@ from campaigns.phones import Phone, PhoneRejected, Reject, mask, normalise
         "091-234-5678",
         "(091) 234-5678",
         "+84 (0)912 345 678",
+        "+84 0912 345 678",  # the trunk 0 after the country code, without brackets
+        "0084 0912345678",
+        "840912345678",
         "'0912345678",
         "912345678.0",
         "０９１２３４５６７８",  # full-width digits

@@ -134,6 +134,14 @@ def test_semicolon_lists_are_sniffed(tmp_path):
     assert next(open_list(path).rows()).values == ("Đặng Thị Hương", "Phan Rang–Tháp Chàm")
 
 
+def test_a_csv_written_with_semicolons_is_read_as_such(tmp_path):
+    """What Excel writes where the comma is the decimal mark, as in Vietnamese settings."""
+    path = tmp_path / "list.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, delimiter=";").writerows(ROWS)
+    assert next(open_list(path).rows()).values == ("Đặng Thị Hương", "Phan Rang–Tháp Chàm")
+
+
 def test_vietnamese_headers_are_found_without_diacritics():
     assert fold("Số điện thoại") == "sodienthoai"
     assert fold("SĐT") == "sdt"

@@ -29,3 +29,13 @@ def test_a_bad_placeholder_in_a_campaign_names_the_language():
             {"id": "x", "name": "x", "category": "public_service", "brandname": "X", "provider": "sandbox",
              "messages": {"vi": "Chào {name!r}"}}
         )  # fmt: skip
+
+
+def test_khong_dau_folds_typography_to_plain_gsm():
+    """One curly quote or dash once kept the cheap version in UCS-2 (three parts, not one)."""
+    from campaigns.text import Encoding, segments
+
+    text = "Hãy cài “Bluezone” – bảo vệ mình…\u00a0ngay\u200b ‘hôm nay’"
+    plain = khong_dau(text)
+    assert plain == 'Hay cai "Bluezone" - bao ve minh... ngay \'hom nay\''
+    assert segments(plain).encoding is Encoding.GSM7

@@ -157,3 +157,13 @@ def _file(directory: Path, name: str, data: bytes) -> Path:
     path = directory / name
     path.write_bytes(data)
     return path
+
+
+def test_text_check_names_what_forces_ucs2_and_refuses_an_empty_text(tmp_path):
+    result = loa("text", "check", "Cài\u00a0Bluezone “ngay”", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "U+00A0 NO-BREAK SPACE" in result.stdout  # invisible, so named
+    assert "U+201C LEFT DOUBLE QUOTATION MARK" in result.stdout
+    assert 'Cai Bluezone "ngay"' in result.stdout  # the không-dấu version, plain GSM-7
+    empty = loa("text", "check", " ", cwd=tmp_path)
+    assert empty.returncode == 2 and "empty" in empty.stderr
