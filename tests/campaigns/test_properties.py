@@ -21,7 +21,9 @@ separator = st.sampled_from(["", " ", ".", "-", "\u00a0", "  "])
 @st.composite
 def written(draw, number: str) -> str:
     """``number`` (9 national digits) written as a person or a spreadsheet might."""
-    prefix = draw(st.sampled_from(["+84", "84", "0084", "0", "", "+84 (0)", "+84 ", "(+84) ", "+84 0"]))
+    prefix = draw(
+        st.sampled_from(["+84", "84", "0084", "0", "", "+84 (0)", "+84 ", "(+84) ", "+84 0"])
+    )
     digits = number
     groups = (
         [digits[:2], digits[2:5], digits[5:]]

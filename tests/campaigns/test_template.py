@@ -37,5 +37,5 @@ def test_khong_dau_folds_typography_to_plain_gsm():
 
     text = "Hãy cài “Bluezone” – bảo vệ mình…\u00a0ngay\u200b ‘hôm nay’"
     plain = khong_dau(text)
-    assert plain == 'Hay cai "Bluezone" - bao ve minh... ngay \'hom nay\''
+    assert plain == "Hay cai \"Bluezone\" - bao ve minh... ngay 'hom nay'"
     assert segments(plain).encoding is Encoding.GSM7
