@@ -261,6 +261,11 @@ class CampaignSummary:
             "rejected": intake.get("rejected", 0),
             "rejected_by_reason": intake.get("rejected_by_reason", {}),
             "duplicates": intake.get("duplicates", 0),
+            # Kept off the list on purpose (opt-outs, Do-Not-Call, residents): without
+            # them the intake did not add up (read = rejected + duplicates + suppressed
+            # + recipients).
+            "suppressed": intake.get("suppressed", 0),
+            "suppressed_by_list": intake.get("suppressed_by_list", {}),
             "legacy_converted": intake.get("legacy_converted", 0),
             "recipients": self.recipients,
             "parts": intake.get("parts", 0),

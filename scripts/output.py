@@ -67,6 +67,8 @@ REJECT_LABELS: dict[str, str] = {
     "missing_field": "thiếu trường mẫu tin · template field empty",
     "opt_out": "đã từ chối nhận · opted out",
     "dnc": "danh sách không làm phiền · Do-Not-Call",
+    "residents": "cư dân · residents",
+    "resident": "cư dân · resident",
     "frequency_cap": "vượt hạn mức 24 giờ · 24 h cap reached",
     # Arrival events (campaigns.arrivals.Rejected)
     "no_event_id": "thiếu mã sự kiện · no event id",

@@ -235,7 +235,10 @@ def _intake(tally: Counter[str]) -> dict[str, Any]:
     skipped = out.get("skipped_by_reason", {})
     # The report's words: repeats and recent welcomes are duplicates, residents suppressed.
     out["duplicates"] = skipped.get("repeated_event", 0) + skipped.get("already_welcomed", 0)
-    out["suppressed"] = sum(v for k, v in skipped.items() if k in ("resident", "opt_out", "dnc"))
+    out["suppressed_by_list"] = {
+        k: v for k, v in skipped.items() if k in ("resident", "opt_out", "dnc")
+    }
+    out["suppressed"] = sum(out["suppressed_by_list"].values())
     return out
 
 

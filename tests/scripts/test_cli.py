@@ -169,3 +169,21 @@ def _write(directory: Path, name: str, text: str) -> Path:
     path = directory / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_status_accounts_for_every_row_suppressed_ones_included(tmp_path):
+    """Status once left the suppressed rows out: read 3 = rejected 1 + recipients 1, and
+    the opted-out one nowhere."""
+    assert loa("suppress", "add", "0987654321", "--list", "opt_out", cwd=tmp_path).returncode == 0
+    launched = loa(
+        "campaign", "launch", str(EXAMPLE), "--recipients", str(small_list(tmp_path)),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert launched.returncode == 0, launched.stderr
+    status = loa("campaign", "status", "bluezone-ninh-thuan-2020", "--json", cwd=tmp_path)
+    data = json.loads(status.stdout)
+    assert (data["suppressed"], data["suppressed_by_list"]) == (1, {"opt_out": 1})
+    parts = data["rejected"] + data["duplicates"] + data["suppressed"] + data["recipients"]
+    assert data["rows_read"] == parts == 3
+    table = loa("campaign", "status", "bluezone-ninh-thuan-2020", cwd=tmp_path).stdout
+    assert "đã từ chối nhận · opted out" in table
