@@ -149,14 +149,23 @@ def launch(
                 )  # fmt: skip
         finally:
             runtime.close()
-    if not launched.created:
+    if launched.list_differs:
+        err.print(
+            f"campaign {launched.campaign_id} was already launched with another list "
+            f"({summary.campaign.list_name}, {summary.campaign.intake.get('rows_read', 0):,} "
+            f"rows): {recipients.name} was NOT added. Give the campaign a new id to send it."
+        )
+    elif not launched.created:
         err.print(f"campaign {launched.campaign_id} was already launched: nothing added")
     extra = {
         "launched": launched.created,
+        "list_ignored": launched.list_differs,
         "batches_enqueued": launched.batches_enqueued,
         "ledger": describe_location(runtime.engine),
     }
     report(summary, as_json, f"Chiến dịch {summary.campaign.id}", extra)
+    if launched.list_differs:
+        raise typer.Exit(BAD_INPUT)
     if (loaded.embedded or wait) and not summary.done:
         raise typer.Exit(FAILURE)
 

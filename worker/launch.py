@@ -30,6 +30,9 @@ class Launched:
     created: bool
     batches_enqueued: int
     prepared: Prepared
+    #: A relaunch whose list is not the one recorded (another file, or other rows):
+    #: nothing of it was added.
+    list_differs: bool = False
 
 
 def _counting(chunks: Iterable[Chunk], tick: Callable[[int], None]) -> Iterator[Chunk]:
@@ -76,6 +79,17 @@ def launch(
         runtime.settings.batch_size,
         start_at,
     )
+    differs = False
+    if not intake.created:  # read the list anyway (nothing is written) to compare it
+        for _ in chunks:
+            pass
+        recorded, fresh = load_campaign(runtime.engine, spec.id), summary()
+        # Its name and its rows (not the recipients: a suppression added since changes
+        # those, and the same list is still the same list).
+        differs = (recorded.list_name, recorded.intake.get("rows_read")) != (
+            recipients.name,
+            fresh.rows_read,
+        )
     prepared.planner.summary = summary()  # the child's, when planned in a child
     # A relaunch adds nothing, and puts back what is still queued (claims make it safe).
     batches = list(intake.batches) if intake.created else queued_batches(runtime.engine, spec.id)
@@ -88,4 +102,4 @@ def launch(
         campaign_id=spec.id,
         batches=len(batches),
     )
-    return Launched(spec.id, intake.created, len(batches), prepared)
+    return Launched(spec.id, intake.created, len(batches), prepared, differs)

@@ -83,6 +83,19 @@ def test_launch_runs_embedded_and_relaunch_adds_nothing(tmp_path):
     status = loa("campaign", "status", "bluezone-ninh-thuan-2020", "--json", cwd=tmp_path)
     assert json.loads(status.stdout)["recipients"] == 2
 
+    # Another list under the same id once said "launched: False" and exit 0, and the new
+    # list was silently ignored.
+    other = tmp_path / "more.csv"
+    other.write_text("Họ tên,Số điện thoại\nDung,0903 123 456\n", encoding="utf-8")
+    ignored = loa(
+        "campaign", "launch", str(EXAMPLE), "--recipients", str(other), "--json", cwd=tmp_path
+    )
+    assert ignored.returncode == 2
+    assert "more.csv was NOT added" in ignored.stderr and "new id" in ignored.stderr
+    assert json.loads(ignored.stdout)["list_ignored"] is True
+    status = loa("campaign", "status", "bluezone-ninh-thuan-2020", "--json", cwd=tmp_path)
+    assert json.loads(status.stdout)["recipients"] == 2
+
 
 @pytest.mark.parametrize(
     ("make_args", "needle"),
