@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -265,6 +265,14 @@ class CampaignSpec(BaseModel):
         if self.sending_hours is not None:
             return self.sending_hours
         return ADVERTISING_HOURS if self.category is Category.ADVERTISING else None
+
+    def expires_unsent(self, start: datetime) -> tuple[datetime, datetime] | None:
+        """``(first sending moment, end of validity)`` when a campaign launched at
+        ``start`` (aware) could not send a single message before its validity ends: the
+        sending hours open only after it. ``None`` when it can."""
+        first = self.window.next_opening(start) if self.window is not None else start
+        end = start + self.validity
+        return (first, end) if first >= end else None
 
     @property
     def suppression_lists(self) -> tuple[str, ...]:

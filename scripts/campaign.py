@@ -46,6 +46,40 @@ RecipientsOpt = Annotated[
 ]
 
 
+EvenIfExpired = Annotated[
+    bool,
+    typer.Option(
+        "--even-if-expired",
+        help="Go on although the validity ends before the first sending hour (every "
+        "message would expire unsent).",
+    ),
+]
+
+
+def _check_sendable(spec: Path, start: datetime | None, go_on: bool) -> None:
+    """Stop (exit 2) when no message could go out before its validity ends, unless told
+    to go on: a campaign launched at 21:50 with a 6 h validity and hours from 07:00
+    would expire whole, and only the worker's log would say why."""
+    from campaigns.hours import VIETNAM
+    from campaigns.spec import load_spec
+    from ledger.schema import now
+
+    with errors_as_exit_codes():
+        loaded_spec = load_spec(spec)
+    moment = start or now()
+    unsent = loaded_spec.expires_unsent(moment)
+    if unsent is None or go_on:
+        return
+    first, end = (t.astimezone(VIETNAM) for t in unsent)
+    fail(
+        f"{spec}: every message would expire unsent: the validity ({loaded_spec.validity}) "
+        f"ends at {end:%H:%M %d/%m}, before the sending hours open at {first:%H:%M %d/%m} "
+        "(Vietnam). Launch later, lengthen `validity`, widen `sending_hours`, or pass "
+        "--even-if-expired.",
+        BAD_INPUT,
+    )
+
+
 @app.command("plan")
 def plan(
     spec: SpecArg,
@@ -55,15 +89,18 @@ def plan(
     sheet: Sheet = None,
     ported: Ported = None,
     rejects: Rejects = None,
+    even_if_expired: EvenIfExpired = False,
     as_json: JsonOption = False,
 ) -> None:
     """A dry run: read the list as a launch would and show what would be sent, per
-    provider and carrier, with parts and estimated cost. Nothing is written or queued."""
+    provider and carrier, with parts and estimated cost. Nothing is written or queued.
+    Exit 2 when the validity would end before the first sending hour."""
     from campaigns.stream import RejectsFile
     from worker.planning import ListOptions, prepare
     from worker.runtime import Runtime
 
     loaded = settings()
+    _check_sendable(spec, None, even_if_expired)
     with errors_as_exit_codes():
         runtime = Runtime(loaded)
         try:
@@ -113,10 +150,12 @@ def launch(
             "starts it. Needs Redis.",
         ),
     ] = None,
+    even_if_expired: EvenIfExpired = False,
     as_json: JsonOption = False,
 ) -> None:
     """Check a campaign file and its list, record every recipient in the ledger, and queue
-    the sending. Launching the same campaign id again adds nothing.
+    the sending. Launching the same campaign id again adds nothing. Exit 2 when the
+    validity would end before the first sending hour (`--even-if-expired` to go on).
 
     Embedded (no LOA_REDIS_URL) the jobs run in this process until every recipient has a
     final status; with Redis they go to `loa worker` processes. With `--at TIME` nothing
@@ -130,6 +169,7 @@ def launch(
     loaded = settings()
     options = ListOptions(phone_column, encoding, sheet, ported)
     start_at = _start_time(at, loaded.embedded) if at is not None else None
+    _check_sendable(spec, start_at, even_if_expired)
     with errors_as_exit_codes():
         runtime = Runtime(loaded)
         try:

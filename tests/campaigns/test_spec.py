@@ -71,3 +71,18 @@ def test_default_language_must_have_a_text(tmp_path):
         load_spec(
             write(tmp_path, VALID.replace("[messages]", 'default_language = "en"\n[messages]'))
         )
+
+
+def test_a_validity_that_ends_before_the_first_sending_hour_is_found(tmp_path):
+    from datetime import datetime
+
+    from campaigns.hours import VIETNAM
+
+    text = VALID.replace('validity = "12h"', 'validity = "6h"\nsending_hours = "07:00-21:00"')
+    spec = load_spec(write(tmp_path, text))
+    night = datetime(2026, 11, 30, 21, 50, tzinfo=VIETNAM)
+    first, end = spec.expires_unsent(night)
+    assert (first, end) == (datetime(2026, 12, 1, 7, 0, tzinfo=VIETNAM), night + timedelta(hours=6))
+    assert spec.expires_unsent(datetime(2026, 11, 30, 20, 0, tzinfo=VIETNAM)) is None  # open
+    assert spec.expires_unsent(datetime(2026, 12, 1, 2, 0, tzinfo=VIETNAM)) is None  # 07:00 < 08:00
+    assert load_spec(write(tmp_path, VALID)).expires_unsent(night) is None  # no hours at all

@@ -200,3 +200,25 @@ def test_status_accounts_for_every_row_suppressed_ones_included(tmp_path):
     assert data["rows_read"] == parts == 3
     table = loa("campaign", "status", "bluezone-ninh-thuan-2020", cwd=tmp_path).stdout
     assert "đã từ chối nhận · opted out" in table
+
+
+def test_plan_and_launch_stop_when_every_message_would_expire_unsent(tmp_path):
+    """Launched when its hours are hours away and its validity shorter than that, every
+    message used to expire with only the worker's log saying why."""
+    from datetime import datetime, timedelta
+
+    from campaigns.hours import VIETNAM
+
+    opens = datetime.now(VIETNAM) + timedelta(hours=3)  # a one-hour window, three hours on
+    hours = f"{opens:%H}:00-{(opens + timedelta(hours=1)):%H}:00"
+    text = EXAMPLE.read_text(encoding="utf-8").replace(
+        'validity = "12h"', f'validity = "1h"\nsending_hours = "{hours}"'
+    )
+    spec = _write(tmp_path, "night.toml", text)
+    args = (str(spec), "--recipients", str(small_list(tmp_path)))
+    for command in ("plan", "launch"):
+        refused = loa("campaign", command, *args, cwd=tmp_path)
+        assert refused.returncode == 2, (command, refused.stderr)
+        assert "would expire unsent" in refused.stderr and "--even-if-expired" in refused.stderr
+    told = loa("campaign", "plan", *args, "--even-if-expired", cwd=tmp_path)
+    assert told.returncode == 0, told.stderr
