@@ -21,6 +21,7 @@ link; ``open_regular`` reads a regular file only, never through a link.
 from __future__ import annotations
 
 import errno
+import glob
 import io
 import os
 import re
@@ -100,22 +101,34 @@ def xlsx_append(sheet: Any, values: Iterable[Any]) -> None:
     sheet.append(row)
 
 
-def create_private(path: Path) -> BinaryIO:
-    """A new file at ``path``, open for writing, readable and writable by its owner only
-    (0600), made with ``O_CREAT | O_EXCL | O_NOFOLLOW``: an existing name, a link above
-    all (even one pointing nowhere), is never followed nor overwritten.
+def create_private(path: Path | str, dir_fd: int | None = None) -> BinaryIO:
+    """A new file at ``path`` (relative to the open folder ``dir_fd`` when given), open
+    for writing, readable and writable by its owner only (0600), made with ``O_CREAT |
+    O_EXCL | O_NOFOLLOW``: an existing name, a link above all (even one pointing nowhere),
+    is never followed nor overwritten.
 
     Raises:
         FileExistsError: the name is taken (choose another).
         OSError: it cannot be made (no such folder, no permission …).
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
-    fd = os.open(path, flags, 0o600)
+    fd = os.open(path, flags, 0o600, dir_fd=dir_fd)
     try:
         return os.fdopen(fd, "wb")
     except BaseException:
         os.close(fd)
         raise
+
+
+def open_folder(path: Path) -> int:
+    """A descriptor of the folder ``path`` itself, never of what a link there points to:
+    names made relative to it (``dir_fd``) land in this folder even if the name ``path``
+    is swapped for a link afterwards. The caller closes it.
+
+    Raises:
+        OSError: not a folder, a link (``ELOOP``), or it cannot be opened.
+    """
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW | _CLOEXEC)
 
 
 @contextmanager
@@ -162,7 +175,7 @@ def sweep_partials(path: Path, older_than: float = STALE_PARTIAL_SECONDS) -> int
     folder = path.parent if str(path.parent) else Path(".")
     removed = 0
     try:
-        entries = list(folder.glob(f".{glob_escape(path.name)}.*partial*"))
+        entries = list(folder.glob(f".{glob.escape(path.name)}.*partial*"))
     except OSError:
         return 0
     for entry in entries:
@@ -181,11 +194,6 @@ def sweep_partials(path: Path, older_than: float = STALE_PARTIAL_SECONDS) -> int
                 continue
             removed += 1
     return removed
-
-
-def glob_escape(name: str) -> str:
-    """``name`` with glob's special characters taken literally."""
-    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 @contextmanager

@@ -69,11 +69,16 @@ def _sqlite_engine(url: URL) -> Engine:
     if url.database and url.database != ":memory:" and not url.query.get("uri"):
         ledger = Path(url.database)
 
+        made: list[bool] = []
+
         # At the first connection, not here: a command refusing bad input before it
-        # touches the ledger leaves no file behind.
+        # touches the ledger leaves no file behind. Once it succeeded, never again (the
+        # pool opens up to 16 connections).
         @sa.event.listens_for(engine, "do_connect")
         def _private(*_: Any) -> None:
-            _private_ledger_file(ledger)
+            if not made:
+                _private_ledger_file(ledger)
+                made.append(True)
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

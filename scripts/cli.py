@@ -146,18 +146,14 @@ def _check_worker_places(loaded) -> None:
     """What a worker needs of this machine, checked before anything starts (exit 2, one
     line): the metrics address free to listen on, and the spool folder writable (without
     it, provider ids received while the ledger is away would be lost)."""
-    import socket
-
     from worker.spool import Spool
 
     if loaded.metrics_port:
-        try:
-            with socket.create_server((loaded.metrics_host, loaded.metrics_port)):
-                pass
-        except OSError as exc:
+        problem = _cannot_listen(loaded.metrics_host, loaded.metrics_port)
+        if problem:
             where = f"{loaded.metrics_host}:{loaded.metrics_port}"
             fail(
-                f"LOA_METRICS_HOST/LOA_METRICS_PORT: cannot listen on {where} ({exc.strerror or exc}); "
+                f"LOA_METRICS_HOST/LOA_METRICS_PORT: cannot listen on {where} ({problem}); "
                 "another loa worker here needs another port (0: no metrics)",
                 BAD_INPUT,
             )
@@ -196,16 +192,17 @@ def webhook(
     from worker.runtime import Runtime
     from worker.webhook import serve
 
-    _check_arrivals(loaded)
-    _check_port(host, port, "--port")
+    arrivals = _arrivals_config(loaded)
+    problem = _cannot_listen(host, port)
+    if problem:
+        fail(f"cannot listen on {host}:{port} ({problem}): --port", FAILURE)
     with errors_as_exit_codes():
         runtime = Runtime(loaded)
         runtime.ensure_schema()
-        if loaded.arrivals_rules is not None:  # its provider and routes configured here
-            from campaigns.arrivals import load_arrivals
+        if arrivals is not None:  # its provider and routes configured here
             from worker.arrivals import Ingest
 
-            Ingest(runtime, load_arrivals(loaded.arrivals_rules))
+            Ingest(runtime, arrivals)
     metrics = loaded.webhook_metrics_port
     err.print(
         f"loa webhook: http://{host}:{port}"
@@ -223,33 +220,30 @@ def webhook(
         runtime.close()
 
 
-def _check_arrivals(loaded: Any) -> None:
-    """``POST /arrivals`` works as configured, or the webhook does not start: a rules file
-    that cannot be read would answer every batch with an error, and rules without a key
-    every caller with 401."""
+def _arrivals_config(loaded: Any) -> Any:
+    """The rules ``POST /arrivals`` takes (``None`` when not configured), or the webhook
+    does not start: a rules file that cannot be read would answer every batch with an
+    error, and rules without a key every caller with 401."""
     if loaded.arrivals_rules is None:
-        return
+        return None
     from campaigns.arrivals import load_arrivals
 
     if loaded.arrivals_api_key is None:
         fail("LOA_ARRIVALS_RULES is set but LOA_ARRIVALS_API_KEY is not: callers need a key")
     with errors_as_exit_codes():
-        load_arrivals(loaded.arrivals_rules)
+        return load_arrivals(loaded.arrivals_rules)
 
 
-def _check_port(host: str, port: int, option: str) -> None:
-    """Fail now, in one line, if ``host:port`` cannot be listened on (uvicorn would say so
-    in its own words and exit 3)."""
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on now, or ``None`` (checked before anything
+    starts, so that the answer is one line, not a server's own words and exit code)."""
     import socket
 
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, kind, proto, _, address = infos[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(address)
+        with socket.create_server((host, port)):
+            return None
     except OSError as exc:
-        fail(f"cannot listen on {host}:{port} ({exc.strerror or exc}): {option}", FAILURE)
+        return str(exc.strerror or exc)
 
 
 @app.command()

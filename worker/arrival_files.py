@@ -36,7 +36,9 @@ from typing import Any
 from campaigns.arrivals import ArrivalRejected, Rejected
 from campaigns.files import (
     UnsafePath,
+    create_private,
     csv_row,
+    open_folder,
     open_regular,
     real_folder,
 )
@@ -46,10 +48,6 @@ from worker.logging import get_logger
 log = get_logger("loa.arrivals")
 
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-#: A new file for its owner only, never through a link nor over anything there.
-_NEW_PRIVATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
 #: Seconds ahead of now beyond which a file's modification time is not believed.
 FUTURE_STAMP = 3600.0
 IN_PROGRESS = (".part", ".tmp", ".filepart", ".crdownload")
@@ -276,7 +274,7 @@ def _move(
     for a link meanwhile cannot send anything elsewhere."""
     try:
         target_dir = real_folder(path.parent / folder)
-        folder_fd = os.open(target_dir, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW | _CLOEXEC)
+        folder_fd = open_folder(target_dir)
     except (UnsafePath, OSError) as exc:
         raise InboxError(f"{path.parent / folder}: {exc}") from None
     outputs = {".receipt.json": (json.dumps(receipt, ensure_ascii=False, indent=2) + "\n").encode()}
@@ -292,9 +290,8 @@ def _move(
                 try:
                     for suffix, data in outputs.items():
                         written = f"{name}{suffix}"
-                        fd = os.open(written, _NEW_PRIVATE, 0o600, dir_fd=folder_fd)
-                        undo.callback(os.unlink, written, dir_fd=folder_fd)
-                        with os.fdopen(fd, "wb") as out:
+                        with create_private(written, dir_fd=folder_fd) as out:
+                            undo.callback(os.unlink, written, dir_fd=folder_fd)
                             out.write(data)
                     _move_new(path, name, folder_fd)
                 except FileExistsError:

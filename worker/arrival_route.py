@@ -113,9 +113,9 @@ class ArrivalRoute:
     def _failed(self, client: str, reason: str) -> None:
         """Count a failed key, and log it (never the key); once when the address's
         failures run out, since from then on it is refused before anything is checked."""
-        self.throttle.failed(f"arrivals|{client}")
+        slowed = self.throttle.failed(f"arrivals|{client}")
         log.warning("arrivals.refused", client=client, reason=reason)
-        if self.throttle.wait(f"arrivals|{client}") > 0:
+        if slowed:
             log.warning("arrivals.throttled", client=client, every=self.throttle.every)
 
     def _take(self, events: list[Any]) -> Any:

@@ -56,10 +56,12 @@ class AuthThrottle:
         tokens = self._tokens(address)
         return 0.0 if tokens >= 1 else (1 - tokens) * self.every
 
-    def failed(self, address: str) -> None:
-        """Count one failed attempt of ``address``."""
+    def failed(self, address: str) -> bool:
+        """Count one failed attempt of ``address``. Returns whether that was its last
+        before being slowed (its next attempts wait: worth one line in the log)."""
         tokens = max(0.0, self._tokens(address) - 1)
         self._spent[address] = (tokens, self.clock())
         self._spent.move_to_end(address)
         while len(self._spent) > self.addresses:
             self._spent.popitem(last=False)
+        return tokens < 1

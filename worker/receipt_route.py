@@ -164,9 +164,9 @@ class ReceiptRoute:
             log.warning("webhook.check_failed", provider=name, error=type(exc).__name__)
             proven = False
         if not proven:
-            self.throttle.failed(door)
+            slowed = self.throttle.failed(door)
             log.warning("webhook.refused", provider=name, client=client)
-            if self.throttle.wait(door) > 0:  # once: later ones are refused unchecked
+            if slowed:  # once: later ones are refused unchecked
                 log.warning("webhook.throttled", client=client, every=self.throttle.every)
             raise Refused(403, "forbidden")
         fields = request.fields
