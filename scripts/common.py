@@ -8,17 +8,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ledger.summary import CampaignSummary
-from providers import ProviderConfigError, validate_config
 from scripts.output import BAD_INPUT, err, fail, settings_problem
-from worker.logging import configure_logging
-from worker.settings import Settings, get_settings
 
+# Only what every command needs is imported here: `loa --help` must answer at once, so the
+# settings, the ledger, the providers and rich's progress bars are imported by the
+# commands that use them (benchmarks/cli_start.py measures it).
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from ledger.summary import CampaignSummary
+    from providers import ProviderConfigError
     from worker.runtime import Runtime
+    from worker.settings import Settings
 
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")
@@ -46,6 +48,12 @@ def settings(check_providers: bool = True) -> Settings:
     """The settings, with logging configured; a bad setting exits 2 naming the variable.
     Every provider instance's settings are checked too (``check_providers``), so missing
     credentials stop a command at start-up, not at its first send."""
+    from pydantic import ValidationError
+
+    from providers import ProviderConfigError, validate_config
+    from worker.logging import configure_logging
+    from worker.settings import get_settings
+
     try:
         loaded = get_settings()
     except ValidationError as exc:
@@ -71,6 +79,8 @@ def provider_problem(exc: ProviderConfigError) -> str:
 
 def progress() -> Progress:
     """A progress bar on stderr, shown only on a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from scripts.common import JsonOption, settings
+from scripts.common import JsonOption
 from scripts.output import BAD_INPUT, fail, out, print_json
 
 app = typer.Typer(help="Message text: encoding and parts.", no_args_is_help=True)
@@ -26,7 +26,7 @@ def check(
     from campaigns.template import khong_dau
     from campaigns.text import forcing_ucs2, normalise, segments
 
-    settings()
+    # No settings read: counting parts needs none, and a text check must answer at once.
     if (text is None) == (file is None):
         fail("give the text or --file, one of the two", BAD_INPUT)
     if file is not None:

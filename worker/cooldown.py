@@ -23,9 +23,10 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import redis
+if TYPE_CHECKING:
+    import redis
 
 #: Without a later failure within this many seconds after a cooldown ends, the next
 #: one starts again from ``base``.

@@ -8,9 +8,8 @@ import asyncio
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis
 from sqlalchemy.engine import Engine
 
 import providers
@@ -18,11 +17,16 @@ from ledger.db import make_engine, statement_engine
 from ledger.migrate import ensure_current
 from worker.cooldown import Cooldown, LocalCooldown, RedisCooldown
 from worker.gate import Gate
-from worker.jobs import enqueue_receipt
-from worker.lane import Lane
 from worker.ratelimit import Both, Bucket, LocalBucket, RedisBucket, default_burst
 from worker.settings import Settings, get_settings
 from worker.spool import Spool
+
+# Redis, dramatiq and the sending lanes are imported where first used: a command that only
+# reads the ledger (`loa campaign status`) must not pay for them.
+if TYPE_CHECKING:
+    import redis
+
+    from worker.lane import Lane
 
 #: Seconds a Redis call may take before it counts as Redis being away (a dead server
 #: must not hang a sending loop or a batch).
@@ -143,6 +147,8 @@ class Runtime:
         can leave in doubt), and no more than the provider's connections (a sender let
         through the rate must find a connection at once), fed by every batch of the
         process."""
+        from worker.lane import Lane
+
         provider, loop, cooldown = self.provider(name), self.send_loop(), self.cooldown(name)
         with self._lock:
             if name not in self._lanes:
@@ -221,6 +227,8 @@ class Runtime:
         if self.settings.redis_url is None:
             return None
         if self._redis is None:
+            import redis
+
             self._redis = redis.Redis.from_url(
                 self.settings.redis_url.get_secret_value(),
                 socket_timeout=REDIS_TIMEOUT,
@@ -230,6 +238,8 @@ class Runtime:
 
     def _receipt_sink(self, provider_name: str) -> providers.ReceiptSink:
         def sink(payload: Mapping[str, str], delay_seconds: float) -> None:
+            from worker.jobs import enqueue_receipt
+
             enqueue_receipt(provider_name, payload, int(delay_seconds * 1000))
 
         return sink
