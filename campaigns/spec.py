@@ -7,7 +7,7 @@ advertising campaign)::
     name = "Cài đặt Bluezone"           # free text, for people
     category = "public_service"         # or "advertising"
     brandname = "NinhThuan"             # the sender: <= 11 of A-Z a-z 0-9 - _ . space
-    provider = "sandbox"                # a provider instance from the settings
+    provider = "sandbox"                # required: a provider instance from the settings
     validity = "12h"                    # how long after launch a message may still go out
     default_language = "vi"             # for recipients without a `language` column
     suppress = ["opt_out"]              # lists checked at planning (advertising: + "dnc")
@@ -303,6 +303,15 @@ class CampaignSpec(BaseModel):
         return names
 
 
+#: What a missing key needs, said where pydantic would say only "Field required".
+REQUIRED_HINTS = {
+    # No default on purpose: a campaign must not go out through a provider nobody chose
+    # (a simulated one would send nothing; a real one, what was meant as a rehearsal).
+    "provider": "required: the provider instance that sends this campaign, e.g. provider = "
+    '"gateway" (`loa provider list` names those configured)',
+}
+
+
 def _describe(error: ValidationError, prefix: str = "") -> str:
     parts = []
     for item in error.errors():
@@ -310,6 +319,8 @@ def _describe(error: ValidationError, prefix: str = "") -> str:
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"
+        elif item["type"] == "missing":
+            message = REQUIRED_HINTS.get(where.removeprefix(prefix), "required")
         parts.append(f"{where}: {message}" if where != "(file)" else message)
     return "; ".join(parts)
 

@@ -58,7 +58,8 @@ def scheduler(
     processed files older than LOA_RETENTION_DAYS, once a day), seal the audit log,
     finalise receipts, write the daily report. Start one on each of two machines: with
     Redis, one leads (a lock) and the other stands by, taking over within a minute if the
-    first dies. Stops on Ctrl-C or SIGTERM."""
+    first dies; the log says which (INFO: `scheduler.leading`; `scheduler.standby` once,
+    naming the lock's holder; `scheduler.took_over`). Stops on Ctrl-C or SIGTERM."""
     from campaigns.arrivals import load_arrivals
     from worker.scheduler import Leadership, Plan, run
 

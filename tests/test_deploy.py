@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -227,3 +229,121 @@ def test_compose_runs_loa_as_the_images_user():
     for name, service in services.items():
         if service.get("image") == "loa":
             assert str(service.get("user", "10001")).split(":")[0] not in ("root", "0"), name
+
+
+# --- docker-compose.yml, as Compose reads it -------------------------------------------
+# `docker compose config` (or Debian's `docker-compose config`) interpolates and merges the
+# file the way `up` would, without a daemon. .ci/run installs one when neither is there;
+# under CI a missing tool fails these tests instead of skipping them.
+
+LOA_SERVICES = ("migrate", "worker", "webhook", "scheduler", "loa")
+
+
+def _compose_command() -> list[str]:
+    docker = shutil.which("docker")
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
+    ):
+        return [docker, "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    message = "neither `docker compose` nor `docker-compose` is installed (.ci/run installs one)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def compose_config(project: Path, dotenv: str | None, **env: str) -> subprocess.CompletedProcess:
+    """``config`` of the repository's docker-compose.yml for a project folder holding
+    ``dotenv`` as its ``.env`` (none when ``None``), with only ``env`` in the environment."""
+    if dotenv is not None:
+        (project / ".env").write_text(dotenv, encoding="utf-8")
+    environment = {"PATH": os.environ.get("PATH", ""), "HOME": str(project), **env}
+    command = [*_compose_command(), "-f", str(ROOT / "docker-compose.yml")]
+    command += ["--project-directory", str(project), "-p", "loa", "config"]
+    return subprocess.run(
+        command, cwd=project, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+
+def _services(project: Path, dotenv: str = "LOA_DB_PASSWORD=f00d\n", **env: str) -> dict:
+    done = compose_config(project, dotenv, **env)
+    assert done.returncode == 0, done.stderr
+    return yaml.safe_load(done.stdout)
+
+
+def published(service: dict) -> list[tuple[str, str, str]]:
+    """(host address, host port, container port) of each port the service publishes, from
+    the short form (`docker-compose`) or the long one (`docker compose`)."""
+    found = []
+    for port in service.get("ports", []):
+        if isinstance(port, dict):
+            found.append(
+                (
+                    port.get("host_ip") or "0.0.0.0",
+                    str(port.get("published", "")),
+                    str(port["target"]),
+                )
+            )
+            continue
+        # [ADDRESS:][HOST_PORT:]PORT[/PROTOCOL]; no address: every address of the host.
+        *host, target = str(port).split("/")[0].rsplit(":", 2)
+        address, host_port = (["0.0.0.0", ""][: 2 - len(host)] + host)[-2:]
+        found.append((address.strip("[]") or "0.0.0.0", host_port, target))
+    return found
+
+
+def test_compose_runs_the_whole_production_set(tmp_path):
+    from typer.testing import CliRunner
+
+    from scripts.cli import app
+
+    dotenv = "LOA_DB_PASSWORD=f00d\nLOA_PROVIDERS__GW__TYPE=esms\n"
+    services = _services(tmp_path, dotenv)["services"]
+    assert set(services) == {"redis", "postgres", *LOA_SERVICES}
+    assert services["migrate"]["command"] == ["db", "upgrade"]
+    for name in ("worker", "webhook", "scheduler"):
+        service = services[name]
+        assert service["command"][0] == name
+        assert service["restart"] == "unless-stopped", name
+        assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert "profiles" not in service, f"`docker compose up` would not start {name}"
+    # Scalable: nothing that two copies of a worker could not share.
+    assert "container_name" not in services["worker"] and "ports" not in services["worker"]
+    assert services["loa"]["profiles"] == ["cli"]  # one-off commands, never started by `up`
+    for name in LOA_SERVICES:
+        environment = services[name]["environment"]
+        assert environment["LOA_DATABASE_URL"] == "postgresql://loa:f00d@postgres:5432/loa"
+        assert environment["LOA_REDIS_URL"] == "redis://redis:6379/0"
+        assert environment["LOA_PROVIDERS__GW__TYPE"] == "esms", f"{name}: .env not handed in"
+    # Each command line is one `loa` takes (options spelt right).
+    runner = CliRunner()
+    for name in ("migrate", "worker", "webhook", "scheduler"):
+        result = runner.invoke(app, [*services[name]["command"], "--help"])
+        assert result.exit_code == 0, (name, result.output)
+
+
+def test_compose_publishes_nothing_beyond_the_loopback_unless_told(tmp_path):
+    config = _services(tmp_path)
+    ports = {name: published(service) for name, service in config["services"].items()}
+    assert ports.pop("webhook") == [("127.0.0.1", "8080", "8080")]
+    assert not any(ports.values()), ports
+    assert not [s for s in config["services"].values() if s.get("network_mode") == "host"]
+    # The proxy on the host reaches the webhook from the network's gateway: trusted alone.
+    gateway = config["networks"]["default"]["ipam"]["config"][0]["gateway"]
+    assert config["services"]["webhook"]["environment"]["FORWARDED_ALLOW_IPS"] == gateway
+    # Elsewhere only when the operator says so.
+    told = _services(tmp_path, "LOA_DB_PASSWORD=f00d\nLOA_WEBHOOK_PUBLISH=0.0.0.0:8443\n")
+    assert published(told["services"]["webhook"]) == [("0.0.0.0", "8443", "8080")]
+
+
+def test_compose_refuses_to_start_without_its_secrets(tmp_path):
+    done = compose_config(tmp_path, "LOA_PROVIDERS__GW__TYPE=esms\n")
+    assert done.returncode != 0
+    assert "set LOA_DB_PASSWORD to the ledger database password" in done.stderr
+    assert "f00d" not in done.stdout + done.stderr
+    (tmp_path / ".env").unlink()
+    done = compose_config(tmp_path, None, LOA_DB_PASSWORD="f00d")
+    assert done.returncode != 0
+    assert ".env" in done.stderr  # the settings file every Loa container gets

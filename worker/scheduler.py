@@ -9,7 +9,9 @@ third of its time to live by a compare-and-extend script): a second scheduler st
 trying for the lock as often, and takes over once the first stops renewing, within the
 lock's time to live plus one try (30 s + 10 s by default: well within a minute). A leader
 that fails to renew (Redis away, the process stalled) stops its jobs at once, so two
-never run them together. Without Redis there is one process and no lock.
+never run them together. Without Redis there is one process and no lock. The log says
+who leads: ``scheduler.leading``; on a standby, once, ``scheduler.standby`` naming the
+lock's holder (again only when the holder changes), then ``scheduler.took_over``.
 """
 
 from __future__ import annotations
@@ -86,6 +88,15 @@ class Leadership:
         with contextlib.suppress(Exception):  # expiring by itself is fine too
             self._release(keys=[self.key], args=[self.token])
 
+    def holder(self) -> str | None:
+        """The token of the process holding the lock (``host:pid:random``), or ``None``
+        when nobody holds it or Redis does not answer."""
+        try:
+            token = self.client.get(self.key)
+        except Exception:  # only said in a log line: hold() reports Redis away
+            return None
+        return token.decode(errors="replace") if isinstance(token, bytes) else token
+
 
 def jobs(runtime: Runtime, plan: Plan) -> list[tuple[str, Callable[[], object], dict[str, Any]]]:
     """(name, function, APScheduler trigger arguments) for each job of ``plan``."""
@@ -160,6 +171,7 @@ def run(runtime: Runtime, plan: Plan, stop: threading.Event, leadership: Leaders
 
     scheduler: BackgroundScheduler | None = None
     every = leadership.ttl_ms / 3000 if leadership else 3600.0
+    standby = _Standby(leadership) if leadership else None
     try:
         while True:
             leading = leadership.hold() if leadership else True
@@ -170,11 +182,18 @@ def run(runtime: Runtime, plan: Plan, stop: threading.Event, leadership: Leaders
                         _logged(name, function), id=name, max_instances=1, coalesce=True, **trigger
                     )
                 scheduler.start()
-                log.info("scheduler.leading", token=leadership.token if leadership else "embedded")
+                took_over = standby.ended() if standby else None
+                token = leadership.token if leadership else "embedded"
+                if took_over is None:
+                    log.info("scheduler.leading", token=token)
+                else:
+                    log.info("scheduler.took_over", token=token, previous=took_over)
             elif not leading and scheduler is not None:
                 scheduler.shutdown(wait=False)  # someone else leads now: stop at once
                 scheduler = None
-                log.warning("scheduler.standing_by")
+                log.warning("scheduler.lost_the_lead", token=leadership.token if leadership else "")
+            if not leading and standby is not None:
+                standby.note()
             if stop.wait(every):
                 return
     finally:
@@ -182,6 +201,40 @@ def run(runtime: Runtime, plan: Plan, stop: threading.Event, leadership: Leaders
             scheduler.shutdown(wait=True)
         if leadership is not None:
             leadership.release()
+
+
+class _Standby:
+    """What a scheduler that does not lead says: once when it starts standing by, naming
+    the lock's holder (and again only if another process takes the lock), and, through
+    ``ended``, whom it took over from. Nothing at each try in between."""
+
+    def __init__(self, leadership: Leadership) -> None:
+        self.leadership = leadership
+        self.holder: str | None = None  # the holder last named, while standing by
+        self.standing_by = False
+
+    def note(self) -> None:
+        """Called at each try that did not lead."""
+        holder = self.leadership.holder()
+        if self.standing_by and (holder is None or holder == self.holder):
+            return  # the same leader (or the lock between two): said already
+        self.standing_by, self.holder = True, holder or self.holder
+        log.info(
+            "scheduler.standby",
+            holder=holder or "nobody (Redis away, or the lock just expired)",
+            lock=self.leadership.key,
+            # The holder gone, this process leads within the lock's life and one try.
+            lock_seconds=self.leadership.ttl_ms / 1000,
+            token=self.leadership.token,
+        )
+
+    def ended(self) -> str | None:
+        """This process leads now: whom it took over from (``None`` if it never stood by)."""
+        if not self.standing_by:
+            return None
+        previous = self.holder or "nobody"
+        self.standing_by, self.holder = False, None
+        return previous
 
 
 def _logged(name: str, function: Callable[[], object]) -> Callable[[], None]:
