@@ -7,6 +7,12 @@ route, the provider instance that will send it (``campaigns.routing``); a number
 can reach is rejected as ``no_route``. ``PlanSummary`` keeps the counts,
 so ``rows_read == planned + rejected + duplicates + suppressed`` always holds.
 
+Given each provider's limits (``campaigns.limits``), every message is held against those
+of the provider its route names: a text that provider would refuse stops the plan once
+every row is read (``PlanError``, naming the provider, the limit, the size and, for a
+template, the rows), so a launch records nothing; one it advises against is a warning in
+the summary.
+
 This is the hot path of a nationwide launch (a million rows): no per-row objects beyond
 two small tuples, no libphonenumber for Vietnamese numbers, segments computed once per
 template when it has no fields, and a de-duplication set whose memory does not grow.
@@ -19,6 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from campaigns.limits import Excess, Limits
 from campaigns.numbers import NumberSet
 from campaigns.phones import PhoneRejected, normalise
 from campaigns.recipients import ListRow, fold
@@ -84,10 +91,17 @@ class PlanSummary:
     khong_dau: list[str] = field(default_factory=list)
     prices: Prices | None = None
     routes: list[dict[str, str]] = field(default_factory=list)
+    #: Texts beyond a provider's limit, by (provider, language, unit).
+    excess: dict[tuple[str, str, str], Excess] = field(default_factory=dict)
+
+    @property
+    def limit_warnings(self) -> list[Excess]:
+        """Texts beyond what their provider advises (it still sends them)."""
+        return [found for _, found in sorted(self.excess.items()) if not found.hard]
 
     def line_cost(self, carrier: str, parts: int) -> float | None:
         price = self.prices.per_part(carrier) if self.prices else None
-        return None if price is None else round(price * parts, 2)
+        return None if price is None else float(round(price * parts, 2))  # money: a float
 
     @property
     def rejected_total(self) -> int:
@@ -102,7 +116,9 @@ class PlanSummary:
         costs = [
             self.line_cost(carrier, line.parts) for (_, carrier, _), line in self.lines.items()
         ]
-        return None if any(c is None for c in costs) else round(sum(c or 0 for c in costs), 2)
+        if any(c is None for c in costs):
+            return None
+        return float(round(sum(c or 0 for c in costs), 2))
 
     def per_provider(self) -> dict[str, dict[str, int]]:
         """Recipients and parts routed to each provider."""
@@ -129,6 +145,7 @@ class PlanSummary:
             "khong_dau": self.khong_dau,
             "routing": self.routes,
             "providers": self.per_provider(),
+            "limit_warnings": [found.as_dict() for found in self.limit_warnings],
             "by_provider": [
                 {
                     "provider": provider,
@@ -167,9 +184,12 @@ class Planner:
         carriers: ported numbers: E.164 -> the carrier that serves them now.
         router: the campaign's routes, knowing what each provider reaches (default:
             ``spec.router()``, which assumes every provider reaches every country).
+        limits: per provider instance the routes name, what it takes in one message
+            (missing: no limit); each message is held against its route's.
 
     Raises:
-        PlanError: a template field matches no column of the list.
+        PlanError: a template field matches no column of the list; the brandname is
+            longer than a provider takes.
     """
 
     def __init__(
@@ -181,6 +201,7 @@ class Planner:
         capped: NumberSet | None = None,
         carriers: Mapping[str, str] | None = None,
         router: Router | None = None,
+        limits: Mapping[str, Limits] | None = None,
     ) -> None:
         self.spec = spec
         self.columns = list(columns)
@@ -208,11 +229,24 @@ class Planner:
                     )
                 indexes.append(index)
             self._fields[lang] = tuple(indexes)
+        for name, limit in sorted((limits or {}).items()):
+            if limit.max_sender is not None and len(spec.brandname) > limit.max_sender:
+                raise PlanError(
+                    f"brandname {spec.brandname!r} is {len(spec.brandname)} characters: "
+                    f"provider {name!r} takes a sender of at most {limit.max_sender}"
+                )
+        # Only those that limit a text are looked at per row.
+        self._limits = {name: limit for name, limit in (limits or {}).items() if limit.on_text}
 
     def plan(self, rows: Iterable[ListRow]) -> Iterator[PlannedMessage | RejectedRow]:
         """Yield one decision per row, in list order. The summary is complete once the
         rows are consumed (counters are kept in locals on this hot path, folded in at
-        the end, and also when the consumer stops early)."""
+        the end, and also when the consumer stops early).
+
+        Raises:
+            PlanError: once every row is read, when a text is over what its route's
+                provider takes (``limits``).
+        """
         spec, add = self.spec, self._seen.add
         language_index, checks, carriers = (
             self._language,
@@ -228,9 +262,11 @@ class Planner:
                 self._fields[lang],
                 fixed.parts if fixed else 0,
                 fixed.encoding.value if fixed else "",
+                len(template.text) if fixed else 0,
             )
         default = spec.default_language
         route = self.router.route
+        limited, hold = self._limits, self._hold
         rejected, suppressed = self.summary.rejected, self.summary.suppressed
         # (provider, carrier or country, encoding, parts)
         groups: Counter[tuple[str, str, str, int]] = Counter()
@@ -258,15 +294,16 @@ class Planner:
                 language = default
                 if language_index is not None and values[language_index] in templates:
                     language = values[language_index]
-                template, fields, parts, encoding = templates[language]
+                template, fields, parts, encoding, characters = templates[language]
                 if fields:
                     picked = tuple(values[i] for i in fields)
                     if not all(v.strip() for v in picked):
                         rejected[MISSING_FIELD] += 1
                         yield RejectedRow(row, MISSING_FIELD, raw)
                         continue
-                    _, segments = template.segments_for(picked)
+                    text, segments = template.segments_for(picked)
                     parts, encoding = segments.parts, segments.encoding.value
+                    characters = len(text)
                 if carriers:
                     carrier = carriers.get(number, carrier)
                 provider = route(country, carrier)
@@ -274,6 +311,8 @@ class Planner:
                     rejected[NO_ROUTE] += 1
                     yield RejectedRow(row, NO_ROUTE, raw)
                     continue
+                if limited and provider in limited:
+                    hold(limited[provider], provider, language, row, characters, parts, fields)
                 if was_legacy:
                     legacy += 1
                 groups[(provider, carrier or country, encoding, parts)] += 1
@@ -282,6 +321,33 @@ class Planner:
                 )
         finally:
             self._fold(read, duplicates, legacy, groups)
+        refused = [found for _, found in sorted(self.summary.excess.items()) if found.hard]
+        if refused:
+            said = "; ".join(found.describe() for found in refused)
+            raise PlanError(
+                f"{said}. Every send of such a text would be refused: shorten it, or route "
+                "these numbers to another provider"
+            )
+
+    def _hold(
+        self,
+        limits: Limits,
+        provider: str,
+        language: str,
+        row: int,
+        characters: int,
+        parts: int,
+        fields: tuple[int, ...],
+    ) -> None:
+        """Note a message whose text is beyond what its provider takes or advises."""
+        excess = self.summary.excess
+        for unit, limit, hard in limits.exceeded(characters, parts):
+            found = excess.get((provider, language, unit))
+            if found is None:
+                advice = "" if hard else limits.advice
+                found = Excess(provider, language, unit, limit, hard, bool(fields), advice)
+                excess[(provider, language, unit)] = found
+            found.add(row, characters, parts)
 
     def _fold(
         self,

@@ -6,7 +6,8 @@ picks the module below. Nothing outside this package knows any provider by name.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from importlib import import_module
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,9 +23,6 @@ from providers.base import (
     SendError,
     SendResult,
 )
-from providers.esms import EsmsProvider
-from providers.sandbox import SandboxProvider
-from providers.twilio import TwilioProvider
 
 __all__ = [
     "ErrorKind",
@@ -41,12 +39,34 @@ __all__ = [
     "validate_config",
 ]
 
-#: Provider type (as written in settings) -> implementation.
-REGISTRY: dict[str, type[Provider]] = {
-    SandboxProvider.type: SandboxProvider,
-    EsmsProvider.type: EsmsProvider,
-    TwilioProvider.type: TwilioProvider,
-}
+
+class _Registry(Mapping[str, type[Provider]]):
+    """Provider type (as written in settings) -> implementation, each module imported the
+    first time its type is asked for: HTTP clients and SDKs take a tenth of a second or
+    more to import, and a command uses only the types its settings name."""
+
+    def __init__(self, places: Mapping[str, str]) -> None:
+        self._places = dict(places)
+
+    def __getitem__(self, kind: str) -> type[Provider]:
+        module, _, name = self._places[kind].partition(":")
+        return getattr(import_module(module), name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._places)
+
+    def __len__(self) -> int:
+        return len(self._places)
+
+
+#: Provider type -> "module:class". One line per channel: the only place that lists them.
+REGISTRY: Mapping[str, type[Provider]] = _Registry(
+    {
+        "sandbox": "providers.sandbox:SandboxProvider",
+        "esms": "providers.esms:EsmsProvider",
+        "twilio": "providers.twilio:TwilioProvider",
+    }
+)
 
 
 class ProviderConfigError(ValueError):

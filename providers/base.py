@@ -18,13 +18,14 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from campaigns.limits import Limits
 from campaigns.status import Status
 from campaigns.text import Encoding
 
@@ -128,6 +129,35 @@ class InboundRequest:
         return {**self.query, **self.form}
 
 
+@dataclass(frozen=True)
+class AccountCheck:
+    """What asking the provider about our own account found (``Provider.check_account``),
+    without sending anything.
+
+    Attributes:
+        checked: the provider was asked and judged our credentials (``False``: a provider
+            with nothing to ask, or one that could not be reached).
+        problem: what stands in the way of sending, or ``None``.
+        refused: the provider refused our credentials (a subset of ``problem``).
+        facts: what it told about the account, for ``--json`` (a balance as a number,
+            its currency, an account id or status …).
+        said: the same for people, Vietnamese first (``số dư · balance 2.540.300 ₫``).
+    """
+
+    checked: bool = False
+    problem: str | None = None
+    refused: bool = False
+    facts: Mapping[str, object] = field(default_factory=dict)
+    said: str = ""
+
+
+def vnd(amount: float) -> str:
+    """An amount of đồng the Vietnamese way: ``2540300`` -> ``2.540.300 ₫`` (a fraction,
+    rare, after a decimal comma: ``1.234,5 ₫``)."""
+    whole = f"{amount:,.0f}" if float(amount).is_integer() else f"{amount:,.2f}".rstrip("0")
+    return whole.replace(",", " ").replace(".", ",").replace(" ", ".") + " ₫"
+
+
 #: Where a provider hands receipts it produces itself (a simulated carrier); real
 #: carriers post them to the webhook, which feeds the same place.
 ReceiptSink = Callable[[Mapping[str, str], float], None]
@@ -185,6 +215,9 @@ class Provider(ABC):
     config_model: ClassVar[type[ProviderConfig]]
     #: The countries this type of provider can reach at all (``None``: anywhere).
     reach: ClassVar[frozenset[str] | None] = None
+    #: What this type of provider takes in one message (each module says where each
+    #: figure comes from); planning holds every text against it (``campaigns.limits``).
+    limits: ClassVar[Limits] = Limits()
 
     @property
     def countries(self) -> frozenset[str] | None:
@@ -241,11 +274,12 @@ class Provider(ABC):
         provider whose receipts come over HTTP says how they are proven."""
         return False
 
-    async def probe(self) -> str | None:
-        """Check, without sending anything, that the provider answers and takes our
-        credentials where it can tell; returns what is wrong, or None. The default (a
-        provider with nothing to reach) finds nothing wrong."""
-        return None
+    async def check_account(self) -> AccountCheck:
+        """Ask the provider, without sending anything, whether it takes our credentials,
+        and what it says of our account (a balance, a status). Never raises: what went
+        wrong is the result's ``problem``. The default (a provider with nothing to ask)
+        checks nothing and finds nothing wrong."""
+        return AccountCheck(said="nothing to check")
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most providers hold nothing
         """Release connections; called on the sending loop when the worker stops."""

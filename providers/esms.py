@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, field_validator
 
+from campaigns.limits import Limits
 from campaigns.secrets import GuardingSecret
 from campaigns.status import Status
 from campaigns.text import Encoding
 from providers.base import (
+    AccountCheck,
     ErrorKind,
     InboundRequest,
     OutgoingMessage,
@@ -31,10 +34,23 @@ from providers.base import (
     ReceiptSink,
     SendError,
     SendResult,
+    vnd,
 )
 from providers.http import HttpProviderConfig
 
 SEND_PATH = "/MainService.svc/json/SendMultipleMessage_V4_post_json/"
+#: The account's balance (``{ApiKey, SecretKey}`` -> ``{"Balance", "CodeResponse",
+#: "UserID"}``; ``CodeResponse`` 101 for refused credentials): eSMS's API documentation,
+#: "Hàm lấy số dư tài khoản" (developers-v2.esms.vn). It sends nothing and costs nothing.
+BALANCE_PATH = "/MainService.svc/json/GetBalance_json"
+
+#: What eSMS takes in one message.
+LIMITS = Limits(
+    # A brandname is at most 11 characters, registered per carrier (Vietnamese carriers'
+    # rule, ../shared/reference/vietnam.md). eSMS's API documentation states no limit on
+    # ``Content``'s length or parts, so none is assumed here.
+    max_sender=11,
+)
 
 #: ``CodeResult`` -> how the worker treats it. Only 100 means accepted (and nothing more).
 CODE_RESULTS: dict[str, tuple[ErrorKind, str]] = {
@@ -51,6 +67,8 @@ CODE_RESULTS: dict[str, tuple[ErrorKind, str]] = {
     "177": (ErrorKind.PERMANENT, "brandname not registered for this network"),
 }
 ACCEPTED, ALREADY_ACCEPTED = "100", "124"
+#: Codes that say eSMS does not take our credentials from here.
+CREDENTIALS_REFUSED = frozenset({"101", "140"})
 
 #: Callback ``telcoid`` -> the network that really served the number. eSMS's numbering
 #: is unverified (reference): an id not listed is kept as it came, never guessed.
@@ -97,7 +115,7 @@ class EsmsConfig(HttpProviderConfig):
     )
     brandname: str | None = Field(
         default=None,
-        max_length=11,
+        max_length=LIMITS.max_sender,
         description="the brandname registered on this account, when it is not the "
         "campaign's (two accounts, each with its own brandname, in one campaign's routes)",
     )
@@ -118,6 +136,7 @@ class EsmsProvider(Provider):
     config_model: ClassVar[type[ProviderConfig]] = EsmsConfig
     #: A Vietnamese brandname gateway: Vietnamese numbers only.
     reach: ClassVar[frozenset[str] | None] = frozenset({"VN"})
+    limits: ClassVar[Limits] = LIMITS
     config: EsmsConfig
 
     def __init__(self, name: str, config: Any, receipt_sink: ReceiptSink | None = None) -> None:
@@ -199,8 +218,50 @@ class EsmsProvider(Provider):
             network=TELCO_IDS.get(telco, f"telcoid:{telco}") if telco else None,
         )
 
-    async def probe(self) -> str | None:
-        return await self._http.reachable()
+    async def check_account(self) -> AccountCheck:
+        """Ask eSMS for the account's balance (``GetBalance_json``): it answers with our
+        credentials judged (101: refused) and the balance in đồng; sends nothing. A zero
+        balance is a problem too: every send would be refused (103) and halt."""
+        cfg = self.config
+        credentials = {
+            "ApiKey": cfg.api_key.get_secret_value(),
+            "SecretKey": cfg.secret_key.get_secret_value(),
+        }
+        try:
+            answer = await self._http.post_json(BALANCE_PATH, credentials)
+            code = str(answer["CodeResponse"])
+        except SendError as error:
+            if error.kind is ErrorKind.HALT:  # 401/403
+                problem = f"eSMS refused our credentials: HTTP {error.code[5:]}"
+                return AccountCheck(True, problem, refused=True)
+            if error.code.startswith("http_"):
+                return AccountCheck(problem=f"eSMS answered HTTP {error.code[5:]} ({error.detail})")
+            return AccountCheck(problem=f"cannot reach {cfg.base_url}: {error.detail}")
+        except (ValueError, KeyError, TypeError):
+            return AccountCheck(problem="eSMS's answer to the balance check was unreadable")
+        if code != ACCEPTED:
+            detail = self.describe(code) or "not accepted"
+            refused = code in CREDENTIALS_REFUSED
+            what = "our credentials" if refused else "the balance check"
+            return AccountCheck(True, f"eSMS refused {what}: {code} {detail}", refused=refused)
+        try:
+            balance = float(answer.get("Balance", 0))
+        except (TypeError, ValueError):
+            balance = math.nan
+        if not math.isfinite(balance):
+            return AccountCheck(True, "eSMS took our credentials but gave an unreadable balance")
+        balance = int(balance) if balance.is_integer() else balance
+        user = answer.get("UserID")
+        facts = {
+            "balance": balance,
+            "currency": "VND",
+            "user_id": None if user is None else str(user),
+        }
+        said = f"số dư · balance {vnd(balance)}" + (f" (UserID {user})" if user is not None else "")
+        if balance <= 0:
+            problem = f"the balance is {vnd(balance)}: every send would be refused (103)"
+            return AccountCheck(True, problem, facts=facts, said=said)
+        return AccountCheck(True, facts=facts, said=said)
 
     async def aclose(self) -> None:
         await self._http.close()

@@ -119,15 +119,6 @@ class HttpClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise classify_transport(exc) from None
 
-    async def reachable(self) -> str | None:
-        """Whether the provider's host answers HTTP at all (any status will do): None, or
-        what went wrong, without the URL's secrets (there are none in a base URL)."""
-        try:
-            await self.request("GET", self.base_url + "/")
-        except SendError as error:
-            return f"cannot reach {self.base_url}: {error.detail}"
-        return None
-
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()

@@ -18,6 +18,7 @@ from typing import ClassVar
 
 from pydantic import Field, model_validator
 
+from campaigns.limits import Limits
 from campaigns.status import Status
 from providers.base import (
     ErrorKind,
@@ -86,6 +87,9 @@ class SandboxConfig(ProviderConfig):
 class SandboxProvider(Provider):
     type: ClassVar[str] = "sandbox"
     config_model: ClassVar[type[ProviderConfig]] = SandboxConfig
+    #: A simulated carrier takes any text and any sender: none of its own rules to model
+    #: (and no account to check: ``check_account`` finds nothing wrong).
+    limits: ClassVar[Limits] = Limits()
     config: SandboxConfig
 
     @property

@@ -34,9 +34,11 @@ from twilio.request_validator import (
 )
 from twilio.rest import Client
 
+from campaigns.limits import Limits
 from campaigns.secrets import GuardingSecret
 from campaigns.status import Status
 from providers.base import (
+    AccountCheck,
     ErrorKind,
     InboundRequest,
     OutgoingMessage,
@@ -56,6 +58,20 @@ _retry_after: ContextVar[float | None] = ContextVar("twilio_retry_after", defaul
 #: Twilio keeps a message this long at most (``ValidityPeriod``, seconds).
 MAX_VALIDITY = 36_000
 
+#: What Twilio takes in one message.
+LIMITS = Limits(
+    # Twilio's API description (../shared/twilio-oai, Message create, ``Body``): "Can be up
+    # to 1,600 characters in length"; a longer body fails with error 21617.
+    max_characters=1600,
+    # An alphanumeric sender id is at most 11 characters (Twilio's "Alphanumeric Sender
+    # ID" documentation; the same rule as Vietnamese brandnames, vietnam.md).
+    max_sender=11,
+    # Twilio's support article "Maximum Message Length with Twilio Programmable
+    # Messaging": for SMS it recommends at most 320 characters; longer ones are sent.
+    advised_characters=320,
+    advice="some carriers and handsets show longer SMS in pieces, and fewer of them arrive",
+)
+
 #: Twilio error code -> how the worker treats it (the practice of the reference table;
 #: Twilio publishes codes, not a classification). Codes not listed fall back on the
 #: HTTP status (``providers.http.classify_status``).
@@ -65,6 +81,7 @@ ERROR_CODES: dict[int, tuple[ErrorKind, str]] = {
     21408: (ErrorKind.HALT, "region not enabled on the account"),
     21610: (ErrorKind.PERMANENT, "recipient unsubscribed (STOP)"),
     21614: (ErrorKind.PERMANENT, "not a mobile number"),
+    21617: (ErrorKind.PERMANENT, "body over 1,600 characters"),
     30002: (ErrorKind.HALT, "account suspended"),
     30003: (ErrorKind.RETRYABLE, "unreachable handset"),
     30004: (ErrorKind.PERMANENT, "message blocked"),
@@ -72,6 +89,7 @@ ERROR_CODES: dict[int, tuple[ErrorKind, str]] = {
     30006: (ErrorKind.PERMANENT, "landline or unreachable carrier"),
     30007: (ErrorKind.PERMANENT, "carrier filtering: check the sender and the text"),
     30008: (ErrorKind.RETRYABLE, "unknown error"),
+    30019: (ErrorKind.PERMANENT, "content too long for the carrier (long UCS-2 text)"),
     30500: (ErrorKind.RETRYABLE, "Twilio internal error"),
 }
 #: Refusals that concern the whole account or sender: nothing sent to it now would pass,
@@ -126,8 +144,11 @@ class TwilioConfig(HttpProviderConfig):
     @model_validator(mode="after")
     def _sender(self) -> TwilioConfig:
         number = self.from_number
-        if number is not None and not (number.startswith("+") or len(number) <= 11):
-            raise ValueError("from_number: an E.164 number (+…) or a sender of 11 characters")
+        longest = LIMITS.max_sender or 0
+        if number is not None and not (number.startswith("+") or len(number) <= longest):
+            raise ValueError(
+                f"from_number: an E.164 number (+…) or a sender of {longest} characters"
+            )
         return self
 
 
@@ -163,6 +184,7 @@ class _Transport(AsyncHttpClient):
 class TwilioProvider(Provider):
     type: ClassVar[str] = "twilio"
     config_model: ClassVar[type[ProviderConfig]] = TwilioConfig
+    limits: ClassVar[Limits] = LIMITS
     config: TwilioConfig
 
     def __init__(self, name: str, config: Any, receipt_sink: ReceiptSink | None = None) -> None:
@@ -268,18 +290,31 @@ class TwilioProvider(Provider):
             common = Status.EXPIRED  # Twilio dropped it when its validity ran out
         return Receipt(provider_message_id=sid, status=common, raw_status=status, code=code)
 
-    async def probe(self) -> str | None:
-        """Fetch our own account: proves the host answers and the credentials work."""
+    async def check_account(self) -> AccountCheck:
+        """Fetch our own account resource (``GET /Accounts/{AccountSid}.json``): proves
+        the host answers and takes the credentials (20003 when not), and tells the
+        account's status and type; sends nothing. An account not ``active`` (suspended,
+        closed) is a problem: Twilio would refuse every send."""
+        sid = self.config.account_sid
         try:
-            account = await self._client.api.v2010.accounts(self.config.account_sid).fetch_async()
+            account = await self._client.api.v2010.accounts(sid).fetch_async()
         except TwilioRestException as exc:
             error = classify_rest_error(exc)
-            return f"account check refused: {error.code} {error.detail}".strip()
+            refused = error.kind is ErrorKind.HALT
+            what = "our credentials" if refused else "the account check"
+            return AccountCheck(
+                True, f"Twilio refused {what}: {error.code} {error.detail}", refused=refused
+            )
         except SendError as error:
-            return f"cannot reach {self.config.base_url}: {error.detail}"
+            return AccountCheck(problem=f"cannot reach {self.config.base_url}: {error.detail}")
+        # Not its friendly name: by default the owner's e-mail address.
+        facts = {"account_sid": sid, "status": account.status, "type": account.type}
+        said = f"tài khoản · account {sid}: {account.status or '?'}"
+        said += f" ({account.type})" if account.type else ""
         if account.status not in (None, "active"):
-            return f"account {account.status}"
-        return None
+            problem = f"the account is {account.status}: Twilio would refuse every send"
+            return AccountCheck(True, problem, facts=facts, said=said)
+        return AccountCheck(True, facts=facts, said=said)
 
     async def aclose(self) -> None:
         await self._http.close()

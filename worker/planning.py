@@ -103,6 +103,8 @@ def prepare(
             capped=capped,
             carriers=carriers,
             router=router,
+            # What each provider the routes name takes in one message (its type's limits).
+            limits={name: runtime.provider(name).limits for _, name in router.named()},
         )
     except PlanError as exc:
         raise PlanError(f"{recipients}: {exc}") from None

@@ -4,6 +4,11 @@ It answers ``POST /MainService.svc/json/SendMultipleMessage_V4_post_json/`` the 
 does (``{"CodeResult": "100", "SMSID": …}``; ``124`` for a ``RequestId`` it already took)
 after a configurable latency, and records the arrival time of every request, so a test
 can check what reached "the carrier" and a benchmark can count messages per second.
+``POST /MainService.svc/json/GetBalance_json`` answers the account's balance as eSMS does
+(``{"Balance": 2540300, "CodeResponse": "100", "UserID": 9999}``, or ``CodeResponse``
+``101`` with ``"Balance": 0`` for other credentials; ``--balance`` sets it); a balance
+check is not a send, so it is not in what the fake received. Scripted HTTP faults apply
+to it as to sends.
 
 Faults are scripted, at start-up or live over HTTP, each for some seconds or for some
 requests, first match wins::
@@ -33,6 +38,7 @@ from aiohttp import web
 from providers.fakes.common import Book, add_control_routes, http_fault, run
 
 SEND_PATH = "/MainService.svc/json/SendMultipleMessage_V4_post_json/"
+BALANCE_PATH = "/MainService.svc/json/GetBalance_json"
 REQUIRED = ("ApiKey", "SecretKey", "Phone", "Content", "Brandname", "SmsType")
 
 
@@ -45,6 +51,9 @@ class Gateway(Book):
     accepted: dict[str, str] = field(default_factory=dict)  # RequestId -> SMSID
     #: The account's registered brandnames (``--brandnames``); empty: any is taken.
     brandnames: frozenset[str] = frozenset()
+    #: The account's balance in đồng (``--balance``), and its id, for ``GetBalance_json``.
+    balance: float = 2_540_300
+    user_id: int = 9999
 
     def clear(self) -> None:
         super().clear()
@@ -99,10 +108,33 @@ async def send(request: web.Request) -> web.StreamResponse:
     return _reply("100", SMSID=sms_id)
 
 
+async def balance(request: web.Request) -> web.StreamResponse:
+    """``GetBalance_json``: the balance for our credentials, ``101`` for any others
+    (eSMS answers both 200, the code in ``CodeResponse``, not ``CodeResult``)."""
+    gateway: Gateway = request.app["gateway"]
+    try:
+        body = await request.json(loads=json.loads)
+        given = (body.get("ApiKey"), body.get("SecretKey"))
+    except (ValueError, AttributeError):
+        given = (None, None)
+    fault = gateway.fault()
+    if fault is not None and fault.http is not None:
+        return http_fault(fault)
+    if given != (gateway.api_key, gateway.secret_key):
+        return web.json_response(
+            {"Balance": 0, "CodeResponse": "101", "ErrorMessage": "Authorize Failed"}
+        )
+    answer = {"Balance": gateway.balance, "CodeResponse": "100", "UserID": gateway.user_id}
+    return web.json_response(answer)
+
+
 def make_app(gateway: Gateway) -> web.Application:
     app = web.Application()
     add_control_routes(app, gateway)
     app.router.add_post(SEND_PATH, send)
+    # eSMS's documentation writes it without the final slash, its code samples with one.
+    app.router.add_post(BALANCE_PATH, balance)
+    app.router.add_post(BALANCE_PATH + "/", balance)
     return app
 
 
@@ -112,7 +144,9 @@ def _names(text: str) -> frozenset[str]:
 
 def main() -> None:
     brandnames = {"type": _names, "default": frozenset(), "help": "registered, comma-separated"}
-    run(__doc__.split("\n")[0], make_app, Gateway(), {"brandnames": brandnames})
+    balance = {"type": float, "default": Gateway.balance, "help": "the account's balance, đồng"}
+    options = {"brandnames": brandnames, "balance": balance}
+    run(__doc__.split("\n")[0], make_app, Gateway(), options)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ description, and always answers 201. This fake answers like Twilio when things g
 ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` (form-encoded, HTTP basic auth)
 gets a Message resource (``sid`` ``SM…``, ``status`` ``queued``), or Twilio's error body
 (``{"code": 21211, "message": …, "more_info": …, "status": 400}``) when a fault says so;
-``GET /2010-04-01/Accounts/{AccountSid}.json`` answers the account (or 20003) for checks.
+``GET /2010-04-01/Accounts/{AccountSid}.json`` answers the account (or 20003) for checks,
+``active`` unless ``--account-status`` (``suspended``, ``closed``) says otherwise.
 
 Faults (``providers.fakes.common``)::
 
@@ -40,6 +41,7 @@ class Gateway(Book):
     account_sid: str = "AC" + "0" * 32
     auth_token: str = "fake-twilio-token-7f3a9c"
     sids: list[str] = field(default_factory=list)
+    account_status: str = "active"
 
 
 def _error(code: int, status: int, message: str) -> web.Response:
@@ -100,7 +102,8 @@ async def account(request: web.Request) -> web.Response:
     gateway: Gateway = request.app["gateway"]
     if not _authorised(request, gateway) or request.match_info["account"] != gateway.account_sid:
         return _error(20003, 401, "Authenticate")
-    return web.json_response({"sid": gateway.account_sid, "status": "active", "type": "Full"})
+    answer = {"sid": gateway.account_sid, "status": gateway.account_status, "type": "Full"}
+    return web.json_response(answer)
 
 
 def make_app(gateway: Gateway) -> web.Application:
@@ -112,7 +115,8 @@ def make_app(gateway: Gateway) -> web.Application:
 
 
 def main() -> None:
-    run(__doc__.split("\n")[0], make_app, Gateway())
+    status = {"default": "active", "help": "the account's status: active, suspended, closed"}
+    run(__doc__.split("\n")[0], make_app, Gateway(), {"account_status": status})
 
 
 if __name__ == "__main__":
