@@ -33,10 +33,11 @@ prism: $(PRISM)
 
 # Two pytest processes (pytest-xdist): the failure tests spend most of their time waiting
 # for outages and pauses to pass, which the other process fills with the fast tests.
+# The suite's duration is watched: the 15 slowest tests, then the total on the last line.
 test: compile $(PRISM)
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen pytest -n 2
+	$(UV) run --frozen pytest -n 2 --durations=15
 
 format: .venv/.synced
 	$(UV) run --frozen ruff check --fix .

@@ -122,11 +122,28 @@ class RecipientList:
 
     def _split(self, row_number: int, cells: list[str]) -> ListRow:
         index, width = self.phone_index, len(self.headers)
-        if len(cells) != width:  # ragged row: pad or cut to the header
+        if len(cells) != width:  # ragged row: pad a short one, refuse to cut data off
+            if len(cells) > width:
+                self._check_extra(row_number, cells[width:])
             cells = (cells + [""] * width)[:width]
         return ListRow(
             row_number, cells[index], tuple(map(_NFC, cells[:index] + cells[index + 1 :]))
         )
+
+    def _check_extra(self, row_number: int, extra: list[str]) -> None:
+        """A row longer than the header: empty extra cells are harmless (many exports end
+        every row with a separator) and dropped; a filled one would be lost silently.
+
+        Raises:
+            ListError: naming the file, the row and how many cells lie beyond the header.
+        """
+        filled = sum(1 for cell in extra if cell.strip())
+        if filled:
+            raise ListError(
+                f"{self.path}: row {row_number} has {len(extra)} more cell(s) than the header's "
+                f"{len(self.headers)} columns ({filled} not empty); name their columns in the "
+                "header, or remove them"
+            )
 
     def _text_rows(self) -> Iterator[ListRow]:
         with self.path.open(encoding=self.encoding, newline="") as handle:

@@ -152,3 +152,41 @@ def test_a_header_without_rows_is_an_empty_list(tmp_path):
     path.write_text("Họ tên,SĐT\n\n", encoding="utf-8")
     with pytest.raises(ListError, match="no rows"):
         list(open_list(path).rows())
+
+
+def test_a_row_longer_than_the_header_is_refused_not_cut(tmp_path):
+    """A filled cell beyond the header's columns would be lost: the row is refused,
+    naming the file, the row and how many cells are too many."""
+    path = tmp_path / "list.csv"
+    path.write_text(
+        "Họ tên,SĐT\nAn,0912345678\nBình,0987654321,Ninh Hải,\nChi,0971234567\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ListError) as refused:
+        list(open_list(path).rows())
+    message = str(refused.value)
+    assert message.startswith(f"{path}: row 3 has 2 more cell(s)")
+    assert "header's 2 columns" in message and "1 not empty" in message
+
+
+def test_empty_cells_beyond_the_header_are_harmless(tmp_path):
+    """Many exports end each row with a separator (or two): nothing is lost there."""
+    path = tmp_path / "list.csv"
+    path.write_text("Họ tên,SĐT\nAn,0912345678,\nBình,0987654321, ,\n", encoding="utf-8")
+    rows = list(open_list(path).rows())
+    assert [(r.row, r.phone, r.values) for r in rows] == [
+        (2, "0912345678", ("An",)),
+        (3, "0987654321", ("Bình",)),
+    ]
+
+
+def test_an_xlsx_cell_beyond_the_header_is_refused(tmp_path):
+    path = tmp_path / "list.xlsx"
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Họ tên", "SĐT"])
+    sheet.append(["An", "0912345678"])
+    sheet.append(["Bình", "0987654321", None, "ghi chú"])
+    book.save(path)
+    with pytest.raises(ListError, match=r"row 3 has 2 more cell\(s\) .* \(1 not empty\)"):
+        list(open_list(path).rows())

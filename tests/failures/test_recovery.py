@@ -26,6 +26,10 @@ from tests.rig import Rig
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
 
 RECIPIENTS = 1500
+#: How long a campaign may take to finish: generous for a loaded machine (it bounds a
+#: hang, and finishes in seconds here), and still well short of the 15-minute lease,
+#: which only the recovery under test can beat.
+RECOVERY_SECONDS = 600
 
 
 @pytest.fixture
@@ -81,7 +85,7 @@ def test_a_killed_worker_process_is_replaced_and_its_claims_settled(rig, gateway
 
     # The lease is 15 minutes: finishing in time takes the dead process's claims settled
     # (they stop being published), its fetched jobs given back, and a new process.
-    counts = rig.wait_final("child-killed", RECIPIENTS, timeout=180)
+    counts = rig.wait_final("child-killed", RECIPIENTS, timeout=RECOVERY_SECONDS)
     recovered_in = time.monotonic() - killed_at
     assert counts == Counter({"sent": RECIPIENTS}), counts
     assert len(accepted_once(gateway)) == RECIPIENTS  # eSMS's RequestId: never twice
@@ -99,7 +103,7 @@ def test_redis_restarted_without_its_data_the_campaign_finishes_by_itself(rig, g
         rig.start_worker(processes=1, threads=4)
         wait_received(gateway, RECIPIENTS // 4)
         restart()  # every job, every claim, every bucket gone
-        counts = rig.wait_final("redis-empty", RECIPIENTS, timeout=180)
+        counts = rig.wait_final("redis-empty", RECIPIENTS, timeout=RECOVERY_SECONDS)
     assert counts == Counter({"sent": RECIPIENTS}), counts
     assert len(accepted_once(gateway)) == RECIPIENTS
 
@@ -115,7 +119,7 @@ def test_postgres_restarted_while_sending_every_provider_id_is_kept(
             rig.start_worker(processes=1, threads=4)
             wait_received(gateway, RECIPIENTS // 4)
             restart()
-            counts = rig.wait_final("pg-restart", RECIPIENTS, timeout=180)
+            counts = rig.wait_final("pg-restart", RECIPIENTS, timeout=RECOVERY_SECONDS)
             (missing,) = rig.rows(
                 "SELECT count(*) FROM messages WHERE provider_message_id IS NULL "
                 "AND status IN ('sent', 'unknown')"
@@ -159,14 +163,15 @@ def test_a_provider_throttling_now_and_then_costs_what_it_asked(rig, gateway):
     gateway.throttle(every=40, retry_after=1)
     rig.launch("throttled-often", 800)
     rig.start_worker(processes=1, threads=4)
-    counts = rig.wait_final("throttled-often", 800, timeout=180)
+    counts = rig.wait_final("throttled-often", 800, timeout=RECOVERY_SECONDS)
     assert counts == Counter({"sent": 800})
     received = gateway.received()
     throttled = sum(1 for row in received if row[3] == "http_429")
     accepted = sorted(row[0] for row in received if row[3] == "100")
     longest = max(b - a for a, b in itertools.pairwise(accepted))
     # Each throttle asked for a second. Doubling pauses (1, 2, 4 … 60 s, as before) would
-    # leave gaps of tens of seconds after a score of throttles; none is near that.
-    assert throttled >= 15 and longest < 10, (throttled, longest)
+    # leave gaps of 45 s and more after a score of throttles; none is near that (a bound
+    # thirty times the pause asked, so a loaded machine's slower sends cannot reach it).
+    assert throttled >= 15 and longest < 30, (throttled, longest)
     ((attempts,),) = rig.rows("SELECT max(attempts) FROM messages")
     assert attempts == 1  # a throttled send is not the message's fault

@@ -75,7 +75,7 @@ def test_a_worker_process_sends_a_campaign_and_serves_metrics(
         summary = json.loads(launched.stdout)
         assert summary["state"] == "completed" and summary["final"] == 2
 
-        deadline, body = time.monotonic() + 30, ""
+        deadline, body = time.monotonic() + 120, ""  # bounds a hang; the body decides
         while (
             time.monotonic() < deadline
             and 'loa_messages_total{outcome="sent",provider="sandbox"}' not in body
@@ -94,7 +94,7 @@ def test_a_worker_process_sends_a_campaign_and_serves_metrics(
         # The worker seals the events into the audit chain by itself, within seconds.
         engine = sa.create_engine(normalise_url(postgres_url))
         try:
-            deadline, sealed, written = time.monotonic() + 30, 0, -1
+            deadline, sealed, written = time.monotonic() + 120, 0, -1  # bounds a hang
             while sealed != written and time.monotonic() < deadline:
                 time.sleep(0.2)  # polling an outcome; the comparison decides
                 with engine.connect() as conn:

@@ -59,7 +59,7 @@ def test_resume_puts_a_paused_campaigns_batches_back_and_they_are_sent(engine, t
     assert provider.sent == [] and status_counts(engine, SPEC.id)[Status.QUEUED] == 20
     with embedded_worker(runtime) as broker:
         assert control.resume(runtime, SPEC.id) == 1  # the campaign's one batch
-        summary = wait_for_campaign(runtime, broker, SPEC.id, timeout=60)
+        summary = wait_for_campaign(runtime, broker, SPEC.id, timeout=600)  # bounds a hang
     assert summary.statuses[Status.SENT] == 20 and len(provider.sent) == 20
 
 
@@ -143,20 +143,21 @@ def test_a_release_racing_a_cancel_waits_for_it_and_ends_cancelled(postgres_url,
         engine.dispose()
 
 
-def _wait_for_a_lock_wait(engine, tries: int = 600) -> None:
+def _wait_for_a_lock_wait(engine, timeout: float = 300) -> None:
     """Until some session of this database waits for a row lock (polled: the condition
-    itself, not a guess at how long it takes)."""
+    itself, not a guess at how long it takes; ``timeout`` only bounds a hang)."""
     import time
 
     query = sa.text(
         "SELECT count(*) FROM pg_stat_activity "
         "WHERE datname = current_database() AND wait_event_type = 'Lock'"
     )
-    for _ in range(tries):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         with engine.connect() as conn:
             if conn.scalar(query):
                 return
-        time.sleep(0.05)
+        time.sleep(0.05)  # polling another session's state; the query decides
     raise AssertionError("the release never waited for the cancel")
 
 

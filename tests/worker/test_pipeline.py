@@ -90,7 +90,7 @@ def test_every_recipient_ends_in_exactly_one_final_state(pipeline, tmp_path):
         retryable_rate=0.1, permanent_rate=0.05, ambiguous_rate=0.05, undelivered_rate=0.1
     )
     launched = launch(runtime, EXAMPLE, list_file(tmp_path, 300))
-    summary = wait_for_campaign(runtime, stub, launched.campaign_id, timeout=60)
+    summary = wait_for_campaign(runtime, stub, launched.campaign_id, timeout=600)  # bounds a hang
 
     assert summary.done, summary.as_dict()
     intake = summary.campaign.intake
@@ -119,7 +119,7 @@ def test_a_batch_delivered_twice_sends_nothing_twice(pipeline, tmp_path):
     launched = launch(runtime, EXAMPLE, list_file(tmp_path, 200))
     for batch in range(1, launched.batches_enqueued + 1):  # every job delivered a second time
         enqueue_batch("sandbox", launched.campaign_id, batch)
-    summary = wait_for_campaign(runtime, stub, launched.campaign_id, timeout=60)
+    summary = wait_for_campaign(runtime, stub, launched.campaign_id, timeout=600)  # bounds a hang
     assert summary.done
 
     claims = per_message(runtime.engine, "sending")
@@ -131,7 +131,7 @@ def test_a_batch_delivered_twice_sends_nothing_twice(pipeline, tmp_path):
 def test_a_halting_provider_stops_the_campaign_and_loses_nothing(pipeline, tmp_path):
     runtime, stub = pipeline(halt_rate=1, retryable_rate=0, permanent_rate=0, ambiguous_rate=0)
     launched = launch(runtime, EXAMPLE, list_file(tmp_path, 100))
-    summary = wait_for_campaign(runtime, stub, launched.campaign_id, timeout=60)
+    summary = wait_for_campaign(runtime, stub, launched.campaign_id, timeout=600)  # bounds a hang
     assert summary.progress_state == "halted"
     assert "provider sandbox halted: 0x0E" in summary.state_reason
     # Nothing was sent and nothing is lost: every recipient is queued for a resume.
@@ -146,7 +146,7 @@ def test_the_providers_rate_holds_the_pace(pipeline, tmp_path):
     )
     started = time.monotonic()
     launched = launch(runtime, EXAMPLE, list_file(tmp_path, 150))
-    summary = wait_for_campaign(runtime, stub, launched.campaign_id, timeout=60)
+    summary = wait_for_campaign(runtime, stub, launched.campaign_id, timeout=600)  # bounds a hang
     assert summary.done
     # Every recipient took a token: they cannot all have gone faster than the rate allows.
     assert time.monotonic() - started >= (summary.recipients - 5) / 100 * 0.95
