@@ -18,8 +18,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from campaigns.hours import VIETNAM
+from campaigns.status import FINAL, Status
 from ledger.report import hour_in_vietnam
-from ledger.schema import campaigns, events, messages
+from ledger.schema import campaigns, events, messages, provider_halts
+from ledger.summary import progress_state
 
 #: The moves a daily update counts (claims and releases in between are the worker's own).
 REPORTED = ("sent", "delivered", "undelivered", "failed", "expired", "unknown", "cancelled")
@@ -29,7 +31,7 @@ REPORTED = ("sent", "delivered", "undelivered", "failed", "expired", "unknown", 
 class DailyCampaign:
     id: str
     name: str
-    state: str
+    state: str  # as ``loa campaign status`` shows it now: completed, running, cancelled …
     moves: dict[str, int]  # messages that reached each status that day
     standing: dict[str, int]  # every recipient's status now
 
@@ -103,11 +105,24 @@ def build_daily(engine: Engine, day: date) -> Daily:
             .group_by(messages.c.campaign_key, messages.c.status)
         ):
             standing.setdefault(key, {})[status] = count
+        waiting = _waiting(
+            conn, [row.key for row in rows if standing.get(row.key, {}).get("queued")]
+        )
+        halts: dict[str, str] = {}
+        if waiting:  # on this connection: SQLite opens one transaction at a time
+            halts = dict(
+                conn.execute(sa.select(provider_halts.c.provider, provider_halts.c.reason)).all()
+            )
         daily.campaigns = [
             DailyCampaign(
                 row.id,
                 row.name,
-                row.state,
+                progress_state(
+                    row.state,
+                    all(Status(s) in FINAL for s in standing.get(row.key, {})),
+                    halts,
+                    waiting.get(row.key, frozenset()),
+                ),
                 dict(sorted(moves[row.id].items())),
                 dict(sorted(standing.get(row.key, {}).items())),
             )
@@ -121,3 +136,16 @@ def build_daily(engine: Engine, day: date) -> Daily:
         ):
             daily.by_hour.setdefault(int(h), {})[status] = count
     return daily
+
+
+def _waiting(conn: Any, keys: list[int]) -> dict[int, frozenset[str]]:
+    """The providers still holding queued messages of each campaign in ``keys``."""
+    found: dict[int, set[str]] = {}
+    if keys:
+        for key, provider in conn.execute(
+            sa.select(messages.c.campaign_key, messages.c.provider)
+            .where(messages.c.campaign_key.in_(keys), messages.c.status == Status.QUEUED.value)
+            .distinct()
+        ):
+            found.setdefault(key, set()).add(provider)
+    return {key: frozenset(providers) for key, providers in found.items()}

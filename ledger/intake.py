@@ -58,6 +58,18 @@ class _Batcher:
         return slot[0]
 
 
+def launched_by() -> str | None:
+    """Who launches: the OS user and host (``user@host``), kept with the intake counts so
+    that a report can say it; ``None`` when the system cannot tell."""
+    import getpass
+    import socket
+
+    try:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    except (OSError, KeyError):  # no login name, no passwd entry for the uid
+        return None
+
+
 def record_campaign(
     engine: Engine,
     spec: CampaignSpec,
@@ -132,7 +144,7 @@ def record_campaign(
                 REJECT_COLUMNS,
                 [(key, row, reason) for row, reason in rejected_chunk],
             )
-        counts = summary().as_dict()
+        counts = {**summary().as_dict(), "launched_by": launched_by()}
         conn.execute(
             campaigns.update()
             .where(campaigns.c.id == campaign_id)

@@ -5,7 +5,9 @@ Communications reports to the provincial leadership.
 
 Hours are Vietnam's (UTC+7, no daylight saving). A breakdown by a list column (``--by``,
 ``district`` by default when the list has one) reads that column from each message's
-stored cells.
+stored cells. Every breakdown counts every recipient once, so its totals equal the
+summary's: the hour breakdown has a group (``None``) for the messages never handed to a
+provider, the failures list every recipient the message did not reach, by reason code.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from campaigns.plan import column_for
 from campaigns.status import FINAL, Status
-from ledger.schema import key_of, messages
-from ledger.summary import CampaignRecord, load_campaign
+from ledger.schema import campaigns, events, key_of, messages, provider_halts
+from ledger.summary import BILLED, CampaignRecord, load_campaign, progress_state
 
-#: Parts a provider took (and so bills): accepted, whatever happened next.
-BILLED = (Status.SENT, Status.DELIVERED, Status.UNDELIVERED, Status.UNKNOWN)
+#: The recipients the message did not reach, each with the code that says why.
+NOT_REACHED = (Status.UNDELIVERED, Status.FAILED, Status.EXPIRED, Status.UNKNOWN,
+               Status.CANCELLED)  # fmt: skip
 VIETNAM_OFFSET_HOURS = 7
 #: A timeline's step (seconds): the shortest of these that gives at most
 #: ``TIMELINE_POINTS`` points over the campaign's span.
@@ -63,13 +66,27 @@ class Report:
     by_column: dict[str, dict[str, int]] = field(default_factory=dict)
     by_carrier: dict[str, dict[str, int]] = field(default_factory=dict)
     by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
-    by_hour: dict[int, dict[str, int]] = field(default_factory=dict)
+    #: Hour of day (Vietnam) sent, or tried for a failed message; ``None``: never sent.
+    by_hour: dict[int | None, dict[str, int]] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     timeline: Timeline | None = None
+    #: The state ``loa campaign status`` shows (completed, halted … derived), why, and
+    #: since when (an operator's or worker's change; ``None`` when not recorded).
+    state: str = "running"
+    state_reason: str | None = None
+    state_since: datetime | None = None
+    start_at: datetime | None = None  # launched with ``--at``
+    first_sent: datetime | None = None  # the first and last message a provider took
+    last_sent: datetime | None = None
 
     @property
     def recipients(self) -> int:
         return sum(self.statuses.values())
+
+    @property
+    def reached(self) -> int:
+        """Recipients the carrier confirmed the message reached (``delivered``)."""
+        return self.statuses.get("delivered", 0)
 
     @property
     def delivery_rate(self) -> float | None:
@@ -79,10 +96,29 @@ class Report:
         return round(delivered / known, 4) if known else None
 
     def as_dict(self) -> dict[str, Any]:
-        intake = self.campaign.intake
+        """The figures as JSON: times ISO 8601 in UTC, ``by_hour`` keyed ``"0"``-``"23"``
+        and ``"not_sent"``, rates between 0 and 1 (``reached_share``: of every recipient;
+        ``delivery_rate``: of those the carriers reported delivered or undelivered)."""
+        intake, spec = self.campaign.intake, self.campaign.spec
         return {
             "campaign": self.campaign.id,
             "name": self.campaign.name,
+            "state": self.state,
+            "state_reason": self.state_reason,
+            "state_since": _iso(self.state_since),
+            "category": spec.category.value,
+            "brandname": spec.brandname,
+            "messages": {lang: text.text for lang, text in spec.messages.items()},
+            "sending_hours": str(spec.sending_hours) if spec.sending_hours else None,
+            "timezone": "Asia/Ho_Chi_Minh",
+            "created_at": _iso(self.campaign.created_at),
+            "start_at": _iso(self.start_at),
+            "valid_until": _iso(self.campaign.valid_until),
+            "first_sent": _iso(self.first_sent),
+            "last_sent": _iso(self.last_sent),
+            # The OS user and host that ran the launch, when the launch recorded them.
+            "launched_by": intake.get("launched_by"),
+            "list_name": self.campaign.list_name,
             "rows_read": intake.get("rows_read", 0),
             "rejected": intake.get("rejected", 0),
             "rejected_by_reason": intake.get("rejected_by_reason", {}),
@@ -92,6 +128,8 @@ class Report:
             "recipients": self.recipients,
             "statuses": self.statuses,
             "final": sum(n for s, n in self.statuses.items() if Status(s) in FINAL),
+            "reached": self.reached,
+            "reached_share": round(self.reached / self.recipients, 4) if self.recipients else None,
             "delivery_rate": self.delivery_rate,
             "parts_billed": self.parts_billed,
             "cost": self.cost,
@@ -100,10 +138,21 @@ class Report:
             "by_column": self.by_column,
             "by_carrier": self.by_carrier,
             "by_provider": self.by_provider,
-            "by_hour": {str(h): v for h, v in sorted(self.by_hour.items())},
+            "by_hour": {
+                "not_sent" if h is None else str(h): v
+                for h, v in sorted(self.by_hour.items(), key=lambda item: _hour_order(item[0]))
+            },
             "failures": self.failures,
             "timeline": self.timeline.as_dict() if self.timeline else None,
         }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _hour_order(hour: int | None) -> int:
+    return 24 if hour is None else hour  # the never-sent last
 
 
 def _grouped(conn: Connection, key: Any, campaign_id: str) -> dict[Any, dict[str, int]]:
@@ -251,27 +300,92 @@ def build(engine: Engine, campaign_id: str, by: str | None = None) -> Report:
             by_carrier=_grouped(conn, _carrier(), campaign_id),
             by_provider=_grouped(conn, messages.c.provider, campaign_id),
             by_hour={
-                h: v
-                for h, v in _grouped(conn, hour_in_vietnam(conn), campaign_id).items()
-                if h != ""  # never sent: no hour
+                (None if h == "" else int(h)): v  # never handed to a provider: no hour
+                for h, v in _grouped(conn, hour_in_vietnam(conn, _tried_at()), campaign_id).items()
             },
         )
         if index is not None:
             report.by_column = _grouped(conn, _cell(conn, index), campaign_id)
         report.timeline = timeline(conn, messages.c.campaign_key == key)
-        report.failures = [
-            {"provider": provider, "code": code or "", "recipients": count}
-            for provider, code, count in conn.execute(
-                sa.select(messages.c.provider, messages.c.error_code, sa.func.count())
-                .where(
-                    messages.c.campaign_key == key,
-                    messages.c.status.in_([Status.FAILED.value, Status.UNDELIVERED.value]),
-                )
-                .group_by(messages.c.provider, messages.c.error_code)
-                .order_by(sa.func.count().desc())
-            )
-        ]
+        report.failures = _failures(conn, key)
+        _standing(conn, report)
     return report
+
+
+def _tried_at() -> Any:
+    """When a provider took the message, or (failed, never taken) when it was tried."""
+    return sa.func.coalesce(messages.c.sent_at, messages.c.handed_at)
+
+
+def _failures(conn: Connection, key: Any) -> list[dict[str, Any]]:
+    """Every recipient the message did not reach, per status, provider and code (the
+    provider's, or Loa's own: ``validity_passed``, ``campaign_cancelled`` …), most first."""
+    return [
+        {"status": status, "provider": provider, "code": code or "", "recipients": count}
+        for status, provider, code, count in conn.execute(
+            sa.select(
+                messages.c.status, messages.c.provider, messages.c.error_code, sa.func.count()
+            )
+            .where(
+                messages.c.campaign_key == key,
+                messages.c.status.in_([s.value for s in NOT_REACHED]),
+            )
+            .group_by(messages.c.status, messages.c.provider, messages.c.error_code)
+            .order_by(sa.func.count().desc(), messages.c.status, messages.c.error_code)
+        )
+    ]
+
+
+def _standing(conn: Connection, report: Report) -> None:
+    """The campaign's state as ``loa campaign status`` derives it, since when, and when
+    its messages were sent."""
+    campaign, statuses = report.campaign, report.statuses
+    done = all(Status(s) in FINAL for s, n in statuses.items() if n)
+    halts: dict[str, str] = {}
+    if statuses.get(Status.QUEUED.value):  # on this connection: SQLite opens one at a time
+        halts = dict(
+            conn.execute(sa.select(provider_halts.c.provider, provider_halts.c.reason)).all()
+        )
+    waiting = frozenset(p for p, counts in report.by_provider.items() if counts.get("queued"))
+    report.state = progress_state(campaign.state, done, halts, waiting)
+    report.state_reason = campaign.state_reason
+    if campaign.state == "running" and halts.keys() & waiting:
+        report.state_reason = "; ".join(
+            f"provider {name} halted: {why}"
+            for name, why in sorted(halts.items())
+            if name in waiting
+        )
+    report.start_at = conn.scalar(
+        sa.select(campaigns.c.start_at).where(campaigns.c.id == campaign.id)
+    )
+    where = sa.and_(messages.c.campaign_key == key_of(campaign.id), messages.c.sent_at.is_not(None))
+    first, last, final = conn.execute(
+        sa.select(
+            sa.func.min(messages.c.sent_at),
+            sa.func.max(messages.c.sent_at),
+            sa.select(sa.func.max(messages.c.final_at))
+            .where(messages.c.campaign_key == key_of(campaign.id))
+            .scalar_subquery(),
+        ).where(where)
+    ).one()
+    report.first_sent = _aware(first) if first is not None else None
+    report.last_sent = _aware(last) if last is not None else None
+    if report.state == "completed":
+        report.state_since = _aware(final) if final is not None else None
+        return
+    # The last change of the campaign's own state (an operator's cancel or pause, a halt).
+    changed = conn.execute(
+        sa.select(events.c.at, events.c.detail)
+        .where(
+            events.c.campaign_id == campaign.id,
+            events.c.message_id.is_(None),
+            events.c.to_status.is_(None),
+        )
+        .order_by(events.c.id.desc())
+        .limit(1)
+    ).first()
+    if changed is not None and (changed.detail or {}).get("state") == campaign.state:
+        report.state_since = _aware(changed.at)
 
 
 def _cost(campaign: CampaignRecord, billed: list[Any]) -> float | None:

@@ -9,18 +9,20 @@ breakdown, and the recipients. Labels in Vietnamese by default, English with
 from __future__ import annotations
 
 import os
-import re
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 import typer
 
-from campaigns.files import atomic_private, xlsx_append
+from campaigns.files import atomic_private
 from scripts.common import JsonOption, ledger_runtime, settings
 from scripts.output import BAD_INPUT, errors_as_exit_codes, fail, out, print_json
-from scripts.report_html import reason_label
+from scripts.report_words import LABELS, STATES, meaning, number
+
+__all__ = ["LABELS", "Format", "report", "write_daily_report"]
 
 
 class Format(StrEnum):
@@ -34,181 +36,38 @@ class Lang(StrEnum):
     EN = "en"
 
 
-LABELS: dict[str, dict[str, str]] = {
-    "vi": {
-        "summary": "Tổng hợp", "item": "Mục", "count": "Số lượng", "rows_read": "Số dòng đã đọc",
-        "rejected": "Bị loại", "duplicates": "Trùng lặp", "suppressed": "Bị chặn",
-        "recipients": "Người nhận", "parts_billed": "Số tin tính cước", "cost": "Chi phí ước tính",
-        "delivery_rate": "Tỷ lệ đến máy", "by_column": "Theo", "by_carrier": "Theo nhà mạng",
-        "by_provider": "Theo nhà cung cấp", "by_hour": "Theo giờ gửi", "failures": "Lỗi",
-        "recipients_sheet": "Người nhận", "group": "Nhóm", "total": "Tổng",
-        "provider": "Nhà cung cấp", "code": "Mã lỗi", "meaning": "Ý nghĩa",
-        "report": "Báo cáo kết quả gửi tin", "lang": "vi", "audit": "Kiểm toán nhật ký",
-        "audit_ok": "Chuỗi băm toàn vẹn: nhật ký không bị sửa đổi",
-        "audit_broken": "Chuỗi băm bị đứt: nhật ký đã bị sửa đổi", "audit_head": "Đầu chuỗi",
-        "queued": "Đang chờ", "sending": "Đang gửi", "sent": "Đã gửi", "delivered": "Đã đến máy",
-        "undelivered": "Không đến máy", "failed": "Thất bại", "expired": "Hết hạn",
-        "unknown": "Không rõ", "cancelled": "Đã huỷ",
-        "timeline": "Tiến độ gửi tin và đến máy (luỹ kế)", "daily": "Báo cáo ngày",
-        "campaign": "Chiến dịch", "that_day": "Trong ngày", "state": "Trạng thái",
-        "by_hour_day": "Theo giờ trong ngày", "campaigns_sheet": "Chiến dịch",
-        "no_activity": "Không có chiến dịch nào hoạt động trong ngày này.", "name": "Tên",
-        "timeline_sheet": "Tiến độ",
-        "audit_never": "Chưa kiểm tra toàn bộ chuỗi băm (chạy loa audit verify)",
-        "audit_verified_at": "Kiểm tra toàn bộ lúc", "audit_links": "mắt xích",
-        "audit_since": "niêm phong sau lần kiểm tra", "audit_unsealed": "sự kiện chờ niêm phong",
-    },
-    "en": {
-        "summary": "Summary", "item": "Item", "count": "Count", "rows_read": "Rows read",
-        "rejected": "Rejected", "duplicates": "Duplicates", "suppressed": "Suppressed",
-        "recipients": "Recipients", "parts_billed": "Parts billed", "cost": "Estimated cost",
-        "delivery_rate": "Delivery rate", "by_column": "By", "by_carrier": "By carrier",
-        "by_provider": "By provider", "by_hour": "By hour sent", "failures": "Failures",
-        "recipients_sheet": "Recipients", "group": "Group", "total": "Total",
-        "provider": "Provider", "code": "Error code", "meaning": "Meaning",
-        "report": "Delivery report", "lang": "en", "audit": "Audit log",
-        "audit_ok": "Hash chain intact: the log was not altered",
-        "audit_broken": "Hash chain broken: the log was altered", "audit_head": "Chain head",
-        "queued": "Queued", "sending": "Sending", "sent": "Sent", "delivered": "Delivered",
-        "undelivered": "Undelivered", "failed": "Failed", "expired": "Expired",
-        "unknown": "Unknown", "cancelled": "Cancelled",
-        "timeline": "Sends and deliveries over time (cumulative)", "daily": "Daily report",
-        "campaign": "Campaign", "that_day": "That day", "state": "State",
-        "by_hour_day": "By hour of the day", "campaigns_sheet": "Campaigns",
-        "no_activity": "No campaign was active that day.", "name": "Name",
-        "timeline_sheet": "Timeline",
-        "audit_never": "The whole chain was never verified (run loa audit verify)",
-        "audit_verified_at": "Whole chain verified at", "audit_links": "links",
-        "audit_since": "sealed since", "audit_unsealed": "events waiting to be sealed",
-    },
-}  # fmt: skip
-STATES = ("delivered", "undelivered", "failed", "expired", "unknown", "cancelled", "sent",
-          "sending", "queued")  # fmt: skip
-
-
-EXCEL_ROWS = 1_048_576
-
-
 def _check_writable(path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         fail(f"{path}: is a folder; name the report file", BAD_INPUT)
+    if path.exists() and not path.is_symlink() and not path.is_file():
+        # A device or a pipe: the report would be renamed over it, not written into it.
+        fail(f"{path}: not a regular file; name the report file", BAD_INPUT)
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         fail(f"{path}: cannot write there (no such folder, or no permission)", BAD_INPUT)
 
 
-def _sheet_title(text: str) -> str:
-    """Excel's rules: at most 31 characters, none of ``[]:*?/\\``."""
-    return re.sub(r"[\[\]:*?/\\]", "-", text)[:31]
-
-
-def _breakdown(sheet: Any, words: dict[str, str], rows: dict[Any, dict[str, int]]) -> None:
-    xlsx_append(sheet, [words["group"], *(words[s] for s in STATES), words["total"]])
-    for group, counts in sorted(rows.items(), key=lambda item: str(item[0])):
-        values = [counts.get(s, 0) for s in STATES]
-        xlsx_append(sheet, [str(group) or "-", *values, sum(values)])
-
-
-def _write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], handle: BinaryIO) -> None:
-    """The workbook, every string in it a text cell (``campaigns.files.xlsx_append``):
-    a district or an error code such as ``=HYPERLINK(…)`` is shown, never run."""
-    from openpyxl import Workbook
-
-    from ledger.export import RECIPIENT_COLUMNS, recipient_rows
-
-    book = Workbook(write_only=True)
-    summary = book.create_sheet(words["summary"])
-    xlsx_append(summary, [words["item"], words["count"]])
-    for key in ("rows_read", "rejected", "duplicates", "suppressed", "recipients"):
-        xlsx_append(summary, [words[key], data[key]])
-        if key == "rejected":
-            for reason, count in data["rejected_by_reason"].items():
-                xlsx_append(summary, [f"    {reason_label(reason, words['lang'])}", count])
-    for state in STATES:
-        xlsx_append(summary, [f"  {words[state]}", data["statuses"].get(state, 0)])
-    xlsx_append(summary, [words["parts_billed"], data["parts_billed"]])
-    xlsx_append(summary, [words["cost"], data["cost"]])
-    xlsx_append(summary, [words["delivery_rate"], data["delivery_rate"]])
-    verified = data["audit"]["verified"]
-    if verified is None:
-        xlsx_append(summary, [words["audit"], words["audit_never"]])
-    else:
-        verdict = words["audit_ok"] if verified["ok"] else words["audit_broken"]
-        xlsx_append(
-            summary, [words["audit"], f"{verdict} ({words['audit_verified_at']} {verified['at']})"]
-        )
-    head = f"#{data['audit']['head_seq']} {data['audit']['head']}"
-    xlsx_append(summary, [words["audit_head"], head])
-    sheets = [("by_carrier", data["by_carrier"]), ("by_provider", data["by_provider"])]
-    sheets.append(("by_hour", data["by_hour"]))
-    if data["by"]:
-        sheets.insert(0, ("by_column", data["by_column"]))
-    for key, rows in sheets:
-        title = f"{words[key]} {data['by']}" if key == "by_column" else words[key]
-        _breakdown(book.create_sheet(_sheet_title(title)), words, rows)
-    if data["timeline"]:
-        _timeline_sheet(book.create_sheet(words["timeline_sheet"]), words, data["timeline"])
-    failures = book.create_sheet(words["failures"])
-    xlsx_append(failures, [words["provider"], words["code"], words["meaning"], words["count"]])
-    for failure in data["failures"]:
-        xlsx_append(
-            failures,
-            [failure["provider"], failure["code"], failure["meaning"], failure["recipients"]],
-        )
-    # Excel holds 1,048,576 rows a sheet: a larger campaign's recipients go on in more.
-    for n, row in enumerate(recipient_rows(engine, data["campaign"])):
-        if n % (EXCEL_ROWS - 1) == 0:
-            part = n // (EXCEL_ROWS - 1) + 1
-            title = words["recipients_sheet"] + (f" {part}" if part > 1 else "")
-            recipients = book.create_sheet(title)
-            xlsx_append(recipients, RECIPIENT_COLUMNS)
-        xlsx_append(recipients, row)
-    book.save(handle)
-
-
-def _timeline_sheet(sheet: Any, words: dict[str, str], timeline: dict[str, Any]) -> None:
-    """One row per step: its start in Vietnam's time, sends and deliveries, and both
-    cumulative."""
-    from datetime import datetime, timedelta
-
-    from campaigns.hours import VIETNAM
-
-    start, step = datetime.fromisoformat(timeline["start"]), timeline["step_seconds"]
-    xlsx_append(
-        sheet,
-        [
-            words["timeline"],
-            words["sent"],
-            words["delivered"],
-            *(f"Σ {words[k]}" for k in ("sent", "delivered")),
-        ],
-    )
-    total_sent = total_delivered = 0
-    for n, (sent, delivered) in enumerate(
-        zip(timeline["sent"], timeline["delivered"], strict=True)
-    ):
-        total_sent, total_delivered = total_sent + sent, total_delivered + delivered
-        moment = (start + timedelta(seconds=n * step)).astimezone(VIETNAM).replace(tzinfo=None)
-        xlsx_append(sheet, [moment, sent, delivered, total_sent, total_delivered])
-
-
-#: Loa's own codes (not a provider's), as the worker, reaper and finaliser record them.
-LOA_CODES = {
-    "validity_passed": "validity passed before it could be sent",
-    "lease_expired_after_handover": "a worker died after handing it over: may have gone out",
-    "no_final_receipt": "no final receipt within the provider's window",
-    "read_timeout": "no answer after sending: may have gone out",
-    "bad_answer": "an answer that could not be read: may have gone out",
-}
-
-
-def _meaning(runtime: Any, provider: str, code: str) -> str:
-    if code in LOA_CODES:
-        return LOA_CODES[code]
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """What the checks before cannot see (root writes where the permissions say no until
+    the file system refuses, a full disk, the folder changed meanwhile): an ``OSError``
+    writing or renaming the report is one line naming it and exit 2, never a traceback."""
+    folder = (path.parent if str(path.parent) else Path(".")).absolute()
     try:
-        return runtime.provider(provider).describe(code) or ""
+        yield
+    except OSError as exc:
+        if exc.filename is not None and Path(exc.filename).absolute().parent != folder:
+            raise  # not the report's
+        fail(f"{path}: cannot write the report ({exc.strerror or exc})", BAD_INPUT)
+
+
+def _meaning(runtime: Any, provider: str, code: str, lang: str) -> tuple[str, str]:
+    """A failure code's meaning in ``lang`` and as the provider's own table says it."""
+    try:
+        described = (runtime.provider(provider).describe(code) or "") if code else ""
     except Exception:  # a provider no longer configured: the code alone
-        return ""
+        described = ""
+    return meaning(code, described, lang), described
 
 
 def _format(given: Format | None, out_path: Path) -> Format:
@@ -286,7 +145,7 @@ def report(
     words = LABELS[lang.value]
     # Written beside the target under a fresh private name (0600, never through a link)
     # and renamed onto it when complete: a failed report leaves nothing.
-    with ExitStack() as stack:
+    with _writing(out_path), ExitStack() as stack:
         try:
             handle = stack.enter_context(atomic_private(out_path))
         except OSError as exc:
@@ -302,7 +161,7 @@ def report(
     if daily is not None:
         out.print(f"{words['daily']} {data['day']}: {len(data['campaigns'])} → {out_path}")
     else:
-        out.print(f"{words['recipients']}: {data['recipients']:,} → {out_path}")
+        out.print(f"{words['recipients']}: {number(data['recipients'], lang.value)} → {out_path}")
 
 
 def _audit(runtime: Any, verify_now: bool) -> dict[str, Any]:
@@ -313,7 +172,14 @@ def _audit(runtime: Any, verify_now: bool) -> dict[str, Any]:
     if verify_now:
         seal_all(runtime.engine)
         record_verdict(runtime.engine, verify(runtime.engine))
-    return audit_status(runtime.engine)
+    return {**audit_status(runtime.engine), "verified_now": verify_now}
+
+
+def _now() -> str:
+    """When the report is made (UTC, ISO 8601), for its reader."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _campaign(
@@ -328,9 +194,12 @@ def _campaign(
     from ledger.report import build
 
     data = build(runtime.engine, campaign_id, by).as_dict()
+    data["generated_at"] = _now()
     data["audit"] = _audit(runtime, verify_now)
     for failure in data["failures"]:
-        failure["meaning"] = _meaning(runtime, failure["provider"], failure["code"])
+        failure["meaning"], failure["provider_meaning"] = _meaning(
+            runtime, failure["provider"], failure["code"], words["lang"]
+        )
     if fmt is Format.CSV:
         from ledger.export import write_recipients
 
@@ -340,7 +209,9 @@ def _campaign(
 
         handle.write(render(data, words, STATES, data["audit"]).encode("utf-8"))
     else:
-        _write_xlsx(runtime.engine, data, words, handle)
+        from scripts.report_xlsx import write_xlsx
+
+        write_xlsx(runtime.engine, data, words, handle)
     return data
 
 
@@ -357,13 +228,12 @@ def write_daily_report(
     except report_daily.DayError as error:
         fail(str(error), BAD_INPUT)
     data = build_daily(runtime.engine, day).as_dict()
+    data["generated_at"] = _now()
     data["audit"] = _audit(runtime, verify_now)
     if fmt is Format.CSV:
         report_daily.write_csv(data, words, handle)
     elif fmt is Format.HTML:
-        from scripts.report_html import render_daily
-
-        handle.write(render_daily(data, words, data["audit"]).encode("utf-8"))
+        handle.write(report_daily.render_html(data, words, data["audit"]).encode("utf-8"))
     else:
         report_daily.write_xlsx(data, words, handle)
     return data

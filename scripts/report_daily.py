@@ -38,12 +38,15 @@ def parse_day(text: str, today: date | None = None) -> date:
     return day
 
 
-def _campaign_rows(data: dict[str, Any]) -> list[list[Any]]:
+def _campaign_rows(data: dict[str, Any], words: dict[str, str]) -> list[list[Any]]:
+    from scripts.report_words import STATE_WORDS
+
+    states = STATE_WORDS[words["lang"]]
     return [
         [
             c["campaign"],
             c["name"],
-            c["state"],
+            states.get(c["state"], c["state"]),
             *(c["that_day"].get(s, 0) for s in REPORTED),
             c["recipients"],
             c["delivery_rate_that_day"],
@@ -59,7 +62,7 @@ def _headers(words: dict[str, str]) -> list[str]:
         words["state"],
         *(f"{words[s]} ({words['that_day'].lower()})" for s in REPORTED),
         words["recipients"],
-        words["delivery_rate"],
+        f"{words['delivery_rate']} ({words['that_day'].lower()})",
     ]
 
 
@@ -69,7 +72,7 @@ def write_csv(data: dict[str, Any], words: dict[str, str], handle: BinaryIO) -> 
     with as_text(handle, "utf-8-sig") as text:  # BOM: Excel reads UTF-8
         writer = csv.writer(text)
         writer.writerow(csv_row(_headers(words)))
-        writer.writerows(csv_row(row) for row in _campaign_rows(data))
+        writer.writerows(csv_row(row) for row in _campaign_rows(data, words))
 
 
 def write_xlsx(data: dict[str, Any], words: dict[str, str], handle: BinaryIO) -> None:
@@ -79,7 +82,7 @@ def write_xlsx(data: dict[str, Any], words: dict[str, str], handle: BinaryIO) ->
     book = Workbook(write_only=True)
     day = book.create_sheet(words["that_day"])
     xlsx_append(day, _headers(words))
-    for row in _campaign_rows(data):
+    for row in _campaign_rows(data, words):
         xlsx_append(day, row)
     xlsx_append(day, [words["total"], "", "", *(data["that_day"].get(s, 0) for s in REPORTED)])
     hours = book.create_sheet(words["by_hour_day"][:31])
@@ -88,8 +91,121 @@ def write_xlsx(data: dict[str, Any], words: dict[str, str], handle: BinaryIO) ->
         counts = data["by_hour"].get(str(hour), {})
         xlsx_append(hours, [f"{hour:02d}:00", counts.get("sent", 0), counts.get("delivered", 0)])
     standing = book.create_sheet(words["campaigns_sheet"])
-    xlsx_append(standing, [words["campaign"], *(words[s] for s in STANDING), words["total"]])
+    xlsx_append(
+        standing, [words["campaign"], words["name"], *(words[s] for s in STANDING), words["total"]]
+    )
     for campaign in data["campaigns"]:
         counts = [campaign["standing"].get(s, 0) for s in STANDING]
-        xlsx_append(standing, [campaign["campaign"], *counts, sum(counts)])
+        xlsx_append(standing, [campaign["campaign"], campaign["name"], *counts, sum(counts)])
     book.save(handle)
+
+
+def render_html(data: dict[str, Any], words: dict[str, str], audit: dict[str, Any]) -> str:
+    """The day's page (``ledger.daily.Daily.as_dict``, with ``generated_at``): each
+    campaign by name and id with the state it is really in, its moves that day, a chart
+    of the day's hours, where each campaign stands, and the audit log's verdict."""
+    from html import escape
+
+    from scripts.report_charts import hours_chart
+    from scripts.report_html import audit_section, page
+    from scripts.report_words import moment
+
+    campaigns = data["campaigns"]
+    sections = [f"<h2>{escape(words['that_day'])}</h2>"]
+    if not campaigns:
+        sections.append(f"<p>{escape(words['no_activity'])}</p>")
+    else:
+        sections += [
+            _day_table(data, words),
+            f'<p class="note">{escape(words["moves_note"])}</p>',
+            f"<h2>{escape(words['by_hour_day'])}</h2>",
+            hours_chart(data["by_hour"], words),
+            f"<h2>{escape(words['standing'])}</h2>",
+        ]
+        for campaign in campaigns:
+            sections += _standing(campaign, words)
+    sections += audit_section(audit, words)
+    day = moment(f"{data['day']}T12:00:00+07:00", words["lang"]).split(" ")[0]
+    return page(f"{words['daily']} {day}", words["report"], sections, words, data["generated_at"])
+
+
+def _day_table(data: dict[str, Any], words: dict[str, str]) -> str:
+    """A row per campaign (its name, its id under it), its recipients, its state, and its
+    moves that day."""
+    from html import escape
+
+    from scripts.report_html import scroll, td
+    from scripts.report_words import STATE_WORDS
+
+    lang, campaigns = words["lang"], data["campaigns"]
+    head = (
+        f'<th class="g">{escape(words["campaign"])}</th>'
+        f'<th class="sum">{escape(words["recipients"])}</th>'
+        f'<th class="st">{escape(words["state"])}</th>'
+        + "".join(f"<th>{escape(words[s])}</th>" for s in REPORTED)
+    )
+    body = "".join(
+        f'<tr data-campaign="{escape(c["campaign"])}"><td class="g">{escape(c["name"])}'
+        f'<br><code class="id">{escape(c["campaign"])}</code></td>'
+        + td(c["recipients"], lang, "sum")
+        + f'<td class="st">{escape(STATE_WORDS[lang].get(c["state"], c["state"]))}</td>'
+        + "".join(td(c["that_day"].get(s, 0), lang) for s in REPORTED)
+        + "</tr>"
+        for c in campaigns
+    )
+    foot = (
+        f'<tr class="total"><td class="g">{escape(words["total"])}</td>'
+        + td(sum(c["recipients"] for c in campaigns), lang, "sum")
+        + "<td></td>"
+        + "".join(td(data["that_day"].get(s, 0), lang) for s in REPORTED)
+        + "</tr>"
+    )
+    return scroll(
+        f'<table class="campaigns" data-breakdown="that_day"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody><tfoot>{foot}</tfoot></table>",
+        len(REPORTED) + 3,
+        words,
+    )
+
+
+def _standing(campaign: dict[str, Any], words: dict[str, str]) -> list[str]:
+    """Where one campaign stands now: reached of its recipients, a bar, a row per state."""
+    from html import escape
+
+    from scripts.report_charts import stack_bar, swatch
+    from scripts.report_html import scroll, td
+    from scripts.report_words import STATE_WORDS, STATES, number, percent
+
+    lang = words["lang"]
+    counts = {s: campaign["standing"][s] for s in STATES if campaign["standing"].get(s)}
+    total, reached = sum(counts.values()), counts.get("delivered", 0)
+    headline = words["headline"].format(
+        reached=number(reached, lang),
+        recipients=number(total, lang),
+        share=percent(reached, total, lang),
+    )
+    state = STATE_WORDS[lang].get(campaign["state"], campaign["state"])
+    rows = "".join(
+        f'<tr><td class="g">{swatch(s)}{escape(words[s])}</td>'
+        + td(n, lang, "", f' data-status="{s}"')
+        + f"<td>{escape(percent(n, total, lang))}</td></tr>"
+        for s, n in counts.items()
+    )
+    foot = (
+        f'<tr class="total"><td class="g">{escape(words["recipients"])}</td>'
+        + td(total, lang, "", ' data-status="total"')
+        + f"<td>{escape(percent(total, total, lang))}</td></tr>"
+    )
+    head = "".join(f"<th>{escape(words[k])}</th>" for k in ("count", "share"))
+    table = (
+        f'<table class="summary" data-breakdown="standing" data-campaign="{escape(campaign["campaign"])}">'
+        f'<thead><tr><th class="g">{escape(words["state"])}</th>{head}</tr></thead>'
+        f"<tbody>{rows}</tbody><tfoot>{foot}</tfoot></table>"
+    )
+    return [
+        f"<h3>{escape(campaign['name'])}</h3>",
+        f'<p class="muted"><code class="id">{escape(campaign["campaign"])}</code> · {escape(state)}</p>',
+        f"<p>{escape(headline)}</p>",
+        stack_bar(counts, words),
+        scroll(table, 3, words),
+    ]

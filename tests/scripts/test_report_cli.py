@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import stat
+from datetime import datetime
+from pathlib import Path
 
 from openpyxl import load_workbook
 
+from campaigns.hours import VIETNAM
 from tests.scripts.test_cli import EXAMPLE, loa
 
 
@@ -37,8 +42,10 @@ def test_xlsx_and_csv_reports(tmp_path):
     ]  # fmt: skip
     summary = {row[0]: row[1] for row in book["Tổng hợp"].iter_rows(values_only=True)}
     assert summary["Người nhận"] == 3
-    by_district = list(book["Theo Huyện"].iter_rows(values_only=True))
-    assert sum(row[-1] for row in by_district[1:]) == 3  # the totals add up on the page
+    *by_district, total = list(book["Theo Huyện"].iter_rows(values_only=True))[1:]
+    assert sum(row[-1] for row in by_district) == total[-1] == 3  # the totals add up on the page
+    assert summary["Trạng thái"].startswith("Đã hoàn tất")  # the campaign, before its figures
+    assert summary["Tên người gửi (brandname)"] == "NinhThuan"
     numbers = [row[1] for row in book["Người nhận"].iter_rows(min_row=2, values_only=True)]
     assert numbers and all("*" in n for n in numbers)  # masked
 
@@ -80,14 +87,35 @@ def test_bad_requests_are_named_with_exit_2(tmp_path):
     assert not (tmp_path / "r.xlsx").exists()  # nothing half-written
 
 
+def vietnam_today() -> str:
+    return datetime.now(VIETNAM).date().isoformat()
+
+
+def launched_within_one_day(tmp_path: Path) -> tuple[str, Path, str]:
+    """``launched`` from start to end within one day in Vietnam (again, in a fresh
+    folder, if midnight passed meanwhile): the campaign, and the folder and day."""
+    for attempt in range(2):
+        folder = tmp_path / f"launch-{attempt}"
+        folder.mkdir()
+        before = vietnam_today()
+        campaign = launched(folder)
+        if vietnam_today() == before:
+            return campaign, folder, before
+    raise AssertionError("midnight passed during each of two launches")
+
+
 def test_the_daily_update(tmp_path):
-    campaign = launched(tmp_path)
-    made = loa("report", "--daily", "today", "-f", "html", "-o", str(tmp_path / "d.html"),
+    # The day the campaign was sent, named: "today" would be the next day's once the
+    # test ran past midnight in Vietnam.
+    campaign, tmp_path, day = launched_within_one_day(tmp_path)
+    made = loa("report", "--daily", day, "-f", "html", "-o", str(tmp_path / "d.html"),
                "--json", cwd=tmp_path)  # fmt: skip
     assert made.returncode == 0, made.stderr
     daily = json.loads(made.stdout)
+    assert daily["day"] == day
     (active,) = daily["campaigns"]
     assert active["campaign"] == campaign and active["recipients"] == 3
+    assert active["state"] == "completed"  # every recipient final: not "running" any more
     assert (
         sum(
             active["that_day"].get(s, 0)
@@ -97,6 +125,7 @@ def test_the_daily_update(tmp_path):
     )  # fmt: skip - every recipient ended today
     html = (tmp_path / "d.html").read_text(encoding="utf-8")
     assert "Báo cáo ngày" in html and 'class="timeline"' in html and "<script" not in html
+    assert f'<code class="id">{campaign}</code>' in html and "Đã hoàn tất" in html
 
     flat = loa("report", "--daily", daily["day"], "-f", "csv", "-o", str(tmp_path / "d.csv"),
                cwd=tmp_path)  # fmt: skip
@@ -106,7 +135,10 @@ def test_the_daily_update(tmp_path):
     assert row["Chiến dịch"] == campaign and row["Người nhận"] == "3"
 
     book = tmp_path / "d.xlsx"
-    assert loa("report", "--daily", "today", "-o", str(book), cwd=tmp_path).returncode == 0
+    before = vietnam_today()
+    today = loa("report", "--daily", "today", "-o", str(book), "--json", cwd=tmp_path)
+    assert today.returncode == 0, today.stderr
+    assert json.loads(today.stdout)["day"] in {before, vietnam_today()}  # "today": Vietnam's
     assert load_workbook(book, read_only=True).sheetnames == [
         "Trong ngày", "Theo giờ trong ngày", "Chiến dịch"
     ]  # fmt: skip
@@ -161,5 +193,57 @@ def test_failures_carry_the_meaning_of_their_code(tmp_path):
     assert (failure["code"], failure["recipients"]) == ("0x0B", 2)
     assert failure["meaning"].startswith("ESME_RINVDSTADR")  # from the provider's own table
     sheet = load_workbook(tmp_path / "r.xlsx", read_only=True)["Lỗi"]
-    header, row = list(sheet.iter_rows(values_only=True))
+    header, row, total = list(sheet.iter_rows(values_only=True))
     assert header[2] == "Ý nghĩa" and row[2] == failure["meaning"]
+    assert failure["meaning"] == "ESME_RINVDSTADR: số nhận không hợp lệ"  # in Vietnamese
+    assert failure["provider_meaning"] == "ESME_RINVDSTADR: invalid destination number"
+    assert total[0] == "Tổng" and total[3] == 2
+
+
+def test_an_out_that_cannot_be_written_is_one_line_and_exit_2(tmp_path):
+    """Each used to be a traceback (exit 1) or, for a device, the device replaced."""
+    campaign = launched(tmp_path)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file.txt").write_text("x", encoding="utf-8")
+    os.mkfifo(tmp_path / "pipe.csv")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    # Root writes in a folder whatever its mode: there, a file system that takes no file.
+    unwritable = Path("/sys/loa-report.csv") if os.geteuid() == 0 else locked / "r.csv"
+    cases = {
+        tmp_path / "missing" / "r.csv": "cannot write there",  # no such folder
+        tmp_path / "file.txt" / "r.csv": "cannot write there",  # a file as the folder
+        tmp_path / "folder": "is a folder",
+        tmp_path / "pipe.csv": "not a regular file",
+        unwritable: "cannot write",
+    }
+    for out, needle in cases.items():
+        result = loa("report", campaign, "-o", str(out), "-f", "csv", cwd=tmp_path)
+        assert result.returncode == 2, (out, result.stderr)
+        assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith(f"error: {out}: {needle}"), (out, result.stderr)
+    assert stat.S_ISFIFO((tmp_path / "pipe.csv").stat().st_mode)  # left as it was
+    assert list((tmp_path / "folder").iterdir()) == []
+
+
+def test_every_failure_meaning_reads_in_vietnamese():
+    """Each meaning in the providers' tables (English) and each of Loa's own codes has
+    its Vietnamese text, so no failure in a report is explained in English only."""
+    from providers.esms import CODE_RESULTS
+    from providers.sandbox import MEANINGS
+    from providers.twilio import ERROR_CODES
+    from scripts.report_words import LOA_CODES, meaning
+
+    described = {
+        **MEANINGS,
+        **{code: text for code, (_, text) in CODE_RESULTS.items()},
+        **{str(code): text for code, (_, text) in ERROR_CODES.items()},
+        "http_503": "HTTP 503 from the provider",
+    }
+    untranslated = {
+        code: text for code, text in described.items() if meaning(code, text, "vi") == text
+    }
+    assert untranslated == {}
+    assert LOA_CODES["vi"].keys() == LOA_CODES["en"].keys()
+    assert meaning("validity_passed", "", "vi") == "hết hạn hiệu lực trước khi gửi được"
+    assert meaning("0x0B", "ESME_RINVDSTADR: invalid destination number", "en").startswith("ESME")

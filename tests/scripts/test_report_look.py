@@ -17,10 +17,12 @@ import re
 import shutil
 import struct
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from campaigns.hours import VIETNAM
 from scripts.report_html import POLICY
 from tests.scripts.test_cli import loa
 
@@ -40,7 +42,16 @@ window.addEventListener("load", () => {
     page_width: document.documentElement.scrollWidth,
     viewport: window.innerWidth,
     timeline_lines: document.querySelectorAll("svg.timeline polyline.series").length,
-    rate_bars: document.querySelectorAll("svg.rates rect.bar").length,
+    timeline_width: Math.round(document.querySelector("svg.timeline").getBoundingClientRect().width),
+    rate_bars: document.querySelectorAll(".rates .bar").length,
+    // A district's name on one or two lines, never a word a line.
+    group_lines: Math.max(...[...document.querySelectorAll("table[data-breakdown^=by_] td.g")]
+      .map((e) => Math.round(e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight)))),
+    campaign_lines: Math.max(...[...document.querySelectorAll("table[data-breakdown=that_day] tbody td.g")]
+      .map((e) => Math.round(e.getBoundingClientRect().height / parseFloat(getComputedStyle(e).lineHeight)))),
+    // Each breakdown's total column in view without scrolling its table.
+    totals_hidden: [...document.querySelectorAll("table[data-breakdown] .sum")]
+      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5).length,
     outside: outside.map((e) => e.tagName + "." + e.className),
     requests: performance.getEntriesByType("resource").map((e) => e.name),
     refused: window.refused,
@@ -92,11 +103,34 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+def probe(browser: str, report: Path, folder: Path, name: str) -> dict:
+    """What Chromium laid out of ``report`` in a 390-pixel frame (the PROBE's line);
+    ``name``: the probed copy's (plain ASCII: the frame's address)."""
+    page = report.read_text(encoding="utf-8")
+    # The probe needs to run a script: the copy's policy allows inline scripts, nothing else.
+    probed = folder / f"probed-{name}.html"
+    probed.write_text(
+        page.replace(POLICY, POLICY + "; script-src 'unsafe-inline'")
+        .replace("<head>", "<head>" + WATCH)
+        .replace("</body>", PROBE + "</body>"),
+        encoding="utf-8",
+    )
+    frame = folder / "phone.html"
+    frame.write_text(FRAME.format(src=probed.name, width=WIDTH), encoding="utf-8")
+    run = browse(browser, frame)
+    assert run.returncode == 0, run.stderr[-2000:]
+    console = re.findall(r"CONSOLE[^\n]*", run.stderr)
+    probes = [line for line in console if '"probe:' in line]
+    assert len(probes) == 1, run.stderr[-2000:]
+    assert [line for line in console if line not in probes] == []  # no error, no warning
+    return json.loads(re.search(r'"probe:(.*)", source:', probes[0]).group(1).replace('\\"', '"'))
+
+
 def test_the_demo_report_reads_on_a_phone(tmp_path):
     browser = chromium()
     demo = loa("demo", "--json", cwd=tmp_path)
     assert demo.returncode == 0, demo.stderr
-    campaign = json.loads(demo.stdout)["campaign"]
+    campaign, launched = (json.loads(demo.stdout)[k] for k in ("campaign", "created_at"))
     env = {"LOA_DATABASE_URL": f"sqlite:///{(tmp_path / 'var' / 'demo.db').as_posix()}"}
     report = tmp_path / "báo-cáo.html"
     made = loa(
@@ -106,29 +140,28 @@ def test_the_demo_report_reads_on_a_phone(tmp_path):
     page = report.read_text(encoding="utf-8")
     assert POLICY in page  # the page itself forbids any request and any script
 
-    # The probe needs to run a script: the copy's policy allows inline scripts, nothing else.
-    probed = tmp_path / "probed.html"
-    probed.write_text(
-        page.replace(POLICY, POLICY + "; script-src 'unsafe-inline'")
-        .replace("<head>", "<head>" + WATCH)
-        .replace("</body>", PROBE + "</body>"),
-        encoding="utf-8",
-    )
-    frame = tmp_path / "phone.html"
-    frame.write_text(FRAME.format(src=probed.name, width=WIDTH), encoding="utf-8")
-    run = browse(browser, frame)
-    assert run.returncode == 0, run.stderr[-2000:]
-    console = re.findall(r"CONSOLE[^\n]*", run.stderr)
-    probes = [line for line in console if '"probe:' in line]
-    assert len(probes) == 1, run.stderr[-2000:]
-    assert [line for line in console if line not in probes] == []  # no error, no warning
-    found = json.loads(re.search(r'"probe:(.*)", source:', probes[0]).group(1).replace('\\"', '"'))
+    found = probe(browser, report, tmp_path, "campaign")
     assert found["viewport"] == WIDTH
     assert found["page_width"] <= WIDTH, found
     assert found["outside"] == [], found
     assert found["requests"] == found["refused"] == [], found  # nothing fetched, nothing tried
     assert found["timeline_lines"] == 2  # sends and deliveries
+    assert found["timeline_width"] >= WIDTH - 80, found  # the page's width, less the axis
     assert found["rate_bars"] == 7  # the demo's seven districts
+    assert found["group_lines"] <= 2, found
+    assert found["totals_hidden"] == 0, found
+
+    # The day's report: the campaign by name and id, its real state, nothing off the page.
+    daily = tmp_path / "ngày.html"
+    day = datetime.fromisoformat(launched).astimezone(VIETNAM).date().isoformat()
+    made = loa("report", "--daily", day, "-o", str(daily), cwd=tmp_path, env=env)
+    assert made.returncode == 0, made.stderr
+    seen = probe(browser, daily, tmp_path, "daily")
+    assert seen["page_width"] <= WIDTH and seen["outside"] == [], seen
+    assert seen["totals_hidden"] == 0, seen
+    assert seen["campaign_lines"] <= 5, seen  # a name on two or three lines, its id on two
+    text = daily.read_text(encoding="utf-8")
+    assert "Đã hoàn tất" in text and campaign in text and ">running<" not in text
 
     shot = tmp_path / "report.png"
     taken = browse(browser, report, f"--screenshot={shot}")

@@ -1,0 +1,383 @@
+"""The words of the delivery reports (``loa report``): labels in Vietnamese (the readers'
+language) and English, the campaign's states, what each recipient status and each failure
+code means, and the Vietnamese way of writing numbers (``1.234.567``), shares
+(``96,1 %``), money (``2.540.300 ₫``) and times (``30/11/2026 08:05``, Vietnam's time).
+
+Plain data and small functions only: the command line imports this module at start.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+#: Every recipient status, in the order reports list them: the outcomes first, then what
+#: is still under way.
+STATES = ("delivered", "undelivered", "failed", "expired", "unknown", "cancelled", "sent",
+          "sending", "queued")  # fmt: skip
+#: The statuses of recipients the message did not reach, with a reason code each.
+NOT_REACHED = ("undelivered", "failed", "expired", "unknown", "cancelled")
+#: A colour per status, the same in every chart and legend of a report.
+COLOURS = {
+    "delivered": "#1a7f37", "undelivered": "#d4700b", "failed": "#b42318",
+    "expired": "#8c6d1f", "unknown": "#8a8f98", "cancelled": "#5b4b8a", "sent": "#5b9bd5",
+    "sending": "#2f6fde", "queued": "#c9ced6",
+}  # fmt: skip
+SENT_COLOUR, DELIVERED_COLOUR = "#5b9bd5", COLOURS["delivered"]
+
+LABELS: dict[str, dict[str, str]] = {
+    "vi": {
+        "summary": "Tổng hợp", "item": "Mục", "count": "Số lượng", "rows_read": "Số dòng đã đọc",
+        "rejected": "Bị loại", "duplicates": "Trùng lặp", "suppressed": "Bị chặn",
+        "recipients": "Người nhận", "parts_billed": "Số tin tính cước", "cost": "Chi phí ước tính",
+        "delivery_rate": "Tỷ lệ đến máy trong số tin nhà mạng đã báo kết quả",
+        "by_column": "Theo", "by_carrier": "Theo nhà mạng",
+        "by_provider": "Theo nhà cung cấp", "by_hour": "Theo giờ gửi", "failures": "Lỗi",
+        "recipients_sheet": "Người nhận", "group": "Nhóm", "total": "Tổng",
+        "provider": "Nhà cung cấp", "code": "Mã lỗi", "meaning": "Ý nghĩa",
+        "report": "Báo cáo kết quả gửi tin", "lang": "vi", "audit": "Kiểm toán nhật ký",
+        "audit_ok": "Chuỗi băm toàn vẹn: nhật ký không bị sửa đổi",
+        "audit_broken": "Chuỗi băm bị đứt: nhật ký đã bị sửa đổi",
+        "audit_head": "Mã đầu chuỗi (để đối chiếu)",
+        "queued": "Đang chờ gửi", "sending": "Đang gửi", "sent": "Đã gửi",
+        "delivered": "Đã đến máy", "undelivered": "Không đến máy", "failed": "Thất bại",
+        "expired": "Hết hạn", "unknown": "Không rõ", "cancelled": "Đã huỷ",
+        "timeline": "Tiến độ gửi tin và đến máy (luỹ kế)", "daily": "Báo cáo ngày",
+        "campaign": "Chiến dịch", "that_day": "Trong ngày", "state": "Trạng thái",
+        "by_hour_day": "Theo giờ trong ngày", "campaigns_sheet": "Chiến dịch",
+        "no_activity": "Không có chiến dịch nào hoạt động trong ngày này.", "name": "Tên",
+        "timeline_sheet": "Tiến độ",
+        "audit_never": "Chưa kiểm tra toàn bộ chuỗi băm của nhật ký: báo cáo này chưa xác "
+        "nhận được nhật ký không bị sửa đổi.",
+        "audit_verified_at": "Kiểm tra toàn bộ lúc", "audit_links": "mắt xích",
+        "audit_now": "ngay khi lập báo cáo này (lệnh loa report --verify)",
+        "audit_before": "lần kiểm tra gần nhất được ghi lại (bằng loa audit verify, loa "
+        "report --verify hoặc lượt kiểm tra tự động hằng ngày)",
+        "audit_since": "sự kiện được ghi sau lần kiểm tra đó, chưa được kiểm tra",
+        "audit_unsealed": "sự kiện mới nhất chưa được niêm phong vào chuỗi",
+        "audit_explain": "Mỗi lần một tin đổi trạng thái đều được ghi vào nhật ký và nối vào "
+        "một chuỗi băm: sửa hay xoá bất kỳ dòng nào sẽ làm đứt chuỗi.",
+        "headline": "Đã đến {reached} / {recipients} người nhận ({share})",
+        "headline_note": "“Đã đến” là số người nhận được nhà mạng xác nhận tin đã tới máy; "
+        "tỷ lệ tính trên tổng số người nhận.",
+        "cancelled_note": "Chiến dịch đã bị huỷ: {count} người nhận không được gửi tin.",
+        "facts": "Thông tin chiến dịch", "campaign_id": "Mã chiến dịch", "category": "Loại tin",
+        "public_service": "Thông báo công ích", "advertising": "Quảng cáo",
+        "brandname": "Tên người gửi (brandname)", "message_text": "Nội dung tin nhắn",
+        "launched": "Khởi chạy lúc", "launched_by": "Người khởi chạy",
+        "launched_by_unknown": "không được ghi lại trong nhật ký",
+        "sending_hours": "Khung giờ được phép gửi", "any_hour": "mọi giờ trong ngày",
+        "every_day": "hằng ngày", "sent_between": "Thời gian gửi thực tế",
+        "nothing_sent": "chưa gửi tin nào", "valid_until": "Hạn gửi (hết hiệu lực lúc)",
+        "start_at": "Lịch bắt đầu gửi", "list_file": "Danh sách người nhận",
+        "zone": "giờ Việt Nam, UTC+7", "generated": "Lập báo cáo lúc",
+        "share": "Tỷ lệ", "since": "từ",
+        "outcomes_note": "Mỗi người nhận ở đúng một trạng thái; tỷ lệ tính trên tổng số "
+        "người nhận.",
+        "delivery_rate_note": "Tỷ lệ đến máy trong số tin nhà mạng đã báo kết quả = Đã đến "
+        "máy / (Đã đến máy + Không đến máy) = {delivered} / {known}; không tính tin thất "
+        "bại, hết hạn, không rõ, đã huỷ hay chưa có kết quả.",
+        "not_sent_group": "Chưa gửi đi", "blank_group": "(trống)",
+        "hour_note": "Giờ nhà cung cấp nhận tin (tin thất bại: giờ thử gửi). “Chưa gửi "
+        "đi”: tin chưa từng được chuyển cho nhà cung cấp (đang chờ, đã huỷ, hết hạn trước "
+        "khi gửi).",
+        "breakdown_note": "Tổng của bảng bằng tổng số người nhận ở bảng Tổng hợp.",
+        "rates_caption": "Tỷ lệ đã đến máy trên tổng người nhận của từng nhóm",
+        "why_not": "Vì sao chưa đến máy", "outcome": "Kết quả", "no_code": "(không có mã)",
+        "reason": "Kết quả · mã lý do",
+        "failures_note": "Mọi người nhận không đến máy, thất bại, hết hạn, không rõ hoặc bị "
+        "huỷ, theo mã lý do; tổng bằng tổng các trạng thái đó ở bảng Tổng hợp.",
+        "scroll_hint": "Kéo ngang bảng để xem các cột khác →",
+        "timeline_note": "Số tin luỹ kế theo thời gian ({zone}).",
+        "statuses_explained": "Giải thích trạng thái",
+        "moves_note": "Số tin chuyển sang từng trạng thái trong ngày (một tin có thể được "
+        "đếm ở hai cột, ví dụ đã gửi rồi đã đến máy trong cùng ngày). Cột “Người nhận”: "
+        "toàn bộ người nhận của chiến dịch.",
+        "standing": "Hiện trạng toàn chiến dịch", "per_hour": "Số tin mỗi giờ ({zone})",
+        "day_of": "ngày", "hours": "giờ",
+    },
+    "en": {
+        "summary": "Summary", "item": "Item", "count": "Count", "rows_read": "Rows read",
+        "rejected": "Rejected", "duplicates": "Duplicates", "suppressed": "Suppressed",
+        "recipients": "Recipients", "parts_billed": "Parts billed", "cost": "Estimated cost",
+        "delivery_rate": "Delivery rate among messages the carriers reported on",
+        "by_column": "By", "by_carrier": "By carrier",
+        "by_provider": "By provider", "by_hour": "By hour sent", "failures": "Failures",
+        "recipients_sheet": "Recipients", "group": "Group", "total": "Total",
+        "provider": "Provider", "code": "Error code", "meaning": "Meaning",
+        "report": "Delivery report", "lang": "en", "audit": "Audit log",
+        "audit_ok": "Hash chain intact: the log was not altered",
+        "audit_broken": "Hash chain broken: the log was altered",
+        "audit_head": "Chain head (for comparison)",
+        "queued": "Queued", "sending": "Sending", "sent": "Sent",
+        "delivered": "Delivered", "undelivered": "Undelivered", "failed": "Failed",
+        "expired": "Expired", "unknown": "Unknown", "cancelled": "Cancelled",
+        "timeline": "Sends and deliveries over time (cumulative)", "daily": "Daily report",
+        "campaign": "Campaign", "that_day": "That day", "state": "State",
+        "by_hour_day": "By hour of the day", "campaigns_sheet": "Campaigns",
+        "no_activity": "No campaign was active that day.", "name": "Name",
+        "timeline_sheet": "Timeline",
+        "audit_never": "The whole hash chain of the log was never verified: this report "
+        "cannot confirm that the log was not altered.",
+        "audit_verified_at": "Whole chain verified at", "audit_links": "links",
+        "audit_now": "while this report was made (loa report --verify)",
+        "audit_before": "the last recorded verification (by loa audit verify, loa report "
+        "--verify or the daily automatic check)",
+        "audit_since": "events recorded since that verification, not verified yet",
+        "audit_unsealed": "latest events not sealed into the chain yet",
+        "audit_explain": "Every status change of every message is written to the log and "
+        "linked into a hash chain: altering or deleting any line breaks the chain.",
+        "headline": "Reached {reached} of {recipients} recipients ({share})",
+        "headline_note": "“Reached”: recipients whose carrier confirmed the message arrived "
+        "on the phone; the share is of all recipients.",
+        "cancelled_note": "The campaign was cancelled: {count} recipients were never sent "
+        "the message.",
+        "facts": "Campaign", "campaign_id": "Campaign id", "category": "Kind",
+        "public_service": "Public service notice", "advertising": "Advertising",
+        "brandname": "Sender (brandname)", "message_text": "Message text",
+        "launched": "Launched at", "launched_by": "Launched by",
+        "launched_by_unknown": "not recorded in the ledger",
+        "sending_hours": "Sending hours allowed", "any_hour": "any hour",
+        "every_day": "every day", "sent_between": "Actually sent",
+        "nothing_sent": "nothing sent yet", "valid_until": "May be sent until",
+        "start_at": "Scheduled start", "list_file": "Recipient list",
+        "zone": "Vietnam time, UTC+7", "generated": "Report made at",
+        "share": "Share", "since": "since",
+        "outcomes_note": "Every recipient is in exactly one state; shares are of all "
+        "recipients.",
+        "delivery_rate_note": "Delivery rate among messages the carriers reported on = "
+        "Delivered / (Delivered + Undelivered) = {delivered} / {known}; failed, expired, "
+        "unknown, cancelled and pending messages are not counted.",
+        "not_sent_group": "Never sent", "blank_group": "(blank)",
+        "hour_note": "The hour the provider took the message (failed ones: the hour it was "
+        "tried). “Never sent”: never handed to a provider (queued, cancelled, expired "
+        "before sending).",
+        "breakdown_note": "The table's total equals the recipients in the summary.",
+        "rates_caption": "Share of each group's recipients reached",
+        "why_not": "Why messages did not arrive", "outcome": "Outcome", "no_code": "(no code)",
+        "reason": "Outcome · reason code",
+        "failures_note": "Every recipient undelivered, failed, expired, unknown or "
+        "cancelled, by reason code; the total equals those states in the summary.",
+        "scroll_hint": "Scroll the table sideways for more columns →",
+        "timeline_note": "Cumulative messages over time ({zone}).",
+        "statuses_explained": "What the states mean",
+        "moves_note": "Messages that reached each state that day (one message may count "
+        "in two columns, e.g. sent and then delivered the same day). “Recipients”: all of "
+        "the campaign's recipients.",
+        "standing": "Where the whole campaign stands", "per_hour": "Messages per hour ({zone})",
+        "day_of": "day", "hours": "hours",
+    },
+}  # fmt: skip
+
+#: A message text's language, by its code in the campaign file.
+LANGUAGES: dict[str, dict[str, str]] = {
+    "vi": {"vi": "Tiếng Việt", "en": "Tiếng Anh", "zh": "Tiếng Trung", "ko": "Tiếng Hàn",
+           "ja": "Tiếng Nhật", "ru": "Tiếng Nga", "fr": "Tiếng Pháp", "th": "Tiếng Thái"},
+    "en": {"vi": "Vietnamese", "en": "English", "zh": "Chinese", "ko": "Korean",
+           "ja": "Japanese", "ru": "Russian", "fr": "French", "th": "Thai"},
+}  # fmt: skip
+
+#: The campaign's state as ``loa campaign status`` derives it, for people.
+STATE_WORDS: dict[str, dict[str, str]] = {
+    "vi": {
+        "scheduled": "Đã lên lịch, chưa bắt đầu", "running": "Đang gửi",
+        "completed": "Đã hoàn tất", "paused": "Tạm dừng",
+        "halted": "Bị dừng do lỗi nhà cung cấp", "cancelled": "Đã huỷ",
+    },
+    "en": {
+        "scheduled": "Scheduled, not started", "running": "Sending",
+        "completed": "Completed", "paused": "Paused",
+        "halted": "Stopped by a provider error", "cancelled": "Cancelled",
+    },
+}  # fmt: skip
+
+#: What each recipient status means, for a reader who never saw the system.
+STATUS_NOTES: dict[str, dict[str, str]] = {
+    "vi": {
+        "delivered": "nhà mạng xác nhận tin đã tới máy người nhận.",
+        "undelivered": "nhà mạng báo không giao được (máy tắt lâu, ngoài vùng phủ sóng …).",
+        "failed": "nhà cung cấp từ chối tin (số không hợp lệ …); không tính cước.",
+        "expired": "quá hạn hiệu lực trước khi gửi được.",
+        "unknown": "không có kết quả cuối cùng: tin có thể đã đến hoặc không.",
+        "cancelled": "chiến dịch bị huỷ trước khi tin được gửi.",
+        "sent": "nhà cung cấp đã nhận tin, đang chờ nhà mạng báo kết quả.",
+        "sending": "đang được chuyển cho nhà cung cấp.",
+        "queued": "chưa đến lượt gửi.",
+    },
+    "en": {
+        "delivered": "the carrier confirmed the message reached the phone.",
+        "undelivered": "the carrier could not deliver it (phone off too long, no coverage …).",
+        "failed": "the provider refused it (invalid number …); not billed.",
+        "expired": "its validity passed before it could be sent.",
+        "unknown": "no final result: it may or may not have arrived.",
+        "cancelled": "the campaign was cancelled before it was sent.",
+        "sent": "the provider took it; the carrier has not reported yet.",
+        "sending": "being handed to the provider.",
+        "queued": "not sent yet.",
+    },
+}  # fmt: skip
+
+#: Loa's own codes (not a provider's), as the worker, reaper and finaliser record them.
+LOA_CODES: dict[str, dict[str, str]] = {
+    "en": {
+        "validity_passed": "validity passed before it could be sent",
+        "lease_expired_after_handover": "a worker died after handing it over: may have gone out",
+        "claim_abandoned_after_handover": "a worker gave it up after handing it over: may "
+        "have gone out",
+        "no_final_receipt": "no final receipt within the provider's window",
+        "read_timeout": "no answer after sending: may have gone out",
+        "bad_answer": "an answer that could not be read: may have gone out",
+        "unexpected": "an unexpected error while sending: may have gone out",
+        "campaign_cancelled": "the campaign was cancelled before it was sent",
+    },
+    "vi": {
+        "validity_passed": "hết hạn hiệu lực trước khi gửi được",
+        "lease_expired_after_handover": "tiến trình gửi dừng đột ngột sau khi đã chuyển "
+        "tin cho nhà cung cấp: tin có thể đã đi",
+        "claim_abandoned_after_handover": "tiến trình gửi bỏ dở sau khi đã chuyển tin cho "
+        "nhà cung cấp: tin có thể đã đi",
+        "no_final_receipt": "nhà mạng không báo kết quả cuối cùng trong thời hạn chờ",
+        "read_timeout": "nhà cung cấp không trả lời sau khi gửi: tin có thể đã đi",
+        "bad_answer": "không đọc được câu trả lời của nhà cung cấp: tin có thể đã đi",
+        "unexpected": "lỗi bất thường khi gửi: tin có thể đã đi",
+        "campaign_cancelled": "chiến dịch bị huỷ trước khi tin được gửi",
+    },
+}
+
+#: The providers' own meanings (their tables are in English) in Vietnamese, by their
+#: text: a meaning missing here is shown as the provider wrote it.
+MEANINGS_VI: dict[str, str] = {
+    "throttled, not processed": "bị giới hạn tốc độ, chưa được xử lý",
+    "invalid destination number": "số nhận không hợp lệ",
+    "credentials refused": "thông tin đăng nhập bị từ chối",
+    "not delivered: the handset could not be reached": "không đến máy: không liên lạc "
+    "được với máy người nhận",
+    "unknown error or number blocked": "lỗi không xác định hoặc số bị chặn",
+    "ApiKey/SecretKey refused": "ApiKey/SecretKey bị từ chối",
+    "balance exhausted": "tài khoản đã hết tiền",
+    "invalid phone number": "số điện thoại không hợp lệ",
+    "caller IP not whitelisted": "địa chỉ IP gửi chưa được cho phép",
+    "brandname not registered on this account": "tên người gửi (brandname) chưa đăng ký "
+    "trên tài khoản này",
+    "content does not match a registered template": "nội dung không khớp mẫu tin đã đăng ký",
+    "brandname not registered for this network": "tên người gửi (brandname) chưa đăng ký "
+    "với nhà mạng này",
+    "invalid 'To' number": "số nhận không hợp lệ",
+    "region not enabled on the account": "tài khoản chưa được phép gửi tới vùng này",
+    "recipient unsubscribed (STOP)": "người nhận đã từ chối nhận tin (STOP)",
+    "not a mobile number": "không phải số di động",
+    "account suspended": "tài khoản bị tạm khoá",
+    "unreachable handset": "không liên lạc được với máy người nhận",
+    "message blocked": "tin nhắn bị chặn",
+    "unknown handset": "số người nhận không tồn tại",
+    "landline or unreachable carrier": "số cố định hoặc không liên lạc được với nhà mạng",
+    "carrier filtering: check the sender and the text": "bị nhà mạng lọc: cần kiểm tra "
+    "tên người gửi và nội dung",
+    "unknown error": "lỗi không xác định",
+    "body over 1,600 characters": "nội dung dài quá 1.600 ký tự",
+    "content too long for the carrier (long UCS-2 text)": "nội dung quá dài đối với nhà mạng "
+    "(tin có dấu, mã UCS-2, quá dài)",
+}
+_HTTP = re.compile(r"^HTTP (\d{3}) from the provider$")
+_INTERNAL = re.compile(r"^\S+ internal error$")
+_PROTOCOL_NAME = re.compile(r"^([A-Z][A-Z0-9_]+): (.*)$")  # "ESME_RINVDSTADR: invalid …"
+
+
+def group_label(key: str, group: Any, words: dict[str, str]) -> str:
+    """A breakdown's group as reports name it: an hour as ``07:00–07:59``, the messages
+    never sent by their own words, a blank list cell as ``(trống)``."""
+    if key == "by_hour":
+        if str(group) == "not_sent":
+            return words["not_sent_group"]
+        return f"{int(group):02d}:00–{int(group):02d}:59"
+    return str(group) or words["blank_group"]
+
+
+def reason_label(reason: str, lang: str) -> str:
+    """A reject reason in the report's language (the command line's labels are both)."""
+    from scripts.output import REJECT_LABELS
+
+    label = REJECT_LABELS.get(reason)
+    if label is None:
+        return reason
+    vi, _, en = label.partition(" · ")
+    return vi if lang == "vi" else (en or vi)
+
+
+def meaning(code: str, described: str, lang: str) -> str:
+    """What a failure ``code`` means in ``lang``: Loa's own codes from ``LOA_CODES``, a
+    provider's from its own description ``described`` (English; ``""`` when its tables
+    do not say), put in Vietnamese when ``lang`` is ``vi`` and the text is known. A
+    protocol name leading the text (``ESME_RINVDSTADR: …``) is kept as it is."""
+    if code in LOA_CODES["en"]:
+        return LOA_CODES[lang if lang in LOA_CODES else "en"][code]
+    if lang != "vi" or not described:
+        return described
+    named = _PROTOCOL_NAME.match(described)
+    prefix, text = (f"{named[1]}: ", named[2]) if named else ("", described)
+    if text in MEANINGS_VI:
+        return prefix + MEANINGS_VI[text]
+    if http := _HTTP.match(text):
+        return f"{prefix}nhà cung cấp trả lời lỗi HTTP {http[1]}"
+    if _INTERNAL.match(text):
+        return f"{prefix}lỗi nội bộ của nhà cung cấp"
+    return described
+
+
+def number(value: int | float, lang: str = "vi") -> str:
+    """A whole number with thousands grouped: ``1.234.567`` (``1,234,567`` in English)."""
+    from scripts.formats import count
+
+    return count(value) if lang == "vi" else f"{round(value):,}"
+
+
+def percent(part: int | float, whole: int | float, lang: str = "vi") -> str:
+    """``part`` as a share of ``whole``, one decimal: ``96,1 %`` (``96.1%``); ``"–"``
+    when ``whole`` is zero."""
+    if not whole:
+        return "–"
+    return share(part / whole, lang)
+
+
+def share(rate: float, lang: str = "vi") -> str:
+    """A rate between 0 and 1 as a percentage: ``96,1 %`` (no-break space), ``96.1%``."""
+    from scripts.formats import decimal
+
+    # A no-break space: a figure and its sign never part at a line's end in a table.
+    return f"{decimal(rate * 100)}\u00a0%" if lang == "vi" else f"{rate * 100:.1f}%"
+
+
+def money(amount: float, currency: str | None, lang: str = "vi") -> str:
+    """An amount of money: đồng without decimals and with their sign (``2.540.300 ₫``),
+    other currencies with two decimals and their code (``12,50 USD``)."""
+    code = (currency or "VND").upper()
+    if code == "VND":
+        return f"{number(amount, lang)}\u00a0₫"
+    from scripts.formats import decimal
+
+    return f"{decimal(amount, 2) if lang == 'vi' else f'{amount:,.2f}'}\u00a0{code}"
+
+
+def span(first: datetime | str, last: datetime | str, lang: str = "vi") -> str:
+    """From one moment to another in Vietnam's time, the date said once when both fall
+    on the same day: ``30/11/2026 08:05–11:40``."""
+    start, end = moment(first, lang), moment(last, lang)
+    day, _, clock = end.partition(" ")
+    if start.startswith(day + " "):
+        return f"{start}–{clock}"
+    return f"{start} – {end}"
+
+
+def moment(at: datetime | str, lang: str = "vi", seconds: bool = False) -> str:
+    """A moment in Vietnam's time: ``30/11/2026 08:05`` (``2026-11-30 08:05`` in
+    English), with seconds when asked. ``at``: an aware time or its ISO text."""
+    from campaigns.hours import VIETNAM
+
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    local = at.astimezone(VIETNAM)
+    clock = "%H:%M:%S" if seconds else "%H:%M"
+    return local.strftime(("%d/%m/%Y " if lang == "vi" else "%Y-%m-%d ") + clock)

@@ -1,0 +1,193 @@
+"""The campaign report's workbook (``loa report --format xlsx``): a summary sheet (the
+campaign, every recipient counted in exactly one state, the totals adding up on the
+page), a sheet per breakdown with its totals row, the timeline, the reasons messages did
+not arrive, and the recipients (numbers masked). Groups and labels as the HTML report
+names them (``scripts.report_html``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, BinaryIO
+
+from campaigns.files import xlsx_append
+from scripts.report_words import STATES, group_label, reason_label
+
+EXCEL_ROWS = 1_048_576
+
+
+def _sheet_title(text: str) -> str:
+    """Excel's rules: at most 31 characters, none of ``[]:*?/\\``."""
+    return re.sub(r"[\[\]:*?/\\]", "-", text)[:31]
+
+
+def _breakdown(
+    sheet: Any, words: dict[str, str], key: str, rows: dict[Any, dict[str, int]]
+) -> None:
+    """A group per row (the hours in their order, others by name), a column per status,
+    the total last, and a totals row equal to the summary's."""
+    xlsx_append(sheet, [words["group"], *(words[s] for s in STATES), words["total"]])
+    ordered = rows.items()
+    if key != "by_hour":  # by name, the blank group last (the hours come in order)
+        ordered = sorted(ordered, key=lambda item: (not item[0], str(item[0]).casefold()))
+    groups = [(group_label(key, g, words), counts) for g, counts in ordered]
+    for group, counts in groups:
+        values = [counts.get(s, 0) for s in STATES]
+        xlsx_append(sheet, [group, *values, sum(values)])
+    totals = [sum(counts.get(s, 0) for _, counts in groups) for s in STATES]
+    xlsx_append(sheet, [words["total"], *totals, sum(totals)])
+
+
+def _number_cell(sheet: Any, value: float | None, shape: str) -> Any:
+    """A number kept a number, shown as ``shape`` (Excel's format: the reader's own
+    thousands and decimal marks)."""
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(sheet, value)
+    cell.number_format = shape
+    return cell
+
+
+def _context_rows(data: dict[str, Any], words: dict[str, str]) -> list[list[Any]]:
+    """What the HTML report says about the campaign before its figures, as rows."""
+    from scripts.report_words import STATE_WORDS, moment, span
+
+    lang, zone = words["lang"], f"({words['zone']})"
+    state = STATE_WORDS[lang].get(data["state"], data["state"])
+    if data["state_since"]:
+        state += f" · {words['since']} {moment(data['state_since'], lang)} {zone}"
+    if data["state_reason"] and data["state"] != "completed":
+        state += f" — {data['state_reason']}"
+    hours = data["sending_hours"]
+    sent = (
+        f"{span(data['first_sent'], data['last_sent'], lang)} {zone}"
+        if data["first_sent"]
+        else words["nothing_sent"]
+    )
+    rows = [
+        [words["campaign_id"], data["campaign"]],
+        [words["name"], data["name"]],
+        [words["state"], state],
+        [words["category"], words.get(data["category"], data["category"])],
+        [words["brandname"], data["brandname"]],
+        *([f"{words['message_text']} ({code})", text] for code, text in data["messages"].items()),
+        [words["launched"], f"{moment(data['created_at'], lang)} {zone}"],
+        [words["launched_by"], data["launched_by"] or words["launched_by_unknown"]],
+    ]
+    if data["start_at"]:
+        rows.append([words["start_at"], f"{moment(data['start_at'], lang)} {zone}"])
+    rows += [
+        [
+            words["sending_hours"],
+            f"{hours} {words['every_day']} {zone}" if hours else words["any_hour"],
+        ],
+        [words["sent_between"], sent],
+        [words["valid_until"], f"{moment(data['valid_until'], lang)} {zone}"],
+        [words["list_file"], data["list_name"]],
+        [words["generated"], f"{moment(data['generated_at'], lang)} {zone}"],
+    ]
+    return rows
+
+
+def write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], handle: BinaryIO) -> None:
+    """The workbook, every string in it a text cell (``campaigns.files.xlsx_append``):
+    a district or an error code such as ``=HYPERLINK(…)`` is shown, never run."""
+    from openpyxl import Workbook
+
+    from ledger.export import RECIPIENT_COLUMNS, recipient_rows
+
+    book = Workbook(write_only=True)
+    summary = book.create_sheet(words["summary"])
+    recipients = data["recipients"]
+    xlsx_append(summary, [words["item"], words["count"], words["share"]])
+    for key in ("rows_read", "rejected", "duplicates", "suppressed", "recipients"):
+        xlsx_append(summary, [words[key], data[key]])
+        if key == "rejected":
+            for reason, count in data["rejected_by_reason"].items():
+                xlsx_append(summary, [f"    {reason_label(reason, words['lang'])}", count])
+    for state in STATES:
+        count = data["statuses"].get(state, 0)
+        share = count / recipients if recipients else None
+        xlsx_append(summary, [f"  {words[state]}", count, _number_cell(summary, share, "0.0%")])
+    xlsx_append(summary, [words["parts_billed"], data["parts_billed"]])
+    currency = (data["currency"] or "VND").upper()
+    shape = '#,##0 "₫"' if currency == "VND" else f'#,##0.00 "{currency}"'
+    cost = data["cost"]
+    cost = round(cost) if cost is not None and currency == "VND" else cost
+    xlsx_append(summary, [words["cost"], _number_cell(summary, cost, shape)])
+    xlsx_append(
+        summary, [words["delivery_rate"], _number_cell(summary, data["delivery_rate"], "0.0%")]
+    )
+    verified = data["audit"]["verified"]
+    if verified is None:
+        xlsx_append(summary, [words["audit"], words["audit_never"]])
+    else:
+        from scripts.report_words import moment
+
+        verdict = words["audit_ok"] if verified["ok"] else words["audit_broken"]
+        when = f"{moment(verified['at'], words['lang'])} ({words['zone']})"
+        xlsx_append(summary, [words["audit"], f"{verdict} ({words['audit_verified_at']} {when})"])
+    head = f"#{data['audit']['head_seq']} {data['audit']['head']}"
+    xlsx_append(summary, [words["audit_head"], head])
+    for row in _context_rows(data, words):
+        xlsx_append(summary, row)
+    sheets = [("by_carrier", data["by_carrier"]), ("by_provider", data["by_provider"])]
+    sheets.append(("by_hour", data["by_hour"]))
+    if data["by"]:
+        sheets.insert(0, ("by_column", data["by_column"]))
+    for key, rows in sheets:
+        title = f"{words[key]} {data['by']}" if key == "by_column" else words[key]
+        _breakdown(book.create_sheet(_sheet_title(title)), words, key, rows)
+    if data["timeline"]:
+        _timeline_sheet(book.create_sheet(words["timeline_sheet"]), words, data["timeline"])
+    failures = book.create_sheet(words["failures"])
+    xlsx_append(
+        failures,
+        [words["provider"], words["code"], words["meaning"], words["count"], words["outcome"]],
+    )
+    for failure in data["failures"]:
+        xlsx_append(
+            failures,
+            [
+                failure["provider"],
+                failure["code"],
+                failure["meaning"],
+                failure["recipients"],
+                words[failure["status"]],
+            ],
+        )
+    xlsx_append(failures, [words["total"], "", "", sum(f["recipients"] for f in data["failures"])])
+    # Excel holds 1,048,576 rows a sheet: a larger campaign's recipients go on in more.
+    for n, row in enumerate(recipient_rows(engine, data["campaign"])):
+        if n % (EXCEL_ROWS - 1) == 0:
+            part = n // (EXCEL_ROWS - 1) + 1
+            title = words["recipients_sheet"] + (f" {part}" if part > 1 else "")
+            recipients_sheet = book.create_sheet(title)
+            xlsx_append(recipients_sheet, RECIPIENT_COLUMNS)
+        xlsx_append(recipients_sheet, row)
+    book.save(handle)
+
+
+def _timeline_sheet(sheet: Any, words: dict[str, str], timeline: dict[str, Any]) -> None:
+    """One row per step: its start in Vietnam's time, sends and deliveries, and both
+    cumulative."""
+    from datetime import datetime, timedelta
+
+    from campaigns.hours import VIETNAM
+
+    start, step = datetime.fromisoformat(timeline["start"]), timeline["step_seconds"]
+    xlsx_append(
+        sheet,
+        [
+            words["timeline"],
+            words["sent"],
+            words["delivered"],
+            *(f"Σ {words[k]}" for k in ("sent", "delivered")),
+        ],
+    )
+    total_sent = total_delivered = 0
+    for n, (sent, delivered) in enumerate(
+        zip(timeline["sent"], timeline["delivered"], strict=True)
+    ):
+        total_sent, total_delivered = total_sent + sent, total_delivered + delivered
+        moment = (start + timedelta(seconds=n * step)).astimezone(VIETNAM).replace(tzinfo=None)
+        xlsx_append(sheet, [moment, sent, delivered, total_sent, total_delivered])
