@@ -74,3 +74,47 @@ class SendingWindow:
 
 #: The only hours advertising may use (Decree 91/2020/ND-CP).
 ADVERTISING_HOURS = SendingWindow(time(7), time(22))
+
+
+def closes_after(window: SendingWindow, moment: datetime) -> datetime:
+    """The end of the window's opening that holds ``moment`` (aware; ``moment`` must be
+    inside the window), in ``moment``'s zone."""
+    local = moment.astimezone(VIETNAM)
+    end = local.replace(hour=window.end.hour, minute=window.end.minute, second=0, microsecond=0)
+    if end <= local:  # ends tomorrow: 24:00, or a window past midnight opened today
+        end += timedelta(days=1)
+    return end.astimezone(moment.tzinfo)
+
+
+def held_until(
+    window: SendingWindow | None, moment: datetime, valid_until: datetime
+) -> datetime | None:
+    """Until when a batch coming up at ``moment`` must wait for its sending hours: the
+    window's next opening, or the end of the validity when that comes first (the rows
+    then expire instead of going out). ``None`` when it may go now: no window, the window
+    open, or the validity already over (nothing to wait for). The worker decides with it
+    (``worker.dispatch``) and ``loa campaign status`` explains with it, so the two agree.
+    """
+    if window is None or window.is_open(moment) or moment >= valid_until:
+        return None
+    return min(window.next_opening(moment), valid_until)
+
+
+def sending_ends(
+    window: SendingWindow | None, start: datetime, seconds: float, days: int = 31
+) -> datetime | None:
+    """When ``seconds`` of sending that may begin at ``start`` are done, sending only
+    inside ``window`` (every hour without one). ``None`` when that would take more than
+    ``days`` days (no sensible estimate)."""
+    if window is None:
+        return start + timedelta(seconds=seconds)
+    moment, left = start, seconds
+    for _ in range(2 * days):
+        moment = window.next_opening(moment)
+        closes = closes_after(window, moment)
+        span = (closes - moment).total_seconds()
+        if left <= span:
+            return moment + timedelta(seconds=left)
+        left -= span
+        moment = closes
+    return None

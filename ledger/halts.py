@@ -8,6 +8,7 @@ balance stop every campaign sending through that provider, and none other.
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -69,6 +70,16 @@ def all_halts(engine: Engine) -> dict[str, str]:
         return dict(
             conn.execute(sa.select(provider_halts.c.provider, provider_halts.c.reason)).all()
         )
+
+
+def halts_since(engine: Engine) -> dict[str, tuple[str, datetime]]:
+    """Every halted provider: ``name -> (why, since when)`` (aware UTC), from the same
+    table the worker asks before each batch (``ledger.summary.load_for_batch``)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(provider_halts.c.provider, provider_halts.c.reason, provider_halts.c.at)
+        ).all()
+    return {name: (why, at) for name, why, at in rows}
 
 
 def clear(engine: Engine, provider: str) -> list[tuple[str, int]]:

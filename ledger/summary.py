@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -15,6 +17,9 @@ from campaigns.spec import CampaignSpec
 from campaigns.status import FINAL, Status
 from ledger.halts import all_halts
 from ledger.schema import UtcDateTime, campaigns, events, key_of, messages, now
+
+if TYPE_CHECKING:
+    from ledger.waiting import WaitingFor
 
 
 class CampaignNotFound(LookupError):
@@ -131,6 +136,23 @@ def load_for_batch(engine: Engine, campaign_id: str, provider: str | None) -> Ba
     return BatchCampaign(state, chosen, halt, valid_until, spec, columns)
 
 
+#: Parts a provider took (and so bills): accepted, whatever happened next. The one
+#: definition behind ``loa campaign status``'s parts and the report's parts billed.
+BILLED = (Status.SENT, Status.DELIVERED, Status.UNDELIVERED, Status.UNKNOWN)
+
+
+def parts_billed(engine: Engine, campaign_id: str) -> int:
+    """SMS parts of the campaign's messages a provider took (``BILLED``), read from the
+    messages themselves: a list campaign's and an arrivals campaign's alike (the latter
+    has no planned total, its welcomes join it as visitors arrive)."""
+    query = sa.select(sa.func.coalesce(sa.func.sum(messages.c.parts), 0)).where(
+        messages.c.campaign_key == key_of(campaign_id),
+        messages.c.status.in_([s.value for s in BILLED]),
+    )
+    with engine.connect() as conn:
+        return int(conn.scalar(query) or 0)
+
+
 def status_counts(engine: Engine, campaign_id: str) -> dict[Status, int]:
     """Recipients per status (every status present, zeros included)."""
     query = (
@@ -196,6 +218,25 @@ def send_rate(engine: Engine, campaign_id: str, window: timedelta = timedelta(se
         return (conn.scalar(query) or 0) / window.total_seconds()
 
 
+def progress_state(
+    stored: str, done: bool, halts: Mapping[str, str], waiting: AbstractSet[str]
+) -> str:
+    """The state ``loa campaign status`` shows: the stored one (scheduled, paused,
+    cancelled …) unless it is ``running``, which reads ``completed`` once every recipient
+    is final (``done``), and ``halted`` when every provider still holding queued messages
+    (``waiting``) is among the halted ones (``halts``: provider -> why)."""
+    if stored != "running":
+        return stored
+    if done:
+        return "completed"
+    # Halted when nothing left can move without an operator: every provider holding
+    # queued messages is halted. While another provider still sends, it is running
+    # (and the reason says which provider waits).
+    if halts and waiting <= halts.keys():
+        return "halted"
+    return "running"
+
+
 @dataclass(frozen=True)
 class CampaignSummary:
     """Every row of the list accounted for: ``rows_read`` equals the recipients plus the
@@ -207,6 +248,12 @@ class CampaignSummary:
     halts: dict[str, str] = field(default_factory=dict)
     #: Providers that still hold queued messages of this campaign.
     waiting: frozenset[str] = frozenset()
+    #: What the campaign waits for (``ledger.waiting.WaitingFor``: the sending hours, a
+    #: halt, a cooldown, a pause …), when someone asked (``worker.waiting.explain``);
+    #: ``None``: not asked, or sending.
+    waiting_for: WaitingFor | None = None
+    #: SMS parts billed so far (``parts_billed``): what the report shows as well.
+    parts: int = 0
 
     @property
     def recipients(self) -> int:
@@ -222,16 +269,7 @@ class CampaignSummary:
 
     @property
     def progress_state(self) -> str:
-        if self.campaign.state != "running":
-            return self.campaign.state
-        if self.done:
-            return "completed"
-        # Halted when nothing left can move without an operator: every provider holding
-        # queued messages is halted. While another provider still sends, it is running
-        # (and the reason says which provider waits).
-        if self.halts and self.waiting <= self.halts.keys():
-            return "halted"
-        return "running"
+        return progress_state(self.campaign.state, self.done, self.halts, self.waiting)
 
     @property
     def state_reason(self) -> str | None:
@@ -268,9 +306,10 @@ class CampaignSummary:
             "suppressed_by_list": intake.get("suppressed_by_list", {}),
             "legacy_converted": intake.get("legacy_converted", 0),
             "recipients": self.recipients,
-            "parts": intake.get("parts", 0),
+            "parts": self.parts,  # billed, from the messages (as the report)
             "statuses": {s.value: n for s, n in self.statuses.items()},
             "final": self.final,
+            "waiting_for": None if self.waiting_for is None else self.waiting_for.as_dict(),
         }
 
 
@@ -283,4 +322,5 @@ def summarise(engine: Engine, campaign_id: str) -> CampaignSummary:
     if halts and statuses[Status.QUEUED]:
         waiting = frozenset(p for _, p in queued_batches(engine, campaign_id))
     blocking = {name: why for name, why in halts.items() if name in waiting}
-    return CampaignSummary(campaign, statuses, blocking, waiting)
+    parts = parts_billed(engine, campaign_id)
+    return CampaignSummary(campaign, statuses, blocking, waiting, parts=parts)

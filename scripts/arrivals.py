@@ -8,13 +8,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
+from scripts import formats as fmt
 from scripts.common import JsonOption, ledger_runtime, settings
 from scripts.output import BAD_INPUT, FAILURE, errors_as_exit_codes, fail, out, print_json
 
 app = typer.Typer(
-    help="Tourist arrivals: one welcome per visitor, in their language.", no_args_is_help=True
+    help="Tourist arrivals: one welcome per visitor, in their language. An arrivals file is "
+    "a CSV (header row) or JSON lines with `event_id`, `phone`, `arrived_at`, `area` and, "
+    "optionally, `roaming_country`, `language`, `home`: `loa arrivals ingest --help` says "
+    "what each holds.",
+    no_args_is_help=True,
 )
 
 RulesOption = Annotated[
@@ -47,12 +51,28 @@ def ingest(
     before welcomes nobody again. Only regular files are read: a symbolic link in the
     inbox is skipped and reported, and a `done/` or `failed/` that is a link is refused.
 
+    The file: UTF-8, either `.csv` with a header row naming the columns (in any order;
+    other columns are ignored) or `.jsonl` (`.ndjson`, `.json`) with one JSON object a
+    line holding the same fields:
+
+    - `event_id` (required): the carrier's id of the event, 1 to 64 characters; an id
+      taken before is skipped.
+    - `phone` (required): the visitor's number, in any form a list takes (+84…, 0…, +82…).
+    - `arrived_at` (required): ISO 8601 with an offset (`2026-11-29T07:30:00+07:00`),
+      without one meaning Vietnam's time, or Unix seconds.
+    - `area` (required): a key of the rules' `[arrivals.areas]` (`586`).
+    - `roaming_country` (optional): the ISO country of the visitor's network (`KR`).
+    - `language` (optional): 2 or 3 letters (`ko`); else the number's country's.
+    - `home` (optional): `1`/`true` when the carrier flags a resident of the area
+      (no welcome with `home_flag = true`).
+
     Exit 0: all taken; 1: some rows (or inbox files) were refused, see the rejects; 2: the
     rules file, the provider or a named file is unusable.
 
     Examples:
-      loa arrivals ingest inbox/ --rules arrivals.toml
-      loa arrivals ingest arrivals-0715.csv -r arrivals.toml --json
+
+        loa arrivals ingest inbox/ --rules arrivals.toml
+        loa arrivals ingest arrivals-0715.csv -r arrivals.toml --json
     """
     from campaigns.arrivals import load_arrivals
     from worker.arrival_files import (
@@ -119,6 +139,8 @@ def ingest(
 
 
 def _table(rows: list[dict]) -> None:
+    from rich.table import Table
+
     table = Table(title="Khách đến · arrivals", title_justify="left")
     for name in (
         "tệp · file",
@@ -133,7 +155,7 @@ def _table(rows: list[dict]) -> None:
             table.add_row(row["file"], "", "", "", f"[red]{row['problem']}[/]")
             continue
         table.add_row(
-            row["file"], *(f"{row[k]:,}" for k in ("read", "welcomed", "skipped", "rejected"))
+            row["file"], *(fmt.count(row[k]) for k in ("read", "welcomed", "skipped", "rejected"))
         )
     out.print(table if rows else "no file ready in the inbox")
 

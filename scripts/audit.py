@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from scripts import formats as fmt
 from scripts.common import JsonOption, ledger_runtime, settings
 from scripts.output import BAD_INPUT, FAILURE, err, errors_as_exit_codes, fail, out, print_json
 
@@ -28,7 +29,7 @@ def seal(as_json: JsonOption = False) -> None:
     if as_json:
         print_json({"sealed": sealed})
         return
-    out.print(f"đã niêm phong · sealed {sealed:,} events")
+    out.print(f"đã niêm phong · sealed {fmt.count(sealed)} events")
 
 
 @app.command("verify")
@@ -58,15 +59,15 @@ def verify(
         print_json(verdict.as_dict())
     elif verdict.ok:
         out.print(
-            f"[green]toàn vẹn · intact[/]: {verdict.sealed:,} events, head {verdict.head}"
-            + (f", {verdict.unsealed:,} not sealed yet" if verdict.unsealed else "")
+            f"[green]toàn vẹn · intact[/]: {fmt.count(verdict.sealed)} events, head {verdict.head}"
+            + (f", {fmt.count(verdict.unsealed)} not sealed yet" if verdict.unsealed else "")
         )
     else:
         broken = verdict.broken or {}
         out.print(
-            f"[red]bị sửa đổi · broken[/] at seal {broken.get('seq')} "
-            f"(event {broken.get('event_id')}): {broken.get('reason')}; "
-            f"the {verdict.sealed:,} links before it hold, up to {verdict.head}"
+            f"[red]bị sửa đổi · broken[/] at seal {fmt.value(broken.get('seq'))} "
+            f"(event {fmt.value(broken.get('event_id'))}): {fmt.value(broken.get('reason'))}; "
+            f"the {fmt.count(verdict.sealed)} links before it hold, up to {verdict.head}"
         )
     if not verdict.ok:
         raise typer.Exit(FAILURE)
@@ -96,8 +97,8 @@ def export(
         return
     head = manifest["chain_head"]
     out.print(
-        f"xuất · exported {manifest['events']:,} events, "
-        f"{sum(manifest['statuses'].values()):,} recipients to {folder}; "
+        f"xuất · exported {fmt.count(manifest['events'])} events, "
+        f"{fmt.count(sum(manifest['statuses'].values()))} recipients to {folder}; "
         f"chain head {head['seq']} {head['hash']}"
     )
     out.print(f"check it: python3 {folder / 'verify_export.py'}")
@@ -169,10 +170,10 @@ def retention_apply(
         )
         return
     out.print(
-        f"đã ẩn số · replaced {applied.numbers:,} numbers and cleared the fields of "
-        f"{applied.fields:,} messages ended over {days} days ago; keyed {applied.receipts:,} "
-        f"receipt digests; forgot {applied.visitors:,} visitors and "
-        f"{applied.arrival_events:,} arrival event ids; removed {files.removed:,} arrival files"
+        f"đã ẩn số · replaced {fmt.count(applied.numbers)} numbers and cleared the fields of "
+        f"{fmt.count(applied.fields)} messages ended over {days} days ago; keyed {fmt.count(applied.receipts)} "
+        f"receipt digests; forgot {fmt.count(applied.visitors)} visitors and "
+        f"{fmt.count(applied.arrival_events)} arrival event ids; removed {fmt.count(files.removed)} arrival files"
     )
     for skipped in files.skipped:
         out.print(f"[yellow]left alone[/]: {skipped}")

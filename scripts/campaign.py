@@ -5,12 +5,11 @@ from __future__ import annotations
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from campaigns.status import Status
-from ledger.db import describe_location
+from scripts.campaign_list import list_campaigns
 from scripts.common import (
     Encoding,
     JsonOption,
@@ -32,11 +31,14 @@ from scripts.output import (
     out,
     plan_tables,
     print_json,
-    print_json_line,
     report,
 )
 
+if TYPE_CHECKING:
+    from campaigns.plan import PlanSummary
+
 app = typer.Typer(help="Plan campaigns, launch them and follow them.", no_args_is_help=True)
+app.command("list")(list_campaigns)
 
 SpecArg = Annotated[
     Path, typer.Argument(help="The campaign file (TOML); see examples/bluezone.toml.")
@@ -125,6 +127,7 @@ def plan(
         return
     for table in plan_tables(summary, f"Kế hoạch {prepared.spec.id} (chưa gửi · dry run)"):
         out.print(table)
+    _limit_warnings(prepared.summary)
 
 
 @app.command("launch")
@@ -161,6 +164,7 @@ def launch(
     final status; with Redis they go to `loa worker` processes. With `--at TIME` nothing
     is queued before TIME; the campaign's validity runs from then.
     """
+    from ledger.db import describe_location
     from worker.embedded import embedded_worker, wait_for_campaign
     from worker.launch import launch as launch_campaign
     from worker.planning import ListOptions
@@ -203,11 +207,20 @@ def launch(
         "batches_enqueued": launched.batches_enqueued,
         "ledger": describe_location(runtime.engine),
     }
+    _limit_warnings(launched.prepared.summary)
     report(summary, as_json, f"Chiến dịch {summary.campaign.id}", extra)
     if launched.list_differs:
         raise typer.Exit(BAD_INPUT)
     if (loaded.embedded or wait) and not summary.done:
         raise typer.Exit(FAILURE)
+
+
+def _limit_warnings(summary: PlanSummary) -> None:
+    """Texts longer than their provider advises (sent all the same), one line each; a
+    text over what a provider takes stopped the plan already (exit 2)."""
+    for found in summary.limit_warnings:
+        warning = f"Cảnh báo · warning: {found.describe()}"
+        err.print(warning, style="yellow", markup=False, soft_wrap=True)
 
 
 def _start_time(text: str, embedded: bool) -> datetime:
@@ -234,61 +247,25 @@ def _start_time(text: str, embedded: bool) -> datetime:
 def status(
     campaign_id: Annotated[str, typer.Argument(help="The campaign's id, as in its file.")],
     watch: Annotated[
-        bool, typer.Option("--watch", "-w", help="Refresh every second until it ends.")
+        bool,
+        typer.Option(
+            "--watch", "-w", help="Follow it live until every recipient is final (Ctrl-C: stop)."
+        ),
     ] = False,
+    interval: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between two looks with --watch.")
+    ] = 2.0,
     as_json: JsonOption = False,
 ) -> None:
-    """Intake counts and recipients per status, per provider, the current send rate and an
-    estimate of the time left. `--watch` follows it live (one JSON line a second with
-    `--json`); Ctrl-C stops watching, not the campaign."""
-    import time
+    """Intake counts and recipients per status and per provider; what the campaign waits
+    for and until when (its sending hours, a halted provider, a cooldown, a pause, its
+    start, its validity, receipts); the send rate and the time left at the agreed rates.
+    `--watch` follows it live (a progress bar and a rate per provider; one JSON line per
+    look with `--json`) and ends, exit 0, when every recipient is final; Ctrl-C stops
+    watching (exit 130), not the campaign."""
+    from scripts.campaign_status import status as show_status
 
-    from ledger.summary import by_provider, send_rate, summarise
-    from worker.runtime import Runtime
-
-    loaded = settings()
-
-    def snapshot(runtime: Runtime) -> tuple[object, dict[str, object]]:
-        summary = summarise(runtime.engine, campaign_id)
-        rate = send_rate(runtime.engine, campaign_id)
-        left = summary.statuses[Status.QUEUED] + summary.statuses[Status.SENDING]
-        providers = by_provider(runtime.engine, campaign_id)
-        extra: dict[str, object] = {
-            "state": summary.progress_state,
-            "rate_per_second": round(rate, 2),
-            "eta_seconds": round(left / rate) if rate and left else (0 if not left else None),
-            "by_provider": providers,
-        }
-        if not loaded.embedded:
-            # After 5xx or 429 every worker pauses the provider: say so, and for how long
-            # (the longest, when the campaign is routed to several).
-            cooling = max((runtime.cooldown(name).left() for name in providers), default=0.0)
-            extra["provider_cooldown_seconds"] = round(cooling, 1)
-        return summary, extra
-
-    with errors_as_exit_codes():
-        runtime = Runtime(loaded)
-        try:
-            runtime.ensure_schema()
-            summary, extra = snapshot(runtime)
-            if not watch:
-                report(summary, as_json, f"Chiến dịch {campaign_id}", extra)
-                return
-            try:
-                while True:
-                    if as_json:
-                        print_json_line({**summary.as_dict(), **extra})
-                    else:
-                        out.clear()
-                        report(summary, False, f"Chiến dịch {campaign_id}", extra)
-                    if summary.done or summary.stopped:
-                        return
-                    time.sleep(1)
-                    summary, extra = snapshot(runtime)
-            except KeyboardInterrupt:
-                return
-        finally:
-            runtime.close()
+    show_status(campaign_id, watch, interval, as_json)
 
 
 IdArg = Annotated[str, typer.Argument(help="The campaign's id, as in its file.")]
@@ -319,8 +296,15 @@ def _control(action: str, campaign_id: str, as_json: bool) -> None:
                 count = getattr(control, action)(runtime, campaign_id)
                 summary = None
             from ledger.summary import summarise
+            from worker.waiting import explained
 
-            summary = summary or summarise(runtime.engine, campaign_id)
+            # What it waits for now (paused since …); embedded, a resume sent from here,
+            # so this process's cooldowns are the real ones.
+            summary = explained(
+                runtime,
+                summary or summarise(runtime.engine, campaign_id),
+                cooldowns_here=loaded.embedded and action == "resume",
+            )
         finally:
             runtime.close()
     extra = {

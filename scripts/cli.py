@@ -11,8 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ledger.db import describe_location, display_url
-from scripts import arrivals, audit, campaign, deadletters, lists, provider, text
+from scripts import arrivals, audit, campaign, deadletters, lists, provider, recipient, text
 from scripts.common import (
     JsonOption,
     follow,
@@ -33,7 +32,6 @@ from scripts.output import (
 )
 from scripts.report import report as report_command
 from scripts.scheduler import scheduler as scheduler_command
-from worker.logging import configure_logging
 
 app = typer.Typer(
     name="loa",
@@ -51,6 +49,7 @@ db_app = typer.Typer(help="The ledger's schema.", no_args_is_help=True)
 config_app = typer.Typer(help="Effective settings.", no_args_is_help=True)
 app.add_typer(campaign.app, name="campaign")
 app.add_typer(lists.recipients_app, name="recipients")
+app.add_typer(recipient.app, name="recipient")
 app.add_typer(lists.suppress_app, name="suppress")
 app.add_typer(text.app, name="text")
 app.add_typer(provider.app, name="provider")
@@ -77,6 +76,7 @@ def demo(
     import os
 
     from worker.demo import run_demo
+    from worker.logging import configure_logging
 
     loaded = settings()
     if "LOA_LOG_LEVEL" not in os.environ:
@@ -289,7 +289,7 @@ def reap(as_json: JsonOption = False) -> None:
 @db_app.command("upgrade")
 def db_upgrade(as_json: JsonOption = False) -> None:
     """Create or migrate the ledger's tables to this version of Loa."""
-    from ledger.db import make_engine
+    from ledger.db import describe_location, make_engine
     from ledger.migrate import upgrade
 
     loaded = settings()
@@ -311,6 +311,7 @@ def config_show(as_json: JsonOption = False) -> None:
     """Print the effective settings (environment and defaults), secrets masked. Exits 2
     when a provider's settings are invalid, naming the provider and the field."""
     import providers
+    from ledger.db import display_url
     from ledger.redact import mask_url
 
     loaded = settings(check_providers=False)
@@ -341,11 +342,17 @@ def config_show(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(shown)
     else:
+        from rich.markup import escape
+
+        from scripts.formats import setting
+
+        # One setting a line, as the environment would set it (true, a list, "—" unset).
         for key, value in shown.items():
             if key != "providers":
-                out.print(f"[bold]{key}[/] = {value}")
+                out.print(f"[bold]{key}[/] = {escape(setting(value))}")
         for name, view in provider_view.items():
-            out.print(f"[bold]providers.{name}[/] = {view}")
+            for field, value in view.items():  # type: ignore[attr-defined]
+                out.print(f"[bold]providers.{name}.{field}[/] = {escape(setting(value))}")
     if problems:
         raise typer.Exit(BAD_INPUT)
 
@@ -354,16 +361,23 @@ def main() -> None:
     """Entry point of the ``loa`` console script. Settings are read where a command
     needs them; a bad one met first while importing (the worker's broker reads them)
     still ends as one line naming the variable, exit 2, never a traceback."""
-    from pydantic import ValidationError
-
-    from worker.settings import SettingsError
+    import sys
 
     try:
         app()
-    except (ValidationError, SettingsError) as exc:
-        from scripts.output import settings_problem
+    except Exception as exc:
+        # Looked up, not imported: only a command that read the settings can have raised
+        # these, and importing pydantic here would slow every `loa --help`.
+        validation = getattr(sys.modules.get("pydantic"), "ValidationError", None)
+        refused = getattr(sys.modules.get("worker.settings"), "SettingsError", None)
+        if validation is not None and isinstance(exc, validation):
+            from scripts.output import settings_problem
 
-        problem = settings_problem(exc) if isinstance(exc, ValidationError) else str(exc)
+            problem = settings_problem(exc)
+        elif refused is not None and isinstance(exc, refused):
+            problem = str(exc)
+        else:
+            raise
         try:
             fail(f"settings: {problem}", BAD_INPUT)
         except typer.Exit as done:  # outside the app: exit as it would have

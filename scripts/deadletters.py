@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from scripts import formats as fmt
 from scripts.common import JsonOption, settings
 from scripts.output import BAD_INPUT, errors_as_exit_codes, fail, out, print_json
 
@@ -41,7 +42,10 @@ def list_(as_json: JsonOption = False) -> None:
         out.print("no dead letters")
     for dead in found:
         out.print(
-            f"{dead.failed_at:%Y-%m-%d %H:%M:%S} {dead.queue} {dead.message_id} {dead.actor}{dead.args} {dead.error or ''}"
+            f"{dead.failed_at:%Y-%m-%d %H:%M:%S} {dead.queue} {dead.message_id} "
+            f"{dead.actor}({', '.join(fmt.NOTHING if a is None else str(a) for a in dead.args)}) "
+            f"{dead.error or ''}",
+            markup=False,
         )
 
 
@@ -65,6 +69,6 @@ def requeue_(
     if as_json:
         print_json({"requeued": count})
     else:
-        out.print(f"requeued {count:,} jobs")
+        out.print(f"requeued {fmt.count(count)} jobs")
     if message_ids and count < len(message_ids):
         raise typer.Exit(BAD_INPUT)

@@ -7,16 +7,20 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy.engine import Engine
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 from campaigns.files import csv_row
+from scripts import formats as fmt
 from scripts.common import (
     Encoding,
     JsonOption,
     PhoneColumn,
+    Ported,
     Rejects,
     Sheet,
     counter,
@@ -58,16 +62,26 @@ def check(
     phone_column: PhoneColumn = None,
     encoding: Encoding = None,
     sheet: Sheet = None,
+    ported: Ported = None,
     as_json: JsonOption = False,
 ) -> None:
     """Read a list and say which rows hold a textable number: every rejection with its
-    reason, duplicates counted once, legacy 11-digit numbers converted."""
-    from campaigns.recipients import open_list
+    reason, duplicates counted once, legacy 11-digit numbers converted, and the numbers
+    per carrier (with `--ported`, a ported number counts under the carrier serving it
+    now, as the plan routes it)."""
+    from campaigns.phones import load_carrier_overrides
+    from campaigns.recipients import ListError, open_list
     from campaigns.screen import ScreenSummary, screen
 
     settings()
     summary = ScreenSummary()
     with errors_as_exit_codes():
+        carriers = None
+        if ported is not None:
+            try:
+                carriers = load_carrier_overrides(ported)
+            except ValueError as exc:
+                raise ListError(str(exc)) from None
         opened = open_list(file, phone_column=phone_column, encoding=encoding, sheet=sheet)
         # Each output appears whole when the list is read (0600, never through a link),
         # and every cell from the list is quoted if a spreadsheet would run it.
@@ -76,7 +90,7 @@ def check(
             bad = _writer(rejects, ["row", "value", "reason"], outputs)
             with progress() as bar:
                 tick = counter(bar, "Đang đọc danh sách")
-                for row, phone, reason in screen(opened.rows(), summary):
+                for row, phone, reason in screen(opened.rows(), summary, carriers):
                     if phone is not None and clean is not None:
                         clean.writerow(csv_row([phone.e164, *row.values]))
                     elif reason is not None and bad is not None:
@@ -164,8 +178,8 @@ def import_list(
     if as_json:
         print_json(result)
     else:
-        out.print(f"{list_name.value}: {added:,} numbers added, {summary.valid - added:,} already listed, "
-                  f"{sum(summary.rejected.values()):,} rows unusable")  # fmt: skip
+        out.print(f"{list_name.value}: {fmt.count(added)} numbers added, {fmt.count(summary.valid - added)} already listed, "
+                  f"{fmt.count(sum(summary.rejected.values()))} rows unusable")  # fmt: skip
 
 
 @suppress_app.command("add")
@@ -207,7 +221,7 @@ def show(as_json: JsonOption = False) -> None:
         print_json(found)
     else:
         for name, count in found.items():
-            out.print(f"{name}: {count:,}")
+            out.print(f"{name}: {fmt.count(count)}")
 
 
 def _number(raw: str) -> str:

@@ -11,30 +11,46 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from sqlalchemy import exc as sa_exc
 
-from campaigns.plan import PlanError
-from campaigns.recipients import ListError
-from campaigns.spec import SpecError
-from ledger.db import LedgerError
-from ledger.export import ExportError
 from ledger.redact import redact
-from ledger.report import ReportError
-from ledger.retention import RetentionError
-from ledger.summary import CampaignNotFound, CampaignStateError, CampaignSummary
-from providers import ProviderConfigError
+from scripts import formats as fmt
+
+# Nothing heavy at import: every `loa` command imports this module, and `loa --help` must
+# answer at once. rich is imported when something is first printed, and the errors below
+# are recognised without importing the packages that raise them (see `_user_error`).
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+    from rich.console import Console
+    from rich.table import Table
+
+    from ledger.summary import CampaignSummary
 
 OK, FAILURE, BAD_INPUT = 0, 1, 2
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+class _Lazy:
+    """A rich ``Console`` made on first use: ``out.print(...)`` reads as usual, but a
+    command that prints nothing (``--help``, ``--json``) never imports rich's console."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+
+    @cached_property
+    def console(self) -> Console:
+        from rich.console import Console
+
+        return Console(**self._options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+
+out: Console = _Lazy(highlight=False)  # type: ignore[assignment]
+err: Console = _Lazy(stderr=True, highlight=False)  # type: ignore[assignment]
 
 #: Summary labels: Vietnamese first (the users' language), English beside it.
 LABELS: dict[str, str] = {
@@ -45,14 +61,15 @@ LABELS: dict[str, str] = {
     "planned": "Sẽ gửi · to send",
     "valid": "Hợp lệ · valid",
     "legacy_converted": "Số 11 số đã chuyển · 11-digit converted",
+    "ported": "Chuyển mạng giữ số · ported",
     "recipients": "Người nhận · recipients",
     "parts": "Số tin tính cước · parts billed",
-    "queued": "Đang chờ · queued",
+    "queued": "Đang chờ gửi · queued",
     "sending": "Đang gửi · sending",
     "sent": "Đã gửi · sent",
-    "delivered": "Đã nhận · delivered",
+    "delivered": "Đã đến máy · delivered",
     "undelivered": "Không đến máy · undelivered",
-    "failed": "Gửi lỗi · failed",
+    "failed": "Thất bại · failed",
     "expired": "Hết hạn · expired",
     "unknown": "Không rõ · unknown",
     "cancelled": "Đã huỷ · cancelled",
@@ -86,6 +103,8 @@ def fail(message: str, code: int = BAD_INPUT) -> NoReturn:
     """Print a one-line error to stderr and exit with ``code``. Passwords in it (a URL's,
     a connection string's echoed by a driver) are masked (``ledger.redact``); brackets in
     it are text, not markup."""
+    from rich.markup import escape
+
     err.print(f"[bold red]error:[/] {escape(redact(message))}", markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
@@ -103,29 +122,63 @@ def errors_as_exit_codes() -> Iterator[None]:
     """Turn the errors users can cause into one line and the right exit code."""
     try:
         yield
-    except (SpecError, ListError, PlanError, ProviderConfigError) as exc:
-        fail(str(exc), BAD_INPUT)
-    except (CampaignStateError, ExportError, ReportError, RetentionError) as exc:
-        fail(str(exc), BAD_INPUT)
-    except CampaignNotFound as exc:
-        fail(f"no campaign {exc.args[0]!r} in the ledger", BAD_INPUT)
-    except LedgerError as exc:
-        fail(str(exc), FAILURE)
-    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+    except Exception as exc:
+        known = _user_error(exc)
+        if known is None:
+            raise
+        fail(*known)
+
+
+#: The errors a user can cause, by module and class, with the exit code each earns. They
+#: are looked up in ``sys.modules`` rather than imported: an error can only have been
+#: raised by a module that is loaded, and importing them all here would make every
+#: command (and ``loa --help``) load SQLAlchemy, the providers and the ledger.
+_BAD_INPUT_ERRORS = (
+    ("campaigns.spec", "SpecError"),
+    ("campaigns.recipients", "ListError"),
+    ("campaigns.plan", "PlanError"),
+    ("providers", "ProviderConfigError"),
+    ("ledger.summary", "CampaignStateError"),
+    ("ledger.export", "ExportError"),
+    ("ledger.report", "ReportError"),
+    ("ledger.retention", "RetentionError"),
+)
+
+
+def _loaded(module: str, name: str) -> type[BaseException] | None:
+    loaded = sys.modules.get(module)
+    return getattr(loaded, name, None) if loaded is not None else None
+
+
+def _user_error(exc: BaseException) -> tuple[str, int] | None:
+    """``(message, exit code)`` for an error the user caused or a service refusing;
+    ``None`` for a bug, which is re-raised."""
+    for module, name in _BAD_INPUT_ERRORS:
+        kind = _loaded(module, name)
+        if kind is not None and isinstance(exc, kind):
+            return str(exc), BAD_INPUT
+    not_found = _loaded("ledger.summary", "CampaignNotFound")
+    if not_found is not None and isinstance(exc, not_found):
+        return f"no campaign {exc.args[0]!r} in the ledger", BAD_INPUT
+    ledger_error = _loaded("ledger.db", "LedgerError")
+    if ledger_error is not None and isinstance(exc, ledger_error):
+        return str(exc), FAILURE
+    database = sys.modules.get("sqlalchemy.exc")
+    if database is not None and isinstance(
+        exc, database.OperationalError | database.InterfaceError
+    ):
         # The ledger went away or refused during the command (after the schema check):
         # the driver's own words, without SQLAlchemy's statement and parameters.
-        fail(f"ledger error: {exc.orig or exc}", FAILURE)
-    except Exception as exc:
-        problem = _redis_problem(exc)
-        if problem is None:
-            raise
-        fail(f"Redis (LOA_REDIS_URL) {problem}: {exc}", FAILURE)
+        return f"ledger error: {exc.orig or exc}", FAILURE
+    problem = _redis_problem(exc)
+    if problem is not None:
+        return f"Redis (LOA_REDIS_URL) {problem}: {exc}", FAILURE
+    return None
 
 
 def _redis_problem(exc: BaseException) -> str | None:
     """What Redis did, when ``exc`` is Redis refusing, timing out or answering an error (a
-    database number the server does not have); redis is imported only by the commands
-    that use it, so the others do not pay for importing it here."""
+    database number the server does not have)."""
     errors = sys.modules.get("redis.exceptions")
     if errors is None:
         return None
@@ -136,66 +189,114 @@ def _redis_problem(exc: BaseException) -> str | None:
     return None
 
 
+def json_value(thing: Any) -> Any:
+    """What JSON cannot hold, as scripts want it: times in ISO 8601, whole decimals as
+    integers (a PostgreSQL SUM), others as numbers, durations in seconds, enums by value,
+    sets as lists; anything else as its text (never ``"None"``: None is null)."""
+    from datetime import date, timedelta
+    from decimal import Decimal
+    from enum import Enum
+
+    if isinstance(thing, date):  # datetime too
+        return thing.isoformat()
+    if isinstance(thing, Decimal):
+        return int(thing) if thing == thing.to_integral_value() else float(thing)
+    if isinstance(thing, timedelta):
+        return thing.total_seconds()
+    if isinstance(thing, Enum):
+        return thing.value
+    if isinstance(thing, set | frozenset | tuple):
+        return sorted(thing, key=str) if isinstance(thing, set | frozenset) else list(thing)
+    return str(thing)
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    """``data`` as indented JSON on stdout (``json_value`` for what JSON lacks)."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=json_value) + "\n")
 
 
 def print_json_line(data: Any) -> None:
     """One JSON document per line (``--watch --json``), flushed for pipes."""
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=json_value) + "\n")
     sys.stdout.flush()
 
 
 def summary_table(summary: CampaignSummary, title: str) -> Table:
     """The campaign summary as people read it: intake, then final statuses."""
+    from rich.table import Table
+
     data = summary.as_dict()
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("", style="bold")
     table.add_column("", justify="right")
     for key in ("rows_read", "rejected"):
-        table.add_row(LABELS[key], f"{data[key]:,}")
+        table.add_row(LABELS[key], fmt.count(data[key]))
     for reason, count in data["rejected_by_reason"].items():
-        table.add_row(f"  {REJECT_LABELS.get(reason, reason)}", f"{count:,}", style="dim")
+        table.add_row(f"  {REJECT_LABELS.get(reason, reason)}", fmt.count(count), style="dim")
     if data.get("suppressed"):
-        table.add_row(LABELS["suppressed"], f"{data['suppressed']:,}")
+        table.add_row(LABELS["suppressed"], fmt.count(data["suppressed"]))
         for reason, count in data.get("suppressed_by_list", {}).items():
-            table.add_row(f"  {REJECT_LABELS.get(reason, reason)}", f"{count:,}", style="dim")
+            table.add_row(f"  {REJECT_LABELS.get(reason, reason)}", fmt.count(count), style="dim")
     for key in ("duplicates", "recipients", "parts"):
-        table.add_row(LABELS[key], f"{data[key]:,}")
+        table.add_row(LABELS[key], fmt.count(data[key]))
     table.add_section()
     for status, count in data["statuses"].items():
         if count or status in ("sent", "delivered", "failed"):
-            table.add_row(LABELS[status], f"{count:,}")
+            table.add_row(LABELS[status], fmt.count(count))
     return table
 
 
 def report(summary: CampaignSummary, as_json: bool, title: str, extra: dict[str, object]) -> None:
-    """A campaign summary as JSON or as a table, with extra lines (ledger path …)."""
+    """A campaign summary as JSON or as a table, then its state, what it waits for
+    (when it was asked: ``worker.waiting``) and the extra lines (ledger path …), each
+    labelled and in words (``scripts.formats``)."""
     if as_json:
         print_json({**summary.as_dict(), **extra})
         return
+    from rich.markup import escape
+
     out.print(summary_table(summary, title))
+    state = summary.progress_state
+    out.print(f"[bold]{fmt.EXTRAS['state']}:[/] {fmt.STATES.get(state, state)}")
+    if summary.state_reason and summary.waiting_for is None:
+        out.print(f"  vì · why: {escape(summary.state_reason)}")
+    waiting = summary.waiting_for.as_dict() if summary.waiting_for is not None else None
+    for line in fmt.waiting_lines(waiting, _now()):
+        out.print(line)
     for key, value in extra.items():
-        out.print(f"[bold]{key}:[/] {value}")
+        shown = fmt.ACTIONS.get(value, value) if key == "action" else value
+        out.print(f"[bold]{fmt.EXTRAS.get(key, key)}:[/] {escape(fmt.value(shown))}")
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
 
 
 def _counts_table(
     data: dict[str, Any], title: str, keys: tuple[str, ...], reasons: tuple[str, ...]
 ) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("", style="bold")
     table.add_column("", justify="right")
     for key in keys:
-        table.add_row(LABELS.get(key, key), f"{data[key]:,}")
+        table.add_row(LABELS.get(key, key), fmt.count(data[key]))
         if key in reasons:
             detail = data.get(f"{key}_by_reason") or data.get(f"{key}_by_list") or {}
             for reason, count in detail.items():
-                table.add_row(f"  {REJECT_LABELS.get(reason, reason)}", f"{count:,}", style="dim")
+                table.add_row(
+                    f"  {REJECT_LABELS.get(reason, reason)}", fmt.count(count), style="dim"
+                )
     return table
 
 
 def plan_tables(data: dict[str, Any], title: str) -> list[Table]:
     """A dry run: the counts, then recipients, parts and cost per provider and carrier."""
+    from rich.table import Table
+
     counts = _counts_table(
         data, title, ("rows_read", "rejected", "suppressed", "duplicates", "legacy_converted", "planned", "parts"),
         ("rejected", "suppressed"),
@@ -206,22 +307,23 @@ def plan_tables(data: dict[str, Any], title: str) -> list[Table]:
     for header in (
         "người nhận · recipients",
         "số tin · parts",
-        f"chi phí · cost ({data.get('currency') or '-'})",
+        "chi phí · cost",
     ):
         lines.add_column(header, justify="right")
     for line in data["by_provider"]:
-        cost = "-" if line["cost"] is None else f"{line['cost']:,.0f}"
         lines.add_row(
             line["provider"],
             line["carrier"],
             line["encoding"],
-            f"{line['recipients']:,}",
-            f"{line['parts']:,}",
-            cost,
+            fmt.count(line["recipients"]),
+            fmt.count(line["parts"]),
+            fmt.money(line["cost"], data.get("currency")),
         )
-    total = "-" if data.get("cost") is None else f"{data['cost']:,.0f}"
+    total = fmt.money(data.get("cost"), data.get("currency"))
     lines.add_section()
-    lines.add_row("", "", "", f"{data['planned']:,}", f"{data['parts']:,}", total, style="bold")
+    lines.add_row(
+        "", "", "", fmt.count(data["planned"]), fmt.count(data["parts"]), total, style="bold"
+    )
     tables = [counts, lines]
     if len(data.get("routing") or ()) > 1:
         tables.insert(1, routing_table(data))
@@ -245,6 +347,8 @@ _RULES = {
 
 def routing_table(data: dict[str, Any]) -> Table:
     """The routing result: each provider, the rules that send it numbers, and its share."""
+    from rich.table import Table
+
     table = Table(title="Định tuyến · routing", title_justify="left")
     table.add_column("nhà cung cấp · provider")
     table.add_column("quy tắc · rules")
@@ -260,21 +364,23 @@ def routing_table(data: dict[str, Any]) -> Table:
         table.add_row(
             provider,
             "\n".join(rules.get(provider, ())),
-            f"{share['recipients']:,}",
-            f"{share['parts']:,}",
+            fmt.count(share["recipients"]),
+            fmt.count(share["parts"]),
         )
     return table
 
 
 def screen_table(data: dict[str, Any], title: str) -> Table:
     """``loa recipients check``: rows, valid, rejected by reason, duplicates, carriers."""
+
     table = _counts_table(
         data,
         title,
-        ("rows_read", "valid", "rejected", "duplicates", "legacy_converted"),
+        ("rows_read", "valid", "rejected", "duplicates", "legacy_converted")
+        + (("ported",) if data.get("ported") else ()),
         ("rejected",),
     )
     table.add_section()
     for carrier, count in data["by_carrier"].items():
-        table.add_row(carrier, f"{count:,}", style="dim")
+        table.add_row(carrier, fmt.count(count), style="dim")
     return table

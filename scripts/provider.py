@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
+if TYPE_CHECKING:
+    from worker.settings import Settings
+
+from scripts import formats as fmt
 from scripts.common import JsonOption, provider_problem, settings
 from scripts.output import BAD_INPUT, FAILURE, err, errors_as_exit_codes, fail, out, print_json
-from worker.settings import Settings
 
 app = typer.Typer(
     help="Provider instances: their settings, a check without sending, halts and resuming.",
@@ -50,6 +52,8 @@ def list_providers(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(rows)
     else:
+        from rich.table import Table
+
         table = Table("provider", "type", "rate/s", "burst", "state")
         for row in rows:
             state = (
@@ -64,8 +68,8 @@ def list_providers(as_json: JsonOption = False) -> None:
             table.add_row(
                 str(row["name"]),
                 str(row["type"]),
-                "unlimited" if rate is None else f"{rate:g}{unit}",
-                str(row.get("burst") or "-"),
+                "unlimited" if rate is None else f"{fmt.value(rate)}{unit}",
+                fmt.value(row.get("burst")),
                 state,
             )
         out.print(table)
@@ -85,11 +89,13 @@ def test_provider(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check a provider instance: its settings, then whether it answers and takes the
-    credentials (where it can tell without sending). Sends one SMS only with `--to`; that
-    SMS is not part of any campaign and is not in the ledger.
+    """Check a provider instance: its settings, then, without sending, whether it answers
+    and takes the credentials, and what it says of the account (a balance in đồng, an
+    account's status; a simulated carrier has nothing to check). Sends one SMS only with
+    `--to`; that SMS is not part of any campaign and is not in the ledger.
 
-    Exit codes: 0 all good, 1 the provider is unreachable, refuses us or refused the SMS,
+    Exit codes: 0 all good, 1 the provider is unreachable, refuses the credentials, has
+    nothing to send with (an empty balance, a suspended account) or refused the SMS,
     2 unusable settings or a bad number."""
     import asyncio
 
@@ -121,7 +127,13 @@ def test_provider(
     async def check() -> dict[str, object]:
         result: dict[str, object] = {"provider": name, "type": instance.type, "settings": "ok"}
         try:
-            result["problem"] = await provider.probe()
+            account = await provider.check_account()
+            result["credentials"] = (
+                "refused" if account.refused else "accepted" if account.checked else "unchecked"
+            )
+            result["account"] = dict(account.facts)
+            result["said"] = account.said
+            result["problem"] = account.problem
             if outgoing is not None and result["problem"] is None:
                 result["to"] = mask(outgoing.to)
                 try:
@@ -135,15 +147,25 @@ def test_provider(
             await provider.aclose()
 
     result = asyncio.run(check())
+    said = result.pop("said")
     if as_json:
         print_json(result)
     elif result["problem"]:
         err.print(f"[red]provider {name}: {result['problem']}[/]")
     else:
+        checked = {
+            "accepted": "credentials accepted",
+            "unchecked": "nothing to check",
+        }[str(result["credentials"])]
+        learned = f"; {said}" if said and result["credentials"] == "accepted" else ""
         sent = (
             f"; test SMS to {result['to']} accepted: {result['sent']}" if "sent" in result else ""
         )
-        out.print(f"provider {name} ({instance.type}): settings ok, answers{sent}")
+        out.print(
+            f"provider {name} ({instance.type}): settings ok, {checked}{learned}{sent}",
+            markup=False,
+            soft_wrap=True,
+        )
     if result["problem"]:
         raise typer.Exit(FAILURE)
 
@@ -191,7 +213,7 @@ def resume(
     if as_json:
         print_json({"provider": name, "batches_enqueued": batches})
     else:
-        out.print(f"provider {name} resumed: {batches:,} waiting batches queued again")
+        out.print(f"provider {name} resumed: {fmt.count(batches)} waiting batches queued again")
 
 
 @app.command("halts")

@@ -20,6 +20,7 @@ from datetime import datetime
 import dramatiq
 from sqlalchemy.engine import Engine
 
+from campaigns.hours import held_until
 from campaigns.plan import column_for
 from campaigns.spec import CampaignSpec
 from campaigns.status import Status
@@ -76,10 +77,10 @@ def send_batch(
             log.info("batch.skipped", provider_halted=provider_name, handed_over=moved)
             return
         window, moment = campaign.spec.window, now()
-        if window is not None and not window.is_open(moment) and moment < campaign.valid_until:
+        opening = held_until(window, moment, campaign.valid_until)
+        if opening is not None:
             # Outside the sending hours: come back when they open; never drop the batch.
             # (If validity runs out first, the rows expire when the batch comes back.)
-            opening = min(window.next_opening(moment), campaign.valid_until)
             delay_ms = int((opening - moment).total_seconds() * 1000) + 1000
             enqueue_batch(provider_name, campaign_id, batch, delay_ms=delay_ms)
             log.info("batch.outside_sending_hours", hours=str(window), delay_ms=delay_ms)

@@ -18,6 +18,7 @@ from campaigns.status import Status
 from ledger.summary import CampaignSummary, summarise
 from worker.broker import use_broker
 from worker.runtime import Runtime, set_runtime
+from worker.waiting import explained
 
 #: How often the ledger is read while waiting (it is also what a progress bar shows).
 POLL_SECONDS = 0.2
@@ -64,9 +65,12 @@ def wait_for_campaign(
         # A stopped campaign (paused, halted) is returned once what workers had already
         # claimed has settled, so the picture the caller gets does not move any more.
         stopped = summary.stopped and not summary.statuses[Status.SENDING]
+        # Returned with what it waits for, if anything (the sending hours …); a broker
+        # here means this process sends, so its cooldowns are the real ones.
         if summary.done or stopped or time.monotonic() >= deadline:
-            return summary
+            return explained(runtime, summary, cooldowns_here=broker is not None)
         if broker is not None and idle(broker):
             # Read once more: the last job may have finished between the two reads.
-            return summarise(runtime.engine, campaign_id)
+            last = summarise(runtime.engine, campaign_id)
+            return explained(runtime, last, cooldowns_here=True)
         time.sleep(POLL_SECONDS)

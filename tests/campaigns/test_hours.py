@@ -54,3 +54,28 @@ def test_advertising_cannot_widen_its_hours(tmp_path):
     narrower = advertising.replace("[messages]", 'sending_hours = "08:00-20:00"\n[messages]')
     assert str(load_spec(write(tmp_path, narrower)).window) == "08:00-20:00"
     assert load_spec(write(tmp_path, VALID)).window is None
+
+
+def test_held_until_is_the_next_opening_or_the_end_of_validity():
+    from campaigns.hours import held_until
+
+    day = SendingWindow.parse("07:00-21:00")
+    assert held_until(day, vn(12), vn(23)) is None  # open: goes now
+    assert held_until(None, vn(23), vn(23, 30)) is None  # no hours: goes now
+    assert held_until(day, vn(22), vn(12, day=29)) == vn(7, day=29)
+    assert held_until(day, vn(22), vn(6, day=29)) == vn(6, day=29)  # expires first
+    assert held_until(day, vn(22), vn(21, 30)) is None  # validity over: nothing to wait for
+
+
+def test_sending_ends_counts_only_the_open_hours():
+    from campaigns.hours import closes_after, sending_ends
+
+    day = SendingWindow.parse("07:00-21:00")
+    assert closes_after(day, vn(20)) == vn(21)
+    assert closes_after(SendingWindow.parse("20:00-02:00"), vn(23)) == vn(2, day=29)
+    assert closes_after(SendingWindow.parse("07:00-24:00"), vn(23)) == vn(0, day=29)
+    # Two hours of sending from 20:00: one tonight, one from 07:00 tomorrow.
+    assert sending_ends(day, vn(20), 7200) == vn(8, day=29)
+    assert sending_ends(day, vn(5), 60) == vn(7, 1)  # starts at the opening
+    assert sending_ends(None, vn(20), 7200) == vn(22)
+    assert sending_ends(day, vn(20), 10**9) is None  # beyond a month: no estimate

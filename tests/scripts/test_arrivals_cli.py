@@ -166,3 +166,25 @@ def test_hostile_rows_are_refused_alone_and_never_block_the_inbox(tmp_path):
     for month in ("0001-01", "1970-01"):  # no campaign was opened for those months
         opened = loa("campaign", "status", f"arrivals-ninh-thuan-{month}", cwd=tmp_path)
         assert opened.returncode == 2 and "no campaign" in opened.stderr
+
+
+def test_status_and_report_count_an_arrivals_campaigns_parts_alike(tmp_path):
+    """`loa campaign status` showed 0 parts for an arrivals campaign (a planned total its
+    welcomes never have) while the report showed the parts billed: both now read the
+    parts the provider took from the messages."""
+    rules = RULES.read_text(encoding="utf-8").replace('sending_hours = "07:00-22:00"', "")
+    (tmp_path / "arrivals.toml").write_text(rules, encoding="utf-8")  # sent whatever the hour
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_csv(inbox / "ferry.csv", 4)
+    settled(inbox / "ferry.csv")
+    assert loa("arrivals", "ingest", "inbox", "--settle", SETTLE, cwd=tmp_path).returncode == 1
+
+    status = loa("campaign", "status", _month_campaign(), "--json", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    made = loa("report", _month_campaign(), "-o", "r.csv", "--json", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    shown, reported = json.loads(status.stdout), json.loads(made.stdout)
+    took = sum(shown["statuses"][s] for s in ("sent", "delivered", "undelivered", "unknown"))
+    assert took > 0 and shown["recipients"] == 4  # welcomes the sandbox took: billed
+    assert shown["parts"] == reported["parts_billed"] >= took

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from campaigns.files import plain_cell
 from tests.scripts.test_cli import EXAMPLE, loa
 
 AD = EXAMPLE.parent / "ad-sale.toml"
@@ -167,3 +169,44 @@ def test_text_check_names_what_forces_ucs2_and_refuses_an_empty_text(tmp_path):
     assert 'Cai Bluezone "ngay"' in result.stdout  # the không-dấu version, plain GSM-7
     empty = loa("text", "check", " ", cwd=tmp_path)
     assert empty.returncode == 2 and "empty" in empty.stderr
+
+
+def test_a_row_with_more_cells_than_the_header_stops_check_and_plan(tmp_path):
+    """Neither command drops a filled cell without a word: one line naming the file, the
+    row and the extra cells' count, and exit 2."""
+    listing = tmp_path / "list.csv"
+    listing.write_text(
+        "Họ tên,Số điện thoại\nAn,0912345678\nBình,0987654321,Ninh Hải\n", encoding="utf-8"
+    )
+    for command in (
+        ("recipients", "check", str(listing)),
+        ("campaign", "plan", str(EXAMPLE), "-r", str(listing)),
+    ):
+        result = loa(*command, cwd=tmp_path)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert f"{listing}: row 3 has 1 more cell(s)" in result.stderr, result.stderr
+
+
+def test_the_rejects_file_agrees_with_its_header_for_check_and_plan(tmp_path):
+    """`row,value,reason` is what each row holds, in that order: the list's row number,
+    its phone cell as read, the reason code (plan once wrote row,reason,value under it)."""
+    with RESIDENTS.open(encoding="utf-8", newline="") as handle:
+        phone_at = {number: row[2] for number, row in enumerate(csv.reader(handle), start=1)}
+    commands = {
+        "check": ("recipients", "check", str(RESIDENTS)),
+        "plan": ("campaign", "plan", str(EXAMPLE), "-r", str(RESIDENTS)),
+    }
+    for name, command in commands.items():
+        rejects = tmp_path / f"{name}.csv"
+        result = loa(*command, "--rejects", str(rejects), cwd=tmp_path)
+        assert result.returncode == 0, (name, result.stderr)
+        with rejects.open(encoding="utf-8", newline="") as handle:
+            header, *rows = list(csv.reader(handle))
+        assert header == ["row", "value", "reason"], name
+        assert len(rows) > 100, name
+        for row, value, reason in rows:
+            # The value as read (a leading quote keeps a spreadsheet from running it).
+            assert row.isdigit() and plain_cell(value) == phone_at[int(row)], (name, row, value)
+            assert re.fullmatch(r"[a-z_]+", reason), (name, row, value, reason)
+        assert {"duplicate", "wrong_length", "empty"} <= {reason for *_, reason in rows}, name
