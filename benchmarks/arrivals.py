@@ -67,9 +67,9 @@ def child(path: Path, url: str) -> None:
 
     from campaigns.arrivals import load_arrivals
     from ledger.migrate import upgrade
-    from worker.arrival_files import check_readable, records
-    from worker.arrivals import Ingest
-    from worker.broker import use_broker
+    from worker.arrivals.inbox import check_readable, records
+    from worker.arrivals.ingest import Ingest
+    from worker.queues.broker import use_broker
     from worker.runtime import Runtime
     from worker.settings import Settings
 

@@ -216,7 +216,7 @@ def _precise_run(args, limit: float, burst: int | None, processes: int) -> dict:
     """One campaign through ``processes`` workers sharing ``limit``, paused once a third
     has arrived and resumed three seconds later: the provider's count at the start, after
     the resume and throughout."""
-    from worker.ratelimit import default_burst
+    from worker.sending.ratelimit import default_burst
 
     messages = args.messages
     with fake_gateway("providers.fakes.esms", "--latency-ms", "20") as gateway:

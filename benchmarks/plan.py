@@ -41,8 +41,8 @@ def child(path: Path, url: str, parallel: bool) -> None:
     from pydantic import SecretStr
 
     from ledger.migrate import upgrade
-    from worker.broker import use_broker
-    from worker.launch import launch
+    from worker.campaign.launch import launch
+    from worker.queues.broker import use_broker
     from worker.runtime import Runtime
     from worker.settings import Settings
 
@@ -56,7 +56,7 @@ def child(path: Path, url: str, parallel: bool) -> None:
     rows = sum(1 for _ in path.open(encoding="utf-8")) - 1
     queued = sum(len(q.queue) for name, q in broker.queues.items() if not name.endswith(".DQ"))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
-    # A large list is planned in a child process (worker/pipeline.py): count it too.
+    # A large list is planned in a child process (worker/campaign/pipeline.py): count it too.
     child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(
         json.dumps(

@@ -93,7 +93,7 @@ def held_until(
     window's next opening, or the end of the validity when that comes first (the rows
     then expire instead of going out). ``None`` when it may go now: no window, the window
     open, or the validity already over (nothing to wait for). The worker decides with it
-    (``worker.dispatch``) and ``loa campaign status`` explains with it, so the two agree.
+    (``worker.sending.dispatch``) and ``loa campaign status`` explains with it, so the two agree.
     """
     if window is None or window.is_open(moment) or moment >= valid_until:
         return None

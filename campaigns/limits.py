@@ -2,7 +2,7 @@
 
 Each provider module states its type's limits once (``providers.base.Provider.limits``,
 each figure with its source); planning asks the provider instances a campaign's routes
-name for theirs (``worker.planning``), so nothing here knows a provider by name. A text
+name for theirs (``worker.campaign.planning``), so nothing here knows a provider by name. A text
 over a hard limit would be refused at every send: the plan stops before launch, naming
 the provider instance, the limit and the text's size, and for a template the rows whose
 filled text is over. Over an advised limit the provider still sends it (split, shown in

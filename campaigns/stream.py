@@ -2,7 +2,7 @@
 
 ``plan_chunks`` turns a planner's decisions into (planned, rejected) chunks of plain
 tuples: the shape the ledger writes and the cheapest to send to another process. When a
-large list is planned in a child process (``worker/pipeline.py``), ``child_main`` runs
+large list is planned in a child process (``worker/campaign/pipeline.py``), ``child_main`` runs
 there; this module imports nothing but the domain, so that process starts light.
 """
 

@@ -1,4 +1,4 @@
-"""Messages a worker may have lost, for the reaper (``worker.recovery``):
+"""Messages a worker may have lost, for the reaper (``worker.upkeep.recovery``):
 rows a dead worker left ``sending`` past the lease, and rows given back to the queue
 whose job never came.
 """
@@ -46,7 +46,7 @@ def reap_unheld(
 ) -> Reaped:
     """Settle, as ``reap`` does, messages ``sending`` for more than ``grace`` under a
     claim no live worker holds (``held``: the tokens live workers published, see
-    ``worker.liveness``): its worker died, or its batch ended in an error."""
+    ``worker.processes.liveness``): its worker died, or its batch ended in an error."""
     rows = [row for row in _sending(engine, now() - grace) if row.claim_token not in held]
     return _settle(engine, rows, resend_handed, "claim_abandoned")
 

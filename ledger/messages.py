@@ -97,7 +97,7 @@ def claim_batch(
     (``engine`` may be in autocommit); elsewhere one transaction.
 
     ``token`` (32 characters; a fresh one when not given) marks the claim: a worker
-    registers it as held before claiming (``worker.liveness``), so that the reaper can
+    registers it as held before claiming (``worker.processes.liveness``), so that the reaper can
     tell a live batch's rows from a dead one's.
 
     Returns:

@@ -6,7 +6,7 @@ means the receipt is on the auditor's disk, and a ledger that is down answers 5x
 provider retries instead of us losing it. Writing one receipt per transaction would cap
 the webhook at what one commit costs; the webhook instead **group-commits**: requests that
 arrive together are inserted in one statement, one commit, and each is answered once that
-commit returned (``worker.webhook``).
+commit returned (``worker.web.webhook``).
 
 Applying is separate and in bulk (``drain``): the receipt's message is found by provider
 and provider id; a receipt that arrives before its send was recorded (it can overtake the

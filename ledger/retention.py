@@ -38,7 +38,7 @@ Kept as they are, on purpose:
 - ``suppressions`` keep their numbers: an opt-out must be honoured for good, and the
   Do-Not-Call and residents lists are the operator's, replaced by importing them again.
 
-Outside the ledger, ``worker.retention`` removes the arrivals inbox's processed files.
+Outside the ledger, ``worker.upkeep.retention`` removes the arrivals inbox's processed files.
 
 The database's own files: on SQLite, ``apply`` runs with ``secure_delete`` (the content
 it frees is overwritten with zeros) and empties the write-ahead log afterwards; a few

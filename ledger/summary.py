@@ -249,7 +249,7 @@ class CampaignSummary:
     #: Providers that still hold queued messages of this campaign.
     waiting: frozenset[str] = frozenset()
     #: What the campaign waits for (``ledger.waiting.WaitingFor``: the sending hours, a
-    #: halt, a cooldown, a pause …), when someone asked (``worker.waiting.explain``);
+    #: halt, a cooldown, a pause …), when someone asked (``worker.campaign.waiting.explain``);
     #: ``None``: not asked, or sending.
     waiting_for: WaitingFor | None = None
     #: SMS parts billed so far (``parts_billed``): what the report shows as well.

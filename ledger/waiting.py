@@ -2,9 +2,9 @@
 beside its counts, so that "running" never hides a campaign that sends nothing.
 
 A worker decides whether a batch goes now with a few checks, in this order
-(``worker.dispatch.send_batch``): the campaign's state, its provider's halt
+(``worker.sending.dispatch.send_batch``): the campaign's state, its provider's halt
 (``provider_halts``), the sending hours (``campaigns.hours.held_until``), then, while it
-sends, the provider's cooldown (``worker.cooldown``) and rate (``worker.gate``).
+sends, the provider's cooldown (``worker.sending.cooldown``) and rate (``worker.sending.gate``).
 ``decide`` asks the same questions of the same data, so the status and the worker
 cannot disagree. Its answer, ``WaitingFor.reason``:
 

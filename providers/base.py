@@ -52,7 +52,7 @@ class SendError(Exception):
             reply): the worker adds the number to the ``opt_out`` suppression list.
         throttled: a provider-wide refusal because of our rate (429, "too many
             requests", SMPP's ESME_RTHROTTLED), not an outage: the worker lowers the
-            rate instead of starting a cooldown (``worker.ratelimit``).
+            rate instead of starting a cooldown (``worker.sending.ratelimit``).
     """
 
     def __init__(

@@ -8,7 +8,7 @@ timeout or a connection dropped *after* the request went out is ambiguous: the g
 may have taken the message.
 
 The client never retries by itself: retries are counted in one place, the worker (see
-``worker.dispatch``), so they do not multiply.
+``worker.sending.dispatch``), so they do not multiply.
 """
 
 from __future__ import annotations

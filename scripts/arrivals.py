@@ -75,7 +75,7 @@ def ingest(
         loa arrivals ingest arrivals-0715.csv -r arrivals.toml --json
     """
     from campaigns.arrivals import load_arrivals
-    from worker.arrival_files import (
+    from worker.arrivals.inbox import (
         ArrivalFileError,
         FileOutcome,
         InboxError,
@@ -84,7 +84,7 @@ def ingest(
         scan,
         take,
     )
-    from worker.arrivals import Ingest
+    from worker.arrivals.ingest import Ingest
 
     if not path.exists():
         fail(f"{path}: no such file or folder", BAD_INPUT)
@@ -168,7 +168,7 @@ def _sending(runtime: Any, embedded: bool) -> Iterator[Callable[[], None]]:
     if not embedded:
         yield lambda: None
         return
-    from worker.embedded import embedded_worker
+    from worker.campaign.embedded import embedded_worker
 
     with embedded_worker(runtime) as broker:
         yield lambda: _drain_due(broker)

@@ -136,7 +136,7 @@ def retention_apply(
     files. Reports and exports then show the HMAC; the audit chain still verifies (events
     never hold a number); opt-out lists are kept."""
     from ledger.retention import apply, check_key
-    from worker.retention import remove_old_files
+    from worker.upkeep.retention import remove_old_files
 
     loaded = settings()
     if loaded.retention_key is None:

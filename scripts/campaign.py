@@ -98,7 +98,7 @@ def plan(
     provider and carrier, with parts and estimated cost. Nothing is written or queued.
     Exit 2 when the validity would end before the first sending hour."""
     from campaigns.stream import RejectsFile
-    from worker.planning import ListOptions, prepare
+    from worker.campaign.planning import ListOptions, prepare
     from worker.runtime import Runtime
 
     loaded = settings()
@@ -165,9 +165,9 @@ def launch(
     is queued before TIME; the campaign's validity runs from then.
     """
     from ledger.db import describe_location
-    from worker.embedded import embedded_worker, wait_for_campaign
-    from worker.launch import launch as launch_campaign
-    from worker.planning import ListOptions
+    from worker.campaign.embedded import embedded_worker, wait_for_campaign
+    from worker.campaign.launch import launch as launch_campaign
+    from worker.campaign.planning import ListOptions
     from worker.runtime import Runtime
 
     loaded = settings()
@@ -272,8 +272,8 @@ IdArg = Annotated[str, typer.Argument(help="The campaign's id, as in its file.")
 
 
 def _control(action: str, campaign_id: str, as_json: bool) -> None:
-    from worker import control
-    from worker.embedded import embedded_worker, wait_for_campaign
+    from worker.campaign import control
+    from worker.campaign.embedded import embedded_worker, wait_for_campaign
     from worker.runtime import Runtime
 
     loaded = settings()
@@ -296,7 +296,7 @@ def _control(action: str, campaign_id: str, as_json: bool) -> None:
                 count = getattr(control, action)(runtime, campaign_id)
                 summary = None
             from ledger.summary import summarise
-            from worker.waiting import explained
+            from worker.campaign.waiting import explained
 
             # What it waits for now (paused since …); embedded, a resume sent from here,
             # so this process's cooldowns are the real ones.

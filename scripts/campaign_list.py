@@ -163,7 +163,7 @@ def _table(lines: list[CampaignLine]) -> Any:
     table.add_column("Trạng thái\nstate", min_width=9)
     table.add_column("Tạo lúc\ncreated", min_width=10)
     table.add_column("Người nhận\nrecipients", justify="right", min_width=9)
-    table.add_column("Đã đến máy\ndelivered", justify="right", min_width=9)
+    table.add_column("Đến máy\ndelivered", justify="right", min_width=9)
     table.add_column("Tỉ lệ\nshare", justify="right", min_width=7)
     for line in lines:
         # Vietnamese, then English on a line of its own: narrower.

@@ -1,5 +1,5 @@
 """``loa campaign status``: where a campaign stands, what it waits for and how long it has
-left (``worker.waiting``); ``--watch`` follows it live, a progress bar and a rate per
+left (``worker.campaign.waiting``); ``--watch`` follows it live, a progress bar and a rate per
 provider, until every recipient is final (exit 0) or Ctrl-C (exit 130)."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from ledger.waiting import ProviderView
-    from worker.waiting import Standing
+    from worker.campaign.waiting import Standing
 
 #: The exit code of a watch stopped with Ctrl-C (128 + SIGINT, as shells report it).
 INTERRUPTED = 130
@@ -121,8 +121,8 @@ def follow(
 def status(campaign_id: str, watch: bool, interval: float, as_json: bool) -> None:
     """The ``loa campaign status`` command (see ``scripts.campaign.status``)."""
     from ledger.summary import summarise
+    from worker.campaign.waiting import explain
     from worker.runtime import Runtime
-    from worker.waiting import explain
 
     loaded = settings()
     title = f"Chiến dịch {campaign_id}"

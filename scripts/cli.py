@@ -75,7 +75,7 @@ def demo(
     """
     import os
 
-    from worker.demo import run_demo
+    from worker.campaign.demo import run_demo
     from worker.logging import configure_logging
 
     loaded = settings()
@@ -129,8 +129,8 @@ def worker(
     directory = tempfile.mkdtemp(prefix="loa-metrics-")
     os.environ["dramatiq_prom_db"] = directory  # noqa: SIM112 - dramatiq names it so
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
-    from worker.broker import RECEIPTS_QUEUE, queue_for
-    from worker.supervisor import Supervisor, mark_dead, worker_children
+    from worker.processes.supervisor import Supervisor, mark_dead, worker_children
+    from worker.queues.broker import RECEIPTS_QUEUE, queue_for
 
     names = queues or [*(queue_for(p) for p in loaded.providers), RECEIPTS_QUEUE]
     metrics = (loaded.metrics_host, loaded.metrics_port) if loaded.metrics_port else None
@@ -146,7 +146,7 @@ def _check_worker_places(loaded) -> None:
     """What a worker needs of this machine, checked before anything starts (exit 2, one
     line): the metrics address free to listen on, and the spool folder writable (without
     it, provider ids received while the ledger is away would be lost)."""
-    from worker.spool import Spool
+    from worker.sending.spool import Spool
 
     if loaded.metrics_port:
         problem = _cannot_listen(loaded.metrics_host, loaded.metrics_port)
@@ -190,7 +190,7 @@ def webhook(
     bad settings (a rules file that cannot be read, rules without a key); 1: a port taken."""
     loaded = settings(check_providers=True)  # first: importing the worker reads them
     from worker.runtime import Runtime
-    from worker.webhook import serve
+    from worker.web.webhook import serve
 
     arrivals = _arrivals_config(loaded)
     problem = _cannot_listen(host, port)
@@ -200,7 +200,7 @@ def webhook(
         runtime = Runtime(loaded)
         runtime.ensure_schema()
         if arrivals is not None:  # its provider and routes configured here
-            from worker.arrivals import Ingest
+            from worker.arrivals.ingest import Ingest
 
             Ingest(runtime, arrivals)
     metrics = loaded.webhook_metrics_port
@@ -252,7 +252,7 @@ def finalise(as_json: JsonOption = False) -> None:
     RECEIPT_WINDOW_HOURS (72 by default) -> unknown (a later receipt still corrects it);
     `queued` past the campaign's validity -> expired. Worker processes do this every five
     minutes; safe at any time, from cron or by hand."""
-    from worker.housekeeping import finalise_now
+    from worker.upkeep.housekeeping import finalise_now
 
     with errors_as_exit_codes(), ledger_runtime(settings()) as runtime:
         result = finalise_now(runtime)
@@ -270,7 +270,7 @@ def reap(as_json: JsonOption = False) -> None:
     Also enqueues again the batches of messages given back (a Redis outage) that no job
     came for within the lease. `loa worker` does this by itself; safe to run at any time,
     from cron or by hand."""
-    from worker.recovery import reap_stale
+    from worker.upkeep.recovery import reap_stale
 
     loaded = settings()
     with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:

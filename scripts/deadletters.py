@@ -22,7 +22,7 @@ def _broker_and_queues():
             "dead letters live in Redis: set LOA_REDIS_URL (embedded jobs end with their process)",
             BAD_INPUT,
         )
-    from worker.broker import RECEIPTS_QUEUE, build_broker, queue_for
+    from worker.queues.broker import RECEIPTS_QUEUE, build_broker, queue_for
 
     return build_broker(loaded), [*(queue_for(p) for p in loaded.providers), RECEIPTS_QUEUE]
 
@@ -30,7 +30,7 @@ def _broker_and_queues():
 @app.command("list")
 def list_(as_json: JsonOption = False) -> None:
     """Every dead job, oldest first: queue, id, actor, arguments, when, last error."""
-    from worker.deadletters import dead_letters
+    from worker.queues.deadletters import dead_letters
 
     broker, queues = _broker_and_queues()
     with errors_as_exit_codes():  # Redis away or refusing: one line, exit 1
@@ -59,7 +59,7 @@ def requeue_(
 ) -> None:
     """Put dead jobs back on their queues with their retries reset. Safe: a batch claims
     its messages before sending, so nothing already sent goes out twice."""
-    from worker.deadletters import requeue
+    from worker.queues.deadletters import requeue
 
     if not message_ids and not all_:
         fail("name the jobs to requeue, or pass --all", BAD_INPUT)

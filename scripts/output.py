@@ -248,7 +248,7 @@ def summary_table(summary: CampaignSummary, title: str) -> Table:
 
 def report(summary: CampaignSummary, as_json: bool, title: str, extra: dict[str, object]) -> None:
     """A campaign summary as JSON or as a table, then its state, what it waits for
-    (when it was asked: ``worker.waiting``) and the extra lines (ledger path …), each
+    (when it was asked: ``worker.campaign.waiting``) and the extra lines (ledger path …), each
     labelled and in words (``scripts.formats``)."""
     if as_json:
         print_json({**summary.as_dict(), **extra})

@@ -39,7 +39,7 @@ def list_providers(as_json: JsonOption = False) -> None:
         else:
             burst = config.burst
             if burst is None and config.rate_per_second is not None:
-                from worker.ratelimit import default_burst
+                from worker.sending.ratelimit import default_burst
 
                 burst = default_burst(config.rate_per_second)  # what the bucket holds
             row |= {
@@ -198,7 +198,7 @@ def resume(
     """Let a halted provider send again, once its cause (credentials, balance …) is fixed,
     and put every batch waiting on it back on the queue. Exit 2 when it was not halted.
     Embedded, follow with `loa campaign resume ID` to send here."""
-    from worker.control import resume_provider
+    from worker.campaign.control import resume_provider
     from worker.runtime import Runtime
 
     loaded = settings()

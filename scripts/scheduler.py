@@ -1,4 +1,4 @@
-"""``loa scheduler``: the jobs that run on the clock (``worker.scheduler``)."""
+"""``loa scheduler``: the jobs that run on the clock (``worker.upkeep.scheduler``)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def scheduler(
     first dies; the log says which (INFO: `scheduler.leading`; `scheduler.standby` once,
     naming the lock's holder; `scheduler.took_over`). Stops on Ctrl-C or SIGTERM."""
     from campaigns.arrivals import load_arrivals
-    from worker.scheduler import Leadership, Plan, run
+    from worker.upkeep.scheduler import Leadership, Plan, run
 
     if (inbox is None) != (rules is None):
         fail("--inbox and --rules go together (the rules decide the inbox's welcomes)", BAD_INPUT)

@@ -113,7 +113,7 @@ def _restore_global_broker() -> Iterator[None]:
     before_runtime = runtime.set_runtime(None)
     runtime.set_runtime(before_runtime)
     yield
-    from worker.broker import use_broker
+    from worker.queues.broker import use_broker
 
     use_broker(before_broker)
     runtime.set_runtime(before_runtime)

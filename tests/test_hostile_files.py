@@ -144,7 +144,7 @@ def test_formulas_in_a_list_are_quoted_in_every_csv(hostile):
 
 
 def test_arrival_rejects_are_quoted(tmp_path):
-    from worker.arrival_files import _move
+    from worker.arrivals.inbox import _move
 
     dropped = tmp_path / "feed.csv"
     dropped.write_text("event_id,phone,arrived_at,area\n", encoding="utf-8")

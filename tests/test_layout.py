@@ -85,20 +85,27 @@ def _module_level_imports(path: Path, package: str) -> set[str]:
     found = set()
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module == package:  # from worker import dispatch
-                found.update(f"{package}.{alias.name}" for alias in node.names)
-            elif node.module.startswith(f"{package}."):
-                found.add(node.module)
+            if node.module == package or node.module.startswith(f"{package}."):
+                # `from worker.sending import dispatch` imports worker.sending.dispatch
+                # when that is a module; otherwise it takes a name from worker.sending.
+                for alias in node.names:
+                    inner = f"{node.module}.{alias.name}"
+                    is_module = (ROOT / Path(*inner.split("."))).with_suffix(".py").exists()
+                    found.add(inner if is_module else node.module)
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith(f"{package}."))
     return found
 
 
-@pytest.mark.parametrize("package", ["worker", "ledger", "providers", "campaigns"])
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts)
+
+
+@pytest.mark.parametrize("package", ["worker", "ledger", "providers", "campaigns", "scripts"])
 def test_modules_of_a_package_import_each_other_without_a_circle(package):
     graph = {
-        f"{package}.{path.stem}": _module_level_imports(path, package)
-        for path in sorted((ROOT / package).glob("*.py"))
+        _module_name(path): _module_level_imports(path, package)
+        for path in sorted((ROOT / package).rglob("*.py"))
         if path.stem != "__init__"
     }
     done: set[str] = set()
@@ -115,3 +122,16 @@ def test_modules_of_a_package_import_each_other_without_a_circle(package):
 
     for module in graph:
         visit(module, [])
+
+
+#: Beyond this, a folder is asking for sub-packages (DEVELOPERS.md).
+MODULES_PER_FOLDER = 25
+
+
+def test_no_folder_of_loa_holds_too_many_modules():
+    for room in ALLOWED:
+        for folder in [ROOT / room, *(p for p in (ROOT / room).rglob("*") if p.is_dir())]:
+            modules = [p for p in folder.glob("*.py") if p.stem != "__init__"]
+            assert len(modules) <= MODULES_PER_FOLDER, (
+                f"{folder.relative_to(ROOT)} holds {len(modules)} modules: split it"
+            )

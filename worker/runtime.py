@@ -15,18 +15,18 @@ from sqlalchemy.engine import Engine
 import providers
 from ledger.db import make_engine, statement_engine
 from ledger.migrate import ensure_current
-from worker.cooldown import Cooldown, LocalCooldown, RedisCooldown
-from worker.gate import Gate
-from worker.ratelimit import Both, Bucket, LocalBucket, RedisBucket, default_burst
+from worker.sending.cooldown import Cooldown, LocalCooldown, RedisCooldown
+from worker.sending.gate import Gate
+from worker.sending.ratelimit import Both, Bucket, LocalBucket, RedisBucket, default_burst
+from worker.sending.spool import Spool
 from worker.settings import Settings, get_settings
-from worker.spool import Spool
 
 # Redis, dramatiq and the sending lanes are imported where first used: a command that only
 # reads the ledger (`loa campaign status`) must not pay for them.
 if TYPE_CHECKING:
     import redis
 
-    from worker.lane import Lane
+    from worker.sending.lane import Lane
 
 #: Seconds a Redis call may take before it counts as Redis being away (a dead server
 #: must not hang a sending loop or a batch).
@@ -147,7 +147,7 @@ class Runtime:
         can leave in doubt), and no more than the provider's connections (a sender let
         through the rate must find a connection at once), fed by every batch of the
         process."""
-        from worker.lane import Lane
+        from worker.sending.lane import Lane
 
         provider, loop, cooldown = self.provider(name), self.send_loop(), self.cooldown(name)
         with self._lock:
@@ -181,7 +181,7 @@ class Runtime:
 
     @property
     def spool(self) -> Spool:
-        """Where results the ledger could not take wait for it (``worker.spool``)."""
+        """Where results the ledger could not take wait for it (``worker.sending.spool``)."""
         return Spool(Path(self.settings.var_dir) / "spool")
 
     def redis(self) -> redis.Redis | None:
@@ -191,7 +191,7 @@ class Runtime:
 
     def maintenance_broker(self) -> Any:
         """A dramatiq broker whose every command runs queue maintenance (gives dead
-        workers' jobs back): the housekeeper's, for ``worker.recovery.maintain_queues``.
+        workers' jobs back): the housekeeper's, for ``worker.upkeep.recovery.maintain_queues``.
         ``None`` embedded."""
         if self.settings.redis_url is None:
             return None
@@ -238,7 +238,7 @@ class Runtime:
 
     def _receipt_sink(self, provider_name: str) -> providers.ReceiptSink:
         def sink(payload: Mapping[str, str], delay_seconds: float) -> None:
-            from worker.jobs import enqueue_receipt
+            from worker.queues.jobs import enqueue_receipt
 
             enqueue_receipt(provider_name, payload, int(delay_seconds * 1000))
 

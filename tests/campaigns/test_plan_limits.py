@@ -158,7 +158,7 @@ def test_parts_are_held_against_a_limit_in_parts():
 
 @pytest.fixture
 def runtime(tmp_path, sqlite_url):
-    from worker.broker import use_broker
+    from worker.queues.broker import use_broker
     from worker.runtime import Runtime
     from worker.settings import Settings
 
@@ -177,7 +177,7 @@ def runtime(tmp_path, sqlite_url):
 
 
 def test_a_list_planned_in_a_child_process_is_refused_the_same(tmp_path, runtime):
-    from worker.launch import launch
+    from worker.campaign.launch import launch
 
     with pytest.raises(PlanError, match=r"provider 'intl', which takes at most 1\.600 characters"):
         launch(runtime, campaign(tmp_path, LONG), recipients(tmp_path), parallel=True)

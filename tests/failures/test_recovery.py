@@ -70,7 +70,7 @@ def children(supervisor: int, kind: str) -> list[int]:
             command = (entry / "cmdline").read_bytes().split(b"\0")
         except (OSError, IndexError, ValueError):
             continue  # ended meanwhile
-        if ppid == supervisor and b"worker.child" in command and kind.encode() in command:
+        if ppid == supervisor and b"worker.processes.child" in command and kind.encode() in command:
             found.append(int(entry.name))
     return found
 

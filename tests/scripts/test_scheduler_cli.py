@@ -17,8 +17,8 @@ import structlog
 
 from tests.conftest import REDIS_URL
 from tests.rig import ROOT
-from worker.scheduler import Leadership, Plan, run
 from worker.settings import Settings
+from worker.upkeep.scheduler import Leadership, Plan, run
 
 ELSEWHERE = "scheduler-b.so-tttt.vn:4242:abcd1234"
 

@@ -8,8 +8,8 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from worker.arrival_files import take
-from worker.arrivals import Ingested
+from worker.arrivals.inbox import take
+from worker.arrivals.ingest import Ingested
 
 HEADER = "event_id,phone,arrived_at,area\n"
 
@@ -55,7 +55,7 @@ def test_a_ledger_away_leaves_the_file_for_the_next_look(tmp_path):
 
 def test_settling_files_are_left_but_one_stamped_far_ahead_is_taken(tmp_path):
     """A file copied with a skewed clock's time (2099) once sat in the inbox for ever."""
-    from worker.arrival_files import scan
+    from worker.arrivals.inbox import scan
 
     now = 1_800_000_000.0
     young, future, old = inbox_with(tmp_path, "young.csv", "future.csv", "old.csv")
@@ -72,7 +72,7 @@ def test_settling_files_are_left_but_one_stamped_far_ahead_is_taken(tmp_path):
 def test_a_done_folder_swapped_for_a_link_mid_move_sends_nothing_elsewhere(tmp_path, monkeypatch):
     """A loop swapping done/ for a link once put a visitor file outside the inbox: the
     check ran first, the writes went by path. Now they go through the folder opened once."""
-    import worker.arrival_files as files
+    import worker.arrivals.inbox as files
 
     (path,) = inbox_with(tmp_path, "a.csv")
     elsewhere = tmp_path.parent / f"{tmp_path.name}-elsewhere"

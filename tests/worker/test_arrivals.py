@@ -17,8 +17,8 @@ from campaigns.hours import VIETNAM
 from ledger.schema import campaigns, messages, visitors
 from ledger.suppressions import add_numbers
 from tests.campaigns.test_arrivals import RULES
-from worker.arrivals import Ingest
-from worker.broker import use_broker
+from worker.arrivals.ingest import Ingest
+from worker.queues.broker import use_broker
 from worker.runtime import Runtime
 from worker.settings import Settings
 
@@ -130,7 +130,7 @@ def test_a_welcome_past_its_own_validity_expires_instead_of_going_out(engine, tm
     from ledger.schema import now
     from ledger.summary import status_counts
     from tests.worker.test_dispatch import Recording
-    from worker.dispatch import send_batch
+    from worker.sending.dispatch import send_batch
 
     runtime = runtime_for(engine, tmp_path)
     use_broker(StubBroker(), runtime.settings)
@@ -173,12 +173,12 @@ def test_a_queue_away_after_the_commit_loses_no_event(engine, tmp_path, monkeypa
     """Enqueueing failed after the chunk's commit once answered "nothing was taken" while
     the events were taken, so the retry welcomed nobody. Now the ingest says how many
     batches wait for the housekeeper, and the welcomes are in the ledger."""
-    import worker.arrivals
+    import worker.arrivals.ingest
 
     def away(*_args, **_kwargs):
         raise ConnectionError("the queue is away")
 
-    monkeypatch.setattr(worker.arrivals, "enqueue_batch", away)
+    monkeypatch.setattr(worker.arrivals.ingest, "enqueue_batch", away)
     runtime = runtime_for(engine, tmp_path)
     try:
         result = Ingest(runtime, CONFIG, clock=lambda: MORNING).run(morning_file()[:3])

@@ -1,9 +1,9 @@
-"""The worker processes' collector tuning (``worker.collector``)."""
+"""The worker processes' collector tuning (``worker.queues.collector``)."""
 
 import gc
 
-from worker.broker import build_broker
-from worker.collector import GEN0_THRESHOLD, CollectorTuning
+from worker.queues.broker import build_broker
+from worker.queues.collector import GEN0_THRESHOLD, CollectorTuning
 from worker.settings import Settings
 
 

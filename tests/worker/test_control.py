@@ -14,7 +14,7 @@ from ledger.messages import cancel_campaign, claim_batch, record_outcome, releas
 from ledger.schema import campaigns, messages
 from ledger.summary import CampaignStateError, load_campaign, status_counts
 from tests.worker.test_dispatch import SPEC, runtime_with_campaign
-from worker import control
+from worker.campaign import control
 
 
 def _settle_everything(engine) -> None:
@@ -48,8 +48,8 @@ def test_a_paused_campaign_that_finished_meanwhile_cannot_be_cancelled(engine, t
 
 def test_resume_puts_a_paused_campaigns_batches_back_and_they_are_sent(engine, tmp_path):
     from tests.worker.test_dispatch import Recording, runtime_for
-    from worker.dispatch import send_batch
-    from worker.embedded import embedded_worker, wait_for_campaign
+    from worker.campaign.embedded import embedded_worker, wait_for_campaign
+    from worker.sending.dispatch import send_batch
 
     runtime_with_campaign(engine, tmp_path)
     provider = Recording()

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from tests.conftest import REDIS_URL
-from worker.cooldown import LocalCooldown, RedisCooldown
+from worker.sending.cooldown import LocalCooldown, RedisCooldown
 
 
 class Clock:
@@ -27,7 +27,7 @@ class Clock:
 
 def test_a_cooldown_doubles_when_failures_follow_each_other(monkeypatch):
     clock = Clock()
-    monkeypatch.setattr("worker.cooldown.time", clock)
+    monkeypatch.setattr("worker.sending.cooldown.time", clock)
     cooldown = LocalCooldown(base=0.02, cap=1)
     first = cooldown.start()
     assert 0.015 <= first <= 0.025

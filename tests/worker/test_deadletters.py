@@ -7,7 +7,7 @@ import pytest
 from dramatiq.brokers.redis import RedisBroker
 
 from tests.conftest import REDIS_URL
-from worker.deadletters import dead_letters, requeue
+from worker.queues.deadletters import dead_letters, requeue
 
 pytestmark = pytest.mark.redis
 

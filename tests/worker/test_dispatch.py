@@ -16,8 +16,8 @@ from ledger.schema import campaigns, now
 from ledger.summary import status_counts, summarise
 from providers.sandbox import SandboxConfig
 from tests.helpers import record
-from worker.dispatch import send_batch
 from worker.runtime import Runtime
+from worker.sending.dispatch import send_batch
 from worker.settings import Settings
 
 SPEC = load_spec(Path(__file__).resolve().parents[2] / "examples" / "bluezone.toml")
@@ -108,7 +108,7 @@ def test_a_batch_outside_its_sending_hours_waits_for_them(engine, tmp_path):
     from dramatiq.brokers.stub import StubBroker
 
     from campaigns.hours import VIETNAM, SendingWindow
-    from worker.broker import use_broker
+    from worker.queues.broker import use_broker
 
     local = datetime.now(VIETNAM)
     # A window that opens in two to three hours: still more than one away if an hour
@@ -201,7 +201,7 @@ def test_retry_after_is_respected(engine, tmp_path):
     from dramatiq.brokers.stub import StubBroker
 
     from providers import ErrorKind, SendError
-    from worker.broker import use_broker
+    from worker.queues.broker import use_broker
 
     runtime_with_campaign(engine, tmp_path)
     runtime = runtime_for(
@@ -238,8 +238,8 @@ def test_a_halted_provider_stops_its_campaigns_only_and_resume_sends_the_rest(en
 
     from ledger.halts import halted
     from providers import ErrorKind, SendError
-    from worker.broker import use_broker
-    from worker.control import resume_provider
+    from worker.campaign.control import resume_provider
+    from worker.queues.broker import use_broker
 
     runtime_with_campaign(engine, tmp_path)
     other = SPEC.model_copy(update={"id": "other-campaign", "provider": "backup"})
@@ -276,8 +276,8 @@ def test_the_reaper_settles_what_a_dead_worker_left_sending(engine, tmp_path):
     from ledger.handover import mark_handed
     from ledger.messages import claim_batch
     from ledger.schema import messages
-    from worker.broker import use_broker
-    from worker.recovery import reap_stale
+    from worker.queues.broker import use_broker
+    from worker.upkeep.recovery import reap_stale
 
     runtime = runtime_with_campaign(engine, tmp_path)
     claimed = claim_batch(engine, SPEC.id, 1)
@@ -314,8 +314,8 @@ def test_with_an_idempotency_key_the_reaper_sends_handed_messages_again(engine, 
     from ledger.handover import mark_handed
     from ledger.messages import claim_batch
     from ledger.schema import messages
-    from worker.broker import use_broker
-    from worker.recovery import reap_stale
+    from worker.queues.broker import use_broker
+    from worker.upkeep.recovery import reap_stale
 
     runtime_with_campaign(engine, tmp_path)
     url = SecretStr(str(engine.url.render_as_string(hide_password=False)))
@@ -338,8 +338,8 @@ def test_a_batch_given_back_whose_job_was_lost_is_enqueued_again(engine, tmp_pat
 
     from ledger.messages import claim_batch, release
     from ledger.schema import messages
-    from worker.broker import use_broker
-    from worker.recovery import reap_stale
+    from worker.queues.broker import use_broker
+    from worker.upkeep.recovery import reap_stale
 
     runtime = runtime_with_campaign(engine, tmp_path)
     claimed = claim_batch(engine, SPEC.id, 1)
@@ -409,7 +409,7 @@ class Flaky(Recording):
 def test_an_ambiguous_send_is_resent_only_with_an_idempotency_key(engine, tmp_path):
     from dramatiq.brokers.stub import StubBroker
 
-    from worker.broker import use_broker
+    from worker.queues.broker import use_broker
 
     runtime_with_campaign(engine, tmp_path)
     without = Flaky(idempotent=False)
@@ -423,7 +423,7 @@ def test_an_ambiguous_send_is_resent_only_with_an_idempotency_key(engine, tmp_pa
 def test_with_an_idempotency_key_the_resend_settles_it(engine, tmp_path):
     from dramatiq.brokers.stub import StubBroker
 
-    from worker.broker import use_broker
+    from worker.queues.broker import use_broker
 
     runtime_with_campaign(engine, tmp_path)
     keyed = Flaky(idempotent=True)

@@ -12,8 +12,8 @@ from providers import ErrorKind, SendError
 from providers.sandbox import SandboxConfig
 from tests.worker.test_dispatch import SPEC, Recording, runtime_for, runtime_with_campaign
 from tests.worker.test_sending import attempts
-from worker.dispatch import send_batch
-from worker.ratelimit import LocalBucket
+from worker.sending.dispatch import send_batch
+from worker.sending.ratelimit import LocalBucket
 
 
 class Slow(Recording):

@@ -14,10 +14,10 @@ from benchmarks.generate_list import write as write_list
 from campaigns.status import FINAL, Status
 from ledger.migrate import upgrade
 from ledger.schema import events, messages
-from worker.broker import use_broker
-from worker.embedded import wait_for_campaign
-from worker.jobs import enqueue_batch
-from worker.launch import launch
+from worker.campaign.embedded import wait_for_campaign
+from worker.campaign.launch import launch
+from worker.queues.broker import use_broker
+from worker.queues.jobs import enqueue_batch
 from worker.runtime import Runtime, set_runtime
 from worker.settings import ProviderInstance, Settings
 

@@ -17,8 +17,8 @@ from benchmarks.generate_list import write as write_list
 from campaigns.recipients import ListError
 from campaigns.stream import fields_json
 from ledger.schema import campaigns, messages, rejects
-from worker.broker import use_broker
-from worker.launch import launch
+from worker.campaign.launch import launch
+from worker.queues.broker import use_broker
 from worker.runtime import Runtime
 from worker.settings import Settings
 

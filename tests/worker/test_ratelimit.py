@@ -11,8 +11,8 @@ import pytest
 import redis.asyncio
 
 from tests.conftest import REDIS_URL
-from worker.gate import Gate
-from worker.ratelimit import Adaptation, Both, LocalBucket, RedisBucket, default_burst
+from worker.sending.gate import Gate
+from worker.sending.ratelimit import Adaptation, Both, LocalBucket, RedisBucket, default_burst
 
 
 class Clock:

@@ -19,11 +19,11 @@ from ledger.summary import status_counts
 from tests.conftest import REDIS_URL
 from tests.helpers import record
 from tests.worker.test_dispatch import SPEC
-from worker.broker import queue_for, use_broker
-from worker.liveness import GRACE, Claims, publish
-from worker.recovery import maintain_queues, reap_abandoned, requeue_orphans
+from worker.processes.liveness import GRACE, Claims, publish
+from worker.queues.broker import queue_for, use_broker
 from worker.runtime import Runtime
 from worker.settings import Settings
+from worker.upkeep.recovery import maintain_queues, reap_abandoned, requeue_orphans
 
 pytestmark = pytest.mark.redis
 
@@ -91,7 +91,7 @@ def test_a_batch_whose_job_redis_lost_is_enqueued_again_once(engine, runtime):
 
 
 def test_jobs_a_dead_worker_had_fetched_go_back_to_their_queue(engine, runtime):
-    from worker.jobs import enqueue_batch
+    from worker.queues.jobs import enqueue_batch
 
     namespace = runtime.settings.redis_namespace
     enqueue_batch("sandbox", SPEC.id, 1)
@@ -118,7 +118,7 @@ def test_without_redis_recovery_leaves_it_to_the_lease(engine, tmp_path):
 
 
 def test_resume_on_redis_enqueues_only_batches_without_a_job(engine, runtime):
-    from worker import control
+    from worker.campaign import control
 
     assert control.resume(runtime, SPEC.id) == 2  # a running campaign whose jobs were lost
     assert control.resume(runtime, SPEC.id) == 0  # now they are there: none twice

@@ -10,7 +10,7 @@ from dramatiq.brokers.redis import RedisBroker
 from pydantic import SecretStr
 
 from tests.conftest import REDIS_URL
-from worker.broker import build_broker
+from worker.queues.broker import build_broker
 from worker.settings import Settings
 
 pytestmark = pytest.mark.redis

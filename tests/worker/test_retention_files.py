@@ -8,8 +8,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from worker.retention import remove_old_files
-from worker.scheduler import Plan, jobs
+from worker.upkeep.retention import remove_old_files
+from worker.upkeep.scheduler import Plan, jobs
 
 PERIOD = timedelta(days=90)
 DAY = 86400.0
@@ -24,7 +24,7 @@ def write(path: Path, text: str, days_old: float) -> Path:
 
 
 def taken(inbox: Path, name: str, days_old: float, folder: str = "done") -> list[Path]:
-    """A file as ``worker.arrival_files`` leaves it: the original (the carrier's time)
+    """A file as ``worker.arrivals.inbox`` leaves it: the original (the carrier's time)
     with its receipt and rejects (the time it was taken)."""
     return [
         write(inbox / folder / name, "event_id,phone\nE1,+84912345678\n", days_old + 2),

@@ -14,8 +14,8 @@ from ledger.summary import queued_batches, status_counts, summarise
 from providers import ErrorKind, SendError
 from tests.helpers import record
 from tests.worker.test_dispatch import SPEC, Recording, Refusing, runtime_for
-from worker.broker import use_broker
-from worker.dispatch import send_batch
+from worker.queues.broker import use_broker
+from worker.sending.dispatch import send_batch
 
 VIETNAMESE = [f"0961{i:06d}" for i in range(6)] + [f"0901{i:06d}" for i in range(6)]
 FOREIGN = [f"+8210{i:08d}" for i in range(5)]
@@ -126,7 +126,7 @@ def test_a_halt_hands_the_waiting_messages_to_the_fallback(engine, tmp_path):
 
 
 def test_what_no_fallback_can_reach_waits_for_the_operator(engine, tmp_path):
-    from worker.control import resume_provider
+    from worker.campaign.control import resume_provider
 
     spec = routed(countries={"other": "intl"}, fallback=["backup"])
     intake = record(engine, spec, rows(VIETNAMESE[:4] + FOREIGN), batch_size=20)

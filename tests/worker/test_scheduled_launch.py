@@ -12,9 +12,9 @@ from pydantic import SecretStr
 from ledger.schema import campaigns, now
 from ledger.summary import load_campaign
 from tests.scripts.test_cli import EXAMPLE, small_list
-from worker.broker import use_broker
-from worker.control import start_scheduled
-from worker.launch import launch
+from worker.campaign.control import start_scheduled
+from worker.campaign.launch import launch
+from worker.queues.broker import use_broker
 from worker.runtime import Runtime
 from worker.settings import Settings
 

@@ -14,8 +14,8 @@ from ledger.schema import messages
 from ledger.summary import status_counts
 from providers import ErrorKind, SendError, SendResult
 from tests.worker.test_dispatch import SPEC, Recording, runtime_for, runtime_with_campaign
-from worker.broker import use_broker
-from worker.dispatch import send_batch
+from worker.queues.broker import use_broker
+from worker.sending.dispatch import send_batch
 
 
 class Failing(Recording):

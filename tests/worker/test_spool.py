@@ -14,7 +14,7 @@ from ledger.messages import apply_receipt, claim_batch, record_outcome
 from ledger.schema import messages
 from ledger.summary import status_counts
 from tests.worker.test_dispatch import SPEC, runtime_with_campaign
-from worker.spool import Spool
+from worker.sending.spool import Spool
 
 
 def provider_ids(engine) -> dict[int, str | None]:
@@ -73,7 +73,7 @@ def test_a_batch_whose_ledger_goes_away_spools_what_the_provider_accepted(engine
     """Through the production path: the provider accepts, the ledger refuses the record;
     the batch stops and the ids are in the spool, not lost."""
     from tests.worker.test_dispatch import Recording, runtime_for
-    from worker.dispatch import send_batch
+    from worker.sending.dispatch import send_batch
 
     runtime_with_campaign(engine, tmp_path)
     provider = Recording()

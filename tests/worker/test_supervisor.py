@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent(
     """
     import sys
     from worker.logging import configure_logging
-    from worker.supervisor import Child, Supervisor
+    from worker.processes.supervisor import Child, Supervisor
 
     configure_logging("INFO", "json")
     children = [
@@ -68,7 +68,7 @@ ORPHANING = textwrap.dedent(
     """
     import sys
     from worker.logging import configure_logging
-    from worker.supervisor import Child, Supervisor
+    from worker.processes.supervisor import Child, Supervisor
 
     configure_logging("INFO", "json")
     port = sys.argv[1]

@@ -1,4 +1,4 @@
-"""``worker.waiting.explain`` says what the worker does: the batch a worker delays for the
+"""``worker.campaign.waiting.explain`` says what the worker does: the batch a worker delays for the
 sending hours comes back when the status says the campaign stops waiting; a halted
 provider and a cooldown read from the same places the worker reads them."""
 
@@ -17,11 +17,11 @@ from ledger.halts import halt
 from ledger.summary import status_counts, summarise
 from tests.helpers import record
 from tests.worker.test_dispatch import SPEC
-from worker.broker import use_broker
-from worker.dispatch import send_batch
+from worker.campaign.waiting import explain
+from worker.queues.broker import use_broker
 from worker.runtime import Runtime
+from worker.sending.dispatch import send_batch
 from worker.settings import Settings
-from worker.waiting import explain
 
 
 def runtime_for(engine, tmp_path, spec) -> Runtime:

@@ -30,7 +30,7 @@ from tests.rig import free_port
 from tests.worker.test_dispatch import SPEC
 from worker.runtime import Runtime
 from worker.settings import Settings
-from worker.webhook import make_app
+from worker.web.webhook import make_app
 
 TOKEN = "bí-mật-token-123"
 AUTH = "twilio-auth-token"

@@ -28,7 +28,7 @@ from tests.worker.test_arrival_route import KEY
 from tests.worker.test_webhook import AUTH, PROVIDERS, PUBLIC, TOKEN
 from worker.runtime import Runtime
 from worker.settings import Settings
-from worker.webhook import make_app
+from worker.web.webhook import make_app
 
 FUZZ = settings(
     max_examples=120,

@@ -34,8 +34,8 @@ from tests.worker.test_webhook import (
     twilio_post,
     webhook,
 )
-from worker.auth_throttle import AuthThrottle
-from worker.http_deadline import DeadlineProtocol
+from worker.web.auth_throttle import AuthThrottle
+from worker.web.http_deadline import DeadlineProtocol
 
 
 def esms(base: str, request_id: str, token: str = TOKEN, **extra: str):
@@ -131,7 +131,7 @@ def test_repeated_failures_from_one_address_are_slowed_down(engine, tmp_path, mo
     Retry-After at that door, and its key is not even checked (the right one included)."""
     # The webhook's throttle on a clock that stands still: on the real one, a failure is
     # forgiven every 3 s, which a loaded machine's slow requests could reach mid-test.
-    monkeypatch.setattr("worker.webhook.AuthThrottle", lambda: AuthThrottle(clock=lambda: 0.0))
+    monkeypatch.setattr("worker.web.webhook.AuthThrottle", lambda: AuthThrottle(clock=lambda: 0.0))
     sent_campaign(engine, "gateway", ["loa-1"])
     settings = {"arrivals_rules": RULES, "arrivals_api_key": KEY}
     with webhook(engine, tmp_path, **settings) as (base, _):
@@ -225,7 +225,7 @@ def serving(engine, tmp_path, protocol: type = Capped, **settings: object):
     """The webhook app on uvicorn with ``protocol``, in a thread; yields its port."""
     from worker.runtime import Runtime
     from worker.settings import Settings
-    from worker.webhook import make_app
+    from worker.web.webhook import make_app
 
     runtime = Runtime(Settings(var_dir=tmp_path, **settings), engine=engine)
     port = free_port()

@@ -1,0 +1,2 @@
+"""Tourist arrivals: ``ingest`` (events to welcome messages, exactly once) and ``inbox``
+(the files carriers and schedulers drop)."""

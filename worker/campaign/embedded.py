@@ -1,0 +1,76 @@
+"""Running Loa in one process: dramatiq's in-memory broker with worker threads here.
+
+Used when no Redis is configured (``loa demo``, ``loa campaign launch`` on a laptop):
+the jobs would vanish with the process, so the process works them itself and returns
+when every recipient of the campaign has a final status, or when nothing is left to do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+
+from campaigns.status import Status
+from ledger.summary import CampaignSummary, summarise
+from worker.campaign.waiting import explained
+from worker.queues.broker import use_broker
+from worker.runtime import Runtime, set_runtime
+
+#: How often the ledger is read while waiting (it is also what a progress bar shows).
+POLL_SECONDS = 0.2
+
+
+@contextmanager
+def embedded_worker(runtime: Runtime) -> Iterator[StubBroker]:
+    """Install an in-memory broker and ``runtime`` for this process and run worker threads
+    on it until the block ends."""
+    broker = StubBroker()
+    use_broker(broker, runtime.settings)
+    previous = set_runtime(runtime)
+    worker = dramatiq.Worker(broker, worker_threads=runtime.settings.worker_threads)
+    worker.start()
+    try:
+        yield broker
+    finally:
+        worker.stop()
+        set_runtime(previous)
+
+
+def idle(broker: StubBroker) -> bool:
+    """No message waiting, delayed or being worked on."""
+    return all(queue.unfinished_tasks == 0 for queue in broker.queues.values())
+
+
+def wait_for_campaign(
+    runtime: Runtime,
+    broker: StubBroker | None,
+    campaign_id: str,
+    *,
+    timeout: float,
+    on_progress: Callable[[CampaignSummary], None] | None = None,
+) -> CampaignSummary:
+    """Wait until every recipient is final, the campaign stops running (and nothing of it
+    is being sent any more), the in-process
+    broker (if given) has nothing left, or ``timeout`` seconds pass; returns the summary
+    at that moment. With Redis, other processes do the work and only the ledger is read."""
+    deadline = time.monotonic() + timeout
+    while True:
+        summary = summarise(runtime.engine, campaign_id)
+        if on_progress is not None:
+            on_progress(summary)
+        # A stopped campaign (paused, halted) is returned once what workers had already
+        # claimed has settled, so the picture the caller gets does not move any more.
+        stopped = summary.stopped and not summary.statuses[Status.SENDING]
+        # Returned with what it waits for, if anything (the sending hours …); a broker
+        # here means this process sends, so its cooldowns are the real ones.
+        if summary.done or stopped or time.monotonic() >= deadline:
+            return explained(runtime, summary, cooldowns_here=broker is not None)
+        if broker is not None and idle(broker):
+            # Read once more: the last job may have finished between the two reads.
+            last = summarise(runtime.engine, campaign_id)
+            return explained(runtime, last, cooldowns_here=True)
+        time.sleep(POLL_SECONDS)

@@ -1,0 +1,105 @@
+"""Launching a campaign: check the inputs, record the plan in the ledger, enqueue batches.
+
+Everything that can be wrong with the inputs (the campaign file, the provider, the list's
+header and encoding, template fields) is checked before the ledger is touched, and the
+list itself is recorded in one transaction, so bad input never leaves half a campaign.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from campaigns.spec import CampaignSpec
+from ledger.intake import record_campaign
+from ledger.summary import load_campaign, queued_batches
+from worker.campaign.pipeline import Chunk, planned_chunks
+from worker.campaign.planning import ListOptions, Prepared, prepare
+from worker.logging import get_logger
+from worker.queues.jobs import enqueue_batch
+from worker.runtime import Runtime
+
+log = get_logger("loa.launch")
+
+
+@dataclass(frozen=True)
+class Launched:
+    campaign_id: str
+    created: bool
+    batches_enqueued: int
+    prepared: Prepared
+    #: A relaunch whose list is not the one recorded (another file, or other rows):
+    #: nothing of it was added.
+    list_differs: bool = False
+
+
+def _counting(chunks: Iterable[Chunk], tick: Callable[[int], None]) -> Iterator[Chunk]:
+    for chunk in chunks:
+        tick(len(chunk[0]) + len(chunk[1]))
+        yield chunk
+
+
+def launch(
+    runtime: Runtime,
+    spec: CampaignSpec | Path,
+    recipients: Path,
+    options: ListOptions | None = None,
+    *,
+    rejects: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+    parallel: bool | None = None,
+    start_at: datetime | None = None,
+) -> Launched:
+    """Record a campaign and its list, then enqueue its batches.
+
+    Launching a campaign that is already in the ledger adds nothing; its batches that
+    still hold ``queued`` messages are enqueued again (harmless: claims make it so).
+    ``parallel`` plans in a second process (default: for lists of 4 MB and more).
+    ``start_at``: recorded now, sent from then (``scheduled`` until ``loa scheduler``
+    starts it).
+
+    Raises:
+        SpecError, ListError, PlanError, ProviderConfigError: bad input, nothing written.
+        LedgerError: the ledger is unreachable or behind.
+    """
+    prepared = prepare(runtime, spec, recipients, options or ListOptions())
+    spec = prepared.spec
+    chunks, summary = planned_chunks(prepared, rejects, parallel=parallel)
+    if progress is not None:
+        chunks = _counting(chunks, progress)
+    intake = record_campaign(
+        runtime.engine,
+        spec,
+        recipients.name,
+        prepared.recipients.columns,
+        summary,
+        chunks,
+        runtime.settings.batch_size,
+        start_at,
+    )
+    differs = False
+    if not intake.created:  # read the list anyway (nothing is written) to compare it
+        for _ in chunks:
+            pass
+        recorded, fresh = load_campaign(runtime.engine, spec.id), summary()
+        # Its name and its rows (not the recipients: a suppression added since changes
+        # those, and the same list is still the same list).
+        differs = (recorded.list_name, recorded.intake.get("rows_read")) != (
+            recipients.name,
+            fresh.rows_read,
+        )
+    prepared.planner.summary = summary()  # the child's, when planned in a child
+    # A relaunch adds nothing, and puts back what is still queued (claims make it safe).
+    batches = list(intake.batches) if intake.created else queued_batches(runtime.engine, spec.id)
+    if load_campaign(runtime.engine, spec.id).state == "scheduled":
+        batches = []  # `loa scheduler` enqueues them when the time comes
+    for batch, provider in batches:
+        enqueue_batch(provider, spec.id, batch)
+    log.info(
+        "campaign.launched" if intake.created else "campaign.relaunched",
+        campaign_id=spec.id,
+        batches=len(batches),
+    )
+    return Launched(spec.id, intake.created, len(batches), prepared, differs)
