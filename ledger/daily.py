@@ -21,7 +21,7 @@ from campaigns.hours import VIETNAM
 from campaigns.status import FINAL, Status
 from ledger.report import hour_in_vietnam
 from ledger.schema import campaigns, events, messages, provider_halts
-from ledger.summary import progress_state
+from ledger.summary import progress_state, providers_with_queued
 
 #: The moves a daily update counts (claims and releases in between are the worker's own).
 REPORTED = ("sent", "delivered", "undelivered", "failed", "expired", "unknown", "cancelled")
@@ -105,7 +105,7 @@ def build_daily(engine: Engine, day: date) -> Daily:
             .group_by(messages.c.campaign_key, messages.c.status)
         ):
             standing.setdefault(key, {})[status] = count
-        waiting = _waiting(
+        waiting = providers_with_queued(
             conn, [row.key for row in rows if standing.get(row.key, {}).get("queued")]
         )
         halts: dict[str, str] = {}
@@ -136,16 +136,3 @@ def build_daily(engine: Engine, day: date) -> Daily:
         ):
             daily.by_hour.setdefault(int(h), {})[status] = count
     return daily
-
-
-def _waiting(conn: Any, keys: list[int]) -> dict[int, frozenset[str]]:
-    """The providers still holding queued messages of each campaign in ``keys``."""
-    found: dict[int, set[str]] = {}
-    if keys:
-        for key, provider in conn.execute(
-            sa.select(messages.c.campaign_key, messages.c.provider)
-            .where(messages.c.campaign_key.in_(keys), messages.c.status == Status.QUEUED.value)
-            .distinct()
-        ):
-            found.setdefault(key, set()).add(provider)
-    return {key: frozenset(providers) for key, providers in found.items()}

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from campaigns.status import FINAL, Status
 from ledger.halts import all_halts
 from ledger.schema import campaigns, messages
-from ledger.summary import progress_state
+from ledger.summary import progress_state, providers_with_queued
 
 #: Every state a campaign can be shown in, and the state stored for it.
 STATES: dict[str, str] = {
@@ -168,7 +168,8 @@ def _lines(
             .group_by(messages.c.campaign_key, messages.c.status)
         ):
             counts[key][status] = count
-        waiting = _waiting(conn, keys, counts) if halts else {}
+        queued = [key for key in keys if counts[key].get(Status.QUEUED.value)]
+        waiting = providers_with_queued(conn, queued) if halts else {}
         for row in page:
             statuses = counts[row.key]
             done = sum(n for s, n in statuses.items() if s in FINAL) == sum(statuses.values())
@@ -186,23 +187,6 @@ def _lines(
             )
         if len(page) < PAGE:
             return
-
-
-def _waiting(
-    conn: Connection, keys: list[int], counts: dict[int, dict[str, int]]
-) -> dict[int, frozenset[str]]:
-    """The providers still holding queued messages, for each campaign that has some."""
-    queued = [key for key in keys if counts[key].get(Status.QUEUED.value)]
-    if not queued:
-        return {}
-    found: dict[int, set[str]] = {}
-    for key, provider in conn.execute(
-        sa.select(messages.c.campaign_key, messages.c.provider)
-        .where(messages.c.campaign_key.in_(queued), messages.c.status == Status.QUEUED.value)
-        .distinct()
-    ):
-        found.setdefault(key, set()).add(provider)
-    return {key: frozenset(names) for key, names in found.items()}
 
 
 def _reason(

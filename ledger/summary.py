@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from campaigns.spec import CampaignSpec
 from campaigns.status import FINAL, Status
@@ -324,3 +324,20 @@ def summarise(engine: Engine, campaign_id: str) -> CampaignSummary:
     blocking = {name: why for name, why in halts.items() if name in waiting}
     parts = parts_billed(engine, campaign_id)
     return CampaignSummary(campaign, statuses, blocking, waiting, parts=parts)
+
+
+def providers_with_queued(conn: Connection, keys: Collection[int]) -> dict[int, frozenset[str]]:
+    """The provider instances still holding queued messages, for each campaign (by key) in
+    ``keys`` that has some: what tells a halted provider's campaign from a running one
+    (``progress_state``), for lists of campaigns (the daily report, ``loa campaign list``)."""
+    found: dict[int, set[str]] = {}
+    if keys:
+        for key, provider in conn.execute(
+            sa.select(messages.c.campaign_key, messages.c.provider)
+            .where(
+                messages.c.campaign_key.in_(list(keys)), messages.c.status == Status.QUEUED.value
+            )
+            .distinct()
+        ):
+            found.setdefault(key, set()).add(provider)
+    return {key: frozenset(providers) for key, providers in found.items()}
