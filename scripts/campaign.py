@@ -165,6 +165,7 @@ def launch(
     is queued before TIME; the campaign's validity runs from then.
     """
     from ledger.db import describe_location
+    from scripts.formats import count
     from worker.campaign.embedded import embedded_worker, wait_for_campaign
     from worker.campaign.launch import launch as launch_campaign
     from worker.campaign.planning import ListOptions
@@ -196,7 +197,7 @@ def launch(
     if launched.list_differs:
         err.print(
             f"campaign {launched.campaign_id} was already launched with another list "
-            f"({summary.campaign.list_name}, {summary.campaign.intake.get('rows_read', 0):,} "
+            f"({summary.campaign.list_name}, {count(summary.campaign.intake.get('rows_read', 0))} "
             f"rows): {recipients.name} was NOT added. Give the campaign a new id to send it."
         )
     elif not launched.created:

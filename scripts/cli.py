@@ -259,7 +259,12 @@ def finalise(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(result)
         return
-    out.print(f"unknown {result['unknown']:,}, expired {result['expired']:,}")
+    from scripts.formats import count
+
+    out.print(
+        f"Không rõ · unknown {count(result['unknown'])}, "
+        f"hết hạn · expired {count(result['expired'])}"
+    )
 
 
 @app.command()
@@ -270,6 +275,7 @@ def reap(as_json: JsonOption = False) -> None:
     Also enqueues again the batches of messages given back (a Redis outage) that no job
     came for within the lease. `loa worker` does this by itself; safe to run at any time,
     from cron or by hand."""
+    from scripts.formats import count
     from worker.upkeep.recovery import reap_stale
 
     loaded = settings()
@@ -279,8 +285,9 @@ def reap(as_json: JsonOption = False) -> None:
         print_json(result)
         return
     out.print(
-        f"requeued {result['requeued']:,} (in {result['batches']:,} batches), unknown "
-        f"{result['unknown']:,}, stranded batches enqueued again: {result['stranded']:,} messages"
+        f"gửi lại · requeued {count(result['requeued'])} (in {count(result['batches'])} "
+        f"batches), không rõ · unknown {count(result['unknown'])}, stranded batches "
+        f"enqueued again: {count(result['stranded'])} messages"
     )
     if loaded.embedded and result["requeued"]:
         out.print("embedded: send them with `loa campaign resume ID`")
