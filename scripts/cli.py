@@ -30,7 +30,7 @@ from scripts.output import (
     print_json,
     report,
 )
-from scripts.report import report as report_command
+from scripts.reports.command import report as report_command
 from scripts.scheduler import scheduler as scheduler_command
 
 app = typer.Typer(

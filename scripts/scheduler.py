@@ -24,7 +24,7 @@ def write_daily(runtime: Any, day: date, folder: Path) -> Path:
         OSError: the folder or the report cannot be written.
     """
     from campaigns.files import atomic_private, private_folder
-    from scripts.report import LABELS, Format, write_daily_report
+    from scripts.reports.command import LABELS, Format, write_daily_report
 
     path = private_folder(folder) / f"bao-cao-ngay-{day.isoformat()}.html"
     with atomic_private(path) as handle:

@@ -232,7 +232,7 @@ def test_every_failure_meaning_reads_in_vietnamese():
     from providers.esms import CODE_RESULTS
     from providers.sandbox import MEANINGS
     from providers.twilio import ERROR_CODES
-    from scripts.report_words import LOA_CODES, meaning
+    from scripts.reports.words import LOA_CODES, meaning
 
     described = {
         **MEANINGS,

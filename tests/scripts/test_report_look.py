@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from campaigns.hours import VIETNAM
-from scripts.report_html import POLICY
+from scripts.reports.html import POLICY
 from tests.scripts.test_cli import loa
 
 WIDTH = 390

@@ -4,8 +4,8 @@ by whom, when, to whom, what became of it, and whether the log behind it holds.
 
 Every value is escaped; numbers are masked before they get here
 (``ledger.export.recipient_rows``). Every breakdown table ends with a total equal to the
-summary's (``ledger.report``). Styles: ``report.css``; charts: ``report_charts``; words
-and number formats: ``report_words``.
+summary's (``ledger.report``). Styles: ``report.css``; charts: ``charts``; words
+and number formats: ``words``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from scripts.report_charts import rate_bars, stack_bar, swatch, timeline_chart
-from scripts.report_words import (
+from scripts.reports.charts import rate_bars, stack_bar, swatch, timeline_chart
+from scripts.reports.words import (
     LANGUAGES,
     STATE_WORDS,
     STATES,
@@ -338,8 +338,8 @@ def render(
     data: dict[str, Any], words: dict[str, str], states: tuple[str, ...], audit: dict[str, Any]
 ) -> str:
     """The whole page for a report's figures (``ledger.report.Report.as_dict``, with the
-    failures' ``meaning`` and ``generated_at`` added by ``scripts.report``). ``states``
-    is kept for callers; the order is ``report_words.STATES``."""
+    failures' ``meaning`` and ``generated_at`` added by ``scripts.reports.command``). ``states``
+    is kept for callers; the order is ``words.STATES``."""
     lang = words["lang"]
     headline = words["headline"].format(
         reached=f"<b>{escape(number(data['reached'], lang))}</b>",

@@ -9,7 +9,7 @@ from html import escape
 from itertools import accumulate
 from typing import Any
 
-from scripts.report_words import COLOURS, DELIVERED_COLOUR, SENT_COLOUR, STATES, number, share
+from scripts.reports.words import COLOURS, DELIVERED_COLOUR, SENT_COLOUR, STATES, number, share
 
 #: The drawing's own coordinates (stretched to the page's width and 170 px high).
 WIDTH, HEIGHT = 1000, 170

@@ -20,7 +20,7 @@ import typer
 from campaigns.files import atomic_private
 from scripts.common import JsonOption, ledger_runtime, settings
 from scripts.output import BAD_INPUT, errors_as_exit_codes, fail, out, print_json
-from scripts.report_words import LABELS, STATES, meaning, number
+from scripts.reports.words import LABELS, STATES, meaning, number
 
 __all__ = ["LABELS", "Format", "report", "write_daily_report"]
 
@@ -205,11 +205,11 @@ def _campaign(
 
         write_recipients(runtime.engine, handle, campaign_id, bom=True)  # Excel needs the BOM
     elif fmt is Format.HTML:
-        from scripts.report_html import render
+        from scripts.reports.html import render
 
         handle.write(render(data, words, STATES, data["audit"]).encode("utf-8"))
     else:
-        from scripts.report_xlsx import write_xlsx
+        from scripts.reports.xlsx import write_xlsx
 
         write_xlsx(runtime.engine, data, words, handle)
     return data
@@ -221,7 +221,7 @@ def write_daily_report(
     """Write the day's update across campaigns (``--daily DAY_TEXT``) in ``fmt`` to the
     open file ``handle``; returns its figures. Exits 2 (``fail``) for a bad day."""
     from ledger.daily import build_daily
-    from scripts import report_daily
+    from scripts.reports import daily as report_daily  # the daily update
 
     try:
         day = report_daily.parse_day(day_text)

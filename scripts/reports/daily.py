@@ -39,7 +39,7 @@ def parse_day(text: str, today: date | None = None) -> date:
 
 
 def _campaign_rows(data: dict[str, Any], words: dict[str, str]) -> list[list[Any]]:
-    from scripts.report_words import STATE_WORDS
+    from scripts.reports.words import STATE_WORDS
 
     states = STATE_WORDS[words["lang"]]
     return [
@@ -106,9 +106,9 @@ def render_html(data: dict[str, Any], words: dict[str, str], audit: dict[str, An
     of the day's hours, where each campaign stands, and the audit log's verdict."""
     from html import escape
 
-    from scripts.report_charts import hours_chart
-    from scripts.report_html import audit_section, page
-    from scripts.report_words import moment
+    from scripts.reports.charts import hours_chart
+    from scripts.reports.html import audit_section, page
+    from scripts.reports.words import moment
 
     campaigns = data["campaigns"]
     sections = [f"<h2>{escape(words['that_day'])}</h2>"]
@@ -134,8 +134,8 @@ def _day_table(data: dict[str, Any], words: dict[str, str]) -> str:
     moves that day."""
     from html import escape
 
-    from scripts.report_html import scroll, td
-    from scripts.report_words import STATE_WORDS
+    from scripts.reports.html import scroll, td
+    from scripts.reports.words import STATE_WORDS
 
     lang, campaigns = words["lang"], data["campaigns"]
     head = (
@@ -172,9 +172,9 @@ def _standing(campaign: dict[str, Any], words: dict[str, str]) -> list[str]:
     """Where one campaign stands now: reached of its recipients, a bar, a row per state."""
     from html import escape
 
-    from scripts.report_charts import stack_bar, swatch
-    from scripts.report_html import scroll, td
-    from scripts.report_words import STATE_WORDS, STATES, number, percent
+    from scripts.reports.charts import stack_bar, swatch
+    from scripts.reports.html import scroll, td
+    from scripts.reports.words import STATE_WORDS, STATES, number, percent
 
     lang = words["lang"]
     counts = {s: campaign["standing"][s] for s in STATES if campaign["standing"].get(s)}

@@ -2,7 +2,7 @@
 campaign, every recipient counted in exactly one state, the totals adding up on the
 page), a sheet per breakdown with its totals row, the timeline, the reasons messages did
 not arrive, and the recipients (numbers masked). Groups and labels as the HTML report
-names them (``scripts.report_html``)."""
+names them (``scripts.reports.html``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import re
 from typing import Any, BinaryIO
 
 from campaigns.files import xlsx_append
-from scripts.report_words import STATES, group_label, reason_label
+from scripts.reports.words import STATES, group_label, reason_label
 
 EXCEL_ROWS = 1_048_576
 
@@ -49,7 +49,7 @@ def _number_cell(sheet: Any, value: float | None, shape: str) -> Any:
 
 def _context_rows(data: dict[str, Any], words: dict[str, str]) -> list[list[Any]]:
     """What the HTML report says about the campaign before its figures, as rows."""
-    from scripts.report_words import STATE_WORDS, moment, span
+    from scripts.reports.words import STATE_WORDS, moment, span
 
     lang, zone = words["lang"], f"({words['zone']})"
     state = STATE_WORDS[lang].get(data["state"], data["state"])
@@ -121,7 +121,7 @@ def write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], handle:
     if verified is None:
         xlsx_append(summary, [words["audit"], words["audit_never"]])
     else:
-        from scripts.report_words import moment
+        from scripts.reports.words import moment
 
         verdict = words["audit_ok"] if verified["ok"] else words["audit_broken"]
         when = f"{moment(verified['at'], words['lang'])} ({words['zone']})"
