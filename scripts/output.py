@@ -48,6 +48,15 @@ class _Lazy:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.console, name)
 
+    # Special methods are looked up on the type, not through __getattr__: rich enters the
+    # console it is given (`with console:` in Live and Progress), so these forward too.
+    # Code that hands a console to rich passes `.console`, the real one.
+    def __enter__(self) -> Console:
+        return self.console.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.console.__exit__(*exc)  # type: ignore[arg-type]
+
 
 out: Console = _Lazy(highlight=False)  # type: ignore[assignment]
 err: Console = _Lazy(stderr=True, highlight=False)  # type: ignore[assignment]
