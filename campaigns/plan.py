@@ -272,8 +272,12 @@ class Planner:
         groups: Counter[tuple[str, str, str, int]] = Counter()
         read = duplicates = legacy = 0
         try:
-            for row, raw, values in rows:
+            for row, raw, values, problem in rows:
                 read += 1
+                if problem:  # unusable as read (a filled cell beyond the header)
+                    rejected[problem] += 1
+                    yield RejectedRow(row, problem, raw)
+                    continue
                 try:
                     phone = normalise(raw)
                 except PhoneRejected as refused:

@@ -37,11 +37,19 @@ class ListError(ValueError):
 
 class ListRow(NamedTuple):
     """One data row: its 1-based row number in the file (the header is row 1), the raw
-    phone cell, and the other cells in ``RecipientList.columns`` order (NFC)."""
+    phone cell, the other cells in ``RecipientList.columns`` order (NFC), and why the row
+    cannot be used as read (``EXTRA_CELLS``), empty when it can."""
 
     row: int
     phone: str
     values: tuple[str, ...]
+    problem: str = ""
+
+
+#: A row with filled cells beyond the header's columns: they have no name, so they could
+#: only be dropped; the row is rejected instead (the other rows go on), and the rejects
+#: file shows which one.
+EXTRA_CELLS = "extra_cells"
 
 
 def fold(header: str) -> str:
@@ -122,28 +130,17 @@ class RecipientList:
 
     def _split(self, row_number: int, cells: list[str]) -> ListRow:
         index, width = self.phone_index, len(self.headers)
-        if len(cells) != width:  # ragged row: pad a short one, refuse to cut data off
-            if len(cells) > width:
-                self._check_extra(row_number, cells[width:])
+        problem = ""
+        if len(cells) != width:  # ragged row: pad a short one, never cut data off
+            if any(cell.strip() for cell in cells[width:]):
+                problem = EXTRA_CELLS
             cells = (cells + [""] * width)[:width]
         return ListRow(
-            row_number, cells[index], tuple(map(_NFC, cells[:index] + cells[index + 1 :]))
+            row_number,
+            cells[index],
+            tuple(map(_NFC, cells[:index] + cells[index + 1 :])),
+            problem,
         )
-
-    def _check_extra(self, row_number: int, extra: list[str]) -> None:
-        """A row longer than the header: empty extra cells are harmless (many exports end
-        every row with a separator) and dropped; a filled one would be lost silently.
-
-        Raises:
-            ListError: naming the file, the row and how many cells lie beyond the header.
-        """
-        filled = sum(1 for cell in extra if cell.strip())
-        if filled:
-            raise ListError(
-                f"{self.path}: row {row_number} has {len(extra)} more cell(s) than the header's "
-                f"{len(self.headers)} columns ({filled} not empty); name their columns in the "
-                "header, or remove them"
-            )
 
     def _text_rows(self) -> Iterator[ListRow]:
         with self.path.open(encoding=self.encoding, newline="") as handle:

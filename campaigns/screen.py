@@ -46,6 +46,10 @@ def screen(
     seen = NumberSet()
     for row in rows:
         summary.rows_read += 1
+        if row.problem:  # unusable as read (a filled cell beyond the header)
+            summary.rejected[row.problem] += 1
+            yield row, None, row.problem
+            continue
         try:
             phone = normalise(row.phone)
         except PhoneRejected as rejected:

@@ -8,8 +8,9 @@ Exit codes: 0 success, 1 failure (a service down, a campaign that did not finish
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -58,8 +59,43 @@ class _Lazy:
         self.console.__exit__(*exc)  # type: ignore[arg-type]
 
 
-out: Console = _Lazy(highlight=False)  # type: ignore[assignment]
-err: Console = _Lazy(stderr=True, highlight=False)  # type: ignore[assignment]
+#: How wide Loa prints where no terminal says how wide (a pipe, a file, cron) and COLUMNS
+#: is not set: wide enough that no table is cut (each is as wide as its content).
+#: rich's own default there is 80 columns, which cut values off with "…".
+GENEROUS_WIDTH = 1000
+
+
+class _Environment(Mapping[str, str]):
+    """The environment as a rich ``Console`` reads it (its ``_environ``), with COLUMNS
+    set to ``GENEROUS_WIDTH`` when the console's stream (``sys.stdout``/``sys.stderr``,
+    looked up when the console is made) is not a terminal and COLUMNS is not set. On a
+    terminal rich asks it its width; a COLUMNS that is set is obeyed everywhere."""
+
+    def __init__(self, stream: str) -> None:
+        self._stream = stream
+
+    def _wide(self) -> bool:
+        if "COLUMNS" in os.environ:
+            return False
+        try:
+            return not getattr(sys, self._stream).isatty()
+        except (AttributeError, ValueError):  # replaced by something without isatty, closed
+            return True
+
+    def __getitem__(self, key: str) -> str:
+        if key == "COLUMNS" and self._wide():
+            return str(GENEROUS_WIDTH)
+        return os.environ[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(os.environ)
+
+    def __len__(self) -> int:
+        return len(os.environ)
+
+
+out: Console = _Lazy(highlight=False, _environ=_Environment("stdout"))  # type: ignore[assignment]
+err: Console = _Lazy(stderr=True, highlight=False, _environ=_Environment("stderr"))  # type: ignore[assignment]
 
 #: Summary labels: Vietnamese first (the users' language), English beside it.
 LABELS: dict[str, str] = {
@@ -91,6 +127,7 @@ REJECT_LABELS: dict[str, str] = {
     "unallocated_prefix": "đầu số chưa cấp · unallocated prefix",
     "invalid_foreign": "số nước ngoài sai · invalid foreign number",
     "missing_field": "thiếu trường mẫu tin · template field empty",
+    "extra_cells": "thừa ô ngoài tiêu đề · cells beyond the header",
     "opt_out": "đã từ chối nhận · opted out",
     "dnc": "danh sách không làm phiền · Do-Not-Call",
     "residents": "cư dân · residents",
@@ -310,32 +347,23 @@ def plan_tables(data: dict[str, Any], title: str) -> list[Table]:
         data, title, ("rows_read", "rejected", "suppressed", "duplicates", "legacy_converted", "planned", "parts"),
         ("rejected", "suppressed"),
     )  # fmt: skip
-    lines = Table(title="Theo nhà mạng · by provider and carrier", title_justify="left")
-    for header in ("nhà cung cấp · provider", "nhà mạng · carrier", "mã hoá · encoding"):
-        lines.add_column(header)
-    for header in (
-        "người nhận · recipients",
-        "số tin · parts",
-        "chi phí · cost",
-    ):
-        lines.add_column(header, justify="right")
-    for line in data["by_provider"]:
-        lines.add_row(
-            line["provider"],
-            line["carrier"],
-            line["encoding"],
-            fmt.count(line["recipients"]),
-            fmt.count(line["parts"]),
-            fmt.money(line["cost"], data.get("currency")),
-        )
-    total = fmt.money(data.get("cost"), data.get("currency"))
-    lines.add_section()
-    lines.add_row(
-        "", "", "", fmt.count(data["planned"]), fmt.count(data["parts"]), total, style="bold"
+    from scripts.tables import fit, left_out_note
+
+    # A narrow terminal leaves the encoding out (the note says so) rather than cut a
+    # carrier's name ("vietnamob…") or a cost.
+    single = len({line["provider"] for line in data["by_provider"]}) == 1
+    lines, left_out = fit(
+        lambda hidden: _lines_table(data, hidden),
+        ("encoding", "provider", "parts") if single else ("encoding", "parts"),
     )
-    tables = [counts, lines]
+    tables: list[Table] = [counts, lines]
     if len(data.get("routing") or ()) > 1:
-        tables.insert(1, routing_table(data))
+        tables.insert(1, fit(lambda _: routing_table(data))[0])
+    narrow = left_out_note([_LINE_COLUMNS[key] for key in left_out])
+    if narrow:
+        said = Table(show_header=False, box=None)
+        said.add_row(narrow)
+        tables.append(said)
     if data.get("khong_dau"):
         note = Table(show_header=False, box=None)
         note.add_row(
@@ -343,6 +371,44 @@ def plan_tables(data: dict[str, Any], title: str) -> list[Table]:
         )
         tables.append(note)
     return tables
+
+
+_LINE_COLUMNS = {
+    "provider": "nhà cung cấp · provider",
+    "carrier": "nhà mạng · carrier",
+    "encoding": "mã hoá · encoding",
+    "recipients": "người nhận · recipients",
+    "parts": "số tin · parts",
+    "cost": "chi phí · cost",
+}
+
+
+def _lines_table(data: dict[str, Any], hidden: frozenset[str] = frozenset()) -> Table:
+    """A dry run's recipients, parts and cost per provider, carrier and encoding, with
+    their totals; without the columns in ``hidden`` (keys of ``_LINE_COLUMNS``)."""
+    from rich.table import Table
+
+    lines = Table(title="Theo nhà mạng · by provider and carrier", title_justify="left")
+    shown = [key for key in _LINE_COLUMNS if key not in hidden]
+    for key in shown:
+        right = key in ("recipients", "parts", "cost")
+        lines.add_column(_LINE_COLUMNS[key], justify="right" if right else "left")
+    currency = data.get("currency")
+    for line in data["by_provider"]:
+        cells = {
+            "recipients": fmt.count(line["recipients"]),
+            "parts": fmt.count(line["parts"]),
+            "cost": fmt.money(line["cost"], currency),
+        }
+        lines.add_row(*(cells.get(key, line.get(key, "")) for key in shown))
+    lines.add_section()
+    totals = {
+        "recipients": fmt.count(data["planned"]),
+        "parts": fmt.count(data["parts"]),
+        "cost": fmt.money(data.get("cost"), currency),
+    }
+    lines.add_row(*(totals.get(key, "") for key in shown), style="bold")
+    return lines
 
 
 _RULES = {

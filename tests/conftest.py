@@ -23,8 +23,16 @@ import redis
 import sqlalchemy as sa
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
+from hypothesis import HealthCheck, settings
 
 from ledger.db import make_engine
+
+# Property tests judge what is computed, never how fast: hypothesis's per-example deadline
+# (200 ms) and its too-slow health check fail on a loaded machine, not on a broken rule.
+settings.register_profile(
+    "loa", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("loa")
 
 POSTGRES_URL = os.environ.get(
     "LOA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

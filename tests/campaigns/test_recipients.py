@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from campaigns.recipients import ListError, fold, open_list
+from campaigns.recipients import EXTRA_CELLS, ListError, fold, open_list
 from tests.vietnamese import to_cp1258
 
 ROWS = [
@@ -154,19 +154,20 @@ def test_a_header_without_rows_is_an_empty_list(tmp_path):
         list(open_list(path).rows())
 
 
-def test_a_row_longer_than_the_header_is_refused_not_cut(tmp_path):
-    """A filled cell beyond the header's columns would be lost: the row is refused,
-    naming the file, the row and how many cells are too many."""
+def test_a_row_longer_than_the_header_is_marked_not_cut(tmp_path):
+    """A filled cell beyond the header's columns has no name: the row is marked unusable
+    (``extra_cells``), kept whole for the rejects file, and the rows around it go on."""
     path = tmp_path / "list.csv"
     path.write_text(
         "Họ tên,SĐT\nAn,0912345678\nBình,0987654321,Ninh Hải,\nChi,0971234567\n",
         encoding="utf-8",
     )
-    with pytest.raises(ListError) as refused:
-        list(open_list(path).rows())
-    message = str(refused.value)
-    assert message.startswith(f"{path}: row 3 has 2 more cell(s)")
-    assert "header's 2 columns" in message and "1 not empty" in message
+    rows = list(open_list(path).rows())
+    assert [(r.row, r.phone, r.problem) for r in rows] == [
+        (2, "0912345678", ""),
+        (3, "0987654321", EXTRA_CELLS),
+        (4, "0971234567", ""),
+    ]
 
 
 def test_empty_cells_beyond_the_header_are_harmless(tmp_path):
@@ -180,7 +181,7 @@ def test_empty_cells_beyond_the_header_are_harmless(tmp_path):
     ]
 
 
-def test_an_xlsx_cell_beyond_the_header_is_refused(tmp_path):
+def test_an_xlsx_cell_beyond_the_header_marks_its_row(tmp_path):
     path = tmp_path / "list.xlsx"
     book = Workbook()
     sheet = book.active
@@ -188,5 +189,5 @@ def test_an_xlsx_cell_beyond_the_header_is_refused(tmp_path):
     sheet.append(["An", "0912345678"])
     sheet.append(["Bình", "0987654321", None, "ghi chú"])
     book.save(path)
-    with pytest.raises(ListError, match=r"row 3 has 2 more cell\(s\) .* \(1 not empty\)"):
-        list(open_list(path).rows())
+    rows = list(open_list(path).rows())
+    assert [(r.row, r.problem) for r in rows] == [(2, ""), (3, EXTRA_CELLS)]

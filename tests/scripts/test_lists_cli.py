@@ -171,21 +171,26 @@ def test_text_check_names_what_forces_ucs2_and_refuses_an_empty_text(tmp_path):
     assert empty.returncode == 2 and "empty" in empty.stderr
 
 
-def test_a_row_with_more_cells_than_the_header_stops_check_and_plan(tmp_path):
-    """Neither command drops a filled cell without a word: one line naming the file, the
-    row and the extra cells' count, and exit 2."""
+def test_a_row_with_more_cells_than_the_header_is_rejected_and_the_others_go_on(tmp_path):
+    """One stray cell never blocks a list: that row is rejected as `extra_cells` (in the
+    counts and the rejects file, whole), every other row is checked and planned."""
     listing = tmp_path / "list.csv"
     listing.write_text(
-        "Họ tên,Số điện thoại\nAn,0912345678\nBình,0987654321,Ninh Hải\n", encoding="utf-8"
+        "Họ tên,Số điện thoại\nAn,0912345678\nBình,0987654321,Ninh Hải\nChi,0971234567\n",
+        encoding="utf-8",
     )
     for command in (
         ("recipients", "check", str(listing)),
         ("campaign", "plan", str(EXAMPLE), "-r", str(listing)),
     ):
-        result = loa(*command, cwd=tmp_path)
-        assert result.returncode == 2, (command, result.stderr)
-        assert "Traceback" not in result.stderr
-        assert f"{listing}: row 3 has 1 more cell(s)" in result.stderr, result.stderr
+        rejects = tmp_path / f"{command[0]}-rejects.csv"
+        result = loa(*command, "--json", "--rejects", str(rejects), cwd=tmp_path)
+        assert result.returncode == 0, (command, result.stderr)
+        counts = json.loads(result.stdout)
+        assert counts["rows_read"] == 3 and counts["rejected_by_reason"] == {"extra_cells": 1}
+        assert counts.get("valid", counts.get("planned")) == 2
+        with rejects.open(encoding="utf-8-sig", newline="") as handle:
+            assert list(csv.reader(handle))[1:] == [["3", "0987654321", "extra_cells"]]
 
 
 def test_the_rejects_file_agrees_with_its_header_for_check_and_plan(tmp_path):
