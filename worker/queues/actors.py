@@ -21,9 +21,14 @@ from worker.sending import dispatch
 from worker.settings import get_settings
 
 
+# Priorities (lower first) order what a worker process has already fetched: a receipt
+# takes a free thread before the next batch, so deliveries show while a campaign is still
+# sending instead of after its last batch (a batch holds its thread for as long as the
+# provider's rate makes it last).
 @dramatiq.actor(
     actor_name="send_batch",
     queue_name="sms.default",
+    priority=10,
     max_retries=5,
     min_backoff=1_000,
     max_backoff=60_000,
@@ -39,6 +44,7 @@ def send_batch(campaign_id: str, batch: int, provider: str | None = None) -> Non
 @dramatiq.actor(
     actor_name="record_receipt",
     queue_name=RECEIPTS_QUEUE,
+    priority=0,
     max_retries=8,
     min_backoff=250,
     max_backoff=15_000,
