@@ -190,3 +190,15 @@ def test_facts_and_what_is_left_come_from_the_ledger(engine):
     assert (queued, sending) == (3, 1) and per_message >= 1 and parts == 4 * per_message
     stored = load_campaign(engine, SPEC.id)
     assert stored.state == "paused" and stored.valid_until > datetime.now(UTC)
+
+
+def test_a_campaign_waiting_only_for_receipts_is_running_whatever_else_is_halted():
+    """`loa campaign list` passes every halted provider: a campaign with nothing queued
+    (only receipts to come) is running, not halted because some other provider is."""
+    from ledger.summary import progress_state
+
+    halts = {"gateway": "no balance"}
+    assert progress_state("running", False, halts, frozenset()) == "running"
+    assert progress_state("running", False, halts, frozenset({"gateway"})) == "halted"
+    assert progress_state("running", False, halts, frozenset({"gateway", "intl"})) == "running"
+    assert progress_state("running", True, halts, frozenset()) == "completed"
