@@ -191,3 +191,23 @@ def test_an_xlsx_cell_beyond_the_header_marks_its_row(tmp_path):
     book.save(path)
     rows = list(open_list(path).rows())
     assert [(r.row, r.problem) for r in rows] == [(2, ""), (3, EXTRA_CELLS)]
+
+
+def test_an_xlsx_whose_strings_unpack_to_gigabytes_is_refused_before_parsing(tmp_path):
+    """A crafted workbook: one row, and a shared-strings part that unpacks several
+    hundredfold (the attack: 826 KB becoming gigabytes in openpyxl's memory)."""
+    import zipfile
+
+    good = tmp_path / "good.xlsx"
+    book = Workbook()
+    book.active.append(["Họ tên", "SĐT"])
+    book.active.append(["An", "0912345678"])
+    book.save(good)
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in source.infolist():
+            out.writestr(item, source.read(item.filename))
+        out.writestr("xl/padding.xml", b"<si><t/></si>" * 3_000_000)  # 39 MB, ~1000-fold
+    with pytest.raises(ListError, match=r"bomb.xlsx: part xl/padding.xml unpacks \d+-fold"):
+        list(open_list(bomb).rows())
+    assert [r.phone for r in open_list(good).rows()] == ["0912345678"]
