@@ -70,6 +70,13 @@ def find_phone_column(headers: list[str], wanted: str | None = None) -> int:
     for name in PHONE_HEADERS:
         if name in folded:
             return folded.index(name)
+    if any(sum(ch.isdigit() for ch in header) >= 7 for header in headers):
+        # The first row is a recipient, not a header: its cells are personal data and
+        # are not repeated in an error that may end up in a log or a ticket.
+        raise ValueError(
+            "the first row looks like a recipient (a cell holds a phone number), not a "
+            "header: add a first row naming the columns (e.g. Họ tên,Số điện thoại)"
+        )
     raise ValueError(
         f"no phone column found among {', '.join(headers) or 'no headers'}; "
         "name it with --phone-column"

@@ -211,3 +211,13 @@ def test_an_xlsx_whose_strings_unpack_to_gigabytes_is_refused_before_parsing(tmp
     with pytest.raises(ListError, match=r"bomb.xlsx: part xl/padding.xml unpacks \d+-fold"):
         list(open_list(bomb).rows())
     assert [r.phone for r in open_list(good).rows()] == ["0912345678"]
+
+
+def test_a_list_without_a_header_is_named_without_repeating_its_first_recipient(tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_text("0912345678,Nguyễn Văn A,Ninh Hải\n0987654321,Trần B,Phan Rang\n", "utf-8")
+    with pytest.raises(ListError) as refused:
+        list(open_list(path).rows())
+    said = str(refused.value)
+    assert "looks like a recipient" in said
+    assert "0912345678" not in said and "Nguyễn" not in said
