@@ -10,6 +10,7 @@ Every rejection carries a stable reason code that reports and tests rely on.
 from __future__ import annotations
 
 import csv
+import re
 import unicodedata
 from enum import StrEnum
 from functools import lru_cache
@@ -172,6 +173,24 @@ def mask(e164: str) -> str:
     if len(e164) <= 7:
         return "*" * len(e164)
     return e164[:5] + "*" * (len(e164) - 7) + e164[-2:]
+
+
+#: A run of 9 to 15 digits, optionally behind '+', possibly grouped by single spaces,
+#: dots or dashes, not inside a word.
+PHONE_LIKE = re.compile(r"(?<![\w+])\+?\d(?:[ .\-]?\d){8,14}(?!\w)")
+#: What such a run must look like to be a phone number: E.164 behind '+' or '00', or a
+#: Vietnamese one (``0…`` national, ``84…`` without the '+', or the bare nine digits of a
+#: mobile). Other long runs (a timestamp in a campaign id, an amount) are left as they
+#: are: ``chaos-redis-2026113001203`` is a campaign, not a number.
+_NUMBER = re.compile(r"\+\d{8,15}|00\d{7,13}|0\d{8,10}|84\d{9,10}|[35789]\d{8}")
+def _mask_match(match: re.Match[str]) -> str:
+    digits = re.sub(r"[ .\-]", "", match.group())
+    return mask(digits) if _NUMBER.fullmatch(digits) else match.group()
+
+
+def mask_text(value: str) -> str:
+    """Mask every phone number in ``value`` (``PHONE_LIKE`` runs that look like one)."""
+    return PHONE_LIKE.sub(_mask_match, value)
 
 
 def load_carrier_overrides(path: Path) -> dict[str, str]:

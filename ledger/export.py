@@ -28,7 +28,8 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -45,12 +46,14 @@ from campaigns.files import (
     private_folder,
     sweep_partials,
 )
+from campaigns.hours import VIETNAM
 from campaigns.phones import mask
 from campaigns.status import FINAL
 from ledger.chain import ENCODING, GENESIS, event_fields, seal_all, stamp
 from ledger.schema import campaigns, events, messages, now, seals
 
 VERIFIER = Path(__file__).resolve().parents[1] / "scripts" / "verify_export.py"
+VIETNAM_ISO = "%Y-%m-%dT%H:%M:%S+07:00"  # Vietnam keeps UTC+7 all year
 RECIPIENT_COLUMNS = (
     "message_id", "number", "country", "carrier", "provider", "status", "error_code",
     "attempts", "sent_at", "final_at",
@@ -100,9 +103,17 @@ def _write_links(engine: Engine, path: Path, head: int) -> None:
             writer.writerow(csv_row((row.seq, row.hash, row.campaign_id or "")))
 
 
-def recipient_rows(engine: Engine, campaign_id: str | None) -> Iterator[tuple[Any, ...]]:
+def recipient_rows(
+    engine: Engine,
+    campaign_id: str | None,
+    times: Callable[[datetime], Any] = stamp,
+    labels: Mapping[str, str] | None = None,
+) -> Iterator[tuple[Any, ...]]:
     """Each recipient's final state, in ``RECIPIENT_COLUMNS`` order, the number masked
-    (a number replaced after retention shows its HMAC, masked the same way)."""
+    (a number replaced after retention shows its HMAC, masked the same way). ``times``
+    writes ``sent_at`` and ``final_at`` (default: the chain's UTC stamp; a report gives
+    Vietnam's time, ``local_time``); ``labels`` names each status (default: as stored)."""
+    labels = labels or {}
     query = sa.select(
         messages.c.id, messages.c.recipient, messages.c.country, messages.c.carrier,
         messages.c.provider, messages.c.status, messages.c.error_code, messages.c.attempts,
@@ -116,10 +127,15 @@ def recipient_rows(engine: Engine, campaign_id: str | None) -> Iterator[tuple[An
         for row in conn.execution_options(yield_per=5000).execute(query):
             yield (
                 row.id, mask(row.recipient), row.country, row.carrier or "", row.provider,
-                row.status, row.error_code or "", row.attempts,
-                stamp(row.sent_at) if row.sent_at else "",
-                stamp(row.final_at) if row.final_at else "",
+                labels.get(row.status, row.status), row.error_code or "", row.attempts,
+                times(row.sent_at) if row.sent_at else "",
+                times(row.final_at) if row.final_at else "",
             )  # fmt: skip
+
+
+def local_time(at: datetime) -> str:
+    """A time in Vietnam, ISO 8601 to the second with its offset: ``2026-11-30T20:49:49+07:00``."""
+    return at.astimezone(VIETNAM).strftime(VIETNAM_ISO)
 
 
 def _sql_cell(column: str) -> str:
@@ -139,9 +155,9 @@ def _sql_literal(pattern: str) -> str:
 
 #: ``recipient_rows`` in SQL, for PostgreSQL's ``COPY``: a million rows leave the server as
 #: CSV in about a second, where building each row in Python takes fifteen. The same
-#: columns, mask (``campaigns.phones.mask``), time format (``ledger.chain.stamp``) and
-#: formula quote (``campaigns.files.csv_cell``); empty values are NULL, so both ways write
-#: the same bytes (a test holds them to it).
+#: columns, mask (``campaigns.phones.mask``), time format (``ledger.chain.stamp``, or
+#: ``local_time``), status labels and formula quote (``campaigns.files.csv_cell``); empty
+#: values are NULL, so both ways write the same bytes (a test holds them to it).
 _PG_RECIPIENTS = (
     "SELECT r.id, "
     + ", ".join(
@@ -153,9 +169,9 @@ SELECT m.id,
     CASE WHEN length(m.recipient) <= 7 THEN repeat('*', length(m.recipient))
          ELSE left(m.recipient, 5) || repeat('*', length(m.recipient) - 7) || right(m.recipient, 2)
     END AS number,
-    m.country, m.carrier, m.provider, m.status, m.error_code, m.attempts,
-    to_char(m.sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS sent_at,
-    to_char(m.final_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS final_at
+    m.country, m.carrier, m.provider, {status} AS status, m.error_code, m.attempts,
+    to_char(m.sent_at AT TIME ZONE {zone}, {shape}) AS sent_at,
+    to_char(m.final_at AT TIME ZONE {zone}, {shape}) AS final_at
 FROM messages AS m {where}
 ) AS r
 ORDER BY r.id
@@ -170,39 +186,65 @@ def write_recipients(
     *,
     bom: bool = False,
     copy: bool = True,
+    header: Sequence[str] = RECIPIENT_COLUMNS,
+    labels: Mapping[str, str] | None = None,
+    local: bool = False,
 ) -> dict[str, int]:
     """A CSV of each recipient's final state (``RECIPIENT_COLUMNS``, numbers masked,
     cells a spreadsheet would run as formulas quoted: ``campaigns.files.csv_cell``) to
     ``target``: an open binary file, or a path where a new private file is made (0600,
-    never over an existing name). Returns the count per status. ``bom``: start with a
-    UTF-8 byte-order mark, which spreadsheet programs need to read Vietnamese. On
-    PostgreSQL (unless ``copy`` is false) the rows are made by the server (``COPY``),
-    streamed to the file.
+    never over an existing name). Returns the count per status (as stored). ``bom``:
+    start with a UTF-8 byte-order mark, which spreadsheet programs need to read
+    Vietnamese. On PostgreSQL (unless ``copy`` is false) the rows are made by the server
+    (``COPY``), streamed to the file. For a report: ``header`` the columns' titles (in
+    ``RECIPIENT_COLUMNS`` order), ``labels`` each status's name (default: as stored),
+    ``local`` the times in Vietnam (``local_time``) instead of UTC stamps.
 
     Raises:
         FileExistsError: ``target`` is a path already taken.
         OSError: the file cannot be written.
     """
+    labels = labels or {}
     with output(target) as handle:
         if copy and engine.dialect.name == "postgresql":
-            return _copy_recipients(engine, handle, campaign_id, bom)
+            return _copy_recipients(engine, handle, campaign_id, bom, header, labels, local)
         statuses: dict[str, int] = {}
         status_at = RECIPIENT_COLUMNS.index("status")
+        stored = {label: status for status, label in labels.items()}
+        times = local_time if local else stamp
         with as_text(handle, "utf-8-sig" if bom else "utf-8") as out:
             writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(RECIPIENT_COLUMNS)
-            for row in recipient_rows(engine, campaign_id):
-                statuses[row[status_at]] = statuses.get(row[status_at], 0) + 1
+            writer.writerow(csv_row(header))
+            for row in recipient_rows(engine, campaign_id, times, labels):
+                status = stored.get(row[status_at], row[status_at])
+                statuses[status] = statuses.get(status, 0) + 1
                 writer.writerow(csv_row(row))
     return statuses
 
 
 def _copy_recipients(
-    engine: Engine, out: BinaryIO, campaign_id: str | None, bom: bool
+    engine: Engine,
+    out: BinaryIO,
+    campaign_id: str | None,
+    bom: bool,
+    header: Sequence[str],
+    labels: Mapping[str, str],
+    local: bool,
 ) -> dict[str, int]:
     from psycopg import sql
 
-    where = sql.SQL("")
+    where, status = sql.SQL(""), sql.SQL("m.status")
+    if labels:
+        status = sql.SQL("CASE m.status {} ELSE m.status END").format(
+            sql.SQL(" ").join(
+                sql.SQL("WHEN {} THEN {}").format(sql.Literal(key), sql.Literal(label))
+                for key, label in labels.items()
+            )
+        )
+    zone = sql.Literal("Asia/Ho_Chi_Minh" if local else "UTC")
+    shape = sql.Literal(
+        'YYYY-MM-DD"T"HH24:MI:SS"+07:00"' if local else 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+    )
     counted = sa.select(messages.c.status, sa.func.count()).group_by(messages.c.status)
     if campaign_id is not None:
         key = sa.select(campaigns.c.key).where(campaigns.c.id == campaign_id).scalar_subquery()
@@ -210,11 +252,12 @@ def _copy_recipients(
         where = sql.SQL("WHERE m.campaign_key = (SELECT key FROM campaigns WHERE id = {})").format(
             sql.Literal(campaign_id)
         )
-    query = sql.SQL(_PG_RECIPIENTS).format(where=where)
+    query = sql.SQL(_PG_RECIPIENTS).format(where=where, status=status, zone=zone, shape=shape)
     with engine.connect() as conn:
         statuses = dict(conn.execute(counted).all())
         cursor = conn.connection.driver_connection.cursor()
-        out.write(("\ufeff" if bom else "").encode() + ",".join(RECIPIENT_COLUMNS).encode() + b"\n")
+        with as_text(out, "utf-8-sig" if bom else "utf-8") as text:  # as the Python way
+            csv.writer(text, lineterminator="\n").writerow(csv_row(header))
         copy_sql = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
         with cursor.copy(copy_sql) as copy:
             for chunk in copy:

@@ -6,14 +6,16 @@ Communications reports to the provincial leadership.
 Hours are Vietnam's (UTC+7, no daylight saving). A breakdown by a list column (``--by``,
 ``district`` by default when the list has one) reads that column from each message's
 stored cells. Every breakdown counts every recipient once, so its totals equal the
-summary's: the hour breakdown has a group (``None``) for the messages never handed to a
-provider, the failures list every recipient the message did not reach, by reason code.
+summary's: the hour breakdown has a group (``None``) for the messages no provider took
+(still queued, cancelled or expired, even those a worker had claimed and given back:
+``NOT_TAKEN``), the failures list every recipient the message did not reach, by reason
+code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,37 +25,21 @@ from campaigns.plan import column_for
 from campaigns.status import FINAL, Status
 from ledger.schema import campaigns, events, key_of, messages, provider_halts
 from ledger.summary import BILLED, CampaignRecord, load_campaign, progress_state
+from ledger.timeline import Timeline, aware, timeline
 
 #: The recipients the message did not reach, each with the code that says why.
 NOT_REACHED = (Status.UNDELIVERED, Status.FAILED, Status.EXPIRED, Status.UNKNOWN,
                Status.CANCELLED)  # fmt: skip
+#: Statuses of messages no provider took: never sent, so without an hour in the hour
+#: breakdown, even when a worker claimed one, marked it handed to its sending lane and gave
+#: it back (held by the rate gate, throttled, the provider down or halted: ``release``
+#: keeps ``handed_at``) before the campaign was cancelled or its validity passed.
+NOT_TAKEN = (Status.QUEUED, Status.CANCELLED, Status.EXPIRED)
 VIETNAM_OFFSET_HOURS = 7
-#: A timeline's step (seconds): the shortest of these that gives at most
-#: ``TIMELINE_POINTS`` points over the campaign's span.
-TIMELINE_STEPS = (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 86400)
-TIMELINE_POINTS = 120
 
 
 class ReportError(ValueError):
     """The report cannot be made as asked (an empty campaign, a column the list never had)."""
-
-
-@dataclass
-class Timeline:
-    """Sends (accepted by a provider) and deliveries per step of time, from ``start``."""
-
-    start: datetime
-    step: int  # seconds
-    sent: list[int]
-    delivered: list[int]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "start": self.start.isoformat(),
-            "step_seconds": self.step,
-            "sent": self.sent,
-            "delivered": self.delivered,
-        }
 
 
 @dataclass
@@ -66,7 +52,8 @@ class Report:
     by_column: dict[str, dict[str, int]] = field(default_factory=dict)
     by_carrier: dict[str, dict[str, int]] = field(default_factory=dict)
     by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
-    #: Hour of day (Vietnam) sent, or tried for a failed message; ``None``: never sent.
+    #: Hour of day (Vietnam) sent, or tried for a failed message; ``None``: no provider
+    #: took it (``NOT_TAKEN``).
     by_hour: dict[int | None, dict[str, int]] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)
     timeline: Timeline | None = None
@@ -98,8 +85,14 @@ class Report:
     def as_dict(self) -> dict[str, Any]:
         """The figures as JSON: times ISO 8601 in UTC, ``by_hour`` keyed ``"0"``-``"23"``
         and ``"not_sent"``, rates between 0 and 1 (``reached_share``: of every recipient;
-        ``delivery_rate``: of those the carriers reported delivered or undelivered)."""
+        ``delivery_rate``: of those the carriers reported delivered or undelivered).
+        ``messages``: each language's text as the phones got it (without diacritics for
+        the languages in ``khong_dau``); ``sending_hours``: the hours the worker applied
+        (``CampaignSpec.window``), ``sending_hours_from`` saying whose they are:
+        ``"campaign"`` (its file), ``"decree_91"`` (advertising's default) or ``None``
+        (any hour)."""
         intake, spec = self.campaign.intake, self.campaign.spec
+        window = spec.window
         return {
             "campaign": self.campaign.id,
             "name": self.campaign.name,
@@ -108,8 +101,13 @@ class Report:
             "state_since": _iso(self.state_since),
             "category": spec.category.value,
             "brandname": spec.brandname,
-            "messages": {lang: text.text for lang, text in spec.messages.items()},
-            "sending_hours": str(spec.sending_hours) if spec.sending_hours else None,
+            # As sent: the template the worker renders (``campaigns.template``).
+            "messages": {lang: spec.template(lang).text for lang in spec.messages},
+            "khong_dau": [lang for lang, text in spec.messages.items() if text.strip_diacritics],
+            "sending_hours": str(window) if window is not None else None,
+            "sending_hours_from": (
+                None if window is None else "campaign" if spec.sending_hours else "decree_91"
+            ),
             "timezone": "Asia/Ho_Chi_Minh",
             "created_at": _iso(self.campaign.created_at),
             "start_at": _iso(self.start_at),
@@ -189,67 +187,6 @@ def hour_in_vietnam(conn: Connection, column: Any = None) -> Any:
     return sa.cast(shifted, sa.Integer)
 
 
-def _epoch(conn: Connection, column: Any) -> Any:
-    if conn.dialect.name == "postgresql":
-        return sa.extract("epoch", column)
-    return sa.cast(sa.func.strftime("%s", column), sa.Integer)
-
-
-def _bucket(conn: Connection, column: Any, start: int, step: int) -> Any:
-    """Which step of the timeline ``column`` falls in (whole steps since ``start``)."""
-    offset = _epoch(conn, column) - start
-    if conn.dialect.name == "postgresql":
-        return sa.cast(sa.func.floor(offset / step), sa.Integer)
-    return sa.cast(offset, sa.Integer) // step  # SQLite: integer division, offset >= 0
-
-
-def _counts(
-    conn: Connection, where: Any, column: Any, start: int, step: int, size: int
-) -> list[int]:
-    bucket = _bucket(conn, column, start, step)
-    counts = [0] * size
-    for index, count in conn.execute(
-        sa.select(bucket, sa.func.count()).where(where, column.is_not(None)).group_by(bucket)
-    ):
-        counts[min(max(int(index), 0), size - 1)] += count
-    return counts
-
-
-def timeline(conn: Connection, where: Any, points: int = TIMELINE_POINTS) -> Timeline | None:
-    """Sends and deliveries of the messages ``where`` selects, over their span in at most
-    ``points`` steps (three aggregate queries whatever the number of messages). ``None``
-    when nothing was sent."""
-    first, last = conn.execute(
-        sa.select(
-            sa.func.min(messages.c.sent_at),
-            sa.func.max(sa.func.coalesce(messages.c.final_at, messages.c.sent_at)),
-        ).where(where, messages.c.sent_at.is_not(None))
-    ).one()
-    if first is None:
-        return None
-    # A final time before the first send (an edited ledger, a clock stepped back) must
-    # not leave the timeline without a step.
-    first, last = _aware(first), max(_aware(first), _aware(last))
-    span = max(1.0, (last - first).total_seconds())
-    step = next((s for s in TIMELINE_STEPS if span / s <= points), TIMELINE_STEPS[-1])
-    start = int(first.timestamp()) // step * step
-    size = int((last.timestamp() - start) // step) + 1
-    delivered = sa.and_(where, messages.c.status == Status.DELIVERED.value)
-    return Timeline(
-        start=datetime.fromtimestamp(start, UTC),
-        step=step,
-        sent=_counts(conn, where, messages.c.sent_at, start, step, size),
-        delivered=_counts(conn, delivered, messages.c.final_at, start, step, size),
-    )
-
-
-def _aware(moment: Any) -> datetime:
-    """Aggregates bypass the column type: SQLite gives text, PostgreSQL an aware time."""
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def build(engine: Engine, campaign_id: str, by: str | None = None) -> Report:
     """Aggregate one campaign.
 
@@ -300,12 +237,12 @@ def build(engine: Engine, campaign_id: str, by: str | None = None) -> Report:
             by_carrier=_grouped(conn, _carrier(), campaign_id),
             by_provider=_grouped(conn, messages.c.provider, campaign_id),
             by_hour={
-                (None if h == "" else int(h)): v  # never handed to a provider: no hour
+                (None if h == "" else int(h)): v  # no provider took it: no hour
                 for h, v in _grouped(conn, hour_in_vietnam(conn, _tried_at()), campaign_id).items()
             },
         )
         if index is not None:
-            report.by_column = _grouped(conn, _cell(conn, index), campaign_id)
+            report.by_column = _masked(_grouped(conn, _cell(conn, index), campaign_id))
         report.timeline = timeline(conn, messages.c.campaign_key == key)
         report.failures = _failures(conn, key)
         _standing(conn, report)
@@ -313,8 +250,11 @@ def build(engine: Engine, campaign_id: str, by: str | None = None) -> Report:
 
 
 def _tried_at() -> Any:
-    """When a provider took the message, or (failed, never taken) when it was tried."""
-    return sa.func.coalesce(messages.c.sent_at, messages.c.handed_at)
+    """When a provider took the message, or (failed, unknown, in flight) when it was
+    tried; ``NULL`` for the statuses no provider took (``NOT_TAKEN``), whatever a claim
+    given back left in ``handed_at``."""
+    taken = sa.func.coalesce(messages.c.sent_at, messages.c.handed_at)
+    return sa.case((messages.c.status.in_([s.value for s in NOT_TAKEN]), sa.null()), else_=taken)
 
 
 def _failures(conn: Connection, key: Any) -> list[dict[str, Any]]:
@@ -368,10 +308,10 @@ def _standing(conn: Connection, report: Report) -> None:
             .scalar_subquery(),
         ).where(where)
     ).one()
-    report.first_sent = _aware(first) if first is not None else None
-    report.last_sent = _aware(last) if last is not None else None
+    report.first_sent = aware(first) if first is not None else None
+    report.last_sent = aware(last) if last is not None else None
     if report.state == "completed":
-        report.state_since = _aware(final) if final is not None else None
+        report.state_since = aware(final) if final is not None else None
         return
     # The last change of the campaign's own state (an operator's cancel or pause, a halt).
     changed = conn.execute(
@@ -385,7 +325,7 @@ def _standing(conn: Connection, report: Report) -> None:
         .limit(1)
     ).first()
     if changed is not None and (changed.detail or {}).get("state") == campaign.state:
-        report.state_since = _aware(changed.at)
+        report.state_since = aware(changed.at)
 
 
 def _cost(campaign: CampaignRecord, billed: list[Any]) -> float | None:
@@ -399,3 +339,17 @@ def _cost(campaign: CampaignRecord, billed: list[Any]) -> float | None:
             return None
         total += price * int(parts)
     return round(total, 2)
+
+
+def _masked(groups: dict[Any, dict[str, int]]) -> dict[Any, dict[str, int]]:
+    """A breakdown by a list column with every phone number in its values masked (a
+    column of relatives' numbers, a note holding one): reports never show a whole number.
+    Values that mask alike are counted together."""
+    from campaigns.phones import mask_text
+
+    merged: dict[Any, dict[str, int]] = {}
+    for value, counts in groups.items():
+        into = merged.setdefault(mask_text(value) if isinstance(value, str) else value, {})
+        for status, count in counts.items():
+            into[status] = into.get(status, 0) + count
+    return merged

@@ -10,40 +10,21 @@ are dropped unless the level is DEBUG.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
-from campaigns.phones import mask
+from campaigns.phones import mask_text
 from ledger.redact import redact
 
-#: A run of 9 to 15 digits, optionally behind '+', possibly grouped by single spaces,
-#: dots or dashes, not inside a word.
-PHONE_LIKE = re.compile(r"(?<![\w+])\+?\d(?:[ .\-]?\d){8,14}(?!\w)")
-#: What such a run must look like to be a phone number: E.164 behind '+' or '00', or a
-#: Vietnamese one (``0…`` national, ``84…`` without the '+', or the bare nine digits of a
-#: mobile). Other long runs (a timestamp in a campaign id, an amount) are left as they
-#: are: ``chaos-redis-2026113001203`` is a campaign, not a number.
-_NUMBER = re.compile(r"\+\d{8,15}|00\d{7,13}|0\d{8,10}|84\d{9,10}|[35789]\d{8}")
 #: Keys whose values are message text: never at INFO or above.
 BODY_KEYS = frozenset({"body", "text", "content", "message_text"})
 
 bind = structlog.contextvars.bind_contextvars
 unbind = structlog.contextvars.unbind_contextvars
 bound = structlog.contextvars.bound_contextvars
-
-
-def _mask_match(match: re.Match[str]) -> str:
-    digits = re.sub(r"[ .\-]", "", match.group())
-    return mask(digits) if _NUMBER.fullmatch(digits) else match.group()
-
-
-def mask_text(value: str) -> str:
-    """Mask every phone number in ``value`` (``PHONE_LIKE`` runs that look like one)."""
-    return PHONE_LIKE.sub(_mask_match, value)
 
 
 def _scrub(value: Any) -> Any:

@@ -1,6 +1,7 @@
 """``loa report``: a campaign's delivery report, for people who look rather than query.
 
-CSV: one row per recipient, final state, number masked. XLSX: a summary sheet (every
+CSV: one row per recipient, final state, number masked (``scripts.reports.recipients``:
+Vietnamese columns, statuses and times by default). XLSX: a summary sheet (every
 recipient counted in exactly one state, the totals adding up on the page), one sheet per
 breakdown, and the recipients. Labels in Vietnamese by default, English with
 ``--lang en``. The aggregation is ``ledger.report`` (in SQL).
@@ -61,23 +62,37 @@ def _writing(path: Path) -> Iterator[None]:
         fail(f"{path}: cannot write the report ({exc.strerror or exc})", BAD_INPUT)
 
 
-def _meaning(runtime: Any, provider: str, code: str, lang: str) -> tuple[str, str]:
-    """A failure code's meaning in ``lang`` and as the provider's own table says it."""
+def _meaning(runtime: Any, failure: dict[str, Any], lang: str) -> tuple[str, str]:
+    """A failure row's code's meaning in ``lang`` (without repeating its outcome), and
+    as the provider's own table says it."""
+    provider, code = failure["provider"], failure["code"]
     try:
         described = (runtime.provider(provider).describe(code) or "") if code else ""
     except Exception:  # a provider no longer configured: the code alone
         described = ""
-    return meaning(code, described, lang), described
+    return meaning(code, described, lang, failure["status"]), described
+
+
+#: The extensions that name a report's format.
+EXTENSIONS = ".html, .htm, .xlsx or .csv"
 
 
 def _format(given: Format | None, out_path: Path) -> Format:
     """The format asked for, or the one the file's name says (``.html``/``.htm``,
-    ``.xlsx``, ``.csv``), else XLSX. One that contradicts the name is refused: an auditor
-    sent ``bao-cao.html`` holding a spreadsheet cannot open it."""
+    ``.xlsx``, ``.csv``). A name that says none (``bao-cao.pdf``, ``x``) needs
+    ``--format``, and one that contradicts it is refused: an auditor sent
+    ``bao-cao.pdf`` or ``bao-cao.html`` holding a spreadsheet cannot open it. Exits 2."""
     suffix = out_path.suffix.lower().removeprefix(".")
     named = Format.HTML if suffix == "htm" else next((f for f in Format if f.value == suffix), None)
     if given is None:
-        return named or Format.XLSX
+        if named is None:
+            said = f"the extension .{suffix} is" if suffix else "it has no extension, which is"
+            fail(
+                f"{out_path}: {said} not a report format; name the file {EXTENSIONS}, "
+                "or give --format html|xlsx|csv",
+                BAD_INPUT,
+            )
+        return named
     if named is not None and named is not given:
         fail(f"{out_path}: the name says {named.value}, --format says {given.value}", BAD_INPUT)
     return given
@@ -96,7 +111,8 @@ def report(
             "--format",
             "-f",
             help="html (one file, phone and print), xlsx, csv. Default: from the --out "
-            "file's extension, else xlsx.",
+            "file's extension (.html, .htm, .xlsx, .csv; another is refused without "
+            "--format).",
         ),
     ] = None,
     lang: Annotated[Lang, typer.Option("--lang", help="Labels: vi (default) or en.")] = Lang.VI,
@@ -128,7 +144,8 @@ def report(
     sends and deliveries, and breakdowns by district (or `--by` column), carrier,
     provider, hour, and failures by error code. With `--daily DATE`, the day's update
     across campaigns instead. `--json` prints the figures too. Exit 2 for an unknown or
-    empty campaign, an unwritable path, a column the list never had or a bad date.
+    empty campaign, an unwritable path, an --out whose extension names no format (without
+    --format), a column the list never had or a bad date.
 
     Examples:
       loa report bluezone-ninh-thuan-2020 --format html --out bao-cao.html
@@ -197,13 +214,11 @@ def _campaign(
     data["generated_at"] = _now()
     data["audit"] = _audit(runtime, verify_now)
     for failure in data["failures"]:
-        failure["meaning"], failure["provider_meaning"] = _meaning(
-            runtime, failure["provider"], failure["code"], words["lang"]
-        )
+        failure["meaning"], failure["provider_meaning"] = _meaning(runtime, failure, words["lang"])
     if fmt is Format.CSV:
-        from ledger.export import write_recipients
+        from scripts.reports.recipients import write_csv
 
-        write_recipients(runtime.engine, handle, campaign_id, bom=True)  # Excel needs the BOM
+        write_csv(runtime.engine, handle, campaign_id, words)
     elif fmt is Format.HTML:
         from scripts.reports.html import render
 

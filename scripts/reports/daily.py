@@ -55,35 +55,44 @@ def _campaign_rows(data: dict[str, Any], words: dict[str, str]) -> list[list[Any
     ]
 
 
-def _headers(words: dict[str, str]) -> list[str]:
+def _headers(words: dict[str, str], rate_unit: bool) -> list[str]:
+    """The columns; ``rate_unit``: the rate's title says it is a number from 0 to 1 (the
+    CSV's, which a spreadsheet computes with; the workbook shows it as a percentage)."""
+    that_day = words["that_day"].lower()
     return [
         words["campaign"],
         words["name"],
         words["state"],
-        *(f"{words[s]} ({words['that_day'].lower()})" for s in REPORTED),
+        *(f"{words[s]} ({that_day})" for s in REPORTED),
         words["recipients"],
-        f"{words['delivery_rate']} ({words['that_day'].lower()})",
+        f"{words['delivery_rate']} ({that_day}"
+        + (f", {words['rate_unit']})" if rate_unit else ")"),
     ]
 
 
 def write_csv(data: dict[str, Any], words: dict[str, str], handle: BinaryIO) -> None:
     """One row per campaign active that day, to the open file ``handle``; a name or any
-    cell a spreadsheet would run as a formula is neutralised (``campaigns.files``)."""
+    cell a spreadsheet would run as a formula is neutralised (``campaigns.files``). The
+    delivery rate is a number from 0 to 1 (``0.9601``), as its column's title says."""
     with as_text(handle, "utf-8-sig") as text:  # BOM: Excel reads UTF-8
         writer = csv.writer(text)
-        writer.writerow(csv_row(_headers(words)))
+        writer.writerow(csv_row(_headers(words, rate_unit=True)))
         writer.writerows(csv_row(row) for row in _campaign_rows(data, words))
 
 
 def write_xlsx(data: dict[str, Any], words: dict[str, str], handle: BinaryIO) -> None:
-    """The day's workbook to the open file ``handle``, every string a text cell."""
+    """The day's workbook to the open file ``handle``, every string a text cell, the
+    delivery rate a number shown as a percentage (``96,0 %`` in a Vietnamese Excel)."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
     book = Workbook(write_only=True)
     day = book.create_sheet(words["that_day"])
-    xlsx_append(day, _headers(words))
-    for row in _campaign_rows(data, words):
-        xlsx_append(day, row)
+    xlsx_append(day, _headers(words, rate_unit=False))
+    for *row, rate in _campaign_rows(data, words):
+        cell = WriteOnlyCell(day, rate)
+        cell.number_format = "0.0%"
+        xlsx_append(day, [*row, cell])
     xlsx_append(day, [words["total"], "", "", *(data["that_day"].get(s, 0) for s in REPORTED)])
     hours = book.create_sheet(words["by_hour_day"][:31])
     xlsx_append(hours, [words["by_hour_day"], words["sent"], words["delivered"]])

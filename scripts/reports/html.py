@@ -208,19 +208,41 @@ def _stopped(data: dict[str, Any], words: dict[str, str]) -> str:
     return f'<p class="stopped">{swatch("cancelled")}{escape(text)}</p>'
 
 
+def sending_hours(data: dict[str, Any], words: dict[str, str]) -> str:
+    """The hours the worker applied (``ledger.report``: the campaign's own, advertising's
+    Decree 91 default, or any hour), said for a reader: ``07:00–22:00 hằng ngày (giờ
+    Việt Nam, UTC+7) — mặc định của Nghị định 91/2020 cho tin quảng cáo``."""
+    hours = data["sending_hours"]
+    if not hours:
+        return words["any_hour"]
+    said = f"{hours.replace('-', '–')} {words['every_day']} ({words['zone']})"
+    return said + (
+        f" — {words['decree_91']}" if data.get("sending_hours_from") == "decree_91" else ""
+    )
+
+
+def _texts(data: dict[str, Any], words: dict[str, str]) -> str:
+    """Each message text as the phones got it, its language named when there are
+    several, and ``(không dấu)`` beside one sent without diacritics."""
+    texts, stripped = data["messages"], set(data.get("khong_dau") or ())
+    names = LANGUAGES[words["lang"]]
+    shown = []
+    for code, text in texts.items():
+        tags = [names.get(code, code)] if len(texts) > 1 else []
+        tags += [words["khong_dau"]] if code in stripped else []
+        if tags:
+            shown.append(
+                f'<span class="lang" data-lang="{escape(code)}">{escape(" ".join(tags))}</span>'
+            )
+        shown.append(f"<blockquote>{escape(text)}</blockquote>")
+    if stripped:
+        shown.append(f'<p class="muted">{escape(words["khong_dau_note"])}</p>')
+    return "".join(shown)
+
+
 def _facts(data: dict[str, Any], words: dict[str, str]) -> list[str]:
     lang, zone = words["lang"], f"({words['zone']})"
-    texts = data["messages"]
-    names = LANGUAGES[lang]
-    quoted = "".join(
-        (f'<span class="lang">{escape(names.get(code, code))}</span>' if len(texts) > 1 else "")
-        + f"<blockquote>{escape(text)}</blockquote>"
-        for code, text in texts.items()
-    )
-    hours = data["sending_hours"]
-    window = (
-        f"{hours.replace('-', '–')} {words['every_day']} {zone}" if hours else words["any_hour"]
-    )
+    window = sending_hours(data, words)
     if data["first_sent"]:
         sent = f"{span(data['first_sent'], data['last_sent'], lang)} {zone}"
     else:
@@ -229,7 +251,7 @@ def _facts(data: dict[str, Any], words: dict[str, str]) -> list[str]:
         ("campaign_id", f"<code>{escape(data['campaign'])}</code>"),
         ("category", escape(words.get(data["category"], data["category"]))),
         ("brandname", f"<b>{escape(data['brandname'])}</b>"),
-        ("message_text", quoted),
+        ("message_text", _texts(data, words)),
         ("launched", escape(f"{moment(data['created_at'], lang)} {zone}")),
         ("launched_by", escape(data["launched_by"] or words["launched_by_unknown"])),
     ]
@@ -313,6 +335,9 @@ def audit_section(audit: dict[str, Any], words: dict[str, str]) -> list[str]:
     ]
     if any(later):
         lines.append(f'<p class="muted">{escape("; ".join(t for t in later if t))}.</p>')
+    if not audit["head_seq"]:  # the chain's start, all zeros: no seal to compare with
+        lines.append(f'<p class="muted">{escape(words["audit_no_seal"])}</p>')
+        return lines
     lines.append(
         f'<p class="muted">{escape(words["audit_head"])} #{escape(number(audit["head_seq"], lang))}: '
         f"<code>{escape(audit['head'])}</code></p>"
@@ -320,9 +345,19 @@ def audit_section(audit: dict[str, Any], words: dict[str, str]) -> list[str]:
     return lines
 
 
+#: Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): from
+#: a list or a provider they could reorder what the reader sees ("gnp.exe" shown as
+#: "exe.png"); the report shows a replacement character where one was.
+_BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)], "\ufffd")
+
+
 def page(title: str, kicker: str, sections: list[str], words: dict[str, str], made: str) -> str:
     """The document around the sections; ``made``: when the report was made (ISO)."""
     footer = f"{words['generated']} {moment(made, words['lang'])} ({words['zone']}) · Loa"
+    return _page(title, kicker, sections, words, footer).translate(_BIDI_CONTROLS)
+
+
+def _page(title: str, kicker: str, sections: list[str], words: dict[str, str], footer: str) -> str:
     return (
         f'<!doctype html><html lang="{escape(words["lang"])}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'

@@ -1,7 +1,8 @@
 """The words of the delivery reports (``loa report``): labels in Vietnamese (the readers'
-language) and English, the campaign's states, what each recipient status and each failure
-code means, and the Vietnamese way of writing numbers (``1.234.567``), shares
-(``96,1 %``), money (``2.540.300 ₫``) and times (``30/11/2026 08:05``, Vietnam's time).
+language) and English, the campaign's states, what each recipient status means (each
+failure code: ``meanings``), how a breakdown's groups are named, and the Vietnamese way
+of writing numbers (``1.234.567``), shares (``96,1 %``), money (``2.540.300 ₫``) and
+times (``30/11/2026 08:05``, Vietnam's time).
 
 Plain data and small functions only: the command line imports this module at start.
 """
@@ -11,6 +12,11 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Any
+
+# Re-exported: their home is ``meanings``.
+from scripts.reports.meanings import LOA_CODES as LOA_CODES
+from scripts.reports.meanings import MEANINGS_VI as MEANINGS_VI
+from scripts.reports.meanings import meaning as meaning
 
 #: Every recipient status, in the order reports list them: the outcomes first, then what
 #: is still under way.
@@ -25,6 +31,8 @@ COLOURS = {
     "sending": "#2f6fde", "queued": "#c9ced6",
 }  # fmt: skip
 SENT_COLOUR, DELIVERED_COLOUR = "#5b9bd5", COLOURS["delivered"]
+#: A country's ISO code where a breakdown by carrier holds one (a foreign number).
+_COUNTRY = re.compile(r"[A-Z]{2}")
 
 LABELS: dict[str, dict[str, str]] = {
     "vi": {
@@ -68,6 +76,13 @@ LABELS: dict[str, dict[str, str]] = {
         "launched": "Khởi chạy lúc", "launched_by": "Người khởi chạy",
         "launched_by_unknown": "không được ghi lại trong nhật ký",
         "sending_hours": "Khung giờ được phép gửi", "any_hour": "mọi giờ trong ngày",
+        "decree_91": "mặc định của Nghị định 91/2020 cho tin quảng cáo",
+        "khong_dau": "(không dấu)",
+        "khong_dau_note": "Nội dung như đã gửi tới máy người nhận: đã bỏ dấu tiếng Việt "
+        "(tuỳ chọn strip_diacritics của chiến dịch).",
+        "audit_no_seal": "Chưa có mắt xích nào: chưa sự kiện nào được niêm phong vào chuỗi.",
+        "foreign": "Nước ngoài", "no_carrier": "không rõ nhà mạng",
+        "rate_unit": "0–1",
         "every_day": "hằng ngày", "sent_between": "Thời gian gửi thực tế",
         "nothing_sent": "chưa gửi tin nào", "valid_until": "Hạn gửi (hết hiệu lực lúc)",
         "start_at": "Lịch bắt đầu gửi", "list_file": "Danh sách người nhận",
@@ -79,9 +94,10 @@ LABELS: dict[str, dict[str, str]] = {
         "máy / (Đã đến máy + Không đến máy) = {delivered} / {known}; không tính tin thất "
         "bại, hết hạn, không rõ, đã huỷ hay chưa có kết quả.",
         "not_sent_group": "Chưa gửi đi", "blank_group": "(trống)",
-        "hour_note": "Giờ nhà cung cấp nhận tin (tin thất bại: giờ thử gửi). “Chưa gửi "
-        "đi”: tin chưa từng được chuyển cho nhà cung cấp (đang chờ, đã huỷ, hết hạn trước "
-        "khi gửi).",
+        "hour_note": "Giờ nhà cung cấp nhận tin (tin thất bại, không rõ kết quả hoặc đang "
+        "gửi: giờ thử gửi). “Chưa gửi đi”: tin không nhà cung cấp nào nhận (đang chờ, đã "
+        "huỷ, hết hạn trước khi gửi), kể cả tin đã được lấy ra để gửi rồi trả lại hàng chờ "
+        "(vượt giới hạn tốc độ, nhà cung cấp quá tải hoặc tạm ngừng).",
         "breakdown_note": "Tổng của bảng bằng tổng số người nhận ở bảng Tổng hợp.",
         "rates_caption": "Tỷ lệ đã đến máy trên tổng người nhận của từng nhóm",
         "why_not": "Vì sao chưa đến máy", "outcome": "Kết quả", "no_code": "(không có mã)",
@@ -139,6 +155,13 @@ LABELS: dict[str, dict[str, str]] = {
         "launched": "Launched at", "launched_by": "Launched by",
         "launched_by_unknown": "not recorded in the ledger",
         "sending_hours": "Sending hours allowed", "any_hour": "any hour",
+        "decree_91": "Decree 91/2020's default for advertising",
+        "khong_dau": "(without diacritics)",
+        "khong_dau_note": "The text as the phones got it: Vietnamese diacritics removed "
+        "(the campaign's strip_diacritics option).",
+        "audit_no_seal": "No link yet: no event has been sealed into the chain.",
+        "foreign": "Abroad", "no_carrier": "carrier unknown",
+        "rate_unit": "0–1",
         "every_day": "every day", "sent_between": "Actually sent",
         "nothing_sent": "nothing sent yet", "valid_until": "May be sent until",
         "start_at": "Scheduled start", "list_file": "Recipient list",
@@ -150,9 +173,10 @@ LABELS: dict[str, dict[str, str]] = {
         "Delivered / (Delivered + Undelivered) = {delivered} / {known}; failed, expired, "
         "unknown, cancelled and pending messages are not counted.",
         "not_sent_group": "Never sent", "blank_group": "(blank)",
-        "hour_note": "The hour the provider took the message (failed ones: the hour it was "
-        "tried). “Never sent”: never handed to a provider (queued, cancelled, expired "
-        "before sending).",
+        "hour_note": "The hour the provider took the message (failed, unknown or in "
+        "flight: the hour it was tried). “Never sent”: no provider took it (queued, "
+        "cancelled, expired before sending), including those taken out to be sent and "
+        "given back to the queue (over the rate limit, the provider busy or stopped).",
         "breakdown_note": "The table's total equals the recipients in the summary.",
         "rates_caption": "Share of each group's recipients reached",
         "why_not": "Why messages did not arrive", "outcome": "Outcome", "no_code": "(no code)",
@@ -218,80 +242,42 @@ STATUS_NOTES: dict[str, dict[str, str]] = {
     },
 }  # fmt: skip
 
-#: Loa's own codes (not a provider's), as the worker, reaper and finaliser record them.
-LOA_CODES: dict[str, dict[str, str]] = {
-    "en": {
-        "validity_passed": "validity passed before it could be sent",
-        "lease_expired_after_handover": "a worker died after handing it over: may have gone out",
-        "claim_abandoned_after_handover": "a worker gave it up after handing it over: may "
-        "have gone out",
-        "no_final_receipt": "no final receipt within the provider's window",
-        "read_timeout": "no answer after sending: may have gone out",
-        "bad_answer": "an answer that could not be read: may have gone out",
-        "unexpected": "an unexpected error while sending: may have gone out",
-        "campaign_cancelled": "the campaign was cancelled before it was sent",
-    },
-    "vi": {
-        "validity_passed": "hết hạn hiệu lực trước khi gửi được",
-        "lease_expired_after_handover": "tiến trình gửi dừng đột ngột sau khi đã chuyển "
-        "tin cho nhà cung cấp: tin có thể đã đi",
-        "claim_abandoned_after_handover": "tiến trình gửi bỏ dở sau khi đã chuyển tin cho "
-        "nhà cung cấp: tin có thể đã đi",
-        "no_final_receipt": "nhà mạng không báo kết quả cuối cùng trong thời hạn chờ",
-        "read_timeout": "nhà cung cấp không trả lời sau khi gửi: tin có thể đã đi",
-        "bad_answer": "không đọc được câu trả lời của nhà cung cấp: tin có thể đã đi",
-        "unexpected": "lỗi bất thường khi gửi: tin có thể đã đi",
-        "campaign_cancelled": "chiến dịch bị huỷ trước khi tin được gửi",
-    },
-}
-
-#: The providers' own meanings (their tables are in English) in Vietnamese, by their
-#: text: a meaning missing here is shown as the provider wrote it.
-MEANINGS_VI: dict[str, str] = {
-    "throttled, not processed": "bị giới hạn tốc độ, chưa được xử lý",
-    "invalid destination number": "số nhận không hợp lệ",
-    "credentials refused": "thông tin đăng nhập bị từ chối",
-    "not delivered: the handset could not be reached": "không đến máy: không liên lạc "
-    "được với máy người nhận",
-    "unknown error or number blocked": "lỗi không xác định hoặc số bị chặn",
-    "ApiKey/SecretKey refused": "ApiKey/SecretKey bị từ chối",
-    "balance exhausted": "tài khoản đã hết tiền",
-    "invalid phone number": "số điện thoại không hợp lệ",
-    "caller IP not whitelisted": "địa chỉ IP gửi chưa được cho phép",
-    "brandname not registered on this account": "tên người gửi (brandname) chưa đăng ký "
-    "trên tài khoản này",
-    "content does not match a registered template": "nội dung không khớp mẫu tin đã đăng ký",
-    "brandname not registered for this network": "tên người gửi (brandname) chưa đăng ký "
-    "với nhà mạng này",
-    "invalid 'To' number": "số nhận không hợp lệ",
-    "region not enabled on the account": "tài khoản chưa được phép gửi tới vùng này",
-    "recipient unsubscribed (STOP)": "người nhận đã từ chối nhận tin (STOP)",
-    "not a mobile number": "không phải số di động",
-    "account suspended": "tài khoản bị tạm khoá",
-    "unreachable handset": "không liên lạc được với máy người nhận",
-    "message blocked": "tin nhắn bị chặn",
-    "unknown handset": "số người nhận không tồn tại",
-    "landline or unreachable carrier": "số cố định hoặc không liên lạc được với nhà mạng",
-    "carrier filtering: check the sender and the text": "bị nhà mạng lọc: cần kiểm tra "
-    "tên người gửi và nội dung",
-    "unknown error": "lỗi không xác định",
-    "body over 1,600 characters": "nội dung dài quá 1.600 ký tự",
-    "content too long for the carrier (long UCS-2 text)": "nội dung quá dài đối với nhà mạng "
-    "(tin có dấu, mã UCS-2, quá dài)",
-}
-_HTTP = re.compile(r"^HTTP (\d{3}) from the provider$")
-_INTERNAL = re.compile(r"^\S+ internal error$")
-_PROTOCOL_NAME = re.compile(r"^([A-Z][A-Z0-9_]+): (.*)$")  # "ESME_RINVDSTADR: invalid …"
-
 
 def group_label(key: str, group: Any, words: dict[str, str]) -> str:
     """A breakdown's group as reports name it: an hour as ``07:00–07:59``, the messages
-    never sent by their own words, a blank list cell as ``(trống)``."""
+    never sent by their own words, a foreign number's country (``carrier_label``), a
+    blank list cell as ``(trống)``."""
     if key == "by_hour":
         if str(group) == "not_sent":
             return words["not_sent_group"]
         return f"{int(group):02d}:00–{int(group):02d}:59"
+    if key == "by_carrier":
+        return carrier_label(str(group), words)
     return str(group) or words["blank_group"]
+
+
+def carrier_label(group: str, words: dict[str, str]) -> str:
+    """A carrier as it is named (``viettel``); the by-carrier breakdown holds a foreign
+    number's country code instead (``ledger.report``: no Vietnamese carrier carries it),
+    said as such: ``Nước ngoài · Hàn Quốc (KR)`` (``Abroad · South Korea (KR)``)."""
+    if not _COUNTRY.fullmatch(group):
+        return group or words["blank_group"]
+    name = country_name(group, words["lang"])
+    if group == "VN":
+        return f"{name} ({words['no_carrier']})"
+    return f"{words['foreign']} · {name} ({group})" if name else f"{words['foreign']} · {group}"
+
+
+def country_name(code: str, lang: str) -> str:
+    """A country's name in ``lang`` from its ISO code (``KR`` -> ``Hàn Quốc``), from the
+    phone-number library's own table; ``""`` for a code it does not name."""
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
+    names = LOCALE_DATA.get(code, {})
+    name = names.get(lang, "") or names.get("en", "")
+    if name.startswith("*"):  # "*en": held under another language's entry
+        name = names.get(name[1:], "")
+    return name
 
 
 def reason_label(reason: str, lang: str) -> str:
@@ -303,26 +289,6 @@ def reason_label(reason: str, lang: str) -> str:
         return reason
     vi, _, en = label.partition(" · ")
     return vi if lang == "vi" else (en or vi)
-
-
-def meaning(code: str, described: str, lang: str) -> str:
-    """What a failure ``code`` means in ``lang``: Loa's own codes from ``LOA_CODES``, a
-    provider's from its own description ``described`` (English; ``""`` when its tables
-    do not say), put in Vietnamese when ``lang`` is ``vi`` and the text is known. A
-    protocol name leading the text (``ESME_RINVDSTADR: …``) is kept as it is."""
-    if code in LOA_CODES["en"]:
-        return LOA_CODES[lang if lang in LOA_CODES else "en"][code]
-    if lang != "vi" or not described:
-        return described
-    named = _PROTOCOL_NAME.match(described)
-    prefix, text = (f"{named[1]}: ", named[2]) if named else ("", described)
-    if text in MEANINGS_VI:
-        return prefix + MEANINGS_VI[text]
-    if http := _HTTP.match(text):
-        return f"{prefix}nhà cung cấp trả lời lỗi HTTP {http[1]}"
-    if _INTERNAL.match(text):
-        return f"{prefix}lỗi nội bộ của nhà cung cấp"
-    return described
 
 
 def number(value: int | float, lang: str = "vi") -> str:

@@ -49,6 +49,7 @@ def _number_cell(sheet: Any, value: float | None, shape: str) -> Any:
 
 def _context_rows(data: dict[str, Any], words: dict[str, str]) -> list[list[Any]]:
     """What the HTML report says about the campaign before its figures, as rows."""
+    from scripts.reports.html import sending_hours
     from scripts.reports.words import STATE_WORDS, moment, span
 
     lang, zone = words["lang"], f"({words['zone']})"
@@ -57,7 +58,7 @@ def _context_rows(data: dict[str, Any], words: dict[str, str]) -> list[list[Any]
         state += f" · {words['since']} {moment(data['state_since'], lang)} {zone}"
     if data["state_reason"] and data["state"] != "completed":
         state += f" — {data['state_reason']}"
-    hours = data["sending_hours"]
+    stripped = set(data.get("khong_dau") or ())
     sent = (
         f"{span(data['first_sent'], data['last_sent'], lang)} {zone}"
         if data["first_sent"]
@@ -69,17 +70,21 @@ def _context_rows(data: dict[str, Any], words: dict[str, str]) -> list[list[Any]
         [words["state"], state],
         [words["category"], words.get(data["category"], data["category"])],
         [words["brandname"], data["brandname"]],
-        *([f"{words['message_text']} ({code})", text] for code, text in data["messages"].items()),
+        *(
+            [
+                f"{words['message_text']} ({code})"
+                + (f" {words['khong_dau']}" if code in stripped else ""),
+                text,
+            ]
+            for code, text in data["messages"].items()
+        ),
         [words["launched"], f"{moment(data['created_at'], lang)} {zone}"],
         [words["launched_by"], data["launched_by"] or words["launched_by_unknown"]],
     ]
     if data["start_at"]:
         rows.append([words["start_at"], f"{moment(data['start_at'], lang)} {zone}"])
     rows += [
-        [
-            words["sending_hours"],
-            f"{hours} {words['every_day']} {zone}" if hours else words["any_hour"],
-        ],
+        [words["sending_hours"], sending_hours(data, words)],
         [words["sent_between"], sent],
         [words["valid_until"], f"{moment(data['valid_until'], lang)} {zone}"],
         [words["list_file"], data["list_name"]],
@@ -93,7 +98,7 @@ def write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], handle:
     a district or an error code such as ``=HYPERLINK(…)`` is shown, never run."""
     from openpyxl import Workbook
 
-    from ledger.export import RECIPIENT_COLUMNS, recipient_rows
+    from scripts.reports.recipients import headers, sheet_rows
 
     book = Workbook(write_only=True)
     summary = book.create_sheet(words["summary"])
@@ -126,8 +131,11 @@ def write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], handle:
         verdict = words["audit_ok"] if verified["ok"] else words["audit_broken"]
         when = f"{moment(verified['at'], words['lang'])} ({words['zone']})"
         xlsx_append(summary, [words["audit"], f"{verdict} ({words['audit_verified_at']} {when})"])
-    head = f"#{data['audit']['head_seq']} {data['audit']['head']}"
-    xlsx_append(summary, [words["audit_head"], head])
+    if data["audit"]["head_seq"]:
+        head = f"#{data['audit']['head_seq']} {data['audit']['head']}"
+        xlsx_append(summary, [words["audit_head"], head])
+    else:  # the chain's start, all zeros: no seal to compare with
+        xlsx_append(summary, [words["audit_head"], words["audit_no_seal"]])
     for row in _context_rows(data, words):
         xlsx_append(summary, row)
     sheets = [("by_carrier", data["by_carrier"]), ("by_provider", data["by_provider"])]
@@ -157,12 +165,12 @@ def write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], handle:
         )
     xlsx_append(failures, [words["total"], "", "", sum(f["recipients"] for f in data["failures"])])
     # Excel holds 1,048,576 rows a sheet: a larger campaign's recipients go on in more.
-    for n, row in enumerate(recipient_rows(engine, data["campaign"])):
+    for n, row in enumerate(sheet_rows(engine, data["campaign"], words, book)):
         if n % (EXCEL_ROWS - 1) == 0:
             part = n // (EXCEL_ROWS - 1) + 1
             title = words["recipients_sheet"] + (f" {part}" if part > 1 else "")
             recipients_sheet = book.create_sheet(title)
-            xlsx_append(recipients_sheet, RECIPIENT_COLUMNS)
+            xlsx_append(recipients_sheet, headers(words, workbook=True))
         xlsx_append(recipients_sheet, row)
     book.save(handle)
 

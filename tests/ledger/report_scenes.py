@@ -82,12 +82,15 @@ def build(
     blank_districts: int = 0,
     batch_size: int = 200,
     unusable: int = 0,
+    handed_back: int = 0,
 ) -> dict[str, int]:
     """Record ``campaign`` with ``sum(outcomes.values())`` recipients and bring each to
     its outcome (``status -> how many``). ``queued`` and ``cancelled`` are the ones given
     back unsent: with ``cancelled`` the campaign is cancelled at the end, so it cannot
-    also keep some ``queued``. Returns the recipients per status, as the ledger counts
-    them."""
+    also keep some ``queued``. ``handed_back`` of those were marked handed to the sending
+    lane before they were given back, as a worker does with messages the rate gate held
+    or a throttling provider did not process. Returns the recipients per status, as the
+    ledger counts them."""
     assert not (outcomes.get("queued") and outcomes.get("cancelled")), "cancel ends queued"
     total = sum(outcomes.values())
     listed = rows(total, seed, blank_districts, unusable)
@@ -100,6 +103,8 @@ def build(
     for message, status in zip(claimed, plan, strict=True):
         chosen.setdefault(status, []).append(message.id)
     given_back = chosen.get("queued", []) + chosen.get("cancelled", [])
+    assert handed_back <= len(given_back), "only what is given back can be handed back"
+    mark_handed(engine, given_back[:handed_back])
     release(engine, given_back)
     for message_id in chosen.get("expired", []):  # its validity passed while it waited
         record_outcome(engine, message_id, Status.EXPIRED, "worker", CODES["expired"])

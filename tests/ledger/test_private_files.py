@@ -66,6 +66,18 @@ def test_an_export_with_cells_that_would_run_is_quoted_and_still_verifies(engine
         write_recipients(engine, by_python, SPEC.id, bom=True, copy=False)
         assert by_server.read_bytes() == by_python.read_bytes()
         assert HOSTILE_CODE.replace('"', '""').encode() in by_server.read_bytes()
+        # A report's: its own column titles, statuses named, times in Vietnam's.
+        titles, named = [f"Cột {n}" for n in range(10)], {"failed": "Thất bại", "sent": "=Đã"}
+        for path, copy in ((by_server, True), (by_python, False)):
+            path.unlink()
+            counted = write_recipients(
+                engine, path, SPEC.id, bom=True, copy=copy, header=titles, labels=named, local=True
+            )
+            assert counted["failed"] == 1  # counted as stored, whatever the label
+        assert by_server.read_bytes() == by_python.read_bytes()
+        text = by_server.read_text(encoding="utf-8-sig")
+        assert text.startswith("Cột 0,") and ",Thất bại," in text and ",'=Đã," in text
+        assert "+07:00" in text and "Z," not in text
 
 
 def test_the_checker_takes_off_exactly_the_quote_loa_added():

@@ -13,6 +13,10 @@ def test_verify_seals_checks_and_names_an_edited_event(tmp_path):
         "campaign", "launch", str(EXAMPLE), "-r", str(small_list(tmp_path)), cwd=tmp_path
     )
     assert launched.returncode == 0, launched.stderr
+    sealed = json.loads(loa("audit", "verify", "--no-seal", "--json", cwd=tmp_path).stdout)
+    assert sealed["ok"] and sealed["sealed"] > 0 and sealed["unsealed"] == 0  # as it ended
+    with sqlite3.connect(tmp_path / "var" / "loa.db") as ledger:  # as if killed before sealing
+        ledger.execute("DELETE FROM seals")
 
     read_only = json.loads(loa("audit", "verify", "--no-seal", "--json", cwd=tmp_path).stdout)
     assert read_only["sealed"] == 0 and read_only["unsealed"] > 0  # nothing written by it

@@ -55,7 +55,9 @@ def test_xlsx_and_csv_reports(tmp_path):
 
     page = loa("report", campaign, "-o", str(tmp_path / "r.html"), "-f", "html", cwd=tmp_path)
     assert page.returncode == 0, page.stderr
-    assert "Chưa kiểm tra toàn bộ chuỗi băm" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    # The embedded launch sealed and verified the chain as it ended (no housekeeper here).
+    first = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Chuỗi băm toàn vẹn" in first and "lần kiểm tra gần nhất được ghi lại" in first
     page = loa("report", campaign, "-o", str(tmp_path / "r.html"), "-f", "html", "--verify",
                cwd=tmp_path)  # fmt: skip
     assert page.returncode == 0, page.stderr
@@ -71,7 +73,7 @@ def test_xlsx_and_csv_reports(tmp_path):
     assert flat.returncode == 0
     with (tmp_path / "r.csv").open(encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 3 and all("*" in row["number"] for row in rows)
+    assert len(rows) == 3 and all("*" in row["Số điện thoại (đã che)"] for row in rows)
 
 
 def test_bad_requests_are_named_with_exit_2(tmp_path):
@@ -133,6 +135,9 @@ def test_the_daily_update(tmp_path):
     with (tmp_path / "d.csv").open(encoding="utf-8-sig") as handle:
         (row,) = list(csv.DictReader(handle))
     assert row["Chiến dịch"] == campaign and row["Người nhận"] == "3"
+    # The rate: a number a spreadsheet computes with, its title saying it runs from 0 to 1.
+    rate = row["Tỷ lệ đến máy trong số tin nhà mạng đã báo kết quả (trong ngày, 0–1)"]
+    assert 0 <= float(rate) <= 1 and float(rate) == active["delivery_rate_that_day"]
 
     book = tmp_path / "d.xlsx"
     before = vietnam_today()
@@ -142,6 +147,9 @@ def test_the_daily_update(tmp_path):
     assert load_workbook(book, read_only=True).sheetnames == [
         "Trong ngày", "Theo giờ trong ngày", "Chiến dịch"
     ]  # fmt: skip
+    head, first, *_ = load_workbook(book)["Trong ngày"].iter_rows()
+    assert head[-1].value == "Tỷ lệ đến máy trong số tin nhà mạng đã báo kết quả (trong ngày)"
+    assert first[-1].number_format == "0.0%"  # shown as a percentage, kept a number
 
     quiet = loa("report", "--daily", "2020-08-01", "-o", str(tmp_path / "q.csv"), "-f", "csv",
                 "--json", cwd=tmp_path)  # fmt: skip

@@ -3,6 +3,9 @@
 Used when no Redis is configured (``loa demo``, ``loa campaign launch`` on a laptop):
 the jobs would vanish with the process, so the process works them itself and returns
 when every recipient of the campaign has a final status, or when nothing is left to do.
+No housekeeper runs beside it, so when the work ends this process does the housekeeper's
+audit chores itself (``seal_chain``): the events sealed into the chain, and the whole
+chain verified when no verification was recorded in the last day.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
@@ -17,8 +21,11 @@ from dramatiq.brokers.stub import StubBroker
 from campaigns.status import Status
 from ledger.summary import CampaignSummary, summarise
 from worker.campaign.waiting import explained
+from worker.logging import get_logger
 from worker.queues.broker import use_broker
 from worker.runtime import Runtime, set_runtime
+
+log = get_logger("loa.embedded")
 
 #: How often the ledger is read while waiting (it is also what a progress bar shows).
 POLL_SECONDS = 0.2
@@ -38,6 +45,33 @@ def embedded_worker(runtime: Runtime) -> Iterator[StubBroker]:
     finally:
         worker.stop()
         set_runtime(previous)
+    # Only when the work ended well: after a failure the error that stopped it is the one
+    # to report, and whatever it left unsealed the next run (or `loa audit verify`) seals.
+    seal_chain(runtime)
+
+
+def seal_chain(runtime: Runtime) -> None:
+    """What the housekeeper (``worker.upkeep.housekeeping``) would have done meanwhile:
+    every event sealed into the audit chain (``ledger.chain.seal_all``), then, unless a
+    verification was recorded within ``VERIFY_EVERY``, the whole chain verified and the
+    verdict recorded for reports. A failure is logged, not raised: the campaign's work is
+    done, and the events stay in the ledger for the next seal."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ledger.chain import record_verdict, seal_all, verified_within, verify
+    from worker.upkeep.housekeeping import VERIFY_EVERY
+
+    try:
+        sealed = seal_all(runtime.engine)
+        if not verified_within(runtime.engine, timedelta(seconds=VERIFY_EVERY)):
+            verdict = verify(runtime.engine)
+            record_verdict(runtime.engine, verdict)
+            if not verdict.ok:
+                log.error("audit.chain_broken", **(verdict.broken or {}))
+    except SQLAlchemyError as exc:
+        log.warning("audit.seal_failed", error=type(exc).__name__)
+        return
+    log.debug("audit.sealed", events=sealed)
 
 
 def idle(broker: StubBroker) -> bool:
