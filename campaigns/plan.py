@@ -8,7 +8,9 @@ can reach is rejected as ``no_route``. ``PlanSummary`` keeps the counts,
 so ``rows_read == planned + rejected + duplicates + suppressed`` always holds.
 
 Given each provider's limits (``campaigns.limits``), every message is held against those
-of the provider its route names: a text that provider would refuse stops the plan once
+of each provider it may be sent through: the one its route names, and every fallback that
+reaches its number (a halt hands it over). Each limit is judged on its own, the hard one
+apart from the advised one. A text one of them would refuse stops the plan once
 every row is read (``PlanError``, naming the provider, the limit, the size and, for a
 template, the rows), so a launch records nothing; one it advises against is a warning in
 the summary.
@@ -25,7 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from campaigns.limits import Excess, Limits
+from campaigns.limits import Excess, ExcessKey, Holding, Limits
 from campaigns.numbers import NumberSet
 from campaigns.phones import PhoneRejected, normalise
 from campaigns.recipients import ListRow, fold
@@ -91,8 +93,8 @@ class PlanSummary:
     khong_dau: list[str] = field(default_factory=list)
     prices: Prices | None = None
     routes: list[dict[str, str]] = field(default_factory=list)
-    #: Texts beyond a provider's limit, by (provider, language, unit).
-    excess: dict[tuple[str, str, str], Excess] = field(default_factory=dict)
+    #: Texts beyond a provider's limit, by (provider, language, unit, hard, fallback).
+    excess: dict[ExcessKey, Excess] = field(default_factory=dict)
 
     @property
     def limit_warnings(self) -> list[Excess]:
@@ -185,7 +187,8 @@ class Planner:
         router: the campaign's routes, knowing what each provider reaches (default:
             ``spec.router()``, which assumes every provider reaches every country).
         limits: per provider instance the routes name, what it takes in one message
-            (missing: no limit); each message is held against its route's.
+            (missing: no limit); each message is held against its route's and those of
+            the fallbacks that reach its number.
 
     Raises:
         PlanError: a template field matches no column of the list; the brandname is
@@ -235,8 +238,7 @@ class Planner:
                     f"brandname {spec.brandname!r} is {len(spec.brandname)} characters: "
                     f"provider {name!r} takes a sender of at most {limit.max_sender}"
                 )
-        # Only those that limit a text are looked at per row.
-        self._limits = {name: limit for name, limit in (limits or {}).items() if limit.on_text}
+        self._holding = Holding(limits or {}, self._fallbacks, self.summary.excess)
 
     def plan(self, rows: Iterable[ListRow]) -> Iterator[PlannedMessage | RejectedRow]:
         """Yield one decision per row, in list order. The summary is complete once the
@@ -245,7 +247,7 @@ class Planner:
 
         Raises:
             PlanError: once every row is read, when a text is over what its route's
-                provider takes (``limits``).
+                provider, or a fallback that may take it over, takes (``limits``).
         """
         spec, add = self.spec, self._seen.add
         language_index, checks, carriers = (
@@ -266,7 +268,7 @@ class Planner:
             )
         default = spec.default_language
         route = self.router.route
-        limited, hold = self._limits, self._hold
+        hold = self._holding.hold if self._holding.limits else None
         rejected, suppressed = self.summary.rejected, self.summary.suppressed
         # (provider, carrier or country, encoding, parts)
         groups: Counter[tuple[str, str, str, int]] = Counter()
@@ -315,8 +317,8 @@ class Planner:
                     rejected[NO_ROUTE] += 1
                     yield RejectedRow(row, NO_ROUTE, raw)
                     continue
-                if limited and provider in limited:
-                    hold(limited[provider], provider, language, row, characters, parts, fields)
+                if hold is not None:
+                    hold(provider, country, language, row, characters, parts, bool(fields))
                 if was_legacy:
                     legacy += 1
                 groups[(provider, carrier or country, encoding, parts)] += 1
@@ -328,30 +330,20 @@ class Planner:
         refused = [found for _, found in sorted(self.summary.excess.items()) if found.hard]
         if refused:
             said = "; ".join(found.describe() for found in refused)
+            instead = (
+                ", route these numbers to another provider, or take that provider out of "
+                "routing.fallback"
+                if any(found.fallback for found in refused)
+                else ", or route these numbers to another provider"
+            )
             raise PlanError(
-                f"{said}. Every send of such a text would be refused: shorten it, or route "
-                "these numbers to another provider"
+                f"{said}. Every send of such a text would be refused: shorten it{instead}"
             )
 
-    def _hold(
-        self,
-        limits: Limits,
-        provider: str,
-        language: str,
-        row: int,
-        characters: int,
-        parts: int,
-        fields: tuple[int, ...],
-    ) -> None:
-        """Note a message whose text is beyond what its provider takes or advises."""
-        excess = self.summary.excess
-        for unit, limit, hard in limits.exceeded(characters, parts):
-            found = excess.get((provider, language, unit))
-            if found is None:
-                advice = "" if hard else limits.advice
-                found = Excess(provider, language, unit, limit, hard, bool(fields), advice)
-                excess[(provider, language, unit)] = found
-            found.add(row, characters, parts)
+    def _fallbacks(self, provider: str, country: str) -> list[str]:
+        """The fallbacks a halt of ``provider`` may hand a number of ``country`` to."""
+        router = self.router
+        return [f for f in router.fallback_for(provider, set()) if router.reaches(f, country)]
 
     def _fold(
         self,

@@ -126,6 +126,20 @@ def parse_duration(value: object) -> object:
     return value
 
 
+def check_brandname(value: str) -> str:
+    """``value`` if it may be a sender (a campaign's brandname, a test SMS's sender): 1 to
+    11 letters, digits, ``-``, ``_``, ``.`` or spaces, not digits only.
+
+    Raises:
+        ValueError: it may not, saying why.
+    """
+    if not BRANDNAME.fullmatch(value):
+        raise ValueError("at most 11 characters, only letters, digits, '-', '_', '.' and space")
+    if value.replace(" ", "").isdigit():
+        raise ValueError("a brandname cannot be digits only")
+    return value
+
+
 @lru_cache(maxsize=256)
 def _compiled(text: str, strip: bool) -> Template:
     return Template.compile(text, strip)
@@ -155,11 +169,7 @@ class CampaignSpec(BaseModel):
     @field_validator("brandname")
     @classmethod
     def _brandname(cls, value: str) -> str:
-        if not BRANDNAME.match(value):
-            raise ValueError("at most 11 characters, only letters, digits, '-', '_', '.' and space")
-        if value.replace(" ", "").isdigit():
-            raise ValueError("a brandname cannot be digits only")
-        return value
+        return check_brandname(value)
 
     @field_validator("validity", mode="before")
     @classmethod

@@ -22,6 +22,7 @@ LOA_CODES: dict[str, dict[str, str]] = {
         "bad_answer": "an answer that could not be read: may have gone out",
         "unexpected": "an unexpected error while sending: may have gone out",
         "campaign_cancelled": "the campaign was cancelled before it was sent",
+        "text_over_provider_limit": "longer than the provider takes (a fallback's limit): not sent",
     },
     "vi": {
         "validity_passed": "hết hạn hiệu lực trước khi gửi được",
@@ -34,6 +35,7 @@ LOA_CODES: dict[str, dict[str, str]] = {
         "bad_answer": "không đọc được câu trả lời của nhà cung cấp: tin có thể đã đi",
         "unexpected": "lỗi bất thường khi gửi: tin có thể đã đi",
         "campaign_cancelled": "chiến dịch bị huỷ trước khi tin được gửi",
+        "text_over_provider_limit": "tin dài hơn nhà cung cấp (dự phòng) cho phép: không gửi",
     },
 }
 

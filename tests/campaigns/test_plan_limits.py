@@ -184,3 +184,140 @@ def test_a_list_planned_in_a_child_process_is_refused_the_same(tmp_path, runtime
     with runtime.engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(campaigns)) == 0
         assert conn.scalar(sa.select(sa.func.count()).select_from(messages)) == 0
+
+
+#: Korean numbers (routed to `intl`), one per row from row 3 on (row 2 is Vietnamese).
+KOREAN = [f"+82 10 2345 {6780 + i}" for i in range(5)]
+
+
+def sized(tmp_path: Path, lengths: list[int]) -> tuple[Path, Path]:
+    """A campaign texting ``Chao {name}`` and a list whose rows 3, 4 … fill it in to these
+    lengths (in characters, all GSM-7); row 2 is a Vietnamese number, sent by the sandbox."""
+    names = ["a" * (length - len("Chao ")) for length in lengths]
+    rows = [f"{number},en,{name}" for number, name in zip(KOREAN, names, strict=False)]
+    path = tmp_path / "list.csv"
+    path.write_text("\n".join(["Số điện thoại,language,name", "0912345678,en,An", *rows]) + "\n")
+    return campaign(tmp_path, "Chao {name}"), path
+
+
+def plan_sized(tmp_path: Path, lengths: list[int], *extra: str):
+    spec, names = sized(tmp_path, lengths)
+    return loa("campaign", "plan", str(spec), "-r", str(names), *extra, cwd=tmp_path, env=ENV)
+
+
+def test_a_row_over_the_advised_limit_first_does_not_let_one_over_the_hard_limit_pass(tmp_path):
+    result = plan_sized(tmp_path, [405, 5005])  # row 3 only advised against, row 4 refused
+    assert result.returncode == 2, result.stdout
+    (line,) = result.stderr.strip().splitlines()
+    assert (
+        "over what provider 'intl' takes (at most 1.600 characters per message) on 1 row: "
+        "row 4 (5.005 characters, 33 parts)"
+    ) in line
+    assert "row 3" not in line and "advises" not in line
+
+
+def test_a_row_over_the_hard_limit_first_does_not_make_the_others_refused(tmp_path):
+    result = plan_sized(tmp_path, [5005, 805, 905, 1595])
+    assert result.returncode == 2, result.stdout
+    (line,) = result.stderr.strip().splitlines()
+    assert "on 1 row: row 3 (5.005 characters, 33 parts)" in line
+    for row in (4, 5, 6):  # 805, 905 and 1,595 characters: Twilio takes them
+        assert f"row {row}" not in line
+
+
+def test_rows_under_the_hard_limit_are_warned_of_as_over_the_advised_one_only(tmp_path):
+    result = plan_sized(tmp_path, [805, 905, 1595])
+    assert result.returncode == 0, result.stderr
+    assert (
+        "over what provider 'intl' advises (at most 320 characters per message) on 3 rows: "
+        "row 3 (805 characters, 6 parts), row 4 (905 characters, 6 parts), "
+        "row 5 (1.595 characters, 11 parts)"
+    ) in result.stderr
+    assert "1.600" not in result.stderr
+    (warning,) = json.loads(plan_sized(tmp_path, [805, 905, 1595], "--json").stdout)[
+        "limit_warnings"
+    ]
+    assert (warning["limit"], warning["limit_value"], warning["rows"]) == (
+        "advised_characters",
+        320,
+        [3, 4, 5],
+    )
+
+
+#: An eSMS instance (the campaign's provider) and a Twilio one, `tw`, as its fallback.
+ESMS_AND_TWILIO = {
+    "LOA_PROVIDERS__ESMSBAD__TYPE": "esms",
+    "LOA_PROVIDERS__ESMSBAD__API_KEY": "fake-key",
+    "LOA_PROVIDERS__ESMSBAD__SECRET_KEY": "fake-secret",
+    "LOA_PROVIDERS__ESMSBAD__BASE_URL": "http://127.0.0.1:9",
+    **{k.replace("__INTL__", "__TW__"): v for k, v in ENV.items() if "__INTL__" in k},
+}
+
+
+def with_fallback(tmp_path: Path, lengths: list[int]) -> tuple[Path, Path]:
+    """A campaign sent by `esmsbad` with `tw` as its fallback, texting ``Chao {name}``
+    filled in to these lengths on rows 2, 3 … (Vietnamese numbers)."""
+    spec = tmp_path / "campaign.toml"
+    spec.write_text(
+        'id = "fallback-limits"\nname = "Chào"\ncategory = "public_service"\n'
+        'brandname = "NinhThuan"\nprovider = "esmsbad"\n'
+        '[messages]\nvi = "Chao {name}"\n[routing]\nfallback = ["tw"]\n',
+        encoding="utf-8",
+    )
+    numbers = ["0912345678", "0987654321", "0903123456"]
+    names = ["b" * (length - len("Chao ")) for length in lengths]
+    rows = [f"{number},{name}" for number, name in zip(numbers, names, strict=False)]
+    path = tmp_path / "list.csv"
+    path.write_text("\n".join(["Số điện thoại,name", *rows]) + "\n", encoding="utf-8")
+    return spec, path
+
+
+def test_a_text_longer_than_a_fallback_takes_stops_the_plan_and_the_launch(tmp_path):
+    spec, names = with_fallback(tmp_path, [1705, 40, 3005])
+    env = ESMS_AND_TWILIO
+    result = loa("campaign", "plan", str(spec), "-r", str(names), cwd=tmp_path, env=env)
+    assert result.returncode == 2, result.stdout
+    (line,) = result.stderr.strip().splitlines()
+    assert (
+        "messages.vi filled in is over what fallback provider 'tw' (routing.fallback) takes "
+        "(at most 1.600 characters per message) on 2 rows: row 2 (1.705 characters, 12 parts), "
+        "row 4 (3.005 characters, 20 parts)"
+    ) in line
+    assert "take that provider out of routing.fallback" in line and "row 3" not in line
+    launched = loa("campaign", "launch", str(spec), "-r", str(names), cwd=tmp_path, env=env)
+    assert launched.returncode == 2 and "fallback provider 'tw'" in launched.stderr
+    status = loa("campaign", "status", "fallback-limits", cwd=tmp_path, env=env)
+    assert status.returncode != 0 and "no campaign 'fallback-limits'" in status.stderr
+
+
+def test_a_fallback_that_cannot_reach_the_numbers_does_not_hold_their_texts(tmp_path):
+    spec, names = with_fallback(tmp_path, [1705, 40, 3005])
+    env = {**ESMS_AND_TWILIO, "LOA_PROVIDERS__TW__COUNTRIES": '["KR"]'}  # a halt keeps them
+    result = loa("campaign", "plan", str(spec), "-r", str(names), "--json", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["planned"] == 3 and summary["limit_warnings"] == []
+
+
+def test_a_fixed_text_past_what_a_fallback_advises_is_a_warning_naming_it():
+    spec = CampaignSpec.model_validate(
+        {
+            "id": "x",
+            "name": "x",
+            "category": "public_service",
+            "brandname": "NinhThuan",
+            "provider": "gateway",
+            "messages": {"vi": "Please install Bluezone. " * 17},  # 424 characters
+            "routing": {"fallback": ["intl"]},
+        }
+    )
+    limits = {"gateway": Limits(max_sender=11), "intl": Limits(1600, advised_characters=320)}
+    planner = Planner(spec, limits=limits)
+    rows = [ListRow(2, "0912345678", ()), ListRow(3, "0987654321", ())]
+    assert len(list(planner.plan(rows))) == 2
+    (warning,) = planner.summary.limit_warnings
+    assert warning.describe() == (
+        "messages.vi is 424 characters (3 parts) for 2 recipients whose fallback is provider "
+        "'intl' (routing.fallback), which advises at most 320 characters per message"
+    )
+    assert warning.as_dict()["fallback"] is True

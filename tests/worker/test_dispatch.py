@@ -9,6 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from pydantic import SecretStr
 
+from campaigns.limits import Limits
 from campaigns.recipients import ListRow
 from campaigns.spec import load_spec
 from campaigns.status import Status
@@ -59,6 +60,7 @@ class Recording:
     name = "sandbox"
     config = SandboxConfig()  # no rate limit
     idempotent = False  # no key: every group is marked handed before it goes
+    limits = Limits()  # takes any text
 
     def __init__(self):
         self.sent = []

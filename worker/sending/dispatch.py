@@ -8,7 +8,11 @@ record leaves the row in ``sending`` for the reaper, never back in ``queued``.
 
 A job is one provider's share of a batch (``campaigns.routing``): it claims only the rows
 routed to that provider. When the provider halts, the campaign's fallback providers take
-over the rows not yet handed over (``_hand_over``).
+over the rows not yet handed over (``_hand_over``). A message whose text is over what the
+provider sending it takes (``Provider.limits``) fails before it goes, as the provider's
+refusal would fail it (``_fitting``): the plan holds every text against the route's and the
+fallbacks' limits, so only a campaign recorded before that check, or a provider whose type
+changed since, gets this far.
 """
 
 from __future__ import annotations
@@ -29,14 +33,18 @@ from ledger.halts import all_halts, halt, reroute
 from ledger.messages import ClaimedMessage, apply_receipt, claim_batch, record_outcome, release
 from ledger.schema import now
 from ledger.summary import load_for_batch
-from providers import OutgoingMessage, ProviderConfigError
+from providers import ErrorKind, OutgoingMessage, Provider, ProviderConfigError
 from worker.logging import bound, get_logger
+from worker.metrics import count_outcome
 from worker.processes.liveness import claims
 from worker.queues.jobs import enqueue_batch
 from worker.runtime import Runtime
 from worker.sending.batch import BatchOutcome, send_claimed
 
 log = get_logger("loa.dispatch")
+
+#: The code of a message failed for a text longer than the provider sending it takes.
+OVER_LIMIT = "text_over_provider_limit"
 
 
 class ReceiptNotMatched(dramatiq.Retry):
@@ -95,6 +103,9 @@ def send_batch(
                 return
             provider = runtime.provider(provider_name)
             render = _renderer(campaign.spec, campaign.list_columns, campaign.valid_until)
+            claimed, render = _fitting(runtime.engine, provider, claimed, render)
+            if not claimed:
+                return
             outcome = send_claimed(
                 runtime, provider, campaign_id, campaign.valid_until, claimed, render
             )
@@ -113,6 +124,46 @@ def _expire_overdue(
         else:
             going.append(message)
     return going
+
+
+def _fitting(
+    engine: Engine,
+    provider: Provider,
+    claimed: list[ClaimedMessage],
+    render: Callable[[ClaimedMessage], OutgoingMessage],
+) -> tuple[list[ClaimedMessage], Callable[[ClaimedMessage], OutgoingMessage]]:
+    """The claimed messages whose text ``provider`` takes, and their renderer; the others
+    are recorded ``failed`` (``OVER_LIMIT``) without being sent: the provider would refuse
+    them at every attempt. Nothing to do for a provider with no limit on a text; otherwise
+    each text is rendered once here and the renderer returned hands out those texts."""
+    limits = provider.limits
+    if limits.max_characters is None and limits.max_parts is None:
+        return claimed, render
+    rendered: dict[int, OutgoingMessage] = {}
+    going = []
+    for message in claimed:
+        outgoing = render(message)
+        over = [
+            (unit, limit)
+            for unit, limit, hard in limits.exceeded(len(outgoing.text), outgoing.parts)
+            if hard
+        ]
+        if not over:
+            rendered[message.id] = outgoing
+            going.append(message)
+            continue
+        unit, limit = over[0]
+        with bound(message_id=message.id):
+            log.warning(
+                "message.over_provider_limit",
+                provider=provider.name,
+                characters=len(outgoing.text),
+                parts=outgoing.parts,
+                limit=f"{limit} {unit}",
+            )
+        record_outcome(engine, message.id, Status.FAILED, "worker", OVER_LIMIT)
+        count_outcome(provider.name, ErrorKind.PERMANENT.value)
+    return going, lambda message: rendered[message.id]
 
 
 def _hand_over(
