@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from scripts import formats as fmt
 from scripts.campaign_list import list_campaigns
 from scripts.common import (
     Encoding,
@@ -20,6 +21,7 @@ from scripts.common import (
     counter,
     follow,
     progress,
+    quiet_in_process,
     settings,
 )
 from scripts.output import (
@@ -29,7 +31,6 @@ from scripts.output import (
     errors_as_exit_codes,
     fail,
     out,
-    plan_tables,
     print_json,
     report,
 )
@@ -41,10 +42,14 @@ app = typer.Typer(help="Plan campaigns, launch them and follow them.", no_args_i
 app.command("list")(list_campaigns)
 
 SpecArg = Annotated[
-    Path, typer.Argument(help="The campaign file (TOML); see examples/bluezone.toml.")
+    Path,
+    typer.Argument(metavar="FILE", help="The campaign file (TOML); see examples/bluezone.toml."),
 ]
 RecipientsOpt = Annotated[
-    Path, typer.Option("--recipients", "-r", help="The recipient list: CSV, TSV or XLSX.")
+    Path,
+    typer.Option(
+        "--recipients", "-r", metavar="FILE", help="The recipient list: CSV, TSV or XLSX."
+    ),
 ]
 
 
@@ -125,6 +130,8 @@ def plan(
     if as_json:
         print_json(summary)
         return
+    from scripts.plan_view import plan_tables
+
     for table in plan_tables(summary, f"Kế hoạch {prepared.spec.id} (chưa gửi · dry run)"):
         out.print(table)
     _limit_warnings(prepared.summary)
@@ -142,7 +149,9 @@ def launch(
     wait: Annotated[
         bool, typer.Option(help="Wait for final statuses (always, when jobs run in this process).")
     ] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for final statuses.")] = 3600,
+    timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds to wait for final statuses.")
+    ] = 3600,
     at: Annotated[
         str | None,
         typer.Option(
@@ -172,6 +181,8 @@ def launch(
     from worker.runtime import Runtime
 
     loaded = settings()
+    if loaded.embedded:  # the jobs run here: the progress and the table, not INFO logs
+        quiet_in_process(loaded)
     options = ListOptions(phone_column, encoding, sheet, ported)
     start_at = _start_time(at, loaded.embedded) if at is not None else None
     _check_sendable(spec, start_at, even_if_expired)
@@ -246,7 +257,9 @@ def _start_time(text: str, embedded: bool) -> datetime:
 
 @app.command("status")
 def status(
-    campaign_id: Annotated[str, typer.Argument(help="The campaign's id, as in its file.")],
+    campaign_id: Annotated[
+        str, typer.Argument(metavar="ID", help="The campaign's id, as in its file.")
+    ],
     watch: Annotated[
         bool,
         typer.Option(
@@ -254,7 +267,8 @@ def status(
         ),
     ] = False,
     interval: Annotated[
-        float, typer.Option(min=0.1, help="Seconds between two looks with --watch.")
+        float,
+        typer.Option(min=0.1, metavar="SECONDS", help="Seconds between two looks with --watch."),
     ] = 2.0,
     as_json: JsonOption = False,
 ) -> None:
@@ -269,20 +283,46 @@ def status(
     show_status(campaign_id, watch, interval, as_json)
 
 
-IdArg = Annotated[str, typer.Argument(help="The campaign's id, as in its file.")]
+IdArg = Annotated[str, typer.Argument(metavar="ID", help="The campaign's id, as in its file.")]
+
+
+#: The state ``pause`` and ``cancel`` leave a campaign in: asked again, they change
+#: nothing and say so (exit 0: a script run twice must not fail the second time).
+_LEAVES = {"pause": "paused", "cancel": "cancelled"}
+_ALREADY = {
+    "pause": "đã tạm dừng từ trước, không có gì thay đổi · it was already paused: nothing changed",
+    "cancel": "đã huỷ từ trước, không có gì thay đổi · it was already cancelled: nothing changed",
+    "resume": "vẫn đang chạy, không lô nào phải đưa lại hàng đợi · it was already running: "
+    "no batch needed queuing again",
+}
 
 
 def _control(action: str, campaign_id: str, as_json: bool) -> None:
+    """Pause, resume or cancel, then the campaign's summary and what the command did:
+    ``already`` when it was so before (paused, cancelled, or running with every batch
+    queued: exit 0); a cancel also counts the messages workers already hold, which are
+    still sent and settled (``still_sending``)."""
+    from campaigns.status import Status
+    from ledger.summary import load_campaign, summarise
     from worker.campaign import control
     from worker.campaign.embedded import embedded_worker, wait_for_campaign
+    from worker.campaign.waiting import explained
     from worker.runtime import Runtime
 
     loaded = settings()
+    in_process = action == "resume" and loaded.embedded
+    if in_process:
+        quiet_in_process(loaded)
     with errors_as_exit_codes():
         runtime = Runtime(loaded)
         try:
             runtime.ensure_schema()
-            if action == "resume" and loaded.embedded:
+            before = load_campaign(runtime.engine, campaign_id).state
+            already = _LEAVES.get(action) == before
+            summary = None
+            if already:
+                count = 0
+            elif in_process:
                 # No worker elsewhere: work the resumed batches here, as launch does.
                 with embedded_worker(runtime) as broker, progress() as bar:
                     count = control.resume(runtime, campaign_id)
@@ -295,24 +335,29 @@ def _control(action: str, campaign_id: str, as_json: bool) -> None:
                     )
             else:
                 count = getattr(control, action)(runtime, campaign_id)
-                summary = None
-            from ledger.summary import summarise
-            from worker.campaign.waiting import explained
-
+            already = already or (action == "resume" and before == "running" and not count)
             # What it waits for now (paused since …); embedded, a resume sent from here,
             # so this process's cooldowns are the real ones.
             summary = explained(
                 runtime,
                 summary or summarise(runtime.engine, campaign_id),
-                cooldowns_here=loaded.embedded and action == "resume",
+                cooldowns_here=in_process,
             )
         finally:
             runtime.close()
-    extra = {
+    extra: dict[str, object] = {
         "action": action,
         {"resume": "batches_enqueued", "cancel": "cancelled"}.get(action, "changed"): count,
     }
-    report(summary, as_json, f"Chiến dịch {campaign_id}", extra)
+    if action == "cancel":
+        extra["still_sending"] = summary.statuses[Status.SENDING]
+    title = f"Chiến dịch {campaign_id}"
+    if as_json:
+        report(summary, True, title, {**extra, "already": already})
+        return
+    report(summary, False, title, extra)
+    if already:
+        out.print(f"[bold]{fmt.EXTRAS['already']}:[/] {_ALREADY[action]}")
 
 
 @app.command("pause")

@@ -71,7 +71,10 @@ def list_campaigns(
     state: Annotated[
         list[State] | None,
         typer.Option(
-            "--state", help="Only campaigns in this state (repeatable), as status shows it."
+            "--state",
+            metavar="STATE",
+            help="Only campaigns in this state (repeatable), as status shows it: scheduled, "
+            "running, halted, paused, cancelled or completed.",
         ),
     ] = None,
     since: Annotated[
@@ -91,7 +94,7 @@ def list_campaigns(
         ),
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=0, help="At most this many (0: all).")
+        int, typer.Option("--limit", "-n", min=0, metavar="N", help="At most this many (0: all).")
     ] = 50,
     as_json: JsonOption = False,
 ) -> None:
@@ -129,7 +132,7 @@ def list_campaigns(
             else "Sổ cái chưa có chiến dịch nào · no campaigns in the ledger"
         )
         return
-    out.print(_table(lines))
+    _print_table(lines)
     if more:
         out.print(
             f"[dim]… còn nữa · more: showing the newest {fmt.count(len(lines))}; "
@@ -147,8 +150,32 @@ def _json(line: CampaignLine) -> dict[str, Any]:
     return data
 
 
-def _table(lines: list[CampaignLine]) -> Any:
-    """The lines as people read them; inside 80 columns (headers and times wrap)."""
+#: The columns a narrow terminal may leave out, least important first (the share says
+#: what delivered does, over the recipients).
+_OPTIONAL = ("created", "delivered", "recipients")
+_HEADERS = {
+    "created": "Tạo lúc\ncreated",
+    "recipients": "Người nhận\nrecipients",
+    "delivered": "Đến máy\ndelivered",
+}
+
+
+def _print_table(lines: list[CampaignLine]) -> None:
+    """The table as wide as the terminal allows: on a narrow one the less important
+    columns are left out and a line says which (``scripts.tables.fit``); nothing is
+    cut."""
+    from scripts.tables import fit, left_out_note
+
+    table, left_out = fit(lambda hidden: _table(lines, hidden), _OPTIONAL)
+    out.print(table)
+    note = left_out_note([_HEADERS[key] for key in left_out])
+    if note:
+        out.print(note)
+
+
+def _table(lines: list[CampaignLine], hidden: frozenset[str] = frozenset()) -> Any:
+    """The lines as people read them, without the columns in ``hidden`` (keys of
+    ``_HEADERS``); headers and times wrap, an id folds."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -159,24 +186,27 @@ def _table(lines: list[CampaignLine]) -> Any:
         box=box.SIMPLE_HEAD,
         show_lines=True,
     )
-    table.add_column("Chiến dịch\ncampaign", overflow="fold", ratio=1, min_width=14)
+    shown = [key for key in ("created", "recipients", "delivered") if key not in hidden]
+    table.add_column("Chiến dịch\ncampaign", overflow="fold", min_width=14)
     table.add_column("Trạng thái\nstate", min_width=9)
-    table.add_column("Tạo lúc\ncreated", min_width=10)
-    table.add_column("Người nhận\nrecipients", justify="right", min_width=9)
-    table.add_column("Đến máy\ndelivered", justify="right", min_width=9)
+    for key in shown:
+        table.add_column(_HEADERS[key], justify="left" if key == "created" else "right")
     table.add_column("Tỉ lệ\nshare", justify="right", min_width=7)
     for line in lines:
         # Vietnamese, then English on a line of its own: narrower.
         state = fmt.STATES.get(line.state, line.state).replace(" · ", "\n")
         if line.state == "scheduled" and line.start_at is not None:
             state += f"\n→ {when(line.start_at)}"
+        cells = {
+            "created": when(line.created_at),
+            "recipients": fmt.count(line.recipients),
+            "delivered": fmt.count(line.delivered),
+        }
         table.add_row(
             # Text, not markup: an id or a name from a campaign file is shown as written.
             Text.assemble((line.id, "bold"), "\n", (line.name, "dim")),
             Text(state),
-            when(line.created_at),
-            fmt.count(line.recipients),
-            fmt.count(line.delivered),
+            *(cells[key] for key in shown),
             fmt.NOTHING if line.share is None else fmt.percent(line.share),
         )
     return table

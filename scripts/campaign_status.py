@@ -1,11 +1,12 @@
 """``loa campaign status``: where a campaign stands, what it waits for and how long it has
 left (``worker.campaign.waiting``); ``--watch`` follows it live, a progress bar and a rate per
-provider, until every recipient is final (exit 0) or Ctrl-C (exit 130)."""
+provider, until every recipient is final (exit 0) or Ctrl-C (exit 130)
+(``scripts.campaign_watch``)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ from scripts.common import settings
 from scripts.output import errors_as_exit_codes, out, print_json, print_json_line, summary_table
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
+    from rich.console import Console, RenderableType
     from rich.table import Table
 
     from ledger.waiting import ProviderView
@@ -56,17 +57,6 @@ def settled(counts: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
     }
 
 
-def interval_rates(
-    before: Mapping[str, int], after: Mapping[str, int], seconds: float
-) -> dict[str, float]:
-    """Messages a second per provider between two readings of ``handed`` taken
-    ``seconds`` apart (never below zero: a claim given back lowers the count). Zero for
-    every provider when no time passed."""
-    if seconds <= 0:
-        return dict.fromkeys(after, 0.0)
-    return {name: max(0, n - before.get(name, 0)) / seconds for name, n in after.items()}
-
-
 @dataclass(frozen=True)
 class Reading:
     """One look at the campaign: its standing, when it was taken (``time.monotonic``),
@@ -91,41 +81,16 @@ class Reading:
         return found
 
 
-def follow(
-    read: Callable[[], Standing],
-    show: Callable[[Reading], None],
-    interval: float,
-    *,
-    clock: Callable[[], float] = time.monotonic,
-    wait: Callable[[float], None] = time.sleep,
-) -> Reading:
-    """Read the campaign, show it, wait ``interval`` seconds, again, until every
-    recipient is final; returns the last reading. Ctrl-C (KeyboardInterrupt) goes
-    through to the caller."""
-    last: Reading | None = None
-    while True:
-        standing = read()
-        at = clock()
-        reading = Reading(standing, at)
-        if last is not None:
-            seconds = at - last.at
-            rates = interval_rates(handed(last.standing.counts), handed(standing.counts), seconds)
-            reading = Reading(standing, at, rates, seconds)
-        show(reading)
-        if standing.summary.done:
-            return reading
-        last = reading
-        wait(interval)
-
-
 def status(campaign_id: str, watch: bool, interval: float, as_json: bool) -> None:
     """The ``loa campaign status`` command (see ``scripts.campaign.status``)."""
     from ledger.summary import summarise
+    from scripts.campaign_watch import follow, watch_lines, watch_live
     from worker.campaign.waiting import explain
     from worker.runtime import Runtime
 
     loaded = settings()
     title = f"Chiến dịch {campaign_id}"
+    headroom = loaded.rate_headroom
     try:
         with errors_as_exit_codes():
             runtime = Runtime(loaded)
@@ -138,41 +103,59 @@ def status(campaign_id: str, watch: bool, interval: float, as_json: bool) -> Non
                 if not watch:
                     reading = Reading(read(), time.monotonic())
                     if as_json:
-                        print_json(reading.as_dict())
+                        print_json(with_agreed(reading.as_dict(), headroom))
                     else:
-                        out.print(render(reading, title))
+                        out.print(render(reading, title, headroom=headroom))
                 elif as_json:
-                    follow(read, lambda r: print_json_line(r.as_dict()), interval)
+
+                    def show(reading: Reading) -> None:
+                        print_json_line(with_agreed(reading.as_dict(), headroom))
+
+                    follow(read, show, interval)
+                elif out.is_terminal:
+                    watch_live(read, interval, title, headroom)
                 else:
-                    _watch_live(read, interval, title)
+                    watch_lines(read, interval, title, headroom)
             finally:
                 runtime.close()
     except KeyboardInterrupt:
         raise typer.Exit(INTERRUPTED) from None
 
 
-def _watch_live(read: Callable[[], Standing], interval: float, title: str) -> None:
-    """Redraw the status in place on a terminal (elsewhere: the last one, at the end)."""
-    from rich.live import Live
-
-    console = getattr(out, "console", out)  # the rich Console behind ``out``
-    try:
-        with Live(console=console, auto_refresh=False, transient=False) as live:
-            follow(
-                read, lambda r: live.update(render(r, title, compact=True), refresh=True), interval
-            )
-    finally:
-        if not console.is_terminal:  # Live ends its last picture without a newline there
-            console.line()
+def with_agreed(found: dict[str, Any], headroom: float) -> dict[str, Any]:
+    """The status's JSON with, per provider, the agreed rate as configured
+    (``agreed_rate_per_second``; ``rate_per_second`` is what Loa aims at, that less
+    ``LOA_RATE_HEADROOM``) and the headroom itself (``rate_headroom``, a fraction)."""
+    for view in found.get("providers", {}).values():
+        aimed = view.get("rate_per_second")
+        view["agreed_rate_per_second"] = None if aimed is None else round(aimed / (1 - headroom), 2)
+    found["rate_headroom"] = headroom
+    return found
 
 
-def render(reading: Reading, title: str, compact: bool = False) -> RenderableType:
+#: What a provider was given (sent, then delivered or not, refused): not "đã gửi · sent",
+#: the status of a message the provider took and has not reported on yet.
+HANDED = "đã chuyển cho nhà cung cấp · handed"
+
+
+def render(
+    reading: Reading,
+    title: str,
+    compact: bool = False,
+    headroom: float = 0.0,
+    console: Console | None = None,
+) -> RenderableType:
     """The status as people read it: the counts (``compact``, for a screen redrawn in
     place: the recipients per status on one line, without the intake), a line per
-    provider with its progress bar, then the state, what it waits for, the rate and the
-    time left."""
+    provider with its progress bar (``_providers``; ``headroom``: ``LOA_RATE_HEADROOM``,
+    to show the agreed rate as configured), then the state, what it waits for, the rate
+    and the time left. The provider table fits ``console``'s width (default: ``out``'s),
+    leaving out the progress bar, then the agreed and the measured rates, rather than
+    cut a value (``scripts.tables.fit``)."""
     from rich.console import Group
     from rich.text import Text
+
+    from scripts.tables import fit, left_out_note
 
     standing = reading.standing
     summary = standing.summary
@@ -187,7 +170,13 @@ def render(reading: Reading, title: str, compact: bool = False) -> RenderableTyp
             f"[bold]{_escape(title)}[/]: {LABELS['recipients']} {fmt.count(summary.recipients)}"
             + "".join(f"; {item}" for item in shown)
         )
-    parts: list[RenderableType] = [counts, _providers(reading)]
+    providers, left_out = fit(
+        lambda hidden: _providers(reading, headroom, hidden), ("bar", "agreed", "rate"), console
+    )
+    parts: list[RenderableType] = [counts, providers]
+    note = left_out_note([_COLUMNS[key] for key in left_out])
+    if note:
+        parts.append(Text.from_markup(note))
     state = summary.progress_state
     lines = [f"[bold]{fmt.EXTRAS['state']}:[/] {fmt.STATES.get(state, state)}"]
     if summary.state_reason and summary.waiting_for is None:
@@ -220,8 +209,16 @@ def _rate_line(reading: Reading) -> str:
         seconds = fmt.decimal(reading.seconds)
         over = f"{seconds} giây qua · over the last {seconds} s"
         return f"[bold]Tốc độ · rate:[/] {fmt.rate(sum(reading.rates.values()))} ({over})"
-    measured = reading.standing.rate_per_second
-    return f"[bold]Tốc độ · rate:[/] {fmt.rate(measured)} (1 phút qua · over the last minute)"
+    standing = reading.standing
+    counted = standing.rate_seconds
+    if counted < 60:  # it began sending less than a minute ago: since then
+        over = (
+            f"{fmt.duration(counted)} từ lúc bắt đầu gửi · "
+            f"over the {fmt.decimal(counted, 0)} s since sending began"
+        )
+    else:
+        over = "1 phút qua · over the last minute"
+    return f"[bold]Tốc độ · rate:[/] {fmt.rate(standing.rate_per_second)} ({over})"
 
 
 def _time_left_line(standing: Standing) -> str:
@@ -250,36 +247,77 @@ def _time_left_line(standing: Standing) -> str:
     return line
 
 
-def _providers(reading: Reading) -> Table:
-    """A line per provider: its progress bar (handed over / its recipients), the rate
-    over the last interval (watching), its agreed rate, its time left and its state."""
+#: The provider table's columns a narrow terminal may leave out, by key.
+_COLUMNS = {
+    "bar": "tiến độ\nprogress",
+    "rate": "tốc độ\nrate",
+    "agreed": "giới hạn\nagreed",
+}
+
+
+def _per_second(rate: float, unit: str = "tin") -> str:
+    """``20 tin/giây`` for a whole rate, ``0,48 tin/giây`` otherwise."""
+    if abs(rate - round(rate)) < 1e-6:
+        return f"{fmt.count(rate)} {unit}/giây"
+    return fmt.rate(rate, unit)
+
+
+def _agreed(view: ProviderView, headroom: float) -> str:
+    """The agreed rate as configured and, when the headroom lowers it, what Loa aims at:
+    ``20 tin/giây (Loa dùng 19 để chừa 5 %)``."""
+    if view.rate is None:
+        return "không · none"
+    unit = "phần" if view.rate_unit == "parts" else "tin"
+    agreed = view.rate / (1 - headroom)
+    if not headroom:
+        return _per_second(agreed, unit)
+    aimed = _per_second(view.rate, unit).rsplit(" ", 1)[0]
+    return f"{_per_second(agreed, unit)}\n(Loa dùng {aimed} để chừa {fmt.percent(headroom, 0)})"
+
+
+def _providers(
+    reading: Reading, headroom: float = 0.0, hidden: frozenset[str] = frozenset()
+) -> Table:
+    """A line per provider: its progress bar (settled / its recipients), what was handed
+    to it, the rate over the last interval (watching), its agreed rate, its time left and
+    its state; without the columns in ``hidden`` (keys of ``_COLUMNS``)."""
     from rich.progress_bar import ProgressBar
     from rich.table import Table
 
     standing = reading.standing
+    show = {
+        "bar": "bar" not in hidden,
+        "rate": reading.rates is not None and "rate" not in hidden,
+        "agreed": "agreed" not in hidden,
+    }
     table = Table(title="Theo nhà cung cấp · by provider", title_justify="left")
-    table.add_column("nhà cung cấp\nprovider")
-    table.add_column("tiến độ\nprogress", min_width=12)
-    table.add_column("đã gửi\nhanded", justify="right")
-    if reading.rates is not None:
-        table.add_column("tốc độ\nrate", justify="right")
-    table.add_column("giới hạn\nagreed", justify="right")
+    table.add_column("nhà cung cấp\nprovider", overflow="fold", min_width=8)
+    if show["bar"]:
+        table.add_column(_COLUMNS["bar"], min_width=12)
+    table.add_column("đã chuyển cho\nnhà cung cấp\nhanded", justify="right")
+    if show["rate"]:
+        table.add_column(_COLUMNS["rate"], justify="right")
+    if show["agreed"]:
+        table.add_column(_COLUMNS["agreed"], justify="right")
     table.add_column("còn lại\nleft", justify="right")
     table.add_column("tình trạng\nstate")
     done = settled(standing.counts)
+    given = handed(standing.counts)
     per_provider = standing.estimate.per_provider or {}
     for name, counts in standing.counts.items():
         total = sum(counts.values())
         view = standing.providers[name]
-        row: list[RenderableType] = [
-            name,
-            ProgressBar(total=max(total, 1), completed=done[name], width=16),
-            f"{fmt.count(done[name])}/{fmt.count(total)}",
-        ]
-        if reading.rates is not None:
-            row.append(fmt.rate(reading.rates.get(name, 0.0)))
-        unit = "phần" if view.rate_unit == "parts" else "tin"
-        row.append(fmt.rate(view.rate, unit) if view.rate is not None else "không · none")
+        row: list[RenderableType] = [name]
+        if show["bar"]:
+            row.append(ProgressBar(total=max(total, 1), completed=done[name], width=12))
+        cell = f"{fmt.count(given[name])}/{fmt.count(total)}"
+        if done[name] > given[name]:  # ended without being handed over
+            cell += f"\n+{fmt.count(done[name] - given[name])} huỷ/hết hạn · cancelled/expired"
+        row.append(cell)
+        if show["rate"]:
+            row.append(fmt.rate((reading.rates or {}).get(name, 0.0)))
+        if show["agreed"]:
+            row.append(_agreed(view, headroom))
         row.append(fmt.duration(per_provider.get(name)) if view.remaining else "0 giây")
         row.append(_provider_state(view, counts, standing))
         table.add_row(*row)

@@ -18,6 +18,7 @@ from scripts.common import (
     ledger_runtime,
     progress,
     provider_problem,
+    quiet_in_process,
     settings,
 )
 from scripts.output import (
@@ -73,14 +74,10 @@ def demo(
 
     Needs no settings and no services: a fresh SQLite ledger is written to var/demo.db.
     """
-    import os
-
     from worker.campaign.demo import run_demo
-    from worker.logging import configure_logging
 
     loaded = settings()
-    if "LOA_LOG_LEVEL" not in os.environ:
-        configure_logging("WARNING", loaded.log_format)  # the table is the demo's output
+    quiet_in_process(loaded)  # the table is the demo's output
     with errors_as_exit_codes(), progress() as bar:
         result = run_demo(loaded, timeout=timeout, on_progress=follow(bar, "Đang gửi"))
     summary = result.summary

@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from scripts.helptext import readable_help
 from scripts.output import BAD_INPUT, err, fail, settings_problem
+
+readable_help()  # every `loa … --help`: FILE, ID, DATE, not <str>, <bool>, {spec}
 
 # Only what every command needs is imported here: `loa --help` must answer at once, so the
 # settings, the ledger, the providers and rich's progress bars are imported by the
@@ -26,21 +29,30 @@ JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")
 ]
 PhoneColumn = Annotated[
-    str | None, typer.Option(help="Header of the phone column, when Loa cannot find it.")
+    str | None,
+    typer.Option(metavar="HEADER", help="Header of the phone column, when Loa cannot find it."),
 ]
 Encoding = Annotated[
     str | None,
     typer.Option(
-        help="Text encoding of a CSV/TSV list (utf-8, utf-16, cp1258 …) when Loa cannot tell."
+        metavar="ENCODING",
+        help="Text encoding of a CSV/TSV list (utf-8, utf-16, cp1258 …) when Loa cannot tell.",
     ),
 ]
-Sheet = Annotated[str | None, typer.Option(help="Sheet of an XLSX list (default: the first).")]
+Sheet = Annotated[
+    str | None,
+    typer.Option(metavar="SHEET", help="Sheet of an XLSX list (default: the first)."),
+]
 Ported = Annotated[
     Path | None,
-    typer.Option(help="CSV of ported numbers (number,carrier) overriding the allocation carrier."),
+    typer.Option(
+        metavar="FILE",
+        help="CSV of ported numbers (number,carrier) overriding the allocation carrier.",
+    ),
 ]
 Rejects = Annotated[
-    Path | None, typer.Option(help="Write rejected rows here (CSV: row, value, reason).")
+    Path | None,
+    typer.Option(metavar="FILE", help="Write rejected rows here (CSV: row, value, reason)."),
 ]
 
 
@@ -66,6 +78,20 @@ def settings(check_providers: bool = True) -> Settings:
             except ProviderConfigError as exc:
                 fail(f"settings: {provider_problem(exc)}", BAD_INPUT)
     return loaded
+
+
+def quiet_in_process(loaded: Settings) -> None:
+    """Jobs about to run in this process (``loa demo``, an embedded ``loa campaign
+    launch`` or ``resume``): the worker logs every send error and retry at INFO, which
+    would bury the progress bar and the table on stderr (a hundred JSON lines for a
+    5.200-row list). WARNING and above only, unless LOA_LOG_LEVEL is set."""
+    import os
+
+    if "LOA_LOG_LEVEL" in os.environ or "log_level" in loaded.model_fields_set:
+        return
+    from worker.logging import configure_logging
+
+    configure_logging("WARNING", loaded.log_format)
 
 
 def provider_problem(exc: ProviderConfigError) -> str:

@@ -46,6 +46,9 @@ EXTRAS: dict[str, str] = {
     "action": "Thao tác · action",
     "changed": "Đã thay đổi · changed",
     "cancelled": "Đã huỷ · cancelled",
+    "still_sending": "Worker đang giữ, vẫn sẽ gửi và ghi kết quả · held by workers: still "
+    "sent and settled",
+    "already": "Như cũ · already so",
     "state": "Trạng thái · state",
 }
 

@@ -320,9 +320,11 @@ def _now() -> Any:
     return datetime.now(UTC)
 
 
-def _counts_table(
+def counts_table(
     data: dict[str, Any], title: str, keys: tuple[str, ...], reasons: tuple[str, ...]
 ) -> Table:
+    """Counts as a two-column table: a label per key of ``data``, and under each key in
+    ``reasons`` its detail (``<key>_by_reason`` or ``<key>_by_list``), dimmed."""
     from rich.table import Table
 
     table = Table(title=title, show_header=False, title_justify="left")
@@ -339,116 +341,10 @@ def _counts_table(
     return table
 
 
-def plan_tables(data: dict[str, Any], title: str) -> list[Table]:
-    """A dry run: the counts, then recipients, parts and cost per provider and carrier."""
-    from rich.table import Table
-
-    counts = _counts_table(
-        data, title, ("rows_read", "rejected", "suppressed", "duplicates", "legacy_converted", "planned", "parts"),
-        ("rejected", "suppressed"),
-    )  # fmt: skip
-    from scripts.tables import fit, left_out_note
-
-    # A narrow terminal leaves the encoding out (the note says so) rather than cut a
-    # carrier's name ("vietnamob…") or a cost.
-    single = len({line["provider"] for line in data["by_provider"]}) == 1
-    lines, left_out = fit(
-        lambda hidden: _lines_table(data, hidden),
-        ("encoding", "provider", "parts") if single else ("encoding", "parts"),
-    )
-    tables: list[Table] = [counts, lines]
-    if len(data.get("routing") or ()) > 1:
-        tables.insert(1, fit(lambda _: routing_table(data))[0])
-    narrow = left_out_note([_LINE_COLUMNS[key] for key in left_out])
-    if narrow:
-        said = Table(show_header=False, box=None)
-        said.add_row(narrow)
-        tables.append(said)
-    if data.get("khong_dau"):
-        note = Table(show_header=False, box=None)
-        note.add_row(
-            f"[yellow]Không dấu[/] (diacritics removed) for: {', '.join(data['khong_dau'])}"
-        )
-        tables.append(note)
-    return tables
-
-
-_LINE_COLUMNS = {
-    "provider": "nhà cung cấp · provider",
-    "carrier": "nhà mạng · carrier",
-    "encoding": "mã hoá · encoding",
-    "recipients": "người nhận · recipients",
-    "parts": "số tin · parts",
-    "cost": "chi phí · cost",
-}
-
-
-def _lines_table(data: dict[str, Any], hidden: frozenset[str] = frozenset()) -> Table:
-    """A dry run's recipients, parts and cost per provider, carrier and encoding, with
-    their totals; without the columns in ``hidden`` (keys of ``_LINE_COLUMNS``)."""
-    from rich.table import Table
-
-    lines = Table(title="Theo nhà mạng · by provider and carrier", title_justify="left")
-    shown = [key for key in _LINE_COLUMNS if key not in hidden]
-    for key in shown:
-        right = key in ("recipients", "parts", "cost")
-        lines.add_column(_LINE_COLUMNS[key], justify="right" if right else "left")
-    currency = data.get("currency")
-    for line in data["by_provider"]:
-        cells = {
-            "recipients": fmt.count(line["recipients"]),
-            "parts": fmt.count(line["parts"]),
-            "cost": fmt.money(line["cost"], currency),
-        }
-        lines.add_row(*(cells.get(key, line.get(key, "")) for key in shown))
-    lines.add_section()
-    totals = {
-        "recipients": fmt.count(data["planned"]),
-        "parts": fmt.count(data["parts"]),
-        "cost": fmt.money(data.get("cost"), currency),
-    }
-    lines.add_row(*(totals.get(key, "") for key in shown), style="bold")
-    return lines
-
-
-_RULES = {
-    "carrier": "nhà mạng · carrier {}",
-    "country": "quốc gia · country {}",
-    "other_countries": "nước khác · other countries",
-    "default": "mặc định · default",
-    "fallback": "dự phòng {} · fallback (halt)",
-}
-
-
-def routing_table(data: dict[str, Any]) -> Table:
-    """The routing result: each provider, the rules that send it numbers, and its share."""
-    from rich.table import Table
-
-    table = Table(title="Định tuyến · routing", title_justify="left")
-    table.add_column("nhà cung cấp · provider")
-    table.add_column("quy tắc · rules")
-    table.add_column("người nhận · recipients", justify="right")
-    table.add_column("số tin · parts", justify="right")
-    rules: dict[str, list[str]] = {}
-    for rule in data["routing"]:
-        said = _RULES[rule["rule"]].format(rule["value"])
-        rules.setdefault(rule["provider"], []).append(said)
-    shares = data.get("providers") or {}
-    for provider in sorted(rules.keys() | shares.keys()):
-        share = shares.get(provider, {"recipients": 0, "parts": 0})
-        table.add_row(
-            provider,
-            "\n".join(rules.get(provider, ())),
-            fmt.count(share["recipients"]),
-            fmt.count(share["parts"]),
-        )
-    return table
-
-
 def screen_table(data: dict[str, Any], title: str) -> Table:
     """``loa recipients check``: rows, valid, rejected by reason, duplicates, carriers."""
 
-    table = _counts_table(
+    table = counts_table(
         data,
         title,
         ("rows_read", "valid", "rejected", "duplicates", "legacy_converted")

@@ -222,3 +222,22 @@ def test_plan_and_launch_stop_when_every_message_would_expire_unsent(tmp_path):
         assert "would expire unsent" in refused.stderr and "--even-if-expired" in refused.stderr
     told = loa("campaign", "plan", *args, "--even-if-expired", cwd=tmp_path)
     assert told.returncode == 0, told.stderr
+
+
+def test_an_embedded_launch_keeps_stderr_for_people_unless_asked_for_logs(tmp_path):
+    """Jobs run in the launching process: its stderr (not a terminal here, so the logs
+    would be JSON) carries no INFO line (campaign.launched, every send error, every
+    retry) unless LOA_LOG_LEVEL asks for them."""
+    listing = tmp_path / "numbers.csv"
+    listing.write_text("phone\n" + "".join(f"0912{i:06d}\n" for i in range(300)), encoding="utf-8")
+    args = ("campaign", "launch", str(EXAMPLE), "-r", str(listing))
+    quiet = loa(*args, cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert '"level": "info"' not in quiet.stderr and "campaign.launched" not in quiet.stderr
+    assert "Người nhận · recipients" in quiet.stdout  # the table is the output
+
+    elsewhere = tmp_path / "again"  # a ledger of its own: a launch that creates
+    elsewhere.mkdir()
+    asked = loa(*args, "--json", cwd=elsewhere, env={"LOA_LOG_LEVEL": "INFO"})
+    assert asked.returncode == 0, asked.stderr
+    assert '"event": "campaign.launched"' in asked.stderr

@@ -57,3 +57,53 @@ def test_the_arrivals_columns_are_documented_where_operators_look():
     section = readme[readme.index("## Tourist arrivals") : readme.index("## Delivery receipts")]
     rows = set(re.findall(r"^\| `(\w+)` \| (?:required|optional) \|", section, re.MULTILINE))
     assert rows == read
+
+
+#: What typer writes in Python's words when left alone: a type after each flag (`<bool>`),
+#: `<str>`, `<float range> [x>=0.1]`, `<list[Path]>`, a required argument as `{spec}`.
+PYTHON_WORDS = re.compile(r"<(bool|str|int|float|path|file|dir)\b|list\[|[{}]|x[<>]=|[<>]=x")
+
+
+def test_every_help_reads_as_words_not_python_types():
+    """Each command's `--help`, as a terminal of 100 columns shows it: flags without a
+    tag, values named (FILE, ID, DATE …), arguments in capitals in the usage line too,
+    ranges in words."""
+    runner = CliRunner()
+    found = list(commands(typer.main.get_command(app)))
+    problems = []
+    for path, _ in found:
+        args = [*path.split()[1:], "--help"]
+        result = runner.invoke(app, args, env={"COLUMNS": "100", "TERMINAL_WIDTH": "100"})
+        assert result.exit_code == 0, f"{path}: {result.output}"
+        for line in result.output.splitlines():
+            if PYTHON_WORDS.search(line):
+                problems.append(f"{path}: {line.strip()}")
+    assert not problems, "\n".join(problems)
+    # What each now says instead (spot checks across kinds of parameter).
+    shown = {
+        path: runner.invoke(app, [*path.split()[1:], "--help"], env={"COLUMNS": "100"}).output
+        for path in ("loa campaign status", "loa campaign launch", "loa campaign list")
+    }
+    status = shown["loa campaign status"]
+    assert "Usage: loa campaign status [OPTIONS] ID" in status
+    assert re.search(r"--interval\s+SECONDS \[at least 0\.1\]", status), status
+    assert re.search(r"--json\s+Print JSON", status), status  # a flag: no tag
+    assert re.search(r"--help\s+Show this message", status), status
+    assert "Usage: loa campaign launch [OPTIONS] FILE" in shown["loa campaign launch"]
+    assert re.search(r"--recipients\s+-r\s+FILE", shown["loa campaign launch"])
+    assert re.search(r"--state\s+STATE", shown["loa campaign list"])
+
+
+def test_the_help_names_a_value_as_typer_would_not():
+    """The fallbacks, for a parameter given no metavar: a short choice list as is, a path
+    as PATH, anything else by its name; a range in words."""
+    from scripts.helptext import range_words
+
+    assert range_words(0.1, None) == "at least 0.1"
+    assert range_words(None, 9) == "at most 9"
+    assert range_words(1, 64) == "1 to 64"
+    assert range_words(None, None) is None
+    report = CliRunner().invoke(app, ["report", "--help"], env={"COLUMNS": "120"}).output
+    assert re.search(r"--format\s+-f\s+html\|csv\|xlsx", report), report
+    assert re.search(r"--out\s+-o\s+PATH", report), report
+    assert "CAMPAIGN_ID" in report  # an argument without a metavar: its name

@@ -101,3 +101,54 @@ def test_launch_at_a_time_is_checked_first(tmp_path):
         )
         assert result.returncode == 2 and needle in result.stderr, (case, result.stderr)
     assert not (tmp_path / "var" / "loa.db").exists()  # refused before the ledger
+
+
+def test_a_command_asked_again_changes_nothing_and_exits_0_saying_so(tmp_path):
+    """A script that pauses or cancels twice does not fail the second time; a cancel says
+    how many messages workers already hold, which are still sent and settled."""
+    from ledger.db import make_engine
+    from ledger.messages import claim_batch
+    from tests.scripts.test_status_cli import closed_hours, spec_with
+
+    listing = tmp_path / "five.csv"
+    listing.write_text("phone\n" + "".join(f"091234567{i}\n" for i in range(5)), "utf-8")
+    spec = spec_with(tmp_path, "night.toml", hours=str(closed_hours()))
+    env = {"LOA_BATCH_SIZE": "2"}  # three batches, all waiting for the sending hours
+    launched = loa(
+        "campaign", "launch", str(spec), "-r", str(listing), "--timeout", "0", cwd=tmp_path,
+        env=env,
+    )  # fmt: skip
+    assert launched.returncode == 1, launched.stderr
+    campaign = "bluezone-ninh-thuan-2020"
+
+    def run(action: str, *more: str):
+        return loa("campaign", action, campaign, *more, cwd=tmp_path, env=env)
+
+    first = json.loads(run("pause", "--json").stdout)
+    assert (first["changed"], first["already"]) == (1, False)
+    again = run("pause", "--json")
+    assert again.returncode == 0, again.stderr
+    assert (json.loads(again.stdout)["changed"], json.loads(again.stdout)["already"]) == (0, True)
+    said = run("pause")
+    assert said.returncode == 0 and "it was already paused: nothing changed" in said.stdout
+
+    # A worker took the first batch (two messages) before the operator cancels.
+    engine = make_engine(f"sqlite:///{tmp_path / 'var' / 'loa.db'}")
+    try:
+        assert len(claim_batch(engine, campaign, 1)) == 2
+    finally:
+        engine.dispose()
+    cancelled = run("cancel", "--json")
+    assert cancelled.returncode == 0, cancelled.stderr
+    found = json.loads(cancelled.stdout)
+    assert (found["cancelled"], found["still_sending"], found["already"]) == (3, 2, False)
+    assert found["statuses"]["sending"] == 2
+    shown = " ".join(run("cancel").stdout.split())  # again: for people
+    assert "it was already cancelled: nothing changed" in shown
+    assert "held by workers: still sent and settled: 2" in shown
+    twice = run("cancel", "--json")
+    assert twice.returncode == 0, twice.stderr  # re-running a cancel does not fail
+    assert (json.loads(twice.stdout)["cancelled"], json.loads(twice.stdout)["already"]) == (0, True)
+    # Still refused where it means something else: a cancelled campaign is not resumed.
+    refused = run("resume")
+    assert refused.returncode == 2 and "cancelled" in refused.stderr

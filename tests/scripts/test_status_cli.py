@@ -176,3 +176,73 @@ def test_with_redis_the_time_left_at_the_agreed_rate_a_cooldown_and_a_start(
     assert found["state"] == "scheduled" and found["waiting_for"]["reason"] == "scheduled"
     assert found["waiting_for"]["until"] == tomorrow.isoformat(timespec="seconds")
     assert found["resumes_at"] == found["waiting_for"]["until"] and found["eta_seconds"] is None
+
+
+def _numbers(tmp_path: Path, count: int) -> Path:
+    path = tmp_path / "numbers.csv"
+    rows = "\n".join(f"0912{i:06d}" for i in range(count))
+    path.write_text(f"phone\n{rows}\n", encoding="utf-8")
+    return path
+
+
+def test_the_rate_of_a_campaign_that_began_sending_lately_is_over_that_time(tmp_path):
+    """Five seconds into sending, the rate is what was handed over in those seconds, not
+    that spread over a minute; once it has sent for longer, over the last minute."""
+    import sqlalchemy as sa
+
+    from ledger.schema import events
+
+    launched = loa(
+        "campaign", "launch", str(EXAMPLE), "-r", str(_numbers(tmp_path, 40)), cwd=tmp_path
+    )
+    assert launched.returncode == 0, launched.stderr
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'var' / 'loa.db'}")
+    handed_over = (
+        (events.c.source == "worker")
+        & (events.c.from_status == "sending")
+        & (events.c.to_status != "queued")
+    )
+    began = datetime.now(VIETNAM) - timedelta(seconds=5)
+    with engine.begin() as conn:
+        conn.execute(events.update().where(handed_over).values(at=began))
+        ids = conn.scalars(sa.select(events.c.id).where(handed_over).order_by(events.c.id)).all()
+    counted = len(ids)
+    assert counted >= 30  # the list's numbers, each taken (or refused) by the provider once
+
+    found = status(tmp_path)
+    window = found["rate_window_seconds"]
+    assert 5 <= window < 60  # since sending began, not a minute
+    assert found["rate_per_second"] == pytest.approx(counted / window, rel=0.05)
+    assert found["rate_per_second"] > 2 * counted / 60
+    shown = " ".join(human(tmp_path).split())
+    assert "từ lúc bắt đầu gửi · over the" in shown and "since sending began" in shown
+
+    # One handed over ten minutes ago: it has sent for longer than a minute.
+    with engine.begin() as conn:
+        conn.execute(
+            events.update().where(events.c.id == ids[0]).values(at=began - timedelta(minutes=10))
+        )
+    engine.dispose()
+    found = status(tmp_path)
+    assert found["rate_window_seconds"] == 60
+    assert found["rate_per_second"] == pytest.approx((counted - 1) / 60, abs=0.01)
+    assert "1 phút qua · over the last minute" in human(tmp_path)
+
+
+def test_the_agreed_rate_is_shown_as_configured_and_the_headroom_said(tmp_path):
+    launched = loa(
+        "campaign", "launch", str(EXAMPLE), "-r", str(small_list(tmp_path)), cwd=tmp_path
+    )
+    assert launched.returncode == 0, launched.stderr
+    env = {"LOA_PROVIDERS__SANDBOX__RATE_PER_SECOND": "20"}
+    sandbox = status(tmp_path, env)["providers"]["sandbox"]
+    assert sandbox["agreed_rate_per_second"] == 20  # as configured
+    assert sandbox["rate_per_second"] == 19  # what the worker aims at: 5 % under
+    shown = " ".join(human(tmp_path, env).split())
+    assert "20 tin/giây" in shown and "(Loa dùng 19 để chừa 5 %)" in shown
+    assert "19,0" not in shown
+
+    plain = {**env, "LOA_RATE_HEADROOM": "0"}
+    assert status(tmp_path, plain)["providers"]["sandbox"]["rate_per_second"] == 20
+    shown = " ".join(human(tmp_path, plain).split())
+    assert "20 tin/giây" in shown and "Loa dùng" not in shown

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from scripts.campaign_status import follow, handed, interval_rates
+from scripts.campaign_status import handed
+from scripts.campaign_watch import follow, interval_rates
 from tests.scripts.test_cli import EXAMPLE, loa, small_list
 from tests.scripts.test_status_cli import CAMPAIGN, closed_hours, spec_with
 
@@ -120,3 +121,29 @@ def test_watching_a_finished_campaign_draws_it_once_with_its_providers(tmp_path)
     assert watched.returncode == 0, watched.stderr
     assert watched.stdout.count("Theo nhà cung cấp · by provider") == 1
     assert "hoàn tất · completed" in watched.stdout and "2/2" in watched.stdout
+
+
+def test_watching_without_a_terminal_prints_a_line_per_look_then_the_status(tmp_path):
+    """Piped (a log, cron), the watch writes one plain line a look as it goes, not only
+    at the end; then, every recipient final, the whole status once."""
+    waiting_campaign(tmp_path)
+    watcher = watch(tmp_path, "--interval", "0.2")
+    try:
+        assert watcher.stdout is not None
+        first = watcher.stdout.readline()  # comes while the campaign still waits
+        second = watcher.stdout.readline()
+        cancelled = loa("campaign", "cancel", CAMPAIGN, cwd=tmp_path)
+        assert cancelled.returncode == 0, cancelled.stderr
+        rest, errors = watcher.communicate(timeout=120)
+    finally:
+        watcher.kill()
+    assert watcher.returncode == 0, errors
+    for line in (first, second):
+        assert f"{CAMPAIGN}: đang chạy · running" in line, line
+        assert "đã chuyển cho nhà cung cấp · handed 0/2" in line and "queued 2" in line
+        assert "│" not in line and "\x1b" not in line  # plain text, no table, no colour
+    lines = rest.splitlines()
+    last_look = [line for line in lines if line.startswith(tuple("0123456789"))][-1]
+    assert "đã huỷ · cancelled" in last_look and "Đã huỷ · cancelled 2" in last_look
+    assert rest.count("Theo nhà cung cấp · by provider") == 1  # the status, once, at the end
+    assert rest.index(last_look) < rest.index("Theo nhà cung cấp")

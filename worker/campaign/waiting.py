@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ledger.schema import now
-from ledger.summary import CampaignSummary, by_provider, send_rate
+from ledger.summary import CampaignSummary, by_provider, measured_rate
 from ledger.waiting import (
     Estimate,
     ProviderView,
@@ -41,8 +41,10 @@ class Standing:
         providers: per provider instance of the campaign, what it holds and its limits.
         counts: per provider, recipients per status (every status, zeros included).
         estimate: the time left (``ledger.waiting.Estimate``).
-        rate_per_second: messages handed over a second, over the last minute (measured).
+        rate_per_second: messages handed over a second, over the last minute, or since
+            the first was when that is shorter (measured: ``ledger.summary.measured_rate``).
         cooldowns_visible: whether this process can see the providers' cooldowns.
+        rate_seconds: the seconds ``rate_per_second`` was counted over.
     """
 
     summary: CampaignSummary
@@ -51,6 +53,7 @@ class Standing:
     estimate: Estimate
     rate_per_second: float
     cooldowns_visible: bool
+    rate_seconds: float = 60.0
 
     def as_dict(self) -> dict[str, Any]:
         """What ``loa campaign status --json`` adds to the summary: stable keys, times in
@@ -58,6 +61,7 @@ class Standing:
         per_provider = self.estimate.per_provider or {}
         found: dict[str, Any] = {
             "rate_per_second": round(self.rate_per_second, 2),
+            "rate_window_seconds": round(self.rate_seconds, 1),
             "eta_seconds": self.estimate.seconds,
             "finishes_at": vietnam_time(self.estimate.finishes_at),
             "resumes_at": vietnam_time(self.estimate.resumes_at),
@@ -160,7 +164,7 @@ def explain(
         )
     progress = facts(engine, campaign.id, campaign.state)
     waiting = decide(campaign, summary.statuses, views, moment, progress)
-    measured = send_rate(engine, campaign.id)
+    measured, counted_over = measured_rate(engine, campaign.id)
     statuses = [s.value for s in summary.statuses]
     full_counts = {
         name: {status: found.get(status, 0) for status in statuses}
@@ -173,6 +177,7 @@ def explain(
         estimate(campaign, views, waiting, moment, measured),
         measured,
         visible,
+        counted_over,
     )
 
 
