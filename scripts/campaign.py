@@ -268,7 +268,9 @@ def status(
     ] = False,
     interval: Annotated[
         float,
-        typer.Option(min=0.1, metavar="SECONDS", help="Seconds between two looks with --watch."),
+        typer.Option(
+            min=0.1, max=3600, metavar="SECONDS", help="Seconds between two looks with --watch."
+        ),
     ] = 2.0,
     as_json: JsonOption = False,
 ) -> None:

@@ -55,9 +55,16 @@ def parse_day(text: str, option: str, today: date | None = None) -> date:
     try:
         if len(text) != 10:  # fromisoformat also takes 20261129 and week dates
             raise ValueError
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         fail(f"{option} {text!r}: not a date (YYYY-MM-DD, today or yesterday)", BAD_INPUT)
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:  # beyond them, time zones overflow
+        fail(f"{option} {text!r}: a year from {FIRST_YEAR} to {LAST_YEAR}", BAD_INPUT)
+    return day
+
+
+#: The years a campaign can have lived in (Loa's ledger has none before 2000).
+FIRST_YEAR, LAST_YEAR = 2000, 2999
 
 
 def _day_start(day: date) -> datetime:

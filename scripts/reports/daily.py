@@ -33,6 +33,8 @@ def parse_day(text: str, today: date | None = None) -> date:
         day = date.fromisoformat(text)
     except ValueError:
         raise DayError(f"--daily {text!r}: not a date (YYYY-MM-DD, today or yesterday)") from None
+    if day.year < 2000:  # nothing was sent then, and time zones overflow at year 1
+        raise DayError(f"--daily {text!r}: a day from 2000 on")
     if day > today:
         raise DayError(f"--daily {text}: that day has not come yet in Vietnam (today is {today})")
     return day
