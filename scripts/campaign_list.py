@@ -211,7 +211,7 @@ def _table(lines: list[CampaignLine], hidden: frozenset[str] = frozenset()) -> A
         }
         table.add_row(
             # Text, not markup: an id or a name from a campaign file is shown as written.
-            Text.assemble((line.id, "bold"), "\n", (line.name, "dim")),
+            Text.assemble((fmt.plain(line.id), "bold"), "\n", (fmt.plain(line.name), "dim")),
             Text(state),
             *(cells[key] for key in shown),
             fmt.NOTHING if line.share is None else fmt.percent(line.share),

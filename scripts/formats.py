@@ -178,3 +178,19 @@ def waiting_lines(waiting: Mapping[str, Any] | None, now: datetime | None = None
     if waiting.get("messages"):
         lines.append(f"  tin đang chờ · messages waiting: {count(waiting['messages'])}")
     return lines
+
+
+#: Control characters (C0 but tab and newline, DEL, C1) and bidirectional embeddings,
+#: overrides and isolates: in a campaign name or any text from outside, an escape
+#: sequence would drive the operator's terminal (clear it, retitle it) and an override
+#: would reorder what they read.
+_UNPRINTABLE = dict.fromkeys(
+    [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F),
+     *range(0x2066, 0x206A)],
+    "\ufffd",
+)  # fmt: skip
+
+
+def plain(text: str) -> str:
+    """``text`` safe to print on a terminal: each control character a U+FFFD."""
+    return text.translate(_UNPRINTABLE)

@@ -134,7 +134,7 @@ def _message_table(n: int, message: HistoryMessage) -> Any:
     from scripts.campaign_list import when
 
     table = Table(
-        title=Text(f"{n}. {message.campaign_id} — {message.campaign_name}"),
+        title=Text(fmt.plain(f"{n}. {message.campaign_id} — {message.campaign_name}")),
         title_justify="left",
         show_header=False,
     )

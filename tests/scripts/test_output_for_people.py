@@ -168,3 +168,15 @@ def test_json_holds_numbers_and_times_not_their_reprs(capsys):
         "at": "2026-11-30T00:00:00+00:00",
         "none": None,
     }
+
+
+def test_text_from_outside_cannot_drive_the_terminal():
+    from scripts import formats as fmt
+
+    """A campaign name holding an escape sequence (clear the screen, retitle the window)
+    or a right-to-left override is printed with replacement characters."""
+    name = "Bluezone\x1b[2J\x1b]0;owned\x07 \u202egnp.exe\x00"
+    shown = fmt.plain(name)
+    assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in shown)
+    assert "\u202e" not in shown and shown.startswith("Bluezone\ufffd[2J")
+    assert fmt.plain("Ninh Hải\tdòng 2\nxong") == "Ninh Hải\tdòng 2\nxong"
