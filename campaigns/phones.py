@@ -183,6 +183,8 @@ PHONE_LIKE = re.compile(r"(?<![\w+])\+?\d(?:[ .\-]?\d){8,14}(?!\w)")
 #: mobile). Other long runs (a timestamp in a campaign id, an amount) are left as they
 #: are: ``chaos-redis-2026113001203`` is a campaign, not a number.
 _NUMBER = re.compile(r"\+\d{8,15}|00\d{7,13}|0\d{8,10}|84\d{9,10}|[35789]\d{8}")
+
+
 def _mask_match(match: re.Match[str]) -> str:
     digits = re.sub(r"[ .\-]", "", match.group())
     return mask(digits) if _NUMBER.fullmatch(digits) else match.group()

@@ -14,9 +14,13 @@ provider's own answer) stays ``waiting`` and is tried again on later passes, for
 before it is marked ``unmatched`` (kept, never guessed). A replayed receipt (the same
 provider and the same fields) is recognised by its digest and stored once.
 
-A receipt the ledger could not hold is refused before it is stored (``Inbound.check``:
-the webhook answers 400), because one such row in a group commit would fail the whole
-group and answer 503 to every receipt that happened to arrive with it. A stored receipt
+What a provider wrote in a receipt (its id, raw status, code, network) arrives made
+storable (``providers.base.storable``: control characters replaced by U+FFFD, cut to the
+columns below), so a hostile or broken provider's receipt is kept, recognisable, not
+lost. One the ledger could still not hold is refused before it is stored
+(``Inbound.check``: the webhook answers 400), because one such row in a group commit
+would fail the whole group and answer 503 to every receipt that happened to arrive with
+it. A stored receipt
 that still cannot be applied (stored by an older version, or a rule the database enforces
 that this code does not know) is marked ``flagged`` alone, and the rest are applied: one
 bad row never holds up the receipts behind it.
@@ -48,7 +52,8 @@ PENDING, WAITING, APPLIED, IGNORED, UNMATCHED, FLAGGED = (
 #: How long a receipt for an id not recorded yet is tried again.
 MATCH_WINDOW = timedelta(days=1)
 #: The longest value each field may have: the narrowest column it is written to
-#: (``code`` goes to ``messages.error_code``, 32 characters).
+#: (``code`` goes to ``messages.error_code``, 32 characters); the lengths providers cut
+#: to (``providers.base``), held equal by ``tests/providers/test_hostile_answers.py``.
 LIMITS = {"provider_message_id": 64, "raw_status": 64, "code": 32, "network": 20}
 
 

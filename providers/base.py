@@ -29,6 +29,32 @@ from campaigns.limits import Limits
 from campaigns.status import Status
 from campaigns.text import Encoding
 
+#: The longest each provider-given string may be, as the ledger's columns hold it
+#: (``ledger.schema``; ``tests/providers/test_hostile_answers.py`` holds them equal):
+#: a provider's message id (``messages.provider_message_id``), an error code
+#: (``messages.error_code``), a receipt's raw status and network (``receipts``).
+ID_LENGTH, CODE_LENGTH, RAW_STATUS_LENGTH, NETWORK_LENGTH = 64, 32, 64, 20
+#: A human explanation (``SendError.detail``: logs, a halt's reason, ``loa provider test``).
+DETAIL_LENGTH = 200
+#: What stands in for a character the ledger cannot store (or a terminal would obey).
+REPLACEMENT = "\ufffd"
+
+
+def storable(text: str, limit: int) -> str:
+    """A string a provider gave, made fit for the ledger and for logs: every character
+    that is not printable (NUL, which PostgreSQL's text refuses outright, an escape
+    sequence's ESC, a line break, a lone surrogate no encoder takes …) replaced by
+    U+FFFD, and cut to ``limit`` characters (the column's size). What is left stays
+    recognisable: ``"\\x1b[31mred\\x00"`` becomes ``"\ufffd[31mred\ufffd"``.
+
+    Every provider answer passes through here once, where it becomes a ``SendResult``,
+    a ``SendError`` or a ``Receipt``: nothing a provider says can make a result the
+    ledger refuses (which once left messages ``sending``, resent by the reaper forever).
+    """
+    if len(text) <= limit and text.isprintable():
+        return text  # the usual case, at the cost of one scan
+    return "".join(ch if ch.isprintable() else REPLACEMENT for ch in text[:limit])
+
 
 class ErrorKind(StrEnum):
     RETRYABLE = "retryable"
@@ -42,8 +68,10 @@ class SendError(Exception):
 
     Parameters:
         kind: how the worker must treat it.
-        code: the provider's own code (kept in the ledger), e.g. ``"21211"`` or ``"http_503"``.
-        detail: a short human explanation, never containing the number or the text.
+        code: the provider's own code (kept in the ledger), e.g. ``"21211"`` or ``"http_503"``;
+            made ``storable`` (``CODE_LENGTH``), whatever the provider answered.
+        detail: a short human explanation, never containing the number or the text
+            (``storable``, ``DETAIL_LENGTH``).
         retry_after: seconds the provider asked us to wait, if it said.
         provider_wide: the provider as a whole is down or throttling (5xx, refused
             connection, 429), so the next messages would fail the same way: the worker
@@ -65,6 +93,7 @@ class SendError(Exception):
         opt_out: bool = False,
         throttled: bool = False,
     ) -> None:
+        code, detail = storable(str(code), CODE_LENGTH), storable(str(detail), DETAIL_LENGTH)
         super().__init__(f"{kind.value} {code}: {detail}" if detail else f"{kind.value} {code}")
         self.kind = kind
         self.code = code
@@ -92,9 +121,15 @@ class OutgoingMessage:
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
-    """The provider accepted the message and gave it this id."""
+    """The provider accepted the message and gave it this id (made ``storable``: cut
+    to ``ID_LENGTH``, receipts' ids are cleaned the same way, so they still match)."""
 
     provider_message_id: str
+
+    def __post_init__(self) -> None:
+        clean = storable(str(self.provider_message_id), ID_LENGTH)
+        if clean is not self.provider_message_id:
+            object.__setattr__(self, "provider_message_id", clean)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +145,21 @@ class Receipt:
     #: The network that really served the number, when the provider says (a ported
     #: number's real carrier, not the one its prefix was allocated to).
     network: str | None = None
+
+    def __post_init__(self) -> None:
+        """Every field the provider wrote made ``storable`` (the id as ``SendResult``
+        cleans it, so a receipt still finds its message)."""
+        for name, limit in (
+            ("provider_message_id", ID_LENGTH),
+            ("raw_status", RAW_STATUS_LENGTH),
+            ("code", CODE_LENGTH),
+            ("network", NETWORK_LENGTH),
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                clean = storable(str(value), limit)
+                if clean is not value:
+                    object.__setattr__(self, name, clean)
 
 
 @dataclass(frozen=True)

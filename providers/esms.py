@@ -24,6 +24,7 @@ from campaigns.secrets import GuardingSecret
 from campaigns.status import Status
 from campaigns.text import Encoding
 from providers.base import (
+    CODE_LENGTH,
     AccountCheck,
     ErrorKind,
     InboundRequest,
@@ -34,9 +35,10 @@ from providers.base import (
     ReceiptSink,
     SendError,
     SendResult,
+    storable,
     vnd,
 )
-from providers.http import HttpProviderConfig
+from providers.http import HttpProviderConfig, UnreadableAnswer, failed_check
 
 SEND_PATH = "/MainService.svc/json/SendMultipleMessage_V4_post_json/"
 #: The account's balance (``{ApiKey, SecretKey}`` -> ``{"Balance", "CodeResponse",
@@ -179,9 +181,11 @@ class EsmsProvider(Provider):
         try:
             answer = await self._http.post_json(SEND_PATH, payload)
             code = str(answer["CodeResult"])
-        except (ValueError, KeyError, TypeError):
+        except UnreadableAnswer as exc:
             # A 2xx we cannot read: the gateway may well have taken the message.
-            raise SendError(ErrorKind.AMBIGUOUS, "bad_answer", "unreadable answer") from None
+            raise SendError(ErrorKind.AMBIGUOUS, "bad_answer", f"unreadable: {exc}") from None
+        except (KeyError, TypeError):
+            raise SendError(ErrorKind.AMBIGUOUS, "bad_answer", "no CodeResult") from None
         if code in (ACCEPTED, ALREADY_ACCEPTED):
             return SendResult(provider_message_id=request_id)
         kind, detail = CODE_RESULTS.get(code, (ErrorKind.PERMANENT, "not accepted"))
@@ -234,11 +238,13 @@ class EsmsProvider(Provider):
             if error.kind is ErrorKind.HALT:  # 401/403
                 problem = f"eSMS refused our credentials: HTTP {error.code[5:]}"
                 return AccountCheck(True, problem, refused=True)
-            if error.code.startswith("http_"):
-                return AccountCheck(problem=f"eSMS answered HTTP {error.code[5:]} ({error.detail})")
-            return AccountCheck(problem=f"cannot reach {cfg.base_url}: {error.detail}")
-        except (ValueError, KeyError, TypeError):
-            return AccountCheck(problem="eSMS's answer to the balance check was unreadable")
+            return AccountCheck(problem=failed_check("eSMS", cfg.base_url, error))
+        except UnreadableAnswer as exc:
+            unreadable = f"eSMS's answer to the balance check was unreadable: {exc}, not JSON"
+            return AccountCheck(problem=unreadable)
+        except (KeyError, TypeError):
+            return AccountCheck(problem="eSMS's answer to the balance check had no CodeResponse")
+        code = storable(code, CODE_LENGTH)  # said to a terminal: no escape sequence obeyed
         if code != ACCEPTED:
             detail = self.describe(code) or "not accepted"
             refused = code in CREDENTIALS_REFUSED
@@ -246,16 +252,17 @@ class EsmsProvider(Provider):
             return AccountCheck(True, f"eSMS refused {what}: {code} {detail}", refused=refused)
         try:
             balance = float(answer.get("Balance", 0))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: a 400-digit integer
             balance = math.nan
         if not math.isfinite(balance):
             return AccountCheck(True, "eSMS took our credentials but gave an unreadable balance")
         balance = int(balance) if balance.is_integer() else balance
         user = answer.get("UserID")
+        user = None if user is None else storable(str(user), CODE_LENGTH)
         facts = {
             "balance": balance,
             "currency": "VND",
-            "user_id": None if user is None else str(user),
+            "user_id": user,
         }
         said = f"số dư · balance {vnd(balance)}" + (f" (UserID {user})" if user is not None else "")
         if balance <= 0:

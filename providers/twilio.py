@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlparse, urlsplit, urlunsplit
 
 from pydantic import Field, model_validator
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
 from twilio.request_validator import (
@@ -38,6 +38,7 @@ from campaigns.limits import Limits
 from campaigns.secrets import GuardingSecret
 from campaigns.status import Status
 from providers.base import (
+    CODE_LENGTH,
     AccountCheck,
     ErrorKind,
     InboundRequest,
@@ -48,8 +49,15 @@ from providers.base import (
     ReceiptSink,
     SendError,
     SendResult,
+    storable,
 )
-from providers.http import HttpClient, HttpProviderConfig, classify_status, parse_retry_after
+from providers.http import HttpClient, HttpProviderConfig, failed_check, parse_retry_after
+from providers.twilio_errors import (
+    ERROR_CODES,
+    classify_rest_error,
+    last_answer,
+    unreadable,
+)
 
 TWILIO_API = "https://api.twilio.com"
 #: The last answer's ``Retry-After`` (seconds) in this task: set by the transport, read by
@@ -72,37 +80,6 @@ LIMITS = Limits(
     advice="some carriers and handsets show longer SMS in pieces, and fewer of them arrive",
 )
 
-#: Twilio error code -> how the worker treats it (the practice of the reference table;
-#: Twilio publishes codes, not a classification). Codes not listed fall back on the
-#: HTTP status (``providers.http.classify_status``).
-ERROR_CODES: dict[int, tuple[ErrorKind, str]] = {
-    20003: (ErrorKind.HALT, "credentials refused"),
-    21211: (ErrorKind.PERMANENT, "invalid 'To' number"),
-    21408: (ErrorKind.HALT, "region not enabled on the account"),
-    21610: (ErrorKind.PERMANENT, "recipient unsubscribed (STOP)"),
-    21614: (ErrorKind.PERMANENT, "not a mobile number"),
-    21617: (ErrorKind.PERMANENT, "body over 1,600 characters"),
-    30002: (ErrorKind.HALT, "account suspended"),
-    30003: (ErrorKind.RETRYABLE, "unreachable handset"),
-    30004: (ErrorKind.PERMANENT, "message blocked"),
-    30005: (ErrorKind.PERMANENT, "unknown handset"),
-    30006: (ErrorKind.PERMANENT, "landline or unreachable carrier"),
-    30007: (ErrorKind.PERMANENT, "carrier filtering: check the sender and the text"),
-    30008: (ErrorKind.RETRYABLE, "unknown error"),
-    30019: (ErrorKind.PERMANENT, "content too long for the carrier (long UCS-2 text)"),
-    30500: (ErrorKind.RETRYABLE, "Twilio internal error"),
-}
-#: Refusals that concern the whole account or sender: nothing sent to it now would pass,
-#: so the worker pauses the provider (a cooldown) rather than charge each message.
-PROVIDER_WIDE: dict[int, str] = {
-    20429: "too many concurrent requests",
-    21611: "sender queue full",
-    30001: "sender queue overflow",
-}
-#: Of those, the ones that mean "slower", not "down": the rate adapts to them.
-THROTTLES = frozenset({20429})
-#: The recipient told Twilio to stop: Loa adds the number to its own opt-out list.
-OPTED_OUT = 21610
 #: A message Twilio gave up on when its ``ValidityPeriod`` ran out.
 VALIDITY_EXPIRED = "30036"
 
@@ -172,12 +149,15 @@ class _Transport(AsyncHttpClient):
     ) -> Response:
         if url.startswith(TWILIO_API):
             url = self.http.base_url + url.removeprefix(TWILIO_API)
+        # A redirect, an answer too large or too late: a ``SendError``, through the SDK.
         status, text, answer_headers = await self.http.request(
             method, url, params=params, data=data, headers=headers, auth=auth
         )
         # The SDK's exception keeps no header: the wait a throttle or an outage asked for
         # is kept here, for this send's task (``TwilioProvider.send``) to read.
         _retry_after.set(parse_retry_after(answer_headers.get("Retry-After")))
+        kind = answer_headers.get("Content-Type", "").partition(";")[0].strip()
+        last_answer.set((status, storable(kind, 60)))
         return Response(status, text, answer_headers)
 
 
@@ -219,21 +199,30 @@ class TwilioProvider(Provider):
 
     async def send(self, message: OutgoingMessage) -> SendResult:
         _retry_after.set(None)
+        last_answer.set(None)
         try:
             created = await self._client.messages.create_async(**self.request_fields(message))
-        except TwilioRestException as exc:
+        except (TwilioRestException, TwilioServiceException) as exc:
             raise classify_rest_error(exc, _retry_after.get()) from None
+        except SendError:
+            raise  # from the transport: no answer, a redirect, one too large
+        except Exception:
+            answer = last_answer.get()
+            if answer is None or not 200 <= answer[0] < 300:
+                raise  # not about an answer: ``classify`` takes it as ambiguous
+            # A 2xx the SDK could not read (not JSON, not a message): it may have gone out.
+            raise SendError(ErrorKind.AMBIGUOUS, "bad_answer", unreadable(answer)) from None
         if not created.sid:
             raise SendError(ErrorKind.AMBIGUOUS, "bad_answer", "accepted without a sid")
         return SendResult(provider_message_id=created.sid)
 
     def classify(self, error: Exception) -> SendError:
-        if isinstance(error, TwilioRestException):
+        if isinstance(error, TwilioRestException | TwilioServiceException):
             return classify_rest_error(error)
         return super().classify(error)
 
     def describe(self, code: str) -> str | None:
-        known = ERROR_CODES.get(int(code)) if code.isdigit() else None
+        known = ERROR_CODES.get(int(code)) if code.isascii() and code.isdigit() else None
         return known[1] if known else super().describe(code)
 
     def authenticate(self, request: InboundRequest) -> bool:
@@ -296,9 +285,15 @@ class TwilioProvider(Provider):
         account's status and type; sends nothing. An account not ``active`` (suspended,
         closed) is a problem: Twilio would refuse every send."""
         sid = self.config.account_sid
+        last_answer.set(None)
         try:
             account = await self._client.api.v2010.accounts(sid).fetch_async()
-        except TwilioRestException as exc:
+            # What Twilio says of the account is printed: kept short, no escape obeyed.
+            status, kind = (
+                None if value is None else storable(str(value), CODE_LENGTH)
+                for value in (account.status, account.type)
+            )
+        except (TwilioRestException, TwilioServiceException) as exc:
             error = classify_rest_error(exc)
             refused = error.kind is ErrorKind.HALT
             what = "our credentials" if refused else "the account check"
@@ -306,48 +301,21 @@ class TwilioProvider(Provider):
                 True, f"Twilio refused {what}: {error.code} {error.detail}", refused=refused
             )
         except SendError as error:
-            return AccountCheck(problem=f"cannot reach {self.config.base_url}: {error.detail}")
+            return AccountCheck(problem=failed_check("Twilio", self.config.base_url, error))
+        except Exception:  # the SDK could not read the answer (an HTML page, a redirect …)
+            said = unreadable(last_answer.get())
+            return AccountCheck(problem=f"Twilio's answer to the account check was {said}")
         # Not its friendly name: by default the owner's e-mail address.
-        facts = {"account_sid": sid, "status": account.status, "type": account.type}
-        said = f"tài khoản · account {sid}: {account.status or '?'}"
-        said += f" ({account.type})" if account.type else ""
-        if account.status not in (None, "active"):
-            problem = f"the account is {account.status}: Twilio would refuse every send"
+        facts = {"account_sid": sid, "status": status, "type": kind}
+        said = f"tài khoản · account {sid}: {status or '?'}"
+        said += f" ({kind})" if kind else ""
+        if status not in (None, "active"):
+            problem = f"the account is {status}: Twilio would refuse every send"
             return AccountCheck(True, problem, facts=facts, said=said)
         return AccountCheck(True, facts=facts, said=said)
 
     async def aclose(self) -> None:
         await self._http.close()
-
-
-def classify_rest_error(error: TwilioRestException, retry_after: float | None = None) -> SendError:
-    """A Twilio error answer: by its error code where the table knows it, else by the
-    HTTP status; ``retry_after``: the answer's ``Retry-After`` in seconds, if it had one
-    (the SDK's exception does not keep it: the transport does)."""
-    code = error.code
-    if code in PROVIDER_WIDE:
-        return SendError(
-            ErrorKind.RETRYABLE,
-            str(code),
-            PROVIDER_WIDE[code],
-            retry_after,
-            provider_wide=True,
-            throttled=code in THROTTLES or error.status == 429,
-        )
-    if code in ERROR_CODES:
-        kind, detail = ERROR_CODES[code]
-        return SendError(kind, str(code), detail, retry_after, opt_out=code == OPTED_OUT)
-    by_status = classify_status(error.status, None)
-    if code is None or code == error.status:  # no Twilio code: the SDK puts the status there
-        code = by_status.code
-    return SendError(
-        by_status.kind,
-        str(code),
-        by_status.detail,
-        retry_after,
-        by_status.provider_wide,
-        throttled=by_status.throttled,
-    )
 
 
 @lru_cache(maxsize=64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -52,40 +53,72 @@ def list_providers(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(rows)
     else:
-        from rich.table import Table
-
-        table = Table("provider", "type", "rate/s", "burst", "state")
-        for row in rows:
-            state = (
-                f"[red]{row['problem']}[/]"
-                if row["problem"]
-                else f"[yellow]halted: {row['halted']}[/]"
-                if row["halted"]
-                else "[green]ready[/]"
-            )
-            rate = row.get("rate_per_second")
-            unit = " parts" if row.get("rate_unit") == "parts" else ""
-            table.add_row(
-                str(row["name"]),
-                str(row["type"]),
-                "unlimited" if rate is None else f"{fmt.value(rate)}{unit}",
-                fmt.value(row.get("burst")),
-                state,
-            )
-        out.print(table)
+        _print_providers(rows)
     if any(row["problem"] for row in rows):
         raise typer.Exit(BAD_INPUT)
 
 
+def _print_providers(rows: list[dict[str, object]]) -> None:
+    """The providers' table, then each unusable one's problem on a line of its own (the
+    variable to set, whole: never cut to fit a column), then which columns a narrow
+    terminal left out."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from scripts.tables import fit, left_out_note
+
+    def build(hidden: frozenset[str]) -> Table:
+        table = Table(title="Nhà cung cấp · providers", title_justify="left")
+        table.add_column("provider", overflow="fold", min_width=8)
+        shown = [key for key in ("type", "rate/s", "burst") if key not in hidden]
+        for key in shown:
+            table.add_column(key, justify="left" if key == "type" else "right")
+        table.add_column("state", overflow="fold", min_width=10)
+        for row in rows:
+            rate = row.get("rate_per_second")
+            unit = " parts" if row.get("rate_unit") == "parts" else ""
+            cells = {
+                "type": str(row["type"]),
+                "rate/s": "unlimited" if rate is None else f"{fmt.value(rate)}{unit}",
+                "burst": fmt.value(row.get("burst")),
+            }
+            state = (
+                "[red]unusable settings (below)[/]"
+                if row["problem"]
+                else f"[yellow]halted: {escape(str(row['halted']))}[/]"
+                if row["halted"]
+                else "[green]ready[/]"
+            )
+            table.add_row(escape(str(row["name"])), *(cells[key] for key in shown), state)
+        return table
+
+    table, left_out = fit(build, ("burst", "type", "rate/s"))
+    out.print(table)
+    for row in rows:
+        if row["problem"]:
+            out.print(
+                f"[red]{escape(str(row['name']))}:[/] {escape(str(row['problem']))}", soft_wrap=True
+            )
+    note = left_out_note(left_out)
+    if note:
+        out.print(note)
+
+
 @app.command("test")
 def test_provider(
-    name: Annotated[str, typer.Argument(help="The provider instance, as in the settings.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="The provider instance, as in the settings.")
+    ],
     to: Annotated[
         str | None,
-        typer.Option(help="Also send one test SMS to this number (nothing is sent without it)."),
+        typer.Option(
+            metavar="NUMBER",
+            help="Also send one test SMS to this number (nothing is sent without it).",
+        ),
     ] = None,
     sender: Annotated[
-        str | None, typer.Option(help="Brandname or sender for the test SMS (with --to).")
+        str | None,
+        typer.Option(metavar="SENDER", help="Brandname or sender for the test SMS (with --to)."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -96,7 +129,7 @@ def test_provider(
 
     Exit codes: 0 all good, 1 the provider is unreachable, refuses the credentials, has
     nothing to send with (an empty balance, a suspended account) or refused the SMS,
-    2 unusable settings or a bad number."""
+    2 unusable settings, a bad number or a sender no campaign could use."""
     import asyncio
 
     import providers
@@ -112,16 +145,48 @@ def test_provider(
         provider = providers.create(name, instance.model_dump())
     except providers.ProviderConfigError as exc:
         fail(f"settings: {provider_problem(exc)}", BAD_INPUT)
+    if sender is not None:  # the rules a campaign's brandname meets, and this provider's
+        from campaigns.spec import check_brandname
+
+        longest = provider.limits.max_sender
+        if longest is not None and len(sender) > longest:
+            fail(
+                f"--sender {sender!r} is {len(sender)} characters: provider {name!r} takes "
+                f"a sender of at most {longest}",
+                BAD_INPUT,
+            )
+        try:
+            check_brandname(sender)
+        except ValueError as exc:
+            fail(f"--sender {sender!r}: {exc}", BAD_INPUT)
     outgoing = None
     if to is not None:
         try:
-            number = normalise(to).e164
+            phone = normalise(to)
         except PhoneRejected as exc:
             fail(f"--to {to!r}: {exc.reason.value}", BAD_INPUT)
+        reach = provider.countries
+        if reach is not None and phone.country not in reach:
+            fail(
+                f"--to: provider {name} reaches {', '.join(sorted(reach))}, "
+                f"not {phone.country}: a campaign would never route this number to it",
+                BAD_INPUT,
+            )
         text = TEST_TEXT.format(name=name)
         shape = segments(text)
+        # An id of its own for each test, outside the ledger's (which are positive): a
+        # provider that keys idempotency on Loa's id would take a repeated one for a
+        # resend of the last test and send nothing, while answering success.
+        test_id = -time.time_ns() // 1000
         outgoing = providers.OutgoingMessage(
-            0, number, text, sender or "Loa", shape.encoding, shape.parts, 1, _in_an_hour()
+            test_id,
+            phone.e164,
+            text,
+            sender or "Loa",
+            shape.encoding,
+            shape.parts,
+            1,
+            _in_an_hour(),
         )
 
     async def check() -> dict[str, object]:
@@ -141,7 +206,9 @@ def test_provider(
                     result["sent"] = sent.provider_message_id
                 except Exception as exc:  # classified, as the worker would
                     error = provider.classify(exc)
-                    result["problem"] = f"the test SMS was refused: {error.kind.value} {error.code}"
+                    refused = f"{error.kind.value} {error.code}"
+                    refused += f" ({error.detail})" if error.detail else ""
+                    result["problem"] = f"the test SMS was refused: {refused}"
             return result
         finally:
             await provider.aclose()
@@ -151,7 +218,12 @@ def test_provider(
     if as_json:
         print_json(result)
     elif result["problem"]:
-        err.print(f"[red]provider {name}: {result['problem']}[/]")
+        from rich.markup import escape
+
+        # One line, whatever the provider answered (its words are not markup).
+        err.print(
+            f"[red]provider {escape(name)}: {escape(str(result['problem']))}[/]", soft_wrap=True
+        )
     else:
         checked = {
             "accepted": "credentials accepted",
@@ -192,7 +264,9 @@ def _in_an_hour():
 
 @app.command("resume")
 def resume(
-    name: Annotated[str, typer.Argument(help="The provider instance, as in the settings.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="The provider instance, as in the settings.")
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """Let a halted provider send again, once its cause (credentials, balance …) is fixed,

@@ -189,3 +189,30 @@ def test_loa_provider_test_of_the_sandbox_checks_nothing(tmp_path):
     result = loa("provider", "test", "sandbox", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["credentials"] == "unchecked"
+
+
+def test_each_test_sms_reaches_the_provider_as_a_new_message(tmp_path, esms):
+    """Two test SMS are two messages: each carries an id of its own, so a provider that
+    keys idempotency on it (eSMS's RequestId) sends both, instead of taking the second for
+    a resend of the first (answering success and sending nothing)."""
+    esms.reset()
+    for _ in range(2):
+        result = loa(
+            "provider", "test", "esms_hcm", "--to", "0912345678", "--sender", "NinhThuan",
+            cwd=tmp_path, env=esms_env(esms.url),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    sent = esms.received()
+    assert [(phone, outcome) for _, phone, _, outcome in sent] == [("84912345678", "100")] * 2
+    assert len({request_id for _, _, request_id, _ in sent}) == 2
+
+
+def test_a_test_sms_to_a_country_the_provider_does_not_reach_is_refused(tmp_path, esms):
+    esms.reset()
+    result = loa(
+        "provider", "test", "esms_hcm", "--to", "+821020000001",
+        cwd=tmp_path, env=esms_env(esms.url),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "reaches VN, not KR" in result.stderr
+    assert esms.received() == []

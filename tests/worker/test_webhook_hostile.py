@@ -43,9 +43,12 @@ def esms(base: str, request_id: str, token: str = TOKEN, **extra: str):
     return call(f"{base}/receipts/gateway?{urllib.parse.urlencode(query)}")
 
 
-def test_a_receipt_the_ledger_cannot_hold_is_refused_alone(engine, tmp_path):
+def test_a_receipt_the_ledger_cannot_hold_as_sent_is_stored_cleaned_alone(engine, tmp_path):
     """Over-long ids and NUL bytes once failed the whole group commit on PostgreSQL, so
-    good receipts arriving at the same moment answered 503."""
+    good receipts arriving at the same moment answered 503; then they were refused (400)
+    and lost. Now what the provider wrote is made storable where it is parsed (controls
+    replaced by U+FFFD, cut to the column), as a provider's ids are when a send records
+    them, so both still match; the good receipts beside them are untouched."""
     sent_campaign(engine, "gateway", [f"loa-{i}" for i in range(8)])
     hostile = ["x" * 65, "loa-\x00", "loa-1\x07"]
     with webhook(engine, tmp_path) as (base, _), ThreadPoolExecutor(12) as pool:
@@ -53,11 +56,27 @@ def test_a_receipt_the_ledger_cannot_hold_is_refused_alone(engine, tmp_path):
         bad = [pool.submit(esms, base, rid) for rid in hostile]
         fields = {"MessageSid": "SM9", "MessageStatus": "undelivered", "ErrorCode": "9" * 40}
         long_code = pool.submit(twilio_post, base, fields)
+        escape = pool.submit(esms, base, "loa-0", SendStatus="\x1b[31m5\x00")
         assert [f.result()[0] for f in good] == [200] * 8
-        assert [f.result()[0] for f in bad] == [400] * 3
-        assert long_code.result()[0] == 400
-    assert len(inbox(engine)) == 8
+        assert [f.result()[0] for f in bad] == [200] * 3
+        assert long_code.result()[0] == 200
+        assert escape.result()[0] == 422  # kept raw (cleaned) and flagged, never guessed
+    with engine.connect() as conn:
+        stored = {
+            row.provider_message_id: (row.raw_status, row.code)
+            for row in conn.execute(sa.select(receipts)).all()
+        }
+    assert len(stored) == 8 + 3 + 1  # the flagged one shares loa-0 with a good one
+    assert {"x" * 64, "loa-\ufffd", "loa-1\ufffd"} <= set(stored)
+    assert stored["SM9"] == ("undelivered", "9" * 32)
+    assert ("flagged", ("\ufffd[31m5\ufffd", None)) in inbox_rows(engine)
     assert drain_all(engine)["applied"] == 8
+
+
+def inbox_rows(engine) -> list[tuple[str, tuple[str, str | None]]]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(receipts.c.state, receipts.c.raw_status, receipts.c.code))
+        return [(state, (raw, code)) for state, raw, code in rows]
 
 
 def test_a_stored_receipt_that_cannot_be_applied_is_flagged_and_skipped(engine, tmp_path):

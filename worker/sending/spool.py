@@ -10,6 +10,12 @@ the rows meanwhile: a row still ``sending`` becomes ``sent``; one the reaper alr
 made ``unknown`` keeps that status but gets its provider id, so its receipt still lands
 and corrects it.
 
+An entry the ledger still refuses (a value it cannot store) never leaves its message
+``sending``, where the reaper would queue it again and the provider send it once more
+every few seconds (111 times each, once): the message is settled ``unknown`` (code
+``bad_answer``: the provider answered, the ledger could not keep what it said) and the
+file is set aside as ``.bad`` for a person.
+
 Each spool file is one JSON object a line, written whole (a temporary file, flushed to
 disk, renamed): a file either is there complete or not at all. Files hold message ids,
 provider ids and codes, never a number or a text; they are readable by their owner only
@@ -33,6 +39,7 @@ from sqlalchemy.exc import OperationalError
 
 from campaigns.files import private_folder
 from campaigns.status import Status
+from providers.base import CODE_LENGTH, ID_LENGTH, storable
 from worker.logging import get_logger
 
 log = get_logger("loa.spool")
@@ -136,36 +143,52 @@ class Spool:
     def replay(self, engine: Engine) -> int:
         """Write every complete spool file into the ledger, then delete it. Returns the
         entries written. While the ledger is unreachable the files stay for the next round;
-        a file that cannot be read, or that the ledger refuses for another reason, is set
-        aside as ``.bad`` (and logged) so that it never blocks the others.
+        a file that cannot be read is set aside as ``.bad`` (and logged) so that it never
+        blocks the others.
 
         Entries are believed only as far as a batch could have written them: provider ids
-        for messages of the campaign they name that are still ``sending`` or were made
-        ``unknown`` meanwhile, and ``failed`` or ``unknown`` for messages still
-        ``sending`` or ``unknown``; anything else is skipped (and counted in the log)."""
+        (made ``storable``) for messages of the campaign they name that are still
+        ``sending`` or were made ``unknown`` meanwhile, and ``failed`` or ``unknown`` for
+        messages still ``sending`` or ``unknown``; anything else is skipped (and counted
+        in the log). An entry that cannot be believed, or that the ledger refuses for
+        good, settles its message ``unknown`` if it is still ``sending`` (never left
+        there for the reaper to resend), and the file is set aside as ``.bad``."""
         written = 0
         for path in self.pending():
             try:
                 entries = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
-                sent, outcomes = _parse(entries)
-            except (ValueError, KeyError, TypeError, OSError) as exc:
+            except (ValueError, OSError) as exc:
                 self._set_aside(path, exc)
                 continue
+            sent, outcomes, doubtful, without_id = _parse(entries)
             try:
-                kept = _apply(engine, sent, outcomes)
+                try:
+                    kept = _apply(engine, sent, outcomes)
+                except OperationalError:
+                    raise
+                except Exception as exc:  # refused for good: find which, one at a time
+                    log.error("spool.refused_entries", file=path.name, error=type(exc).__name__)
+                    kept, refused = _apply_each(engine, sent, outcomes)
+                    doubtful.extend(refused)
+                kept += _settle_in_doubt(engine, doubtful)
             except OperationalError:
                 raise  # the ledger is away: this file and the rest wait for the next round
-            except Exception as exc:  # refused for good (a value out of range …)
+            except Exception as exc:  # not even ``unknown`` could be written
                 self._set_aside(path, exc)
                 continue
-            path.unlink()
             written += kept
+            if doubtful or without_id:
+                why = f"{len(doubtful)} entries in doubt, {without_id} without a message id"
+                self._set_aside(path, ValueError(why))
+                continue
+            path.unlink()
             log.info("spool.replayed", entries=len(entries), written=kept, file=path.name)
         return written
 
     @staticmethod
     def _set_aside(path: Path, error: BaseException) -> None:
-        log.error("spool.unreadable", file=path.name, error=type(error).__name__)
+        why = str(error) if isinstance(error, ValueError) else ""
+        log.error("spool.unreadable", file=path.name, error=type(error).__name__, why=why)
         path.rename(path.with_suffix(".bad"))
 
 
@@ -173,35 +196,108 @@ class Spool:
 _SPOOLED_FINAL = frozenset({Status.FAILED, Status.UNKNOWN})
 #: The statuses a spooled entry may still apply to.
 _OPEN = (Status.SENDING.value, Status.UNKNOWN.value)
+#: What a message whose result the ledger could not keep is settled with (``unknown``):
+#: the provider answered, and what it said could not be kept.
+IN_DOUBT = "bad_answer"
+
+Sent = dict[str, list[tuple[int, str]]]
+Outcome = tuple[int, Status, str | None]
 
 
-def _parse(
-    entries: list[dict[str, Any]],
-) -> tuple[dict[str, list[tuple[int, str]]], list[tuple[int, Status, str | None]]]:
-    sent: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    outcomes = []
+def _parse(entries: list[Any]) -> tuple[Sent, list[Outcome], list[int], int]:
+    """The entries a batch could have written, their values made ``storable``; the ids
+    of messages whose entry cannot be believed as it is (an empty provider id, a status
+    a batch never spools, an unknown operation): those are in doubt; and how many
+    entries had no message id at all (skipped)."""
+    sent: Sent = defaultdict(list)
+    outcomes: list[Outcome] = []
+    doubtful: list[int] = []
+    without_id = 0
     for entry in entries:
-        if entry["op"] == "sent":
-            pid = str(entry["pid"])
-            if not 0 < len(pid) <= 64:
-                raise ValueError("a provider id out of bounds")
-            sent[str(entry["campaign"])].append((int(entry["id"]), pid))
-        elif entry["op"] == "outcome":
-            status = Status(entry["status"])
-            if status not in _SPOOLED_FINAL:
-                raise ValueError(f"a spooled status a batch never writes: {status}")
-            code = entry.get("code")
-            outcomes.append((int(entry["id"]), status, None if code is None else str(code)[:32]))
-        else:
-            raise ValueError(f"an unknown operation: {entry['op']!r}")
-    return sent, outcomes
+        message_id = _message_id(entry)
+        if message_id is None:
+            without_id += 1
+            continue
+        try:
+            if entry["op"] == "sent":
+                pid = storable(str(entry["pid"]), ID_LENGTH)
+                if not pid:
+                    raise ValueError("an empty provider id")
+                sent[str(entry["campaign"])].append((message_id, pid))
+            elif entry["op"] == "outcome":
+                status = Status(entry["status"])
+                if status not in _SPOOLED_FINAL:
+                    raise ValueError(f"a spooled status a batch never writes: {status}")
+                code = entry.get("code")
+                code = None if code is None else storable(str(code), CODE_LENGTH)
+                outcomes.append((message_id, status, code))
+            else:
+                raise ValueError(f"an unknown operation: {entry['op']!r}")
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("spool.entry_in_doubt", message_id=message_id, why=str(exc)[:100])
+            doubtful.append(message_id)
+    return sent, outcomes, doubtful, without_id
 
 
-def _apply(
-    engine: Engine,
-    sent: dict[str, list[tuple[int, str]]],
-    outcomes: list[tuple[int, Status, str | None]],
-) -> int:
+def _message_id(entry: Any) -> int | None:
+    """An entry's message id, if it has one the ledger's ids could be (a positive
+    64-bit integer)."""
+    value = entry.get("id") if isinstance(entry, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 1 << 63:
+        return value
+    return None
+
+
+def _apply_each(engine: Engine, sent: Sent, outcomes: list[Outcome]) -> tuple[int, list[int]]:
+    """``_apply`` one entry at a time, after the ledger refused them together: returns
+    how many were written, and the ids of the messages whose entry it refused.
+
+    Raises:
+        OperationalError: the ledger went away meanwhile.
+    """
+    written, refused = 0, []
+    alone: list[tuple[int, Sent, list[Outcome]]] = [
+        (m, {campaign: [(m, pid)]}, []) for campaign, pairs in sent.items() for m, pid in pairs
+    ]
+    alone += [(outcome[0], {}, [outcome]) for outcome in outcomes]
+    for message_id, one_sent, one_outcome in alone:
+        try:
+            written += _apply(engine, one_sent, one_outcome)
+        except OperationalError:
+            raise
+        except Exception as exc:
+            log.error("spool.entry_refused", message_id=message_id, error=type(exc).__name__)
+            refused.append(message_id)
+    return written, refused
+
+
+def _settle_in_doubt(engine: Engine, message_ids: list[int]) -> int:
+    """Messages whose spooled result cannot be written: each still ``sending`` under the
+    claim it had becomes ``unknown`` (``IN_DOUBT``), never left for the reaper to send
+    again. Returns how many did."""
+    from ledger.messages import record_outcome
+    from ledger.schema import messages
+
+    if not message_ids:
+        return 0
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(messages.c.id, messages.c.claim_token).where(
+                messages.c.id.in_(set(message_ids)),
+                messages.c.status == Status.SENDING.value,
+            )
+        ).all()
+    settled = 0
+    for message_id, claim in rows:
+        # Conditional on the claim: one moved on since (recorded, or claimed again) stays.
+        if record_outcome(engine, message_id, Status.UNKNOWN, "worker", IN_DOUBT, claim):
+            settled += 1
+    if settled:
+        log.warning("spool.settled_unknown", messages=settled)
+    return settled
+
+
+def _apply(engine: Engine, sent: Sent, outcomes: list[Outcome]) -> int:
     """Write the entries that still apply; returns how many did."""
     from ledger.handover import record_sent
     from ledger.messages import record_outcome
