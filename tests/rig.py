@@ -88,7 +88,11 @@ class Rig:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("LOA_") and k not in ("COLUMNS", "LINES", "TERMINAL_WIDTH")
+        }
         env.update(
             LOA_DATABASE_URL=self.database_url,
             LOA_REDIS_URL=self.redis_url,

@@ -15,10 +15,18 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "bluezone.toml"
 
 
+#: The environment a terminal's size is read from.
+TERMINAL = frozenset({"COLUMNS", "LINES", "TERMINAL_WIDTH"})
+
+
 def loa(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
+    # Neither Loa's settings nor the outer terminal's size (COLUMNS, LINES) leak in: a
+    # test gets the width it asks for, or a pipe's.
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith("LOA_") and k not in TERMINAL
+    }
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "scripts", *args],

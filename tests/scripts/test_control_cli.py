@@ -130,7 +130,8 @@ def test_a_command_asked_again_changes_nothing_and_exits_0_saying_so(tmp_path):
     assert again.returncode == 0, again.stderr
     assert (json.loads(again.stdout)["changed"], json.loads(again.stdout)["already"]) == (0, True)
     said = run("pause")
-    assert said.returncode == 0 and "it was already paused: nothing changed" in said.stdout
+    assert said.returncode == 0
+    assert "it was already paused: nothing changed" in " ".join(said.stdout.split())
 
     # A worker took the first batch (two messages) before the operator cancels.
     engine = make_engine(f"sqlite:///{tmp_path / 'var' / 'loa.db'}")
