@@ -367,6 +367,16 @@ def main() -> None:
     still ends as one line naming the variable, exit 2, never a traceback."""
     import sys
 
+    for place, arg in enumerate(sys.argv[1:], start=1):
+        # Python hands bytes that are not UTF-8 over as lone surrogates; no file, id or
+        # text of Loa's can hold them, and the ledger would refuse them with a traceback.
+        if any("\ud800" <= ch <= "\udfff" for ch in arg):
+            print(
+                f"error: argument {place} is not UTF-8 text: write it in UTF-8 (a shell "
+                "set to another encoding, or bytes pasted from elsewhere)",
+                file=sys.stderr,
+            )
+            raise SystemExit(BAD_INPUT)
     try:
         app()
     except Exception as exc:
