@@ -200,12 +200,6 @@ def by_provider(engine: Engine, campaign_id: str) -> dict[str, dict[str, int]]:
     return found
 
 
-def send_rate(engine: Engine, campaign_id: str, window: timedelta = timedelta(seconds=60)) -> float:
-    """Messages handed over per second (accepted or refused) over the last ``window``, or
-    over the time since the first was when that is shorter (``measured_rate``)."""
-    return measured_rate(engine, campaign_id, window)[0]
-
-
 def measured_rate(
     engine: Engine, campaign_id: str, window: timedelta = timedelta(seconds=60)
 ) -> tuple[float, float]:

@@ -345,16 +345,15 @@ def audit_section(audit: dict[str, Any], words: dict[str, str]) -> list[str]:
     return lines
 
 
-#: Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): from
-#: a list or a provider they could reorder what the reader sees ("gnp.exe" shown as
-#: "exe.png"); the report shows a replacement character where one was.
-_BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)], "\ufffd")
-
-
 def page(title: str, kicker: str, sections: list[str], words: dict[str, str], made: str) -> str:
     """The document around the sections; ``made``: when the report was made (ISO)."""
     footer = f"{words['generated']} {moment(made, words['lang'])} ({words['zone']}) · Loa"
-    return _page(title, kicker, sections, words, footer).translate(_BIDI_CONTROLS)
+    # Text from a list or a provider could carry bidirectional overrides ("gnp.exe" shown
+    # as "exe.png") or control characters: the terminal's rule (``formats.plain``) holds
+    # for the page too.
+    from scripts.formats import plain
+
+    return plain(_page(title, kicker, sections, words, footer))
 
 
 def _page(title: str, kicker: str, sections: list[str], words: dict[str, str], footer: str) -> str:
