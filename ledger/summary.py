@@ -328,8 +328,13 @@ class CampaignSummary:
 
 def summarise(engine: Engine, campaign_id: str) -> CampaignSummary:
     """Raises ``CampaignNotFound``."""
-    campaign = load_campaign(engine, campaign_id)
+    load_campaign(engine, campaign_id)  # raises for an unknown id
     statuses = status_counts(engine, campaign_id)
+    # The campaign's state is read after its messages: a cancel commits the state with
+    # the messages it cancels, so a state read after them is at least as new. Read before,
+    # a cancel landing between the two reads showed every message final under ``running``,
+    # which reads ``completed``; a watch then stopped on a state the campaign never had.
+    campaign = load_campaign(engine, campaign_id)
     halts = all_halts(engine)
     waiting: frozenset[str] = frozenset()
     if halts and statuses[Status.QUEUED]:

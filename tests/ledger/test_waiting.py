@@ -202,3 +202,23 @@ def test_a_campaign_waiting_only_for_receipts_is_running_whatever_else_is_halted
     assert progress_state("running", False, halts, frozenset({"gateway"})) == "halted"
     assert progress_state("running", False, halts, frozenset({"gateway", "intl"})) == "running"
     assert progress_state("running", True, halts, frozenset()) == "completed"
+
+
+def test_a_cancel_landing_while_the_summary_is_read_shows_cancelled(engine, monkeypatch):
+    """The summary counts the messages, then reads the state: a cancel committing between
+    the two reads must not show every message cancelled under ``running`` (``completed``),
+    a state the campaign never had (a watch stopped on it)."""
+    import ledger.summary as summary
+    from ledger.messages import cancel_campaign
+
+    rows = [ListRow(row=i + 2, phone=f"09123{i:05d}", values=()) for i in range(3)]
+    record(engine, SPEC, rows)
+    counted = summary.status_counts
+
+    def counts_then_a_cancel_commits(engine_, campaign_id):
+        cancel_campaign(engine_, campaign_id)  # lands just before the counting
+        return counted(engine_, campaign_id)
+
+    monkeypatch.setattr(summary, "status_counts", counts_then_a_cancel_commits)
+    found = summary.summarise(engine, SPEC.id)
+    assert found.done and found.progress_state == "cancelled"
