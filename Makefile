@@ -3,7 +3,7 @@
 
 UV := $(shell command -v uv 2>/dev/null || echo .cache/uv/bin/uv)
 
-.PHONY: demo test lint format prism compile
+.PHONY: demo test lint format prism compile mutation
 
 $(UV):
 	python3 -m venv .cache/uv
@@ -38,6 +38,11 @@ test: compile $(PRISM)
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen pytest -n 2 --durations=15
+
+# Mutation testing of the rule modules ([tool.mutmut] in pyproject.toml): too slow for every
+# CI run (see the README's Development section for how long), run before changing a rule.
+mutation: compile
+	$(UV) run --frozen python -m benchmarks.mutation
 
 format: .venv/.synced
 	$(UV) run --frozen ruff check --fix .
