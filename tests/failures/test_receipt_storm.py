@@ -27,11 +27,31 @@ from twilio.request_validator import RequestValidator
 from ledger.db import make_engine
 from ledger.migrate import upgrade
 from ledger.schema import receipts
-from tests.rig import free_port
+from tests.rig import free_port, missing
 from tests.worker.test_webhook import AUTH, PUBLIC, sent_campaign, webhook
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-BIN = Path("/usr/lib/postgresql/15/bin")
+#: Where Debian keeps each installed version's server programs (off PATH).
+DEBIAN = Path("/usr/lib/postgresql")
+
+
+def server_programs() -> Path:
+    """The folder holding ``initdb`` and ``pg_ctl``: the one on PATH, or else the newest
+    version Debian installed. Any version will do: the cluster is the test's own, made by
+    that version's ``initdb``. None installed fails under CI (``.ci/run`` installs them)."""
+
+    def version(folder: Path) -> tuple[int, ...]:
+        return tuple(int(n) for n in folder.parent.name.split(".") if n.isdigit())
+
+    on_path = shutil.which("initdb")
+    candidates = [Path(on_path).resolve().parent] if on_path else []
+    candidates += sorted((p.parent for p in DEBIAN.glob("*/bin/initdb")), key=version, reverse=True)
+    for folder in candidates:
+        if (folder / "initdb").is_file() and (folder / "pg_ctl").is_file():
+            return folder
+    missing(
+        "PostgreSQL's server programs (initdb, pg_ctl) are not installed: apt-get install postgresql"
+    )
 
 
 def _as_postgres(*command: str) -> None:
@@ -43,17 +63,16 @@ def _as_postgres(*command: str) -> None:
 def own_postgres() -> Iterator[tuple[str, Callable[..., None]]]:
     """A throwaway cluster on a free port; yields its URL and a function restarting it.
     Its folder is outside pytest's (which only root may enter), owned by ``postgres``."""
-    if not (BIN / "initdb").exists():
-        pytest.skip("PostgreSQL's server programs are not installed here")
+    programs = server_programs()
     directory = Path(tempfile.mkdtemp(prefix="loa-pg-"))
     if os.geteuid() == 0:
         shutil.chown(directory, "postgres")
     data, port = directory / "data", free_port()
     _as_postgres(
-        str(BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"
+        str(programs / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8"
     )
     options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1"
-    control = [str(BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(directory / "log")]
+    control = [str(programs / "pg_ctl"), "-D", str(data), "-w", "-l", str(directory / "log")]
     _as_postgres(*control, "-o", options, "start")
 
     def restart(while_down: Callable[[], None] | None = None) -> None:

@@ -20,7 +20,7 @@ import redis
 
 from tests.conftest import REDIS_URL
 from tests.fake_gateway import FakeGateway, fake_gateway
-from tests.rig import Rig, as_national, free_port
+from tests.rig import Rig, as_national, free_port, missing
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
 
@@ -243,6 +243,8 @@ def own_redis(directory: Path, persist: bool = True) -> Iterator[tuple[str, Call
     Redis must (docker-compose.yml), so that a restart keeps the queues, or (``persist``
     false) keeping nothing, so that a restart loses every job. Yields its URL and a
     function that restarts it."""
+    if shutil.which("redis-server") is None:
+        missing("redis-server is not installed: apt-get install redis-server")
     port = free_port()
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
     command += ["--appendonly", "yes" if persist else "no", "--appendfsync", "always"]
@@ -275,7 +277,6 @@ def own_redis(directory: Path, persist: bool = True) -> Iterator[tuple[str, Call
         server.wait()
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 def test_redis_restarted_mid_campaign_loses_nothing(tmp_path, rig, gateway):
     recipients = 4000
     with own_redis(tmp_path) as (url, restart):

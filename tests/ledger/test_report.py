@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import UTC, datetime, timedelta
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from campaigns.recipients import ListRow
 from campaigns.status import Status
+from ledger import schema
 from ledger.daily import VIETNAM, build_daily
 from ledger.handover import record_sent
 from ledger.messages import apply_receipt, claim_batch, record_outcome
 from ledger.report import ReportError, build
-from ledger.schema import messages
+from ledger.schema import events, messages
 from tests.helpers import record
 from tests.ledger.test_ledger import SPEC
 
@@ -22,7 +24,9 @@ COLUMNS = ["Họ và tên", "Huyện/Thành phố"]
 DISTRICTS = ["Ninh Hải", "Bác Ái", "Ninh Hải", "Thuận Nam", "Ninh Hải", "Bác Ái"]
 
 
-def campaign(engine) -> None:
+def campaign(engine, before_receipts: Callable[[], None] = lambda: None) -> None:
+    """Six recipients: five taken by the provider (three delivered, one undelivered, one
+    still sent), one refused; ``before_receipts`` runs between the sends and the receipts."""
     phones = ["0961234567", "0912345678", "0901234567", "0987654321", "0971234567", "+821012345678"]
     rows = [
         ListRow(i + 2, phone, (f"Người {i}", district))
@@ -32,6 +36,7 @@ def campaign(engine) -> None:
     claimed = claim_batch(engine, SPEC.id, 1)
     record_sent(engine, SPEC.id, [(m.id, f"P{m.id}") for m in claimed[:5]])
     record_outcome(engine, claimed[5].id, Status.FAILED, "worker", "108")
+    before_receipts()
     for message in claimed[:3]:
         apply_receipt(engine, "sandbox", f"P{message.id}", Status.DELIVERED, None)
     apply_receipt(engine, "sandbox", f"P{claimed[3].id}", Status.UNDELIVERED, "001")
@@ -99,32 +104,64 @@ def test_the_timeline_counts_sends_and_deliveries_per_step(engine):
     assert timeline.delivered[:2] == [1, 2]
 
 
-def test_the_daily_update_covers_the_campaigns_active_that_day(engine):
-    first = datetime.now(VIETNAM).date()
-    campaign(engine)
+class LedgerClock:
+    """The ledger's clock (``ledger.schema.now``) as the test sets it."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def ledger_clock(monkeypatch, at: datetime) -> LedgerClock:
+    """Give the ledger the test's clock: ``now`` is imported by name where it is used,
+    so every loaded module holding ``ledger.schema.now`` gets the test's instead."""
+    from ledger import intake, receipts  # noqa: F401 - loaded, so that theirs is replaced too
+
+    clock, real = LedgerClock(at), schema.now
+    for module in list(sys.modules.values()):
+        if getattr(module, "__dict__", {}).get("now") is real:
+            monkeypatch.setattr(module, "now", clock)
+    return clock
+
+
+def test_the_daily_update_counts_each_move_on_its_day_in_vietnam(engine, monkeypatch):
+    """Vietnam's day, not UTC's: the sends are recorded a second before midnight in
+    Vietnam and the receipts at midnight (17:00 UTC, the same UTC day), on a clock the
+    test sets, so no run straddles a real midnight."""
+    midnight = datetime(2026, 11, 29, tzinfo=VIETNAM)
+    clock = ledger_clock(monkeypatch, midnight - timedelta(seconds=1))
+
+    def at_midnight() -> None:
+        clock.at = midnight
+
+    campaign(engine, before_receipts=at_midnight)
     other = SPEC.model_copy(update={"id": "quiet-campaign"})
     record(engine, other, [ListRow(2, "0961234000", ("x", "Bác Ái"))], COLUMNS)
-    last = datetime.now(VIETNAM).date()
-    # The moves were on one day, or on two when Vietnam's midnight passed while they were
-    # recorded: the figures asserted are those days' together, so the hour does not matter.
-    dailies = [build_daily(engine, day).as_dict() for day in sorted({first, last})]
-    actives = [active for daily in dailies for active in daily["campaigns"]]
-    assert {active["campaign"] for active in actives} == {SPEC.id}  # planned, never sent: not
-    moves = sum((Counter(active["that_day"]) for active in actives), Counter())
-    assert moves == {"delivered": 3, "failed": 1, "sent": 5, "undelivered": 1}
-    assert actives[-1]["standing"] == {"delivered": 3, "failed": 1, "sent": 1, "undelivered": 1}
-    assert actives[-1]["recipients"] == 6
-    assert actives[-1]["state"] == "running"  # one still waits for its receipt
-    if len(actives) == 1:
-        assert actives[0]["delivery_rate_that_day"] == 0.75
-    for daily in dailies:
-        assert Counter(daily["that_day"]) == sum(
-            (Counter(a["that_day"]) for a in daily["campaigns"]), Counter()
-        )
-    hours = [h for daily in dailies for h in daily["by_hour"].values()]
-    assert sum(h.get("sent", 0) for h in hours) == 5
-    assert sum(h.get("delivered", 0) for h in hours) == 3
-    assert build_daily(engine, first - timedelta(days=1)).campaigns == []
+    with engine.connect() as conn:  # every move on the test's clock, none on the real one
+        assert set(conn.scalars(sa.select(events.c.at).distinct())) == {
+            midnight - timedelta(seconds=1),
+            midnight,
+        }
+    day = date(2026, 11, 28)
+    before, evening, morning, after = (
+        build_daily(engine, day + timedelta(days=n)).as_dict() for n in (-1, 0, 1, 2)
+    )
+    assert before["campaigns"] == [] and after["campaigns"] == []
+    (sending,) = evening["campaigns"]  # the quiet campaign, planned and never sent: not in it
+    (receiving,) = morning["campaigns"]
+    assert sending["campaign"] == receiving["campaign"] == SPEC.id
+    assert sending["that_day"] == evening["that_day"] == {"failed": 1, "sent": 5}
+    assert receiving["that_day"] == morning["that_day"] == {"delivered": 3, "undelivered": 1}
+    assert sending["delivery_rate_that_day"] is None  # no receipt that evening
+    assert receiving["delivery_rate_that_day"] == 0.75
+    assert evening["by_hour"] == {"23": {"sent": 5}}  # the chart's two: sent, delivered
+    assert morning["by_hour"] == {"0": {"delivered": 3}}
+    for active in (sending, receiving):  # where every recipient stands now, either day
+        assert active["standing"] == {"delivered": 3, "failed": 1, "sent": 1, "undelivered": 1}
+        assert active["recipients"] == 6
+        assert active["state"] == "running"  # one still waits for its receipt
 
 
 def test_final_times_before_the_first_send_still_give_a_timeline(engine):

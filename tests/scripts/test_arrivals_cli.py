@@ -16,8 +16,19 @@ from tests.campaigns.test_arrivals import RULES
 from tests.scripts.test_cli import loa
 
 
-def write_csv(path: Path, count: int, first: int = 0) -> None:
-    at = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+def lately() -> datetime:
+    """When a test's visitors arrived: five minutes ago, one instant for all of them, so
+    that they never fall in two months, and the month's campaign is the arrival's."""
+    return datetime.now(UTC) - timedelta(minutes=5)
+
+
+def month_campaign(arrived: datetime) -> str:
+    """The arrivals campaign of the month the visitors arrived in, in Vietnam."""
+    return f"arrivals-ninh-thuan-{arrived.astimezone(VIETNAM):%Y-%m}"
+
+
+def write_csv(path: Path, count: int, first: int = 0, arrived: datetime | None = None) -> None:
+    at = (arrived or lately()).isoformat()
     lines = ["event_id,phone,arrived_at,area,home"]
     lines += [f"csv-{i},+8210{i:08d},{at},586," for i in range(first, first + count)]
     lines += [f"csv-bad,chưa có,{at},586,", f"csv-area,+821099999999,{at},999,"]
@@ -40,8 +51,9 @@ def test_an_inbox_is_taken_once(tmp_path):
     shutil.copy(RULES, tmp_path / "arrivals.toml")
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    write_csv(inbox / "ferry.csv", 20)
-    at = (datetime.now(UTC) - timedelta(minutes=3)).isoformat()
+    arrived = lately()
+    write_csv(inbox / "ferry.csv", 20, arrived=arrived)
+    at = arrived.isoformat()
     (inbox / "bus.jsonl").write_text(
         "\n".join(
             json.dumps(
@@ -56,7 +68,8 @@ def test_an_inbox_is_taken_once(tmp_path):
     (inbox / "copying.csv.part").write_text("event_id,phone\n", encoding="utf-8")
     for name in ("ferry.csv", "bus.jsonl", "broken.csv", "copying.csv.part"):
         settled(inbox / name)
-    write_csv(inbox / "just-arrived.csv", 3, first=100)  # still being written, perhaps
+    # Still being written, perhaps.
+    write_csv(inbox / "just-arrived.csv", 3, first=100, arrived=arrived)
 
     run = loa("arrivals", "ingest", "inbox", "--settle", SETTLE, "--json", cwd=tmp_path)
     assert run.returncode == 1, run.stderr  # rows were refused: see the rejects
@@ -101,13 +114,9 @@ def test_an_inbox_is_taken_once(tmp_path):
     assert files["ferry-again.csv"]["skipped_by_reason"] == {"repeated_event": 21}
     assert files["just-arrived.csv"]["welcomed"] == 3
 
-    status = loa("campaign", "status", _month_campaign(), "--json", cwd=tmp_path)
+    status = loa("campaign", "status", month_campaign(arrived), "--json", cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["recipients"] == 28  # 20 + 5 + 3 welcomes
-
-
-def _month_campaign() -> str:
-    return f"arrivals-ninh-thuan-{datetime.now(VIETNAM):%Y-%m}"
 
 
 def test_bad_rules_and_paths_are_named_with_exit_2(tmp_path):
@@ -176,13 +185,14 @@ def test_status_and_report_count_an_arrivals_campaigns_parts_alike(tmp_path):
     (tmp_path / "arrivals.toml").write_text(rules, encoding="utf-8")  # sent whatever the hour
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    write_csv(inbox / "ferry.csv", 4)
+    arrived = lately()
+    write_csv(inbox / "ferry.csv", 4, arrived=arrived)
     settled(inbox / "ferry.csv")
     assert loa("arrivals", "ingest", "inbox", "--settle", SETTLE, cwd=tmp_path).returncode == 1
 
-    status = loa("campaign", "status", _month_campaign(), "--json", cwd=tmp_path)
+    status = loa("campaign", "status", month_campaign(arrived), "--json", cwd=tmp_path)
     assert status.returncode == 0, status.stderr
-    made = loa("report", _month_campaign(), "-o", "r.csv", "--json", cwd=tmp_path)
+    made = loa("report", month_campaign(arrived), "-o", "r.csv", "--json", cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     shown, reported = json.loads(status.stdout), json.loads(made.stdout)
     took = sum(shown["statuses"][s] for s in ("sent", "delivered", "undelivered", "unknown"))

@@ -177,9 +177,21 @@ def test_the_gate_asks_only_for_senders_waiting_and_shares_one_call():
 
 
 def test_the_gate_pays_a_message_dearer_than_the_burst_in_pieces():
-    bucket = LocalBucket(rate=1000, burst=3)
+    class Noting(LocalBucket):
+        """Notes each grant."""
+
+        grants: ClassVar[list[int]] = []
+
+        def take_now(self, most: int, least: int = 1) -> tuple[int, float]:
+            granted, wait = super().take_now(most, least)
+            self.grants.append(granted)
+            return granted, wait
+
+    ticks = itertools.count()  # a clock moving a millisecond (a token) each time it is read
+    bucket = Noting(rate=1000, burst=3, clock=lambda: next(ticks) / 1000)
     gate = Gate(bucket)
-    assert asyncio.run(gate.through(7)) >= 0.0  # 3 + 3 + 1, never stuck
+    asyncio.run(asyncio.wait_for(gate.through(7), timeout=60))  # the timeout bounds a hang
+    assert [g for g in bucket.grants if g] == [3, 3, 1]  # never stuck waiting for 7 at once
 
 
 def test_a_bucket_that_fails_fails_every_waiting_sender():

@@ -20,6 +20,7 @@ from tests.worker.test_dispatch import SPEC
 from worker.campaign.waiting import explain
 from worker.queues.broker import use_broker
 from worker.runtime import Runtime
+from worker.sending.cooldown import LocalCooldown
 from worker.sending.dispatch import send_batch
 from worker.settings import Settings
 
@@ -72,12 +73,14 @@ def test_a_halted_provider_and_a_cooldown_are_read_where_the_worker_reads_them(e
     from ledger.halts import clear
 
     clear(engine, "sandbox")
-    # Embedded, the cooldown lives in the sending process: this one, here.
+    # Embedded, the cooldown lives in the sending process: this one, here (on a clock
+    # that stands still, so that the time left is exact however slow the machine).
+    runtime._cooldowns["sandbox"] = LocalCooldown(clock=lambda: 1000.0)
     runtime.cooldown("sandbox").start(floor=20)
     here = explain(runtime, summarise(engine, SPEC.id), cooldowns_here=True)
     assert here.summary.waiting_for is not None
     assert here.summary.waiting_for.reason == "cooldown"
-    assert 15 < here.providers["sandbox"].cooldown_seconds <= 30
+    assert here.providers["sandbox"].cooldown_seconds == 20
     # Another process cannot see it, and says so rather than "no cooldown".
     elsewhere = explain(runtime, summarise(engine, SPEC.id))
     assert elsewhere.summary.waiting_for is None

@@ -23,6 +23,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -32,14 +33,24 @@ if TYPE_CHECKING:
 #: one starts again from ``base``.
 FORGET_AFTER = 120.0
 
+# Each script's last argument is "now" in milliseconds: "" (production) for the Redis
+# server's clock, one machine's time for every worker; tests pass their own.
+_NOW = """
+local now = tonumber(ARGV[#ARGV])
+if now == nil then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
 # KEYS[1] the provider's cooldown hash; ARGV: base s, cap s, floor s (Retry-After), jitter
-# (0..1), forget s. Returns milliseconds until the cooldown ends (the current one if it is
-# still running: concurrent failures of one outage do not stack).
-_START = """
+# (0..1), forget s, now. Returns milliseconds until the cooldown ends (the current one if
+# it is still running: concurrent failures of one outage do not stack).
+_START = (
+    _NOW
+    + """
 local base, cap, floor = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local jitter, forget = tonumber(ARGV[4]), tonumber(ARGV[5])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local state = redis.call('HMGET', KEYS[1], 'until', 'streak')
 local ends = tonumber(state[1]) or 0
 local streak = tonumber(state[2]) or 0
@@ -52,12 +63,13 @@ redis.call('HSET', KEYS[1], 'until', now + span, 'streak', streak)
 redis.call('PEXPIRE', KEYS[1], math.ceil(span + forget * 1000))
 return math.ceil(span)
 """
+)
 
-# KEYS[1]; ARGV: seconds. A pause as long as asked (or the cooldown running, if longer),
-# leaving the streak alone. Returns milliseconds until it ends.
-_PAUSE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+# KEYS[1]; ARGV: seconds, now. A pause as long as asked (or the cooldown running, if
+# longer), leaving the streak alone. Returns milliseconds until it ends.
+_PAUSE = (
+    _NOW
+    + """
 local ends = tonumber(redis.call('HGET', KEYS[1], 'until')) or 0
 local asked = now + math.ceil(tonumber(ARGV[1]) * 1000)
 if asked > ends then
@@ -67,15 +79,17 @@ end
 redis.call('PEXPIRE', KEYS[1], ends - now + 600000)
 return ends - now
 """
+)
 
-# KEYS[1]; returns milliseconds left in the cooldown (0 when none).
-_LEFT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+# KEYS[1]; ARGV: now. Returns milliseconds left in the cooldown (0 when none).
+_LEFT = (
+    _NOW
+    + """
 local ends = tonumber(redis.call('HGET', KEYS[1], 'until')) or 0
 if now < ends then return ends - now end
 return 0
 """
+)
 
 
 class Cooldown(Protocol):
@@ -102,28 +116,43 @@ class Cooldown(Protocol):
 
 
 class _Waiting:
+    _sleep: Callable[[float], None]
+
     def left(self) -> float:  # pragma: no cover - overridden
         raise NotImplementedError
 
     def wait(self) -> float:
         slept = 0.0
         while (left := self.left()) > 0:
-            time.sleep(left)
+            self._sleep(left)
             slept += left
         return slept
 
 
 class LocalCooldown(_Waiting):
-    """The cooldown in this process (embedded mode)."""
+    """The cooldown in this process (embedded mode).
 
-    def __init__(self, base: float = 1.0, cap: float = 60.0) -> None:
+    Parameters:
+        base, cap: the first cooldown's length and the longest, in seconds.
+        clock: seconds, monotonic; ``sleep``: waits that long. Tests pass a clock of
+            their own, that a sleep moves, so that no span depends on a machine's speed.
+    """
+
+    def __init__(
+        self,
+        base: float = 1.0,
+        cap: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.base, self.cap = base, cap
+        self._clock, self._sleep = clock, sleep
         self._until, self._streak = 0.0, 0
         self._lock = threading.Lock()
 
     def start(self, floor: float | None = None) -> float:
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             if now < self._until:
                 return self._until - now
             if now - self._until > FORGET_AFTER:
@@ -136,26 +165,42 @@ class LocalCooldown(_Waiting):
 
     def pause(self, seconds: float) -> float:
         with self._lock:
-            self._until = max(self._until, time.monotonic() + seconds)
-            return self._until - time.monotonic()
+            now = self._clock()
+            self._until = max(self._until, now + seconds)
+            return self._until - now
 
     def recovered(self) -> None:
         with self._lock:
             self._streak = 0
 
     def left(self) -> float:
-        return max(0.0, self._until - time.monotonic())
+        return max(0.0, self._until - self._clock())
 
 
 class RedisCooldown(_Waiting):
     """The cooldown in Redis, seen by every worker. ``left`` asks Redis at most every
     ``poll`` seconds (a process learns of a cooldown within that, and pays one round
-    trip per poll, not per message)."""
+    trip per poll, not per message).
+
+    Parameters:
+        clock: seconds for the scripts' "now" and this process's poll (tests);
+            ``None``: the Redis server's clock, and ``time.monotonic`` for the poll.
+        sleep: waits that long (``wait``).
+    """
 
     def __init__(
-        self, client: redis.Redis, key: str, base: float = 1.0, cap: float = 60.0, poll=0.1
+        self,
+        client: redis.Redis,
+        key: str,
+        base: float = 1.0,
+        cap: float = 60.0,
+        poll=0.1,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base, self.cap, self.key, self.poll = base, cap, key, poll
+        self._server_clock, self._sleep = clock, sleep
+        self._clock = clock or time.monotonic
         self._start = client.register_script(_START)
         self._left = client.register_script(_LEFT)
         self._pause = client.register_script(_PAUSE)
@@ -163,17 +208,23 @@ class RedisCooldown(_Waiting):
         self._known_until, self._asked_at = 0.0, float("-inf")
         self._lock = threading.Lock()
 
+    def _now(self) -> int | str:
+        """The scripts' "now": "" for the Redis server's own clock."""
+        return "" if self._server_clock is None else round(self._server_clock() * 1000)
+
     def start(self, floor: float | None = None) -> float:
-        args = [self.base, self.cap, floor or 0.0, random.random(), FORGET_AFTER]
+        args = [self.base, self.cap, floor or 0.0, random.random(), FORGET_AFTER, self._now()]
         span = int(self._start(keys=[self.key], args=args)) / 1000
         with self._lock:
-            self._known_until, self._asked_at = time.monotonic() + span, time.monotonic()
+            now = self._clock()
+            self._known_until, self._asked_at = now + span, now
         return span
 
     def pause(self, seconds: float) -> float:
-        span = int(self._pause(keys=[self.key], args=[seconds])) / 1000
+        span = int(self._pause(keys=[self.key], args=[seconds, self._now()])) / 1000
         with self._lock:
-            self._known_until, self._asked_at = time.monotonic() + span, time.monotonic()
+            now = self._clock()
+            self._known_until, self._asked_at = now + span, now
         return span
 
     def recovered(self) -> None:
@@ -182,8 +233,8 @@ class RedisCooldown(_Waiting):
 
     def left(self) -> float:
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             if now - self._asked_at >= self.poll:
-                left = int(self._left(keys=[self.key])) / 1000
+                left = int(self._left(keys=[self.key], args=[self._now()])) / 1000
                 self._known_until, self._asked_at = now + left, now
             return max(0.0, self._known_until - now)
