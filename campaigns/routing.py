@@ -143,7 +143,7 @@ class Router:
         except KeyError:
             pass
         spec = self.spec
-        provider = spec.carriers.get(carrier or "") if country == HOME else None
+        provider = spec.carriers.get(carrier) if country == HOME and carrier is not None else None
         if provider is None:
             provider = spec.countries.get(country)
         if provider is None and country != HOME:
