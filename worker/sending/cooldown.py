@@ -54,7 +54,7 @@ local jitter, forget = tonumber(ARGV[4]), tonumber(ARGV[5])
 local state = redis.call('HMGET', KEYS[1], 'until', 'streak')
 local ends = tonumber(state[1]) or 0
 local streak = tonumber(state[2]) or 0
-if now < ends then return ends - now end
+if now < ends then return math.ceil(ends - now) end
 if now - ends > forget * 1000 then streak = 0 end
 streak = streak + 1
 local span = math.min(cap, base * 2 ^ (streak - 1)) * (0.75 + 0.5 * jitter)
@@ -76,17 +76,19 @@ if asked > ends then
   redis.call('HSET', KEYS[1], 'until', asked)
   ends = asked
 end
-redis.call('PEXPIRE', KEYS[1], ends - now + 600000)
-return ends - now
+redis.call('PEXPIRE', KEYS[1], math.ceil(ends - now + 600000))
+return math.ceil(ends - now)
 """
 )
 
-# KEYS[1]; ARGV: now. Returns milliseconds left in the cooldown (0 when none).
+# KEYS[1]; ARGV: now. Returns milliseconds left in the cooldown (0 when none), rounded up:
+# Redis truncates a script's number, and a cooldown seen ending up to a millisecond early
+# let a probe fail inside it, which then started no cooldown of its own.
 _LEFT = (
     _NOW
     + """
 local ends = tonumber(redis.call('HGET', KEYS[1], 'until')) or 0
-if now < ends then return ends - now end
+if now < ends then return math.ceil(ends - now) end
 return 0
 """
 )
@@ -205,7 +207,7 @@ class RedisCooldown(_Waiting):
         self._left = client.register_script(_LEFT)
         self._pause = client.register_script(_PAUSE)
         self._client = client
-        self._known_until, self._asked_at = 0.0, float("-inf")
+        self._known_until, self._asked_at = 0.0, float("-inf")  # pragma: no mutate - asks first
         self._lock = threading.Lock()
 
     def _now(self) -> int | str:

@@ -144,7 +144,7 @@ return {first, second, math.floor(factor * 1000000)}
 """
 
 
-class Bucket(Protocol):
+class Bucket(Protocol):  # pragma: no mutate block - a Protocol, never run
     """One rate limit, asked on the sending loop (``worker.sending.gate``)."""
 
     rate: float
@@ -205,7 +205,11 @@ class LocalBucket:
         self._granted *= decay
         self._decayed_at = now
         if self._throttled > 0 and now - self._cut_at >= a.window:
-            seen = max(self._granted, self.rate * self.factor * a.window, self._throttled)
+            seen = max(
+                self._granted,
+                self.rate * self.factor * a.window,
+                self._throttled,  # pragma: no mutate - keeps 1 - throttled / seen >= 0: so does floor
+            )
             self.factor = max(a.floor, self.factor * (1 - self._throttled / seen))
             self._throttled, self._cut_at = 0.0, now
         gained = max(0.0, now - self._at) * self.rate * self.factor
@@ -275,10 +279,17 @@ class RedisBucket:
         self.factor = 1.0
 
     async def _call(
-        self, op: str, most: int, least: int = 0, back: int = 0, pause: float = 0.0
+        self,
+        op: str,
+        most: int,
+        least: int = 0,  # pragma: no mutate - "throttled" never reads it, give_back takes none
+        back: int = 0,
+        pause: float = 0.0,  # pragma: no mutate - only "throttled" reads it, and passes its own
     ) -> tuple[int, int]:
         a = self.adaptation
-        now = self._clock() if self._clock is not None else ""
+        now: int | str = ""  # pragma: no mutate - any text that is not a number: the server's clock
+        if self._clock is not None:
+            now = self._clock()
         args = [op, self.rate, self.burst, a.recover, a.floor, a.window * 1000]
         first, second, factor = await self._script(
             keys=[self.key], args=[*args, most, least, back, now, round(pause * 1000)]
@@ -292,10 +303,14 @@ class RedisBucket:
 
     async def give_back(self, tokens: int) -> None:
         if tokens > 0:
-            await self._call("take", 0, 0, back=tokens)
+            await self._call("take", 0, back=tokens)
 
     async def throttled(self, tokens: int = 1, pause: float = 0.0) -> bool:
-        isolated, _ = await self._call("throttled", tokens, pause=pause)
+        isolated, _ = await self._call(
+            "throttled",  # pragma: no mutate - the script counts any op but "take" as a throttle
+            tokens,
+            pause=pause,
+        )
         return bool(isolated)
 
 
@@ -315,7 +330,7 @@ class Both:
         if not got:
             return 0, wait
         matched, wait = await self.second.try_take(got, min(least, got))
-        if matched < got:
+        if matched < got:  # pragma: no mutate - giving back 0 tokens changes nothing (<=)
             await self.first.give_back(got - matched)
         return matched, wait
 
