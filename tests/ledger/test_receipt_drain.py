@@ -141,3 +141,10 @@ def test_a_pass_takes_as_many_statements_for_forty_receipts_as_for_four(engine, 
 
     assert scene(4, "small") == scene(40, "large")
     assert drain(engine, 1000)["waiting"] == 2 + 20  # the unknown ids, retried
+
+
+def test_an_empty_inbox_counts_nothing_and_a_last_empty_pass_adds_nothing(engine, clock):
+    assert drain(engine, 10) == NOTHING
+    ids = sent(engine, [f"E{i}" for i in range(4)])
+    store(engine, [receipt(pid, Status.DELIVERED) for pid in ids])
+    assert drain_all(engine, 2) == {**NOTHING, "applied": 4}  # passes of 2, 2, then none
