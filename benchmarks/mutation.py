@@ -39,7 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MUTANTS = ROOT / "mutants"
 
 # mutmut's exit codes per mutant (mutmut/stats.py): what each means for the score.
-KILLED = {1, 3, 36, 24, -24, 152, 255}  # a test failed, pytest broke, or it hung (timeout)
+TIMEOUT = {36, 24, -24, 152, 255}  # it hung past mutmut's timeout (SIGXCPU …)
+KILLED = {1, 3} | TIMEOUT  # a test failed, pytest broke, or it hung
 SURVIVED = {0}
 NO_TESTS = {5, 33}
 SKIPPED = {34}
@@ -52,6 +53,8 @@ class ModuleScore:
     module: str
     mutants: int
     killed: int
+    #: Of the killed, those that hung past their timeout rather than failing a test.
+    hung: int
     survived: int
     no_tests: int
     skipped: int
@@ -87,6 +90,7 @@ def score(module: str) -> ModuleScore:
         module=module,
         mutants=total,
         killed=of(KILLED),
+        hung=of(TIMEOUT),
         survived=of(SURVIVED),
         no_tests=of(NO_TESTS),
         skipped=of(SKIPPED),
@@ -105,15 +109,15 @@ def survivors(module: str) -> list[str]:
 
 
 def percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f} %".replace(".", ",")
+    return "—" if value is None else f"{value * 100:.1f} %"
 
 
 def table(scores: list[ModuleScore]) -> str:
-    header = ("module", "mutants", "killed", "survived", "no test", "score")
+    header = ("module", "mutants", "killed", "of them hung", "survived", "no test", "score")
     rows = [
         (
             s.module,
-            *(str(n) for n in (s.mutants, s.killed, s.survived, s.no_tests)),
+            *(str(n) for n in (s.mutants, s.killed, s.hung, s.survived, s.no_tests)),
             percent(s.score),
         )
         for s in scores
@@ -146,7 +150,9 @@ def run(children: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description="Mutation testing of Loa's rule modules (mutmut): each module's score."
+    )
     parser.add_argument("--report", action="store_true", help="the last run's table only")
     parser.add_argument("--survivors", action="store_true", help="list each survivor")
     parser.add_argument("--minimum", type=float, default=90.0, help="percent (default 90)")
@@ -156,13 +162,19 @@ def main(argv: list[str] | None = None) -> int:
     scores = [score(module) for module in rule_modules()]
     print(table(scores))
     total = ModuleScore("all", *(sum(getattr(s, f) for s in scores) for f in _COUNTS))
-    print(f"\nall rule modules: {percent(total.score)} of {total.mutants} mutants killed")
+    judged = total.mutants - total.skipped - total.unchecked
+    print(f"\nall rule modules: {percent(total.score)} of {judged} judged mutants killed")
+    if total.unchecked:
+        # A run of some modules only (``mutmut run 'campaigns.hours*'``): say what was not.
+        print(f"not run: {total.unchecked} mutants (run `make mutation` for every module)")
     if seconds is not None:
         print(f"mutation run: {seconds / 60:.1f} min with {options.children} processes")
     if options.survivors:
         for module in rule_modules():
             for name in survivors(module):
                 print(name)
+        if not any(survivors(module) for module in rule_modules()):
+            print("no survivors")
     low = [s.module for s in scores if s.score is not None and s.score * 100 < options.minimum]
     if low:
         print(f"under {options.minimum:g} %: {', '.join(low)}", file=sys.stderr)
@@ -170,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-_COUNTS = ("mutants", "killed", "survived", "no_tests", "skipped", "unchecked")
+_COUNTS = ("mutants", "killed", "hung", "survived", "no_tests", "skipped", "unchecked")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,10 +18,16 @@ def test_a_module_s_score_from_mutmut_s_exit_codes(tmp_path, monkeypatch):
     found = mutation.score("campaigns/hours.py")
     # Killed: two failing tests, a timeout and pytest's internal error; one survivor, two
     # unreached by any test; one skipped, out of the judged seven.
-    assert (found.mutants, found.killed, found.survived, found.no_tests) == (8, 4, 1, 2)
+    assert (found.mutants, found.killed, found.hung, found.survived, found.no_tests) == (
+        8,
+        4,
+        1,
+        1,
+        2,
+    )
     assert found.score == 4 / 7
     assert mutation.survivors("campaigns/hours.py") == ["d", "e", "h"]
-    assert "57,1 %" in mutation.table([found])
+    assert "57.1 %" in mutation.table([found])
 
 
 def test_every_rule_module_named_for_mutation_exists():
