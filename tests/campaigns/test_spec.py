@@ -86,3 +86,17 @@ def test_a_validity_that_ends_before_the_first_sending_hour_is_found(tmp_path):
     assert spec.expires_unsent(datetime(2026, 11, 30, 20, 0, tzinfo=VIETNAM)) is None  # open
     assert spec.expires_unsent(datetime(2026, 12, 1, 2, 0, tzinfo=VIETNAM)) is None  # 07:00 < 08:00
     assert load_spec(write(tmp_path, VALID)).expires_unsent(night) is None  # no hours at all
+
+
+@pytest.mark.parametrize(
+    ("validity", "accepted"),
+    [("7d", True), ("168h", True), ("169h", False), ("8d", False), ("0h", False)],
+)
+def test_validity_runs_up_to_seven_days_included(tmp_path, validity, accepted):
+    """A message may wait at most a week (MAX_VALIDITY), the edge included."""
+    path = write(tmp_path, VALID.replace('validity = "12h"', f'validity = "{validity}"'))
+    if accepted:
+        assert load_spec(path).validity <= timedelta(days=7)
+    else:
+        with pytest.raises(SpecError, match="validity"):
+            load_spec(path)

@@ -89,3 +89,14 @@ def test_an_unusable_ledger_url_is_a_ledger_error_without_its_password():
         with pytest.raises(LedgerError) as caught:
             make_engine(url)
         assert "hunter2" not in str(caught.value) and "***" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "secret_name", ["token", "access_token", "api_key", "apikey", "client_secret", "pwd"]
+)
+def test_a_url_s_token_or_key_is_masked_in_urls_and_in_messages(secret_name):
+    """A receipt callback carrying its provider's token (eSMS's CALLBACK_URL) must not show
+    it in `loa config show`, logs or errors."""
+    url = f"https://hook.example/receipts/esms?{secret_name}=S3cr3tValue&x=1"
+    assert "S3cr3tValue" not in mask_url(url) and "x=1" in mask_url(url)
+    assert "S3cr3tValue" not in redact(f"callback {url} refused")
