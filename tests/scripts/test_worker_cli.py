@@ -22,16 +22,15 @@ from tests.scripts.test_cli import EXAMPLE, ROOT, small_list
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return sock.getsockname()[1]
 
 
-def test_a_worker_process_sends_a_campaign_and_serves_metrics(
-    tmp_path, postgres_url, redis_namespace
-):
-    port = free_port()
+def worker_env(postgres_url: str, redis_namespace: str, port: int, **extra: str) -> dict:
+    """The environment of a ``loa`` process on this test's ledger and Redis namespace,
+    with the sandbox answering at once and its receipts within 50 ms."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
     env.update(
         LOA_DATABASE_URL=postgres_url,
@@ -42,17 +41,26 @@ def test_a_worker_process_sends_a_campaign_and_serves_metrics(
         LOA_PROVIDERS__SANDBOX__RECEIPT_MIN_DELAY_MS="10",
         LOA_PROVIDERS__SANDBOX__RECEIPT_MAX_DELAY_MS="50",
         dramatiq_prom_host="127.0.0.1",
+        **extra,
     )
+    return env
+
+
+def run_loa(env: dict, cwd, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scripts", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_a_worker_process_sends_a_campaign_and_serves_metrics(
+    tmp_path, postgres_url, redis_namespace
+):
+    port = free_port()
+    env = worker_env(postgres_url, redis_namespace, port)
 
     def loa(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "scripts", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_loa(env, tmp_path, *args)
 
     assert loa("db", "upgrade").returncode == 0
     worker = subprocess.Popen(

@@ -18,19 +18,13 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import REDIS_URL
 from tests.scripts.test_cli import EXAMPLE, ROOT, small_list
+from tests.scripts.test_worker_cli import free_port, run_loa, worker_env
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 SENT = 'loa_messages_total{outcome="sent",provider="sandbox"} 2.0'
 WAITED = re.compile(r'^loa_rate_wait_seconds_total\{provider="sandbox"\} (\S+)$', re.MULTILINE)
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 #: Another loopback address than the default's: the server must be found here, and not
@@ -42,33 +36,20 @@ def test_metrics_are_served_where_told_with_the_seconds_senders_waited_for_token
     tmp_path, postgres_url, redis_namespace
 ):
     port = free_port(HOST)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOA_")}
-    env.update(
-        LOA_DATABASE_URL=postgres_url,
-        LOA_REDIS_URL=REDIS_URL,
-        LOA_REDIS_NAMESPACE=redis_namespace,
+    env = worker_env(
+        postgres_url,
+        redis_namespace,
+        port,
         LOA_METRICS_HOST=HOST,
-        LOA_METRICS_PORT=str(port),
         # Two a second, one at a time: 1.9 a second aimed at (5 % headroom), and a new
         # bucket starts empty, so the first sender cannot get its token before
         # 1 / 1.9 = 0.53 s after the bucket is first asked, however fast the machine.
         LOA_PROVIDERS__SANDBOX__RATE_PER_SECOND="2",
         LOA_PROVIDERS__SANDBOX__BURST="1",
-        LOA_PROVIDERS__SANDBOX__LATENCY_MS="0",
-        LOA_PROVIDERS__SANDBOX__RECEIPT_MIN_DELAY_MS="10",
-        LOA_PROVIDERS__SANDBOX__RECEIPT_MAX_DELAY_MS="50",
-        dramatiq_prom_host="127.0.0.1",
     )
 
     def loa(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "scripts", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_loa(env, tmp_path, *args)
 
     assert loa("db", "upgrade").returncode == 0
     worker = subprocess.Popen(
