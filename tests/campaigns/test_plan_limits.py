@@ -321,3 +321,24 @@ def test_a_fixed_text_past_what_a_fallback_advises_is_a_warning_naming_it():
         "'intl' (routing.fallback), which advises at most 320 characters per message"
     )
     assert warning.as_dict()["fallback"] is True
+
+
+def test_a_text_of_exactly_twilios_limit_is_taken_and_one_more_character_is_not(tmp_path):
+    """Twilio's own words: a body "can be up to 1,600 characters". Row 3 is exactly that
+    (planned, only advised against), row 4 one more (refused); both are 11 parts, so only
+    the count of characters tells them apart."""
+    result = plan_sized(tmp_path, [1600, 1601])
+    assert result.returncode == 2, result.stdout
+    (line,) = result.stderr.strip().splitlines()
+    assert (
+        "over what provider 'intl' takes (at most 1.600 characters per message) on 1 row: "
+        "row 4 (1.601 characters, 11 parts)"
+    ) in line
+    assert "row 3" not in line
+
+    planned = plan_sized(tmp_path, [1600], "--json")
+    assert planned.returncode == 0, planned.stderr
+    summary = json.loads(planned.stdout)
+    assert summary["planned"] == 2  # the Vietnamese row and the 1,600 characters
+    (warning,) = summary["limit_warnings"]
+    assert (warning["limit"], warning["rows"]) == ("advised_characters", [3])

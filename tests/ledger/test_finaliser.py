@@ -8,6 +8,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from campaigns.recipients import ListRow
+from campaigns.spec import CampaignSpec
 from campaigns.status import Status
 from ledger.finaliser import finalise
 from ledger.handover import record_sent
@@ -73,3 +74,26 @@ def test_waiting_past_validity_becomes_expired(engine):
         conn.execute(sa.update(campaigns).values(valid_until=now() - timedelta(minutes=1)))
     assert finalise(engine) == {"unknown": 0, "expired": 5, "cancelled": 0}
     assert status_counts(engine, SPEC.id)[Status.EXPIRED] == 5
+
+
+def test_a_short_window_settles_only_its_own_providers_messages(engine):
+    """One campaign, two providers: Viettel numbers through ``viettel-gw`` (the default
+    72 h window), the rest through ``sandbox`` (24 h). Messages sent 30 h ago are past
+    the sandbox's window but well within the gateway's: the gateway's receipts may still
+    come, so its messages must stay ``sent``."""
+    spec = CampaignSpec.model_validate(
+        {**SPEC.model_dump(mode="json"), "routing": {"carriers": {"viettel": "viettel-gw"}}}
+    )
+    viettel = [f"0961{i:06d}" for i in range(3)]  # 096: Viettel
+    mobifone = [f"0901{i:06d}" for i in range(4)]  # 090: MobiFone, the default route
+    rows = [ListRow(row=i + 2, phone=p, values=()) for i, p in enumerate(viettel + mobifone)]
+    intake = record(engine, spec, rows)
+    claimed = [m for batch, _ in intake.batches for m in claim_batch(engine, spec.id, batch)]
+    record_sent(engine, spec.id, [(m.id, f"P{m.id}") for m in claimed])
+    age(engine, [m.id for m in claimed], hours=30)
+
+    assert finalise(engine, {"sandbox": timedelta(hours=24)})["unknown"] == 4
+    pairs = (messages.c.provider, messages.c.status)
+    with engine.connect() as conn:
+        by_provider = sorted(conn.execute(sa.select(*pairs, sa.func.count()).group_by(*pairs)))
+    assert by_provider == [("sandbox", "unknown", 4), ("viettel-gw", "sent", 3)]

@@ -190,3 +190,49 @@ def test_a_breakdown_by_a_column_of_numbers_never_shows_a_whole_number(engine):
         assert whole not in shown, whole
     assert "Gọi " in shown and " sau 5h" in shown  # the rest of the note is kept
     assert sum(sum(v.values()) for v in data["by_column"].values()) == 4
+
+
+def test_parts_billed_and_cost_count_what_a_provider_took_whatever_became_of_it(engine):
+    """Texts of 1, 2, 4, 3 and 2 parts, each ending differently: delivered, undelivered,
+    unknown (timed out: it may well have gone out, and the provider bills it), failed
+    (refused: never billed) and still sent. Each carrier has its own price, so the cost
+    names which messages were counted. Worked out by hand from GSM-7's rule (160
+    characters in one part, 153 per part beyond): 100 chars -> 1, 200 -> 2, 500 -> 4,
+    400 -> 3, 300 -> 2."""
+    from campaigns.spec import CampaignSpec
+    from ledger.handover import mark_handed
+    from ledger.summary import summarise
+
+    prices = {"currency": "VND", "default": 900, "mobifone": 600, "vinaphone": 700,
+              "viettel": 800}  # fmt: skip
+    spec = CampaignSpec.model_validate(
+        {**SPEC.model_dump(mode="json"), "messages": {"vi": "{name}"}, "prices": prices}
+    )
+    scene = [  # (phone, characters, what becomes of it)
+        ("0901234567", 100, Status.DELIVERED),  # MobiFone, 1 part
+        ("0912345678", 200, Status.UNDELIVERED),  # VinaPhone, 2 parts
+        ("0961234567", 500, Status.UNKNOWN),  # Viettel, 4 parts
+        ("0971234567", 400, Status.FAILED),  # Viettel, 3 parts: refused, not billed
+        ("0931234567", 300, Status.SENT),  # MobiFone, 2 parts, no receipt yet
+    ]
+    rows = [ListRow(i + 2, phone, ("x" * size, "")) for i, (phone, size, _) in enumerate(scene)]
+    record(engine, spec, rows, COLUMNS)
+    by_phone = {m.recipient: m for m in claim_batch(engine, spec.id, 1)}
+    claimed = [by_phone[f"+84{phone[1:]}"] for phone, _, _ in scene]
+    assert [m.parts for m in claimed] == [1, 2, 4, 3, 2]
+    mark_handed(engine, [m.id for m in claimed])
+    for message, (_, _, outcome) in zip(claimed, scene, strict=True):
+        if outcome in (Status.UNKNOWN, Status.FAILED):
+            record_outcome(engine, message.id, outcome, "worker", "read_timeout")
+        else:
+            record_sent(engine, spec.id, [(message.id, f"P{message.id}")])
+            if outcome != Status.SENT:
+                apply_receipt(engine, "sandbox", f"P{message.id}", outcome, None)
+
+    billed = 1 + 2 + 4 + 2  # everything but the failed one
+    cost = 1 * 600 + 2 * 700 + 4 * 800 + 2 * 600
+    data = build(engine, spec.id).as_dict()
+    assert data["statuses"] == {"delivered": 1, "failed": 1, "sent": 1, "undelivered": 1,
+                                "unknown": 1}  # fmt: skip
+    assert (data["parts_billed"], data["cost"]) == (billed, cost)
+    assert summarise(engine, spec.id).as_dict()["parts"] == billed  # `loa campaign status`

@@ -247,3 +247,57 @@ def test_a_number_typed_into_a_kept_column_is_dropped_too():
     cells = ["Nguyễn Văn A", "0987654321", "Phường 10", "+84 98 765 4322"]
     assert kept_cells(cells, keep) == [None, None, "Phường 10", None]
     assert kept_cells(["An", "+84987654322", "vi"], keep) == [None, None, "vi"]
+
+
+def test_only_settled_receipts_are_keyed_and_pending_ones_still_apply_afterwards(engine):
+    """Three receipts older than the period: one applied, one never drained yet (the
+    drainer was down), one waiting for a send that was never recorded. Only the applied
+    one is keyed: the others still have to work as receipts, so their plain digests must
+    stay (a replay of them is recognised by it) and the pending one must still reach its
+    message when the drainer comes back. Once settled, they are keyed in turn."""
+    from ledger.receipts import APPLIED, PENDING, UNMATCHED, WAITING
+    from ledger.summary import status_counts
+
+    ids = sent(engine, count=2)
+
+    def inbound(provider_id: str, stat: str = "DELIVRD") -> Inbound:
+        fields = {"id": provider_id, "stat": stat, "To": "+84912300000"}
+        return Inbound("sandbox", provider_id, Status.DELIVERED, stat, None, None,
+                       digest("sandbox", fields))  # fmt: skip
+
+    def state() -> dict[str, tuple[str, str]]:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(receipts.c.provider_message_id, receipts.c.state, receipts.c.digest)
+            ).all()
+        return {provider_id: (st, dg) for provider_id, st, dg in rows}
+
+    settled, pending, waiting = inbound(f"P{ids[0]}"), inbound(f"P{ids[1]}"), inbound("P-none")
+    store(engine, [settled, waiting])
+    drain_all(engine)  # applied, and waiting: its send is not recorded
+    store(engine, [pending])  # arrived; the drainer has not run since
+    with engine.begin() as conn:
+        conn.execute(sa.update(receipts).values(received_at=now() - OLD))
+    assert {k: v[0] for k, v in state().items()} == {
+        settled.provider_message_id: APPLIED,
+        pending.provider_message_id: PENDING,
+        waiting.provider_message_id: WAITING,
+    }
+
+    assert apply(engine, KEY, timedelta(days=90)).receipts == 1
+    after = state()
+    assert after[settled.provider_message_id][1].startswith("h:")
+    assert after[pending.provider_message_id] == (PENDING, pending.digest)
+    assert after[waiting.provider_message_id] == (WAITING, waiting.digest)
+
+    store(engine, [pending, waiting])  # replays, recognised by their digests
+    assert len(state()) == 3
+    drain_all(engine)  # the drainer is back: the pending receipt reaches its message
+    assert status_counts(engine, SPEC.id)[Status.DELIVERED] == 2
+    assert {k: v[0] for k, v in state().items()} == {
+        settled.provider_message_id: APPLIED,
+        pending.provider_message_id: APPLIED,
+        waiting.provider_message_id: UNMATCHED,  # waited past its day
+    }
+    assert apply(engine, KEY, timedelta(days=90)).receipts == 2  # settled now: keyed
+    assert all(dg.startswith("h:") for _, dg in state().values())

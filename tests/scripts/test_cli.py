@@ -27,6 +27,9 @@ def loa(
     environment = {
         k: v for k, v in os.environ.items() if not k.startswith("LOA_") and k not in TERMINAL
     }
+    # This tree's code, as tests/rig.py runs it: in a copy of the tree, the copy's (not
+    # whatever checkout the virtualenv's editable install points at).
+    environment["PYTHONPATH"] = str(ROOT)
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "scripts", *args],

@@ -114,3 +114,45 @@ def test_immediate_retries_count_within_an_attempt_not_as_attempts(engine, tmp_p
     assert len(_work_until_idle(broker, most=5)) == 2
     assert sorted(provider.calls.values()) == [2 * (1 + 1)] * RECIPIENTS
     assert _settled(engine) == [("failed", CODE, 2)] * RECIPIENTS
+
+
+class RefusedOnce(QueueFull):
+    """Refuses each message for now the first time it sees it, accepts it the next."""
+
+    async def send(self, message):
+        self.calls[message.message_id] += 1
+        if self.calls[message.message_id] == 1:
+            raise SendError(ErrorKind.RETRYABLE, CODE, "sender queue full")
+        return await Recording.send(self, message)
+
+
+def test_a_halt_charges_no_attempt_and_the_resumed_provider_has_them_all(engine, tmp_path):
+    """The provider halts (bad credentials) on the batch's first send: every message is
+    given back unprocessed, which is nobody's fault but the provider's, so its claim's
+    attempt is taken back. After the operator's resume, each message still has its two
+    attempts: refused for now at the first, sent at the second. Charged for the halt, it
+    would have had one left and failed at its first refusal."""
+    from ledger.halts import halted
+    from tests.worker.test_dispatch import Refusing
+    from worker.campaign.control import resume_provider
+
+    rows = [ListRow(row=i + 2, phone=f"09123{i:05d}", values=()) for i in range(RECIPIENTS)]
+    record(engine, SPEC, rows)
+    refusing = Refusing(SendError(ErrorKind.HALT, "http_401", "credentials refused"))
+    settings = {"max_attempts": 2, "immediate_retries": 0, "send_concurrency": 1}
+    runtime = runtime_for(engine, tmp_path, refusing, **settings)
+    broker = use_broker(StubBroker(), runtime.settings)
+    set_runtime(runtime)
+    enqueue_batch("sandbox", SPEC.id, 1)
+
+    assert len(_work_until_idle(broker, most=3)) == 1  # nothing re-enqueued: it waits
+    assert halted(engine, "sandbox") is not None and len(refusing.sent) == 1
+    assert _settled(engine) == [("queued", "http_401", 0)] * RECIPIENTS
+
+    provider = RefusedOnce()
+    runtime._providers["sandbox"] = provider
+    runtime._lanes.pop("sandbox", None)  # its senders call the provider they were made with
+    assert resume_provider(runtime, "sandbox") == 1
+    assert len(_work_until_idle(broker, most=4)) == 2  # the resumed job, then its retry
+    assert sorted(provider.calls.values()) == [2] * RECIPIENTS
+    assert _settled(engine) == [("sent", None, 2)] * RECIPIENTS

@@ -159,3 +159,61 @@ def test_a_provider_halt_that_leaves_others_sending_is_not_a_campaign_halt(engin
     summary = summarise(engine, spec.id)
     assert summary.progress_state == "running"  # the default provider still has work
     assert summary.state_reason == "provider intl halted: 103 balance exhausted"
+
+
+class HaltsAfter(Recording):
+    """Accepts the first ``accepted`` messages, times out on the next one after sending it
+    (it may have gone out), then refuses everything with a halt: a balance that ran out
+    mid-batch."""
+
+    def __init__(self, accepted: int):
+        super().__init__()
+        self.accepted = accepted
+        self.calls: list[int] = []
+
+    async def send(self, message):
+        self.calls.append(message.message_id)
+        if len(self.calls) <= self.accepted:
+            return await super().send(message)
+        if len(self.calls) == self.accepted + 1:
+            raise TimeoutError("read timeout after sending")
+        raise HALT
+
+    def classify(self, error):
+        if isinstance(error, TimeoutError):
+            return SendError(ErrorKind.AMBIGUOUS, "read_timeout")
+        return error
+
+
+def test_a_halt_hands_over_only_what_never_reached_the_halted_provider(engine, tmp_path):
+    """Two messages accepted and one timed out before the halt: all three may be on a
+    handset already, and their receipts will come from the halted provider, so they stay
+    with it. Only the messages it never got go to the fallback."""
+    from ledger.messages import apply_receipt
+
+    spec = routed(fallback=["backup"])
+    record(engine, spec, rows(VIETNAMESE), batch_size=20)
+    halting, backup = HaltsAfter(accepted=2), recording("backup")
+    runtime = runtime_for(engine, tmp_path, halting, send_concurrency=1)
+    add(runtime, backup)
+    broker = stub_broker(runtime, "backup")
+
+    send_batch(runtime, spec.id, 1, "sandbox")
+    accepted, timed_out, refused = halting.calls[:2], halting.calls[2], halting.calls[3]
+    assert len(halting.calls) == 4  # nothing more once it halted (one sender)
+    assert jobs(broker, "sms.backup") == [(spec.id, 1, "backup")]
+    with engine.connect() as conn:
+        where = dict(conn.execute(sa.select(messages.c.id, messages.c.provider)).all())
+    assert {where[i] for i in accepted} == {"sandbox"}
+    assert where[timed_out] == "sandbox"
+    assert where[refused] == "backup"  # refused unprocessed: safe to offer elsewhere
+    assert list(where.values()).count("backup") == 9
+
+    send_batch(runtime, spec.id, 1, "backup")
+    assert sorted(m.message_id for m in backup.sent) == sorted(
+        i for i, name in where.items() if name == "backup"
+    )
+    # The halted provider's receipt for a message it took still lands on that message.
+    assert apply_receipt(engine, "sandbox", f"R{accepted[0]}", Status.DELIVERED, None).moved
+    counts = status_counts(engine, spec.id)
+    assert (counts[Status.SENT], counts[Status.DELIVERED], counts[Status.UNKNOWN]) == (10, 1, 1)

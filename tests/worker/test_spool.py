@@ -9,10 +9,12 @@ import stat
 import pytest
 import sqlalchemy as sa
 
+from campaigns.recipients import ListRow
 from campaigns.status import Status
 from ledger.messages import apply_receipt, claim_batch, record_outcome
 from ledger.schema import messages
 from ledger.summary import status_counts
+from tests.helpers import record
 from tests.worker.test_dispatch import SPEC, runtime_with_campaign
 from worker.sending.spool import Spool
 
@@ -137,3 +139,27 @@ def test_a_spool_folder_others_may_write_is_not_read(engine, tmp_path):
         spool.check_writable()
     (tmp_path / "spool").chmod(0o700)
     assert spool.replay(engine) == 1
+
+
+def test_a_spooled_id_is_believed_only_for_the_campaign_it_names(engine, tmp_path):
+    """Two campaigns sending at once. A spool entry names campaign A and a message id
+    that is campaign B's (a file from another ledger, or planted): the id must not become
+    the provider id of B's message, though that message is open to one (``sending``,
+    or ``unknown`` after the reaper), or a receipt meant for somebody else would settle
+    it. A's own entry in the same file is written."""
+    runtime_with_campaign(engine, tmp_path)
+    other = SPEC.model_copy(update={"id": "other-campaign"})
+    record(engine, other, [ListRow(row=i + 2, phone=f"09123{i:05d}", values=()) for i in range(3)])
+    mine = claim_batch(engine, SPEC.id, 1)[0]
+    theirs = claim_batch(engine, other.id, 1)
+    record_outcome(engine, theirs[1].id, Status.UNKNOWN, "reaper", "claim_abandoned")
+
+    spool = Spool(tmp_path / "spool")
+    spool.sent(SPEC.id, [(mine.id, "P-MINE"), (theirs[0].id, "P-X0"), (theirs[1].id, "P-X1")])
+    assert spool.replay(engine) == 1
+    ids = provider_ids(engine)
+    assert ids[mine.id] == "P-MINE"
+    assert (ids[theirs[0].id], ids[theirs[1].id]) == (None, None)
+    counts = status_counts(engine, other.id)
+    assert (counts[Status.SENDING], counts[Status.UNKNOWN], counts[Status.SENT]) == (2, 1, 0)
+    assert not apply_receipt(engine, "sandbox", "P-X1", Status.DELIVERED, None).matched

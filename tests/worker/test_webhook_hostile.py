@@ -335,3 +335,40 @@ def test_a_big_batch_sent_in_one_piece_is_not_taken_for_big_headers(engine, tmp_
         client.close()
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["welcomed"] == 300
+
+
+def test_a_signature_check_that_cannot_run_refuses_the_receipt(engine, tmp_path, monkeypatch):
+    """The SDK's signer failing in a way nobody foresaw (a TypeError: ``compare_digest``
+    once raised one for a header of non-ASCII bytes) proves nothing: the receipt is
+    refused (403) and nothing is stored, a forged one as much as an honest one. Once the
+    check runs again, the same honest receipt is taken: the 403 was the check's."""
+    sent_campaign(engine, "intl", ["SM1"])
+    fields = {"MessageSid": "SM1", "MessageStatus": "delivered"}
+    honest = RequestValidator(AUTH).compute_signature(PUBLIC, fields)
+
+    def broken(self, *args, **kwargs):
+        raise TypeError("the signer broke")
+
+    with webhook(engine, tmp_path) as (base, _):
+        with monkeypatch.context() as patched:
+            patched.setattr(RequestValidator, "compute_signature", broken)
+            assert twilio_post(base, fields, signature="forged")[0] == 403
+            assert twilio_post(base, fields, signature=honest)[0] == 403
+            assert inbox(engine) == []
+        assert twilio_post(base, fields, signature=honest)[0] == 200
+    assert inbox(engine) == [("pending", "delivered")]
+
+
+def test_a_host_no_url_parser_takes_gets_a_403_not_an_accepted_receipt(engine, tmp_path):
+    """The signed URL is worked out from the request's, whose host comes from the Host
+    header: one no URL parser takes ("[") leaves the signature unprovable, so a receipt
+    with it is refused and stored nowhere, never taken on trust."""
+    sent_campaign(engine, "intl", ["SM1"])
+    fields = {"MessageSid": "SM1", "MessageStatus": "undelivered"}
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"}
+    form = urllib.parse.urlencode(fields).encode()
+    with webhook(engine, tmp_path) as (base, _):
+        for host in ("[", "x:abc"):
+            status, _ = call(f"{base}/receipts/intl", form, {**headers, "Host": host})
+            assert status == 403, host
+    assert inbox(engine) == []
