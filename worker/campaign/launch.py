@@ -20,6 +20,7 @@ from worker.campaign.planning import ListOptions, Prepared, prepare
 from worker.logging import get_logger
 from worker.queues.jobs import enqueue_batch
 from worker.runtime import Runtime
+from worker.upkeep.recovery import live_jobs
 
 log = get_logger("loa.launch")
 
@@ -41,6 +42,22 @@ def _counting(chunks: Iterable[Chunk], tick: Callable[[int], None]) -> Iterator[
         yield chunk
 
 
+def _lost_batches(runtime: Runtime, campaign_id: str, differs: bool) -> list[tuple[int, str]]:
+    """What a relaunch puts back: the running campaign's batches still holding queued
+    messages that have no job in Redis (claims would make a second job harmless, but it
+    is work for nothing). None when the relaunch is refused (another list: exit 2, a
+    refused command changes nothing) or the campaign is not running (paused, cancelled,
+    scheduled: resume and the scheduler enqueue theirs)."""
+    if differs or load_campaign(runtime.engine, campaign_id).state != "running":
+        return []
+    jobs = live_jobs(runtime) or set()
+    return [
+        (batch, provider)
+        for batch, provider in queued_batches(runtime.engine, campaign_id)
+        if (campaign_id, batch, provider) not in jobs
+    ]
+
+
 def launch(
     runtime: Runtime,
     spec: CampaignSpec | Path,
@@ -54,8 +71,9 @@ def launch(
 ) -> Launched:
     """Record a campaign and its list, then enqueue its batches.
 
-    Launching a campaign that is already in the ledger adds nothing; its batches that
-    still hold ``queued`` messages are enqueued again (harmless: claims make it so).
+    Launching a campaign that is already in the ledger adds nothing; if it is running,
+    its batches that still hold ``queued`` messages and have no job in Redis are enqueued
+    again. With another list (``Launched.list_differs``) nothing is enqueued.
     ``parallel`` plans in a second process (default: for lists of 4 MB and more).
     ``start_at``: recorded now, sent from then (``scheduled`` until ``loa scheduler``
     starts it).
@@ -91,8 +109,7 @@ def launch(
             fresh.rows_read,
         )
     prepared.planner.summary = summary()  # the child's, when planned in a child
-    # A relaunch adds nothing, and puts back what is still queued (claims make it safe).
-    batches = list(intake.batches) if intake.created else queued_batches(runtime.engine, spec.id)
+    batches = list(intake.batches) if intake.created else _lost_batches(runtime, spec.id, differs)
     if load_campaign(runtime.engine, spec.id).state == "scheduled":
         batches = []  # `loa scheduler` enqueues them when the time comes
     for batch, provider in batches:

@@ -1,0 +1,80 @@
+"""Launching a campaign id again, on real Redis: the same list puts back only batches whose
+job Redis lost, another list (refused, exit 2 in the CLI) and a paused campaign put back
+nothing. A refused command changes nothing, and a batch never gets a second job."""
+
+from __future__ import annotations
+
+import pytest
+from dramatiq.brokers.redis import RedisBroker
+from pydantic import SecretStr
+
+from tests.conftest import REDIS_URL
+from tests.scripts.test_cli import EXAMPLE, small_list
+from worker.campaign.control import pause, resume
+from worker.campaign.launch import launch
+from worker.queues.broker import use_broker
+from worker.runtime import Runtime
+from worker.settings import Settings
+from worker.upkeep.recovery import live_jobs
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def runtime(engine, tmp_path, redis_namespace):
+    settings = Settings(
+        database_url=SecretStr(engine.url.render_as_string(hide_password=False)),
+        redis_url=SecretStr(REDIS_URL),
+        redis_namespace=redis_namespace,
+        var_dir=tmp_path,
+    )
+    runtime = Runtime(settings, engine=engine)
+    broker = RedisBroker(url=REDIS_URL, namespace=redis_namespace)
+    use_broker(broker, settings)
+    yield runtime
+    broker.flush_all()
+    broker.close()
+
+
+def jobs(runtime: Runtime) -> int:
+    """How many ``send_batch`` jobs Redis holds, counted one by one (not as a set)."""
+    client = runtime.redis()
+    namespace = runtime.settings.redis_namespace
+    return sum(
+        client.hlen(key) for key in client.scan_iter(f"{namespace}:*.msgs") if b".DQ." not in key
+    )
+
+
+def test_the_same_list_again_gives_no_batch_a_second_job(runtime, tmp_path):
+    listed = small_list(tmp_path)
+    first = launch(runtime, EXAMPLE, listed)
+    assert first.created and first.batches_enqueued == 1 and jobs(runtime) == 1
+
+    again = launch(runtime, EXAMPLE, listed)
+    assert (again.created, again.list_differs, again.batches_enqueued) == (False, False, 0)
+    assert jobs(runtime) == 1
+
+    runtime.redis().delete(*runtime.redis().keys(f"{runtime.settings.redis_namespace}:*"))
+    assert live_jobs(runtime) == set()  # Redis lost its data: the relaunch puts it back
+    assert launch(runtime, EXAMPLE, listed).batches_enqueued == 1 and jobs(runtime) == 1
+
+
+def test_another_list_is_refused_and_enqueues_nothing(runtime, tmp_path):
+    launch(runtime, EXAMPLE, small_list(tmp_path))
+    runtime.redis().delete(*runtime.redis().keys(f"{runtime.settings.redis_namespace}:*"))
+    other = tmp_path / "other.csv"
+    other.write_text("Họ tên,Số điện thoại\nDũng,0913 000 111\n", encoding="utf-8")
+
+    refused = launch(runtime, EXAMPLE, other)
+    # Even with every job lost, a refused relaunch leaves that to the housekeeper.
+    assert (refused.list_differs, refused.batches_enqueued, jobs(runtime)) == (True, 0, 0)
+
+
+def test_a_paused_campaign_relaunched_stays_without_jobs_until_resumed(runtime, tmp_path):
+    listed = small_list(tmp_path)
+    campaign_id = launch(runtime, EXAMPLE, listed).campaign_id
+    pause(runtime, campaign_id)
+    runtime.redis().delete(*runtime.redis().keys(f"{runtime.settings.redis_namespace}:*"))
+
+    assert launch(runtime, EXAMPLE, listed).batches_enqueued == 0 and jobs(runtime) == 0
+    assert resume(runtime, campaign_id) == 1 and jobs(runtime) == 1
