@@ -148,6 +148,20 @@ class ArrivalsConfig:
         """The arrivals campaign of the arrival's month (Vietnam's calendar)."""
         return f"{self.spec.id}-{arrived_at.astimezone(VIETNAM):%Y-%m}"
 
+    def campaign_of_reject(self, record: Mapping[str, Any], now: datetime) -> str:
+        """The campaign a rejected event is counted in: its arrival's month when its
+        ``arrived_at`` can be read and lies within the tolerances (a bad number in last
+        month's feed belongs to last month's figures, not to a campaign of this month
+        holding nothing else), otherwise the month it was received in."""
+        try:
+            arrived_at = parse_time(record.get("arrived_at"))
+        except ArrivalRejected:
+            return self.campaign_id(now)
+        rules = self.rules
+        if now - rules.past_tolerance <= arrived_at <= now + rules.future_tolerance:
+            return self.campaign_id(arrived_at)
+        return self.campaign_id(now)
+
     def language(self, arrival: Arrival) -> str:
         """The event's language if there is a text for it, else the number's country's
         (or the roaming country's), else English, then Vietnamese, then the default."""

@@ -191,3 +191,30 @@ def test_a_queue_away_after_the_commit_loses_no_event(engine, tmp_path, monkeypa
             sa.select(sa.func.count()).select_from(messages).where(messages.c.status == "queued")
         )
     assert queued == 3  # the housekeeper's rescue enqueues their batch again
+
+
+def test_a_rejected_event_counts_in_its_arrivals_month_not_the_ingests(engine, tmp_path):
+    """Last evening's feed read at 03:10 on the 1st: the bad number belongs to November's
+    figures beside its good neighbours, and no December campaign is opened to hold it
+    alone. An event whose time cannot be read counts in the month it was received."""
+    runtime = runtime_for(engine, tmp_path)
+    use_broker(StubBroker(), runtime.settings)
+    after_midnight = datetime(2026, 12, 1, 3, 10, tzinfo=VIETNAM)
+    evening = "2026-11-30T21:00:00+07:00"
+    feed = [
+        arrival(1, "+8210" + "00000001", evening),
+        arrival(2, "+8210" + "00000002", evening),
+        arrival(3, "abc", evening),
+    ]
+    Ingest(runtime, CONFIG, clock=lambda: after_midnight).run(feed)
+    with engine.connect() as conn:
+        opened = dict(conn.execute(sa.select(campaigns.c.id, campaigns.c.intake)).all())
+    assert list(opened) == [CAMPAIGN[:-2] + "11"]
+    november = opened[CAMPAIGN[:-2] + "11"]
+    assert (november["rows_read"], november["welcomed"], november["rejected"]) == (3, 2, 1)
+
+    Ingest(runtime, CONFIG, clock=lambda: after_midnight).run([arrival(4, "abc", "yesterday")])
+    with engine.connect() as conn:
+        opened = dict(conn.execute(sa.select(campaigns.c.id, campaigns.c.intake)).all())
+    assert opened[CAMPAIGN[:-2] + "12"]["rejected_by_reason"] == {"bad_number": 1}
+    assert opened[CAMPAIGN[:-2] + "11"]["rows_read"] == 3

@@ -139,18 +139,19 @@ class Ingest:
             if reason:
                 tally[f"{name}_by_reason:{reason}"] += 1
 
-        current = config.campaign_id(moment)
         for where, record in chunk:
             result.read += 1
+            fields = record if isinstance(record, Mapping) else {}
             try:
                 if isinstance(record, ArrivalRejected):  # unreadable as a row of its file
                     raise record
-                arrivals.append(config.parse(record if isinstance(record, Mapping) else {}, moment))
+                arrivals.append(config.parse(fields, moment))
             except ArrivalRejected as exc:
                 result.rejected[exc.reason.value] += 1
                 result.rejects.append((where, exc.reason.value, exc.field, str(exc)))
-                count(current, "rows_read")
-                count(current, "rejected", exc.reason.value)
+                month = config.campaign_of_reject(fields, moment)
+                count(month, "rows_read")
+                count(month, "rejected", exc.reason.value)
         with self.runtime.engine.begin() as conn:
             fresh = take_events(conn, [a.event_id for a in arrivals])
             due: dict[str, tuple[Arrival, Welcome]] = {}  # by number: the first one wins
