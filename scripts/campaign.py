@@ -75,13 +75,22 @@ def _check_sendable(spec: Path, start: datetime | None, go_on: bool) -> None:
         loaded_spec = load_spec(spec)
     moment = start or now()
     unsent = loaded_spec.expires_unsent(moment)
-    if unsent is None or go_on:
+    if unsent is None:
         return
     first, end = (t.astimezone(VIETNAM) for t in unsent)
+    why = (
+        f"{spec}: every message would expire unsent: the validity "
+        f"({fmt.duration(loaded_spec.validity.total_seconds())}) ends at {end:%H:%M %d/%m}, "
+        f"before the sending hours open at {first:%H:%M %d/%m} (Vietnam)"
+    )
+    if go_on:  # told to go on: said all the same, so nobody wonders later
+        err.print(
+            f"Cảnh báo · warning: {why}; going on (--even-if-expired).",
+            style="yellow", markup=False, soft_wrap=True,
+        )  # fmt: skip
+        return
     fail(
-        f"{spec}: every message would expire unsent: the validity ({loaded_spec.validity}) "
-        f"ends at {end:%H:%M %d/%m}, before the sending hours open at {first:%H:%M %d/%m} "
-        "(Vietnam). Launch later, lengthen `validity`, widen `sending_hours`, or pass "
+        f"{why}. Launch later, lengthen `validity`, widen `sending_hours`, or pass "
         "--even-if-expired.",
         BAD_INPUT,
     )

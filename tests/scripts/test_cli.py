@@ -231,8 +231,12 @@ def test_plan_and_launch_stop_when_every_message_would_expire_unsent(tmp_path):
         refused = loa("campaign", command, *args, cwd=tmp_path)
         assert refused.returncode == 2, (command, refused.stderr)
         assert "would expire unsent" in refused.stderr and "--even-if-expired" in refused.stderr
+        assert "the validity (1 giờ) ends at" in refused.stderr  # not "1:00:00"
     told = loa("campaign", "plan", *args, "--even-if-expired", cwd=tmp_path)
     assert told.returncode == 0, told.stderr
+    # Told to go on, it still says so (once), so nobody wonders later why all expired.
+    (warning,) = [line for line in told.stderr.splitlines() if "would expire unsent" in line]
+    assert warning.startswith("Cảnh báo · warning:") and "going on" in warning
 
 
 def test_an_embedded_launch_keeps_stderr_for_people_unless_asked_for_logs(tmp_path):
