@@ -111,7 +111,7 @@ LABELS: dict[str, str] = {
     "parts": "Số tin tính cước · parts billed",
     "queued": "Đang chờ gửi · queued",
     "sending": "Đang gửi · sending",
-    "sent": "Đã gửi · sent",
+    "sent": "Chờ báo nhận · sent, awaiting receipt",
     "delivered": "Đã đến máy · delivered",
     "undelivered": "Không đến máy · undelivered",
     "failed": "Thất bại · failed",
@@ -279,8 +279,8 @@ def summary_table(summary: CampaignSummary, title: str) -> Table:
         table.add_row(LABELS[key], fmt.count(data[key]))
     for reason, count in data["rejected_by_reason"].items():
         table.add_row(f"  {REJECT_LABELS.get(reason, reason)}", fmt.count(count), style="dim")
+    table.add_row(LABELS["suppressed"], fmt.count(data.get("suppressed", 0)))  # even 0: the sum
     if data.get("suppressed"):
-        table.add_row(LABELS["suppressed"], fmt.count(data["suppressed"]))
         for reason, count in data.get("suppressed_by_list", {}).items():
             table.add_row(f"  {REJECT_LABELS.get(reason, reason)}", fmt.count(count), style="dim")
     for key in ("duplicates", "recipients", "parts"):

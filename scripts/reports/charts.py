@@ -100,7 +100,7 @@ def timeline_chart(timeline: dict[str, Any] | None, words: dict[str, str]) -> st
     same_day = start.astimezone(VIETNAM).date() == end.astimezone(VIETNAM).date()
     ticks = time_ticks(start, end, same_day)
     series = [
-        (words["sent"], SENT_COLOUR, list(accumulate(timeline["sent"]))),
+        (words["sent_count"], SENT_COLOUR, list(accumulate(timeline["sent"]))),
         (words["delivered"], DELIVERED_COLOUR, list(accumulate(timeline["delivered"]))),
     ]
     day = "" if not same_day else start.astimezone(VIETNAM).strftime("%d/%m/%Y") + " · "
@@ -150,7 +150,7 @@ def hours_chart(by_hour: dict[str, dict[str, int]], words: dict[str, str]) -> st
     to 24:00, the legend giving the day's totals."""
     hours = [by_hour.get(str(h), {}) for h in range(24)]
     series = [
-        (words["sent"], SENT_COLOUR, [h.get("sent", 0) for h in hours]),
+        (words["sent_count"], SENT_COLOUR, [h.get("sent", 0) for h in hours]),
         (words["delivered"], DELIVERED_COLOUR, [h.get("delivered", 0) for h in hours]),
     ]
     top = max(1, *(max(values) for _, _, values in series))

@@ -97,7 +97,7 @@ def write_xlsx(data: dict[str, Any], words: dict[str, str], handle: BinaryIO) ->
         xlsx_append(day, [*row, cell])
     xlsx_append(day, [words["total"], "", "", *(data["that_day"].get(s, 0) for s in REPORTED)])
     hours = book.create_sheet(words["by_hour_day"][:31])
-    xlsx_append(hours, [words["by_hour_day"], words["sent"], words["delivered"]])
+    xlsx_append(hours, [words["by_hour_day"], words["sent_count"], words["delivered"]])
     for hour in range(24):
         counts = data["by_hour"].get(str(hour), {})
         xlsx_append(hours, [f"{hour:02d}:00", counts.get("sent", 0), counts.get("delivered", 0)])

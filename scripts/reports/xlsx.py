@@ -187,9 +187,9 @@ def _timeline_sheet(sheet: Any, words: dict[str, str], timeline: dict[str, Any])
         sheet,
         [
             words["timeline"],
-            words["sent"],
+            words["sent_count"],
             words["delivered"],
-            *(f"Σ {words[k]}" for k in ("sent", "delivered")),
+            *(f"Σ {words[k]}" for k in ("sent_count", "delivered")),
         ],
     )
     total_sent = total_delivered = 0

@@ -93,6 +93,13 @@ def test_launch_runs_embedded_and_relaunch_adds_nothing(tmp_path):
 
     status = loa("campaign", "status", "bluezone-ninh-thuan-2020", "--json", cwd=tmp_path)
     assert json.loads(status.stdout)["recipients"] == 2
+    # For people every term of read = rejected + suppressed + duplicates + recipients is
+    # shown, a zero too (a missing row read as a sum that does not add up).
+    table = loa("campaign", "status", "bluezone-ninh-thuan-2020", cwd=tmp_path).stdout
+    shown = {label: line.strip(" │").split()[-1] for line in table.splitlines() for label in
+             ("rows read", "rejected", "suppressed", "duplicates", "recipients") if label in line}  # fmt: skip
+    assert shown == {"rows read": "3", "rejected": "1", "suppressed": "0", "duplicates": "0",
+                     "recipients": "2"}  # fmt: skip
 
     # Another list under the same id once said "launched: False" and exit 0, and the new
     # list was silently ignored.

@@ -137,7 +137,7 @@ def test_status_names_handed_apart_from_sent(tmp_path):
     launched = loa("campaign", "launch", str(EXAMPLE), "-r", str(_two(tmp_path)), cwd=tmp_path)
     assert launched.returncode == 0, launched.stderr
     shown = loa("campaign", "status", "bluezone-ninh-thuan-2020", cwd=tmp_path).stdout
-    assert "Đã gửi · sent" in shown  # the status: taken, no receipt yet
+    assert "Chờ báo nhận · sent, awaiting receipt" in shown  # the status: taken, no receipt yet
     providers = shown[shown.index("Theo nhà cung cấp") :]
     header = providers[: providers.index("┡")]  # the provider table's header
     assert "đã chuyển cho" in header and "nhà cung cấp" in header and "handed" in header
