@@ -178,7 +178,10 @@ def import_list(
     if as_json:
         print_json(result)
     else:
-        out.print(f"{list_name.value}: {fmt.count(added)} numbers added, {fmt.count(summary.valid - added)} already listed, "
+        # Every row read in one of the four, so the line adds up to the file.
+        out.print(f"{list_name.value}: {fmt.count(summary.rows_read)} rows read: "
+                  f"{fmt.count(added)} numbers added, {fmt.count(summary.valid - added)} already listed, "
+                  f"{fmt.count(summary.duplicates)} repeated in the file, "
                   f"{fmt.count(sum(summary.rejected.values()))} rows unusable")  # fmt: skip
 
 

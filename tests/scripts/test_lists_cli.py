@@ -101,6 +101,12 @@ def test_suppress_import_add_remove_show(tmp_path):
         loa("suppress", "import", str(listed), "--list", "dnc", "--json", cwd=tmp_path).stdout
     )
     assert (imported["added"], imported["duplicates"], imported["rejected"]) == (2, 1, 1)
+    again = loa("suppress", "import", str(listed), "--list", "dnc", cwd=tmp_path).stdout
+    # For people too, every row is in one of the four: 4 = 0 + 2 + 1 + 1.
+    assert (
+        "dnc: 4 rows read: 0 numbers added, 2 already listed, 1 repeated in the file, "
+        "1 rows unusable"
+    ) in " ".join(again.split())
     assert (
         loa("suppress", "add", "+84 912 000 111", "--list", "opt_out", cwd=tmp_path).returncode == 0
     )
