@@ -183,7 +183,8 @@ def webhook(
     provider's check (signature, token) get 403 and store nothing, and an address that
     keeps failing gets 429. Run it behind a TLS reverse proxy (docs/deploy/reverse-proxy.md);
     set each provider's public callback URL in its settings. Metrics are not on this port:
-    http://LOA_METRICS_HOST:LOA_WEBHOOK_METRICS_PORT/metrics (127.0.0.1:9192). Exit 2:
+    http://LOA_METRICS_HOST:LOA_WEBHOOK_METRICS_PORT/metrics (by default 127.0.0.1:9192;
+    the address in use is printed at start). Exit 2:
     bad settings (a rules file that cannot be read, rules without a key); 1: a port taken."""
     loaded = settings(check_providers=True)  # first: importing the worker reads them
     from worker.runtime import Runtime
