@@ -368,6 +368,9 @@ def main() -> None:
     still ends as one line naming the variable, exit 2, never a traceback."""
     import sys
 
+    # typer 0.29 carries its own copy of click: its errors are these, not click's.
+    from typer._click import exceptions as click_errors
+
     for place, arg in enumerate(sys.argv[1:], start=1):
         # Python hands bytes that are not UTF-8 over as lone surrogates; no file, id or
         # text of Loa's can hold them, and the ledger would refuse them with a traceback.
@@ -379,7 +382,20 @@ def main() -> None:
             )
             raise SystemExit(BAD_INPUT)
     try:
-        app()
+        # Not standalone: click's usage errors come back here to be said in one line
+        # (typer would draw them in a box over several), and exit codes as values.
+        code = app(standalone_mode=False, prog_name="loa")
+    except click_errors.NoArgsIsHelpError:  # `loa` or `loa campaign` alone: the help
+        app(prog_name="loa")
+    except click_errors.ClickException as exc:  # a usage error: exit 2
+        where = f" (see `{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) else ""
+        try:
+            fail(f"{exc.format_message().replace('Value error, ', '')}{where}", exc.exit_code)
+        except typer.Exit as done:
+            raise SystemExit(done.exit_code) from None
+    except typer.Abort:  # end of input at a prompt
+        print("\naborted", file=sys.stderr)
+        raise SystemExit(1) from None
     except Exception as exc:
         # Looked up, not imported: only a command that read the settings can have raised
         # these, and importing pydantic here would slow every `loa --help`.
@@ -397,3 +413,6 @@ def main() -> None:
             fail(f"settings: {problem}", BAD_INPUT)
         except typer.Exit as done:  # outside the app: exit as it would have
             raise SystemExit(done.exit_code) from None
+    else:
+        if isinstance(code, int):  # typer.Exit(code) inside a command
+            raise SystemExit(code)

@@ -107,3 +107,28 @@ def test_the_help_names_a_value_as_typer_would_not():
     assert re.search(r"--format\s+-f\s+html\|csv\|xlsx", report), report
     assert re.search(r"--out\s+-o\s+PATH", report), report
     assert "CAMPAIGN_ID" in report  # an argument without a metavar: its name
+
+
+def test_a_usage_error_is_one_line_naming_the_help_and_exits_2(tmp_path):
+    """What the shell got wrong (a state that is none, a missing file, an unknown option
+    or command) is said the way every other bad input is: one line, exit 2, no box of
+    several lines; ``loa`` alone still shows the help."""
+    from tests.scripts.test_cli import loa
+
+    cases = {
+        ("campaign", "list", "--state", "bogus"): (
+            "'bogus' is not one of 'scheduled', 'running'",
+            "(see `loa campaign list --help`)",
+        ),
+        ("campaign", "plan"): ("Missing argument 'FILE'", "(see `loa campaign plan --help`)"),
+        ("nosuch",): ("No such command 'nosuch'", "(see `loa --help`)"),
+        ("campaign", "status", "x", "--interval"): ("'--interval' requires an argument", ""),
+    }
+    for args, (said, hint) in cases.items():
+        result = loa(*args, cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("error: ") and said in line and line.endswith(hint or "."), line
+        assert "Value error" not in line and result.stdout == ""
+    alone = loa(cwd=tmp_path)
+    assert alone.returncode == 2 and "Usage: loa [OPTIONS] COMMAND" in alone.stdout
