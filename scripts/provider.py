@@ -215,6 +215,7 @@ def test_provider(
 
     result = asyncio.run(check())
     said = result.pop("said")
+    result["halted"] = _halt_of(loaded, name)
     if as_json:
         print_json(result)
     elif result["problem"]:
@@ -238,6 +239,12 @@ def test_provider(
             markup=False,
             soft_wrap=True,
         )
+    if result["halted"] and not as_json:  # the provider may be fine; campaigns still wait
+        err.print(
+            f"Cảnh báo · warning: provider {name} is halted ({result['halted']}): no campaign "
+            f"sends through it until `loa provider resume {name}`",
+            style="yellow", markup=False, soft_wrap=True,
+        )  # fmt: skip
     if result["problem"]:
         raise typer.Exit(FAILURE)
 
@@ -253,6 +260,30 @@ def _halts(loaded: Settings) -> dict[str, str]:
             runtime.ensure_schema()
             return all_halts(runtime.engine)
         finally:
+            runtime.close()
+
+
+def _halt_of(loaded: Settings, name: str) -> str | None:
+    """Why ``name`` is halted in the ledger, or ``None``: also when there is no ledger to
+    ask (none made yet, or away), since a check of the provider must not depend on it."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from ledger.halts import halted
+    from worker.runtime import Runtime
+
+    url = make_url(loaded.ledger_url())
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        return None  # no ledger made yet: nothing halted, and none made to say so
+    runtime = None
+    try:
+        runtime = Runtime(loaded)
+        return halted(runtime.engine, name)
+    except Exception:  # unreachable, not migrated: nothing to report
+        return None
+    finally:
+        if runtime is not None:
             runtime.close()
 
 

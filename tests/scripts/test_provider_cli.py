@@ -88,3 +88,31 @@ def test_test_with_to_sends_one_sms_and_masks_the_number(tmp_path, twilio):
 def test_test_refuses_a_bad_number(tmp_path, twilio):
     result = loa("provider", "test", "intl", "--to", "12", cwd=tmp_path, env=intl(twilio.url))
     assert result.returncode == 2 and "--to" in result.stderr
+
+
+def test_test_of_a_halted_provider_says_no_campaign_sends_through_it(tmp_path, twilio):
+    """The credentials may be fine again while the ledger still holds the halt: `settings
+    ok` alone once let an operator think campaigns would go on. Without a ledger, the
+    check makes none to say nothing is halted."""
+    env = intl(twilio.url)
+    clean = loa("provider", "test", "intl", "--json", cwd=tmp_path, env=env)
+    assert json.loads(clean.stdout)["halted"] is None
+    assert not (tmp_path / "var").exists()
+
+    from ledger.db import make_engine
+    from ledger.halts import halt
+    from ledger.migrate import ensure_current
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'var' / 'loa.db'}")
+    (tmp_path / "var").mkdir(mode=0o700)
+    ensure_current(engine, auto=True)
+    halt(engine, "intl", "20003 authenticate")
+    engine.dispose()
+    told = loa("provider", "test", "intl", cwd=tmp_path, env=env)
+    assert told.returncode == 0, told.stderr
+    assert "settings ok, credentials accepted" in told.stdout
+    warning = " ".join(told.stderr.split())
+    assert "provider intl is halted (20003 authenticate)" in warning
+    assert "until `loa provider resume intl`" in warning
+    as_json = loa("provider", "test", "intl", "--json", cwd=tmp_path, env=env)
+    assert json.loads(as_json.stdout)["halted"] == "20003 authenticate"
