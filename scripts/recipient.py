@@ -150,7 +150,14 @@ def _message_table(n: int, message: HistoryMessage) -> Any:
         ("Nhà cung cấp · provider", message.provider),
         ("Số tin · parts", fmt.count(message.parts)),
         ("Lần gửi · attempts", fmt.count(message.attempts)),
-        ("Tạo lúc · created", when(message.created_at)),
+        (
+            "Tạo lúc · created",
+            # A welcome joins its arrivals campaign when the visitor arrives and keeps no
+            # time of its own: its events below say when each thing happened.
+            when(message.created_at)
+            if message.created_at is not None
+            else "— (lời chào khách đến: xem các sự kiện · a welcome: see its events)",
+        ),
         ("Gửi lúc · sent", when(message.sent_at)),
         ("Kết thúc · final", when(message.final_at)),
         ("Mã lỗi · error code", message.error_code or fmt.NOTHING),

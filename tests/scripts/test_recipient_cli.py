@@ -3,6 +3,7 @@ launches, before and after retention, and what a bad number or an unknown one ge
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 
@@ -159,3 +160,25 @@ def test_a_bad_number_exits_2_saying_why(tmp_path, number, why):
     assert "NUMBER" in result.stderr and why in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "var").exists()  # refused before the ledger
+
+
+def test_a_welcome_without_a_creation_time_points_to_its_events():
+    """An arrivals welcome keeps no creation time of its own: its row says where the times
+    are instead of a bare dash; a list's message shows its campaign's launch."""
+    from rich.console import Console
+
+    from ledger.history import HistoryMessage
+    from scripts.recipient import _message_table
+
+    def shown(created_at) -> str:
+        message = HistoryMessage(
+            1, "arrivals-ninh-thuan-2026-11", "Chào mừng", "delivered", "sandbox", 1, 1,
+            None, "SM1", created_at, now(), now(), "number",
+        )  # fmt: skip
+        console = Console(width=200, record=True, file=io.StringIO())
+        console.print(_message_table(1, message))
+        (line,) = [x for x in console.export_text().splitlines() if "created" in x]
+        return line
+
+    assert "a welcome: see its events" in shown(None)
+    assert "see its events" not in shown(now()) and "/" in shown(now())
