@@ -29,6 +29,7 @@ from scripts.reports.words import (
     reason_label,
     share,
     span,
+    state_reason,
 )
 
 #: The page loads nothing and runs nothing: whoever opens a forwarded copy, the browser
@@ -193,6 +194,7 @@ def _state_badge(data: dict[str, Any], words: dict[str, str]) -> str:
         text += f" · {words['since']} {moment(data['state_since'], lang)}"
     alarm = " alarm" if state in ("halted", "paused") else ""
     reason = data.get("state_reason")
+    reason = state_reason(reason, lang) if reason else None
     why = f'<p class="muted">{escape(reason)}</p>' if reason and state != "completed" else ""
     return (
         f'<p><span class="state{alarm}" data-state="{escape(state)}">{escape(text)}</span></p>{why}'

@@ -293,6 +293,37 @@ def reason_label(reason: str, lang: str) -> str:
     return vi if lang == "vi" else (en or vi)
 
 
+#: The reasons Loa itself records for a campaign's state (``worker.campaign.control``,
+#: ``ledger.listing``, ``ledger.intake``), in Vietnamese; a provider's own words after
+#: "halted:" are its, kept as they came.
+_PAUSED = "paused by an operator"
+_HALTED = re.compile(r"provider (?P<name>\S+) halted: (?P<why>.*)")
+_STARTS = re.compile(r"starts at (?P<at>\S+)")
+
+
+def state_reason(reason: str, lang: str) -> str:
+    """Why a campaign is in its state, in the report's language: ``paused by an
+    operator`` is ``tạm dừng bởi người vận hành``, ``provider X halted: why`` is ``nhà
+    cung cấp X bị dừng: why``, ``starts at …`` gives Vietnam's time. Several halts are
+    joined by ``;``. Anything else is shown as recorded."""
+    if lang != "vi":
+        return reason
+    said = []
+    for part in reason.split("; "):
+        if part == _PAUSED:
+            said.append("tạm dừng bởi người vận hành")
+        elif (halted := _HALTED.fullmatch(part)) is not None:
+            said.append(f"nhà cung cấp {halted['name']} bị dừng: {halted['why']}")
+        elif (starts := _STARTS.fullmatch(part)) is not None:
+            try:
+                said.append(f"bắt đầu lúc {moment(starts['at'], lang)} (giờ Việt Nam)")
+            except ValueError:
+                said.append(part)
+        else:
+            said.append(part)
+    return "; ".join(said)
+
+
 def number(value: int | float, lang: str = "vi") -> str:
     """A whole number with thousands grouped: ``1.234.567`` (``1,234,567`` in English)."""
     from scripts.formats import count

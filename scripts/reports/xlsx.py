@@ -50,14 +50,14 @@ def _number_cell(sheet: Any, value: float | None, shape: str) -> Any:
 def _context_rows(data: dict[str, Any], words: dict[str, str]) -> list[list[Any]]:
     """What the HTML report says about the campaign before its figures, as rows."""
     from scripts.reports.html import sending_hours
-    from scripts.reports.words import STATE_WORDS, moment, span
+    from scripts.reports.words import STATE_WORDS, moment, span, state_reason
 
     lang, zone = words["lang"], f"({words['zone']})"
     state = STATE_WORDS[lang].get(data["state"], data["state"])
     if data["state_since"]:
         state += f" · {words['since']} {moment(data['state_since'], lang)} {zone}"
     if data["state_reason"] and data["state"] != "completed":
-        state += f" — {data['state_reason']}"
+        state += f" — {state_reason(data['state_reason'], words['lang'])}"
     stripped = set(data.get("khong_dau") or ())
     sent = (
         f"{span(data['first_sent'], data['last_sent'], lang)} {zone}"

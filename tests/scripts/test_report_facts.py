@@ -269,3 +269,28 @@ def test_bidirectional_overrides_from_outside_cannot_reorder_the_report():
         control in html for control in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
     )
     assert "Chiến dịch \ufffdgnp.exe" in html
+
+
+def test_why_a_campaign_waits_is_said_in_the_reports_language(engine, ledger_url, tmp_path):
+    """A paused campaign's reason, recorded in Loa's words, was shown in English under the
+    Vietnamese badge; a provider's own words after "halted:" stay as they came."""
+    from ledger.halts import halt
+    from ledger.messages import set_campaign_state
+
+    paused = spec("tam-dung-2026", "Tạm dừng")
+    build(engine, paused, {"delivered": 2, "queued": 3})
+    set_campaign_state(engine, paused.id, "paused", "paused by an operator", source="operator")
+    halted = spec("dung-2026", "Nhà cung cấp dừng")
+    build(engine, halted, {"queued": 2})
+    halt(engine, halted.provider, "0x0E invalid password")
+    engine.dispose()
+    env = {"LOA_DATABASE_URL": ledger_url}
+    report(paused.id, tmp_path / "p.html", env, cwd=tmp_path)
+    page = (tmp_path / "p.html").read_text(encoding="utf-8")
+    assert "tạm dừng bởi người vận hành" in page and "paused by an operator" not in page
+    report(paused.id, tmp_path / "p-en.html", env, "--lang", "en", cwd=tmp_path)
+    assert "paused by an operator" in (tmp_path / "p-en.html").read_text(encoding="utf-8")
+    report(halted.id, tmp_path / "h.xlsx", env, cwd=tmp_path)
+    facts = load_workbook(tmp_path / "h.xlsx", read_only=True)["Tổng hợp"]
+    (state,) = [row[1] for row in facts.iter_rows(values_only=True) if row[0] == "Trạng thái"]
+    assert f"nhà cung cấp {halted.provider} bị dừng: 0x0E invalid password" in state
