@@ -180,7 +180,7 @@ def render(
     state = summary.progress_state
     lines = [f"[bold]{fmt.EXTRAS['state']}:[/] {fmt.STATES.get(state, state)}"]
     if summary.state_reason and summary.waiting_for is None:
-        lines.append(f"  vì · why: {_escape(summary.state_reason)}")
+        lines.append(f"  vì · why: {_escape(fmt.why_words(summary.state_reason))}")
     waiting = summary.waiting_for
     lines += fmt.waiting_lines(None if waiting is None else waiting.as_dict(), _now())
     if not standing.cooldowns_visible and any(v.remaining for v in standing.providers.values()):

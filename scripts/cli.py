@@ -283,9 +283,9 @@ def reap(as_json: JsonOption = False) -> None:
         print_json(result)
         return
     out.print(
-        f"gửi lại · requeued {count(result['requeued'])} (in {count(result['batches'])} "
-        f"batches), không rõ · unknown {count(result['unknown'])}, stranded batches "
-        f"enqueued again: {count(result['stranded'])} messages"
+        f"gửi lại · requeued {count(result['requeued'])} (trong · in {count(result['batches'])} "
+        f"lô · batches), không rõ · unknown {count(result['unknown'])}, tin của lô bị bỏ sót "
+        f"được xếp lại · stranded messages enqueued again {count(result['stranded'])}"
     )
     if loaded.embedded and result["requeued"]:
         out.print("embedded: send them with `loa campaign resume ID`")

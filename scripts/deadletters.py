@@ -39,7 +39,7 @@ def list_(as_json: JsonOption = False) -> None:
         print_json([d.as_dict() for d in found])
         return
     if not found:
-        out.print("no dead letters")
+        out.print("không có tin lỗi chờ xử lý · no dead letters")
     for dead in found:
         out.print(
             f"{dead.failed_at:%Y-%m-%d %H:%M:%S} {dead.queue} {dead.message_id} "

@@ -8,6 +8,7 @@ Light on purpose (the standard library only): every ``loa`` command may import i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -35,6 +36,37 @@ WAITING: dict[str, str] = {
     "cooldown": "nhà cung cấp đang nghỉ · provider cooling down",
     "receipts": "chờ báo cáo phát · waiting for delivery receipts",
 }
+
+#: Loa's own sentences for why a campaign waits (``ledger.waiting``), in Vietnamese, said
+#: before the English; a provider's or an operator's words are shown as they came.
+WHY: dict[str, str] = {
+    "launched to start later (--at)": "khởi chạy để bắt đầu sau (--at)",
+    "paused by an operator": "tạm dừng bởi người vận hành",
+    "nothing left to send; a message with no receipt by then becomes unknown": (
+        "không còn tin để gửi; tin chưa có báo cáo phát đến lúc đó thành không rõ"
+    ),
+    "the validity is over: what is still queued expires unsent": (
+        "đã hết hiệu lực: tin còn chờ sẽ hết hạn mà không gửi"
+    ),
+    "the provider said it is down or overloaded (5xx, 429): every worker waits": (
+        "nhà cung cấp báo đang lỗi hoặc quá tải (5xx, 429): mọi worker đều chờ"
+    ),
+}
+_HOURS = re.compile(r"sending hours (?P<window>\S+) \(Vietnam time\)(?P<rest>.*)")
+
+
+def why_words(why: str) -> str:
+    """A waiting reason as ``Vietnamese · English`` when it is one of Loa's own."""
+    if why in WHY:
+        return f"{WHY[why]} · {why}"
+    hours = _HOURS.fullmatch(why)
+    if hours is not None:
+        vi = f"khung giờ gửi {hours['window']} (giờ Việt Nam)"
+        if hours["rest"]:
+            vi += "; hết hiệu lực trước giờ mở: tin còn lại sẽ hết hạn"
+        return f"{vi} · {why}"
+    return why
+
 
 #: The extra lines commands print under a campaign's table.
 EXTRAS: dict[str, str] = {
@@ -165,7 +197,7 @@ def waiting_lines(waiting: Mapping[str, Any] | None, now: datetime | None = None
     reason = waiting["reason"]
     lines = [f"[bold yellow]Đang chờ · waiting for:[/] {WAITING.get(reason, reason)}"]
     if waiting.get("why"):
-        lines.append(f"  vì · why: {escape(str(waiting['why']))}")
+        lines.append(f"  vì · why: {escape(why_words(str(waiting['why'])))}")
     if waiting.get("until"):
         left = ""
         if now is not None:

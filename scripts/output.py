@@ -305,7 +305,7 @@ def report(summary: CampaignSummary, as_json: bool, title: str, extra: dict[str,
     state = summary.progress_state
     out.print(f"[bold]{fmt.EXTRAS['state']}:[/] {fmt.STATES.get(state, state)}")
     if summary.state_reason and summary.waiting_for is None:
-        out.print(f"  vì · why: {escape(summary.state_reason)}")
+        out.print(f"  vì · why: {escape(fmt.why_words(summary.state_reason))}")
     waiting = summary.waiting_for.as_dict() if summary.waiting_for is not None else None
     for line in fmt.waiting_lines(waiting, _now()):
         out.print(line)

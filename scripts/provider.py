@@ -58,6 +58,10 @@ def list_providers(as_json: JsonOption = False) -> None:
         raise typer.Exit(BAD_INPUT)
 
 
+#: The providers table's column headers: Vietnamese over English.
+HEADERS = {"type": "Loại\ntype", "rate/s": "Tốc độ\nrate/s", "burst": "Dồn\nburst"}
+
+
 def _print_providers(rows: list[dict[str, object]]) -> None:
     """The providers' table, then each unusable one's problem on a line of its own (the
     variable to set, whole: never cut to fit a column), then which columns a narrow
@@ -69,17 +73,19 @@ def _print_providers(rows: list[dict[str, object]]) -> None:
 
     def build(hidden: frozenset[str]) -> Table:
         table = Table(title="Nhà cung cấp · providers", title_justify="left")
-        table.add_column("provider", overflow="fold", min_width=8)
+        table.add_column("Tên\nprovider", overflow="fold", min_width=8)
         shown = [key for key in ("type", "rate/s", "burst") if key not in hidden]
         for key in shown:
-            table.add_column(key, justify="left" if key == "type" else "right")
-        table.add_column("state", overflow="fold", min_width=10)
+            table.add_column(HEADERS[key], justify="left" if key == "type" else "right")
+        table.add_column("Trạng thái\nstate", overflow="fold", min_width=10)
         for row in rows:
             rate = row.get("rate_per_second")
             unit = " parts" if row.get("rate_unit") == "parts" else ""
             cells = {
                 "type": str(row["type"]),
-                "rate/s": "unlimited" if rate is None else f"{fmt.value(rate)}{unit}",
+                "rate/s": "không giới hạn · unlimited"
+                if rate is None
+                else f"{fmt.value(rate)}{unit}",
                 "burst": fmt.value(row.get("burst")),
             }
             state = (
@@ -87,7 +93,7 @@ def _print_providers(rows: list[dict[str, object]]) -> None:
                 if row["problem"]
                 else f"[yellow]halted: {escape(str(row['halted']))}[/]"
                 if row["halted"]
-                else "[green]ready[/]"
+                else "[green]sẵn sàng · ready[/]"
             )
             table.add_row(escape(str(row["name"])), *(cells[key] for key in shown), state)
         return table

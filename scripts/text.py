@@ -60,7 +60,8 @@ def check(
         for named in result["forcing_ucs2_named"]:
             out.print(f"  {named}", markup=False)
     out.print(
-        f"[bold]Không dấu:[/] {stripped.parts} part(s), {stripped.encoding.value.upper()}: {plain}"
+        f"[bold]Không dấu · without diacritics:[/] {stripped.parts} tin · parts, "
+        f"{stripped.encoding.value.upper()}: {plain}"
     )
 
 

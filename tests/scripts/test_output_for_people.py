@@ -180,3 +180,38 @@ def test_text_from_outside_cannot_drive_the_terminal():
     assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in shown)
     assert "\u202e" not in shown and shown.startswith("Bluezone\ufffd[2J")
     assert fmt.plain("Ninh Hải\tdòng 2\nxong") == "Ninh Hải\tdòng 2\nxong"
+
+
+def test_why_a_campaign_waits_is_vietnamese_first_and_the_english_kept():
+    """Loa's own reasons (ledger.waiting, the pause) are said in Vietnamese before the
+    English; a provider's words, which Loa cannot translate, are kept as they came."""
+    from ledger.waiting import WaitingFor
+    from scripts import formats as fmt
+
+    hours = "sending hours 07:00-22:00 (Vietnam time)"
+    assert fmt.why_words(hours) == f"khung giờ gửi 07:00-22:00 (giờ Việt Nam) · {hours}"
+    late = hours + "; the validity ends before they open: what is left will expire unsent"
+    assert fmt.why_words(late).startswith("khung giờ gửi 07:00-22:00 (giờ Việt Nam); hết hiệu")
+    assert fmt.why_words("paused by an operator") == (
+        "tạm dừng bởi người vận hành · paused by an operator"
+    )
+    assert fmt.why_words("sandbox: 0x0E simulated") == "sandbox: 0x0E simulated"
+    # Every fixed sentence ledger.waiting can say has its Vietnamese (read from its code,
+    # so a new one without a translation fails here).
+    import ast
+    import inspect
+
+    from ledger import waiting as source
+
+    said = {
+        node.value.value
+        for node in ast.walk(ast.parse(inspect.getsource(source)))
+        if isinstance(node, ast.keyword) and node.arg == "why"
+        and isinstance(node.value, ast.Constant)
+    }  # fmt: skip
+    assert len(said) >= 4
+    assert {why for why in said if not fmt.why_words(why).endswith(f" · {why}")} == set()
+    waiting = WaitingFor("paused", why="paused by an operator").as_dict()
+    assert "  vì · why: tạm dừng bởi người vận hành · paused by an operator" in (
+        fmt.waiting_lines(waiting)
+    )
