@@ -269,10 +269,13 @@ def print_json_line(data: Any) -> None:
 
 def summary_table(summary: CampaignSummary, title: str) -> Table:
     """The campaign summary as people read it: intake, then final statuses."""
+    from rich.cells import cell_len
     from rich.table import Table
 
     data = summary.as_dict()
-    table = Table(title=title, show_header=False, title_justify="left")
+    # At least as wide as its title: piped, a table is as wide as its content, and a
+    # longer title was wrapped mid-phrase ("(chưa gửi · dry⏎run)").
+    table = Table(title=title, show_header=False, title_justify="left", min_width=cell_len(title))
     table.add_column("", style="bold")
     table.add_column("", justify="right")
     for key in ("rows_read", "rejected"):
@@ -325,9 +328,10 @@ def counts_table(
 ) -> Table:
     """Counts as a two-column table: a label per key of ``data``, and under each key in
     ``reasons`` its detail (``<key>_by_reason`` or ``<key>_by_list``), dimmed."""
+    from rich.cells import cell_len
     from rich.table import Table
 
-    table = Table(title=title, show_header=False, title_justify="left")
+    table = Table(title=title, show_header=False, title_justify="left", min_width=cell_len(title))
     table.add_column("", style="bold")
     table.add_column("", justify="right")
     for key in keys:

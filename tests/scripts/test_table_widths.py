@@ -66,12 +66,17 @@ def test_campaign_list_on_a_narrow_terminal_keeps_every_share(tmp_path, ledger, 
         assert "Tạo lúc · created" in " ".join(text.split())
 
 
+PLANNED = "bluezone-ninh-thuan-2020"
+
+
 def test_plan_keeps_every_carrier_whole(tmp_path):
     args = ("campaign", "plan", str(EXAMPLE), "-r", str(RESIDENTS))
     piped = loa(*args, cwd=tmp_path)
     assert piped.returncode == 0, piped.stderr
     no_cut(piped.stdout)
     assert "vietnamobile" in piped.stdout and "12.036.450 ₫" in piped.stdout
+    # The title on one line: the counts table is at least as wide as it.
+    assert piped.stdout.splitlines()[0] == f"Kế hoạch {PLANNED} (chưa gửi · dry run)"
     for columns in (80, 50):
         narrow = loa(*args, cwd=tmp_path, env={"COLUMNS": str(columns)})
         assert narrow.returncode == 0, narrow.stderr
