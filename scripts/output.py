@@ -109,6 +109,7 @@ LABELS: dict[str, str] = {
     "ported": "Chuyển mạng giữ số · ported",
     "recipients": "Người nhận · recipients",
     "parts": "Số tin tính cước · parts billed",
+    "parts_planned": "Số tin sẽ tính cước · parts to bill",
     "queued": "Đang chờ gửi · queued",
     "sending": "Đang gửi · sending",
     "sent": "Chờ báo nhận · sent, awaiting receipt",

@@ -17,8 +17,11 @@ def plan_tables(data: dict[str, Any], title: str) -> list[Table]:
     """A dry run: the counts, then recipients, parts and cost per provider and carrier."""
     from rich.table import Table
 
+    # Nothing is billed by a plan: its parts are those a launch would bill (status counts
+    # the parts billed so far, 0 until the first send).
     counts = counts_table(
-        data, title, ("rows_read", "rejected", "suppressed", "duplicates", "legacy_converted", "planned", "parts"),
+        {**data, "parts_planned": data["parts"]}, title,
+        ("rows_read", "rejected", "suppressed", "duplicates", "legacy_converted", "planned", "parts_planned"),
         ("rejected", "suppressed"),
     )  # fmt: skip
     # A narrow terminal leaves out the encoding, then the provider (when there is one),
