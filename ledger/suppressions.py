@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from campaigns.numbers import NumberSet
-from campaigns.spec import SUPPRESSION_LISTS
+from campaigns.spec import MAX_VALIDITY, SUPPRESSION_LISTS
 from campaigns.status import Status
 from ledger.schema import campaigns, messages, now, suppressions
 
@@ -76,15 +76,25 @@ def counts(engine: Engine) -> dict[str, int]:
 def capped_numbers(
     engine: Engine, category: str, cap: int, window: timedelta = timedelta(hours=24)
 ) -> NumberSet:
-    """Numbers that already have ``cap`` messages of ``category`` campaigns launched in
-    the last ``window`` that went out or may still go out (failed and expired don't count)."""
+    """Numbers that already have ``cap`` messages of ``category`` campaigns that went out
+    in the last ``window`` (by when each was sent, not when its campaign was launched: a
+    campaign launched yesterday evening sends this morning) or may still go out (queued,
+    in flight, unknown). Messages that never went out (failed, expired, cancelled) don't
+    count: cancelling a campaign to fix a typo must not use up the day's cap.
+
+    Only campaigns that started within ``window`` plus the longest validity
+    (``campaigns.spec.MAX_VALIDITY``) are read: an older one can have sent nothing since."""
+    since = now() - window
     query = (
         sa.select(messages.c.recipient)
         .join(campaigns, campaigns.c.key == messages.c.campaign_key)
         .where(
             campaigns.c.category == category,
-            campaigns.c.created_at >= now() - window,
-            messages.c.status.not_in([Status.FAILED.value, Status.EXPIRED.value]),
+            sa.func.coalesce(campaigns.c.start_at, campaigns.c.created_at) >= since - MAX_VALIDITY,
+            messages.c.status.not_in(
+                [Status.FAILED.value, Status.EXPIRED.value, Status.CANCELLED.value]
+            ),
+            sa.or_(messages.c.sent_at >= since, messages.c.sent_at.is_(None)),
         )
         .group_by(messages.c.recipient)
         .having(sa.func.count() >= cap)

@@ -7,7 +7,7 @@ from campaigns.plan import Planner
 from campaigns.recipients import ListRow
 from campaigns.spec import load_spec
 from ledger.intake import record_campaign
-from ledger.schema import campaigns, now
+from ledger.schema import campaigns, messages, now
 from ledger.suppressions import add_numbers, capped_numbers, counts, load, remove_number
 from tests.helpers import chunked
 
@@ -52,8 +52,37 @@ def test_the_advertising_cap_counts_recent_campaigns_only(engine):
                 .values(created_at=now() - age)
             )
 
-    launch("ad-1", timedelta(hours=30))  # outside the window
+    def settle(campaign_id: str, status: str, sent_ago: timedelta | None) -> None:
+        sent_at = None if sent_ago is None else now() - sent_ago
+        with engine.begin() as conn:
+            key = conn.scalar(sa.select(campaigns.c.key).where(campaigns.c.id == campaign_id))
+            conn.execute(
+                sa.update(messages)
+                .where(messages.c.campaign_key == key)
+                .values(status=status, sent_at=sent_at)
+            )
+
+    launch("ad-1", timedelta(hours=30))
+    settle("ad-1", "delivered", timedelta(hours=29))  # sent outside the window
     launch("ad-2", timedelta(hours=1))
-    launch("ad-3", timedelta(hours=2))
+    launch("ad-3", timedelta(hours=2))  # still queued: may go out, counts
     assert sorted(capped_numbers(engine, "advertising", cap=2)) == ["+84912345678"]
+    assert len(capped_numbers(engine, "advertising", cap=3)) == 0
+
+    # Launched yesterday evening, sent this morning: in the window by its sending.
+    launch("ad-4", timedelta(hours=30))
+    settle("ad-4", "delivered", timedelta(hours=3))
+    assert sorted(capped_numbers(engine, "advertising", cap=3)) == ["+84912345678"]
+    # Cancelled (a typo fixed by launching again), failed and expired never went out.
+    for status in ("cancelled", "failed", "expired"):
+        settle("ad-4", status, None)
+        assert len(capped_numbers(engine, "advertising", cap=3)) == 0, status
+    # Older than the window plus the longest validity: nothing of it can be recent.
+    settle("ad-4", "queued", None)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(campaigns)
+            .where(campaigns.c.id == "ad-4")
+            .values(created_at=now() - timedelta(days=9))
+        )
     assert len(capped_numbers(engine, "advertising", cap=3)) == 0
