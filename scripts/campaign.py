@@ -18,6 +18,7 @@ from scripts.common import (
     Ported,
     Rejects,
     Sheet,
+    check_outputs,
     counter,
     follow,
     progress,
@@ -37,6 +38,7 @@ from scripts.output import (
 
 if TYPE_CHECKING:
     from campaigns.plan import PlanSummary
+    from worker.settings import Settings
 
 app = typer.Typer(help="Plan campaigns, launch them and follow them.", no_args_is_help=True)
 app.command("list")(list_campaigns)
@@ -61,6 +63,18 @@ EvenIfExpired = Annotated[
         "message would expire unsent).",
     ),
 ]
+
+
+def _check_paths(
+    loaded: Settings, spec: Path, recipients: Path, ported: Path | None, rejects: Path | None
+) -> None:
+    """``--rejects`` must not be the list, the campaign file, the ported numbers or the
+    ledger (exit 2 before anything is read)."""
+    check_outputs(
+        loaded,
+        {"--rejects": rejects},
+        {"the campaign file": spec, "the list (--recipients)": recipients, "--ported": ported},
+    )
 
 
 def _check_sendable(spec: Path, start: datetime | None, go_on: bool) -> None:
@@ -116,6 +130,7 @@ def plan(
     from worker.runtime import Runtime
 
     loaded = settings()
+    _check_paths(loaded, spec, recipients, ported, rejects)
     _check_sendable(spec, None, even_if_expired)
     with errors_as_exit_codes():
         runtime = Runtime(loaded)
@@ -193,6 +208,7 @@ def launch(
     if loaded.embedded:  # the jobs run here: the progress and the table, not INFO logs
         quiet_in_process(loaded)
     options = ListOptions(phone_column, encoding, sheet, ported)
+    _check_paths(loaded, spec, recipients, ported, rejects)
     start_at = _start_time(at, loaded.embedded) if at is not None else None
     _check_sendable(spec, start_at, even_if_expired)
     with errors_as_exit_codes():

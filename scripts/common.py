@@ -145,3 +145,42 @@ def ledger_runtime(loaded: Settings) -> Iterator[Runtime]:
         yield runtime
     finally:
         runtime.close()
+
+
+def check_outputs(
+    loaded: Settings, outputs: dict[str, Path | None], inputs: dict[str, Path | None]
+) -> None:
+    """Exit 2 before anything is read when a file a command would write is one it reads
+    (``--rejects`` naming the list itself), the ledger (``--out var/loa.db`` replaced the
+    whole ledger, audit chain included) or another of its outputs (one would silently
+    replace the other). Compared as resolved paths, so ``./x.csv`` and a link to it are
+    caught too; ``outputs`` and ``inputs``: option name -> path (``None``: not given)."""
+    from sqlalchemy.engine import make_url
+
+    def where(path: Path) -> Path:
+        return path.expanduser().resolve()
+
+    def written(path: Path) -> Path:  # a link there is replaced, never followed
+        path = path.expanduser()
+        return path.parent.resolve() / path.name
+
+    taken: dict[Path, str] = {}
+    url = make_url(loaded.ledger_url())
+    if url.get_backend_name() == "sqlite" and url.database:
+        ledger = where(Path(url.database))
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            taken[ledger.with_name(ledger.name + suffix)] = "the ledger (LOA_DATABASE_URL)"
+    for name, path in inputs.items():
+        if path is not None:
+            taken.setdefault(where(path), f"what {name} reads")
+    for name, path in outputs.items():
+        if path is None:
+            continue
+        target = written(path)
+        if target in taken:
+            fail(
+                f"{name} {path} is {taken[target]}: writing there would replace it; "
+                "name another file",
+                BAD_INPUT,
+            )
+        taken[target] = f"where {name} writes too"

@@ -23,6 +23,7 @@ from scripts.common import (
     Ported,
     Rejects,
     Sheet,
+    check_outputs,
     counter,
     progress,
     settings,
@@ -73,7 +74,10 @@ def check(
     from campaigns.recipients import ListError, open_list
     from campaigns.screen import ScreenSummary, screen
 
-    settings()
+    loaded = settings()
+    check_outputs(
+        loaded, {"--out": out_file, "--rejects": rejects}, {"the list": file, "--ported": ported}
+    )
     summary = ScreenSummary()
     with errors_as_exit_codes():
         carriers = None

@@ -19,7 +19,7 @@ from typing import Annotated, Any, BinaryIO
 import typer
 
 from campaigns.files import atomic_private
-from scripts.common import JsonOption, ledger_runtime, settings
+from scripts.common import JsonOption, check_outputs, ledger_runtime, settings
 from scripts.output import BAD_INPUT, errors_as_exit_codes, fail, out, print_json
 from scripts.reports.words import LABELS, STATES, meaning, number
 
@@ -158,6 +158,8 @@ def report(
     if daily is not None and by is not None:
         fail("--by is for one campaign's report, not --daily", BAD_INPUT)
     fmt = _format(fmt, out_path)
+    loaded = settings()
+    check_outputs(loaded, {"--out": out_path}, {})
     _check_writable(out_path)
     words = LABELS[lang.value]
     # Written beside the target under a fresh private name (0600, never through a link)
@@ -167,7 +169,7 @@ def report(
             handle = stack.enter_context(atomic_private(out_path))
         except OSError as exc:
             fail(f"{out_path}: cannot write there ({exc.strerror})", BAD_INPUT)
-        with errors_as_exit_codes(), ledger_runtime(settings()) as runtime:
+        with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:
             if daily is not None:
                 data = write_daily_report(runtime, daily, fmt, words, handle, verify_now)
             else:
