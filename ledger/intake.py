@@ -99,6 +99,28 @@ def record_campaign(
     Raises:
         Whatever reading the list raises; the transaction is then rolled back whole.
     """
+    try:
+        return _record(engine, spec, list_name, list_columns, summary, chunks, batch_size, start_at)
+    except sa.exc.IntegrityError:
+        # Two launches of one id at once: both found none, and the second's insert waited
+        # on the first's and was refused by the unique id. The second added nothing, as
+        # a relaunch adds nothing; any other refusal is not this one's to hide.
+        with engine.connect() as conn:
+            if conn.scalar(sa.select(campaigns.c.key).where(campaigns.c.id == spec.id)) is None:
+                raise
+        return Intake(spec.id, created=False)
+
+
+def _record(
+    engine: Engine,
+    spec: CampaignSpec,
+    list_name: str,
+    list_columns: list[str],
+    summary: Callable[[], PlanSummary],
+    chunks: Iterable[tuple[Sequence[Sequence[Any]], Sequence[Sequence[Any]]]],
+    batch_size: int,
+    start_at: datetime | None,
+) -> Intake:
     started = now()
     campaign_id, queued = spec.id, Status.QUEUED.value
     with engine.begin() as conn:
