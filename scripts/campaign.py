@@ -277,6 +277,10 @@ def _start_time(text: str, embedded: bool) -> datetime:
     moment = moment.replace(tzinfo=VIETNAM) if moment.tzinfo is None else moment
     if moment < datetime.now(VIETNAM) - timedelta(minutes=1):
         fail(f"--at {text}: that time has passed", BAD_INPUT)
+    # A year ahead at most: further is a typo (2099 for 2026), and near year 9999 the
+    # validity's end no longer fits in a date.
+    if moment > datetime.now(VIETNAM) + timedelta(days=366):
+        fail(f"--at {text}: more than a year ahead; launch nearer the time", BAD_INPUT)
     return moment
 
 

@@ -92,6 +92,8 @@ def test_launch_at_a_time_is_checked_first(tmp_path):
         (): "--at needs LOA_REDIS_URL",
         ("redis", "tomorrow"): "not a time",
         ("redis", "2020-08-01T07:00"): "that time has passed",
+        ("redis", "2999-12-31T07:00"): "more than a year ahead",
+        ("redis", "9999-12-31T20:00"): "more than a year ahead",  # was an OverflowError
     }
     for case, needle in cases.items():
         env = redis if case else {}
