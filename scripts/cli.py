@@ -339,7 +339,11 @@ def config_show(as_json: JsonOption = False) -> None:
     for name, raw in loaded.providers.items():
         try:
             _, config = providers.validate_config(name, raw.model_dump())
-            provider_view[name] = config.model_dump(mode="json")
+            # A base or callback URL can carry a password or a token (user:pw@, ?token=).
+            provider_view[name] = {
+                field: mask_url(value) if isinstance(value, str) and "://" in value else value
+                for field, value in config.model_dump(mode="json").items()
+            }
         except providers.ProviderConfigError as exc:
             provider_view[name] = {"error": provider_problem(exc)}
             problems.append(str(exc))

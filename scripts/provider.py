@@ -140,6 +140,7 @@ def test_provider(
 
     import providers
     from campaigns.phones import PhoneRejected, mask, normalise
+    from ledger.redact import redact
     from campaigns.text import segments
 
     loaded = settings(check_providers=False)
@@ -220,6 +221,8 @@ def test_provider(
             await provider.aclose()
 
     result = asyncio.run(check())
+    # A provider's URL in an answer or an error can carry a password or a token.
+    result = {k: redact(v) if isinstance(v, str) else v for k, v in result.items()}
     said = result.pop("said")
     result["halted"] = _halt_of(loaded, name)
     if as_json:

@@ -116,3 +116,25 @@ def test_test_of_a_halted_provider_says_no_campaign_sends_through_it(tmp_path, t
     assert "until `loa provider resume intl`" in warning
     as_json = loa("provider", "test", "intl", "--json", cwd=tmp_path, env=env)
     assert json.loads(as_json.stdout)["halted"] == "20003 authenticate"
+
+
+def test_a_password_or_token_in_a_providers_url_is_never_printed(tmp_path):
+    """A base URL with userinfo or a ``?token=`` (a proxy's, a gateway's) was printed whole
+    by `provider test` ("cannot reach http://user:pw@…") and by `config show`."""
+    env = intl("http://gw:s3cr3tpw@127.0.0.1:9/?token=abc123secret")
+    for args in (("provider", "test", "intl"), ("provider", "test", "intl", "--json"),
+                 ("config", "show"), ("config", "show", "--json")):  # fmt: skip
+        result = loa(*args, cwd=tmp_path, env=env)
+        said = result.stdout + result.stderr
+        assert "s3cr3tpw" not in said and "abc123secret" not in said, (args, said)
+        if args[0] == "config":  # shown on purpose, masked
+            assert "http://gw:***@127.0.0.1:9/?token=***" in said, (args, said)
+    esms = {
+        "LOA_PROVIDERS__VN__TYPE": "esms",
+        "LOA_PROVIDERS__VN__API_KEY": "fake-esms-api-key-5d1e7c",
+        "LOA_PROVIDERS__VN__SECRET_KEY": "fake-esms-secret-key-9a2b4f",
+        "LOA_PROVIDERS__VN__BASE_URL": "http://gw:s3cr3tpw@127.0.0.1:9/?token=abc123secret",
+    }
+    down = loa("provider", "test", "vn", cwd=tmp_path, env=esms)
+    assert down.returncode == 1, down.stderr
+    assert "cannot reach http://gw:***@127.0.0.1:9/?token=***" in down.stderr, down.stderr
