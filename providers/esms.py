@@ -250,8 +250,9 @@ class EsmsProvider(Provider):
             refused = code in CREDENTIALS_REFUSED
             what = "our credentials" if refused else "the balance check"
             return AccountCheck(True, f"eSMS refused {what}: {code} {detail}", refused=refused)
-        try:
-            balance = float(answer.get("Balance", 0))
+        raw = answer.get("Balance")
+        try:  # a number, or a number written as text; true is not 1 ₫, nor missing 0 ₫
+            balance = math.nan if raw is None or isinstance(raw, bool) else float(raw)
         except (TypeError, ValueError, OverflowError):  # OverflowError: a 400-digit integer
             balance = math.nan
         if not math.isfinite(balance):

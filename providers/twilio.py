@@ -309,13 +309,22 @@ class TwilioProvider(Provider):
         facts = {"account_sid": sid, "status": status, "type": kind}
         said = f"tài khoản · account {sid}: {status or '?'}"
         said += f" ({kind})" if kind else ""
-        if status not in (None, "active"):
+        if status not in ACCOUNT_STATUSES:  # `{}` or another resource: not an account
+            said = "no status" if status is None else f"status {status!r}"
+            return AccountCheck(
+                problem=f"Twilio's answer to the account check was not an account ({said})"
+            )
+        if status != "active":
             problem = f"the account is {status}: Twilio would refuse every send"
             return AccountCheck(True, problem, facts=facts, said=said)
         return AccountCheck(True, facts=facts, said=said)
 
     async def aclose(self) -> None:
         await self._http.close()
+
+
+#: An account resource's ``status`` (Twilio's API description: ``account_enum_status``).
+ACCOUNT_STATUSES = frozenset({"active", "suspended", "closed"})
 
 
 @lru_cache(maxsize=64)

@@ -6,8 +6,12 @@ API description), the sandbox with nothing to ask."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.server
 import json
 import os
+import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -216,3 +220,58 @@ def test_a_test_sms_to_a_country_the_provider_does_not_reach_is_refused(tmp_path
     assert result.returncode == 2
     assert "reaches VN, not KR" in result.stderr
     assert esms.received() == []
+
+
+@contextlib.contextmanager
+def answering(body: bytes) -> Iterator[str]:
+    """A server that answers every request 200 with ``body`` (JSON): what a proxy, a
+    captive portal or a wrong host might say. Yields its base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_GET
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("body", [b"{}", b'{"status": null}', b'{"CodeResponse": "101"}'])
+def test_a_twilio_answer_that_is_no_account_is_not_taken_for_accepted_credentials(body):
+    """Any 200 JSON object once gave "credentials accepted; account AC…: ?" and exit 0;
+    an account resource always has a status, one of three (Twilio's account_enum_status)."""
+    with answering(body) as url:
+        found = check(twilio_settings(url))
+    assert found.problem == "Twilio's answer to the account check was not an account (no status)"
+    assert not found.checked
+
+
+def test_a_twilio_status_outside_its_three_is_not_an_account():
+    with fake_gateway("providers.fakes.twilio", "--account-status", "mystery") as odd:
+        found = check(twilio_settings(odd.url))
+    assert found.problem == (
+        "Twilio's answer to the account check was not an account (status 'mystery')"
+    )
+
+
+@pytest.mark.parametrize("balance", ["true", "null", '"nhiều"'])
+def test_an_esms_balance_that_is_no_number_is_unreadable(balance):
+    """``"Balance": true`` read as 1 ₫, a missing one as 0 ₫ (an empty account)."""
+    body = f'{{"CodeResponse": "100", "Balance": {balance}}}'.encode()
+    with answering(body) as url:
+        found = check(esms_settings(url))
+    assert found.problem == "eSMS took our credentials but gave an unreadable balance"
