@@ -59,7 +59,7 @@ from pydantic import (
 from campaigns.hours import ADVERTISING_HOURS, SendingWindow
 from campaigns.routing import Reach, Router, RoutingSpec
 from campaigns.template import Template, TemplateError, fields_of
-from campaigns.text import normalise
+from campaigns.text import normalise, shows_anything
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(m|h|d)\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -199,8 +199,8 @@ class CampaignSpec(BaseModel):
                 raise ValueError(f"{lang!r} is not a language code such as 'vi' or 'en'")
             entry = {"text": item} if isinstance(item, str) else item
             text = entry.get("text") if isinstance(entry, dict) else None
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError(f"the {lang!r} text is empty")
+            if not isinstance(text, str) or not shows_anything(text):
+                raise ValueError(f"the {lang!r} text is empty (or shows nothing)")
             try:
                 fields_of(text)
             except TemplateError as exc:

@@ -43,6 +43,18 @@ _EXTENSION = re.compile("[" + re.escape("".join(sorted(GSM_EXTENSION))) + "]")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
+#: Characters a phone shows as nothing: separators (spaces, line and paragraph breaks),
+#: controls and format characters (zero-width spaces and joiners, bidirectional marks).
+_INVISIBLE = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
+
+
+def shows_anything(text: str) -> bool:
+    """Whether ``text`` has a character a reader would see: a text of only spaces and
+    zero-width or control characters (``"\u200b\u200c\u2060"``) is as empty as ``""``,
+    and would be billed for nothing."""
+    return any(unicodedata.category(ch) not in _INVISIBLE for ch in text)
+
+
 def encoding_of(text: str) -> Encoding:
     """GSM 03.38 when every character is in its tables, UCS-2 otherwise."""
     return Encoding.UCS2 if _NOT_GSM.search(text) else Encoding.GSM7

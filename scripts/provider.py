@@ -140,8 +140,8 @@ def test_provider(
 
     import providers
     from campaigns.phones import PhoneRejected, mask, normalise
-    from ledger.redact import redact
     from campaigns.text import segments
+    from ledger.redact import redact
 
     loaded = settings(check_providers=False)
     instance = loaded.providers.get(name)

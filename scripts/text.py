@@ -24,7 +24,7 @@ def check(
     """Print the encoding (GSM 03.38 or UCS-2), the parts a carrier bills, the characters
     that force UCS-2, and the "không dấu" version with its parts."""
     from campaigns.template import khong_dau
-    from campaigns.text import forcing_ucs2, normalise, segments
+    from campaigns.text import forcing_ucs2, normalise, segments, shows_anything
 
     # No settings read: counting parts needs none, and a text check must answer at once.
     if (text is None) == (file is None):
@@ -35,8 +35,8 @@ def check(
         except (OSError, UnicodeDecodeError) as exc:
             fail(f"{file}: cannot read as UTF-8 text ({exc})", BAD_INPUT)
     assert text is not None
-    if not text.strip():
-        fail("the text is empty: nothing to send", BAD_INPUT)
+    if not shows_anything(text):  # "", spaces, or only zero-width and control characters
+        fail("the text is empty (or shows nothing): nothing to send", BAD_INPUT)
     text = normalise(text)
     plain = khong_dau(text)
     full, stripped = segments(text), segments(plain)

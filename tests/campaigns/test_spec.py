@@ -46,6 +46,8 @@ def test_a_stored_spec_validates_again():
         (('validity = "12h"', 'validity = "30d"'), "validity"),
         (('id = "test-campaign"', 'id = "Có dấu"'), "id"),
         (('vi = "Xin chào"', 'vi = "  "'), "messages"),
+        # Only zero-width and control characters: shows nothing, billed all the same.
+        (('vi = "Xin chào"', 'vi = "\\u200b\\u200c\\u2060 \\u00a0"'), "messages"),
         (('provider = "sandbox"', 'provider = "sandbox"\nprovidr = "x"'), "providr"),
         (('name = "Thử nghiệm"\n', ""), "name"),
     ],
