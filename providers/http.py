@@ -29,9 +29,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from providers.base import DETAIL_LENGTH, ErrorKind, ProviderConfig, SendError, storable
 
@@ -66,6 +67,16 @@ class HttpProviderConfig(ProviderConfig):
         "(default: connect_timeout + read_timeout); a send past it may have gone out",
     )
     connections: int = Field(default=64, ge=1, le=1024)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        """An http or https URL with a host: ``file:///etc/passwd``, ``ftp://…`` or a bare
+        ``127.0.0.1:8080`` passed the settings and failed only at the first send."""
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError("an http:// or https:// URL with a host, e.g. https://rest.esms.vn")
+        return value
 
     @property
     def deadline(self) -> float:

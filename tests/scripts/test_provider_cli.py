@@ -138,3 +138,14 @@ def test_a_password_or_token_in_a_providers_url_is_never_printed(tmp_path):
     down = loa("provider", "test", "vn", cwd=tmp_path, env=esms)
     assert down.returncode == 1, down.stderr
     assert "cannot reach http://gw:***@127.0.0.1:9/?token=***" in down.stderr, down.stderr
+
+
+def test_a_base_url_that_is_not_http_is_refused_at_start_naming_the_variable(tmp_path):
+    """``file:///etc/passwd``, ``ftp://``, an empty value or a bare ``host:port`` passed the
+    settings ("ready" in provider list) and failed only at the first request, exit 1."""
+    for url in ("file:///etc/passwd", "ftp://gw.example/", "", "127.0.0.1:18818", "http://"):
+        result = loa("provider", "list", cwd=tmp_path, env=intl(url))
+        assert result.returncode == 2, (url, result.stdout)
+        assert "LOA_PROVIDERS__INTL__BASE_URL: an http:// or https:// URL with a host" in (
+            " ".join((result.stdout + result.stderr).split())
+        ), url
