@@ -113,12 +113,19 @@ def plan_chunks(
 def child_main(
     conn: Connection, planner: Planner, recipients: RecipientList, rejects: Path | None
 ) -> None:
-    """Body of a planning process: chunks, then the summary, or the error, over ``conn``."""
+    """Body of a planning process: chunks, then the summary, or the error, over ``conn``.
+    When the parent is gone (killed: the pipe is broken) there is nobody to tell: the
+    child ends quietly, rather than print two tracebacks to the operator's terminal."""
     try:
         for chunk in plan_chunks(planner, recipients, rejects):
             conn.send(("chunk", chunk))
         conn.send(("done", planner.summary))
+    except (BrokenPipeError, ConnectionResetError):
+        return
     except BaseException as exc:  # handed to the parent, which raises it
-        conn.send(("error", exc))
+        try:
+            conn.send(("error", exc))
+        except (BrokenPipeError, ConnectionResetError):
+            return
     finally:
         conn.close()

@@ -85,3 +85,21 @@ def test_an_error_in_the_child_reaches_the_caller_and_nothing_is_written(tmp_pat
 @given(st.lists(st.text(max_size=12), max_size=5).map(tuple))
 def test_fields_json_is_json(values):
     assert json.loads(fields_json(values)) == list(values)
+
+
+def test_a_planning_child_whose_parent_is_gone_ends_quietly(tmp_path, runtime):
+    """The launch killed (kill -9) while its child plans: the child's next send finds the
+    pipe broken, and telling the parent about that failed too, printing two chained
+    BrokenPipeError tracebacks on the operator's terminal. Nobody is left to tell."""
+    import multiprocessing
+
+    from campaigns.stream import child_main
+    from worker.campaign.planning import ListOptions, prepare
+
+    path = tmp_path / "list.csv"
+    write_list(path, 3_000, seed=3)
+    prepared = prepare(runtime, EXAMPLE, path, ListOptions())
+    receiving, sending = multiprocessing.Pipe(duplex=False)
+    receiving.close()  # the parent is gone
+    child_main(sending, prepared.planner, prepared.recipients, None)  # returns, raises nothing
+    assert sending.closed
