@@ -236,17 +236,24 @@ def launch(
             f"({summary.campaign.list_name}, {count(summary.campaign.intake.get('rows_read', 0))} "
             f"rows): {recipients.name} was NOT added. Give the campaign a new id to send it."
         )
+    elif launched.spec_differs:
+        err.print(
+            f"campaign {launched.campaign_id} was already launched with another campaign "
+            f"file (it differs in: {', '.join(launched.spec_differs)}): {spec.name}'s "
+            "changes were NOT applied. Give the campaign a new id to send them."
+        )
     elif not launched.created:
         err.print(f"campaign {launched.campaign_id} was already launched: nothing added")
     extra = {
         "launched": launched.created,
         "list_ignored": launched.list_differs,
+        "spec_ignored": list(launched.spec_differs),
         "batches_enqueued": launched.batches_enqueued,
         "ledger": describe_location(runtime.engine),
     }
     _limit_warnings(launched.prepared.summary)
     report(summary, as_json, f"Chiến dịch {summary.campaign.id}", extra)
-    if launched.list_differs:
+    if launched.refused:
         raise typer.Exit(BAD_INPUT)
     if (loaded.embedded or wait) and not summary.done:
         raise typer.Exit(FAILURE)

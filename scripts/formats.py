@@ -72,6 +72,7 @@ def why_words(why: str) -> str:
 EXTRAS: dict[str, str] = {
     "launched": "Khởi chạy mới · launched",
     "list_ignored": "Danh sách bị bỏ qua · list ignored",
+    "spec_ignored": "Thay đổi tệp chiến dịch bị bỏ qua · campaign file changes ignored",
     "batches_enqueued": "Lô đưa vào hàng đợi · batches queued",
     "ledger": "Sổ cái · ledger",
     "seconds": "Thời gian (giây) · seconds",

@@ -78,3 +78,24 @@ def test_a_paused_campaign_relaunched_stays_without_jobs_until_resumed(runtime, 
 
     assert launch(runtime, EXAMPLE, listed).batches_enqueued == 0 and jobs(runtime) == 0
     assert resume(runtime, campaign_id) == 1 and jobs(runtime) == 1
+
+
+def test_a_changed_campaign_file_is_refused_naming_what_changed(runtime, tmp_path):
+    """Another text or brandname under a launched id was "already launched: nothing added",
+    exit 0, the change silently not applied; now the fields are named and nothing is
+    done (the CLI exits 2), as with another list."""
+    listed = small_list(tmp_path)
+    launch(runtime, EXAMPLE, listed)
+    runtime.redis().delete(*runtime.redis().keys(f"{runtime.settings.redis_namespace}:*"))
+    edited = tmp_path / "edited.toml"
+    edited.write_text(
+        EXAMPLE.read_text(encoding="utf-8")
+        .replace('brandname = "NinhThuan"', 'brandname = "SoTTTT"')
+        .replace('validity = "12h"', 'validity = "6h"'),
+        encoding="utf-8",
+    )
+    again = launch(runtime, edited, listed)
+    assert again.spec_differs == ("brandname", "validity") and not again.list_differs
+    assert again.refused and again.batches_enqueued == 0 and jobs(runtime) == 0
+    same = launch(runtime, EXAMPLE, listed)
+    assert (same.spec_differs, same.refused) == ((), False)

@@ -34,6 +34,14 @@ class Launched:
     #: A relaunch whose list is not the one recorded (another file, or other rows):
     #: nothing of it was added.
     list_differs: bool = False
+    #: A relaunch with another campaign file: the fields that differ from the recorded
+    #: one (text, brandname …); none of it was applied.
+    spec_differs: tuple[str, ...] = ()
+
+    @property
+    def refused(self) -> bool:
+        """A relaunch with another list or campaign file: nothing done (exit 2)."""
+        return self.list_differs or bool(self.spec_differs)
 
 
 def _counting(chunks: Iterable[Chunk], tick: Callable[[int], None]) -> Iterator[Chunk]:
@@ -42,13 +50,13 @@ def _counting(chunks: Iterable[Chunk], tick: Callable[[int], None]) -> Iterator[
         yield chunk
 
 
-def _lost_batches(runtime: Runtime, campaign_id: str, differs: bool) -> list[tuple[int, str]]:
+def _lost_batches(runtime: Runtime, campaign_id: str, refused: bool) -> list[tuple[int, str]]:
     """What a relaunch puts back: the running campaign's batches still holding queued
     messages that have no job in Redis (claims would make a second job harmless, but it
-    is work for nothing). None when the relaunch is refused (another list: exit 2, a
-    refused command changes nothing) or the campaign is not running (paused, cancelled,
-    scheduled: resume and the scheduler enqueue theirs)."""
-    if differs or load_campaign(runtime.engine, campaign_id).state != "running":
+    is work for nothing). None when the relaunch is refused (another list or campaign
+    file: exit 2, a refused command changes nothing) or the campaign is not running
+    (paused, cancelled, scheduled: resume and the scheduler enqueue theirs)."""
+    if refused or load_campaign(runtime.engine, campaign_id).state != "running":
         return []
     jobs = live_jobs(runtime) or set()
     return [
@@ -97,7 +105,7 @@ def launch(
         runtime.settings.batch_size,
         start_at,
     )
-    differs = False
+    differs, changed = False, ()
     if not intake.created:  # read the list anyway (nothing is written) to compare it
         for _ in chunks:
             pass
@@ -108,8 +116,13 @@ def launch(
             recipients.name,
             fresh.rows_read,
         )
+        changed = tuple(
+            name for name in type(spec).model_fields
+            if getattr(recorded.spec, name) != getattr(spec, name)
+        )  # fmt: skip
     prepared.planner.summary = summary()  # the child's, when planned in a child
-    batches = list(intake.batches) if intake.created else _lost_batches(runtime, spec.id, differs)
+    refused = differs or bool(changed)
+    batches = list(intake.batches) if intake.created else _lost_batches(runtime, spec.id, refused)
     if load_campaign(runtime.engine, spec.id).state == "scheduled":
         batches = []  # `loa scheduler` enqueues them when the time comes
     for batch, provider in batches:
@@ -119,4 +132,4 @@ def launch(
         campaign_id=spec.id,
         batches=len(batches),
     )
-    return Launched(spec.id, intake.created, len(batches), prepared, differs)
+    return Launched(spec.id, intake.created, len(batches), prepared, differs, changed)
