@@ -1,6 +1,7 @@
 """The daily update the Department of Information and Communications sends the provincial
 leadership: every campaign active on one day in Vietnam (a list campaign, the long-running
-arrivals campaign: any campaign with an event that day), what happened to its messages
+arrivals campaign: any campaign with an event that day, and any launched that day even if
+nothing of it moved yet), what happened to its messages
 that day, and where all of its recipients stand now.
 
 "That day" is read from the event log (each status change is an event with its time), so
@@ -78,8 +79,8 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def build_daily(engine: Engine, day: date) -> Daily:
-    """Every campaign with an event on ``day`` (Vietnam), its moves that day and its
-    standing now; and the day's moves hour by hour, across campaigns."""
+    """Every campaign with an event on ``day`` (Vietnam) or launched that day, its moves
+    that day and its standing now; and the day's moves hour by hour, across campaigns."""
     start, end = day_bounds(day)
     that_day = sa.and_(events.c.at >= start, events.c.at < end, events.c.to_status.in_(REPORTED))
     daily = Daily(day)
@@ -91,6 +92,14 @@ def build_daily(engine: Engine, day: date) -> Daily:
             .group_by(events.c.campaign_id, events.c.to_status)
         ):
             moves.setdefault(campaign_id, {})[status] = count
+        # Launched that day but nothing moved yet (waiting for its hours, halted, paused,
+        # scheduled): active all the same, and the day's update must name it.
+        for (campaign_id,) in conn.execute(
+            sa.select(campaigns.c.id).where(
+                campaigns.c.created_at >= start, campaigns.c.created_at < end
+            )
+        ):
+            moves.setdefault(campaign_id, {})
         if not moves:
             return daily
         rows = conn.execute(

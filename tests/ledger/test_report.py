@@ -149,8 +149,13 @@ def test_the_daily_update_counts_each_move_on_its_day_in_vietnam(engine, monkeyp
         build_daily(engine, day + timedelta(days=n)).as_dict() for n in (-1, 0, 1, 2)
     )
     assert before["campaigns"] == [] and after["campaigns"] == []
-    (sending,) = evening["campaigns"]  # the quiet campaign, planned and never sent: not in it
-    (receiving,) = morning["campaigns"]
+    (sending,) = evening["campaigns"]
+    # The quiet campaign, launched at midnight and never sent (waiting for its hours, a
+    # halt …): in its day's update all the same, with nothing moved and one recipient.
+    receiving, quiet = morning["campaigns"]
+    assert (quiet["campaign"], quiet["that_day"], quiet["standing"]) == (
+        "quiet-campaign", {}, {"queued": 1}
+    )  # fmt: skip
     assert sending["campaign"] == receiving["campaign"] == SPEC.id
     assert sending["that_day"] == evening["that_day"] == {"failed": 1, "sent": 5}
     assert receiving["that_day"] == morning["that_day"] == {"delivered": 3, "undelivered": 1}
