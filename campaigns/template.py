@@ -45,9 +45,11 @@ PLAIN = str.maketrans(
 @lru_cache(maxsize=65536)
 def khong_dau(text: str) -> str:
     """Vietnamese without diacritics: tone and shape marks dropped, ``đ``/``Đ`` -> ``d``/``D``,
-    and typographic punctuation folded to what GSM-7 says plainly (``PLAIN``)."""
+    and typographic punctuation folded to what GSM-7 says plainly (``PLAIN``); format
+    characters a phone shows as nothing (soft hyphens, direction marks and overrides)
+    dropped, since any one of them forces the whole text into UCS-2."""
     decomposed = unicodedata.normalize("NFD", text.translate(PLAIN))
-    stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) not in ("Mn", "Cf"))
     return unicodedata.normalize("NFC", stripped.replace("đ", "d").replace("Đ", "D"))
 
 

@@ -12,6 +12,10 @@ from scripts.output import BAD_INPUT, fail, out, print_json
 
 app = typer.Typer(help="Message text: encoding and parts.", no_args_is_help=True)
 
+#: Far past any SMS (Twilio takes 1,600 characters, concatenation tops out at 255 parts):
+#: what is longer is not a message, and counting a 300 MB file took minutes.
+LONGEST = 100_000
+
 
 @app.command("check")
 def check(
@@ -23,18 +27,30 @@ def check(
 ) -> None:
     """Print the encoding (GSM 03.38 or UCS-2), the parts a carrier bills, the characters
     that force UCS-2, and the "không dấu" version with its parts."""
+    from rich.markup import escape
+
     from campaigns.template import khong_dau
     from campaigns.text import forcing_ucs2, normalise, segments, shows_anything
+    from scripts import formats as fmt
 
     # No settings read: counting parts needs none, and a text check must answer at once.
     if (text is None) == (file is None):
         fail("give the text or --file, one of the two", BAD_INPUT)
     if file is not None:
         try:
-            text = file.read_text(encoding="utf-8").rstrip("\n")
+            with file.open("rb") as handle:  # never more than a message could be
+                data = handle.read(4 * LONGEST + 1)
+            text = data.decode("utf-8").rstrip("\n")
         except (OSError, UnicodeDecodeError) as exc:
             fail(f"{file}: cannot read as UTF-8 text ({exc})", BAD_INPUT)
+        if len(data) > 4 * LONGEST:
+            text = text + "x" * LONGEST  # over the limit below, whatever it held
     assert text is not None
+    if len(text) > LONGEST:
+        fail(
+            f"the text is over {fmt.count(LONGEST)} characters: no SMS is that long",
+            BAD_INPUT,
+        )
     if not shows_anything(text):  # "", spaces, or only zero-width and control characters
         fail("the text is empty (or shows nothing): nothing to send", BAD_INPUT)
     text = normalise(text)
@@ -53,15 +69,20 @@ def check(
     if as_json:
         print_json(result)
         return
-    out.print(f"[bold]Mã hoá · encoding:[/] {full.encoding.value.upper()}  ({full.units} units)")
-    out.print(f"[bold]Số tin · parts:[/] {full.parts}")
+    units = fmt.count(full.units)
+    out.print(
+        f"[bold]Mã hoá · encoding:[/] {full.encoding.value.upper()}  ({units} đơn vị · units)"
+    )
+    out.print(f"[bold]Số tin · parts:[/] {fmt.count(full.parts)}")
     if result["forcing_ucs2"]:
         out.print("[bold]Ký tự buộc UCS-2 · forcing UCS-2:[/]")
         for named in result["forcing_ucs2_named"]:
             out.print(f"  {named}", markup=False)
+    # The text is the user's: shown as text (no markup), and no escape sequence or
+    # direction override reaches the terminal.
     out.print(
-        f"[bold]Không dấu · without diacritics:[/] {stripped.parts} tin · parts, "
-        f"{stripped.encoding.value.upper()}: {plain}"
+        f"[bold]Không dấu · without diacritics:[/] {fmt.count(stripped.parts)} tin · parts, "
+        f"{stripped.encoding.value.upper()}: {escape(fmt.plain(plain))}"
     )
 
 

@@ -39,3 +39,14 @@ def test_khong_dau_folds_typography_to_plain_gsm():
     plain = khong_dau(text)
     assert plain == "Hay cai \"Bluezone\" - bao ve minh... ngay 'hom nay'"
     assert segments(plain).encoding is Encoding.GSM7
+
+
+def test_khong_dau_drops_what_a_phone_shows_as_nothing():
+    """A soft hyphen (Word puts them in), direction marks and overrides kept the cheap
+    version in UCS-2: each is a format character, invisible on a phone, and dropped."""
+    from campaigns.text import Encoding, segments
+
+    text = "Cài\u00adđặt \u200eBluezone\u200f \u202angay\u202c \u2066nhé\u2069"
+    plain = khong_dau(text)
+    assert plain == "Caidat Bluezone ngay nhe"
+    assert segments(plain).encoding is Encoding.GSM7
