@@ -162,13 +162,20 @@ def import_list(
 ) -> None:
     """Add every number of a file to a suppression list. Unusable rows are counted and
     skipped; the import is one transaction."""
-    from campaigns.recipients import open_list
+    from campaigns.recipients import PHONE_HEADERS, open_list
     from campaigns.screen import ScreenSummary, screen
     from ledger.suppressions import add_numbers
 
     summary = ScreenSummary()
     with _ledger() as engine:
-        opened = open_list(file, phone_column=phone_column, encoding=encoding)
+        # A file of numbers alone often calls its column `number` (as the ported-number
+        # list does); in a recipient list that could be a row's serial number.
+        opened = open_list(
+            file,
+            phone_column=phone_column,
+            encoding=encoding,
+            phone_headers=(*PHONE_HEADERS, "number"),
+        )
         numbers = (
             phone.e164 for _, phone, _ in screen(opened.rows(), summary) if phone is not None
         )
@@ -232,12 +239,12 @@ def show(as_json: JsonOption = False) -> None:
 
 
 def _number(raw: str) -> str:
-    from campaigns.phones import PhoneRejected, normalise
+    from campaigns.phones import PhoneRejected, mask_text, normalise
 
     try:
         return normalise(raw).e164
-    except PhoneRejected as rejected:
-        fail(f"{raw!r} is not a textable number ({rejected.reason.value})", BAD_INPUT)
+    except PhoneRejected as rejected:  # a landline is a number too: said masked
+        fail(f"{mask_text(raw)!r} is not a textable number ({rejected.reason.value})", BAD_INPUT)
 
 
 @contextmanager

@@ -139,7 +139,7 @@ def test_provider(
     import asyncio
 
     import providers
-    from campaigns.phones import PhoneRejected, mask, normalise
+    from campaigns.phones import PhoneRejected, mask, mask_text, normalise
     from campaigns.text import segments
     from ledger.redact import redact
 
@@ -171,7 +171,7 @@ def test_provider(
         try:
             phone = normalise(to)
         except PhoneRejected as exc:
-            fail(f"--to {to!r}: {exc.reason.value}", BAD_INPUT)
+            fail(f"--to {mask_text(to)!r}: {exc.reason.value}", BAD_INPUT)
         reach = provider.countries
         if reach is not None and phone.country not in reach:
             fail(

@@ -88,6 +88,13 @@ def test_test_with_to_sends_one_sms_and_masks_the_number(tmp_path, twilio):
 def test_test_refuses_a_bad_number(tmp_path, twilio):
     result = loa("provider", "test", "intl", "--to", "12", cwd=tmp_path, env=intl(twilio.url))
     assert result.returncode == 2 and "--to" in result.stderr
+    # A landline is somebody's number too: named masked, as in every other message.
+    landline = loa("provider", "test", "intl", "--to", "028 3822 1234", cwd=tmp_path,
+                   env=intl(twilio.url))  # fmt: skip
+    assert landline.returncode == 2 and "landline" in landline.stderr
+    assert "3822 1234" not in landline.stderr and "02838****34" in landline.stderr
+    added = loa("suppress", "add", "02838221234", "--list", "dnc", cwd=tmp_path)
+    assert added.returncode == 2 and "02838221234" not in added.stderr
 
 
 def test_test_of_a_halted_provider_says_no_campaign_sends_through_it(tmp_path, twilio):
