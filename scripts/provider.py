@@ -215,7 +215,11 @@ def test_provider(
                     error = provider.classify(exc)
                     refused = f"{error.kind.value} {error.code}"
                     refused += f" ({error.detail})" if error.detail else ""
-                    result["problem"] = f"the test SMS was refused: {refused}"
+                    result["problem"] = (
+                        f"the test SMS may have gone out (no clear answer): {refused}"
+                        if error.kind is providers.ErrorKind.AMBIGUOUS
+                        else f"the test SMS was refused: {refused}"
+                    )
             return result
         finally:
             await provider.aclose()

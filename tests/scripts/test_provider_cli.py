@@ -156,3 +156,16 @@ def test_a_base_url_that_is_not_http_is_refused_at_start_naming_the_variable(tmp
         assert "LOA_PROVIDERS__INTL__BASE_URL: an http:// or https:// URL with a host" in (
             " ".join((result.stdout + result.stderr).split())
         ), url
+
+
+def test_a_test_sms_without_a_clear_answer_may_have_gone_out(tmp_path, twilio):
+    """A send that timed out was worded "the test SMS was refused", though the provider
+    may have sent it: an operator would send another and the phone get two."""
+    twilio.reset()
+    twilio.faults({"hang": True, "requests": 1})
+    env = intl(twilio.url, request_timeout="1")
+    result = loa("provider", "test", "intl", "--to", "0912345678", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    said = " ".join(result.stderr.split())
+    assert "the test SMS may have gone out (no clear answer): ambiguous" in said, said
+    assert "refused" not in said
