@@ -346,7 +346,8 @@ def read_toml(path: Path, what: str = "campaign file") -> dict[str, Any]:
     except OSError as exc:
         raise SpecError(f"{path}: cannot read {what} ({exc.strerror})") from None
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        # utf-8-sig: a BOM, as Windows Notepad saves UTF-8, is no TOML statement.
+        return tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise SpecError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:

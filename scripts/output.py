@@ -129,6 +129,7 @@ REJECT_LABELS: dict[str, str] = {
     "invalid_foreign": "số nước ngoài sai · invalid foreign number",
     "missing_field": "thiếu trường mẫu tin · template field empty",
     "extra_cells": "thừa ô ngoài tiêu đề · cells beyond the header",
+    "bad_encoding": "byte sai mã UTF-8 · bytes not valid UTF-8",
     "opt_out": "đã từ chối nhận · opted out",
     "dnc": "danh sách không làm phiền · Do-Not-Call",
     "residents": "cư dân · residents",

@@ -12,8 +12,9 @@ from scripts.output import BAD_INPUT, fail, out, print_json
 
 app = typer.Typer(help="Message text: encoding and parts.", no_args_is_help=True)
 
-#: Far past any SMS (Twilio takes 1,600 characters, concatenation tops out at 255 parts):
-#: what is longer is not a message, and counting a 300 MB file took minutes.
+#: Far past any SMS (providers take a few thousand characters at most, concatenation
+#: tops out at 255 parts): what is longer is not a message, and counting a 300 MB file
+#: took minutes.
 LONGEST = 100_000
 
 

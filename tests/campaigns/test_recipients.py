@@ -88,9 +88,12 @@ def test_an_unclear_encoding_names_the_option(tmp_path):
 
 
 def test_utf8_that_breaks_later_names_the_row_and_the_option(tmp_path):
+    """A Windows-1258 file whose first 64 KB are plain ASCII: its rows with diacritics
+    are far more than the few damaged rows a UTF-8 list may reject (``bad_encoding``),
+    so the list stops at the first, advising --encoding."""
     path = tmp_path / "list.csv"
     good = "phone,name\n" + "0912345678,An\n" * 8000  # longer than the detector's sample
-    path.write_bytes(good.encode() + to_cp1258("0987654321,Bình\n"))
+    path.write_bytes(good.encode() + to_cp1258("0987654321,Bình\n") * 20)
     opened = open_list(path)
     with pytest.raises(ListError, match=r"row 8002 .*--encoding"):
         list(opened.rows())

@@ -74,7 +74,9 @@ def test_an_error_in_the_child_reaches_the_caller_and_nothing_is_written(tmp_pat
     path = tmp_path / "list.csv"
     write_list(path, 12_000, seed=3)
     with path.open("ab") as handle:
-        handle.write("0912345678,Bình\n".encode("utf-16-le"))  # not UTF-8, far past the sample
+        # Not UTF-8, far past the sample: more rows than the few a UTF-8 list may reject
+        # as damaged (campaigns.recipients.BAD_ENCODING_ROWS), so the list stops.
+        handle.write("0912345678,Bình\n".encode("utf-16-le") * 20)
     with pytest.raises(ListError, match=r"row 12002 .*--encoding"):
         launch(runtime, EXAMPLE, path, parallel=True)
     with runtime.engine.connect() as conn:
