@@ -10,12 +10,9 @@ templates and reports can use names, districts and languages.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import itertools
-import re
 import unicodedata
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -23,7 +20,19 @@ from pathlib import Path
 from typing import NamedTuple
 
 from campaigns.encoding import EncodingUnclear, detect
-from campaigns.phones import PhoneRejected, normalise
+from campaigns.list_damage import (
+    DECIMAL_COMMA_ZERO,
+    ESCAPE_UNDECODABLE,
+    LINE_BREAK,
+    End,
+    Escaped,
+    first_undecodable_line,
+    is_number,
+    is_utf8,
+    mend,
+    undecodable,
+)
+from campaigns.workbook import open_workbook
 
 #: Header names (folded: lower case, no diacritics, letters and digits only) taken as the phone.
 PHONE_HEADERS = (
@@ -176,7 +185,7 @@ class RecipientList:
         by ``campaigns.phones``); any other fraction is left for the phone check."""
         row = self._split(row_number, cells)
         if "," in row.phone:
-            whole = _DECIMAL_COMMA_ZERO.fullmatch(row.phone)
+            whole = DECIMAL_COMMA_ZERO.fullmatch(row.phone)
             if whole is not None:
                 return row._replace(phone=whole[1])
         return row
@@ -190,10 +199,10 @@ class RecipientList:
         cell does, would merge every row after it into one: the list stops, naming the
         row where the quote opens (``_spanning``).
         """
-        tolerant = _is_utf8(self.encoding or "utf-8")
-        errors = _ESCAPE_UNDECODABLE if tolerant else "strict"
-        clean = _Escaped.last  # unchanged while nothing undecodable was met
-        end = _End()
+        tolerant = is_utf8(self.encoding or "utf-8")
+        errors = ESCAPE_UNDECODABLE if tolerant else "strict"
+        clean = Escaped.last  # unchanged while nothing undecodable was met
+        end = End()
         with self.path.open(encoding=self.encoding, newline="", errors=errors) as handle:
             # The line fed after the file's own tells a cell still open at its end.
             reader = csv.reader(itertools.chain(handle, end), delimiter=self.delimiter or ",")
@@ -221,7 +230,7 @@ class RecipientList:
                                 or "".join(cells).strip()
                             ):
                                 continue
-                            if _Escaped.last != clean and _undecodable(cells):
+                            if Escaped.last != clean and undecodable(cells):
                                 bad += 1
                                 first_bad = first_bad or line
                                 if bad > BAD_ENCODING_ROWS and bad * BAD_ENCODING_PER > line:
@@ -231,7 +240,7 @@ class RecipientList:
                                         "file in another encoding? name it with --encoding "
                                         "(cp1258, utf-16 …)"
                                     )
-                                mended = split(line, [_mended(cell) for cell in cells])
+                                mended = split(line, [mend(cell) for cell in cells])
                                 yield mended._replace(problem=BAD_ENCODING)
                                 continue
                             yield split(line, cells)
@@ -244,7 +253,7 @@ class RecipientList:
                         width = max(len(self.headers) - 1, 0)
                         yield ListRow(start, "", ("",) * width, UNREADABLE_ROW)
             except UnicodeDecodeError as exc:
-                line = _first_undecodable_line(self.path, self.encoding or "utf-8")
+                line = first_undecodable_line(self.path, self.encoding or "utf-8")
                 raise ListError(
                     f"{self.path}: row {line} is not valid {self.encoding} "
                     f"({exc.reason}); name the file's encoding with --encoding"
@@ -256,7 +265,7 @@ class RecipientList:
                 ) from None
 
     def _spanning(
-        self, cells: list[str], start: int, stop: int, end: _End, over_limit: bool = False
+        self, cells: list[str], start: int, stop: int, end: End, over_limit: bool = False
     ) -> None:
         """Check a row whose quoted cell holds line breaks, from line ``start`` to
         ``stop``: an address on two lines is fine. A quote that is never closed (the
@@ -290,16 +299,16 @@ class RecipientList:
             )
         delimiter, index, width = self.delimiter or ",", self.phone_index, len(self.headers)
         for cell in cells:
-            for segment in _LINE_BREAK.split(cell) if _LINE_BREAK.search(cell) else ():
+            for segment in LINE_BREAK.split(cell) if LINE_BREAK.search(cell) else ():
                 parts = segment.split(delimiter)
-                if len(parts) >= width and _is_number(parts[index]):
+                if len(parts) >= width and is_number(parts[index]):
                     raise ListError(
                         f"{where} opens here and holds whole rows of the list, to row "
                         f"{stop}: a quote not closed where it should be; {fix}"
                     )
 
     def _excel_rows(self) -> Iterator[ListRow]:
-        book = _open_workbook(self.path)
+        book = open_workbook(self.path)
         try:
             sheet = book[self.sheet] if self.sheet else book.worksheets[0]
             cells_iter = sheet.iter_rows(values_only=True)
@@ -310,126 +319,6 @@ class RecipientList:
                     yield self._split(number, texts)
         finally:
             book.close()
-
-
-#: A ``;`` file's number with a zero decimal-comma fraction (``912.345.678,00``).
-_DECIMAL_COMMA_ZERO = re.compile(r"\s*('?\+?[\d .()\-]*\d),0+\s*")
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_SURROGATE = re.compile("[\udc80-\udcff]")
-_ESCAPE_UNDECODABLE = "loa-escape-undecodable"
-_TICKS = itertools.count(1)
-_surrogateescape = codecs.lookup_error("surrogateescape")
-
-
-class _Escaped:
-    """The tick of the last undecodable bytes ``_escape_undecodable`` met, in any list
-    (``_TICKS``: unique, so a reader that saw it change knows bytes were escaped since
-    it started). Only then are rows searched for them: that search would cost a fifth
-    of the reading time on every row of every clean list."""
-
-    last = 0
-
-
-def _escape_undecodable(exc: UnicodeError) -> tuple[str, int]:
-    """Decode undecodable bytes as lone surrogates (``surrogateescape``), noting it: the
-    row holding them is rejected, not the list."""
-    _Escaped.last = next(_TICKS)
-    return _surrogateescape(exc)
-
-
-codecs.register_error(_ESCAPE_UNDECODABLE, _escape_undecodable)
-
-
-def _is_utf8(encoding: str) -> bool:
-    try:
-        return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
-    except LookupError:
-        return False
-
-
-def _is_number(cell: str) -> bool:
-    """A textable number, as a row's phone cell holds one (not a number in a note)."""
-    try:
-        normalise(cell)
-    except PhoneRejected:
-        return False
-    return True
-
-
-def _undecodable(cells: list[str]) -> bool:
-    return any(_SURROGATE.search(cell) for cell in cells)
-
-
-def _mended(cell: str) -> str:
-    """A cell with its undecodable bytes as U+FFFD: writable, and showing where they were."""
-    if not _SURROGATE.search(cell):
-        return cell
-    return cell.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-class _End:
-    """The last line fed to the CSV reader, after the file's: ``reached`` once the file
-    is read to its end. A row still being read then was a quoted cell never closed."""
-
-    reached = False
-
-    def __iter__(self) -> Iterator[str]:
-        self.reached = True
-        yield " "  # a blank line, skipped, when the file's last row was complete
-
-
-def _first_undecodable_line(path: Path, encoding: str) -> int | str:
-    """The line a decoding error is on. The text reader decodes ahead of the CSV parser,
-    so on the (rare) error path the file is read again, line by line, to say exactly."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                decoder.decode(raw)
-            except UnicodeDecodeError:
-                return number
-    return "?"
-
-
-#: An XLSX is a zip of XML parts; openpyxl reads its shared strings into memory whole.
-#: Excel's own ceiling is 1,048,576 rows: a real list stays far below these, while a
-#: crafted one (a 1 MB file whose strings unpack to gigabytes) is refused before parsing.
-XLSX_MAX_UNPACKED = 2 << 30  # bytes, every part together
-XLSX_MAX_PART_RATIO = 100  # unpacked / packed, for a part over XLSX_RATIO_FROM bytes
-XLSX_RATIO_FROM = 16 << 20
-
-
-def _check_package(path: Path) -> None:
-    """Refuse a workbook that would unpack to far more than any list (a zip bomb).
-
-    Raises:
-        ListError: naming the file and the part.
-    """
-    try:
-        with zipfile.ZipFile(path) as package:
-            parts = package.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ListError(f"{path}: not a readable XLSX workbook ({exc})") from None
-    if sum(part.file_size for part in parts) > XLSX_MAX_UNPACKED:
-        raise ListError(f"{path}: the workbook unpacks to more than 2 GB: not a list Loa reads")
-    for part in parts:
-        packed = max(part.compress_size, 1)
-        if part.file_size > XLSX_RATIO_FROM and part.file_size / packed > XLSX_MAX_PART_RATIO:
-            raise ListError(
-                f"{path}: part {part.filename} unpacks {part.file_size // packed}-fold "
-                f"(to {part.file_size >> 20} MB): refused as a zip bomb; save the list again "
-                "from Excel or as CSV"
-            )
-
-
-def _open_workbook(path: Path):
-    from openpyxl import load_workbook  # imported here: CSV users never pay for it
-
-    _check_package(path)
-    try:
-        return load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise ListError(f"{path}: not a readable XLSX workbook ({exc})") from None
 
 
 def _sniff_delimiter(line: str) -> str:
@@ -467,7 +356,7 @@ def open_list(
             raise ListError(f"{path}: not a regular file (a FIFO, a device …); name a list's file")
         raise ListError(f"{path}: cannot read recipient list (no such file)")
     if suffix in EXCEL_FORMATS:
-        book = _open_workbook(path)
+        book = open_workbook(path)
         try:
             names = book.sheetnames
             if sheet and sheet not in names:
