@@ -99,8 +99,68 @@ def record_campaign(
     Raises:
         Whatever reading the list raises; the transaction is then rolled back whole.
     """
+    started = now()
+    campaign_id, queued = spec.id, Status.QUEUED.value
     try:
-        return _record(engine, spec, list_name, list_columns, summary, chunks, batch_size, start_at)
+        with engine.begin() as conn:
+            exists = conn.execute(
+                sa.select(campaigns.c.id).where(campaigns.c.id == campaign_id)
+            ).first()
+            if exists:
+                return Intake(campaign_id, created=False)
+            key = conn.execute(
+                campaigns.insert().values(
+                    id=campaign_id,
+                    name=spec.name,
+                    category=spec.category.value,
+                    brandname=spec.brandname,
+                    provider=spec.provider,
+                    spec=spec.model_dump(mode="json"),
+                    list_name=list_name,
+                    list_columns=list_columns,
+                    intake={},
+                    state="running" if start_at is None else "scheduled",
+                    state_reason=None if start_at is None else f"starts at {start_at.isoformat()}",
+                    batches=0,
+                    created_at=started,
+                    valid_until=max(started, start_at or started) + spec.validity,
+                    start_at=start_at,
+                )
+            ).inserted_primary_key[0]
+            batcher = _Batcher(batch_size)
+            batch_of = batcher.next
+            for planned_chunk, rejected_chunk in chunks:
+                rows = [
+                    (
+                        key, e164, country, carrier, row, language, encoding, parts,
+                        batch_of(provider), queued, provider, fields,
+                    )
+                    for row, e164, country, carrier, provider, language, encoding, parts, fields
+                    in planned_chunk
+                ]  # fmt: skip
+                insert_rows(conn, messages, MESSAGE_COLUMNS, rows)
+                insert_rows(
+                    conn,
+                    rejects,
+                    REJECT_COLUMNS,
+                    [(key, row, reason) for row, reason in rejected_chunk],
+                )
+            counts = {**summary().as_dict(), "launched_by": launched_by()}
+            conn.execute(
+                campaigns.update()
+                .where(campaigns.c.id == campaign_id)
+                .values(intake=counts, batches=len(batcher.made))
+            )
+            conn.execute(
+                events.insert().values(
+                    campaign_id=campaign_id,
+                    at=now(),
+                    source="planner",
+                    to_status=queued,
+                    detail={"list": list_name, **counts},
+                )
+            )
+        return Intake(campaign_id, created=True, batches=tuple(batcher.made))
     except sa.exc.IntegrityError:
         # Two launches of one id at once: both found none, and the second's insert waited
         # on the first's and was refused by the unique id. The second added nothing, as
@@ -109,76 +169,3 @@ def record_campaign(
             if conn.scalar(sa.select(campaigns.c.key).where(campaigns.c.id == spec.id)) is None:
                 raise
         return Intake(spec.id, created=False)
-
-
-def _record(
-    engine: Engine,
-    spec: CampaignSpec,
-    list_name: str,
-    list_columns: list[str],
-    summary: Callable[[], PlanSummary],
-    chunks: Iterable[tuple[Sequence[Sequence[Any]], Sequence[Sequence[Any]]]],
-    batch_size: int,
-    start_at: datetime | None,
-) -> Intake:
-    started = now()
-    campaign_id, queued = spec.id, Status.QUEUED.value
-    with engine.begin() as conn:
-        exists = conn.execute(
-            sa.select(campaigns.c.id).where(campaigns.c.id == campaign_id)
-        ).first()
-        if exists:
-            return Intake(campaign_id, created=False)
-        key = conn.execute(
-            campaigns.insert().values(
-                id=campaign_id,
-                name=spec.name,
-                category=spec.category.value,
-                brandname=spec.brandname,
-                provider=spec.provider,
-                spec=spec.model_dump(mode="json"),
-                list_name=list_name,
-                list_columns=list_columns,
-                intake={},
-                state="running" if start_at is None else "scheduled",
-                state_reason=None if start_at is None else f"starts at {start_at.isoformat()}",
-                batches=0,
-                created_at=started,
-                valid_until=max(started, start_at or started) + spec.validity,
-                start_at=start_at,
-            )
-        ).inserted_primary_key[0]
-        batcher = _Batcher(batch_size)
-        batch_of = batcher.next
-        for planned_chunk, rejected_chunk in chunks:
-            rows = [
-                (
-                    key, e164, country, carrier, row, language, encoding, parts,
-                    batch_of(provider), queued, provider, fields,
-                )
-                for row, e164, country, carrier, provider, language, encoding, parts, fields
-                in planned_chunk
-            ]  # fmt: skip
-            insert_rows(conn, messages, MESSAGE_COLUMNS, rows)
-            insert_rows(
-                conn,
-                rejects,
-                REJECT_COLUMNS,
-                [(key, row, reason) for row, reason in rejected_chunk],
-            )
-        counts = {**summary().as_dict(), "launched_by": launched_by()}
-        conn.execute(
-            campaigns.update()
-            .where(campaigns.c.id == campaign_id)
-            .values(intake=counts, batches=len(batcher.made))
-        )
-        conn.execute(
-            events.insert().values(
-                campaign_id=campaign_id,
-                at=now(),
-                source="planner",
-                to_status=queued,
-                detail={"list": list_name, **counts},
-            )
-        )
-    return Intake(campaign_id, created=True, batches=tuple(batcher.made))
