@@ -30,6 +30,17 @@ def normalise_url(url: str | URL) -> URL:
     return parsed
 
 
+def ledger_file(url: str | URL) -> Path | None:
+    """The file an SQLite ledger lives in, or ``None`` (PostgreSQL, an in-memory or URI
+    SQLite): what a command must neither overwrite nor, when absent, create to answer."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.query.get("uri"):
+        return None
+    if not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
 def display_url(url: str | URL) -> str:
     """The ledger's URL for people and logs: its password masked wherever it is given
     (userinfo or query, ``ledger.redact.mask_url``). Never raises: a URL SQLAlchemy
@@ -66,9 +77,8 @@ def _sqlite_engine(url: URL) -> Engine:
     engine = sa.create_engine(
         url, connect_args={"timeout": 60, "check_same_thread": False}, pool_size=16
     )
-    if url.database and url.database != ":memory:" and not url.query.get("uri"):
-        ledger = Path(url.database)
-
+    ledger = ledger_file(url)
+    if ledger is not None:
         made: list[bool] = []
 
         # At the first connection, not here: a command refusing bad input before it

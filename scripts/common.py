@@ -155,7 +155,7 @@ def check_outputs(
     whole ledger, audit chain included) or another of its outputs (one would silently
     replace the other). Compared as resolved paths, so ``./x.csv`` and a link to it are
     caught too; ``outputs`` and ``inputs``: option name -> path (``None``: not given)."""
-    from sqlalchemy.engine import make_url
+    from ledger.db import ledger_file
 
     def where(path: Path) -> Path:
         return path.expanduser().resolve()
@@ -165,9 +165,9 @@ def check_outputs(
         return path.parent.resolve() / path.name
 
     taken: dict[Path, str] = {}
-    url = make_url(loaded.ledger_url())
-    if url.get_backend_name() == "sqlite" and url.database:
-        ledger = where(Path(url.database))
+    ledger = ledger_file(loaded.ledger_url())
+    if ledger is not None:
+        ledger = where(ledger)
         for suffix in ("", "-wal", "-shm", "-journal"):
             taken[ledger.with_name(ledger.name + suffix)] = "the ledger (LOA_DATABASE_URL)"
     for name, path in inputs.items():

@@ -279,15 +279,12 @@ def _halts(loaded: Settings) -> dict[str, str]:
 def _halt_of(loaded: Settings, name: str) -> str | None:
     """Why ``name`` is halted in the ledger, or ``None``: also when there is no ledger to
     ask (none made yet, or away), since a check of the provider must not depend on it."""
-    from pathlib import Path
-
-    from sqlalchemy.engine import make_url
-
+    from ledger.db import ledger_file
     from ledger.halts import halted
     from worker.runtime import Runtime
 
-    url = make_url(loaded.ledger_url())
-    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+    file = ledger_file(loaded.ledger_url())
+    if file is not None and not file.is_file():
         return None  # no ledger made yet: nothing halted, and none made to say so
     runtime = None
     try:

@@ -293,10 +293,9 @@ def reason_label(reason: str, lang: str) -> str:
     return vi if lang == "vi" else (en or vi)
 
 
-#: The reasons Loa itself records for a campaign's state (``worker.campaign.control``,
-#: ``ledger.listing``, ``ledger.intake``), in Vietnamese; a provider's own words after
-#: "halted:" are its, kept as they came.
-_PAUSED = "paused by an operator"
+#: The reasons Loa records for a campaign's state that carry a name or a time
+#: (``ledger.listing``, ``ledger.intake``); fixed sentences are ``scripts.formats.WHY``'s.
+#: A provider's own words after "halted:" are its, kept as they came.
 _HALTED = re.compile(r"provider (?P<name>\S+) halted: (?P<why>.*)")
 _STARTS = re.compile(r"starts at (?P<at>\S+)")
 
@@ -308,10 +307,12 @@ def state_reason(reason: str, lang: str) -> str:
     joined by ``;``. Anything else is shown as recorded."""
     if lang != "vi":
         return reason
+    from scripts.formats import WHY
+
     said = []
     for part in reason.split("; "):
-        if part == _PAUSED:
-            said.append("tạm dừng bởi người vận hành")
+        if part in WHY:
+            said.append(WHY[part])
         elif (halted := _HALTED.fullmatch(part)) is not None:
             said.append(f"nhà cung cấp {halted['name']} bị dừng: {halted['why']}")
         elif (starts := _STARTS.fullmatch(part)) is not None:

@@ -36,7 +36,7 @@ from ledger.summary import (
 from worker.logging import get_logger
 from worker.queues.jobs import enqueue_batch
 from worker.runtime import Runtime
-from worker.upkeep.recovery import live_jobs
+from worker.upkeep.recovery import batches_without_job
 
 log = get_logger("loa.control")
 
@@ -90,10 +90,7 @@ def resume(runtime: Runtime, campaign_id: str) -> int:
         raise _refuse(campaign, "resumed", FINISHED)
     if campaign.state == "paused":
         set_campaign_state(runtime.engine, campaign_id, "running", None, source="operator")
-    batches = queued_batches(runtime.engine, campaign_id)
-    # With Redis, a batch that still has its job there needs no second one.
-    jobs = live_jobs(runtime) or set()
-    batches = [(b, p) for b, p in batches if (campaign_id, b, p) not in jobs]
+    batches = batches_without_job(runtime, campaign_id)
     for batch, provider in batches:
         enqueue_batch(provider, campaign_id, batch)
     log.info("campaign.resumed", campaign_id=campaign_id, batches=len(batches))

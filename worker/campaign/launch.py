@@ -14,13 +14,13 @@ from pathlib import Path
 
 from campaigns.spec import CampaignSpec
 from ledger.intake import record_campaign
-from ledger.summary import load_campaign, queued_batches
+from ledger.summary import load_campaign
 from worker.campaign.pipeline import Chunk, planned_chunks
 from worker.campaign.planning import ListOptions, Prepared, prepare
 from worker.logging import get_logger
 from worker.queues.jobs import enqueue_batch
 from worker.runtime import Runtime
-from worker.upkeep.recovery import live_jobs
+from worker.upkeep.recovery import batches_without_job
 
 log = get_logger("loa.launch")
 
@@ -58,12 +58,7 @@ def _lost_batches(runtime: Runtime, campaign_id: str, refused: bool) -> list[tup
     (paused, cancelled, scheduled: resume and the scheduler enqueue theirs)."""
     if refused or load_campaign(runtime.engine, campaign_id).state != "running":
         return []
-    jobs = live_jobs(runtime) or set()
-    return [
-        (batch, provider)
-        for batch, provider in queued_batches(runtime.engine, campaign_id)
-        if (campaign_id, batch, provider) not in jobs
-    ]
+    return batches_without_job(runtime, campaign_id)
 
 
 def launch(

@@ -32,7 +32,7 @@ from typing import Any
 from ledger.halts import all_halts
 from ledger.lease import Reaped, reap, reap_unheld, renew, stranded
 from ledger.schema import now
-from ledger.summary import load_campaign
+from ledger.summary import load_campaign, queued_batches
 from providers import ProviderConfigError
 from worker.logging import get_logger
 from worker.processes.liveness import GRACE, live_claims
@@ -128,6 +128,18 @@ def live_jobs(runtime: Runtime) -> set[tuple[str, int, str]] | None:
                 if job is not None:
                     jobs.add(job)
     return jobs
+
+
+def batches_without_job(runtime: Runtime, campaign_id: str) -> list[tuple[int, str]]:
+    """(batch, provider) of the campaign's batches still holding queued messages that have
+    no job in Redis: what resume and a relaunch put back (claims would make a second job
+    harmless, but it is work for nothing). Every such batch without Redis."""
+    jobs = live_jobs(runtime) or set()
+    return [
+        (batch, provider)
+        for batch, provider in queued_batches(runtime.engine, campaign_id)
+        if (campaign_id, batch, provider) not in jobs
+    ]
 
 
 def _batch_of(raw: bytes, provider: str) -> tuple[str, int, str] | None:
