@@ -37,21 +37,22 @@ def check(
     # No settings read: counting parts needs none, and a text check must answer at once.
     if (text is None) == (file is None):
         fail("give the text or --file, one of the two", BAD_INPUT)
+    too_long = f"the text is over {fmt.count(LONGEST)} characters: no SMS is that long"
     if file is not None:
         try:
             with file.open("rb") as handle:  # never more than a message could be
-                data = handle.read(4 * LONGEST + 1)
-            text = data.decode("utf-8").rstrip("\n")
-        except (OSError, UnicodeDecodeError) as exc:
+                data = handle.read(4 * LONGEST + 1)  # UTF-8: at most 4 bytes a character
+        except OSError as exc:
             fail(f"{file}: cannot read as UTF-8 text ({exc})", BAD_INPUT)
-        if len(data) > 4 * LONGEST:
-            text = text + "x" * LONGEST  # over the limit below, whatever it held
+        if len(data) > 4 * LONGEST:  # before decoding: the cut may split a character
+            fail(too_long, BAD_INPUT)
+        try:
+            text = data.decode("utf-8").rstrip("\n")
+        except UnicodeDecodeError as exc:
+            fail(f"{file}: cannot read as UTF-8 text ({exc})", BAD_INPUT)
     assert text is not None
     if len(text) > LONGEST:
-        fail(
-            f"the text is over {fmt.count(LONGEST)} characters: no SMS is that long",
-            BAD_INPUT,
-        )
+        fail(too_long, BAD_INPUT)
     if not shows_anything(text):  # "", spaces, or only zero-width and control characters
         fail("the text is empty (or shows nothing): nothing to send", BAD_INPUT)
     text = normalise(text)

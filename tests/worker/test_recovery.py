@@ -18,9 +18,10 @@ from ledger.schema import campaigns, messages, now
 from ledger.summary import status_counts
 from tests.conftest import REDIS_URL
 from tests.helpers import record
+from tests.worker.conftest import redis_runtime
 from tests.worker.test_dispatch import SPEC
 from worker.processes.liveness import GRACE, Claims, publish
-from worker.queues.broker import queue_for, use_broker
+from worker.queues.broker import queue_for
 from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.upkeep.recovery import maintain_queues, reap_abandoned, requeue_orphans
@@ -30,21 +31,11 @@ pytestmark = pytest.mark.redis
 
 @pytest.fixture
 def runtime(engine, tmp_path, redis_namespace):
-    settings = Settings(
-        database_url=SecretStr(engine.url.render_as_string(hide_password=False)),
-        redis_url=SecretStr(REDIS_URL),
-        redis_namespace=redis_namespace,
-        redis_heartbeat_timeout_ms=1000,
-        orphan_after_seconds=2,
-        var_dir=tmp_path,
-    )
     rows = [ListRow(row=i + 2, phone=f"09123{i:05d}", values=()) for i in range(20)]
     record(engine, SPEC, rows, batch_size=10)
-    runtime = Runtime(settings, engine=engine)
-    broker = RedisBroker(url=REDIS_URL, namespace=redis_namespace)
-    use_broker(broker, settings)
-    yield runtime
-    broker.close()
+    settings = {"redis_heartbeat_timeout_ms": 1000, "orphan_after_seconds": 2}
+    with redis_runtime(engine, tmp_path, redis_namespace, **settings) as runtime:
+        yield runtime
 
 
 def backdate(engine, seconds: float) -> None:

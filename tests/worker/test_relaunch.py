@@ -5,16 +5,12 @@ nothing. A refused command changes nothing, and a batch never gets a second job.
 from __future__ import annotations
 
 import pytest
-from dramatiq.brokers.redis import RedisBroker
-from pydantic import SecretStr
 
-from tests.conftest import REDIS_URL
 from tests.scripts.test_cli import EXAMPLE, small_list
+from tests.worker.conftest import redis_runtime
 from worker.campaign.control import pause, resume
 from worker.campaign.launch import launch
-from worker.queues.broker import use_broker
 from worker.runtime import Runtime
-from worker.settings import Settings
 from worker.upkeep.recovery import live_jobs
 
 pytestmark = pytest.mark.redis
@@ -22,18 +18,8 @@ pytestmark = pytest.mark.redis
 
 @pytest.fixture
 def runtime(engine, tmp_path, redis_namespace):
-    settings = Settings(
-        database_url=SecretStr(engine.url.render_as_string(hide_password=False)),
-        redis_url=SecretStr(REDIS_URL),
-        redis_namespace=redis_namespace,
-        var_dir=tmp_path,
-    )
-    runtime = Runtime(settings, engine=engine)
-    broker = RedisBroker(url=REDIS_URL, namespace=redis_namespace)
-    use_broker(broker, settings)
-    yield runtime
-    broker.flush_all()
-    broker.close()
+    with redis_runtime(engine, tmp_path, redis_namespace) as runtime:
+        yield runtime
 
 
 def jobs(runtime: Runtime) -> int:
