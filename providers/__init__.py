@@ -14,7 +14,9 @@ from pydantic import ValidationError
 
 from providers.base import (
     ErrorKind,
+    HandsetMessage,
     InboundRequest,
+    Inbox,
     OutgoingMessage,
     Provider,
     ProviderConfig,
@@ -26,7 +28,9 @@ from providers.base import (
 
 __all__ = [
     "ErrorKind",
+    "HandsetMessage",
     "InboundRequest",
+    "Inbox",
     "OutgoingMessage",
     "Provider",
     "ProviderConfig",
@@ -111,7 +115,13 @@ def validate_config(name: str, raw: Mapping[str, Any]) -> tuple[type[Provider], 
     return cls, config
 
 
-def create(name: str, raw: Mapping[str, Any], receipt_sink: ReceiptSink | None = None) -> Provider:
-    """Build the provider instance ``name`` from its settings."""
+def create(
+    name: str,
+    raw: Mapping[str, Any],
+    receipt_sink: ReceiptSink | None = None,
+    inbox: Inbox | None = None,
+) -> Provider:
+    """Build the provider instance ``name`` from its settings (``inbox``: where one that
+    receives on its own connection stores what arrives)."""
     cls, config = validate_config(name, raw)
-    return cls(name, config, receipt_sink=receipt_sink)
+    return cls(name, config, receipt_sink=receipt_sink, inbox=inbox)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -122,14 +122,24 @@ class OutgoingMessage:
 @dataclass(frozen=True, slots=True)
 class SendResult:
     """The provider accepted the message and gave it this id (made ``storable``: cut
-    to ``ID_LENGTH``, receipts' ids are cleaned the same way, so they still match)."""
+    to ``ID_LENGTH``, receipts' ids are cleaned the same way, so they still match).
+
+    ``parts``: when the message went as several submissions, each with its own id (SMPP's
+    submit_sm per part), every part's id in part order, the first being
+    ``provider_message_id``; a receipt then comes per part, and the message's final state
+    follows from all of them (``ledger.receipts``). Empty for a message sent whole."""
 
     provider_message_id: str
+    parts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         clean = storable(str(self.provider_message_id), ID_LENGTH)
         if clean is not self.provider_message_id:
             object.__setattr__(self, "provider_message_id", clean)
+        if self.parts:
+            object.__setattr__(
+                self, "parts", tuple(storable(str(part), ID_LENGTH) for part in self.parts)
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +170,38 @@ class Receipt:
                 clean = storable(str(value), limit)
                 if clean is not value:
                     object.__setattr__(self, name, clean)
+
+
+@dataclass(frozen=True, slots=True)
+class HandsetMessage:
+    """A message a handset sent to one of our numbers (mobile-originated: SMPP's
+    ``deliver_sm`` without the receipt bit), as a provider received it.
+
+    Attributes:
+        source: the handset's number as the provider wrote it (personal data: never
+            logged whole).
+        destination: the number or short code it was sent to.
+        text: what it says, decoded from its coding.
+        fields: everything the provider sent about it, as text: what makes a replay (the
+            same message sent again because our answer was lost) the same message.
+    """
+
+    source: str
+    destination: str
+    text: str
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+class Inbox(Protocol):
+    """Where a provider that receives on its own connection (an SMPP bind) stores what
+    arrives, durably, before it answers the sender: a receipt or a handset message lost in
+    a crash then comes again, because it was never acknowledged. The worker provides it
+    (``worker.runtime``); each call returns once the ledger has committed, and raises
+    whatever storing raised (the provider then answers "try again")."""
+
+    async def receipt(self, receipt: Receipt, fields: Mapping[str, str]) -> None: ...
+
+    async def handset(self, message: HandsetMessage) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -282,10 +324,19 @@ class Provider(ABC):
         ambiguous failure sent again; otherwise the message becomes ``unknown``."""
         return False
 
-    def __init__(self, name: str, config: Any, receipt_sink: ReceiptSink | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: Any,
+        receipt_sink: ReceiptSink | None = None,
+        inbox: Inbox | None = None,
+    ) -> None:
         self.name = name
         self.config = config
         self.receipt_sink = receipt_sink
+        #: Where receipts and handset messages arriving on the provider's own connection
+        #: are stored (``None``: nowhere, so a provider that receives so must refuse them).
+        self.inbox = inbox
 
     @abstractmethod
     async def send(self, message: OutgoingMessage) -> SendResult:

@@ -28,6 +28,7 @@ from providers.base import (
     AccountCheck,
     ErrorKind,
     InboundRequest,
+    Inbox,
     OutgoingMessage,
     Provider,
     ProviderConfig,
@@ -141,8 +142,14 @@ class EsmsProvider(Provider):
     limits: ClassVar[Limits] = LIMITS
     config: EsmsConfig
 
-    def __init__(self, name: str, config: Any, receipt_sink: ReceiptSink | None = None) -> None:
-        super().__init__(name, config, receipt_sink)
+    def __init__(
+        self,
+        name: str,
+        config: Any,
+        receipt_sink: ReceiptSink | None = None,
+        inbox: Inbox | None = None,
+    ) -> None:
+        super().__init__(name, config, receipt_sink, inbox)
         self._http = self.config.http_client()
         self._networks = [ipaddress.ip_network(n, strict=False) for n in config.callback_ips]
 

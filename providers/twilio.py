@@ -42,6 +42,7 @@ from providers.base import (
     AccountCheck,
     ErrorKind,
     InboundRequest,
+    Inbox,
     OutgoingMessage,
     Provider,
     ProviderConfig,
@@ -167,8 +168,14 @@ class TwilioProvider(Provider):
     limits: ClassVar[Limits] = LIMITS
     config: TwilioConfig
 
-    def __init__(self, name: str, config: Any, receipt_sink: ReceiptSink | None = None) -> None:
-        super().__init__(name, config, receipt_sink)
+    def __init__(
+        self,
+        name: str,
+        config: Any,
+        receipt_sink: ReceiptSink | None = None,
+        inbox: Inbox | None = None,
+    ) -> None:
+        super().__init__(name, config, receipt_sink, inbox)
         cfg = self.config
         self._http = cfg.http_client()
         self._client = Client(
