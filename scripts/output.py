@@ -188,7 +188,7 @@ _BAD_INPUT_ERRORS = (
     ("providers", "ProviderConfigError"),
     ("ledger.summary", "CampaignStateError"),
     ("ledger.export", "ExportError"),
-    ("ledger.report", "ReportError"),
+    ("ledger.reports.campaign", "ReportError"),
     ("ledger.retention", "RetentionError"),
 )
 

@@ -4,7 +4,7 @@ CSV: one row per recipient, final state, number masked (``scripts.reports.recipi
 Vietnamese columns, statuses and times by default). XLSX: a summary sheet (every
 recipient counted in exactly one state, the totals adding up on the page), one sheet per
 breakdown, and the recipients. Labels in Vietnamese by default, English with
-``--lang en``. The aggregation is ``ledger.report`` (in SQL).
+``--lang en``. The aggregation is ``ledger.reports.campaign`` (in SQL).
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ def _campaign(
     handle: BinaryIO,
     verify_now: bool,
 ) -> dict[str, Any]:
-    from ledger.report import build
+    from ledger.reports.campaign import build
 
     data = build(runtime.engine, campaign_id, by).as_dict()
     data["generated_at"] = _now()
@@ -237,7 +237,7 @@ def write_daily_report(
 ) -> dict[str, Any]:
     """Write the day's update across campaigns (``--daily DAY_TEXT``) in ``fmt`` to the
     open file ``handle``; returns its figures. Exits 2 (``fail``) for a bad day."""
-    from ledger.daily import build_daily
+    from ledger.reports.daily import build_daily
     from scripts.reports import daily as report_daily  # the daily update
 
     try:

@@ -1,4 +1,4 @@
-"""``loa report --daily DATE``: the day's update across campaigns (``ledger.daily``), as
+"""``loa report --daily DATE``: the day's update across campaigns (``ledger.reports.daily``), as
 one HTML page, an XLSX workbook or a CSV of one row per campaign."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any, BinaryIO
 
 from campaigns.files import as_text, csv_row, xlsx_append
 from campaigns.hours import VIETNAM
-from ledger.daily import REPORTED
+from ledger.reports.daily import REPORTED
 
 STANDING = ("delivered", "undelivered", "failed", "expired", "unknown", "cancelled", "sent",
             "sending", "queued")  # fmt: skip
@@ -112,7 +112,7 @@ def write_xlsx(data: dict[str, Any], words: dict[str, str], handle: BinaryIO) ->
 
 
 def render_html(data: dict[str, Any], words: dict[str, str], audit: dict[str, Any]) -> str:
-    """The day's page (``ledger.daily.Daily.as_dict``, with ``generated_at``): each
+    """The day's page (``ledger.reports.daily.Daily.as_dict``, with ``generated_at``): each
     campaign by name and id with the state it is really in, its moves that day, a chart
     of the day's hours, where each campaign stands, and the audit log's verdict."""
     from html import escape

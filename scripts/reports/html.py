@@ -4,7 +4,7 @@ by whom, when, to whom, what became of it, and whether the log behind it holds.
 
 Every value is escaped; numbers are masked before they get here
 (``ledger.export.recipient_rows``). Every breakdown table ends with a total equal to the
-summary's (``ledger.report``). Styles: ``report.css``; charts: ``charts``; words
+summary's (``ledger.reports.campaign``). Styles: ``report.css``; charts: ``charts``; words
 and number formats: ``words``.
 """
 
@@ -100,7 +100,9 @@ def _breakdowns(data: dict[str, Any], words: dict[str, str]) -> list[str]:
     shown = [s for s in STATES if data["statuses"].get(s)]
     sections = []
     for key, title, groups in named:
-        if key == "by_hour":  # in the hours' order, the never-sent last (as ledger.report)
+        if (
+            key == "by_hour"
+        ):  # in the hours' order, the never-sent last (as ledger.reports.campaign)
             rows = [(group_label(key, g, words), c) for g, c in groups.items()]
         else:
             rows = [  # by name, the blank group last
@@ -211,7 +213,7 @@ def _stopped(data: dict[str, Any], words: dict[str, str]) -> str:
 
 
 def sending_hours(data: dict[str, Any], words: dict[str, str]) -> str:
-    """The hours the worker applied (``ledger.report``: the campaign's own, advertising's
+    """The hours the worker applied (``ledger.reports.campaign``: the campaign's own, advertising's
     Decree 91 default, or any hour), said for a reader: ``07:00–22:00 hằng ngày (giờ
     Việt Nam, UTC+7) — mặc định của Nghị định 91/2020 cho tin quảng cáo``."""
     hours = data["sending_hours"]
@@ -373,7 +375,7 @@ def _page(title: str, kicker: str, sections: list[str], words: dict[str, str], f
 def render(
     data: dict[str, Any], words: dict[str, str], states: tuple[str, ...], audit: dict[str, Any]
 ) -> str:
-    """The whole page for a report's figures (``ledger.report.Report.as_dict``, with the
+    """The whole page for a report's figures (``ledger.reports.campaign.Report.as_dict``, with the
     failures' ``meaning`` and ``generated_at`` added by ``scripts.reports.command``). ``states``
     is kept for callers; the order is ``words.STATES``."""
     lang = words["lang"]

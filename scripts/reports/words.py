@@ -260,7 +260,7 @@ def group_label(key: str, group: Any, words: dict[str, str]) -> str:
 
 def carrier_label(group: str, words: dict[str, str]) -> str:
     """A carrier as it is named (``viettel``); the by-carrier breakdown holds a foreign
-    number's country code instead (``ledger.report``: no Vietnamese carrier carries it),
+    number's country code instead (``ledger.reports.campaign``: no Vietnamese carrier carries it),
     said as such: ``Nước ngoài · Hàn Quốc (KR)`` (``Abroad · South Korea (KR)``)."""
     if not _COUNTRY.fullmatch(group):
         return group or words["blank_group"]

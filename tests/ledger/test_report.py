@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from campaigns.recipients import ListRow
 from campaigns.status import Status
 from ledger import schema
-from ledger.daily import VIETNAM, build_daily
 from ledger.handover import record_sent
 from ledger.messages import apply_receipt, claim_batch, record_outcome
-from ledger.report import ReportError, build
+from ledger.reports.campaign import ReportError, build
+from ledger.reports.daily import VIETNAM, build_daily
 from ledger.schema import events, messages
 from tests.helpers import record
 from tests.ledger.test_ledger import SPEC

@@ -6,7 +6,7 @@ that day, and where all of its recipients stand now.
 
 "That day" is read from the event log (each status change is an event with its time), so
 a campaign launched last week and still delivering today is in today's update with
-today's moves only; aggregated in SQL like ``ledger.report``.
+today's moves only; aggregated in SQL like ``ledger.reports.campaign``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from campaigns.hours import VIETNAM
 from campaigns.status import FINAL, Status
-from ledger.report import hour_in_vietnam
+from ledger.reports.campaign import hour_in_vietnam
 from ledger.schema import campaigns, events, messages, provider_halts
 from ledger.summary import progress_state, providers_with_queued
 

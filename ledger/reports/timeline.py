@@ -1,4 +1,4 @@
-"""A campaign's timeline for its report (``ledger.report``): sends (accepted by a
+"""A campaign's timeline for its report (``ledger.reports.campaign``): sends (accepted by a
 provider) and deliveries per step of time over the campaign's span, counted in SQL
 (three aggregate queries whatever the number of messages), on SQLite and PostgreSQL."""
 

@@ -23,9 +23,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from campaigns.plan import column_for
 from campaigns.status import FINAL, Status
+from ledger.reports.timeline import Timeline, aware, timeline
 from ledger.schema import campaigns, events, key_of, messages, provider_halts
 from ledger.summary import BILLED, CampaignRecord, load_campaign, progress_state
-from ledger.timeline import Timeline, aware, timeline
 
 #: The recipients the message did not reach, each with the code that says why.
 NOT_REACHED = (Status.UNDELIVERED, Status.FAILED, Status.EXPIRED, Status.UNKNOWN,
