@@ -14,6 +14,12 @@ provider's own answer) stays ``waiting`` and is tried again on later passes, for
 before it is marked ``unmatched`` (kept, never guessed). A replayed receipt (the same
 provider and the same fields) is recognised by its digest and stored once.
 
+A receipt for a part of a message sent as several submissions (each part with its own
+id) is looked up among the parts first, recorded on its part, and the message's state
+worked out from all its parts (``ledger.parts``); such a receipt is ``applied`` once its
+part took it, whether or not the message moved (it stays ``sent`` until every part, or a
+failed one, has said).
+
 What a provider wrote in a receipt (its id, raw status, code, network) arrives made
 storable (``providers.base.storable``: control characters replaced by U+FFFD, cut to the
 columns below), so a hostile or broken provider's receipt is kept, recognisable, not
@@ -42,6 +48,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
 from campaigns.status import FINAL, Status, can_move
+from ledger import parts
 from ledger.schema import campaigns, events, messages, now, receipts
 
 log = structlog.get_logger("loa.receipts")
@@ -198,26 +205,36 @@ def _drain(
         if not rows:
             return counts
         wanted = list({(r.provider, r.provider_message_id) for r in rows})
+        # Parts first: part 1's id is its message's too, and must not decide it alone.
+        in_parts = parts.find(conn, wanted)
+        whole = [pair for pair in wanted if pair not in in_parts]
         found = {
             (provider, provider_id): message_id
             for message_id, provider, provider_id in conn.execute(
                 sa.select(messages.c.id, messages.c.provider, messages.c.provider_message_id).where(
-                    sa.tuple_(messages.c.provider, messages.c.provider_message_id).in_(wanted)
+                    sa.tuple_(messages.c.provider, messages.c.provider_message_id).in_(whole)
                 )
             )
         }
         outcome: dict[str, list[int]] = {state: [] for state in counts}
-        matched = []
+        matched, on_parts = [], []
         # In the order received. pragma: without the key, rows sort by their first column, id
         for row in sorted(rows, key=lambda r: r.id):  # pragma: no mutate
-            message_id = found.get((row.provider, row.provider_message_id))
-            if message_id is None:
-                outcome[WAITING if row.received_at > cutoff else UNMATCHED].append(row.id)
+            pair = (row.provider, row.provider_message_id)
+            if pair in in_parts:
+                on_parts.append((row, in_parts[pair]))
+            elif pair in found:
+                matched.append((row, found[pair]))
             else:
-                matched.append((row, message_id))
+                outcome[WAITING if row.received_at > cutoff else UNMATCHED].append(row.id)
         # pragma: strict=True only asserts what _apply guarantees (one answer per receipt)
         for row, moved in zip(matched, _apply(conn, matched), strict=True):  # pragma: no mutate
             outcome[APPLIED if moved else IGNORED].append(row[0].id)
+        # A part's receipt is applied once recorded on its part, whatever its message did.
+        recorded, decided = parts.record(conn, on_parts)
+        _apply(conn, decided)
+        for (row, _), moved in zip(on_parts, recorded, strict=True):  # pragma: no mutate
+            outcome[APPLIED if moved else IGNORED].append(row.id)
         at = now()
         for state, ids in outcome.items():
             if ids:
@@ -233,6 +250,8 @@ def _apply(conn: Connection, matched: list[tuple[Any, int]]) -> list[bool]:
     """Apply receipts to their messages in bulk, in order, forward only (the rules of
     ``campaigns.status``, as ``ledger.messages`` applies them one at a time): the rows
     are locked and read once, then written in a few statements, however many there are.
+    ``matched``: (receipt, message id), the receipt a ``receipts`` row or a message's state
+    decided by its parts (``ledger.parts.MessageReceipt``, whose part the event names).
     Returns, per receipt, whether it moved its message."""
     if not matched:
         return []
@@ -264,9 +283,12 @@ def _apply(conn: Connection, matched: list[tuple[Any, int]]) -> list[bool]:
         # the event below keeps it whole)
         code = row.code[: LIMITS["code"]] if row.code else None
         values["error_code"] = code if new is Status.UNDELIVERED else None
-        detail = {"received_at": row.received_at.astimezone(UTC).isoformat()}
+        detail: dict[str, Any] = {"received_at": row.received_at.astimezone(UTC).isoformat()}
         if row.network:
             detail["network"] = row.network
+        part = getattr(row, "part", None)  # decided by this part's receipt (ledger.parts)
+        if part is not None:
+            detail["part"] = part
         logged.append(
             {
                 "campaign_id": campaign_id,

@@ -28,12 +28,17 @@ the ledger keeps a number or a personal field:
   window (the rules' ``once_per_days``, when the rules are known) or the retention
   period, whichever is shorter. A visitor welcomed longer ago than that is welcome
   again, which the window says anyway.
+- ``inbound_messages`` (messages handsets sent us: the sender's number and a text that
+  may name anyone): deleted once received longer ago than the period. Nothing else
+  refers to them, and an SMSC does not send a message again after that long, so the
+  replay check their digest served has nothing left to recognise.
 
 Kept as they are, on purpose:
 
 - ``events`` (the audit chain) never hold a number or a list cell (``ledger.chain``), so
   ``loa audit verify`` passes before and after, with the same head.
 - ``rejects`` hold a list row number and a reason, no cell of the row.
+- ``message_parts`` hold a part's provider id, receipt status and code, no number.
 - ``campaigns`` hold the campaign file, the list's file name, its headers and counts.
 - ``suppressions`` keep their numbers: an opt-out must be honoured for good, and the
   Do-Not-Call and residents lists are the operator's, replaced by importing them again.
@@ -66,7 +71,7 @@ from campaigns.recipients import fold
 from campaigns.status import FINAL
 from ledger.arrivals import prune
 from ledger.receipts import PENDING, WAITING
-from ledger.schema import campaigns, messages, now, receipts
+from ledger.schema import campaigns, inbound_messages, messages, now, receipts
 
 PREFIX = "h:"
 #: Template fields whose list columns survive retention: places and languages, which
@@ -83,13 +88,15 @@ class RetentionError(ValueError):
 @dataclass
 class Applied:
     """What one ``apply`` did: messages whose number became a pseudonym, messages whose
-    personal cells were dropped, receipt digests keyed, event ids and visitors deleted."""
+    personal cells were dropped, receipt digests keyed, event ids, visitors and handset
+    messages deleted."""
 
     numbers: int = 0
     fields: int = 0
     receipts: int = 0
     arrival_events: int = 0
     visitors: int = 0
+    inbound: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -172,6 +179,10 @@ def apply(
     window = min(older_than, arrivals_window) if arrivals_window else older_than
     with _erasing(engine) as conn:
         applied.arrival_events, applied.visitors = prune(conn, window)
+        gone = conn.execute(
+            inbound_messages.delete().where(inbound_messages.c.received_at < cutoff)
+        )
+        applied.inbound = gone.rowcount
     if engine.url.get_backend_name() == "sqlite":
         with engine.connect() as conn:  # the log of the old pages, emptied
             _driver(conn).execute("PRAGMA wal_checkpoint(TRUNCATE)")

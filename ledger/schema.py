@@ -9,6 +9,9 @@ checks that a migrated database matches this metadata).
 - ``rejects``: one row per list row that produced no message, with its reason.
 - ``events``: append-only, one row per status change, with its source.
 - ``seals``: the hash chain over the events, for auditors (``ledger.chain``).
+- ``message_parts``: the parts of a message sent as several submissions, each
+  with its own provider id and receipt status (``ledger.parts``).
+- ``inbound_messages``: messages handsets sent us (``ledger.inbound``).
 """
 
 from __future__ import annotations
@@ -246,6 +249,46 @@ receipts = sa.Table(
     sa.Column("received_at", UtcDateTime, nullable=False),
     sa.Column("applied_at", UtcDateTime, nullable=True),
     sa.Index(None, "state", "id"),
+)
+
+
+#: The parts of a message the provider took as several submissions (a long text submitted
+#: part by part), each with its own id and its own receipt; written with the send
+#: (``ledger.handover.record_sent``), only for messages of more than one part. A part's
+#: ``status`` is its final receipt's (``None`` until one came); the message's own status
+#: follows from all of them (``ledger.parts``).
+message_parts = sa.Table(
+    "message_parts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("message_id", BigId, sa.ForeignKey("messages.id"), nullable=False),
+    sa.Column("part", sa.SmallInteger, nullable=False),  # 1-based, in the text's order
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("provider_message_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(12), nullable=True),
+    sa.Column("raw_status", sa.String(64), nullable=True),
+    sa.Column("code", sa.String(32), nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("message_id", "part"),
+    # Not unique: an SMSC that repeats an id must not fail the record of a whole group of
+    # sends (the receipt then goes to the newest part with that id: ``ledger.parts``).
+    sa.Index(None, "provider", "provider_message_id"),
+)
+
+#: Messages handsets sent to our numbers (mobile-originated, arriving on a provider's bind),
+#: stored before the provider acknowledges them. ``source`` is the handset's number:
+#: personal data, deleted after the retention period (``ledger.retention``). ``digest``
+#: makes a message the SMSC sends again (our answer was lost) one row.
+inbound_messages = sa.Table(
+    "inbound_messages",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("destination", sa.String(32), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("received_at", UtcDateTime, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
 )
 
 

@@ -173,7 +173,9 @@ def retention_apply(
         f"đã ẩn số · replaced {fmt.count(applied.numbers)} numbers and cleared the fields of "
         f"{fmt.count(applied.fields)} messages ended over {days} days ago; keyed {fmt.count(applied.receipts)} "
         f"receipt digests; forgot {fmt.count(applied.visitors)} visitors and "
-        f"{fmt.count(applied.arrival_events)} arrival event ids; removed {fmt.count(files.removed)} arrival files"
+        f"{fmt.count(applied.arrival_events)} arrival event ids; deleted "
+        f"{fmt.count(applied.inbound)} messages from handsets; removed "
+        f"{fmt.count(files.removed)} arrival files"
     )
     for skipped in files.skipped:
         out.print(f"[yellow]left alone[/]: {skipped}")

@@ -17,7 +17,7 @@ from ledger.chain import seal_all, verify
 from ledger.handover import record_sent
 from ledger.messages import apply_receipt, claim_batch
 from ledger.receipts import Inbound, digest, drain_all, store
-from ledger.report import build
+from ledger.reports.campaign import build
 from ledger.retention import (
     RetentionError,
     apply,
@@ -153,6 +153,7 @@ def test_no_number_and_no_name_is_left_anywhere_and_reports_still_build(engine):
     done = apply(engine, KEY, timedelta(days=90))
     assert done.as_dict() == {
         "numbers": 5, "fields": 5, "receipts": 6, "arrival_events": 1, "visitors": 1,
+        "inbound": 0,
     }  # fmt: skip
 
     ledger = texts(engine)

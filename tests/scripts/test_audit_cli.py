@@ -82,7 +82,7 @@ def test_retention_without_a_key_is_refused_naming_the_setting(tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {
         "replaced": 0, "numbers": 0, "fields": 0, "receipts": 0, "arrival_events": 0,
-        "visitors": 0, "files": {"removed": 0, "kept": 0, "skipped": []}, "older_than_days": 30,
+        "visitors": 0, "inbound": 0, "files": {"removed": 0, "kept": 0, "skipped": []}, "older_than_days": 30,
     }  # fmt: skip
     short = loa("retention", "apply", cwd=tmp_path, env={"LOA_RETENTION_KEY": "too-short"})
     assert short.returncode == 2 and "at least 16 characters" in short.stderr

@@ -16,7 +16,8 @@ loop, shared by every batch); it records what comes back. For each group, in thi
    a batch waits in the lane: the provider never waits for the ledger, and little is
    marked handed before it goes);
 4. record the accepted ones in bulk (every ``FLUSH_EVERY`` messages or fraction of a
-   second), the rest one by one (they are few).
+   second), with each part's id for a message the provider sent as several submissions
+   (each part has its own receipt: ``ledger.parts``), the rest one by one (they are few).
 
 Retries, by error kind (``providers.base``):
 - message-level retryable: tenacity retries it at once, on the loop, up to
@@ -156,6 +157,8 @@ class _Batch:
         self.failure: BaseException | None = None
         self.put_backs: dict[int, int] = {}
         self.sent: list[tuple[int, str]] = []
+        #: Each part's provider id, by message, for those sent as several submissions.
+        self.parts: dict[int, tuple[str, ...]] = {}
         self.recorded_at = time.monotonic()
 
     def hand_out(self) -> bool:
@@ -244,6 +247,8 @@ class _Batch:
             message = self.running.pop(message_id)
             if isinstance(result, SendResult):
                 self.sent.append((message.id, result.provider_message_id))
+                if len(result.parts) > 1:  # a receipt comes per part: each id is kept
+                    self.parts[message.id] = result.parts
                 continue
             if isinstance(result, Unpaid):
                 self.failure = self.failure or result.error
@@ -298,13 +303,14 @@ class _Batch:
             or time.monotonic() - self.recorded_at >= FLUSH_INTERVAL
         ):
             sent, self.sent = self.sent, []
+            parts, self.parts = self.parts, {}
             self.recorded_at = time.monotonic()
             try:
-                record_sent(self.runtime.statement_engine, self.campaign_id, sent)
+                record_sent(self.runtime.statement_engine, self.campaign_id, sent, parts)
             except DBAPIError:
                 # The ledger is away and the provider's ids cannot be had again: kept on
                 # disk, written when it is back (``worker.sending.spool``), then the batch stops.
-                self.runtime.spool.sent(self.campaign_id, sent)
+                self.runtime.spool.sent(self.campaign_id, sent, parts)
                 raise
 
 

@@ -29,7 +29,7 @@ import os
 import stat
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,9 @@ class Spool:
     """The spool folder ``directory`` (made on first use, owner only).
 
     Entries are ``{"op": "sent", "campaign": ID, "id": MESSAGE, "pid": PROVIDER_ID}``
-    and ``{"op": "outcome", "id": MESSAGE, "status": STATUS, "code": CODE}``.
+    (with ``"parts": [PROVIDER_ID, …]``, every part's id in order, for a message sent as
+    several submissions; an entry without it, as older versions wrote, is a message sent
+    whole) and ``{"op": "outcome", "id": MESSAGE, "status": STATUS, "code": CODE}``.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -99,10 +101,18 @@ class Spool:
         log.warning("spool.written", entries=len(lines), file=final.name)
         return final
 
-    def sent(self, campaign_id: str, sent: list[tuple[int, str]]) -> Path | None:
-        """Keep provider ids the ledger could not take."""
+    def sent(
+        self,
+        campaign_id: str,
+        sent: list[tuple[int, str]],
+        parts: Mapping[int, Sequence[str]] | None = None,
+    ) -> Path | None:
+        """Keep provider ids the ledger could not take; ``parts``: by message id, each
+        part's id, for messages sent as several submissions (``ledger.handover.record_sent``)."""
+        parts = parts or {}
         return self.write(
             {"op": "sent", "campaign": campaign_id, "id": message_id, "pid": provider_id}
+            | ({"parts": list(parts[message_id])} if len(parts.get(message_id, ())) > 1 else {})
             for message_id, provider_id in sent
         )
 
@@ -200,7 +210,8 @@ _OPEN = (Status.SENDING.value, Status.UNKNOWN.value)
 #: the provider answered, and what it said could not be kept.
 IN_DOUBT = "bad_answer"
 
-Sent = dict[str, list[tuple[int, str]]]
+#: By campaign: (message id, provider id, each part's id: empty for a message sent whole).
+Sent = dict[str, list[tuple[int, str, tuple[str, ...]]]]
 Outcome = tuple[int, Status, str | None]
 
 
@@ -223,7 +234,7 @@ def _parse(entries: list[Any]) -> tuple[Sent, list[Outcome], list[int], int]:
                 pid = storable(str(entry["pid"]), ID_LENGTH)
                 if not pid:
                     raise ValueError("an empty provider id")
-                sent[str(entry["campaign"])].append((message_id, pid))
+                sent[str(entry["campaign"])].append((message_id, pid, _parts(entry)))
             elif entry["op"] == "outcome":
                 status = Status(entry["status"])
                 if status not in _SPOOLED_FINAL:
@@ -237,6 +248,23 @@ def _parse(entries: list[Any]) -> tuple[Sent, list[Outcome], list[int], int]:
             log.error("spool.entry_in_doubt", message_id=message_id, why=str(exc)[:100])
             doubtful.append(message_id)
     return sent, outcomes, doubtful, without_id
+
+
+def _parts(entry: dict[str, Any]) -> tuple[str, ...]:
+    """A sent entry's part ids, made ``storable`` (none in an entry without ``parts``).
+
+    Raises:
+        ValueError: ``parts`` is not a list of non-empty ids.
+    """
+    found = entry.get("parts")
+    if found is None:
+        return ()
+    if not isinstance(found, list):
+        raise ValueError("parts: not a list")
+    parts = tuple(storable(str(pid), ID_LENGTH) for pid in found)
+    if not all(parts):
+        raise ValueError("parts: an empty provider id")
+    return parts
 
 
 def _message_id(entry: Any) -> int | None:
@@ -257,7 +285,9 @@ def _apply_each(engine: Engine, sent: Sent, outcomes: list[Outcome]) -> tuple[in
     """
     written, refused = 0, []
     alone: list[tuple[int, Sent, list[Outcome]]] = [
-        (m, {campaign: [(m, pid)]}, []) for campaign, pairs in sent.items() for m, pid in pairs
+        (entry[0], {campaign: [entry]}, [])
+        for campaign, entries in sent.items()
+        for entry in entries
     ]
     alone += [(outcome[0], {}, [outcome]) for outcome in outcomes]
     for message_id, one_sent, one_outcome in alone:
@@ -303,7 +333,7 @@ def _apply(engine: Engine, sent: Sent, outcomes: list[Outcome]) -> int:
     from ledger.messages import record_outcome
     from ledger.schema import campaigns, messages
 
-    ids = {m for pairs in sent.values() for m, _ in pairs} | {m for m, _, _ in outcomes}
+    ids = {m for entries in sent.values() for m, _, _ in entries} | {m for m, _, _ in outcomes}
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(
@@ -314,16 +344,21 @@ def _apply(engine: Engine, sent: Sent, outcomes: list[Outcome]) -> int:
         ).all()
     state = {row[0]: (row[1], row[2], row[3]) for row in rows}
     written = 0
-    for campaign_id, pairs in sent.items():
+    for campaign_id, entries in sent.items():
         fitting = [
-            (m, pid)
-            for m, pid in pairs
+            (m, pid, parts)
+            for m, pid, parts in entries
             if m in state
             and state[m][1] == campaign_id
             and state[m][0] in _OPEN
             and state[m][2] is None
         ]
-        record_sent(engine, campaign_id, fitting)
+        record_sent(
+            engine,
+            campaign_id,
+            [(m, pid) for m, pid, _ in fitting],
+            {m: parts for m, _, parts in fitting if len(parts) > 1},
+        )
         written += len(fitting)
     for message_id, status, code in outcomes:
         if message_id in state and state[message_id][0] in _OPEN:
