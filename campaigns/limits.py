@@ -11,16 +11,27 @@ limit the provider still sends it (split, shown in pieces, delivered less surely
 plan warns. Each limit is judged on its own, the hard apart from the advised.
 
 Characters are counted as Unicode code points of the NFC text (what the recipient sees);
-parts as the carrier bills them (``campaigns.text.segments``).
+parts as the carrier bills them (``campaigns.text.segments``), behind the header each
+part of a long message carries with that provider (``Limits.part_header``): a provider
+with a bigger header than its route's is held against the parts the text would be there.
+A GSM-7 text holding a character a provider cannot carry in the coding it is set to
+(``Limits.uncarried``) would fail at every send through it: the plan stops, naming the
+provider, the characters and, for a template, the rows.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from campaigns.text import GSM_BASIC, GSM_EXTENSION, MAX_PART_HEADER, PART_HEADER, Encoding
+from campaigns.text import segments as _segments
+
 #: Rows named in a message about one limit (the count covers them all).
 ROWS_SHOWN = 5
+#: Every character a GSM-7 text may hold.
+_GSM = GSM_BASIC | GSM_EXTENSION
 
 
 def figure(value: int) -> str:
@@ -43,6 +54,24 @@ class Limits:
         advised_characters, advised_parts: longer is still sent, but the provider
             advises against it (``advice`` says why): the plan warns.
         advice: why a text beyond the advised size suffers, for the warning.
+        part_header: octets of user data header in each part of a long message it sends,
+            which the parts' capacity and so their count depend on
+            (``campaigns.text.capacity``): 6 with an 8-bit concatenation reference
+            (``05 00 03 REF TOTAL SEQ``, 3GPP TS 23.040 9.2.3.24.1; 153 GSM-7 septets or
+            67 UCS-2 units a part), 7 with a 16-bit one (``06 08 04 REFhi REFlo TOTAL
+            SEQ``, 9.2.3.24.8; 152 or 66), as a carrier's SMSC may be set to take them
+            (../shared/reference/providers.md, long messages). Planned and billed parts
+            of a message routed to it are counted so.
+        uncarried: the characters of a GSM-7 text it cannot carry in the coding it sends
+            such texts in, e.g. an SMSC reading them as Latin-1 (data_coding 0x03: no
+            Greek capitals, no ``€``) or IA5/ASCII (0x01: nothing beyond ASCII), as
+            ../shared/reference/providers.md says some do; a UCS-2 text is always
+            carried. A text holding one stops the plan.
+
+    Raises:
+        ValueError: a ``part_header`` outside 6..``MAX_PART_HEADER``, or ``uncarried``
+            holding something other than single GSM 03.38 characters (no other can be in
+            a GSM-7 text).
     """
 
     max_characters: int | None = None
@@ -51,11 +80,23 @@ class Limits:
     advised_characters: int | None = None
     advised_parts: int | None = None
     advice: str = ""
+    part_header: int = PART_HEADER
+    uncarried: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not PART_HEADER <= self.part_header <= MAX_PART_HEADER:
+            raise ValueError(
+                f"part_header: a part's user data header is {PART_HEADER} to "
+                f"{MAX_PART_HEADER} octets, not {self.part_header}"
+            )
+        stray = sorted(ch for ch in self.uncarried if ch not in _GSM)
+        if stray:
+            raise ValueError(f"uncarried: not GSM 03.38 characters: {stray}")
 
     @property
     def on_text(self) -> bool:
         """Whether any limit applies to a message's text (else nothing to check per row)."""
-        return any(
+        return bool(self.uncarried) or any(
             limit is not None
             for limit in (
                 self.max_characters,
@@ -159,8 +200,69 @@ class Excess:
         }
 
 
+def _shown(characters: Iterable[str]) -> str:
+    """``'€', 'Σ'``: quoted, so a form feed shows as ``'\\x0c'``, not as a break."""
+    return ", ".join(repr(ch) for ch in characters)
+
+
+@dataclass
+class Uncarried:
+    """Texts holding characters one provider instance cannot carry (``Limits.uncarried``),
+    in one language. ``characters``: those found, distinct, in order of appearance (a
+    template's rows in list order); ``rows``: for a template, the first ``ROWS_SHOWN``
+    rows holding one, with theirs; ``fallback`` as in ``Excess``."""
+
+    provider: str
+    language: str
+    templated: bool
+    fallback: bool = False
+    recipients: int = 0
+    characters: dict[str, None] = field(default_factory=dict)  # an ordered set
+    rows: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)
+
+    def add(self, row: int, found: list[str]) -> None:
+        """One recipient's text, holding ``found`` (each occurrence, in order)."""
+        self.recipients += 1
+        distinct = tuple(dict.fromkeys(found))
+        self.characters.update(dict.fromkeys(distinct))
+        if self.templated and len(self.rows) < ROWS_SHOWN:
+            self.rows.append((row, distinct))
+
+    def describe(self) -> str:
+        """One sentence: the text, the characters, the provider and, for a template, the
+        rows."""
+        text, them = f"messages.{self.language}", _shown(self.characters)
+        coding = "in the coding it sends GSM texts in"
+        if self.templated:
+            whose = (
+                f"fallback provider {self.provider!r} (routing.fallback)"
+                if self.fallback
+                else f"provider {self.provider!r}"
+            )
+            rows = ", ".join(f"row {row} ({_shown(found)})" for row, found in self.rows)
+            more = self.recipients - len(self.rows)
+            rows += f" and {figure(more)} more" if more > 0 else ""
+            return (
+                f"{text} filled in holds characters {whose} cannot carry {coding} ({them}) "
+                f"on {_count(self.recipients, 'row')}: {rows}"
+            )
+        whom = "whose fallback is provider" if self.fallback else "routed to provider"
+        it = "it" if len(self.characters) == 1 else "them"
+        return (
+            f"{text} holds {them} for {_count(self.recipients, 'recipient')} {whom} "
+            f"{self.provider!r}{' (routing.fallback)' if self.fallback else ''}, which cannot "
+            f"carry {it} {coding}"
+        )
+
+
 #: Records of texts beyond a limit, by (provider, language, unit, hard, fallback).
 ExcessKey = tuple[str, str, str, bool, bool]
+#: Records of texts a provider cannot carry, by (provider, language, fallback).
+UncarriedKey = tuple[str, str, bool]
+#: A provider a message may meet: (instance, its limits, whether a fallback, its part
+#: header when it differs from the route's, else None, a pattern of what it cannot
+#: carry, or None).
+Held = tuple[str, Limits, bool, int | None, re.Pattern[str] | None]
 
 
 class Holding:
@@ -168,7 +270,10 @@ class Holding:
     through: its route's, and each fallback that may take it over. What goes beyond a
     limit is noted in ``excess``, one ``Excess`` per (provider, language, unit, hard,
     fallback): the hard and the advised limit on a unit each keep a record of their own,
-    so whichever row comes first decides nothing for the other.
+    so whichever row comes first decides nothing for the other. A GSM-7 text holding a
+    character a provider cannot carry is noted in ``uncarried``, one ``Uncarried`` per
+    (provider, language, fallback). A provider whose parts carry another header than
+    the route's (``Limits.part_header``) is held against the parts the text makes there.
 
     Parameters:
         limits: per provider instance, what it takes in one message (missing: no limit).
@@ -186,23 +291,42 @@ class Holding:
         # Only those that limit a text are looked at per row.
         self.limits = {name: limit for name, limit in limits.items() if limit.on_text}
         self.excess = excess
+        self.uncarried: dict[UncarriedKey, Uncarried] = {}
+        # Every provider's header, the route's included when it limits nothing: a
+        # message's planned parts are counted behind it.
+        self._headers = {name: limit.part_header for name, limit in limits.items()}
+        self._patterns = {
+            name: re.compile("[" + re.escape("".join(sorted(limit.uncarried))) + "]")
+            for name, limit in self.limits.items()
+            if limit.uncarried
+        }
         self._fallbacks = fallbacks
-        self._against: dict[tuple[str, str], tuple[tuple[str, Limits, bool], ...]] = {}
+        self._against: dict[tuple[str, str], tuple[Held, ...]] = {}
+        # A fixed text's parts behind another header, by (text, header): counted once.
+        self._fixed_parts: dict[tuple[str, int], int] = {}
 
-    def against(self, provider: str, country: str) -> tuple[tuple[str, Limits, bool], ...]:
-        """The limits a message routed to ``provider`` in ``country`` is held against, each
-        as ``(provider instance, its limits, whether it is a fallback)``. Cached: a list has
-        a few dozen (provider, country) pairs and a million rows."""
+    def against(self, provider: str, country: str) -> tuple[Held, ...]:
+        """The limits a message routed to ``provider`` in ``country`` is held against
+        (``Held``). Cached: a list has a few dozen (provider, country) pairs and a million
+        rows."""
         found = self._against.get((provider, country))
         if found is None:
-            limited = self.limits
-            held = [(provider, limited[provider], False)] if provider in limited else []
-            held += [
-                (name, limited[name], True)
-                for name in self._fallbacks(provider, country)
-                if name in limited and name != provider
+            limited, headers = self.limits, self._headers
+            own = headers.get(provider, PART_HEADER)
+            names = [(provider, False)] + [
+                (name, True) for name in self._fallbacks(provider, country) if name != provider
             ]
-            found = self._against[(provider, country)] = tuple(held)
+            found = self._against[(provider, country)] = tuple(
+                (
+                    name,
+                    limited[name],
+                    fallback,
+                    None if limited[name].part_header == own else limited[name].part_header,
+                    self._patterns.get(name),
+                )
+                for name, fallback in names
+                if name in limited
+            )
         return found
 
     def hold(
@@ -211,15 +335,21 @@ class Holding:
         country: str,
         language: str,
         row: int,
+        text: str,
+        encoding: str,
         characters: int,
         parts: int,
         templated: bool,
     ) -> None:
-        """Hold one message (list ``row``, its text of ``characters`` and ``parts``)
-        routed to ``provider`` in ``country`` against every limit it may meet."""
+        """Hold one message (list ``row``, its NFC ``text`` in ``encoding``, an
+        ``Encoding`` value, of ``characters`` and ``parts`` as its route's provider sends
+        it) routed to ``provider`` in ``country`` against every limit it may meet."""
         excess = self.excess
-        for name, limits, fallback in self.against(provider, country):
-            for unit, limit, hard in limits.exceeded(characters, parts):
+        for name, limits, fallback, header, pattern in self.against(provider, country):
+            counted = parts
+            if header is not None and parts > 1:  # one part has no header: the same
+                counted = self._parts(text, header, templated)
+            for unit, limit, hard in limits.exceeded(characters, counted):
                 key = (name, language, unit, hard, fallback)
                 found = excess.get(key)
                 if found is None:
@@ -227,4 +357,56 @@ class Holding:
                     found = excess[key] = Excess(
                         name, language, unit, limit, hard, templated, advice, fallback
                     )
-                found.add(row, characters, parts)
+                found.add(row, characters, counted)
+            if pattern is not None and encoding == Encoding.GSM7:
+                lacking = pattern.findall(text)
+                if lacking:
+                    where = (name, language, fallback)
+                    record = self.uncarried.get(where)
+                    if record is None:
+                        record = self.uncarried[where] = Uncarried(
+                            name, language, templated, fallback
+                        )
+                    record.add(row, lacking)
+
+    def refusal(self) -> str | None:
+        """What stops the plan, if anything: every text over a hard limit (``excess``)
+        and every one holding characters a provider cannot carry (``uncarried``), each
+        named, with what the operator can do; ``None`` when there is none."""
+        refused = [found for _, found in sorted(self.excess.items()) if found.hard]
+        lacking = [found for _, found in sorted(self.uncarried.items())]
+        said = []
+        if refused:
+            said.append(
+                "; ".join(found.describe() for found in refused)
+                + f". Every send of such a text would be refused: shorten it{_instead(refused)}"
+            )
+        if lacking:
+            one = len(lacking) == 1 and len(lacking[0].characters) == 1
+            what = "that character" if one else "those characters"
+            said.append(
+                "; ".join(found.describe() for found in lacking)
+                + f". Every send of such a text would fail: write {what} otherwise"
+                + _instead(lacking)
+            )
+        return ". ".join(said) if said else None
+
+    def _parts(self, text: str, header: int, templated: bool) -> int:
+        """Parts of ``text`` behind a ``header``-octet header; a fixed text's once."""
+        if templated:  # a text of its own on each row: nothing to keep
+            return _segments(text, header).parts
+        key = (text, header)
+        parts = self._fixed_parts.get(key)
+        if parts is None:
+            parts = self._fixed_parts[key] = _segments(text, header).parts
+        return parts
+
+
+def _instead(found: list[Excess] | list[Uncarried]) -> str:
+    """What else the operator can do about texts a provider cannot send."""
+    if any(one.fallback for one in found):
+        return (
+            ", route these numbers to another provider, or take that provider out of "
+            "routing.fallback"
+        )
+    return ", or route these numbers to another provider"

@@ -13,11 +13,18 @@ reaches its number (a halt hands it over). Each limit is judged on its own, the 
 apart from the advised one. A text one of them would refuse stops the plan once
 every row is read (``PlanError``, naming the provider, the limit, the size and, for a
 template, the rows), so a launch records nothing; one it advises against is a warning in
-the summary.
+the summary. So does a GSM-7 text holding characters one of them cannot carry in the
+coding it is set to (``Limits.uncarried``), naming them.
+
+A message's parts are counted behind the user data header its route's provider puts on
+each part of a long message (``Limits.part_header``: 7 octets with a 16-bit reference
+leave 152 GSM-7 septets or 66 UCS-2 units a part, not 153 or 67), so the parts planned,
+billed and recorded are those the provider sends.
 
 This is the hot path of a nationwide launch (a million rows): no per-row objects beyond
 two small tuples, no libphonenumber for Vietnamese numbers, segments computed once per
-template when it has no fields, and a de-duplication set whose memory does not grow.
+template when it has no fields, and a de-duplication set whose memory does not grow. A
+provider with another part header costs only the rows routed to it whose text is long.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from campaigns.phones import PhoneRejected, normalise
 from campaigns.recipients import ListRow, fold
 from campaigns.routing import NO_ROUTE, Router
 from campaigns.spec import CampaignSpec, Prices
+from campaigns.text import PART_HEADER, segments
 
 DUPLICATE = "duplicate"
 MISSING_FIELD = "missing_field"
@@ -188,7 +196,8 @@ class Planner:
             ``spec.router()``, which assumes every provider reaches every country).
         limits: per provider instance the routes name, what it takes in one message
             (missing: no limit); each message is held against its route's and those of
-            the fallbacks that reach its number.
+            the fallbacks that reach its number, and its parts are counted behind its
+            route's ``part_header``.
 
     Raises:
         PlanError: a template field matches no column of the list; the brandname is
@@ -239,6 +248,13 @@ class Planner:
                     f"provider {name!r} takes a sender of at most {limit.max_sender}"
                 )
         self._holding = Holding(limits or {}, self._fallbacks, self.summary.excess)
+        #: Providers whose parts carry another header than the usual one: only messages
+        #: routed to these are counted again.
+        self._headers = {
+            name: limit.part_header
+            for name, limit in (limits or {}).items()
+            if limit.part_header != PART_HEADER
+        }
 
     def plan(self, rows: Iterable[ListRow]) -> Iterator[PlannedMessage | RejectedRow]:
         """Yield one decision per row, in list order. The summary is complete once the
@@ -247,7 +263,8 @@ class Planner:
 
         Raises:
             PlanError: once every row is read, when a text is over what its route's
-                provider, or a fallback that may take it over, takes (``limits``).
+                provider, or a fallback that may take it over, takes (``limits``), or
+                holds characters it cannot carry.
         """
         spec, add = self.spec, self._seen.add
         language_index, checks, carriers = (
@@ -256,6 +273,9 @@ class Planner:
             self._carriers,
         )
         templates = {}
+        headers = self._headers
+        # A fixed text's parts behind each other header, by (language, header).
+        recount: dict[tuple[str, int], int] = {}
         for lang in spec.messages:
             template = spec.template(lang)
             fixed = template.fixed
@@ -265,7 +285,11 @@ class Planner:
                 fixed.parts if fixed else 0,
                 fixed.encoding.value if fixed else "",
                 len(template.text) if fixed else 0,
+                template.text if fixed else "",
             )
+            if fixed:
+                for header in set(headers.values()):
+                    recount[lang, header] = segments(template.text, header).parts
         default = spec.default_language
         route = self.router.route
         hold = self._holding.hold if self._holding.limits else None
@@ -300,25 +324,40 @@ class Planner:
                 language = default
                 if language_index is not None and values[language_index] in templates:
                     language = values[language_index]
-                template, fields, parts, encoding, characters = templates[language]
+                template, fields, parts, encoding, characters, text = templates[language]
+                if carriers:
+                    carrier = carriers.get(number, carrier)
+                # Routed first: the parts depend on the header its provider puts on each.
+                provider = route(country, carrier)
                 if fields:
                     picked = tuple(values[i] for i in fields)
                     if not all(v.strip() for v in picked):
                         rejected[MISSING_FIELD] += 1
                         yield RejectedRow(row, MISSING_FIELD, raw)
                         continue
-                    text, segments = template.segments_for(picked)
-                    parts, encoding = segments.parts, segments.encoding.value
+                    text = template.render(picked)
+                    header = headers.get(provider, PART_HEADER) if headers else PART_HEADER
+                    shape = segments(text, header)
+                    parts, encoding = shape.parts, shape.encoding.value
                     characters = len(text)
-                if carriers:
-                    carrier = carriers.get(number, carrier)
-                provider = route(country, carrier)
+                elif headers and parts > 1 and provider in headers:  # one part has no header
+                    parts = recount[language, headers[provider]]
                 if provider is None:
                     rejected[NO_ROUTE] += 1
                     yield RejectedRow(row, NO_ROUTE, raw)
                     continue
                 if hold is not None:
-                    hold(provider, country, language, row, characters, parts, bool(fields))
+                    hold(
+                        provider,
+                        country,
+                        language,
+                        row,
+                        text,
+                        encoding,
+                        characters,
+                        parts,
+                        bool(fields),
+                    )
                 if was_legacy:
                     legacy += 1
                 groups[(provider, carrier or country, encoding, parts)] += 1
@@ -327,18 +366,9 @@ class Planner:
                 )
         finally:
             self._fold(read, duplicates, legacy, groups)
-        refused = [found for _, found in sorted(self.summary.excess.items()) if found.hard]
-        if refused:
-            said = "; ".join(found.describe() for found in refused)
-            instead = (
-                ", route these numbers to another provider, or take that provider out of "
-                "routing.fallback"
-                if any(found.fallback for found in refused)
-                else ", or route these numbers to another provider"
-            )
-            raise PlanError(
-                f"{said}. Every send of such a text would be refused: shorten it{instead}"
-            )
+        refusal = self._holding.refusal()
+        if refusal is not None:
+            raise PlanError(refusal)
 
     def _fallbacks(self, provider: str, country: str) -> list[str]:
         """The fallbacks a halt of ``provider`` may hand a number of ``country`` to."""

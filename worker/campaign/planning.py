@@ -103,7 +103,9 @@ def prepare(
             capped=capped,
             carriers=carriers,
             router=router,
-            # What each provider the routes name takes in one message (its type's limits).
+            # What each provider the routes name takes in one message: its type's limits,
+            # or its instance's where settings change them (the header on each part of a
+            # long message, the characters its coding carries).
             limits={name: runtime.provider(name).limits for _, name in router.named()},
         )
     except PlanError as exc:
