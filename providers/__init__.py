@@ -69,6 +69,7 @@ REGISTRY: Mapping[str, type[Provider]] = _Registry(
         "sandbox": "providers.sandbox:SandboxProvider",
         "esms": "providers.esms:EsmsProvider",
         "twilio": "providers.twilio:TwilioProvider",
+        "smpp": "providers.smpp.provider:SmppProvider",
     }
 )
 

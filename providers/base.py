@@ -197,7 +197,9 @@ class Inbox(Protocol):
     arrives, durably, before it answers the sender: a receipt or a handset message lost in
     a crash then comes again, because it was never acknowledged. The worker provides it
     (``worker.runtime``); each call returns once the ledger has committed, and raises
-    whatever storing raised (the provider then answers "try again")."""
+    whatever storing raised (the provider then answers "try again"), except ``ValueError``
+    for one the ledger can never hold (an id too long …: answered, sending it again would
+    not help)."""
 
     async def receipt(self, receipt: Receipt, fields: Mapping[str, str]) -> None: ...
 
@@ -310,6 +312,10 @@ class Provider(ABC):
     #: What this type of provider takes in one message (each module says where each
     #: figure comes from); planning holds every text against it (``campaigns.limits``).
     limits: ClassVar[Limits] = Limits()
+    #: Receipts arrive on the provider's own connection (an SMPP bind), held by the
+    #: process that sends, not at the webhook: a process sending alone (embedded) must
+    #: stay bound, and store and apply them itself, until they have come.
+    listens: ClassVar[bool] = False
 
     @property
     def countries(self) -> frozenset[str] | None:
@@ -381,6 +387,11 @@ class Provider(ABC):
         wrong is the result's ``problem``. The default (a provider with nothing to ask)
         checks nothing and finds nothing wrong."""
         return AccountCheck(said="nothing to check")
+
+    async def open(self) -> None:  # noqa: B027 - optional hook, most providers hold nothing
+        """Open what the provider keeps for the worker process's life (an SMPP bind, so
+        that receipts arrive while nothing is being sent); called on the sending loop when
+        a worker starts. The default opens nothing: connections come with the first send."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, most providers hold nothing
         """Release connections; called on the sending loop when the worker stops."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import urllib.request
@@ -16,6 +17,17 @@ from typing import Any
 class FakeGateway:
     url: str
     process: subprocess.Popen
+    #: The fake's first line (``listening on …``): where its protocol is served.
+    banner: str = ""
+
+    @property
+    def where(self) -> dict[str, Any]:
+        """The provider settings that point at this fake: an SMSC's ``host`` and
+        ``port`` (``smpp://HOST:PORT`` in its banner), else an HTTP ``base_url``."""
+        found = re.search(r"smpp://([^:\s]+):(\d+)", self.banner)
+        if found:
+            return {"host": found[1], "port": int(found[2])}
+        return {"base_url": self.url}
 
     def _call(self, path: str, payload: Any = None) -> Any:
         data = None if payload is None else json.dumps(payload).encode()
@@ -42,6 +54,10 @@ class FakeGateway:
         """Every request, in arrival order: (time, phone, RequestId, answer)."""
         return [tuple(row) for row in self._call("/_fake/received")["received"]]
 
+    def sessions(self) -> dict[str, Any]:
+        """The fake SMSC's sessions: ``binds``, ``unbinds``, ``open`` connections."""
+        return self._call("/_fake/sessions")
+
     def reset(self) -> None:
         self._call("/_fake/reset", {})
 
@@ -58,7 +74,7 @@ def fake_gateway(module: str = "providers.fakes.esms", *args: str) -> Iterator[F
         line = process.stdout.readline()  # blocks until the server listens (or dies)
         if not line.startswith("listening on "):
             raise RuntimeError(f"{module} did not start: {line!r}")
-        yield FakeGateway(line.split()[-1], process)
+        yield FakeGateway(line.split()[-1], process, line.strip())
     finally:
         process.kill()
         process.wait()

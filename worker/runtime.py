@@ -47,6 +47,7 @@ class Runtime:
         self._maintenance: Any = None
         self._cooldowns: dict[str, Cooldown] = {}
         self._lanes: dict[str, Lane] = {}
+        self._inboxes: list[Any] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._redis: redis.Redis | None = None
@@ -84,9 +85,33 @@ class Runtime:
                         f"unknown provider {name!r} (configured: {known})"
                     )
                 self._providers[name] = providers.create(
-                    name, raw.model_dump(), receipt_sink=self._receipt_sink(name)
+                    name,
+                    raw.model_dump(),
+                    receipt_sink=self._receipt_sink(name),
+                    inbox=self._inbox(name),
                 )
             return self._providers[name]
+
+    @property
+    def listening(self) -> bool:
+        """Whether a provider this process uses receives on its own connection (its
+        receipts come to this process, ``Provider.listens``)."""
+        with self._lock:
+            return any(provider.listens for provider in self._providers.values())
+
+    def open_providers(self) -> None:
+        """Open what each configured provider keeps for the process's life (one that
+        binds to a message centre binds now, to receive receipts whether or not this
+        process sends):
+        ``loa worker``'s processes call it once they run. A provider whose settings are
+        invalid is left to say so at its first use."""
+        loop = self.send_loop()
+        for name in sorted(self.settings.providers):
+            try:
+                provider = self.provider(name)
+            except providers.ProviderConfigError:
+                continue
+            asyncio.run_coroutine_threadsafe(provider.open(), loop).result(timeout=10)
 
     def bucket(self, name: str, sender: str | None = None) -> Bucket | None:
         """The throughput limit of provider instance ``name`` (and of ``sender`` on it,
@@ -236,6 +261,15 @@ class Runtime:
             )
         return self._redis
 
+    def _inbox(self, provider_name: str) -> providers.Inbox:
+        """Where provider ``provider_name`` stores what arrives on its own connection
+        (``worker.inbox``), created here, used on the sending loop."""
+        from worker.inbox import LedgerInbox
+
+        inbox = LedgerInbox(self.engine, provider_name)
+        self._inboxes.append(inbox)
+        return inbox
+
     def _receipt_sink(self, provider_name: str) -> providers.ReceiptSink:
         def sink(payload: Mapping[str, str], delay_seconds: float) -> None:
             from worker.queues.jobs import enqueue_receipt
@@ -249,9 +283,13 @@ class Runtime:
             loop, self._loop = self._loop, None
             for lane in self._lanes.values():
                 asyncio.run_coroutine_threadsafe(lane.aclose(), loop).result(timeout=10)
-            asyncio.run_coroutine_threadsafe(_cancel_the_rest(), loop).result(timeout=10)
+            # Providers before the rest is cancelled: a provider's bind unbinds on its own
+            # tasks, once the receipts it is storing are stored (through its inbox).
             for provider in self._providers.values():
-                asyncio.run_coroutine_threadsafe(provider.aclose(), loop).result(timeout=10)
+                asyncio.run_coroutine_threadsafe(provider.aclose(), loop).result(timeout=30)
+            for inbox in self._inboxes:
+                asyncio.run_coroutine_threadsafe(inbox.aclose(), loop).result(timeout=10)
+            asyncio.run_coroutine_threadsafe(_cancel_the_rest(), loop).result(timeout=10)
             if self._aredis is not None:
                 aredis, self._aredis = self._aredis, None
                 asyncio.run_coroutine_threadsafe(aredis.aclose(), loop).result(timeout=10)
@@ -292,6 +330,15 @@ def get_runtime() -> Runtime:
         if _current is None:
             _current = Runtime(get_settings())
         return _current
+
+
+def close_runtime() -> None:
+    """Close this process's runtime, if one was built (a provider holding a bind unbinds)."""
+    global _current
+    with _current_lock:
+        runtime, _current = _current, None
+    if runtime is not None:
+        runtime.close()
 
 
 def set_runtime(runtime: Runtime | None) -> Runtime | None:

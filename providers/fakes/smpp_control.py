@@ -10,6 +10,7 @@ http://HOST:CPORT``. Endpoints:
 - ``GET /_fake/received``: one row per submit_sm, ``[arrival, destination, message_id,
   outcome]`` (the shape of the HTTP fakes' rows); ``GET /_fake/submits``: the same,
   decoded (concatenation, text, esm_class, data_coding); ``GET /_fake/deliver_resps``;
+  ``GET /_fake/sessions``: binds asked, unbinds received, connections open;
 - ``POST /_fake/faults``: a list of rules (``providers.fakes.smpp.Rule`` keys);
 - ``POST /_fake/config``: any of the receipt settings, ``message_ids``, ``silent``;
 - ``POST /_fake/release`` (answer held submit_sm), ``/_fake/drop`` (close every
@@ -59,6 +60,12 @@ def make_control(smsc: FakeSmsc) -> web.Application:
         ]
         return web.json_response(rows)
 
+    async def sessions(request: web.Request) -> web.Response:
+        """Binds asked (command, system_id, status answered), unbinds received, open
+        connections: what an ESME did with its sessions."""
+        open_now = sum(1 for c in smsc._connections if not c.writer.is_closing())
+        return web.json_response({"binds": smsc.binds, "unbinds": smsc.unbinds, "open": open_now})
+
     async def deliver_resps(request: web.Request) -> web.Response:
         return web.json_response([asdict(answer) for answer in smsc.deliver_resps])
 
@@ -99,6 +106,7 @@ def make_control(smsc: FakeSmsc) -> web.Application:
     app.router.add_get("/_fake/received", received)
     app.router.add_get("/_fake/submits", submits)
     app.router.add_get("/_fake/deliver_resps", deliver_resps)
+    app.router.add_get("/_fake/sessions", sessions)
     for path, handler in (("faults", faults), ("config", config), ("release", release)):
         app.router.add_post(f"/_fake/{path}", handler)
     app.router.add_post("/_fake/drop", drop)

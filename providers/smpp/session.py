@@ -113,6 +113,7 @@ class Bind:
         self._slots = asyncio.Semaphore(window)
         self._pending: dict[int, asyncio.Future[Pdu]] = {}
         self._sequence = 0
+        self._queued = 0
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reading: asyncio.Task[None] | None = None
@@ -132,6 +133,12 @@ class Bind:
     def outstanding(self) -> int:
         """Requests written and not yet answered."""
         return len(self._pending)
+
+    @property
+    def load(self) -> int:
+        """Requests written and not yet answered, and submit_sm waiting for a free slot in
+        the window: what a new request would queue behind."""
+        return len(self._pending) + self._queued
 
     async def connect(self) -> Pdu:
         """Open the connection and bind.
@@ -234,7 +241,11 @@ class Bind:
         sequence = self._next_sequence()
         raw = codec.encode(command, sequence, **fields)  # PduError: nothing was sent
         if windowed:
-            await self._slots.acquire()
+            self._queued += 1
+            try:
+                await self._slots.acquire()
+            finally:
+                self._queued -= 1
         try:
             if self._writer is None or self._closed.is_set():
                 raise NotBound(f"{command} not sent: the bind is closed ({self.close_reason})")

@@ -124,18 +124,18 @@ def _secrets(settings: dict[str, Any], names: tuple[str, ...]) -> list[str]:
 def check_send(case: SendCase, capsys, secret_fields: tuple[str, ...] = (), gateway=None) -> Sink:
     """Send one message as the case says and check what came of it. ``gateway`` is the
     provider's fake (``tests.fake_gateway``), reset and given the case's faults first; the
-    provider is sent there unless the case names its own ``base_url``."""
+    provider is sent there (``FakeGateway.where``) unless the case says otherwise."""
     configure_logging("DEBUG", "json")
     if gateway is not None:
         gateway.reset()
         if case.faults:
             gateway.faults(*case.faults)
     sink = Sink()
-    settings = case.settings if gateway is None else {"base_url": gateway.url, **case.settings}
+    settings = case.settings if gateway is None else {**gateway.where, **case.settings}
     provider = providers.create("under-test", settings, receipt_sink=sink)
     outgoing = message()
     try:
-        result = asyncio.run(provider.send(outgoing))
+        result = send(provider, outgoing)  # closed on the loop it sent on
     except Exception as exc:  # classified below, as the worker does
         error: SendError = provider.classify(exc)
         assert case.kind is not None, f"{case.name}: unexpected {error}"
@@ -146,7 +146,6 @@ def check_send(case: SendCase, capsys, secret_fields: tuple[str, ...] = (), gate
     else:
         assert case.kind is None, f"{case.name}: expected {case.kind}, the send succeeded"
         assert result.provider_message_id
-    asyncio.run(provider.aclose())
     logged = capsys.readouterr().err
     for secret in _secrets(case.settings, secret_fields):
         assert secret not in logged, f"{case.name}: a secret reached the logs"

@@ -2,7 +2,9 @@
 
 Used when no Redis is configured (``loa demo``, ``loa campaign launch`` on a laptop):
 the jobs would vanish with the process, so the process works them itself and returns
-when every recipient of the campaign has a final status, or when nothing is left to do.
+when every recipient of the campaign has a final status, or when nothing is left to do
+(with a provider whose receipts come to this process's own binds, when no message
+awaits its receipt any more).
 No housekeeper runs beside it, so when the work ends this process does the housekeeper's
 audit chores itself (``seal_chain``): the events sealed into the chain, and the whole
 chain verified when no verification was recorded in the last day.
@@ -103,8 +105,27 @@ def wait_for_campaign(
         # here means this process sends, so its cooldowns are the real ones.
         if summary.done or stopped or time.monotonic() >= deadline:
             return explained(runtime, summary, cooldowns_here=broker is not None)
+        listening = broker is not None and runtime.listening
+        if listening:
+            _apply_receipts(runtime)
         if broker is not None and idle(broker):
             # Read once more: the last job may have finished between the two reads.
             last = summarise(runtime.engine, campaign_id)
-            return explained(runtime, last, cooldowns_here=True)
+            # Receipts that come to this process's own binds come only while it stays:
+            # it waits for them (up to ``timeout``), applying them as they are stored.
+            if not (listening and last.statuses[Status.SENT]):
+                return explained(runtime, last, cooldowns_here=True)
         time.sleep(POLL_SECONDS)
+
+
+def _apply_receipts(runtime: Runtime) -> None:
+    """What the housekeeper's drainer would do: apply the receipts this process's binds
+    stored (``ledger.receipts.drain_all``). The ledger away for a moment: next time."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ledger.receipts import drain_all
+
+    try:
+        drain_all(runtime.engine)
+    except SQLAlchemyError as exc:
+        log.warning("receipts.drain_failed", error=type(exc).__name__)

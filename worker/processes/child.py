@@ -49,6 +49,7 @@ def run_worker(threads: int, queues: list[str]) -> int:
     from worker.processes.liveness import keep_alive
     from worker.processes.supervisor import SHUTDOWN_SECONDS
     from worker.queues import actors  # noqa: F401 - sets the broker and declares the actors
+    from worker.runtime import close_runtime, get_runtime
     from worker.settings import get_settings
 
     stop = _stop_on_sigterm()
@@ -57,8 +58,10 @@ def run_worker(threads: int, queues: list[str]) -> int:
     keep_alive(get_settings())  # publishing its claims before it makes any
     worker = dramatiq.Worker(broker, queues=set(queues), worker_threads=threads)
     worker.start()
+    get_runtime().open_providers()  # a provider with binds binds now, to hear receipts
     stop.wait()
     worker.stop(timeout=SHUTDOWN_SECONDS * 1000)
+    close_runtime()  # and unbinds cleanly
     broker.close()
     return 0
 

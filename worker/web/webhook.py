@@ -39,6 +39,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from ledger.receipts import Inbound, drain_all, store
+from worker.inbox import GroupCommit
 from worker.logging import get_logger
 from worker.runtime import Runtime
 from worker.web.arrival_route import ArrivalRoute
@@ -48,48 +49,9 @@ from worker.web.receipt_route import PREFIX, ReceiptRoute, Receive, Scope, Send
 log = get_logger("loa.webhook")
 
 
-class GroupCommit:
-    """Receipts that arrive together are stored in one transaction. Each caller awaits
-    ``add``; a single writer task takes whatever is queued (up to ``limit``), stores it in
-    a worker thread, and wakes every caller with the outcome: durable, or the error."""
-
-    def __init__(self, runtime: Runtime, limit: int = 500) -> None:
-        self.runtime, self.limit = runtime, limit
-        self._queue: asyncio.Queue[tuple[Inbound, asyncio.Future[int]]] = asyncio.Queue()
-        self._writer: asyncio.Task[None] | None = None
-
-    async def add(self, inbound: Inbound) -> None:
-        """Returns once ``inbound`` is committed. Raises what storing raised."""
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write())
-        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        await self._queue.put((inbound, done))
-        await done
-
-    async def _write(self) -> None:
-        while True:
-            group = [await self._queue.get()]
-            while not self._queue.empty() and len(group) < self.limit:
-                group.append(self._queue.get_nowait())
-            try:
-                await asyncio.to_thread(store, self.runtime.engine, [i for i, _ in group])
-            except Exception as exc:  # every caller of this group answers 503
-                for _, done in group:
-                    if not done.done():
-                        done.set_exception(exc)
-            else:
-                for _, done in group:
-                    if not done.done():
-                        done.set_result(0)
-
-    async def aclose(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-
-
 def make_app(runtime: Runtime) -> ASGIApp:
     """The webhook for this runtime's provider instances."""
-    commits = GroupCommit(runtime)
+    commits: GroupCommit[Inbound] = GroupCommit(lambda rows: store(runtime.engine, rows))
     throttle = AuthThrottle()  # one per process, shared by the routes that check keys
     receipts = ReceiptRoute(runtime.provider, commits.add, throttle)
 
