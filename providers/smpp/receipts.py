@@ -34,7 +34,7 @@ ADDRESS_LENGTH = 32
 
 #: ``key:value`` pairs of a receipt's text; ``submit date`` and ``done date`` hold a
 #: space, and ``text:`` runs to the end.
-_PAIR = re.compile(r"(id|sub|dlvrd|submit date|done date|stat|err|text):\s*(\S*)", re.I)
+_PAIR = re.compile(r"(?<![^\s])(id|sub|dlvrd|submit date|done date|stat|err):\s*(\S*)", re.I)
 
 #: Unpacked GSM 03.38 -> character: an octet, or 0x1B00 | octet after an escape.
 _GSM_DECODE = {
@@ -100,7 +100,13 @@ def parse(fields: Mapping[str, str], receipt_ids: ReceiptIds) -> Receipt:
     text = fields.get("short_message", "")
     if not text and fields.get("message_payload"):
         text = bytes.fromhex(fields["message_payload"]).decode("latin-1")
-    pairs = {key.lower(): value for key, value in _PAIR.findall(text)}
+    # The receipt's own fields come before ``text:``, which repeats the start of the
+    # message: read only what precedes it, so "COVID id: 2024" or "stat:DELIVRD" written
+    # in the message can never stand for the receipt's id or state.
+    head = re.split(r"(?<![^\s])text:", text, maxsplit=1, flags=re.I)[0]
+    pairs = {}
+    for key, value in _PAIR.findall(head):
+        pairs.setdefault(key.lower(), value)  # the first of each, never a later one
     receipt_id = fields.get("receipted_message_id") or pairs.get("id", "")
     if not receipt_id:
         raise ValueError("an SMPP receipt without a message id (no receipted_message_id, no id:)")

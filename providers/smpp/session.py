@@ -346,8 +346,14 @@ class Bind:
         if self.on_deliver is not None:
             try:
                 status = await self.on_deliver(incoming)
-            except Exception:
-                log.exception("smpp: storing a %s failed; answered 0x08", incoming.command)
+            except Exception as exc:
+                # The type only: the error's text may carry the stored row (a number, a
+                # handset's words), which no log may hold.
+                log.error(
+                    "smpp: storing a %s failed (%s); answered 0x08",
+                    incoming.command,
+                    type(exc).__name__,
+                )
                 status = codec.ESME_RSYSERR  # not stored: the SMSC must send it again
             if not isinstance(status, int) or not 0 <= status <= 0xFFFFFFFF:
                 log.error("smpp: on_deliver returned %r, not a command_status", status)

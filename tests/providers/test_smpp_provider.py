@@ -233,3 +233,29 @@ def test_a_missing_host_or_credential_is_named():
     with pytest.raises(ProviderConfigError) as refused:
         providers.validate_config("carrier", {"type": "smpp"})
     assert {field for field, _ in refused.value.problems} == {"host", "system_id", "password"}
+
+
+@pytest.mark.parametrize(
+    ("text", "rid", "status"),
+    [
+        # The message's own words, repeated after text:, never stand for the receipt's.
+        (
+            receipt_text("UNDELIV").replace("Cai Bluezone", "Win stat:DELIVRD"),
+            "1A2B3C",
+            Status.UNDELIVERED,
+        ),
+        (
+            receipt_text("DELIVRD").replace("Cai Bluezone", "Ma ID: 2024"),
+            "1A2B3C",
+            Status.DELIVERED,
+        ),
+        (
+            "id:77 sub:001 dlvrd:001 submit date:2008201030 done date:2008201031 stat:DELIVRD err:000 text:paid:5 id:9",
+            "77",
+            Status.DELIVERED,
+        ),
+    ],
+)
+def test_a_receipts_text_is_read_before_the_message_it_quotes(text, rid, status):
+    receipt = providers.create("under-test", RECEIPT).parse_receipt({"short_message": text})
+    assert (receipt.provider_message_id, receipt.status) == (rid, status)

@@ -61,6 +61,7 @@ class Recording:
     config = SandboxConfig()  # no rate limit
     idempotent = False  # no key: every group is marked handed before it goes
     limits = Limits()  # takes any text
+    listens = False  # its receipts (none) would come to the webhook
 
     def __init__(self):
         self.sent = []
