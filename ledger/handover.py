@@ -56,23 +56,30 @@ _PG_SENT = _PG_SENT_CTES + "\n    SELECT id FROM moved\n"
 _PG_SENT_PARTS = _PG_SENT_CTES + _PG_PARTS_CTE + "\n    SELECT id FROM moved\n"
 _PG_HANDED = """
     UPDATE messages SET handed_at = %(at)s
-    WHERE id = ANY(%(ids)s::bigint[]) AND status = 'sending' RETURNING id
+    WHERE id = ANY(%(ids)s::bigint[]) AND status = 'sending' AND claim_token = %(claim)s
+    RETURNING id
 """
 
 
-def mark_handed(engine: Engine, message_ids: Sequence[int]) -> set[int]:
-    """Note that claimed messages are about to be handed to the provider (one UPDATE for
-    the group). Returns the ids still ``sending``: the others were taken back by the
-    reaper meanwhile and must not be sent."""
+def mark_handed(engine: Engine, message_ids: Sequence[int], claim: str) -> set[int]:
+    """Note that messages claimed under the token ``claim`` are about to be handed to the
+    provider (one UPDATE for the group). Returns the ids still ``sending`` under that
+    claim: the others were taken back by the reaper meanwhile, and perhaps claimed again
+    by another worker, and must not be sent by this one (a batch that waited on a slow
+    rate longer than the lease once sent messages another worker had claimed and sent)."""
     if not message_ids:
         return set()
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            params = {"ids": list(message_ids), "at": now()}
+            params = {"ids": list(message_ids), "at": now(), "claim": claim}
             return {row[0] for row in conn.exec_driver_sql(_PG_HANDED, params)}
         rows = conn.execute(
             messages.update()
-            .where(messages.c.id.in_(message_ids), messages.c.status == Status.SENDING.value)
+            .where(
+                messages.c.id.in_(message_ids),
+                messages.c.status == Status.SENDING.value,
+                messages.c.claim_token == claim,
+            )
             .values(handed_at=now())
             .returning(messages.c.id)
         )

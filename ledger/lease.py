@@ -82,10 +82,16 @@ def _settle(
     requeued: dict[tuple[str, int, str], int] = {}
     unknown = 0
     for row in rows:
-        if row.handed_at is None or resend_handed(row.provider):
-            code = why if row.handed_at is None else f"{why}_resend_with_key"
-            # Conditional on the claim: a row another worker claimed since stays its own.
-            if record_outcome(engine, row.id, Status.QUEUED, "reaper", code, row.claim_token):
+        handed = row.handed_at is not None
+        if not handed or resend_handed(row.provider):
+            code = f"{why}_resend_with_key" if handed else why
+            # Conditional on the claim (a row another worker claimed since stays its own)
+            # and, when it looked unhanded, on being so still under the row's lock: its
+            # worker may be alive and handing it over right now (a batch slowed by its
+            # rate past the lease); given back then, it would go out twice.
+            if record_outcome(
+                engine, row.id, Status.QUEUED, "reaper", code, row.claim_token, not handed
+            ):
                 job = (row.campaign, row.batch, row.provider)
                 requeued[job] = requeued.get(job, 0) + 1
         elif record_outcome(

@@ -30,6 +30,7 @@ class ClaimedMessage:
     attempts: int
     fields: tuple[str, ...]  # the list's other cells (campaigns.list_columns order)
     valid_until: datetime | None = None  # its own, when shorter than its campaign's
+    claim: str = ""  # the claim's token: only its holder may hand the message over
 
 
 def _log_moves(
@@ -114,7 +115,7 @@ def claim_batch(
             rows = _claim_portable(conn, campaign_id, batch, provider, token, at)
     # Times in UTC, as the ledger reads them (the driver's come in the session's zone).
     return [
-        ClaimedMessage(*row[:-2], tuple(row[-2] or ()), row[-1] and row[-1].astimezone(UTC))
+        ClaimedMessage(*row[:-2], tuple(row[-2] or ()), row[-1] and row[-1].astimezone(UTC), token)
         for row in rows
     ]
 
@@ -182,19 +183,28 @@ def _move(
     code: str | None = None,
     detail: dict[str, Any] | None = None,
     claim: str | None = None,
+    unhanded: bool = False,
     **values: Any,
 ) -> Status | None:
     """Move one message to ``new`` if allowed (and, with ``claim``, only while the row is
-    under that claim token). Returns the old status, or ``None`` when the move was refused
-    (a duplicate or late update, or another claim) and nothing changed."""
+    under that claim token; with ``unhanded``, only while it was never marked handed to
+    the provider). Returns the old status, or ``None`` when the move was refused (a
+    duplicate or late update, another claim, a hand-over since) and nothing changed."""
     query = (
-        sa.select(messages.c.status, messages.c.claim_token, campaigns.c.id.label("campaign_id"))
+        sa.select(
+            messages.c.status,
+            messages.c.claim_token,
+            messages.c.handed_at,
+            campaigns.c.id.label("campaign_id"),
+        )
         # Without its ON clause SQLAlchemy infers the same one from the foreign key.
         .join(campaigns, campaigns.c.key == messages.c.campaign_key)  # pragma: no mutate
         .where(messages.c.id == message_id)
     )
     row = conn.execute(query.with_for_update(of=messages)).first()
     if row is None or (claim is not None and row.claim_token != claim):
+        return None
+    if unhanded and row.handed_at is not None:
         return None
     old = Status(row.status)
     if new is Status.QUEUED and _cancelled(conn, message_id):
@@ -261,13 +271,17 @@ def record_outcome(
     source: str,
     code: str | None = None,
     claim: str | None = None,
+    unhanded: bool = False,
 ) -> bool:
     """Move a message to ``status`` (failed, unknown, expired, queued …) with the code that
     explains it; with ``claim``, only if the row is still under that claim token (the
-    reaper's moves: a row claimed again since is another worker's). Returns whether the
-    status changed."""
+    reaper's moves: a row claimed again since is another worker's); with ``unhanded``,
+    only if it was never marked handed to the provider, checked under the same lock (the
+    reaper giving a message back: one handed since it looked may be on its way out).
+    Returns whether the status changed."""
     with engine.begin() as conn:
-        return _move(conn, message_id, status, source, code=code, claim=claim) is not None
+        moved = _move(conn, message_id, status, source, code=code, claim=claim, unhanded=unhanded)
+        return moved is not None
 
 
 def release(

@@ -36,6 +36,9 @@ UNUSABLE = ("chưa có", "0259 3822 123", "12345", "")
 CODES = {"failed": "0x0B", "undelivered": "001", "unknown": "read_timeout",
          "expired": "validity_passed"}  # fmt: skip
 
+#: The scene's one claim token (a worker marks handed only what it claimed).
+CLAIM = "c" * 32
+
 
 def spec(campaign_id: str, name: str, **changes: object) -> CampaignSpec:
     """A public-service campaign like the Bluezone one, with sending hours and prices."""
@@ -95,7 +98,11 @@ def build(
     total = sum(outcomes.values())
     listed = rows(total, seed, blank_districts, unusable)
     intake = record(engine, campaign, listed, COLUMNS, batch_size)
-    claimed = [m for batch, _ in intake.batches for m in claim_batch(engine, campaign.id, batch)]
+    claimed = [
+        m
+        for batch, _ in intake.batches
+        for m in claim_batch(engine, campaign.id, batch, token=CLAIM)
+    ]
     assert len(claimed) == total, "every row of the scene must be a recipient"
     plan = [status for status, count in outcomes.items() for _ in range(count)]
     random.Random(seed).shuffle(plan)
@@ -104,13 +111,13 @@ def build(
         chosen.setdefault(status, []).append(message.id)
     given_back = chosen.get("queued", []) + chosen.get("cancelled", [])
     assert handed_back <= len(given_back), "only what is given back can be handed back"
-    mark_handed(engine, given_back[:handed_back])
+    mark_handed(engine, given_back[:handed_back], CLAIM)
     release(engine, given_back)
     for message_id in chosen.get("expired", []):  # its validity passed while it waited
         record_outcome(engine, message_id, Status.EXPIRED, "worker", CODES["expired"])
     handed = [i for s in ("sent", "delivered", "undelivered", "failed", "unknown")
               for i in chosen.get(s, [])]  # fmt: skip
-    mark_handed(engine, handed)
+    mark_handed(engine, handed, CLAIM)
     for status in ("failed", "unknown"):
         for message_id in chosen.get(status, []):
             record_outcome(engine, message_id, Status(status), "worker", CODES[status])

@@ -98,7 +98,10 @@ def test_a_claim_again_starts_clean_and_without_a_token_gets_a_fresh_one(engine)
     first = claim_batch(engine, SPEC.id, 1)
     tokens = {row_of(engine, m.id).claim_token for m in first}
     assert len(tokens) == 1 and len(next(iter(tokens))) == 32
-    mark_handed(engine, [first[0].id])  # it may have gone out, then the provider said no
+    assert {m.claim for m in first} == tokens  # each message knows its claim
+    mark_handed(
+        engine, [first[0].id], first[0].claim
+    )  # it may have gone out, then the provider said no
     assert release(engine, [m.id for m in first], code="0x58") == 3
     assert row_of(engine, first[0].id).error_code == "0x58"
 

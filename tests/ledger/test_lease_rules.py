@@ -60,7 +60,8 @@ def test_past_the_lease_unhanded_rows_go_back_and_handed_ones_become_unknown(eng
     old = claim_batch(engine, SPEC.id, 1)
     recent = claim_batch(engine, SPEC.id, 2)
     done_long_ago = claim_batch(engine, SPEC.id, 3)
-    mark_handed(engine, [m.id for m in old[:2] + recent[:1] + done_long_ago])
+    for group in (old[:2], recent[:1], done_long_ago):
+        mark_handed(engine, [m.id for m in group], group[0].claim)
     record_sent(engine, SPEC.id, [(m.id, f"P{m.id}") for m in done_long_ago])
     claimed_ago(engine, [m.id for m in old + done_long_ago], 2 * HOUR)
 
@@ -92,7 +93,7 @@ def test_past_the_lease_unhanded_rows_go_back_and_handed_ones_become_unknown(eng
 def test_a_provider_with_an_idempotency_key_gets_even_handed_rows_back(engine):
     launch(engine, count=3)
     claimed = claim_batch(engine, SPEC.id, 1)
-    mark_handed(engine, [claimed[0].id])
+    mark_handed(engine, [claimed[0].id], claimed[0].claim)
     claimed_ago(engine, [m.id for m in claimed], 2 * HOUR)
     asked: list[str] = []
 
@@ -113,7 +114,7 @@ def test_a_claim_taken_again_while_the_reaper_works_stays_its_new_owners(engine)
     nothing."""
     launch(engine, count=3)
     claimed = claim_batch(engine, SPEC.id, 1)
-    mark_handed(engine, [m.id for m in claimed])  # each asks, in whatever order
+    mark_handed(engine, [m.id for m in claimed], claimed[0].claim)  # each asks, in whatever order
     claimed_ago(engine, [m.id for m in claimed], 2 * HOUR)
     answers = iter([True, False, True])  # resent with a key (queued) or not (unknown)
 
@@ -134,12 +135,51 @@ def test_a_claim_taken_again_while_the_reaper_works_stays_its_new_owners(engine)
     assert set(rows) == {("sending", "e" * 32)}
 
 
+def test_a_live_batch_slower_than_the_lease_hands_over_nothing_it_lost(engine):
+    """A batch waiting on a slow rate past the lease: the reaper gives its unhanded rows
+    back and another worker claims them; the first batch's hand-over, under its old
+    claim, marks none of them, so only the new owner sends them."""
+    launch(engine, count=3)
+    slow = claim_batch(engine, SPEC.id, 1)
+    claimed_ago(engine, [m.id for m in slow], 2 * HOUR)
+    assert reap(engine, HOUR).requeued == {(SPEC.id, 1, "sandbox"): 3}
+    again = claim_batch(engine, SPEC.id, 1)
+    ids = [m.id for m in slow]
+    assert mark_handed(engine, ids, slow[0].claim) == set()
+    assert mark_handed(engine, ids, again[0].claim) == set(ids)
+
+
+def test_a_row_handed_while_the_reaper_decides_is_not_given_back(engine, monkeypatch):
+    """The reaper read a row unhanded; its worker, alive but slow, marks it handed before
+    the reaper moves it. Given back then, it would go out twice: it becomes ``unknown``
+    at the next look instead, as any handed row past the lease."""
+    import ledger.lease
+
+    launch(engine, count=3)
+    claimed = claim_batch(engine, SPEC.id, 1)
+    claimed_ago(engine, [m.id for m in claimed], 2 * HOUR)
+    move = ledger.lease.record_outcome
+
+    def handed_meanwhile(engine, message_id, *args):
+        if message_id == claimed[0].id:
+            assert mark_handed(engine, [message_id], claimed[0].claim) == {message_id}
+        return move(engine, message_id, *args)
+
+    monkeypatch.setattr(ledger.lease, "record_outcome", handed_meanwhile)
+    done = reap(engine, HOUR)
+    assert done.requeued == {(SPEC.id, 1, "sandbox"): 2} and done.unknown == 0
+    assert settled(engine, claimed[0].id)[0] == "sending"
+    monkeypatch.setattr(ledger.lease, "record_outcome", move)
+    assert reap(engine, HOUR).unknown == 1
+    assert settled(engine, claimed[0].id)[:2] == ("unknown", "lease_expired_after_handover")
+
+
 def test_claims_no_live_worker_holds_are_settled_after_the_grace(engine):
     launch(engine, count=9)
     held = claim_batch(engine, SPEC.id, 1, token="f" * 32)
     dead = claim_batch(engine, SPEC.id, 2, token="0" * 32)
     young = claim_batch(engine, SPEC.id, 3, token="1" * 32)
-    mark_handed(engine, [dead[0].id])
+    mark_handed(engine, [dead[0].id], dead[0].claim)
     claimed_ago(engine, [m.id for m in held + dead], 10 * HOUR)
 
     done = reap_unheld(engine, {"f" * 32}, HOUR)
@@ -149,7 +189,7 @@ def test_claims_no_live_worker_holds_are_settled_after_the_grace(engine):
     assert {settled(engine, m.id)[0] for m in held + young} == {"sending"}
 
     release(engine, [m.id for m in young])  # a row back in the queue is not in flight
-    mark_handed(engine, [held[0].id])
+    mark_handed(engine, [held[0].id], held[0].claim)
     keyed = reap_unheld(engine, set(), HOUR, resend_handed=lambda _: True)
     assert keyed.requeued == {(SPEC.id, 1, "sandbox"): 3} and keyed.unknown == 0
     assert settled(engine, held[0].id)[:2] == ("queued", "claim_abandoned_resend_with_key")

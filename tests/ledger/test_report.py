@@ -225,7 +225,7 @@ def test_parts_billed_and_cost_count_what_a_provider_took_whatever_became_of_it(
     by_phone = {m.recipient: m for m in claim_batch(engine, spec.id, 1)}
     claimed = [by_phone[f"+84{phone[1:]}"] for phone, _, _ in scene]
     assert [m.parts for m in claimed] == [1, 2, 4, 3, 2]
-    mark_handed(engine, [m.id for m in claimed])
+    mark_handed(engine, [m.id for m in claimed], claimed[0].claim)
     for message, (_, _, outcome) in zip(claimed, scene, strict=True):
         if outcome in (Status.UNKNOWN, Status.FAILED):
             record_outcome(engine, message.id, outcome, "worker", "read_timeout")

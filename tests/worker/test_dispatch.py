@@ -285,7 +285,7 @@ def test_the_reaper_settles_what_a_dead_worker_left_sending(engine, tmp_path):
     runtime = runtime_with_campaign(engine, tmp_path)
     claimed = claim_batch(engine, SPEC.id, 1)
     for message in claimed[:3]:
-        assert mark_handed(engine, [message.id]) == {message.id}
+        assert mark_handed(engine, [message.id], message.claim) == {message.id}
     broker = use_broker(StubBroker(), runtime.settings)
 
     assert reap_stale(runtime) == {
@@ -325,7 +325,8 @@ def test_with_an_idempotency_key_the_reaper_sends_handed_messages_again(engine, 
     keyed = {"sandbox": {"type": "sandbox", "idempotency_keys": True}}
     runtime = Runtime(Settings(database_url=url, var_dir=tmp_path, providers=keyed), engine)
     claimed = claim_batch(engine, SPEC.id, 1)
-    assert mark_handed(engine, [m.id for m in claimed[:3]]) == {m.id for m in claimed[:3]}
+    marked = [m.id for m in claimed[:3]]
+    assert mark_handed(engine, marked, claimed[0].claim) == set(marked)
     use_broker(StubBroker(), runtime.settings)
     with engine.begin() as conn:
         conn.execute(sa.update(messages).values(claimed_at=now() - timedelta(hours=1)))
@@ -378,7 +379,7 @@ def test_a_message_the_reaper_took_back_is_not_sent_by_the_late_worker(engine, t
     runtime_with_campaign(engine, tmp_path)
     (first, *_) = claim_batch(engine, SPEC.id, 1)
     record_outcome(engine, first.id, Status.QUEUED, "reaper", "lease_expired")
-    assert not mark_handed(engine, [first.id])
+    assert not mark_handed(engine, [first.id], first.claim)
 
 
 class Flaky(Recording):

@@ -149,7 +149,7 @@ def left_sending(engine, tmp_path, handed: int, ago: timedelta) -> None:
     runtime_with_campaign(engine, tmp_path)
     claimed = claim_batch(engine, SPEC.id, 1)
     marked = [m.id for m in claimed[:handed]]
-    assert mark_handed(engine, marked) == set(marked)
+    assert mark_handed(engine, marked, claimed[0].claim) == set(marked)
     with engine.begin() as conn:
         conn.execute(sa.update(messages).values(claimed_at=now() - ago))
 

@@ -53,7 +53,7 @@ def test_the_claims_of_a_dead_worker_are_settled_and_a_live_ones_left_alone(engi
     with live.holding(live.new_token()) as token:
         claim_batch(engine, SPEC.id, 1, token=token)
         doubtful = claim_batch(engine, SPEC.id, 2, token=dead)
-        mark_handed(engine, [m.id for m in doubtful[:3]])  # these may have gone out
+        mark_handed(engine, [m.id for m in doubtful[:3]], dead)  # these may have gone out
         publish(runtime.redis(), runtime.settings.redis_namespace, live)
         backdate(engine, GRACE - 5)
         assert reap_abandoned(runtime) == {"requeued": 0, "unknown": 0}  # too recent yet

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import dramatiq
+import pytest
 import sqlalchemy as sa
 from dramatiq.brokers.stub import StubBroker
 
@@ -136,3 +137,28 @@ def test_a_recipient_who_said_stop_to_the_provider_joins_the_opt_out_list(engine
         ).scalars()
     opted_out = load(engine, ["opt_out"])["opt_out"]
     assert refused in opted_out and len(opted_out) == 1
+
+
+@pytest.mark.parametrize(
+    ("rate", "unit", "parts", "width", "group"),
+    [
+        (None, "messages", 1, 20, 10),  # no rate: half the lane's width
+        (1000.0, "messages", 1, 20, 10),
+        (50.0, "messages", 4, 20, 5),  # a tenth of a second of the rate
+        (50.0, "parts", 1, 20, 5),
+        (50.0, "parts", 5, 20, 1),  # 50 parts a second are 10 five-part messages
+        (120.0, "parts", 3, 20, 4),
+        (5.0, "parts", 2, 20, 1),  # never less than one
+    ],
+)
+def test_what_is_marked_handed_at_once_is_a_tenth_of_a_second_of_the_rate(
+    rate, unit, parts, width, group
+):
+    """A killed worker's handed messages become ``unknown``: a group marked handed
+    ahead of the rate must stay small, in messages, whatever unit the rate counts."""
+    from types import SimpleNamespace
+
+    from worker.sending.batch import _group_size
+
+    provider = SimpleNamespace(config=SimpleNamespace(rate_per_second=rate, rate_unit=unit))
+    assert _group_size(provider, width, parts) == group

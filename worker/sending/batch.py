@@ -139,7 +139,9 @@ class _Batch:
         self.cooldown = runtime.cooldown(provider.name)
         self.lane = runtime.send_lane(provider.name)
         self.loop = self.lane.loop
-        self.group_size = _group_size(provider, runtime.settings.send_concurrency)
+        self.group_size = _group_size(
+            provider, runtime.settings.send_concurrency, max((m.parts for m in claimed), default=1)
+        )
         # Whether "handed" means anything to the reaper for this provider (see above).
         self.marks_handed = not (provider.idempotent and runtime.settings.reaper_resends_with_key)
         self.outcome, self.todo = BatchOutcome(), deque(claimed)
@@ -183,8 +185,11 @@ class _Batch:
             self.todo.clear()
             return False
         if self.marks_handed:
-            handed = mark_handed(self.runtime.statement_engine, [m.id for m in group])
-            # The reaper may have taken some back meanwhile: those are not ours to send.
+            # The reaper may have taken some back meanwhile, and another worker claimed
+            # them: those are not ours to send. (A batch's messages share one claim.)
+            handed = mark_handed(
+                self.runtime.statement_engine, [m.id for m in group], group[0].claim
+            )
             going = [m for m in group if m.id in handed]
         else:
             going = group
@@ -314,12 +319,15 @@ class _Batch:
                 raise
 
 
-def _group_size(provider: Provider, width: int) -> int:
+def _group_size(provider: Provider, width: int, parts: int = 1) -> int:
     """Messages handed out at once: half the lane's width (a group prepared while the
     previous one is sent keeps every sender busy), at most a tenth of a second of the
     provider's rate, so that at a slow rate nothing is marked handed long before it is
-    sent."""
+    sent (a process killed then leaves its handed messages ``unknown``). A rate counted
+    in parts (``rate_unit``) is read in messages of the batch's longest, ``parts``."""
     rate = provider.config.rate_per_second
+    if rate is not None and provider.config.rate_unit == "parts":
+        rate /= max(1, parts)
     group = max(1, width // 2)
     return max(1, group if rate is None else min(group, int(rate / 10)))
 
