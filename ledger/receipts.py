@@ -132,19 +132,20 @@ def store(engine: Engine, inbound: Sequence[Inbound]) -> int:
     return len(rows)
 
 
-def _due(conn: Any, state: str, limit: int) -> list[Any]:
-    query = (
-        sa.select(receipts).where(receipts.c.state == state).order_by(receipts.c.id).limit(limit)
-    )
+def _due(conn: Any, state: str, limit: int, *order: sa.ColumnElement[Any]) -> list[Any]:
+    query = sa.select(receipts).where(receipts.c.state == state).order_by(*order).limit(limit)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)  # drainers share the work
     return list(conn.execute(query))
 
 
 def _batch(conn: Any, limit: int) -> list[Any]:
-    """Up to ``limit`` new receipts, then a quarter as many waiting ones (at least one)."""
+    """Up to ``limit`` new receipts, oldest first, then a quarter as many waiting ones (at
+    least one), least recently tried first: a waiting receipt tried goes to the back of
+    the line, so that however many can never match, every one is tried in turn."""
     share = limit // 4  # pragma: no mutate (limit / 4: SQL's LIMIT keeps the whole part)
-    return _due(conn, PENDING, limit) + _due(conn, WAITING, max(1, share))
+    fresh = _due(conn, PENDING, limit, receipts.c.id)
+    return fresh + _due(conn, WAITING, max(1, share), receipts.c.tried_at, receipts.c.id)
 
 
 # pragma below: a default production never uses (drain_all always passes its limit)
@@ -238,7 +239,7 @@ def _drain(
         at = now()
         for state, ids in outcome.items():
             if ids:
-                done = {"applied_at": at} if state != WAITING else {}
+                done = {"tried_at": at} if state == WAITING else {"applied_at": at}
                 conn.execute(
                     receipts.update().where(receipts.c.id.in_(ids)).values(state=state, **done)
                 )

@@ -248,7 +248,17 @@ receipts = sa.Table(
     sa.Column("state", sa.String(10), nullable=False),
     sa.Column("received_at", UtcDateTime, nullable=False),
     sa.Column("applied_at", UtcDateTime, nullable=True),
+    #: When a receipt waiting for its message was last tried (``ledger.receipts``).
+    sa.Column("tried_at", UtcDateTime, nullable=True),
     sa.Index(None, "state", "id"),
+    # The waiting ones, least recently tried first: a few that can never match must not
+    # stand in front of the rest for a day.
+    sa.Index(
+        "ix_receipts_waiting",
+        "tried_at",
+        sqlite_where=sa.text("state = 'waiting'"),
+        postgresql_where=sa.text("state = 'waiting'"),
+    ),
 )
 
 

@@ -44,6 +44,25 @@ def test_waiting_receipts_are_retried_a_quarter_of_a_pass_at_a_time(engine, cloc
     assert drain(engine, 2)["waiting"] == 1  # at least one, however small the pass
 
 
+def test_waiting_receipts_take_turns_so_none_that_never_match_blocks_the_rest(engine, clock):
+    """Four receipts for ids no message will ever have wait ahead of one whose send is
+    recorded later: each pass tries the least recently tried, so that one's turn comes
+    within five passes of one (it once never came: the oldest by id were tried again
+    and again, for a day)."""
+    store(engine, [receipt(f"X{i}", Status.DELIVERED) for i in range(4)])
+    assert drain(engine, 100)["waiting"] == 4
+    clock.advance(timedelta(seconds=1))
+    store(engine, [receipt("SM9", Status.DELIVERED)])
+    assert drain(engine, 100)["waiting"] == 5  # all tried at this same moment
+    ids = sent(engine, ["SM9"])
+    passes = []
+    for _ in range(5):
+        clock.advance(timedelta(seconds=1))
+        passes.append(drain(engine, 4))  # one waiting receipt a pass (4 // 4)
+    assert [p["applied"] for p in passes] == [0, 0, 0, 0, 1]
+    assert statuses(engine) == {ids["SM9"]: "delivered"}
+
+
 def test_a_pass_takes_new_receipts_oldest_first_up_to_its_limit(engine, clock):
     ids = sent(engine, ["P1", "P2", "P3"])
     store(engine, [receipt(pid, Status.DELIVERED) for pid in ids])
