@@ -4,7 +4,9 @@ not a delivery receipt), durable in the ledger before the provider acknowledges 
 As with receipts (``ledger.receipts``): a message is stored before the SMSC gets its
 answer, so one lost in a crash comes again, because it was never acknowledged; and the
 SMSC sends a message again when our answer was lost, so each is recognised by its
-``digest`` (the provider and every field it sent) and stored once. Callers group-commit
+``digest`` (the provider and every field it says tells one message from another) and
+stored once. A provider whose messages carry no id of their own adds a mark of
+each delivery: the same words sent twice by a person are two messages. Callers group-commit
 (``worker.inbox``): what arrives together is one transaction.
 
 What a handset sent is stored as it came, made storable rather than refused: a group

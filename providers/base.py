@@ -183,7 +183,9 @@ class HandsetMessage:
         destination: the number or short code it was sent to.
         text: what it says, decoded from its coding.
         fields: everything the provider sent about it, as text: what makes a replay (the
-            same message sent again because our answer was lost) the same message.
+            same message sent again because our answer was lost) the same message, and
+            two messages alike in their words two (a provider with no message id adds
+            a mark of each delivery).
     """
 
     source: str

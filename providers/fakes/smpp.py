@@ -358,15 +358,19 @@ class FakeSmsc:
             connection.unanswered -= 1
             submit.outcome = f"0x{rule.status:08X}"
             connection.send("submit_sm_resp", submit.pdu.sequence, rule.status)
+        elif rule.answer_as is not None:
+            connection.unanswered -= 1
+            submit.outcome = rule.answer_as
+            connection.send(rule.answer_as, submit.pdu.sequence)
         else:
-            self._accept(connection, submit)
+            self._accept(connection, submit, rule.message_id)
         self._poke()
 
-    def _accept(self, connection: _Connection, submit: Submit) -> None:
+    def _accept(self, connection: _Connection, submit: Submit, given: str | None = None) -> None:
         connection.unanswered -= 1
         submit.number = next(self._ids)
         written = {"hex": f"{submit.number:X}", "decimal": str(submit.number)}
-        submit.message_id = written[self.message_ids]
+        submit.message_id = written[self.message_ids] if given is None else given
         submit.outcome = "0x00000000"
         wants_receipt = self.receipts and (submit.pdu.number("registered_delivery") or 0) & 1
         if wants_receipt and self.receipt_early:

@@ -35,16 +35,24 @@ def gsm_decode(septets: bytes) -> str:
     return "".join(out)
 
 
+#: The rule keys whose values are text, not numbers.
+_TEXT_KEYS = frozenset({"destination", "answer_as", "message_id"})
+
+
 @dataclass
 class Rule:
     """One scripted behaviour for submit_sm: an answer (``status``; ``nack``: a
-    generic_nack), when (``delay`` seconds; ``hold``: never, until ``release``), or
-    ``drop`` (close the connection instead of answering). It applies to submit_sm whose
+    generic_nack; ``answer_as``: another command's response under the submit_sm's number,
+    as a broken SMSC might; ``message_id``: accepted with this id, "" or longer than SMPP
+    allows), when (``delay`` seconds; ``hold``: never, until ``release``), or ``drop``
+    (close the connection instead of answering). It applies to submit_sm whose
     destination ends with ``destination`` and whose sequence is ``sequence`` (when set),
     once ``after`` submit_sm have arrived, for ``times`` of them (None: for ever)."""
 
     status: int | None = None
     nack: int | None = None
+    answer_as: str | None = None
+    message_id: str | None = None
     delay: float = 0.0
     hold: bool = False
     drop: bool = False
@@ -60,7 +68,8 @@ class Rule:
         if set(raw) - known:
             raise ValueError(f"unknown rule keys: {', '.join(sorted(set(raw) - known))}")
         values = {
-            k: int(v, 0) if isinstance(v, str) and k != "destination" else v for k, v in raw.items()
+            k: int(v, 0) if isinstance(v, str) and k not in _TEXT_KEYS else v
+            for k, v in raw.items()
         }
         return cls(**values)
 

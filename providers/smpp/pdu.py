@@ -43,7 +43,9 @@ RESPONSE = 0x80000000
 ESME_ROK = 0x00
 ESME_RINVCMDID = 0x03  # invalid command id: a request we cannot read the kind of
 ESME_RSYSERR = 0x08  # system error: the SMSC keeps the message and sends it again
+ESME_RTHROTTLED = 0x58  # throttled: sent faster than it can be taken, send it more slowly
 ESME_RX_T_APPN = 0x64  # temporary application error: nobody took it, send again later
+ESME_RX_R_APPN = 0x65  # permanent application error: rejected, do not send it again
 
 ESM_UDHI = 0x40  # short_message starts with a user data header
 ESM_TYPE_MASK = 0x3C  # the message type bits of esm_class
@@ -80,6 +82,12 @@ def _makes(name: str) -> bool:
 
 #: The commands smpplib has a class for (not replace_sm, cancel_sm, submit_multi, outbind).
 COMMANDS = frozenset(name for name in _CODES if _makes(name))
+
+
+def command_name(command_id: int) -> str | None:
+    """The command's name for ``command_id`` (``deliver_sm``, ``submit_sm_resp`` …), or
+    None for one SMPP 3.4 does not define."""
+    return _NAMES.get(command_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,9 @@
 Each bind has a keeper task: connect and bind, wait until the bind closes (the SMSC went
 away, unbound, or stopped answering enquire_link), then wait and bind again, the wait
 doubling from ``reconnect_min`` to ``reconnect_max`` seconds (with jitter, so the binds of
-many processes do not knock on a recovering SMSC together). A bind the SMSC refuses for
+many processes do not knock on a recovering SMSC together). The wait starts again from
+``reconnect_min`` only after a bind that stayed up ``reconnect_max`` seconds: an SMSC that
+takes each bind and drops it at once is otherwise knocked on every ``reconnect_min``. A bind the SMSC refuses for
 its credentials (``statuses``: a halt) is not tried again: nothing will bind until a
 person changes the setting, and hammering an SMSC with wrong passwords gets accounts
 locked. ``close`` unbinds every bind cleanly.
@@ -16,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -35,6 +37,7 @@ class Binds:
         modes: one entry per bind to keep (``transceiver``, ``transmitter``, ``receiver``).
         reconnect_min, reconnect_max: seconds between attempts to bind again.
         name: the provider instance, for logs.
+        sleep: waits between attempts (``asyncio.sleep``; a test's own to read them).
     """
 
     def __init__(
@@ -44,8 +47,9 @@ class Binds:
         reconnect_min: float,
         reconnect_max: float,
         name: str = "smpp",
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.make, self.modes, self.name = make, modes, name
+        self.make, self.modes, self.name, self.sleep = make, modes, name, sleep
         self.reconnect_min, self.reconnect_max = reconnect_min, reconnect_max
         #: The SMSC refused our credentials: no bind is tried again.
         self.refused: BindRefused | None = None
@@ -145,7 +149,7 @@ class Binds:
                 )
                 log.warning("smpp.bind_failed", provider=self.name, error=type(exc).__name__)
             else:
-                wait = self.reconnect_min
+                up_since = asyncio.get_running_loop().time()
                 self.bound_count += 1
                 self._open.append(bind)
                 log.info("smpp.bound", provider=self.name, mode=mode)
@@ -159,7 +163,9 @@ class Binds:
                 if self._closing:
                     return
                 log.warning("smpp.bind_closed", provider=self.name, reason=bind.close_reason)
-            await asyncio.sleep(wait * random.uniform(0.5, 1.0))
+                if asyncio.get_running_loop().time() - up_since >= self.reconnect_max:
+                    wait = self.reconnect_min  # it held: a new fault, not the same one
+            await self.sleep(wait * random.uniform(0.5, 1.0))
             wait = min(wait * 2, self.reconnect_max)
 
     async def close(self, timeout: float = 10.0) -> None:

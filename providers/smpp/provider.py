@@ -23,6 +23,7 @@ What can go wrong, and what it means for the message (``statuses``):
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -283,8 +284,17 @@ class SmppProvider(Provider):
             if status != codec.ESME_ROK:
                 raise _error(status)
             if not message_id:
+                # Taken, but with nothing to match its receipts by: recorded ``sent`` it
+                # would wait for a receipt that can never be matched (and every such
+                # message would share the id ""). Whether it reaches the handset is
+                # unknown; it is not sent again.
                 log.warning("smpp.accepted_without_id", provider=self.name)
-            return message_id or ""
+                raise SendError(
+                    ErrorKind.AMBIGUOUS,
+                    "no_message_id",
+                    "the SMSC accepted it without a message_id: its receipt cannot be matched",
+                )
+            return message_id
 
     def _refusal(self, refused: BindRefused) -> SendError:
         """The halt for a refused bind: its code carries the status (``bind_0x0E``), its
@@ -316,6 +326,12 @@ class SmppProvider(Provider):
             except ValueError as exc:  # one the ledger can never hold
                 log.warning("smpp.receipt_refused", provider=self.name, why=str(exc))
             return codec.ESME_ROK
+        # SMPP gives a handset's message no id: the same words from the same handset are
+        # the same fields, and were once stored once ("OK" sent twice was one message).
+        # Each delivery is a message of its own, then; the price is one stored twice if
+        # the SMSC sends it again because our answer was lost in a crash, which is rarer
+        # than a person sending the same words twice.
+        fields["delivery"] = uuid.uuid4().hex
         message = receipts.handset_message(incoming, fields, self.config.alphabet)
         await self.inbox.handset(message)
         return codec.ESME_ROK

@@ -15,6 +15,7 @@ they meet in the ledger.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 
@@ -43,6 +44,13 @@ _GSM_DECODE = {
 }
 
 
+#: The longest id the ledger keeps (``messages.provider_message_id``); SMPP 3.4 allows
+#: 64 characters (65 octets with the NUL), but an SMSC that writes more is not refused.
+ID_LENGTH = 64
+#: What a longer id keeps as it was, before its digest.
+_ID_KEPT = 40
+
+
 def canonical_id(raw: str, receipt_ids: ReceiptIds, in_receipt: bool) -> str:
     """An SMSC's message id written the one way both sides are kept.
 
@@ -50,15 +58,23 @@ def canonical_id(raw: str, receipt_ids: ReceiptIds, in_receipt: bool) -> str:
     kept in decimal (``"1A2B"`` and ``"6699"`` -> ``"6699"``). ``hex``: the reverse; both
     kept as lowercase hex without leading zeros. An id that is not a number in the base
     expected is kept as given (it could not match either way; nothing is guessed).
+
+    An id longer than ``ID_LENGTH`` (against SMPP 3.4) becomes its first 40 characters,
+    ``#`` and 23 hex digits of its SHA-256: cut, two ids alike in their first 64 would
+    have been one, and each receipt applied to whichever message came first.
     """
-    if receipt_ids == "same":
+    if receipt_ids != "same":
+        hex_side = (receipt_ids == "decimal") != in_receipt  # which side writes hex
+        try:
+            number = int(raw, 16 if hex_side else 10)
+        except ValueError:
+            pass
+        else:
+            raw = str(number) if receipt_ids == "decimal" else format(number, "x")
+    if len(raw) <= ID_LENGTH:
         return raw
-    hex_side = (receipt_ids == "decimal") != in_receipt  # which side writes hex
-    try:
-        number = int(raw, 16 if hex_side else 10)
-    except ValueError:
-        return raw
-    return str(number) if receipt_ids == "decimal" else format(number, "x")
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{raw[:_ID_KEPT]}#{digest[: ID_LENGTH - _ID_KEPT - 1]}"
 
 
 def fields_of(pdu: Pdu) -> dict[str, str]:

@@ -14,7 +14,13 @@ evaluation of smpp34, aiosmpplib and rusmppyc). What a bind must do, and does he
   dead peer is otherwise noticed only by the next send, minutes later);
 - answer the SMSC's enquire_link and unbind, and answer each deliver_sm / data_sm only
   once ``on_deliver`` has returned: the receipt is stored first, so one lost in a crash is
-  sent again by the SMSC, which never had its answer.
+  sent again by the SMSC, which never had its answer;
+- store at most ``receive_window`` deliver_sm at once: one beyond is answered
+  ``ESME_RTHROTTLED`` (the SMSC sends it again, more slowly) rather than held in memory
+  without bound; and write every answer with back-pressure (an SMSC that does not read
+  our answers stops being read);
+- answer a deliver_sm it cannot read ``ESME_RX_R_APPN`` (rejected for good): sent again
+  it would be as unreadable, and a temporary error made the SMSC send it for ever.
 
 A bind connects once; after it closes, make a new one (reconnecting, with backoff, is the
 provider's job).
@@ -43,6 +49,10 @@ from providers.smpp.pdu import Pdu
 
 log = logging.getLogger("loa.providers.smpp")
 
+#: deliver_sm / data_sm being stored at most at once, by default: well above what an
+#: SMSC keeps unanswered (its own window, often 10 to 50), so only a flood is throttled.
+RECEIVE_WINDOW = 100
+
 #: Stores a deliver_sm / data_sm and returns the command_status to answer it with.
 DeliverHandler = Callable[[Pdu], Awaitable[int]]
 Mode = Literal["transceiver", "transmitter", "receiver"]
@@ -62,6 +72,7 @@ class Bind:
         on_deliver: stores a deliver_sm / data_sm and returns the status to answer; none:
             each is answered 0x64 (temporary error), so the SMSC keeps it for later.
         addr_ton, addr_npi, address_range: what the bind asks to receive.
+        receive_window: deliver_sm / data_sm being stored at most at once.
 
     Raises:
         PduError: a setting SMPP cannot carry (a password of more than 8 characters).
@@ -84,6 +95,7 @@ class Bind:
         addr_ton: int = 0,
         addr_npi: int = 0,
         address_range: str = "",
+        receive_window: int = RECEIVE_WINDOW,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -119,6 +131,12 @@ class Bind:
         self._reading: asyncio.Task[None] | None = None
         self._keeping: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self.receive_window = receive_window
+        #: deliver_sm answered ``ESME_RTHROTTLED`` because ``receive_window`` were being
+        #: stored already.
+        self.throttled_delivers = 0
+        #: Each outstanding request's command, by sequence: its answer must be its own.
+        self._asked: dict[int, str] = {}
         self._closed = asyncio.Event()
         self._unbinding = False
 
@@ -253,6 +271,7 @@ class Bind:
                 raise NotBound(f"{command} not sent: the bind is unbinding")
             future: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
             self._pending[sequence] = future
+            self._asked[sequence] = command
             limit = timeout or self.response_timeout
             try:
                 async with asyncio.timeout(limit):
@@ -267,6 +286,7 @@ class Bind:
                 raise ConnectionLost(f"{command} #{sequence}: {exc or 'connection lost'}") from exc
             finally:
                 self._pending.pop(sequence, None)
+                self._asked.pop(sequence, None)
                 if future.done() and not future.cancelled():
                     future.exception()  # retrieved: asyncio would warn about a failed drain
         finally:
@@ -280,6 +300,13 @@ class Bind:
             log.info("smpp %s #%d came too late", answer.command, answer.sequence)
         elif answer.command == "generic_nack":
             future.set_exception(GenericNack(answer.status))
+        elif answer.command != f"{self._asked.get(answer.sequence)}_resp":
+            # Another command's answer under this number: whether ours was taken is not
+            # known (a submit_sm answered by a deliver_sm_resp carries no message_id).
+            asked = self._asked.get(answer.sequence)
+            future.set_exception(
+                MalformedPdu(f"{asked} #{answer.sequence} answered by {answer.command}")
+            )
         else:
             future.set_result(answer)
 
@@ -287,6 +314,14 @@ class Bind:
         """Write an answer, unless the bind is closed (then the SMSC sends it again)."""
         if self._writer is not None and not self._closed.is_set():
             self._writer.write(raw)
+
+    async def _sent(self, raw: bytes) -> None:
+        """``_send``, then wait while the socket's buffer is full: an SMSC that stops
+        reading our answers is not answered into memory without bound."""
+        self._send(raw)
+        if self._writer is not None and not self._closed.is_set():
+            with contextlib.suppress(ConnectionError, OSError):
+                await self._writer.drain()
 
     # ---- what the SMSC sends
 
@@ -299,25 +334,30 @@ class Bind:
                 try:
                     incoming = codec.decode(raw)
                 except MalformedPdu as exc:
-                    self._unreadable(exc)
+                    await self._sent(self._unreadable(exc))
                     continue
                 if incoming.is_response:
                     self._answered(incoming)
                 elif incoming.command == "enquire_link":
-                    self._send(codec.encode("enquire_link_resp", incoming.sequence))
+                    await self._sent(codec.encode("enquire_link_resp", incoming.sequence))
                 elif incoming.command in ("deliver_sm", "data_sm"):
+                    if len(self._handlers) >= self.receive_window:
+                        self.throttled_delivers += 1
+                        answer = f"{incoming.command}_resp"
+                        await self._sent(
+                            codec.encode(answer, incoming.sequence, codec.ESME_RTHROTTLED)
+                        )
+                        continue
                     task = asyncio.create_task(self._deliver(incoming))
                     self._handlers.add(task)
                     task.add_done_callback(self._handlers.discard)
                 elif incoming.command == "unbind":
-                    self._send(codec.encode("unbind_resp", incoming.sequence))
-                    with contextlib.suppress(OSError):
-                        await self._writer.drain()  # type: ignore[union-attr]
+                    await self._sent(codec.encode("unbind_resp", incoming.sequence))
                     reason = "the SMSC unbound"
                     return
                 elif incoming.command != "alert_notification":  # that one has no answer
                     nack = codec.encode("generic_nack", incoming.sequence, codec.ESME_RINVCMDID)
-                    self._send(nack)
+                    await self._sent(nack)
         except asyncio.IncompleteReadError:
             pass
         except MalformedPdu as exc:  # no length to skip by: the stream is lost
@@ -327,18 +367,29 @@ class Bind:
         finally:
             self._shutdown(reason)
 
-    def _unreadable(self, exc: MalformedPdu) -> None:
-        """A PDU that could not be read: a request is answered generic_nack (0x03 for a
-        command we do not know, 0x08 for one we could not parse, so the SMSC tries again);
-        an answer fails its request (the SMSC answered, we cannot tell what)."""
-        log.warning("smpp: unreadable PDU from the SMSC: %s", exc)
+    def _unreadable(self, exc: MalformedPdu) -> bytes:
+        """A PDU that could not be read: an answer fails its request (the SMSC answered,
+        we cannot tell what: nothing to write back). A deliver_sm / data_sm is answered
+        ``ESME_RX_R_APPN``, rejected for good: sent again it would be as unreadable (a
+        temporary error had the SMSC send it for ever). Any other request is answered
+        generic_nack, 0x03 for a command we do not know, 0x08 for one we could not parse.
+        Returns the answer to write."""
+        log.warning(
+            "smpp: unreadable PDU 0x%08X #%d from the SMSC (%s)",
+            exc.command_id,
+            exc.sequence,
+            type(exc).__name__,
+        )
         if exc.command_id & codec.RESPONSE:
             future = self._pending.get(exc.sequence)
             if future is not None and not future.done():
                 future.set_exception(exc)
-            return
+            return b""
+        command = codec.command_name(exc.command_id)
+        if command in ("deliver_sm", "data_sm"):
+            return codec.encode(f"{command}_resp", exc.sequence, codec.ESME_RX_R_APPN)
         status = codec.ESME_RINVCMDID if isinstance(exc, UnknownCommand) else codec.ESME_RSYSERR
-        self._send(codec.encode("generic_nack", exc.sequence, status))
+        return codec.encode("generic_nack", exc.sequence, status)
 
     async def _deliver(self, incoming: Pdu) -> None:
         """Hand a deliver_sm / data_sm to ``on_deliver``; answer only after it returns."""
@@ -358,7 +409,7 @@ class Bind:
             if not isinstance(status, int) or not 0 <= status <= 0xFFFFFFFF:
                 log.error("smpp: on_deliver returned %r, not a command_status", status)
                 status = codec.ESME_RSYSERR
-        self._send(codec.encode(f"{incoming.command}_resp", incoming.sequence, status))
+        await self._sent(codec.encode(f"{incoming.command}_resp", incoming.sequence, status))
 
     async def _keep_alive(self) -> None:
         assert self.enquire_link_interval

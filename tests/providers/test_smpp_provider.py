@@ -98,6 +98,20 @@ SENDS = [
         rule(drop=True),
     ),
     SendCase(
+        "accepted without a message_id: its receipt could never be matched",
+        SETTINGS,
+        ErrorKind.AMBIGUOUS,
+        "no_message_id",
+        rule(message_id=""),
+    ),
+    SendCase(
+        "answered by another command's response: fate unknown",
+        SETTINGS,
+        ErrorKind.AMBIGUOUS,
+        "bad_answer",
+        rule(answer_as="deliver_sm_resp"),
+    ),
+    SendCase(
         "a wrong password halts the provider",
         {**SETTINGS, "password": "wrong"},
         ErrorKind.HALT,
@@ -208,6 +222,22 @@ def test_receipt_ids_meet_the_ids_sends_kept(receipt_ids, submitted, in_receipt,
     receipt = provider.parse_receipt({"short_message": receipt_text("DELIVRD", rid=in_receipt)})
     assert receipt.provider_message_id == kept
     assert canonical_id(submitted, receipt_ids, in_receipt=False) == kept
+
+
+def test_an_id_longer_than_smpp_allows_is_kept_whole_in_a_digest_not_cut():
+    """Cut to 64 characters, a receipt for ``X…X1`` matched the message sent as ``X…X``
+    (64 of them). Kept as 40 characters, ``#`` and a digest, it matches only its own,
+    on both sides alike."""
+    from providers.smpp.receipts import canonical_id
+
+    provider = providers.create("under-test", RECEIPT)
+    longer = "X" * 64 + "1"
+    receipt = provider.parse_receipt({"receipted_message_id": longer, "message_state": "2"})
+    kept = receipt.provider_message_id
+    assert len(kept) == 64 and kept.startswith("X" * 40 + "#") and kept != "X" * 64
+    assert kept == canonical_id(longer, "same", in_receipt=False)  # as the send keeps it
+    assert canonical_id("X" * 64 + "2", "same", in_receipt=False) != kept
+    assert canonical_id("X" * 64, "same", in_receipt=True) == "X" * 64  # within: as given
 
 
 @pytest.mark.parametrize(

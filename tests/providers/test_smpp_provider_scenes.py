@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 import providers
 from campaigns.status import Status
@@ -216,6 +217,31 @@ def test_a_handset_message_is_stored_as_inbound():
         assert inbox.receipts == []
 
     play(test)
+
+
+def test_the_same_words_sent_twice_by_a_handset_are_two_messages(engine):
+    """SMPP gives a handset's message no id: "OK" sent twice was once stored once, its
+    two deliveries having the same fields. Each delivery is now its own message."""
+    from ledger import inbound
+    from ledger.schema import inbound_messages
+
+    async def test(smsc, provider, inbox):
+        await provider.open()
+        await smsc.wait_for(lambda: smsc.binds)
+        for _ in range(2):
+            assert (await smsc.handset("84987654321", "9029", "OK")).status == 0
+        return inbox.handsets
+
+    handsets = play(test)
+    rows = [
+        inbound.InboundMessage(
+            "carrier", m.source, m.destination, m.text, inbound.digest("carrier", m.fields)
+        )
+        for m in handsets
+    ]
+    assert inbound.store(engine, rows) == 2
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(inbound_messages)).scalar() == 2
 
 
 def test_a_dropped_connection_mid_window_loses_nothing_and_sends_nothing_twice():

@@ -10,6 +10,7 @@ import asyncio
 
 import pytest
 
+from providers.fakes.smpp_records import Rule
 from providers.smpp.errors import NotBound
 from tests.fake_gateway import fake_gateway
 from tests.providers.smpp_scene import DESTINATION, part, play
@@ -173,8 +174,10 @@ def test_the_smsc_unbinding_is_answered_and_closes_the_bind():
     play(test)
 
 
-def test_commands_the_bind_cannot_read_are_answered_generic_nack():
-    # 0x99: no SMPP 3.4 command; 0x05 deliver_sm whose source_addr has no NUL.
+def test_what_the_bind_cannot_read_is_answered_so_it_is_not_sent_for_ever():
+    """A command SMPP 3.4 does not have: generic_nack 0x03. A deliver_sm whose body
+    cannot be read (source_addr without its NUL): rejected for good, 0x65; a temporary
+    0x08 had the SMSC send it again and again."""
     unreadable_deliver_sm = b"\x00\x01\x01" + b"84912"
 
     async def test(scene):
@@ -182,8 +185,53 @@ def test_commands_the_bind_cannot_read_are_answered_generic_nack():
         unknown = await scene.smsc.send_raw(0x99)
         assert (unknown.command, unknown.status) == ("generic_nack", 0x03)
         broken = await scene.smsc.send_raw(0x05, unreadable_deliver_sm)
-        assert (broken.command, broken.status) == ("generic_nack", 0x08)
+        assert (broken.command, broken.status) == ("deliver_sm_resp", 0x65)
         assert bind.bound
+
+    play(test)
+
+
+def test_deliver_sm_beyond_the_receive_window_are_throttled_not_held_in_memory():
+    """Two being stored (the ledger slow), a third is answered ESME_RTHROTTLED at once,
+    and the two are answered 0 once stored."""
+    entered, release = asyncio.Event(), asyncio.Event()
+    storing = []
+
+    async def store(pdu):
+        storing.append(pdu)
+        if len(storing) == 2:
+            entered.set()
+        await release.wait()
+        return 0
+
+    async def test(scene):
+        smsc = scene.smsc
+        bind = await scene.bind(on_deliver=store, receive_window=2)
+        first = smsc.handset(DESTINATION, "8088", "một")
+        second = smsc.handset(DESTINATION, "8088", "hai")
+        await entered.wait()
+        third = await smsc.handset(DESTINATION, "8088", "ba")
+        assert (third.command, third.status) == ("deliver_sm_resp", 0x58)
+        assert bind.throttled_delivers == 1 and len(storing) == 2
+        release.set()
+        assert [(await first).status, (await second).status] == [0, 0]
+        assert bind.bound
+
+    play(test)
+
+
+def test_an_answer_of_another_command_fails_its_request_as_unreadable():
+    """A submit_sm answered by a deliver_sm_resp under its number: not taken as accepted
+    (it carries no message_id), the fate unknown."""
+    from providers.smpp.errors import MalformedPdu
+
+    async def test(scene):
+        scene.smsc.rules = [Rule(answer_as="deliver_sm_resp", times=1)]
+        bind = await scene.bind()
+        with pytest.raises(MalformedPdu, match="submit_sm #2 answered by deliver_sm_resp"):
+            await bind.submit_sm(**part())
+        status, message_id = await bind.submit_sm(**part())
+        assert status == 0 and message_id
 
     play(test)
 
