@@ -99,6 +99,7 @@ class FakeSmsc:
         receipt_text: bool = True,
         receipt_tlvs: bool = True,
         first_id: int = 0x1A2B3C,
+        receipt_retry: float = 0.5,
     ) -> None:
         self.credentials = (system_id, password)
         self.rules = list(rules or [])
@@ -113,6 +114,10 @@ class FakeSmsc:
             receipt_text,
             receipt_tlvs,
         )
+        #: Seconds before an automatic receipt answered with an error is sent again.
+        self.receipt_retry = receipt_retry
+        #: Automatic receipts sent again (answered with an error the first time).
+        self.receipts_retried = 0
         #: Answer nothing at all (a peer that went silent), while reading everything.
         self.silent = False
         self.binds: list[tuple[str, str, int]] = []  # (command, system_id, status answered)
@@ -382,9 +387,21 @@ class FakeSmsc:
 
     def _auto_receipt(self, submit: Submit) -> None:
         try:
-            self.receipt(submit)
+            answered = self.receipt(submit)
         except RuntimeError:  # nobody bound to receive it: kept, as an SMSC would
             self.receipts_unsent.append(submit)
+            return
+        answered.add_done_callback(lambda done: self._receipt_answered(submit, done))
+
+    def _receipt_answered(self, submit: Submit, done: asyncio.Future[Any]) -> None:
+        """As an SMSC does: a receipt answered with an error other than a permanent
+        rejection (0x65) is kept and sent again later."""
+        if done.cancelled() or done.exception() is not None:
+            self.receipts_unsent.append(submit)  # the connection went: as when none is bound
+            return
+        if done.result().status not in (0, codec.ESME_RX_R_APPN):
+            self.receipts_retried += 1
+            asyncio.get_running_loop().call_later(self.receipt_retry, self._auto_receipt, submit)
 
 
 if __name__ == "__main__":

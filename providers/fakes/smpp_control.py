@@ -10,7 +10,8 @@ http://HOST:CPORT``. Endpoints:
 - ``GET /_fake/received``: one row per submit_sm, ``[arrival, destination, message_id,
   outcome]`` (the shape of the HTTP fakes' rows); ``GET /_fake/submits``: the same,
   decoded (concatenation, text, esm_class, data_coding); ``GET /_fake/deliver_resps``;
-  ``GET /_fake/sessions``: binds asked, unbinds received, connections open;
+  ``GET /_fake/sessions``: binds asked, unbinds received, connections open, receipts
+  sent again;
 - ``POST /_fake/faults``: a list of rules (``providers.fakes.smpp.Rule`` keys);
 - ``POST /_fake/config``: any of the receipt settings, ``message_ids``, ``silent``;
 - ``POST /_fake/release`` (answer held submit_sm), ``/_fake/drop`` (close every
@@ -62,9 +63,11 @@ def make_control(smsc: FakeSmsc) -> web.Application:
 
     async def sessions(request: web.Request) -> web.Response:
         """Binds asked (command, system_id, status answered), unbinds received, open
-        connections: what an ESME did with its sessions."""
+        connections, receipts sent again (answered with an error): what an ESME did with
+        its sessions."""
         open_now = sum(1 for c in smsc._connections if not c.writer.is_closing())
-        return web.json_response({"binds": smsc.binds, "unbinds": smsc.unbinds, "open": open_now})
+        said = {"binds": smsc.binds, "unbinds": smsc.unbinds, "open": open_now}
+        return web.json_response({**said, "receipts_retried": smsc.receipts_retried})
 
     async def deliver_resps(request: web.Request) -> web.Response:
         return web.json_response([asdict(answer) for answer in smsc.deliver_resps])

@@ -38,7 +38,6 @@ from providers.smpp import pdu as codec
 from providers.smpp.errors import (
     BindRefused,
     ConnectionLost,
-    GenericNack,
     MalformedPdu,
     NotBound,
     ResponseTimeout,
@@ -46,6 +45,7 @@ from providers.smpp.errors import (
     UnknownCommand,
 )
 from providers.smpp.pdu import Pdu
+from providers.smpp.window import Window
 
 log = logging.getLogger("loa.providers.smpp")
 
@@ -99,8 +99,7 @@ class Bind:
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-        if window < 1:
-            raise ValueError(f"window must be at least 1, not {window}")
+        self._window = Window(window)  # ValueError below 1
         self.host, self.port, self.mode = host, port, mode
         self._bind_fields: dict[str, Any] = {
             "system_id": system_id,
@@ -120,12 +119,6 @@ class Bind:
         self.close_reason: str | None = None
         #: The SMSC's system_id from its bind response.
         self.smsc_system_id: str | None = None
-        #: Responses that came after their request had timed out (or were never asked).
-        self.late_responses = 0
-        self._slots = asyncio.Semaphore(window)
-        self._pending: dict[int, asyncio.Future[Pdu]] = {}
-        self._sequence = 0
-        self._queued = 0
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reading: asyncio.Task[None] | None = None
@@ -135,8 +128,7 @@ class Bind:
         #: deliver_sm answered ``ESME_RTHROTTLED`` because ``receive_window`` were being
         #: stored already.
         self.throttled_delivers = 0
-        #: Each outstanding request's command, by sequence: its answer must be its own.
-        self._asked: dict[int, str] = {}
+
         self._closed = asyncio.Event()
         self._unbinding = False
 
@@ -150,13 +142,18 @@ class Bind:
     @property
     def outstanding(self) -> int:
         """Requests written and not yet answered."""
-        return len(self._pending)
+        return self._window.outstanding
 
     @property
     def load(self) -> int:
         """Requests written and not yet answered, and submit_sm waiting for a free slot in
         the window: what a new request would queue behind."""
-        return len(self._pending) + self._queued
+        return self._window.load
+
+    @property
+    def late_responses(self) -> int:
+        """Responses that came after their request had timed out (or were never asked)."""
+        return self._window.late_responses
 
     async def connect(self) -> Pdu:
         """Open the connection and bind.
@@ -247,31 +244,18 @@ class Bind:
 
     # ---- requests and their answers
 
-    def _next_sequence(self) -> int:
-        while True:  # 1..0x7FFFFFFF then 1 again, skipping a number still outstanding
-            self._sequence = self._sequence % codec.MAX_SEQUENCE + 1
-            if self._sequence not in self._pending:
-                return self._sequence
-
     async def _request(
         self, command: str, *, windowed: bool = False, timeout: float | None = None, **fields: Any
     ) -> Pdu:
-        sequence = self._next_sequence()
+        sequence = self._window.next_sequence()
         raw = codec.encode(command, sequence, **fields)  # PduError: nothing was sent
-        if windowed:
-            self._queued += 1
-            try:
-                await self._slots.acquire()
-            finally:
-                self._queued -= 1
-        try:
+        slot = self._window.slot() if windowed else contextlib.nullcontext()
+        async with slot:
             if self._writer is None or self._closed.is_set():
                 raise NotBound(f"{command} not sent: the bind is closed ({self.close_reason})")
             if self._unbinding and command != "unbind":
                 raise NotBound(f"{command} not sent: the bind is unbinding")
-            future: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
-            self._pending[sequence] = future
-            self._asked[sequence] = command
+            future = self._window.expect(sequence, command)
             limit = timeout or self.response_timeout
             try:
                 async with asyncio.timeout(limit):
@@ -285,30 +269,7 @@ class Bind:
             except (ConnectionError, OSError) as exc:
                 raise ConnectionLost(f"{command} #{sequence}: {exc or 'connection lost'}") from exc
             finally:
-                self._pending.pop(sequence, None)
-                self._asked.pop(sequence, None)
-                if future.done() and not future.cancelled():
-                    future.exception()  # retrieved: asyncio would warn about a failed drain
-        finally:
-            if windowed:
-                self._slots.release()
-
-    def _answered(self, answer: Pdu) -> None:
-        future = self._pending.get(answer.sequence)
-        if future is None or future.done():
-            self.late_responses += 1  # its request timed out: the message stays unknown
-            log.info("smpp %s #%d came too late", answer.command, answer.sequence)
-        elif answer.command == "generic_nack":
-            future.set_exception(GenericNack(answer.status))
-        elif answer.command != f"{self._asked.get(answer.sequence)}_resp":
-            # Another command's answer under this number: whether ours was taken is not
-            # known (a submit_sm answered by a deliver_sm_resp carries no message_id).
-            asked = self._asked.get(answer.sequence)
-            future.set_exception(
-                MalformedPdu(f"{asked} #{answer.sequence} answered by {answer.command}")
-            )
-        else:
-            future.set_result(answer)
+                self._window.forget(sequence)
 
     def _send(self, raw: bytes) -> None:
         """Write an answer, unless the bind is closed (then the SMSC sends it again)."""
@@ -337,7 +298,7 @@ class Bind:
                     await self._sent(self._unreadable(exc))
                     continue
                 if incoming.is_response:
-                    self._answered(incoming)
+                    self._window.answered(incoming)
                 elif incoming.command == "enquire_link":
                     await self._sent(codec.encode("enquire_link_resp", incoming.sequence))
                 elif incoming.command in ("deliver_sm", "data_sm"):
@@ -381,9 +342,7 @@ class Bind:
             type(exc).__name__,
         )
         if exc.command_id & codec.RESPONSE:
-            future = self._pending.get(exc.sequence)
-            if future is not None and not future.done():
-                future.set_exception(exc)
+            self._window.fail(exc.sequence, exc)
             return b""
         command = codec.command_name(exc.command_id)
         if command in ("deliver_sm", "data_sm"):
@@ -431,9 +390,7 @@ class Bind:
             return
         self.close_reason = reason
         self._closed.set()
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(ConnectionLost(f"{reason}; the request's fate is unknown"))
+        self._window.fail_all(reason)
         if self._writer is not None:
             self._writer.close()
         current = asyncio.current_task()

@@ -162,7 +162,7 @@ def test_each_answer_reaches_its_own_request():
 def test_sequence_numbers_wrap_to_1_after_0x7fffffff():
     async def test(scene):
         bind = await scene.bind()
-        bind._sequence = 0x7FFFFFFE  # as after two billion requests on one bind
+        bind._window.sequence = 0x7FFFFFFE  # as after two billion requests on one bind
         answers = [await bind.submit_sm(**part()) for _ in range(2)]
         assert [s.pdu.sequence for s in scene.smsc.submits] == [0x7FFFFFFF, 1]
         assert [mid for _, mid in answers] == [s.message_id for s in scene.smsc.submits]

@@ -86,7 +86,7 @@ def test_a_campaign_through_worker_processes_and_an_smsc(tmp_path, postgres_url,
                 "campaign", "launch", str(campaign), "-r", str(recipients(tmp_path)),
                 "--wait", "--timeout", "90", "--json",
             )  # fmt: skip
-            assert launched.returncode == 0, launched.stderr
+            assert launched.returncode == 0, launched.stdout + launched.stderr
             summary = json.loads(launched.stdout)
             counts = {}
             deadline = time.monotonic() + 60  # bounds a hang; the counts decide
@@ -136,7 +136,7 @@ def test_an_embedded_launch_stays_bound_until_its_receipts_are_applied(tmp_path)
             env, tmp_path, "campaign", "launch", str(campaign), "-r", str(recipients(tmp_path)),
             "--timeout", "60", "--json",
         )  # fmt: skip
-        assert launched.returncode == 0, launched.stderr
+        assert launched.returncode == 0, launched.stdout + launched.stderr
         statuses = json.loads(launched.stdout)["statuses"]
         sessions = smsc.sessions()
     assert {k: v for k, v in statuses.items() if v} == {"delivered": RECIPIENTS}
