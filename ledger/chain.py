@@ -37,6 +37,8 @@ from sqlalchemy.engine import Connection, Engine
 from ledger.schema import events, now, seals, verifications
 
 GENESIS = "0" * 64
+#: The root of the empty Merkle tree (``ledger.audit.merkle.EMPTY_ROOT``), in hex.
+EMPTY_ROOT_HEX = hashlib.sha256(b"").hexdigest()
 #: The name of this encoding, for exports: it never changes meaning.
 ENCODING = "loa-chain-v1"
 #: Arbitrary, fixed: the PostgreSQL advisory lock that serialises sealers.
@@ -81,7 +83,7 @@ def link(previous: str, row: Any) -> str:
     return hashlib.sha256(digits + b"\n" + canonical(row)).hexdigest()
 
 
-def _lock(conn: Connection, wait: bool) -> bool:
+def lock_sealers(conn: Connection, wait: bool) -> bool:
     """Take the sealers' lock for this transaction; ``False`` when another sealer holds it
     and ``wait`` is false. (SQLite: the transaction's write lock is enough.)"""
     if conn.dialect.name != "postgresql":
@@ -125,7 +127,7 @@ def seal(engine: Engine, limit: int = PASS_LIMIT, wait: bool = True) -> int:
     """Chain the events not sealed yet (at most ``limit``). Returns how many were sealed
     (0 also when ``wait`` is false and another sealer is at work)."""
     with engine.begin() as conn:
-        if not _lock(conn, wait):
+        if not lock_sealers(conn, wait):
             return 0
         seq, previous, last_event = _head(conn)
         rows = _unsealed(conn, max(0, last_event - STRAGGLER_WINDOW), limit)
@@ -159,77 +161,48 @@ def seal(engine: Engine, limit: int = PASS_LIMIT, wait: bool = True) -> int:
 
 @dataclass
 class Verdict:
-    """What ``verify`` found: the links checked, the chain's head, the first broken link
-    (``None`` when the chain holds) and the events not sealed yet."""
+    """What a verification found (``ledger.audit.verify.verify_log``): the links checked,
+    the chain's head and the Merkle root of the events that held, the first broken link
+    (``None`` when the chain holds), every other thing found altered (``problems``: a
+    checkpoint the tree no longer has, a message whose row disagrees with its events …),
+    the checkpoints checked and the events not sealed yet."""
 
     sealed: int = 0
     head: str = GENESIS
     broken: dict[str, Any] | None = None
     unsealed: int = 0
     checked_at: str = field(default_factory=lambda: stamp(now()))
+    root: str = EMPTY_ROOT_HEX
+    problems: list[str] = field(default_factory=list)
+    checkpoints: int = 0
+    messages: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.broken is None
+        return self.broken is None and not self.problems
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "sealed": self.sealed,
             "head": self.head,
+            "root": self.root,
             "broken": self.broken,
+            "problems": self.problems,
+            "checkpoints": self.checkpoints,
+            "messages": self.messages,
             "unsealed": self.unsealed,
             "checked_at": self.checked_at,
         }
 
 
 def verify(engine: Engine, page: int = 10_000) -> Verdict:  # pragma: no mutate (page size)
-    """Recompute the whole chain from the events as they are now.
+    """Recompute the chain and the tree from the events as they are now, and check every
+    checkpoint, earlier verdict and message row against them
+    (``ledger.audit.verify.verify_log``, without a key to check signatures by)."""
+    from ledger.audit.verify import verify_log
 
-    Returns:
-        The verdict; ``broken`` names the first seal whose link does not hold
-        (``seq``, ``event_id``, and why: ``event missing``, ``event altered``, ``seal
-        out of sequence``).
-    """
-    verdict, previous, expected_seq = Verdict(), GENESIS, 1
-    query = (
-        sa.select(seals.c.seq, seals.c.event_id, seals.c.hash, events)
-        .select_from(seals.outerjoin(events, events.c.id == seals.c.event_id))
-        .order_by(seals.c.seq)
-    )
-    with engine.connect() as conn:
-        after = 0
-        while True:
-            following = query.where(seals.c.seq > after)
-            # Equivalent mutant: without the limit, the pages are read as one (same verdict).
-            rows = conn.execute(following.limit(page)).all()  # pragma: no mutate
-            for row in rows:
-                why = None
-                if row.seq != expected_seq:
-                    why = f"seal out of sequence (expected {expected_seq})"
-                elif row.id is None:
-                    why = "event missing"
-                elif link(previous, row) != row.hash:
-                    why = "event altered"
-                if why is not None:
-                    verdict.broken = {"seq": row.seq, "event_id": row.event_id, "reason": why}
-                    verdict.head = previous
-                    return verdict
-                previous, expected_seq = row.hash, expected_seq + 1
-                verdict.sealed += 1
-                after = row.seq
-            if len(rows) < page:
-                break
-        verdict.head = previous
-        _, _, last_event = _head(conn)
-        is_sealed = seals.c.event_id == events.c.id  # EXISTS ignores what it selects
-        sealed = sa.select(seals.c.event_id).where(is_sealed).exists()  # pragma: no mutate
-        verdict.unsealed = conn.scalar(
-            sa.select(sa.func.count())
-            .select_from(events)
-            .where(events.c.id > max(0, last_event - STRAGGLER_WINDOW), ~sealed)
-        )
-    return verdict
+    return verify_log(engine, page=page)
 
 
 def seal_all(engine: Engine) -> int:
@@ -255,9 +228,20 @@ def record_verdict(engine: Engine, verdict: Verdict) -> None:
         conn.execute(
             verifications.insert().values(
                 at=now(), ok=verdict.ok, sealed=verdict.sealed, head=verdict.head,
-                broken=verdict.broken,
+                root=verdict.root, broken=_broken(verdict),
             )
         )  # fmt: skip
+
+
+def _broken(verdict: Verdict) -> dict[str, Any] | None:
+    """What a verdict found broken, as kept: the chain's first broken link, and the other
+    problems (at most 50 named)."""
+    if verdict.ok:
+        return None
+    found = dict(verdict.broken or {})
+    if verdict.problems:
+        found["problems"] = verdict.problems[:50]
+    return found
 
 
 def audit_status(engine: Engine) -> dict[str, Any]:

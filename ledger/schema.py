@@ -209,6 +209,24 @@ verifications = sa.Table(
     sa.Column("sealed", sa.BigInteger, nullable=False),  # links that held
     sa.Column("head", sa.String(64), nullable=False),  # the last link that held
     sa.Column("broken", sa.JSON, nullable=True),  # the first that did not
+    # The Merkle root of the ``sealed`` events that held (``ledger.audit.merkle``): a later
+    # verify checks the tree of that size still has it (None: recorded before the tree).
+    sa.Column("root", sa.String(64), nullable=True),
+)
+
+#: Signed checkpoints of the log (``ledger.audit.checkpoints``): its size and Merkle root
+#: at a moment, signed with the ledger's Ed25519 key. Every one must stay consistent with
+#: the tree as it grows; ``peaks`` (the roots of its perfect subtrees, hex, comma-separated)
+#: let the next checkpoint hash only the events sealed since.
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("root", sa.String(64), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("peaks", sa.Text, nullable=False),
 )
 
 #: Arrival events already taken (``ledger.arrivals``): a replayed file or POST finds its

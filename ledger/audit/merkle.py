@@ -60,9 +60,21 @@ class Peaks:
     read bottom-up.
     """
 
-    def __init__(self) -> None:
-        self.size = 0
-        self._peaks: list[bytes] = []
+    def __init__(self, size: int = 0, peaks: Sequence[bytes] = ()) -> None:
+        """An empty range, or one restored from a ``state`` of ``size`` leaves.
+
+        Raises:
+            ValueError: ``peaks`` is not one hash per bit set in ``size``.
+        """
+        if len(peaks) != size.bit_count() or any(len(p) != HASH_SIZE for p in peaks):
+            raise ValueError(f"a tree of {size} leaves has {size.bit_count()} peaks")
+        self.size = size
+        self._peaks: list[bytes] = list(peaks)
+
+    @property
+    def state(self) -> list[bytes]:
+        """The peaks, left to right: with ``size``, what restores this range."""
+        return list(self._peaks)
 
     def append(self, leaf: bytes) -> None:
         """Add one leaf hash (already ``leaf_hash``-ed)."""

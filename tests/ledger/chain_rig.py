@@ -32,3 +32,23 @@ def add_events(engine, ids, at=T) -> None:
 def link_at(engine, seq: int) -> str:
     with engine.connect() as conn:
         return conn.scalar(sa.select(seals.c.hash).where(seals.c.seq == seq))
+
+
+def independent_root(engine, size: int) -> str:
+    """The Merkle root of the first ``size`` sealed events by pymerkle, a maintained
+    RFC 9162 tree that shares no code with ``ledger.audit``."""
+    from pymerkle import InmemoryTree
+
+    from ledger.chain import canonical
+
+    tree = InmemoryTree(algorithm="sha256")
+    query = (
+        sa.select(events)
+        .join(seals, seals.c.event_id == events.c.id)
+        .order_by(seals.c.seq)
+        .limit(size)
+    )
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            tree.append_entry(canonical(row))
+    return tree.get_root().hex()

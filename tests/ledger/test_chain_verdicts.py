@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from ledger.chain import GENESIS, lag, seal, seal_all, verify
 from ledger.schema import seals
-from tests.ledger.chain_rig import Clock, T, add_events, link_at
+from tests.ledger.chain_rig import Clock, T, add_events, independent_root, link_at
 from tests.ledger.test_chain import campaign_with_events, independent_head, tamper
 
 
@@ -31,7 +31,11 @@ def test_a_verdict_reads_as_the_json_output_shows_it(engine, clock):
         "ok": True,
         "sealed": sealed,
         "head": link_at(engine, sealed),
+        "root": independent_root(engine, sealed),
         "broken": None,
+        "problems": [],
+        "checkpoints": 0,
+        "messages": 10,
         "unsealed": 2,
         "checked_at": "2026-03-01T02:30:00.000000Z",
     }
@@ -52,7 +56,11 @@ def test_a_broken_verdict_names_the_seal_the_event_and_the_last_link_that_holds(
         "ok": False,
         "sealed": 6,
         "head": holding,
+        "root": independent_root(engine, 6),  # of the events that held
         "broken": {"seq": 7, "event_id": 7, "reason": "event altered"},
+        "problems": [],
+        "checkpoints": 0,
+        "messages": 10,
         "unsealed": 0,
         "checked_at": "2026-03-01T02:30:00.000000Z",
     }

@@ -256,3 +256,16 @@ def test_every_proof_of_any_tree_verifies(size, data):
     smaller = data.draw(st.integers(0, size))
     verify_inclusion(tree.levels[0][index], index, size, tree.inclusion(index), tree.root())
     verify_consistency(smaller, size, tree.consistency(smaller), tree.root(smaller), tree.root())
+
+
+def test_peaks_restored_from_their_state_go_on_as_if_never_stopped():
+    entries = [leaf_hash(f"event {i}".encode()) for i in range(45)]
+    first = Peaks()
+    for leaf in entries[:29]:
+        first.append(leaf)
+    again = Peaks(first.size, first.state)
+    for leaf in entries[29:]:
+        again.append(leaf)
+    assert again.root() == Tree(entries).root() and again.size == 45
+    with pytest.raises(ValueError, match="29 leaves has 4 peaks"):
+        Peaks(29, first.state[:3])

@@ -1,0 +1,206 @@
+"""``loa audit verify``: the log checked from the events as they are now, against every
+commitment made to it, by someone who trusts nothing else in the database.
+
+1. **The hash chain** (``ledger.chain``): the first seal whose link does not hold (an
+   event edited, deleted or moved; a seal removed) is ``broken``.
+2. **The Merkle tree** over the same events in the same order: at the size of every
+   checkpoint the ledger signed, its root must be the checkpoint's, and the checkpoint
+   signed by this ledger's key; a checkpoint larger than the log means the log was cut
+   off. Every earlier verdict's (size, head, root) must still hold too. Events rewritten
+   and re-chained from the start leave a chain that holds, and a tree that no longer
+   has the roots it was signed with.
+3. **Checkpoints the auditor holds** (``held``): each consistent with the tree now, and
+   signed by the key the auditor was given.
+4. **Every message against its events**: its status must be the one its last event moved
+   it to (no event: still ``queued``). ``UPDATE messages SET status = 'delivered'``
+   leaves the log intact and the row a liar: named here, and reports refuse to vouch.
+
+Each finding names what was altered; ``Verdict.ok`` only when there is none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ledger.audit import checkpoints as notes
+from ledger.audit.log import sealed
+from ledger.audit.merkle import Peaks, leaf_hash
+from ledger.chain import GENESIS, STRAGGLER_WINDOW, Verdict, canonical, link, stamp
+from ledger.schema import campaigns, checkpoints, events, messages, seals, verifications
+
+#: Messages whose rows disagree with their events, named one by one at most this many.
+NAMED = 20
+
+
+@dataclass
+class _Commitment:
+    """A (size, root or head) the log committed to, and how to name it."""
+
+    label: str
+    size: int
+    root: bytes | None = None
+    head: str | None = None
+
+
+def verify_log(
+    engine: Engine,
+    key: tuple[str, bytes] | None = None,
+    held: Sequence[notes.Checkpoint] = (),
+    page: int = 10_000,  # pragma: no mutate (page size: the same verdict read in any pages)
+) -> Verdict:
+    """Verify the log (see the module's documentation).
+
+    Parameters:
+        key: this ledger's verifier key (name, Ed25519 public key), to check the
+            checkpoints' signatures by; None: their roots are checked, not who signed.
+        held: checkpoints the auditor brought (``checkpoints.parse``d), checked against
+            the tree and, with ``key``, its signature.
+
+    Returns:
+        The verdict: ``broken`` for the chain, ``problems`` for everything else.
+    """
+    verdict = Verdict()
+    with engine.connect() as conn:
+        commitments = _commitments(conn, key, held, verdict)
+        _walk(conn, commitments, verdict, page)
+        _replay(conn, verdict)
+        if verdict.broken is None:  # past a break, nothing sealed can be counted on
+            verdict.unsealed = _unsealed(conn)
+    return verdict
+
+
+def _commitments(
+    conn: Connection,
+    key: tuple[str, bytes] | None,
+    held: Sequence[notes.Checkpoint],
+    verdict: Verdict,
+) -> list[_Commitment]:
+    """Every (size, root/head) to check the tree against; signatures checked here."""
+    found: list[_Commitment] = []
+    for row in conn.execute(sa.select(checkpoints).order_by(checkpoints.c.id)):
+        label = f"checkpoint #{row.id} ({row.size} events, {stamp(row.at)})"
+        try:
+            note = notes.parse(row.note)
+            if key is not None:
+                notes.check(note, *key)
+        except notes.CheckpointError as exc:
+            verdict.problems.append(f"{label}: {exc}")
+            continue
+        if (note.size, note.root.hex()) != (row.size, row.root):
+            verdict.problems.append(f"{label}: its row differs from its signed note: altered")
+        found.append(_Commitment(label, note.size, root=note.root))
+    for number, note in enumerate(held, start=1):
+        label = f"the checkpoint you hold{f' #{number}' if len(held) > 1 else ''}"
+        label += f" ({note.size} events, {note.time or 'no time'})"
+        if key is not None:
+            try:
+                notes.check(note, *key)
+            except notes.CheckpointError as exc:
+                verdict.problems.append(f"{label}: {exc}")
+        found.append(_Commitment(label, note.size, root=note.root))
+    for row in conn.execute(sa.select(verifications).order_by(verifications.c.id)):
+        label = f"the verification of {stamp(row.at)} ({row.sealed} events)"
+        root = bytes.fromhex(row.root) if row.root else None
+        found.append(_Commitment(label, row.sealed, root=root, head=row.head))
+    verdict.checkpoints = len(found)
+    return found
+
+
+def _walk(conn: Connection, commitments: list[_Commitment], verdict: Verdict, page: int) -> None:
+    """Recompute the chain and the tree, seal by seal, checking each commitment at its
+    size; stops at the first broken link (nothing after it can be trusted)."""
+    by_size: dict[int, list[_Commitment]] = {}
+    for commitment in commitments:
+        by_size.setdefault(commitment.size, []).append(commitment)
+    peaks, previous, expected = Peaks(), GENESIS, 1
+    _check(by_size.pop(0, []), peaks, previous, verdict)
+    for row in sealed(conn, page=page):
+        why = None
+        if row.seq != expected:
+            why = f"seal out of sequence (expected {expected})"
+        elif row.id is None:
+            why = "event missing"
+        elif link(previous, row) != row.hash:
+            why = "event altered"
+        if why is not None:
+            verdict.broken = {"seq": row.seq, "event_id": row.event_id, "reason": why}
+            break
+        previous, expected = row.hash, expected + 1
+        peaks.append(leaf_hash(canonical(row)))
+        verdict.sealed += 1
+        _check(by_size.pop(peaks.size, []), peaks, previous, verdict)
+    verdict.head, verdict.root = previous, peaks.root().hex()
+    if verdict.broken is not None:
+        return  # what lies past the break is the break's to explain
+    for size in sorted(by_size):
+        for commitment in by_size[size]:
+            verdict.problems.append(
+                f"{commitment.label}: the log has only {peaks.size} sealed events: "
+                f"{size - peaks.size} were cut off"
+            )
+
+
+def _check(found: list[_Commitment], peaks: Peaks, head: str, verdict: Verdict) -> None:
+    for commitment in found:
+        if commitment.root is not None and commitment.root != peaks.root():
+            verdict.problems.append(
+                f"{commitment.label}: the first {peaks.size} events no longer hash to its "
+                "root: rewritten"
+            )
+        elif commitment.head is not None and commitment.head != head:
+            verdict.problems.append(
+                f"{commitment.label}: the chain's link at {peaks.size} is no longer the "
+                "head it recorded: rewritten"
+            )
+
+
+def _replay(conn: Connection, verdict: Verdict) -> None:
+    """Name the messages whose status is not the one their last event moved them to."""
+    last = (
+        sa.select(events.c.message_id, sa.func.max(events.c.id).label("last_id"))
+        .where(events.c.message_id.is_not(None))
+        .group_by(events.c.message_id)
+        .subquery()
+    )
+    logged = sa.func.coalesce(events.c.to_status, "queued")
+    query = (
+        sa.select(messages.c.id, campaigns.c.id.label("campaign"), messages.c.status, logged)
+        .select_from(
+            messages.join(campaigns, campaigns.c.key == messages.c.campaign_key)
+            .outerjoin(last, last.c.message_id == messages.c.id)
+            .outerjoin(events, events.c.id == last.c.last_id)
+        )
+        .where(messages.c.status != logged)
+        .order_by(messages.c.id)
+    )
+    disagree = conn.execute(query.limit(NAMED + 1)).all()
+    for row in disagree[:NAMED]:
+        verdict.problems.append(
+            f"message {row[0]} (campaign {row[1]}): its row says {row[2]}, "
+            f"its events say {row[3]}: the row was altered"
+        )
+    if len(disagree) > NAMED:
+        count = conn.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+        verdict.problems.append(f"… {count - NAMED} more messages whose rows disagree")
+    verdict.messages = conn.scalar(sa.select(sa.func.count()).select_from(messages)) or 0
+
+
+def _unsealed(conn: Connection) -> int:
+    last_event = conn.scalar(sa.select(sa.func.max(seals.c.event_id))) or 0
+    is_sealed = seals.c.event_id == events.c.id  # EXISTS ignores what it selects
+    sealed_one = sa.select(seals.c.event_id).where(is_sealed).exists()  # pragma: no mutate
+    return (
+        conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(events)
+            .where(events.c.id > max(0, last_event - STRAGGLER_WINDOW), ~sealed_one)
+        )
+        or 0
+    )
+
+
+__all__ = ["verify_log"]

@@ -1,0 +1,209 @@
+"""The audit log against someone who runs the database (issue #21): each tampering an
+attacker with write access can do, played through the ledger's own tables and caught by
+``verify_log`` with a message naming what was altered; and the honest log, checkpointed
+as it grows, verifying with its key."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+import sqlalchemy as sa
+
+from ledger.audit import checkpoints as notes
+from ledger.audit.log import make_checkpoint
+from ledger.audit.verify import verify_log
+from ledger.chain import record_verdict, seal_all
+from ledger.schema import checkpoints
+from tests.ledger.chain_rig import independent_root
+from tests.ledger.test_chain import campaign_with_events
+
+SEED = bytes(range(1, 33))
+OTHER_SEED = bytes(range(101, 133))
+ORIGIN = "loa/ninh-thuan"
+KEY = (ORIGIN, notes.public_of(SEED))
+
+
+def tamper(engine, sql: str) -> None:
+    """``sql`` as a database administrator runs it: on PostgreSQL, with the append-only
+    triggers switched off for the transaction (``session_replication_role``), as anyone
+    who owns the database can."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        conn.exec_driver_sql(sql)
+
+
+def checkpointed(engine, count: int = 10) -> notes.Checkpoint:
+    """A campaign's events, sealed and checkpointed with the ledger's key."""
+    campaign_with_events(engine, count)
+    seal_all(engine)
+    return make_checkpoint(engine, ORIGIN, SEED)
+
+
+def rechain(engine) -> None:
+    """What an attacker does after editing events: drop the seals and seal everything
+    again, so that the chain holds over the edited events."""
+    tamper(engine, "DELETE FROM seals")
+    seal_all(engine)
+
+
+def test_an_honest_log_checkpointed_as_it_grows_verifies_with_its_key(engine):
+    first = checkpointed(engine)
+    campaign_with_events_again(engine)
+    seal_all(engine)
+    second = make_checkpoint(engine, ORIGIN, SEED)
+    assert first.size < second.size
+    assert second.root.hex() == independent_root(engine, second.size)
+    verdict = verify_log(engine, KEY, held=[notes.parse(first.text)])
+    assert verdict.ok, verdict.problems
+    assert verdict.checkpoints == 3 and verdict.root == second.root.hex()
+
+
+def campaign_with_events_again(engine) -> None:
+    from ledger.messages import claim_batch, release
+    from tests.ledger.test_ledger import SPEC
+
+    claimed = claim_batch(engine, SPEC.id, 1)
+    release(engine, [m.id for m in claimed[:3]], code="again")
+
+
+def test_a_status_updated_in_the_table_is_named_though_the_log_is_intact(engine):
+    """``UPDATE messages SET status = 'delivered' WHERE status = …`` leaves every event
+    and seal as they were: the rows now disagree with their events."""
+    checkpointed(engine)
+    tamper(engine, "UPDATE messages SET status = 'delivered' WHERE status = 'queued'")
+    verdict = verify_log(engine, KEY)
+    assert verdict.broken is None and not verdict.ok
+    named = [p for p in verdict.problems if p.startswith("message ")]
+    assert len(named) == 5 and all(  # the five given back; the others are ``sending``
+        "its row says delivered, its events say queued: the row was altered" in p for p in named
+    )
+
+
+def test_many_altered_rows_are_counted_after_the_first_named(engine):
+    checkpointed(engine, count=30)
+    tamper(engine, "UPDATE messages SET status = 'delivered'")
+    problems = verify_log(engine, KEY).problems
+    assert len(problems) == 21 and problems[-1] == "… 10 more messages whose rows disagree"
+    assert problems[0].startswith("message 1 ")
+
+
+def test_events_rewritten_and_rechained_no_longer_have_the_checkpoints_root(engine):
+    checkpointed(engine)
+    tamper(engine, "UPDATE events SET to_status = 'delivered' WHERE to_status = 'queued'")
+    tamper(engine, "UPDATE messages SET status = 'delivered' WHERE status = 'queued'")
+    rechain(engine)
+    verdict = verify_log(engine, KEY)
+    assert verdict.broken is None  # the chain was made to hold again
+    (found,) = verdict.problems
+    assert found.startswith("checkpoint #1 (") and found.endswith(
+        "the first 16 events no longer hash to its root: rewritten"
+    )
+
+
+def test_a_recorded_verdict_catches_a_rewrite_even_with_no_checkpoint(engine):
+    campaign_with_events(engine)
+    seal_all(engine)
+    record_verdict(engine, verify_log(engine))
+    tamper(engine, "UPDATE events SET code = 'forged' WHERE id = 3")
+    rechain(engine)
+    (found,) = verify_log(engine).problems
+    assert found.startswith("the verification of ") and found.endswith(
+        "(16 events): the first 16 events no longer hash to its root: rewritten"
+    )
+
+
+def test_a_log_cut_back_is_shorter_than_its_checkpoint(engine):
+    checkpointed(engine)
+    tamper(engine, "DELETE FROM seals WHERE seq > 12")
+    tamper(engine, "DELETE FROM events WHERE id > 12")
+    (found,) = [p for p in verify_log(engine, KEY).problems if p.startswith("checkpoint")]
+    assert found.endswith("the log has only 12 sealed events: 4 were cut off")
+
+
+def test_everything_rechained_and_resigned_with_a_new_key_fails_the_auditors_checkpoint(engine):
+    """The attacker rewrites events, re-chains, deletes every checkpoint and verdict and
+    signs a fresh checkpoint with a key of their own: the checkpoint the auditor was sent
+    no longer matches, and the new one is not signed by the ledger's key."""
+    held = checkpointed(engine)
+    tamper(engine, "UPDATE events SET code = 'forged' WHERE id = 5")
+    rechain(engine)
+    tamper(engine, "DELETE FROM checkpoints")
+    tamper(engine, "DELETE FROM verifications")
+    make_checkpoint(engine, ORIGIN, OTHER_SEED)
+    problems = verify_log(engine, KEY, held=[notes.parse(held.text)]).problems
+    assert any("not signed by the key loa/ninh-thuan+" in p for p in problems)
+    assert any(
+        p.startswith("the checkpoint you hold (16 events")
+        and p.endswith("no longer hash to its root: rewritten")
+        for p in problems
+    )
+
+
+def test_an_old_checkpoint_replayed_over_a_shorter_log_is_caught_by_the_one_held(engine):
+    """The auditor holds the checkpoint of 16 events; the ledger is cut back to 12 and
+    shows only an older checkpoint of that size."""
+    campaign_with_events(engine)
+    seal_all(engine)
+    tamper(engine, "DELETE FROM seals WHERE seq > 12")
+    older = make_checkpoint(engine, ORIGIN, SEED)
+    seal_all(engine)
+    held = make_checkpoint(engine, ORIGIN, SEED)
+    tamper(engine, "DELETE FROM seals WHERE seq > 12")
+    tamper(engine, f"DELETE FROM checkpoints WHERE id <> {checkpoint_id(engine, older)}")
+    tamper(engine, "DELETE FROM events WHERE id > 12")
+    problems = verify_log(engine, KEY, held=[notes.parse(held.text)]).problems
+    (found,) = [p for p in problems if p.startswith("the checkpoint you hold")]
+    assert found.startswith("the checkpoint you hold (16 events") and found.endswith(
+        "the log has only 12 sealed events: 4 were cut off"
+    )
+
+
+def checkpoint_id(engine, checkpoint: notes.Checkpoint) -> int:
+    with engine.connect() as conn:
+        return conn.scalar(sa.select(checkpoints.c.id).where(checkpoints.c.note == checkpoint.text))
+
+
+def test_a_checkpoint_row_whose_root_was_changed_differs_from_its_note(engine):
+    checkpointed(engine)
+    tamper(engine, f"UPDATE checkpoints SET root = '{'0' * 64}'")
+    (found,) = verify_log(engine, KEY).problems
+    assert found.endswith("its row differs from its signed note: altered")
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        (
+            lambda text: text.replace("\n16\n", "\n17\n"),
+            "does not hold: the checkpoint was altered",
+        ),
+        (lambda text: text.replace("— loa/ninh-thuan", "— loa/other"), "not signed by the key"),
+    ],
+    ids=["size edited", "signer renamed"],
+)
+def test_a_forged_checkpoint_note_is_refused(engine, edit, said):
+    held = checkpointed(engine)
+    forged = notes.parse(edit(held.text))
+    problems = verify_log(engine, KEY, held=[forged]).problems
+    assert any(said in p for p in problems), problems
+
+
+def test_without_the_key_the_roots_are_checked_but_not_who_signed(engine):
+    checkpointed(engine)
+    make_checkpoint(engine, ORIGIN, OTHER_SEED)
+    assert verify_log(engine).ok
+    assert not verify_log(engine, KEY).ok
+
+
+def test_a_signed_note_is_what_the_go_note_format_writes():
+    note = notes.sign(ORIGIN, 16, bytes(32), __import__("datetime").datetime(2026, 12, 1), SEED)
+    body, signature = note.text.split("\n\n")
+    assert body.split("\n")[:3] == [ORIGIN, "16", base64.b64encode(bytes(32)).decode()]
+    assert signature.startswith("— loa/ninh-thuan ") and signature.endswith("\n")
+    raw = base64.b64decode(signature.split()[-1])
+    assert raw[:4] == notes.key_id(ORIGIN, KEY[1]) and len(raw) == 68
+    vkey = notes.verifier_key(ORIGIN, KEY[1])
+    assert notes.parse_verifier_key(vkey) == KEY
+    notes.check(notes.parse(note.text), *KEY)
