@@ -285,20 +285,26 @@ def record_outcome(
 
 
 def release(
-    engine: Engine, message_ids: Sequence[int], code: str | None = None, refund: bool = False
+    engine: Engine,
+    message_ids: Sequence[int],
+    code: str | None = None,
+    refund: bool = False,
+    claim: str | None = None,
 ) -> int:
     """Give claimed messages back (``sending -> queued``): the provider never processed
     them, so they may be sent later. ``refund`` takes back the attempt their claim
-    counted (the provider was down: not the message's fault). Returns how many moved."""
+    counted (the provider was down: not the message's fault). With ``claim``, only the
+    rows still under that claim token: a batch gives back its own, never a row the
+    reaper took from it and another worker claimed and may be sending (given back, it
+    was claimed a third time and sent twice). Returns how many moved."""
     released = 0
     with engine.begin() as conn:
         for message_id in message_ids:
             values: dict[str, Any] = {}
             if refund:
                 values["attempts"] = messages.c.attempts - 1
-            released += (
-                _move(conn, message_id, Status.QUEUED, "worker", code=code, **values) is not None
-            )
+            moved = _move(conn, message_id, Status.QUEUED, "worker", code, claim=claim, **values)
+            released += moved is not None
     return released
 
 

@@ -16,8 +16,11 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.engine import Engine
 
 from ledger import inbound as handsets
-from ledger.receipts import Inbound, digest, store
+from ledger.receipts import Inbound, digest, drain_all, store
 from providers.base import HandsetMessage, Receipt
+from worker.logging import get_logger
+
+log = get_logger("loa.inbox")
 
 Row = TypeVar("Row")
 
@@ -73,7 +76,8 @@ class LedgerInbox:
     loop (the sending loop's)."""
 
     def __init__(self, engine: Engine, provider: str) -> None:
-        self.provider = provider
+        self.provider, self.engine = provider, engine
+        self._stored = False  # a receipt was stored: apply what is left when closing
         self._receipts: GroupCommit[Inbound] = GroupCommit(lambda rows: store(engine, rows))
         self._handsets: GroupCommit[handsets.InboundMessage] = GroupCommit(
             lambda rows: handsets.store(engine, rows)
@@ -96,6 +100,7 @@ class LedgerInbox:
         )
         inbound.check()  # refused alone, before it can fail a group commit
         await self._receipts.add(inbound)
+        self._stored = True
 
     async def handset(self, message: HandsetMessage) -> None:
         """Store one handset message; returns once committed (a replay is stored once)."""
@@ -109,5 +114,15 @@ class LedgerInbox:
         await self._handsets.add(row)
 
     async def aclose(self) -> None:
+        """Stop storing, then apply the receipts stored and not applied yet: a worker
+        stopped cleanly mid-campaign otherwise left the receipts of its last seconds
+        ``pending`` (its housekeeper stops at once), their messages ``sent`` until some
+        worker ran again. The ledger away: they wait for the next drainer, as ever."""
         await self._receipts.aclose()
         await self._handsets.aclose()
+        if not self._stored:
+            return
+        try:
+            await asyncio.to_thread(drain_all, self.engine)
+        except Exception as exc:
+            log.warning("receipts.drain_failed", error=type(exc).__name__)

@@ -287,8 +287,8 @@ class Runtime:
             # tasks, once the receipts it is storing are stored (through its inbox).
             for provider in self._providers.values():
                 asyncio.run_coroutine_threadsafe(provider.aclose(), loop).result(timeout=30)
-            for inbox in self._inboxes:
-                asyncio.run_coroutine_threadsafe(inbox.aclose(), loop).result(timeout=10)
+            for inbox in self._inboxes:  # it applies what it stored: a drain's worth of time
+                asyncio.run_coroutine_threadsafe(inbox.aclose(), loop).result(timeout=60)
             asyncio.run_coroutine_threadsafe(_cancel_the_rest(), loop).result(timeout=10)
             if self._aredis is not None:
                 aredis, self._aredis = self._aredis, None

@@ -29,6 +29,7 @@ from dataclasses import asdict
 from aiohttp import web
 
 from providers.fakes.smpp import FakeSmsc, Rule
+from providers.fakes.smpp_records import RULE_HELP
 
 SETTINGS = ("receipts", "receipt_delay", "receipt_early", "receipt_stat", "receipt_text")
 SETTINGS += ("receipt_tlvs", "receipt_ids", "message_ids", "silent")
@@ -139,7 +140,7 @@ def main() -> None:
     parser.add_argument("--receipt-early", action="store_true", help="before submit_sm_resp")
     parser.add_argument("--message-ids", choices=("hex", "decimal"), default="hex")
     parser.add_argument("--receipt-ids", choices=("same", "hex", "decimal"), default="same")
-    parser.add_argument("--rules", default="[]", help="a JSON list of rules")
+    parser.add_argument("--rules", default="[]", help=RULE_HELP.replace("%", "%%"))
     args = parser.parse_args()
     smsc = FakeSmsc(
         args.system_id,

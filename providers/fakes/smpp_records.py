@@ -35,6 +35,18 @@ def gsm_decode(septets: bytes) -> str:
     return "".join(out)
 
 
+#: What a rule does (at least one is needed); the other keys say when it applies.
+_BEHAVIOURS = frozenset({"status", "nack", "answer_as", "message_id", "delay", "hold", "drop"})
+#: Every key a rule may have, for ``--help``.
+RULE_HELP = (
+    "a JSON list of rules, each an object with what to do: status (answer this "
+    'command_status, e.g. "0x58"), nack (a generic_nack with this status), delay '
+    "(seconds before answering), hold (never answer until POST /_fake/release), drop "
+    "(close the connection), answer_as (another command's response), message_id (accept "
+    "with this id); and when: destination (ends with), sequence, after (submit_sm seen "
+    "first), times (how many; default for ever). The first rule that matches wins; POST "
+    "/_fake/reset forgets them"
+)
 #: The rule keys whose values are text, not numbers.
 _TEXT_KEYS = frozenset({"destination", "answer_as", "message_id"})
 
@@ -71,6 +83,10 @@ class Rule:
             k: int(v, 0) if isinstance(v, str) and k not in _TEXT_KEYS else v
             for k, v in raw.items()
         }
+        if not set(values) & _BEHAVIOURS:
+            # A rule that does nothing matches every submit_sm and, the first match
+            # winning, would silently hide every rule added after it.
+            raise ValueError(f"a rule needs one of: {', '.join(sorted(_BEHAVIOURS))}")
         return cls(**values)
 
     def applies(self, submit: Submit, arrived_before: int) -> bool:

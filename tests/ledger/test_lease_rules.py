@@ -149,6 +149,22 @@ def test_a_live_batch_slower_than_the_lease_hands_over_nothing_it_lost(engine):
     assert mark_handed(engine, ids, again[0].claim) == set(ids)
 
 
+def test_a_slow_batch_gives_back_none_of_the_rows_another_worker_took_since(engine):
+    """The attack: batch A outlives the lease, the reaper gives its rows to batch B, which
+    sends them; then A, told to pause, gives back its to-do list. Given back unchecked,
+    they were claimed a third time and sent twice."""
+    launch(engine, count=3)
+    slow = claim_batch(engine, SPEC.id, 1)
+    claimed_ago(engine, [m.id for m in slow], 2 * HOUR)
+    reap(engine, HOUR)
+    taker = claim_batch(engine, SPEC.id, 1)
+    ids = [m.id for m in slow]
+    assert mark_handed(engine, ids, taker[0].claim) == set(ids)
+    assert release(engine, ids, code="provider_down", refund=True, claim=slow[0].claim) == 0
+    assert claim_batch(engine, SPEC.id, 1) == []  # nothing to claim a third time
+    assert release(engine, ids[:1], claim=taker[0].claim) == 1  # its owner may
+
+
 def test_a_row_handed_while_the_reaper_decides_is_not_given_back(engine, monkeypatch):
     """The reaper read a row unhanded; its worker, alive but slow, marks it handed before
     the reaper moves it. Given back then, it would go out twice: it becomes ``unknown``

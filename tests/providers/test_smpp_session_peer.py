@@ -258,3 +258,10 @@ def test_the_fake_smsc_runs_as_a_process_steered_over_http():
         (DESTINATION, "", "0x00000058"),
         (DESTINATION, taken[1], "0x00000000"),
     ]
+
+
+def test_a_fake_rule_that_does_nothing_is_refused_naming_what_it_needs():
+    """It would match every submit_sm and, first match winning, hide every later rule."""
+    with pytest.raises(ValueError, match="a rule needs one of: answer_as, delay, drop"):
+        Rule.parse({"times": 2})
+    assert Rule.parse({"status": "0x58", "times": 2}).status == 0x58

@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
@@ -438,3 +439,39 @@ def test_with_an_idempotency_key_the_resend_settles_it(engine, tmp_path):
     send_batch(runtime, SPEC.id, 1)  # the delayed retry, run now
     assert status_counts(engine, SPEC.id)[Status.SENT] == 20
     assert len(keyed.accepted) == 20  # every message accepted once, whatever was resent
+
+
+@pytest.mark.parametrize("given_back", ["down", "untouched", "retry"])
+def test_a_batch_past_its_lease_gives_back_nothing_another_worker_now_holds(
+    engine, tmp_path, given_back
+):
+    """Batch A waited past the lease; the reaper gave its rows to batch B, which is
+    sending them; A's follow-up (a long cooldown, a halt, a retry) gives back nothing of
+    them: given back, a third claim sent them twice."""
+    from dramatiq.brokers.stub import StubBroker
+
+    from ledger.lease import reap
+    from ledger.messages import claim_batch
+    from ledger.schema import messages
+    from providers import ErrorKind, SendError
+    from worker.queues.broker import use_broker
+    from worker.sending.batch import BatchOutcome
+    from worker.sending.dispatch import _follow_up
+
+    runtime = runtime_with_campaign(engine, tmp_path)
+    use_broker(StubBroker(), runtime.settings)
+    slow = claim_batch(engine, SPEC.id, 1)
+    with engine.begin() as conn:
+        conn.execute(sa.update(messages).values(claimed_at=now() - timedelta(hours=1)))
+    reap(engine, timedelta(minutes=5))
+    taker = claim_batch(engine, SPEC.id, 1)
+    error = SendError(ErrorKind.RETRYABLE, "0x14", provider_wide=True)
+    outcome = {
+        "down": BatchOutcome(down=slow),
+        "untouched": BatchOutcome(halt=SendError(ErrorKind.HALT, "0x0E"), untouched=slow),
+        "retry": BatchOutcome(retry=[(m, error) for m in slow]),
+    }[given_back]
+    _follow_up(runtime, SPEC, "sandbox", SPEC.id, 1, outcome)
+    with engine.connect() as conn:
+        rows = set(conn.execute(sa.select(messages.c.status, messages.c.claim_token)).all())
+    assert rows == {("sending", taker[0].claim)}

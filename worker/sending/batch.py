@@ -181,7 +181,8 @@ class _Batch:
         engine = self.runtime.engine
         if now() >= self.valid_until:
             for message in [*group, *self.todo]:
-                record_outcome(engine, message.id, Status.EXPIRED, "worker", "validity_passed")
+                code = "validity_passed"
+                record_outcome(engine, message.id, Status.EXPIRED, "worker", code, message.claim)
             self.todo.clear()
             return False
         if self.marks_handed:
@@ -294,9 +295,9 @@ class _Batch:
         except Exception as exc:
             log.warning("batch.wind_down_failed", step="record", error=type(exc).__name__)
         try:
-            unsent = [m.id for m in self.todo]
+            unsent, claim = [m.id for m in self.todo], self.todo[0].claim if self.todo else None
             self.todo.clear()
-            release(self.runtime.engine, unsent, code="worker_error", refund=True)
+            release(self.runtime.engine, unsent, "worker_error", refund=True, claim=claim)
         except Exception as exc:
             log.warning("batch.wind_down_failed", step="release", error=type(exc).__name__)
 
@@ -366,7 +367,9 @@ def _settle_error(
 
 def _record_final(runtime: Runtime, message_id: int, status: Status, code: str) -> None:
     """A provider's final answer: into the ledger, or to the spool while it is away (the
-    batch stops at its next step that needs the ledger)."""
+    batch stops at its next step that needs the ledger). Not conditional on the claim:
+    the message was handed over under it, and the reaper never gives a handed message
+    to another claim (it makes it ``unknown``, which this answer may correct)."""
     try:
         record_outcome(runtime.engine, message_id, status, "worker", code)
     except DBAPIError:

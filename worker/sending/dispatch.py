@@ -112,6 +112,15 @@ def send_batch(
             _follow_up(runtime, campaign.spec, provider.name, campaign_id, batch, outcome)
 
 
+def _give_back(
+    engine: Engine, given: list[ClaimedMessage], code: str | None = None, refund: bool = False
+) -> None:
+    """Give back what a batch claimed and did not settle, each row only while it is still
+    under the batch's claim (``ledger.messages.release``)."""
+    if given:
+        release(engine, [m.id for m in given], code=code, refund=refund, claim=given[0].claim)
+
+
 def _expire_overdue(
     engine: Engine, claimed: list[ClaimedMessage], moment: datetime
 ) -> list[ClaimedMessage]:
@@ -120,7 +129,8 @@ def _expire_overdue(
     going = []
     for message in claimed:
         if message.valid_until is not None and message.valid_until <= moment:
-            record_outcome(engine, message.id, Status.EXPIRED, "worker", "validity_passed")
+            code = "validity_passed"
+            record_outcome(engine, message.id, Status.EXPIRED, "worker", code, message.claim)
         else:
             going.append(message)
     return going
@@ -161,7 +171,7 @@ def _fitting(
                 parts=outgoing.parts,
                 limit=f"{limit} {unit}",
             )
-        record_outcome(engine, message.id, Status.FAILED, "worker", OVER_LIMIT)
+        record_outcome(engine, message.id, Status.FAILED, "worker", OVER_LIMIT, message.claim)
         count_outcome(provider.name, ErrorKind.PERMANENT.value)
     return going, lambda message: rendered[message.id]
 
@@ -204,15 +214,15 @@ def _follow_up(
         # Nothing will succeed until a person acts. Give back what was not handed to
         # the provider, and stop the provider (every campaign on it) with the reason.
         error = outcome.halt
-        release(engine, [m.id for m in outcome.untouched], code=error.code, refund=True)
+        _give_back(engine, outcome.untouched, code=error.code, refund=True)
         halt(engine, provider_name, f"{error.code} {error.detail}".strip())
         log.warning("provider.halted", provider=provider_name, released=len(outcome.untouched))
     delay = 0
     if outcome.down:
-        release(engine, [m.id for m in outcome.down], code="provider_down", refund=True)
+        _give_back(engine, outcome.down, code="provider_down", refund=True)
         delay = max(1000, int(runtime.cooldown(provider_name).left() * 1000))
     if outcome.retry:
-        release(engine, [m.id for m, _ in outcome.retry])
+        _give_back(engine, [m for m, _ in outcome.retry])
         attempts = max(m.attempts for m, _ in outcome.retry)
         asked = max((e.retry_after or 0 for _, e in outcome.retry), default=0)
         delay = max(delay, retry_delay_ms(attempts), int(asked * 1000))  # Retry-After: a floor
