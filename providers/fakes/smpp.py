@@ -42,6 +42,7 @@ from providers.smpp.pdu import Pdu
 __all__ = ["STATES", "Answer", "FakeSmsc", "Rule", "Submit", "gsm_decode"]
 
 ESME_RINVBNDSTS, ESME_RINVPASWD, ESME_RINVSYSID = 0x04, 0x0E, 0x0F
+SUBMIT_SM_RESP = 0x80000004
 
 
 @dataclass
@@ -57,6 +58,12 @@ class _Connection:
     def send(self, name: str, sequence: int, status: int = 0, **fields: Any) -> None:
         if not self.writer.is_closing():
             self.writer.write(codec.encode(name, sequence, status, **fields))
+
+    def send_bytes(self, command_id: int, sequence: int, status: int, body: bytes) -> None:
+        """Write a PDU as given, past the codec's checks (what a broken SMSC writes)."""
+        if not self.writer.is_closing():
+            header = codec.HEADER.pack(codec.HEADER.size + len(body), command_id, status, sequence)
+            self.writer.write(header + body)
 
     def ask(self, name: str, message_id: str | None = None, **fields: Any) -> asyncio.Future[Any]:
         """Send a request; the future gets its ``Answer``."""
@@ -380,7 +387,11 @@ class FakeSmsc:
         wants_receipt = self.receipts and (submit.pdu.number("registered_delivery") or 0) & 1
         if wants_receipt and self.receipt_early:
             self._auto_receipt(submit)
-        connection.send("submit_sm_resp", submit.pdu.sequence, message_id=submit.message_id)
+        if len(submit.message_id) > 64:  # longer than SMPP allows: written by hand
+            body = submit.message_id.encode("ascii") + b"\0"
+            connection.send_bytes(SUBMIT_SM_RESP, submit.pdu.sequence, 0, body)
+        else:
+            connection.send("submit_sm_resp", submit.pdu.sequence, message_id=submit.message_id)
         if wants_receipt and not self.receipt_early:
             loop = asyncio.get_running_loop()
             loop.call_later(self.receipt_delay, self._auto_receipt, submit)
@@ -399,7 +410,7 @@ class FakeSmsc:
         if done.cancelled() or done.exception() is not None:
             self.receipts_unsent.append(submit)  # the connection went: as when none is bound
             return
-        if done.result().status not in (0, codec.ESME_RX_R_APPN):
+        if done.result().status not in (0, codec.ESME_RX_P_APPN):
             self.receipts_retried += 1
             asyncio.get_running_loop().call_later(self.receipt_retry, self._auto_receipt, submit)
 

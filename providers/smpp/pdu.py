@@ -45,7 +45,7 @@ ESME_RINVCMDID = 0x03  # invalid command id: a request we cannot read the kind o
 ESME_RSYSERR = 0x08  # system error: the SMSC keeps the message and sends it again
 ESME_RTHROTTLED = 0x58  # throttled: sent faster than it can be taken, send it more slowly
 ESME_RX_T_APPN = 0x64  # temporary application error: nobody took it, send again later
-ESME_RX_R_APPN = 0x65  # permanent application error: rejected, do not send it again
+ESME_RX_P_APPN = 0x65  # permanent application error: rejected, do not send it again
 
 ESM_UDHI = 0x40  # short_message starts with a user data header
 ESM_TYPE_MASK = 0x3C  # the message type bits of esm_class
@@ -53,6 +53,7 @@ ESM_RECEIPT = 0x04  # ... saying: an SMSC delivery receipt
 ALPHANUMERIC_TON = 5
 ALPHANUMERIC_MAX = 11  # a brandname sender, as handsets show it
 TLV_MAX = 0xFFFF  # a TLV's length field is two octets
+LONGEST_ID = 255  # a message_id read, however long SMPP 3.4 says it may be (64)
 
 _CODES: dict[str, int] = dict(smpplib.command_codes.commands)
 _NAMES: dict[int, str] = {code: name for name, code in _CODES.items()}
@@ -250,8 +251,15 @@ def decode(raw: bytes) -> Pdu:
     if name not in COMMANDS:
         raise UnknownCommand(f"command_id 0x{command_id:08X}", command_id, sequence)
     try:
-        parsed = smpplib.smpp.parse_pdu(raw, client=_CONTEXT, allow_unknown_opt_params=True)
-        values, tlvs = _fields(parsed, raw[HEADER.size :])
+        # smpplib refuses a standard TLV its class for the command does not list (a
+        # receipt's delivery_failure_reason, a response's additional_status_info_text,
+        # both legal SMPP 3.4) with a KeyError: it is given the mandatory fields alone,
+        # and every TLV is read from the bytes here.
+        body = raw[HEADER.size :]
+        end = _mandatory_end(name, body)
+        head = HEADER.pack(HEADER.size + end, command_id, status, sequence)
+        parsed = smpplib.smpp.parse_pdu(head + body[:end], client=_CONTEXT)
+        values, tlvs = _fields(parsed, body)
     except MalformedPdu as exc:
         raise MalformedPdu(f"{name}: {exc}", command_id, sequence) from None
     except (struct.error, IndexError, ValueError, TypeError, KeyError, UnicodeError) as exc:
@@ -260,6 +268,29 @@ def decode(raw: bytes) -> Pdu:
         raise MalformedPdu(f"{name}: {exc}", command_id, sequence) from exc
     view = MappingProxyType
     return Pdu(name, command_id, status, sequence, view(values), view(tlvs))
+
+
+def _mandatory_end(name: str, body: bytes) -> int:
+    """Where the mandatory fields of a ``name`` PDU end in ``body`` (its TLVs start),
+    walked by the field types smpplib declares: integers by size, C-strings to their NUL,
+    octet strings by their length field. A body that ends early ends them there."""
+    shape = smpplib.smpp.make_pdu(name, client=_CONTEXT)
+    pos, lengths = 0, {}
+    for field in shape.params_order:
+        if pos >= len(body) or shape.field_is_optional(field):
+            break
+        param = shape.params[field]
+        if param.type is int:
+            lengths[field] = int.from_bytes(body[pos : pos + param.size], "big")
+            pos += param.size
+        elif param.type is str:
+            nul = body.find(b"\0", pos)
+            if nul < 0:
+                raise MalformedPdu(f"{field} is not a C-string (no NUL)")
+            pos = nul + 1
+        else:
+            pos += lengths.get(param.len_field, 0)
+    return min(pos, len(body))
 
 
 def _fields(parsed: Any, body: bytes) -> tuple[dict[str, Any], dict[int, bytes]]:
@@ -271,12 +302,17 @@ def _fields(parsed: Any, body: bytes) -> tuple[dict[str, Any], dict[int, bytes]]
         if pos >= len(body) or parsed.field_is_optional(name):
             break  # smpplib stops where the body ends: later mandatory fields are absent
         param, value = parsed.params[name], getattr(parsed, name)
+        if value is None and param.type is not int and param.type is not str:
+            value = b""  # an empty octet string ending the mandatory part: smpplib's None
         if param.type is int:
             pos += param.size
         elif param.type is str:
             pos += len(value)
-            if body[pos : pos + 1] != b"\0" or len(value) > param.max - 1:
-                raise MalformedPdu(f"{name} is not a C-string of at most {param.max - 1}")
+            # message_id may be longer than SMPP allows: kept, as a digest beyond 64
+            # characters (``receipts.canonical_id``), rather than the send made unknown.
+            longest = LONGEST_ID if name == "message_id" else param.max - 1
+            if body[pos : pos + 1] != b"\0" or len(value) > longest:
+                raise MalformedPdu(f"{name} is not a C-string of at most {longest}")
             pos += 1
         else:
             if len(value) != getattr(parsed, param.len_field):

@@ -7,7 +7,9 @@ evaluation of smpp34, aiosmpplib and rusmppyc). What a bind must do, and does he
 
 - number its requests (1..0x7FFFFFFF, then 1 again) and match each response by number;
 - keep at most ``window`` submit_sm unanswered (what the SMSC's operator agreed to);
-- give up on a response after ``response_timeout`` (``ResponseTimeout``: fate unknown);
+- give up on a response after ``response_timeout`` (``ResponseTimeout``: fate unknown),
+  and close after ``HELD_LIMIT`` submit_sm in a row went unanswered (an SMSC that
+  answers enquire_link but keeps every message made the whole campaign ``unknown``);
 - tell ``generic_nack`` (not accepted) from a lost connection (``ConnectionLost``: fate
   unknown) from a closed bind (``NotBound``: never sent);
 - send enquire_link every ``enquire_link_interval`` and close when it goes unanswered (a
@@ -19,7 +21,7 @@ evaluation of smpp34, aiosmpplib and rusmppyc). What a bind must do, and does he
   ``ESME_RTHROTTLED`` (the SMSC sends it again, more slowly) rather than held in memory
   without bound; and write every answer with back-pressure (an SMSC that does not read
   our answers stops being read);
-- answer a deliver_sm it cannot read ``ESME_RX_R_APPN`` (rejected for good): sent again
+- answer a deliver_sm it cannot read ``ESME_RX_P_APPN`` (rejected for good): sent again
   it would be as unreadable, and a temporary error made the SMSC send it for ever.
 
 A bind connects once; after it closes, make a new one (reconnecting, with backoff, is the
@@ -48,6 +50,9 @@ from providers.smpp.pdu import Pdu
 from providers.smpp.window import Window
 
 log = logging.getLogger("loa.providers.smpp")
+
+#: submit_sm timed out in a row after which the bind is closed: the SMSC is keeping them.
+HELD_LIMIT = 3
 
 #: deliver_sm / data_sm being stored at most at once, by default: well above what an
 #: SMSC keeps unanswered (its own window, often 10 to 50), so only a flood is throttled.
@@ -125,6 +130,7 @@ class Bind:
         self._keeping: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self.receive_window = receive_window
+        self._held = 0  # submit_sm unanswered in a row (each timed out)
         #: deliver_sm answered ``ESME_RTHROTTLED`` because ``receive_window`` were being
         #: stored already.
         self.throttled_delivers = 0
@@ -198,7 +204,19 @@ class Bind:
             ResponseTimeout, ConnectionLost: fate unknown.
             MalformedPdu: answered, but the answer could not be read: fate unknown.
         """
-        answer = await self._request("submit_sm", windowed=True, **fields)
+        try:
+            answer = await self._request("submit_sm", windowed=True, **fields)
+        except ResponseTimeout:
+            self._held += 1
+            if self._held >= HELD_LIMIT:
+                # It answers enquire_link perhaps, but keeps what it is sent: every
+                # message given to this bind would become unknown. Closed, the sends wait
+                # for a bind again (a pause, nothing lost), made with a growing backoff.
+                self._shutdown(
+                    f"no answer to the last {self._held} submit_sm: the SMSC holds what it is sent"
+                )
+            raise
+        self._held = 0
         ok = answer.status == codec.ESME_ROK
         return answer.status, answer.message_id if ok else None
 
@@ -331,7 +349,7 @@ class Bind:
     def _unreadable(self, exc: MalformedPdu) -> bytes:
         """A PDU that could not be read: an answer fails its request (the SMSC answered,
         we cannot tell what: nothing to write back). A deliver_sm / data_sm is answered
-        ``ESME_RX_R_APPN``, rejected for good: sent again it would be as unreadable (a
+        ``ESME_RX_P_APPN``, rejected for good: sent again it would be as unreadable (a
         temporary error had the SMSC send it for ever). Any other request is answered
         generic_nack, 0x03 for a command we do not know, 0x08 for one we could not parse.
         Returns the answer to write."""
@@ -346,7 +364,7 @@ class Bind:
             return b""
         command = codec.command_name(exc.command_id)
         if command in ("deliver_sm", "data_sm"):
-            return codec.encode(f"{command}_resp", exc.sequence, codec.ESME_RX_R_APPN)
+            return codec.encode(f"{command}_resp", exc.sequence, codec.ESME_RX_P_APPN)
         status = codec.ESME_RINVCMDID if isinstance(exc, UnknownCommand) else codec.ESME_RSYSERR
         return codec.encode("generic_nack", exc.sequence, status)
 

@@ -84,7 +84,7 @@ COMMAND_STATUSES: dict[int, Meaning] = {
     0x63: Meaning("ESME_RINVDFTMSGID", P, "predefined message not found"),
     0x64: Meaning("ESME_RX_T_APPN", R, "temporary application error"),
     0x65: Meaning("ESME_RX_P_APPN", P, "permanent application error"),
-    0x66: Meaning("ESME_RX_R_APPN", P, "rejected by the application"),
+    0x66: Meaning("ESME_RX_P_APPN", P, "rejected by the application"),
     0xC0: Meaning("ESME_RINVOPTPARSTREAM", P, "error in the optional parameters"),
     0xC1: Meaning("ESME_ROPTPARNOTALLWD", P, "optional parameter not allowed"),
     0xC2: Meaning("ESME_RINVPARLEN", P, "invalid parameter length"),

@@ -114,3 +114,40 @@ def test_an_error_response_without_a_body_is_read():
         0x58,
         None,
     )
+
+
+@pytest.mark.parametrize(
+    ("tag", "value"),
+    [
+        (0x0425, b"\x02"),  # delivery_failure_reason
+        (0x001D, b"Subscriber absent\0"),  # additional_status_info_text
+        (0x0420, b"\x00"),  # dpf_result
+        (0x0030, b"\x00"),  # ms_msg_wait_facilities
+    ],
+    ids=["delivery_failure_reason", "additional_status_info_text", "dpf_result", "msg_wait"],
+)
+def test_a_receipt_with_a_standard_tlv_smpplib_does_not_expect_is_read(tag, value):
+    """SMPP 3.4 allows these on deliver_sm; smpplib's class for it does not list them and
+    raised KeyError, so the receipt was answered 'rejected for good' and lost."""
+    tlvs = struct.pack(">HH", 0x001E, 5) + b"7A3F\0" + struct.pack(">HHB", 0x0427, 1, 2)
+    tlvs += struct.pack(">HH", tag, len(value)) + value
+    receipt = decode(_pdu(0x05, 9, _deliver_sm_body(tlvs)))
+    assert receipt.text("receipted_message_id") == "7A3F" and receipt.number("message_state") == 2
+    assert receipt.tlvs[tag] == value
+
+
+def test_a_submit_sm_resp_with_a_status_text_tlv_keeps_its_status():
+    body = struct.pack(">HH", 0x001D, 8) + b"Barred!\0"
+    answer = decode(_pdu(0x80000004, 3, b"\0" + body, status=0x0B))  # message_id NULL
+    assert (answer.status, answer.message_id) == (0x0B, None)
+    accepted = decode(_pdu(0x80000004, 4, b"AB12\0" + body))
+    assert accepted.message_id == "AB12"
+
+
+def test_a_message_id_longer_than_smpp_allows_is_read_whole():
+    """Refused, every message of such an SMSC became unknown; read, it is kept as its
+    digest (``receipts.canonical_id``), the same on both sides."""
+    long_id = "9" * 70
+    assert decode(_pdu(0x80000004, 5, long_id.encode() + b"\0")).message_id == long_id
+    with pytest.raises(MalformedPdu, match="at most 255"):
+        decode(_pdu(0x80000004, 6, b"9" * 256 + b"\0"))

@@ -105,6 +105,12 @@ SENDS = [
         rule(message_id=""),
     ),
     SendCase(
+        "accepted with an id longer than SMPP allows: taken, kept as its digest",
+        SETTINGS,
+        None,
+        faults=rule(message_id="9" * 70),
+    ),
+    SendCase(
         "answered by another command's response: fate unknown",
         SETTINGS,
         ErrorKind.AMBIGUOUS,

@@ -200,6 +200,33 @@ def test_no_answer_in_time_is_a_timeout_and_a_late_answer_is_not_mistaken():
     play(test)
 
 
+def test_an_smsc_that_keeps_every_submit_sm_loses_the_bind_after_three():
+    """It answers enquire_link, but holds every message: after three submit_sm in a row
+    unanswered the bind closes (sends then wait for a new bind, a pause), rather than
+    throw every message of the campaign into ``unknown``. One answered in between starts
+    the count again."""
+
+    async def test(scene):
+        smsc = scene.smsc
+        smsc.rules = [Rule(hold=True, times=2), Rule(status=0x0B, times=1), Rule(hold=True)]
+        bind = await scene.bind(response_timeout=0.2)
+        for _ in range(2):
+            with pytest.raises(ResponseTimeout):
+                await bind.submit_sm(**part())
+        assert await bind.submit_sm(**part()) == (0x0B, None)  # an answer: the count restarts
+        for _ in range(2):
+            with pytest.raises(ResponseTimeout):
+                await bind.submit_sm(**part())
+        assert bind.bound
+        with pytest.raises(ResponseTimeout):
+            await bind.submit_sm(**part())
+        assert not bind.bound and "holds what it is sent" in bind.close_reason
+        with pytest.raises(NotBound):
+            await bind.submit_sm(**part())
+
+    play(test)
+
+
 def test_generic_nack_is_not_accepted_and_the_bind_goes_on():
     async def test(scene):
         scene.smsc.rules = [Rule(nack=0x03, times=1)]
