@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,7 +13,8 @@ from scripts.common import JsonOption, ledger_runtime, settings
 from scripts.output import BAD_INPUT, FAILURE, err, errors_as_exit_codes, fail, out, print_json
 
 app = typer.Typer(
-    help="The tamper-evident log: every event chained by SHA-256 (see ledger/chain.py).",
+    help="The tamper-evident log: every event chained by SHA-256 and a leaf of a Merkle "
+    "tree (RFC 9162), with signed checkpoints (see ledger/chain.py, ledger/audit/).",
     no_args_is_help=True,
 )
 
@@ -41,36 +42,181 @@ def verify(
             help="Seal pending events first (append-only); --no-seal checks what is sealed.",
         ),
     ] = True,
+    held: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint",
+            help="A checkpoint you were given (`loa audit checkpoint --out`, a daily "
+            "report's): the log now must extend it (repeatable).",
+        ),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            help="The verifier key to check signatures by (name+id+base64); default: the "
+            "one of LOA_AUDIT_SIGNING_KEY, when set.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Recompute the whole chain from the events as they are now and name the first
-    broken link (an event edited, deleted or moved; a seal removed). The verdict is
-    recorded: reports show when the log was last verified. Exit 0 when the chain holds,
-    1 when it is broken."""
+    """Recompute the chain and the Merkle tree from the events as they are now, check
+    every checkpoint (its root, its signature), every earlier verdict and each checkpoint
+    given with --checkpoint against them, and every message's row against its events;
+    name the first broken link and everything else found altered. The verdict is
+    recorded: reports show when the log was last verified. Exit 0 when all holds, 1 when
+    something was altered, 2 for a checkpoint file or key that is not one."""
+    from ledger.audit.verify import verify_log
     from ledger.chain import record_verdict, seal_all
-    from ledger.chain import verify as recompute
 
-    with errors_as_exit_codes(), ledger_runtime(settings()) as runtime:
+    loaded = settings()
+    verifier = _verifier(loaded, key)
+    checkpoints = [_read_checkpoint(path) for path in held or ()]
+    with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:
         if seal_first:
             seal_all(runtime.engine)
-        verdict = recompute(runtime.engine)
+        verdict = verify_log(runtime.engine, verifier, checkpoints)
         record_verdict(runtime.engine, verdict)  # reports show the last one
     if as_json:
-        print_json(verdict.as_dict())
-    elif verdict.ok:
-        out.print(
-            f"[green]toàn vẹn · intact[/]: {fmt.count(verdict.sealed)} events, head {verdict.head}"
-            + (f", {fmt.count(verdict.unsealed)} not sealed yet" if verdict.unsealed else "")
-        )
+        print_json({**verdict.as_dict(), "signatures_checked": verifier is not None})
     else:
-        broken = verdict.broken or {}
+        _say_verdict(verdict, verifier is not None)
+    if not verdict.ok:
+        raise typer.Exit(FAILURE)
+
+
+def _say_verdict(verdict: Any, signed: bool) -> None:
+    if verdict.broken is not None:
+        broken = verdict.broken
         out.print(
             f"[red]bị sửa đổi · broken[/] at seal {fmt.value(broken.get('seq'))} "
             f"(event {fmt.value(broken.get('event_id'))}): {fmt.value(broken.get('reason'))}; "
             f"the {fmt.count(verdict.sealed)} links before it hold, up to {verdict.head}"
         )
-    if not verdict.ok:
-        raise typer.Exit(FAILURE)
+    for problem in verdict.problems:
+        out.print(f"[red]bị sửa đổi · altered[/]: {fmt.value(problem)}")
+    if verdict.ok:
+        out.print(
+            f"[green]toàn vẹn · intact[/]: {fmt.count(verdict.sealed)} events, root "
+            f"{verdict.root}, {fmt.count(verdict.checkpoints)} checkpoints and verdicts held, "
+            f"{fmt.count(verdict.messages)} messages agree with their events"
+            + (f", {fmt.count(verdict.unsealed)} not sealed yet" if verdict.unsealed else "")
+        )
+    if not signed:
+        out.print(
+            "[yellow]chưa ký · unsigned[/]: no key to check the checkpoints' signatures by "
+            "(set LOA_AUDIT_SIGNING_KEY, or give --key)"
+        )
+
+
+def _verifier(loaded: Any, key: str | None) -> tuple[str, bytes] | None:
+    """The (name, public key) to check signatures by: --key, or the signing key's own."""
+    from ledger.audit.checkpoints import BadKey, parse_verifier_key, public_of
+
+    if key is not None:
+        try:
+            return parse_verifier_key(key)
+        except BadKey as exc:
+            fail(f"--key: {exc}", BAD_INPUT)
+    seed = loaded.signing_seed()
+    return None if seed is None else (loaded.audit_log_name, public_of(seed))
+
+
+def _read_checkpoint(path: Path) -> Any:
+    """A checkpoint file, or exit 2 naming the file and line."""
+    from campaigns.files import open_regular
+    from ledger.audit.checkpoints import CheckpointError, parse
+
+    try:
+        with open_regular(path) as handle:
+            raw = handle.read(64 * 1024 + 1)
+        if len(raw) > 64 * 1024:
+            raise CheckpointError("over 64 KiB: not a checkpoint")
+        return parse(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        fail(f"{path}: not UTF-8 text: not a checkpoint", BAD_INPUT)
+    except CheckpointError as exc:
+        fail(f"{path}: {exc}", BAD_INPUT)
+    except OSError as exc:
+        fail(f"{path}: {exc.strerror or exc}", BAD_INPUT)
+
+
+@app.command("keygen")
+def keygen(as_json: JsonOption = False) -> None:
+    """Make the Ed25519 key that signs the log's checkpoints. Put the secret in
+    LOA_AUDIT_SIGNING_KEY (keep it as you keep the database's password: whoever holds it
+    can sign); give the verifier key to the auditors (it checks, it cannot sign)."""
+    import base64
+    import os
+
+    from ledger.audit.checkpoints import public_of, verifier_key
+
+    name = settings().audit_log_name
+    seed = os.urandom(32)
+    secret = base64.b64encode(seed).decode()
+    vkey = verifier_key(name, public_of(seed))
+    if as_json:
+        print_json({"LOA_AUDIT_SIGNING_KEY": secret, "verifier_key": vkey, "log": name})
+        return
+    out.print(f"LOA_AUDIT_SIGNING_KEY={secret}")
+    out.print(f"khoá kiểm tra · verifier key (for the auditors): {vkey}")
+
+
+@app.command("checkpoint")
+def checkpoint(
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Also write it to this new file, to hand over."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Seal pending events and sign a checkpoint of the whole log (its size, Merkle root
+    and time) with LOA_AUDIT_SIGNING_KEY; print it, and the verifier key to check it by.
+    The housekeeper signs one every LOA_AUDIT_CHECKPOINT_MINUTES; a checkpoint an auditor
+    keeps pins the log: `loa audit verify --checkpoint FILE` proves the log still extends
+    it."""
+    from campaigns.files import create_private
+    from ledger.audit.checkpoints import public_of, verifier_key
+    from ledger.audit.log import LogBroken, make_checkpoint
+    from ledger.chain import seal_all
+
+    loaded = settings()
+    seed = loaded.signing_seed()
+    if seed is None:
+        fail(
+            "LOA_AUDIT_SIGNING_KEY is not set: a checkpoint must be signed (make a key with "
+            "`loa audit keygen`)",
+            BAD_INPUT,
+        )
+    if out_file is not None and (out_file.exists() or out_file.is_symlink()):
+        fail(f"--out {out_file}: already there; a checkpoint goes to a new file", BAD_INPUT)
+    with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:
+        seal_all(runtime.engine)
+        try:
+            signed = make_checkpoint(runtime.engine, loaded.audit_log_name, seed)
+        except LogBroken as exc:
+            fail(f"{exc}: no checkpoint can be signed over it (see `loa audit verify`)", FAILURE)
+    if out_file is not None:
+        try:
+            with create_private(out_file) as handle:  # a new name, no link followed
+                handle.write(signed.text.encode())
+        except OSError as exc:
+            fail(f"--out {out_file}: {exc.strerror or exc} (the checkpoint is kept)", FAILURE)
+    vkey = verifier_key(loaded.audit_log_name, public_of(seed))
+    if as_json:
+        print_json(
+            {
+                "size": signed.size,
+                "root": signed.root.hex(),
+                "time": signed.time,
+                "checkpoint": signed.text,
+                "verifier_key": vkey,
+                "out": str(out_file) if out_file else None,
+            }
+        )
+        return
+    out.print(signed.text, end="", markup=False, highlight=False)
+    out.print(f"khoá kiểm tra · verifier key: {vkey}", markup=False, highlight=False)
 
 
 @app.command("export")

@@ -198,6 +198,24 @@ class Settings(BaseSettings):
         description="The key of that HMAC (16 characters or more, hard to guess; keep it: "
         "with it, and only with it, a number can still be looked up after retention).",
     )
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="The Ed25519 key that signs the audit log's checkpoints: base64 of 32 "
+        "random bytes, as `loa audit keygen` prints it (unset: the log still verifies, but "
+        "its checkpoints are not signed and reports say so).",
+    )
+    audit_log_name: str = Field(
+        default="loa",
+        pattern=r"^[!-*,-~]{1,64}$",
+        description="The log's name in its checkpoints and its verifier key, e.g. "
+        "`loa/ninh-thuan` (printable, no spaces or '+').",
+    )
+    audit_checkpoint_minutes: int = Field(
+        default=60,
+        ge=1,
+        le=24 * 60,
+        description="How often the housekeeper signs a checkpoint, when a key is set.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = Field(
         default="auto", description="auto: console on a terminal, JSON lines otherwise."
@@ -224,6 +242,25 @@ class Settings(BaseSettings):
         if parts.scheme != "unix" and database and not database.isdigit():
             raise ValueError(f"database {database!r}: a number (0 to 15 on most servers)")
         return value
+
+    @field_validator("audit_signing_key")
+    @classmethod
+    def _signing_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """An Ed25519 seed: base64 of 32 bytes that are not a few repeated ones (checked
+        here, at start-up, rather than at the first checkpoint)."""
+        if value is not None:
+            from ledger.audit.checkpoints import signing_key
+
+            signing_key(value.get_secret_value())  # BadKey is a ValueError: named
+        return value
+
+    def signing_seed(self) -> bytes | None:
+        """The checkpoints' signing key (32 bytes), or None when none is set."""
+        if self.audit_signing_key is None:
+            return None
+        from ledger.audit.checkpoints import signing_key
+
+        return signing_key(self.audit_signing_key.get_secret_value())
 
     @field_validator("providers")
     @classmethod

@@ -207,3 +207,27 @@ def test_a_signed_note_is_what_the_go_note_format_writes():
     vkey = notes.verifier_key(ORIGIN, KEY[1])
     assert notes.parse_verifier_key(vkey) == KEY
     notes.check(notes.parse(note.text), *KEY)
+
+
+def test_the_housekeeper_signs_a_checkpoint_when_one_is_due_and_only_then(engine, tmp_path):
+    from pydantic import SecretStr
+
+    from worker.runtime import Runtime
+    from worker.settings import Settings
+    from worker.upkeep.housekeeping import checkpoint_due
+
+    url = SecretStr(str(engine.url.render_as_string(hide_password=False)))
+    unkeyed = Runtime(Settings(database_url=url, var_dir=tmp_path), engine=engine)
+    assert checkpoint_due(unkeyed) is None  # no key: nothing to sign with
+    secret = SecretStr(base64.b64encode(SEED).decode())
+    settings = Settings(
+        database_url=url, var_dir=tmp_path, audit_signing_key=secret, audit_log_name=ORIGIN
+    )
+    runtime = Runtime(settings, engine=engine)
+    campaign_with_events(engine)  # unsealed: the chore seals them first
+    first = checkpoint_due(runtime)
+    assert first is not None and first.size == 16
+    assert checkpoint_due(runtime) is None  # the newest is younger than the period
+    tamper(engine, "UPDATE checkpoints SET at = '2020-01-01 00:00:00'")  # an hour and more ago
+    assert checkpoint_due(runtime).size == 16
+    assert verify_log(engine, KEY).ok

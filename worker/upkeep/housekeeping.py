@@ -52,6 +52,8 @@ RECOVERY_INTERVAL_SECONDS = 5.0
 #: How often, at most, it looks for running campaigns' batches that lost their jobs (a
 #: scan of their queued rows and of the jobs in Redis): half LOA_ORPHAN_AFTER_SECONDS.
 ORPHANS_INTERVAL_SECONDS = 30.0
+#: How often the housekeeper looks whether a checkpoint is due.
+CHECKPOINT_CHECK_SECONDS = 60
 #: How often the housekeeper tries to seal new events.
 SEAL_INTERVAL_SECONDS = 2.0
 #: How much the housekeeping process yields the CPU to the workers (``nice``).
@@ -148,15 +150,43 @@ def finalise_now(runtime: Runtime) -> dict[str, int]:
 def _verify(runtime: Runtime) -> object:
     from datetime import timedelta
 
-    from ledger.chain import record_verdict, verified_within, verify
+    from ledger.audit.checkpoints import public_of
+    from ledger.audit.verify import verify_log
+    from ledger.chain import record_verdict, verified_within
 
     if verified_within(runtime.engine, timedelta(seconds=VERIFY_EVERY)):
         return None  # another housekeeper, or an auditor, did it
-    verdict = verify(runtime.engine)
+    seed = runtime.settings.signing_seed()
+    key = None if seed is None else (runtime.settings.audit_log_name, public_of(seed))
+    verdict = verify_log(runtime.engine, key)
     record_verdict(runtime.engine, verdict)
     if not verdict.ok:
-        log.error("audit.chain_broken", **(verdict.broken or {}))
+        log.error("audit.log_altered", problems=len(verdict.problems), **(verdict.broken or {}))
     return verdict
+
+
+def checkpoint_due(runtime: Runtime) -> object:
+    """Sign a checkpoint of the log when a key is set and the newest is older than
+    ``LOA_AUDIT_CHECKPOINT_MINUTES`` (any number of housekeepers: the newest one counts).
+    Returns the checkpoint, or None."""
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from ledger.audit.log import make_checkpoint
+    from ledger.chain import seal_all
+    from ledger.schema import checkpoints, now
+
+    seed = runtime.settings.signing_seed()
+    if seed is None:
+        return None
+    every = timedelta(minutes=runtime.settings.audit_checkpoint_minutes)
+    with runtime.engine.connect() as conn:
+        newest = conn.scalar(sa.select(sa.func.max(checkpoints.c.at)))
+    if newest is not None and now() - newest < every:
+        return None
+    seal_all(runtime.engine)
+    return make_checkpoint(runtime.engine, runtime.settings.audit_log_name, seed)
 
 
 def _prune_arrivals(runtime: Runtime) -> object:
@@ -189,6 +219,7 @@ CHORES = (
     Chore("receipts", _drain, lambda _: RECEIPTS_INTERVAL_SECONDS),
     Chore("finaliser", finalise_now, lambda _: FINALISE_INTERVAL_SECONDS),
     Chore("verifier", _verify, lambda _: VERIFY_CHECK_SECONDS),
+    Chore("checkpoints", checkpoint_due, lambda _: CHECKPOINT_CHECK_SECONDS),
     Chore("arrivals", _prune_arrivals, lambda _: PRUNE_INTERVAL_SECONDS),
 )
 

@@ -1,0 +1,82 @@
+"""``loa audit keygen``, ``checkpoint`` and ``verify --checkpoint`` as an operator and an
+auditor run them, on the embedded SQLite ledger: a key made, a checkpoint handed over,
+the ledger then altered behind the log's back, and bad keys and files refused."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from tests.scripts.test_cli import EXAMPLE, loa, small_list
+
+
+def keyed(tmp_path) -> dict[str, str]:
+    made = loa("audit", "keygen", "--json", cwd=tmp_path, env={"LOA_AUDIT_LOG_NAME": "loa/nt"})
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)
+    assert key["verifier_key"].startswith("loa/nt+")
+    return {"LOA_AUDIT_SIGNING_KEY": key["LOA_AUDIT_SIGNING_KEY"], "LOA_AUDIT_LOG_NAME": "loa/nt"}
+
+
+def test_a_checkpoint_handed_over_catches_a_status_changed_in_the_table(tmp_path):
+    env = keyed(tmp_path)
+    launched = loa(
+        "campaign", "launch", str(EXAMPLE), "-r", str(small_list(tmp_path)), cwd=tmp_path, env=env
+    )
+    assert launched.returncode == 0, launched.stderr
+    signed = loa("audit", "checkpoint", "--out", "cp.txt", "--json", cwd=tmp_path, env=env)
+    assert signed.returncode == 0, signed.stderr
+    checkpoint = json.loads(signed.stdout)
+    assert (tmp_path / "cp.txt").read_text() == checkpoint["checkpoint"]
+    assert checkpoint["checkpoint"].startswith(f"loa/nt\n{checkpoint['size']}\n")
+    assert (tmp_path / "cp.txt").stat().st_mode & 0o077 == 0
+
+    auditor = {"LOA_AUDIT_LOG_NAME": "loa/nt"}  # no signing key: the verifier key only
+    given = ("--checkpoint", "cp.txt", "--key", checkpoint["verifier_key"], "--json")
+    holds = loa("audit", "verify", *given, cwd=tmp_path, env=auditor)
+    assert holds.returncode == 0, holds.stdout
+    assert json.loads(holds.stdout)["signatures_checked"] is True
+
+    with sqlite3.connect(tmp_path / "var" / "loa.db") as ledger:
+        ledger.execute("UPDATE messages SET status = 'expired'")  # whatever they were
+    altered = loa("audit", "verify", *given, cwd=tmp_path, env=auditor)
+    assert altered.returncode == 1
+    problems = json.loads(altered.stdout)["problems"]
+    assert problems and all("the row was altered" in p for p in problems)
+
+
+def test_a_checkpoint_is_written_only_to_a_new_file(tmp_path):
+    env = keyed(tmp_path)
+    (tmp_path / "cp.txt").write_text("kept\n")
+    (tmp_path / "link.txt").symlink_to(tmp_path / "elsewhere.txt")
+    for name in ("cp.txt", "link.txt"):
+        refused = loa("audit", "checkpoint", "--out", name, cwd=tmp_path, env=env)
+        assert refused.returncode == 2 and f"--out {name}: already there" in refused.stderr
+    assert (tmp_path / "cp.txt").read_text() == "kept\n"
+    assert not (tmp_path / "elsewhere.txt").exists()
+
+
+def test_without_a_key_a_checkpoint_is_refused_and_verify_says_unsigned(tmp_path):
+    refused = loa("audit", "checkpoint", cwd=tmp_path)
+    assert refused.returncode == 2 and "LOA_AUDIT_SIGNING_KEY is not set" in refused.stderr
+    said = loa("audit", "verify", cwd=tmp_path)
+    assert said.returncode == 0 and "chưa ký · unsigned" in said.stdout
+
+
+def test_a_malformed_signing_key_is_refused_at_start_naming_the_variable(tmp_path):
+    for bad in ("not base64!", "AAAA", "A" * 43 + "="):
+        refused = loa("audit", "verify", cwd=tmp_path, env={"LOA_AUDIT_SIGNING_KEY": bad})
+        assert refused.returncode == 2, bad
+        assert "LOA_AUDIT_SIGNING_KEY" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_checkpoint_file_that_is_not_one_is_refused_naming_its_line(tmp_path):
+    env = keyed(tmp_path)
+    assert loa("audit", "checkpoint", "--out", "cp.txt", cwd=tmp_path, env=env).returncode == 0
+    lines = (tmp_path / "cp.txt").read_text().split("\n")
+    (tmp_path / "bad.txt").write_text("\n".join([lines[0], "twelve", *lines[2:]]))
+    refused = loa("audit", "verify", "--checkpoint", "bad.txt", cwd=tmp_path, env=env)
+    assert refused.returncode == 2
+    assert "bad.txt: line 2: the size is a decimal number, not 'twelve'" in refused.stderr
+    wrong_key = loa("audit", "verify", "--key", "nobody+00+AA==", cwd=tmp_path)
+    assert wrong_key.returncode == 2 and "--key:" in wrong_key.stderr
