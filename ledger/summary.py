@@ -319,7 +319,9 @@ class CampaignSummary:
             "suppressed_by_list": intake.get("suppressed_by_list", {}),
             "legacy_converted": intake.get("legacy_converted", 0),
             "recipients": self.recipients,
-            "parts": self.parts,  # billed, from the messages (as the report)
+            # Planned at launch (None for an arrivals campaign, which has no plan) …
+            "parts_planned": intake.get("parts"),
+            "parts": self.parts,  # … and billed so far, from the messages (as the report)
             "statuses": {s.value: n for s, n in self.statuses.items()},
             "final": self.final,
             "waiting_for": None if self.waiting_for is None else self.waiting_for.as_dict(),

@@ -288,8 +288,11 @@ def summary_table(summary: CampaignSummary, title: str) -> Table:
     if data.get("suppressed"):
         for reason, count in data.get("suppressed_by_list", {}).items():
             table.add_row(f"  {REJECT_LABELS.get(reason, reason)}", fmt.count(count), style="dim")
-    for key in ("duplicates", "recipients", "parts"):
+    for key in ("duplicates", "recipients"):
         table.add_row(LABELS[key], fmt.count(data[key]))
+    if data.get("parts_planned") is not None:  # a launch shows what it will bill, too
+        table.add_row(LABELS["parts_planned"], fmt.count(data["parts_planned"]))
+    table.add_row(LABELS["parts"], fmt.count(data["parts"]))
     table.add_section()
     for status, count in data["statuses"].items():
         if count or status in ("sent", "delivered", "failed"):

@@ -215,3 +215,33 @@ def test_why_a_campaign_waits_is_vietnamese_first_and_the_english_kept():
     assert "  vì · why: tạm dừng bởi người vận hành · paused by an operator" in (
         fmt.waiting_lines(waiting)
     )
+
+
+def test_a_launched_campaign_shows_the_parts_it_will_bill_beside_those_billed():
+    """On Redis a launch returns before anything is sent: "parts billed 0" alone read as
+    if the plan had been lost."""
+    from rich.console import Console
+
+    from scripts.output import summary_table
+
+    data = {
+        "rows_read": 5, "rejected": 1, "rejected_by_reason": {"empty": 1}, "suppressed": 0,
+        "duplicates": 0, "recipients": 4, "parts_planned": 12, "parts": 0,
+        "statuses": {"queued": 4, "sent": 0, "delivered": 0, "failed": 0},
+    }  # fmt: skip
+
+    class Summary:  # what summary_table reads of a CampaignSummary
+        def __init__(self, data):
+            self.data = data
+
+        def as_dict(self):
+            return self.data
+
+    console = Console(width=100, record=True)
+    console.print(summary_table(Summary(data), "bluezone"))
+    shown = console.export_text()
+    assert "Số tin sẽ tính cước · parts to bill" in shown and "12" in shown
+    assert "Số tin tính cước · parts billed" in shown
+    console = Console(width=100, record=True)
+    console.print(summary_table(Summary({**data, "parts_planned": None}), "arrivals"))
+    assert "parts to bill" not in console.export_text()  # an arrivals campaign has no plan
