@@ -79,8 +79,13 @@ def canonical(row: Any) -> bytes:
 
 
 def link(previous: str, row: Any) -> str:
+    return link_of(previous, canonical(row))
+
+
+def link_of(previous: str, encoded: bytes) -> str:
+    """``link`` of an event already encoded (``canonical``)."""
     digits = previous.encode("ascii")  # pragma: no mutate ("ASCII" names the same codec)
-    return hashlib.sha256(digits + b"\n" + canonical(row)).hexdigest()
+    return hashlib.sha256(digits + b"\n" + encoded).hexdigest()
 
 
 def lock_sealers(conn: Connection, wait: bool) -> bool:

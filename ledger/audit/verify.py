@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from ledger.audit import checkpoints as notes
 from ledger.audit.log import sealed
 from ledger.audit.merkle import Peaks, leaf_hash
-from ledger.chain import GENESIS, STRAGGLER_WINDOW, Verdict, canonical, link, stamp
+from ledger.chain import GENESIS, STRAGGLER_WINDOW, Verdict, canonical, link_of, stamp
 from ledger.schema import campaigns, checkpoints, events, messages, seals, verifications
 
 #: Messages whose rows disagree with their events, named one by one at most this many.
@@ -124,13 +124,15 @@ def _walk(conn: Connection, commitments: list[_Commitment], verdict: Verdict, pa
             why = f"seal out of sequence (expected {expected})"
         elif row.id is None:
             why = "event missing"
-        elif link(previous, row) != row.hash:
-            why = "event altered"
+        else:
+            encoded = canonical(row)  # once: the chain's link and the tree's leaf
+            if link_of(previous, encoded) != row.hash:
+                why = "event altered"
         if why is not None:
             verdict.broken = {"seq": row.seq, "event_id": row.event_id, "reason": why}
             break
         previous, expected = row.hash, expected + 1
-        peaks.append(leaf_hash(canonical(row)))
+        peaks.append(leaf_hash(encoded))
         verdict.sealed += 1
         _check(by_size.pop(peaks.size, []), peaks, previous, verdict)
     verdict.head, verdict.root = previous, peaks.root().hex()
