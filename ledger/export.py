@@ -1,17 +1,22 @@
-"""``loa audit export``: what an auditor takes away and checks without trusting Loa.
+"""``loa audit export``: what an auditor takes away and checks without trusting Loa, or
+its database.
 
 A folder with:
 
-- ``events.jsonl``: the campaign's sealed events in chain order, one JSON object a line:
-  ``seq``, ``prev`` (the link before it), ``hash`` (its link) and ``event`` (the fields
-  the chain covers, ``ledger.chain.event_fields``);
-- ``chain.csv``: every link of the whole chain up to its head (``seq``, ``hash`` and the
-  ``campaign_id`` of the event sealed there): with it the checker sees that no event of
-  the campaign is missing and that the links run unbroken to the head, without seeing
-  other campaigns' events;
-- ``recipients.csv``: each recipient's final state, the number masked (``+8491*****78``);
-- ``verify_export.py``: the stand-alone checker (Python's standard library only);
-- ``manifest.json``: each file's SHA-256 and size, the counts, and the chain head.
+- ``checkpoint.txt``: a checkpoint of the whole log signed at export time
+  (``ledger.audit.checkpoints``): its size and Merkle root, signed with the ledger's key;
+- ``events.jsonl``: the campaign's sealed events in log order, one JSON object a line:
+  ``index`` (its leaf in the tree), ``event`` (the fields the log covers,
+  ``ledger.chain.event_fields``) and ``proof`` (its inclusion proof to the checkpoint's
+  root, hex, RFC 9162 §2.1.3);
+- ``consistency.json`` (with ``since``): a checkpoint the auditor held before and the
+  proof that the log now extends it (RFC 9162 §2.1.4);
+- ``recipients.csv``: each recipient's final state, the number masked (``+8491*****78``),
+  bound to the events: the checker replays each recipient's events to its status;
+- ``verify_export.py``: the stand-alone checker (Python's standard library, and
+  ``cryptography`` or ``openssl`` for the signature);
+- ``manifest.json``: the format, campaign, counts and verifier key (for convenience: the
+  checker trusts none of it but what it checks).
 
 The folder is written under a temporary name and renamed when complete, so a failed
 export leaves nothing that looks like one. The folder is its owner's alone (0700, its
@@ -34,7 +39,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from campaigns.files import (
     SQL_PLAIN_NUMBER,
@@ -49,10 +54,15 @@ from campaigns.files import (
 from campaigns.hours import VIETNAM
 from campaigns.phones import mask
 from campaigns.status import FINAL
-from ledger.chain import ENCODING, GENESIS, event_fields, seal_all, stamp
-from ledger.schema import campaigns, events, messages, now, seals
+from ledger.audit.checkpoints import Checkpoint, public_of, verifier_key
+from ledger.audit.log import leaf_of, make_checkpoint, sealed
+from ledger.audit.merkle import Tree
+from ledger.chain import event_fields, seal_all, stamp
+from ledger.schema import campaigns, messages, now
 
 VERIFIER = Path(__file__).resolve().parents[1] / "scripts" / "verify_export.py"
+#: The export's layout, as the checker knows it.
+FORMAT = "loa-audit-export-v2"
 VIETNAM_ISO = "%Y-%m-%dT%H:%M:%S+07:00"  # Vietnam keeps UTC+7 all year
 RECIPIENT_COLUMNS = (
     "message_id", "number", "country", "carrier", "provider", "status", "error_code",
@@ -64,43 +74,24 @@ class ExportError(ValueError):
     """The export cannot be written where asked (the folder is not empty, not writable)."""
 
 
-def _write_events(engine: Engine, path: Path, campaign_id: str | None, head: int) -> int:
-    before = seals.alias("before")
-    query = (
-        sa.select(seals.c.seq, seals.c.hash, before.c.hash.label("prev"), events)
-        .join(events, events.c.id == seals.c.event_id)
-        .outerjoin(before, before.c.seq == seals.c.seq - 1)
-        .where(seals.c.seq <= head)
-        .order_by(seals.c.seq)
-    )
-    if campaign_id is not None:
-        query = query.where(events.c.campaign_id == campaign_id)
-    count = 0
-    with engine.connect() as conn, create_private(path) as raw, as_text(raw) as out:
-        for row in conn.execution_options(yield_per=5000).execute(query):
-            entry = {
-                "seq": row.seq,
-                "prev": row.prev or GENESIS,
-                "hash": row.hash,
-                "event": event_fields(row),
-            }
+def _write_events(conn: Connection, path: Path, campaign_id: str, size: int) -> tuple[int, Tree]:
+    """The campaign's events among the first ``size`` sealed, each with its inclusion
+    proof; returns how many, and the tree (every leaf read once, in log order)."""
+    leaves: list[bytes] = []
+    mine: list[tuple[int, dict[str, Any]]] = []
+    for row in sealed(conn):
+        if len(leaves) >= size:
+            break
+        leaves.append(leaf_of(row))
+        if row.campaign_id == campaign_id:
+            mine.append((len(leaves) - 1, event_fields(row)))
+    log = Tree(leaves)
+    with create_private(path) as raw, as_text(raw) as out:
+        for index, fields in mine:
+            proof = [h.hex() for h in log.inclusion(index, size)]
+            entry = {"index": index, "event": fields, "proof": proof}
             out.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
-            count += 1
-    return count
-
-
-def _write_links(engine: Engine, path: Path, head: int) -> None:
-    query = (
-        sa.select(seals.c.seq, seals.c.hash, events.c.campaign_id)
-        .outerjoin(events, events.c.id == seals.c.event_id)
-        .where(seals.c.seq <= head)
-        .order_by(seals.c.seq)
-    )
-    with engine.connect() as conn, create_private(path) as raw, as_text(raw) as out:
-        writer = csv.writer(out)
-        writer.writerow(("seq", "hash", "campaign_id"))
-        for row in conn.execution_options(yield_per=20_000).execute(query):
-            writer.writerow(csv_row((row.seq, row.hash, row.campaign_id or "")))
+    return len(mine), log
 
 
 def recipient_rows(
@@ -269,18 +260,28 @@ def _digest(path: Path) -> dict[str, Any]:
     return {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "bytes": path.stat().st_size}
 
 
-def export(engine: Engine, out: Path, campaign_id: str | None = None) -> dict[str, Any]:
-    """Seal what is pending, then write the export of ``campaign_id`` (or of the whole
-    ledger) to the folder ``out``. Returns the manifest.
+def export(
+    engine: Engine,
+    out: Path,
+    campaign_id: str,
+    origin: str,
+    seed: bytes,
+    since: Checkpoint | None = None,
+) -> dict[str, Any]:
+    """Seal what is pending, sign a checkpoint of the whole log with ``seed`` under the
+    log's name ``origin``, and write the export of ``campaign_id`` to the folder ``out``
+    (with ``since``, a checkpoint the auditor holds, the proof that the log extends it).
+    Returns the manifest.
 
     Raises:
-        ExportError: ``out`` exists and is not empty, or cannot be written.
+        ExportError: ``out`` exists and is not empty, cannot be written, or ``since`` is
+            not a checkpoint of this log (larger, or not in its tree: it was rewritten).
         CampaignNotFound: no such campaign.
+        LogBroken: a sealed event is missing (``loa audit verify`` says more).
     """
     from ledger.summary import load_campaign
 
-    if campaign_id is not None:
-        load_campaign(engine, campaign_id)
+    load_campaign(engine, campaign_id)
     if out.is_symlink():
         raise ExportError(f"{out}: a symbolic link; Loa writes no export through a link")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -294,30 +295,31 @@ def export(engine: Engine, out: Path, campaign_id: str | None = None) -> dict[st
         raise ExportError(f"{out}: cannot write there ({exc.strerror})") from None
     try:
         seal_all(engine)
+        signed = make_checkpoint(engine, origin, seed)
         with engine.connect() as conn:
-            head = conn.execute(
-                sa.select(seals.c.seq, seals.c.hash).order_by(seals.c.seq.desc()).limit(1)
-            ).first()
-        head_seq = head.seq if head else 0
-        event_count = _write_events(engine, partial / "events.jsonl", campaign_id, head_seq)
-        _write_links(engine, partial / "chain.csv", head_seq)
+            count, log = _write_events(conn, partial / "events.jsonl", campaign_id, signed.size)
+        names = ["checkpoint.txt", "events.jsonl", "recipients.csv", "verify_export.py"]
+        _write(partial / "checkpoint.txt", signed.text.encode())
+        if since is not None:
+            _write_consistency(partial / "consistency.json", log, since)
+            names.append("consistency.json")
         statuses = write_recipients(engine, partial / "recipients.csv", campaign_id)
-        with create_private(partial / "verify_export.py") as copied:
-            copied.write(VERIFIER.read_bytes())
-        names = ("events.jsonl", "chain.csv", "recipients.csv", "verify_export.py")
+        _write(partial / "verify_export.py", VERIFIER.read_bytes())
         manifest = {
-            "encoding": ENCODING,
+            "format": FORMAT,
             "campaign": campaign_id,
-            "whole_ledger": campaign_id is None,
             "exported_at": stamp(now()),
-            "chain_head": {"seq": head_seq, "hash": head.hash if head else GENESIS},
-            "events": event_count,
+            "checkpoint": {"size": signed.size, "root": signed.root.hex(), "time": signed.time},
+            "verifier_key": verifier_key(origin, public_of(seed)),
+            "events": count,
             "statuses": statuses,
             "complete": all(status in {s.value for s in FINAL} for status in statuses),
             "files": {name: _digest(partial / name) for name in names},
         }
-        with create_private(partial / "manifest.json") as written:
-            written.write((json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode())
+        _write(
+            partial / "manifest.json",
+            (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode(),
+        )
         try:
             if out.exists():
                 out.rmdir()  # empty, checked above
@@ -328,3 +330,24 @@ def export(engine: Engine, out: Path, campaign_id: str | None = None) -> dict[st
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return manifest
+
+
+def _write(path: Path, data: bytes) -> None:
+    with create_private(path) as handle:
+        handle.write(data)
+
+
+def _write_consistency(path: Path, log: Tree, since: Checkpoint) -> None:
+    """The proof that the log extends ``since``; refused when it cannot (the checkpoint
+    is of a larger log, or its root is not this log's at its size: rewritten)."""
+    if since.size > log.size:
+        raise ExportError(
+            f"--since: a checkpoint of {since.size} events; the log has {log.size}: it was cut"
+        )
+    if log.root(since.size) != since.root:
+        raise ExportError(
+            f"--since: the log's first {since.size} events no longer hash to that "
+            "checkpoint's root: it was rewritten"
+        )
+    proof = {"since": since.text, "proof": [h.hex() for h in log.consistency(since.size)]}
+    _write(path, (json.dumps(proof, indent=2) + "\n").encode())

@@ -224,30 +224,51 @@ def export(
     folder: Annotated[
         Path, typer.Option("--out", "-o", help="A new (or empty) folder for the export.")
     ],
-    campaign_id: Annotated[
-        str | None,
-        typer.Option("--campaign", "-c", help="One campaign's id; without it, the whole ledger."),
+    campaign_id: Annotated[str, typer.Option("--campaign", "-c", help="The campaign's id.")],
+    since: Annotated[
+        Path | None,
+        typer.Option(
+            "--since",
+            help="A checkpoint the auditor already holds: the export then proves the log "
+            "still extends it.",
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Write what an auditor checks without trusting Loa: the sealed events with their
-    links, each recipient's final state (numbers masked), a stand-alone checker and a
-    manifest of SHA-256 sums and the chain head. The auditor runs `python3
-    verify_export.py` in the folder (Python's standard library only)."""
+    """Write what an auditor checks without trusting Loa or its database: the campaign's
+    events, each with its proof of inclusion in the log, a checkpoint of the log signed
+    now (LOA_AUDIT_SIGNING_KEY), each recipient's final state (numbers masked) and a
+    stand-alone checker. The auditor runs `python3 verify_export.py --key VERIFIER_KEY`
+    in the folder (Python's standard library, and cryptography or openssl)."""
     from ledger.export import export as write_export
 
-    with errors_as_exit_codes(), ledger_runtime(settings()) as runtime:
-        manifest = write_export(runtime.engine, folder, campaign_id)
+    loaded = settings()
+    seed = loaded.signing_seed()
+    if seed is None:
+        fail(
+            "LOA_AUDIT_SIGNING_KEY is not set: an export proves something only against a "
+            "signed checkpoint (make a key with `loa audit keygen`)",
+            BAD_INPUT,
+        )
+    held = _read_checkpoint(since) if since is not None else None
+    with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:
+        manifest = write_export(
+            runtime.engine, folder, campaign_id, loaded.audit_log_name, seed, held
+        )
     if as_json:
         print_json({"out": str(folder), **manifest})
         return
-    head = manifest["chain_head"]
+    point = manifest["checkpoint"]
     out.print(
         f"xuất · exported {fmt.count(manifest['events'])} events, "
         f"{fmt.count(sum(manifest['statuses'].values()))} recipients to {folder}; "
-        f"chain head {head['seq']} {head['hash']}"
+        f"checkpoint {point['size']} events, root {point['root']}"
     )
-    out.print(f"check it: python3 {folder / 'verify_export.py'}")
+    out.print(
+        f"check it: python3 {folder / 'verify_export.py'} --key {manifest['verifier_key']}",
+        markup=False,
+        highlight=False,
+    )
 
 
 retention_app = typer.Typer(

@@ -211,6 +211,9 @@ def _user_error(exc: BaseException) -> tuple[str, int] | None:
     ledger_error = _loaded("ledger.db", "LedgerError")
     if ledger_error is not None and isinstance(exc, ledger_error):
         return str(exc), FAILURE
+    broken = _loaded("ledger.audit.log", "LogBroken")
+    if broken is not None and isinstance(exc, broken):
+        return f"the audit log is broken: {exc} (`loa audit verify` says more)", FAILURE
     database = sys.modules.get("sqlalchemy.exc")
     if database is not None and isinstance(
         exc, database.OperationalError | database.InterfaceError

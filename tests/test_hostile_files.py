@@ -54,8 +54,12 @@ def hostile_spec(folder: Path) -> Path:
     return spec
 
 
-def run(*args: str, cwd: Path, code: int = 0) -> str:
-    result = loa(*args, cwd=cwd)
+#: A signing key for the commands that sign (an audit export).
+KEYED = {"LOA_AUDIT_SIGNING_KEY": "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="}
+
+
+def run(*args: str, cwd: Path, code: int = 0, env: dict[str, str] | None = None) -> str:
+    result = loa(*args, cwd=cwd, env=env)
     assert result.returncode == code, (args, result.stdout, result.stderr)
     return result.stdout
 
@@ -241,7 +245,7 @@ def test_what_loa_makes_under_umask_022_is_its_owners_alone(tmp_path):
         for fmt in ("xlsx", "html", "csv"):
             run("report", CAMPAIGN, "-f", fmt, "-o", f"reports/r.{fmt}", cwd=tmp_path)
         run("report", "--daily", "today", "-f", "csv", "-o", "reports/d.csv", cwd=tmp_path)
-        run("audit", "export", "-c", CAMPAIGN, "-o", "exports/audit", cwd=tmp_path)
+        run("audit", "export", "-c", CAMPAIGN, "-o", "exports/audit", cwd=tmp_path, env=KEYED)
         run("recipients", "check", "list.csv", "--out", "clean.csv", "--rejects", "bad.csv",
             cwd=tmp_path)  # fmt: skip
         inbox_with_a_ferry(tmp_path)

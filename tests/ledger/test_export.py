@@ -3,105 +3,191 @@ isolated Python (``-I``: no site-packages, so nothing of Loa's can help it)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from ledger.chain import verify
+from ledger.audit import checkpoints as notes
+from ledger.audit.checkpoints import public_of, verifier_key
+from ledger.audit.log import make_checkpoint
+from ledger.audit.verify import verify_log
+from ledger.chain import seal_all
 from ledger.export import ExportError, export
+from tests.ledger.test_audit_tamper import campaign_with_events_again
 from tests.ledger.test_chain import SPEC, campaign_with_events
 
+SEED = bytes(range(1, 33))
+ORIGIN = "loa/ninh-thuan"
+VKEY = verifier_key(ORIGIN, public_of(SEED))
 
-def check(folder: Path) -> subprocess.CompletedProcess[str]:
+
+def check(folder: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    """The checker as an auditor runs it: an isolated Python (``-I -S``: no site-packages,
+    so nothing of Loa's, nor the cryptography package: the signature goes to openssl),
+    with the verifier key they were given."""
     return subprocess.run(
-        [sys.executable, "-I", str(folder / "verify_export.py")],
+        [sys.executable, "-I", "-S", str(folder / "verify_export.py"), "--key", VKEY, *args],
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
 
 
-def refresh_manifest(folder: Path, name: str) -> None:
-    """What a careful forger does after editing a file: fix its sum in the manifest."""
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    data = (folder / name).read_bytes()
-    manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-
-
-def test_an_export_verifies_alone(engine, tmp_path):
+def exported(engine, tmp_path, since=None) -> Path:
     campaign_with_events(engine)
     folder = tmp_path / "export"
-    manifest = export(engine, folder, SPEC.id)
+    export(engine, folder, SPEC.id, ORIGIN, SEED, since)
+    return folder
+
+
+def lines(folder: Path) -> list[dict]:
+    return [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+
+
+def rewrite(folder: Path, entries: list[dict]) -> None:
+    text = "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in entries)
+    (folder / "events.jsonl").write_text(text, encoding="utf-8")
+
+
+def test_an_export_verifies_alone_and_prints_its_checkpoint(engine, tmp_path):
+    folder = exported(engine, tmp_path)
     assert sorted(p.name for p in folder.iterdir()) == [
-        "chain.csv", "events.jsonl", "manifest.json", "recipients.csv", "verify_export.py",
+        "checkpoint.txt", "events.jsonl", "manifest.json", "recipients.csv", "verify_export.py",
     ]  # fmt: skip
-    assert manifest["chain_head"]["hash"] == verify(engine).head
+    manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["statuses"] == {"queued": 5, "sending": 5} and not manifest["complete"]
+    assert manifest["checkpoint"]["size"] == 16 and verify_log(engine).ok
     result = check(folder)
     assert result.returncode == 0, result.stdout
-    assert result.stdout.startswith("OK: 16 events, 10 recipients")
+    assert result.stdout.startswith("OK: 16 events of bluezone-ninh-thuan-2020, each in the log")
+    assert f"verified against: {ORIGIN} size 16 root " in result.stdout
+    assert "signed by the key you gave" in result.stdout
     numbers = (folder / "recipients.csv").read_text(encoding="utf-8")
     assert "+8491*****00" in numbers and "+84912300000" not in numbers  # masked
 
 
-def test_the_whole_ledger_exports_with_its_head(engine, tmp_path):
-    campaign_with_events(engine)
-    manifest = export(engine, tmp_path / "all")
-    assert manifest["whole_ledger"] and manifest["events"] == manifest["chain_head"]["seq"]
-    assert check(tmp_path / "all").returncode == 0
+def test_the_checker_uses_cryptography_when_it_is_there(engine, tmp_path):
+    folder = exported(engine, tmp_path)
+    with_packages = subprocess.run(
+        [sys.executable, str(folder / "verify_export.py"), "--key", VKEY],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert with_packages.returncode == 0, with_packages.stdout
+
+
+def test_without_cryptography_or_openssl_it_says_it_could_not_check(engine, tmp_path):
+    folder = exported(engine, tmp_path)
+    result = check(folder, env={"PATH": str(tmp_path / "nothing")})
+    assert result.returncode == 2
+    assert result.stdout.startswith("NOT VERIFIED: cannot check the signature")
+
+
+def drop_line(n: int):
+    def forge(folder: Path) -> None:
+        rewrite(folder, [e for i, e in enumerate(lines(folder)) if i != n])
+
+    return forge
+
+
+def edit_event(n: int, **changes):
+    def forge(folder: Path) -> None:
+        entries = lines(folder)
+        entries[n]["event"].update(changes)
+        rewrite(folder, entries)
+
+    return forge
+
+
+def edit_recipients(old: str, new: str):
+    def forge(folder: Path) -> None:
+        text = (folder / "recipients.csv").read_text()
+        (folder / "recipients.csv").write_text(text.replace(old, new, 1))
+
+    return forge
+
+
+def relabel(folder: Path) -> None:
+    """An event moved to another campaign, its proof kept."""
+    entries = lines(folder)
+    entries[4]["event"]["campaign_id"] = "another-campaign"
+    rewrite(folder, entries)
+
+
+def resign(folder: Path) -> None:
+    """Everything re-made and signed with a key of the forger's own."""
+    forged = notes.sign(
+        ORIGIN, 16, bytes(32), datetime(2026, 12, 1, tzinfo=UTC), bytes(range(50, 82))
+    )
+    (folder / "checkpoint.txt").write_text(forged.text)
 
 
 @pytest.mark.parametrize(
     ("forge", "needle"),
     [
-        # A status edited in the recipients file, the manifest left alone.
-        (
-            lambda f: (f / "recipients.csv").write_text(
-                (f / "recipients.csv").read_text().replace("queued", "delivered", 1)
-            ),
-            "recipients.csv: changed since the export",
-        ),
-        # An event edited, and the manifest's sum fixed to match.
-        (
-            lambda f: (
-                (f / "events.jsonl").write_text(
-                    (f / "events.jsonl")
-                    .read_text()
-                    .replace('"to_status": "sending"', '"to_status": "sent"', 1)
-                ),
-                refresh_manifest(f, "events.jsonl"),
-            ),
-            "does not hash to its link",
-        ),
-        # An event deleted, the manifest's sum fixed.
-        (
-            lambda f: (
-                (f / "events.jsonl").write_text(
-                    "".join(
-                        line
-                        for n, line in enumerate((f / "events.jsonl").read_text().splitlines(True))
-                        if n != 3
-                    )
-                ),
-                refresh_manifest(f, "events.jsonl"),
-            ),
-            "the event sealed at 4 is missing",
-        ),
+        (edit_event(3, to_status="delivered"), "not in the log: altered or made up"),
+        # Message 1's claim (queued -> sending), then its release (sending -> queued).
+        (drop_line(1), "message 1 moves from sending, but its events left it queued"),
+        (drop_line(11), "message 1 shows queued, its events leave it sending"),
+        (edit_recipients(",queued,", ",delivered,"), "the row or the events were altered"),
+        (relabel, "events.jsonl line 5 (event 5): not in the log"),
+        (resign, "not signed by the key"),
     ],
-)
+    ids=["event edited", "event dropped", "last event dropped", "row edited", "relabelled",
+         "re-signed"],
+)  # fmt: skip
 def test_a_forged_export_is_caught(engine, tmp_path, forge, needle):
-    campaign_with_events(engine)
-    folder = tmp_path / "export"
-    export(engine, folder, SPEC.id)
+    folder = exported(engine, tmp_path)
     forge(folder)
     result = check(folder)
     assert result.returncode == 1 and needle in result.stdout, result.stdout
+
+
+def test_a_recipients_file_cut_short_no_longer_adds_up_to_the_launch(engine, tmp_path):
+    folder = exported(engine, tmp_path)
+    rows = (folder / "recipients.csv").read_text().splitlines(True)
+    dropped = json.loads(json.dumps(rows[1].split(",")[0]))
+    (folder / "recipients.csv").write_text("".join(rows[:1] + rows[2:]))
+    kept = [e for e in lines(folder) if str(e["event"]["message_id"]) != dropped]
+    rewrite(folder, kept)
+    result = check(folder)
+    assert result.returncode == 1 and "9 recipients, the launch counted 10" in result.stdout
+
+
+def test_a_checkpoint_held_before_is_proved_a_prefix_of_the_log(engine, tmp_path):
+    campaign_with_events(engine)
+    seal_all(engine)
+    held = make_checkpoint(engine, ORIGIN, SEED)
+    (tmp_path / "held.txt").write_text(held.text)
+    campaign_with_events_again(engine)
+    folder = tmp_path / "export"
+    export(engine, folder, SPEC.id, ORIGIN, SEED, held)
+    result = check(folder, "--since", str(tmp_path / "held.txt"))
+    assert result.returncode == 0, result.stdout
+    assert "extends the checkpoint of 16 events" in result.stdout
+    proof = json.loads((folder / "consistency.json").read_text())
+    proof["proof"][0] = "00" * 32
+    (folder / "consistency.json").write_text(json.dumps(proof))
+    broken = check(folder, "--since", str(tmp_path / "held.txt"))
+    assert broken.returncode == 1 and "consistency proof" in broken.stdout, broken.stdout
+
+
+def test_an_export_since_a_checkpoint_the_log_no_longer_extends_is_refused(engine, tmp_path):
+    campaign_with_events(engine)
+    seal_all(engine)
+    held = make_checkpoint(engine, ORIGIN, SEED)
+    forged = notes.sign(ORIGIN, held.size, bytes(32), datetime(2026, 12, 1, tzinfo=UTC), SEED)
+    with pytest.raises(ExportError, match="no longer hash to that checkpoint's root"):
+        export(engine, tmp_path / "x", SPEC.id, ORIGIN, SEED, forged)
+    larger = notes.sign(ORIGIN, held.size + 5, held.root, datetime(2026, 12, 1, tzinfo=UTC), SEED)
+    with pytest.raises(ExportError, match="it was cut"):
+        export(engine, tmp_path / "y", SPEC.id, ORIGIN, SEED, larger)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
 def test_an_export_never_overwrites_and_leaves_nothing_half_written(engine, tmp_path):
@@ -110,7 +196,7 @@ def test_an_export_never_overwrites_and_leaves_nothing_half_written(engine, tmp_
     folder.mkdir()
     (folder / "notes.txt").write_text("the auditor's own notes")
     with pytest.raises(ExportError, match="not an empty folder"):
-        export(engine, folder, SPEC.id)
+        export(engine, folder, SPEC.id, ORIGIN, SEED)
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
     assert [p.name for p in folder.iterdir()] == ["notes.txt"]
 

@@ -17,7 +17,7 @@ from ledger.export import _sql_cell, export, write_recipients
 from ledger.migrate import upgrade
 from ledger.schema import messages
 from scripts import verify_export
-from tests.ledger.test_export import check
+from tests.ledger.test_export import ORIGIN, SEED, check
 from tests.ledger.test_ledger import SPEC
 from tests.ledger.test_report import campaign
 
@@ -37,7 +37,7 @@ def test_an_export_with_cells_that_would_run_is_quoted_and_still_verifies(engine
         )
     previous = os.umask(0o022)
     try:
-        manifest = export(engine, tmp_path / "exports" / "audit", SPEC.id)
+        manifest = export(engine, tmp_path / "exports" / "audit", SPEC.id, ORIGIN, SEED)
     finally:
         os.umask(previous)
     folder = tmp_path / "exports" / "audit"
@@ -56,7 +56,7 @@ def test_an_export_with_cells_that_would_run_is_quoted_and_still_verifies(engine
     # The export is its owner's alone: the folders Loa made 0700, every file 0600.
     assert mode(tmp_path / "exports") == 0o700 and mode(folder) == 0o700
     assert {p.name: mode(p) for p in folder.iterdir()} == dict.fromkeys(
-        ["chain.csv", "events.jsonl", "manifest.json", "recipients.csv", "verify_export.py"],
+        ["checkpoint.txt", "events.jsonl", "manifest.json", "recipients.csv", "verify_export.py"],
         0o600,
     )
 

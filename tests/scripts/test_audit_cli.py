@@ -44,32 +44,35 @@ def test_export_writes_a_folder_the_auditor_checks_alone(tmp_path):
     import subprocess
     import sys
 
-    assert (
-        loa(
-            "campaign", "launch", str(EXAMPLE), "-r", str(small_list(tmp_path)), cwd=tmp_path
-        ).returncode
-        == 0
-    )
+    from tests.scripts.test_audit_checkpoint_cli import keyed
+
+    env = keyed(tmp_path)
+    launch = ("campaign", "launch", str(EXAMPLE), "-r", str(small_list(tmp_path)))
+    assert loa(*launch, cwd=tmp_path, env=env).returncode == 0
     folder = tmp_path / "kiểm toán"  # a Vietnamese folder name, as an auditor might choose
     exported = loa(
         "audit", "export", "--campaign", "bluezone-ninh-thuan-2020", "--out", str(folder), "--json",
-        cwd=tmp_path,
+        cwd=tmp_path, env=env,
     )  # fmt: skip
     assert exported.returncode == 0, exported.stderr
     manifest = json.loads(exported.stdout)
     assert manifest["complete"] and sum(manifest["statuses"].values()) == 2
     checked = subprocess.run(
-        [sys.executable, "-I", "verify_export.py"], cwd=folder, capture_output=True, text=True
-    )
+        [sys.executable, "-I", "-S", "verify_export.py", "--key", manifest["verifier_key"]],
+        cwd=folder, capture_output=True, text=True,
+    )  # fmt: skip
     assert checked.returncode == 0 and checked.stdout.startswith("OK"), checked.stdout
 
     again = loa(
-        "audit", "export", "-c", "bluezone-ninh-thuan-2020", "-o", str(folder), cwd=tmp_path
-    )
+        "audit", "export", "-c", "bluezone-ninh-thuan-2020", "-o", str(folder), cwd=tmp_path,
+        env=env,
+    )  # fmt: skip
     assert again.returncode == 2 and "not an empty folder" in again.stderr
-    unknown = loa("audit", "export", "-c", "nope", "-o", str(tmp_path / "x"), cwd=tmp_path)
+    unknown = loa("audit", "export", "-c", "nope", "-o", str(tmp_path / "x"), cwd=tmp_path, env=env)
     assert unknown.returncode == 2 and "no campaign 'nope'" in unknown.stderr
     assert not (tmp_path / "x").exists()
+    unsigned = loa("audit", "export", "-c", "bluezone-ninh-thuan-2020", "-o", "y", cwd=tmp_path)
+    assert unsigned.returncode == 2 and "LOA_AUDIT_SIGNING_KEY is not set" in unsigned.stderr
 
 
 def test_retention_without_a_key_is_refused_naming_the_setting(tmp_path):

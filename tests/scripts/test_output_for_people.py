@@ -19,7 +19,10 @@ from tests.scripts.test_cli import EXAMPLE, loa, small_list
 from tests.scripts.test_status_cli import CAMPAIGN, closed_hours, spec_with
 
 WAITING = "bluezone-waiting"
-ENV = {"LOA_RETENTION_KEY": "036ef7caacd3fcf34f37feb77e7a8c9c99ac82dae5720e70"}
+ENV = {
+    "LOA_RETENTION_KEY": "036ef7caacd3fcf34f37feb77e7a8c9c99ac82dae5720e70",
+    "LOA_AUDIT_SIGNING_KEY": "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",  # 1..32
+}
 
 #: What Python prints and people should never see.
 PYTHON = re.compile(r"\{'|\bNone\b|\bTrue\b|\bFalse\b")
@@ -79,7 +82,8 @@ COMMANDS: list[tuple[tuple[str, ...], bool]] = [
     (("provider", "test", "sandbox"), True),
     (("audit", "seal"), True),
     (("audit", "verify"), True),
-    (("audit", "export", "--out", "export-{run}"), True),
+    (("audit", "checkpoint"), True),
+    (("audit", "export", "-c", CAMPAIGN, "--out", "export-{run}"), True),
     (("report", CAMPAIGN, "--out", "report-{run}.html"), True),
     (("report", "--daily", "today", "--out", "daily-{run}.csv"), True),
     (("arrivals", "ingest", "ferry-{run}.csv", "--rules", "arrivals.toml"), True),
