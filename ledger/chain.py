@@ -267,6 +267,7 @@ def audit_status(engine: Engine) -> dict[str, Any]:
             "ok": last.ok,
             "sealed": last.sealed,
             "head": last.head,
+            "root": last.root,
             "broken": last.broken,
         }
     return {

@@ -184,14 +184,36 @@ def report(
 
 
 def _audit(runtime: Any, verify_now: bool) -> dict[str, Any]:
-    """The audit chain's status for the report; with ``verify_now``, pending events are
-    sealed and the whole chain verified (and recorded) first, as `loa audit verify` does."""
-    from ledger.chain import audit_status, record_verdict, seal_all, verify
+    """The audit log's status for the report; with ``verify_now``, pending events are
+    sealed and the whole log verified (and recorded) first, as `loa audit verify` does.
+    With a signing key, a checkpoint of the log is signed now and carried by the report
+    (an auditor receives one without asking: ``checkpoint``, its text); without one the
+    report says the log is unsigned (``checkpoint`` None)."""
+    from ledger.audit.checkpoints import public_of
+    from ledger.audit.log import LogBroken, make_checkpoint
+    from ledger.audit.verify import verify_log
+    from ledger.chain import audit_status, record_verdict, seal_all
 
+    settings, engine = runtime.settings, runtime.engine
+    seed = settings.signing_seed()
     if verify_now:
-        seal_all(runtime.engine)
-        record_verdict(runtime.engine, verify(runtime.engine))
-    return {**audit_status(runtime.engine), "verified_now": verify_now}
+        seal_all(engine)
+        key = None if seed is None else (settings.audit_log_name, public_of(seed))
+        record_verdict(engine, verify_log(engine, key))
+    checkpoint = None
+    if seed is not None:
+        seal_all(engine)
+        try:
+            checkpoint = make_checkpoint(engine, settings.audit_log_name, seed).text
+        except LogBroken:
+            checkpoint = None  # the verdict says why; nothing can be signed over it
+    status = audit_status(engine)
+    return {
+        **status,
+        "verified_now": verify_now,
+        "checkpoint": checkpoint,
+        "signed": seed is not None,
+    }
 
 
 def _now() -> str:

@@ -326,11 +326,16 @@ def audit_section(audit: dict[str, Any], words: dict[str, str]) -> list[str]:
             f"({escape(words['zone'])}), {escape(how)}: {escape(number(verified['sealed'], lang))} "
             f"{escape(words['audit_links'])}.</p>"
         )
-        if verified.get("broken"):
-            broken = verified["broken"]
+        broken = verified.get("broken") or {}
+        if broken.get("seq") is not None:
             lines.append(
                 f'<p class="bad">#{escape(str(broken.get("seq")))}: {escape(str(broken.get("reason")))}</p>'
             )
+        problems = broken.get("problems") or []
+        for problem in problems[:10]:  # what was altered, as verify named it
+            lines.append(f'<p class="bad">{escape(str(problem))}</p>')
+        if len(problems) > 10:
+            lines.append(f'<p class="bad">… {escape(number(len(problems) - 10, lang))}</p>')
     later = [
         f"{number(audit['sealed_since_verified'], lang)} {words['audit_since']}"
         if verified is not None and audit["sealed_since_verified"]
@@ -339,6 +344,11 @@ def audit_section(audit: dict[str, Any], words: dict[str, str]) -> list[str]:
     ]
     if any(later):
         lines.append(f'<p class="muted">{escape("; ".join(t for t in later if t))}.</p>')
+    if audit.get("checkpoint"):
+        lines.append(f'<p class="muted">{escape(words["audit_checkpoint"])}</p>')
+        lines.append(f"<pre>{escape(audit['checkpoint'])}</pre>")
+    elif not audit.get("signed", True):
+        lines.append(f'<p class="bad">{escape(words["audit_unsigned"])}</p>')
     if not audit["head_seq"]:  # the chain's start, all zeros: no seal to compare with
         lines.append(f'<p class="muted">{escape(words["audit_no_seal"])}</p>')
         return lines

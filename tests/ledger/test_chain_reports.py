@@ -20,7 +20,7 @@ from ledger.chain import (
     verify,
 )
 from ledger.schema import seals
-from tests.ledger.chain_rig import Clock, T, add_events, link_at
+from tests.ledger.chain_rig import Clock, T, add_events, independent_root, link_at
 from tests.ledger.test_chain import campaign_with_events, tamper
 
 
@@ -87,6 +87,7 @@ def test_the_last_recorded_verdict_is_what_a_report_shows(sqlite_url, clock):
             "ok": False,
             "sealed": 6,
             "head": link_at(engine, 6),
+            "root": independent_root(engine, 6),
             "broken": {"seq": 7, "event_id": 7, "reason": "event altered"},
         },
         "sealed_since_verified": 13,  # counted from the links that held

@@ -80,3 +80,36 @@ def test_a_checkpoint_file_that_is_not_one_is_refused_naming_its_line(tmp_path):
     assert "bad.txt: line 2: the size is a decimal number, not 'twelve'" in refused.stderr
     wrong_key = loa("audit", "verify", "--key", "nobody+00+AA==", cwd=tmp_path)
     assert wrong_key.returncode == 2 and "--key:" in wrong_key.stderr
+
+
+def test_the_daily_report_carries_a_checkpoint_the_auditor_can_hold_the_log_to(tmp_path):
+    import html
+    import re
+
+    from ledger.audit import checkpoints as notes
+
+    env = keyed(tmp_path)
+    launch = ("campaign", "launch", str(EXAMPLE), "-r", str(small_list(tmp_path)))
+    assert loa(*launch, cwd=tmp_path, env=env).returncode == 0
+    made = loa("report", "--daily", "today", "--out", "day.html", cwd=tmp_path, env=env)
+    assert made.returncode == 0, made.stderr
+    page = (tmp_path / "day.html").read_text(encoding="utf-8")
+    (carried,) = re.findall(r"<pre>(.*?)</pre>", page, re.S)
+    checkpoint = notes.parse(html.unescape(carried))
+    (tmp_path / "held.txt").write_text(checkpoint.text)
+    vkey = json.loads(loa("audit", "checkpoint", "--json", cwd=tmp_path, env=env).stdout)
+    assert notes.parse_verifier_key(vkey["verifier_key"])[0] == "loa/nt"
+    given = ("--checkpoint", "held.txt", "--key", vkey["verifier_key"])
+    assert loa("audit", "verify", *given, cwd=tmp_path).returncode == 0
+
+    with sqlite3.connect(tmp_path / "var" / "loa.db") as ledger:
+        ledger.execute("UPDATE messages SET status = 'expired'")
+    assert loa("audit", "verify", *given, cwd=tmp_path).returncode == 1  # recorded
+    again = loa("report", "--daily", "today", "--out", "day2.html", cwd=tmp_path, env=env)
+    assert again.returncode == 0
+    shown = html.unescape((tmp_path / "day2.html").read_text(encoding="utf-8"))
+    assert "its row says expired" in shown  # what was altered, in the report
+
+    unsigned = loa("report", "--daily", "today", "--out", "day3.html", cwd=tmp_path)
+    assert unsigned.returncode == 0
+    assert "LOA_AUDIT_SIGNING_KEY" in (tmp_path / "day3.html").read_text(encoding="utf-8")
