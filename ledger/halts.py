@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from campaigns.status import Status
+from ledger.audit.actions import record_action
 from ledger.schema import campaigns, events, key_of, messages, now, provider_halts
 
 _QUEUED = Status.QUEUED.value
@@ -107,6 +108,8 @@ def clear(engine: Engine, provider: str) -> list[tuple[str, int]]:
                 .order_by(messages.c.batch)
             ).scalars()
             waiting += [(campaign_id, batch) for batch in batches]
+            record_action(conn, "provider_resumed", campaign_id, provider=provider)
+        record_action(conn, "provider_resumed", provider=provider)
         return waiting
 
 

@@ -59,15 +59,11 @@ class _Batcher:
 
 
 def launched_by() -> str | None:
-    """Who launches: the OS user and host (``user@host``), kept with the intake counts so
-    that a report can say it; ``None`` when the system cannot tell."""
-    import getpass
-    import socket
+    """Who launches (``ledger.audit.actions.actor``), kept with the intake counts so that
+    a report can say it, and in the launch's event."""
+    from ledger.audit.actions import actor
 
-    try:
-        return f"{getpass.getuser()}@{socket.gethostname()}"
-    except (OSError, KeyError):  # no login name, no passwd entry for the uid
-        return None
+    return actor()
 
 
 def record_campaign(

@@ -360,7 +360,13 @@ def apply_in(
 def set_campaign_state(
     engine: Engine, campaign_id: str, state: str, reason: str | None, source: str = "worker"
 ) -> None:
-    """Operator-visible state of a campaign (``running``, ``paused``, ``halted`` …) and why."""
+    """Operator-visible state of a campaign (``running``, ``paused``, ``halted`` …) and why;
+    moved by an operator (``source="operator"``), the event says who (``by``)."""
+    detail: dict[str, Any] = {"state": state, "reason": reason}
+    if source == "operator":
+        from ledger.audit.actions import actor
+
+        detail["by"] = actor()
     with engine.begin() as conn:
         conn.execute(
             campaigns.update()
@@ -368,12 +374,7 @@ def set_campaign_state(
             .values(state=state, state_reason=reason)
         )
         conn.execute(
-            events.insert().values(
-                campaign_id=campaign_id,
-                at=now(),
-                source=source,
-                detail={"state": state, "reason": reason},
-            )
+            events.insert().values(campaign_id=campaign_id, at=now(), source=source, detail=detail)
         )
 
 
@@ -411,7 +412,10 @@ def start_due(engine: Engine, moment: datetime | None = None) -> list[str]:
 
 def cancel_campaign(engine: Engine, campaign_id: str) -> int:
     """Stop a campaign for good: its ``queued`` messages become ``cancelled`` (what a
-    worker already claimed goes on to its own end). Returns how many were cancelled."""
+    worker already claimed goes on to its own end); the event says who. Returns how many
+    were cancelled."""
+    from ledger.audit.actions import actor
+
     at = now()
     waiting = sa.and_(
         messages.c.campaign_key == key_of(campaign_id), messages.c.status == Status.QUEUED.value
@@ -438,7 +442,7 @@ def cancel_campaign(engine: Engine, campaign_id: str) -> int:
                 campaign_id=campaign_id,
                 at=at,
                 source="operator",
-                detail={"state": "cancelled", "cancelled": cancelled},
+                detail={"state": "cancelled", "cancelled": cancelled, "by": actor()},
             )
         )
     return cancelled

@@ -70,6 +70,7 @@ from campaigns.plan import FIELD_ALIASES
 from campaigns.recipients import fold
 from campaigns.status import FINAL
 from ledger.arrivals import prune
+from ledger.audit.actions import record_action
 from ledger.receipts import PENDING, WAITING
 from ledger.schema import campaigns, inbound_messages, messages, now, receipts
 
@@ -183,6 +184,8 @@ def apply(
             inbound_messages.delete().where(inbound_messages.c.received_at < cutoff)
         )
         applied.inbound = gone.rowcount
+        days = older_than.total_seconds() / 86400
+        record_action(conn, "retention", older_than_days=days, **applied.as_dict())
     if engine.url.get_backend_name() == "sqlite":
         with engine.connect() as conn:  # the log of the old pages, emptied
             _driver(conn).execute("PRAGMA wal_checkpoint(TRUNCATE)")

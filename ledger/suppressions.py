@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from campaigns.numbers import NumberSet
 from campaigns.spec import MAX_VALIDITY, SUPPRESSION_LISTS
 from campaigns.status import Status
+from ledger.audit.actions import record_action
 from ledger.schema import campaigns, messages, now, suppressions
 
 CHUNK = 10_000
@@ -39,6 +40,8 @@ def add_numbers(engine: Engine, list_name: str, numbers: Iterable[str], source: 
                 batch = []
         if batch:
             conn.execute(suppressions.insert(), batch)
+        if added:  # how many, from where, by whom: never which numbers
+            record_action(conn, "suppressed", list=list_name, added=added, source=source)
     return added
 
 
@@ -49,6 +52,8 @@ def remove_number(engine: Engine, list_name: str, number: str) -> bool:
                 suppressions.c.list == list_name, suppressions.c.number == number
             )
         )
+        if result.rowcount:
+            record_action(conn, "unsuppressed", list=list_name, removed=result.rowcount)
         return result.rowcount > 0
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from ledger.audit.actions import actor
 from ledger.messages import set_campaign_state, start_due
 from ledger.schema import campaigns, events, now
 from tests.ledger.test_claim_rules import launch
@@ -43,8 +44,8 @@ def test_a_state_set_names_its_reason_and_who_set_it(engine):
     assert states(engine)[SPEC.id] == ("running", None)
     assert campaign_events(engine, SPEC.id)[len(before) :] == [
         ("worker", None, {"state": "halted", "reason": "sandbox refused every message"}),
-        ("operator", None, {"state": "running", "reason": None}),
-    ]
+        ("operator", None, {"state": "running", "reason": None, "by": actor()}),
+    ]  # an operator's move says who made it; a worker's needs not
     with engine.connect() as conn:
         at = conn.scalars(sa.select(events.c.at).order_by(events.c.id.desc()).limit(1)).one()
     assert abs(at - now()) < timedelta(hours=1)

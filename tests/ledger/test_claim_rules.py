@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from campaigns.recipients import ListRow
 from campaigns.status import Status
+from ledger.audit.actions import actor
 from ledger.handover import mark_handed, record_sent
 from ledger.messages import cancel_campaign, claim_batch, record_outcome, release
 from ledger.schema import campaigns, events, messages, now
@@ -241,7 +242,7 @@ def test_a_cancel_ends_what_waits_and_only_in_its_own_campaign(engine):
         assert events_of(engine, row.id) == [
             (SPEC.id, "operator", "queued", "cancelled", None, None)
         ]
-    assert logged[-1] == ("operator", {"state": "cancelled", "cancelled": 3})
+    assert logged[-1] == ("operator", {"state": "cancelled", "cancelled": 3, "by": actor()})
     assert {row_of(engine, m.id).status for m in in_flight} == {"sending"}
     assert len(claim_batch(engine, other.id, 1)) == 3  # the other campaign still sends
 
