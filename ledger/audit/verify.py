@@ -22,14 +22,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from campaigns.status import Status, can_move
 from ledger.audit import checkpoints as notes
 from ledger.audit.log import sealed
 from ledger.audit.merkle import Peaks, leaf_hash
-from ledger.chain import GENESIS, STRAGGLER_WINDOW, Verdict, canonical, link_of, stamp
+from ledger.chain import GENESIS, Verdict, canonical, link_of, stamp
 from ledger.schema import campaigns, checkpoints, events, messages, seals, verifications
 
 #: Messages whose rows disagree with their events, named one by one at most this many.
@@ -68,6 +70,7 @@ def verify_log(
         commitments = _commitments(conn, key, held, verdict)
         _walk(conn, commitments, verdict, page)
         _replay(conn, verdict)
+        _counted(conn, verdict)
         if verdict.broken is None:  # past a break, nothing sealed can be counted on
             verdict.unsealed = _unsealed(conn)
     return verdict
@@ -117,6 +120,7 @@ def _walk(conn: Connection, commitments: list[_Commitment], verdict: Verdict, pa
     for commitment in commitments:
         by_size.setdefault(commitment.size, []).append(commitment)
     peaks, previous, expected = Peaks(), GENESIS, 1
+    moves = _Moves(verdict)
     _check(by_size.pop(0, []), peaks, previous, verdict)
     for row in sealed(conn, page=page):
         why = None
@@ -133,6 +137,8 @@ def _walk(conn: Connection, commitments: list[_Commitment], verdict: Verdict, pa
             break
         previous, expected = row.hash, expected + 1
         peaks.append(leaf_hash(encoded))
+        if row.message_id is not None:
+            moves.check(row)
         verdict.sealed += 1
         _check(by_size.pop(peaks.size, []), peaks, previous, verdict)
     verdict.head, verdict.root = previous, peaks.root().hex()
@@ -144,6 +150,40 @@ def _walk(conn: Connection, commitments: list[_Commitment], verdict: Verdict, pa
                 f"{commitment.label}: the log has only {peaks.size} sealed events: "
                 f"{size - peaks.size} were cut off"
             )
+
+
+class _Moves:
+    """Each message's events, in log order, must move it as ``campaigns.status`` allows,
+    each from where the one before left it: an event made up (a receipt turning an
+    ``undelivered`` message ``delivered``, a move no worker makes) is named, though it
+    was sealed like any other."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        self.verdict, self.state, self.named = verdict, {}, 0
+
+    def check(self, row: Any) -> None:
+        was = self.state.get(row.message_id, Status.QUEUED.value)
+        why = None
+        if row.from_status != was:
+            why = f"moves it from {row.from_status}, but its events had left it {was}"
+        else:
+            try:
+                allowed = can_move(Status(row.from_status), Status(row.to_status))
+            except ValueError:
+                allowed = False
+            if not allowed:
+                why = f"moves it from {row.from_status} to {row.to_status}, which no rule allows"
+        self.state[row.message_id] = row.to_status
+        if why is None:
+            return
+        self.named += 1
+        if self.named <= NAMED:
+            self.verdict.problems.append(
+                f"event {row.id} (seal {row.seq}) of message {row.message_id}: {why}: "
+                "made up or altered"
+            )
+        elif self.named == NAMED + 1:
+            self.verdict.problems.append("… and more events that move messages as none may")
 
 
 def _check(found: list[_Commitment], peaks: Peaks, head: str, verdict: Verdict) -> None:
@@ -191,18 +231,42 @@ def _replay(conn: Connection, verdict: Verdict) -> None:
     verdict.messages = conn.scalar(sa.select(sa.func.count()).select_from(messages)) or 0
 
 
+def _counted(conn: Connection, verdict: Verdict) -> None:
+    """Each campaign has as many messages as its launch and arrivals said they made
+    (``planned``, ``welcomes`` in the planner's events): a message row added or deleted
+    behind the log is named by its campaign."""
+    said: dict[str, int] = {}
+    query = sa.select(events.c.campaign_id, events.c.detail).where(
+        events.c.source == "planner", events.c.message_id.is_(None)
+    )
+    for campaign_id, detail in conn.execute(query):
+        made = (detail or {}).get("planned", 0) + (detail or {}).get("welcomes", 0)
+        said[campaign_id] = said.get(campaign_id, 0) + int(made or 0)
+    counted = dict(
+        conn.execute(
+            sa.select(campaigns.c.id, sa.func.count(messages.c.id))
+            .select_from(campaigns.outerjoin(messages, messages.c.campaign_key == campaigns.c.key))
+            .group_by(campaigns.c.id)
+        ).all()
+    )
+    for campaign_id in sorted(set(said) | set(counted)):
+        there, made = counted.get(campaign_id, 0), said.get(campaign_id)
+        if made is None:
+            verdict.problems.append(f"campaign {campaign_id}: no launch in the log")
+        elif there != made:
+            verdict.problems.append(
+                f"campaign {campaign_id}: {there} messages, its launch made {made}: rows were "
+                "added or deleted"
+            )
+
+
 def _unsealed(conn: Connection) -> int:
-    last_event = conn.scalar(sa.select(sa.func.max(seals.c.event_id))) or 0
+    """Events not sealed yet, wherever their ids are (not only near the highest sealed:
+    an event with an id far from the others must be counted too)."""
     is_sealed = seals.c.event_id == events.c.id  # EXISTS ignores what it selects
     sealed_one = sa.select(seals.c.event_id).where(is_sealed).exists()  # pragma: no mutate
-    return (
-        conn.scalar(
-            sa.select(sa.func.count())
-            .select_from(events)
-            .where(events.c.id > max(0, last_event - STRAGGLER_WINDOW), ~sealed_one)
-        )
-        or 0
-    )
+    query = sa.select(sa.func.count()).select_from(events).where(~sealed_one)
+    return conn.scalar(query) or 0
 
 
 __all__ = ["verify_log"]

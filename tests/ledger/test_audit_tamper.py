@@ -10,6 +10,7 @@ import base64
 import pytest
 import sqlalchemy as sa
 
+from campaigns.status import Status
 from ledger.audit import checkpoints as notes
 from ledger.audit.log import make_checkpoint
 from ledger.audit.verify import verify_log
@@ -231,3 +232,57 @@ def test_the_housekeeper_signs_a_checkpoint_when_one_is_due_and_only_then(engine
     tamper(engine, "UPDATE checkpoints SET at = '2020-01-01 00:00:00'")  # an hour and more ago
     assert checkpoint_due(runtime).size == 16
     assert verify_log(engine, KEY).ok
+
+
+def test_a_receipt_made_up_after_the_real_one_is_named_though_it_was_sealed(engine):
+    """Undelivered, then a 'delivered' event inserted and the row set to match: sealed
+    like any other, but no rule moves a message out of undelivered."""
+    from ledger.handover import record_sent
+    from ledger.messages import apply_receipt, claim_batch
+    from tests.ledger.test_ledger import SPEC
+
+    launch = campaign_with_events_plain(engine, 3)
+    (message, *_) = claim_batch(engine, SPEC.id, 1)
+    record_sent(engine, SPEC.id, [(message.id, "P1")])
+    apply_receipt(engine, SPEC.provider, "P1", Status.UNDELIVERED, "30003")
+    tamper(
+        engine,
+        "INSERT INTO events (campaign_id, message_id, at, source, from_status, to_status) "
+        f"VALUES ('{SPEC.id}', {message.id}, '2026-12-01 00:00:00', 'receipt', "
+        "'undelivered', 'delivered')",
+    )
+    tamper(engine, f"UPDATE messages SET status = 'delivered' WHERE id = {message.id}")
+    seal_all(engine)
+    problems = verify_log(engine).problems
+    assert launch and any(
+        f"of message {message.id}: moves it from undelivered to delivered, which no rule "
+        "allows: made up or altered" in p
+        for p in problems
+    ), problems
+
+
+def campaign_with_events_plain(engine, count: int) -> bool:
+    from campaigns.recipients import ListRow
+    from tests.helpers import record
+    from tests.ledger.test_ledger import SPEC
+
+    rows = [ListRow(row=i + 2, phone=f"09123{i:05d}", values=()) for i in range(count)]
+    record(engine, SPEC, rows)
+    return True
+
+
+def test_message_rows_added_behind_the_log_are_counted_against_the_launch(engine):
+    from tests.ledger.test_ledger import SPEC
+
+    campaign_with_events_plain(engine, 3)
+    tamper(
+        engine,
+        "INSERT INTO messages (campaign_key, list_row, recipient, country, language, encoding, "
+        "parts, batch, status, provider, attempts) SELECT campaign_key, 99, '+84912999999', "
+        "country, language, encoding, parts, batch, 'delivered', provider, 1 FROM messages "
+        "LIMIT 1",
+    )
+    problems = verify_log(engine).problems
+    assert (
+        f"campaign {SPEC.id}: 4 messages, its launch made 3: rows were added or deleted" in problems
+    )

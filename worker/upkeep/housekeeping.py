@@ -125,10 +125,20 @@ def _orphans(runtime: Runtime) -> object:
     return requeue_orphans(runtime)
 
 
+#: How often the sealer looks at every event, not only those near the highest sealed.
+SEAL_EVERYWHERE_SECONDS = 60.0
+_last_everywhere = [0.0]
+
+
 def _seal(runtime: Runtime) -> object:
+    import time
+
     from ledger.chain import seal
 
-    return seal(runtime.engine, wait=False)
+    everywhere = time.monotonic() - _last_everywhere[0] >= SEAL_EVERYWHERE_SECONDS
+    if everywhere:
+        _last_everywhere[0] = time.monotonic()
+    return seal(runtime.engine, wait=False, everywhere=everywhere)
 
 
 def finalise_now(runtime: Runtime) -> dict[str, int]:
