@@ -48,12 +48,14 @@ from campaigns.files import (
     create_private,
     csv_row,
     output,
+    plain_cell,
     private_folder,
     sweep_partials,
 )
 from campaigns.hours import VIETNAM
 from campaigns.phones import mask
 from campaigns.status import FINAL
+from ledger.audit.actions import record_action
 from ledger.audit.checkpoints import Checkpoint, public_of, verifier_key
 from ledger.audit.log import leaf_of, make_checkpoint, sealed
 from ledger.audit.merkle import Tree
@@ -74,24 +76,51 @@ class ExportError(ValueError):
     """The export cannot be written where asked (the folder is not empty, not writable)."""
 
 
-def _write_events(conn: Connection, path: Path, campaign_id: str, size: int) -> tuple[int, Tree]:
-    """The campaign's events among the first ``size`` sealed, each with its inclusion
-    proof; returns how many, and the tree (every leaf read once, in log order)."""
-    leaves: list[bytes] = []
-    mine: list[tuple[int, dict[str, Any]]] = []
-    for row in sealed(conn):
-        if len(leaves) >= size:
-            break
-        leaves.append(leaf_of(row))
-        if row.campaign_id == campaign_id:
-            mine.append((len(leaves) - 1, event_fields(row)))
-    log = Tree(leaves)
+class _Leaves:
+    """The log's leaves read in order, once, as far as asked; the campaign's events among
+    them kept with their index."""
+
+    def __init__(self, campaign_id: str) -> None:
+        self.campaign_id = campaign_id
+        self.leaves: list[bytes] = []
+        self.mine: list[tuple[int, dict[str, Any]]] = []
+
+    def read(self, conn: Connection, size: int | None = None) -> None:
+        for row in sealed(conn, after=len(self.leaves)):
+            if size is not None and len(self.leaves) >= size:
+                return
+            self.leaves.append(leaf_of(row))
+            if row.campaign_id == self.campaign_id:
+                self.mine.append((len(self.leaves) - 1, event_fields(row)))
+
+    def digest(self) -> str:
+        """SHA-256 of the campaign's leaves, in log order: what the export event commits."""
+        hashed = hashlib.sha256()
+        for index, _ in self.mine:
+            hashed.update(self.leaves[index])
+        return hashed.hexdigest()
+
+
+def recipients_digest(path: Path) -> tuple[int, str]:
+    """How many recipients ``recipients.csv`` lists, and SHA-256 of their ``message_id,
+    status`` lines (cells as they were before the formula quote), each ending in a line
+    feed, in the file's order: what the export event commits, and the checker recomputes."""
+    hashed, count = hashlib.sha256(), 0
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            line = f"{plain_cell(row['message_id'])},{plain_cell(row['status'])}\n"
+            hashed.update(line.encode())
+            count += 1
+    return count, hashed.hexdigest()
+
+
+def _write_events(path: Path, log: Tree, mine: list[tuple[int, dict[str, Any]]]) -> None:
+    """The campaign's events, each with its inclusion proof in ``log``."""
     with create_private(path) as raw, as_text(raw) as out:
         for index, fields in mine:
-            proof = [h.hex() for h in log.inclusion(index, size)]
+            proof = [h.hex() for h in log.inclusion(index)]
             entry = {"index": index, "event": fields, "proof": proof}
             out.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
-    return len(mine), log
 
 
 def recipient_rows(
@@ -294,16 +323,35 @@ def export(
     except OSError as exc:
         raise ExportError(f"{out}: cannot write there ({exc.strerror})") from None
     try:
+        # The recipients first (what they are now), then every event of the campaign
+        # sealed so far, both committed to by an event of the export's own, which the
+        # checkpoint then covers: a file edited, an event left out or a row dropped later
+        # no longer matches what the log holds.
+        statuses = write_recipients(engine, partial / "recipients.csv", campaign_id)
+        recipients, rows_digest = recipients_digest(partial / "recipients.csv")
+        seal_all(engine)
+        found = _Leaves(campaign_id)
+        with engine.begin() as conn:
+            found.read(conn)
+            nonce = uuid.uuid4().hex  # tells this export's event from any other's
+            record_action(
+                conn, "export", campaign_id, export=nonce,
+                events=len(found.mine), events_digest=found.digest(),
+                recipients=recipients, recipients_digest=rows_digest, statuses=statuses,
+            )  # fmt: skip
         seal_all(engine)
         signed = make_checkpoint(engine, origin, seed)
         with engine.connect() as conn:
-            count, log = _write_events(conn, partial / "events.jsonl", campaign_id, signed.size)
+            found.read(conn, signed.size)
+        mine = _through_export(found.mine, nonce)
+        log = Tree(found.leaves)
+        _write_events(partial / "events.jsonl", log, mine)
+        count = len(mine)
         names = ["checkpoint.txt", "events.jsonl", "recipients.csv", "verify_export.py"]
         _write(partial / "checkpoint.txt", signed.text.encode())
         if since is not None:
             _write_consistency(partial / "consistency.json", log, since)
             names.append("consistency.json")
-        statuses = write_recipients(engine, partial / "recipients.csv", campaign_id)
         _write(partial / "verify_export.py", VERIFIER.read_bytes())
         manifest = {
             "format": FORMAT,
@@ -330,6 +378,17 @@ def export(
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return manifest
+
+
+def _through_export(
+    mine: list[tuple[int, dict[str, Any]]], nonce: str
+) -> list[tuple[int, dict[str, Any]]]:
+    """The campaign's events up to and including this export's own (events sealed after
+    it are for the next export)."""
+    own = next(
+        i for i, (_, fields) in enumerate(mine) if (fields["detail"] or {}).get("export") == nonce
+    )
+    return mine[: own + 1]
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -124,7 +124,7 @@ def _verifier(loaded: Any, key: str | None) -> tuple[str, bytes] | None:
 
 def _read_checkpoint(path: Path) -> Any:
     """A checkpoint file, or exit 2 naming the file and line."""
-    from campaigns.files import open_regular
+    from campaigns.files import UnsafePath, open_regular
     from ledger.audit.checkpoints import CheckpointError, parse
 
     try:
@@ -135,8 +135,8 @@ def _read_checkpoint(path: Path) -> Any:
         return parse(raw.decode("utf-8"))
     except UnicodeDecodeError:
         fail(f"{path}: not UTF-8 text: not a checkpoint", BAD_INPUT)
-    except CheckpointError as exc:
-        fail(f"{path}: {exc}", BAD_INPUT)
+    except (CheckpointError, UnsafePath) as exc:
+        fail(f"{path}: {exc}".replace(f"{path}: {path}: ", f"{path}: "), BAD_INPUT)
     except OSError as exc:
         fail(f"{path}: {exc.strerror or exc}", BAD_INPUT)
 

@@ -4,12 +4,14 @@ signature either the ``cryptography`` package or the ``openssl`` command.
 
 An auditor runs, in the export's folder (``loa audit export`` copies this script there)::
 
-    python3 verify_export.py [FOLDER] [--key VERIFIER_KEY] [--since OLD_CHECKPOINT]
+    python3 verify_export.py --key VERIFIER_KEY [--since OLD_CHECKPOINT] [FOLDER]
 
-``--key`` is the verifier key the carrier gave you (``name+keyid+base64``); without it
-the key written in the folder is used, which proves only that the folder agrees with
-itself. ``--since`` is a checkpoint you hold from before: the export must prove that
-the log it comes from still contains, unchanged, every event that checkpoint counted.
+``--key`` is the verifier key the carrier gave you once, through another channel than
+the exports (``name+keyid+base64``): the key written in a folder proves only that the
+folder agrees with itself. ``--since`` is a checkpoint you hold from before (a daily
+report's, an earlier export's): the export must prove that the log it comes from still
+contains, unchanged, every event that checkpoint counted. FOLDER: the export (default:
+the current folder when it holds a ``manifest.json``, else this script's).
 
 It prints ``OK`` and the checkpoint it verified against, and exits 0, when:
 
@@ -19,15 +21,22 @@ It prints ``OK`` and the checkpoint it verified against, and exits 0, when:
    ``leaf = SHA-256(0x00 || event as canonical JSON)`` (keys sorted, no spaces, UTF-8),
    and its inclusion proof leads from the leaf to the checkpoint's root (RFC 9162,
    section 2.1.3.2), with ``node = SHA-256(0x01 || left || right)``;
-3. every event is of the exported campaign, and each recipient's events, in log order,
-   move it from ``queued`` step by step (each starts where the one before it ended) to
-   the status ``recipients.csv`` shows: an event left out, or a row edited, breaks that;
-   and ``recipients.csv`` has as many recipients as the campaign's launch event counted;
-4. with ``--since`` (or the ``consistency.json`` the export carries), the older
+3. every event is of the exported campaign; the last is the export's own event, sealed
+   into the log before the checkpoint was signed, which commits to how many events came
+   before it and the SHA-256 of their leaves, and to ``recipients.csv`` (how many rows,
+   and the SHA-256 of their ``message_id,status`` lines): an event left out or added, a
+   row edited, added or dropped no longer matches it;
+4. each recipient's events, in log order, move it from ``queued`` step by step, each as
+   Loa's status rules allow and from where the one before left it, to the status its
+   row shows (or, for a campaign still sending, to a later one: the export read the
+   recipients first); a move no rule allows (``undelivered`` to ``delivered``) is a
+   made-up event;
+5. with ``--since`` (or the ``consistency.json`` the export carries), the older
    checkpoint's tree is a prefix of this one (RFC 9162, section 2.1.4.2).
 
 Otherwise it prints ``BROKEN:`` and what does not hold, and exits 1; it exits 2 when it
-cannot check the signature at all (no ``cryptography``, no ``openssl``).
+cannot check at all (no ``--key``; a file that cannot be read; no ``cryptography`` and
+no ``openssl``), saying why.
 
 Compare the checkpoint it prints with the one you were sent (a daily report carries one):
 the same name, size and root mean the same log.
@@ -52,6 +61,18 @@ from collections import defaultdict
 from pathlib import Path
 
 FORMAT = "loa-audit-export-v2"
+#: Files larger than this are not an export's (a checkpoint is under 1 KiB).
+LIMITS = {"manifest.json": 1 << 20, "checkpoint.txt": 1 << 16, "consistency.json": 1 << 20}
+FINAL = {"delivered", "undelivered", "failed", "expired", "unknown", "cancelled"}
+#: Loa's status rules (campaigns/status.py): where each status may move to.
+MOVES = {
+    "queued": {"sending", "expired", "failed", "cancelled"},
+    "sending": {"queued", "sent"} | FINAL,
+    "sent": FINAL - {"cancelled"},
+    "unknown": {"delivered", "undelivered", "failed", "expired"},  # a late, real answer
+    "delivered": set(), "undelivered": set(), "failed": set(), "expired": set(),
+    "cancelled": set(),
+}  # fmt: skip
 
 
 class Broken(Exception):
@@ -176,7 +197,11 @@ def check_signature(checkpoint: dict, key: tuple, where: str) -> None:
             if not ed25519_holds(public, raw[4:], checkpoint["body"]):
                 raise Broken(f"{where}: the signature does not hold: the checkpoint was altered")
             return
-    raise Broken(f"{where}: not signed by the key {name}+{kid.hex()}")
+    others = ", ".join(f"{signer}+{raw[:4].hex()}" for signer, raw in checkpoint["signatures"])
+    raise Broken(
+        f"{where}: signed by {others}, not by the key you gave ({name}+{kid.hex()}): another "
+        "log, another key, or a key given under another log name"
+    )
 
 
 def ed25519_holds(public: bytes, signature: bytes, message: bytes) -> bool:
@@ -223,6 +248,25 @@ def _openssl_holds(public: bytes, signature: bytes, message: bytes) -> bool:
 # ---- the export's own files
 
 
+def regular(path: Path, limit: int | None = None) -> Path:
+    """``path`` if it is a regular file (not a link, a pipe or a device), within ``limit``."""
+    import stat
+
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        raise Broken(f"{path.name}: missing") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise Broken(f"{path.name}: not a regular file (a link, a pipe, a device)")
+    if limit is not None and info.st_size > limit:
+        raise Broken(f"{path.name}: {info.st_size} bytes, too large to be what it says")
+    return path
+
+
+def read_text(path: Path) -> str:
+    return regular(path, LIMITS.get(path.name)).read_text(encoding="utf-8")
+
+
 def canonical(event: dict) -> bytes:
     return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -232,19 +276,26 @@ def plain(cell: str) -> str:
 
 
 def check_events(folder: Path, checkpoint: dict, campaign: str) -> dict:
-    """Every event included in the checkpoint's tree, of the campaign; returns each
-    message's events in log order, and the campaign's launch count."""
+    """Every event included in the checkpoint's tree and of the campaign; the last one the
+    export's own, whose commitments the events before it must match. Returns each
+    message's events in log order, and the export event's commitments."""
     by_message: dict = defaultdict(list)
-    planned, last, count = None, -1, 0
-    with (folder / "events.jsonl").open(encoding="utf-8") as lines:
+    last, hashed, count, committed = -1, hashlib.sha256(), 0, None
+    with regular(folder / "events.jsonl").open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             where = f"events.jsonl line {number}"
-            entry = json.loads(line)
-            index, event = entry["index"], entry["event"]
+            if committed is not None:
+                raise Broken(f"{where}: an event after the export's own")
+            try:
+                entry = json.loads(line)
+                index, event, proof = entry["index"], entry["event"], entry["proof"]
+                proof = [bytes.fromhex(h) for h in proof]
+                detail = event.get("detail") or {}
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+                raise Broken(f"{where}: not an event as an export writes it") from None
             if not isinstance(index, int) or index <= last:
                 raise Broken(f"{where}: events out of log order, or twice")
-            last, count = index, count + 1
-            proof = [bytes.fromhex(h) for h in entry["proof"]]
+            last = index
             leaf = leaf_hash(canonical(event))
             if root_from_inclusion(leaf, index, checkpoint["size"], proof) != checkpoint["root"]:
                 raise Broken(
@@ -252,94 +303,168 @@ def check_events(folder: Path, checkpoint: dict, campaign: str) -> dict:
                 )
             if event.get("campaign_id") != campaign:
                 raise Broken(f"{where}: an event of another campaign")
+            # The export's own event commits to every event before it; an earlier
+            # export's, to fewer: that one is an event like any other.
+            if (
+                isinstance(detail, dict)
+                and detail.get("action") == "export"
+                and (detail.get("events"), detail.get("events_digest"))
+                == (count, hashed.hexdigest())
+            ):
+                committed = {**detail, "at": event.get("at")}
+                continue
+            hashed.update(leaf)
+            count += 1
             if event.get("message_id") is not None:
                 by_message[event["message_id"]].append((number, event))
-            elif event.get("source") == "planner" and isinstance(event.get("detail"), dict):
-                planned = event["detail"].get("planned")
-    return {"by_message": by_message, "planned": planned, "events": count}
+    if committed is None:
+        raise Broken(
+            f"events.jsonl: no export event commits to these {count} events: some were "
+            "left out, added, or the file is not the export's"
+        )
+    return {"by_message": by_message, "events": count, "export": committed}
 
 
-def check_recipients(folder: Path, by_message: dict, planned) -> int:
-    """Each recipient's status is where its events left it; returns how many."""
-    count = 0
-    with (folder / "recipients.csv").open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            count += 1
-            message, status = int(plain(row["message_id"])), plain(row["status"])
-            state = "queued"
-            for number, event in by_message.pop(message, []):
-                if event.get("from_status") != state:
-                    raise Broken(
-                        f"events.jsonl line {number}: message {message} moves from "
-                        f"{event.get('from_status')}, but its events left it {state}: "
-                        "an event is missing"
-                    )
-                state = event.get("to_status")
-            if state != status:
-                raise Broken(
-                    f"recipients.csv: message {message} shows {status}, its events leave it "
-                    f"{state}: the row or the events were altered"
-                )
+def check_recipients(folder: Path, by_message: dict, export: dict) -> dict:
+    """Each recipient's events move it as the rules allow to the status its row shows;
+    the rows are those the export event committed to. Returns the count per status."""
+    statuses: dict = defaultdict(int)
+    hashed, count = hashlib.sha256(), 0
+    with regular(folder / "recipients.csv").open(encoding="utf-8-sig", newline="") as handle:
+        try:
+            for row in csv.DictReader(handle):
+                count += 1
+                message, status = plain(row["message_id"]), plain(row["status"])
+                hashed.update(f"{message},{status}\n".encode())
+                statuses[status] += 1
+                replay(int(message), status, by_message.pop(int(message), []))
+        except (csv.Error, KeyError, ValueError) as exc:
+            raise Broken(
+                f"recipients.csv row {count}: not as an export writes it ({exc})"
+            ) from None
+    if (count, hashed.hexdigest()) != (export.get("recipients"), export.get("recipients_digest")):
+        raise Broken(
+            f"recipients.csv: {count} rows, not the {export.get('recipients')} the export's "
+            "event committed to, or rows were edited"
+        )
     if by_message:
         raise Broken(f"events.jsonl: events of message {min(by_message)}, not in recipients.csv")
-    if planned is not None and planned != count:
-        raise Broken(f"recipients.csv: {count} recipients, the launch counted {planned}")
-    return count
+    return dict(statuses)
 
 
-def verify(folder: Path, key_text: str | None, since: Path | None) -> str:
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+def replay(message: int, status: str, events: list) -> None:
+    """The message's events, in log order, from ``queued``: each from where the last left
+    it, each a move the rules allow; its row's status is one it passed through (the last,
+    unless events came while the export was written)."""
+    state, path = "queued", ["queued"]
+    for number, event in events:
+        moved_from, moved_to = event.get("from_status"), event.get("to_status")
+        if moved_from != state:
+            raise Broken(
+                f"events.jsonl line {number}: message {message} moves from {moved_from}, "
+                f"but its events left it {state}: an event is missing"
+            )
+        if moved_to not in MOVES.get(state, set()):
+            raise Broken(
+                f"events.jsonl line {number}: message {message} moves from {state} to "
+                f"{moved_to}, which no rule allows: a made-up event"
+            )
+        state = moved_to
+        path.append(state)
+    if status not in path:
+        raise Broken(
+            f"recipients.csv: message {message} shows {status}, its events leave it {state}: "
+            "the row or the events were altered"
+        )
+
+
+def verify(folder: Path, key_text: str, since: Path | None) -> str:
+    try:
+        manifest = json.loads(read_text(folder / "manifest.json"))
+        campaign = manifest["campaign"]
+    except (ValueError, TypeError, KeyError):
+        raise Broken("manifest.json: not an export's manifest") from None
     if manifest.get("format") != FORMAT:
         raise Broken(f"manifest.json: not a {FORMAT} export")
-    checkpoint = read_checkpoint((folder / "checkpoint.txt").read_text(encoding="utf-8"),
-                                 "checkpoint.txt")  # fmt: skip
-    key = read_key(key_text or manifest["verifier_key"])
+    checkpoint = read_checkpoint(read_text(folder / "checkpoint.txt"), "checkpoint.txt")
+    key = read_key(key_text)
     check_signature(checkpoint, key, "checkpoint.txt")
-    found = check_events(folder, checkpoint, manifest["campaign"])
-    recipients = check_recipients(folder, found["by_message"], found["planned"])
+    found = check_events(folder, checkpoint, campaign)
+    statuses = check_recipients(folder, found["by_message"], found["export"])
     said = []
     proof_file = folder / "consistency.json"
     if since is not None or proof_file.exists():
         if not proof_file.exists():
             raise Broken("--since: the export carries no consistency.json (export it with --since)")
-        proof = json.loads(proof_file.read_text(encoding="utf-8"))
-        older = read_checkpoint(proof["since"], "consistency.json")
+        try:
+            proof = json.loads(read_text(proof_file))
+            older = read_checkpoint(str(proof["since"]), "consistency.json")
+            hashes = [bytes.fromhex(h) for h in proof["proof"]]
+        except (ValueError, TypeError, KeyError):
+            raise Broken(
+                "consistency.json: not a consistency proof as an export writes it"
+            ) from None
+        yours = "a checkpoint carried in this folder (give --since YOUR_FILE to hold it to yours)"
         if since is not None:
             held = read_checkpoint(since.read_text(encoding="utf-8"), str(since))
             if (held["size"], held["root"]) != (older["size"], older["root"]):
-                raise Broken(f"consistency.json: proves from another checkpoint than {since}")
+                raise Broken(f"consistency.json proves from another checkpoint than {since}")
+            yours = f"your checkpoint of {held['size']} events ({held['time']})"
         check_signature(older, key, "consistency.json")
-        hashes = [bytes.fromhex(h) for h in proof["proof"]]
         check_consistency(older["size"], checkpoint["size"], hashes, older["root"],
                           checkpoint["root"])  # fmt: skip
-        said.append(f"extends the checkpoint of {older['size']} events ({older['time']})")
-    by = "the key you gave" if key_text else "the key in this folder (give --key to mean more)"
+        said.append(f"the log extends {yours}")
+    export = found["export"]
+    counts = ", ".join(f"{name} {n}" for name, n in sorted(statuses.items()))
     return (
-        f"OK: {found['events']} events of {manifest['campaign']}, each in the log; "
-        f"{recipients} recipients, each where its events left it"
+        f"OK: {found['events']} events of {campaign}, each in the log, and none left out "
+        f"(the export's own event, {export.get('at')}, commits to them); "
+        f"{sum(statuses.values())} recipients ({counts}), each where its events led it"
         + "".join(f"; {s}" for s in said)
         + f"\nverified against: {checkpoint['origin']} size {checkpoint['size']} root "
-        f"{base64.b64encode(checkpoint['root']).decode()} ({checkpoint['time']}), signed by {by}"
-        "\ncompare it with the checkpoint you were sent"
+        f"{base64.b64encode(checkpoint['root']).decode()} ({checkpoint['time']}), signed by "
+        f"the key you gave\ncompare it with the checkpoint you were sent"
     )
 
 
 def main(argv: list) -> int:
-    args, key, since = list(argv[1:]), None, None
-    for flag in ("--key", "--since"):
-        if flag in args:
-            at = args.index(flag)
-            value = args[at + 1] if at + 1 < len(args) else ""
-            del args[at : at + 2]
-            key, since = (value, since) if flag == "--key" else (key, Path(value))
-    folder = Path(args[0]) if args else Path(__file__).resolve().parent
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="verify_export.py", description="Verify a Loa audit export (see the script's top)."
+    )
+    parser.add_argument("folder", nargs="?", type=Path, help="the export (default: here)")
+    parser.add_argument(
+        "--key", required=True, help="the verifier key the carrier gave you (name+keyid+base64)"
+    )
+    parser.add_argument("--since", type=Path, help="a checkpoint you hold from before")
     try:
-        print(verify(folder, key, since))
+        args = parser.parse_args(argv[1:])
+    except SystemExit as exit:  # argparse said why
+        return 0 if exit.code == 0 else 2
+    folder = args.folder
+    if folder is None:
+        here = Path.cwd()
+        folder = here if (here / "manifest.json").exists() else Path(__file__).resolve().parent
+    if not args.key.strip():
+        print("NOT VERIFIED: --key is empty: give the verifier key you were sent")
+        return 2
+    if args.since is not None and not args.since.is_file():
+        print(f"NOT VERIFIED: --since {args.since}: not a file")
+        return 2
+    try:
+        print(verify(folder, args.key, args.since))
     except Unchecked as exc:
         print(f"NOT VERIFIED: {exc}")
         return 2
-    except (Broken, OSError, ValueError, KeyError, TypeError) as exc:
+    except Broken as exc:
         print(f"BROKEN: {exc}")
+        return 1
+    except (OSError, UnicodeError) as exc:
+        print(f"NOT VERIFIED: cannot read the export: {exc}")
+        return 2
+    except Exception as exc:  # whatever a hostile file makes of a parser: said, not traced
+        print(f"BROKEN: an export's file is not as an export writes it ({type(exc).__name__})")
         return 1
     return 0
 

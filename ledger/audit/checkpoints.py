@@ -227,4 +227,8 @@ def check(checkpoint: Checkpoint, name: str, public: bytes) -> None:
                     f"the signature by {name} does not hold: the checkpoint was altered"
                 ) from None
             return
-    raise CheckpointError(f"not signed by the key {name}+{kid.hex()}")
+    others = ", ".join(f"{signer}+{signed.hex()}" for signer, signed, _ in checkpoint.signatures)
+    raise CheckpointError(
+        f"not signed by the key {name}+{kid.hex()} but by {others}: another log, another "
+        "key, or the key under another log name (LOA_AUDIT_LOG_NAME)"
+    )

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from campaigns.recipients import ListRow
+from ledger.audit.log import make_checkpoint
 from ledger.chain import (
     GENESIS,
     audit_status,
@@ -128,6 +129,10 @@ def test_verify_names_the_first_broken_link(sqlite_url, sql, seq, reason, holdin
         "DELETE FROM seals",
         "UPDATE verifications SET ok = true",
         "DELETE FROM verifications",
+        "TRUNCATE verifications",
+        "UPDATE checkpoints SET root = 'x'",
+        "DELETE FROM checkpoints",
+        "TRUNCATE checkpoints",
     ],
 )
 def test_postgresql_refuses_to_change_history(postgres_url, sql):
@@ -139,6 +144,7 @@ def test_postgresql_refuses_to_change_history(postgres_url, sql):
     campaign_with_events(engine)
     seal_all(engine)
     record_verdict(engine, verify(engine))
+    make_checkpoint(engine, "loa", bytes(range(1, 33)))
     with pytest.raises(sa.exc.DBAPIError, match="append-only"):
         tamper(engine, sql)
     assert verify(engine).ok

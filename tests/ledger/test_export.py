@@ -62,11 +62,12 @@ def test_an_export_verifies_alone_and_prints_its_checkpoint(engine, tmp_path):
     ]  # fmt: skip
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["statuses"] == {"queued": 5, "sending": 5} and not manifest["complete"]
-    assert manifest["checkpoint"]["size"] == 16 and verify_log(engine).ok
+    assert manifest["checkpoint"]["size"] == 17 and verify_log(engine).ok  # and the export's event
     result = check(folder)
     assert result.returncode == 0, result.stdout
     assert result.stdout.startswith("OK: 16 events of bluezone-ninh-thuan-2020, each in the log")
-    assert f"verified against: {ORIGIN} size 16 root " in result.stdout
+    assert f"verified against: {ORIGIN} size 17 root " in result.stdout
+    assert "(queued 5, sending 5)" in result.stdout
     assert "signed by the key you gave" in result.stdout
     numbers = (folder / "recipients.csv").read_text(encoding="utf-8")
     assert "+8491*****00" in numbers and "+84912300000" not in numbers  # masked
@@ -132,14 +133,15 @@ def resign(folder: Path) -> None:
     [
         (edit_event(3, to_status="delivered"), "not in the log: altered or made up"),
         # Message 1's claim (queued -> sending), then its release (sending -> queued).
-        (drop_line(1), "message 1 moves from sending, but its events left it queued"),
-        (drop_line(11), "message 1 shows queued, its events leave it sending"),
-        (edit_recipients(",queued,", ",delivered,"), "the row or the events were altered"),
+        (drop_line(1), "no export event commits to these 16 events: some were left out"),
+        (drop_line(11), "no export event commits to these 16 events: some were left out"),
+        (drop_line(16), "no export event commits to these 16 events"),  # the export's own
+        (edit_recipients(",queued,", ",delivered,"), "shows delivered, its events leave it queued"),
         (relabel, "events.jsonl line 5 (event 5): not in the log"),
-        (resign, "not signed by the key"),
+        (resign, "not by the key you gave"),
     ],
-    ids=["event edited", "event dropped", "last event dropped", "row edited", "relabelled",
-         "re-signed"],
+    ids=["event edited", "event dropped", "last event dropped", "export event dropped",
+         "row edited", "relabelled", "re-signed"],
 )  # fmt: skip
 def test_a_forged_export_is_caught(engine, tmp_path, forge, needle):
     folder = exported(engine, tmp_path)
@@ -148,15 +150,33 @@ def test_a_forged_export_is_caught(engine, tmp_path, forge, needle):
     assert result.returncode == 1 and needle in result.stdout, result.stdout
 
 
+def test_an_event_made_up_in_the_database_before_the_export_is_named(engine, tmp_path):
+    """The administrator inserts a receipt no rule allows (a queued message 'delivered')
+    and sets the row to match before exporting: sealed and committed like the rest, and
+    named by the checker."""
+    from tests.ledger.test_audit_tamper import tamper
+
+    campaign_with_events(engine)
+    tamper(
+        engine,
+        "INSERT INTO events (campaign_id, message_id, at, source, from_status, to_status) "
+        f"VALUES ('{SPEC.id}', 1, '2026-12-01 00:00:00', 'receipt', 'queued', 'delivered')",
+    )
+    tamper(engine, "UPDATE messages SET status = 'delivered' WHERE id = 1")
+    folder = tmp_path / "export"
+    export(engine, folder, SPEC.id, ORIGIN, SEED)
+    result = check(folder)
+    assert result.returncode == 1
+    assert "message 1 moves from queued to delivered, which no rule allows" in result.stdout
+
+
 def test_a_recipients_file_cut_short_no_longer_adds_up_to_the_launch(engine, tmp_path):
     folder = exported(engine, tmp_path)
     rows = (folder / "recipients.csv").read_text().splitlines(True)
-    dropped = json.loads(json.dumps(rows[1].split(",")[0]))
     (folder / "recipients.csv").write_text("".join(rows[:1] + rows[2:]))
-    kept = [e for e in lines(folder) if str(e["event"]["message_id"]) != dropped]
-    rewrite(folder, kept)
     result = check(folder)
-    assert result.returncode == 1 and "9 recipients, the launch counted 10" in result.stdout
+    assert result.returncode == 1
+    assert "recipients.csv: 9 rows, not the 10 the export's event committed to" in result.stdout
 
 
 def test_a_checkpoint_held_before_is_proved_a_prefix_of_the_log(engine, tmp_path):
@@ -169,7 +189,7 @@ def test_a_checkpoint_held_before_is_proved_a_prefix_of_the_log(engine, tmp_path
     export(engine, folder, SPEC.id, ORIGIN, SEED, held)
     result = check(folder, "--since", str(tmp_path / "held.txt"))
     assert result.returncode == 0, result.stdout
-    assert "extends the checkpoint of 16 events" in result.stdout
+    assert "the log extends your checkpoint of 16 events" in result.stdout
     proof = json.loads((folder / "consistency.json").read_text())
     proof["proof"][0] = "00" * 32
     (folder / "consistency.json").write_text(json.dumps(proof))

@@ -30,16 +30,24 @@ def upgrade() -> None:
     with op.batch_alter_table("verifications", schema=None) as batch_op:
         batch_op.add_column(sa.Column("root", sa.String(length=64), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
-        # loa_append_only() is 0002's: a signed checkpoint is evidence too.
+        # loa_append_only() is 0002's: a signed checkpoint is evidence too; and neither it
+        # nor a recorded verdict may be emptied with TRUNCATE (0004 forgot the latter).
         op.execute(
             "CREATE TRIGGER checkpoints_append_only BEFORE UPDATE OR DELETE ON checkpoints "
             "FOR EACH ROW EXECUTE FUNCTION loa_append_only()"
         )
+        for table in ("checkpoints", "verifications"):
+            op.execute(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION loa_append_only()"
+            )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS checkpoints_append_only ON checkpoints")
+        for table in ("checkpoints", "verifications"):
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
     with op.batch_alter_table("verifications", schema=None) as batch_op:
         batch_op.drop_column("root")
     op.drop_table("checkpoints")
