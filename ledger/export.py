@@ -56,7 +56,7 @@ from campaigns.hours import VIETNAM
 from campaigns.phones import mask
 from campaigns.status import FINAL
 from ledger.audit.actions import record_action
-from ledger.audit.checkpoints import Checkpoint, public_of, verifier_key
+from ledger.audit.checkpoints import Checkpoint, CheckpointError, check, public_of, verifier_key
 from ledger.audit.log import leaf_of, make_checkpoint, sealed
 from ledger.audit.merkle import Tree
 from ledger.chain import event_fields, seal_all, stamp
@@ -350,7 +350,8 @@ def export(
         names = ["checkpoint.txt", "events.jsonl", "recipients.csv", "verify_export.py"]
         _write(partial / "checkpoint.txt", signed.text.encode())
         if since is not None:
-            _write_consistency(partial / "consistency.json", log, since)
+            key = (origin, public_of(seed))
+            _write_consistency(partial / "consistency.json", log, since, key)
             names.append("consistency.json")
         _write(partial / "verify_export.py", VERIFIER.read_bytes())
         manifest = {
@@ -396,9 +397,16 @@ def _write(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
-def _write_consistency(path: Path, log: Tree, since: Checkpoint) -> None:
+def _write_consistency(
+    path: Path, log: Tree, since: Checkpoint, origin_key: tuple[str, bytes]
+) -> None:
     """The proof that the log extends ``since``; refused when it cannot (the checkpoint
     is of a larger log, or its root is not this log's at its size: rewritten)."""
+
+    try:
+        check(since, *origin_key)
+    except CheckpointError as exc:
+        raise ExportError(f"--since: {exc}: not a checkpoint this log signed, or altered") from None
     if since.size > log.size:
         raise ExportError(
             f"--since: a checkpoint of {since.size} events; the log has {log.size}: it was cut"

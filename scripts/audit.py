@@ -98,7 +98,8 @@ def _say_verdict(verdict: Any, signed: bool) -> None:
     if verdict.ok:
         out.print(
             f"[green]toàn vẹn · intact[/]: {fmt.count(verdict.sealed)} events, root "
-            f"{verdict.root}, {fmt.count(verdict.checkpoints)} checkpoints and verdicts held, "
+            f"{_base64(verdict.root)}, {fmt.count(verdict.checkpoints)} checkpoints and "
+            "verdicts held, "
             f"{fmt.count(verdict.messages)} messages agree with their events"
             + (f", {fmt.count(verdict.unsealed)} not sealed yet" if verdict.unsealed else "")
         )
@@ -107,6 +108,13 @@ def _say_verdict(verdict: Any, signed: bool) -> None:
             "[yellow]chưa ký · unsigned[/]: no key to check the checkpoints' signatures by "
             "(set LOA_AUDIT_SIGNING_KEY, or give --key)"
         )
+
+
+def _base64(hex_root: str) -> str:
+    """A root as checkpoints write it (base64), for a person comparing the two."""
+    import base64
+
+    return base64.b64encode(bytes.fromhex(hex_root)).decode()
 
 
 def _verifier(loaded: Any, key: str | None) -> tuple[str, bytes] | None:
@@ -143,9 +151,11 @@ def _read_checkpoint(path: Path) -> Any:
 
 @app.command("keygen")
 def keygen(as_json: JsonOption = False) -> None:
-    """Make the Ed25519 key that signs the log's checkpoints. Put the secret in
+    """Make the Ed25519 key that signs the log's checkpoints. Set LOA_AUDIT_LOG_NAME
+    first: the log's name is part of the verifier key. Put the secret in
     LOA_AUDIT_SIGNING_KEY (keep it as you keep the database's password: whoever holds it
-    can sign); give the verifier key to the auditors (it checks, it cannot sign)."""
+    can sign); give the verifier key to the auditors once, through another channel than
+    the exports (it checks, it cannot sign)."""
     import base64
     import os
 
@@ -262,7 +272,7 @@ def export(
     out.print(
         f"xuất · exported {fmt.count(manifest['events'])} events, "
         f"{fmt.count(sum(manifest['statuses'].values()))} recipients to {folder}; "
-        f"checkpoint {point['size']} events, root {point['root']}"
+        f"checkpoint {point['size']} events, root {_base64(point['root'])}"
     )
     out.print(
         f"check it: python3 {folder / 'verify_export.py'} --key {manifest['verifier_key']}",

@@ -50,7 +50,7 @@ LABELS: dict[str, dict[str, str]] = {
         "audit_head": "Mã đầu chuỗi (để đối chiếu)",
         "audit_checkpoint": "Điểm kiểm tra đã ký của nhật ký (kích thước, gốc Merkle, thời "
         "điểm): hãy lưu lại; lần kiểm tra sau sẽ chứng minh nhật ký vẫn chứa nguyên vẹn "
-        "mọi sự kiện nó đếm (loa audit verify --checkpoint).",
+        "mọi sự kiện nó đếm (verify_export.py --since, hoặc loa audit verify --checkpoint).",
         "audit_unsigned": "Nhật ký chưa được ký (chưa đặt LOA_AUDIT_SIGNING_KEY): báo cáo "
         "không kèm điểm kiểm tra nào để đối chiếu về sau.",
         "queued": "Đang chờ gửi", "sending": "Đang gửi", "sent": "Đã gửi, chờ báo nhận",
@@ -134,7 +134,7 @@ LABELS: dict[str, dict[str, str]] = {
         "audit_head": "Chain head (for comparison)",
         "audit_checkpoint": "The log's signed checkpoint (size, Merkle root, time): keep it; "
         "a later check proves the log still holds every event it counts, unchanged (loa "
-        "audit verify --checkpoint).",
+        "audit verify --checkpoint, or verify_export.py --since in an export).",
         "audit_unsigned": "The log is not signed (LOA_AUDIT_SIGNING_KEY is not set): this "
         "report carries no checkpoint to hold the log to later.",
         "queued": "Queued", "sending": "Sending", "sent": "Sent, awaiting receipt",

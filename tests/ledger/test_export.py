@@ -207,7 +207,12 @@ def test_an_export_since_a_checkpoint_the_log_no_longer_extends_is_refused(engin
     larger = notes.sign(ORIGIN, held.size + 5, held.root, datetime(2026, 12, 1, tzinfo=UTC), SEED)
     with pytest.raises(ExportError, match="it was cut"):
         export(engine, tmp_path / "y", SPEC.id, ORIGIN, SEED, larger)
-    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+    elsewhere = notes.sign(
+        ORIGIN, held.size, held.root, datetime(2026, 12, 1, tzinfo=UTC), bytes(range(60, 92))
+    )
+    with pytest.raises(ExportError, match="not a checkpoint this log signed, or altered"):
+        export(engine, tmp_path / "z", SPEC.id, ORIGIN, SEED, elsewhere)
+    assert not any((tmp_path / name).exists() for name in ("x", "y", "z"))
 
 
 def test_an_export_never_overwrites_and_leaves_nothing_half_written(engine, tmp_path):
