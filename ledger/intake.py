@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from campaigns.plan import PlanSummary
 from campaigns.spec import CampaignSpec
 from campaigns.status import Status
+from ledger.audit.rows import rows_digest
 from ledger.bulk import insert_rows
 from ledger.schema import campaigns, events, messages, now, rejects
 
@@ -153,7 +154,8 @@ def record_campaign(
                     at=now(),
                     source="planner",
                     to_status=queued,
-                    detail={"list": list_name, **counts},
+                    # Carriers and parts as planned, bound to the log (ledger.audit.rows).
+                    detail={"list": list_name, **counts, "rows_digest": rows_digest(conn, key)},
                 )
             )
         return Intake(campaign_id, created=True, batches=tuple(batcher.made))

@@ -41,23 +41,27 @@ def _log_moves(
     new: Status,
     source: str,
     at: datetime,
+    with_provider: bool = False,
 ) -> None:
-    """One event per message matching ``which``, for a move made in bulk (one INSERT)."""
-    conn.execute(
-        events.insert().from_select(
-            ["campaign_id", "message_id", "at", "source", "from_status", "to_status"],
-            sa.select(
-                sa.literal(campaign_id),
-                messages.c.id,
-                # ``at`` is the ledger's clock (UTC-aware): stored alike with the type
-                # inferred from it.
-                sa.literal(at, type_=events.c.at.type),  # pragma: no mutate
-                sa.literal(source),
-                sa.literal(old.value),
-                sa.literal(new.value),
-            ).where(which),
-        )
-    )
+    """One event per message matching ``which``, for a move made in bulk (one INSERT);
+    ``with_provider``: its detail names the message's provider (a claim's: the log then
+    says which provider each message was sent to, ``ledger.audit.verify``)."""
+    columns = ["campaign_id", "message_id", "at", "source", "from_status", "to_status"]
+    values: list[Any] = [
+        sa.literal(campaign_id),
+        messages.c.id,
+        # ``at`` is the ledger's clock (UTC-aware): stored alike with the type inferred
+        # from it.
+        sa.literal(at, type_=events.c.at.type),  # pragma: no mutate
+        sa.literal(source),
+        sa.literal(old.value),
+        sa.literal(new.value),
+    ]
+    if with_provider:
+        build = "json_build_object" if conn.dialect.name == "postgresql" else "json_object"
+        columns.append("detail")
+        values.append(getattr(sa.func, build)("provider", messages.c.provider))
+    conn.execute(events.insert().from_select(columns, sa.select(*values).where(which)))
 
 
 # PostgreSQL: the claim, its events and the claimed rows in one statement, one round trip
@@ -74,13 +78,16 @@ _PG_CLAIM = """
         WHERE campaign_key = (SELECT key FROM campaigns WHERE id = %(campaign_id)s)
             AND batch = %(batch)s AND status = 'queued'
             AND (%(provider)s::varchar IS NULL OR provider = %(provider)s)
-        RETURNING id, recipient, language, encoding, parts, attempts, fields, valid_until
+        RETURNING id, recipient, language, encoding, parts, attempts, fields, valid_until,
+            provider
     ),
     logged AS (
-        INSERT INTO events (campaign_id, message_id, at, source, from_status, to_status)
-        SELECT %(campaign_id)s, id, %(at)s, 'worker', 'queued', 'sending' FROM claimed
+        INSERT INTO events (campaign_id, message_id, at, source, from_status, to_status, detail)
+        SELECT %(campaign_id)s, id, %(at)s, 'worker', 'queued', 'sending',
+            json_build_object('provider', provider) FROM claimed
     )
-    SELECT * FROM claimed ORDER BY id
+    SELECT id, recipient, language, encoding, parts, attempts, fields, valid_until
+    FROM claimed ORDER BY id
 """
 
 
@@ -157,7 +164,7 @@ def _claim_portable(
         messages.c.batch == batch,
         messages.c.claim_token == token,
     )
-    _log_moves(conn, campaign_id, mine, Status.QUEUED, Status.SENDING, "worker", at)
+    _log_moves(conn, campaign_id, mine, Status.QUEUED, Status.SENDING, "worker", at, True)
     return conn.execute(
         sa.select(
             messages.c.id,

@@ -31,6 +31,7 @@ from campaigns.status import Status, can_move
 from ledger.audit import checkpoints as notes
 from ledger.audit.log import sealed
 from ledger.audit.merkle import Peaks, leaf_hash
+from ledger.audit.rows import rows_digest
 from ledger.chain import GENESIS, Verdict, canonical, link_of, stamp
 from ledger.schema import campaigns, checkpoints, events, messages, seals, verifications
 
@@ -142,6 +143,7 @@ def _walk(conn: Connection, commitments: list[_Commitment], verdict: Verdict, pa
         verdict.sealed += 1
         _check(by_size.pop(peaks.size, []), peaks, previous, verdict)
     verdict.head, verdict.root = previous, peaks.root().hex()
+    _providers(conn, moves.provider, verdict)
     if verdict.broken is not None:
         return  # what lies past the break is the break's to explain
     for size in sorted(by_size):
@@ -160,8 +162,12 @@ class _Moves:
 
     def __init__(self, verdict: Verdict) -> None:
         self.verdict, self.state, self.named = verdict, {}, 0
+        #: The provider each message was last claimed for (a claim's event names it).
+        self.provider: dict[int, str] = {}
 
     def check(self, row: Any) -> None:
+        if isinstance(row.detail, dict) and "provider" in row.detail:
+            self.provider[row.message_id] = row.detail["provider"]
         was = self.state.get(row.message_id, Status.QUEUED.value)
         why = None
         if row.from_status != was:
@@ -184,6 +190,34 @@ class _Moves:
             )
         elif self.named == NAMED + 1:
             self.verdict.problems.append("… and more events that move messages as none may")
+
+
+def _providers(conn: Connection, claimed: dict[int, str], verdict: Verdict) -> None:
+    """Each message a worker claimed is with the provider its last claim named: a row
+    moved to another provider (another price, another breakdown) behind the log is
+    named."""
+    if not claimed:
+        return
+    named = 0
+    # A queued message may have moved to a fallback provider since its last claim (a
+    # halt gave it back, a reroute moved it): its next claim names the new one.
+    query = (
+        sa.select(messages.c.id, messages.c.provider)
+        .where(messages.c.status != Status.QUEUED.value)
+        .order_by(messages.c.id)
+    )
+    for message_id, provider in conn.execution_options(yield_per=20_000).execute(query):
+        was = claimed.get(message_id)
+        if was is None or was == provider:
+            continue
+        named += 1
+        if named <= NAMED:
+            verdict.problems.append(
+                f"message {message_id}: its row says provider {provider}, its claim "
+                f"{was}: the row was altered"
+            )
+    if named > NAMED:
+        verdict.problems.append(f"… {named - NAMED} more messages moved to another provider")
 
 
 def _check(found: list[_Commitment], peaks: Peaks, head: str, verdict: Verdict) -> None:
@@ -236,12 +270,22 @@ def _counted(conn: Connection, verdict: Verdict) -> None:
     (``planned``, ``welcomes`` in the planner's events): a message row added or deleted
     behind the log is named by its campaign."""
     said: dict[str, int] = {}
+    digests: dict[str, str] = {}
     query = sa.select(events.c.campaign_id, events.c.detail).where(
         events.c.source == "planner", events.c.message_id.is_(None)
     )
     for campaign_id, detail in conn.execute(query):
         made = (detail or {}).get("planned", 0) + (detail or {}).get("welcomes", 0)
         said[campaign_id] = said.get(campaign_id, 0) + int(made or 0)
+        if (detail or {}).get("rows_digest"):
+            digests[campaign_id] = detail["rows_digest"]
+    keys = dict(conn.execute(sa.select(campaigns.c.id, campaigns.c.key)).all())
+    for campaign_id, digest in sorted(digests.items()):
+        if campaign_id in keys and rows_digest(conn, keys[campaign_id]) != digest:
+            verdict.problems.append(
+                f"campaign {campaign_id}: its messages' carriers or parts are not those its "
+                "launch recorded: rows were altered"
+            )
     counted = dict(
         conn.execute(
             sa.select(campaigns.c.id, sa.func.count(messages.c.id))

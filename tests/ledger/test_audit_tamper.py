@@ -286,3 +286,38 @@ def test_message_rows_added_behind_the_log_are_counted_against_the_launch(engine
     assert (
         f"campaign {SPEC.id}: 4 messages, its launch made 3: rows were added or deleted" in problems
     )
+
+
+def test_parts_inflated_behind_the_log_are_named_and_both_ledgers_digest_alike(engine):
+    from ledger.audit.rows import rows_digest
+    from ledger.schema import campaigns
+    from tests.ledger.test_ledger import SPEC
+
+    campaign_with_events_plain(engine, 3)
+    with engine.connect() as conn:
+        key = conn.scalar(sa.select(campaigns.c.key).where(campaigns.c.id == SPEC.id))
+        ids = conn.execute(sa.text("SELECT id, carrier, parts FROM messages ORDER BY id")).all()
+        digest = rows_digest(conn, key)
+    by_hand = "\n".join(f"{i},{carrier or ''},{parts}" for i, carrier, parts in ids)
+    assert digest == __import__("hashlib").sha256(by_hand.encode()).hexdigest()
+    assert verify_log(engine).ok
+    tamper(engine, "UPDATE messages SET parts = parts * 3")
+    assert (
+        f"campaign {SPEC.id}: its messages' carriers or parts are not those its launch "
+        "recorded: rows were altered"
+    ) in verify_log(engine).problems
+
+
+def test_a_message_moved_to_another_provider_behind_the_log_is_named(engine):
+    from ledger.messages import claim_batch
+    from tests.ledger.test_ledger import SPEC
+
+    campaign_with_events_plain(engine, 3)
+    (first, *_) = claim_batch(engine, SPEC.id, 1)
+    seal_all(engine)
+    assert verify_log(engine).ok
+    tamper(engine, f"UPDATE messages SET provider = 'viettel_direct' WHERE id = {first.id}")
+    assert (
+        f"message {first.id}: its row says provider viettel_direct, its claim sandbox: the row "
+        "was altered"
+    ) in verify_log(engine).problems

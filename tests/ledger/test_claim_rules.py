@@ -86,7 +86,7 @@ def test_a_claim_marks_its_rows_and_hands_the_worker_what_the_list_said(engine):
         assert (row.status, row.claim_token, row.attempts) == ("sending", "a" * 32, 1)
         assert before <= row.claimed_at <= after and row.updated_at == row.claimed_at
         assert events_of(engine, message.id) == [
-            (SPEC.id, "worker", "queued", "sending", None, None)
+            (SPEC.id, "worker", "queued", "sending", None, {"provider": "sandbox"})
         ]
     with engine.connect() as conn:
         at = conn.scalars(sa.select(events.c.at).where(events.c.to_status == "sending")).all()
@@ -288,6 +288,6 @@ def test_a_claim_returns_and_logs_only_what_it_took_even_under_a_token_used_befo
     assert {row_of(engine, m.id).batch for m in second} == {2}
     for message in first + second:
         assert events_of(engine, message.id) == [
-            (SPEC.id, "worker", "queued", "sending", None, None)
+            (SPEC.id, "worker", "queued", "sending", None, {"provider": "sandbox"})
         ]
     assert {e[0] for m in elsewhere for e in events_of(engine, m.id)} == {other.id}
