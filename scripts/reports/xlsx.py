@@ -131,6 +131,12 @@ def write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], handle:
         verdict = words["audit_ok"] if verified["ok"] else words["audit_broken"]
         when = f"{moment(verified['at'], words['lang'])} ({words['zone']})"
         xlsx_append(summary, [words["audit"], f"{verdict} ({words['audit_verified_at']} {when})"])
+        for problem in ((verified.get("broken") or {}).get("problems") or [])[:10]:
+            xlsx_append(summary, ["", problem])  # what was altered, as verify named it
+    if data["audit"].get("checkpoint"):
+        xlsx_append(summary, [words["audit_checkpoint"], data["audit"]["checkpoint"]])
+    elif not data["audit"].get("signed", True):
+        xlsx_append(summary, [words["audit"], words["audit_unsigned"]])
     if data["audit"]["head_seq"]:
         head = f"#{data['audit']['head_seq']} {data['audit']['head']}"
         xlsx_append(summary, [words["audit_head"], head])

@@ -113,3 +113,26 @@ def test_the_daily_report_carries_a_checkpoint_the_auditor_can_hold_the_log_to(t
     unsigned = loa("report", "--daily", "today", "--out", "day3.html", cwd=tmp_path)
     assert unsigned.returncode == 0
     assert "LOA_AUDIT_SIGNING_KEY" in (tmp_path / "day3.html").read_text(encoding="utf-8")
+
+
+def test_a_workbook_report_carries_the_checkpoint_and_what_a_verdict_named(tmp_path):
+    from openpyxl import load_workbook
+
+    env = keyed(tmp_path)
+    launch = ("campaign", "launch", str(EXAMPLE), "-r", str(small_list(tmp_path)))
+    assert loa(*launch, cwd=tmp_path, env=env).returncode == 0
+    with sqlite3.connect(tmp_path / "var" / "loa.db") as ledger:
+        ledger.execute("UPDATE messages SET status = 'expired'")
+    made = loa(
+        "report", "bluezone-ninh-thuan-2020", "--verify", "--out", "r.xlsx", cwd=tmp_path, env=env
+    )
+    assert made.returncode == 0, made.stderr
+    cells = [
+        str(cell.value)
+        for sheet in load_workbook(tmp_path / "r.xlsx", read_only=True).worksheets
+        for row in sheet.iter_rows()
+        for cell in row
+        if cell.value is not None
+    ]
+    assert any(c.startswith("loa/nt\n") and "\n\n— loa/nt " in c for c in cells)
+    assert any("its row says expired" in c for c in cells)
