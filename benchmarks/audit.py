@@ -12,7 +12,10 @@ Printed, all measured in this one run:
 - the same leaves put into pymerkle's ``InmemoryTree``, the maintained Python RFC 9162
   tree, and into ``ledger.audit.merkle.Peaks``: the reason the tree is Loa's own (the
   ratio is printed);
-- an inclusion proof and a consistency proof from a tree of every leaf.
+- an inclusion proof and a consistency proof from a tree of every leaf;
+- an export of one campaign of about 100,000 events (claims, sends, receipts of a third
+  as many recipients) written beside the million, and ``verify_export.py`` checking it
+  in an isolated Python, as an auditor would.
 
     uv run python -m benchmarks.audit                # 1,000,000 events on PostgreSQL
     uv run python -m benchmarks.audit --events 100000 --sqlite
@@ -76,6 +79,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--sqlite", action="store_true", help="an embedded SQLite ledger")
+    parser.add_argument(
+        "--export", type=int, default=100_000, help="events of the exported campaign"
+    )
     args = parser.parse_args()
     count, more = args.events, max(1, args.events // 100)
     with ExitStack() as stack:
@@ -144,7 +150,58 @@ def main() -> None:
             f"({len(path)} hashes) and one consistency ({len(proof)} hashes) in "
             f"{proving * 1000:.2f} ms, both verified"
         )
+        exported(engine, args.export)
         engine.dispose()
+
+
+def exported(engine, events_wanted: int) -> None:
+    """A campaign of ``events_wanted / 3`` recipients claimed, sent and delivered (three
+    events each), exported and checked by the stand-alone script."""
+    import subprocess
+    import sys
+
+    from campaigns.recipients import ListRow
+    from campaigns.spec import CampaignSpec, load_spec
+    from campaigns.status import Status
+    from ledger.audit.checkpoints import verifier_key
+    from ledger.export import export
+    from ledger.handover import record_sent
+    from ledger.messages import claim_batch
+    from ledger.receipts import Inbound, digest, drain_all, store
+    from tests.helpers import record
+
+    root = Path(__file__).resolve().parents[1]
+    base = load_spec(root / "examples" / "bluezone.toml").model_dump(mode="json")
+    spec = CampaignSpec.model_validate({**base, "id": "bench-export"})
+    count = max(1, events_wanted // 3)
+    rows = [ListRow(i + 2, f"098{i:07d}", ()) for i in range(count)]
+    started = time.perf_counter()
+    record(engine, spec, rows, batch_size=count)
+    claimed = claim_batch(engine, spec.id, 1)
+    record_sent(engine, spec.id, [(m.id, f"P{m.id}") for m in claimed])
+    receipts = [
+        Inbound(spec.provider, f"P{m.id}", Status.DELIVERED, "delivered", None, None,
+                digest(spec.provider, {"id": f"P{m.id}"}))
+        for m in claimed
+    ]  # fmt: skip
+    for start in range(0, len(receipts), 5000):
+        store(engine, receipts[start : start + 5000])
+    drain_all(engine, 5000)
+    made = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "export"
+        manifest, seconds = timed(export, engine, out, spec.id, ORIGIN, SEED)
+        key = verifier_key(ORIGIN, public_of(SEED))
+        command = [sys.executable, "-I", "-S", str(out / "verify_export.py"), "--key", key]
+        started = time.perf_counter()
+        checked = subprocess.run(command, capture_output=True, text=True, check=False)
+        checking = time.perf_counter() - started
+    assert checked.returncode == 0, checked.stdout
+    print(
+        f"export: {manifest['events']:,} events of {len(claimed):,} recipients (made in "
+        f"{made:.0f} s) among {manifest['checkpoint']['size']:,} in the log: written in "
+        f"{seconds:.1f} s; verify_export.py (isolated Python, openssl) {checking:.1f} s, OK"
+    )
 
 
 if __name__ == "__main__":
