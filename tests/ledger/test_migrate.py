@@ -48,3 +48,42 @@ def test_an_empty_embedded_ledger_is_migrated(ledger_url) -> None:
         ensure_current(engine, auto=False)  # current: nothing to refuse
     finally:
         engine.dispose()
+
+
+def test_a_ledger_sealed_before_the_tree_verifies_after_the_upgrade(ledger_url) -> None:
+    """Issue #21: the chain migrates as it is. A ledger at 0010 (no checkpoints, verdicts
+    without roots), its events sealed and a verdict recorded, is upgraded: its events
+    are the tree's leaves in their seal order, the old verdict is held by its head, and
+    the log verifies."""
+    from alembic import command
+
+    from ledger.audit.log import make_checkpoint
+    from ledger.audit.verify import verify_log
+    from ledger.chain import seal_all
+    from ledger.migrate import _config
+    from tests.ledger.test_chain import campaign_with_events
+
+    engine = make_engine(ledger_url)
+    try:
+        config = _config()
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0010")
+        campaign_with_events(engine)
+        seal_all(engine)
+        with engine.begin() as conn:  # a verdict as 0010 recorded it: a head, no root
+            head = conn.scalar(sa.text("SELECT hash FROM seals ORDER BY seq DESC LIMIT 1"))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO verifications (at, ok, sealed, head) "
+                    "VALUES (CURRENT_TIMESTAMP, :ok, 16, :head)"
+                ),
+                {"ok": True, "head": head},
+            )
+        assert upgrade(engine) == ("0010", HEAD)
+        verdict = verify_log(engine)
+        assert verdict.ok and verdict.sealed == 16 and verdict.checkpoints == 1
+        make_checkpoint(engine, "loa", bytes(range(1, 33)))
+        assert verify_log(engine).ok
+    finally:
+        engine.dispose()
