@@ -54,7 +54,6 @@ def write_events(engine, first: int, count: int) -> None:
         for start in range(first, first + count, chunk):
             rows = [
                 {
-                    "id": i,
                     "campaign_id": f"bench-{i // 250_000}",
                     "message_id": None,
                     "at": T0 + timedelta(microseconds=i),
