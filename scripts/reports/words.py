@@ -48,6 +48,7 @@ LABELS: dict[str, dict[str, str]] = {
         "audit_ok": "Chuỗi băm toàn vẹn: nhật ký không bị sửa đổi",
         "audit_broken": "Chuỗi băm bị đứt: nhật ký đã bị sửa đổi",
         "audit_head": "Mã đầu chuỗi (để đối chiếu)",
+        "audit_signature": "Điểm kiểm tra đã ký",
         "audit_checkpoint": "Điểm kiểm tra đã ký của nhật ký (kích thước, gốc Merkle, thời "
         "điểm): hãy lưu lại; lần kiểm tra sau sẽ chứng minh nhật ký vẫn chứa nguyên vẹn "
         "mọi sự kiện nó đếm (verify_export.py --since, hoặc loa audit verify --checkpoint).",
@@ -132,6 +133,7 @@ LABELS: dict[str, dict[str, str]] = {
         "audit_ok": "Hash chain intact: the log was not altered",
         "audit_broken": "Hash chain broken: the log was altered",
         "audit_head": "Chain head (for comparison)",
+        "audit_signature": "Signed checkpoint",
         "audit_checkpoint": "The log's signed checkpoint (size, Merkle root, time): keep it; "
         "a later check proves the log still holds every event it counts, unchanged (loa "
         "audit verify --checkpoint, or verify_export.py --since in an export).",

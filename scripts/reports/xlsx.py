@@ -133,10 +133,11 @@ def write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], handle:
         xlsx_append(summary, [words["audit"], f"{verdict} ({words['audit_verified_at']} {when})"])
         for problem in ((verified.get("broken") or {}).get("problems") or [])[:10]:
             xlsx_append(summary, ["", problem])  # what was altered, as verify named it
+    # A row of its own: the verdict's row above is read by its label.
     if data["audit"].get("checkpoint"):
-        xlsx_append(summary, [words["audit_checkpoint"], data["audit"]["checkpoint"]])
+        xlsx_append(summary, [words["audit_signature"], data["audit"]["checkpoint"]])
     elif not data["audit"].get("signed", True):
-        xlsx_append(summary, [words["audit"], words["audit_unsigned"]])
+        xlsx_append(summary, [words["audit_signature"], words["audit_unsigned"]])
     if data["audit"]["head_seq"]:
         head = f"#{data['audit']['head_seq']} {data['audit']['head']}"
         xlsx_append(summary, [words["audit_head"], head])
