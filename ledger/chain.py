@@ -113,12 +113,16 @@ def _head(conn: Connection) -> tuple[int, str, int]:
     return (row.seq, row.hash, conn.scalar(sa.select(sa.func.max(seals.c.event_id))))
 
 
-def _unsealed(conn: Connection, after: int | None, limit: int) -> list[Any]:
-    """Events not sealed yet, by id: above ``after``, or anywhere (``None``)."""
+def not_sealed() -> sa.ColumnElement[bool]:
+    """The condition on ``events`` of one no seal holds yet, wherever its id is."""
     # EXISTS ignores what its query selects: a mutant selecting nothing is equivalent.
     is_sealed = seals.c.event_id == events.c.id
-    sealed = sa.select(seals.c.event_id).where(is_sealed).exists()  # pragma: no mutate
-    query = sa.select(events).where(~sealed).order_by(events.c.id)
+    return ~sa.select(seals.c.event_id).where(is_sealed).exists()  # pragma: no mutate
+
+
+def _unsealed(conn: Connection, after: int | None, limit: int) -> list[Any]:
+    """Events not sealed yet, by id: above ``after``, or anywhere (``None``)."""
+    query = sa.select(events).where(not_sealed()).order_by(events.c.id)
     if after is not None:
         query = query.where(events.c.id > after)
     return list(conn.execute(query.limit(limit)).all())
@@ -233,9 +237,7 @@ def seal_all(engine: Engine) -> int:
 
 def lag(engine: Engine) -> timedelta | None:
     """How old the oldest unsealed event is (``None``: everything is sealed)."""
-    oldest = sa.select(sa.func.min(events.c.at)).where(
-        ~sa.select(seals.c.event_id).where(seals.c.event_id == events.c.id).exists()
-    )
+    oldest = sa.select(sa.func.min(events.c.at)).where(not_sealed())
     with engine.connect() as conn:
         at = conn.scalar(oldest)
     return (now() - at) if at is not None else None

@@ -119,15 +119,14 @@ def _base64(hex_root: str) -> str:
 
 def _verifier(loaded: Any, key: str | None) -> tuple[str, bytes] | None:
     """The (name, public key) to check signatures by: --key, or the signing key's own."""
-    from ledger.audit.checkpoints import BadKey, parse_verifier_key, public_of
+    from ledger.audit.checkpoints import BadKey, parse_verifier_key
 
     if key is not None:
         try:
             return parse_verifier_key(key)
         except BadKey as exc:
             fail(f"--key: {exc}", BAD_INPUT)
-    seed = loaded.signing_seed()
-    return None if seed is None else (loaded.audit_log_name, public_of(seed))
+    return loaded.audit_key()
 
 
 def _read_checkpoint(path: Path) -> Any:

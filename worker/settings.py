@@ -262,6 +262,16 @@ class Settings(BaseSettings):
 
         return signing_key(self.audit_signing_key.get_secret_value())
 
+    def audit_key(self) -> tuple[str, bytes] | None:
+        """The log's verifier key, (name, Ed25519 public key), to check its checkpoints'
+        signatures by; None when no signing key is set."""
+        seed = self.signing_seed()
+        if seed is None:
+            return None
+        from ledger.audit.checkpoints import public_of
+
+        return self.audit_log_name, public_of(seed)
+
     @field_validator("providers")
     @classmethod
     def _names_are_queue_safe(cls, value: dict[str, ProviderInstance]) -> dict[str, Any]:

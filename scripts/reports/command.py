@@ -189,7 +189,6 @@ def _audit(runtime: Any, verify_now: bool) -> dict[str, Any]:
     With a signing key, a checkpoint of the log is signed now and carried by the report
     (an auditor receives one without asking: ``checkpoint``, its text); without one the
     report says the log is unsigned (``checkpoint`` None)."""
-    from ledger.audit.checkpoints import public_of
     from ledger.audit.log import LogBroken, make_checkpoint
     from ledger.audit.verify import verify_log
     from ledger.chain import audit_status, record_verdict, seal_all
@@ -198,8 +197,7 @@ def _audit(runtime: Any, verify_now: bool) -> dict[str, Any]:
     seed = settings.signing_seed()
     if verify_now:
         seal_all(engine)
-        key = None if seed is None else (settings.audit_log_name, public_of(seed))
-        record_verdict(engine, verify_log(engine, key))
+        record_verdict(engine, verify_log(engine, settings.audit_key()))
     checkpoint = None
     if seed is not None:
         seal_all(engine)

@@ -160,15 +160,12 @@ def finalise_now(runtime: Runtime) -> dict[str, int]:
 def _verify(runtime: Runtime) -> object:
     from datetime import timedelta
 
-    from ledger.audit.checkpoints import public_of
     from ledger.audit.verify import verify_log
     from ledger.chain import record_verdict, verified_within
 
     if verified_within(runtime.engine, timedelta(seconds=VERIFY_EVERY)):
         return None  # another housekeeper, or an auditor, did it
-    seed = runtime.settings.signing_seed()
-    key = None if seed is None else (runtime.settings.audit_log_name, public_of(seed))
-    verdict = verify_log(runtime.engine, key)
+    verdict = verify_log(runtime.engine, runtime.settings.audit_key())
     record_verdict(runtime.engine, verdict)
     if not verdict.ok:
         log.error("audit.log_altered", problems=len(verdict.problems), **(verdict.broken or {}))
