@@ -42,10 +42,12 @@ def _log_moves(
     source: str,
     at: datetime,
     with_provider: bool = False,
+    code: str | None = None,
 ) -> None:
     """One event per message matching ``which``, for a move made in bulk (one INSERT);
     ``with_provider``: its detail names the message's provider (a claim's: the log then
-    says which provider each message was sent to, ``ledger.audit.verify``)."""
+    says which provider each message was sent to, ``ledger.audit.verify``); ``code``:
+    the code the move leaves on the rows."""
     columns = ["campaign_id", "message_id", "at", "source", "from_status", "to_status"]
     values: list[Any] = [
         sa.literal(campaign_id),
@@ -61,6 +63,9 @@ def _log_moves(
         build = "json_build_object" if conn.dialect.name == "postgresql" else "json_object"
         columns.append("detail")
         values.append(getattr(sa.func, build)("provider", messages.c.provider))
+    if code is not None:
+        columns.append("code")
+        values.append(sa.literal(code))
     conn.execute(events.insert().from_select(columns, sa.select(*values).where(which)))
 
 
@@ -355,8 +360,9 @@ def apply_in(
     """Apply one receipt to its message inside the caller's transaction (forward only).
     The event keeps the provider's code, the network that served the number and when
     the receipt was received, when known. Returns whether the status moved."""
-    # The provider's code explains an undelivered message; a delivered one has none.
-    values = {"error_code": code if status is Status.UNDELIVERED else None}
+    # The provider's code explains an undelivered message; a delivered one has none. Cut
+    # to its column (32 characters), as the receipts' path does; the event keeps it whole.
+    values = {"error_code": code[:32] if code and status is Status.UNDELIVERED else None}
     detail: dict[str, Any] = {"network": network} if network else {}
     if received_at is not None:
         detail["received_at"] = received_at.astimezone(UTC).isoformat()
@@ -433,16 +439,14 @@ def cancel_campaign(engine: Engine, campaign_id: str) -> int:
         conn.execute(
             campaigns.update().where(campaigns.c.id == campaign_id).values(state="cancelled")
         )
-        _log_moves(conn, campaign_id, waiting, Status.QUEUED, Status.CANCELLED, "operator", at)
+        code = "campaign_cancelled"
+        _log_moves(
+            conn, campaign_id, waiting, Status.QUEUED, Status.CANCELLED, "operator", at, code=code
+        )
         cancelled = conn.execute(
             messages.update()
             .where(waiting)
-            .values(
-                status=Status.CANCELLED.value,
-                updated_at=at,
-                final_at=at,
-                error_code="campaign_cancelled",
-            )
+            .values(status=Status.CANCELLED.value, updated_at=at, final_at=at, error_code=code)
         ).rowcount
         conn.execute(
             events.insert().values(

@@ -12,7 +12,8 @@ commitment made to it, by someone who trusts nothing else in the database.
 3. **Checkpoints the auditor holds** (``held``): each consistent with the tree now, and
    signed by the key the auditor was given.
 4. **Every message against its events**: its status must be the one its last event moved
-   it to (no event: still ``queued``). ``UPDATE messages SET status = 'delivered'``
+   it to (no event: still ``queued``), and its error code the code of that move (what a
+   report's breakdown of failures counts). ``UPDATE messages SET status = 'delivered'``
    leaves the log intact and the row a liar: named here, and reports refuse to vouch.
 
 Each finding names what was altered; ``Verdict.ok`` only when there is none.
@@ -235,7 +236,8 @@ def _check(found: list[_Commitment], peaks: Peaks, head: str, verdict: Verdict) 
 
 
 def _replay(conn: Connection, verdict: Verdict) -> None:
-    """Name the messages whose status is not the one their last event moved them to."""
+    """Name the messages whose status is not the one their last event moved them to, or
+    whose error code is not the one that move left."""
     last = (
         sa.select(events.c.message_id, sa.func.max(events.c.id).label("last_id"))
         .where(events.c.message_id.is_not(None))
@@ -243,26 +245,54 @@ def _replay(conn: Connection, verdict: Verdict) -> None:
         .subquery()
     )
     logged = sa.func.coalesce(events.c.to_status, "queued")
+    code = _code_left(events)
     query = (
-        sa.select(messages.c.id, campaigns.c.id.label("campaign"), messages.c.status, logged)
+        sa.select(
+            messages.c.id,
+            campaigns.c.id.label("campaign"),
+            messages.c.status,
+            logged,
+            messages.c.error_code,
+            code,
+        )
         .select_from(
             messages.join(campaigns, campaigns.c.key == messages.c.campaign_key)
             .outerjoin(last, last.c.message_id == messages.c.id)
             .outerjoin(events, events.c.id == last.c.last_id)
         )
-        .where(messages.c.status != logged)
+        .where(sa.or_(messages.c.status != logged, messages.c.error_code.is_distinct_from(code)))
         .order_by(messages.c.id)
     )
     disagree = conn.execute(query.limit(NAMED + 1)).all()
     for row in disagree[:NAMED]:
+        if row[2] != row[3]:
+            said, logged_as = f"says {row[2]}", f"say {row[3]}"
+        else:
+            said, logged_as = f"has the error code {row[4]!r}", f"say {row[5]!r}"
         verdict.problems.append(
-            f"message {row[0]} (campaign {row[1]}): its row says {row[2]}, "
-            f"its events say {row[3]}: the row was altered"
+            f"message {row[0]} (campaign {row[1]}): its row {said}, "
+            f"its events {logged_as}: the row was altered"
         )
     if len(disagree) > NAMED:
         count = conn.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
         verdict.problems.append(f"… {count - NAMED} more messages whose rows disagree")
     verdict.messages = conn.scalar(sa.select(sa.func.count()).select_from(messages)) or 0
+
+
+def _code_left(event: sa.Table) -> sa.ColumnElement[Any]:
+    """The error code the message's last move left on its row (``None`` without an event):
+    a cancellation's is always ``campaign_cancelled`` (a bulk cancellation's events
+    once carried none); a receipt explains only an undelivered message; any other move
+    leaves its own code, cut to the column's 32 characters (``ledger.messages._move``,
+    ``ledger.receipts``, ``ledger.finaliser``)."""
+    return sa.case(
+        (event.c.to_status == "cancelled", "campaign_cancelled"),
+        (
+            sa.and_(event.c.source == "receipt", event.c.to_status != "undelivered"),
+            sa.null(),
+        ),
+        else_=sa.func.substr(event.c.code, 1, 32),
+    )
 
 
 def _counted(conn: Connection, verdict: Verdict) -> None:

@@ -321,3 +321,45 @@ def test_a_message_moved_to_another_provider_behind_the_log_is_named(engine):
         f"message {first.id}: its row says provider viettel_direct, its claim sandbox: the row "
         "was altered"
     ) in verify_log(engine).problems
+
+
+def test_an_error_code_changed_behind_the_log_is_named_and_every_honest_code_holds(engine):
+    """A report's failures are counted by error code: blaming the recipients for what the
+    carrier did (``UPDATE messages SET error_code = …``) is named. Every way a code is
+    left honestly verifies first: a receipt's (undelivered keeps it, cut to 32
+    characters; delivered has none), a worker's failure, a release's, a cancellation in
+    bulk."""
+    from ledger.handover import record_sent
+    from ledger.messages import apply_receipt, cancel_campaign, claim_batch, record_outcome, release
+    from tests.ledger.test_ledger import SPEC
+
+    campaign_with_events_plain(engine, 7)
+    claimed = claim_batch(engine, SPEC.id, 1)
+    undelivered, delivered, failed, *rest = (m.id for m in claimed)
+    record_sent(engine, SPEC.id, [(undelivered, "P1"), (delivered, "P2")])
+    long_code = "E" * 40
+    apply_receipt(engine, SPEC.provider, "P1", Status.UNDELIVERED, long_code)
+    apply_receipt(engine, SPEC.provider, "P2", Status.DELIVERED, "000")
+    record_outcome(engine, failed, Status.FAILED, "worker", code="invalid_number")
+    release(engine, rest[:2], code="throttled")
+    cancel_campaign(engine, SPEC.id)  # the released ones: cancelled in bulk
+    seal_all(engine)
+    verdict = verify_log(engine)
+    assert verdict.ok, verdict.problems
+    with engine.connect() as conn:
+        codes = dict(conn.execute(sa.text("SELECT id, error_code FROM messages")).all())
+    assert codes[undelivered] == long_code[:32] and codes[delivered] is None
+    assert {codes[m] for m in rest[:2]} == {"campaign_cancelled"}
+
+    tamper(engine, f"UPDATE messages SET error_code = 'invalid_number' WHERE id = {undelivered}")
+    tamper(engine, f"UPDATE messages SET error_code = NULL WHERE id = {failed}")
+    problems = verify_log(engine).problems
+    assert (
+        f"message {undelivered} (campaign {SPEC.id}): its row has the error code "
+        f"'invalid_number', its events say {long_code[:32]!r}: the row was altered"
+    ) in problems
+    assert (
+        f"message {failed} (campaign {SPEC.id}): its row has the error code None, its events "
+        "say 'invalid_number': the row was altered"
+    ) in problems
+    assert len(problems) == 2, problems

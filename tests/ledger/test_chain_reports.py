@@ -73,7 +73,7 @@ def test_the_last_recorded_verdict_is_what_a_report_shows(sqlite_url, clock):
     campaign_with_events(engine)
     seal_all(engine)
     record_verdict(engine, verify(engine))
-    tamper(engine, "UPDATE events SET code = 'forged' WHERE id = 7")
+    tamper(engine, "UPDATE events SET source = 'forged' WHERE id = 7")
     clock.at = T + timedelta(hours=3)
     record_verdict(engine, verify(engine))
     add_events(engine, [100, 101, 102])

@@ -50,7 +50,7 @@ def test_a_broken_verdict_names_the_seal_the_event_and_the_last_link_that_holds(
     campaign_with_events(engine)
     seal_all(engine)
     holding = link_at(engine, 6)
-    tamper(engine, "UPDATE events SET code = 'forged' WHERE id = 7")
+    tamper(engine, "UPDATE events SET source = 'forged' WHERE id = 7")
     add_events(engine, [1000])  # not counted: the walk stops at the break
     assert verify(engine).as_dict() == {
         "ok": False,

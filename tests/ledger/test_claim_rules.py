@@ -240,7 +240,7 @@ def test_a_cancel_ends_what_waits_and_only_in_its_own_campaign(engine):
         assert (row.status, row.error_code) == ("cancelled", "campaign_cancelled")
         assert row.final_at == row.updated_at and row.final_at >= before
         assert events_of(engine, row.id) == [
-            (SPEC.id, "operator", "queued", "cancelled", None, None)
+            (SPEC.id, "operator", "queued", "cancelled", "campaign_cancelled", None)
         ]
     assert logged[-1] == ("operator", {"state": "cancelled", "cancelled": 3, "by": actor()})
     assert {row_of(engine, m.id).status for m in in_flight} == {"sending"}
