@@ -57,6 +57,8 @@ class Checkpoint:
         time: when it was made (``None`` in a note without a ``time`` line).
         body: the signed text (every line up to the blank one).
         signatures: (key name, key id, signature) of each signature line.
+        extensions: the signed lines after the root (``time …``; an export's checkpoint
+            also ``export <leaf index of the export's own event>``).
     """
 
     origin: str
@@ -65,6 +67,7 @@ class Checkpoint:
     time: str | None
     body: str
     signatures: tuple[tuple[str, bytes, bytes], ...] = ()
+    extensions: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:
@@ -133,12 +136,21 @@ def public_of(seed: bytes) -> bytes:
     return private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
-def sign(origin: str, size: int, root: bytes, at: datetime, seed: bytes) -> Checkpoint:
+def sign(
+    origin: str,
+    size: int,
+    root: bytes,
+    at: datetime,
+    seed: bytes,
+    extensions: tuple[str, ...] = (),
+) -> Checkpoint:
     """A checkpoint of the tree of ``size`` leaves with ``root``, signed at ``at`` by the
-    key ``seed`` under the log's own name.
+    key ``seed`` under the log's own name; ``extensions``: more signed lines after the
+    ``time`` line (``export 1041``).
 
     Raises:
-        ValueError: an origin the note format cannot carry.
+        ValueError: an origin the note format cannot carry, or an extension line that is
+            empty or holds a line end.
     """
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -146,10 +158,16 @@ def sign(origin: str, size: int, root: bytes, at: datetime, seed: bytes) -> Chec
         raise ValueError(
             f"a log name is 1 to 64 printable characters without spaces or +: {origin!r}"
         )
-    body = f"{origin}\n{size}\n{base64.b64encode(root).decode()}\ntime {stamp(at)}\n"
+    if any(not line or "\n" in line or "\r" in line for line in extensions):
+        raise ValueError(f"an extension line is one line of text: {extensions!r}")
+    lines = (f"time {stamp(at)}", *extensions)
+    body = f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n" + "".join(
+        f"{line}\n" for line in lines
+    )
     signature = Ed25519PrivateKey.from_private_bytes(seed).sign(body.encode())
     kid = key_id(origin, public_of(seed))
-    return Checkpoint(origin, size, root, stamp(at), body, ((origin, kid, signature),))
+    signed = ((origin, kid, signature),)
+    return Checkpoint(origin, size, root, stamp(at), body, signed, lines)
 
 
 def parse(text: str) -> Checkpoint:
@@ -203,7 +221,7 @@ def parse(text: str) -> Checkpoint:
         read.append((name, raw[:4], raw[4:]))
     if not read:
         raise CheckpointError(f"line {first}: no signature")
-    return Checkpoint(origin, int(size_text), root, time, body, tuple(read))
+    return Checkpoint(origin, int(size_text), root, time, body, tuple(read), tuple(extensions))
 
 
 def check(checkpoint: Checkpoint, name: str, public: bytes) -> None:

@@ -11,15 +11,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import Connection, Engine
 
-from ledger.audit.checkpoints import Checkpoint, sign
+from ledger.audit.checkpoints import Checkpoint, public_of, sign
 from ledger.audit.merkle import Peaks, Tree, leaf_hash
 from ledger.chain import canonical, lock_sealers
 from ledger.schema import checkpoints, events, now, seals
 
 #: Rows read at a time while streaming the log.
 PAGE = 10_000
+
+_log = structlog.get_logger(__name__)
 
 
 class LogBroken(RuntimeError):
@@ -69,33 +72,58 @@ def tree(conn: Connection, size: int | None = None) -> Tree:
     return Tree(leaves)
 
 
-def latest(conn: Connection) -> Any | None:
-    """The largest checkpoint (the newest of that size), or None."""
-    newest = sa.select(checkpoints).order_by(checkpoints.c.size.desc(), checkpoints.c.id.desc())
-    return conn.execute(newest.limit(1)).first()
+def trusted_start(conn: Connection, origin: str, public: bytes) -> Peaks:
+    """The compact range of the largest checkpoint this log's key signed whose kept peaks
+    still lead to its signed root: where a new checkpoint goes on from. A row that fails
+    (not signed by this key, its size or peaks not its note's) is passed over and logged:
+    whoever can insert a row with peaks of a tree of their own making would otherwise
+    have the next checkpoint signed over their tree, without ever holding the key."""
+    from ledger.audit.checkpoints import CheckpointError, check, parse
+
+    newest_first = sa.select(checkpoints).order_by(
+        checkpoints.c.size.desc(), checkpoints.c.id.desc()
+    )
+    for row in conn.execute(newest_first):
+        try:
+            note = parse(row.note)
+            check(note, origin, public)
+            peaks = peaks_of(row)
+            if note.size != row.size or peaks.root() != note.root:
+                raise CheckpointError("its kept peaks do not lead to its signed root")
+        except (CheckpointError, ValueError) as exc:
+            _log.warning("checkpoint_passed_over", checkpoint=row.id, size=row.size, why=str(exc))
+            continue
+        return peaks
+    return Peaks()
 
 
 def peaks_of(row: Any) -> Peaks:
-    """The compact range a checkpoint row kept."""
+    """The compact range a checkpoint row kept.
+
+    Raises:
+        ValueError: the row's peaks are not hex, or not as many as its size has.
+    """
     hashes = [bytes.fromhex(h) for h in row.peaks.split(",") if h]
     return Peaks(row.size, hashes)
 
 
-def make_checkpoint(engine: Engine, origin: str, seed: bytes) -> Checkpoint:
+def make_checkpoint(
+    engine: Engine, origin: str, seed: bytes, extensions: tuple[str, ...] = ()
+) -> Checkpoint:
     """Sign a checkpoint of every event sealed so far and keep it. Only the events sealed
-    since the last checkpoint are read and hashed (its peaks hold the rest); sealers wait
-    meanwhile, so the size is exact.
+    since the last checkpoint this key signed are read and hashed (its peaks hold the
+    rest, ``trusted_start``); sealers wait meanwhile, so the size is exact.
+    ``extensions``: more signed lines (``ledger.audit.checkpoints.sign``).
 
     Raises:
         LogBroken: a sealed event since the last checkpoint is missing.
     """
     with engine.begin() as conn:
         lock_sealers(conn, wait=True)
-        last = latest(conn)
-        peaks = peaks_of(last) if last is not None else Peaks()
+        peaks = trusted_start(conn, origin, public_of(seed))
         for row in sealed(conn, after=peaks.size):
             peaks.append(leaf_of(row))
-        checkpoint = sign(origin, peaks.size, peaks.root(), now(), seed)
+        checkpoint = sign(origin, peaks.size, peaks.root(), now(), seed, extensions)
         conn.execute(
             checkpoints.insert().values(
                 size=checkpoint.size,

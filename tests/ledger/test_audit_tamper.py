@@ -363,3 +363,33 @@ def test_an_error_code_changed_behind_the_log_is_named_and_every_honest_code_hol
         "say 'invalid_number': the row was altered"
     ) in problems
     assert len(problems) == 2, problems
+
+
+def test_a_checkpoint_row_of_a_made_up_tree_is_never_extended_by_the_next_signature(engine):
+    """Whoever can insert a row into ``checkpoints`` with the peaks of a tree of their own
+    (events rewritten outside the database) once had the next checkpoint signed over that
+    tree, without the key. The next checkpoint goes on from the last one this key signed
+    whose peaks lead to its root: the true tree."""
+    first = checkpointed(engine)
+    made_up = bytes([7]) * 32  # the peaks of a "tree" of the attacker's
+    forged = notes.sign(ORIGIN, first.size, made_up, first_time(), OTHER_SEED)
+    # Another key's note, no note at all, and the true note with peaks of another tree.
+    for note in (forged.text, "x", first.text):
+        with engine.begin() as conn:
+            conn.execute(
+                checkpoints.insert().values(
+                    size=first.size, root=made_up.hex(), at=first_time(), note=note,
+                    peaks=",".join([made_up.hex()] * first.size.bit_count()),
+                )
+            )  # fmt: skip
+    campaign_with_events_again(engine)
+    seal_all(engine)
+    second = make_checkpoint(engine, ORIGIN, SEED)
+    assert second.size > first.size
+    assert second.root.hex() == independent_root(engine, second.size)
+
+
+def first_time():
+    from datetime import UTC, datetime
+
+    return datetime(2026, 12, 1, tzinfo=UTC)
