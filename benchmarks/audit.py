@@ -163,7 +163,7 @@ def exported(engine, events_wanted: int) -> None:
     from campaigns.spec import CampaignSpec, load_spec
     from campaigns.status import Status
     from ledger.audit.checkpoints import verifier_key
-    from ledger.export import export
+    from ledger.audit.export import export
     from ledger.handover import record_sent
     from ledger.messages import claim_batch
     from ledger.receipts import Inbound, digest, drain_all, store

@@ -39,7 +39,7 @@ _RISKY_FIRST = frozenset("=+-@\t\r'")
 #: a sign, digits and a point cannot call a function, reach a link or run a command.
 #: ``[0-9]``, not ``\d``: other scripts' digits are not numbers to a spreadsheet.
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
-#: The same rule in PostgreSQL's regular expressions (``ledger.export`` builds CSV rows in
+#: The same rule in PostgreSQL's regular expressions (``ledger.recipients_csv`` builds CSV rows in
 #: SQL and must write the same bytes); a test holds both to the same answers.
 SQL_RISKY_FIRST = "^[-=+@\t\r']"
 SQL_PLAIN_NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"

@@ -149,35 +149,43 @@ def seal(
     with engine.begin() as conn:
         if not lock_sealers(conn, wait):
             return 0
-        seq, previous, last_event = _head(conn)
-        after = None if everywhere else max(0, last_event - STRAGGLER_WINDOW)
-        rows = _unsealed(conn, after, limit)
-        if not rows:
-            return 0
-        at, first, hashes = now(), seq + 1, []
-        for row in rows:
-            previous = link(previous, row)
-            hashes.append(previous)
-        ids = [row.id for row in rows]
-        # Equivalent mutant: both branches write the same seals, PostgreSQL's in one statement.
-        if conn.dialect.name == "postgresql":  # pragma: no mutate
-            # One statement: a pass seals up to 20,000 events, and the housekeeper shares
-            # the machine with the sending loop (row by row: half of the pass's CPU).
-            params = {"first": first, "ids": ids, "hashes": hashes, "at": at}
-            conn.exec_driver_sql(_PG_SEALS, params)
-        else:
-            values = [
-                {
-                    # Equivalent mutant: without "seq", SQLite's rowid gives the same number.
-                    "seq": first + i,  # pragma: no mutate
-                    "event_id": event_id,
-                    "hash": hashes[i],
-                    "sealed_at": at,
-                }
-                for i, event_id in enumerate(ids)
-            ]
-            conn.execute(seals.insert(), values)
-        return len(ids)
+        return seal_in(conn, limit, everywhere)
+
+
+def seal_in(conn: Connection, limit: int = PASS_LIMIT, everywhere: bool = False) -> int:
+    """One sealing pass (``seal``) in the caller's transaction, which holds the sealers'
+    lock (``lock_sealers``): what it seals commits with the caller's work (an export
+    seals its own event in the transaction that holds the recipients still). Returns
+    how many were sealed."""
+    seq, previous, last_event = _head(conn)
+    after = None if everywhere else max(0, last_event - STRAGGLER_WINDOW)
+    rows = _unsealed(conn, after, limit)
+    if not rows:
+        return 0
+    at, first, hashes = now(), seq + 1, []
+    for row in rows:
+        previous = link(previous, row)
+        hashes.append(previous)
+    ids = [row.id for row in rows]
+    # Equivalent mutant: both branches write the same seals, PostgreSQL's in one statement.
+    if conn.dialect.name == "postgresql":  # pragma: no mutate
+        # One statement: a pass seals up to 20,000 events, and the housekeeper shares
+        # the machine with the sending loop (row by row: half of the pass's CPU).
+        params = {"first": first, "ids": ids, "hashes": hashes, "at": at}
+        conn.exec_driver_sql(_PG_SEALS, params)
+    else:
+        values = [
+            {
+                # Equivalent mutant: without "seq", SQLite's rowid gives the same number.
+                "seq": first + i,  # pragma: no mutate
+                "event_id": event_id,
+                "hash": hashes[i],
+                "sealed_at": at,
+            }
+            for i, event_id in enumerate(ids)
+        ]
+        conn.execute(seals.insert(), values)
+    return len(ids)
 
 
 @dataclass

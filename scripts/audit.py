@@ -249,7 +249,7 @@ def export(
     now (LOA_AUDIT_SIGNING_KEY), each recipient's final state (numbers masked) and a
     stand-alone checker. The auditor runs `python3 verify_export.py --key VERIFIER_KEY`
     in the folder (Python's standard library, and cryptography or openssl)."""
-    from ledger.export import export as write_export
+    from ledger.audit.export import export as write_export
 
     loaded = settings()
     seed = loaded.signing_seed()
@@ -271,10 +271,11 @@ def export(
     out.print(
         f"xuất · exported {fmt.count(manifest['events'])} events, "
         f"{fmt.count(sum(manifest['statuses'].values()))} recipients to {folder}; "
-        f"checkpoint {point['size']} events, root {_base64(point['root'])}"
+        f"checkpoint {point['size']} events, root {point['root']}"
     )
+    again = f" --since {since}" if since is not None else ""
     out.print(
-        f"check it: python3 {folder / 'verify_export.py'} --key {manifest['verifier_key']}",
+        f"check it: python3 {folder / 'verify_export.py'} --key {manifest['verifier_key']}{again}",
         markup=False,
         highlight=False,
     )

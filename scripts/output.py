@@ -187,7 +187,7 @@ _BAD_INPUT_ERRORS = (
     ("campaigns.plan", "PlanError"),
     ("providers", "ProviderConfigError"),
     ("ledger.summary", "CampaignStateError"),
-    ("ledger.export", "ExportError"),
+    ("ledger.audit.export", "ExportError"),
     ("ledger.reports.campaign", "ReportError"),
     ("ledger.retention", "RetentionError"),
 )

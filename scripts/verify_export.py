@@ -21,25 +21,30 @@ It prints ``OK`` and the checkpoint it verified against, and exits 0, when:
    ``leaf = SHA-256(0x00 || event as canonical JSON)`` (keys sorted, no spaces, UTF-8),
    and its inclusion proof leads from the leaf to the checkpoint's root (RFC 9162,
    section 2.1.3.2), with ``node = SHA-256(0x01 || left || right)``;
-3. every event is of the exported campaign; the last is the export's own event, sealed
-   into the log before the checkpoint was signed, which commits to how many events came
-   before it and the SHA-256 of their leaves, and to ``recipients.csv`` (how many rows,
-   and the SHA-256 of their ``message_id,status`` lines): an event left out or added, a
-   row edited, added or dropped no longer matches it;
+3. every event is of the exported campaign; the last is the export's own event, at the
+   leaf the signed checkpoint names (its line ``export N``), which commits to how many
+   of the campaign's events came before it and the SHA-256 of their leaves, and to
+   ``recipients.csv`` (its rows, and the SHA-256 of the whole file): an event left out
+   or added, a byte of the file changed, no longer matches it (keep the file as you
+   received it; open a copy in a spreadsheet); the rows are as many as the campaign's
+   launch and arrivals made (their ``planned`` and ``welcomes``);
 4. each recipient's events, in log order, move it from ``queued`` step by step, each as
-   Loa's status rules allow and from where the one before left it, to the status its
-   row shows (or, for a campaign still sending, to a later one: the export read the
-   recipients first); a move no rule allows (``undelivered`` to ``delivered``) is a
-   made-up event;
+   Loa's status rules allow and from where the one before left it; its row is where
+   they leave it: its status, the provider of its last claim, the error code of its
+   last move, when it was sent and when it ended (the export read the rows and wrote
+   its own event while nothing could move them); a move no rule allows (``undelivered``
+   to ``delivered``) is a made-up event;
 5. with ``--since`` (or the ``consistency.json`` the export carries), the older
    checkpoint's tree is a prefix of this one (RFC 9162, section 2.1.4.2).
 
 Otherwise it prints ``BROKEN:`` and what does not hold, and exits 1; it exits 2 when it
 cannot check at all (no ``--key``; a file that cannot be read; no ``cryptography`` and
-no ``openssl``), saying why.
+no ``openssl``; a ``--since`` other than the checkpoint the export was made from),
+saying why.
 
-Compare the checkpoint it prints with the one you were sent (a daily report carries one):
-the same name, size and root mean the same log.
+Compare the checkpoint it prints with the one you were sent with the export: the same
+name, size and root mean the same log. The log's size counts every event of every
+campaign; the export holds only this campaign's.
 
 A CSV cell a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, a tab or a
 carriage return first, unless wholly a number) was written with a leading quote, as was
@@ -51,6 +56,7 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -60,7 +66,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-FORMAT = "loa-audit-export-v2"
+FORMAT = "loa-audit-export-v3"
 #: Files larger than this are not an export's (a checkpoint is under 1 KiB).
 LIMITS = {"manifest.json": 1 << 20, "checkpoint.txt": 1 << 16, "consistency.json": 1 << 20}
 FINAL = {"delivered", "undelivered", "failed", "expired", "unknown", "cancelled"}
@@ -170,7 +176,9 @@ def read_checkpoint(text: str, where: str) -> dict:
             except ValueError:
                 raise Broken(f"{where}: a signature that is not base64") from None
     time = next((line[5:] for line in lines[3:] if line.startswith("time ")), "no time")
+    export = next((line[7:] for line in lines[3:] if line.startswith("export ")), None)
     return {"origin": lines[0], "size": int(lines[1]), "root": root, "time": time,
+            "export": int(export) if export and export.isdigit() else None,
             "body": (body + "\n").encode(), "signatures": signed}  # fmt: skip
 
 
@@ -277,10 +285,14 @@ def plain(cell: str) -> str:
 
 def check_events(folder: Path, checkpoint: dict, campaign: str) -> dict:
     """Every event included in the checkpoint's tree and of the campaign; the last one the
-    export's own, whose commitments the events before it must match. Returns each
-    message's events in log order, and the export event's commitments."""
+    export's own, at the leaf the checkpoint names, whose commitments the events before
+    it must match. Returns each message's events in log order, the export event's
+    commitments, and how many recipients the launch and arrivals made."""
+    own = checkpoint["export"]
+    if own is None:
+        raise Broken("checkpoint.txt: names no export event (no line 'export N'): not an export's")
     by_message: dict = defaultdict(list)
-    last, hashed, count, committed = -1, hashlib.sha256(), 0, None
+    last, hashed, count, committed, made = -1, hashlib.sha256(), 0, None, 0
     with regular(folder / "events.jsonl").open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             where = f"events.jsonl line {number}"
@@ -293,8 +305,8 @@ def check_events(folder: Path, checkpoint: dict, campaign: str) -> dict:
                 detail = event.get("detail") or {}
             except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
                 raise Broken(f"{where}: not an event as an export writes it") from None
-            if not isinstance(index, int) or index <= last:
-                raise Broken(f"{where}: events out of log order, or twice")
+            if not isinstance(index, int) or index <= last or index > own:
+                raise Broken(f"{where}: events out of log order, twice, or after the export's")
             last = index
             leaf = leaf_hash(canonical(event))
             if root_from_inclusion(leaf, index, checkpoint["size"], proof) != checkpoint["root"]:
@@ -303,79 +315,108 @@ def check_events(folder: Path, checkpoint: dict, campaign: str) -> dict:
                 )
             if event.get("campaign_id") != campaign:
                 raise Broken(f"{where}: an event of another campaign")
-            # The export's own event commits to every event before it; an earlier
-            # export's, to fewer: that one is an event like any other.
-            if (
-                isinstance(detail, dict)
-                and detail.get("action") == "export"
-                and (detail.get("events"), detail.get("events_digest"))
-                == (count, hashed.hexdigest())
-            ):
+            if index == own:  # the export's own: the checkpoint signed its place
+                if not isinstance(detail, dict) or detail.get("action") != "export":
+                    raise Broken(f"{where}: the checkpoint's export event is not an export's")
+                if (detail.get("events"), detail.get("events_digest")) != (
+                    count, hashed.hexdigest()
+                ):  # fmt: skip
+                    raise Broken(
+                        f"events.jsonl: {count} events before the export's own, not those it "
+                        f"committed to ({detail.get('events')}): some were left out or added"
+                    )
                 committed = {**detail, "at": event.get("at")}
                 continue
             hashed.update(leaf)
             count += 1
             if event.get("message_id") is not None:
                 by_message[event["message_id"]].append((number, event))
+            elif event.get("source") == "planner" and isinstance(detail, dict):
+                made += int(detail.get("planned") or 0) + int(detail.get("welcomes") or 0)
     if committed is None:
         raise Broken(
-            f"events.jsonl: no export event commits to these {count} events: some were "
-            "left out, added, or the file is not the export's"
+            f"events.jsonl: ends before the export's own event (leaf {own} in the "
+            "checkpoint): events were left out, or the file is another export's"
         )
-    return {"by_message": by_message, "events": count, "export": committed}
+    return {"by_message": by_message, "events": count, "export": committed, "made": made}
 
 
-def check_recipients(folder: Path, by_message: dict, export: dict) -> dict:
-    """Each recipient's events move it as the rules allow to the status its row shows;
-    the rows are those the export event committed to. Returns the count per status."""
-    statuses: dict = defaultdict(int)
-    hashed, count = hashlib.sha256(), 0
-    with regular(folder / "recipients.csv").open(encoding="utf-8-sig", newline="") as handle:
-        try:
-            for row in csv.DictReader(handle):
-                count += 1
-                message, status = plain(row["message_id"]), plain(row["status"])
-                hashed.update(f"{message},{status}\n".encode())
-                statuses[status] += 1
-                replay(int(message), status, by_message.pop(int(message), []))
-        except (csv.Error, KeyError, ValueError) as exc:
-            raise Broken(
-                f"recipients.csv row {count}: not as an export writes it ({exc})"
-            ) from None
-    if (count, hashed.hexdigest()) != (export.get("recipients"), export.get("recipients_digest")):
+def check_recipients(folder: Path, found: dict) -> dict:
+    """The rows are those the export event committed to (the whole file), as many as the
+    campaign made, each where its events leave it. Returns the count per status."""
+    export, by_message = found["export"], found["by_message"]
+    data = regular(folder / "recipients.csv").read_bytes()
+    if hashlib.sha256(data).hexdigest() != export.get("recipients_digest"):
         raise Broken(
-            f"recipients.csv: {count} rows, not the {export.get('recipients')} the export's "
-            "event committed to, or rows were edited"
+            "recipients.csv: not the file the export's event committed to: edited (or "
+            "saved again by a spreadsheet: check the copy you received)"
+        )
+    statuses: dict = defaultdict(int)
+    count = 0
+    rows = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
+    try:
+        for count, row in enumerate(rows, start=1):
+            cells = {name: plain(value or "") for name, value in row.items() if name}
+            message = int(cells["message_id"])
+            statuses[cells["status"]] += 1
+            replay(message, cells, by_message.pop(message, []), count)
+    except (csv.Error, KeyError, ValueError) as exc:
+        raise Broken(f"recipients.csv row {count}: not as an export writes it ({exc})") from None
+    if count != found["made"]:
+        raise Broken(
+            f"recipients.csv: {count} recipients, but the campaign's launch and arrivals made "
+            f"{found['made']}: rows were added or dropped before the export"
         )
     if by_message:
         raise Broken(f"events.jsonl: events of message {min(by_message)}, not in recipients.csv")
     return dict(statuses)
 
 
-def replay(message: int, status: str, events: list) -> None:
+def replay(message: int, row: dict, events: list, number: int) -> None:
     """The message's events, in log order, from ``queued``: each from where the last left
-    it, each a move the rules allow; its row's status is one it passed through (the last,
-    unless events came while the export was written)."""
-    state, path = "queued", ["queued"]
-    for number, event in events:
+    it, each a move the rules allow; its row where the last left it."""
+    state = "queued"
+    left = {"provider": None, "error_code": "", "sent_at": "", "final_at": ""}
+    for line, event in events:
         moved_from, moved_to = event.get("from_status"), event.get("to_status")
         if moved_from != state:
             raise Broken(
-                f"events.jsonl line {number}: message {message} moves from {moved_from}, "
+                f"events.jsonl line {line}: message {message} moves from {moved_from}, "
                 f"but its events left it {state}: an event is missing"
             )
         if moved_to not in MOVES.get(state, set()):
             raise Broken(
-                f"events.jsonl line {number}: message {message} moves from {state} to "
+                f"events.jsonl line {line}: message {message} moves from {state} to "
                 f"{moved_to}, which no rule allows: a made-up event"
             )
         state = moved_to
-        path.append(state)
-    if status not in path:
+        left.update(code_left(event), final_at=event.get("at") if state in FINAL else "")
+        if state == "sending" and (event.get("detail") or {}).get("provider"):
+            left["provider"] = event["detail"]["provider"]
+        if state == "sent":
+            left["sent_at"] = event.get("at")
+    if row["status"] != state:
         raise Broken(
-            f"recipients.csv: message {message} shows {status}, its events leave it {state}: "
-            "the row or the events were altered"
+            f"recipients.csv row {number}: message {message} shows {row['status']}, its "
+            f"events leave it {state}: the row or the events were altered"
         )
+    for name, value in left.items():
+        if value is not None and row[name] != value:
+            raise Broken(
+                f"recipients.csv row {number}: message {message}'s {name} is "
+                f"{row[name] or 'empty'}, its events say {value or 'empty'}: altered"
+            )
+
+
+def code_left(event: dict) -> dict:
+    """The error code a move leaves on its message (Loa's ``ledger.audit.verify``): a
+    cancellation's is ``campaign_cancelled``; a receipt explains only an undelivered
+    message; any other move leaves its code, cut to 32 characters."""
+    if event.get("to_status") == "cancelled":
+        return {"error_code": "campaign_cancelled"}
+    if event.get("source") == "receipt" and event.get("to_status") != "undelivered":
+        return {"error_code": ""}
+    return {"error_code": (event.get("code") or "")[:32]}
 
 
 def verify(folder: Path, key_text: str, since: Path | None) -> str:
@@ -390,12 +431,15 @@ def verify(folder: Path, key_text: str, since: Path | None) -> str:
     key = read_key(key_text)
     check_signature(checkpoint, key, "checkpoint.txt")
     found = check_events(folder, checkpoint, campaign)
-    statuses = check_recipients(folder, found["by_message"], found["export"])
+    statuses = check_recipients(folder, found)
     said = []
     proof_file = folder / "consistency.json"
     if since is not None or proof_file.exists():
         if not proof_file.exists():
-            raise Broken("--since: the export carries no consistency.json (export it with --since)")
+            raise Unchecked(
+                "--since: the export carries no consistency.json: ask for an export made "
+                "with --since the checkpoint you hold (loa audit export --since FILE)"
+            )
         try:
             proof = json.loads(read_text(proof_file))
             older = read_checkpoint(str(proof["since"]), "consistency.json")
@@ -408,7 +452,11 @@ def verify(folder: Path, key_text: str, since: Path | None) -> str:
         if since is not None:
             held = read_checkpoint(since.read_text(encoding="utf-8"), str(since))
             if (held["size"], held["root"]) != (older["size"], older["root"]):
-                raise Broken(f"consistency.json proves from another checkpoint than {since}")
+                raise Unchecked(
+                    f"the export proves the log extends a checkpoint of {older['size']} "
+                    f"events ({older['time']}), not yours of {held['size']} ({held['time']}): "
+                    "ask for an export made with --since the checkpoint you hold"
+                )
             yours = f"your checkpoint of {held['size']} events ({held['time']})"
         check_signature(older, key, "consistency.json")
         check_consistency(older["size"], checkpoint["size"], hashes, older["root"],
@@ -421,9 +469,10 @@ def verify(folder: Path, key_text: str, since: Path | None) -> str:
         f"(the export's own event, {export.get('at')}, commits to them); "
         f"{sum(statuses.values())} recipients ({counts}), each where its events led it"
         + "".join(f"; {s}" for s in said)
-        + f"\nverified against: {checkpoint['origin']} size {checkpoint['size']} root "
-        f"{base64.b64encode(checkpoint['root']).decode()} ({checkpoint['time']}), signed by "
-        f"the key you gave\ncompare it with the checkpoint you were sent"
+        + f"\nverified against the checkpoint signed by the key you gave, {checkpoint['time']}:"
+        f"\n  name {checkpoint['origin']}\n  size {checkpoint['size']} (every event of the "
+        f"log, all campaigns)\n  root {base64.b64encode(checkpoint['root']).decode()}"
+        "\ncompare its name, size and root with the checkpoint.txt you were sent"
     )
 
 

@@ -34,10 +34,10 @@ def actor() -> str | None:
         return None
 
 
-def record_action(conn: Connection, action: str, campaign_id: str = LEDGER, **detail: Any) -> None:
+def record_action(conn: Connection, action: str, campaign_id: str = LEDGER, **detail: Any) -> int:
     """Write the event of an operator's ``action`` in the caller's transaction, with its
-    ``detail`` (counts, names; never a number) and who took it."""
-    conn.execute(
+    ``detail`` (counts, names; never a number) and who took it. Returns the event's id."""
+    inserted = conn.execute(
         events.insert().values(
             campaign_id=campaign_id,
             at=now(),
@@ -45,3 +45,4 @@ def record_action(conn: Connection, action: str, campaign_id: str = LEDGER, **de
             detail={"action": action, "by": actor(), **detail},
         )
     )
+    return int(inserted.inserted_primary_key[0])

@@ -3,7 +3,7 @@ on a phone and prints on A4, written for the official it is forwarded to: what w
 by whom, when, to whom, what became of it, and whether the log behind it holds.
 
 Every value is escaped; numbers are masked before they get here
-(``ledger.export.recipient_rows``). Every breakdown table ends with a total equal to the
+(``ledger.recipients_csv.recipient_rows``). Every breakdown table ends with a total equal to the
 summary's (``ledger.reports.campaign``). Styles: ``report.css``; charts: ``charts``; words
 and number formats: ``words``.
 """

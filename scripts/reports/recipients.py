@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 
 from scripts.reports.words import STATES
 
-#: The columns in Vietnamese, in ``ledger.export.RECIPIENT_COLUMNS`` order.
+#: The columns in Vietnamese, in ``ledger.recipients_csv.RECIPIENT_COLUMNS`` order.
 HEADERS_VI = ("Mã tin", "Số điện thoại (đã che)", "Quốc gia", "Nhà mạng", "Nhà cung cấp",
               "Trạng thái", "Mã lỗi", "Số lần thử gửi", "Gửi lúc (giờ Việt Nam, UTC+7)",
               "Kết quả lúc (giờ Việt Nam, UTC+7)")  # fmt: skip
@@ -26,9 +26,9 @@ XLSX_TIME = {"vi": "dd/mm/yyyy hh:mm:ss", "en": "yyyy-mm-dd hh:mm:ss"}
 
 def headers(words: dict[str, str], workbook: bool = False) -> tuple[str, ...]:
     """The columns' titles in the report's language; in English the machine names
-    (``ledger.export.RECIPIENT_COLUMNS``), the workbook's times saying their zone (a
+    (``ledger.recipients_csv.RECIPIENT_COLUMNS``), the workbook's times saying their zone (a
     date cell carries no offset)."""
-    from ledger.export import RECIPIENT_COLUMNS
+    from ledger.recipients_csv import RECIPIENT_COLUMNS
 
     if words["lang"] == "vi":
         return HEADERS_VI
@@ -48,9 +48,9 @@ def labels(words: dict[str, str]) -> dict[str, str] | None:
 
 def write_csv(engine: Any, handle: BinaryIO, campaign_id: str, words: dict[str, str]) -> None:
     """The recipients' CSV to the open file ``handle`` (a BOM first: Excel reads UTF-8
-    then), times in Vietnam (``ledger.export.local_time``); on PostgreSQL made by the
+    then), times in Vietnam (``ledger.recipients_csv.local_time``); on PostgreSQL made by the
     server (``COPY``)."""
-    from ledger.export import write_recipients
+    from ledger.recipients_csv import write_recipients
 
     write_recipients(
         engine, handle, campaign_id, bom=True, header=headers(words), labels=labels(words),
@@ -72,7 +72,7 @@ def sheet_rows(
     each time a date cell in Vietnam's time, shown the report language's way."""
     from openpyxl.cell import WriteOnlyCell
 
-    from ledger.export import recipient_rows
+    from ledger.recipients_csv import recipient_rows
 
     shape, anchor = XLSX_TIME[words["lang"]], book.worksheets[0]
 

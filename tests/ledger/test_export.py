@@ -14,10 +14,10 @@ import sqlalchemy as sa
 
 from ledger.audit import checkpoints as notes
 from ledger.audit.checkpoints import public_of, verifier_key
+from ledger.audit.export import ExportError, export
 from ledger.audit.log import make_checkpoint
 from ledger.audit.verify import verify_log
 from ledger.chain import seal_all
-from ledger.export import ExportError, export
 from tests.ledger.test_audit_tamper import campaign_with_events_again
 from tests.ledger.test_chain import SPEC, campaign_with_events
 
@@ -66,7 +66,10 @@ def test_an_export_verifies_alone_and_prints_its_checkpoint(engine, tmp_path):
     result = check(folder)
     assert result.returncode == 0, result.stdout
     assert result.stdout.startswith("OK: 16 events of bluezone-ninh-thuan-2020, each in the log")
-    assert f"verified against: {ORIGIN} size 17 root " in result.stdout
+    signed = notes.parse((folder / "checkpoint.txt").read_text())
+    assert signed.extensions[-1] == "export 16"  # the export's own event, its last leaf
+    assert f"\n  name {ORIGIN}\n  size 17 (every event" in result.stdout
+    assert f"\n  root {manifest['checkpoint']['root']}\n" in result.stdout  # base64
     assert "(queued 5, sending 5)" in result.stdout
     assert "signed by the key you gave" in result.stdout
     numbers = (folder / "recipients.csv").read_text(encoding="utf-8")
@@ -133,15 +136,16 @@ def resign(folder: Path) -> None:
     [
         (edit_event(3, to_status="delivered"), "not in the log: altered or made up"),
         # Message 1's claim (queued -> sending), then its release (sending -> queued).
-        (drop_line(1), "no export event commits to these 16 events: some were left out"),
-        (drop_line(11), "no export event commits to these 16 events: some were left out"),
-        (drop_line(16), "no export event commits to these 16 events"),  # the export's own
-        (edit_recipients(",queued,", ",delivered,"), "shows delivered, its events leave it queued"),
+        (drop_line(1), "15 events before the export's own, not those it committed to (16)"),
+        (drop_line(11), "15 events before the export's own, not those it committed to (16)"),
+        (drop_line(16), "ends before the export's own event (leaf 16"),  # the export's own
+        (edit_recipients(",queued,", ",delivered,"), "not the file the export's event committed"),
+        (edit_recipients("\n", "\r\n"), "not the file the export's event committed to"),
         (relabel, "events.jsonl line 5 (event 5): not in the log"),
         (resign, "not by the key you gave"),
     ],
     ids=["event edited", "event dropped", "last event dropped", "export event dropped",
-         "row edited", "relabelled", "re-signed"],
+         "row edited", "line ends changed", "relabelled", "re-signed"],
 )  # fmt: skip
 def test_a_forged_export_is_caught(engine, tmp_path, forge, needle):
     folder = exported(engine, tmp_path)
@@ -170,13 +174,72 @@ def test_an_event_made_up_in_the_database_before_the_export_is_named(engine, tmp
     assert "message 1 moves from queued to delivered, which no rule allows" in result.stdout
 
 
-def test_a_recipients_file_cut_short_no_longer_adds_up_to_the_launch(engine, tmp_path):
+def test_a_recipients_file_cut_short_is_not_the_one_committed_to(engine, tmp_path):
     folder = exported(engine, tmp_path)
     rows = (folder / "recipients.csv").read_text().splitlines(True)
     (folder / "recipients.csv").write_text("".join(rows[:1] + rows[2:]))
     result = check(folder)
     assert result.returncode == 1
-    assert "recipients.csv: 9 rows, not the 10 the export's event committed to" in result.stdout
+    assert "recipients.csv: not the file the export's event committed to" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("sql", "needle"),
+    [
+        # Rows added behind the log: sealed into the export as they are, and counted.
+        (
+            "INSERT INTO messages (campaign_key, list_row, recipient, country, language, "
+            "encoding, parts, batch, status, provider, attempts) SELECT campaign_key, 99, "
+            "'+84912999999', country, language, encoding, parts, batch, 'queued', provider, 0 "
+            "FROM messages LIMIT 1",
+            "recipients.csv: 11 recipients, but the campaign's launch and arrivals made 10",
+        ),
+        ("UPDATE messages SET status = 'queued' WHERE id = 7", "shows queued, its events leave it sending"),
+        ("UPDATE messages SET error_code = 'invalid_number' WHERE id = 1", "message 1's error_code is invalid_number, its events say tạm dừng"),
+        ("UPDATE messages SET provider = 'elsewhere' WHERE id = 1", "message 1's provider is elsewhere, its events say sandbox"),
+        ("UPDATE messages SET final_at = sent_at WHERE id = 1", ""),
+    ],
+    ids=["row added", "status", "error code", "provider", "untouched times"],
+)  # fmt: skip
+def test_rows_altered_in_the_database_before_the_export_are_named_by_the_checker(
+    engine, tmp_path, sql, needle
+):
+    """The administrator edits rows, then exports: the file is what the export's event
+    committed to, and each row is held to where its events leave it."""
+    from tests.ledger.test_audit_tamper import tamper
+
+    campaign_with_events(engine)
+    tamper(engine, sql)
+    folder = tmp_path / "export"
+    export(engine, folder, SPEC.id, ORIGIN, SEED)
+    result = check(folder)
+    if not needle:  # both NULL: nothing changed, and nothing is named
+        assert result.returncode == 0, result.stdout
+        return
+    assert result.returncode == 1 and needle in result.stdout, result.stdout
+
+
+def test_a_campaign_exported_again_verifies_and_its_earlier_export_cannot_stand_in(
+    engine, tmp_path
+):
+    """A second export of a campaign verifies (the checkpoint names its own event, not
+    the first export's); and the second cut back to the first export's event, with the
+    first's recipients, is caught: the events after it were left out."""
+    from ledger.messages import cancel_campaign
+
+    first = exported(engine, tmp_path)
+    cancel_campaign(engine, SPEC.id)
+    second = tmp_path / "again"
+    export(engine, second, SPEC.id, ORIGIN, SEED)
+    result = check(second)
+    assert result.returncode == 0, result.stdout
+    assert "cancelled 5" in result.stdout
+    first_export = len(lines(first)) - 1
+    rewrite(second, lines(second)[: first_export + 1])
+    (second / "recipients.csv").write_bytes((first / "recipients.csv").read_bytes())
+    cut = check(second)
+    assert cut.returncode == 1, cut.stdout
+    assert "ends before the export's own event" in cut.stdout
 
 
 def test_a_checkpoint_held_before_is_proved_a_prefix_of_the_log(engine, tmp_path):
@@ -213,6 +276,33 @@ def test_an_export_since_a_checkpoint_the_log_no_longer_extends_is_refused(engin
     with pytest.raises(ExportError, match="not a checkpoint this log signed, or altered"):
         export(engine, tmp_path / "z", SPEC.id, ORIGIN, SEED, elsewhere)
     assert not any((tmp_path / name).exists() for name in ("x", "y", "z"))
+    with engine.connect() as conn:  # nor in the log: no export event, no checkpoint
+        assert conn.scalar(sa.text("SELECT count(*) FROM checkpoints")) == 1
+        assert not conn.scalar(sa.text("SELECT count(*) FROM events WHERE source = 'operator'"))
+
+
+def test_a_checkpoint_other_than_the_one_exported_from_is_not_verified_rather_than_broken(
+    engine, tmp_path
+):
+    """An auditor holding another checkpoint than the one the export proves from has a
+    mismatch to sort out with the carrier, not proof of tampering: exit 2, both named."""
+    campaign_with_events(engine)
+    seal_all(engine)
+    held = make_checkpoint(engine, ORIGIN, SEED)
+    (tmp_path / "held.txt").write_text(held.text)
+    campaign_with_events_again(engine)
+    seal_all(engine)
+    other = make_checkpoint(engine, ORIGIN, SEED)
+    (tmp_path / "other.txt").write_text(other.text)
+    plain, proved = tmp_path / "plain", tmp_path / "proved"
+    export(engine, plain, SPEC.id, ORIGIN, SEED)
+    export(engine, proved, SPEC.id, ORIGIN, SEED, held)
+    result = check(plain, "--since", str(tmp_path / "held.txt"))
+    assert result.returncode == 2 and "carries no consistency.json" in result.stdout
+    result = check(proved, "--since", str(tmp_path / "other.txt"))
+    assert result.returncode == 2, result.stdout
+    assert f"extends a checkpoint of {held.size} events" in result.stdout
+    assert f"not yours of {other.size}" in result.stdout
 
 
 def test_an_export_never_overwrites_and_leaves_nothing_half_written(engine, tmp_path):
@@ -229,8 +319,8 @@ def test_an_export_never_overwrites_and_leaves_nothing_half_written(engine, tmp_
 @pytest.mark.postgres
 def test_postgresql_copy_writes_the_same_recipients_file_as_python(postgres_url, tmp_path):
     from ledger.db import make_engine
-    from ledger.export import write_recipients
     from ledger.migrate import upgrade
+    from ledger.recipients_csv import write_recipients
     from ledger.schema import messages
     from tests.ledger.test_report import campaign
 

@@ -24,7 +24,9 @@ COLUMNS = ["Họ và tên", "Huyện/Thành phố"]
 DISTRICTS = ["Ninh Hải", "Bác Ái", "Ninh Hải", "Thuận Nam", "Ninh Hải", "Bác Ái"]
 
 
-def campaign(engine, before_receipts: Callable[[], None] = lambda: None) -> None:
+def campaign(
+    engine, before_receipts: Callable[[], None] = lambda: None, failure_code: str = "108"
+) -> None:
     """Six recipients: five taken by the provider (three delivered, one undelivered, one
     still sent), one refused; ``before_receipts`` runs between the sends and the receipts."""
     phones = ["0961234567", "0912345678", "0901234567", "0987654321", "0971234567", "+821012345678"]
@@ -35,7 +37,7 @@ def campaign(engine, before_receipts: Callable[[], None] = lambda: None) -> None
     record(engine, SPEC, rows, COLUMNS)
     claimed = claim_batch(engine, SPEC.id, 1)
     record_sent(engine, SPEC.id, [(m.id, f"P{m.id}") for m in claimed[:5]])
-    record_outcome(engine, claimed[5].id, Status.FAILED, "worker", "108")
+    record_outcome(engine, claimed[5].id, Status.FAILED, "worker", failure_code)
     before_receipts()
     for message in claimed[:3]:
         apply_receipt(engine, "sandbox", f"P{message.id}", Status.DELIVERED, None)
