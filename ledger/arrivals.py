@@ -24,6 +24,7 @@ from campaigns.plan import PlannedMessage
 from campaigns.spec import CampaignSpec
 from campaigns.status import Status
 from campaigns.stream import fields_json
+from ledger.audit.rows import rows_digest
 from ledger.bulk import insert_rows
 from ledger.intake import MESSAGE_COLUMNS
 from ledger.schema import UtcDateTime, arrival_events, campaigns, events, messages, now, visitors
@@ -131,6 +132,7 @@ def add_welcomes(
     (batches, intake) = conn.execute(
         sa.select(campaigns.c.batches, campaigns.c.intake).where(campaigns.c.key == key)
     ).one()
+    first = batches + 1
     made: list[tuple[int, str, Any]] = []
     rows = []
     queued = Status.QUEUED.value
@@ -163,7 +165,13 @@ def add_welcomes(
                 at=now(),
                 source="planner",
                 to_status=queued,
-                detail={"arrivals": counts, "welcomes": len(rows)},
+                # This arrival's rows, by their batches, bound to the log (ledger.audit.rows).
+                detail={
+                    "arrivals": counts,
+                    "welcomes": len(rows),
+                    "batches": [first, batches],
+                    "rows_digest": rows_digest(conn, key, (first, batches)),
+                },
             )
         )
     return made

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from campaigns.plan import PlanSummary
 from campaigns.spec import CampaignSpec
 from campaigns.status import Status
-from ledger.audit.rows import rows_digest
+from ledger.audit.rows import rows_digest, spec_digest
 from ledger.bulk import insert_rows
 from ledger.schema import campaigns, events, messages, now, rejects
 
@@ -105,15 +105,18 @@ def record_campaign(
             ).first()
             if exists:
                 return Intake(campaign_id, created=False)
+            launched = {
+                "name": spec.name,
+                "category": spec.category.value,
+                "brandname": spec.brandname,
+                "provider": spec.provider,
+                "spec": spec.model_dump(mode="json"),
+                "list_name": list_name,
+            }
             key = conn.execute(
                 campaigns.insert().values(
                     id=campaign_id,
-                    name=spec.name,
-                    category=spec.category.value,
-                    brandname=spec.brandname,
-                    provider=spec.provider,
-                    spec=spec.model_dump(mode="json"),
-                    list_name=list_name,
+                    **launched,
                     list_columns=list_columns,
                     intake={},
                     state="running" if start_at is None else "scheduled",
@@ -154,8 +157,14 @@ def record_campaign(
                     at=now(),
                     source="planner",
                     to_status=queued,
-                    # Carriers and parts as planned, bound to the log (ledger.audit.rows).
-                    detail={"list": list_name, **counts, "rows_digest": rows_digest(conn, key)},
+                    # Carriers and parts as planned, the spec as launched, bound to the
+                    # log (ledger.audit.rows).
+                    detail={
+                        "list": list_name,
+                        **counts,
+                        "rows_digest": rows_digest(conn, key),
+                        "spec_digest": spec_digest(launched),
+                    },
                 )
             )
         return Intake(campaign_id, created=True, batches=tuple(batcher.made))

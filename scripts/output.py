@@ -188,6 +188,7 @@ _BAD_INPUT_ERRORS = (
     ("providers", "ProviderConfigError"),
     ("ledger.summary", "CampaignStateError"),
     ("ledger.audit.export", "ExportError"),
+    ("ledger.audit.verify", "ForeignKey"),
     ("ledger.reports.campaign", "ReportError"),
     ("ledger.retention", "RetentionError"),
 )

@@ -32,12 +32,15 @@ from campaigns.status import Status, can_move
 from ledger.audit import checkpoints as notes
 from ledger.audit.log import sealed
 from ledger.audit.merkle import Peaks, leaf_hash
-from ledger.audit.rows import rows_digest
+from ledger.audit.rows import NAMED, campaigns_agree, counted, replay
 from ledger.chain import GENESIS, Verdict, canonical, link_of, not_sealed, stamp
-from ledger.schema import campaigns, checkpoints, events, messages, verifications
+from ledger.schema import checkpoints, events, messages, verifications
 
-#: Messages whose rows disagree with their events, named one by one at most this many.
-NAMED = 20
+
+class ForeignKey(ValueError):
+    """The key given to check signatures by signed none of the ledger's checkpoints: a
+    mistyped key or log name, another ledger's key, or checkpoints all signed again with
+    another key. Not a verdict: nothing is recorded (the message says which keys)."""
 
 
 @dataclass
@@ -66,16 +69,48 @@ def verify_log(
 
     Returns:
         The verdict: ``broken`` for the chain, ``problems`` for everything else.
+
+    Raises:
+        ForeignKey: ``key`` signed none of the ledger's checkpoints (there are some).
     """
     verdict = Verdict()
     with engine.connect() as conn:
+        if key is not None:
+            _signs_some(conn, key, held)
         commitments = _commitments(conn, key, held, verdict)
         _walk(conn, commitments, verdict, page)
-        _replay(conn, verdict)
-        _counted(conn, verdict)
+        replay(conn, verdict)
+        counted(conn, verdict)
+        campaigns_agree(conn, verdict)
         if verdict.broken is None:  # past a break, nothing sealed can be counted on
             verdict.unsealed = _unsealed(conn)
     return verdict
+
+
+def _signs_some(conn: Connection, key: tuple[str, bytes], held: Sequence[notes.Checkpoint]) -> None:
+    """Raise ``ForeignKey`` when the ledger has checkpoints and ``key`` signed none of them
+    nor of those the auditor holds: every one would otherwise be named altered, for a
+    key or log name mistyped. (A checkpoint held and signed by the key shows it is the
+    right one: the ledger's, all signed by another, were signed again.)"""
+    kid = notes.key_id(*key)
+    if any((name, signed) == (key[0], kid) for note in held for name, signed, _ in note.signatures):
+        return
+    found: set[str] = set()
+    for (note,) in conn.execute(sa.select(checkpoints.c.note)):
+        try:
+            signatures = notes.parse(note).signatures
+        except notes.CheckpointError:
+            continue
+        if any((name, signed) == (key[0], kid) for name, signed, _ in signatures):
+            return
+        found.update(f"{name}+{signed.hex()}" for name, signed, _ in signatures)
+    if found:
+        raise ForeignKey(
+            f"the key {key[0]}+{kid.hex()} signed none of this ledger's checkpoints (they are "
+            f"signed by {', '.join(sorted(found))}): a mistyped key or LOA_AUDIT_LOG_NAME, or "
+            "another ledger's key; if it is the key the carrier gave you, every checkpoint "
+            "was signed again with another: treat the log as altered. Nothing was recorded."
+        )
 
 
 def _commitments(
@@ -232,105 +267,6 @@ def _check(found: list[_Commitment], peaks: Peaks, head: str, verdict: Verdict) 
             verdict.problems.append(
                 f"{commitment.label}: the chain's link at {peaks.size} is no longer the "
                 "head it recorded: rewritten"
-            )
-
-
-def _replay(conn: Connection, verdict: Verdict) -> None:
-    """Name the messages whose status is not the one their last event moved them to, or
-    whose error code is not the one that move left."""
-    last = (
-        sa.select(events.c.message_id, sa.func.max(events.c.id).label("last_id"))
-        .where(events.c.message_id.is_not(None))
-        .group_by(events.c.message_id)
-        .subquery()
-    )
-    logged = sa.func.coalesce(events.c.to_status, "queued")
-    code = _code_left(events)
-    query = (
-        sa.select(
-            messages.c.id,
-            campaigns.c.id.label("campaign"),
-            messages.c.status,
-            logged,
-            messages.c.error_code,
-            code,
-        )
-        .select_from(
-            messages.join(campaigns, campaigns.c.key == messages.c.campaign_key)
-            .outerjoin(last, last.c.message_id == messages.c.id)
-            .outerjoin(events, events.c.id == last.c.last_id)
-        )
-        .where(sa.or_(messages.c.status != logged, messages.c.error_code.is_distinct_from(code)))
-        .order_by(messages.c.id)
-    )
-    disagree = conn.execute(query.limit(NAMED + 1)).all()
-    for row in disagree[:NAMED]:
-        if row[2] != row[3]:
-            said, logged_as = f"says {row[2]}", f"say {row[3]}"
-        else:
-            said, logged_as = f"has the error code {row[4]!r}", f"say {row[5]!r}"
-        verdict.problems.append(
-            f"message {row[0]} (campaign {row[1]}): its row {said}, "
-            f"its events {logged_as}: the row was altered"
-        )
-    if len(disagree) > NAMED:
-        count = conn.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
-        verdict.problems.append(f"… {count - NAMED} more messages whose rows disagree")
-    verdict.messages = conn.scalar(sa.select(sa.func.count()).select_from(messages)) or 0
-
-
-def _code_left(event: sa.Table) -> sa.ColumnElement[Any]:
-    """The error code the message's last move left on its row (``None`` without an event):
-    a cancellation's is always ``campaign_cancelled`` (a bulk cancellation's events
-    once carried none); a receipt explains only an undelivered message; any other move
-    leaves its own code, cut to the column's 32 characters (``ledger.messages._move``,
-    ``ledger.receipts``, ``ledger.finaliser``)."""
-    return sa.case(
-        (event.c.to_status == "cancelled", "campaign_cancelled"),
-        (
-            sa.and_(event.c.source == "receipt", event.c.to_status != "undelivered"),
-            sa.null(),
-        ),
-        else_=sa.func.substr(event.c.code, 1, 32),
-    )
-
-
-def _counted(conn: Connection, verdict: Verdict) -> None:
-    """Each campaign has as many messages as its launch and arrivals said they made
-    (``planned``, ``welcomes`` in the planner's events): a message row added or deleted
-    behind the log is named by its campaign."""
-    said: dict[str, int] = {}
-    digests: dict[str, str] = {}
-    query = sa.select(events.c.campaign_id, events.c.detail).where(
-        events.c.source == "planner", events.c.message_id.is_(None)
-    )
-    for campaign_id, detail in conn.execute(query):
-        made = (detail or {}).get("planned", 0) + (detail or {}).get("welcomes", 0)
-        said[campaign_id] = said.get(campaign_id, 0) + int(made or 0)
-        if (detail or {}).get("rows_digest"):
-            digests[campaign_id] = detail["rows_digest"]
-    keys = dict(conn.execute(sa.select(campaigns.c.id, campaigns.c.key)).all())
-    for campaign_id, digest in sorted(digests.items()):
-        if campaign_id in keys and rows_digest(conn, keys[campaign_id]) != digest:
-            verdict.problems.append(
-                f"campaign {campaign_id}: its messages' carriers or parts are not those its "
-                "launch recorded: rows were altered"
-            )
-    counted = dict(
-        conn.execute(
-            sa.select(campaigns.c.id, sa.func.count(messages.c.id))
-            .select_from(campaigns.outerjoin(messages, messages.c.campaign_key == campaigns.c.key))
-            .group_by(campaigns.c.id)
-        ).all()
-    )
-    for campaign_id in sorted(set(said) | set(counted)):
-        there, made = counted.get(campaign_id, 0), said.get(campaign_id)
-        if made is None:
-            verdict.problems.append(f"campaign {campaign_id}: no launch in the log")
-        elif there != made:
-            verdict.problems.append(
-                f"campaign {campaign_id}: {there} messages, its launch made {made}: rows were "
-                "added or deleted"
             )
 
 

@@ -93,7 +93,10 @@ def test_many_altered_rows_are_counted_after_the_first_named(engine):
 def test_events_rewritten_and_rechained_no_longer_have_the_checkpoints_root(engine):
     checkpointed(engine)
     tamper(engine, "UPDATE events SET to_status = 'delivered' WHERE to_status = 'queued'")
-    tamper(engine, "UPDATE messages SET status = 'delivered' WHERE status = 'queued'")
+    tamper(
+        engine,
+        "UPDATE messages SET status = 'delivered', final_at = updated_at WHERE status = 'queued'",
+    )
     rechain(engine)
     verdict = verify_log(engine, KEY)
     assert verdict.broken is None  # the chain was made to hold again
@@ -355,12 +358,12 @@ def test_an_error_code_changed_behind_the_log_is_named_and_every_honest_code_hol
     tamper(engine, f"UPDATE messages SET error_code = NULL WHERE id = {failed}")
     problems = verify_log(engine).problems
     assert (
-        f"message {undelivered} (campaign {SPEC.id}): its row has the error code "
-        f"'invalid_number', its events say {long_code[:32]!r}: the row was altered"
+        f"message {undelivered} (campaign {SPEC.id}): its row's error code is "
+        f"invalid_number, its events say {long_code[:32]}: the row was altered"
     ) in problems
     assert (
-        f"message {failed} (campaign {SPEC.id}): its row has the error code None, its events "
-        "say 'invalid_number': the row was altered"
+        f"message {failed} (campaign {SPEC.id}): its row's error code is none, its events "
+        "say invalid_number: the row was altered"
     ) in problems
     assert len(problems) == 2, problems
 
@@ -393,3 +396,37 @@ def first_time():
     from datetime import UTC, datetime
 
     return datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def test_sent_and_final_times_moved_behind_the_log_are_named(engine):
+    """A report's first and last sends and its hours come from the rows' times: moved
+    back five hours, they are named; the rows as the ledger left them hold."""
+    from datetime import timedelta
+
+    from ledger.handover import record_sent
+    from ledger.messages import apply_receipt, claim_batch
+    from ledger.schema import messages
+    from tests.ledger.test_ledger import SPEC
+
+    campaign_with_events_plain(engine, 3)
+    first, second, _ = claim_batch(engine, SPEC.id, 1)
+    record_sent(engine, SPEC.id, [(first.id, "P1"), (second.id, "P2")])
+    apply_receipt(engine, SPEC.provider, "P2", Status.DELIVERED, None)
+    seal_all(engine)
+    assert verify_log(engine).ok, verify_log(engine).problems
+    with engine.begin() as conn:
+        times = dict(conn.execute(sa.select(messages.c.id, messages.c.sent_at)).all())
+        conn.execute(
+            messages.update()
+            .where(messages.c.id == first.id)
+            .values(sent_at=times[first.id] - timedelta(hours=5))
+        )
+        conn.execute(messages.update().where(messages.c.id == second.id).values(final_at=None))
+    problems = verify_log(engine).problems
+    assert len(problems) == 2, problems
+    assert problems[0].startswith(
+        f"message {first.id} (campaign {SPEC.id}): its row's sent time is "
+    )
+    assert problems[1].startswith(
+        f"message {second.id} (campaign {SPEC.id}): its row's final time is none, its events say 20"
+    )

@@ -26,7 +26,7 @@ from ledger.retention import (
     pseudonym,
 )
 from ledger.schema import arrival_events, messages, metadata, now, receipts, visitors
-from tests.helpers import record
+from tests.helpers import backdate, record
 from tests.ledger.test_finaliser import sent
 from tests.ledger.test_ledger import SPEC
 
@@ -42,12 +42,7 @@ def test_old_numbers_become_keyed_hmacs_and_the_chain_still_verifies(engine):
     ids = sent(engine)
     for message_id in ids[:4]:
         apply_receipt(engine, "sandbox", f"P{message_id}", Status.DELIVERED, None)
-    with engine.begin() as conn:  # four of them ended 100 days ago
-        conn.execute(
-            sa.update(messages)
-            .where(messages.c.id.in_(ids[:4]))
-            .values(final_at=now() - timedelta(days=100))
-        )
+    backdate(engine, timedelta(days=100), ids[:4])  # four of them ended 100 days ago
     seal_all(engine)
     head = verify(engine).head
     before = numbers(engine)
@@ -107,12 +102,8 @@ def personal_campaign(engine, count: int = 6) -> list[int]:
     )  # fmt: skip
     drain_all(engine)
     ids = sorted(m.id for m in claimed)
+    backdate(engine, OLD, ids[:-1])
     with engine.begin() as conn:
-        conn.execute(
-            sa.update(messages)
-            .where(messages.c.id.in_(ids[:-1]))
-            .values(sent_at=now() - OLD, final_at=now() - OLD)
-        )
         conn.execute(sa.update(receipts).values(received_at=now() - OLD))
     return ids
 
@@ -205,8 +196,7 @@ def test_a_list_without_a_kept_column_keeps_no_cell(engine):
     (message,) = claim_batch(engine, SPEC.id, 1)
     record_sent(engine, SPEC.id, [(message.id, "P1")])
     apply_receipt(engine, "sandbox", "P1", Status.DELIVERED, None)
-    with engine.begin() as conn:
-        conn.execute(sa.update(messages).values(sent_at=now() - OLD, final_at=now() - OLD))
+    backdate(engine, OLD)
     assert apply(engine, KEY, timedelta(days=90)).fields == 1
     with engine.connect() as conn:
         assert conn.scalar(sa.select(messages.c.fields)) is None

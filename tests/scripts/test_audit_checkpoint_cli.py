@@ -82,6 +82,27 @@ def test_a_checkpoint_file_that_is_not_one_is_refused_naming_its_line(tmp_path):
     assert wrong_key.returncode == 2 and "--key:" in wrong_key.stderr
 
 
+def test_a_key_that_signed_none_of_the_checkpoints_is_a_mistake_not_a_verdict(tmp_path):
+    """Another log name or key (a typo) would name every checkpoint altered and record it
+    for the reports to show: it is refused instead (exit 2), naming both keys, and
+    nothing is recorded."""
+    env = keyed(tmp_path)
+    assert loa("audit", "checkpoint", cwd=tmp_path, env=env).returncode == 0
+    other = json.loads(
+        loa("audit", "keygen", "--json", cwd=tmp_path, env={"LOA_AUDIT_LOG_NAME": "loa/nt"}).stdout
+    )
+    typo = {**env, "LOA_AUDIT_LOG_NAME": "loa/n-t"}
+    for how in (("--key", other["verifier_key"]), ()):
+        refused = loa("audit", "verify", *how, cwd=tmp_path, env=env if how else typo)
+        assert refused.returncode == 2, refused.stdout
+        assert "signed none of this ledger's checkpoints (they are signed by loa/nt+" in (
+            refused.stderr
+        )
+        assert "Nothing was recorded" in refused.stderr and "Traceback" not in refused.stderr
+    with sqlite3.connect(tmp_path / "var" / "loa.db") as ledger:
+        assert ledger.execute("SELECT count(*) FROM verifications").fetchone() == (0,)
+
+
 def test_the_daily_report_carries_a_checkpoint_the_auditor_can_hold_the_log_to(tmp_path):
     import html
     import re

@@ -110,6 +110,7 @@ def test_retention_leaves_no_number_and_no_name_past_the_period(tmp_path, ledger
     from ledger.db import make_engine
     from ledger.schema import arrival_events, campaigns, messages, now, receipts, visitors
     from tests.campaigns.test_arrivals import RULES
+    from tests.helpers import backdate
     from tests.ledger.test_retention import texts
 
     env = {"LOA_DATABASE_URL": ledger_url, "LOA_RETENTION_KEY": "khoá-bí-mật-của-sở-tttt"}
@@ -149,12 +150,10 @@ def test_retention_leaves_no_number_and_no_name_past_the_period(tmp_path, ledger
             ago = now() - timedelta(days=100)
             conn.execute(sa.update(campaigns).values(valid_until=ago))
             conn.execute(sa.update(messages).values(valid_until=ago))
-            conn.execute(
-                sa.update(messages).where(messages.c.sent_at.is_not(None)).values(sent_at=ago)
-            )
+        backdate(engine, timedelta(days=100))  # what was sent, sent 100 days ago
         assert loa("finalise", cwd=tmp_path, env=env).returncode == 0  # queued: expired
+        backdate(engine, timedelta(days=100))  # and ended then
         with engine.begin() as conn:
-            conn.execute(sa.update(messages).values(final_at=now() - timedelta(days=100)))
             conn.execute(sa.update(receipts).values(received_at=now() - timedelta(days=100)))
             conn.execute(sa.update(visitors).values(welcomed_at=ago))
             conn.execute(sa.update(arrival_events).values(received_at=ago))

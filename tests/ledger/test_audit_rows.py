@@ -1,0 +1,102 @@
+"""A campaign's own row held to the log (issue #21, second attack review): its state, its
+intake counts and its spec as launched, and an arrivals campaign's welcomes, each
+arrival committing to the rows of its own batches. Played as the database's owner edits
+them, through the path production takes (a launch, a day of arrivals), and caught by
+``verify_log``; the honest ledger verifies first."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+from dramatiq.brokers.stub import StubBroker
+
+from ledger.audit.verify import verify_log
+from ledger.chain import seal_all
+from ledger.messages import cancel_campaign
+from ledger.schema import campaigns
+from tests.ledger.test_audit_tamper import campaign_with_events_plain, tamper
+from tests.ledger.test_ledger import SPEC
+
+
+def launched(engine) -> None:
+    campaign_with_events_plain(engine, 4)
+    seal_all(engine)
+    verdict = verify_log(engine)
+    assert verdict.ok, verdict.problems
+
+
+def test_a_cancelled_campaign_shown_running_is_named(engine):
+    launched(engine)
+    cancel_campaign(engine, SPEC.id)
+    assert verify_log(engine).ok
+    tamper(engine, f"UPDATE campaigns SET state = 'running' WHERE id = '{SPEC.id}'")
+    assert (
+        f"campaign {SPEC.id}: its row says running, its events cancelled: the row was altered"
+    ) in verify_log(engine).problems
+
+
+def test_a_campaign_never_moved_is_running_or_scheduled(engine):
+    launched(engine)
+    tamper(engine, f"UPDATE campaigns SET state = 'paused' WHERE id = '{SPEC.id}'")
+    assert (
+        f"campaign {SPEC.id}: its row says paused, its events running: the row was altered"
+    ) in verify_log(engine).problems
+
+
+@pytest.mark.parametrize(
+    ("column", "change", "needle"),
+    [
+        (
+            "intake",
+            lambda d: {**d, "rejected": 0, "launched_by": "auditor@dept"},
+            "its intake counts",
+        ),
+        ("spec", lambda d: {**d, "prices": {}}, "its spec (prices, texts, sender)"),
+    ],
+    ids=["intake", "spec"],
+)
+def test_a_campaigns_intake_or_spec_rewritten_is_named(engine, column, change, needle):
+    launched(engine)
+    with engine.connect() as conn:
+        value = conn.scalar(sa.select(campaigns.c[column]).where(campaigns.c.id == SPEC.id))
+    edited = json.dumps(change(value)).replace("'", "''")
+    tamper(engine, f"UPDATE campaigns SET {column} = '{edited}' WHERE id = '{SPEC.id}'")
+    problems = verify_log(engine).problems
+    assert any(p.startswith(f"campaign {SPEC.id}: {needle}") for p in problems), problems
+
+
+def test_an_arrivals_campaign_verifies_and_its_welcomes_are_bound_to_their_arrival(
+    engine, tmp_path
+):
+    """Two arrival files, each its own event committing to its batches' rows: the ledger
+    verifies; two welcomes' parts and carriers inflated behind the log are named."""
+    from tests.worker.test_arrivals import (
+        CAMPAIGN,
+        CONFIG,
+        MORNING,
+        NIGHT,
+        morning_file,
+        night_file,
+        runtime_for,
+    )
+    from worker.arrivals.ingest import Ingest
+    from worker.queues.broker import use_broker
+
+    runtime = runtime_for(engine, tmp_path)
+    use_broker(StubBroker(), runtime.settings)
+    Ingest(runtime, CONFIG, clock=lambda: MORNING).run(morning_file())
+    Ingest(runtime, CONFIG, clock=lambda: NIGHT).run(night_file())
+    seal_all(engine)
+    verdict = verify_log(engine)
+    assert verdict.ok, verdict.problems
+    tamper(
+        engine,
+        "UPDATE messages SET parts = parts * 5, carrier = 'viettel' WHERE id IN "
+        "(SELECT id FROM messages ORDER BY id DESC LIMIT 2)",
+    )
+    assert (
+        f"campaign {CAMPAIGN}: its messages' carriers or parts are not those its launch "
+        "recorded: rows were altered"
+    ) in verify_log(engine).problems
