@@ -77,9 +77,15 @@ def verify(
             seal_all(runtime.engine)
         verdict = verify_log(runtime.engine, verifier, checkpoints)
         record_verdict(runtime.engine, verdict)  # reports show the last one
+    from ledger.redact import mask_url
+
+    ledger = mask_url(loaded.ledger_url())
     if as_json:
-        print_json({**verdict.as_dict(), "signatures_checked": verifier is not None})
+        print_json(
+            {**verdict.as_dict(), "signatures_checked": verifier is not None, "ledger": ledger}
+        )
     else:
+        out.print(f"sổ cái · ledger: {ledger}", markup=False, highlight=False)
         _say_verdict(verdict, verifier is not None)
     if not verdict.ok:
         raise typer.Exit(FAILURE)

@@ -37,7 +37,7 @@ It prints ``OK`` and the checkpoint it verified against, and exits 0, when:
 5. with ``--since`` (or the ``consistency.json`` the export carries), the older
    checkpoint's tree is a prefix of this one (RFC 9162, section 2.1.4.2).
 
-Otherwise it prints ``BROKEN:`` and what does not hold, and exits 1; it exits 2 when it
+Otherwise it prints ``BROKEN`` and what does not hold, and exits 1; it exits 2 when it
 cannot check at all (no ``--key``; a file that cannot be read; no ``cryptography`` and
 no ``openssl``; a ``--since`` other than the checkpoint the export was made from),
 saying why.
@@ -465,15 +465,37 @@ def verify(folder: Path, key_text: str, since: Path | None) -> str:
     export = found["export"]
     counts = ", ".join(f"{name} {n}" for name, n in sorted(statuses.items()))
     return (
-        f"OK: {found['events']} events of {campaign}, each in the log, and none left out "
+        f"{SAID['ok']}: {found['events']} events of {campaign}, each in the log, and none left out "
         f"(the export's own event, {export.get('at')}, commits to them); "
         f"{sum(statuses.values())} recipients ({counts}), each where its events led it"
         + "".join(f"; {s}" for s in said)
-        + f"\nverified against the checkpoint signed by the key you gave, {checkpoint['time']}:"
+        + "\nverified against the checkpoint signed by the key you gave, "
+        f"{vietnam_time(checkpoint['time'])}:"
         f"\n  name {checkpoint['origin']}\n  size {checkpoint['size']} (every event of the "
         f"log, all campaigns)\n  root {base64.b64encode(checkpoint['root']).decode()}"
         "\ncompare its name, size and root with the checkpoint.txt you were sent"
     )
+
+
+def vietnam_time(stamp: str) -> str:
+    """A checkpoint's UTC time (``2026-12-01T03:00:00.000000Z``) with Vietnam's beside it."""
+    from datetime import datetime, timedelta, timezone
+
+    try:
+        utc = timezone.utc  # noqa: UP017 (datetime.UTC is Python 3.11's; this runs on 3.9)
+        at = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=utc)
+    except ValueError:
+        return stamp
+    local = at.astimezone(timezone(timedelta(hours=7)))
+    return f"{stamp} ({local.strftime('%H:%M:%S %d/%m/%Y')} giờ Việt Nam)"
+
+
+#: What each outcome is called, in Vietnamese beside the English an auditor's scripts read.
+SAID = {
+    "ok": "OK · HỢP LỆ",
+    "broken": "BROKEN · BỊ SỬA ĐỔI",
+    "unchecked": "NOT VERIFIED · CHƯA KIỂM ĐƯỢC",
+}
 
 
 def main(argv: list) -> int:
@@ -496,24 +518,26 @@ def main(argv: list) -> int:
         here = Path.cwd()
         folder = here if (here / "manifest.json").exists() else Path(__file__).resolve().parent
     if not args.key.strip():
-        print("NOT VERIFIED: --key is empty: give the verifier key you were sent")
+        print(f"{SAID['unchecked']}: --key is empty: give the verifier key you were sent")
         return 2
     if args.since is not None and not args.since.is_file():
-        print(f"NOT VERIFIED: --since {args.since}: not a file")
+        print(f"{SAID['unchecked']}: --since {args.since}: not a file")
         return 2
     try:
         print(verify(folder, args.key, args.since))
     except Unchecked as exc:
-        print(f"NOT VERIFIED: {exc}")
+        print(f"{SAID['unchecked']}: {exc}")
         return 2
     except Broken as exc:
-        print(f"BROKEN: {exc}")
+        print(f"{SAID['broken']}: {exc}")
         return 1
     except (OSError, UnicodeError) as exc:
-        print(f"NOT VERIFIED: cannot read the export: {exc}")
+        print(f"{SAID['unchecked']}: cannot read the export: {exc}")
         return 2
     except Exception as exc:  # whatever a hostile file makes of a parser: said, not traced
-        print(f"BROKEN: an export's file is not as an export writes it ({type(exc).__name__})")
+        print(
+            f"{SAID['broken']}: an export's file is not as an export writes it ({type(exc).__name__})"
+        )
         return 1
     return 0
 

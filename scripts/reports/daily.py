@@ -57,6 +57,12 @@ def _campaign_rows(data: dict[str, Any], words: dict[str, str]) -> list[list[Any
     ]
 
 
+def _moved(status: str) -> str:
+    """The words' key of a column of the day's moves: "sent" counts what went out that
+    day, awaiting a receipt or not since (not the status "sent, awaiting receipt")."""
+    return "sent_count" if status == "sent" else status
+
+
 def _headers(words: dict[str, str], rate_unit: bool) -> list[str]:
     """The columns; ``rate_unit``: the rate's title says it is a number from 0 to 1 (the
     CSV's, which a spreadsheet computes with; the workbook shows it as a percentage)."""
@@ -65,7 +71,7 @@ def _headers(words: dict[str, str], rate_unit: bool) -> list[str]:
         words["campaign"],
         words["name"],
         words["state"],
-        *(f"{words[s]} ({that_day})" for s in REPORTED),
+        *(f"{words[_moved(s)]} ({that_day})" for s in REPORTED),
         words["recipients"],
         f"{words['delivery_rate']} ({that_day}"
         + (f", {words['rate_unit']})" if rate_unit else ")"),
@@ -84,7 +90,8 @@ def write_csv(data: dict[str, Any], words: dict[str, str], handle: BinaryIO) -> 
 
 def write_xlsx(data: dict[str, Any], words: dict[str, str], handle: BinaryIO) -> None:
     """The day's workbook to the open file ``handle``, every string a text cell, the
-    delivery rate a number shown as a percentage (``96,0 %`` in a Vietnamese Excel)."""
+    delivery rate a number shown as a percentage (``96,0 %`` in a Vietnamese Excel); the
+    audit log's verdict and the day's signed checkpoint on a sheet of their own."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 
@@ -108,6 +115,12 @@ def write_xlsx(data: dict[str, Any], words: dict[str, str], handle: BinaryIO) ->
     for campaign in data["campaigns"]:
         counts = [campaign["standing"].get(s, 0) for s in STANDING]
         xlsx_append(standing, [campaign["campaign"], campaign["name"], *counts, sum(counts)])
+    if data.get("audit"):
+        from scripts.reports.xlsx import audit_rows
+
+        log = book.create_sheet(words["audit"][:31])
+        for row in audit_rows(data["audit"], words):
+            xlsx_append(log, row)
     book.save(handle)
 
 
@@ -153,7 +166,7 @@ def _day_table(data: dict[str, Any], words: dict[str, str]) -> str:
         f'<th class="g">{escape(words["campaign"])}</th>'
         f'<th class="sum">{escape(words["recipients"])}</th>'
         f'<th class="st">{escape(words["state"])}</th>'
-        + "".join(f"<th>{escape(words[s])}</th>" for s in REPORTED)
+        + "".join(f"<th>{escape(words[_moved(s)])}</th>" for s in REPORTED)
     )
     body = "".join(
         f'<tr data-campaign="{escape(c["campaign"])}"><td class="g">{escape(c["name"])}'

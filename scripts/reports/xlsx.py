@@ -93,6 +93,36 @@ def _context_rows(data: dict[str, Any], words: dict[str, str]) -> list[list[Any]
     return rows
 
 
+def audit_rows(audit: dict[str, Any], words: dict[str, str]) -> list[list[Any]]:
+    """The audit log's rows of a workbook: the last verdict and what it named altered,
+    the signed checkpoint (a line of its note a row, so that copying the column gives
+    the note as signed, without the quotes a spreadsheet puts around a cell of several
+    lines) or the word that the log is unsigned, and the chain's head."""
+    from scripts.reports.words import moment
+
+    rows: list[list[Any]] = []
+    verified = audit["verified"]
+    if verified is None:
+        rows.append([words["audit"], words["audit_never"]])
+    else:
+        verdict = words["audit_ok"] if verified["ok"] else words["audit_broken"]
+        when = f"{moment(verified['at'], words['lang'])} ({words['zone']})"
+        rows.append([words["audit"], f"{verdict} ({words['audit_verified_at']} {when})"])
+        for problem in ((verified.get("broken") or {}).get("problems") or [])[:10]:
+            rows.append(["", problem])  # what was altered, as verify named it
+    # Rows of their own: the verdict's row above is read by its label.
+    if audit.get("checkpoint"):
+        lines = audit["checkpoint"].rstrip("\n").split("\n")
+        rows += [[words["audit_signature"] if i == 0 else "", line] for i, line in enumerate(lines)]
+    elif not audit.get("signed", True):
+        rows.append([words["audit_signature"], words["audit_unsigned"]])
+    if audit["head_seq"]:
+        rows.append([words["audit_head"], f"#{audit['head_seq']} {audit['head']}"])
+    else:  # the chain's start, all zeros: no seal to compare with
+        rows.append([words["audit_head"], words["audit_no_seal"]])
+    return rows
+
+
 def write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], handle: BinaryIO) -> None:
     """The workbook, every string in it a text cell (``campaigns.files.xlsx_append``):
     a district or an error code such as ``=HYPERLINK(…)`` is shown, never run."""
@@ -122,27 +152,8 @@ def write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], handle:
     xlsx_append(
         summary, [words["delivery_rate"], _number_cell(summary, data["delivery_rate"], "0.0%")]
     )
-    verified = data["audit"]["verified"]
-    if verified is None:
-        xlsx_append(summary, [words["audit"], words["audit_never"]])
-    else:
-        from scripts.reports.words import moment
-
-        verdict = words["audit_ok"] if verified["ok"] else words["audit_broken"]
-        when = f"{moment(verified['at'], words['lang'])} ({words['zone']})"
-        xlsx_append(summary, [words["audit"], f"{verdict} ({words['audit_verified_at']} {when})"])
-        for problem in ((verified.get("broken") or {}).get("problems") or [])[:10]:
-            xlsx_append(summary, ["", problem])  # what was altered, as verify named it
-    # A row of its own: the verdict's row above is read by its label.
-    if data["audit"].get("checkpoint"):
-        xlsx_append(summary, [words["audit_signature"], data["audit"]["checkpoint"]])
-    elif not data["audit"].get("signed", True):
-        xlsx_append(summary, [words["audit_signature"], words["audit_unsigned"]])
-    if data["audit"]["head_seq"]:
-        head = f"#{data['audit']['head_seq']} {data['audit']['head']}"
-        xlsx_append(summary, [words["audit_head"], head])
-    else:  # the chain's start, all zeros: no seal to compare with
-        xlsx_append(summary, [words["audit_head"], words["audit_no_seal"]])
+    for row in audit_rows(data["audit"], words):
+        xlsx_append(summary, row)
     for row in _context_rows(data, words):
         xlsx_append(summary, row)
     sheets = [("by_carrier", data["by_carrier"]), ("by_provider", data["by_provider"])]

@@ -65,13 +65,14 @@ def test_an_export_verifies_alone_and_prints_its_checkpoint(engine, tmp_path):
     assert manifest["checkpoint"]["size"] == 17 and verify_log(engine).ok  # and the export's event
     result = check(folder)
     assert result.returncode == 0, result.stdout
-    assert result.stdout.startswith("OK: 16 events of bluezone-ninh-thuan-2020, each in the log")
+    assert result.stdout.startswith("OK · HỢP LỆ: 16 events of bluezone-ninh-thuan-2020, each in")
     signed = notes.parse((folder / "checkpoint.txt").read_text())
     assert signed.extensions[-1] == "export 16"  # the export's own event, its last leaf
     assert f"\n  name {ORIGIN}\n  size 17 (every event" in result.stdout
     assert f"\n  root {manifest['checkpoint']['root']}\n" in result.stdout  # base64
     assert "(queued 5, sending 5)" in result.stdout
     assert "signed by the key you gave" in result.stdout
+    assert f"{signed.time} (" in result.stdout and " giờ Việt Nam)" in result.stdout
     numbers = (folder / "recipients.csv").read_text(encoding="utf-8")
     assert "+8491*****00" in numbers and "+84912300000" not in numbers  # masked
 
@@ -89,7 +90,7 @@ def test_without_cryptography_or_openssl_it_says_it_could_not_check(engine, tmp_
     folder = exported(engine, tmp_path)
     result = check(folder, env={"PATH": str(tmp_path / "nothing")})
     assert result.returncode == 2
-    assert result.stdout.startswith("NOT VERIFIED: cannot check the signature")
+    assert result.stdout.startswith("NOT VERIFIED · CHƯA KIỂM ĐƯỢC: cannot check the signature")
 
 
 def drop_line(n: int):

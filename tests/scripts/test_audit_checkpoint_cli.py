@@ -139,6 +139,8 @@ def test_the_daily_report_carries_a_checkpoint_the_auditor_can_hold_the_log_to(t
 def test_a_workbook_report_carries_the_checkpoint_and_what_a_verdict_named(tmp_path):
     from openpyxl import load_workbook
 
+    from ledger.audit import checkpoints as notes
+
     env = keyed(tmp_path)
     launch = ("campaign", "launch", str(EXAMPLE), "-r", str(small_list(tmp_path)))
     assert loa(*launch, cwd=tmp_path, env=env).returncode == 0
@@ -148,12 +150,21 @@ def test_a_workbook_report_carries_the_checkpoint_and_what_a_verdict_named(tmp_p
         "report", "bluezone-ninh-thuan-2020", "--verify", "--out", "r.xlsx", cwd=tmp_path, env=env
     )
     assert made.returncode == 0, made.stderr
-    cells = [
-        str(cell.value)
-        for sheet in load_workbook(tmp_path / "r.xlsx", read_only=True).worksheets
-        for row in sheet.iter_rows()
-        for cell in row
-        if cell.value is not None
-    ]
-    assert any(c.startswith("loa/nt\n") and "\n\n— loa/nt " in c for c in cells)
-    assert any("its row says expired" in c for c in cells)
+    daily = loa("report", "--daily", "today", "--out", "d.xlsx", cwd=tmp_path, env=env)
+    assert daily.returncode == 0, daily.stderr
+    for book in ("r.xlsx", "d.xlsx"):  # a campaign's workbook and the day's
+        rows = [
+            [cell.value for cell in row]
+            for sheet in load_workbook(tmp_path / book, read_only=True).worksheets
+            for row in sheet.iter_rows()
+        ]
+        assert any("its row says expired" in str(row[1]) for row in rows if len(row) > 1)
+        # The checkpoint a line a row: the column copied is the note as signed.
+        start = next(i for i, row in enumerate(rows) if row[0] == "Điểm kiểm tra đã ký")
+        lines = [rows[start][1]]
+        for row in rows[start + 1 :]:
+            if row[0] not in (None, ""):
+                break
+            lines.append(row[1] or "")
+        note = notes.parse("\n".join(lines) + "\n")
+        assert note.origin == "loa/nt" and note.signatures[0][0] == "loa/nt"

@@ -145,7 +145,7 @@ def test_the_daily_update(tmp_path):
     assert today.returncode == 0, today.stderr
     assert json.loads(today.stdout)["day"] in {before, vietnam_today()}  # "today": Vietnam's
     assert load_workbook(book, read_only=True).sheetnames == [
-        "Trong ngày", "Theo giờ trong ngày", "Chiến dịch"
+        "Trong ngày", "Theo giờ trong ngày", "Chiến dịch", "Kiểm toán nhật ký"
     ]  # fmt: skip
     head, first, *_ = load_workbook(book)["Trong ngày"].iter_rows()
     assert head[-1].value == "Tỷ lệ đến máy trong số tin nhà mạng đã báo kết quả (trong ngày)"
