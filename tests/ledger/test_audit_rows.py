@@ -100,3 +100,31 @@ def test_an_arrivals_campaign_verifies_and_its_welcomes_are_bound_to_their_arriv
         f"campaign {CAMPAIGN}: its messages' carriers or parts are not those its launch "
         "recorded: rows were altered"
     ) in verify_log(engine).problems
+
+
+def test_the_housekeeper_under_another_log_name_verifies_the_roots_and_says_so(
+    engine, tmp_path, capsys
+):
+    """A log name changed in the settings signs none of the checkpoints: the daily
+    verification still checks every root (nothing is named altered for it) and logs
+    the mismatch for the operator."""
+    import base64
+
+    from pydantic import SecretStr
+
+    from ledger.audit.log import make_checkpoint
+    from tests.ledger.test_audit_tamper import ORIGIN, SEED
+    from worker.runtime import Runtime
+    from worker.settings import Settings
+    from worker.upkeep.housekeeping import _verify
+
+    launched(engine)
+    make_checkpoint(engine, ORIGIN, SEED)
+    url = SecretStr(str(engine.url.render_as_string(hide_password=False)))
+    secret = SecretStr(base64.b64encode(SEED).decode())
+    settings = Settings(
+        database_url=url, var_dir=tmp_path, audit_signing_key=secret, audit_log_name="loa/other"
+    )
+    verdict = _verify(Runtime(settings, engine=engine))
+    assert verdict.ok and verdict.checkpoints >= 1, verdict.problems
+    assert "audit.key_signs_no_checkpoint" in capsys.readouterr().out
