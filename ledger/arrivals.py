@@ -24,7 +24,7 @@ from campaigns.plan import PlannedMessage
 from campaigns.spec import CampaignSpec
 from campaigns.status import Status
 from campaigns.stream import fields_json
-from ledger.audit.rows import rows_digest
+from ledger.audit.rows import SPEC_COLUMNS, rows_digest, spec_digest
 from ledger.bulk import insert_rows
 from ledger.intake import MESSAGE_COLUMNS
 from ledger.schema import UtcDateTime, arrival_events, campaigns, events, messages, now, visitors
@@ -171,10 +171,19 @@ def add_welcomes(
                     "welcomes": len(rows),
                     "batches": [first, batches],
                     "rows_digest": rows_digest(conn, key, (first, batches)),
+                    # The campaign's spec as it is welcomed with (ledger.audit.rows).
+                    "spec_digest": spec_digest(_launched(conn, key)),
                 },
             )
         )
     return made
+
+
+def _launched(conn: Connection, key: int) -> dict[str, Any]:
+    """The campaign's columns its events commit to (``ledger.audit.rows.SPEC_COLUMNS``)."""
+    columns = [campaigns.c[name] for name in SPEC_COLUMNS]
+    row = conn.execute(sa.select(*columns).where(campaigns.c.key == key)).one()
+    return dict(row._mapping)
 
 
 def _stored(conn: Connection, moment: datetime) -> Any:

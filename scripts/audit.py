@@ -66,7 +66,7 @@ def verify(
     name the first broken link and everything else found altered. The verdict is
     recorded: reports show when the log was last verified. Exit 0 when all holds, 1 when
     something was altered, 2 for a checkpoint file or key that is not one."""
-    from ledger.audit.verify import verify_log
+    from ledger.audit.verify import ForeignKey, verify_log
     from ledger.chain import record_verdict, seal_all
 
     loaded = settings()
@@ -75,7 +75,10 @@ def verify(
     with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:
         if seal_first:
             seal_all(runtime.engine)
-        verdict = verify_log(runtime.engine, verifier, checkpoints)
+        try:
+            verdict = verify_log(runtime.engine, verifier, checkpoints)
+        except ForeignKey as exc:
+            fail(f"{exc} Nothing was recorded.", BAD_INPUT)
         record_verdict(runtime.engine, verdict)  # reports show the last one
     from ledger.redact import mask_url
 

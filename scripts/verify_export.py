@@ -30,7 +30,8 @@ It prints ``OK`` and the checkpoint it verified against, and exits 0, when:
    launch and arrivals made (their ``planned`` and ``welcomes``);
 4. each recipient's events, in log order, move it from ``queued`` step by step, each as
    Loa's status rules allow and from where the one before left it; its row is where
-   they leave it: its status, the provider of its last claim, the error code of its
+   they leave it: its status, the provider of its last claim (unless given back since:
+   a halt moves waiting messages to a fallback), the error code of its
    last move, when it was sent and when it ended (the export read the rows and wrote
    its own event while nothing could move them); a move no rule allows (``undelivered``
    to ``delivered``) is a made-up event;
@@ -393,6 +394,8 @@ def replay(message: int, row: dict, events: list, number: int) -> None:
         left.update(code_left(event), final_at=event.get("at") if state in FINAL else "")
         if state == "sending" and (event.get("detail") or {}).get("provider"):
             left["provider"] = event["detail"]["provider"]
+        elif state == "queued":  # given back: a halt may move it to a fallback provider
+            left["provider"] = None
         if state == "sent":
             left["sent_at"] = event.get("at")
     if row["status"] != state:

@@ -244,10 +244,13 @@ def spec_digest(values: dict[str, Any]) -> str:
 
 def campaigns_agree(conn: Connection, verdict: Verdict) -> None:
     """Each campaign's row is what its events committed to: its state the one its last
-    state event set (none: as launched, ``running`` or ``scheduled``); its intake counts
-    those its launch recorded, plus its arrivals'; its spec the one its launch's
-    ``spec_digest`` commits to."""
+    state event set (none: as launched, ``running`` or ``scheduled``; nothing moves a
+    campaign out of ``cancelled``); its intake counts those its one launch recorded, plus
+    its arrivals'; its spec the one every launch and arrival event's ``spec_digest``
+    commits to (an event inserted later with another digest leaves the first one
+    disagreeing)."""
     states: dict[str, str] = {}
+    reopened: set[str] = set()
     query = (
         sa.select(events.c.campaign_id, events.c.detail)
         .where(events.c.message_id.is_(None), events.c.source != "planner")
@@ -255,19 +258,33 @@ def campaigns_agree(conn: Connection, verdict: Verdict) -> None:
     )
     for campaign_id, detail in conn.execute(query):
         if isinstance(detail, dict) and isinstance(detail.get("state"), str):
+            if states.get(campaign_id) == "cancelled" and detail["state"] != "cancelled":
+                reopened.add(campaign_id)
             states[campaign_id] = detail["state"]
     intakes: dict[str, dict[str, Any]] = {}
-    specs: dict[str, str] = {}
+    specs: dict[str, set[str]] = {}
+    launches: dict[str, int] = {}
     for campaign_id, detail in _planned(conn):
+        if detail.get("spec_digest"):
+            specs.setdefault(campaign_id, set()).add(detail["spec_digest"])
         if "arrivals" in detail:
             intakes[campaign_id] = _added(intakes.get(campaign_id, {}), detail["arrivals"])
             continue
+        launches[campaign_id] = launches.get(campaign_id, 0) + 1
         counts = {
             k: v for k, v in detail.items() if k not in ("list", "rows_digest", "spec_digest")
         }
         intakes[campaign_id] = _added(intakes.get(campaign_id, {}), counts)
-        if detail.get("spec_digest"):
-            specs[campaign_id] = detail["spec_digest"]
+    for campaign_id in sorted(c for c, n in launches.items() if n > 1):
+        verdict.problems.append(
+            f"campaign {campaign_id}: launched {launches[campaign_id]} times in the log, once "
+            "in fact: made up"
+        )
+    for campaign_id in sorted(reopened):
+        verdict.problems.append(
+            f"campaign {campaign_id}: its events move it out of cancelled, which no rule "
+            "allows: made up"
+        )
     for row in conn.execute(sa.select(campaigns).order_by(campaigns.c.id)):
         said = states.get(row.id)
         if said is None and row.state not in ("running", "scheduled"):
@@ -282,7 +299,7 @@ def campaigns_agree(conn: Connection, verdict: Verdict) -> None:
                 f"campaign {row.id}: its intake counts (rows read, rejected, duplicates, who "
                 "launched) are not those its launch and arrivals recorded: the row was altered"
             )
-        if row.id in specs and spec_digest(row._asdict()) != specs[row.id]:
+        if row.id in specs and specs[row.id] != {spec_digest(row._asdict())}:
             verdict.problems.append(
                 f"campaign {row.id}: its spec (prices, texts, sender) is not the one it was "
                 "launched with: the row was altered"

@@ -40,7 +40,8 @@ from ledger.schema import checkpoints, events, messages, verifications
 class ForeignKey(ValueError):
     """The key given to check signatures by signed none of the ledger's checkpoints: a
     mistyped key or log name, another ledger's key, or checkpoints all signed again with
-    another key. Not a verdict: nothing is recorded (the message says which keys)."""
+    another key. Not a verdict by itself (the message says which keys): ``loa audit
+    verify`` records nothing, the housekeeper records its verdict as not holding."""
 
 
 @dataclass
@@ -109,7 +110,7 @@ def _signs_some(conn: Connection, key: tuple[str, bytes], held: Sequence[notes.C
             f"the key {key[0]}+{kid.hex()} signed none of this ledger's checkpoints (they are "
             f"signed by {', '.join(sorted(found))}): a mistyped key or LOA_AUDIT_LOG_NAME, or "
             "another ledger's key; if it is the key the carrier gave you, every checkpoint "
-            "was signed again with another: treat the log as altered. Nothing was recorded."
+            "was signed again with another: treat the log as altered."
         )
 
 
@@ -204,6 +205,10 @@ class _Moves:
     def check(self, row: Any) -> None:
         if isinstance(row.detail, dict) and "provider" in row.detail:
             self.provider[row.message_id] = row.detail["provider"]
+        elif row.to_status == Status.QUEUED.value:
+            # Given back: a halt may move it to a fallback provider before its next
+            # claim, or before it is cancelled or expires waiting (never sent again).
+            self.provider.pop(row.message_id, None)
         was = self.state.get(row.message_id, Status.QUEUED.value)
         why = None
         if row.from_status != was:
@@ -235,8 +240,7 @@ def _providers(conn: Connection, claimed: dict[int, str], verdict: Verdict) -> N
     if not claimed:
         return
     named = 0
-    # A queued message may have moved to a fallback provider since its last claim (a
-    # halt gave it back, a reroute moved it): its next claim names the new one.
+    # A message given back since its last claim is not in ``claimed`` (``_Moves``).
     query = (
         sa.select(messages.c.id, messages.c.provider)
         .where(messages.c.status != Status.QUEUED.value)

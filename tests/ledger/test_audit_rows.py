@@ -102,12 +102,12 @@ def test_an_arrivals_campaign_verifies_and_its_welcomes_are_bound_to_their_arriv
     ) in verify_log(engine).problems
 
 
-def test_the_housekeeper_under_another_log_name_verifies_the_roots_and_says_so(
+def test_the_housekeeper_under_another_log_name_checks_the_roots_and_does_not_vouch(
     engine, tmp_path, capsys
 ):
-    """A log name changed in the settings signs none of the checkpoints: the daily
-    verification still checks every root (nothing is named altered for it) and logs
-    the mismatch for the operator."""
+    """A log name changed in the settings (or every checkpoint signed again with another
+    key) signs none of the checkpoints: the daily verification still checks every root,
+    and records that the ledger's own key signed none, for the reports to show."""
     import base64
 
     from pydantic import SecretStr
@@ -126,5 +126,76 @@ def test_the_housekeeper_under_another_log_name_verifies_the_roots_and_says_so(
         database_url=url, var_dir=tmp_path, audit_signing_key=secret, audit_log_name="loa/other"
     )
     verdict = _verify(Runtime(settings, engine=engine))
-    assert verdict.ok and verdict.checkpoints >= 1, verdict.problems
+    # Every root held; but no report vouches for checkpoints its own key did not sign.
+    (problem,) = verdict.problems
+    assert verdict.broken is None and verdict.checkpoints >= 1
+    assert problem.startswith("the ledger's key (LOA_AUDIT_SIGNING_KEY): the key loa/other+")
     assert "audit.key_signs_no_checkpoint" in capsys.readouterr().out
+
+
+def test_messages_given_back_and_moved_to_a_fallback_are_not_held_to_their_old_claim(
+    engine, tmp_path
+):
+    """A halt gives claimed messages back, moves them to the fallback provider, and the
+    campaign is then cancelled: an honest ledger, and its export, verify (the provider
+    of a message's last claim binds it only while that claim stands)."""
+    from ledger.audit.export import export
+    from ledger.halts import reroute
+    from ledger.messages import claim_batch, release
+    from tests.ledger.test_export import ORIGIN, SEED, check
+
+    launched(engine)
+    claimed = claim_batch(engine, SPEC.id, 1)
+    release(engine, [m.id for m in claimed], code="provider_halted")
+    assert reroute(engine, SPEC.id, 1, SPEC.provider, "fallback") == len(claimed)
+    cancel_campaign(engine, SPEC.id)
+    seal_all(engine)
+    verdict = verify_log(engine)
+    assert verdict.ok, verdict.problems
+    export(engine, tmp_path / "export", SPEC.id, ORIGIN, SEED)
+    result = check(tmp_path / "export")
+    assert result.returncode == 0, result.stdout
+
+
+def test_events_inserted_to_commit_to_an_altered_row_are_named(engine):
+    """Third attack review: a second launch event committing to an altered spec and more
+    rows read, and a state event reopening a cancelled campaign, are each named: a
+    campaign is launched once, and nothing moves it out of cancelled."""
+    from ledger.audit.rows import spec_digest
+
+    launched(engine)
+    cancel_campaign(engine, SPEC.id)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(campaigns).where(campaigns.c.id == SPEC.id)).one()
+    altered = {**row._asdict(), "spec": {**row.spec, "prices": {}}}
+    edited = json.dumps(altered["spec"]).replace("'", "''")
+    tamper(
+        engine, f"UPDATE campaigns SET spec = '{edited}', state = 'running' WHERE id = '{SPEC.id}'"
+    )
+    inserted = json.dumps({"rows_read": 1000, "spec_digest": spec_digest(altered)})
+    tamper(
+        engine,
+        "INSERT INTO events (campaign_id, at, source, to_status, detail) VALUES "
+        f"('{SPEC.id}', '2026-12-01 00:00:00', 'planner', 'queued', '{inserted}'), "
+        f"('{SPEC.id}', '2026-12-01 00:00:01', 'operator', NULL, '{{\"state\": \"running\"}}')",
+    )
+    problems = verify_log(engine).problems
+    assert f"campaign {SPEC.id}: launched 2 times in the log, once in fact: made up" in problems
+    assert (
+        f"campaign {SPEC.id}: its events move it out of cancelled, which no rule allows: made up"
+    ) in problems
+    assert any(p.startswith(f"campaign {SPEC.id}: its spec (prices") for p in problems), problems
+
+
+def test_an_arrivals_campaigns_spec_is_bound_by_every_arrival(engine, tmp_path):
+    from tests.worker.test_arrivals import CAMPAIGN, CONFIG, MORNING, morning_file, runtime_for
+    from worker.arrivals.ingest import Ingest
+    from worker.queues.broker import use_broker
+
+    runtime = runtime_for(engine, tmp_path)
+    use_broker(StubBroker(), runtime.settings)
+    Ingest(runtime, CONFIG, clock=lambda: MORNING).run(morning_file())
+    assert verify_log(engine).ok
+    tamper(engine, f"UPDATE campaigns SET brandname = 'FAKE' WHERE id = '{CAMPAIGN}'")
+    problems = verify_log(engine).problems
+    assert any(p.startswith(f"campaign {CAMPAIGN}: its spec (prices") for p in problems), problems

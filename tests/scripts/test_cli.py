@@ -49,8 +49,10 @@ def small_list(tmp_path: Path) -> Path:
     return path
 
 
-def test_demo_accounts_for_every_row(tmp_path):
-    result = loa("demo", "--json", cwd=tmp_path)
+def test_demo_accounts_for_every_row(tmp_path, tmp_path_factory):
+    from tests.scripts.demo_run import demo_in
+
+    result = demo_in(tmp_path, tmp_path_factory)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["rows_read"] == 5200

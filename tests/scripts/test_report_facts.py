@@ -197,8 +197,10 @@ def test_an_embedded_launch_seals_and_verifies_the_chain(tmp_path):
     assert f"<code>{audit['head']}</code>" in page
 
 
-def test_the_demo_report_shows_a_sealed_verified_chain(tmp_path):
-    demo = loa("demo", "--json", cwd=tmp_path)
+def test_the_demo_report_shows_a_sealed_verified_chain(tmp_path, tmp_path_factory):
+    from tests.scripts.demo_run import demo_in
+
+    demo = demo_in(tmp_path, tmp_path_factory)
     assert demo.returncode == 0, demo.stderr
     campaign = json.loads(demo.stdout)["campaign"]
     env = {"LOA_DATABASE_URL": f"sqlite:///{(tmp_path / 'var' / 'demo.db').as_posix()}"}

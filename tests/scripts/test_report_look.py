@@ -126,9 +126,11 @@ def probe(browser: str, report: Path, folder: Path, name: str) -> dict:
     return json.loads(re.search(r'"probe:(.*)", source:', probes[0]).group(1).replace('\\"', '"'))
 
 
-def test_the_demo_report_reads_on_a_phone(tmp_path):
+def test_the_demo_report_reads_on_a_phone(tmp_path, tmp_path_factory):
     browser = chromium()
-    demo = loa("demo", "--json", cwd=tmp_path)
+    from tests.scripts.demo_run import demo_in
+
+    demo = demo_in(tmp_path, tmp_path_factory)
     assert demo.returncode == 0, demo.stderr
     campaign, launched = (json.loads(demo.stdout)[k] for k in ("campaign", "created_at"))
     env = {"LOA_DATABASE_URL": f"sqlite:///{(tmp_path / 'var' / 'demo.db').as_posix()}"}

@@ -168,9 +168,11 @@ def _verify(runtime: Runtime) -> object:
     try:
         verdict = verify_log(runtime.engine, runtime.settings.audit_key())
     except ForeignKey as exc:
-        # The roots are still checked; who signed them, by someone who knows the key.
+        # The roots are still checked; but a report must not vouch for a log whose
+        # checkpoints its own key did not sign (a mistyped name, or signed again).
         log.error("audit.key_signs_no_checkpoint", why=str(exc))
         verdict = verify_log(runtime.engine)
+        verdict.problems.append(f"the ledger's key (LOA_AUDIT_SIGNING_KEY): {exc}")
     record_verdict(runtime.engine, verdict)
     if not verdict.ok:
         log.error("audit.log_altered", problems=len(verdict.problems), **(verdict.broken or {}))
