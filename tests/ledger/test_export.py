@@ -197,7 +197,7 @@ def test_a_recipients_file_cut_short_is_not_the_one_committed_to(engine, tmp_pat
         ),
         ("UPDATE messages SET status = 'queued' WHERE id = 7", "shows queued, its events leave it sending"),
         ("UPDATE messages SET error_code = 'invalid_number' WHERE id = 1", "message 1's error_code is invalid_number, its events say tạm dừng"),
-        ("UPDATE messages SET provider = 'elsewhere' WHERE id = 1", "message 1's provider is elsewhere, its events say sandbox"),
+        ("UPDATE messages SET provider = 'elsewhere' WHERE id = 7", "message 7's provider is elsewhere, its events say sandbox"),
         ("UPDATE messages SET final_at = sent_at WHERE id = 1", ""),
     ],
     ids=["row added", "status", "error code", "provider", "untouched times"],
