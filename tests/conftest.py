@@ -13,6 +13,7 @@ under CI (``CI`` set), where a missing service fails the run instead of hiding i
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -48,18 +49,25 @@ def _unavailable(what: str, exc: Exception) -> None:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:
-    return f"sqlite:///{(tmp_path / 'ledger.db').as_posix()}"
+def sqlite_url(tmp_path, request, migrated) -> str:
+    """A ledger file of this test's own: none yet, or migrated when the test asks for the
+    ``engine`` too."""
+    path = tmp_path / "ledger.db"
+    if "engine" in request.fixturenames:
+        shutil.copyfile(migrated("sqlite"), path)
+    return f"sqlite:///{path.as_posix()}"
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A database of its own for this test, dropped afterwards."""
+def postgres_url(request, migrated) -> Iterator[str]:
+    """A database of its own for this test, dropped afterwards: empty, or migrated (a copy
+    of a migrated template) when the test asks for the ``engine`` too."""
     from tests.rig import scratch_database
 
     with ExitStack() as stack:
         try:
-            url = stack.enter_context(scratch_database(POSTGRES_URL))
+            template = migrated("postgres") if "engine" in request.fixturenames else None
+            url = stack.enter_context(scratch_database(POSTGRES_URL, template=template))
         except sa.exc.OperationalError as exc:
             _unavailable("postgres", exc)
         yield url
@@ -72,13 +80,52 @@ def ledger_url(request) -> str:
 
 @pytest.fixture
 def engine(ledger_url):
-    """A migrated, empty ledger on each backend."""
-    from ledger.migrate import upgrade
-
+    """A migrated, empty ledger on each backend: a copy of one this process migrated once
+    (``migrated``; ``sqlite_url`` and ``postgres_url`` copy it when a test asks for the
+    engine), for a test's ledger is new and every migration the same: running them for
+    each of a thousand tests cost a minute of the suite."""
     engine = make_engine(ledger_url)
-    upgrade(engine)
     yield engine
     engine.dispose()
+
+
+def _admin() -> sa.Engine:
+    from ledger.db import normalise_url
+
+    return sa.create_engine(normalise_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory) -> Iterator[object]:
+    """``migrated(backend)``: a ledger at the newest migration, made once per test process
+    (a SQLite file's path; a PostgreSQL database's name, its template, dropped at the end)."""
+    from ledger.migrate import upgrade
+
+    made: dict[str, str] = {}
+
+    def get(backend: str) -> str:
+        if backend not in made:
+            if backend == "sqlite":
+                path = tmp_path_factory.mktemp("migrated") / "ledger.db"
+                engine = make_engine(f"sqlite:///{path.as_posix()}")
+                upgrade(engine)
+                engine.dispose()
+                made[backend] = str(path)
+            else:
+                name = f"loa_template_{uuid.uuid4().hex[:12]}"
+                with _admin().connect() as conn:
+                    conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+                url = sa.engine.make_url(POSTGRES_URL).set(database=name)
+                engine = make_engine(url.render_as_string(hide_password=False))
+                upgrade(engine)
+                engine.dispose()  # a template has no one connected to it
+                made[backend] = name
+        return made[backend]
+
+    yield get
+    if "postgres" in made:
+        with _admin().connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{made["postgres"]}" WITH (FORCE)')
 
 
 @pytest.fixture

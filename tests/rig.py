@@ -32,8 +32,11 @@ PROVIDER = "fake"
 
 
 @contextmanager
-def scratch_database(admin_url: str, prefix: str = "loa_test") -> Iterator[str]:
-    """A PostgreSQL database of its own, dropped afterwards; yields its URL.
+def scratch_database(
+    admin_url: str, prefix: str = "loa_test", template: str | None = None
+) -> Iterator[str]:
+    """A PostgreSQL database of its own (a copy of ``template`` when given), dropped
+    afterwards; yields its URL.
 
     Raises:
         sqlalchemy.exc.OperationalError: the server is not answering.
@@ -42,7 +45,8 @@ def scratch_database(admin_url: str, prefix: str = "loa_test") -> Iterator[str]:
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            copy = f' TEMPLATE "{template}"' if template else ""
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"{copy}')
     except sa.exc.OperationalError:
         admin.dispose()
         raise
