@@ -68,15 +68,15 @@ def replay(conn: Connection, verdict: Verdict) -> None:
     """Name the messages whose row is not where their last event left it: its status, its
     error code (``_code_left``), its final time (a final message's is its last event's)
     and its sent time (its ``sent`` event's), to ``TIME_SLACK``."""
+    # One pass over the events: each message's last one, and when it was sent.
+    sent_at = sa.func.max(events.c.at).filter(events.c.to_status == Status.SENT.value)
     last = (
-        sa.select(events.c.message_id, sa.func.max(events.c.id).label("last_id"))
+        sa.select(
+            events.c.message_id,
+            sa.func.max(events.c.id).label("last_id"),
+            sent_at.label("sent_at"),
+        )
         .where(events.c.message_id.is_not(None))
-        .group_by(events.c.message_id)
-        .subquery()
-    )
-    sent = (
-        sa.select(events.c.message_id, sa.func.max(events.c.at).label("at"))
-        .where(events.c.message_id.is_not(None), events.c.to_status == Status.SENT.value)
         .group_by(events.c.message_id)
         .subquery()
     )
@@ -98,15 +98,15 @@ def replay(conn: Connection, verdict: Verdict) -> None:
             sa.and_(~final, messages.c.final_at.is_not(None)),
         ),
         "sent time": sa.or_(
-            messages.c.sent_at.is_(None) != sent.c.at.is_(None),
-            apart(messages.c.sent_at, sent.c.at) > TIME_SLACK,
+            messages.c.sent_at.is_(None) != last.c.sent_at.is_(None),
+            apart(messages.c.sent_at, last.c.sent_at) > TIME_SLACK,
         ),
     }
     shown = {
         "status": (messages.c.status, logged),
         "error code": (messages.c.error_code, code),
         "final time": (messages.c.final_at, sa.case((final, events.c.at), else_=sa.null())),
-        "sent time": (messages.c.sent_at, sent.c.at),
+        "sent time": (messages.c.sent_at, last.c.sent_at),
     }
     columns = [messages.c.id, campaigns.c.id.label("campaign")]
     for name, check in checks.items():
@@ -117,7 +117,6 @@ def replay(conn: Connection, verdict: Verdict) -> None:
             messages.join(campaigns, campaigns.c.key == messages.c.campaign_key)
             .outerjoin(last, last.c.message_id == messages.c.id)
             .outerjoin(events, events.c.id == last.c.last_id)
-            .outerjoin(sent, sent.c.message_id == messages.c.id)
         )
         .where(sa.or_(*checks.values()))
         .order_by(messages.c.id)
