@@ -24,7 +24,7 @@ from campaigns.plan import PlannedMessage
 from campaigns.spec import CampaignSpec
 from campaigns.status import Status
 from campaigns.stream import fields_json
-from ledger.audit.rows import SPEC_COLUMNS, rows_digest, spec_digest
+from ledger.audit.rows import SPEC_COLUMNS, add_counts, rows_digest, spec_digest
 from ledger.bulk import insert_rows
 from ledger.intake import MESSAGE_COLUMNS
 from ledger.schema import UtcDateTime, arrival_events, campaigns, events, messages, now, visitors
@@ -156,7 +156,7 @@ def add_welcomes(
     conn.execute(
         campaigns.update()
         .where(campaigns.c.key == key)
-        .values(batches=batches, intake=_added(intake or {}, counts))
+        .values(batches=batches, intake=add_counts(intake or {}, counts))
     )
     if counts.get("rows_read"):
         conn.execute(
@@ -192,17 +192,6 @@ def _stored(conn: Connection, moment: datetime) -> Any:
     if conn.dialect.name == "postgresql":
         return moment
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _added(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
-    """Counts (and dicts of counts) added key by key."""
-    out = dict(total)
-    for name, value in more.items():
-        if isinstance(value, dict):
-            out[name] = _added(out.get(name) or {}, value)
-        else:
-            out[name] = (out.get(name) or 0) + value
-    return out
 
 
 def prune(conn: Connection, window: timedelta) -> tuple[int, int]:

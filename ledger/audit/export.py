@@ -50,7 +50,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from campaigns.files import create_private, private_folder, sweep_partials
+from campaigns.files import as_text, create_private, private_folder, sweep_partials
 from campaigns.status import FINAL
 from ledger.audit.actions import record_action
 from ledger.audit.checkpoints import Checkpoint, CheckpointError, check, public_of, verifier_key
@@ -239,8 +239,6 @@ def _extends(log: Tree, since: Checkpoint) -> None:
 
 def _write_events(path: Path, log: Tree, mine: list[tuple[int, dict[str, Any]]]) -> None:
     """The campaign's events, each with its inclusion proof in ``log``."""
-    from campaigns.files import as_text
-
     with create_private(path) as raw, as_text(raw) as out:
         for index, fields in mine:
             proof = [h.hex() for h in log.inclusion(index)]

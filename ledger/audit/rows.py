@@ -267,13 +267,13 @@ def campaigns_agree(conn: Connection, verdict: Verdict) -> None:
         if detail.get("spec_digest"):
             specs.setdefault(campaign_id, set()).add(detail["spec_digest"])
         if "arrivals" in detail:
-            intakes[campaign_id] = _added(intakes.get(campaign_id, {}), detail["arrivals"])
+            intakes[campaign_id] = add_counts(intakes.get(campaign_id, {}), detail["arrivals"])
             continue
         launches[campaign_id] = launches.get(campaign_id, 0) + 1
         counts = {
             k: v for k, v in detail.items() if k not in ("list", "rows_digest", "spec_digest")
         }
-        intakes[campaign_id] = _added(intakes.get(campaign_id, {}), counts)
+        intakes[campaign_id] = add_counts(intakes.get(campaign_id, {}), counts)
     for campaign_id in sorted(c for c, n in launches.items() if n > 1):
         verdict.problems.append(
             f"campaign {campaign_id}: launched {launches[campaign_id]} times in the log, once "
@@ -305,13 +305,14 @@ def campaigns_agree(conn: Connection, verdict: Verdict) -> None:
             )
 
 
-def _added(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+def add_counts(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
     """Counts (and dicts of counts) added key by key, as arrivals add to a campaign's
-    intake (``ledger.arrivals``); anything else (who launched) as the latest says."""
+    intake (``ledger.arrivals``) and verify adds them up again; anything else (who
+    launched) as the latest says."""
     out = dict(total)
     for name, value in more.items():
         if isinstance(value, dict):
-            out[name] = _added(out.get(name) or {}, value)
+            out[name] = add_counts(out.get(name) or {}, value)
         elif isinstance(value, int | float) and not isinstance(value, bool):
             out[name] = (out.get(name) or 0) + value
         else:
