@@ -5,6 +5,8 @@ the answer makes it ``sent`` (accepted, provider id known), ``failed`` (refused 
 ``unknown`` (the provider may or may not have sent it) or ``queued`` again (refused before
 processing, safe to retry). Receipts then move ``sent`` to ``delivered`` or
 ``undelivered``. ``expired`` is for a message whose validity passed before it could go.
+``unreachable``: the channel has no way to this person (no Zalo account behind the
+number); final for that channel's message, and the reason the next channel is sent.
 
 Statuses only move forward; the one exception, ``sending -> queued``, is the worker
 releasing a claim on a message the provider never processed. Final statuses never change,
@@ -26,6 +28,7 @@ class Status(StrEnum):
     EXPIRED = "expired"
     UNKNOWN = "unknown"
     CANCELLED = "cancelled"
+    UNREACHABLE = "unreachable"
 
 
 #: Every recipient ends in exactly one of these.
@@ -37,6 +40,7 @@ FINAL: frozenset[Status] = frozenset(
         Status.EXPIRED,
         Status.UNKNOWN,
         Status.CANCELLED,
+        Status.UNREACHABLE,
     }
 )
 
@@ -52,7 +56,8 @@ _MOVES: dict[Status, frozenset[Status]] = {
     # and `cancelled` the same release when its campaign was cancelled meanwhile (a claim
     # given back after the cancel must not wait in `queued` for good).
     Status.SENDING: frozenset({Status.QUEUED, Status.SENT} | FINAL),
-    Status.SENT: FINAL - {Status.CANCELLED},
+    # (Not `unreachable`: a channel says so when asked to send, never afterwards.)
+    Status.SENT: FINAL - {Status.CANCELLED, Status.UNREACHABLE},
     # A correction: the provider did send it after all, and said how it ended.
     Status.UNKNOWN: _REAL_FINAL,
     Status.DELIVERED: frozenset(),
@@ -60,6 +65,7 @@ _MOVES: dict[Status, frozenset[Status]] = {
     Status.FAILED: frozenset(),
     Status.EXPIRED: frozenset(),
     Status.CANCELLED: frozenset(),
+    Status.UNREACHABLE: frozenset(),
 }
 
 

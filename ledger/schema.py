@@ -320,6 +320,23 @@ inbound_messages = sa.Table(
 )
 
 
+#: Credentials a provider issues for a while (an OA's access token and its single-use
+#: refresh token: ``providers.tokens``), one row per provider instance, shared by every
+#: process; renewed under the row's lock (``ledger.channels.tokens``). ``seed`` is the
+#: sha256 of the refresh token the settings held when the row began: new settings start
+#: it again.
+provider_tokens = sa.Table(
+    "provider_tokens",
+    metadata,
+    sa.Column("provider", sa.String(32), primary_key=True),
+    sa.Column("access_token", sa.Text, nullable=False),
+    sa.Column("refresh_token", sa.Text, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=True),
+    sa.Column("seed", sa.String(64), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+
 def key_of(campaign_id: str) -> sa.ScalarSelect[int]:
     """The campaign's integer key, as a subquery usable in any WHERE."""
     return sa.select(campaigns.c.key).where(campaigns.c.id == campaign_id).scalar_subquery()

@@ -24,7 +24,9 @@ from providers.base import (
     ReceiptSink,
     SendError,
     SendResult,
+    Template,
 )
+from providers.tokens import Tokens, TokenStore
 
 __all__ = [
     "ErrorKind",
@@ -39,6 +41,9 @@ __all__ = [
     "ReceiptSink",
     "SendError",
     "SendResult",
+    "Template",
+    "TokenStore",
+    "Tokens",
     "create",
     "validate_config",
 ]
@@ -70,6 +75,7 @@ REGISTRY: Mapping[str, type[Provider]] = _Registry(
         "esms": "providers.esms:EsmsProvider",
         "twilio": "providers.twilio:TwilioProvider",
         "smpp": "providers.smpp.provider:SmppProvider",
+        "zalo_zns": "providers.zalo:ZaloZnsProvider",
     }
 )
 
@@ -121,8 +127,13 @@ def create(
     raw: Mapping[str, Any],
     receipt_sink: ReceiptSink | None = None,
     inbox: Inbox | None = None,
+    tokens: TokenStore | None = None,
 ) -> Provider:
     """Build the provider instance ``name`` from its settings (``inbox``: where one that
-    receives on its own connection stores what arrives)."""
+    receives on its own connection stores what arrives; ``tokens``: where one whose
+    credentials expire keeps them for every process, ``providers.tokens``)."""
     cls, config = validate_config(name, raw)
-    return cls(name, config, receipt_sink=receipt_sink, inbox=inbox)
+    provider = cls(name, config, receipt_sink=receipt_sink, inbox=inbox)
+    if tokens is not None:
+        provider.tokens = tokens
+    return provider

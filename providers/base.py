@@ -11,6 +11,13 @@ kinds, each of which the worker handles its own way:
   request went out). Resending risks a duplicate SMS, so the message becomes ``unknown``.
 - ``halt``: nothing will succeed until a person acts (bad credentials, suspended account,
   no balance). The provider's queue stops taking work.
+- ``unreachable``: this channel cannot reach this person at all (no Zalo account behind
+  the number, ZNS refused by the user): not a failure of the message but of the channel,
+  and the reason a campaign's next channel (SMS) is tried (``ledger.fallback``).
+
+A refusal that every message of the campaign would meet (a template the provider does not
+know) is ``permanent`` with ``campaign_wide``: the campaign stops at its first message,
+not after a million.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from campaigns.limits import Limits
 from campaigns.status import Status
 from campaigns.text import Encoding
+from providers.tokens import MemoryTokens, TokenStore
 
 #: The longest each provider-given string may be, as the ledger's columns hold it
 #: (``ledger.schema``; ``tests/providers/test_hostile_answers.py`` holds them equal):
@@ -61,6 +69,7 @@ class ErrorKind(StrEnum):
     PERMANENT = "permanent"
     AMBIGUOUS = "ambiguous"
     HALT = "halt"
+    UNREACHABLE = "unreachable"
 
 
 class SendError(Exception):
@@ -81,6 +90,9 @@ class SendError(Exception):
         throttled: a provider-wide refusal because of our rate (429, "too many
             requests", SMPP's ESME_RTHROTTLED), not an outage: the worker lowers the
             rate instead of starting a cooldown (``worker.sending.ratelimit``).
+        campaign_wide: every message of this campaign would be refused the same way (its
+            template is unknown to the provider, its data does not fit it): the worker
+            pauses the campaign with ``detail`` as the reason, for a person to mend.
     """
 
     def __init__(
@@ -92,6 +104,7 @@ class SendError(Exception):
         provider_wide: bool = False,
         opt_out: bool = False,
         throttled: bool = False,
+        campaign_wide: bool = False,
     ) -> None:
         code, detail = storable(str(code), CODE_LENGTH), storable(str(detail), DETAIL_LENGTH)
         super().__init__(f"{kind.value} {code}: {detail}" if detail else f"{kind.value} {code}")
@@ -102,12 +115,25 @@ class SendError(Exception):
         self.provider_wide = provider_wide
         self.opt_out = opt_out
         self.throttled = throttled
+        self.campaign_wide = campaign_wide
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A message registered with the provider beforehand, sent by its id with the values
+    of its parameters (a Zalo ZNS template: ``id`` ``"231432"``, ``data``
+    ``{"ten": "Lan", "ma": "BZ-7"}``), rendered from the recipient's row like SMS text."""
+
+    id: str
+    data: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
 class OutgoingMessage:
-    """What a provider needs to send one SMS. ``message_id`` is Loa's own id: providers
-    with an idempotency key use it, so a resend can never become a second SMS."""
+    """What a provider needs to send one message. ``message_id`` is Loa's own id: providers
+    with an idempotency key use it, so a resend can never become a second SMS.
+    ``template``: for a channel that sends registered templates instead of text (then
+    ``text`` is empty and ``parts`` 1)."""
 
     message_id: int
     to: str
@@ -117,6 +143,7 @@ class OutgoingMessage:
     parts: int
     attempt: int
     valid_until: datetime
+    template: Template | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +245,9 @@ class InboundRequest:
     form: Mapping[str, str]  # a POST's form fields (empty for a GET)
     headers: Mapping[str, str]  # names in lower case
     client: str  # the peer's address
+    #: The body exactly as received (a provider that signs it checks these bytes); for a
+    #: JSON body, ``form`` holds its fields flattened (``message.msg_id``), as text.
+    body: bytes = b""
 
     @property
     def fields(self) -> dict[str, str]:
@@ -318,6 +348,14 @@ class Provider(ABC):
     #: process that sends, not at the webhook: a process sending alone (embedded) must
     #: stay bound, and store and apply them itself, until they have come.
     listens: ClassVar[bool] = False
+    #: The webhook's answer to a receipt it stored but cannot map to a status (kept and
+    #: flagged): 422 tells a provider that retries on errors that we did not take it in;
+    #: one that posts every kind of event (Zalo) is answered 200, or it would repeat them.
+    unmapped_answer: ClassVar[int] = 422
+    #: Its credentials expire and are renewed (``providers.tokens``): whatever uses it,
+    #: even once (``loa provider test``), must give it the ledger's store, or a renewal
+    #: would spend a single-use refresh token the workers still hold.
+    keeps_tokens: ClassVar[bool] = False
 
     @property
     def countries(self) -> frozenset[str] | None:
@@ -345,6 +383,9 @@ class Provider(ABC):
         #: Where receipts and handset messages arriving on the provider's own connection
         #: are stored (``None``: nowhere, so a provider that receives so must refuse them).
         self.inbox = inbox
+        #: Where credentials the provider issues for a while are kept (``providers.tokens``):
+        #: ``create`` gives the worker's shared store; alone, this process's memory.
+        self.tokens: TokenStore = MemoryTokens()
 
     @abstractmethod
     async def send(self, message: OutgoingMessage) -> SendResult:

@@ -135,9 +135,12 @@ class HttpClient:
             self._loop = loop
         return self._session
 
-    async def post_json(self, path: str, payload: dict[str, Any]) -> Any:
-        """POST ``payload`` as JSON; returns the 2xx answer's JSON. Redirects are not
-        followed; the answer must come whole within the deadline and ``MAX_ANSWER_BYTES``.
+    async def post_json(
+        self, path: str, payload: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> Any:
+        """POST ``payload`` as JSON (with ``headers`` besides the content type); returns
+        the 2xx answer's JSON. Redirects are not followed; the answer must come whole
+        within the deadline and ``MAX_ANSWER_BYTES``.
 
         Raises:
             SendError: the request failed or the answer was not 2xx (a redirect included),
@@ -148,7 +151,10 @@ class HttpClient:
         body = json.dumps(payload, ensure_ascii=False).encode()
         try:
             async with self._session_here().post(
-                self.base_url + path, data=body, headers=_JSON, allow_redirects=False
+                self.base_url + path,
+                data=body,
+                headers={**_JSON, **headers} if headers else _JSON,
+                allow_redirects=False,
             ) as response:
                 if not 200 <= response.status < 300:
                     raise classify_status(

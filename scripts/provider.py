@@ -152,6 +152,14 @@ def test_provider(
         provider = providers.create(name, instance.model_dump())
     except providers.ProviderConfigError as exc:
         fail(f"settings: {provider_problem(exc)}", BAD_INPUT)
+    if provider.keeps_tokens:  # renewed here, its new pair must be the workers' too
+        from ledger.db import make_engine
+        from ledger.migrate import ensure_current
+        from worker.sending.tokens import LedgerTokens
+
+        engine = make_engine(loaded.ledger_url())
+        ensure_current(engine, auto=engine.url.get_backend_name() == "sqlite")
+        provider.tokens = LedgerTokens(engine, name)
     if sender is not None:  # the rules a campaign's brandname meets, and this provider's
         from campaigns.spec import check_brandname
 

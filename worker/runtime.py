@@ -84,11 +84,14 @@ class Runtime:
                     raise providers.ProviderConfigError(
                         f"unknown provider {name!r} (configured: {known})"
                     )
+                from worker.sending.tokens import LedgerTokens
+
                 self._providers[name] = providers.create(
                     name,
                     raw.model_dump(),
                     receipt_sink=self._receipt_sink(name),
                     inbox=self._inbox(name),
+                    tokens=LedgerTokens(self.engine, name),
                 )
             return self._providers[name]
 

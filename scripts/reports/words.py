@@ -20,14 +20,15 @@ from scripts.reports.meanings import meaning as meaning
 
 #: Every recipient status, in the order reports list them: the outcomes first, then what
 #: is still under way.
-STATES = ("delivered", "undelivered", "failed", "expired", "unknown", "cancelled", "sent",
-          "sending", "queued")  # fmt: skip
+STATES = ("delivered", "undelivered", "failed", "expired", "unknown", "unreachable",
+          "cancelled", "sent", "sending", "queued")  # fmt: skip
 #: The statuses of recipients the message did not reach, with a reason code each.
-NOT_REACHED = ("undelivered", "failed", "expired", "unknown", "cancelled")
+NOT_REACHED = ("undelivered", "failed", "expired", "unknown", "unreachable", "cancelled")
 #: A colour per status, the same in every chart and legend of a report.
 COLOURS = {
     "delivered": "#1a7f37", "undelivered": "#d4700b", "failed": "#b42318",
     "expired": "#8c6d1f", "unknown": "#8a8f98", "cancelled": "#5b4b8a", "sent": "#5b9bd5",
+    "unreachable": "#a0522d",
     "sending": "#2f6fde", "queued": "#c9ced6",
 }  # fmt: skip
 SENT_COLOUR, DELIVERED_COLOUR = "#5b9bd5", COLOURS["delivered"]
@@ -58,6 +59,7 @@ LABELS: dict[str, dict[str, str]] = {
         "sent_count": "Đã gửi",
         "delivered": "Đã đến máy", "undelivered": "Không đến máy", "failed": "Thất bại",
         "expired": "Hết hạn", "unknown": "Không rõ", "cancelled": "Đã huỷ",
+        "unreachable": "Không liên lạc được qua kênh này",
         "timeline": "Tiến độ gửi tin và đến máy (luỹ kế)", "daily": "Báo cáo ngày",
         "campaign": "Chiến dịch", "that_day": "Trong ngày", "state": "Trạng thái",
         "by_hour_day": "Theo giờ trong ngày", "campaigns_sheet": "Chiến dịch",
@@ -143,6 +145,7 @@ LABELS: dict[str, dict[str, str]] = {
         "sent_count": "Sent",
         "delivered": "Delivered", "undelivered": "Undelivered", "failed": "Failed",
         "expired": "Expired", "unknown": "Unknown", "cancelled": "Cancelled",
+        "unreachable": "Not reachable on this channel",
         "timeline": "Sends and deliveries over time (cumulative)", "daily": "Daily report",
         "campaign": "Campaign", "that_day": "That day", "state": "State",
         "by_hour_day": "By hour of the day", "campaigns_sheet": "Campaigns",

@@ -38,6 +38,8 @@ class SendCase:
     retry_after: float | None = None
     #: A refusal of our rate (429 …): the worker adapts the rate instead of pausing.
     throttled: bool = False
+    #: Every message of the campaign would be refused alike: the campaign stops.
+    campaign_wide: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,9 @@ def inbound(
     form: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
     client: str = "127.0.0.1",
+    body: bytes = b"",
 ) -> InboundRequest:
-    return InboundRequest(url, query or {}, form or {}, headers or {}, client)
+    return InboundRequest(url, query or {}, form or {}, headers or {}, client, body)
 
 
 @dataclass
@@ -90,7 +93,7 @@ def send(provider, outgoing: OutgoingMessage):
     return asyncio.run(once())
 
 
-def message(message_id: int = 1, attempt: int = 1) -> OutgoingMessage:
+def message(message_id: int = 1, attempt: int = 1, template=None) -> OutgoingMessage:
     return OutgoingMessage(
         message_id=message_id,
         to=TO,
@@ -100,6 +103,7 @@ def message(message_id: int = 1, attempt: int = 1) -> OutgoingMessage:
         parts=1,
         attempt=attempt,
         valid_until=datetime.now(UTC) + timedelta(hours=1),
+        template=template,
     )
 
 
@@ -121,7 +125,13 @@ def _secrets(settings: dict[str, Any], names: tuple[str, ...]) -> list[str]:
     return [str(settings[n]) for n in names if n in settings]
 
 
-def check_send(case: SendCase, capsys, secret_fields: tuple[str, ...] = (), gateway=None) -> Sink:
+def check_send(
+    case: SendCase,
+    capsys,
+    secret_fields: tuple[str, ...] = (),
+    gateway=None,
+    outgoing: OutgoingMessage | None = None,
+) -> Sink:
     """Send one message as the case says and check what came of it. ``gateway`` is the
     provider's fake (``tests.fake_gateway``), reset and given the case's faults first; the
     provider is sent there (``FakeGateway.where``) unless the case says otherwise."""
@@ -133,7 +143,7 @@ def check_send(case: SendCase, capsys, secret_fields: tuple[str, ...] = (), gate
     sink = Sink()
     settings = case.settings if gateway is None else {**gateway.where, **case.settings}
     provider = providers.create("under-test", settings, receipt_sink=sink)
-    outgoing = message()
+    outgoing = outgoing or message()
     try:
         result = send(provider, outgoing)  # closed on the loop it sent on
     except Exception as exc:  # classified below, as the worker does
@@ -143,6 +153,7 @@ def check_send(case: SendCase, capsys, secret_fields: tuple[str, ...] = (), gate
         assert error.provider_wide == case.provider_wide, f"{case.name}: provider_wide"
         assert error.retry_after == case.retry_after, f"{case.name}: Retry-After"
         assert error.throttled == case.throttled, f"{case.name}: throttled"
+        assert error.campaign_wide == case.campaign_wide, f"{case.name}: campaign-wide"
     else:
         assert case.kind is None, f"{case.name}: expected {case.kind}, the send succeeded"
         assert result.provider_message_id

@@ -475,3 +475,40 @@ def test_a_batch_past_its_lease_gives_back_nothing_another_worker_now_holds(
     with engine.connect() as conn:
         rows = set(conn.execute(sa.select(messages.c.status, messages.c.claim_token)).all())
     assert rows == {("sending", taker[0].claim)}
+
+
+def test_a_channel_that_cannot_reach_someone_records_them_unreachable(engine, tmp_path):
+    """``unreachable`` is its own outcome (what sends the next channel), not ``failed``,
+    and charges nothing but the one attempt."""
+    from providers import ErrorKind, SendError
+
+    runtime_with_campaign(engine, tmp_path)
+    provider = Refusing(SendError(ErrorKind.UNREACHABLE, "-118", "no Zalo account"))
+    runtime = runtime_for(engine, tmp_path, provider, send_concurrency=4)
+    send_batch(runtime, SPEC.id, 1)
+    counts = status_counts(engine, SPEC.id)
+    assert counts[Status.UNREACHABLE] == 20 and counts[Status.FAILED] == 0
+    assert len(provider.sent) == 20
+
+
+def test_a_campaign_wide_refusal_pauses_the_campaign_not_the_provider(engine, tmp_path):
+    """A template the provider does not know: the campaign pauses at its first refusal
+    with the reason, every message queued again (none charged, none failed), and the
+    provider stays free for other campaigns."""
+    from ledger.halts import halted
+    from providers import ErrorKind, SendError
+
+    runtime_with_campaign(engine, tmp_path)
+    refusal = SendError(ErrorKind.PERMANENT, "-109", "template id invalid", campaign_wide=True)
+    provider = Refusing(refusal)
+    runtime = runtime_for(engine, tmp_path, provider, send_concurrency=1)
+    send_batch(runtime, SPEC.id, 1)
+    assert status_counts(engine, SPEC.id)[Status.QUEUED] == 20
+    assert len(provider.sent) == 1
+    summary = summarise(engine, SPEC.id)
+    assert summary.progress_state == "paused"
+    assert summary.state_reason == "sandbox: -109 template id invalid"
+    assert halted(engine, "sandbox") is None
+    with engine.connect() as conn:
+        attempts = conn.scalars(sa.text("SELECT DISTINCT attempts FROM messages")).all()
+    assert attempts == [0]  # given back free of charge

@@ -25,6 +25,7 @@ from ledger.messages import claim_batch
 from ledger.receipts import drain_all
 from ledger.schema import events, receipts
 from ledger.summary import status_counts
+from providers.fakes.zalo import Zns, event_body, signature
 from tests.helpers import record
 from tests.rig import free_port
 from tests.worker.test_dispatch import SPEC
@@ -32,6 +33,7 @@ from worker.runtime import Runtime
 from worker.settings import Settings
 from worker.web.webhook import make_app
 
+ZALO = Zns()  # the fake ZNS's app and secrets: its events are signed as Zalo signs them
 TOKEN = "bí-mật-token-123"
 AUTH = "twilio-auth-token"
 PUBLIC = "https://loa.example.vn/receipts/intl"  # what Twilio calls, via the proxy
@@ -51,6 +53,14 @@ PROVIDERS = {
         "from_number": "+15005550006",
         "base_url": "http://127.0.0.1:9",
         "status_callback_url": PUBLIC,
+    },
+    "zalo": {
+        "type": "zalo_zns",
+        "app_id": ZALO.app_id,
+        "secret_key": ZALO.secret_key,
+        "refresh_token": ZALO.refresh_token,
+        "oa_secret_key": ZALO.oa_secret,
+        "base_url": "http://127.0.0.1:9",
     },
 }
 
@@ -164,12 +174,39 @@ def test_esms_callbacks_are_known_by_their_token(engine, tmp_path):
     assert status_counts(engine, SPEC.id)["delivered"] == 1
 
 
+def test_zalo_delivery_events_are_known_by_their_signature(engine, tmp_path):
+    """A ZNS ``user_received_message``, JSON signed over its exact bytes, delivers its
+    message; a replay is one receipt; the same body re-signed with another secret, or
+    altered after signing, is refused and stores nothing; an event Loa has no status for
+    is kept flagged and answered 200 (Zalo posts every event the OA sees)."""
+    sent_campaign(engine, "zalo", ["zns-1"])
+    body = event_body(ZALO, "zns-1", "1", 1_700_000_000_000)
+    signed = {"Content-Type": "application/json"}
+    signed["X-ZEvent-Signature"] = signature(ZALO, body, "1700000000000")
+    forged = {**signed, "X-ZEvent-Signature": signature(Zns(oa_secret="x" * 32), body, "1")}
+    other = body.replace(b"user_received_message", b"user_submit_info")
+    with webhook(engine, tmp_path) as (base, _):
+        assert call(f"{base}/receipts/zalo", body, forged)[0] == 403
+        assert call(f"{base}/receipts/zalo", body.replace(b"zns-1", b"zns-2"), signed)[0] == 403
+        assert inbox(engine) == []
+        assert call(f"{base}/receipts/zalo", body, signed) == (200, "OK")
+        assert call(f"{base}/receipts/zalo", body, signed) == (200, "OK")  # Zalo retried it
+        resigned = {**signed, "X-ZEvent-Signature": signature(ZALO, other, "1700000000000")}
+        assert call(f"{base}/receipts/zalo", other, resigned)[0] == 200
+        assert sorted(inbox(engine)) == [
+            ("flagged", "user_submit_info"),
+            ("pending", "user_received_message"),
+        ]
+        drain_all(engine)
+    assert status_counts(engine, SPEC.id)["delivered"] == 1
+
+
 @pytest.mark.parametrize(
     ("body", "headers", "status"),
     [
         (b"MessageSid=SM1", {"Content-Type": "application/x-www-form-urlencoded"}, 400),
         (b"MessageSid=SM1&MessageStatus=teleported", None, 422),
-        (b'{"MessageSid": "SM1"}', {"Content-Type": "application/json"}, 415),
+        (b'{"MessageSid": "SM1"}', {"Content-Type": "text/plain"}, 415),
         (b"MessageSid=\xff\xfe", None, 400),
         (None, None, 413),
     ],

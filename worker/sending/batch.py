@@ -29,7 +29,11 @@ Retries, by error kind (``providers.base``):
   short cooldown or, for a long one, gives every unsent message back and re-enqueues
   itself for when it ends;
 - ambiguous: ``unknown``, unless the provider has an idempotency key (then as retryable);
-- permanent: ``failed``; halt: stop handing out, give back what did not go.
+- permanent: ``failed``; halt: stop handing out, give back what did not go;
+- permanent for the whole campaign (``campaign_wide``: its template refused): as a halt,
+  but the campaign pauses, not the provider (its other campaigns go on);
+- unreachable (no account on this channel): ``unreachable``, which sends the recipient's
+  next channel (``ledger.channels.fallback``).
 
 A message can thus be sent at most ``max_attempts * (1 + immediate_retries)`` times,
 each time refused unprocessed, and never past its validity.
@@ -72,6 +76,7 @@ PUT_BACKS = 3
 FINAL_FOR: dict[ErrorKind, Status] = {
     ErrorKind.PERMANENT: Status.FAILED,
     ErrorKind.AMBIGUOUS: Status.UNKNOWN,  # may have gone out: resending risks a duplicate
+    ErrorKind.UNREACHABLE: Status.UNREACHABLE,  # not on this channel: the next one may
 }
 
 
@@ -80,14 +85,21 @@ class BatchOutcome:
     """What a batch left to do.
 
     ``retry``: refused for now, to send again later, the attempt counted; ``down``:
-    given back because the provider was down, free of charge; ``halt`` and
-    ``untouched``: the error that stopped the provider and what was never handed to it.
+    given back because the provider was down, free of charge; ``halt`` (the provider)
+    or ``stop`` (the campaign) and ``untouched``: the error that stopped sending and
+    what was never handed to the provider.
     """
 
     retry: list[tuple[ClaimedMessage, SendError]] = field(default_factory=list)
     down: list[ClaimedMessage] = field(default_factory=list)
     halt: SendError | None = None
+    stop: SendError | None = None
     untouched: list[ClaimedMessage] = field(default_factory=list)
+
+    @property
+    def ended_by(self) -> SendError | None:
+        """What stopped the batch handing out: a halt, or a campaign-wide refusal."""
+        return self.halt or self.stop
 
 
 Render = Callable[[ClaimedMessage], OutgoingMessage]
@@ -168,7 +180,7 @@ class _Batch:
         take the rate's tokens as each message goes), unless a group of this batch still
         waits there. Returns whether to go on handing out at once (False: nothing left,
         or wait for sends to end)."""
-        if not self.todo or self.outcome.halt is not None:
+        if not self.todo or self.outcome.ended_by is not None:
             return False
         if self.queued - self.taken >= self.group_size:
             return False
@@ -218,7 +230,9 @@ class _Batch:
         """On the loop, as each message is done with: results are passed to the batch's
         thread once per turn of the loop, not one by one (each hand-over wakes that
         thread, and the two then take turns at the interpreter lock)."""
-        if isinstance(result, SendError) and result.kind is ErrorKind.HALT:
+        if isinstance(result, SendError) and (
+            result.kind is ErrorKind.HALT or result.campaign_wide
+        ):
             self.hold = True  # at once: what waits in the lane must not go meanwhile
         self._wake()
         self.ended_now.append((message_id, result))
@@ -260,7 +274,7 @@ class _Batch:
                 self.failure = self.failure or result.error
                 result = HELD
             if result is HELD:  # never left: as if it had not been handed out
-                if self.outcome.halt is not None:
+                if self.outcome.ended_by is not None:
                     self.outcome.untouched.append(message)
                 else:
                     self.todo.appendleft(message)
@@ -274,7 +288,7 @@ class _Batch:
                     self.todo.appendleft(message)
                 else:
                     self.outcome.down.append(message)
-            if self.outcome.halt is not None:
+            if self.outcome.ended_by is not None:
                 self.outcome.untouched.extend(self.todo)
                 self.todo.clear()
         count_outcome(self.provider.name, "sent", len(self.sent) - accepted)
@@ -355,6 +369,9 @@ def _settle_error(
     if kind is ErrorKind.HALT:
         outcome.halt = outcome.halt or error
         outcome.untouched.append(message)  # refused unprocessed, like those not handed
+    elif error.campaign_wide:
+        outcome.stop = outcome.stop or error
+        outcome.untouched.append(message)  # not its own fault: it goes once mended
     elif kind is ErrorKind.RETRYABLE and error.provider_wide:
         pass  # the caller puts it back: not the message's fault
     elif kind is ErrorKind.RETRYABLE and attempts_left:

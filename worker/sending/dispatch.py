@@ -30,7 +30,14 @@ from campaigns.spec import CampaignSpec
 from campaigns.status import Status
 from campaigns.text import Encoding
 from ledger.halts import all_halts, halt, reroute
-from ledger.messages import ClaimedMessage, apply_receipt, claim_batch, record_outcome, release
+from ledger.messages import (
+    ClaimedMessage,
+    apply_receipt,
+    claim_batch,
+    record_outcome,
+    release,
+    set_campaign_state,
+)
 from ledger.schema import now
 from ledger.summary import load_for_batch
 from providers import ErrorKind, OutgoingMessage, Provider, ProviderConfigError
@@ -210,6 +217,18 @@ def _follow_up(
     when it may go: after the provider's cooldown, after a backoff, or after a resume
     (or on a fallback provider's queue at once, after a halt)."""
     engine = runtime.engine
+    if outcome.stop is not None:
+        # Every message of this campaign would be refused alike (its template): the
+        # campaign pauses with the reason, its messages queued for a resume once mended;
+        # the provider's other campaigns go on.
+        error = outcome.stop
+        _give_back(engine, outcome.untouched, code=error.code, refund=True)
+        _give_back(engine, outcome.down, code="provider_down", refund=True)
+        _give_back(engine, [m for m, _ in outcome.retry])
+        reason = f"{provider_name}: {error.code} {error.detail}".strip()
+        set_campaign_state(engine, campaign_id, "paused", reason)
+        log.warning("campaign.paused", provider=provider_name, code=error.code)
+        return
     if outcome.halt is not None:
         # Nothing will succeed until a person acts. Give back what was not handed to
         # the provider, and stop the provider (every campaign on it) with the reason.

@@ -11,6 +11,7 @@ fields; then the receipt is committed with others arriving at the same time
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -29,7 +30,7 @@ log = get_logger("loa.webhook")
 PREFIX = "/receipts/"
 #: Receipts are a few hundred bytes; anything much larger is not one.
 MAX_BODY = 64 * 1024
-FORM = "application/x-www-form-urlencoded"
+FORM, JSON = "application/x-www-form-urlencoded", "application/json"
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -67,12 +68,21 @@ def _query(raw: bytes) -> dict[str, str]:
         raise Refused(400, "the query string is not UTF-8") from None
 
 
-async def _form(headers: dict[str, str], receive: Receive) -> dict[str, str]:
+async def _body(headers: dict[str, str], receive: Receive) -> tuple[dict[str, str], bytes]:
+    """The body's fields and its bytes as they came: a form's fields, or a JSON object's
+    flattened to text (``{"message": {"msg_id": "x"}}`` -> ``message.msg_id``), so every
+    provider's ``parse_receipt`` reads one shape and a signature can be checked over
+    exactly what was sent.
+
+    Raises:
+        Refused: 413 too large, 415 neither form nor JSON, 400 not UTF-8 or not an object.
+    """
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY:
         raise Refused(413, "body too large")
-    if headers.get("content-type", "").split(";")[0].strip().lower() != FORM:
-        raise Refused(415, f"expected {FORM}")
+    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in (FORM, JSON):
+        raise Refused(415, f"expected {FORM} or {JSON}")
     body, more = bytearray(), True
     while more:
         message = await receive()
@@ -84,12 +94,39 @@ async def _form(headers: dict[str, str], receive: Receive) -> dict[str, str]:
             raise Refused(413, "body too large")
     try:
         text = body.decode("utf-8")
-        return dict(parse_qsl(text, keep_blank_values=True, errors="strict"))
+        if kind == FORM:
+            return dict(parse_qsl(text, keep_blank_values=True, errors="strict")), bytes(body)
+        document = json.loads(text)
     except UnicodeDecodeError:
         raise Refused(400, "the body is not UTF-8") from None
+    except (ValueError, RecursionError):
+        raise Refused(400, "the body is not JSON") from None
+    if not isinstance(document, dict):
+        raise Refused(400, "the body is not a JSON object")
+    return flatten(document), bytes(body)
 
 
-def _request(scope: Scope, headers: dict[str, str], form: dict[str, str]) -> InboundRequest:
+def flatten(document: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """A JSON object's values as text under dotted names; lists by index (``a.0``)."""
+    fields: dict[str, str] = {}
+    for key, value in document.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            fields.update(flatten(value, f"{name}."))
+        elif isinstance(value, list):
+            fields.update(flatten(dict(enumerate(value)), f"{name}."))
+        elif value is None:
+            fields[name] = ""
+        elif isinstance(value, bool):
+            fields[name] = "true" if value else "false"
+        else:
+            fields[name] = str(value)
+    return fields
+
+
+def _request(
+    scope: Scope, headers: dict[str, str], form: dict[str, str], body: bytes = b""
+) -> InboundRequest:
     raw_query = scope.get("query_string", b"")
     host = headers.get("host") or "{}:{}".format(*scope.get("server") or ("localhost", 80))
     url = f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope['path']}"
@@ -101,6 +138,7 @@ def _request(scope: Scope, headers: dict[str, str], form: dict[str, str]) -> Inb
         form=form,
         headers=headers,
         client=(scope.get("client") or ("",))[0],
+        body=body,
     )
 
 
@@ -156,8 +194,8 @@ class ReceiptRoute:
         if wait > 0:  # too many failed checks from there: not even looked at
             raise Refused(429, "too many failed attempts; wait", retry_after=wait)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        form = await _form(headers, receive) if method == "POST" else {}
-        request = _request(scope, headers, form)
+        form, body = await _body(headers, receive) if method == "POST" else ({}, b"")
+        request = _request(scope, headers, form, body)
         try:
             proven = provider.authenticate(request)
         except Exception as exc:  # a check that cannot even run proves nothing
@@ -192,5 +230,5 @@ class ReceiptRoute:
         except Exception as exc:
             log.warning("webhook.ledger_unavailable", provider=name, error=type(exc).__name__)
             raise Refused(503, "ledger unavailable, try again") from None
-        if parsed.status is None:  # kept raw and flagged, never guessed
-            raise Refused(422, f"unknown status {parsed.raw_status!r}")
+        if parsed.status is None and provider.unmapped_answer >= 400:  # kept, flagged
+            raise Refused(provider.unmapped_answer, f"unknown status {parsed.raw_status!r}")

@@ -1,0 +1,229 @@
+"""Zalo ZNS, against a local server speaking ZNS's API (``providers.fakes.zalo``): every
+code's classification, the single-use refresh token renewed once for many sends, and the
+delivery events' signature."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+
+import pytest
+
+import providers
+from campaigns.status import Status
+from providers import ErrorKind, SendError, Template
+from providers.fakes.zalo import Zns, event_body, signature
+from tests.fake_gateway import fake_gateway
+from tests.providers.harness import (
+    ProofCase,
+    ReceiptCase,
+    SendCase,
+    check_proof,
+    check_receipt,
+    check_send,
+    inbound,
+    message,
+    no_network,  # noqa: F401 - fixture
+)
+
+SECRETS = ("secret_key", "refresh_token", "access_token", "oa_secret_key")
+FAKE = Zns()  # the fake's defaults: its app, secrets and first pair
+TEMPLATE = Template("231432", {"ten": "Lan", "ma": "BZ-7"})
+
+
+@pytest.fixture(scope="module")
+def gateway():
+    with fake_gateway("providers.fakes.zalo") as running:
+        yield running
+
+
+def settings(gateway=None, **overrides):
+    base = {
+        "type": "zalo_zns",
+        "app_id": FAKE.app_id,
+        "secret_key": FAKE.secret_key,
+        "refresh_token": FAKE.refresh_token,
+        "access_token": FAKE.access_token,
+        "oa_secret_key": FAKE.oa_secret,
+        "read_timeout": 1.0,
+    }
+    if gateway is not None:
+        base["base_url"] = base["oauth_url"] = gateway.url
+    return {**base, **overrides}
+
+
+def fault(code: str) -> tuple[dict[str, object], ...]:
+    return ({"code": code, "requests": 1},)
+
+
+ok = settings()
+SEND_CASES = [
+    SendCase("accepted", ok, None),
+    # The "cannot reach this person on Zalo" kind: what sends them an SMS instead.
+    SendCase("no Zalo account", ok, ErrorKind.UNREACHABLE, "-118", fault("-118")),
+    SendCase("phone invalid for Zalo", ok, ErrorKind.UNREACHABLE, "-108", fault("-108")),
+    SendCase("inactive or refuses ZNS", ok, ErrorKind.UNREACHABLE, "-114", fault("-114")),
+    SendCase("Zalo too old", ok, ErrorKind.UNREACHABLE, "-110", fault("-110")),
+    # The template: every message alike, so the campaign stops at its first.
+    SendCase(
+        "template refused", ok, ErrorKind.PERMANENT, "-109", fault("-109"), campaign_wide=True
+    ),
+    SendCase(
+        "template data empty",
+        ok,
+        ErrorKind.PERMANENT,
+        "-111",
+        fault("-111"),
+        False,
+        None,
+        campaign_wide=True,
+    ),
+    SendCase("one recipient's data", ok, ErrorKind.PERMANENT, "-112", fault("-112")),
+    SendCase("daily quota used up", ok, ErrorKind.HALT, "-144", fault("-144")),
+    SendCase("out of balance", ok, ErrorKind.HALT, "-115", fault("-115")),
+    SendCase("app secret invalid", ok, ErrorKind.HALT, "-104", fault("-104")),
+    SendCase("unknown error, later", ok, ErrorKind.RETRYABLE, "-100", fault("-100")),
+    SendCase("unlisted code", ok, ErrorKind.PERMANENT, "-999", fault("-999")),
+    SendCase(
+        "a code re-classified in the settings",
+        settings(codes={"-119": "permanent"}),
+        ErrorKind.PERMANENT,
+        "-119",
+        fault("-119"),
+    ),
+    SendCase(
+        "refresh token refused",
+        settings(access_token=None, refresh_token="spent-refresh-token"),
+        ErrorKind.HALT,
+        "refresh_refused",
+    ),
+    SendCase(
+        "Zalo down", ok, ErrorKind.RETRYABLE, "http_503", ({"http": 503, "requests": 1},), True
+    ),
+    SendCase(
+        "no answer", ok, ErrorKind.AMBIGUOUS, "read_timeout", ({"hang": True, "requests": 1},)
+    ),
+    SendCase(
+        "nobody listening",
+        settings(base_url="http://127.0.0.1:9"),
+        ErrorKind.RETRYABLE,
+        "connect_error",
+        provider_wide=True,
+    ),
+]
+
+
+@pytest.mark.usefixtures("no_network")
+@pytest.mark.parametrize("case", SEND_CASES, ids=lambda c: c.name)
+def test_send(case, gateway, capsys):
+    # The fake serves the token service too (Zalo's is on another host).
+    case = dataclasses.replace(case, settings={"oauth_url": gateway.url, **case.settings})
+    check_send(case, capsys, SECRETS, gateway=gateway, outgoing=message(template=TEMPLATE))
+
+
+def run(provider, *coroutines):
+    async def together():
+        try:
+            return await asyncio.gather(*coroutines, return_exceptions=True)
+        finally:
+            await provider.aclose()
+
+    return asyncio.run(together())
+
+
+def test_the_request_carries_what_zns_wants(gateway):
+    gateway.reset()
+    provider = providers.create("z", settings(gateway))
+    (result,) = run(provider, provider.send(message(42, template=TEMPLATE)))
+    ((_, phone, tracking, answer),) = gateway.received()
+    assert (phone, tracking, answer) == ("84912345678", "42", "0")
+    assert len(result.provider_message_id) == 32
+    assert provider.quota["remaining"] == provider.quota["daily"] - 1
+
+
+def test_a_message_without_a_template_is_refused_before_zalo(gateway):
+    gateway.reset()
+    provider = providers.create("z", settings(gateway))
+    (error,) = run(provider, provider.send(message()))
+    assert isinstance(error, SendError) and error.campaign_wide
+    assert gateway.received() == []
+
+
+def test_an_expired_token_is_renewed_once_for_many_sends(gateway):
+    """Twenty sends at once meet an expired token: Zalo refreshes once (its refresh token
+    is single-use: a second refresh with it would be refused), and every send goes."""
+    gateway.reset()
+    gateway._call("/_fake/expire", {})
+    before = gateway._call("/_fake/tokens")["refreshes"]
+    provider = providers.create("z", settings(gateway, access_token=before_pair(gateway)))
+    results = run(provider, *(provider.send(message(i, template=TEMPLATE)) for i in range(20)))
+    assert all(not isinstance(r, BaseException) for r in results), results
+    assert gateway._call("/_fake/tokens")["refreshes"] == before + 1
+    answers = [row[3] for row in gateway.received()]
+    assert answers.count("0") == 20  # each went once; the -124s were before the refresh
+
+
+def before_pair(gateway) -> str:
+    return gateway._call("/_fake/tokens")["access_token"]
+
+
+RECEIPT_CASES = [
+    ReceiptCase(
+        "received",
+        {"event_name": "user_received_message", "message.msg_id": "abc", "timestamp": "1"},
+        Status.DELIVERED,
+    ),
+    ReceiptCase(
+        "seen", {"event_name": "user_seen_message", "message.msg_id": "abc"}, Status.DELIVERED
+    ),
+    ReceiptCase("another event", {"event_name": "follow", "follower.id": "9"}, None),
+    ReceiptCase("not an event", {"message.msg_id": "abc"}, None, invalid=True),
+]
+
+
+@pytest.mark.parametrize("case", RECEIPT_CASES, ids=lambda c: c.name)
+def test_receipt(case):
+    check_receipt(case, settings())
+
+
+def signed(body: bytes, timestamp: str, secret: str = FAKE.oa_secret, app: str = FAKE.app_id):
+    zns = Zns(app_id=app, oa_secret=secret)
+    headers = {"x-zevent-signature": signature(zns, body, timestamp)}
+    form = {k: str(v) for k, v in json.loads(body).items() if not isinstance(v, dict)}
+    return inbound(form=form, headers=headers, body=body)
+
+
+BODY = event_body(FAKE, "abc", "7", 1_700_000_000_000)
+PROOF_CASES = [
+    ProofCase("signed by the OA", settings(), signed(BODY, "1700000000000"), True),
+    ProofCase("another secret", settings(), signed(BODY, "1700000000000", "another-secret"), False),
+    ProofCase(
+        "no OA secret configured",
+        settings(oa_secret_key=None),
+        signed(BODY, "1700000000000"),
+        False,
+    ),
+    ProofCase(
+        "body changed after signing",
+        settings(),
+        inbound(
+            form={"app_id": FAKE.app_id, "timestamp": "1700000000000"},
+            headers=signed(BODY, "1700000000000").headers,
+            body=BODY.replace(b'"abc"', b'"xyz"'),
+        ),
+        False,
+    ),
+    ProofCase(
+        "another app's event",
+        settings(),
+        signed(event_body(Zns(app_id="999"), "abc", "7", 1), "1", app="999"),
+        False,
+    ),
+    ProofCase("unsigned", settings(), inbound(form={"app_id": FAKE.app_id}, body=BODY), False),
+]
+
+
+@pytest.mark.parametrize("case", PROOF_CASES, ids=lambda c: c.name)
+def test_proof(case):
+    check_proof(case)
