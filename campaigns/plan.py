@@ -241,6 +241,16 @@ class Planner:
                     )
                 indexes.append(index)
             self._fields[lang] = tuple(indexes)
+        for channel in spec.channel_list:  # a template channel's parameters, the same way
+            for param, template in getattr(channel, "compiled", {}).items():
+                for name in template.fields:
+                    if column_for(name, self.columns, spec.columns) is None:
+                        have = ", ".join(self.columns) or "no other columns"
+                        raise PlanError(
+                            f"channels.{channel.name}.params.{param} uses {{{name}}} but the "
+                            f"list has no such column ({have}); map it in the campaign's "
+                            "[columns] table"
+                        )
         for name, limit in sorted((limits or {}).items()):
             if limit.max_sender is not None and len(spec.brandname) > limit.max_sender:
                 raise PlanError(

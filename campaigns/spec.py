@@ -56,6 +56,7 @@ from pydantic import (
     model_validator,
 )
 
+from campaigns.channels import SMS_ONLY, Channel, TemplateChannel, TextChannel, check_order
 from campaigns.hours import ADVERTISING_HOURS, SendingWindow
 from campaigns.routing import Reach, Router, RoutingSpec
 from campaigns.template import Template, TemplateError, fields_of
@@ -165,6 +166,15 @@ class CampaignSpec(BaseModel):
     add_ad_markers: bool = False
     prices: Prices | None = None
     routing: RoutingSpec | None = None
+    #: Zalo first, then SMS … (``campaigns.channels``); unset: the SMS alone.
+    channels: tuple[Channel, ...] | None = None
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: tuple[Channel, ...] | None) -> tuple[Channel, ...] | None:
+        if value is not None:
+            check_order(value)
+        return value
 
     @field_validator("brandname")
     @classmethod
@@ -290,6 +300,19 @@ class CampaignSpec(BaseModel):
         if self.suppress is not None:
             return self.suppress
         return ADVERTISING_SUPPRESSION if self.category is Category.ADVERTISING else ("opt_out",)
+
+    @property
+    def channel_list(self) -> tuple[TemplateChannel | TextChannel, ...]:
+        """The channels in the order each recipient is tried (the SMS alone by default)."""
+        return self.channels or SMS_ONLY
+
+    def template_channel(self, provider: str) -> tuple[int, TemplateChannel] | None:
+        """The template channel sent through ``provider`` and its place, if any (a batch
+        holds one provider's messages, so its provider says which channel it is)."""
+        for index, channel in enumerate(self.channel_list):
+            if isinstance(channel, TemplateChannel) and channel.provider == provider:
+                return index, channel
+        return None
 
     def router(self, reach: dict[str, Reach] | None = None) -> Router:
         """This campaign's routes (``campaigns.routing``), given what providers reach."""

@@ -8,6 +8,13 @@ processing, safe to retry). Receipts then move ``sent`` to ``delivered`` or
 ``unreachable``: the channel has no way to this person (no Zalo account behind the
 number); final for that channel's message, and the reason the next channel is sent.
 
+A campaign with several channels (Zalo, then SMS) has one message per recipient per
+channel; each after the first starts ``standby``: it is ``queued`` when the channel
+before it could not reach the person (or did not deliver in time), and ``unneeded``
+when it did (``ledger.channels.fallback``). A late delivery on the earlier channel also
+makes a next message still ``queued`` ``unneeded``: never a second notification that can
+still be spared.
+
 Statuses only move forward; the one exception, ``sending -> queued``, is the worker
 releasing a claim on a message the provider never processed. Final statuses never change,
 except ``unknown``, which a late but real receipt may correct.
@@ -29,6 +36,8 @@ class Status(StrEnum):
     UNKNOWN = "unknown"
     CANCELLED = "cancelled"
     UNREACHABLE = "unreachable"
+    STANDBY = "standby"
+    UNNEEDED = "unneeded"
 
 
 #: Every recipient ends in exactly one of these.
@@ -41,6 +50,7 @@ FINAL: frozenset[Status] = frozenset(
         Status.UNKNOWN,
         Status.CANCELLED,
         Status.UNREACHABLE,
+        Status.UNNEEDED,
     }
 )
 
@@ -50,14 +60,16 @@ _REAL_FINAL = frozenset({Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, St
 #: The allowed moves, written out so that a reader can check each one.
 _MOVES: dict[Status, frozenset[Status]] = {
     # An operator's cancel ends only what was not handed to a worker yet.
-    Status.QUEUED: frozenset({Status.SENDING, Status.EXPIRED, Status.FAILED, Status.CANCELLED}),
+    Status.QUEUED: frozenset(
+        {Status.SENDING, Status.EXPIRED, Status.FAILED, Status.CANCELLED, Status.UNNEEDED}
+    ),
     # A receipt can overtake the send call's answer, so `sending` may jump straight to a
     # receipt's status; `queued` is the release of a claim the provider never processed,
     # and `cancelled` the same release when its campaign was cancelled meanwhile (a claim
     # given back after the cancel must not wait in `queued` for good).
-    Status.SENDING: frozenset({Status.QUEUED, Status.SENT} | FINAL),
+    Status.SENDING: frozenset({Status.QUEUED, Status.SENT} | FINAL) - {Status.UNNEEDED},
     # (Not `unreachable`: a channel says so when asked to send, never afterwards.)
-    Status.SENT: FINAL - {Status.CANCELLED, Status.UNREACHABLE},
+    Status.SENT: FINAL - {Status.CANCELLED, Status.UNREACHABLE, Status.UNNEEDED},
     # A correction: the provider did send it after all, and said how it ended.
     Status.UNKNOWN: _REAL_FINAL,
     Status.DELIVERED: frozenset(),
@@ -66,6 +78,10 @@ _MOVES: dict[Status, frozenset[Status]] = {
     Status.EXPIRED: frozenset(),
     Status.CANCELLED: frozenset(),
     Status.UNREACHABLE: frozenset(),
+    # A later channel's message: sent when the channel before could not reach the person,
+    # spared when it did; cancelled or expired with its campaign like any waiting one.
+    Status.STANDBY: frozenset({Status.QUEUED, Status.UNNEEDED, Status.CANCELLED, Status.EXPIRED}),
+    Status.UNNEEDED: frozenset(),
 }
 
 

@@ -69,13 +69,15 @@ def _settle(
     return len(moved)
 
 
-def _with_queued(conn: Connection, condition: sa.ColumnElement[bool]) -> list[str]:
-    """Ids of the campaigns meeting ``condition`` that still have ``queued`` messages."""
+def _with_queued(
+    conn: Connection, condition: sa.ColumnElement[bool], status: Status = Status.QUEUED
+) -> list[str]:
+    """Ids of the campaigns meeting ``condition`` that still have messages in ``status``."""
     queued = (
         sa.select(messages.c.id)
         .where(
             messages.c.campaign_key == campaigns.c.key,
-            messages.c.status == Status.QUEUED.value,
+            messages.c.status == status.value,
         )
         .exists()
     )
@@ -98,6 +100,8 @@ def finalise(engine: Engine, windows: Mapping[str, timedelta] | None = None) -> 
         ).all()
         stale = _with_queued(conn, campaigns.c.valid_until < moment)
         cancelled = _with_queued(conn, campaigns.c.state == "cancelled")
+        # A later channel's messages still standing by when the campaign's validity ended.
+        standing = _with_queued(conn, campaigns.c.valid_until < moment, Status.STANDBY)
     for campaign_id, provider in waiting:
         cutoff = moment - windows.get(provider, DEFAULT_WINDOW)
         which = sa.and_(
@@ -114,6 +118,12 @@ def finalise(engine: Engine, windows: Mapping[str, timedelta] | None = None) -> 
                 messages.c.status == Status.QUEUED.value,
             )
             done[new.value] += _settle(engine, campaign_id, which, Status.QUEUED, new)
+    for campaign_id in standing:
+        which = sa.and_(
+            messages.c.campaign_key == key_of(campaign_id),
+            messages.c.status == Status.STANDBY.value,
+        )
+        done["expired"] += _settle(engine, campaign_id, which, Status.STANDBY, Status.EXPIRED)
     # Messages with a validity of their own (a welcome: 12 h from the arrival).
     with engine.connect() as conn:
         overdue = conn.scalars(

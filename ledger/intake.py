@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from campaigns.channels import TemplateChannel
 from campaigns.plan import PlanSummary
 from campaigns.spec import CampaignSpec
 from campaigns.status import Status
@@ -28,6 +29,8 @@ MESSAGE_COLUMNS = (
     "campaign_key", "recipient", "country", "carrier", "list_row", "language", "encoding",
     "parts", "batch", "status", "provider", "fields",
 )  # fmt: skip
+#: A campaign with several channels: one message per recipient per channel.
+CHANNEL_COLUMNS = (*MESSAGE_COLUMNS, "channel", "fallback")
 REJECT_COLUMNS = ("campaign_key", "list_row", "reason")
 
 
@@ -57,6 +60,35 @@ class _Batcher:
             slot = self._open[provider] = [len(self.made), 0]
         slot[1] += 1
         return slot[0]
+
+
+class _Channels:
+    """The message rows of a campaign with several channels (``campaigns.channels``): per
+    planned recipient, one per channel, in order. The first is ``queued``, each other
+    ``standby`` until the one before decides it (``ledger.channels.fallback``); each but
+    the last has its fallback undecided (0). A template channel's message goes through its
+    own provider as one message (parts 1); the text channel's is the planned SMS."""
+
+    def __init__(self, spec: CampaignSpec, key: int, batch_of: Callable[[str], int]) -> None:
+        self.key, self.batch_of = key, batch_of
+        self.channels = spec.channel_list
+        self.several = spec.channels is not None
+
+    def rows(self, planned: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        out, last = [], len(self.channels) - 1
+        for row, e164, country, carrier, routed, language, encoding, parts, fields in planned:
+            for index, channel in enumerate(self.channels):
+                template = isinstance(channel, TemplateChannel)
+                provider = channel.provider if template else routed
+                out.append(
+                    (
+                        self.key, e164, country, carrier, row, language, encoding,
+                        1 if template else parts, self.batch_of(provider),
+                        (Status.QUEUED if index == 0 else Status.STANDBY).value, provider,
+                        fields, index, 0 if index < last else None,
+                    )
+                )  # fmt: skip
+        return out
 
 
 def launched_by() -> str | None:
@@ -129,16 +161,20 @@ def record_campaign(
             ).inserted_primary_key[0]
             batcher = _Batcher(batch_size)
             batch_of = batcher.next
+            channels = _Channels(spec, key, batch_of)
             for planned_chunk, rejected_chunk in chunks:
-                rows = [
-                    (
-                        key, e164, country, carrier, row, language, encoding, parts,
-                        batch_of(provider), queued, provider, fields,
-                    )
-                    for row, e164, country, carrier, provider, language, encoding, parts, fields
-                    in planned_chunk
-                ]  # fmt: skip
-                insert_rows(conn, messages, MESSAGE_COLUMNS, rows)
+                if channels.several:
+                    insert_rows(conn, messages, CHANNEL_COLUMNS, channels.rows(planned_chunk))
+                else:
+                    rows = [
+                        (
+                            key, e164, country, carrier, row, language, encoding, parts,
+                            batch_of(provider), queued, provider, fields,
+                        )
+                        for row, e164, country, carrier, provider, language, encoding, parts,
+                        fields in planned_chunk
+                    ]  # fmt: skip
+                    insert_rows(conn, messages, MESSAGE_COLUMNS, rows)
                 insert_rows(
                     conn,
                     rejects,
@@ -162,6 +198,8 @@ def record_campaign(
                     detail={
                         "list": list_name,
                         **counts,
+                        # A message per recipient per channel (``campaigns.channels``).
+                        **({"channels": len(spec.channel_list)} if channels.several else {}),
                         "rows_digest": rows_digest(conn, key),
                         "spec_digest": spec_digest(launched),
                     },

@@ -430,24 +430,24 @@ def cancel_campaign(engine: Engine, campaign_id: str) -> int:
     from ledger.audit.actions import actor
 
     at = now()
-    waiting = sa.and_(
-        messages.c.campaign_key == key_of(campaign_id), messages.c.status == Status.QUEUED.value
-    )
     with engine.begin() as conn:
         # The campaign's row first: a release holding it (``_cancelled``) finishes before
         # this goes on, and one coming later sees the campaign cancelled.
         conn.execute(
             campaigns.update().where(campaigns.c.id == campaign_id).values(state="cancelled")
         )
-        code = "campaign_cancelled"
-        _log_moves(
-            conn, campaign_id, waiting, Status.QUEUED, Status.CANCELLED, "operator", at, code=code
-        )
-        cancelled = conn.execute(
-            messages.update()
-            .where(waiting)
-            .values(status=Status.CANCELLED.value, updated_at=at, final_at=at, error_code=code)
-        ).rowcount
+        code, cancelled = "campaign_cancelled", 0
+        # What waits to be sent, and a later channel's messages standing by for theirs.
+        for old in (Status.QUEUED, Status.STANDBY):
+            waiting = sa.and_(
+                messages.c.campaign_key == key_of(campaign_id), messages.c.status == old.value
+            )
+            _log_moves(conn, campaign_id, waiting, old, Status.CANCELLED, "operator", at, code=code)
+            cancelled += conn.execute(
+                messages.update()
+                .where(waiting)
+                .values(status=Status.CANCELLED.value, updated_at=at, final_at=at, error_code=code)
+            ).rowcount
         conn.execute(
             events.insert().values(
                 campaign_id=campaign_id,

@@ -114,8 +114,15 @@ messages = sa.Table(
     # A message's own validity, when shorter than its campaign's (a welcome: 12 h from
     # the arrival, in a month-long arrivals campaign).
     sa.Column("valid_until", UtcDateTime, nullable=True),
+    # Which of the campaign's channels (its ``channels``, in order; 0 for a campaign with
+    # SMS alone): one message per recipient per channel.
+    sa.Column("channel", sa.SmallInteger, nullable=False, server_default="0"),
+    # For a message with a next channel: whether that one's fate is decided
+    # (``ledger.channels.fallback``): 0 not yet, 2 sent it on time and watching for a
+    # late delivery that may still spare it, 1 settled; NULL without a next channel.
+    sa.Column("fallback", sa.SmallInteger, nullable=True),
     # Few indexes on purpose: each one costs on every row of a million-row launch.
-    sa.UniqueConstraint("campaign_key", "recipient"),
+    sa.UniqueConstraint("campaign_key", "recipient", "channel"),
     sa.Index(None, "campaign_key", "batch", "status"),
     sa.Index(
         "ix_messages_provider_message",
@@ -131,6 +138,18 @@ messages = sa.Table(
         "claimed_at",
         sqlite_where=sa.text("status = 'sending'"),
         postgresql_where=sa.text("status = 'sending'"),
+    ),
+    # Only the messages whose next channel is undecided, by what decides it (their
+    # status, and for a sent one, when): the fallback sweep reads the few that are due,
+    # never the campaign.
+    sa.Index(
+        "ix_messages_fallback",
+        "campaign_key",
+        "channel",
+        "status",
+        "sent_at",
+        sqlite_where=sa.text("fallback IN (0, 2)"),
+        postgresql_where=sa.text("fallback IN (0, 2)"),
     ),
 )
 

@@ -356,6 +356,9 @@ class Provider(ABC):
     #: even once (``loa provider test``), must give it the ledger's store, or a renewal
     #: would spend a single-use refresh token the workers still hold.
     keeps_tokens: ClassVar[bool] = False
+    #: What it sends: ``text`` (an SMS written out) or ``template`` (one registered with
+    #: the provider, sent by id with its parameters: a campaign's template channel).
+    sends: ClassVar[Literal["text", "template"]] = "text"
 
     @property
     def countries(self) -> frozenset[str] | None:

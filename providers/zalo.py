@@ -144,6 +144,7 @@ class ZaloZnsProvider(Provider):
     #: flagged, and answered 200 so that Zalo does not send it again and again.
     unmapped_answer: ClassVar[int] = 200
     keeps_tokens: ClassVar[bool] = True
+    sends: ClassVar[Literal["text", "template"]] = "template"
     config: ZaloZnsConfig
 
     def __init__(

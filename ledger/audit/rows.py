@@ -12,6 +12,10 @@ campaign must be one its sealed events, or the launch's own event, commit to.
 
     rows_digest = SHA-256( "\\n".join(f"{id},{carrier or ''},{parts}") in id order )
 
+(a message of a later channel, ``channel`` > 0, adds ``f",{channel}"``: the channel it
+went by, which decides where its events may start; a campaign with its SMS alone digests
+as it always did).
+
 PostgreSQL computes it in the server (one ``string_agg``, no row leaves it); SQLite, in
 Python: the same bytes either way (a test holds them to it). An arrival's event commits
 to the rows of its own batches.
@@ -35,7 +39,9 @@ NAMED = 20
 
 _PG_DIGEST = """
     SELECT encode(sha256(convert_to(coalesce(string_agg(
-        id::text || ',' || coalesce(carrier, '') || ',' || parts::text, E'\\n' ORDER BY id
+        id::text || ',' || coalesce(carrier, '') || ',' || parts::text
+            || CASE WHEN channel > 0 THEN ',' || channel::text ELSE '' END,
+        E'\\n' ORDER BY id
     ), ''), 'UTF8')), 'hex')
     FROM messages WHERE campaign_key = %(key)s AND batch BETWEEN %(low)s AND %(high)s
 """
@@ -51,11 +57,14 @@ def rows_digest(conn: Connection, campaign_key: int, batches: tuple[int, int] = 
         params = {"key": campaign_key, "low": low, "high": high}
         return str(conn.exec_driver_sql(_PG_DIGEST, params).scalar())
     query = (
-        sa.select(messages.c.id, messages.c.carrier, messages.c.parts)
+        sa.select(messages.c.id, messages.c.carrier, messages.c.parts, messages.c.channel)
         .where(messages.c.campaign_key == campaign_key, messages.c.batch.between(low, high))
         .order_by(messages.c.id)
     )
-    lines = (f"{i},{carrier or ''},{parts}" for i, carrier, parts in conn.execute(query))
+    lines = (
+        f"{i},{carrier or ''},{parts}" + (f",{channel}" if channel else "")
+        for i, carrier, parts, channel in conn.execute(query)
+    )
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
@@ -80,7 +89,10 @@ def replay(conn: Connection, verdict: Verdict) -> None:
         .group_by(events.c.message_id)
         .subquery()
     )
-    logged = sa.func.coalesce(events.c.to_status, "queued")
+    # Where a message starts: queued, or standing by for the channel before (``channel``
+    # is bound to the launch by ``rows_digest``).
+    start = sa.case((messages.c.channel > 0, Status.STANDBY.value), else_=Status.QUEUED.value)
+    logged = sa.func.coalesce(events.c.to_status, start)
     code = _code_left(events)
     final = messages.c.status.in_([s.value for s in FINAL])
     apart = _seconds_apart(conn)
@@ -181,7 +193,8 @@ def counted(conn: Connection, verdict: Verdict) -> None:
     said: dict[str, int] = {}
     digests: list[tuple[str, str, tuple[int, int]]] = []
     for campaign_id, detail in _planned(conn):
-        made = detail.get("planned", 0) + detail.get("welcomes", 0)
+        # A campaign with several channels makes a message per recipient per channel.
+        made = detail.get("planned", 0) * detail.get("channels", 1) + detail.get("welcomes", 0)
         said[campaign_id] = said.get(campaign_id, 0) + int(made or 0)
         if detail.get("rows_digest"):
             batches = tuple(detail.get("batches") or ALL_BATCHES)
@@ -271,7 +284,9 @@ def campaigns_agree(conn: Connection, verdict: Verdict) -> None:
             continue
         launches[campaign_id] = launches.get(campaign_id, 0) + 1
         counts = {
-            k: v for k, v in detail.items() if k not in ("list", "rows_digest", "spec_digest")
+            k: v
+            for k, v in detail.items()
+            if k not in ("list", "rows_digest", "spec_digest", "channels")
         }
         intakes[campaign_id] = add_counts(intakes.get(campaign_id, {}), counts)
     for campaign_id in sorted(c for c, n in launches.items() if n > 1):

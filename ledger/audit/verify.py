@@ -181,6 +181,7 @@ def _walk(conn: Connection, commitments: list[_Commitment], verdict: Verdict, pa
         _check(by_size.pop(peaks.size, []), peaks, previous, verdict)
     verdict.head, verdict.root = previous, peaks.root().hex()
     _providers(conn, moves.provider, verdict)
+    _starts(conn, moves, verdict)
     if verdict.broken is not None:
         return  # what lies past the break is the break's to explain
     for size in sorted(by_size):
@@ -201,6 +202,9 @@ class _Moves:
         self.verdict, self.state, self.named = verdict, {}, 0
         #: The provider each message was last claimed for (a claim's event names it).
         self.provider: dict[int, str] = {}
+        #: Messages whose first event moves them out of ``standby``: a later channel's
+        #: (held to their rows' ``channel`` by ``_starts``).
+        self.standing: set[int] = set()
 
     def check(self, row: Any) -> None:
         if isinstance(row.detail, dict) and "provider" in row.detail:
@@ -209,7 +213,12 @@ class _Moves:
             # Given back: a halt may move it to a fallback provider before its next
             # claim, or before it is cancelled or expires waiting (never sent again).
             self.provider.pop(row.message_id, None)
-        was = self.state.get(row.message_id, Status.QUEUED.value)
+        was = self.state.get(row.message_id)
+        if was is None:  # where it started: queued, or standing by for the channel before
+            was = Status.QUEUED.value
+            if row.from_status == Status.STANDBY.value:
+                was = row.from_status
+                self.standing.add(row.message_id)
         why = None
         if row.from_status != was:
             why = f"moves it from {row.from_status}, but its events had left it {was}"
@@ -231,6 +240,25 @@ class _Moves:
             )
         elif self.named == NAMED + 1:
             self.verdict.problems.append("… and more events that move messages as none may")
+
+
+def _starts(conn: Connection, moves: _Moves, verdict: Verdict) -> None:
+    """Only a later channel's message (``channel`` > 0, bound to the launch) may start
+    ``standby``, and every one of them does: a first channel's message made to stand by,
+    or a fallback's message sent without waiting its turn, is named."""
+    later = set(conn.scalars(sa.select(messages.c.id).where(messages.c.channel > 0)))
+    if not later and not moves.standing:
+        return
+    wrong = sorted(moves.standing - later)
+    wrong += sorted(i for i in later - moves.standing if i in moves.state)
+    for message_id in wrong[:NAMED]:
+        where = "stands by" if message_id in moves.standing else "is queued"
+        verdict.problems.append(
+            f"message {message_id}: its first event says it {where} at launch, its row's "
+            "channel says otherwise: altered"
+        )
+    if len(wrong) > NAMED:
+        verdict.problems.append(f"… {len(wrong) - NAMED} more messages started as none may")
 
 
 def _providers(conn: Connection, claimed: dict[int, str], verdict: Verdict) -> None:

@@ -29,16 +29,18 @@ def test_sources_agree_with_moves():
 
 # Every move, written out from the model's rules (the module's docstring, ARCHITECTURE.md's
 # flow): Q queued, S sending, T sent, D delivered, U undelivered, F failed, E expired,
-# K unknown, C cancelled, R unreachable (the channel has no way to this person). A row is
-# "from", its letters the statuses it may move to.
-# Queued: claimed, expired, refused before a claim (failed), or cancelled by an operator.
+# K unknown, C cancelled, R unreachable (the channel has no way to this person), B standby
+# (a later channel's message, waiting for the one before), N unneeded (spared: the channel
+# before reached the person). A row is "from", its letters the statuses it may move to.
+# Queued: claimed, expired, refused before a claim (failed), cancelled by an operator, or
+# spared (a late delivery on the channel before came while it waited).
 # Sending: released (queued), sent, or any final status (a receipt may overtake the answer;
 # cancelled is a released claim whose campaign was cancelled meanwhile).
 # Sent: any final status but cancelled (what was handed over cannot be cancelled) and
 # unreachable (a channel says so when asked to send, never afterwards).
 # Unknown: corrected by a real outcome only. The other final statuses: nowhere.
 EXPECTED_MOVES = {
-    "Q": "SFEC",
+    "Q": "SFECN",
     "S": "QTDUFEKCR",
     "T": "DUFEK",
     "K": "DUFE",
@@ -48,14 +50,16 @@ EXPECTED_MOVES = {
     "E": "",
     "C": "",
     "R": "",
+    "B": "QNCE",
+    "N": "",
 }
-LETTERS = dict(zip("QSTDUFEKCR", list(Status), strict=True))
+LETTERS = dict(zip("QSTDUFEKCRBN", list(Status), strict=True))
 
 
 @pytest.mark.parametrize("old", list(Status))
 @pytest.mark.parametrize("new", list(Status))
 def test_each_move_of_the_model_one_by_one(old, new):
-    """All 100 pairs, so that adding or dropping any single move fails one test."""
+    """All 144 pairs, so that adding or dropping any single move fails one test."""
     letter = {status: key for key, status in LETTERS.items()}
     assert can_move(old, new) == (letter[new] in EXPECTED_MOVES[letter[old]])
 
@@ -63,5 +67,5 @@ def test_each_move_of_the_model_one_by_one(old, new):
 def test_the_letters_name_every_status_in_order():
     assert [s.value for s in LETTERS.values()] == [
         "queued", "sending", "sent", "delivered", "undelivered", "failed", "expired",
-        "unknown", "cancelled", "unreachable",
+        "unknown", "cancelled", "unreachable", "standby", "unneeded",
     ]  # fmt: skip

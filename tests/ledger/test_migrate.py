@@ -50,11 +50,28 @@ def test_an_empty_embedded_ledger_is_migrated(ledger_url) -> None:
         engine.dispose()
 
 
-def test_a_ledger_sealed_before_the_tree_verifies_after_the_upgrade(ledger_url) -> None:
+def test_a_ledger_sealed_before_the_tree_verifies_after_the_upgrade(
+    ledger_url, monkeypatch
+) -> None:
     """Issue #21: the chain migrates as it is. A ledger at 0010 (no checkpoints, verdicts
-    without roots), its events sealed and a verdict recorded, is upgraded: its events
-    are the tree's leaves in their seal order, the old verdict is held by its head, and
-    the log verifies."""
+    without roots, no channels: its launch digest as Loa computed it then), its events
+    sealed and a verdict recorded, is upgraded: its events are the tree's leaves in their
+    seal order, the old verdict is held by its head, the old digest still holds, and the
+    log verifies."""
+    import hashlib
+
+    def digest_of_0010(conn, key, batches=(0, 2**31 - 1)):
+        rows = conn.execute(
+            sa.text(
+                "SELECT id, carrier, parts FROM messages WHERE campaign_key = :key "
+                "AND batch BETWEEN :low AND :high ORDER BY id"
+            ),
+            {"key": key, "low": batches[0], "high": batches[1]},
+        )
+        lines = (f"{i},{carrier or ''},{parts}" for i, carrier, parts in rows)
+        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+    monkeypatch.setattr("ledger.intake.rows_digest", digest_of_0010)
     from alembic import command
 
     from ledger.audit.log import make_checkpoint

@@ -106,16 +106,37 @@ def wait_for_campaign(
         if summary.done or stopped or time.monotonic() >= deadline:
             return explained(runtime, summary, cooldowns_here=broker is not None)
         listening = broker is not None and runtime.listening
-        if listening:
+        # A later channel's messages standing by: this process is the housekeeper that
+        # applies the channel's deliveries (the webhook stores them) and decides.
+        standing = broker is not None and bool(summary.statuses[Status.STANDBY])
+        if listening or standing:
             _apply_receipts(runtime)
+        if standing:
+            _fall_back(runtime)
         if broker is not None and idle(broker):
             # Read once more: the last job may have finished between the two reads.
             last = summarise(runtime.engine, campaign_id)
             # Receipts that come to this process's own binds come only while it stays:
-            # it waits for them (up to ``timeout``), applying them as they are stored.
-            if not (listening and last.statuses[Status.SENT]):
+            # it waits for them (up to ``timeout``), applying them as they are stored;
+            # so it does for the next channel while one stands by.
+            if (
+                not (listening and last.statuses[Status.SENT])
+                and not (last.statuses[Status.STANDBY])
+            ):
                 return explained(runtime, last, cooldowns_here=True)
         time.sleep(POLL_SECONDS)
+
+
+def _fall_back(runtime: Runtime) -> None:
+    """What the housekeeper's fallback sweep would do (``worker.upkeep.fallback``)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from worker.upkeep.fallback import fall_back
+
+    try:
+        fall_back(runtime)
+    except SQLAlchemyError as exc:
+        log.warning("fallback.failed", error=type(exc).__name__)
 
 
 def _apply_receipts(runtime: Runtime) -> None:

@@ -12,13 +12,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from campaigns.channels import TemplateChannel
 from campaigns.phones import load_carrier_overrides
 from campaigns.plan import PlanError, PlannedMessage, Planner, PlanSummary, RejectedRow
 from campaigns.recipients import ListError, RecipientList, open_list
 from campaigns.routing import Router
 from campaigns.spec import CampaignSpec, Category, load_spec
 from ledger.suppressions import capped_numbers, load
-from providers import ProviderConfigError
+from providers import Provider, ProviderConfigError
 from worker.runtime import Runtime
 
 Decision = PlannedMessage | RejectedRow
@@ -62,13 +63,35 @@ def routes(runtime: Runtime, spec: CampaignSpec) -> Router:
     """
     reach = {}
     for where, name in spec.router().named():
-        try:
-            reach[name] = runtime.provider(name).countries
-        except ProviderConfigError as exc:
-            raise ProviderConfigError(
-                f"{where}: {exc}", exc.instance or name, exc.problems
-            ) from None
+        provider = _configured(runtime, where, name)
+        if provider.sends != "text":
+            raise PlanError(
+                f"{where}: provider {name!r} sends {provider.sends}s, not SMS text: name it "
+                'in a [[channels]] table of kind "template"'
+            )
+        reach[name] = provider.countries
+    for channel in spec.channel_list:
+        if isinstance(channel, TemplateChannel):
+            where = f"channels.{channel.name}.provider"
+            provider = _configured(runtime, where, channel.provider)
+            if provider.sends != "template":
+                raise PlanError(
+                    f"{where}: provider {channel.provider!r} sends {provider.sends}, not "
+                    "templates (a Zalo ZNS instance does)"
+                )
     return spec.router(reach)
+
+
+def _configured(runtime: Runtime, where: str, name: str) -> Provider:
+    """The provider instance ``name``, named in the campaign file at ``where``.
+
+    Raises:
+        ProviderConfigError: not configured, or its settings are invalid, naming ``where``.
+    """
+    try:
+        return runtime.provider(name)
+    except ProviderConfigError as exc:
+        raise ProviderConfigError(f"{where}: {exc}", exc.instance or name, exc.problems) from None
 
 
 def prepare(

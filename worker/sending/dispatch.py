@@ -24,6 +24,7 @@ from datetime import datetime
 import dramatiq
 from sqlalchemy.engine import Engine
 
+from campaigns.channels import TemplateChannel
 from campaigns.hours import held_until
 from campaigns.plan import column_for
 from campaigns.spec import CampaignSpec
@@ -40,7 +41,7 @@ from ledger.messages import (
 )
 from ledger.schema import now
 from ledger.summary import load_for_batch
-from providers import ErrorKind, OutgoingMessage, Provider, ProviderConfigError
+from providers import ErrorKind, OutgoingMessage, Provider, ProviderConfigError, Template
 from worker.logging import bound, get_logger
 from worker.metrics import count_outcome
 from worker.processes.liveness import claims
@@ -109,7 +110,9 @@ def send_batch(
                 log.debug("batch.nothing_to_claim")
                 return
             provider = runtime.provider(provider_name)
-            render = _renderer(campaign.spec, campaign.list_columns, campaign.valid_until)
+            render = _renderer(
+                campaign.spec, campaign.list_columns, campaign.valid_until, provider_name
+            )
             claimed, render = _fitting(runtime.engine, provider, claimed, render)
             if not claimed:
                 return
@@ -269,11 +272,15 @@ def _template_columns(spec: CampaignSpec, list_columns: list[str]) -> dict[str, 
 
 
 def _renderer(
-    spec: CampaignSpec, list_columns: list[str], valid_until: datetime
+    spec: CampaignSpec, list_columns: list[str], valid_until: datetime, provider: str = ""
 ) -> Callable[[ClaimedMessage], OutgoingMessage]:
     """What turns a claimed row into the message a provider sends (the template filled
-    with the row's own cells). Looked up once per batch, not per message: this runs in
-    the batch's thread, which shares the interpreter with the sending loop."""
+    with the row's own cells; for a template channel's provider, its parameters). Looked
+    up once per batch, not per message: this runs in the batch's thread, which shares the
+    interpreter with the sending loop."""
+    channel = spec.template_channel(provider)
+    if channel is not None:
+        return _template_renderer(spec, channel[1], list_columns, valid_until)
     columns = _template_columns(spec, list_columns)
     templates = {language: (spec.template(language), columns[language]) for language in columns}
     default = templates[spec.language_for(None)]
@@ -290,6 +297,34 @@ def _renderer(
             parts=message.parts,
             attempt=message.attempts,
             valid_until=valid_until,
+        )
+
+    return render
+
+
+def _template_renderer(
+    spec: CampaignSpec, channel: TemplateChannel, list_columns: list[str], valid_until: datetime
+) -> Callable[[ClaimedMessage], OutgoingMessage]:
+    """A template channel's messages: its template id, each parameter filled from the row
+    (the planner checked every field has its column)."""
+    params = [
+        (name, text, tuple(column_for(f, list_columns, spec.columns) or 0 for f in text.fields))
+        for name, text in channel.compiled.items()
+    ]
+
+    def render(message: ClaimedMessage) -> OutgoingMessage:
+        cells = message.fields
+        data = {name: text.render(tuple(cells[i] for i in where)) for name, text, where in params}
+        return OutgoingMessage(
+            message_id=message.id,
+            to=message.recipient,
+            text="",
+            sender=spec.brandname,
+            encoding=Encoding.UCS2,
+            parts=1,
+            attempt=message.attempts,
+            valid_until=valid_until,
+            template=Template(channel.template, data),
         )
 
     return render

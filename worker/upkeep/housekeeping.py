@@ -15,6 +15,9 @@
   few seconds. Sealers take turns under a lock; one that finds another at work skips.
 - the **receipt drainer**: receipts the webhook stored are applied to their messages
   (``ledger.receipts``); drainers share the work (``SKIP LOCKED``).
+- the **fallback sweep** (``worker.upkeep.fallback``, every 2 s): a multi-channel
+  campaign's next channel (SMS after Zalo) queued for those the channel before could not
+  reach or did not deliver to in time, spared for those it reached;
 - the **finaliser** (``ledger.finaliser``): no final receipt within the provider's window
   -> ``unknown``; still queued past validity -> ``expired``.
 - the **arrivals pruner**: event ids and visitors older than the rules' dedupe window
@@ -58,6 +61,8 @@ CHECKPOINT_CHECK_SECONDS = 60
 SEAL_INTERVAL_SECONDS = 2.0
 #: How much the housekeeping process yields the CPU to the workers (``nice``).
 HOUSEKEEPING_NICENESS = 10
+#: How often it decides multi-channel campaigns' fallbacks (``worker.upkeep.fallback``).
+FALLBACK_INTERVAL_SECONDS = 2.0
 #: How often it applies receipts the webhook stored.
 RECEIPTS_INTERVAL_SECONDS = 1.0
 #: How often it runs the finaliser (its moves are conditional: any number of finalisers
@@ -215,6 +220,12 @@ def _prune_arrivals(runtime: Runtime) -> object:
         return prune(conn, window)
 
 
+def _fall_back(runtime: Runtime) -> object:
+    from worker.upkeep.fallback import fall_back
+
+    return fall_back(runtime)
+
+
 def _drain(runtime: Runtime) -> object:
     from ledger.receipts import drain_all
 
@@ -231,6 +242,7 @@ CHORES = (
     Chore("reaper", _reap, lambda r: reap_interval(r.settings.sending_lease_seconds)),
     Chore("sealer", _seal, lambda _: SEAL_INTERVAL_SECONDS),
     Chore("receipts", _drain, lambda _: RECEIPTS_INTERVAL_SECONDS),
+    Chore("fallback", _fall_back, lambda _: FALLBACK_INTERVAL_SECONDS),
     Chore("finaliser", finalise_now, lambda _: FINALISE_INTERVAL_SECONDS),
     Chore("verifier", _verify, lambda _: VERIFY_CHECK_SECONDS),
     Chore("checkpoints", checkpoint_due, lambda _: CHECKPOINT_CHECK_SECONDS),

@@ -1,0 +1,135 @@
+"""A campaign's channels, in the order each recipient is tried: e.g. a Zalo notification
+first, and the SMS only for those Zalo cannot reach or has not delivered to in time.
+
+In the campaign file (without ``channels``, a campaign has its SMS alone)::
+
+    [[channels]]
+    name = "zalo"                     # a label for plans and reports
+    kind = "template"                 # a template registered with the provider
+    provider = "zalo-oa"              # a provider instance that sends templates
+    template = "231432"               # the template's id at the provider
+    params = { ten = "{name}", ma = "{code}" }   # each parameter, filled like SMS text
+    price = 300                       # per message, in the campaign's currency (the plan)
+    deliver_within = "30m"            # no delivery by then: the next channel goes
+
+    [[channels]]
+    name = "sms"
+    kind = "text"                     # the campaign's own text, provider, routing, prices
+
+The text channel, when there is one, comes last (it is the fallback of last resort) and
+at most once. Each recipient gets at most one successful notification: the next channel
+is sent only when the one before ended without reaching them (``unreachable``, failed,
+undelivered, expired) or its delivery did not come within ``deliver_within`` of the send
+(``ledger.channels.fallback``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from functools import cached_property
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+from campaigns.template import Template, TemplateError, fields_of
+from campaigns.text import normalise
+
+NAME = r"^[a-z0-9][a-z0-9_-]{0,19}$"
+#: How long a channel waits for its delivery before the next channel goes, by default.
+DEFAULT_WITHIN = timedelta(minutes=30)
+
+
+def _within(value: object) -> object:
+    from campaigns.spec import parse_duration
+
+    return parse_duration(value)
+
+
+class TemplateChannel(BaseModel):
+    """A channel that sends a template registered with its provider (Zalo ZNS)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["template"] = "template"
+    name: Annotated[str, Field(pattern=NAME)]
+    provider: str
+    template: Annotated[str, Field(min_length=1, max_length=64)]
+    params: dict[str, str] = Field(default_factory=dict)
+    price: float | None = Field(default=None, ge=0)
+    deliver_within: timedelta = DEFAULT_WITHIN
+
+    @field_validator("deliver_within", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return _within(value)
+
+    @field_validator("deliver_within")
+    @classmethod
+    def _range(cls, value: timedelta) -> timedelta:
+        if not timedelta(minutes=1) <= value <= timedelta(days=1):
+            raise ValueError("between 1m and 1d")
+        return value
+
+    @field_serializer("deliver_within")
+    def _write_duration(self, value: timedelta) -> str:
+        return f"{int(value.total_seconds() // 60)}m"
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, value: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for name, text in value.items():
+            if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", name):
+                raise ValueError(f"{name!r} is not a template parameter's name")
+            try:
+                fields_of(text)
+            except TemplateError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+            out[name] = normalise(text.strip())
+        return out
+
+    @cached_property
+    def compiled(self) -> dict[str, Template]:
+        """Each parameter's text, compiled (``{field}`` from the recipient's row)."""
+        return {name: Template.compile(text, False) for name, text in self.params.items()}
+
+    @property
+    def fields(self) -> list[str]:
+        """Every list field the parameters use, in order of first use."""
+        found: list[str] = []
+        for template in self.compiled.values():
+            found += [f for f in template.fields if f not in found]
+        return found
+
+
+class TextChannel(BaseModel):
+    """The campaign's SMS: its own ``messages``, ``provider``, ``routing`` and ``prices``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["text"] = "text"
+    name: Annotated[str, Field(pattern=NAME)] = "sms"
+
+
+Channel = Annotated[TemplateChannel | TextChannel, Field(discriminator="kind")]
+
+#: A campaign without ``channels``: its SMS alone.
+SMS_ONLY: tuple[TextChannel, ...] = (TextChannel(),)
+
+
+def check_order(channels: tuple[TemplateChannel | TextChannel, ...]) -> None:
+    """The rules a list of channels keeps.
+
+    Raises:
+        ValueError: none, a name twice, or a text channel that is not alone and last.
+    """
+    if not channels:
+        raise ValueError("name at least one channel, or leave `channels` out for SMS alone")
+    names = [channel.name for channel in channels]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"channel names must differ: {', '.join(twice)}")
+    texts = [i for i, channel in enumerate(channels) if isinstance(channel, TextChannel)]
+    if len(texts) > 1 or (texts and texts[0] != len(channels) - 1):
+        raise ValueError("the text (SMS) channel comes once, and last: it is the last resort")

@@ -1,0 +1,244 @@
+"""The fallback decision: whether a recipient's next channel goes (Zalo, then SMS).
+
+Each message with a next channel carries ``fallback`` (``ledger.schema.messages``): 0
+while the next one's fate is open, 2 once the next one was sent because this one's
+delivery was late (it still watches: a delivery arriving while the next one waits unsent
+spares it), 1 settled. ``sweep`` reads only the due ones, through an index holding the
+open and watching messages by campaign, channel, status and send time: a million
+recipients waiting on Zalo cost nothing until their outcomes or their windows come.
+
+The rules, per message of channel *k* and its recipient's message of channel *k+1*:
+
+==========================================  ======================================  =====
+this message                                the next one                            then
+==========================================  ======================================  =====
+delivered                                   standby or queued -> ``unneeded``       1
+unreachable, failed, undelivered, expired   standby -> ``queued`` (``fallback_…``)   1
+sent (or unknown) and no delivery within    standby -> ``queued``                   2
+the channel's ``deliver_within``            (``fallback_late``)
+cancelled                                   (cancelled with its campaign)           1
+watching (2), now delivered                 queued -> ``unneeded``; already sent:   1
+                                            a double, counted in reports
+watching (2), now any other final status    nothing                                 1
+==========================================  ======================================  =====
+
+Every move is conditional on the status it moves from, and every mark on the mark it
+changes, so any number of sweepers at once (a housekeeper per machine) decide each
+recipient once; a crash between decisions loses nothing (the marks say what is left).
+Sending hours, validity and rates apply to the next message as to any queued one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from campaigns.channels import TemplateChannel
+from campaigns.spec import CampaignSpec
+from campaigns.status import Status
+from ledger.schema import campaigns, events, messages, now
+
+OPEN, SETTLED, WATCHING = 0, 1, 2
+#: The most messages decided in one transaction.
+LIMIT = 2000
+_m = messages.c
+
+#: Ended without reaching the person: the next channel goes at once, saying why.
+_NOT_REACHED = (Status.UNREACHABLE, Status.FAILED, Status.UNDELIVERED, Status.EXPIRED)
+#: Sent and maybe delivered: the next channel goes once the channel's window passed.
+_MAYBE = (Status.SENT, Status.UNKNOWN)
+#: Campaign states in which decisions are made (a paused campaign's next messages wait,
+#: queued, for its resume; a cancelled one's were cancelled with it).
+_LIVE = ("running", "paused", "halted", "scheduled")
+
+
+@dataclass
+class Swept:
+    """What a sweep decided: the next messages queued (by campaign, batch and provider:
+    their batches want a job), spared, and marks settled."""
+
+    queued: dict[tuple[str, int, str], int] = field(default_factory=dict)
+    spared: int = 0
+    settled: int = 0
+
+    @property
+    def decided(self) -> int:
+        return sum(self.queued.values()) + self.spared + self.settled
+
+
+def multichannel(engine: Engine) -> list[tuple[str, int, CampaignSpec]]:
+    """The live campaigns that have several channels: (id, key, spec)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(campaigns.c.id, campaigns.c.key, campaigns.c.spec).where(
+                campaigns.c.state.in_(_LIVE)
+            )
+        ).all()
+    return [
+        (row.id, row.key, CampaignSpec.model_validate(row.spec))
+        for row in rows
+        if row.spec.get("channels")
+    ]
+
+
+def sweep(engine: Engine, moment: datetime | None = None, limit: int = LIMIT) -> Swept:
+    """Decide every due fallback of every live multi-channel campaign (``limit`` at a
+    time, until none is due). Returns what was decided."""
+    moment, swept = moment or now(), Swept()
+    for campaign_id, key, spec in multichannel(engine):
+        for index, channel in enumerate(spec.channel_list[:-1]):
+            window = channel.deliver_within if isinstance(channel, TemplateChannel) else None
+            while _decide(engine, campaign_id, key, index, window, moment, limit, swept):
+                pass
+    return swept
+
+
+def _decide(
+    engine: Engine,
+    campaign_id: str,
+    key: int,
+    channel: int,
+    window: timedelta | None,
+    moment: datetime,
+    limit: int,
+    swept: Swept,
+) -> bool:
+    """One transaction's worth of decisions for channel ``channel``'s messages. Returns
+    whether it found ``limit`` due (more may be)."""
+    with engine.begin() as conn:
+        due = _due(conn, key, channel, window, moment, limit)
+        if not due:
+            return False
+        nexts = {
+            row.recipient: row
+            for row in conn.execute(
+                sa.select(_m.id, _m.recipient, _m.status, _m.batch, _m.provider).where(
+                    _m.campaign_key == key,
+                    _m.channel == channel + 1,
+                    _m.recipient.in_([row.recipient for row in due]),
+                )
+            )
+        }
+        moves: dict[tuple[Status, Status, str | None], list[int]] = {}
+        marks: dict[tuple[int, int], list[int]] = {}
+        for row in due:
+            after = nexts.get(row.recipient)
+            old, status = row.fallback, Status(row.status)
+            move, mark = _rule(old, status, after and Status(after.status))
+            if move is not None and after is not None:
+                moves.setdefault(move, []).append(after.id)
+            if mark != old:
+                marks.setdefault((old, mark), []).append(row.id)
+        at = now()
+        for (old, new, code), ids in moves.items():
+            moved = _move(conn, campaign_id, ids, old, new, code, at)
+            if new is Status.QUEUED:
+                for message_id in moved:
+                    after = next(r for r in nexts.values() if r.id == message_id)
+                    job = (campaign_id, after.batch, after.provider)
+                    swept.queued[job] = swept.queued.get(job, 0) + 1
+            else:
+                swept.spared += len(moved)
+        for (old, mark), ids in marks.items():
+            conn.execute(
+                messages.update().where(_m.id.in_(ids), _m.fallback == old).values(fallback=mark)
+            )
+            swept.settled += len(ids) if mark == SETTLED else 0
+    return len(due) == limit
+
+
+def _rule(
+    mark: int, status: Status, after: Status | None
+) -> tuple[tuple[Status, Status, str | None] | None, int]:
+    """The table above: (the next message's move: from, to, code; or none) and the mark."""
+    if status is Status.DELIVERED:
+        if after in (Status.STANDBY, Status.QUEUED):
+            return (after, Status.UNNEEDED, "reached_before"), SETTLED
+        return None, SETTLED  # nothing to spare (already sent: a double) or nothing there
+    if mark == WATCHING:
+        return None, SETTLED  # ended otherwise after its next one went: nothing to do
+    if status in _NOT_REACHED:
+        return (Status.STANDBY, Status.QUEUED, f"fallback_{status.value}"), SETTLED
+    if status in _MAYBE:  # due only once its window passed (``_due``)
+        return (Status.STANDBY, Status.QUEUED, "fallback_late"), WATCHING
+    return None, SETTLED  # cancelled
+
+
+def _due(
+    conn: Connection,
+    key: int,
+    channel: int,
+    window: timedelta | None,
+    moment: datetime,
+    limit: int,
+) -> list[Any]:
+    """The channel's messages whose decision is due: final ones (open or watching), and
+    open sent or unknown ones past their window. Locked, skipping those another sweeper
+    holds (PostgreSQL; SQLite's transactions hold its one write lock)."""
+    finals = [s.value for s in (*_NOT_REACHED, Status.DELIVERED, Status.CANCELLED)]
+    conditions = [sa.and_(_m.fallback.in_((OPEN, WATCHING)), _m.status.in_(finals))]
+    if window is not None:
+        cutoff = moment - window
+        late = sa.or_(
+            sa.and_(_m.status == Status.SENT.value, _m.sent_at <= cutoff),
+            sa.and_(
+                _m.status == Status.UNKNOWN.value,
+                sa.func.coalesce(_m.sent_at, _m.final_at) <= cutoff,
+            ),
+        )
+        conditions.append(sa.and_(_m.fallback == OPEN, late))
+    query = (
+        sa.select(_m.id, _m.recipient, _m.status, _m.fallback)
+        .where(_m.campaign_key == key, _m.channel == channel, sa.or_(*conditions))
+        .order_by(_m.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(conn.execute(query))
+
+
+def _move(
+    conn: Connection,
+    campaign_id: str,
+    ids: Iterable[int],
+    old: Status,
+    new: Status,
+    code: str | None,
+    at: datetime,
+) -> list[int]:
+    """Move the next messages ``ids`` from ``old`` to ``new`` (conditionally), with one
+    event each saying why; returns those moved."""
+    values: dict[str, Any] = {"status": new.value, "updated_at": at, "error_code": code}
+    if new is Status.UNNEEDED:
+        values["final_at"] = at
+    moved = list(
+        conn.scalars(
+            messages.update()
+            .where(_m.id.in_(list(ids)), _m.status == old.value)
+            .values(**values)
+            .returning(_m.id)
+        )
+    )
+    if moved:
+        conn.execute(
+            events.insert(),
+            [
+                {
+                    "campaign_id": campaign_id,
+                    "message_id": message_id,
+                    "at": at,
+                    "source": "fallback",
+                    "from_status": old.value,
+                    "to_status": new.value,
+                    "code": code,
+                }
+                for message_id in moved
+            ],
+        )
+    return moved

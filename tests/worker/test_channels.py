@@ -1,0 +1,179 @@
+"""Zalo first, then SMS: a two-channel campaign through ``send_batch`` and the fallback
+sweep on a real ledger (both backends), the providers doubled (the one thing tests may
+fake; ``tests/scripts/test_channels_e2e.py`` runs the real fakes through ``loa worker``).
+
+Each rule of ``ledger.channels.fallback`` is met by some recipients of one campaign, and
+then every recipient is checked: at most one successful notification that could be
+spared, none left unreached while a channel remains, and the log verifies."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from campaigns.recipients import ListRow
+from campaigns.spec import CampaignSpec
+from campaigns.status import Status
+from ledger.channels.fallback import sweep
+from ledger.messages import apply_receipt
+from ledger.schema import messages, now
+from providers import ErrorKind, SendError, SendResult
+from tests.helpers import record
+from tests.worker.test_dispatch import SPEC, Recording, runtime_for
+from worker.sending.dispatch import send_batch
+
+CHANNELS = [
+    {
+        "name": "zalo",
+        "kind": "template",
+        "provider": "zalo",
+        "template": "231432",
+        "params": {"ten": "{name}", "ma": "BZ-{code}"},
+        "price": 300,
+        "deliver_within": "30m",
+    },
+    {"kind": "text"},
+]
+TWO = CampaignSpec.model_validate(
+    {**SPEC.model_dump(mode="json"), "id": "two-channels", "channels": CHANNELS}
+)
+
+
+class Zalo(Recording):
+    """Takes every template; numbers ending 0-2 have no Zalo account (unreachable)."""
+
+    name = "zalo"
+
+    async def send(self, message):
+        self.sent.append(message)
+        if message.to[-1] in "012":
+            raise SendError(ErrorKind.UNREACHABLE, "-118", "no Zalo account")
+        return SendResult(f"zns-{message.message_id}")
+
+    def classify(self, error):
+        return error
+
+
+def rows_of(engine, channel: int) -> dict[str, tuple[int, str, str | None]]:
+    with engine.connect() as conn:
+        found = conn.execute(
+            sa.select(
+                messages.c.recipient, messages.c.id, messages.c.status, messages.c.error_code
+            ).where(messages.c.channel == channel)
+        )
+        return {r.recipient: (r.id, r.status, r.error_code) for r in found}
+
+
+@pytest.fixture
+def scene(engine, tmp_path):
+    rows = [ListRow(i + 2, f"09123{i:05d}", (f"Lan {i}", f"{i:03d}")) for i in range(20)]
+    intake = record(engine, TWO, rows, columns=("name", "code"))
+    zalo, sms = Zalo(), Recording()
+    runtime = runtime_for(engine, tmp_path, sms)
+    runtime._providers["zalo"] = zalo
+    return runtime, intake, zalo, sms
+
+
+def batches(intake, provider):
+    return [batch for batch, name in intake.batches if name == provider]
+
+
+def test_zalo_first_then_sms_for_those_it_cannot_reach_or_does_not_reach_in_time(engine, scene):
+    runtime, intake, zalo, sms = scene
+    assert {s for _, s, _ in rows_of(engine, 1).values()} == {Status.STANDBY.value}
+    for batch in batches(intake, "sandbox"):  # the SMS jobs of the launch claim nothing
+        send_batch(runtime, TWO.id, batch, "sandbox")
+    assert sms.sent == []
+    for batch in batches(intake, "zalo"):
+        send_batch(runtime, TWO.id, batch, "zalo")
+    first = zalo.sent[0]
+    assert first.template.id == "231432"
+    assert first.template.data == {"ten": "Lan 0", "ma": "BZ-000"}
+    zalo_rows = rows_of(engine, 0)
+    unreachable = {n for n, (_, s, _) in zalo_rows.items() if s == Status.UNREACHABLE}
+    sent = {n for n, (_, s, _) in zalo_rows.items() if s == Status.SENT}
+    assert len(unreachable) == 6 and len(sent) == 14
+
+    # Zalo reports some delivered in time; the sweep spares their SMS and sends it to
+    # those Zalo cannot reach, at once.
+    on_time = sorted(sent)[:8]
+    for number in on_time:
+        apply_receipt(engine, "zalo", f"zns-{zalo_rows[number][0]}", Status.DELIVERED, None)
+    swept = sweep(engine)
+    assert swept.spared == 8 and sum(swept.queued.values()) == 6
+    sms_rows = rows_of(engine, 1)
+    assert {n for n, (_, s, _) in sms_rows.items() if s == Status.QUEUED} == unreachable
+    assert {sms_rows[n][2] for n in unreachable} == {"fallback_unreachable"}
+    assert {sms_rows[n][1] for n in on_time} == {Status.UNNEEDED.value}
+    assert sweep(engine).decided == 0  # nothing twice
+
+    # Half an hour on, the rest had no delivery: their SMS goes too (late); one Zalo
+    # delivery then comes while its SMS still waits, and spares it after all.
+    late = sent - set(on_time)
+    swept = sweep(engine, now() + timedelta(minutes=31))
+    assert sum(swept.queued.values()) == len(late) == 6
+    spared_late = sorted(late)[0]
+    apply_receipt(engine, "zalo", f"zns-{zalo_rows[spared_late][0]}", Status.DELIVERED, None)
+    assert sweep(engine).spared == 1
+    for batch in batches(intake, "sandbox"):
+        send_batch(runtime, TWO.id, batch, "sandbox")
+    texted = {m.to for m in sms.sent}
+    assert len(texted) == len(sms.sent) == 11  # 6 unreachable + 5 late, each once
+    assert not texted & {f"+84{n[1:]}" for n in [*on_time, spared_late]}
+
+    # Every recipient: one message that reached them or is on its way, never two.
+    zalo_rows, sms_rows = rows_of(engine, 0), rows_of(engine, 1)
+    for number in zalo_rows:
+        zalo_status, sms_status = zalo_rows[number][1], sms_rows[number][1]
+        assert (zalo_status == Status.DELIVERED) != (sms_status == Status.SENT), number
+
+
+def test_the_log_of_a_two_channel_campaign_verifies(engine, scene):
+    """Later channels start ``standby`` and move as the fallback rules say: the audit
+    verify replays it all without a finding."""
+    from ledger.audit.verify import verify_log
+    from ledger.chain import seal_all
+
+    runtime, intake, _, _ = scene
+    for batch in batches(intake, "zalo"):
+        send_batch(runtime, TWO.id, batch, "zalo")
+    sweep(engine, now() + timedelta(minutes=31))
+    seal_all(engine)
+    verdict = verify_log(engine)
+    assert verdict.ok, verdict.problems
+
+
+def test_a_later_channel_made_to_start_queued_is_named(engine, scene):
+    """A DBA queues a standing-by SMS behind the log's back: named."""
+    from ledger.audit.verify import verify_log
+    from ledger.chain import seal_all
+
+    seal_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            messages.update()
+            .where(messages.c.channel == 1, messages.c.id % 2 == 0)
+            .values(status="queued")
+        )
+    verdict = verify_log(engine)
+    assert not verdict.ok
+    assert any("standby" in problem for problem in verdict.problems), verdict.problems
+
+
+def test_cancel_reaches_the_messages_standing_by(engine, scene):
+    from ledger.messages import cancel_campaign
+
+    assert cancel_campaign(engine, TWO.id) == 40
+    assert {s for _, s, _ in rows_of(engine, 1).values()} == {Status.CANCELLED.value}
+
+
+def test_standing_by_past_validity_expires(engine, scene):
+    from ledger.finaliser import finalise
+    from ledger.schema import campaigns
+
+    with engine.begin() as conn:
+        conn.execute(campaigns.update().values(valid_until=now() - timedelta(minutes=1)))
+    assert finalise(engine)["expired"] == 40
+    assert {s for _, s, _ in rows_of(engine, 1).values()} == {Status.EXPIRED.value}
