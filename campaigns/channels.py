@@ -133,3 +133,60 @@ def check_order(channels: tuple[TemplateChannel | TextChannel, ...]) -> None:
     texts = [i for i, channel in enumerate(channels) if isinstance(channel, TextChannel)]
     if len(texts) > 1 or (texts and texts[0] != len(channels) - 1):
         raise ValueError("the text (SMS) channel comes once, and last: it is the last resort")
+
+
+def channel_plan(
+    channels: tuple[TemplateChannel | TextChannel, ...],
+    recipients: int,
+    sms_cost: float | None,
+    sms_parts: int,
+    reach: float | None = None,
+) -> dict[str, object]:
+    """What a multi-channel campaign would send and cost, per channel, for ``recipients``
+    planned, whose SMS would be ``sms_parts`` parts costing ``sms_cost`` (the plan's).
+
+    Each template channel is priced per message delivered (Zalo bills ZNS so), its
+    price times every recipient at most. ``worst``: nobody reached before the SMS, so
+    every recipient gets the SMS (the template channels cost nothing, or as much again
+    if their deliveries all came too late: ``worst_with_doubles``). ``expected``: a
+    share ``reach`` (0-1) of recipients reached by the template channels, the rest by
+    SMS. ``sms_for_everyone``: the cost without them, what ``saved`` is measured against.
+
+    Returns:
+        ``{"channels": [...], "worst": …, "worst_with_doubles": …, "expected": …|None,
+        "sms_for_everyone": …, "saved": …|None}``; costs ``None`` without prices.
+    """
+    rows: list[dict[str, object]] = []
+    template_cost: float | None = 0.0
+    has_text = False
+    for channel in channels:
+        if isinstance(channel, TemplateChannel):
+            cost = None if channel.price is None else float(round(channel.price * recipients, 2))
+            template_cost = None if cost is None or template_cost is None else template_cost + cost
+            rows.append(
+                {"name": channel.name, "kind": "template", "provider": channel.provider,
+                 "recipients": recipients, "messages": recipients, "cost": cost,
+                 "deliver_within": f"{int(channel.deliver_within.total_seconds() // 60)}m"}
+            )  # fmt: skip
+        else:
+            has_text = True
+            rows.append(
+                {"name": channel.name, "kind": "text", "recipients": recipients,
+                 "parts": sms_parts, "cost": sms_cost}
+            )  # fmt: skip
+    sms = sms_cost if has_text else 0.0
+    worst = sms
+    doubles = None if sms is None or template_cost is None else round(sms + template_cost, 2)
+    expected = saved = None
+    if reach is not None and sms is not None and template_cost is not None:
+        expected = round(template_cost * reach + sms * (1 - reach), 2)
+        saved = None if sms_cost is None else round(sms_cost - expected, 2)
+    return {
+        "channels": rows,
+        "worst": worst,
+        "worst_with_doubles": doubles,
+        "reach": reach,
+        "expected": expected,
+        "sms_for_everyone": sms_cost,
+        "saved": saved,
+    }

@@ -318,7 +318,12 @@ class CampaignSummary:
             "suppressed": intake.get("suppressed", 0),
             "suppressed_by_list": intake.get("suppressed_by_list", {}),
             "legacy_converted": intake.get("legacy_converted", 0),
-            "recipients": self.recipients,
+            # With several channels, a recipient has a message per channel: the statuses
+            # count messages, the recipients are those planned (plus arrivals' welcomes).
+            "recipients": self.recipients
+            if self.campaign.spec.channels is None
+            else self.recipients // len(self.campaign.spec.channel_list),
+            "messages": self.recipients,
             # Planned at launch (None for an arrivals campaign, which has no plan) …
             "parts_planned": intake.get("parts"),
             "parts": self.parts,  # … and billed so far, from the messages (as the report)

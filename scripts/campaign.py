@@ -65,6 +65,19 @@ EvenIfExpired = Annotated[
 ]
 
 
+Reach = Annotated[
+    float | None,
+    typer.Option(
+        "--reach",
+        min=0.0,
+        max=1.0,
+        help="For a campaign with several channels: the share of recipients (0-1) you "
+        "expect the first channels (Zalo) to reach; the plan then shows the expected cost "
+        "and what it saves against SMS for everyone, beside the worst case.",
+    ),
+]
+
+
 def _check_paths(
     loaded: Settings, spec: Path, recipients: Path, ported: Path | None, rejects: Path | None
 ) -> None:
@@ -120,11 +133,14 @@ def plan(
     ported: Ported = None,
     rejects: Rejects = None,
     even_if_expired: EvenIfExpired = False,
+    reach: Reach = None,
     as_json: JsonOption = False,
 ) -> None:
     """A dry run: read the list as a launch would and show what would be sent, per
-    provider and carrier, with parts and estimated cost. Nothing is written or queued.
-    Exit 2 when the validity would end before the first sending hour."""
+    provider and carrier, with parts and estimated cost; with several channels (Zalo,
+    then SMS), per channel, the worst case (everyone on SMS) and, with --reach, the
+    expected case. Nothing is written or queued. Exit 2 when the validity would end
+    before the first sending hour."""
     from campaigns.stream import RejectsFile
     from worker.campaign.planning import ListOptions, prepare
     from worker.runtime import Runtime
@@ -151,6 +167,16 @@ def plan(
     summary.update(
         campaign=prepared.spec.id, list=str(recipients), encoding=prepared.recipients.encoding
     )
+    if prepared.spec.channels is not None:
+        from campaigns.channels import channel_plan
+
+        summary["channels"] = channel_plan(
+            prepared.spec.channel_list,
+            prepared.summary.planned,
+            prepared.summary.cost,
+            prepared.summary.parts,
+            reach,
+        )
     if as_json:
         print_json(summary)
         return

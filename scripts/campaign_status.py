@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.table import Table
 
+    from ledger.channels.outcomes import ChannelOutcomes
     from ledger.waiting import ProviderView
     from worker.campaign.waiting import Standing
 
@@ -72,6 +73,8 @@ class Reading:
         over the last interval (null on the first line)."""
         standing = self.standing
         found = {**standing.summary.as_dict(), **standing.as_dict()}
+        if standing.channels is not None:
+            found["channels"] = standing.channels.as_dict()
         found["interval_rate_per_second"] = (
             None if self.rates is None else round(sum(self.rates.values()), 2)
         )
@@ -174,6 +177,9 @@ def render(
         lambda hidden: _providers(reading, headroom, hidden), ("bar", "agreed", "rate"), console
     )
     parts: list[RenderableType] = [counts, providers]
+    if standing.channels is not None and not compact:
+        currency = summary.campaign.spec.prices.currency if summary.campaign.spec.prices else None
+        parts.insert(1, channels_table(standing.channels, currency))
     note = left_out_note([_COLUMNS[key] for key in left_out])
     if note:
         parts.append(Text.from_markup(note))
@@ -192,6 +198,47 @@ def render(
     lines.append(_time_left_line(standing))
     parts += [Text.from_markup(line) for line in lines]
     return Group(*parts)
+
+
+#: Why a recipient's next channel went (``ledger.channels.outcomes``).
+FELL_BACK = {
+    "unreachable": "kênh trước không tới được · the channel before cannot reach them",
+    "late": "chưa báo đến kịp lúc · not delivered in time",
+    "failed": "kênh trước thất bại · the channel before failed",
+    "undelivered": "kênh trước không đến máy · undelivered on the channel before",
+    "expired": "kênh trước hết hạn · expired on the channel before",
+}
+
+
+def channels_table(found: ChannelOutcomes, currency: str | None) -> RenderableType:
+    """A multi-channel campaign per recipient: reached by each channel, not reached (by
+    the last status tried), who fell back and why, the doubles, and the money against
+    SMS for everyone. Reached and not reached add up to the recipients."""
+    from rich.table import Table
+
+    from scripts.output import LABELS
+
+    table = Table(title="Theo người nhận · per recipient, across channels", show_header=False,
+                  title_justify="left")  # fmt: skip
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    table.add_row(LABELS["recipients"], fmt.count(found.recipients))
+    for name in found.channels:
+        if found.reached.get(name):
+            table.add_row(f"Đã đến qua · reached by {name}", fmt.count(found.reached[name]))
+    for status, number in sorted(found.not_reached.items()):
+        table.add_row(f"Chưa đến · not reached: {LABELS.get(status, status)}", fmt.count(number))
+    table.add_section()
+    for why, number in sorted(found.fell_back.items()):
+        table.add_row(f"Chuyển sang kênh sau · fell back: {FELL_BACK.get(why, why)}",
+                      fmt.count(number))  # fmt: skip
+    table.add_row("Nhận hai lần · doubles (a late delivery after the next went)",
+                  fmt.count(found.doubles))  # fmt: skip
+    table.add_section()
+    table.add_row("Chi phí đến nay · spent so far", fmt.money(found.spent, currency))
+    table.add_row("SMS cho tất cả · SMS for everyone", fmt.money(found.sms_for_everyone, currency))
+    table.add_row("Tiết kiệm · saved", fmt.money(found.saved, currency))
+    return table
 
 
 def _escape(text: str) -> str:

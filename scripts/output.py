@@ -119,6 +119,10 @@ LABELS: dict[str, str] = {
     "expired": "Hết hạn · expired",
     "unknown": "Không rõ · unknown",
     "cancelled": "Đã huỷ · cancelled",
+    "unreachable": "Kênh không tới được · unreachable on the channel",
+    "standby": "Chờ kênh trước · standing by for the channel before",
+    "unneeded": "Không cần (kênh trước đã tới) · unneeded, reached before",
+    "messages": "Tin nhắn (mọi kênh) · messages, all channels",
 }
 REJECT_LABELS: dict[str, str] = {
     "empty": "ô trống · empty cell",
@@ -292,8 +296,10 @@ def summary_table(summary: CampaignSummary, title: str) -> Table:
     if data.get("suppressed"):
         for reason, count in data.get("suppressed_by_list", {}).items():
             table.add_row(f"  {REJECT_LABELS.get(reason, reason)}", fmt.count(count), style="dim")
-    for key in ("duplicates", "recipients"):
-        table.add_row(LABELS[key], fmt.count(data[key]))
+    table.add_row(LABELS["duplicates"], fmt.count(data["duplicates"]))
+    table.add_row(LABELS["recipients"], fmt.count(data["recipients"]))
+    if data.get("messages", data["recipients"]) != data["recipients"]:  # several channels
+        table.add_row(LABELS["messages"], fmt.count(data["messages"]))
     if data.get("parts_planned") is not None:  # a launch shows what it will bill, too
         table.add_row(LABELS["parts_planned"], fmt.count(data["parts_planned"]))
     table.add_row(LABELS["parts"], fmt.count(data["parts"]))

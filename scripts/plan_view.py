@@ -40,6 +40,8 @@ def plan_tables(data: dict[str, Any], title: str) -> list[Table]:
         said = Table(show_header=False, box=None)
         said.add_row(narrow)
         tables.append(said)
+    if data.get("channels"):
+        tables.insert(1, channels_table(data))
     if data.get("khong_dau"):
         note = Table(show_header=False, box=None)
         note.add_row(
@@ -47,6 +49,42 @@ def plan_tables(data: dict[str, Any], title: str) -> list[Table]:
         )
         tables.append(note)
     return tables
+
+
+def channels_table(data: dict[str, Any]) -> Table:
+    """Per channel, in the order each recipient is tried: what it sends and costs; then the
+    worst case (nobody reached before the SMS), the expected case (``--reach``) and what
+    it saves against SMS for everyone."""
+    from rich.table import Table
+
+    plan, currency = data["channels"], data.get("currency")
+    table = Table(title="Theo kênh · by channel (in order)", title_justify="left")
+    for title in ("kênh\nchannel", "nhà cung cấp\nprovider", "người nhận\nrecipients",
+                  "tin\nmessages / parts", "chi phí tối đa\nat most"):  # fmt: skip
+        table.add_column(title, justify="left" if "kênh" in title or "cung" in title else "right")
+    for row in plan["channels"]:
+        if row["kind"] == "template":
+            provider = f"{row['provider']} (mẫu · template; chờ · waits {row['deliver_within']})"
+            sent = fmt.count(row["messages"])
+        else:
+            provider, sent = "SMS (định tuyến · routing)", fmt.count(row["parts"])
+        table.add_row(
+            row["name"], provider, fmt.count(row["recipients"]), sent,
+            fmt.money(row["cost"], currency),
+        )  # fmt: skip
+    table.add_section()
+    said = [
+        ("Tệ nhất · worst case: everyone on SMS", plan["worst"]),
+        ("… and every template delivered too late (doubles)", plan["worst_with_doubles"]),
+        ("SMS cho tất cả · SMS for everyone, no Zalo", plan["sms_for_everyone"]),
+    ]
+    if plan.get("reach") is not None:
+        share = fmt.percent(plan["reach"])
+        said.insert(0, (f"Dự kiến · expected ({share} reached before SMS)", plan["expected"]))
+        said.append(("Tiết kiệm dự kiến · expected saving", plan["saved"]))
+    for label, amount in said:
+        table.add_row(label, "", "", "", fmt.money(amount, currency), style="bold")
+    return table
 
 
 _LINE_COLUMNS = {

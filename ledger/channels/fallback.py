@@ -114,16 +114,7 @@ def _decide(
         due = _due(conn, key, channel, window, moment, limit)
         if not due:
             return False
-        nexts = {
-            row.recipient: row
-            for row in conn.execute(
-                sa.select(_m.id, _m.recipient, _m.status, _m.batch, _m.provider).where(
-                    _m.campaign_key == key,
-                    _m.channel == channel + 1,
-                    _m.recipient.in_([row.recipient for row in due]),
-                )
-            )
-        }
+        nexts = {row.recipient: row for row in _nexts(conn, key, channel + 1, due)}
         moves: dict[tuple[Status, Status, str | None], list[int]] = {}
         marks: dict[tuple[int, int], list[int]] = {}
         for row in due:
@@ -134,22 +125,62 @@ def _decide(
                 moves.setdefault(move, []).append(after.id)
             if mark != old:
                 marks.setdefault((old, mark), []).append(row.id)
-        at = now()
+        at, by_id = now(), {row.id: row for row in nexts.values()}
         for (old, new, code), ids in moves.items():
             moved = _move(conn, campaign_id, ids, old, new, code, at)
             if new is Status.QUEUED:
                 for message_id in moved:
-                    after = next(r for r in nexts.values() if r.id == message_id)
+                    after = by_id[message_id]
                     job = (campaign_id, after.batch, after.provider)
                     swept.queued[job] = swept.queued.get(job, 0) + 1
             else:
                 swept.spared += len(moved)
         for (old, mark), ids in marks.items():
-            conn.execute(
-                messages.update().where(_m.id.in_(ids), _m.fallback == old).values(fallback=mark)
-            )
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(_PG_MARK, {"ids": ids, "old": old, "mark": mark})
+            else:
+                conn.execute(
+                    messages.update()
+                    .where(_m.id.in_(ids), _m.fallback == old)
+                    .values(fallback=mark)
+                )
             swept.settled += len(ids) if mark == SETTLED else 0
     return len(due) == limit
+
+
+_PG_NEXTS = """
+    SELECT id, recipient, status, batch, provider FROM messages
+    WHERE campaign_key = %(key)s AND channel = %(channel)s AND recipient = ANY(%(recipients)s)
+"""
+_PG_MARK = "UPDATE messages SET fallback = %(mark)s WHERE id = ANY(%(ids)s) AND fallback = %(old)s"
+#: The next messages moved and each move's event, in one statement: a sweep deciding a
+#: million recipients must not pay a round trip per event.
+_PG_MOVE = """
+    WITH moved AS (
+        UPDATE messages SET status = %(new)s, updated_at = %(at)s, error_code = %(code)s,
+            final_at = CASE WHEN %(final)s THEN %(at)s ELSE final_at END
+        WHERE id = ANY(%(ids)s) AND status = %(old)s
+        RETURNING id
+    ),
+    logged AS (
+        INSERT INTO events (campaign_id, message_id, at, source, from_status, to_status, code)
+        SELECT %(campaign_id)s, id, %(at)s, 'fallback', %(old)s, %(new)s, %(code)s FROM moved
+    )
+    SELECT id FROM moved
+"""
+
+
+def _nexts(conn: Connection, key: int, channel: int, due: list[Any]) -> list[Any]:
+    """The messages of channel ``channel`` of the recipients of ``due``."""
+    recipients = [row.recipient for row in due]
+    if conn.dialect.name == "postgresql":
+        params = {"key": key, "channel": channel, "recipients": recipients}
+        return conn.exec_driver_sql(_PG_NEXTS, params).all()
+    return conn.execute(
+        sa.select(_m.id, _m.recipient, _m.status, _m.batch, _m.provider).where(
+            _m.campaign_key == key, _m.channel == channel, _m.recipient.in_(recipients)
+        )
+    ).all()
 
 
 def _rule(
@@ -177,30 +208,34 @@ def _due(
     moment: datetime,
     limit: int,
 ) -> list[Any]:
-    """The channel's messages whose decision is due: final ones (open or watching), and
-    open sent or unknown ones past their window. Locked, skipping those another sweeper
-    holds (PostgreSQL; SQLite's transactions hold its one write lock)."""
+    """Up to ``limit`` of the channel's messages whose decision is due: final ones (open or
+    watching), and open sent or unknown ones past their window. Each kind is one range of
+    ``ix_messages_fallback`` (campaign, channel, status, and for a sent one its send time):
+    never a read of the campaign, nor a sort of what is due. Locked, skipping those
+    another sweeper holds (PostgreSQL; SQLite's transactions hold its one write lock)."""
     finals = [s.value for s in (*_NOT_REACHED, Status.DELIVERED, Status.CANCELLED)]
-    conditions = [sa.and_(_m.fallback.in_((OPEN, WATCHING)), _m.status.in_(finals))]
+    kinds = [sa.and_(_m.status.in_(finals), _m.fallback.in_((OPEN, WATCHING)))]
     if window is not None:
         cutoff = moment - window
-        late = sa.or_(
-            sa.and_(_m.status == Status.SENT.value, _m.sent_at <= cutoff),
-            sa.and_(
-                _m.status == Status.UNKNOWN.value,
-                sa.func.coalesce(_m.sent_at, _m.final_at) <= cutoff,
-            ),
+        sent = sa.and_(_m.status == Status.SENT.value, _m.sent_at <= cutoff)
+        unknown = sa.and_(
+            _m.status == Status.UNKNOWN.value,
+            sa.func.coalesce(_m.sent_at, _m.final_at) <= cutoff,
         )
-        conditions.append(sa.and_(_m.fallback == OPEN, late))
-    query = (
-        sa.select(_m.id, _m.recipient, _m.status, _m.fallback)
-        .where(_m.campaign_key == key, _m.channel == channel, sa.or_(*conditions))
-        .order_by(_m.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list(conn.execute(query))
+        kinds += [sa.and_(sent, _m.fallback == OPEN), sa.and_(unknown, _m.fallback == OPEN)]
+    found: list[Any] = []
+    for kind in kinds:
+        query = (
+            sa.select(_m.id, _m.recipient, _m.status, _m.fallback)
+            .where(_m.campaign_key == key, _m.channel == channel, kind)
+            .limit(limit - len(found))
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        found += conn.execute(query).all()
+        if len(found) >= limit:
+            break
+    return found
 
 
 def _move(
@@ -214,6 +249,12 @@ def _move(
 ) -> list[int]:
     """Move the next messages ``ids`` from ``old`` to ``new`` (conditionally), with one
     event each saying why; returns those moved."""
+    if conn.dialect.name == "postgresql":
+        params = {
+            "ids": list(ids), "old": old.value, "new": new.value, "code": code, "at": at,
+            "final": new is Status.UNNEEDED, "campaign_id": campaign_id,
+        }  # fmt: skip
+        return list(conn.exec_driver_sql(_PG_MOVE, params).scalars())
     values: dict[str, Any] = {"status": new.value, "updated_at": at, "error_code": code}
     if new is Status.UNNEEDED:
         values["final_at"] = at

@@ -11,8 +11,8 @@ from campaigns.files import as_text, csv_row, xlsx_append
 from campaigns.hours import VIETNAM
 from ledger.reports.daily import REPORTED
 
-STANDING = ("delivered", "undelivered", "failed", "expired", "unknown", "cancelled", "sent",
-            "sending", "queued")  # fmt: skip
+STANDING = ("delivered", "undelivered", "failed", "expired", "unknown", "unreachable",
+            "cancelled", "unneeded", "sent", "sending", "queued", "standby")  # fmt: skip
 
 
 class DayError(ValueError):

@@ -21,14 +21,14 @@ from scripts.reports.meanings import meaning as meaning
 #: Every recipient status, in the order reports list them: the outcomes first, then what
 #: is still under way.
 STATES = ("delivered", "undelivered", "failed", "expired", "unknown", "unreachable",
-          "cancelled", "sent", "sending", "queued")  # fmt: skip
+          "cancelled", "unneeded", "sent", "sending", "queued", "standby")  # fmt: skip
 #: The statuses of recipients the message did not reach, with a reason code each.
 NOT_REACHED = ("undelivered", "failed", "expired", "unknown", "unreachable", "cancelled")
 #: A colour per status, the same in every chart and legend of a report.
 COLOURS = {
     "delivered": "#1a7f37", "undelivered": "#d4700b", "failed": "#b42318",
     "expired": "#8c6d1f", "unknown": "#8a8f98", "cancelled": "#5b4b8a", "sent": "#5b9bd5",
-    "unreachable": "#a0522d",
+    "unreachable": "#a0522d", "unneeded": "#9bbf8a", "standby": "#e4e7ec",
     "sending": "#2f6fde", "queued": "#c9ced6",
 }  # fmt: skip
 SENT_COLOUR, DELIVERED_COLOUR = "#5b9bd5", COLOURS["delivered"]
@@ -60,6 +60,7 @@ LABELS: dict[str, dict[str, str]] = {
         "delivered": "Đã đến máy", "undelivered": "Không đến máy", "failed": "Thất bại",
         "expired": "Hết hạn", "unknown": "Không rõ", "cancelled": "Đã huỷ",
         "unreachable": "Không liên lạc được qua kênh này",
+        "unneeded": "Không cần (kênh trước đã tới)", "standby": "Chờ kênh trước",
         "timeline": "Tiến độ gửi tin và đến máy (luỹ kế)", "daily": "Báo cáo ngày",
         "campaign": "Chiến dịch", "that_day": "Trong ngày", "state": "Trạng thái",
         "by_hour_day": "Theo giờ trong ngày", "campaigns_sheet": "Chiến dịch",
@@ -146,6 +147,7 @@ LABELS: dict[str, dict[str, str]] = {
         "delivered": "Delivered", "undelivered": "Undelivered", "failed": "Failed",
         "expired": "Expired", "unknown": "Unknown", "cancelled": "Cancelled",
         "unreachable": "Not reachable on this channel",
+        "unneeded": "Unneeded (reached before)", "standby": "Waiting for the channel before",
         "timeline": "Sends and deliveries over time (cumulative)", "daily": "Daily report",
         "campaign": "Campaign", "that_day": "That day", "state": "State",
         "by_hour_day": "By hour of the day", "campaigns_sheet": "Campaigns",
@@ -242,6 +244,10 @@ STATUS_NOTES: dict[str, dict[str, str]] = {
         "expired": "quá hạn hiệu lực trước khi gửi được.",
         "unknown": "không có kết quả cuối cùng: tin có thể đã đến hoặc không.",
         "cancelled": "chiến dịch bị huỷ trước khi tin được gửi.",
+        "unreachable": "kênh này không tới được người nhận (không có tài khoản Zalo …); "
+        "kênh sau (SMS) được gửi thay.",
+        "unneeded": "tin của kênh sau, không gửi vì kênh trước đã tới người nhận.",
+        "standby": "tin của kênh sau, chờ kết quả của kênh trước.",
         "sent": "nhà cung cấp đã nhận tin, đang chờ nhà mạng báo kết quả.",
         "sending": "đang được chuyển cho nhà cung cấp.",
         "queued": "chưa đến lượt gửi.",
@@ -253,6 +259,10 @@ STATUS_NOTES: dict[str, dict[str, str]] = {
         "expired": "its validity passed before it could be sent.",
         "unknown": "no final result: it may or may not have arrived.",
         "cancelled": "the campaign was cancelled before it was sent.",
+        "unreachable": "this channel cannot reach the person (no Zalo account …); the next "
+        "channel (SMS) is sent instead.",
+        "unneeded": "a later channel's message, not sent: the channel before reached them.",
+        "standby": "a later channel's message, waiting for the channel before.",
         "sent": "the provider took it; the carrier has not reported yet.",
         "sending": "being handed to the provider.",
         "queued": "not sent yet.",

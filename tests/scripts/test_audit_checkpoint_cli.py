@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from tests.scripts.test_cli import EXAMPLE, loa, small_list
+import pytest
+
+from tests.scripts.demo_run import example_launched, made_once
+from tests.scripts.test_cli import loa
 
 
 def keyed(tmp_path) -> dict[str, str]:
@@ -18,12 +21,26 @@ def keyed(tmp_path) -> dict[str, str]:
     return {"LOA_AUDIT_SIGNING_KEY": key["LOA_AUDIT_SIGNING_KEY"], "LOA_AUDIT_LOG_NAME": "loa/nt"}
 
 
-def test_a_checkpoint_handed_over_catches_a_status_changed_in_the_table(tmp_path):
-    env = keyed(tmp_path)
-    launched = loa(
-        "campaign", "launch", str(EXAMPLE), "-r", str(small_list(tmp_path)), cwd=tmp_path, env=env
-    )
-    assert launched.returncode == 0, launched.stderr
+@pytest.fixture
+def env(tmp_path_factory) -> dict[str, str]:
+    """The settings of a signing key (``keyed``), made once for the run: the tests below
+    are about checkpoints, not about the key, and each of its own cost a command."""
+
+    def make(folder) -> None:
+        (folder / "key.json").write_text(json.dumps(keyed(folder)), encoding="utf-8")
+
+    shared = made_once("audit-signing-key", tmp_path_factory, make)
+    return json.loads((shared / "key.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def launched(tmp_path, tmp_path_factory) -> None:
+    """The example campaign launched to its end in ``tmp_path`` (a copy of one launch for
+    the run: ``example_launched``; a launch does not read the signing key)."""
+    example_launched(tmp_path, tmp_path_factory)
+
+
+def test_a_checkpoint_handed_over_catches_a_status_changed_in_the_table(tmp_path, env, launched):
     signed = loa("audit", "checkpoint", "--out", "cp.txt", "--json", cwd=tmp_path, env=env)
     assert signed.returncode == 0, signed.stderr
     checkpoint = json.loads(signed.stdout)
@@ -45,8 +62,7 @@ def test_a_checkpoint_handed_over_catches_a_status_changed_in_the_table(tmp_path
     assert problems and all("the row was altered" in p for p in problems)
 
 
-def test_a_checkpoint_is_written_only_to_a_new_file(tmp_path):
-    env = keyed(tmp_path)
+def test_a_checkpoint_is_written_only_to_a_new_file(tmp_path, env):
     (tmp_path / "cp.txt").write_text("kept\n")
     (tmp_path / "link.txt").symlink_to(tmp_path / "elsewhere.txt")
     for name in ("cp.txt", "link.txt"):
@@ -70,8 +86,7 @@ def test_a_malformed_signing_key_is_refused_at_start_naming_the_variable(tmp_pat
         assert "LOA_AUDIT_SIGNING_KEY" in refused.stderr and "Traceback" not in refused.stderr
 
 
-def test_a_checkpoint_file_that_is_not_one_is_refused_naming_its_line(tmp_path):
-    env = keyed(tmp_path)
+def test_a_checkpoint_file_that_is_not_one_is_refused_naming_its_line(tmp_path, env):
     assert loa("audit", "checkpoint", "--out", "cp.txt", cwd=tmp_path, env=env).returncode == 0
     lines = (tmp_path / "cp.txt").read_text().split("\n")
     (tmp_path / "bad.txt").write_text("\n".join([lines[0], "twelve", *lines[2:]]))
@@ -82,11 +97,10 @@ def test_a_checkpoint_file_that_is_not_one_is_refused_naming_its_line(tmp_path):
     assert wrong_key.returncode == 2 and "--key:" in wrong_key.stderr
 
 
-def test_a_key_that_signed_none_of_the_checkpoints_is_a_mistake_not_a_verdict(tmp_path):
+def test_a_key_that_signed_none_of_the_checkpoints_is_a_mistake_not_a_verdict(tmp_path, env):
     """Another log name or key (a typo) would name every checkpoint altered and record it
     for the reports to show: it is refused instead (exit 2), naming both keys, and
     nothing is recorded."""
-    env = keyed(tmp_path)
     assert loa("audit", "checkpoint", cwd=tmp_path, env=env).returncode == 0
     other = json.loads(
         loa("audit", "keygen", "--json", cwd=tmp_path, env={"LOA_AUDIT_LOG_NAME": "loa/nt"}).stdout
@@ -103,15 +117,14 @@ def test_a_key_that_signed_none_of_the_checkpoints_is_a_mistake_not_a_verdict(tm
         assert ledger.execute("SELECT count(*) FROM verifications").fetchone() == (0,)
 
 
-def test_the_daily_report_carries_a_checkpoint_the_auditor_can_hold_the_log_to(tmp_path):
+def test_the_daily_report_carries_a_checkpoint_the_auditor_can_hold_the_log_to(
+    tmp_path, env, launched
+):
     import html
     import re
 
     from ledger.audit import checkpoints as notes
 
-    env = keyed(tmp_path)
-    launch = ("campaign", "launch", str(EXAMPLE), "-r", str(small_list(tmp_path)))
-    assert loa(*launch, cwd=tmp_path, env=env).returncode == 0
     made = loa("report", "--daily", "today", "--out", "day.html", cwd=tmp_path, env=env)
     assert made.returncode == 0, made.stderr
     page = (tmp_path / "day.html").read_text(encoding="utf-8")
@@ -136,14 +149,11 @@ def test_the_daily_report_carries_a_checkpoint_the_auditor_can_hold_the_log_to(t
     assert "LOA_AUDIT_SIGNING_KEY" in (tmp_path / "day3.html").read_text(encoding="utf-8")
 
 
-def test_a_workbook_report_carries_the_checkpoint_and_what_a_verdict_named(tmp_path):
+def test_a_workbook_report_carries_the_checkpoint_and_what_a_verdict_named(tmp_path, env, launched):
     from openpyxl import load_workbook
 
     from ledger.audit import checkpoints as notes
 
-    env = keyed(tmp_path)
-    launch = ("campaign", "launch", str(EXAMPLE), "-r", str(small_list(tmp_path)))
-    assert loa(*launch, cwd=tmp_path, env=env).returncode == 0
     with sqlite3.connect(tmp_path / "var" / "loa.db") as ledger:
         ledger.execute("UPDATE messages SET status = 'expired'")
     made = loa(

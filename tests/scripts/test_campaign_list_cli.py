@@ -15,7 +15,7 @@ from ledger.messages import cancel_campaign, set_campaign_state
 from ledger.schema import campaigns, key_of, messages
 from tests.helpers import record
 from tests.ledger.test_ledger import SPEC
-from tests.scripts.test_cli import loa
+from tests.scripts.test_cli import loa, loa_in_one_process
 
 
 def _campaign(engine, campaign_id: str, created: datetime, count: int) -> None:
@@ -85,14 +85,17 @@ def ledger(engine, ledger_url):
 NEWEST_FIRST = ["f-halted", "e-scheduled", "d-cancelled", "c-running", "b-paused", "a-done"]
 
 
-def listed(tmp_path, env, *args: str) -> dict:
-    result = loa("campaign", "list", *args, "--json", cwd=tmp_path, env=env)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+def listed(tmp_path, env, *filters: tuple[str, ...]) -> list[dict]:
+    """``loa campaign list FILTERS --json`` for each of ``filters``, in one process."""
+    commands = [("campaign", "list", *args, "--json") for args in filters]
+    results = loa_in_one_process(*commands, cwd=tmp_path, env=env)
+    for result in results:
+        assert result.returncode == 0, result.stderr
+    return [json.loads(result.stdout) for result in results]
 
 
 def test_every_campaign_newest_first_in_the_state_status_shows(tmp_path, ledger):
-    found = listed(tmp_path, ledger)
+    (found,) = listed(tmp_path, ledger, ())
     assert [c["campaign"] for c in found["campaigns"]] == NEWEST_FIRST
     assert found["more"] is False and found["count"] == 6
     states = {c["campaign"]: c["state"] for c in found["campaigns"]}
@@ -100,9 +103,10 @@ def test_every_campaign_newest_first_in_the_state_status_shows(tmp_path, ledger)
         "a-done": "completed", "b-paused": "paused", "c-running": "running",
         "d-cancelled": "cancelled", "e-scheduled": "scheduled", "f-halted": "halted",
     }  # fmt: skip
-    for campaign_id, state in states.items():  # exactly what `loa campaign status` says
-        status = loa("campaign", "status", campaign_id, "--json", cwd=tmp_path, env=ledger)
-        assert json.loads(status.stdout)["state"] == state, campaign_id
+    asked = [("campaign", "status", campaign_id, "--json") for campaign_id in states]
+    said = loa_in_one_process(*asked, cwd=tmp_path, env=ledger)
+    for (campaign_id, state), status in zip(states.items(), said, strict=True):
+        assert json.loads(status.stdout)["state"] == state, campaign_id  # what status says
     done = found["campaigns"][-1]
     assert (done["recipients"], done["delivered"], done["share"]) == (1200, 1000, 0.8333)
     assert done["created_at_vn"] == "2026-01-10T10:00:00+07:00"
@@ -121,8 +125,21 @@ def test_every_campaign_newest_first_in_the_state_status_shows(tmp_path, ledger)
 
 
 def test_filters_by_state_by_vietnam_day_and_limit(tmp_path, ledger):
+    filters = [
+        ("--state", "running"),
+        ("--state", "completed", "--state", "paused"),
+        ("--since", "2026-01-12", "--until", "2026-01-12"),
+        ("--since", "2026-01-13", "--until", "2026-01-14"),
+        ("--until", "2026-01-11"),
+        ("--since", "2026-01-15", "--state", "halted"),
+        ("--limit", "2"),
+        ("--limit", "0"),
+        ("--since", "2026-02-01"),
+    ]
+    found = dict(zip(filters, listed(tmp_path, ledger, *filters), strict=True))
+
     def ids(*args: str) -> list[str]:
-        return [c["campaign"] for c in listed(tmp_path, ledger, *args)["campaigns"]]
+        return [c["campaign"] for c in found[args]["campaigns"]]
 
     # Stored `running` for all three, told apart by their counts and halts.
     assert ids("--state", "running") == ["c-running"]
@@ -133,11 +150,11 @@ def test_filters_by_state_by_vietnam_day_and_limit(tmp_path, ledger):
     assert ids("--since", "2026-01-13", "--until", "2026-01-14") == ["d-cancelled", "c-running"]
     assert ids("--until", "2026-01-11") == ["a-done"]
     assert ids("--since", "2026-01-15", "--state", "halted") == ["f-halted"]
-    limited = listed(tmp_path, ledger, "--limit", "2")
+    limited = found["--limit", "2"]
     assert [c["campaign"] for c in limited["campaigns"]] == NEWEST_FIRST[:2]
     assert limited["more"] is True
     assert ids("--limit", "0") == NEWEST_FIRST
-    assert listed(tmp_path, ledger, "--since", "2026-02-01")["campaigns"] == []
+    assert found["--since", "2026-02-01"]["campaigns"] == []
 
 
 @pytest.mark.parametrize(

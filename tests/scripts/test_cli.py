@@ -19,9 +19,7 @@ EXAMPLE = ROOT / "examples" / "bluezone.toml"
 TERMINAL = frozenset({"COLUMNS", "LINES", "TERMINAL_WIDTH"})
 
 
-def loa(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
+def _environment(env: dict[str, str] | None) -> dict[str, str]:
     # Neither Loa's settings nor the outer terminal's size (COLUMNS, LINES) leak in: a
     # test gets the width it asks for, or a pipe's.
     environment = {
@@ -31,14 +29,61 @@ def loa(
     # whatever checkout the virtualenv's editable install points at).
     environment["PYTHONPATH"] = str(ROOT)
     environment.update(env or {})
+    return environment
+
+
+def loa(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "scripts", *args],
         cwd=cwd,
-        env=environment,
+        env=_environment(env),
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+#: ``loa_in_one_process``'s program: each command through ``scripts.cli.main`` as
+#: ``python -m scripts`` runs it, its stdout and stderr caught apart, its exit code kept.
+_ONE_PROCESS = """
+import contextlib, io, json, sys
+from scripts.cli import main
+done = []
+for args in json.loads(sys.argv[1]):
+    sys.argv = ["loa", *args]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main()
+            code = 0
+        except SystemExit as end:
+            code = end.code if isinstance(end.code, int) else int(end.code is not None)
+    done.append([code, out.getvalue(), err.getvalue()])
+sys.stdout.write(json.dumps(done))
+"""
+
+
+def loa_in_one_process(
+    *commands: tuple[str, ...], cwd: Path, env: dict[str, str] | None = None
+) -> list[subprocess.CompletedProcess[str]]:
+    """``loa(*args)`` for each of ``commands``, in order, in one process (the environment is
+    ``loa``'s, the same for all): for a test of what commands answer, not of the process,
+    where a process each cost half a second of start-up."""
+    ran = subprocess.run(
+        [sys.executable, "-c", _ONE_PROCESS, json.dumps(commands)],
+        cwd=cwd,
+        env=_environment(env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stderr
+    return [
+        subprocess.CompletedProcess(["loa", *args], code, out, err)
+        for args, (code, out, err) in zip(commands, json.loads(ran.stdout), strict=True)
+    ]
 
 
 def small_list(tmp_path: Path) -> Path:
@@ -195,7 +240,7 @@ def test_db_upgrade(tmp_path):
     assert result.returncode == 0, result.stderr
     from ledger.migrate import head_revision
 
-    assert json.loads(result.stdout)["to"] == head_revision() == "0011"
+    assert json.loads(result.stdout)["to"] == head_revision() == "0013"
 
 
 def _write(directory: Path, name: str, text: str) -> Path:

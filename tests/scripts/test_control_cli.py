@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from tests.scripts.demo_run import example_launched
 from tests.scripts.test_cli import EXAMPLE, loa, small_list
 
 
@@ -52,11 +53,8 @@ def test_cancel_then_resume_is_refused_and_pause_resume_works(tmp_path):
     assert again.returncode == 2 and "cancelled" in again.stderr
 
 
-def test_a_finished_campaign_cannot_be_paused_or_cancelled(tmp_path):
-    first = loa(
-        "campaign", "launch", str(EXAMPLE), "-r", str(small_list(tmp_path)), "--json", cwd=tmp_path
-    )
-    assert first.returncode == 0
+def test_a_finished_campaign_cannot_be_paused_or_cancelled(tmp_path, tmp_path_factory):
+    example_launched(tmp_path, tmp_path_factory)  # finished
     for action in ("pause", "cancel"):
         refused = loa("campaign", action, "bluezone-ninh-thuan-2020", "--json", cwd=tmp_path)
         assert refused.returncode == 2 and "nothing left to send" in refused.stderr
@@ -65,13 +63,10 @@ def test_a_finished_campaign_cannot_be_paused_or_cancelled(tmp_path):
     assert json.loads(status.stdout)["state"] == "completed"  # unchanged
 
 
-def test_status_reports_rate_eta_and_providers_and_watch_ends_with_the_campaign(tmp_path):
-    assert (
-        loa(
-            "campaign", "launch", str(EXAMPLE), "-r", str(small_list(tmp_path)), cwd=tmp_path
-        ).returncode
-        == 0
-    )
+def test_status_reports_rate_eta_and_providers_and_watch_ends_with_the_campaign(
+    tmp_path, tmp_path_factory
+):
+    example_launched(tmp_path, tmp_path_factory)
     watched = loa(
         "campaign", "status", "bluezone-ninh-thuan-2020", "--watch", "--json", cwd=tmp_path
     )

@@ -158,5 +158,5 @@ def test_every_breakdown_adds_up_to_the_summary_in_every_format(scenes, ledger_u
         assert {names[label]: n for label, n in named.items()} == statuses
 
 
-ALL_STATES = ("delivered", "undelivered", "failed", "expired", "unknown", "cancelled", "sent",
-              "sending", "queued")  # fmt: skip
+ALL_STATES = ("delivered", "undelivered", "failed", "expired", "unknown", "unreachable",
+              "cancelled", "unneeded", "sent", "sending", "queued", "standby")  # fmt: skip

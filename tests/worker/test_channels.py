@@ -177,3 +177,24 @@ def test_standing_by_past_validity_expires(engine, scene):
         conn.execute(campaigns.update().values(valid_until=now() - timedelta(minutes=1)))
     assert finalise(engine)["expired"] == 40
     assert {s for _, s, _ in rows_of(engine, 1).values()} == {Status.EXPIRED.value}
+
+
+@pytest.mark.parametrize("fmt", ["html", "xlsx", "csv"])
+def test_a_two_channel_campaign_reports_in_every_format(engine, scene, ledger_url, tmp_path, fmt):
+    """Reports count a message per channel today (its per-recipient view is in
+    ``loa campaign status``); they must not fail on its statuses."""
+    import json
+
+    from tests.scripts.test_cli import loa
+
+    runtime, intake, _, _ = scene
+    for batch in batches(intake, "zalo"):
+        send_batch(runtime, TWO.id, batch, "zalo")
+    sweep(engine)
+    engine.dispose()
+    path = tmp_path / f"two.{fmt}"
+    run = loa("report", TWO.id, "-o", str(path), "--json", cwd=tmp_path,
+              env={"LOA_DATABASE_URL": ledger_url})  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["statuses"]["unreachable"] == 6
+    assert path.stat().st_size > 0

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from ledger.channels.outcomes import ChannelOutcomes
 from ledger.schema import now
 from ledger.summary import CampaignSummary, by_provider, measured_rate
 from ledger.waiting import (
@@ -45,6 +46,8 @@ class Standing:
             the first was when that is shorter (measured: ``ledger.summary.measured_rate``).
         cooldowns_visible: whether this process can see the providers' cooldowns.
         rate_seconds: the seconds ``rate_per_second`` was counted over.
+        channels: for a campaign with several channels, who each reached, who fell back
+            and why, the doubles and the money (``ledger.channels.outcomes``).
     """
 
     summary: CampaignSummary
@@ -54,6 +57,8 @@ class Standing:
     rate_per_second: float
     cooldowns_visible: bool
     rate_seconds: float = 60.0
+    #: With several channels: the recipients across them (``ledger.channels.outcomes``).
+    channels: ChannelOutcomes | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """What ``loa campaign status --json`` adds to the summary: stable keys, times in
@@ -170,6 +175,11 @@ def explain(
         name: {status: found.get(status, 0) for status in statuses}
         for name, found in sorted(counts.items())
     }
+    channels = None
+    if campaign.spec.channels is not None:
+        from ledger.channels.outcomes import outcomes
+
+        channels = outcomes(engine, campaign.id, campaign.spec, campaign.intake.get("cost"))
     return Standing(
         replace(summary, waiting_for=waiting),
         views,
@@ -178,6 +188,7 @@ def explain(
         measured,
         visible,
         counted_over,
+        channels,
     )
 
 
