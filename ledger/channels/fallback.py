@@ -213,8 +213,13 @@ def _due(
     ``ix_messages_fallback`` (campaign, channel, status, and for a sent one its send time):
     never a read of the campaign, nor a sort of what is due. Locked, skipping those
     another sweeper holds (PostgreSQL; SQLite's transactions hold its one write lock)."""
-    finals = [s.value for s in (*_NOT_REACHED, Status.DELIVERED, Status.CANCELLED)]
-    kinds = [sa.and_(_m.status.in_(finals), _m.fallback.in_((OPEN, WATCHING)))]
+    # One status at a time: an equality is a range of the index; a list of them, the
+    # planner read as a filter over every undecided message (measured: 27 ms a sweep for
+    # 200,000 waiting, against 0.02 ms).
+    kinds = [
+        sa.and_(_m.status == status.value, _m.fallback.in_((OPEN, WATCHING)))
+        for status in (Status.DELIVERED, *_NOT_REACHED, Status.CANCELLED)
+    ]
     if window is not None:
         cutoff = moment - window
         sent = sa.and_(_m.status == Status.SENT.value, _m.sent_at <= cutoff)
