@@ -140,13 +140,14 @@ messages = sa.Table(
         postgresql_where=sa.text("status = 'sending'"),
     ),
     # Only the messages whose next channel is undecided, by what decides it (their
-    # status, and for a sent one, when): the fallback sweep reads the few that are due,
-    # never the campaign.
+    # status, open or watching, and for a sent one, when): the fallback sweep reads the
+    # few that are due, never the campaign.
     sa.Index(
         "ix_messages_fallback",
         "campaign_key",
         "channel",
         "status",
+        "fallback",
         "sent_at",
         sqlite_where=sa.text("fallback IN (0, 2)"),
         postgresql_where=sa.text("fallback IN (0, 2)"),

@@ -33,7 +33,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_messages_fallback",
         "messages",
-        ["campaign_key", "channel", "status", "sent_at"],
+        ["campaign_key", "channel", "status", "fallback", "sent_at"],
         unique=False,
         sqlite_where=sa.text(_DUE),
         postgresql_where=sa.text(_DUE),
