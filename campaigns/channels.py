@@ -11,6 +11,8 @@ In the campaign file (without ``channels``, a campaign has its SMS alone)::
     params = { ten = "{name}", ma = "{code}" }   # each parameter, filled like SMS text
     price = 300                       # per message, in the campaign's currency (the plan)
     deliver_within = "30m"            # no delivery by then: the next channel goes
+    when_halted = "next"              # its provider halted (quota, token): "next" channel
+                                      # for those still waiting, or "wait" for a resume
 
     [[channels]]
     name = "sms"
@@ -58,6 +60,10 @@ class TemplateChannel(BaseModel):
     params: dict[str, str] = Field(default_factory=dict)
     price: float | None = Field(default=None, ge=0)
     deliver_within: timedelta = DEFAULT_WITHIN
+    #: Its provider halted (the OA's quota used up, a refresh token refused): ``next``
+    #: hands those still waiting to the next channel at once (nobody is left unreached
+    #: while a channel remains); ``wait`` keeps them for ``loa provider resume``.
+    when_halted: Literal["next", "wait"] = "next"
 
     @field_validator("deliver_within", mode="before")
     @classmethod

@@ -207,6 +207,7 @@ FELL_BACK = {
     "failed": "kênh trước thất bại · the channel before failed",
     "undelivered": "kênh trước không đến máy · undelivered on the channel before",
     "expired": "kênh trước hết hạn · expired on the channel before",
+    "halted": "kênh trước bị dừng (hết hạn mức …) · the channel before halted (quota …)",
 }
 
 

@@ -170,12 +170,15 @@ def _seconds_apart(conn: Connection) -> Any:
 
 def _code_left(event: sa.Table) -> sa.ColumnElement[Any]:
     """The error code the message's last move left on its row (``None`` without an event):
-    a cancellation's is always ``campaign_cancelled`` (a bulk cancellation's events
-    once carried none); a receipt explains only an undelivered message; any other move
+    an operator's cancellation's is always ``campaign_cancelled`` (a bulk cancellation's
+    events once carried none; a halted channel's, its own ``channel_halted``); a receipt explains only an undelivered message; any other move
     leaves its own code, cut to the column's 32 characters (``ledger.messages._move``,
     ``ledger.receipts``, ``ledger.finaliser``)."""
     return sa.case(
-        (event.c.to_status == "cancelled", "campaign_cancelled"),
+        (
+            sa.and_(event.c.to_status == "cancelled", event.c.source != "fallback"),
+            "campaign_cancelled",
+        ),
         (
             sa.and_(event.c.source == "receipt", event.c.to_status != "undelivered"),
             sa.null(),

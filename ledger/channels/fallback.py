@@ -17,10 +17,16 @@ unreachable, failed, undelivered, expired   standby -> ``queued`` (``fallback_â€
 sent (or unknown) and no delivery within    standby -> ``queued``                   2
 the channel's ``deliver_within``            (``fallback_late``)
 cancelled                                   (cancelled with its campaign)           1
+cancelled, its channel halted (below)       standby -> ``queued`` (``fallback_halted``) 1
 watching (2), now delivered                 queued -> ``unneeded``; already sent:   1
                                             a double, counted in reports
 watching (2), now any other final status    nothing                                 1
 ==========================================  ======================================  =====
+
+A template channel whose provider halts (the OA's daily quota used up, a refresh token
+refused) and says ``when_halted = "next"`` (the default) has its messages still queued
+cancelled (``channel_halted``): they then fall back like any not reached, so nobody is
+left waiting on a channel that will not send while another remains.
 
 Every move is conditional on the status it moves from, and every mark on the mark it
 changes, so any number of sweepers at once (a housekeeper per machine) decide each
@@ -40,10 +46,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from campaigns.channels import TemplateChannel
 from campaigns.spec import CampaignSpec
-from campaigns.status import Status
+from campaigns.status import FINAL, Status
 from ledger.schema import campaigns, events, messages, now
 
 OPEN, SETTLED, WATCHING = 0, 1, 2
+#: The code of a message cancelled because its channel's provider halted.
+HALTED = "channel_halted"
 #: The most messages decided in one transaction.
 LIMIT = 2000
 _m = messages.c
@@ -60,15 +68,17 @@ _LIVE = ("running", "paused", "halted", "scheduled")
 @dataclass
 class Swept:
     """What a sweep decided: the next messages queued (by campaign, batch and provider:
-    their batches want a job), spared, and marks settled."""
+    their batches want a job), spared, marks settled, a halted channel's given up."""
 
     queued: dict[tuple[str, int, str], int] = field(default_factory=dict)
     spared: int = 0
     settled: int = 0
+    #: A halted channel's messages cancelled, for their next channel to go.
+    halted: int = 0
 
     @property
     def decided(self) -> int:
-        return sum(self.queued.values()) + self.spared + self.settled
+        return sum(self.queued.values()) + self.spared + self.settled + self.halted
 
 
 def multichannel(engine: Engine) -> list[tuple[str, int, CampaignSpec]]:
@@ -89,13 +99,47 @@ def multichannel(engine: Engine) -> list[tuple[str, int, CampaignSpec]]:
 def sweep(engine: Engine, moment: datetime | None = None, limit: int = LIMIT) -> Swept:
     """Decide every due fallback of every live multi-channel campaign (``limit`` at a
     time, until none is due). Returns what was decided."""
+    from ledger.halts import all_halts
+
     moment, swept = moment or now(), Swept()
-    for campaign_id, key, spec in multichannel(engine):
+    found = multichannel(engine)
+    halts = all_halts(engine) if found else {}
+    for campaign_id, key, spec in found:
         for index, channel in enumerate(spec.channel_list[:-1]):
-            window = channel.deliver_within if isinstance(channel, TemplateChannel) else None
+            window = None
+            if isinstance(channel, TemplateChannel):
+                window = channel.deliver_within
+                if channel.provider in halts and channel.when_halted == "next":
+                    while _give_up(engine, campaign_id, key, index, limit, swept):
+                        pass
             while _decide(engine, campaign_id, key, index, window, moment, limit, swept):
                 pass
     return swept
+
+
+def _give_up(
+    engine: Engine, campaign_id: str, key: int, channel: int, limit: int, swept: Swept
+) -> bool:
+    """Cancel up to ``limit`` of the halted channel's queued messages (``channel_halted``):
+    the next sweep of this channel sends their next. Returns whether there may be more."""
+    with engine.begin() as conn:
+        query = (
+            sa.select(_m.id)
+            .where(
+                _m.campaign_key == key,
+                _m.channel == channel,
+                _m.status == Status.QUEUED.value,
+                _m.fallback == OPEN,
+            )
+            .limit(limit)
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list(conn.scalars(query))
+        if ids:
+            moved = _move(conn, campaign_id, ids, Status.QUEUED, Status.CANCELLED, HALTED, now())
+            swept.halted += len(moved)
+    return len(ids) == limit
 
 
 def _decide(
@@ -120,7 +164,7 @@ def _decide(
         for row in due:
             after = nexts.get(row.recipient)
             old, status = row.fallback, Status(row.status)
-            move, mark = _rule(old, status, after and Status(after.status))
+            move, mark = _rule(old, status, after and Status(after.status), row.error_code)
             if move is not None and after is not None:
                 moves.setdefault(move, []).append(after.id)
             if mark != old:
@@ -164,7 +208,7 @@ _PG_MOVE = """
     ),
     logged AS (
         INSERT INTO events (campaign_id, message_id, at, source, from_status, to_status, code)
-        SELECT %(campaign_id)s, id, %(at)s, 'fallback', %(old)s, %(new)s, %(code)s FROM moved
+        SELECT %(campaign_id)s, id, %(at)s, %(source)s, %(old)s, %(new)s, %(code)s FROM moved
     )
     SELECT id FROM moved
 """
@@ -184,9 +228,10 @@ def _nexts(conn: Connection, key: int, channel: int, due: list[Any]) -> list[Any
 
 
 def _rule(
-    mark: int, status: Status, after: Status | None
+    mark: int, status: Status, after: Status | None, code: str | None = None
 ) -> tuple[tuple[Status, Status, str | None] | None, int]:
-    """The table above: (the next message's move: from, to, code; or none) and the mark."""
+    """The table above: (the next message's move: from, to, code; or none) and the mark.
+    ``code``: the message's own error code (a cancel because its channel halted)."""
     if status is Status.DELIVERED:
         if after in (Status.STANDBY, Status.QUEUED):
             return (after, Status.UNNEEDED, "reached_before"), SETTLED
@@ -197,7 +242,9 @@ def _rule(
         return (Status.STANDBY, Status.QUEUED, f"fallback_{status.value}"), SETTLED
     if status in _MAYBE:  # due only once its window passed (``_due``)
         return (Status.STANDBY, Status.QUEUED, "fallback_late"), WATCHING
-    return None, SETTLED  # cancelled
+    if status is Status.CANCELLED and code == HALTED:
+        return (Status.STANDBY, Status.QUEUED, "fallback_halted"), SETTLED
+    return None, SETTLED  # cancelled with its campaign
 
 
 def _due(
@@ -231,7 +278,7 @@ def _due(
     found: list[Any] = []
     for kind in kinds:
         query = (
-            sa.select(_m.id, _m.recipient, _m.status, _m.fallback)
+            sa.select(_m.id, _m.recipient, _m.status, _m.fallback, _m.error_code)
             .where(_m.campaign_key == key, _m.channel == channel, kind)
             .limit(limit - len(found))
         )
@@ -252,16 +299,17 @@ def _move(
     code: str | None,
     at: datetime,
 ) -> list[int]:
-    """Move the next messages ``ids`` from ``old`` to ``new`` (conditionally), with one
-    event each saying why; returns those moved."""
+    """Move messages ``ids`` from ``old`` to ``new`` (conditionally), with one event each
+    saying why; returns those moved."""
+    source = "fallback"
     if conn.dialect.name == "postgresql":
         params = {
             "ids": list(ids), "old": old.value, "new": new.value, "code": code, "at": at,
-            "final": new is Status.UNNEEDED, "campaign_id": campaign_id,
+            "final": new in FINAL, "campaign_id": campaign_id, "source": source,
         }  # fmt: skip
         return list(conn.exec_driver_sql(_PG_MOVE, params).scalars())
     values: dict[str, Any] = {"status": new.value, "updated_at": at, "error_code": code}
-    if new is Status.UNNEEDED:
+    if new in FINAL:
         values["final_at"] = at
     moved = list(
         conn.scalars(

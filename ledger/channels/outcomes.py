@@ -9,7 +9,7 @@ row per recipient (a ``GROUP BY`` in the database: nothing per message leaves it
   delivery that came after its SMS went: recorded and counted, never hidden);
 - **fell back**: a later channel's message went (queued, or beyond), by why: the
   channel before could not reach them (``unreachable``, ``failed``, ``undelivered``,
-  ``expired``) or did not deliver in time (``late``);
+  ``expired``), did not deliver in time (``late``), or halted (``halted``);
 - **not reached**: by the status of the last message tried (``standby`` and
   ``unneeded`` messages are never "tried").
 
@@ -118,6 +118,8 @@ def _tally(found: ChannelOutcomes, names: list[str], statuses: list, recipients:
         before, now = statuses[i - 1], statuses[i]
         if now in _WENT and before is not None:
             why = "late" if before in _LATE else before.value
+            if before is Status.CANCELLED:  # only a halted channel's are followed
+                why = "halted"
             found.fell_back[why] = found.fell_back.get(why, 0) + recipients
     if reached is not None:
         name = names[reached]

@@ -198,3 +198,37 @@ def test_a_two_channel_campaign_reports_in_every_format(engine, scene, ledger_ur
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["statuses"]["unreachable"] == 6
     assert path.stat().st_size > 0
+
+
+@pytest.mark.parametrize("when", ["next", "wait"])
+def test_a_halted_channel_hands_those_waiting_to_the_next_or_keeps_them(engine, tmp_path, when):
+    """The OA's quota is used up (a halt): with ``when_halted = "next"`` (the default)
+    everyone still waiting on Zalo gets the SMS at once; with ``"wait"``, they wait for
+    ``loa provider resume``."""
+    from ledger.channels.outcomes import outcomes
+    from ledger.halts import halt
+
+    channels = [{**CHANNELS[0], "when_halted": when}, CHANNELS[1]]
+    spec = CampaignSpec.model_validate(
+        {**SPEC.model_dump(mode="json"), "id": f"halted-{when}", "channels": channels}
+    )
+    rows = [ListRow(i + 2, f"09123{i:05d}", (f"Lan {i}", f"{i:03d}")) for i in range(10)]
+    record(engine, spec, rows, columns=("name", "code"))
+    halt(engine, "zalo", "-144 the OA's daily ZNS quota is used up")
+    swept = sweep(engine)
+    zalo, sms = rows_of(engine, 0), rows_of(engine, 1)
+    if when == "wait":
+        assert swept.decided == 0
+        assert {s for _, s, _ in sms.values()} == {Status.STANDBY.value}
+        return
+    assert swept.halted == 10 and sum(swept.queued.values()) == 10
+    assert {(s, c) for _, s, c in zalo.values()} == {("cancelled", "channel_halted")}
+    assert {(s, c) for _, s, c in sms.values()} == {("queued", "fallback_halted")}
+    found = outcomes(engine, spec.id, spec, None)
+    assert found.fell_back == {"halted": 10}
+    assert sweep(engine).decided == 0
+    from ledger.audit.verify import verify_log
+    from ledger.chain import seal_all
+
+    seal_all(engine)
+    assert verify_log(engine).ok
