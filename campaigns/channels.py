@@ -147,6 +147,7 @@ def channel_plan(
     sms_cost: float | None,
     sms_parts: int,
     reach: float | None = None,
+    quotas: dict[str, int | None] | None = None,
 ) -> dict[str, object]:
     """What a multi-channel campaign would send and cost, per channel, for ``recipients``
     planned, whose SMS would be ``sms_parts`` parts costing ``sms_cost`` (the plan's).
@@ -157,6 +158,8 @@ def channel_plan(
     if their deliveries all came too late: ``worst_with_doubles``). ``expected``: a
     share ``reach`` (0-1) of recipients reached by the template channels, the rest by
     SMS. ``sms_for_everyone``: the cost without them, what ``saved`` is measured against.
+    ``quotas``: each template provider's messages a day (the OA's daily quota), when
+    known: a channel's row then says how many days its recipients take.
 
     Returns:
         ``{"channels": [...], "worst": …, "worst_with_doubles": …, "expected": …|None,
@@ -169,10 +172,16 @@ def channel_plan(
         if isinstance(channel, TemplateChannel):
             cost = None if channel.price is None else float(round(channel.price * recipients, 2))
             template_cost = None if cost is None or template_cost is None else template_cost + cost
+            quota = (quotas or {}).get(channel.provider)
             rows.append(
                 {"name": channel.name, "kind": "template", "provider": channel.provider,
                  "recipients": recipients, "messages": recipients, "cost": cost,
-                 "deliver_within": f"{int(channel.deliver_within.total_seconds() // 60)}m"}
+                 "deliver_within": f"{int(channel.deliver_within.total_seconds() // 60)}m",
+                 "daily_quota": quota, "days": -(-recipients // quota) if quota else None,
+                 # Beyond the quota the provider halts: "next" sends those by the next
+                 # channel the same day, "wait" takes the days above.
+                 "when_halted": channel.when_halted,
+                 "beyond_quota": max(0, recipients - quota) if quota else 0}
             )  # fmt: skip
         else:
             has_text = True

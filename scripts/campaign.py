@@ -170,12 +170,18 @@ def plan(
     if prepared.spec.channels is not None:
         from campaigns.channels import channel_plan
 
+        quotas = {
+            channel.provider: getattr(loaded.providers[channel.provider], "daily_quota", None)
+            for channel in prepared.spec.channel_list
+            if getattr(channel, "provider", None) in loaded.providers
+        }
         summary["channels"] = channel_plan(
             prepared.spec.channel_list,
             prepared.summary.planned,
             prepared.summary.cost,
             prepared.summary.parts,
             reach,
+            quotas,
         )
     if as_json:
         print_json(summary)

@@ -65,6 +65,16 @@ def channels_table(data: dict[str, Any]) -> Table:
     for row in plan["channels"]:
         if row["kind"] == "template":
             provider = f"{row['provider']} (mẫu · template; chờ · waits {row['deliver_within']})"
+            if row.get("beyond_quota") and row["when_halted"] == "next":
+                provider += (
+                    f"\nhạn mức · quota {fmt.count(row['daily_quota'])}/ngày · day: "
+                    f"{fmt.count(row['beyond_quota'])} sang kênh sau · go by the next channel"
+                )
+            elif row.get("days", 0) > 1:
+                provider += (
+                    f"\nhạn mức · quota {fmt.count(row['daily_quota'])}/ngày · day: "
+                    f"{fmt.count(row['days'])} ngày · days (when_halted = wait)"
+                )
             sent = fmt.count(row["messages"])
         else:
             provider, sent = "SMS (định tuyến · routing)", fmt.count(row["parts"])
