@@ -343,8 +343,8 @@ inbound_messages = sa.Table(
 #: Credentials a provider issues for a while (an OA's access token and its single-use
 #: refresh token: ``providers.tokens``), one row per provider instance, shared by every
 #: process; renewed under the row's lock (``ledger.channels.tokens``). ``seed`` is the
-#: sha256 of the refresh token the settings held when the row began: new settings start
-#: it again.
+#: sha256 of the refresh token the settings held when the row began; ``refused_at``, when
+#: the provider refused the stored refresh token: only then do new settings start it again.
 provider_tokens = sa.Table(
     "provider_tokens",
     metadata,
@@ -354,6 +354,7 @@ provider_tokens = sa.Table(
     sa.Column("expires_at", UtcDateTime, nullable=True),
     sa.Column("seed", sa.String(64), nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("refused_at", UtcDateTime, nullable=True),
 )
 
 

@@ -4,7 +4,7 @@ A Zalo Official Account's access token lives about a day, and the refresh token 
 the next one can be used once (../shared/reference/zalo-and-smpp.md): two worker processes
 refreshing at the same moment would each spend it, and one would then hold a pair Zalo no
 longer knows. So the pair lives in one place every process and machine reads (the ledger:
-``ledger.tokens``), and a refresh happens under a lock held across all of them, the new
+``ledger.channels.tokens``, given to providers by ``worker.sending.tokens``), and a refresh happens under a lock held across all of them, the new
 pair stored before anyone uses it.
 """
 
@@ -67,17 +67,21 @@ class MemoryTokens:
     def __init__(self) -> None:
         self._pair: Tokens | None = None
         self._seed: str | None = None
+        self._refused = False
         self._lock = asyncio.Lock()
 
     async def current(self, seed: Tokens) -> Tokens:
-        if self._pair is None or self._seed != seed.seed:
-            self._pair, self._seed = seed, seed.seed
+        if self._pair is None or (self._seed != seed.seed and self._refused):
+            self._pair, self._seed, self._refused = seed, seed.seed, False
         return self._pair
+
+    async def refused(self) -> None:
+        self._refused = True
 
     async def renew(self, seed: Tokens, stale: Tokens, renew: Renew) -> Tokens:
         async with self._lock:
             stored = await self.current(seed)
             if stored.access != stale.access:
                 return stored
-            self._pair = await renew(stored)
+            self._pair, self._refused = await renew(stored), False
             return self._pair

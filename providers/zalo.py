@@ -61,6 +61,8 @@ SIGNATURE = "x-zevent-signature"
 REFRESH_MARGIN = 300.0
 #: Zalo's code for an access token it no longer takes: refreshed, then sent once more.
 TOKEN_INVALID = "-124"
+#: The code of a refresh Zalo refused: a person must issue a new pair.
+REFRESH_REFUSED = "refresh_refused"
 
 
 class Meaning(NamedTuple):
@@ -235,7 +237,12 @@ class ZaloZnsProvider(Provider):
         return tokens
 
     async def _renew(self, stale: Tokens) -> Tokens:
-        return await self.tokens.renew(self.seed, stale, self._refresh)
+        try:
+            return await self.tokens.renew(self.seed, stale, self._refresh)
+        except SendError as error:
+            if error.code == REFRESH_REFUSED:  # a new pair in the settings may replace it
+                await self.tokens.refused()
+            raise
 
     async def _refresh(self, stored: Tokens) -> Tokens:
         """One refresh at Zalo (the store holds its lock meanwhile).
@@ -269,11 +276,12 @@ class ZaloZnsProvider(Provider):
         if status >= 500 or status == 429:
             raise SendError(_R, f"http_{status}", "Zalo's token service", provider_wide=True)
         if answer is None or not access or not refresh:
+            variable = f"LOA_PROVIDERS__{self.name.upper()}__REFRESH_TOKEN"
             raise SendError(
                 _H,
-                "refresh_refused",
+                REFRESH_REFUSED,
                 f"Zalo refused the refresh token: issue a new pair for app {self.config.app_id}"
-                f", set {self.name}'s refresh_token, then `loa provider resume {self.name}`",
+                f", set {variable}, then `loa provider resume {self.name}`",
             )
         ends = datetime.now(UTC) + timedelta(seconds=lifetime) if lifetime > 0 else None
         return Tokens(access, refresh, ends)
@@ -322,9 +330,9 @@ class ZaloZnsProvider(Provider):
         says whether Zalo takes our app's credentials and refresh token, sends nothing."""
         try:
             tokens = await self._fresh()
-            answer = await self._http.request(
-                "GET", self._http.base_url + QUOTA_PATH, headers={"access_token": tokens.access}
-            )
+            answer = await self._quota(tokens)
+            if _error_of(answer[1]) == TOKEN_INVALID:  # expired early, or revoked: once more
+                answer = await self._quota(await self._renew(tokens))
         except SendError as error:
             if error.kind is ErrorKind.HALT:  # the refresh token or the app refused
                 return AccountCheck(True, error.detail, refused=True)
@@ -346,6 +354,10 @@ class ZaloZnsProvider(Provider):
             return AccountCheck(True, "today's ZNS quota is used up", facts=facts, said=said)
         return AccountCheck(True, facts=facts, said=said)
 
+    async def _quota(self, tokens: Tokens) -> tuple[int, str, Mapping[str, str]]:
+        url = self._http.base_url + QUOTA_PATH
+        return await self._http.request("GET", url, headers={"access_token": tokens.access})
+
     async def aclose(self) -> None:
         await self._http.close()
         await self._oauth.close()
@@ -353,6 +365,15 @@ class ZaloZnsProvider(Provider):
 
 #: The events that say the message reached the person's Zalo.
 DELIVERED_EVENTS = frozenset({"user_received_message", "user_seen_message"})
+
+
+def _error_of(text: str) -> str | None:
+    """The ``error`` of a ZNS answer, as text (``None``: not a ZNS answer)."""
+    try:
+        answer = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return str(answer.get("error")) if isinstance(answer, dict) else None
 
 
 def _meaning(kind: Kind) -> Meaning:

@@ -43,7 +43,10 @@ def seed_of(pair: Pair) -> str:
 
 def current(engine: Engine, provider: str, seed: Pair) -> Pair:
     """The pair in use for ``provider``: the stored one, or ``seed`` (the settings') when
-    none is stored or the settings now hold another pair than the stored one began from."""
+    none is stored, or when the provider refused the stored one and the settings now hold
+    another (a person issued a new pair). Settings that merely differ (a typo, an old
+    file copied back) never replace a pair that works: its refresh token is the only live
+    one."""
     with engine.begin() as conn:
         return _held(conn, provider, seed, lock=False)
 
@@ -71,29 +74,40 @@ def renew(
                 refresh_token=fresh.refresh,
                 expires_at=fresh.expires_at,
                 updated_at=now(),
+                refused_at=None,
             )
         )
     return fresh
 
 
+def refused(engine: Engine, provider: str) -> None:
+    """The provider refused the stored refresh token: a new pair in the settings may now
+    start the row again (``current``)."""
+    with engine.begin() as conn:
+        conn.execute(
+            provider_tokens.update().where(_t.provider == provider).values(refused_at=now())
+        )
+
+
 def _held(conn: Connection, provider: str, seed: Pair, lock: bool) -> Pair:
-    """The stored pair (locked when ``lock``), started from ``seed`` when there is none or
-    the settings now hold another pair than the one it began from. Never over a pair
-    renewed from the same seed: that one's refresh token is the only live one."""
-    query = sa.select(_t.access_token, _t.refresh_token, _t.expires_at, _t.seed).where(
-        _t.provider == provider
-    )
+    """The stored pair (locked when ``lock``), started from ``seed`` when there is none, or
+    when the stored one was refused and the settings hold another pair than the one it
+    began from. Never over a working pair: its refresh token is the only live one."""
+    query = sa.select(
+        _t.access_token, _t.refresh_token, _t.expires_at, _t.seed, _t.refused_at
+    ).where(_t.provider == provider)
     if lock:
         query = query.with_for_update()
     row = conn.execute(query).first()
     digest = seed_of(seed)
-    if row is None or row.seed != digest:
+    if row is None or (row.seed != digest and row.refused_at is not None):
         values: dict[str, Any] = {
             "access_token": seed.access,
             "refresh_token": seed.refresh,
             "expires_at": seed.expires_at,
             "seed": digest,
             "updated_at": now(),
+            "refused_at": None,
         }
         if row is None:
             insert = _insert(conn)(provider_tokens).values(provider=provider, **values)
@@ -101,7 +115,7 @@ def _held(conn: Connection, provider: str, seed: Pair, lock: bool) -> Pair:
         else:  # conditional: a process that began it again first may have renewed since
             conn.execute(
                 provider_tokens.update()
-                .where(_t.provider == provider, _t.seed != digest)
+                .where(_t.provider == provider, _t.seed != digest, _t.refused_at.is_not(None))
                 .values(**values)
             )
         row = conn.execute(query).one()

@@ -227,3 +227,25 @@ PROOF_CASES = [
 @pytest.mark.parametrize("case", PROOF_CASES, ids=lambda c: c.name)
 def test_proof(case):
     check_proof(case)
+
+
+def test_after_a_refused_refresh_a_new_pair_in_the_settings_is_taken(gateway):
+    """The halt says what to do; once done (a new pair in the settings), the store that
+    held the refused pair takes the new one, and sending goes on."""
+    from providers.tokens import MemoryTokens
+
+    gateway.reset()
+    store = MemoryTokens()
+    spent = providers.create(
+        "z", settings(gateway, access_token=None, refresh_token="spent-refresh-token"),
+        tokens=store,
+    )  # fmt: skip
+    (refused,) = run(spent, spent.send(message(1, template=TEMPLATE)))
+    assert isinstance(refused, SendError) and refused.kind is ErrorKind.HALT
+    assert "LOA_PROVIDERS__Z__REFRESH_TOKEN" in refused.detail
+    issued = gateway._call("/_fake/tokens")["refresh_token"]
+    mended = providers.create(
+        "z", settings(gateway, access_token=None, refresh_token=issued), tokens=store
+    )
+    (result,) = run(mended, mended.send(message(2, template=TEMPLATE)))
+    assert not isinstance(result, BaseException), result

@@ -49,21 +49,27 @@ def test_many_processes_wanting_a_renewal_renew_once(engine):
     assert asyncio.run(LedgerTokens(engine, "zalo").current(SEED)).refresh == "refresh-1"
 
 
-def test_a_renewed_pair_outlives_the_settings_that_began_it(engine):
+def test_a_working_pair_outlives_settings_that_change_and_a_refused_one_does_not(engine):
+    """A renewed pair's refresh token is the only live one: settings that merely differ
+    (a typo, an old file copied back) never replace it; once the provider refused it, a
+    new pair a person put in the settings starts the row again."""
     store = LedgerTokens(engine, "zalo")
 
     async def renew(stored: Tokens) -> Tokens:
         return Tokens("access-1", "refresh-1")
 
-    async def scene() -> tuple[Tokens, Tokens]:
+    async def scene() -> tuple[Tokens, Tokens, Tokens]:
         stale = await store.current(SEED)
         await store.renew(SEED, stale, renew)
-        later = await store.current(SEED)  # a process starting with the same settings
+        same = await store.current(SEED)  # a process starting with the same settings
+        typo = await store.current(Tokens("", "refresh-typo"))
+        await store.refused()  # Zalo refused refresh-1 (three months unused …)
         fresh = await store.current(Tokens("", "refresh-new"))  # a person issued a new pair
-        return later, fresh
+        return same, typo, fresh
 
-    later, fresh = asyncio.run(scene())
-    assert (later.access, later.refresh) == ("access-1", "refresh-1")
+    same, typo, fresh = asyncio.run(scene())
+    assert (same.access, same.refresh) == ("access-1", "refresh-1")
+    assert (typo.access, typo.refresh) == ("access-1", "refresh-1")
     assert (fresh.access, fresh.refresh) == ("", "refresh-new")
 
 

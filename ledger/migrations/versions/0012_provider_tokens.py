@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("seed", sa.String(length=64), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("refused_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("provider", name=op.f("pk_provider_tokens")),
     )
 
