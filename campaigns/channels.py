@@ -34,18 +34,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
+from campaigns.durations import parse_duration, write_duration
 from campaigns.template import Template, TemplateError, fields_of
 from campaigns.text import normalise
 
 NAME = r"^[a-z0-9][a-z0-9_-]{0,19}$"
 #: How long a channel waits for its delivery before the next channel goes, by default.
 DEFAULT_WITHIN = timedelta(minutes=30)
-
-
-def _within(value: object) -> object:
-    from campaigns.spec import parse_duration
-
-    return parse_duration(value)
 
 
 class TemplateChannel(BaseModel):
@@ -68,7 +63,7 @@ class TemplateChannel(BaseModel):
     @field_validator("deliver_within", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
-        return _within(value)
+        return parse_duration(value)
 
     @field_validator("deliver_within")
     @classmethod
@@ -79,7 +74,7 @@ class TemplateChannel(BaseModel):
 
     @field_serializer("deliver_within")
     def _write_duration(self, value: timedelta) -> str:
-        return f"{int(value.total_seconds() // 60)}m"
+        return write_duration(value)
 
     @field_validator("params")
     @classmethod
@@ -176,7 +171,7 @@ def channel_plan(
             rows.append(
                 {"name": channel.name, "kind": "template", "provider": channel.provider,
                  "recipients": recipients, "messages": recipients, "cost": cost,
-                 "deliver_within": f"{int(channel.deliver_within.total_seconds() // 60)}m",
+                 "deliver_within": write_duration(channel.deliver_within),
                  "daily_quota": quota, "days": -(-recipients // quota) if quota else None,
                  # Beyond the quota the provider halts: "next" sends those by the next
                  # channel the same day, "wait" takes the days above.

@@ -57,13 +57,12 @@ from pydantic import (
 )
 
 from campaigns.channels import SMS_ONLY, Channel, TemplateChannel, TextChannel, check_order
+from campaigns.durations import parse_duration, write_duration
 from campaigns.hours import ADVERTISING_HOURS, SendingWindow
 from campaigns.routing import Reach, Router, RoutingSpec
 from campaigns.template import Template, TemplateError, fields_of
 from campaigns.text import normalise, shows_anything
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(m|h|d)\s*$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 BRANDNAME = re.compile(r"^[A-Za-z0-9_. -]{1,11}$")
 #: How long a campaign may keep sending: a week covers any public notice we know of.
 MAX_VALIDITY = timedelta(days=7)
@@ -111,20 +110,6 @@ class Prices(BaseModel):
     def per_part(self, carrier: str | None) -> float | None:
         extra = self.model_extra or {}
         return extra.get(carrier or "", self.default)
-
-
-def parse_duration(value: object) -> object:
-    """``"30m"``, ``"12h"``, ``"2d"`` -> a timedelta; anything not a string as it is.
-
-    Raises:
-        ValueError: a string in another form.
-    """
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError("write a duration such as '30m', '12h' or '2d'")
-        return timedelta(**{_UNITS[match[2]]: int(match[1])})
-    return value
 
 
 def check_brandname(value: str) -> str:
@@ -195,8 +180,7 @@ class CampaignSpec(BaseModel):
 
     @field_serializer("validity")
     def _write_duration(self, value: timedelta) -> str:
-        # Written back in the file's own notation, so a stored spec validates again.
-        return f"{int(value.total_seconds() // 60)}m"
+        return write_duration(value)
 
     @field_validator("messages", mode="before")
     @classmethod
