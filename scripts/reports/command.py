@@ -233,6 +233,7 @@ def _campaign(
     from ledger.reports.campaign import build
 
     data = build(runtime.engine, campaign_id, by).as_dict()
+    data["channels"] = _channels(runtime, campaign_id)
     data["generated_at"] = _now()
     data["audit"] = _audit(runtime, verify_now)
     for failure in data["failures"]:
@@ -250,6 +251,19 @@ def _campaign(
 
         write_xlsx(runtime.engine, data, words, handle)
     return data
+
+
+def _channels(runtime: Any, campaign_id: str) -> dict[str, Any] | None:
+    """A multi-channel campaign's recipients across its channels (``None`` for one with
+    its SMS alone)."""
+    from ledger.channels.outcomes import outcomes
+    from ledger.summary import load_campaign
+
+    campaign = load_campaign(runtime.engine, campaign_id)
+    if campaign.spec.channels is None:
+        return None
+    cost = campaign.intake.get("cost")
+    return outcomes(runtime.engine, campaign_id, campaign.spec, cost).as_dict()
 
 
 def write_daily_report(

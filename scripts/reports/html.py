@@ -389,10 +389,15 @@ def render(
     failures' ``meaning`` and ``generated_at`` added by ``scripts.reports.command``). ``states``
     is kept for callers; the order is ``words.STATES``."""
     lang = words["lang"]
+    channels = data.get("channels")
+    # With several channels, a recipient is reached by whichever channel delivered first.
+    reached, recipients = data["reached"], data["recipients"]
+    if channels:
+        reached, recipients = sum(channels["reached"].values()), channels["recipients"]
     headline = words["headline"].format(
-        reached=f"<b>{escape(number(data['reached'], lang))}</b>",
-        recipients=escape(number(data["recipients"], lang)),
-        share=escape(percent(data["reached"], data["recipients"], lang)),
+        reached=f"<b>{escape(number(reached, lang))}</b>",
+        recipients=escape(number(recipients, lang)),
+        share=escape(percent(reached, recipients, lang)),
     )
     sections = [
         _state_badge(data, words),
@@ -400,8 +405,12 @@ def render(
         f"{stack_bar(data['statuses'], words)}"
         f'<p class="note">{escape(words["headline_note"])}</p>{_stopped(data, words)}</section>',
         *_facts(data, words),
-        *_summary(data, words),
     ]
+    if channels:
+        from scripts.reports.channels import html_section
+
+        sections += html_section(channels, words, data.get("currency"))
+    sections += _summary(data, words)
     if data.get("timeline"):
         sections += [
             f"<h2>{escape(words['timeline'])}</h2>",

@@ -152,6 +152,11 @@ def write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], handle:
     xlsx_append(
         summary, [words["delivery_rate"], _number_cell(summary, data["delivery_rate"], "0.0%")]
     )
+    if data.get("channels"):  # several channels: the recipients across them
+        from scripts.reports.channels import xlsx_rows
+
+        for row in xlsx_rows(data["channels"], words):
+            xlsx_append(summary, row)
     for row in audit_rows(data["audit"], words):
         xlsx_append(summary, row)
     for row in _context_rows(data, words):

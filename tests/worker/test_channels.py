@@ -196,7 +196,21 @@ def test_a_two_channel_campaign_reports_in_every_format(engine, scene, ledger_ur
     run = loa("report", TWO.id, "-o", str(path), "--json", cwd=tmp_path,
               env={"LOA_DATABASE_URL": ledger_url})  # fmt: skip
     assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout)["statuses"]["unreachable"] == 6
+    data = json.loads(run.stdout)
+    assert data["statuses"]["unreachable"] == 6
+    found = data["channels"]  # per recipient: the breakdowns add up
+    assert found["recipients"] == 20
+    assert sum(found["reached"].values()) + sum(found["not_reached"].values()) == 20
+    assert found["fell_back"] == {"unreachable": 6}
+    if fmt == "html":
+        page = path.read_text(encoding="utf-8")
+        assert "Theo người nhận, qua các kênh" in page
+        assert "Chuyển sang kênh sau: kênh trước không tới được" in page
+    elif fmt == "xlsx":
+        from openpyxl import load_workbook
+
+        cells = [row[0] for row in load_workbook(path).worksheets[0].iter_rows(values_only=True)]
+        assert "Theo người nhận, qua các kênh" in cells
     assert path.stat().st_size > 0
 
 
