@@ -27,8 +27,10 @@ It prints ``OK`` and the checkpoint it verified against, and exits 0, when:
    ``recipients.csv`` (its rows, and the SHA-256 of the whole file): an event left out
    or added, a byte of the file changed, no longer matches it (keep the file as you
    received it; open a copy in a spreadsheet); the rows are as many as the campaign's
-   launch and arrivals made (their ``planned`` and ``welcomes``);
-4. each recipient's events, in log order, move it from ``queued`` step by step, each as
+   launch and arrivals made (their ``planned`` and ``welcomes``; a message per recipient
+   per channel when the campaign has several);
+4. each recipient's events, in log order, move it from ``queued`` (a later channel's:
+   ``standby``) step by step, each as
    Loa's status rules allow and from where the one before left it; its row is where
    they leave it: its status, the provider of its last claim (unless given back since:
    a halt moves waiting messages to a fallback), the error code of its
@@ -70,15 +72,21 @@ from pathlib import Path
 FORMAT = "loa-audit-export-v3"
 #: Files larger than this are not an export's (a checkpoint is under 1 KiB).
 LIMITS = {"manifest.json": 1 << 20, "checkpoint.txt": 1 << 16, "consistency.json": 1 << 20}
-FINAL = {"delivered", "undelivered", "failed", "expired", "unknown", "cancelled"}
-#: Loa's status rules (campaigns/status.py): where each status may move to.
+FINAL = {
+    "delivered", "undelivered", "failed", "expired", "unknown", "cancelled", "unreachable",
+    "unneeded",
+}  # fmt: skip
+#: Loa's status rules (campaigns/status.py): where each status may move to. ``standby``
+#: is where a later channel's message starts (SMS after Zalo); ``unneeded``, where it
+#: ends when the channel before reached the person.
 MOVES = {
-    "queued": {"sending", "expired", "failed", "cancelled"},
-    "sending": {"queued", "sent"} | FINAL,
-    "sent": FINAL - {"cancelled"},
+    "queued": {"sending", "expired", "failed", "cancelled", "unneeded"},
+    "sending": ({"queued", "sent"} | FINAL) - {"unneeded"},
+    "sent": FINAL - {"cancelled", "unreachable", "unneeded"},
     "unknown": {"delivered", "undelivered", "failed", "expired"},  # a late, real answer
+    "standby": {"queued", "unneeded", "cancelled", "expired"},
     "delivered": set(), "undelivered": set(), "failed": set(), "expired": set(),
-    "cancelled": set(),
+    "cancelled": set(), "unreachable": set(), "unneeded": set(),
 }  # fmt: skip
 
 
@@ -333,7 +341,10 @@ def check_events(folder: Path, checkpoint: dict, campaign: str) -> dict:
             if event.get("message_id") is not None:
                 by_message[event["message_id"]].append((number, event))
             elif event.get("source") == "planner" and isinstance(detail, dict):
-                made += int(detail.get("planned") or 0) + int(detail.get("welcomes") or 0)
+                # A message per recipient per channel (Zalo, then SMS: ``channels``).
+                channels = int(detail.get("channels") or 1)
+                made += int(detail.get("planned") or 0) * channels
+                made += int(detail.get("welcomes") or 0)
     if committed is None:
         raise Broken(
             f"events.jsonl: ends before the export's own event (leaf {own} in the "
@@ -374,9 +385,11 @@ def check_recipients(folder: Path, found: dict) -> dict:
 
 
 def replay(message: int, row: dict, events: list, number: int) -> None:
-    """The message's events, in log order, from ``queued``: each from where the last left
-    it, each a move the rules allow; its row where the last left it."""
-    state = "queued"
+    """The message's events, in log order, from ``queued`` (or ``standby``, a later
+    channel's message): each from where the last left it, each a move the rules allow;
+    its row where the last left it."""
+    first = events[0][1].get("from_status") if events else row["status"]
+    state = "standby" if first == "standby" else "queued"
     left = {"provider": None, "error_code": "", "sent_at": "", "final_at": ""}
     for line, event in events:
         moved_from, moved_to = event.get("from_status"), event.get("to_status")
@@ -413,9 +426,9 @@ def replay(message: int, row: dict, events: list, number: int) -> None:
 
 def code_left(event: dict) -> dict:
     """The error code a move leaves on its message (Loa's ``ledger.audit.verify``): a
-    cancellation's is ``campaign_cancelled``; a receipt explains only an undelivered
+    cancellation's is ``campaign_cancelled`` (a halted channel's, its own); a receipt explains only an undelivered
     message; any other move leaves its code, cut to 32 characters."""
-    if event.get("to_status") == "cancelled":
+    if event.get("to_status") == "cancelled" and event.get("source") != "fallback":
         return {"error_code": "campaign_cancelled"}
     if event.get("source") == "receipt" and event.get("to_status") != "undelivered":
         return {"error_code": ""}

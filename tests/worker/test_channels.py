@@ -246,3 +246,29 @@ def test_a_halted_channel_hands_those_waiting_to_the_next_or_keeps_them(engine, 
 
     seal_all(engine)
     assert verify_log(engine).ok
+
+
+def test_an_export_of_a_two_channel_campaign_verifies_alone(engine, scene, tmp_path):
+    """The auditor's checker, in an isolated Python, knows where a later channel's
+    message starts and that the launch made a message per recipient per channel."""
+    import subprocess
+    import sys
+
+    from ledger.audit.checkpoints import public_of, verifier_key
+    from ledger.audit.export import export
+
+    runtime, intake, _, _ = scene
+    for batch in batches(intake, "zalo"):
+        send_batch(runtime, TWO.id, batch, "zalo")
+    sweep(engine, now() + timedelta(minutes=31))
+    for batch in batches(intake, "sandbox"):
+        send_batch(runtime, TWO.id, batch, "sandbox")
+    seed = bytes(range(1, 33))
+    folder = tmp_path / "export"
+    export(engine, folder, TWO.id, "loa/test", seed)
+    checked = subprocess.run(
+        [sys.executable, "-I", "-S", str(folder / "verify_export.py"),
+         "--key", verifier_key("loa/test", public_of(seed))],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
