@@ -37,7 +37,7 @@ _HELD = {
 }
 
 #: Statuses of a message the provider took (or refused): what a send rate counts.
-_HANDED = ("sent", "delivered", "undelivered", "failed", "unknown")
+_HANDED = ("sent", "delivered", "undelivered", "failed", "unknown", "unreachable")
 
 
 def handed(counts: Mapping[str, Mapping[str, int]]) -> dict[str, int]:

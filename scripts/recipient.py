@@ -38,6 +38,7 @@ SOURCES: dict[str, str] = {
     "finaliser": "chốt · finaliser",
     "operator": "người vận hành · operator",
     "reaper": "thu hồi · reaper",
+    "fallback": "chuyển kênh · fallback",
     "planner": "lập kế hoạch · planner",
     "scheduler": "hẹn giờ · scheduler",
 }
