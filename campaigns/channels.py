@@ -123,7 +123,8 @@ def check_order(channels: tuple[TemplateChannel | TextChannel, ...]) -> None:
     """The rules a list of channels keeps.
 
     Raises:
-        ValueError: none, a name twice, or a text channel that is not alone and last.
+        ValueError: none, a name twice, two template channels on one provider, or a
+            text channel that is not alone and last.
     """
     if not channels:
         raise ValueError("name at least one channel, or leave `channels` out for SMS alone")
@@ -131,6 +132,13 @@ def check_order(channels: tuple[TemplateChannel | TextChannel, ...]) -> None:
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise ValueError(f"channel names must differ: {', '.join(twice)}")
+    providers = [c.provider for c in channels if isinstance(c, TemplateChannel)]
+    shared = sorted({p for p in providers if providers.count(p) > 1})
+    if shared:  # a batch holds one provider's messages: its provider says its channel
+        raise ValueError(
+            f"two template channels send through provider {shared[0]!r}: give each its "
+            "own provider instance (one per Official Account)"
+        )
     texts = [i for i, channel in enumerate(channels) if isinstance(channel, TextChannel)]
     if len(texts) > 1 or (texts and texts[0] != len(channels) - 1):
         raise ValueError("the text (SMS) channel comes once, and last: it is the last resort")

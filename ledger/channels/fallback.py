@@ -7,21 +7,21 @@ spares it), 1 settled. ``sweep`` reads only the due ones, through an index holdi
 open and watching messages by campaign, channel, status and send time: a million
 recipients waiting on Zalo cost nothing until their outcomes or their windows come.
 
-The rules, per message of channel *k* and its recipient's message of channel *k+1*:
+The rules, per message of channel *k* (this one) and its recipient's message of channel
+*k+1* (the next), with the mark this one is left with:
 
-==========================================  ======================================  =====
-this message                                the next one                            then
-==========================================  ======================================  =====
-delivered                                   standby or queued -> ``unneeded``       1
-unreachable, failed, undelivered, expired   standby -> ``queued`` (``fallback_…``)   1
-sent (or unknown) and no delivery within    standby -> ``queued``                   2
-the channel's ``deliver_within``            (``fallback_late``)
-cancelled                                   (cancelled with its campaign)           1
-cancelled, its channel halted (below)       standby -> ``queued`` (``fallback_halted``) 1
-watching (2), now delivered                 queued -> ``unneeded``; already sent:   1
-                                            a double, counted in reports
-watching (2), now any other final status    nothing                                 1
-==========================================  ======================================  =====
+- delivered, or itself ``unneeded`` (an earlier channel reached them): the next, if
+  ``standby`` or ``queued``, becomes ``unneeded`` (1); if a worker holds it (``sending``),
+  this one watches (2) until it is given back unsent (then spared) or handed over;
+- ``unreachable``, failed, undelivered, expired: the next goes at once, ``standby`` ->
+  ``queued`` with ``fallback_<status>`` (1);
+- sent (or unknown) with no delivery within the channel's ``deliver_within``: the next
+  goes, ``fallback_late``, and this one watches (2): a delivery arriving while the next
+  still waits, or is given back unsent, spares it; one arriving after it went is a double,
+  counted in reports;
+- cancelled with its campaign: nothing (1); cancelled because its channel halted
+  (below): the next goes, ``fallback_halted`` (1);
+- watching (2) and now any other final status: nothing more (1).
 
 A template channel whose provider halts (the OA's daily quota used up, a refresh token
 refused) and says ``when_halted = "next"`` (the default) has its messages still queued
@@ -232,9 +232,11 @@ def _rule(
 ) -> tuple[tuple[Status, Status, str | None] | None, int]:
     """The table above: (the next message's move: from, to, code; or none) and the mark.
     ``code``: the message's own error code (a cancel because its channel halted)."""
-    if status is Status.DELIVERED:
+    if status in (Status.DELIVERED, Status.UNNEEDED):  # reached (by it, or before it)
         if after in (Status.STANDBY, Status.QUEUED):
             return (after, Status.UNNEEDED, "reached_before"), SETTLED
+        if after is Status.SENDING:  # a worker holds it: it may yet be given back unsent
+            return None, WATCHING
         return None, SETTLED  # nothing to spare (already sent: a double) or nothing there
     if mark == WATCHING:
         return None, SETTLED  # ended otherwise after its next one went: nothing to do
@@ -265,7 +267,7 @@ def _due(
     # 200,000 waiting, against 0.02 ms).
     kinds = [
         sa.and_(_m.status == status.value, _m.fallback.in_((OPEN, WATCHING)))
-        for status in (Status.DELIVERED, *_NOT_REACHED, Status.CANCELLED)
+        for status in (Status.DELIVERED, Status.UNNEEDED, *_NOT_REACHED, Status.CANCELLED)
     ]
     if window is not None:
         cutoff = moment - window

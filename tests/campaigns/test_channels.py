@@ -72,3 +72,11 @@ def test_without_prices_the_plan_says_unknown_not_zero():
     plan = channel_plan(spec([{**ZALO, "price": None}, SMS]).channel_list, 10, None, 10, 0.5)
     assert plan["channels"][0]["cost"] is None
     assert plan["expected"] is None and plan["saved"] is None
+
+
+def test_two_template_channels_on_one_provider_are_refused():
+    """A batch holds one provider's messages, and its provider says which channel (and
+    template) they are: two channels through one instance would send one's template for
+    the other's messages."""
+    with pytest.raises(ValueError, match="two template channels send through provider 'zalo'"):
+        spec([ZALO, {**ZALO, "name": "zalo-b", "template": "99"}, SMS])

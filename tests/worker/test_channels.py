@@ -272,3 +272,89 @@ def test_an_export_of_a_two_channel_campaign_verifies_alone(engine, scene, tmp_p
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_three_channels_an_early_delivery_spares_every_later_one(engine, tmp_path):
+    """Zalo, a second OA, then SMS: reached by the first, the other two are spared (an
+    ``unneeded`` message spares its next in turn): nothing stands by for ever."""
+    second = {**CHANNELS[0], "name": "zalo2", "provider": "zalo2", "template": "99"}
+    spec = CampaignSpec.model_validate(
+        {
+            **SPEC.model_dump(mode="json"),
+            "id": "three",
+            "channels": [CHANNELS[0], second, CHANNELS[1]],
+        }
+    )
+    rows = [ListRow(i + 2, f"09123{i:05d}", (f"Lan {i}", f"{i:03d}")) for i in range(6)]
+    intake = record(engine, spec, rows, columns=("name", "code"))
+    zalo = Zalo()
+    runtime = runtime_for(engine, tmp_path, Recording())
+    runtime._providers["zalo"] = zalo
+    for batch in batches(intake, "zalo"):
+        send_batch(runtime, spec.id, batch, "zalo")
+    for message in zalo.sent:
+        if not message.to.endswith(("0", "1", "2")):
+            apply_receipt(engine, "zalo", f"zns-{message.message_id}", Status.DELIVERED, None)
+    sweep(engine)
+    with engine.connect() as conn:
+        left = conn.execute(
+            sa.select(messages.c.channel, messages.c.status, sa.func.count()).group_by(
+                messages.c.channel, messages.c.status
+            )
+        ).all()
+    found = {(channel, status): n for channel, status, n in left}
+    delivered = found[(0, "delivered")]
+    assert found[(1, "unneeded")] == found[(2, "unneeded")] == delivered > 0
+    assert found[(1, "queued")] == 6 - delivered  # no Zalo: the second OA is tried next
+    assert (2, "standby") in found and found[(2, "standby")] == 6 - delivered
+
+
+def test_a_next_message_given_back_unsent_after_a_delivery_is_spared(engine, scene):
+    """The SMS went late and a worker held it when Zalo's delivery came; the provider
+    then refused it for now (given back): it is spared, not sent later."""
+    from ledger.messages import claim_batch, release
+
+    runtime, intake, zalo, _ = scene
+    for batch in batches(intake, "zalo"):
+        send_batch(runtime, TWO.id, batch, "zalo")
+    sweep(engine, now() + timedelta(minutes=31))  # every sent one falls back late
+    (batch,) = batches(intake, "sandbox")
+    held = claim_batch(engine, TWO.id, batch, "sandbox")
+    first = next(m for m in zalo.sent if not m.to.endswith(("0", "1", "2")))
+    apply_receipt(engine, "zalo", f"zns-{first.message_id}", Status.DELIVERED, None)
+    assert sweep(engine).spared == 0  # held by a worker: watched, not decided
+    release(engine, [m.id for m in held], "http_429", refund=True, claim=held[0].claim)
+    assert sweep(engine).spared == 1
+    sms = rows_of(engine, 1)
+    assert sms[first.to][1] == Status.UNNEEDED.value
+
+
+def test_a_halted_zalo_never_goes_to_the_sms_routings_fallback(engine, tmp_path):
+    """A halt hands an SMS provider's waiting messages to the campaign's routing fallback;
+    a template channel's must not go there (they would go out as SMS, then their own SMS
+    after them): their next channel goes instead."""
+    from ledger.halts import halt
+
+    routed = {**TWO.model_dump(mode="json"), "id": "routed", "routing": {"fallback": ["backup"]}}
+    spec = CampaignSpec.model_validate(routed)
+    rows = [ListRow(i + 2, f"09123{i:05d}", (f"Lan {i}", f"{i:03d}")) for i in range(5)]
+    intake = record(engine, spec, rows, columns=("name", "code"))
+    backup = Recording()
+    backup.name = "backup"
+    runtime = runtime_for(engine, tmp_path, Recording())
+    runtime._providers["zalo"], runtime._providers["backup"] = Zalo(), backup
+    halt(engine, "zalo", "-144 the OA's daily ZNS quota is used up")
+    for batch in batches(intake, "zalo"):
+        send_batch(runtime, spec.id, batch, "zalo")
+    assert backup.sent == []
+    assert {p for _, _, p in _providers(engine, 0)} == {"zalo"}
+    assert sum(sweep(engine).queued.values()) == 5  # the SMS goes instead
+
+
+def _providers(engine, channel: int) -> list[tuple[int, str, str]]:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(messages.c.id, messages.c.status, messages.c.provider).where(
+                messages.c.channel == channel
+            )
+        ).all()

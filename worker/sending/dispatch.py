@@ -192,8 +192,12 @@ def _hand_over(
     """Move the batch's messages still queued for the halted ``provider_name`` to the
     campaign's fallback providers, in order, each taking what it can reach, and put each
     one's share on its queue. Returns how many moved (what no fallback takes waits for
-    ``loa provider resume``)."""
+    ``loa provider resume``). A template channel's messages (Zalo) never go to the SMS
+    routing's fallbacks: they would go out as SMS, and their own SMS after them; the
+    fallback sweep sends their next channel instead (``ledger.channels.fallback``)."""
     moved = 0
+    if spec.template_channel(provider_name) is not None:
+        return moved
     for fallback in spec.router().fallback_for(provider_name, set(all_halts(runtime.engine))):
         try:
             countries = runtime.provider(fallback).countries
