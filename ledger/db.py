@@ -75,7 +75,10 @@ def _private_ledger_file(path: Path) -> None:
 
 def _sqlite_engine(url: URL) -> Engine:
     engine = sa.create_engine(
-        url, connect_args={"timeout": 60, "check_same_thread": False}, pool_size=16
+        url,
+        connect_args={"timeout": 60, "check_same_thread": False},
+        pool_size=16,
+        hide_parameters=True,
     )
     ledger = ledger_file(url)
     if ledger is not None:
@@ -110,7 +113,9 @@ def _sqlite_engine(url: URL) -> Engine:
 
 
 def make_engine(url: str | URL) -> Engine:
-    """An engine for the ledger at ``url``.
+    """An engine for the ledger at ``url``. Its errors never carry a statement's values
+    (``hide_parameters``): they are phone numbers, message texts and a provider's tokens,
+    and an error's text reaches logs and terminals.
 
     Raises:
         LedgerError: ``url`` is not a database URL Loa can use (malformed, unknown
@@ -120,7 +125,9 @@ def make_engine(url: str | URL) -> Engine:
         parsed = normalise_url(url)
         if parsed.get_backend_name() == "sqlite":
             return _sqlite_engine(parsed)
-        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return sa.create_engine(
+            parsed, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True
+        )
     except (sa.exc.ArgumentError, ValueError, ImportError) as exc:
         raise LedgerError(
             f"the ledger URL {display_url(url)} cannot be used: {redact(str(exc))}"
@@ -137,7 +144,13 @@ def statement_engine(engine: Engine) -> Engine:
     hot path takes several statements under one write lock)."""
     if engine.url.get_backend_name() == "sqlite":
         return engine
-    return sa.create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=10)
+    return sa.create_engine(
+        engine.url,
+        isolation_level="AUTOCOMMIT",
+        pool_size=10,
+        max_overflow=10,
+        hide_parameters=True,
+    )
 
 
 def describe_location(engine: Engine) -> str:

@@ -33,7 +33,6 @@ from campaigns.limits import Limits
 from campaigns.secrets import GuardingSecret
 from campaigns.status import Status
 from providers.base import (
-    CODE_LENGTH,
     AccountCheck,
     ErrorKind,
     InboundRequest,
@@ -45,7 +44,6 @@ from providers.base import (
     ReceiptSink,
     SendError,
     SendResult,
-    storable,
 )
 from providers.http import HttpClient, HttpProviderConfig, UnreadableAnswer, failed_check
 from providers.tokens import Tokens
@@ -194,10 +192,12 @@ class ZaloZnsProvider(Provider):
             payload["mode"] = "development"
         tokens = await self._fresh()
         answer = await self._post(tokens, payload)
-        if str(answer.get("error")) == TOKEN_INVALID:  # expired early, or revoked: once more
+        if _code(answer.get("error")) == TOKEN_INVALID:  # expired early, or revoked: once more
             tokens = await self._renew(tokens)
             answer = await self._post(tokens, payload)
-        code = storable(str(answer.get("error")), CODE_LENGTH)
+        code = _code(answer.get("error"))
+        if code is None:  # not a number: whether Zalo took the message cannot be told
+            raise SendError(ErrorKind.AMBIGUOUS, "bad_answer", "an error field that is no code")
         if code == "0":
             return SendResult(provider_message_id=self._accepted(answer))
         meaning = self._errors.get(code, Meaning(_P, "not accepted"))
@@ -217,9 +217,9 @@ class ZaloZnsProvider(Provider):
         data = answer.get("data") if isinstance(answer.get("data"), dict) else {}
         quota = data.get("quota") if isinstance(data.get("quota"), dict) else {}
         for ours, theirs in (("daily", "dailyQuota"), ("remaining", "remainingQuota")):
-            value = quota.get(theirs)
-            if isinstance(value, int | str) and str(value).lstrip("-").isdigit():
-                self.quota[ours] = int(value)
+            value = _code(quota.get(theirs))  # a whole number, or nothing said
+            if value is not None:
+                self.quota[ours] = max(0, int(value))  # below zero: none left
         msg_id = data.get("msg_id")
         if not msg_id:  # taken (error 0) but unnamed: no event could ever find it
             raise SendError(ErrorKind.AMBIGUOUS, "bad_answer", "accepted without a msg_id")
@@ -373,7 +373,25 @@ def _error_of(text: str) -> str | None:
         answer = json.loads(text)
     except (ValueError, RecursionError):
         return None
-    return str(answer.get("error")) if isinstance(answer, dict) else None
+    return _code(answer.get("error")) if isinstance(answer, dict) else None
+
+
+def _code(value: object) -> str | None:
+    """A ZNS number (``error``, a quota) as its decimal text: ``-118``, ``"-118"``,
+    ``-118.0`` and ``" -118 "`` are all ``"-118"``; anything else (null, true, a list, a
+    fraction, a string of digits longer than any code or quota) is ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e12:
+        value = int(value)
+    if isinstance(value, int) and abs(value) < 10**12:
+        return str(value)
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text.removeprefix("-")
+        if digits.isascii() and digits.isdigit() and len(digits) <= 12:
+            return str(int(text))
+    return None
 
 
 def _meaning(kind: Kind) -> Meaning:

@@ -249,3 +249,67 @@ def test_after_a_refused_refresh_a_new_pair_in_the_settings_is_taken(gateway):
     )
     (result,) = run(mended, mended.send(message(2, template=TEMPLATE)))
     assert not isinstance(result, BaseException), result
+
+
+def zns_answering(body: dict):
+    """A ZNS endpoint answering ``body`` to every send (and the fake's tokens)."""
+    from tests.providers.hostile import web_app
+
+    async def handler(request, server):
+        from aiohttp import web
+
+        return web.json_response(body)
+
+    return web_app(handler)
+
+
+ACCEPTED = {"msg_id": "abc", "quota": {"dailyQuota": 1000, "remainingQuota": 999}}
+
+
+@pytest.mark.usefixtures("no_network")
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"error": 0.0, "data": ACCEPTED}, "abc"),  # a float zero is zero
+        ({"error": "0", "data": ACCEPTED}, "abc"),
+        ({"error": " -118 ", "data": {}}, (ErrorKind.UNREACHABLE, "-118")),
+        ({"error": -118.0, "data": {}}, (ErrorKind.UNREACHABLE, "-118")),
+        ({"error": None}, (ErrorKind.AMBIGUOUS, "bad_answer")),  # taken or not: unknown
+        ({"error": False}, (ErrorKind.AMBIGUOUS, "bad_answer")),
+        ({"error": [0]}, (ErrorKind.AMBIGUOUS, "bad_answer")),
+        ({"error": "9" * 5000}, (ErrorKind.AMBIGUOUS, "bad_answer")),
+        ({"error": 0, "data": {"quota": {"remainingQuota": "9" * 5000}, "msg_id": "x"}}, "x"),
+        ({"error": 0, "data": {"quota": {"remainingQuota": -5}, "msg_id": "y"}}, "y"),
+    ],
+    ids=[
+        "0.0",
+        "'0'",
+        "' -118 '",
+        "-118.0",
+        "null",
+        "false",
+        "[0]",
+        "5000 digits",
+        "quota of 5000 digits",
+        "quota below zero",
+    ],
+)
+def test_odd_numbers_in_a_zns_answer_are_read_as_zalo_means_them(answer, expected):
+    with zns_answering(answer) as server:
+        zalo = providers.create("z", settings(base_url=server.url, oauth_url=server.url))
+        (result,) = run(zalo, zalo.send(message(1, template=TEMPLATE)))
+    if isinstance(expected, str):
+        assert result.provider_message_id == expected
+    else:
+        assert isinstance(result, SendError) and (result.kind, result.code) == expected
+
+
+@pytest.mark.usefixtures("no_network")
+def test_a_quota_answered_below_zero_stops_the_next_send_before_zalo():
+    answer = {"error": 0, "data": {"quota": {"remainingQuota": -5}, "msg_id": "y"}}
+    with zns_answering(answer) as server:
+        zalo = providers.create("z", settings(base_url=server.url, oauth_url=server.url))
+        (first,) = run(zalo, zalo.send(message(1, template=TEMPLATE)))
+        assert first.provider_message_id == "y" and zalo.quota["remaining"] == 0
+        (third,) = run(zalo, zalo.send(message(3, template=TEMPLATE)))
+    assert isinstance(third, SendError) and third.kind is ErrorKind.HALT
