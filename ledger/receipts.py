@@ -75,6 +75,9 @@ class Inbound:
     code: str | None
     network: str | None
     digest: str
+    #: Loa's own id, when the provider echoes it: the message if its provider id was
+    #: never recorded (a send whose answer was lost).
+    message_id: int | None = None
 
     def check(self) -> None:
         """Refuse what the ledger cannot store or apply as it is.
@@ -104,6 +107,7 @@ class Inbound:
             "network": self.network[:20] if self.network else None,
             "digest": self.digest,
             "state": PENDING if self.status else FLAGGED,
+            "message_id": self.message_id,
         }
 
 
@@ -217,6 +221,7 @@ def _drain(
                 )
             )
         }
+        found.update(_by_our_id(conn, rows, found, in_parts))
         outcome: dict[str, list[int]] = {state: [] for state in counts}
         matched, on_parts = [], []
         # In the order received. pragma: without the key, rows sort by their first column, id
@@ -245,6 +250,39 @@ def _drain(
                 )
             counts[state] = len(ids)
     return counts
+
+
+def _by_our_id(
+    conn: Connection, rows: list[Any], found: dict[tuple[str, str], int], in_parts: Any
+) -> dict[tuple[str, str], int]:
+    """The receipts no provider id matched that carry Loa's own id of their message (a
+    send whose answer, with the provider's id, was lost: the message is ``unknown``),
+    matched to it, of their provider only; the provider's id is recorded on the message
+    then, so that its later receipts match as any."""
+    ours = {
+        row.message_id: (row.provider, row.provider_message_id)
+        for row in rows
+        if row.message_id is not None
+        and (row.provider, row.provider_message_id) not in found
+        and (row.provider, row.provider_message_id) not in in_parts
+    }
+    if not ours:
+        return {}
+    matched = {}
+    for message_id, provider in conn.execute(
+        sa.select(messages.c.id, messages.c.provider).where(
+            messages.c.id.in_(list(ours)), messages.c.provider_message_id.is_(None)
+        )
+    ):
+        pair = ours[message_id]
+        if pair[0] == provider:
+            conn.execute(
+                messages.update()
+                .where(messages.c.id == message_id, messages.c.provider_message_id.is_(None))
+                .values(provider_message_id=pair[1])
+            )
+            matched[pair] = message_id
+    return matched
 
 
 def _apply(conn: Connection, matched: list[tuple[Any, int]]) -> list[bool]:

@@ -288,6 +288,8 @@ receipts = sa.Table(
     sa.Column("applied_at", UtcDateTime, nullable=True),
     #: When a receipt waiting for its message was last tried (``ledger.receipts``).
     sa.Column("tried_at", UtcDateTime, nullable=True),
+    #: Loa's own id of the message, when the provider echoes it (``Receipt.message_id``).
+    sa.Column("message_id", sa.BigInteger, nullable=True),
     sa.Index(None, "state", "id"),
     # The waiting ones, least recently tried first: a few that can never match must not
     # stand in front of the rest for a day.

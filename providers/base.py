@@ -182,6 +182,9 @@ class Receipt:
     #: The network that really served the number, when the provider says (a ported
     #: number's real carrier, not the one its prefix was allocated to).
     network: str | None = None
+    #: Loa's own id of the message, when the provider echoes it (Zalo's ``tracking_id``):
+    #: it still finds a message whose send answer, with the provider's id, was lost.
+    message_id: int | None = None
 
     def __post_init__(self) -> None:
         """Every field the provider wrote made ``storable`` (the id as ``SendResult``

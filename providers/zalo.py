@@ -312,8 +312,9 @@ class ZaloZnsProvider(Provider):
 
     def parse_receipt(self, payload: Mapping[str, str]) -> Receipt:
         """A ZNS event: ``user_received_message`` (and ``user_seen_message``, which says
-        as much) delivers the message ``message.msg_id``; any other event is kept and
-        flagged, never guessed.
+        as much) delivers the message ``message.msg_id`` (or, that unknown to the ledger,
+        the one whose id it echoes as ``message.tracking_id``); any other event is kept
+        and flagged, never guessed.
 
         Raises:
             ValueError: not an event (no ``event_name``).
@@ -323,7 +324,13 @@ class ZaloZnsProvider(Provider):
             raise ValueError("a Zalo event without 'event_name'")
         msg_id = payload.get("message.msg_id") or f"event:{event}"
         status = Status.DELIVERED if event in DELIVERED_EVENTS else None
-        return Receipt(provider_message_id=msg_id, status=status, raw_status=event)
+        # Loa's message id, sent as ``tracking_id`` (*unverified* that every event echoes
+        # it): finds a message whose send answer, and with it the msg_id, was lost.
+        tracking = payload.get("message.tracking_id", "")
+        ours = int(tracking) if tracking.isascii() and tracking.isdigit() else None
+        if ours is not None and ours >= 2**63:
+            ours = None
+        return Receipt(provider_message_id=msg_id, status=status, raw_status=event, message_id=ours)
 
     async def check_account(self) -> AccountCheck:
         """Renew the OA's access token if it needs it and ask Zalo for today's quota:

@@ -358,3 +358,39 @@ def _providers(engine, channel: int) -> list[tuple[int, str, str]]:
                 messages.c.channel == channel
             )
         ).all()
+
+
+def test_a_delivery_for_a_send_whose_answer_was_lost_still_spares_the_sms(engine, scene):
+    """The worker died between Zalo's answer and its record: the message is ``unknown``,
+    its msg_id never known. Zalo's event echoes Loa's id (``tracking_id``): it finds the
+    message, delivers it, and the SMS is spared (it was texted before this was found)."""
+    from ledger.receipts import Inbound, digest, drain_all, store
+    from ledger.schema import messages as table
+    from providers.zalo import ZaloZnsConfig, ZaloZnsProvider
+
+    assert scene  # a two-channel campaign, nothing sent yet
+    with engine.begin() as conn:  # what the reaper leaves of a handed, unrecorded send
+        first = conn.scalar(sa.select(sa.func.min(table.c.id)).where(table.c.channel == 0))
+        conn.execute(table.update().where(table.c.id == first).values(status="unknown"))
+    fields = {
+        "event_name": "user_received_message",
+        "message.msg_id": "never-recorded",
+        "message.tracking_id": str(first),
+    }
+    zalo = ZaloZnsProvider("zalo", ZaloZnsConfig(app_id="1", secret_key="s", refresh_token="r"))
+    receipt = zalo.parse_receipt(fields)
+    store(engine, [Inbound("zalo", receipt.provider_message_id, receipt.status,
+                           receipt.raw_status, None, None, digest("zalo", fields),
+                           receipt.message_id)])  # fmt: skip
+    assert drain_all(engine)["applied"] == 1
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(table).where(table.c.id == first)).one()
+    assert (row.status, row.provider_message_id) == ("delivered", "never-recorded")
+    sweep(engine, now() + timedelta(minutes=31))
+    assert rows_of(engine, 1)[row.recipient][1] == Status.UNNEEDED.value
+    # Another provider's message cannot be reached by an echoed id.
+    other = {**fields, "message.tracking_id": str(rows_of(engine, 1)[row.recipient][0])}
+    echoed = zalo.parse_receipt(other)
+    store(engine, [Inbound("zalo", "another", echoed.status, echoed.raw_status, None, None,
+                           digest("zalo", other), echoed.message_id)])  # fmt: skip
+    assert drain_all(engine)["applied"] == 0

@@ -220,6 +220,7 @@ class ReceiptRoute:
             parsed.code,
             parsed.network,
             digest(name, fields),
+            parsed.message_id,
         )
         try:
             inbound.check()  # refused alone, before it can fail a group commit

@@ -1,5 +1,6 @@
 """messages.channel and messages.fallback: one message per recipient per channel (Zalo,
-then SMS), and whether the next channel's fate is decided
+then SMS), and whether the next channel's fate is decided; receipts.message_id: Loa's own
+id of a receipt's message, when the provider echoes it
 
 Revision ID: 0013
 Revises: 0012
@@ -30,6 +31,8 @@ def upgrade() -> None:
         batch_op.create_unique_constraint(
             "uq_messages_campaign_key_recipient_channel", ["campaign_key", "recipient", "channel"]
         )
+    with op.batch_alter_table("receipts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("message_id", sa.BigInteger(), nullable=True))
     op.create_index(
         "ix_messages_fallback",
         "messages",
@@ -42,6 +45,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_messages_fallback", table_name="messages")
+    with op.batch_alter_table("receipts", schema=None) as batch_op:
+        batch_op.drop_column("message_id")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_constraint("uq_messages_campaign_key_recipient_channel", type_="unique")
         batch_op.create_unique_constraint(
