@@ -54,15 +54,19 @@ class CampaignLine:
     created_at: datetime
     start_at: datetime | None
     statuses: dict[str, int]
+    #: Its channels (Zalo, then SMS …): a message per recipient per channel.
+    channels: int = 1
 
     @property
     def recipients(self) -> int:
-        """Messages of the campaign, whatever their status."""
-        return sum(self.statuses.values())
+        """Recipients of the campaign, whatever their status (its messages, one per
+        recipient per channel, divided by its channels)."""
+        return sum(self.statuses.values()) // self.channels
 
     @property
     def delivered(self) -> int:
-        """Recipients the carriers reported as delivered (reached)."""
+        """Recipients the carriers (or Zalo) reported as delivered (reached; with several
+        channels, one reached by two, a double, counts twice)."""
         return self.statuses.get(Status.DELIVERED.value, 0)
 
     @property
@@ -91,6 +95,7 @@ class CampaignLine:
             "final": self.final,
             "share": None if self.share is None else round(self.share, 4),
             "statuses": self.statuses,
+            "channels": self.channels,
         }
 
 
@@ -162,12 +167,19 @@ def _lines(
         )
         keys = [row.key for row in page]
         counts: dict[int, dict[str, int]] = {key: {} for key in keys}
-        for key, status, count in conn.execute(
-            sa.select(messages.c.campaign_key, messages.c.status, sa.func.count())
+        channels: dict[int, int] = dict.fromkeys(keys, 1)
+        for key, status, count, last in conn.execute(
+            sa.select(
+                messages.c.campaign_key,
+                messages.c.status,
+                sa.func.count(),
+                sa.func.max(messages.c.channel),
+            )
             .where(messages.c.campaign_key.in_(keys))
             .group_by(messages.c.campaign_key, messages.c.status)
         ):
             counts[key][status] = count
+            channels[key] = max(channels[key], int(last or 0) + 1)
         queued = [key for key in keys if counts[key].get(Status.QUEUED.value)]
         waiting = providers_with_queued(conn, queued) if halts else {}
         for row in page:
@@ -184,6 +196,7 @@ def _lines(
                 created_at=row.created_at,
                 start_at=row.start_at,
                 statuses=dict(sorted(statuses.items())),
+                channels=channels[row.key],
             )
         if len(page) < PAGE:
             return

@@ -54,12 +54,20 @@ class ChannelOutcomes:
     #: at the campaign's prices, and SMS for everyone as planned (the launch's cost).
     spent: float | None = None
     sms_for_everyone: float | None = None
+    #: Of ``spent``, the template channels' deliveries.
+    template_spent: float | None = None
+    #: SMS never sent because an earlier channel reached the person (``unneeded``).
+    spared: int = 0
 
     @property
     def saved(self) -> float | None:
-        if self.spent is None or self.sms_for_everyone is None:
+        """The SMS spared (at the plan's average per recipient) less what the template
+        channels cost: what sending by Zalo first saved so far. A campaign that reached
+        nobody by Zalo saved nothing, whatever it did not send."""
+        if self.template_spent is None or self.sms_for_everyone is None or not self.recipients:
             return None
-        return round(self.sms_for_everyone - self.spent, 2)
+        per_recipient = self.sms_for_everyone / self.recipients
+        return round(per_recipient * self.spared - self.template_spent, 2)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,7 +79,9 @@ class ChannelOutcomes:
             "doubles": self.doubles,
             "statuses": self.statuses,
             "spent": self.spent,
+            "template_spent": self.template_spent,
             "sms_for_everyone": self.sms_for_everyone,
+            "spared": self.spared,
             "saved": self.saved,
         }
 
@@ -104,10 +114,12 @@ def outcomes(
             .where(_m.campaign_key == key_of(campaign_id))
             .group_by(_m.channel, _m.status)
         ).all()
-        found.spent = _spent(conn, campaign_id, spec, found)
-    for channel, status, number in by_channel:
-        if channel < count:
-            found.statuses.setdefault(names[channel], {})[status] = number
+        for channel, status, number in by_channel:
+            if channel < count:
+                found.statuses.setdefault(names[channel], {})[status] = number
+        found.spent, found.template_spent = _spent(conn, campaign_id, spec, found)
+    sms = next((c.name for c in spec.channel_list if not isinstance(c, TemplateChannel)), None)
+    found.spared = found.statuses.get(sms, {}).get(Status.UNNEEDED.value, 0) if sms else 0
     return found
 
 
@@ -132,16 +144,20 @@ def _tally(found: ChannelOutcomes, names: list[str], statuses: list, recipients:
     found.not_reached[last.value] = found.not_reached.get(last.value, 0) + recipients
 
 
-def _spent(conn: Any, campaign_id: str, spec: CampaignSpec, found: ChannelOutcomes) -> float | None:
-    """What the campaign cost so far: template deliveries at their channels' prices, and
-    SMS parts handed over at the campaign's prices (``None`` when a price is missing)."""
-    total = 0.0
+def _spent(
+    conn: Any, campaign_id: str, spec: CampaignSpec, found: ChannelOutcomes
+) -> tuple[float | None, float | None]:
+    """What the campaign cost so far, and of it the template channels': their deliveries
+    at their prices, and SMS parts handed over at the campaign's prices (``None`` when a
+    price is missing)."""
+    total, templates = 0.0, 0.0
     for index, channel in enumerate(spec.channel_list):
         if isinstance(channel, TemplateChannel):
             delivered = found.statuses.get(channel.name, {}).get(Status.DELIVERED.value, 0)
             if delivered and channel.price is None:
-                return None
+                return None, None
             total += delivered * (channel.price or 0)
+            templates += delivered * (channel.price or 0)
             continue
         rows = conn.execute(
             sa.select(_m.carrier, sa.func.sum(_m.parts))
@@ -155,6 +171,6 @@ def _spent(conn: Any, campaign_id: str, spec: CampaignSpec, found: ChannelOutcom
         for carrier, parts in rows:
             price = spec.prices.per_part(carrier) if spec.prices else None
             if price is None:
-                return None
+                return None, round(templates, 2)
             total += price * int(parts or 0)
-    return round(total, 2)
+    return round(total, 2), round(templates, 2)

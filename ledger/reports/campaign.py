@@ -29,7 +29,7 @@ from ledger.summary import BILLED, CampaignRecord, load_campaign, progress_state
 
 #: The recipients the message did not reach, each with the code that says why.
 NOT_REACHED = (Status.UNDELIVERED, Status.FAILED, Status.EXPIRED, Status.UNKNOWN,
-               Status.CANCELLED)  # fmt: skip
+               Status.UNREACHABLE, Status.CANCELLED)  # fmt: skip
 #: Statuses of messages no provider took: never sent, so without an hour in the hour
 #: breakdown, even when a worker claimed one, marked it handed to its sending lane and gave
 #: it back (held by the rate gate, throttled, the provider down or halted: ``release``
@@ -220,19 +220,27 @@ def build(engine: Engine, campaign_id: str, by: str | None = None) -> Report:
         }
         if not statuses:
             raise ReportError(f"campaign {campaign_id!r} has no recipients to report on")
+        # SMS parts billed: with several channels, only the text channel's messages are
+        # SMS; a template channel's deliveries are billed at its own price (``_cost``).
+        sms_only = sa.true()
+        texts = [i for i, c in enumerate(campaign.spec.channel_list) if c.kind == "text"]
+        if campaign.spec.channels is not None:
+            sms_only = messages.c.channel.in_(texts)
         billed = conn.execute(
             sa.select(_carrier(), sa.func.coalesce(sa.func.sum(messages.c.parts), 0))
             .where(
                 messages.c.campaign_key == key,
                 messages.c.status.in_([s.value for s in BILLED]),
+                sms_only,
             )
             .group_by(_carrier())
         ).all()
+        delivered = _template_deliveries(conn, campaign, key)
         report = Report(
             campaign=campaign,
             statuses=dict(sorted(statuses.items())),
             parts_billed=sum(int(parts) for _, parts in billed),
-            cost=_cost(campaign, billed),
+            cost=_cost(campaign, billed, delivered),
             by=by_name,
             by_carrier=_grouped(conn, _carrier(), campaign_id),
             by_provider=_grouped(conn, messages.c.provider, campaign_id),
@@ -328,11 +336,38 @@ def _standing(conn: Connection, report: Report) -> None:
         report.state_since = aware(changed.at)
 
 
-def _cost(campaign: CampaignRecord, billed: list[Any]) -> float | None:
+def _template_deliveries(conn: Any, campaign: CampaignRecord, key: Any) -> dict[int, int]:
+    """Deliveries per template channel (by its place), for a campaign with several."""
+    if campaign.spec.channels is None:
+        return {}
+    rows = conn.execute(
+        sa.select(messages.c.channel, sa.func.count())
+        .where(
+            messages.c.campaign_key == key,
+            messages.c.status == Status.DELIVERED.value,
+            messages.c.channel.in_(
+                [i for i, c in enumerate(campaign.spec.channel_list) if c.kind == "template"]
+            ),
+        )
+        .group_by(messages.c.channel)
+    )
+    return {int(channel): int(count) for channel, count in rows}
+
+
+def _cost(
+    campaign: CampaignRecord, billed: list[Any], delivered: dict[int, int] | None = None
+) -> float | None:
+    """SMS parts billed at the campaign's prices, and each template channel's deliveries
+    at its price (``None`` when a price it needs is missing)."""
+    total = 0.0
+    for index, count in (delivered or {}).items():
+        price = getattr(campaign.spec.channel_list[index], "price", None)
+        if price is None and count:
+            return None
+        total += (price or 0) * count
     prices = campaign.spec.prices
     if prices is None:
         return None
-    total = 0.0
     for carrier, parts in billed:
         price = prices.per_part(carrier)
         if price is None:

@@ -141,7 +141,9 @@ def _summary(data: dict[str, Any], words: dict[str, str]) -> list[str]:
     ]
     rows.append(
         '<tr class="total">'
-        + f'<td class="g">{escape(words["recipients"])}</td>'
+        # With several channels the statuses are of messages, one per recipient per
+        # channel (the recipients are in the section above).
+        + f'<td class="g">{escape(words["messages" if data.get("channels") else "recipients"])}</td>'
         + td(recipients, lang, "", ' data-status="total"')
         + f"<td>{escape(percent(recipients, recipients, lang))}</td></tr>"
     )

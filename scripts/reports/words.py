@@ -56,7 +56,7 @@ LABELS: dict[str, dict[str, str]] = {
         "audit_unsigned": "Nhật ký chưa được ký (chưa đặt LOA_AUDIT_SIGNING_KEY): báo cáo "
         "không kèm điểm kiểm tra nào để đối chiếu về sau.",
         "queued": "Đang chờ gửi", "sending": "Đang gửi", "sent": "Đã gửi, chờ báo nhận",
-        "sent_count": "Đã gửi",
+        "sent_count": "Đã gửi", "messages": "Tin nhắn (mọi kênh)",
         "delivered": "Đã đến máy", "undelivered": "Không đến máy", "failed": "Thất bại",
         "expired": "Hết hạn", "unknown": "Không rõ", "cancelled": "Đã huỷ",
         "unreachable": "Không liên lạc được qua kênh này",
@@ -143,7 +143,7 @@ LABELS: dict[str, dict[str, str]] = {
         "audit_unsigned": "The log is not signed (LOA_AUDIT_SIGNING_KEY is not set): this "
         "report carries no checkpoint to hold the log to later.",
         "queued": "Queued", "sending": "Sending", "sent": "Sent, awaiting receipt",
-        "sent_count": "Sent",
+        "sent_count": "Sent", "messages": "Messages (all channels)",
         "delivered": "Delivered", "undelivered": "Undelivered", "failed": "Failed",
         "expired": "Expired", "unknown": "Unknown", "cancelled": "Cancelled",
         "unreachable": "Not reachable on this channel",
@@ -238,7 +238,7 @@ STATE_WORDS: dict[str, dict[str, str]] = {
 #: What each recipient status means, for a reader who never saw the system.
 STATUS_NOTES: dict[str, dict[str, str]] = {
     "vi": {
-        "delivered": "nhà mạng xác nhận tin đã tới máy người nhận.",
+        "delivered": "nhà mạng (hoặc Zalo) xác nhận tin đã tới máy người nhận.",
         "undelivered": "nhà mạng báo không giao được (máy tắt lâu, ngoài vùng phủ sóng …).",
         "failed": "nhà cung cấp từ chối tin (số không hợp lệ …); không tính cước.",
         "expired": "quá hạn hiệu lực trước khi gửi được.",
@@ -253,7 +253,7 @@ STATUS_NOTES: dict[str, dict[str, str]] = {
         "queued": "chưa đến lượt gửi.",
     },
     "en": {
-        "delivered": "the carrier confirmed the message reached the phone.",
+        "delivered": "the carrier (or Zalo) confirmed the message reached the phone.",
         "undelivered": "the carrier could not deliver it (phone off too long, no coverage …).",
         "failed": "the provider refused it (invalid number …); not billed.",
         "expired": "its validity passed before it could be sent.",

@@ -129,6 +129,25 @@ def test_zalo_first_then_sms_for_those_it_cannot_reach_or_does_not_reach_in_time
         zalo_status, sms_status = zalo_rows[number][1], sms_rows[number][1]
         assert (zalo_status == Status.DELIVERED) != (sms_status == Status.SENT), number
 
+    # The money: 9 Zalo deliveries at 300 ₫; 11 SMS of one part; 9 SMS spared.
+    from ledger.channels.outcomes import outcomes
+    from ledger.summary import load_campaign
+
+    planned = load_campaign(engine, TWO.id).intake["cost"]
+    found = outcomes(engine, TWO.id, TWO, planned)
+    assert found.reached == {"zalo": 9} and found.spared == 9
+    assert found.template_spent == 9 * 300
+    with engine.connect() as conn:
+        texted_rows = conn.execute(
+            sa.select(messages.c.carrier, messages.c.parts).where(
+                messages.c.channel == 1, messages.c.status == "sent"
+            )
+        ).all()
+    assert len(texted_rows) == 11
+    sms_cost = sum(TWO.prices.per_part(carrier) * parts for carrier, parts in texted_rows)
+    assert found.spent == round(9 * 300 + sms_cost, 2)
+    assert found.saved == round(planned / 20 * 9 - 9 * 300, 2)
+
 
 def test_the_log_of_a_two_channel_campaign_verifies(engine, scene):
     """Later channels start ``standby`` and move as the fallback rules say: the audit
