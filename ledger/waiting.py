@@ -17,6 +17,8 @@ validity           still has queued messages, but its validity is over    since 
 sending_hours      is outside its sending hours                           until they open
 provider_halted    has every provider that holds its messages halted      since the halt
 cooldown           has every such provider cooling down (5xx, 429)        until it ends
+fallback           has a later channel's messages standing by for the one    until the
+                   before (Zalo's deliveries, or its window)                 window ends
 receipts           has nothing left to send; sent messages await receipts until the window
 =================  =====================================================  ================
 
@@ -48,6 +50,7 @@ REASONS = (
     "sending_hours",
     "provider_halted",
     "cooldown",
+    "fallback",
     "receipts",
 )
 
@@ -218,7 +221,19 @@ def decide(
     if state != "running":
         return None
     if queued + sending == 0:
-        sent = statuses[Status.SENT]
+        sent, standing = statuses[Status.SENT], statuses.get(Status.STANDBY, 0)
+        if standing:  # later channels' messages wait for the deliveries of the one before
+            windows = [getattr(c, "deliver_within", None) for c in campaign.spec.channel_list[:-1]]
+            longest = max((w for w in windows if w is not None), default=None)
+            last = max((progress.last_sent or {}).values(), default=None)
+            return WaitingFor(
+                "fallback",
+                until=None if last is None or longest is None else last + longest,
+                why="the next channel (SMS) waits for the channel before: sent when it "
+                "cannot reach a person or has not delivered within its window",
+                lifted_by="the fallback sweep (loa worker, every 2 s)",
+                messages=standing,
+            )
         if not sent:
             return None
         due = [

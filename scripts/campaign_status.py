@@ -50,10 +50,12 @@ def handed(counts: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
 
 
 def settled(counts: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
-    """Per provider, the messages no longer waiting to go (handed, expired, cancelled):
-    what its progress bar shows."""
+    """Per provider, the messages no longer waiting to go (handed, expired, cancelled,
+    spared): what its progress bar shows. A later channel's standing by still waits."""
     return {
-        name: sum(n for status, n in found.items() if status not in ("queued", "sending"))
+        name: sum(
+            n for status, n in found.items() if status not in ("queued", "sending", "standby")
+        )
         for name, found in counts.items()
     }
 
@@ -359,8 +361,14 @@ def _providers(
         if show["bar"]:
             row.append(ProgressBar(total=max(total, 1), completed=done[name], width=12))
         cell = f"{fmt.count(given[name])}/{fmt.count(total)}"
-        if done[name] > given[name]:  # ended without being handed over
-            cell += f"\n+{fmt.count(done[name] - given[name])} huỷ/hết hạn · cancelled/expired"
+        spared = counts.get("unneeded", 0)
+        if spared:  # a later channel's, never sent: the one before reached them
+            cell += f"\n+{fmt.count(spared)} không cần · unneeded"
+        if done[name] - spared > given[name]:  # ended without being handed over
+            ended = done[name] - spared - given[name]
+            cell += f"\n+{fmt.count(ended)} huỷ/hết hạn · cancelled/expired"
+        if counts.get("standby"):
+            cell += f"\n{fmt.count(counts['standby'])} chờ kênh trước · standing by"
         row.append(cell)
         if show["rate"]:
             row.append(fmt.rate((reading.rates or {}).get(name, 0.0)))
@@ -379,6 +387,8 @@ def _provider_state(view: ProviderView, counts: Mapping[str, int], standing: Sta
     if view.cooldown_seconds:
         return f"[yellow]nghỉ · cooling down {fmt.duration(view.cooldown_seconds)}[/]"
     if not view.remaining:
+        if counts.get("standby"):
+            return "[yellow]chờ kênh trước · waits for the channel before[/]"
         return "chờ báo cáo · receipts" if counts.get("sent") else "[green]xong · done[/]"
     if waiting is not None and waiting.reason in _HELD:
         return f"[yellow]{_HELD[waiting.reason]}[/]"

@@ -34,6 +34,7 @@ WAITING: dict[str, str] = {
     "sending_hours": "ngoài giờ gửi · outside its sending hours",
     "provider_halted": "nhà cung cấp bị dừng · provider halted",
     "cooldown": "nhà cung cấp đang nghỉ · provider cooling down",
+    "fallback": "kênh sau chờ kênh trước · the next channel waits for the one before",
     "receipts": "chờ báo cáo phát · waiting for delivery receipts",
 }
 
@@ -50,6 +51,11 @@ WHY: dict[str, str] = {
     ),
     "the provider said it is down or overloaded (5xx, 429): every worker waits": (
         "nhà cung cấp báo đang lỗi hoặc quá tải (5xx, 429): mọi worker đều chờ"
+    ),
+    "the next channel (SMS) waits for the channel before: sent when it cannot reach a "
+    "person or has not delivered within its window": (
+        "kênh sau (SMS) chờ kênh trước: gửi khi kênh trước không tới được người nhận hoặc "
+        "chưa báo đến trong thời hạn chờ"
     ),
 }
 _HOURS = re.compile(r"sending hours (?P<window>\S+) \(Vietnam time\)(?P<rest>.*)")

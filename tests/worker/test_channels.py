@@ -413,3 +413,32 @@ def test_a_delivery_for_a_send_whose_answer_was_lost_still_spares_the_sms(engine
     store(engine, [Inbound("zalo", "another", echoed.status, echoed.raw_status, None, None,
                            digest("zalo", other), echoed.message_id)])  # fmt: skip
     assert drain_all(engine)["applied"] == 0
+
+
+def test_status_says_the_sms_waits_for_zalo_not_that_nothing_is_left(engine, scene):
+    """Zalo sent, nobody due yet: the campaign waits for the channel before (until the
+    window ends), its SMS provider's row says so, and the per-recipient view adds up."""
+    import time
+
+    from rich.console import Console
+
+    from ledger.summary import summarise
+    from scripts.campaign_status import Reading, render
+    from worker.campaign.waiting import explain
+
+    runtime, intake, _, _ = scene
+    for batch in batches(intake, "zalo"):
+        send_batch(runtime, TWO.id, batch, "zalo")
+    sweep(engine)  # the unreachable ones' SMS queued; the rest stand by
+    for batch in batches(intake, "sandbox"):
+        send_batch(runtime, TWO.id, batch, "sandbox")
+    standing = explain(runtime, summarise(engine, TWO.id))
+    waiting = standing.summary.waiting_for
+    assert waiting is not None and waiting.reason == "fallback"
+    assert waiting.messages == 14 and waiting.until is not None
+    console = Console(width=160, record=True)
+    console.print(render(Reading(standing, time.monotonic()), "two", console=console))
+    shown = console.export_text()
+    assert "kênh sau chờ kênh trước" in shown and "14 chờ kênh trước · standing by" in shown
+    assert "Đã đến qua" not in shown  # nobody reached yet
+    assert standing.channels.recipients == 20
