@@ -333,10 +333,12 @@ class ZaloZnsProvider(Provider):
         return Receipt(provider_message_id=msg_id, status=status, raw_status=event, message_id=ours)
 
     async def check_account(self) -> AccountCheck:
-        """Renew the OA's access token if it needs it and ask Zalo for today's quota:
-        says whether Zalo takes our app's credentials and refresh token, sends nothing."""
+        """Renew the OA's access token (through the shared store: the new pair is every
+        worker's) and ask Zalo for today's quota: a renewal is what proves the app's id
+        and secret key and the refresh token, which a send with a still-valid access
+        token never shows. Sends nothing."""
         try:
-            tokens = await self._fresh()
+            tokens = await self._renew(await self.tokens.current(self.seed))
             answer = await self._quota(tokens)
             if _error_of(answer[1]) == TOKEN_INVALID:  # expired early, or revoked: once more
                 answer = await self._quota(await self._renew(tokens))

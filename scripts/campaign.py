@@ -167,6 +167,8 @@ def plan(
     summary.update(
         campaign=prepared.spec.id, list=str(recipients), encoding=prepared.recipients.encoding
     )
+    if reach is not None and prepared.spec.channels is None:
+        err.print("--reach: this campaign has its SMS alone (no [[channels]]): ignored")
     if prepared.spec.channels is not None:
         from campaigns.channels import channel_plan
 
@@ -288,7 +290,22 @@ def launch(
     if launched.refused:
         raise typer.Exit(BAD_INPUT)
     if (loaded.embedded or wait) and not summary.done:
+        left = summary.recipients - summary.final
+        waiting = summary.waiting_for
+        why = f" ({fmt_waiting(waiting.reason)})" if waiting is not None else ""
+        err.print(
+            f"chưa xong · not done: {count(left)} tin chưa có trạng thái cuối · messages not "
+            f"final yet{why}; theo dõi · follow: loa campaign status {summary.campaign.id} "
+            "--watch"
+        )
         raise typer.Exit(FAILURE)
+
+
+def fmt_waiting(reason: str) -> str:
+    """What a campaign waits for, in words (``scripts.formats.WAITING``)."""
+    from scripts.formats import WAITING
+
+    return WAITING.get(reason, reason)
 
 
 def _limit_warnings(summary: PlanSummary) -> None:

@@ -235,12 +235,19 @@ def channels_table(found: ChannelOutcomes, currency: str | None) -> RenderableTy
     for why, number in sorted(found.fell_back.items()):
         table.add_row(f"Chuyển sang kênh sau · fell back: {FELL_BACK.get(why, why)}",
                       fmt.count(number))  # fmt: skip
-    table.add_row("Nhận hai lần · doubles (a late delivery after the next went)",
-                  fmt.count(found.doubles))  # fmt: skip
+    table.add_row("Nhận hai lần (báo đến sau khi kênh sau đã gửi) · doubles (a late "
+                  "delivery after the next went)", fmt.count(found.doubles))  # fmt: skip
     table.add_section()
     table.add_row("Chi phí đến nay · spent so far", fmt.money(found.spent, currency))
     table.add_row("SMS cho tất cả · SMS for everyone", fmt.money(found.sms_for_everyone, currency))
     table.add_row("Tiết kiệm · saved", fmt.money(found.saved, currency))
+    for name in found.silent:
+        table.add_row(
+            f"[yellow]Chưa có báo đến nào từ kênh {name}: webhook có nhận được sự kiện không "
+            f"(loa webhook đang chạy? khoá bí mật của OA đúng chưa?) · no delivery reported on "
+            f"{name} yet: does the webhook get its events (running, the OA secret right)?[/]",
+            "",
+        )
     return table
 
 

@@ -84,13 +84,23 @@ def channels_table(data: dict[str, Any]) -> Table:
         )  # fmt: skip
     table.add_section()
     said = [
-        ("Tệ nhất · worst case: everyone on SMS", plan["worst"]),
-        ("… and every template delivered too late (doubles)", plan["worst_with_doubles"]),
-        ("SMS cho tất cả · SMS for everyone, no Zalo", plan["sms_for_everyone"]),
+        ("Tệ nhất: mọi người nhận SMS · worst case: everyone on SMS", plan["worst"]),
+        (
+            "… và mọi tin mẫu đến quá muộn (nhận hai lần) · and every template delivered "
+            "too late (doubles)",
+            plan["worst_with_doubles"],
+        ),
+        ("SMS cho tất cả, không Zalo · SMS for everyone, no Zalo", plan["sms_for_everyone"]),
     ]
     if plan.get("reach") is not None:
         share = fmt.percent(plan["reach"])
-        said.insert(0, (f"Dự kiến · expected ({share} reached before SMS)", plan["expected"]))
+        said.insert(
+            0,
+            (
+                f"Dự kiến ({share} đến trước SMS) · expected ({share} reached before SMS)",
+                plan["expected"],
+            ),
+        )
         said.append(("Tiết kiệm dự kiến · expected saving", plan["saved"]))
     for label, amount in said:
         table.add_row(label, "", "", "", fmt.money(amount, currency), style="bold")

@@ -36,6 +36,8 @@ HANDED = (Status.SENDING, Status.SENT, Status.DELIVERED, Status.UNDELIVERED, Sta
 #: A later channel's message that went (or waits to go) because of the one before.
 _WENT = (Status.QUEUED, *HANDED, Status.FAILED)
 _LATE = (Status.SENT, Status.UNKNOWN, Status.DELIVERED, Status.SENDING)
+#: Sent without a single delivery reported, from this many on a channel is said.
+SILENT_AFTER = 10
 
 
 @dataclass
@@ -58,6 +60,19 @@ class ChannelOutcomes:
     template_spent: float | None = None
     #: SMS never sent because an earlier channel reached the person (``unneeded``).
     spared: int = 0
+
+    @property
+    def silent(self) -> list[str]:
+        """The template channels with many messages sent and not one delivery reported:
+        most likely their delivery events do not reach Loa (the webhook not running, the
+        provider's secret wrong), and everyone gets the SMS late."""
+        found = []
+        for name in self.channels[:-1]:
+            counts = self.statuses.get(name, {})
+            sent = counts.get(Status.SENT.value, 0) + counts.get(Status.UNKNOWN.value, 0)
+            if sent >= SILENT_AFTER and not counts.get(Status.DELIVERED.value):
+                found.append(name)
+        return found
 
     @property
     def saved(self) -> float | None:
@@ -83,6 +98,7 @@ class ChannelOutcomes:
             "sms_for_everyone": self.sms_for_everyone,
             "spared": self.spared,
             "saved": self.saved,
+            "silent": self.silent,
         }
 
 

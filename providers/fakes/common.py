@@ -195,11 +195,21 @@ def run(
     """The command line of a fake: ``--host``, ``--port`` (0: any free one),
     ``--latency-ms``, ``--faults`` (a JSON list), and the fake's own ``options`` (a book
     field -> ``add_argument`` keywords, as ``--field-name``)."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--host", default="127.0.0.1")
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
-    parser.add_argument("--latency-ms", type=float, default=0.0)
-    parser.add_argument("--faults", default="[]", help="a JSON list of faults")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="milliseconds before each answer"
+    )
+    parser.add_argument(
+        "--faults",
+        default="[]",
+        help='a JSON list of faults, each lasting "seconds" or "requests": '
+        '[{"code": "-118", "requests": 5}, {"http": 503, "seconds": 30}, '
+        '{"hang": true, "requests": 1}]',
+    )
     for name, keywords in (options or {}).items():
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, **keywords)
     args = parser.parse_args()

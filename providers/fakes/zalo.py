@@ -293,11 +293,11 @@ def make_app(zns: Zns) -> web.Application:
 
 def main() -> None:
     options: dict[str, dict[str, Any]] = {
-        "app_id": {"default": Zns.app_id},
+        "app_id": {"default": Zns.app_id, "help": "the OA app's id"},
         "secret_key": {"default": Zns.secret_key, "help": "the app's secret key"},
         "oa_secret": {"default": Zns.oa_secret, "help": "signs the delivery events"},
-        "access_token": {"default": Zns.access_token},
-        "refresh_token": {"default": Zns.refresh_token},
+        "access_token": {"default": Zns.access_token, "help": "the first access token"},
+        "refresh_token": {"default": Zns.refresh_token, "help": "the first refresh token"},
         "token_lifetime": {"type": float, "default": Zns.token_lifetime, "help": "seconds"},
         "templates": {
             "type": _templates,
@@ -305,7 +305,7 @@ def main() -> None:
             "help": "ID:param,param;ID:… (default 231432:ten,ma)",
         },
         "no_zalo_share": {"type": float, "default": 0.0, "help": "numbers without Zalo, 0-1"},
-        "daily_quota": {"type": int, "default": Zns.daily_quota},
+        "daily_quota": {"type": int, "default": Zns.daily_quota, "help": "sends a day"},
         "events_url": {"default": None, "help": "where delivery events are posted"},
         "delivery_delay": {"type": float, "default": Zns.delivery_delay, "help": "seconds"},
         "late_share": {"type": float, "default": 0.0, "help": "delivered after --late-delay"},

@@ -442,3 +442,18 @@ def test_status_says_the_sms_waits_for_zalo_not_that_nothing_is_left(engine, sce
     assert "kênh sau chờ kênh trước" in shown and "14 chờ kênh trước · standing by" in shown
     assert "Đã đến qua" not in shown  # nobody reached yet
     assert standing.channels.recipients == 20
+    # 14 sent to Zalo, not one delivery reported: its events may not be reaching Loa.
+    assert standing.channels.silent == ["zalo"]
+    assert "Chưa có báo đến nào từ kênh zalo" in shown
+    apply_receipt(engine, "zalo", "zns-" + str(min(standing_ids(engine))), Status.DELIVERED, None)
+    assert explain(runtime, summarise(engine, TWO.id)).channels.silent == []
+
+
+def standing_ids(engine) -> list[int]:
+    """The Zalo messages sent and not yet reported on."""
+    with engine.connect() as conn:
+        return list(
+            conn.scalars(
+                sa.select(messages.c.id).where(messages.c.channel == 0, messages.c.status == "sent")
+            )
+        )

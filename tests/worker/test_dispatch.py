@@ -507,7 +507,8 @@ def test_a_campaign_wide_refusal_pauses_the_campaign_not_the_provider(engine, tm
     assert len(provider.sent) == 1
     summary = summarise(engine, SPEC.id)
     assert summary.progress_state == "paused"
-    assert summary.state_reason == "sandbox: -109 template id invalid"
+    assert summary.state_reason.startswith("sandbox: -109 template id invalid; ")
+    assert "launch it under a new id" in summary.state_reason
     assert halted(engine, "sandbox") is None
     with engine.connect() as conn:
         attempts = conn.scalars(sa.text("SELECT DISTINCT attempts FROM messages")).all()

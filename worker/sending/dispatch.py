@@ -232,7 +232,12 @@ def _follow_up(
         _give_back(engine, outcome.untouched, code=error.code, refund=True)
         _give_back(engine, outcome.down, code="provider_down", refund=True)
         _give_back(engine, [m for m, _ in outcome.retry])
-        reason = f"{provider_name}: {error.code} {error.detail}".strip()
+        # A launched campaign's file cannot change: the way out is a new id (said so).
+        reason = (
+            f"{provider_name}: {error.code} {error.detail}; sửa tệp chiến dịch, huỷ chiến dịch "
+            "này và chạy lại với id mới · mend the campaign file, cancel this campaign and "
+            "launch it under a new id"
+        )
         set_campaign_state(engine, campaign_id, "paused", reason)
         log.warning("campaign.paused", provider=provider_name, code=error.code)
         return

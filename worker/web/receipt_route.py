@@ -203,7 +203,8 @@ class ReceiptRoute:
             proven = False
         if not proven:
             slowed = self.throttle.failed(door)
-            log.warning("webhook.refused", provider=name, client=client)
+            why = "not proven: its signature or token does not match this instance's secret"
+            log.warning("webhook.refused", provider=name, client=client, why=why)
             if slowed:  # once: later ones are refused unchecked
                 log.warning("webhook.throttled", client=client, every=self.throttle.every)
             raise Refused(403, "forbidden")
