@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from campaigns.status import Status, can_move
 from ledger.audit import checkpoints as notes
+from ledger.audit.fallbacks import Justified, marks
 from ledger.audit.log import sealed
 from ledger.audit.merkle import Peaks, leaf_hash
 from ledger.audit.rows import NAMED, campaigns_agree, counted, replay
@@ -83,6 +84,7 @@ def verify_log(
         replay(conn, verdict)
         counted(conn, verdict)
         campaigns_agree(conn, verdict)
+        marks(conn, verdict)
         if verdict.broken is None:  # past a break, nothing sealed can be counted on
             verdict.unsealed = _unsealed(conn)
     return verdict
@@ -158,7 +160,7 @@ def _walk(conn: Connection, commitments: list[_Commitment], verdict: Verdict, pa
     for commitment in commitments:
         by_size.setdefault(commitment.size, []).append(commitment)
     peaks, previous, expected = Peaks(), GENESIS, 1
-    moves = _Moves(verdict)
+    moves, justified = _Moves(verdict), Justified(conn, verdict)
     _check(by_size.pop(0, []), peaks, previous, verdict)
     for row in sealed(conn, page=page):
         why = None
@@ -177,6 +179,7 @@ def _walk(conn: Connection, commitments: list[_Commitment], verdict: Verdict, pa
         peaks.append(leaf_hash(encoded))
         if row.message_id is not None:
             moves.check(row)
+            justified.check(row, moves.state)
         verdict.sealed += 1
         _check(by_size.pop(peaks.size, []), peaks, previous, verdict)
     verdict.head, verdict.root = previous, peaks.root().hex()

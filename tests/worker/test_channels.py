@@ -20,7 +20,7 @@ from ledger.channels.fallback import sweep
 from ledger.messages import apply_receipt
 from ledger.schema import messages, now
 from providers import ErrorKind, SendError, SendResult
-from tests.helpers import record
+from tests.helpers import backdate, record
 from tests.worker.test_dispatch import SPEC, Recording, runtime_for
 from worker.sending.dispatch import send_batch
 
@@ -112,7 +112,8 @@ def test_zalo_first_then_sms_for_those_it_cannot_reach_or_does_not_reach_in_time
     # Half an hour on, the rest had no delivery: their SMS goes too (late); one Zalo
     # delivery then comes while its SMS still waits, and spares it after all.
     late = sent - set(on_time)
-    swept = sweep(engine, now() + timedelta(minutes=31))
+    backdate(engine, timedelta(minutes=31))  # half an hour on
+    swept = sweep(engine)
     assert sum(swept.queued.values()) == len(late) == 6
     spared_late = sorted(late)[0]
     apply_receipt(engine, "zalo", f"zns-{zalo_rows[spared_late][0]}", Status.DELIVERED, None)
@@ -158,7 +159,8 @@ def test_the_log_of_a_two_channel_campaign_verifies(engine, scene):
     runtime, intake, _, _ = scene
     for batch in batches(intake, "zalo"):
         send_batch(runtime, TWO.id, batch, "zalo")
-    sweep(engine, now() + timedelta(minutes=31))
+    backdate(engine, timedelta(minutes=31))
+    sweep(engine)
     seal_all(engine)
     verdict = verify_log(engine)
     assert verdict.ok, verdict.problems
@@ -279,7 +281,8 @@ def test_an_export_of_a_two_channel_campaign_verifies_alone(engine, scene, tmp_p
     runtime, intake, _, _ = scene
     for batch in batches(intake, "zalo"):
         send_batch(runtime, TWO.id, batch, "zalo")
-    sweep(engine, now() + timedelta(minutes=31))
+    backdate(engine, timedelta(minutes=31))
+    sweep(engine)
     for batch in batches(intake, "sandbox"):
         send_batch(runtime, TWO.id, batch, "sandbox")
     seed = bytes(range(1, 33))
@@ -336,7 +339,8 @@ def test_a_next_message_given_back_unsent_after_a_delivery_is_spared(engine, sce
     runtime, intake, zalo, _ = scene
     for batch in batches(intake, "zalo"):
         send_batch(runtime, TWO.id, batch, "zalo")
-    sweep(engine, now() + timedelta(minutes=31))  # every sent one falls back late
+    backdate(engine, timedelta(minutes=31))
+    sweep(engine)  # every sent one falls back late
     (batch,) = batches(intake, "sandbox")
     held = claim_batch(engine, TWO.id, batch, "sandbox")
     first = next(m for m in zalo.sent if not m.to.endswith(("0", "1", "2")))
@@ -405,7 +409,8 @@ def test_a_delivery_for_a_send_whose_answer_was_lost_still_spares_the_sms(engine
     with engine.connect() as conn:
         row = conn.execute(sa.select(table).where(table.c.id == first)).one()
     assert (row.status, row.provider_message_id) == ("delivered", "never-recorded")
-    sweep(engine, now() + timedelta(minutes=31))
+    backdate(engine, timedelta(minutes=31))
+    sweep(engine)
     assert rows_of(engine, 1)[row.recipient][1] == Status.UNNEEDED.value
     # Another provider's message cannot be reached by an echoed id.
     other = {**fields, "message.tracking_id": str(rows_of(engine, 1)[row.recipient][0])}
@@ -457,3 +462,55 @@ def standing_ids(engine) -> list[int]:
                 sa.select(messages.c.id).where(messages.c.channel == 0, messages.c.status == "sent")
             )
         )
+
+
+@pytest.mark.parametrize(
+    ("forged", "named"),
+    [
+        # An extra SMS: queued "late" a minute after Zalo took it.
+        ("fallback_late", "within its 0:30:00"),
+        # Nobody reached: the SMS spared though Zalo never delivered.
+        ("reached_before", "spared while the channel before left it sent"),
+        # An SMS sent as if Zalo could not reach them, though it took the message.
+        ("fallback_unreachable", "as if the channel before were unreachable; it was sent"),
+    ],
+)
+def test_a_fallback_decision_nothing_justified_is_named(engine, scene, forged, named):
+    """A DBA writes a decision the sweep never made, event and row together, and seals
+    it: the log verifies every link, and still names it."""
+    from ledger.audit.verify import verify_log
+    from ledger.chain import seal_all
+    from tests.ledger.test_audit_tamper import tamper
+
+    runtime, intake, _, _ = scene
+    for batch in batches(intake, "zalo"):
+        send_batch(runtime, TWO.id, batch, "zalo")
+    zalo_rows, sms_rows = rows_of(engine, 0), rows_of(engine, 1)
+    number = next(n for n, (_, s, _) in zalo_rows.items() if s == "sent")
+    sms_id = sms_rows[number][0]
+    new = "unneeded" if forged == "reached_before" else "queued"
+    tamper(
+        engine,
+        f"INSERT INTO events (campaign_id, message_id, at, source, from_status, to_status, code)"
+        f" VALUES ('{TWO.id}', {sms_id}, CURRENT_TIMESTAMP, 'fallback', 'standby', '{new}', "
+        f"'{forged}')",
+    )
+    final = ", final_at = CURRENT_TIMESTAMP" if new == "unneeded" else ""
+    tamper(engine, f"UPDATE messages SET status = '{new}', error_code = '{forged}'{final} "
+                   f"WHERE id = {sms_id}")  # fmt: skip
+    seal_all(engine)
+    problems = verify_log(engine).problems
+    assert any(named in p and f"message {sms_id}" in p for p in problems), problems
+
+
+def test_a_decision_marked_made_while_its_sms_stands_by_is_named(engine, scene):
+    """``fallback`` set to 1 on an open Zalo message: its SMS would stand by for ever."""
+    from ledger.audit.verify import verify_log
+    from ledger.chain import seal_all
+
+    seal_all(engine)
+    with engine.begin() as conn:
+        first = conn.scalar(sa.select(sa.func.min(messages.c.id)).where(messages.c.channel == 0))
+        conn.execute(messages.update().where(messages.c.id == first).values(fallback=1))
+    problems = verify_log(engine).problems
+    assert any(f"message {first}: its fallback is marked decided" in p for p in problems)
