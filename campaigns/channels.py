@@ -83,6 +83,8 @@ class TemplateChannel(BaseModel):
         for name, text in value.items():
             if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", name):
                 raise ValueError(f"{name!r} is not a template parameter's name")
+            if not text.strip():
+                raise ValueError(f"{name}: empty (ZNS refuses a template's empty value)")
             try:
                 fields_of(text)
             except TemplateError as exc:

@@ -228,7 +228,10 @@ class ZaloZnsProvider(Provider):
     async def _fresh(self) -> Tokens:
         """The pair to send with: the stored one, renewed first if it ends within
         ``REFRESH_MARGIN`` or was never had."""
-        tokens = await self.tokens.current(self.seed)
+        try:
+            tokens = await self.tokens.current(self.seed)
+        except Exception as exc:  # the store (the ledger) failed: nothing was sent
+            raise _store_failed(exc) from None
         ends = tokens.expires_at
         if not tokens.access or (
             ends is not None and ends - datetime.now(UTC) < timedelta(seconds=REFRESH_MARGIN)
@@ -243,6 +246,8 @@ class ZaloZnsProvider(Provider):
             if error.code == REFRESH_REFUSED:  # a new pair in the settings may replace it
                 await self.tokens.refused()
             raise
+        except Exception as exc:  # the store (the ledger) failed: nothing was sent
+            raise _store_failed(exc) from None
 
     async def _refresh(self, stored: Tokens) -> Tokens:
         """One refresh at Zalo (the store holds its lock meanwhile).
@@ -267,15 +272,22 @@ class ZaloZnsProvider(Provider):
             raise SendError(
                 _R, error.code, f"token refresh: {error.detail}", provider_wide=True
             ) from None
-        try:
-            answer = json.loads(text)
-            access, refresh = str(answer["access_token"]), str(answer["refresh_token"])
-            lifetime = float(answer.get("expires_in") or 0)
-        except (ValueError, KeyError, TypeError):
-            answer = None
         if status >= 500 or status == 429:
             raise SendError(_R, f"http_{status}", "Zalo's token service", provider_wide=True)
-        if answer is None or not access or not refresh:
+        try:
+            answer = json.loads(text)
+        except (ValueError, RecursionError):
+            answer = None
+        if not isinstance(answer, dict):  # not Zalo's token service answering
+            raise SendError(
+                _H,
+                f"http_{status}",
+                f"the token service at {self.config.oauth_url} answered HTTP {status}, not "
+                f"Zalo's JSON: check {self.name}'s oauth_url",
+            )
+        access, refresh = answer.get("access_token"), answer.get("refresh_token")
+        if not isinstance(access, str) or not isinstance(refresh, str) or not access or not refresh:
+            # Zalo's own refusal (``{"error": -14014, …}``): the token is spent or revoked.
             variable = f"LOA_PROVIDERS__{self.name.upper()}__REFRESH_TOKEN"
             raise SendError(
                 _H,
@@ -283,6 +295,11 @@ class ZaloZnsProvider(Provider):
                 f"Zalo refused the refresh token: issue a new pair for app {self.config.app_id}"
                 f", set {variable}, then `loa provider resume {self.name}`",
             )
+        try:
+            lifetime = float(answer.get("expires_in") or 0)
+        except (TypeError, ValueError, OverflowError):
+            lifetime = 0.0
+        lifetime = lifetime if 0 < lifetime < 10**7 else 0.0
         ends = datetime.now(UTC) + timedelta(seconds=lifetime) if lifetime > 0 else None
         return Tokens(access, refresh, ends)
 
@@ -374,6 +391,12 @@ class ZaloZnsProvider(Provider):
 
 #: The events that say the message reached the person's Zalo.
 DELIVERED_EVENTS = frozenset({"user_received_message", "user_seen_message"})
+
+
+def _store_failed(error: Exception) -> SendError:
+    """The token store could not be read or written (the ledger away): the message never
+    left, so it is tried again later, the provider held back meanwhile."""
+    return SendError(_R, "token_store", type(error).__name__, provider_wide=True)
 
 
 def _error_of(text: str) -> str | None:

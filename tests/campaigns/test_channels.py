@@ -27,6 +27,7 @@ def spec(channels) -> CampaignSpec:
         ([ZALO, {**ZALO, "template": "9"}, SMS], "names must differ: zalo"),
         ([{**ZALO, "params": {"tên": "{name}"}}, SMS], "not a template parameter's name"),
         ([{**ZALO, "params": {"ten": "{name"}}, SMS], "ten:"),
+        ([{**ZALO, "params": {"ten": "  "}}, SMS], "ten: empty"),
         ([{**ZALO, "deliver_within": "30s"}, SMS], "duration"),
         ([{**ZALO, "deliver_within": "2d"}, SMS], "between 1m and 1d"),
         ([{**ZALO, "when_halted": "later"}, SMS], "when_halted"),

@@ -313,3 +313,66 @@ def test_a_quota_answered_below_zero_stops_the_next_send_before_zalo():
         assert first.provider_message_id == "y" and zalo.quota["remaining"] == 0
         (third,) = run(zalo, zalo.send(message(3, template=TEMPLATE)))
     assert isinstance(third, SendError) and third.kind is ErrorKind.HALT
+
+
+def text_answering(status: int, body: str, content_type: str = "text/html"):
+    from tests.providers.hostile import web_app
+
+    async def handler(request, server):
+        from aiohttp import web
+
+        return web.Response(status=status, text=body, content_type=content_type)
+
+    return web_app(handler)
+
+
+@pytest.mark.usefixtures("no_network")
+@pytest.mark.parametrize(
+    ("answer", "kind", "code"),
+    [
+        (
+            zns_answering({"error": -14014, "message": "Invalid refresh token"}),
+            ErrorKind.HALT,
+            "refresh_refused",
+        ),
+        (text_answering(200, "<html>a captive portal</html>"), ErrorKind.HALT, "http_200"),
+        (text_answering(404, "not found"), ErrorKind.HALT, "http_404"),
+        (text_answering(503, "down"), ErrorKind.RETRYABLE, "http_503"),
+        (
+            zns_answering({"access_token": 7, "refresh_token": ["x"]}),
+            ErrorKind.HALT,
+            "refresh_refused",
+        ),
+    ],
+    ids=["Zalo refuses", "not Zalo, 200", "not Zalo, 404", "token service down", "odd types"],
+)
+def test_a_refresh_answer_says_what_it_was(answer, kind, code):
+    """Only Zalo's own refusal says the refresh token is spent (a person must issue a
+    new pair); an answer that is not Zalo's says where Loa asked; one down, try later."""
+    with answer as server:
+        zalo = providers.create(
+            "z", settings(access_token=None, base_url=server.url, oauth_url=server.url)
+        )
+        (error,) = run(zalo, zalo.send(message(1, template=TEMPLATE)))
+    assert isinstance(error, SendError) and (error.kind, error.code) == (kind, code)
+    if code == "http_200":
+        assert "oauth_url" in error.detail
+
+
+def test_a_token_store_that_fails_holds_the_message_back_unsent(gateway):
+    """The ledger away while a send reads its tokens: nothing went, so the message is
+    tried again later (never ``unknown``, which would send its SMS)."""
+
+    class Away:
+        async def current(self, seed):
+            raise ConnectionError("ledger away")
+
+    gateway.reset()
+    zalo = providers.create("z", settings(gateway), tokens=Away())
+    (error,) = run(zalo, zalo.send(message(1, template=TEMPLATE)))
+    assert (error.kind, error.code, error.provider_wide) == (
+        ErrorKind.RETRYABLE,
+        "token_store",
+        True,
+    )
+    assert gateway.received() == []
