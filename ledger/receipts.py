@@ -256,9 +256,9 @@ def _by_our_id(
     conn: Connection, rows: list[Any], found: dict[tuple[str, str], int], in_parts: Any
 ) -> dict[tuple[str, str], int]:
     """The receipts no provider id matched that carry Loa's own id of their message (a
-    send whose answer, with the provider's id, was lost: the message is ``unknown``),
-    matched to it, of their provider only; the provider's id is recorded on the message
-    then, so that its later receipts match as any."""
+    send whose answer, with the provider's id, was lost: the message is ``unknown``, or
+    ``sending`` and handed over), matched to it, of their provider only; the provider's
+    id is recorded on the message then, so that its later receipts match as any."""
     ours = {
         row.message_id: (row.provider, row.provider_message_id)
         for row in rows
@@ -269,9 +269,15 @@ def _by_our_id(
     if not ours:
         return {}
     matched = {}
+    # Only a message handed over whose answer never came: unknown, or still sending with
+    # its hand-over marked (a worker died after it). Never one queued, refused or settled.
+    lost = sa.or_(
+        messages.c.status == Status.UNKNOWN.value,
+        sa.and_(messages.c.status == Status.SENDING.value, messages.c.handed_at.is_not(None)),
+    )
     for message_id, provider in conn.execute(
         sa.select(messages.c.id, messages.c.provider).where(
-            messages.c.id.in_(list(ours)), messages.c.provider_message_id.is_(None)
+            messages.c.id.in_(list(ours)), messages.c.provider_message_id.is_(None), lost
         )
     ):
         pair = ours[message_id]

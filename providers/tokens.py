@@ -75,8 +75,9 @@ class MemoryTokens:
             self._pair, self._seed, self._refused = seed, seed.seed, False
         return self._pair
 
-    async def refused(self) -> None:
-        self._refused = True
+    async def refused(self, refresh: str) -> None:
+        if self._pair is not None and self._pair.refresh == refresh:
+            self._refused = True
 
     async def renew(self, seed: Tokens, stale: Tokens, renew: Renew) -> Tokens:
         async with self._lock:

@@ -3,7 +3,10 @@ phone number, by an Official Account (OA) (../shared/reference/zalo-and-smpp.md)
 
 - Send: ``POST {base_url}/message/template`` with the OA's access token in the
   ``access_token`` header and ``{phone, template_id, template_data, tracking_id}``; Loa's
-  message id is the ``tracking_id`` (for reconciliation: ZNS has no idempotency key, so an
+  message id, behind the instance's ``tracking_prefix`` and a short HMAC under the app's
+  secret, is the ``tracking_id`` (``tracking_id``): an event echoing it finds its message
+  even when the send's answer was lost, and nobody else sending through the OA can make
+  one that does (for reconciliation: ZNS has no idempotency key, so an
   ambiguous send is never repeated). The reply's ``data.msg_id`` is the id delivery events
   carry; its ``quota`` is kept (``quota``) and a used-up daily quota halts the instance
   before Zalo refuses the next send.
@@ -131,6 +134,13 @@ class ZaloZnsConfig(HttpProviderConfig):
     #: Change how a ZNS code is treated without a release (``{"-119": "permanent"}``):
     #: the numbering of some codes is not verified.
     codes: dict[str, Kind] = Field(default_factory=dict)
+    #: Begins each message's ``tracking_id``: give each ledger sending through one OA
+    #: (production, a trial) its own, as their message ids overlap.
+    tracking_prefix: str = Field(default="loa-", max_length=16, pattern=r"^[A-Za-z0-9_.]*-?$")
+    #: The token service's codes that say the refresh token itself is spent or revoked
+    #: (*unverified* beyond -14014): only these let a new pair in the settings replace
+    #: the stored one. Any other refusal halts without giving up the stored pair.
+    refresh_refused_codes: frozenset[str] = frozenset({"-14014"})
 
 
 class ZaloZnsProvider(Provider):
@@ -165,6 +175,8 @@ class ZaloZnsProvider(Provider):
         )
         #: The last quota Zalo reported: ``{"daily": N, "remaining": M}``.
         self.quota: dict[str, int] = {}
+        #: The refresh token Zalo last refused (the store marks that pair, not another).
+        self._refused = ""
         self._errors = {**ERRORS, **{code: _meaning(kind) for code, kind in config.codes.items()}}
 
     @property
@@ -186,7 +198,7 @@ class ZaloZnsProvider(Provider):
             "phone": message.to.removeprefix("+"),
             "template_id": message.template.id,
             "template_data": dict(message.template.data),
-            "tracking_id": str(message.message_id),
+            "tracking_id": self.tracking_id(message.message_id),
         }
         if self.config.mode == "development":
             payload["mode"] = "development"
@@ -244,7 +256,7 @@ class ZaloZnsProvider(Provider):
             return await self.tokens.renew(self.seed, stale, self._refresh)
         except SendError as error:
             if error.code == REFRESH_REFUSED:  # a new pair in the settings may replace it
-                await self.tokens.refused()
+                await self.tokens.refused(self._refused)
             raise
         except Exception as exc:  # the store (the ledger) failed: nothing was sent
             raise _store_failed(exc) from None
@@ -287,13 +299,23 @@ class ZaloZnsProvider(Provider):
             )
         access, refresh = answer.get("access_token"), answer.get("refresh_token")
         if not isinstance(access, str) or not isinstance(refresh, str) or not access or not refresh:
-            # Zalo's own refusal (``{"error": -14014, …}``): the token is spent or revoked.
-            variable = f"LOA_PROVIDERS__{self.name.upper()}__REFRESH_TOKEN"
+            code = _code(answer.get("error"))
+            if code in self.config.refresh_refused_codes:  # the token itself is dead
+                self._refused = stored.refresh
+                variable = f"LOA_PROVIDERS__{self.name.upper()}__REFRESH_TOKEN"
+                raise SendError(
+                    _H,
+                    REFRESH_REFUSED,
+                    f"Zalo refused the refresh token: issue a new pair for app "
+                    f"{self.config.app_id}, set {variable}, then `loa provider resume "
+                    f"{self.name}`",
+                )
+            said = f"Zalo's {code}" if code is not None else f"HTTP {status} without tokens"
             raise SendError(
                 _H,
-                REFRESH_REFUSED,
-                f"Zalo refused the refresh token: issue a new pair for app {self.config.app_id}"
-                f", set {variable}, then `loa provider resume {self.name}`",
+                f"refresh_{code}" if code is not None else f"http_{status}",
+                f"the token refresh was refused ({said}): check {self.name}'s app_id, "
+                "secret_key and oauth_url; the stored pair is kept",
             )
         try:
             lifetime = float(answer.get("expires_in") or 0)
@@ -341,13 +363,35 @@ class ZaloZnsProvider(Provider):
             raise ValueError("a Zalo event without 'event_name'")
         msg_id = payload.get("message.msg_id") or f"event:{event}"
         status = Status.DELIVERED if event in DELIVERED_EVENTS else None
-        # Loa's message id, sent as ``tracking_id`` (*unverified* that every event echoes
-        # it): finds a message whose send answer, and with it the msg_id, was lost.
-        tracking = payload.get("message.tracking_id", "")
-        ours = int(tracking) if tracking.isascii() and tracking.isdigit() else None
-        if ours is not None and ours >= 2**63:
-            ours = None
+        # Loa's message id, sent in ``tracking_id`` (*unverified* that every event echoes
+        # it): finds a message whose send answer, and with it the msg_id, was lost. Only
+        # an event for a message (its msg_id) and a tracking id this instance made count.
+        ours = None
+        if payload.get("message.msg_id"):
+            ours = self.message_of(payload.get("message.tracking_id", ""))
         return Receipt(provider_message_id=msg_id, status=status, raw_status=event, message_id=ours)
+
+    def tracking_id(self, message_id: int) -> str:
+        """``{tracking_prefix}{message_id}-{mac}``: the mac, 12 hex digits of an HMAC-SHA256
+        of the rest under the app's secret key, makes it this instance's alone (another
+        system sending through the same OA numbers its own messages 1, 2, 3 … too)."""
+        body = f"{self.config.tracking_prefix}{message_id}"
+        return f"{body}-{self._mac(body)}"
+
+    def message_of(self, tracking: str) -> int | None:
+        """Loa's message id in a ``tracking_id`` this instance made; ``None`` for any other
+        (someone else's, altered, or not one at all)."""
+        body, _, mac = tracking.rpartition("-")
+        number = body.removeprefix(self.config.tracking_prefix)
+        if not body.startswith(self.config.tracking_prefix) or not (
+            number.isascii() and number.isdigit() and len(number) <= 18
+        ):
+            return None
+        return int(number) if hmac.compare_digest(mac, self._mac(body)) else None
+
+    def _mac(self, body: str) -> str:
+        key = self.config.secret_key.get_secret_value().encode()
+        return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()[:12]
 
     async def check_account(self) -> AccountCheck:
         """Renew the OA's access token (through the shared store: the new pair is every

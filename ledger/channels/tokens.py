@@ -80,12 +80,15 @@ def renew(
     return fresh
 
 
-def refused(engine: Engine, provider: str) -> None:
-    """The provider refused the stored refresh token: a new pair in the settings may now
-    start the row again (``current``)."""
+def refused(engine: Engine, provider: str, refresh: str) -> None:
+    """The provider refused the refresh token ``refresh``: if the row still holds it (no
+    other process renewed it meanwhile), a new pair in the settings may now start the row
+    again (``current``)."""
     with engine.begin() as conn:
         conn.execute(
-            provider_tokens.update().where(_t.provider == provider).values(refused_at=now())
+            provider_tokens.update()
+            .where(_t.provider == provider, _t.refresh_token == refresh)
+            .values(refused_at=now())
         )
 
 

@@ -137,7 +137,8 @@ def test_the_request_carries_what_zns_wants(gateway):
     provider = providers.create("z", settings(gateway))
     (result,) = run(provider, provider.send(message(42, template=TEMPLATE)))
     ((_, phone, tracking, answer),) = gateway.received()
-    assert (phone, tracking, answer) == ("84912345678", "42", "0")
+    assert (phone, answer) == ("84912345678", "0")
+    assert tracking.startswith("loa-42-") and provider.message_of(tracking) == 42
     assert len(result.provider_message_id) == 32
     assert provider.quota["remaining"] == provider.quota["daily"] - 1
 
@@ -338,17 +339,25 @@ def text_answering(status: int, body: str, content_type: str = "text/html"):
         (text_answering(200, "<html>a captive portal</html>"), ErrorKind.HALT, "http_200"),
         (text_answering(404, "not found"), ErrorKind.HALT, "http_404"),
         (text_answering(503, "down"), ErrorKind.RETRYABLE, "http_503"),
-        (
-            zns_answering({"access_token": 7, "refresh_token": ["x"]}),
-            ErrorKind.HALT,
-            "refresh_refused",
-        ),
+        (zns_answering({"access_token": 7, "refresh_token": ["x"]}), ErrorKind.HALT, "http_200"),
+        (zns_answering({"error": -14002}), ErrorKind.HALT, "refresh_-14002"),
+        (zns_answering({"message": "Forbidden"}), ErrorKind.HALT, "http_200"),
     ],
-    ids=["Zalo refuses", "not Zalo, 200", "not Zalo, 404", "token service down", "odd types"],
+    ids=[
+        "Zalo refuses",
+        "not Zalo, 200",
+        "not Zalo, 404",
+        "token service down",
+        "odd types",
+        "the app refused",
+        "a proxy's JSON",
+    ],
 )
 def test_a_refresh_answer_says_what_it_was(answer, kind, code):
-    """Only Zalo's own refusal says the refresh token is spent (a person must issue a
-    new pair); an answer that is not Zalo's says where Loa asked; one down, try later."""
+    """Only Zalo's own refusal of the token (-14014) says the refresh token is spent (a
+    person must issue a new pair, which may then replace it); any other refusal halts
+    keeping the stored pair; an answer that is not Zalo's says where Loa asked; one down,
+    try later."""
     with answer as server:
         zalo = providers.create(
             "z", settings(access_token=None, base_url=server.url, oauth_url=server.url)
@@ -376,3 +385,17 @@ def test_a_token_store_that_fails_holds_the_message_back_unsent(gateway):
         True,
     )
     assert gateway.received() == []
+
+
+def test_only_this_instance_s_tracking_ids_name_a_message():
+    """Another system sending through the same OA numbers its messages 1, 2, 3 … too:
+    only a tracking id this instance made (its prefix and its mac) names a message."""
+    zalo = providers.create("z", settings())
+    other = providers.create("z", settings(secret_key="another-app-secret"))
+    made = zalo.tracking_id(7)
+    assert zalo.message_of(made) == 7
+    for foreign in ("7", "loa-7", other.tracking_id(7), made[:-1] + "0", "loa-" + "9" * 5000,
+                    made.replace("loa-7", "loa-8"), "", "-", "loa--"):  # fmt: skip
+        assert zalo.message_of(foreign) is None, foreign
+    staging = providers.create("z", settings(tracking_prefix="staging-"))
+    assert zalo.message_of(staging.tracking_id(7)) is None

@@ -63,7 +63,10 @@ def test_a_working_pair_outlives_settings_that_change_and_a_refused_one_does_not
         await store.renew(SEED, stale, renew)
         same = await store.current(SEED)  # a process starting with the same settings
         typo = await store.current(Tokens("", "refresh-typo"))
-        await store.refused()  # Zalo refused refresh-1 (three months unused …)
+        await store.refused("refresh-0")  # a late refusal of the pair renewed since: kept
+        kept = await store.current(Tokens("", "refresh-new"))
+        assert kept.refresh == "refresh-1"
+        await store.refused("refresh-1")  # Zalo refused refresh-1 (three months unused …)
         fresh = await store.current(Tokens("", "refresh-new"))  # a person issued a new pair
         return same, typo, fresh
 

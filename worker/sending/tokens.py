@@ -34,8 +34,8 @@ class LedgerTokens:
         pair = await asyncio.to_thread(stored.current, self.engine, self.provider, _pair(seed))
         return _tokens(pair)
 
-    async def refused(self) -> None:
-        await asyncio.to_thread(stored.refused, self.engine, self.provider)
+    async def refused(self, refresh: str) -> None:
+        await asyncio.to_thread(stored.refused, self.engine, self.provider, refresh)
 
     async def renew(self, seed: Tokens, stale: Tokens, renew: Renew) -> Tokens:
         loop = asyncio.get_running_loop()
