@@ -67,7 +67,9 @@ _MOVES: dict[Status, frozenset[Status]] = {
     # receipt's status; `queued` is the release of a claim the provider never processed,
     # and `cancelled` the same release when its campaign was cancelled meanwhile (a claim
     # given back after the cancel must not wait in `queued` for good).
-    Status.SENDING: frozenset({Status.QUEUED, Status.SENT} | FINAL) - {Status.UNNEEDED},
+    # (`unneeded`: a later channel's message claimed again after the channel before
+    # reached the person, spared before it goes.)
+    Status.SENDING: frozenset({Status.QUEUED, Status.SENT} | FINAL),
     # (Not `unreachable`: a channel says so when asked to send, never afterwards.)
     Status.SENT: FINAL - {Status.CANCELLED, Status.UNREACHABLE, Status.UNNEEDED},
     # A correction: the provider did send it after all, and said how it ended.

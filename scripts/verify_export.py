@@ -81,7 +81,7 @@ FINAL = {
 #: ends when the channel before reached the person.
 MOVES = {
     "queued": {"sending", "expired", "failed", "cancelled", "unneeded"},
-    "sending": ({"queued", "sent"} | FINAL) - {"unneeded"},
+    "sending": {"queued", "sent"} | FINAL,
     "sent": FINAL - {"cancelled", "unreachable", "unneeded"},
     "unknown": {"delivered", "undelivered", "failed", "expired"},  # a late, real answer
     "standby": {"queued", "unneeded", "cancelled", "expired"},

@@ -11,8 +11,8 @@ The rules, per message of channel *k* (this one) and its recipient's message of 
 *k+1* (the next), with the mark this one is left with:
 
 - delivered, or itself ``unneeded`` (an earlier channel reached them): the next, if
-  ``standby`` or ``queued``, becomes ``unneeded`` (1); if a worker holds it (``sending``),
-  this one watches (2) until it is given back unsent (then spared) or handed over;
+  ``standby`` or ``queued``, becomes ``unneeded`` (1); one a worker holds is spared if it
+  comes back unsent and is claimed again (``spare_claimed``, at every claim);
 - ``unreachable``, failed, undelivered, expired: the next goes at once, ``standby`` ->
   ``queued`` with ``fallback_<status>`` (1);
 - sent (or unknown) with no delivery within the channel's ``deliver_within``: the next
@@ -214,6 +214,44 @@ _PG_MOVE = """
 """
 
 
+_SPARE = """
+    UPDATE messages SET status = 'unneeded', updated_at = :at, final_at = :at,
+        error_code = 'reached_before', claim_token = NULL
+    WHERE messages.id IN ({ids}) AND messages.status = 'sending'
+        AND messages.claim_token = :claim AND messages.channel > 0 AND EXISTS (
+            SELECT 1 FROM messages e WHERE e.campaign_key = messages.campaign_key
+            AND e.recipient = messages.recipient AND e.channel = messages.channel - 1
+            AND e.status IN ('delivered', 'unneeded'))
+    RETURNING messages.id
+"""
+
+
+def spare_claimed(engine: Engine, campaign_id: str, ids: list[int], claim: str) -> set[int]:
+    """Of a batch's messages just claimed (``ids``, under ``claim``), those of a later
+    channel whose recipient an earlier channel has reached since they were queued: they
+    become ``unneeded`` instead of going out (a late delivery that came while a worker
+    held the message, which was then given back unsent: a provider's 429, a dead worker).
+    One statement; returns the ids spared."""
+    if not ids:
+        return set()
+    at = now()
+    marks = ", ".join(f":i{n}" for n in range(len(ids)))
+    params: dict[str, Any] = {"at": at, "claim": claim, **{f"i{n}": i for n, i in enumerate(ids)}}
+    with engine.begin() as conn:
+        spared = set(conn.execute(sa.text(_SPARE.format(ids=marks)), params).scalars())
+        if spared:
+            conn.execute(
+                events.insert(),
+                [
+                    {"campaign_id": campaign_id, "message_id": message_id, "at": at,
+                     "source": "fallback", "from_status": Status.SENDING.value,
+                     "to_status": Status.UNNEEDED.value, "code": "reached_before"}
+                    for message_id in sorted(spared)
+                ],
+            )  # fmt: skip
+    return spared
+
+
 def _nexts(conn: Connection, key: int, channel: int, due: list[Any]) -> list[Any]:
     """The messages of channel ``channel`` of the recipients of ``due``."""
     recipients = [row.recipient for row in due]
@@ -235,9 +273,9 @@ def _rule(
     if status in (Status.DELIVERED, Status.UNNEEDED):  # reached (by it, or before it)
         if after in (Status.STANDBY, Status.QUEUED):
             return (after, Status.UNNEEDED, "reached_before"), SETTLED
-        if after is Status.SENDING:  # a worker holds it: it may yet be given back unsent
-            return None, WATCHING
-        return None, SETTLED  # nothing to spare (already sent: a double) or nothing there
+        # Already sent (a double), or held by a worker: one given back unsent is spared
+        # when claimed again (``spare_claimed``), not watched here.
+        return None, SETTLED
     if mark == WATCHING:
         return None, SETTLED  # ended otherwise after its next one went: nothing to do
     if status in _NOT_REACHED:

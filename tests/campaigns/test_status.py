@@ -35,13 +35,14 @@ def test_sources_agree_with_moves():
 # Queued: claimed, expired, refused before a claim (failed), cancelled by an operator, or
 # spared (a late delivery on the channel before came while it waited).
 # Sending: released (queued), sent, or any final status (a receipt may overtake the answer;
-# cancelled is a released claim whose campaign was cancelled meanwhile).
+# cancelled is a released claim whose campaign was cancelled meanwhile; unneeded, a later
+# channel's message claimed after the channel before reached the person).
 # Sent: any final status but cancelled (what was handed over cannot be cancelled) and
 # unreachable (a channel says so when asked to send, never afterwards).
 # Unknown: corrected by a real outcome only. The other final statuses: nowhere.
 EXPECTED_MOVES = {
     "Q": "SFECN",
-    "S": "QTDUFEKCR",
+    "S": "QTDUFEKCRN",
     "T": "DUFEK",
     "K": "DUFE",
     "D": "",

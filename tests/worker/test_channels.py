@@ -333,10 +333,10 @@ def test_three_channels_an_early_delivery_spares_every_later_one(engine, tmp_pat
 
 def test_a_next_message_given_back_unsent_after_a_delivery_is_spared(engine, scene):
     """The SMS went late and a worker held it when Zalo's delivery came; the provider
-    then refused it for now (given back): it is spared, not sent later."""
+    then refused it for now (given back): claimed again, it is spared, not sent."""
     from ledger.messages import claim_batch, release
 
-    runtime, intake, zalo, _ = scene
+    runtime, intake, zalo, sms = scene
     for batch in batches(intake, "zalo"):
         send_batch(runtime, TWO.id, batch, "zalo")
     backdate(engine, timedelta(minutes=31))
@@ -345,11 +345,18 @@ def test_a_next_message_given_back_unsent_after_a_delivery_is_spared(engine, sce
     held = claim_batch(engine, TWO.id, batch, "sandbox")
     first = next(m for m in zalo.sent if not m.to.endswith(("0", "1", "2")))
     apply_receipt(engine, "zalo", f"zns-{first.message_id}", Status.DELIVERED, None)
-    assert sweep(engine).spared == 0  # held by a worker: watched, not decided
+    assert sweep(engine).spared == 0  # held by a worker: nothing to spare now
+    assert sweep(engine).decided == 0  # and nothing left to loop over
     release(engine, [m.id for m in held], "http_429", refund=True, claim=held[0].claim)
-    assert sweep(engine).spared == 1
-    sms = rows_of(engine, 1)
-    assert sms[first.to][1] == Status.UNNEEDED.value
+    send_batch(runtime, TWO.id, batch, "sandbox")
+    assert first.to not in {m.to for m in sms.sent}
+    assert len(sms.sent) == len(held) - 1
+    assert rows_of(engine, 1)[first.to][1:] == (Status.UNNEEDED.value, "reached_before")
+    from ledger.audit.verify import verify_log
+    from ledger.chain import seal_all
+
+    seal_all(engine)
+    assert verify_log(engine).ok
 
 
 def test_a_halted_zalo_never_goes_to_the_sms_routings_fallback(engine, tmp_path):

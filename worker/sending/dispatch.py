@@ -30,6 +30,7 @@ from campaigns.plan import column_for
 from campaigns.spec import CampaignSpec
 from campaigns.status import Status
 from campaigns.text import Encoding
+from ledger.channels.fallback import spare_claimed
 from ledger.halts import all_halts, halt, reroute
 from ledger.messages import (
     ClaimedMessage,
@@ -106,6 +107,13 @@ def send_batch(
         with claims.holding(claims.new_token()) as token:
             claimed = claim_batch(statements, campaign_id, batch, provider_name, token)
             claimed = _expire_overdue(runtime.engine, claimed, moment)
+            if campaign.spec.channels is not None and claimed:
+                # A later channel's message the channel before reached meanwhile (it was
+                # given back unsent after the delivery came) is spared, not sent.
+                spared = spare_claimed(
+                    runtime.engine, campaign_id, [m.id for m in claimed], claimed[0].claim
+                )
+                claimed = [m for m in claimed if m.id not in spared]
             if not claimed:
                 log.debug("batch.nothing_to_claim")
                 return
