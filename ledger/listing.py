@@ -56,6 +56,8 @@ class CampaignLine:
     statuses: dict[str, int]
     #: Its channels (Zalo, then SMS …): a message per recipient per channel.
     channels: int = 1
+    #: With several channels, the recipients some channel delivered to (a double once).
+    reached: int | None = None
 
     @property
     def recipients(self) -> int:
@@ -66,12 +68,15 @@ class CampaignLine:
     @property
     def delivered(self) -> int:
         """Recipients the carriers (or Zalo) reported as delivered (reached; with several
-        channels, one reached by two, a double, counts twice)."""
+        channels, by any of them, once)."""
+        if self.reached is not None:
+            return self.reached
         return self.statuses.get(Status.DELIVERED.value, 0)
 
     @property
     def final(self) -> int:
-        """Recipients in a final status (``campaigns.status.FINAL``)."""
+        """Messages in a final status (``campaigns.status.FINAL``): a recipient's, or with
+        several channels, one of each recipient's."""
         return sum(n for status, n in self.statuses.items() if status in FINAL)
 
     @property
@@ -180,6 +185,18 @@ def _lines(
         ):
             counts[key][status] = count
             channels[key] = max(channels[key], int(last or 0) + 1)
+        several = [key for key in keys if channels[key] > 1]
+        reached: dict[int, int] = dict.fromkeys(several, 0)
+        if several:
+            for key, count in conn.execute(
+                sa.select(messages.c.campaign_key, sa.func.count(sa.distinct(messages.c.recipient)))
+                .where(
+                    messages.c.campaign_key.in_(several),
+                    messages.c.status == Status.DELIVERED.value,
+                )
+                .group_by(messages.c.campaign_key)
+            ):
+                reached[key] = count
         queued = [key for key in keys if counts[key].get(Status.QUEUED.value)]
         waiting = providers_with_queued(conn, queued) if halts else {}
         for row in page:
@@ -197,6 +214,7 @@ def _lines(
                 start_at=row.start_at,
                 statuses=dict(sorted(statuses.items())),
                 channels=channels[row.key],
+                reached=reached.get(row.key),
             )
         if len(page) < PAGE:
             return

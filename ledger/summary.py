@@ -141,13 +141,15 @@ def load_for_batch(engine: Engine, campaign_id: str, provider: str | None) -> Ba
 BILLED = (Status.SENT, Status.DELIVERED, Status.UNDELIVERED, Status.UNKNOWN)
 
 
-def parts_billed(engine: Engine, campaign_id: str) -> int:
+def parts_billed(engine: Engine, campaign_id: str, channels: tuple[int, ...] = ()) -> int:
     """SMS parts of the campaign's messages a provider took (``BILLED``), read from the
     messages themselves: a list campaign's and an arrivals campaign's alike (the latter
-    has no planned total, its welcomes join it as visitors arrive)."""
+    has no planned total, its welcomes join it as visitors arrive). ``channels``: of a
+    campaign with several, its SMS channel's places (a Zalo message is no SMS part)."""
     query = sa.select(sa.func.coalesce(sa.func.sum(messages.c.parts), 0)).where(
         messages.c.campaign_key == key_of(campaign_id),
         messages.c.status.in_([s.value for s in BILLED]),
+        messages.c.channel.in_(channels) if channels else sa.true(),
     )
     with engine.connect() as conn:
         return int(conn.scalar(query) or 0)
@@ -347,7 +349,11 @@ def summarise(engine: Engine, campaign_id: str) -> CampaignSummary:
     if halts and statuses[Status.QUEUED]:
         waiting = frozenset(p for _, p in queued_batches(engine, campaign_id))
     blocking = {name: why for name, why in halts.items() if name in waiting}
-    parts = parts_billed(engine, campaign_id)
+    texts: tuple[int, ...] = ()
+    if campaign.spec.channels is not None:
+        texts = tuple(i for i, c in enumerate(campaign.spec.channel_list) if c.kind == "text")
+        texts = texts or (-1,)  # a campaign of template channels alone bills no SMS part
+    parts = parts_billed(engine, campaign_id, texts)
     return CampaignSummary(campaign, statuses, blocking, waiting, parts=parts)
 
 

@@ -287,6 +287,9 @@ def _time_left_line(standing: Standing) -> str:
         return f"{label} — (gửi tiếp lúc · resumes at {fmt.moment(estimate.resumes_at)})"
     if waiting is not None and waiting.reason == "paused":
         return f"{label} — (tạm dừng · paused)"
+    if waiting is not None and waiting.reason == "fallback":
+        until = f" đến · until {fmt.moment(waiting.until)}" if waiting.until else ""
+        return f"{label} — (kênh sau chờ kênh trước · the next channel waits{until})"
     if estimate.seconds is None:
         return f"{label} — (không ước tính được · cannot tell)"
     if estimate.seconds == 0:

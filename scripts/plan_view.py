@@ -70,7 +70,7 @@ def channels_table(data: dict[str, Any]) -> Table:
                     f"\nhạn mức · quota {fmt.count(row['daily_quota'])}/ngày · day: "
                     f"{fmt.count(row['beyond_quota'])} sang kênh sau · go by the next channel"
                 )
-            elif row.get("days", 0) > 1:
+            elif (row.get("days") or 0) > 1:
                 provider += (
                     f"\nhạn mức · quota {fmt.count(row['daily_quota'])}/ngày · day: "
                     f"{fmt.count(row['days'])} ngày · days (when_halted = wait)"

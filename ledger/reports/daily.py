@@ -34,17 +34,23 @@ class DailyCampaign:
     name: str
     state: str  # as ``loa campaign status`` shows it now: completed, running, cancelled …
     moves: dict[str, int]  # messages that reached each status that day
-    standing: dict[str, int]  # every recipient's status now
+    standing: dict[str, int]  # every message's status now (a recipient's, per channel)
+    #: Its channels (a message per recipient per channel), and with several the
+    #: recipients any of them delivered to, once each.
+    channels: int = 1
+    reached: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         delivered = self.moves.get("delivered", 0)
         known = delivered + self.moves.get("undelivered", 0)
+        reached = self.standing.get("delivered", 0) if self.reached is None else self.reached
         return {
             "campaign": self.id,
             "name": self.name,
             "state": self.state,
             "that_day": self.moves,
-            "recipients": sum(self.standing.values()),
+            "recipients": sum(self.standing.values()) // self.channels,
+            "reached": reached,
             "standing": self.standing,
             "delivery_rate_that_day": round(delivered / known, 4) if known else None,
         }
@@ -108,12 +114,34 @@ def build_daily(engine: Engine, day: date) -> Daily:
             .order_by(campaigns.c.created_at, campaigns.c.id)
         ).all()
         standing: dict[int, dict[str, int]] = {}
-        for key, status, count in conn.execute(
-            sa.select(messages.c.campaign_key, messages.c.status, sa.func.count())
+        channels: dict[int, int] = {}
+        for key, status, count, last in conn.execute(
+            sa.select(
+                messages.c.campaign_key,
+                messages.c.status,
+                sa.func.count(),
+                sa.func.max(messages.c.channel),
+            )
             .where(messages.c.campaign_key.in_([row.key for row in rows]))
             .group_by(messages.c.campaign_key, messages.c.status)
         ):
             standing.setdefault(key, {})[status] = count
+            channels[key] = max(channels.get(key, 1), int(last or 0) + 1)
+        several = [key for key, n in channels.items() if n > 1]
+        reached = dict.fromkeys(several, 0)
+        if several:
+            reached.update(
+                conn.execute(
+                    sa.select(
+                        messages.c.campaign_key, sa.func.count(sa.distinct(messages.c.recipient))
+                    )
+                    .where(
+                        messages.c.campaign_key.in_(several),
+                        messages.c.status == Status.DELIVERED.value,
+                    )
+                    .group_by(messages.c.campaign_key)
+                ).all()
+            )
         waiting = providers_with_queued(
             conn, [row.key for row in rows if standing.get(row.key, {}).get("queued")]
         )
@@ -134,6 +162,8 @@ def build_daily(engine: Engine, day: date) -> Daily:
                 ),
                 dict(sorted(moves[row.id].items())),
                 dict(sorted(standing.get(row.key, {}).items())),
+                channels.get(row.key, 1),
+                reached.get(row.key),
             )
             for row in rows
         ]

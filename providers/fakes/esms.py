@@ -145,7 +145,9 @@ def _names(text: str) -> frozenset[str]:
 def main() -> None:
     brandnames = {"type": _names, "default": frozenset(), "help": "registered, comma-separated"}
     balance = {"type": float, "default": Gateway.balance, "help": "the account's balance, đồng"}
-    options = {"brandnames": brandnames, "balance": balance}
+    key = {"default": Gateway.api_key, "help": "the ApiKey it takes"}
+    secret = {"default": Gateway.secret_key, "help": "the SecretKey it takes"}
+    options = {"brandnames": brandnames, "balance": balance, "api_key": key, "secret_key": secret}
     run(__doc__.split("\n")[0], make_app, Gateway(), options)
 
 

@@ -234,6 +234,12 @@ def _campaign(
 
     data = build(runtime.engine, campaign_id, by).as_dict()
     data["channels"] = _channels(runtime, campaign_id)
+    if data["channels"]:  # several channels: the statuses count messages, not recipients
+        found = data["channels"]
+        reached = sum(found["reached"].values())
+        data["all_channels"], data["recipients"] = data["recipients"], found["recipients"]
+        data["reached"] = reached
+        data["reached_share"] = round(reached / found["recipients"], 4) if reached else 0.0
     data["generated_at"] = _now()
     data["audit"] = _audit(runtime, verify_now)
     for failure in data["failures"]:

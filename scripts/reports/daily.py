@@ -202,23 +202,27 @@ def _standing(campaign: dict[str, Any], words: dict[str, str]) -> list[str]:
 
     lang = words["lang"]
     counts = {s: campaign["standing"][s] for s in STATES if campaign["standing"].get(s)}
-    total, reached = sum(counts.values()), counts.get("delivered", 0)
+    # Recipients, and those reached by any channel (with several, the rows below count
+    # messages: one per recipient per channel).
+    total, reached = campaign["recipients"], campaign["reached"]
     headline = words["headline"].format(
         reached=number(reached, lang),
         recipients=number(total, lang),
         share=percent(reached, total, lang),
     )
     state = STATE_WORDS[lang].get(campaign["state"], campaign["state"])
+    whole = sum(counts.values())  # messages: the recipients, or with channels more
     rows = "".join(
         f'<tr><td class="g">{swatch(s)}{escape(words[s])}</td>'
         + td(n, lang, "", f' data-status="{s}"')
-        + f"<td>{escape(percent(n, total, lang))}</td></tr>"
+        + f"<td>{escape(percent(n, whole, lang))}</td></tr>"
         for s, n in counts.items()
     )
+    label = words["recipients"] if whole == total else words["messages"]
     foot = (
-        f'<tr class="total"><td class="g">{escape(words["recipients"])}</td>'
-        + td(total, lang, "", ' data-status="total"')
-        + f"<td>{escape(percent(total, total, lang))}</td></tr>"
+        f'<tr class="total"><td class="g">{escape(label)}</td>'
+        + td(whole, lang, "", ' data-status="total"')
+        + f"<td>{escape(percent(whole, whole, lang))}</td></tr>"
     )
     head = "".join(f"<th>{escape(words[k])}</th>" for k in ("count", "share"))
     table = (

@@ -121,7 +121,10 @@ def _breakdowns(data: dict[str, Any], words: dict[str, str]) -> list[str]:
 
 
 def _summary(data: dict[str, Any], words: dict[str, str]) -> list[str]:
-    lang, statuses, recipients = words["lang"], data["statuses"], data["recipients"]
+    # With several channels the statuses are of messages (``all_channels``), one per
+    # recipient per channel; their shares are of those.
+    lang, statuses = words["lang"], data["statuses"]
+    recipients = data.get("all_channels", data["recipients"])
 
     def row(label: str, value: Any, rate: str = "", css: str = "", attrs: str = "") -> str:
         first = f'<td class="g {css}">{label}</td>'
@@ -392,10 +395,9 @@ def render(
     is kept for callers; the order is ``words.STATES``."""
     lang = words["lang"]
     channels = data.get("channels")
-    # With several channels, a recipient is reached by whichever channel delivered first.
+    # With several channels, a recipient is reached by whichever channel delivered first
+    # (``scripts.reports.command`` counts them so).
     reached, recipients = data["reached"], data["recipients"]
-    if channels:
-        reached, recipients = sum(channels["reached"].values()), channels["recipients"]
     headline = words["headline"].format(
         reached=f"<b>{escape(number(reached, lang))}</b>",
         recipients=escape(number(recipients, lang)),

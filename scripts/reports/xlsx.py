@@ -132,13 +132,16 @@ def write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], handle:
 
     book = Workbook(write_only=True)
     summary = book.create_sheet(words["summary"])
-    recipients = data["recipients"]
+    # With several channels the statuses count messages, one per recipient per channel.
+    recipients = data.get("all_channels", data["recipients"])
     xlsx_append(summary, [words["item"], words["count"], words["share"]])
     for key in ("rows_read", "rejected", "duplicates", "suppressed", "recipients"):
         xlsx_append(summary, [words[key], data[key]])
         if key == "rejected":
             for reason, count in data["rejected_by_reason"].items():
                 xlsx_append(summary, [f"    {reason_label(reason, words['lang'])}", count])
+    if "all_channels" in data:
+        xlsx_append(summary, [words["messages"], data["all_channels"]])
     for state in STATES:
         count = data["statuses"].get(state, 0)
         share = count / recipients if recipients else None

@@ -219,6 +219,8 @@ def test_a_two_channel_campaign_reports_in_every_format(engine, scene, ledger_ur
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout)
     assert data["statuses"]["unreachable"] == 6
+    # Recipients are recipients; the statuses count a message per channel.
+    assert (data["recipients"], data["all_channels"]) == (20, 40)
     found = data["channels"]  # per recipient: the breakdowns add up
     assert found["recipients"] == 20
     assert sum(found["reached"].values()) + sum(found["not_reached"].values()) == 20
@@ -524,3 +526,30 @@ def test_a_decision_marked_made_while_its_sms_stands_by_is_named(engine, scene):
         conn.execute(messages.update().where(messages.c.id == first).values(fallback=1))
     problems = verify_log(engine).problems
     assert any(f"message {first}: its fallback is marked decided" in p for p in problems)
+
+
+def test_the_list_and_the_daily_report_count_recipients_once(engine, scene, ledger_url, tmp_path):
+    """Reached by any channel, a double once: never more reached than recipients."""
+    import json
+
+    from tests.scripts.test_cli import loa
+
+    runtime, intake, zalo, _ = scene
+    for batch in batches(intake, "zalo"):
+        send_batch(runtime, TWO.id, batch, "zalo")
+    backdate(engine, timedelta(minutes=31))
+    sweep(engine)
+    for batch in batches(intake, "sandbox"):
+        send_batch(runtime, TWO.id, batch, "sandbox")
+    for message in zalo.sent:  # every Zalo one delivered, late: 14 doubles
+        apply_receipt(engine, "zalo", f"zns-{message.message_id}", Status.DELIVERED, None)
+    engine.dispose()
+    env = {"LOA_DATABASE_URL": ledger_url}
+    listed = json.loads(loa("campaign", "list", "--json", cwd=tmp_path, env=env).stdout)
+    (line,) = [c for c in listed["campaigns"] if c["campaign"] == TWO.id]
+    assert (line["recipients"], line["delivered"], line["share"]) == (20, 14, 0.7)
+    run = loa("report", "--daily", "today", "-o", str(tmp_path / "d.html"), "--json",
+              cwd=tmp_path, env=env)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    (day,) = [c for c in json.loads(run.stdout)["campaigns"] if c["campaign"] == TWO.id]
+    assert (day["recipients"], day["reached"]) == (20, 14)
