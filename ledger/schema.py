@@ -360,6 +360,32 @@ provider_tokens = sa.Table(
 )
 
 
+#: Accounts of the HTTP API (``ledger.accounts``): a role and an argon2id password hash.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("disabled_at", UtcDateTime, nullable=True),
+)
+
+#: API tokens (``ledger.accounts``): only each one's SHA-256 is kept; shown once.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("account", sa.String(64), sa.ForeignKey("users.name"), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("label", sa.String(100), nullable=False, server_default=""),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+
 def key_of(campaign_id: str) -> sa.ScalarSelect[int]:
     """The campaign's integer key, as a subquery usable in any WHERE."""
     return sa.select(campaigns.c.key).where(campaigns.c.id == campaign_id).scalar_subquery()

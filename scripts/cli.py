@@ -11,7 +11,17 @@ from typing import Annotated, Any
 
 import typer
 
-from scripts import arrivals, audit, campaign, deadletters, lists, provider, recipient, text
+from scripts import (
+    arrivals,
+    audit,
+    campaign,
+    deadletters,
+    lists,
+    provider,
+    recipient,
+    text,
+    users,
+)
 from scripts.common import (
     JsonOption,
     follow,
@@ -57,6 +67,7 @@ app.add_typer(provider.app, name="provider")
 app.add_typer(deadletters.app, name="dead-letters")
 app.add_typer(audit.app, name="audit")
 app.add_typer(arrivals.app, name="arrivals")
+app.add_typer(users.app, name="users")
 app.command("scheduler")(scheduler_command)
 app.add_typer(audit.retention_app, name="retention")
 app.command("report")(report_command)

@@ -33,7 +33,7 @@ def _environment(env: dict[str, str] | None) -> dict[str, str]:
 
 
 def loa(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
+    *args: str, cwd: Path, env: dict[str, str] | None = None, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "scripts", *args],
@@ -42,6 +42,7 @@ def loa(
         capture_output=True,
         text=True,
         timeout=300,
+        input=input,
     )
 
 
@@ -240,7 +241,7 @@ def test_db_upgrade(tmp_path):
     assert result.returncode == 0, result.stderr
     from ledger.migrate import head_revision
 
-    assert json.loads(result.stdout)["to"] == head_revision() == "0013"
+    assert json.loads(result.stdout)["to"] == head_revision() == "0014"
 
 
 def _write(directory: Path, name: str, text: str) -> Path:
