@@ -38,6 +38,11 @@ def test_an_administrator_s_day(tmp_path):
     assert again.returncode == 2 and "revoked already" in again.stderr
     assert run(tmp_path, "users", "token", "nobody").returncode == 2
     assert run(tmp_path, "users", "token", "kiem-toan", "--expires", "400d").returncode == 2
+    reset = run(tmp_path, "users", "reset", "kiem-toan", "--password-stdin",
+                stdin="đồi cát bay mũi né xa xăm\n")  # fmt: skip
+    assert reset.returncode == 0, reset.stderr
+    assert run(tmp_path, "users", "reset", "nobody", "--password-stdin",
+               stdin=PASSWORD).returncode == 2  # fmt: skip
     assert run(tmp_path, "users", "disable", "kiem-toan").returncode == 0
     stopped = run(tmp_path, "users", "token", "kiem-toan")
     assert stopped.returncode == 2 and "disabled" in stopped.stderr
