@@ -173,6 +173,38 @@ def _check_worker_places(loaded) -> None:
 
 
 @app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Address to listen on (an internal one).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8090,
+) -> None:
+    """Serve the HTTP API for other systems and people (`/v1/…`; its description at
+    `/openapi.json`, the docs page at `/docs`). Every route needs `Authorization: Bearer
+    TOKEN` (`loa users token NAME`) and a role: an auditor reads, an operator also pauses,
+    resumes and cancels campaigns and resumes providers. Errors are RFC 9457 problem
+    details. It belongs on an internal network, apart from `loa webhook`. Exit 1: a port
+    taken."""
+    loaded = settings(check_providers=True)
+    import uvicorn
+
+    from worker.api.app import make_app
+    from worker.runtime import Runtime
+
+    problem = _cannot_listen(host, port)
+    if problem:
+        fail(f"cannot listen on {host}:{port} ({problem}): --port", FAILURE)
+    with errors_as_exit_codes():
+        runtime = Runtime(loaded)
+        runtime.ensure_schema()
+    err.print(f"loa api: http://{host}:{port} (/openapi.json, /docs)")
+    try:
+        uvicorn.run(make_app(runtime), host=host, port=port, access_log=False, log_level="warning")
+    finally:
+        runtime.close()
+
+
+@app.command()
 def webhook(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,

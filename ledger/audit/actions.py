@@ -12,6 +12,7 @@ change says how many numbers, not which.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -22,11 +23,21 @@ from ledger.schema import events, now
 LEDGER = "*"
 
 
+#: Who acts when it is not this process's OS user: an API account (``api:NAME``), set for
+#: the length of one request (``worker.api``); contextvars follow a request into the
+#: thread that serves it.
+ACTING_AS: ContextVar[str | None] = ContextVar("acting_as", default=None)
+
+
 def actor() -> str | None:
-    """Who acts: the OS user and host (``user@host``); ``None`` when the system cannot
-    tell (no login name, no passwd entry for the uid)."""
+    """Who acts: the API account a request acts for (``api:NAME``), else the OS user and
+    host (``user@host``); ``None`` when the system cannot tell (no login name, no passwd
+    entry for the uid)."""
     import getpass
     import socket
+
+    if ACTING_AS.get() is not None:
+        return ACTING_AS.get()
 
     try:
         return f"{getpass.getuser()}@{socket.gethostname()}"

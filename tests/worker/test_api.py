@@ -1,0 +1,153 @@
+"""``loa api`` over real HTTP (uvicorn on a free port) on both ledgers: each role's allowed
+and refused calls (a table: role × route -> status), problem details for every error, a
+change made over HTTP named in the log by its account, and the OpenAPI description."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+import uvicorn
+from pydantic import SecretStr
+
+from campaigns.recipients import ListRow
+from ledger import accounts
+from ledger.schema import events
+from ledger.summary import summarise
+from tests.helpers import record
+from tests.rig import free_port
+from tests.worker.test_dispatch import SPEC
+from worker.api.app import make_app
+from worker.runtime import Runtime
+from worker.settings import Settings
+
+PASSWORD = "ruộng lúa xanh mướt chiều thu"
+
+
+@contextmanager
+def api(engine, tmp_path) -> Iterator[str]:
+    url = SecretStr(str(engine.url.render_as_string(hide_password=False)))
+    settings = Settings(
+        database_url=url, var_dir=tmp_path, providers={"sandbox": {"type": "sandbox"}}
+    )
+    runtime = Runtime(settings, engine=engine)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(make_app(runtime), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120  # bounds a hang: it starts in well under a second
+    while not server.started:
+        assert time.monotonic() < deadline, "the API did not start"
+        time.sleep(0.01)  # waiting for a server to listen; `started` decides
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        runtime.close()
+
+
+def call(url: str, token: str | None = None, method: str = "GET") -> tuple[int, dict, str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(
+        url, headers=headers, method=method, data=b"" if method == "POST" else None
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read()), answer.headers["content-type"]
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read()), error.headers["content-type"]
+
+
+@pytest.fixture
+def tokens(engine) -> dict[str, str]:
+    rows = [ListRow(i + 2, f"09123{i:05d}", ()) for i in range(5)]
+    record(engine, SPEC, rows)
+    found = {}
+    for role in accounts.ROLES:
+        accounts.add_user(engine, f"a-{role}", role, PASSWORD)
+        found[role] = accounts.issue_token(engine, f"a-{role}")[1]
+    return found
+
+
+C = f"/v1/campaigns/{SPEC.id}"
+#: (method, route) -> the status each role gets: auditor, operator, admin.
+TABLE = [
+    ("GET", "/v1/campaigns", (200, 200, 200)),
+    ("GET", C, (200, 200, 200)),
+    ("GET", "/v1/campaigns/no-such-campaign", (404, 404, 404)),
+    ("GET", "/v1/providers", (200, 200, 200)),
+    ("POST", f"{C}/pause", (403, 200, 200)),
+    ("POST", f"{C}/explode", (403, 404, 404)),
+    ("POST", "/v1/providers/sandbox/resume", (403, 409, 409)),
+    ("POST", "/v1/providers/nowhere/resume", (403, 404, 404)),
+]
+
+
+def test_each_role_gets_what_its_role_may_and_every_refusal_is_a_problem(engine, tmp_path, tokens):
+    with api(engine, tmp_path) as base:
+        for method, route, wanted in TABLE:
+            for role, status in zip(accounts.ROLES, wanted, strict=True):
+                if method == "POST" and route.endswith("/pause") and status == 200:
+                    call(f"{base}{C}/resume", tokens["operator"], "POST")  # back to running
+                got, body, kind = call(base + route, tokens[role], method)
+                assert got == status, (method, route, role, body)
+                if got >= 400:
+                    assert kind.startswith("application/problem+json"), (route, kind)
+                    assert body["status"] == got and body["title"] and body["detail"]
+                    assert "Traceback" not in json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    "token", [None, "loat_nothing", "Bearer", "x" * 300], ids=["none", "unknown", "odd", "long"]
+)
+def test_without_a_valid_token_every_route_is_401_and_nothing_changes(
+    engine, tmp_path, tokens, token
+):
+    with api(engine, tmp_path) as base:
+        for method, route, _ in TABLE:
+            got, body, kind = call(base + route, token, method)
+            assert got == 401 and kind.startswith("application/problem+json"), route
+            assert body["status"] == 401
+    assert summarise(engine, SPEC.id).progress_state == "running"
+
+
+def test_a_revoked_or_expired_token_or_a_disabled_account_is_401(engine, tmp_path, tokens):
+    with api(engine, tmp_path) as base:
+        assert call(base + C, tokens["auditor"])[0] == 200
+        accounts.disable(engine, "a-auditor")
+        assert call(base + C, tokens["auditor"])[0] == 401
+        token_id, text, _ = accounts.issue_token(engine, "a-operator")
+        accounts.revoke_token(engine, token_id)
+        assert call(base + C, text)[0] == 401
+
+
+def test_a_pause_over_http_is_the_account_s_in_the_log(engine, tmp_path, tokens):
+    with api(engine, tmp_path) as base:
+        status, body, _ = call(f"{base}{C}/pause", tokens["operator"], "POST")
+        assert (status, body["changed"]) == (200, 1)
+        shown = call(base + C, tokens["auditor"])[1]
+        assert shown["state"] == "paused" and shown["waiting_for"]["reason"] == "paused"
+    with engine.connect() as conn:
+        last = conn.scalar(sa.select(events.c.detail).order_by(events.c.id.desc()).limit(1))
+    assert last["state"] == "paused" and last["by"] == "api:a-operator"
+
+
+def test_the_openapi_description_names_every_route(engine, tmp_path, tokens):
+    with (
+        api(engine, tmp_path) as base,
+        urllib.request.urlopen(base + "/openapi.json", timeout=10) as answer,
+    ):
+        described = json.loads(answer.read())
+    paths = described["paths"]
+    assert {"/v1/campaigns", "/v1/campaigns/{campaign_id}", "/v1/providers"} <= set(paths)
+    assert described["info"]["title"] == "Loa"

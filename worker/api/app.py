@@ -1,0 +1,167 @@
+"""The API's routes, under ``/v1``. Each names the role it needs (``worker.api.auth``):
+an auditor reads, an operator also changes campaigns and providers.
+
+This first step serves campaigns (a page of the list; one with its counts, per channel
+when it has several, and what it waits for; pause, resume, cancel) and providers (the
+list, halts, resume). Plans, launches, recipients, reports, suppressions and audit routes
+come next (issue #23).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query
+from pydantic import BaseModel, Field
+
+from ledger.accounts import Account
+from worker.api import problems
+from worker.api.auth import requires
+from worker.api.problems import Problem
+from worker.runtime import Runtime
+
+READ, CHANGE = requires("auditor"), requires("operator")
+
+
+class CampaignLine(BaseModel):
+    """One campaign in the list."""
+
+    campaign: str
+    name: str
+    state: str
+    created_at: datetime
+    recipients: int
+    delivered: int
+    share: float | None
+    channels: int
+
+
+class CampaignPage(BaseModel):
+    """A page of campaigns, newest first; ``next``: the ``offset`` of the next page."""
+
+    campaigns: list[CampaignLine]
+    next: int | None
+
+
+class Campaign(BaseModel):
+    """One campaign as ``loa campaign status --json`` tells it."""
+
+    campaign: str
+    name: str
+    state: str
+    state_reason: str | None
+    recipients: int
+    statuses: dict[str, int]
+    waiting_for: dict[str, Any] | None
+    channels: dict[str, Any] | None = None
+
+
+class Action(BaseModel):
+    """What a pause, resume or cancel did."""
+
+    campaign: str
+    action: str
+    changed: int = Field(description="1 when paused; batches queued; messages cancelled")
+
+
+class Provider(BaseModel):
+    name: str
+    type: str
+    halted: str | None
+
+
+def make_app(runtime: Runtime) -> FastAPI:
+    """The API on ``runtime``'s ledger and providers."""
+    app = FastAPI(
+        title="Loa",
+        version="1",
+        description="Campaigns, recipients, reports and the audit log of Loa, for the "
+        "province's systems. Every route needs `Authorization: Bearer TOKEN` "
+        "(`loa users token NAME`); errors are RFC 9457 problem details.",
+    )
+    app.state.runtime = runtime
+    problems.install(app)
+
+    @app.get("/v1/campaigns", response_model=CampaignPage, tags=["campaigns"])
+    def campaigns(
+        caller: Annotated[Account, Depends(READ)],
+        state: Annotated[list[str] | None, Query(description="shown state(s) to keep")] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> CampaignPage:
+        from ledger.listing import list_campaigns
+
+        lines, more = list_campaigns(runtime.engine, state or (), limit=offset + limit)
+        page = [line.as_dict() for line in lines[offset:]]
+        return CampaignPage(
+            campaigns=[CampaignLine(**line) for line in page],
+            next=offset + limit if more else None,
+        )
+
+    @app.get("/v1/campaigns/{campaign_id}", response_model=Campaign, tags=["campaigns"])
+    def campaign(campaign_id: str, caller: Annotated[Account, Depends(READ)]) -> Campaign:
+        from worker.campaign.waiting import explain
+
+        summary = _summary(runtime, campaign_id)
+        standing = explain(runtime, summary)
+        found = {**standing.summary.as_dict()}
+        return Campaign(
+            campaign=campaign_id,
+            name=found["name"],
+            state=found["state"],
+            state_reason=found["state_reason"],
+            recipients=found["recipients"],
+            statuses=found["statuses"],
+            waiting_for=found["waiting_for"],
+            channels=standing.channels.as_dict() if standing.channels else None,
+        )
+
+    @app.post("/v1/campaigns/{campaign_id}/{action}", response_model=Action, tags=["campaigns"])
+    def act(campaign_id: str, action: str, caller: Annotated[Account, Depends(CHANGE)]) -> Action:
+        from ledger.summary import CampaignNotFound, CampaignStateError
+        from worker.campaign import control
+
+        steps = {"pause": control.pause, "resume": control.resume, "cancel": control.cancel}
+        if action not in steps:
+            raise Problem(404, f"no action {action!r}: pause, resume or cancel")
+        try:
+            changed = steps[action](runtime, campaign_id)
+        except CampaignNotFound:
+            raise Problem(404, f"no campaign {campaign_id!r}") from None
+        except CampaignStateError as exc:
+            raise Problem(409, str(exc), "campaign-state") from None
+        return Action(campaign=campaign_id, action=action, changed=changed)
+
+    @app.get("/v1/providers", response_model=list[Provider], tags=["providers"])
+    def providers(caller: Annotated[Account, Depends(READ)]) -> list[Provider]:
+        from ledger.halts import all_halts
+
+        halts = all_halts(runtime.engine)
+        return [
+            Provider(name=name, type=instance.type, halted=halts.get(name))
+            for name, instance in sorted(runtime.settings.providers.items())
+        ]
+
+    @app.post("/v1/providers/{name}/resume", tags=["providers"])
+    def resume_provider(name: str, caller: Annotated[Account, Depends(CHANGE)]) -> dict[str, int]:
+        from ledger.summary import CampaignStateError
+        from worker.campaign import control
+
+        if name not in runtime.settings.providers:
+            raise Problem(404, f"no provider {name!r}")
+        try:
+            return {"batches": control.resume_provider(runtime, name)}
+        except CampaignStateError as exc:
+            raise Problem(409, str(exc), "provider-state") from None
+
+    return app
+
+
+def _summary(runtime: Runtime, campaign_id: str) -> Any:
+    from ledger.summary import CampaignNotFound, summarise
+
+    try:
+        return summarise(runtime.engine, campaign_id)
+    except CampaignNotFound:
+        raise Problem(404, f"no campaign {campaign_id!r}") from None

@@ -1,0 +1,79 @@
+"""Errors as problem details (RFC 9457): ``application/problem+json`` with a ``type``, a
+``title``, the ``status``, a ``detail`` and, for bad input, the fields named
+(``errors``: where and what). Never a traceback: an error nobody expected is a 500 that
+says so, its cause in the log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from worker.logging import get_logger
+
+log = get_logger("loa.api")
+
+MEDIA = "application/problem+json"
+#: The base of each problem's ``type`` (a URI naming the kind, RFC 9457 §3.1.1).
+BASE = "https://loa.example.vn/problems/"
+TITLES = {
+    400: "bad request",
+    401: "not authenticated",
+    403: "not allowed for this role",
+    404: "not found",
+    405: "method not allowed",
+    409: "conflict with the campaign's state",
+    413: "too large",
+    422: "invalid input",
+    500: "internal error",
+}
+
+
+class Problem(Exception):
+    """An answer other than success, raised from a route."""
+
+    def __init__(self, status: int, detail: str, kind: str | None = None, **more: Any) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.more = status, detail, more
+        self.kind = kind or TITLES.get(status, "error").replace(" ", "-")
+
+
+def problem(status: int, detail: str, kind: str | None = None, **more: Any) -> JSONResponse:
+    body = {
+        "type": BASE + (kind or TITLES.get(status, "error").replace(" ", "-")),
+        "title": TITLES.get(status, "error"),
+        "status": status,
+        "detail": detail,
+        **more,
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=MEDIA, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    """Every error the app can meet, answered as a problem."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem(exc.status, exc.detail, exc.kind, **exc.more)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"where": ".".join(str(p) for p in e.get("loc", ())), "what": str(e.get("msg"))}
+            for e in exc.errors()
+        ]
+        said = "; ".join(f"{e['where']}: {e['what']}" for e in errors)
+        return problem(422, said, "invalid-input", errors=errors)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("api.unexpected", path=request.url.path, error=type(exc).__name__)
+        return problem(500, "an error nobody expected; its cause is in the server's log")
