@@ -52,6 +52,7 @@ def embedded_worker(runtime: Runtime) -> Iterator[StubBroker]:
     )
     worker.start()
     try:
+        _booted(worker)
         yield broker
     finally:
         worker.stop()
@@ -59,6 +60,23 @@ def embedded_worker(runtime: Runtime) -> Iterator[StubBroker]:
     # Only when the work ended well: after a failure the error that stopped it is the one
     # to report, and whatever it left unsealed the next run (or `loa audit verify`) seals.
     seal_chain(runtime)
+
+
+#: The longest a worker's threads may take to begin (seconds).
+BOOT_SECONDS = 30.0
+
+
+def _booted(worker: dramatiq.Worker) -> None:
+    """Wait until every thread of ``worker`` runs its loop. A dramatiq thread marks itself
+    running as its first step, not when started: a stop that came before that step was
+    undone by it, and the thread ran for ever (a launch of nothing, stopped at once, hung
+    in ``stop``)."""
+    threads = [*worker.workers, *worker.consumers.values()]
+    deadline = time.monotonic() + BOOT_SECONDS
+    while not all(getattr(thread, "running", True) for thread in threads):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the in-process worker's threads did not start")
+        time.sleep(0.001)  # a thread's first step, a few microseconds away
 
 
 def seal_chain(runtime: Runtime) -> None:
