@@ -86,6 +86,8 @@ TABLE = [
     ("GET", C, (200, 200, 200)),
     ("GET", "/v1/campaigns/no-such-campaign", (404, 404, 404)),
     ("GET", "/v1/providers", (200, 200, 200)),
+    ("GET", "/v1/recipients/0912300001/history", (200, 200, 200)),
+    ("GET", "/v1/recipients/12345/history", (422, 422, 422)),
     ("POST", f"{C}/pause", (403, 200, 200)),
     ("POST", f"{C}/explode", (403, 404, 404)),
     ("POST", "/v1/providers/sandbox/resume", (403, 409, 409)),
@@ -151,3 +153,19 @@ def test_the_openapi_description_names_every_route(engine, tmp_path, tokens):
     paths = described["paths"]
     assert {"/v1/campaigns", "/v1/campaigns/{campaign_id}", "/v1/providers"} <= set(paths)
     assert described["info"]["title"] == "Loa"
+
+
+def test_one_number_s_history_is_masked_for_an_auditor_and_whole_for_an_operator(
+    engine, tmp_path, tokens
+):
+    with api(engine, tmp_path) as base:
+        route = f"{base}/v1/recipients/0912300001/history"
+        _, audited, _ = call(route, tokens["auditor"])
+        _, operated, _ = call(route, tokens["operator"])
+        _, bad, _ = call(f"{base}/v1/recipients/12345/history", tokens["auditor"])
+    assert audited["masked"] and audited["number"] != "+84912300001"
+    assert "*" in audited["number"] and "84912300001" not in json.dumps(audited)
+    assert (operated["masked"], operated["number"]) == (False, "+84912300001")
+    assert [m["campaign"] for m in audited["messages"]] == [SPEC.id]
+    assert audited["messages"][0]["status"] == "queued"
+    assert bad["errors"][0]["where"] == "path.number" and "not a textable" in bad["detail"]

@@ -65,6 +65,19 @@ class Action(BaseModel):
     changed: int = Field(description="1 when paused; batches queued; messages cancelled")
 
 
+class RecipientHistory(BaseModel):
+    """Every message to one number across campaigns, with its events. ``number`` is
+    masked (``+8491*****78``) unless the caller's role may see whole numbers (operator);
+    ``complete`` is false when retention replaced some numbers by a keyed HMAC that
+    could not be searched (no ``LOA_RETENTION_KEY``)."""
+
+    number: str
+    masked: bool
+    messages: list[dict[str, Any]]
+    complete: bool
+    unsearchable: list[str]
+
+
 class Provider(BaseModel):
     name: str
     type: str
@@ -132,6 +145,35 @@ def make_app(runtime: Runtime) -> FastAPI:
         except CampaignStateError as exc:
             raise Problem(409, str(exc), "campaign-state") from None
         return Action(campaign=campaign_id, action=action, changed=changed)
+
+    @app.get(
+        "/v1/recipients/{number}/history", response_model=RecipientHistory, tags=["recipients"]
+    )
+    def recipient_history(
+        number: str, caller: Annotated[Account, Depends(READ)]
+    ) -> RecipientHistory:
+        from campaigns.phones import PhoneRejected, mask, normalise
+        from ledger.history import history
+
+        try:
+            phone = normalise(number)
+        except PhoneRejected as rejected:
+            raise Problem(
+                422,
+                f"number: not a textable number ({rejected.reason.value})",
+                "invalid-input",
+                errors=[{"where": "path.number", "what": rejected.reason.value}],
+            ) from None
+        key = runtime.settings.retention_key
+        found = history(runtime.engine, phone.e164, key.get_secret_value() if key else None)
+        whole = caller.may("operator")  # an auditor never sees a whole number
+        return RecipientHistory(
+            number=phone.e164 if whole else mask(phone.e164),
+            masked=not whole,
+            messages=[message.as_dict() for message in found.messages],
+            complete=found.complete,
+            unsearchable=found.unsearchable,
+        )
 
     @app.get("/v1/providers", response_model=list[Provider], tags=["providers"])
     def providers(caller: Annotated[Account, Depends(READ)]) -> list[Provider]:
