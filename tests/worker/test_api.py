@@ -169,3 +169,36 @@ def test_one_number_s_history_is_masked_for_an_auditor_and_whole_for_an_operator
     assert [m["campaign"] for m in audited["messages"]] == [SPEC.id]
     assert audited["messages"][0]["status"] == "queued"
     assert bad["errors"][0]["where"] == "path.number" and "not a textable" in bad["detail"]
+
+
+def post_json(url: str, body: dict) -> tuple[int, dict, dict]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read()), dict(answer.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read()), dict(error.headers)
+
+
+def test_a_person_logs_in_for_a_session_and_guessing_is_slowed(engine, tmp_path, tokens):
+    """A password gives a 12-hour token like any; wrong ones are slowed per account and
+    per address (429 with Retry-After before the password is even checked), the right
+    one then refused as well until the wait is over; a bad body is a 422 naming it."""
+    with api(engine, tmp_path) as base:
+        status, session, _ = post_json(
+            f"{base}/v1/sessions", {"name": "a-auditor", "password": PASSWORD}
+        )
+        assert status == 200 and session["role"] == "auditor"
+        assert call(base + C, session["token"])[0] == 200
+        answers = [
+            post_json(f"{base}/v1/sessions", {"name": "a-operator", "password": f"guess {n}"})
+            for n in range(6)
+        ]
+        assert [a[0] for a in answers] == [401] * 5 + [429]
+        assert int(answers[-1][2]["retry-after"]) > 0
+        right = post_json(f"{base}/v1/sessions", {"name": "a-operator", "password": PASSWORD})
+        assert right[0] == 429  # slowed: not even checked
+        status, body, _ = post_json(f"{base}/v1/sessions", {"name": "a-admin"})
+        assert status == 422 and body["errors"][0]["where"] == "body.password"

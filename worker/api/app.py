@@ -9,10 +9,11 @@ come next (issue #23).
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query
+from fastapi import Depends, FastAPI, Query, Request
 from pydantic import BaseModel, Field
 
 from ledger.accounts import Account
@@ -20,8 +21,11 @@ from worker.api import problems
 from worker.api.auth import requires
 from worker.api.problems import Problem
 from worker.runtime import Runtime
+from worker.web.auth_throttle import AuthThrottle
 
 READ, CHANGE = requires("auditor"), requires("operator")
+#: How long a session (a token had by logging in with a password) lives.
+SESSION = timedelta(hours=12)
 
 
 class CampaignLine(BaseModel):
@@ -78,6 +82,22 @@ class RecipientHistory(BaseModel):
     unsearchable: list[str]
 
 
+class Login(BaseModel):
+    """An account's name and password, for a session token."""
+
+    name: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class Session(BaseModel):
+    """A session: a token like any (``Authorization: Bearer``), living ``SESSION``."""
+
+    token: str
+    account: str
+    role: str
+    expires_at: datetime
+
+
 class Provider(BaseModel):
     name: str
     type: str
@@ -95,6 +115,35 @@ def make_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     problems.install(app)
+
+    throttle = AuthThrottle(burst=5, every=20.0)
+
+    @app.post("/v1/sessions", response_model=Session, tags=["accounts"])
+    def login(body: Login, request: Request) -> Session:
+        """A session token for a person who logs in with a password (a system uses an
+        API token of its own: ``loa users token``). Failures are slowed per account and
+        per address alike: 5 at once, then one every 20 s (429 and ``Retry-After``
+        before the password is even checked), so a password cannot be guessed online."""
+        from ledger.accounts import Unauthorized, by_password, issue_token
+
+        doors = (f"account:{body.name}", f"address:{request.client.host if request.client else ''}")
+        wait = max(throttle.wait(door) for door in doors)
+        if wait > 0:
+            raise Problem(429, "too many failed logins; wait", "throttled",
+                          retry_after=math.ceil(wait))  # fmt: skip
+        try:
+            found = by_password(runtime.engine, body.name, body.password)
+        except Unauthorized:
+            for door in doors:
+                throttle.failed(door)
+            raise Problem(
+                401, "the name or the password is wrong, or the account disabled"
+            ) from None
+        from ledger.audit.actions import ACTING_AS
+
+        ACTING_AS.set(f"api:{found.name}")
+        _, text, until = issue_token(runtime.engine, found.name, SESSION, "session")
+        return Session(token=text, account=found.name, role=found.role, expires_at=until)
 
     @app.get("/v1/campaigns", response_model=CampaignPage, tags=["campaigns"])
     def campaigns(

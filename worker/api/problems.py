@@ -28,6 +28,7 @@ TITLES = {
     409: "conflict with the campaign's state",
     413: "too large",
     422: "invalid input",
+    429: "too many attempts",
     500: "internal error",
 }
 
@@ -49,8 +50,10 @@ def problem(status: int, detail: str, kind: str | None = None, **more: Any) -> J
         "detail": detail,
         **more,
     }
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=MEDIA, headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if "retry_after" in more:
+        headers["Retry-After"] = str(more["retry_after"])
+    return JSONResponse(body, status_code=status, media_type=MEDIA, headers=headers or None)
 
 
 def install(app: FastAPI) -> None:
