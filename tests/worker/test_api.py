@@ -202,3 +202,12 @@ def test_a_person_logs_in_for_a_session_and_guessing_is_slowed(engine, tmp_path,
         assert right[0] == 429  # slowed: not even checked
         status, body, _ = post_json(f"{base}/v1/sessions", {"name": "a-admin"})
         assert status == 422 and body["errors"][0]["where"] == "body.password"
+
+
+def test_the_states_the_api_takes_are_the_list_s():
+    from typing import get_args
+
+    from ledger.listing import STATES
+    from worker.api.app import ShownState
+
+    assert set(get_args(ShownState)) == set(STATES)

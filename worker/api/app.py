@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from pydantic import BaseModel, Field
@@ -24,6 +24,8 @@ from worker.runtime import Runtime
 from worker.web.auth_throttle import AuthThrottle
 
 READ, CHANGE = requires("auditor"), requires("operator")
+#: A campaign's state as the list shows it (``ledger.listing.STATES``).
+ShownState = Literal["scheduled", "running", "halted", "completed", "paused", "cancelled"]
 #: How long a session (a token had by logging in with a password) lives.
 SESSION = timedelta(hours=12)
 
@@ -109,6 +111,8 @@ def make_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
         title="Loa",
         version="1",
+        # Every route may answer these, as problem details (``worker.api.problems``).
+        responses=problems.described(401, 403, 404, 409, 422, 429, 500),
         description="Campaigns, recipients, reports and the audit log of Loa, for the "
         "province's systems. Every route needs `Authorization: Bearer TOKEN` "
         "(`loa users token NAME`); errors are RFC 9457 problem details.",
@@ -148,7 +152,9 @@ def make_app(runtime: Runtime) -> FastAPI:
     @app.get("/v1/campaigns", response_model=CampaignPage, tags=["campaigns"])
     def campaigns(
         caller: Annotated[Account, Depends(READ)],
-        state: Annotated[list[str] | None, Query(description="shown state(s) to keep")] = None,
+        state: Annotated[
+            list[ShownState] | None, Query(description="shown state(s) to keep")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> CampaignPage:

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from worker.logging import get_logger
@@ -31,6 +32,30 @@ TITLES = {
     429: "too many attempts",
     500: "internal error",
 }
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details, as every error is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = None
+    retry_after: int | None = None
+
+
+def described(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of problems a route may answer (so a description-driven
+    client, or fuzzer, knows each status and its shape)."""
+    return {
+        status: {
+            "model": ProblemDetails,
+            "description": TITLES[status],
+            "content": {MEDIA: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
+        }
+        for status in statuses
+    }
 
 
 class Problem(Exception):
