@@ -290,6 +290,12 @@ class CampaignSpec(BaseModel):
         """The channels in the order each recipient is tried (the SMS alone by default)."""
         return self.channels or SMS_ONLY
 
+    @property
+    def text_channel(self) -> int | None:
+        """The SMS (text) channel's place in ``channel_list`` (its messages are the SMS
+        parts billed); ``None`` for template channels alone. 0 without ``channels``."""
+        return next((i for i, c in enumerate(self.channel_list) if c.kind == "text"), None)
+
     def template_channel(self, provider: str) -> tuple[int, TemplateChannel] | None:
         """The template channel sent through ``provider`` and its place, if any (a batch
         holds one provider's messages, so its provider says which channel it is)."""

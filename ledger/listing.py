@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from campaigns.status import FINAL, Status
 from ledger.halts import all_halts
 from ledger.schema import campaigns, messages
-from ledger.summary import progress_state, providers_with_queued
+from ledger.summary import progress_state, providers_with_queued, reached_once
 
 #: Every state a campaign can be shown in, and the state stored for it.
 STATES: dict[str, str] = {
@@ -185,18 +185,7 @@ def _lines(
         ):
             counts[key][status] = count
             channels[key] = max(channels[key], int(last or 0) + 1)
-        several = [key for key in keys if channels[key] > 1]
-        reached: dict[int, int] = dict.fromkeys(several, 0)
-        if several:
-            for key, count in conn.execute(
-                sa.select(messages.c.campaign_key, sa.func.count(sa.distinct(messages.c.recipient)))
-                .where(
-                    messages.c.campaign_key.in_(several),
-                    messages.c.status == Status.DELIVERED.value,
-                )
-                .group_by(messages.c.campaign_key)
-            ):
-                reached[key] = count
+        reached = reached_once(conn, channels)
         queued = [key for key in keys if counts[key].get(Status.QUEUED.value)]
         waiting = providers_with_queued(conn, queued) if halts else {}
         for row in page:

@@ -155,6 +155,26 @@ def parts_billed(engine: Engine, campaign_id: str, channels: tuple[int, ...] = (
         return int(conn.scalar(query) or 0)
 
 
+def reached_once(conn: Connection, channels: Mapping[int, int]) -> dict[int, int]:
+    """Of the campaigns (by key) with several channels (``channels``: key -> how many), the
+    recipients some channel delivered to, each once (a double is one recipient): what
+    every count of "reached" shows for them. One query, for those campaigns only."""
+    several = [key for key, count in channels.items() if count > 1]
+    reached = dict.fromkeys(several, 0)
+    if several:
+        reached.update(
+            conn.execute(
+                sa.select(messages.c.campaign_key, sa.func.count(sa.distinct(messages.c.recipient)))
+                .where(
+                    messages.c.campaign_key.in_(several),
+                    messages.c.status == Status.DELIVERED.value,
+                )
+                .group_by(messages.c.campaign_key)
+            ).all()
+        )
+    return reached
+
+
 def status_counts(engine: Engine, campaign_id: str) -> dict[Status, int]:
     """Recipients per status (every status present, zeros included)."""
     query = (
@@ -351,8 +371,8 @@ def summarise(engine: Engine, campaign_id: str) -> CampaignSummary:
     blocking = {name: why for name, why in halts.items() if name in waiting}
     texts: tuple[int, ...] = ()
     if campaign.spec.channels is not None:
-        texts = tuple(i for i, c in enumerate(campaign.spec.channel_list) if c.kind == "text")
-        texts = texts or (-1,)  # a campaign of template channels alone bills no SMS part
+        text = campaign.spec.text_channel
+        texts = (-1 if text is None else text,)  # template channels alone bill no SMS part
     parts = parts_billed(engine, campaign_id, texts)
     return CampaignSummary(campaign, statuses, blocking, waiting, parts=parts)
 

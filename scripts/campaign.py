@@ -72,7 +72,7 @@ Reach = Annotated[
         min=0.0,
         max=1.0,
         help="For a campaign with several channels: the share of recipients (0-1) you "
-        "expect the first channels (Zalo) to reach; the plan then shows the expected cost "
+        "expect the channels before the SMS to reach; the plan then shows the expected cost "
         "and what it saves against SMS for everyone, beside the worst case.",
     ),
 ]

@@ -244,8 +244,8 @@ def channels_table(found: ChannelOutcomes, currency: str | None) -> RenderableTy
     for name in found.silent:
         table.add_row(
             f"[yellow]Chưa có báo đến nào từ kênh {name}: webhook có nhận được sự kiện không "
-            f"(loa webhook đang chạy? khoá bí mật của OA đúng chưa?) · no delivery reported on "
-            f"{name} yet: does the webhook get its events (running, the OA secret right)?[/]",
+            f"(loa webhook đang chạy? khoá bí mật của kênh đúng chưa?) · no delivery reported on "
+            f"{name} yet: does the webhook get its events (running, the channel's secret right)?[/]",
             "",
         )
     return table

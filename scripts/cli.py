@@ -172,6 +172,20 @@ def _check_worker_places(loaded) -> None:
         fail(f"LOA_VAR_DIR: the spool folder {spool.directory} is not usable ({exc})", BAD_INPUT)
 
 
+def _serving_runtime(loaded: Any, host: str, port: int) -> Any:
+    """The runtime of a server on ``host:port``: exit 1 when the port cannot be listened
+    on (said before anything is opened), the ledger checked to be current."""
+    from worker.runtime import Runtime
+
+    problem = _cannot_listen(host, port)
+    if problem:
+        fail(f"cannot listen on {host}:{port} ({problem}): --port", FAILURE)
+    with errors_as_exit_codes():
+        runtime = Runtime(loaded)
+        runtime.ensure_schema()
+    return runtime
+
+
 @app.command()
 def api(
     host: Annotated[str, typer.Option(help="Address to listen on (an internal one).")] = (
@@ -189,14 +203,8 @@ def api(
     import uvicorn
 
     from worker.api.app import make_app
-    from worker.runtime import Runtime
 
-    problem = _cannot_listen(host, port)
-    if problem:
-        fail(f"cannot listen on {host}:{port} ({problem}): --port", FAILURE)
-    with errors_as_exit_codes():
-        runtime = Runtime(loaded)
-        runtime.ensure_schema()
+    runtime = _serving_runtime(loaded, host, port)
     err.print(f"loa api: http://{host}:{port} (/openapi.json, /docs)")
     try:
         uvicorn.run(make_app(runtime), host=host, port=port, access_log=False, log_level="warning")
@@ -230,16 +238,11 @@ def webhook(
     the address in use is printed at start). Exit 2:
     bad settings (a rules file that cannot be read, rules without a key); 1: a port taken."""
     loaded = settings(check_providers=True)  # first: importing the worker reads them
-    from worker.runtime import Runtime
     from worker.web.webhook import serve
 
     arrivals = _arrivals_config(loaded)
-    problem = _cannot_listen(host, port)
-    if problem:
-        fail(f"cannot listen on {host}:{port} ({problem}): --port", FAILURE)
+    runtime = _serving_runtime(loaded, host, port)
     with errors_as_exit_codes():
-        runtime = Runtime(loaded)
-        runtime.ensure_schema()
         if arrivals is not None:  # its provider and routes configured here
             from worker.arrivals.ingest import Ingest
 

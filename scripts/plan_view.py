@@ -90,7 +90,10 @@ def channels_table(data: dict[str, Any]) -> Table:
             "too late (doubles)",
             plan["worst_with_doubles"],
         ),
-        ("SMS cho tất cả, không Zalo · SMS for everyone, no Zalo", plan["sms_for_everyone"]),
+        (
+            "SMS cho tất cả, không kênh nào khác · SMS for everyone, no other channel",
+            plan["sms_for_everyone"],
+        ),
     ]
     if plan.get("reach") is not None:
         share = fmt.percent(plan["reach"])

@@ -7,6 +7,8 @@ line, nothing changed), 1 the ledger cannot be reached.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -33,6 +35,17 @@ PasswordStdin = Annotated[
 ]
 
 
+@contextmanager
+def _refused() -> Iterator[None]:
+    """An account change refused (``AccountError``): its reason in one line, exit 2."""
+    from ledger.accounts import AccountError
+
+    try:
+        yield
+    except AccountError as exc:
+        fail(str(exc), BAD_INPUT)
+
+
 def _password(name: str, from_stdin: bool) -> str:
     """The new password: a line of standard input, or asked twice without echo."""
     if from_stdin:
@@ -52,14 +65,11 @@ def add(
 ) -> None:
     """Add an account (its password asked twice, or read with --password-stdin: at least
     12 characters, hard to guess; a passphrase is best)."""
-    from ledger.accounts import AccountError, add_user
+    from ledger.accounts import add_user
 
     password = _password(name, password_stdin)
-    with _ledger() as engine:
-        try:
-            account = add_user(engine, name, role, password)
-        except AccountError as exc:
-            fail(str(exc), BAD_INPUT)
+    with _ledger() as engine, _refused():
+        account = add_user(engine, name, role, password)
     out.print(f"{account.name}: thêm · added ({account.role})")
 
 
@@ -98,28 +108,21 @@ def list_users(as_json: JsonOption = False) -> None:
 @app.command("disable")
 def disable(name: Name) -> None:
     """Stop an account at once: its password and every token stop working."""
-    from ledger.accounts import AccountError
     from ledger.accounts import disable as stop
 
-    with _ledger() as engine:
-        try:
-            stop(engine, name)
-        except AccountError as exc:
-            fail(str(exc), BAD_INPUT)
+    with _ledger() as engine, _refused():
+        stop(engine, name)
     out.print(f"{name}: đã khoá · disabled")
 
 
 @app.command("reset")
 def reset(name: Name, password_stdin: PasswordStdin = False) -> None:
     """Give an account a new password (its tokens stay; revoke them with `revoke`)."""
-    from ledger.accounts import AccountError, set_password
+    from ledger.accounts import set_password
 
     password = _password(name, password_stdin)
-    with _ledger() as engine:
-        try:
-            set_password(engine, name, password)
-        except AccountError as exc:
-            fail(str(exc), BAD_INPUT)
+    with _ledger() as engine, _refused():
+        set_password(engine, name, password)
     out.print(f"{name}: mật khẩu mới · password reset")
 
 
@@ -137,7 +140,7 @@ def token(
     from datetime import timedelta
 
     from campaigns.durations import parse_duration
-    from ledger.accounts import AccountError, issue_token
+    from ledger.accounts import issue_token
 
     try:
         life = parse_duration(expires)
@@ -145,11 +148,8 @@ def token(
         fail(f"--expires {expires!r}: {exc}", BAD_INPUT)
     if not isinstance(life, timedelta) or not timedelta(0) < life <= timedelta(days=365):
         fail(f"--expires {expires!r}: between a minute and 365d", BAD_INPUT)
-    with _ledger() as engine:
-        try:
-            token_id, text, until = issue_token(engine, name, life, label)
-        except AccountError as exc:
-            fail(str(exc), BAD_INPUT)
+    with _ledger() as engine, _refused():
+        token_id, text, until = issue_token(engine, name, life, label)
     if as_json:
         print_json(
             {"id": token_id, "account": name, "token": text, "expires_at": until.isoformat()}
@@ -165,11 +165,8 @@ def token(
 @app.command("revoke")
 def revoke(token_id: Annotated[int, typer.Argument(help="The token's number.")]) -> None:
     """Revoke an API token: it stops working at once."""
-    from ledger.accounts import AccountError, revoke_token
+    from ledger.accounts import revoke_token
 
-    with _ledger() as engine:
-        try:
-            revoke_token(engine, token_id)
-        except AccountError as exc:
-            fail(str(exc), BAD_INPUT)
+    with _ledger() as engine, _refused():
+        revoke_token(engine, token_id)
     out.print(f"token {token_id}: đã thu hồi · revoked")

@@ -58,6 +58,29 @@ def scratch_database(
         admin.dispose()
 
 
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Serve the ASGI ``app`` with uvicorn on a free loopback port, in a thread, for the
+    block; yields its base URL."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120  # bounds a hang: it starts in well under a second
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.01)  # waiting for a server to listen; `started` decides
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 def missing(message: str) -> NoReturn:
     """A program a test needs is not installed: under CI (``CI`` set), where ``.ci/run``
     installs it, the test fails rather than pass unseen as a skip; elsewhere it is skipped."""

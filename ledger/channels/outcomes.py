@@ -134,7 +134,8 @@ def outcomes(
             if channel < count:
                 found.statuses.setdefault(names[channel], {})[status] = number
         found.spent, found.template_spent = _spent(conn, campaign_id, spec, found)
-    sms = next((c.name for c in spec.channel_list if not isinstance(c, TemplateChannel)), None)
+    text = spec.text_channel
+    sms = None if text is None else spec.channel_list[text].name
     found.spared = found.statuses.get(sms, {}).get(Status.UNNEEDED.value, 0) if sms else 0
     return found
 

@@ -223,9 +223,8 @@ def build(engine: Engine, campaign_id: str, by: str | None = None) -> Report:
         # SMS parts billed: with several channels, only the text channel's messages are
         # SMS; a template channel's deliveries are billed at its own price (``_cost``).
         sms_only = sa.true()
-        texts = [i for i, c in enumerate(campaign.spec.channel_list) if c.kind == "text"]
         if campaign.spec.channels is not None:
-            sms_only = messages.c.channel.in_(texts)
+            sms_only = messages.c.channel == campaign.spec.text_channel
         billed = conn.execute(
             sa.select(_carrier(), sa.func.coalesce(sa.func.sum(messages.c.parts), 0))
             .where(

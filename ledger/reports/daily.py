@@ -22,7 +22,7 @@ from campaigns.hours import VIETNAM
 from campaigns.status import FINAL, Status
 from ledger.reports.campaign import hour_in_vietnam
 from ledger.schema import campaigns, events, messages, provider_halts
-from ledger.summary import progress_state, providers_with_queued
+from ledger.summary import progress_state, providers_with_queued, reached_once
 
 #: The moves a daily update counts (claims and releases in between are the worker's own).
 REPORTED = ("sent", "delivered", "undelivered", "failed", "expired", "unknown", "cancelled")
@@ -127,21 +127,7 @@ def build_daily(engine: Engine, day: date) -> Daily:
         ):
             standing.setdefault(key, {})[status] = count
             channels[key] = max(channels.get(key, 1), int(last or 0) + 1)
-        several = [key for key, n in channels.items() if n > 1]
-        reached = dict.fromkeys(several, 0)
-        if several:
-            reached.update(
-                conn.execute(
-                    sa.select(
-                        messages.c.campaign_key, sa.func.count(sa.distinct(messages.c.recipient))
-                    )
-                    .where(
-                        messages.c.campaign_key.in_(several),
-                        messages.c.status == Status.DELIVERED.value,
-                    )
-                    .group_by(messages.c.campaign_key)
-                ).all()
-            )
+        reached = reached_once(conn, channels)
         waiting = providers_with_queued(
             conn, [row.key for row in rows if standing.get(row.key, {}).get("queued")]
         )

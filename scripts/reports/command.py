@@ -232,8 +232,9 @@ def _campaign(
 ) -> dict[str, Any]:
     from ledger.reports.campaign import build
 
-    data = build(runtime.engine, campaign_id, by).as_dict()
-    data["channels"] = _channels(runtime, campaign_id)
+    built = build(runtime.engine, campaign_id, by)
+    data = built.as_dict()
+    data["channels"] = _channels(runtime, built.campaign)
     if data["channels"]:  # several channels: the statuses count messages, not recipients
         found = data["channels"]
         reached = sum(found["reached"].values())
@@ -259,17 +260,15 @@ def _campaign(
     return data
 
 
-def _channels(runtime: Any, campaign_id: str) -> dict[str, Any] | None:
+def _channels(runtime: Any, campaign: Any) -> dict[str, Any] | None:
     """A multi-channel campaign's recipients across its channels (``None`` for one with
-    its SMS alone)."""
+    its SMS alone); ``campaign``: the record the report was built from."""
     from ledger.channels.outcomes import outcomes
-    from ledger.summary import load_campaign
 
-    campaign = load_campaign(runtime.engine, campaign_id)
     if campaign.spec.channels is None:
         return None
     cost = campaign.intake.get("cost")
-    return outcomes(runtime.engine, campaign_id, campaign.spec, cost).as_dict()
+    return outcomes(runtime.engine, campaign.id, campaign.spec, cost).as_dict()
 
 
 def write_daily_report(

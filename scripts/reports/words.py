@@ -238,13 +238,13 @@ STATE_WORDS: dict[str, dict[str, str]] = {
 #: What each recipient status means, for a reader who never saw the system.
 STATUS_NOTES: dict[str, dict[str, str]] = {
     "vi": {
-        "delivered": "nhà mạng (hoặc Zalo) xác nhận tin đã tới máy người nhận.",
+        "delivered": "nhà mạng (hoặc kênh gửi) xác nhận tin đã tới máy người nhận.",
         "undelivered": "nhà mạng báo không giao được (máy tắt lâu, ngoài vùng phủ sóng …).",
         "failed": "nhà cung cấp từ chối tin (số không hợp lệ …); không tính cước.",
         "expired": "quá hạn hiệu lực trước khi gửi được.",
         "unknown": "không có kết quả cuối cùng: tin có thể đã đến hoặc không.",
         "cancelled": "chiến dịch bị huỷ trước khi tin được gửi.",
-        "unreachable": "kênh này không tới được người nhận (không có tài khoản Zalo …); "
+        "unreachable": "kênh này không tới được người nhận (không có tài khoản trên kênh đó …); "
         "kênh sau (SMS) được gửi thay.",
         "unneeded": "tin của kênh sau, không gửi vì kênh trước đã tới người nhận.",
         "standby": "tin của kênh sau, chờ kết quả của kênh trước.",
@@ -253,13 +253,13 @@ STATUS_NOTES: dict[str, dict[str, str]] = {
         "queued": "chưa đến lượt gửi.",
     },
     "en": {
-        "delivered": "the carrier (or Zalo) confirmed the message reached the phone.",
+        "delivered": "the carrier (or the channel) confirmed the message reached the phone.",
         "undelivered": "the carrier could not deliver it (phone off too long, no coverage …).",
         "failed": "the provider refused it (invalid number …); not billed.",
         "expired": "its validity passed before it could be sent.",
         "unknown": "no final result: it may or may not have arrived.",
         "cancelled": "the campaign was cancelled before it was sent.",
-        "unreachable": "this channel cannot reach the person (no Zalo account …); the next "
+        "unreachable": "this channel cannot reach the person (no account on it …); the next "
         "channel (SMS) is sent instead.",
         "unneeded": "a later channel's message, not sent: the channel before reached them.",
         "standby": "a later channel's message, waiting for the channel before.",

@@ -5,8 +5,6 @@ change made over HTTP named in the log by its account, and the OpenAPI descripti
 from __future__ import annotations
 
 import json
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -14,7 +12,6 @@ from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from pydantic import SecretStr
 
 from campaigns.recipients import ListRow
@@ -22,7 +19,7 @@ from ledger import accounts
 from ledger.schema import events
 from ledger.summary import summarise
 from tests.helpers import record
-from tests.rig import free_port
+from tests.rig import serving
 from tests.worker.test_dispatch import SPEC
 from worker.api.app import make_app
 from worker.runtime import Runtime
@@ -38,21 +35,10 @@ def api(engine, tmp_path) -> Iterator[str]:
         database_url=url, var_dir=tmp_path, providers={"sandbox": {"type": "sandbox"}}
     )
     runtime = Runtime(settings, engine=engine)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(runtime), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120  # bounds a hang: it starts in well under a second
-    while not server.started:
-        assert time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.01)  # waiting for a server to listen; `started` decides
     try:
-        yield f"http://127.0.0.1:{port}"
+        with serving(make_app(runtime)) as base:
+            yield base
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         runtime.close()
 
 

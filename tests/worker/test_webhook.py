@@ -4,8 +4,6 @@ oversized and replayed ones store nothing wrong, and the app keeps serving."""
 
 from __future__ import annotations
 
-import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -14,7 +12,6 @@ from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from pydantic import SecretStr
 from twilio.request_validator import RequestValidator
 
@@ -27,7 +24,7 @@ from ledger.schema import events, receipts
 from ledger.summary import status_counts
 from providers.fakes.zalo import Zns, event_body, signature
 from tests.helpers import record
-from tests.rig import free_port
+from tests.rig import serving
 from tests.worker.test_dispatch import SPEC
 from worker.runtime import Runtime
 from worker.settings import Settings
@@ -70,21 +67,10 @@ def webhook(engine, tmp_path, **extra: object) -> Iterator[tuple[str, Runtime]]:
     url = SecretStr(str(engine.url.render_as_string(hide_password=False)))
     settings = Settings(database_url=url, var_dir=tmp_path, providers=PROVIDERS, **extra)
     runtime = Runtime(settings, engine=engine)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(runtime), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120  # bounds a hang: it starts in well under a second
-    while not server.started:
-        assert time.monotonic() < deadline, "the webhook did not start"
-        time.sleep(0.01)  # waiting for a server to listen; `started` decides
     try:
-        yield f"http://127.0.0.1:{port}", runtime
+        with serving(make_app(runtime)) as base:
+            yield base, runtime
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         runtime.close()
 
 

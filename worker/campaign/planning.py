@@ -77,7 +77,7 @@ def routes(runtime: Runtime, spec: CampaignSpec) -> Router:
             if provider.sends != "template":
                 raise PlanError(
                     f"{where}: provider {channel.provider!r} sends {provider.sends}, not "
-                    "templates (a Zalo ZNS instance does)"
+                    "templates (name one whose type sends templates)"
                 )
     return spec.router(reach)
 
