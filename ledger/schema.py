@@ -360,7 +360,7 @@ provider_tokens = sa.Table(
 )
 
 
-#: Accounts of the HTTP API (``ledger.accounts``): a role and an argon2id password hash.
+#: Accounts of the HTTP API (``ledger.api.accounts``): a role and an argon2id password hash.
 users = sa.Table(
     "users",
     metadata,
@@ -372,7 +372,7 @@ users = sa.Table(
     sa.Column("disabled_at", UtcDateTime, nullable=True),
 )
 
-#: API tokens (``ledger.accounts``): only each one's SHA-256 is kept; shown once.
+#: API tokens (``ledger.api.accounts``): only each one's SHA-256 is kept; shown once.
 api_tokens = sa.Table(
     "api_tokens",
     metadata,
@@ -383,6 +383,38 @@ api_tokens = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False),
     sa.Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+
+#: Long work the HTTP API runs for a caller (``ledger.api.jobs``): a plan or launch of a
+#: list, a report, a verification, an export. ``key``: what makes two the same (a launch
+#: of one campaign id), unique among those not finished; ``heartbeat``: the runner's last
+#: sign of life (a running job whose runner went silent is ``interrupted``).
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("account", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(200), nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("heartbeat", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    sa.Column("done", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("unit", sa.String(16), nullable=False, server_default="rows"),
+    sa.Column("runner", sa.String(120), nullable=False, server_default=""),
+    sa.Column("result", sa.JSON, nullable=True),
+    sa.Column("problem", sa.JSON, nullable=True),
+    sa.Column("file", sa.Text, nullable=True),
+    sa.Index(
+        "ix_jobs_open_key",
+        "key",
+        unique=True,
+        sqlite_where=sa.text("state IN ('queued', 'running')"),
+        postgresql_where=sa.text("state IN ('queued', 'running')"),
+    ),
+    sa.Index(None, "account", "created_at"),
 )
 
 

@@ -106,3 +106,19 @@ def capped_numbers(
     )
     with engine.connect() as conn:
         return NumberSet(conn.scalars(query))
+
+
+def page(
+    engine: Engine, list_name: str, limit: int, offset: int
+) -> list[tuple[str, object, str | None]]:
+    """``(number, added_at, source)`` of a list, by number: ``limit`` of them after the
+    first ``offset`` (the primary key's order: no sort of the list)."""
+    query = (
+        sa.select(suppressions.c.number, suppressions.c.added_at, suppressions.c.source)
+        .where(suppressions.c.list == list_name)
+        .order_by(suppressions.c.number)
+        .limit(limit)
+        .offset(offset)
+    )
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(query)]

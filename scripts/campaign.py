@@ -142,7 +142,7 @@ def plan(
     expected case. Nothing is written or queued. Exit 2 when the validity would end
     before the first sending hour."""
     from campaigns.stream import RejectsFile
-    from worker.campaign.planning import ListOptions, prepare
+    from worker.campaign.planning import ListOptions, plan_figures, prepare
     from worker.runtime import Runtime
 
     loaded = settings()
@@ -163,28 +163,10 @@ def plan(
                         tick(5000)
         finally:
             runtime.close()
-    summary = prepared.summary.as_dict()
-    summary.update(
-        campaign=prepared.spec.id, list=str(recipients), encoding=prepared.recipients.encoding
-    )
     if reach is not None and prepared.spec.channels is None:
         err.print("--reach: this campaign has its SMS alone (no [[channels]]): ignored")
-    if prepared.spec.channels is not None:
-        from campaigns.channels import channel_plan
-
-        quotas = {
-            channel.provider: getattr(loaded.providers[channel.provider], "daily_quota", None)
-            for channel in prepared.spec.channel_list
-            if getattr(channel, "provider", None) in loaded.providers
-        }
-        summary["channels"] = channel_plan(
-            prepared.spec.channel_list,
-            prepared.summary.planned,
-            prepared.summary.cost,
-            prepared.summary.parts,
-            reach,
-            quotas,
-        )
+    summary = plan_figures(prepared, loaded, reach)
+    summary.update(list=str(recipients))
     if as_json:
         print_json(summary)
         return

@@ -202,7 +202,7 @@ def api(
     loaded = settings(check_providers=True)
     import uvicorn
 
-    from worker.api.app import make_app
+    from scripts.api.app import make_app
 
     runtime = _serving_runtime(loaded, host, port)
     err.print(f"loa api: http://{host}:{port} (/openapi.json, /docs)")

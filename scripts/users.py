@@ -1,4 +1,4 @@
-"""``loa users``: the accounts of Loa's HTTP API (``ledger.accounts``).
+"""``loa users``: the accounts of Loa's HTTP API (``ledger.api.accounts``).
 
 Exit codes: 0 done, 2 a bad name, role, weak password or unknown account (said in one
 line, nothing changed), 1 the ledger cannot be reached.
@@ -38,7 +38,7 @@ PasswordStdin = Annotated[
 @contextmanager
 def _refused() -> Iterator[None]:
     """An account change refused (``AccountError``): its reason in one line, exit 2."""
-    from ledger.accounts import AccountError
+    from ledger.api.accounts import AccountError
 
     try:
         yield
@@ -65,7 +65,7 @@ def add(
 ) -> None:
     """Add an account (its password asked twice, or read with --password-stdin: at least
     12 characters, hard to guess; a passphrase is best)."""
-    from ledger.accounts import add_user
+    from ledger.api.accounts import add_user
 
     password = _password(name, password_stdin)
     with _ledger() as engine, _refused():
@@ -78,7 +78,7 @@ def list_users(as_json: JsonOption = False) -> None:
     """Every account: its role, since when, whether disabled, its live tokens."""
     from rich.table import Table
 
-    from ledger.accounts import list_users as found
+    from ledger.api.accounts import list_users as found
 
     with _ledger() as engine:
         rows = found(engine)
@@ -108,7 +108,7 @@ def list_users(as_json: JsonOption = False) -> None:
 @app.command("disable")
 def disable(name: Name) -> None:
     """Stop an account at once: its password and every token stop working."""
-    from ledger.accounts import disable as stop
+    from ledger.api.accounts import disable as stop
 
     with _ledger() as engine, _refused():
         stop(engine, name)
@@ -118,7 +118,7 @@ def disable(name: Name) -> None:
 @app.command("reset")
 def reset(name: Name, password_stdin: PasswordStdin = False) -> None:
     """Give an account a new password (its tokens stay; revoke them with `revoke`)."""
-    from ledger.accounts import set_password
+    from ledger.api.accounts import set_password
 
     password = _password(name, password_stdin)
     with _ledger() as engine, _refused():
@@ -140,7 +140,7 @@ def token(
     from datetime import timedelta
 
     from campaigns.durations import parse_duration
-    from ledger.accounts import issue_token
+    from ledger.api.accounts import issue_token
 
     try:
         life = parse_duration(expires)
@@ -165,7 +165,7 @@ def token(
 @app.command("revoke")
 def revoke(token_id: Annotated[int, typer.Argument(help="The token's number.")]) -> None:
     """Revoke an API token: it stops working at once."""
-    from ledger.accounts import revoke_token
+    from ledger.api.accounts import revoke_token
 
     with _ledger() as engine, _refused():
         revoke_token(engine, token_id)

@@ -1,5 +1,8 @@
 """Imports run one way: scripts -> worker -> providers / ledger -> campaigns.
 
+``scripts`` holds the front ends people and other systems use: the ``loa`` CLI and the
+HTTP API (``scripts.api``), which makes the same reports and plans the CLI does.
+
 ``campaigns`` is the pure domain (no dramatiq, no database, no network), and no provider
 is named outside ``providers/``.
 """

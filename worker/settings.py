@@ -117,6 +117,20 @@ class Settings(BaseSettings):
         "at once, and requests beyond it are answered 503.",
     )
     var_dir: Path = Field(default=Path("var"), description="Where embedded files live.")
+    api_max_upload: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        le=16 * 1024**3,
+        description="`loa api`: bytes at most in one upload (a campaign file and its list); "
+        "a larger one is answered 413 before it is read whole.",
+    )
+    api_jobs: int = Field(
+        default=2,
+        ge=1,
+        le=32,
+        description="`loa api`: jobs (plans, launches, reports, verifications, exports) run "
+        "at once per process; more wait their turn, queued.",
+    )
     arrivals_rules: Path | None = Field(
         default=None,
         description="The arrivals rules file `POST /arrivals` on `loa webhook` uses "

@@ -24,7 +24,7 @@ LEDGER = "*"
 
 
 #: Who acts when it is not this process's OS user: an API account (``api:NAME``), set for
-#: the length of one request (``worker.api``); contextvars follow a request into the
+#: the length of one request (``scripts.api``); contextvars follow a request into the
 #: thread that serves it.
 ACTING_AS: ContextVar[str | None] = ContextVar("acting_as", default=None)
 

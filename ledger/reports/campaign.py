@@ -63,6 +63,10 @@ class Report:
     state_reason: str | None = None
     state_since: datetime | None = None
     start_at: datetime | None = None  # launched with ``--at``
+    #: What people did to the campaign after its launch, in order: ``{at, action, by}``
+    #: (paused, resumed, cancelled, provider_resumed …; ``by``: ``user@host`` or
+    #: ``api:ACCOUNT``).
+    actions: list[dict[str, Any]] = field(default_factory=list)
     first_sent: datetime | None = None  # the first and last message a provider took
     last_sent: datetime | None = None
 
@@ -116,6 +120,7 @@ class Report:
             "last_sent": _iso(self.last_sent),
             # The OS user and host that ran the launch, when the launch recorded them.
             "launched_by": intake.get("launched_by"),
+            "actions": self.actions,
             "list_name": self.campaign.list_name,
             "rows_read": intake.get("rows_read", 0),
             "rejected": intake.get("rejected", 0),
@@ -251,9 +256,33 @@ def build(engine: Engine, campaign_id: str, by: str | None = None) -> Report:
         if index is not None:
             report.by_column = _masked(_grouped(conn, _cell(conn, index), campaign_id))
         report.timeline = timeline(conn, messages.c.campaign_key == key)
+        report.actions = _actions(conn, campaign_id)
         report.failures = _failures(conn, key)
         _standing(conn, report)
     return report
+
+
+#: An operator's change of a campaign's state, by the state it moved to.
+_MOVES = {"paused": "paused", "running": "resumed", "cancelled": "cancelled"}
+
+
+def _actions(conn: Connection, campaign_id: str) -> list[dict[str, Any]]:
+    """The operator's events of the campaign itself (not its messages'), oldest first."""
+    rows = conn.execute(
+        sa.select(events.c.at, events.c.detail)
+        .where(
+            events.c.campaign_id == campaign_id,
+            events.c.source == "operator",
+            events.c.message_id.is_(None),
+        )
+        .order_by(events.c.id)
+    )
+    found = []
+    for at, detail in rows:
+        detail = detail or {}
+        action = detail.get("action") or _MOVES.get(detail.get("state", ""), detail.get("state"))
+        found.append({"at": _iso(aware(at)), "action": action, "by": detail.get("by")})
+    return found
 
 
 def _tried_at() -> Any:

@@ -173,7 +173,9 @@ def report(
             if daily is not None:
                 data = write_daily_report(runtime, daily, fmt, words, handle, verify_now)
             else:
-                data = _campaign(runtime, campaign_id, by, fmt, words, handle, verify_now)
+                data = write_campaign_report(
+                    runtime, campaign_id, by, fmt, words, handle, verify_now
+                )
     if as_json:
         print_json({"out": str(out_path), **data})
         return
@@ -221,7 +223,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _campaign(
+def write_campaign_report(
     runtime: Any,
     campaign_id: str,
     by: str | None,
@@ -230,6 +232,13 @@ def _campaign(
     handle: BinaryIO,
     verify_now: bool,
 ) -> dict[str, Any]:
+    """Write ``campaign_id``'s report in ``fmt`` with ``words`` (a language's labels) to
+    the open file ``handle``; returns its figures (``--json``'s).
+
+    Raises:
+        CampaignNotFound, ReportError: an unknown or empty campaign, a ``by`` column the
+            list never had.
+    """
     from ledger.reports.campaign import build
 
     built = build(runtime.engine, campaign_id, by)

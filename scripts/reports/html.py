@@ -21,6 +21,7 @@ from scripts.reports.words import (
     STATE_WORDS,
     STATES,
     STATUS_NOTES,
+    actions_line,
     group_label,
     moment,
     money,
@@ -264,6 +265,8 @@ def _facts(data: dict[str, Any], words: dict[str, str]) -> list[str]:
         ("launched", escape(f"{moment(data['created_at'], lang)} {zone}")),
         ("launched_by", escape(data["launched_by"] or words["launched_by_unknown"])),
     ]
+    if actions_line(data.get("actions", []), words):
+        facts.append(("actions", escape(actions_line(data["actions"], words) or "")))
     if data.get("start_at"):
         facts.append(("start_at", escape(f"{moment(data['start_at'], lang)} {zone}")))
     facts += [

@@ -85,6 +85,9 @@ LABELS: dict[str, dict[str, str]] = {
         "brandname": "Tên người gửi (brandname)", "message_text": "Nội dung tin nhắn",
         "launched": "Khởi chạy lúc", "launched_by": "Người khởi chạy",
         "launched_by_unknown": "không được ghi lại trong nhật ký",
+        "actions": "Thao tác sau khi khởi chạy", "act_paused": "tạm dừng",
+        "act_resumed": "tiếp tục gửi", "act_cancelled": "huỷ",
+        "act_provider_resumed": "mở lại nhà cung cấp", "act_by": "bởi",
         "sending_hours": "Khung giờ được phép gửi", "any_hour": "mọi giờ trong ngày",
         "decree_91": "mặc định của Nghị định 91/2020 cho tin quảng cáo",
         "khong_dau": "(không dấu)",
@@ -173,6 +176,9 @@ LABELS: dict[str, dict[str, str]] = {
         "brandname": "Sender (brandname)", "message_text": "Message text",
         "launched": "Launched at", "launched_by": "Launched by",
         "launched_by_unknown": "not recorded in the ledger",
+        "actions": "Actions after the launch", "act_paused": "paused",
+        "act_resumed": "resumed", "act_cancelled": "cancelled",
+        "act_provider_resumed": "provider resumed", "act_by": "by",
         "sending_hours": "Sending hours allowed", "any_hour": "any hour",
         "decree_91": "Decree 91/2020's default for advertising",
         "khong_dau": "(without diacritics)",
@@ -406,3 +412,16 @@ def moment(at: datetime | str, lang: str = "vi", seconds: bool = False) -> str:
     local = at.astimezone(VIETNAM)
     clock = "%H:%M:%S" if seconds else "%H:%M"
     return local.strftime(("%d/%m/%Y " if lang == "vi" else "%Y-%m-%d ") + clock)
+
+
+def actions_line(actions: list[dict[str, Any]], words: dict[str, str]) -> str | None:
+    """What people did after the launch, in order, each with when and who: ``14:05 01/12
+    tạm dừng (bởi api:trung-tam)``; ``None`` when nobody did anything."""
+    if not actions:
+        return None
+    lang = words["lang"]
+    return "; ".join(
+        f"{moment(found['at'], lang)} {words.get('act_' + str(found['action']), found['action'])} "
+        f"({words['act_by']} {found['by'] or words['launched_by_unknown']})"
+        for found in actions
+    )

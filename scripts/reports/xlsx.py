@@ -50,7 +50,7 @@ def _number_cell(sheet: Any, value: float | None, shape: str) -> Any:
 def _context_rows(data: dict[str, Any], words: dict[str, str]) -> list[list[Any]]:
     """What the HTML report says about the campaign before its figures, as rows."""
     from scripts.reports.html import sending_hours
-    from scripts.reports.words import STATE_WORDS, moment, span, state_reason
+    from scripts.reports.words import STATE_WORDS, actions_line, moment, span, state_reason
 
     lang, zone = words["lang"], f"({words['zone']})"
     state = STATE_WORDS[lang].get(data["state"], data["state"])
@@ -81,6 +81,8 @@ def _context_rows(data: dict[str, Any], words: dict[str, str]) -> list[list[Any]
         [words["launched"], f"{moment(data['created_at'], lang)} {zone}"],
         [words["launched_by"], data["launched_by"] or words["launched_by_unknown"]],
     ]
+    if actions_line(data.get("actions", []), words):
+        rows.append([words["actions"], actions_line(data["actions"], words)])
     if data["start_at"]:
         rows.append([words["start_at"], f"{moment(data['start_at'], lang)} {zone}"])
     rows += [

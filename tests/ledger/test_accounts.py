@@ -1,4 +1,4 @@
-"""Accounts of the HTTP API (``ledger.accounts``) on both ledgers: roles that nest,
+"""Accounts of the HTTP API (``ledger.api.accounts``) on both ledgers: roles that nest,
 argon2id passwords, tokens stored as digests and shown once, every way a token or a
 password stops working, and every change in the log without a secret in it."""
 
@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from ledger import accounts
-from ledger.accounts import AccountError, Unauthorized
+from ledger.api import accounts
+from ledger.api.accounts import AccountError, Unauthorized
 from ledger.schema import api_tokens, events, users
 
 PASSWORD = "ruộng lúa xanh mướt chiều thu"

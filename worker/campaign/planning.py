@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from campaigns.channels import TemplateChannel
 from campaigns.phones import load_carrier_overrides
@@ -134,3 +135,29 @@ def prepare(
     except PlanError as exc:
         raise PlanError(f"{recipients}: {exc}") from None
     return Prepared(spec, opened, planner)
+
+
+def plan_figures(prepared: Prepared, settings: Any, reach: float | None = None) -> dict[str, Any]:
+    """What a plan says once its list is read (``loa campaign plan --json``, the API's
+    plan job): the planner's counts, parts and cost, the list's encoding, and with
+    several channels the channel plan (per channel; worst case; with ``reach``, the
+    expected case; the daily quota of each template channel's provider)."""
+    figures = prepared.summary.as_dict()
+    figures.update(campaign=prepared.spec.id, encoding=prepared.recipients.encoding)
+    if prepared.spec.channels is not None:
+        from campaigns.channels import channel_plan
+
+        quotas = {
+            channel.provider: getattr(settings.providers[channel.provider], "daily_quota", None)
+            for channel in prepared.spec.channel_list
+            if getattr(channel, "provider", None) in settings.providers
+        }
+        figures["channels"] = channel_plan(
+            prepared.spec.channel_list,
+            prepared.summary.planned,
+            prepared.summary.cost,
+            prepared.summary.parts,
+            reach,
+            quotas,
+        )
+    return figures

@@ -4,7 +4,7 @@ internal network). FastAPI, for the OpenAPI description it makes from the same t
 models that check each request (``/openapi.json``, the docs at ``/docs``): a well-kept
 framework on the Starlette Loa's webhook already runs on.
 
-- ``auth``: bearer tokens of ``ledger.accounts``, and the role each route needs;
+- ``auth``: bearer tokens of ``ledger.api.accounts``, and the role each route needs;
 - ``problems``: every error as RFC 9457 problem details, never a traceback;
 - ``app``: the routes.
 """

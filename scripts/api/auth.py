@@ -1,4 +1,4 @@
-"""Who calls, and whether their role may: a bearer token of ``ledger.accounts`` on every
+"""Who calls, and whether their role may: a bearer token of ``ledger.api.accounts`` on every
 route, and the role each route needs (``requires``). A missing, unknown, expired or
 revoked token is a 401; a role below the route's, a 403 and nothing changed."""
 
@@ -10,9 +10,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from ledger.accounts import Account, Unauthorized, by_token
+from ledger.api.accounts import Account, Unauthorized, by_token
 from ledger.audit.actions import ACTING_AS
-from worker.api.problems import Problem
+from scripts.api.problems import Problem
 
 
 async def account(request: Request) -> Account:

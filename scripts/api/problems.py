@@ -31,6 +31,7 @@ TITLES = {
     422: "invalid input",
     429: "too many attempts",
     500: "internal error",
+    503: "unavailable",
 }
 
 

@@ -1,0 +1,166 @@
+"""Where the API's jobs run (``ledger.api.jobs``): a few threads of the ``loa api``
+process, so a request that starts a plan of a million rows answers at once (202 and the
+job) and the work goes on beside the requests.
+
+Each job has a private folder (0700, ``LOA_VAR_DIR/api/JOB``) for its uploads, removed
+when it ends, and its download (a report, an export), removed a day after. The job acts
+as the account that started it: the events it writes (a launch) say ``api:NAME``.
+
+Why threads, not ``loa worker``: the uploaded files are on this machine, and every job is
+a few long database conversations, not CPU work; the ledger (not this process) keeps the
+state, so another API process answers for a job as well as this one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from campaigns.files import private_folder
+from ledger.api import jobs
+from ledger.api.jobs import JobRecord
+from ledger.audit.actions import ACTING_AS
+from scripts.api.refusals import as_problem, refusal
+from worker.logging import get_logger
+
+log = get_logger("loa.api.jobs")
+
+#: How long a finished job's download is kept.
+KEEP_FILES = timedelta(days=1)
+#: At most one progress write per job this often (seconds): the ledger is not a counter.
+TICK_EVERY = 0.5
+
+
+class Running:
+    """What a job's work is handed: ``tick`` its progress, ``output`` its download."""
+
+    def __init__(self, engine: Engine, record: JobRecord, folder: Path) -> None:
+        self.engine, self.record, self.folder = engine, record, folder
+        self.done = 0
+        self.file: Path | None = None
+        self._told = time.monotonic()
+
+    def tick(self, count: int = 1) -> None:
+        """``count`` more units (rows, events) done; written now and then."""
+        self.done += count
+        if time.monotonic() - self._told >= TICK_EVERY:
+            self._told = time.monotonic()
+            jobs.advance(self.engine, self.record.id, self.done)
+
+    def output(self, name: str) -> Path:
+        """Where to write the job's download, named ``name`` (a plain file name)."""
+        self.file = self.folder / Path(name).name
+        return self.file
+
+
+#: A job's work: given its ``Running``, returns its result (JSON-able).
+Work = Callable[[Running], dict[str, Any]]
+
+
+class JobRunner:
+    """Runs jobs on ``workers`` threads; their records in ``engine``'s ledger, their
+    files under ``folder``."""
+
+    def __init__(self, engine: Engine, folder: Path, workers: int = 2) -> None:
+        self.engine, self.folder = engine, folder
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="loa-job")
+        self._live: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._beating = threading.Thread(target=self._beat, name="loa-job-beat", daemon=True)
+        self._beating.start()
+
+    def staging(self) -> Path:
+        """A fresh private folder for a request's uploads, handed to ``submit``."""
+        import secrets
+
+        return private_folder(self.folder / "uploads" / secrets.token_urlsafe(9))
+
+    def submit(
+        self,
+        kind: str,
+        account: str,
+        work: Work,
+        *,
+        key: str | None = None,
+        unit: str = "rows",
+        uploads: Path | None = None,
+        names: dict[str, str] | None = None,
+    ) -> tuple[JobRecord, bool]:
+        """Open a job and run ``work`` in it, or hand back the open job with ``key``
+        (``created`` False; ``work`` does not run, ``uploads`` are removed).
+
+        Parameters:
+            uploads: the request's staging folder, removed when the job ends.
+            names: private paths → the names the caller gave (for error messages).
+        """
+        self._forget_old_files()
+        record, created = jobs.open_job(self.engine, kind, account, key, unit)
+        if not created:
+            _remove(uploads)
+            return record, False
+        with self._lock:  # beaten while it waits its turn, as while it runs
+            self._live.add(record.id)
+        self._pool.submit(self._run, record, work, uploads, names)
+        return record, True
+
+    def _run(
+        self, record: JobRecord, work: Work, uploads: Path | None, names: dict[str, str] | None
+    ) -> None:
+        ACTING_AS.set(f"api:{record.account}")
+        folder = private_folder(self.folder / "jobs" / record.id)
+        running, kept = Running(self.engine, record, folder), False
+        try:
+            if jobs.start(self.engine, record.id, self.name):
+                result = work(running)
+                file = str(running.file) if running.file is not None else None
+                kept = jobs.finish(self.engine, record.id, result, file, running.done)
+                kept = kept and file is not None
+                log.info("job.done", job=record.id, kind=record.kind, done=running.done)
+        except BaseException as exc:  # a job's end, whatever it is, is written
+            if refusal(exc) is None:
+                log.error("job.failed", job=record.id, kind=record.kind,
+                          error=type(exc).__name__, exc_info=True)  # fmt: skip
+            jobs.fail(self.engine, record.id, as_problem(exc, names), running.done)
+        finally:
+            with self._lock:
+                self._live.discard(record.id)
+            _remove(uploads)
+            if not kept:  # a failed job has no download; half a report is never served
+                _remove(folder)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(jobs.BEAT.total_seconds()):
+            with self._lock:
+                live = list(self._live)
+            try:
+                jobs.beat(self.engine, live)
+            except Exception as exc:  # the ledger away for a while: the next beat
+                log.warning("job.beat_failed", error=type(exc).__name__)
+
+    def _forget_old_files(self) -> None:
+        for job_id, file in jobs.stale_files(self.engine, KEEP_FILES):
+            _remove(Path(file).parent)
+            jobs.forget_file(self.engine, job_id)
+
+    def close(self) -> None:
+        """Stop taking jobs; those running end first (a launch is never cut mid-way by a
+        clean stop)."""
+        self._stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _remove(folder: Path | None) -> None:
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,65 @@
+"""``POST /v1/sessions``: a person logs in with a password for a session token."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from scripts.api.common import Served
+from scripts.api.problems import Problem
+from worker.web.auth_throttle import AuthThrottle
+
+router = APIRouter(tags=["accounts"])
+#: How long a session (a token had by logging in with a password) lives.
+SESSION = timedelta(hours=12)
+
+
+def throttle() -> AuthThrottle:
+    """Failed logins slowed per account and per address alike: 5 at once, then one every
+    20 s (one per app: ``app.state.throttle``)."""
+    return AuthThrottle(burst=5, every=20.0)
+
+
+class Login(BaseModel):
+    """An account's name and password, for a session token."""
+
+    name: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class Session(BaseModel):
+    """A session: a token like any (``Authorization: Bearer``), living ``SESSION``."""
+
+    token: str
+    account: str
+    role: str
+    expires_at: datetime
+
+
+@router.post("/v1/sessions", response_model=Session)
+def login(body: Login, request: Request, runtime: Served) -> Session:
+    """A session token for a person who logs in with a password (a system uses an API
+    token of its own: ``loa users token``). Failures are slowed per account and per
+    address alike: 5 at once, then one every 20 s (429 and ``Retry-After`` before the
+    password is even checked), so a password cannot be guessed online."""
+    from ledger.api.accounts import Unauthorized, by_password, issue_token
+    from ledger.audit.actions import ACTING_AS
+
+    throttle = request.app.state.throttle
+    doors = (f"account:{body.name}", f"address:{request.client.host if request.client else ''}")
+    wait = max(throttle.wait(door) for door in doors)
+    if wait > 0:
+        raise Problem(429, "too many failed logins; wait", "throttled",
+                      retry_after=math.ceil(wait))  # fmt: skip
+    try:
+        found = by_password(runtime.engine, body.name, body.password)
+    except Unauthorized:
+        for door in doors:
+            throttle.failed(door)
+        raise Problem(401, "the name or the password is wrong, or the account disabled") from None
+    ACTING_AS.set(f"api:{found.name}")
+    _, text, until = issue_token(runtime.engine, found.name, SESSION, "session")
+    return Session(token=text, account=found.name, role=found.role, expires_at=until)
