@@ -194,11 +194,14 @@ def api(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8090,
 ) -> None:
     """Serve the HTTP API for other systems and people (`/v1/…`; its description at
-    `/openapi.json`, the docs page at `/docs`). Every route needs `Authorization: Bearer
-    TOKEN` (`loa users token NAME`) and a role: an auditor reads, an operator also pauses,
-    resumes and cancels campaigns and resumes providers. Errors are RFC 9457 problem
-    details. It belongs on an internal network, apart from `loa webhook`. Exit 1: a port
-    taken."""
+    `/openapi.json`, the docs page at `/docs`): campaigns (list, status, plan and launch
+    from uploaded files, pause, resume, cancel), reports, one number's history,
+    suppressions, the audit log, providers. Every route needs `Authorization: Bearer
+    TOKEN` (`loa users token NAME`) and a role: an auditor reads, verifies and exports,
+    an operator also launches and changes. Long work (a plan, a launch, a report) answers
+    202 and a job to follow (`/v1/jobs/ID`). Errors are RFC 9457 problem details. It
+    belongs on an internal network, apart from `loa webhook`. Embedded (no Redis) it
+    sends what it launches itself. Exit 1: a port taken."""
     loaded = settings(check_providers=True)
     import uvicorn
 

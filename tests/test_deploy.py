@@ -236,7 +236,7 @@ def test_compose_runs_loa_as_the_images_user():
 # file the way `up` would, without a daemon. .ci/run installs one when neither is there;
 # under CI a missing tool fails these tests instead of skipping them.
 
-LOA_SERVICES = ("migrate", "worker", "webhook", "scheduler", "loa")
+LOA_SERVICES = ("migrate", "worker", "webhook", "scheduler", "api", "loa")
 
 
 def _compose_command() -> list[str]:
@@ -303,7 +303,7 @@ def test_compose_runs_the_whole_production_set(tmp_path):
     services = _services(tmp_path, dotenv)["services"]
     assert set(services) == {"redis", "postgres", *LOA_SERVICES}
     assert services["migrate"]["command"] == ["db", "upgrade"]
-    for name in ("worker", "webhook", "scheduler"):
+    for name in ("worker", "webhook", "scheduler", "api"):
         service = services[name]
         assert service["command"][0] == name
         assert service["restart"] == "unless-stopped", name
@@ -319,7 +319,7 @@ def test_compose_runs_the_whole_production_set(tmp_path):
         assert environment["LOA_PROVIDERS__GW__TYPE"] == "esms", f"{name}: .env not handed in"
     # Each command line is one `loa` takes (options spelt right).
     runner = CliRunner()
-    for name in ("migrate", "worker", "webhook", "scheduler"):
+    for name in ("migrate", "worker", "webhook", "scheduler", "api"):
         result = runner.invoke(app, [*services[name]["command"], "--help"])
         assert result.exit_code == 0, (name, result.output)
 
@@ -328,14 +328,17 @@ def test_compose_publishes_nothing_beyond_the_loopback_unless_told(tmp_path):
     config = _services(tmp_path)
     ports = {name: published(service) for name, service in config["services"].items()}
     assert ports.pop("webhook") == [("127.0.0.1", "8080", "8080")]
+    assert ports.pop("api") == [("127.0.0.1", "8090", "8090")]
     assert not any(ports.values()), ports
     assert not [s for s in config["services"].values() if s.get("network_mode") == "host"]
     # The proxy on the host reaches the webhook from the network's gateway: trusted alone.
     gateway = config["networks"]["default"]["ipam"]["config"][0]["gateway"]
     assert config["services"]["webhook"]["environment"]["FORWARDED_ALLOW_IPS"] == gateway
     # Elsewhere only when the operator says so.
-    told = _services(tmp_path, "LOA_DB_PASSWORD=f00d\nLOA_WEBHOOK_PUBLISH=0.0.0.0:8443\n")
+    told = _services(tmp_path, "LOA_DB_PASSWORD=f00d\nLOA_WEBHOOK_PUBLISH=0.0.0.0:8443\n"
+                     "LOA_API_PUBLISH=10.0.0.5:8090\n")  # fmt: skip
     assert published(told["services"]["webhook"]) == [("0.0.0.0", "8443", "8080")]
+    assert published(told["services"]["api"]) == [("10.0.0.5", "8090", "8090")]
 
 
 def test_compose_refuses_to_start_without_its_secrets(tmp_path):

@@ -132,9 +132,11 @@ def finish(
 
 
 def fail(engine: Engine, job_id: str, problem: dict[str, Any], done: int) -> bool:
-    """A job ends in ``problem`` (RFC 9457 details: what the caller would have had)."""
+    """A job ends in ``problem`` (RFC 9457 details: what the caller would have had);
+    ``interrupted`` when the problem is ``interrupted``'s."""
     at = now()
-    return _move(engine, job_id, OPEN, state="failed", problem=problem, done=done,
+    state = "interrupted" if problem.get("title") == "interrupted" else "failed"
+    return _move(engine, job_id, OPEN, state=state, problem=problem, done=done,
                  finished_at=at, heartbeat=at)  # fmt: skip
 
 
@@ -146,16 +148,19 @@ def get(engine: Engine, job_id: str) -> JobRecord | None:
     if row is None:
         return None
     if row.state in OPEN and now() - row.heartbeat > STALE:
-        at = now()
-        problem = {
-            "status": 503,
-            "title": "interrupted",
-            "detail": "the API process running this job stopped before it ended; nothing "
-            "of it was kept half-done: start it again",
-        }
-        _move(engine, job_id, OPEN, state="interrupted", problem=problem, finished_at=at)
+        problem = interrupted("the API process running this job stopped before it ended")
+        _move(engine, job_id, OPEN, state="interrupted", problem=problem, finished_at=now())
         return get(engine, job_id)
     return _record(row)
+
+
+def interrupted(why: str) -> dict[str, Any]:
+    """The problem of a job that never ended: ``why``, and that it may start again."""
+    return {
+        "status": 503,
+        "title": "interrupted",
+        "detail": f"{why}; nothing of it was kept half-done: start it again",
+    }
 
 
 def page(engine: Engine, account: str | None, limit: int, offset: int) -> list[JobRecord]:

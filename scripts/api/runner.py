@@ -19,7 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,8 @@ class JobRunner:
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="loa-job")
         self._live: set[str] = set()
+        #: Jobs not begun yet: their future, their uploads.
+        self._waiting: dict[str, tuple[Future[None], Path | None]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._beating = threading.Thread(target=self._beat, name="loa-job-beat", daemon=True)
@@ -112,12 +114,15 @@ class JobRunner:
             return record, False
         with self._lock:  # beaten while it waits its turn, as while it runs
             self._live.add(record.id)
-        self._pool.submit(self._run, record, work, uploads, names)
+            future = self._pool.submit(self._run, record, work, uploads, names)
+            self._waiting[record.id] = (future, uploads)
         return record, True
 
     def _run(
         self, record: JobRecord, work: Work, uploads: Path | None, names: dict[str, str] | None
     ) -> None:
+        with self._lock:
+            self._waiting.pop(record.id, None)
         ACTING_AS.set(f"api:{record.account}")
         folder = private_folder(self.folder / "jobs" / record.id)
         running, kept = Running(self.engine, record, folder), False
@@ -154,11 +159,25 @@ class JobRunner:
             _remove(Path(file).parent)
             jobs.forget_file(self.engine, job_id)
 
-    def close(self) -> None:
-        """Stop taking jobs; those running end first (a launch is never cut mid-way by a
-        clean stop)."""
+    def stop(self) -> None:
+        """Take no more jobs; those still waiting their turn end ``interrupted`` at once
+        (their uploads removed), those running go on."""
         self._stop.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            waiting, self._waiting = self._waiting, {}
+        for job_id, (future, uploads) in waiting.items():
+            if future.cancel():
+                _remove(uploads)
+                with self._lock:
+                    self._live.discard(job_id)
+                jobs.fail(self.engine, job_id, jobs.interrupted("the API stopped before "
+                          "this job began"), 0)  # fmt: skip
+
+    def close(self) -> None:
+        """``stop``, then wait for the running jobs to end (a launch is never cut mid-way
+        by a clean stop)."""
+        self.stop()
+        self._pool.shutdown(wait=True)
 
 
 def _remove(folder: Path | None) -> None:

@@ -48,12 +48,14 @@ class Additions(BaseModel):
 
 
 class Added(BaseModel):
-    """``added`` new, ``already_listed``; ``rejected``: the numbers not textable, by their
-    place in the request (the others were added all the same)."""
+    """``added`` new, ``already_listed``, ``repeated`` in the request; ``rejected``: the
+    numbers not textable, by their place in the request (the others were added all the
+    same). The four add up to the numbers sent."""
 
     list: str
     added: int
     already_listed: int
+    repeated: int
     rejected: list[dict[str, str]]
 
 
@@ -100,9 +102,9 @@ def add(list_name: ListName, body: Additions, caller: Changer, runtime: Served) 
     if not good:
         raise Problem(422, "no textable number among them", "invalid-input", errors=rejected)
     added = add_numbers(runtime.engine, list_name, good, source=body.source)
-    return Added(
-        list=list_name, added=added, already_listed=len(set(good)) - added, rejected=rejected
-    )
+    distinct = len(set(good))
+    return Added(list=list_name, added=added, already_listed=distinct - added,
+                 repeated=len(good) - distinct, rejected=rejected)  # fmt: skip
 
 
 @router.delete("/v1/suppressions/{list_name}/{number}", status_code=204, response_class=Response)
