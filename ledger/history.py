@@ -113,10 +113,13 @@ class History:
         return not self.unsearchable
 
 
-def history(engine: Engine, e164: str, key: str | None) -> History:
-    """The messages to ``e164`` (a normalised number) in every campaign, with their
-    events; also those whose number retention replaced, when ``key`` (the retention key,
-    ``LOA_RETENTION_KEY``) is given."""
+def history(
+    engine: Engine, e164: str, key: str | None, limit: int | None = None, offset: int = 0
+) -> History:
+    """The messages to ``e164`` (a normalised number) in every campaign, newest campaign
+    first, with their events; also those whose number retention replaced, when ``key``
+    (the retention key, ``LOA_RETENTION_KEY``) is given. ``limit`` messages at most after
+    the first ``offset`` (a page; all of them by default)."""
     hashed = pseudonym(key, e164) if key else None
     wanted = [e164] if hashed is None else [e164, hashed]
     # Each campaign's messages by the unique (campaign_key, recipient) index: the keys
@@ -144,6 +147,8 @@ def history(engine: Engine, e164: str, key: str | None) -> History:
             messages.c.recipient.in_(wanted),
         )
         .order_by(campaigns.c.created_at.desc(), campaigns.c.key.desc(), messages.c.id)
+        .limit(limit)
+        .offset(offset)
     )
     with engine.connect() as conn:
         rows = conn.execute(query).all()

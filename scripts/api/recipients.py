@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from scripts.api.common import Reader, Served
+from scripts.api.common import Limit, Offset, Reader, Served
 from scripts.api.problems import Problem
 
 router = APIRouter(tags=["recipients"])
@@ -24,23 +24,30 @@ class RecipientHistory(BaseModel):
     messages: list[dict[str, Any]]
     complete: bool
     unsearchable: list[str]
+    next: int | None = None
 
 
 @router.get("/v1/recipients/{number}/history", response_model=RecipientHistory)
-def recipient_history(number: str, caller: Reader, runtime: Served) -> RecipientHistory:
+def recipient_history(
+    number: str, caller: Reader, runtime: Served, limit: Limit = 50, offset: Offset = 0
+) -> RecipientHistory:
+    """Every message to one number across campaigns (newest campaign first, a page of
+    them), each with its status, provider, receipt times and events."""
     from campaigns.phones import mask
     from ledger.history import history
 
     phone = textable(number, "path.number")
     key = runtime.settings.retention_key
-    found = history(runtime.engine, phone, key.get_secret_value() if key else None)
+    secret = key.get_secret_value() if key else None
+    found = history(runtime.engine, phone, secret, limit + 1, offset)
     whole = caller.may("operator")  # an auditor never sees a whole number
     return RecipientHistory(
         number=phone if whole else mask(phone),
         masked=not whole,
-        messages=[message.as_dict() for message in found.messages],
+        messages=[message.as_dict() for message in found.messages[:limit]],
         complete=found.complete,
         unsearchable=found.unsearchable,
+        next=offset + limit if len(found.messages) > limit else None,
     )
 
 

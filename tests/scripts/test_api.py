@@ -227,3 +227,15 @@ def test_the_states_the_api_takes_are_the_list_s():
     from scripts.api.campaigns import ShownState
 
     assert set(get_args(ShownState)) == set(STATES)
+
+
+def test_one_number_s_history_is_paged_newest_campaign_first(engine, tmp_path, tokens):
+    for n in (2, 3):  # two more campaigns texting the same number
+        record(engine, SPEC.model_copy(update={"id": f"later-{n}"}), [ListRow(2, "0912300001", ())])
+    with api(engine, tmp_path) as base:
+        route = f"{base}/v1/recipients/0912300001/history"
+        first = call(f"{route}?limit=2", tokens["auditor"])[1]
+        rest = call(f"{route}?limit=2&offset={first['next']}", tokens["auditor"])[1]
+    shown = [m["campaign"] for m in first["messages"] + rest["messages"]]
+    assert len(first["messages"]) == 2 and first["next"] == 2 and rest["next"] is None
+    assert sorted(shown) == sorted([SPEC.id, "later-2", "later-3"]) and shown[-1] == SPEC.id
