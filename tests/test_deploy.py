@@ -334,6 +334,7 @@ def test_compose_publishes_nothing_beyond_the_loopback_unless_told(tmp_path):
     # The proxy on the host reaches the webhook from the network's gateway: trusted alone.
     gateway = config["networks"]["default"]["ipam"]["config"][0]["gateway"]
     assert config["services"]["webhook"]["environment"]["FORWARDED_ALLOW_IPS"] == gateway
+    assert config["services"]["api"]["environment"]["FORWARDED_ALLOW_IPS"] == gateway
     # Elsewhere only when the operator says so.
     told = _services(tmp_path, "LOA_DB_PASSWORD=f00d\nLOA_WEBHOOK_PUBLISH=0.0.0.0:8443\n"
                      "LOA_API_PUBLISH=10.0.0.5:8090\n")  # fmt: skip
