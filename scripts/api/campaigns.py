@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from scripts.api.common import Changer, Limit, Offset, Reader, Served
 from scripts.api.problems import Problem
@@ -39,7 +39,12 @@ class CampaignPage(BaseModel):
 
 
 class Campaign(BaseModel):
-    """One campaign as ``loa campaign status --json`` tells it."""
+    """One campaign as ``loa campaign status --json`` tells it: the typed fields below,
+    and the rest of that object as it is (intake counts, ``by_provider``, ``providers``
+    with each one's queue, rate and halt, ``rate_per_second``, ``eta_seconds``,
+    ``finishes_at``, ``resumes_at`` …)."""
+
+    model_config = ConfigDict(extra="allow")
 
     campaign: str
     name: str
@@ -82,17 +87,9 @@ def campaign(campaign_id: str, caller: Reader, runtime: Served) -> Campaign:
     from worker.campaign.waiting import explain
 
     standing = explain(runtime, summary_of(runtime, campaign_id))
-    found = {**standing.summary.as_dict()}
-    return Campaign(
-        campaign=campaign_id,
-        name=found["name"],
-        state=found["state"],
-        state_reason=found["state_reason"],
-        recipients=found["recipients"],
-        statuses=found["statuses"],
-        waiting_for=found["waiting_for"],
-        channels=standing.channels.as_dict() if standing.channels else None,
-    )
+    found = {**standing.summary.as_dict(), **standing.as_dict()}
+    found["channels"] = standing.channels.as_dict() if standing.channels else None
+    return Campaign(**found)
 
 
 def _act(action: str, runtime: Runtime, campaign_id: str) -> Action:

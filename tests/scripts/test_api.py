@@ -161,6 +161,9 @@ def test_a_pause_over_http_is_the_account_s_in_the_log(engine, tmp_path, tokens)
         assert (status, body["changed"]) == (200, 1)
         shown = call(base + C, tokens["auditor"])[1]
         assert shown["state"] == "paused" and shown["waiting_for"]["reason"] == "paused"
+        # What `loa campaign status --json` says: per provider, rate, time left, intake.
+        assert shown["providers"]["sandbox"]["queued"] == 5 and shown["by_provider"]
+        assert {"rate_per_second", "eta_seconds", "finishes_at", "rows_read"} <= set(shown)
     with engine.connect() as conn:
         last = conn.scalar(sa.select(events.c.detail).order_by(events.c.id.desc()).limit(1))
     assert last["state"] == "paused" and last["by"] == "api:a-operator"
