@@ -157,6 +157,7 @@ def get(engine: Engine, job_id: str) -> JobRecord | None:
 def interrupted(why: str) -> dict[str, Any]:
     """The problem of a job that never ended: ``why``, and that it may start again."""
     return {
+        "type": "https://loa.example.vn/problems/interrupted",
         "status": 503,
         "title": "interrupted",
         "detail": f"{why}; nothing of it was kept half-done: start it again",

@@ -42,13 +42,22 @@ def make_app(runtime: Runtime, sends: bool | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             if sends:
+                import threading
+
                 from starlette.concurrency import run_in_threadpool
 
-                from worker.campaign.embedded import embedded_worker
+                from worker.campaign.embedded import embedded_worker, housekeep
 
                 working = embedded_worker(runtime)
                 await run_in_threadpool(working.__enter__)
                 stack.push_async_callback(run_in_threadpool, working.__exit__, None, None, None)
+                # No housekeeper beside it: its chores here (receipts, fallbacks, seals).
+                stop = threading.Event()
+                keeper = threading.Thread(target=housekeep, args=(runtime, stop),
+                                          name="loa-upkeep", daemon=True)  # fmt: skip
+                keeper.start()
+                stack.callback(keeper.join, 30)
+                stack.callback(stop.set)
             stack.callback(app.state.jobs.close)
             yield
 
@@ -56,8 +65,9 @@ def make_app(runtime: Runtime, sends: bool | None = None) -> FastAPI:
         title="Loa",
         version="1",
         lifespan=lifespan,
-        # Every route may answer these, as problem details (``scripts.api.problems``).
-        responses=problems.described(401, 403, 404, 409, 413, 422, 429, 500, 503),
+        # Every route may answer these, as problem details (``scripts.api.problems``);
+        # each names the others it may (403 where a role is above an auditor's …).
+        responses=problems.described(401, 413, 422, 500, 503),
         description="Campaigns, recipients, reports and the audit log of Loa, for the "
         "province's systems. Every route needs `Authorization: Bearer TOKEN` "
         "(`loa users token NAME`, or `POST /v1/sessions`); errors are RFC 9457 problem "

@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from scripts.api import problems
 from scripts.api.campaigns import summary_of
 from scripts.api.common import Jobs, Limit, Offset, Reader, Served
 from scripts.api.jobs import ACCEPTED, accepted
@@ -23,8 +24,9 @@ router = APIRouter(tags=["audit"])
 
 
 class CheckpointLine(BaseModel):
-    """A signed checkpoint: the log's size (events) and Merkle root then, and its note
-    (the signed text, to hand to ``loa audit verify --checkpoint``)."""
+    """A signed checkpoint: the log's size (events) and Merkle root then (base64, as its
+    note says it), and its note (the signed text, to hand to ``loa audit verify
+    --checkpoint``)."""
 
     id: int
     size: int
@@ -67,9 +69,8 @@ def verify(caller: Reader, runtime: Served, runner: Jobs) -> JSONResponse:
         seal_all(runtime.engine)
         verdict = verify_log(runtime.engine, runtime.settings.audit_key())
         record_verdict(runtime.engine, verdict)
-        found = verdict.as_dict()
-        running.tick(int(found.get("events", 0) or 0))
-        return {**found, "ok": verdict.ok}
+        running.tick(verdict.sealed)  # the events checked
+        return verdict.as_dict()
 
     record, _ = runner.submit("verify", caller.name, work, key="verify", unit="events")
     return accepted(record)
@@ -88,7 +89,7 @@ def checkpoints(
     with runtime.engine.connect() as conn:
         rows = conn.execute(query.order_by(table.c.id.desc()).limit(limit + 1).offset(offset)).all()
     return CheckpointPage(
-        checkpoints=[CheckpointLine(**row._asdict()) for row in rows[:limit]],
+        checkpoints=[_line(row) for row in rows[:limit]],
         verifier_key=_verifier_key(runtime),
         next=offset + limit if len(rows) > limit else None,
     )
@@ -101,7 +102,12 @@ def _verifier_key(runtime: Runtime) -> str | None:
     return verifier_key(runtime.settings.audit_log_name, public_of(seed)) if seed else None
 
 
-@router.post("/v1/audit/checkpoints", response_model=CheckpointLine, status_code=201)
+@router.post(
+    "/v1/audit/checkpoints",
+    response_model=CheckpointLine,
+    status_code=201,
+    responses=problems.described(409),
+)
 def checkpoint(caller: Reader, runtime: Served) -> CheckpointLine:
     """Seal what is pending and sign a checkpoint of the whole log now (409 without
     LOA_AUDIT_SIGNING_KEY, or when the log is broken: nothing is signed over it)."""
@@ -124,10 +130,21 @@ def checkpoint(caller: Reader, runtime: Served) -> CheckpointLine:
             .order_by(table.c.id.desc())
             .limit(1)
         ).one()
-    return CheckpointLine(**row._asdict())
+    return _line(row)
 
 
-@router.post("/v1/audit/exports", status_code=202, response_class=JSONResponse, responses=ACCEPTED)
+def _line(row: Any) -> CheckpointLine:
+    from ledger.audit.export import base64_of
+
+    return CheckpointLine(**{**row._asdict(), "root": base64_of(bytes.fromhex(row.root))})
+
+
+@router.post(
+    "/v1/audit/exports",
+    status_code=202,
+    response_class=JSONResponse,
+    responses={**ACCEPTED, **problems.described(404, 409)},
+)
 def export(order: ExportOrder, caller: Reader, runtime: Served, runner: Jobs) -> JSONResponse:
     """Export a campaign for an auditor (``loa audit export``): its events with their
     proofs, a checkpoint signed now, each recipient's final state (masked) and

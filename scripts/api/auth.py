@@ -29,7 +29,9 @@ async def account(request: Request) -> Account:
     try:
         found = await run_in_threadpool(by_token, request.app.state.runtime.engine, token.strip())
     except Unauthorized:
-        raise Problem(401, "the token is unknown, expired or revoked") from None
+        raise Problem(
+            401, "the token is unknown, expired or revoked, or its account disabled"
+        ) from None
     # Set in the request's own context (an async dependency runs in it), which the
     # thread serving a sync route copies: the route's log events name the account.
     ACTING_AS.set(f"api:{found.name}")

@@ -3,12 +3,15 @@ and what it waits for; pause, resume, cancel."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from campaigns.status import Status
+from scripts.api import problems
 from scripts.api.common import Changer, Limit, Offset, Reader, Served
 from scripts.api.problems import Problem
 from worker.runtime import Runtime
@@ -57,11 +60,16 @@ class Campaign(BaseModel):
 
 
 class Action(BaseModel):
-    """What a pause, resume or cancel did."""
+    """What a pause, resume or cancel did, as ``loa campaign pause|resume|cancel --json``
+    says it: ``changed`` (1 when paused; batches queued; messages cancelled),
+    ``already`` (it was so before: nothing changed), and for a cancel the messages
+    ``still_sending`` (workers hold them; they end on their own)."""
 
     campaign: str
     action: str
     changed: int = Field(description="1 when paused; batches queued; messages cancelled")
+    already: bool = False
+    still_sending: int | None = None
 
 
 @router.get("/v1/campaigns", response_model=CampaignPage)
@@ -72,6 +80,8 @@ def campaigns(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> CampaignPage:
+    """Campaigns, newest first (``loa campaign list``): each one's state, recipients,
+    those reached and the share. ``state`` keeps those in the state(s) named."""
     from ledger.listing import list_campaigns
 
     lines, more = list_campaigns(runtime.engine, state or (), limit=offset + limit)
@@ -82,45 +92,98 @@ def campaigns(
     )
 
 
-@router.get("/v1/campaigns/{campaign_id}", response_model=Campaign)
+@router.get(
+    "/v1/campaigns/{campaign_id}", response_model=Campaign, responses=problems.described(404)
+)
 def campaign(campaign_id: str, caller: Reader, runtime: Served) -> Campaign:
+    """Where one campaign stands (``loa campaign status --json``): its recipients in each
+    status, per channel and provider, the send rate, the time left, and what it waits
+    for, with the command and the route (``lifted_by_api``) that lift the wait."""
     from worker.campaign.waiting import explain
 
     standing = explain(runtime, summary_of(runtime, campaign_id))
     found = {**standing.summary.as_dict(), **standing.as_dict()}
     found["channels"] = standing.channels.as_dict() if standing.channels else None
+    waiting = found.get("waiting_for")
+    if waiting and waiting.get("lifted_by"):  # the route that lifts it, beside the command
+        waiting["lifted_by_api"] = over_http(waiting["lifted_by"])
     return Campaign(**found)
 
 
+#: The commands that lift a wait, as the routes that do the same.
+_ROUTES = (
+    (re.compile(r"loa campaign resume (\S+)"), r"POST /v1/campaigns/\1/resume"),
+    (re.compile(r"loa provider resume (\S+)"), r"POST /v1/providers/\1/resume"),
+)
+
+
+def over_http(commands: str) -> str | None:
+    """``loa campaign resume X`` as ``POST /v1/campaigns/X/resume`` (and a provider's
+    resume likewise); ``None`` when no route lifts it (time, ``loa scheduler``)."""
+    said = [
+        pattern.sub(route, command)
+        for command in commands.split("; ")
+        for pattern, route in _ROUTES
+        if pattern.fullmatch(command)
+    ]
+    return "; ".join(said) or None
+
+
+#: The state an action leaves a campaign in: asked again, it answers ``already``.
+_LEAVES = {"pause": "paused", "cancel": "cancelled"}
+
+
 def _act(action: str, runtime: Runtime, campaign_id: str) -> Action:
-    from ledger.summary import CampaignNotFound, CampaignStateError
+    from ledger.summary import CampaignNotFound, CampaignStateError, load_campaign, summarise
     from worker.campaign import control
 
     steps = {"pause": control.pause, "resume": control.resume, "cancel": control.cancel}
     try:
-        changed = steps[action](runtime, campaign_id)
+        before = load_campaign(runtime.engine, campaign_id).state
+        already = _LEAVES.get(action) == before
+        changed = 0 if already else steps[action](runtime, campaign_id)
     except CampaignNotFound:
         raise Problem(404, f"no campaign {campaign_id!r}") from None
     except CampaignStateError as exc:
         raise Problem(409, str(exc), "campaign-state") from None
-    return Action(campaign=campaign_id, action=action, changed=changed)
+    already = already or (action == "resume" and before == "running" and not changed)
+    sending = None
+    if action == "cancel":
+        sending = summarise(runtime.engine, campaign_id).statuses.get(Status.SENDING, 0)
+    return Action(campaign=campaign_id, action=action, changed=changed, already=already,
+                  still_sending=sending)  # fmt: skip
 
 
-@router.post("/v1/campaigns/{campaign_id}/pause", response_model=Action)
+@router.post(
+    "/v1/campaigns/{campaign_id}/pause",
+    response_model=Action,
+    responses=problems.described(403, 404, 409),
+)
 def pause(campaign_id: str, caller: Changer, runtime: Served) -> Action:
-    """No new sends; those in flight end (``loa campaign pause``). 409 unless running."""
+    """No new sends; those in flight end (``loa campaign pause``). A paused one answers
+    ``already``; 409 when there is nothing left to pause (completed, cancelled)."""
     return _act("pause", runtime, campaign_id)
 
 
-@router.post("/v1/campaigns/{campaign_id}/resume", response_model=Action)
+@router.post(
+    "/v1/campaigns/{campaign_id}/resume",
+    response_model=Action,
+    responses=problems.described(403, 404, 409),
+)
 def resume(campaign_id: str, caller: Changer, runtime: Served) -> Action:
     """Send again; ``changed``: the batches queued (``loa campaign resume``)."""
     return _act("resume", runtime, campaign_id)
 
 
-@router.post("/v1/campaigns/{campaign_id}/cancel", response_model=Action)
+@router.post(
+    "/v1/campaigns/{campaign_id}/cancel",
+    response_model=Action,
+    responses=problems.described(403, 404, 409),
+)
 def cancel(campaign_id: str, caller: Changer, runtime: Served) -> Action:
-    """Stop for good: what waits becomes ``cancelled`` (``changed``: how many)."""
+    """Stop for good: what waits becomes ``cancelled`` (``changed``: how many;
+    ``still_sending``: held by workers, they end on their own). A cancelled one answers
+    ``already``."""
     return _act("cancel", runtime, campaign_id)
 
 

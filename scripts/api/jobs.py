@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from ledger.api.accounts import Account
 from ledger.api.jobs import JobRecord
+from scripts.api import problems
 from scripts.api.common import Limit, Offset, Reader, Served
 from scripts.api.problems import Problem
 
@@ -84,10 +85,17 @@ ACCEPTED: dict[int | str, dict[str, Any]] = {
 
 
 def _mine(runtime: Any, job_id: str, caller: Account) -> JobRecord:
+    """The job, if the caller may see it: its own, any for an admin, and a launch for
+    any operator (a second operator launching the same campaign meanwhile is handed the
+    first's job). Raises: Problem 404, as for a job that does not exist."""
     from ledger.api.jobs import get
 
     found = get(runtime.engine, job_id)
-    if found is None or (found.account != caller.name and not caller.may("admin")):
+    if found is None or not (
+        found.account == caller.name
+        or caller.may("admin")
+        or (found.kind == "launch" and caller.may("operator"))
+    ):
         raise Problem(404, f"no job {job_id!r}")
     return found
 
@@ -105,15 +113,21 @@ def my_jobs(caller: Reader, runtime: Served, limit: Limit = 50, offset: Offset =
     )
 
 
-@router.get("/v1/jobs/{job_id}", response_model=Job)
+@router.get("/v1/jobs/{job_id}", response_model=Job, responses=problems.described(404))
 def job(job_id: str, caller: Reader, runtime: Served) -> Job:
+    """One job: its state, how far it got (``done`` ``unit``), its result or problem,
+    and its download when it has one. Poll it every second or so until it has ended."""
     return shown(_mine(runtime, job_id, caller))
 
 
 DOWNLOAD = {200: {"content": {media: {} for media in MEDIA.values()}, "description": "the file"}}
 
 
-@router.get("/v1/jobs/{job_id}/file", response_class=FileResponse, responses=DOWNLOAD)
+@router.get(
+    "/v1/jobs/{job_id}/file",
+    response_class=FileResponse,
+    responses={**DOWNLOAD, **problems.described(404, 409)},
+)
 def job_file(job_id: str, caller: Reader, runtime: Served) -> FileResponse:
     """The job's download (a report, an export, the rejected rows of a plan), streamed.
     409 while the job has not ended well; 404 once removed (a day after)."""

@@ -21,6 +21,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from scripts.api import problems
 from scripts.api.common import Changer, Jobs, Served
 from scripts.api.jobs import ACCEPTED, accepted
 from scripts.api.problems import Problem
@@ -32,7 +33,7 @@ from worker.runtime import Runtime
 router = APIRouter(tags=["campaigns"])
 
 SpecFile = Annotated[UploadFile, File(description="The campaign file (TOML), as for the CLI.")]
-ListFile = Annotated[UploadFile, File(description="The recipient list: CSV or XLSX.")]
+ListFile = Annotated[UploadFile, File(description="The recipient list: CSV, TSV or XLSX.")]
 PortedFile = Annotated[
     UploadFile | None, File(description="Ported numbers and their carrier (CSV), optional.")
 ]
@@ -94,7 +95,9 @@ def _check(
         Problem: 422 (bad input), naming the file as uploaded.
     """
     from campaigns.hours import VIETNAM
+    from campaigns.plan import PlanError, Planner
     from campaigns.spec import load_spec
+    from providers import ProviderConfigError
     from worker.campaign.planning import routes
 
     try:
@@ -111,9 +114,20 @@ def _check(
                 "send even_if_expired=true.",
                 "invalid-input",
             )
-        routes(runtime, spec)
+        try:
+            router = routes(runtime, spec)
+        except ProviderConfigError as exc:
+            raise ProviderConfigError(f"{staged.spec.name}: {exc}") from None
         opened = options.open(staged.recipients)
         getattr(opened, "close", lambda: None)()
+        # The template's fields against the list's columns, the parts each provider
+        # takes: what the planner refuses before its first row (its suppression lists,
+        # read in the job, do not matter here).
+        limits = {name: runtime.provider(name).limits for _, name in router.named()}
+        try:
+            Planner(spec, opened.columns, router=router, limits=limits)
+        except PlanError as exc:
+            raise PlanError(f"{staged.recipients}: {exc}") from None
     except Problem:
         raise
     except Exception as exc:
@@ -137,7 +151,12 @@ async def _checked(
     return staged, chosen
 
 
-@router.post("/v1/plans", status_code=202, response_class=JSONResponse, responses=ACCEPTED)
+@router.post(
+    "/v1/plans",
+    status_code=202,
+    response_class=JSONResponse,
+    responses={**ACCEPTED, **problems.described(403)},
+)
 async def plan(
     caller: Changer,
     runtime: Served,
@@ -177,7 +196,12 @@ async def plan(
     return accepted(record)
 
 
-@router.post("/v1/launches", status_code=202, response_class=JSONResponse, responses=ACCEPTED)
+@router.post(
+    "/v1/launches",
+    status_code=202,
+    response_class=JSONResponse,
+    responses={**ACCEPTED, **problems.described(403)},
+)
 async def launch(
     caller: Changer,
     runtime: Served,
@@ -195,7 +219,9 @@ async def launch(
     even_if_expired: EvenIfExpired = False,
 ) -> JSONResponse:
     """Record the campaign and every recipient in the ledger and queue the sending
-    (``loa campaign launch``); ``loa worker`` processes send it. Idempotent by the
+    (``loa campaign launch``); ``loa worker`` processes send it (embedded, without
+    Redis, this API process does). ``at`` needs Redis and a running ``loa scheduler``
+    (422 without Redis). Idempotent by the
     campaign's id: the same launch while one runs gets its job; once ended, nothing is
     added (``launched`` false); another list or campaign file fails 409, nothing added.
     The job's result: what was launched and the plan's counts."""

@@ -26,7 +26,7 @@ TITLES = {
     403: "not allowed for this role",
     404: "not found",
     405: "method not allowed",
-    409: "conflict with the campaign's state",
+    409: "conflict with the current state",
     413: "too large",
     422: "invalid input",
     429: "too many attempts",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from scripts.api import problems
 from scripts.api.common import Changer, Reader, Served
 from scripts.api.problems import Problem
 
@@ -19,6 +20,8 @@ class Provider(BaseModel):
 
 @router.get("/v1/providers", response_model=list[Provider])
 def providers(caller: Reader, runtime: Served) -> list[Provider]:
+    """Every configured provider instance, its type, and why it is halted (``None``:
+    it is not): a handful, as configured, so not paged."""
     from ledger.halts import all_halts
 
     halts = all_halts(runtime.engine)
@@ -28,7 +31,7 @@ def providers(caller: Reader, runtime: Served) -> list[Provider]:
     ]
 
 
-@router.post("/v1/providers/{name}/resume")
+@router.post("/v1/providers/{name}/resume", responses=problems.described(403, 404, 409))
 def resume_provider(name: str, caller: Changer, runtime: Served) -> dict[str, int]:
     """Lift a provider's halt; its campaigns' batches are queued again (``batches``)."""
     from ledger.summary import CampaignStateError

@@ -24,6 +24,18 @@ def _bad_input() -> tuple[type[BaseException], ...]:
     return (SpecError, ListError, PlanError, ProviderConfigError, ReportError, ExportError)
 
 
+#: The CLI's options a refusal may name, and the request's field that says the same.
+_FIELDS = (
+    ("--phone-column", "phone_column"),
+    ("--encoding", "encoding"),
+    ("--sheet", "sheet"),
+    ("--ported", "ported"),
+    ("--by", "by"),
+    ("--even-if-expired", "even_if_expired"),
+    ("--at", "at"),
+)
+
+
 def refusal(exc: BaseException, names: dict[str, str] | None = None) -> Problem | None:
     """The problem ``exc`` earns, ``None`` for a bug. ``names``: paths in the message to
     say as the caller named them (an upload's private path → the file's own name)."""
@@ -33,6 +45,8 @@ def refusal(exc: BaseException, names: dict[str, str] | None = None) -> Problem 
     def said(text: str) -> str:
         for path, name in (names or {}).items():
             text = text.replace(path, name)
+        for flag, field in _FIELDS:  # the CLI's options, as the request's fields
+            text = text.replace(flag, field)
         return text
 
     if isinstance(exc, Problem):  # a route's or a job's own answer

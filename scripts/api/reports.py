@@ -3,12 +3,13 @@ phone and print, XLSX, CSV), made in a job and downloaded from it, streamed."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from scripts.api import problems
 from scripts.api.campaigns import summary_of
 from scripts.api.common import Jobs, Reader, Served
 from scripts.api.jobs import ACCEPTED, accepted
@@ -34,15 +35,20 @@ class ReportOrder(BaseModel):
     "/v1/campaigns/{campaign_id}/reports",
     status_code=202,
     response_class=JSONResponse,
-    responses=ACCEPTED,
+    responses={**ACCEPTED, **problems.described(404)},
 )
 def report(
-    campaign_id: str, order: ReportOrder, caller: Reader, runtime: Served, runner: Jobs
+    campaign_id: str,
+    caller: Reader,
+    runtime: Served,
+    runner: Jobs,
+    order: Annotated[ReportOrder | None, Body()] = None,
 ) -> JSONResponse:
     """Make the campaign's report (``loa report``): every recipient in exactly one final
     state, numbers masked, intake, parts, cost, the timeline, breakdowns, who launched
     and who paused. The job's result: its figures; its download: the file."""
     summary_of(runtime, campaign_id)  # 404 now, not in the job
+    order = order or ReportOrder()
 
     def work(running: Running) -> dict[str, Any]:
         from campaigns.files import create_private

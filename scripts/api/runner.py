@@ -82,12 +82,14 @@ class JobRunner:
         self._stop = threading.Event()
         self._beating = threading.Thread(target=self._beat, name="loa-job-beat", daemon=True)
         self._beating.start()
+        self._sweep_orphans()
 
     def staging(self) -> Path:
         """A fresh private folder for a request's uploads, handed to ``submit``."""
         import secrets
 
-        return private_folder(self.folder / "uploads" / secrets.token_urlsafe(9))
+        # Named by this process: what a killed one left is known as its own (``_sweep``).
+        return private_folder(self.folder / "uploads" / f"{os.getpid()}-{secrets.token_hex(8)}")
 
     def submit(
         self,
@@ -154,7 +156,22 @@ class JobRunner:
             except Exception as exc:  # the ledger away for a while: the next beat
                 log.warning("job.beat_failed", error=type(exc).__name__)
 
+    def _sweep_orphans(self) -> None:
+        """Remove what a process killed mid-job left (``kill -9``: no ``finally`` ran):
+        uploads of a process no longer alive, and job folders whose job holds no file
+        (it failed, or never ended). Lists with whole numbers must not outlive their job."""
+        for folder in _folders(self.folder / "uploads"):
+            owner = folder.name.split("-", 1)[0]
+            if not owner.isdigit() or not _alive(int(owner)):
+                _remove(folder)
+        for folder in _folders(self.folder / "jobs"):
+            found = jobs.get(self.engine, folder.name)
+            kept = found is not None and found.file is not None and found.state == "done"
+            if not kept and (found is None or found.finished):
+                _remove(folder)
+
     def _forget_old_files(self) -> None:
+        self._sweep_orphans()
         for job_id, file in jobs.stale_files(self.engine, KEEP_FILES):
             _remove(Path(file).parent)
             jobs.forget_file(self.engine, job_id)
@@ -178,6 +195,23 @@ class JobRunner:
         by a clean stop)."""
         self.stop()
         self._pool.shutdown(wait=True)
+
+
+def _folders(parent: Path) -> list[Path]:
+    try:
+        return [path for path in parent.iterdir() if path.is_dir() and not path.is_symlink()]
+    except OSError:  # not made yet
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: alive
+        return True
+    return True
 
 
 def _remove(folder: Path | None) -> None:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from scripts.api import problems
 from scripts.api.common import Served
 from scripts.api.problems import Problem
 from worker.web.auth_throttle import AuthThrottle
@@ -31,7 +32,7 @@ class Login(BaseModel):
 
 
 class Session(BaseModel):
-    """A session: a token like any (``Authorization: Bearer``), living ``SESSION``."""
+    """A session: a token like any (``Authorization: Bearer``), living 12 hours."""
 
     token: str
     account: str
@@ -39,7 +40,7 @@ class Session(BaseModel):
     expires_at: datetime
 
 
-@router.post("/v1/sessions", response_model=Session)
+@router.post("/v1/sessions", response_model=Session, responses=problems.described(429))
 def login(body: Login, request: Request, runtime: Served) -> Session:
     """A session token for a person who logs in with a password (a system uses an API
     token of its own: ``loa users token``). Failures are slowed per account and per

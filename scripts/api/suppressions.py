@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from scripts.api import problems
 from scripts.api.common import Changer, Jobs, Limit, Offset, Reader, Served
 from scripts.api.jobs import ACCEPTED, accepted
 from scripts.api.problems import Problem
@@ -71,6 +72,8 @@ def counts(caller: Reader, runtime: Served) -> dict[str, int]:
 def listed(
     list_name: ListName, caller: Reader, runtime: Served, limit: Limit = 50, offset: Offset = 0
 ) -> SuppressedPage:
+    """A page of one list's numbers, by number, each with when and from where it was
+    added; masked unless the caller's role sees whole numbers (operator)."""
     from campaigns.phones import mask
     from ledger.suppressions import page
 
@@ -87,7 +90,9 @@ def listed(
     )
 
 
-@router.post("/v1/suppressions/{list_name}", response_model=Added)
+@router.post(
+    "/v1/suppressions/{list_name}", response_model=Added, responses=problems.described(403)
+)
 def add(list_name: ListName, body: Additions, caller: Changer, runtime: Served) -> Added:
     """Add numbers (at most 1,000 a request; a file: ``…/import``). One not textable is
     named in ``rejected`` and the others added; all of them not textable is a 422."""
@@ -107,7 +112,12 @@ def add(list_name: ListName, body: Additions, caller: Changer, runtime: Served) 
                  repeated=len(good) - distinct, rejected=rejected)  # fmt: skip
 
 
-@router.delete("/v1/suppressions/{list_name}/{number}", status_code=204, response_class=Response)
+@router.delete(
+    "/v1/suppressions/{list_name}/{number}",
+    status_code=204,
+    response_class=Response,
+    responses=problems.described(403, 404),
+)
 def remove(list_name: ListName, number: str, caller: Changer, runtime: Served) -> Response:
     """Take a number off a list; 404 when it was not on it."""
     from ledger.suppressions import remove_number
@@ -121,7 +131,7 @@ def remove(list_name: ListName, number: str, caller: Changer, runtime: Served) -
     "/v1/suppressions/{list_name}/import",
     status_code=202,
     response_class=JSONResponse,
-    responses=ACCEPTED,
+    responses={**ACCEPTED, **problems.described(403)},
 )
 async def import_file(
     list_name: ListName,
@@ -133,7 +143,8 @@ async def import_file(
     encoding: Annotated[str | None, Form(max_length=40)] = None,
 ) -> JSONResponse:
     """Add every number of a file (``loa suppress import``) in one transaction, in a job:
-    unusable rows counted and skipped; a file that cannot be read is a 422 now."""
+    unusable or repeated rows counted and skipped (the job's download lists them, row
+    by row); a file that cannot be read is a 422 now."""
     from campaigns.recipients import PHONE_HEADERS, open_list
 
     folder, names = runner.staging(), {}
@@ -156,20 +167,25 @@ async def import_file(
         raise
 
     def work(running: Running) -> dict[str, Any]:
+        from campaigns.plan import RejectedRow
         from campaigns.screen import ScreenSummary, screen
+        from campaigns.stream import RejectsFile
         from ledger.suppressions import add_numbers
 
         summary = ScreenSummary()
         opened = open_list(path, phone_column=phone_column, encoding=encoding,
                            phone_headers=(*PHONE_HEADERS, "number"))  # fmt: skip
 
-        def numbers() -> Any:
-            for _, phone, _ in screen(opened.rows(), summary):
+        def read() -> Any:  # each row: its number, or why not (to the rejects file)
+            for row, phone, why in screen(opened.rows(), summary):
                 running.tick()
-                if phone is not None:
-                    yield phone.e164
+                yield phone.e164 if phone is not None else RejectedRow(row.row, why, row.phone)
 
-        added = add_numbers(runtime.engine, list_name, numbers(), source=names[str(path)])
+        rejects = RejectsFile(running.output("rejects.csv")).through(read())
+        numbers = (number for number in rejects if type(number) is str)
+        added = add_numbers(runtime.engine, list_name, numbers, source=names[str(path)])
+        if summary.valid == summary.rows_read:
+            running.file = None  # nothing refused: no download
         return {"list": list_name, "added": added, "already_listed": summary.valid - added,
                 **summary.as_dict()}  # fmt: skip
 

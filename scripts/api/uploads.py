@@ -33,10 +33,11 @@ class BodyLimit:
             return
         headers = dict(scope["headers"])
         kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        limit = self.limit if kind == b"multipart/form-data" else SMALL
+        upload = kind == b"multipart/form-data"
+        limit = self.limit if upload else SMALL
         declared = headers.get(b"content-length", b"").strip()
         if declared.isdigit() and int(declared) > limit:
-            await _too_large(limit, send)
+            await _too_large(limit, upload, send)
             return
         seen = 0
 
@@ -48,23 +49,25 @@ class BodyLimit:
                 if seen > limit:
                     # An HTTPException: FastAPI lets it through the body's parsing as is
                     # (any other error there becomes a 400).
-                    raise HTTPException(413, _said(limit))
+                    raise HTTPException(413, _said(limit, upload))
             return message
 
         await self.app(scope, counted, send)
 
 
-def _said(limit: int) -> str:
-    return f"the body is larger than {limit:,} bytes (LOA_API_MAX_UPLOAD for uploads)"
+def _said(limit: int, upload: bool) -> str:
+    if upload:
+        return f"the upload is larger than {limit:,} bytes (LOA_API_MAX_UPLOAD)"
+    return f"the body is larger than {limit:,} bytes; send files as a multipart upload"
 
 
-async def _too_large(limit: int, send: Send) -> None:
+async def _too_large(limit: int, upload: bool, send: Send) -> None:
     import json
 
     from scripts.api.problems import BASE, MEDIA
 
     body = json.dumps({"type": BASE + "too-large", "title": "too large", "status": 413,
-                       "detail": _said(limit)}).encode()  # fmt: skip
+                       "detail": _said(limit, upload)}, separators=(",", ":")).encode()  # fmt: skip
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", MEDIA.encode()), (b"connection", b"close"),
                             (b"content-length", str(len(body)).encode())]})  # fmt: skip

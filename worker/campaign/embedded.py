@@ -12,6 +12,7 @@ chain verified when no verification was recorded in the last day.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -177,3 +178,21 @@ def _apply_receipts(runtime: Runtime) -> None:
         drain_all(runtime.engine)
     except SQLAlchemyError as exc:
         log.warning("receipts.drain_failed", error=type(exc).__name__)
+
+
+#: How often a long-lived embedded process (``loa api`` without Redis) seals the audit log.
+SEAL_EVERY = 30.0
+
+
+def housekeep(runtime: Runtime, stop: threading.Event, every: float = 2.0) -> None:
+    """The housekeeper's chores for a long-lived embedded process (``loa api`` without
+    Redis sends what it launches, and no ``loa worker`` runs beside it): every ``every``
+    seconds the receipts stored by the webhook applied and the fallback sweep, every
+    ``SEAL_EVERY`` the audit log sealed, until ``stop`` is set."""
+    sealed = time.monotonic()
+    while not stop.wait(every):
+        _apply_receipts(runtime)
+        _fall_back(runtime)
+        if time.monotonic() - sealed >= SEAL_EVERY:
+            seal_chain(runtime)
+            sealed = time.monotonic()
