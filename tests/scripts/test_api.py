@@ -158,9 +158,12 @@ def test_a_revoked_or_expired_token_or_a_disabled_account_is_401(engine, tmp_pat
 def test_a_pause_over_http_is_the_account_s_in_the_log(engine, tmp_path, tokens):
     with api(engine, tmp_path) as base:
         status, body, _ = call(f"{base}{C}/pause", tokens["operator"], "POST")
-        assert (status, body["changed"]) == (200, 1)
+        assert (status, body["changed"], body["already"]) == (200, 1, False)
+        again = call(f"{base}{C}/pause", tokens["operator"], "POST")[1]
+        assert (again["changed"], again["already"]) == (0, True)
         shown = call(base + C, tokens["auditor"])[1]
         assert shown["state"] == "paused" and shown["waiting_for"]["reason"] == "paused"
+        assert shown["waiting_for"]["lifted_by_api"] == f"POST {C}/resume"
         # What `loa campaign status --json` says: per provider, rate, time left, intake.
         assert shown["providers"]["sandbox"]["queued"] == 5 and shown["by_provider"]
         assert {"rate_per_second", "eta_seconds", "finishes_at", "rows_read"} <= set(shown)

@@ -125,8 +125,9 @@ def job_file(engine, job_id: str) -> str:
         (files(rows=b"ten,quan\nAn,Phan Rang\n"), "danh-sach.csv"),
         (files(rows=b"phone\n0912345678\n", name="../../../etc/danh-sach.csv"), None),
         (files(spec=SPEC.replace(b'provider = "sandbox"', b'provider = "nowhere"')), "nowhere"),
+        (files(spec=SPEC.replace(b'vi = "', b'vi = "{ten} ')), "danh-sach.csv"),
     ],
-    ids=["spec", "no-phone-column", "sly-name", "unknown-provider"],
+    ids=["spec", "no-phone-column", "sly-name", "unknown-provider", "field-without-column"],
 )
 def test_bad_input_is_a_422_naming_the_file_as_sent_and_nothing_stays(
     engine, tmp_path, tokens, sent, said
@@ -141,6 +142,7 @@ def test_bad_input_is_a_422_naming_the_file_as_sent_and_nothing_stays(
     assert answer.status_code == 422, problem
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert said in problem["detail"] and str(tmp_path) not in problem["detail"]
+    assert "--" not in problem["detail"]  # the request's fields, not the CLI's options
     assert not list((tmp_path / "api" / "uploads").iterdir())
     with engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(messages)) == 0
@@ -258,6 +260,8 @@ def test_suppressions_are_kept_masked_for_an_auditor_and_imported_in_a_job(
                 files={"file": ("tu-choi.csv", b"number\n0987654321\nabc\n0912345678\n")},
             ),
         )
+        refused = [line.split(",") for line in requests.get(
+            base + imported["file"], headers=operator).text.splitlines()]  # fmt: skip
         audited = requests.get(route, headers=auditor).json()
         operated = requests.get(route, headers=operator).json()
         removed = requests.delete(f"{route}/0987654321", headers=operator)
@@ -267,6 +271,7 @@ def test_suppressions_are_kept_masked_for_an_auditor_and_imported_in_a_job(
     assert [r["where"] for r in added["rejected"]] == ["body.numbers.1"]
     assert imported["state"] == "done" and imported["result"]["added"] == 1
     assert imported["result"]["rows_read"] == 3
+    assert [row[:2] for row in refused] == [["row", "value"], ["3", "abc"]]
     assert audited["masked"] and all("*" in n["number"] for n in audited["numbers"])
     assert {n["number"] for n in operated["numbers"]} == {"+84912345678", "+84987654321"}
     assert (removed.status_code, gone.status_code) == (204, 404)
@@ -327,3 +332,40 @@ def test_jobs_beyond_loa_api_jobs_wait_their_turn_and_a_stop_interrupts_them(eng
         runner.close()  # waits for the running one
         runtime.close()
     assert jobs.get(engine, first.id).result == {"slow": True}
+
+
+def test_a_second_operator_launching_the_same_campaign_follows_the_first_s_job(
+    engine, tmp_path, tokens
+):
+    first, _ = jobs.open_job(engine, "launch", "a-operator", "launch:bluezone-ninh-thuan-2020")
+    with api(engine, tmp_path) as base:
+        answer = requests.post(f"{base}/v1/launches", headers=bearer(tokens["other"]),
+                               files=files())  # fmt: skip
+        shown = requests.get(f"{base}/v1/jobs/{first.id}", headers=bearer(tokens["other"]))
+        plan = requests.post(f"{base}/v1/plans", headers=bearer(tokens["operator"]),
+                             files=files()).json()  # fmt: skip
+        not_theirs = requests.get(f"{base}/v1/jobs/{plan['id']}", headers=bearer(tokens["other"]))
+    assert answer.status_code == 202 and answer.json()["id"] == first.id
+    assert shown.status_code == 200 and shown.json()["account"] == "a-operator"
+    assert not_theirs.status_code == 404  # a plan (its rejects) stays its account's
+
+
+def test_what_a_killed_api_process_left_is_removed_when_the_next_one_starts(engine, tmp_path):
+    import os
+
+    from scripts.api.runner import JobRunner
+
+    accounts.add_user(engine, "a", "operator", PASSWORD)
+    failed, _ = jobs.open_job(engine, "launch", "a", "launch:z")
+    jobs.fail(engine, failed.id, {"status": 500}, 0)
+    dead = tmp_path / "api" / "uploads" / "999999999-0a1b"  # no such process
+    mine = tmp_path / "api" / "uploads" / f"{os.getpid()}-0c1d"
+    orphan = tmp_path / "api" / "jobs" / failed.id
+    unknown = tmp_path / "api" / "jobs" / "job_nobody"
+    for folder in (dead, mine, orphan, unknown):
+        folder.mkdir(parents=True)
+        (folder / "danh-sach.csv").write_text("phone\n0912345678\n")
+    runner = JobRunner(engine, tmp_path / "api")
+    runner.close()
+    assert not dead.exists() and not orphan.exists() and not unknown.exists()
+    assert mine.exists()  # a live process's (this one's) uploads stay
