@@ -61,7 +61,12 @@ def make_app(runtime: Runtime, sends: bool | None = None) -> FastAPI:
             stack.callback(app.state.jobs.close)
             yield
 
-    app = FastAPI(
+    # The docs pages with Swagger UI and ReDoc served by the app itself (fastapi-offline
+    # bundles them): on an internal network without the internet, FastAPI's own pages,
+    # which load their scripts from a CDN, would be blank.
+    from fastapi_offline import FastAPIOffline
+
+    app = FastAPIOffline(
         title="Loa",
         version="1",
         lifespan=lifespan,

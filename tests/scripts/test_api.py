@@ -245,3 +245,16 @@ def test_one_number_s_history_is_paged_newest_campaign_first(engine, tmp_path, t
     shown = [m["campaign"] for m in first["messages"] + rest["messages"]]
     assert len(first["messages"]) == 2 and first["next"] == 2 and rest["next"] is None
     assert sorted(shown) == sorted([SPEC.id, "later-2", "later-3"]) and shown[-1] == SPEC.id
+
+
+def test_the_docs_pages_load_nothing_from_outside(engine, tmp_path, tokens):
+    """The API lives on an internal network: its docs pages' scripts come from itself."""
+    import re
+
+    with api(engine, tmp_path) as base:
+        for page in ("/docs", "/redoc"):
+            html = requests.get(base + page, timeout=10).text
+            sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+            assert sources and all(not s.startswith(("http:", "https:", "//")) for s in sources)
+            for source in sources:
+                assert requests.get(base + source, timeout=10).status_code == 200, source
