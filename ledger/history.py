@@ -10,7 +10,9 @@ only "not without the key". (A number whose messages were retained under an earl
 is found only with that key.)
 
 Each lookup goes campaign by campaign through the messages' unique index on
-``(campaign_key, recipient)``: no scan of the messages table, however large.
+``(campaign_key, recipient)``, and the campaigns holding retained messages are found in
+the partial index of those (``ix_messages_retained``): no scan of the messages table,
+however large.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ledger.retention import PREFIX, pseudonym
-from ledger.schema import campaigns, events, messages
+from ledger.retention import pseudonym
+from ledger.schema import RETAINED, campaigns, events, messages
 
 
 @dataclass(frozen=True)
@@ -193,14 +195,20 @@ def history(
 
 def _with_retained(conn: sa.Connection) -> list[str]:
     """The campaigns (newest first) holding a message whose number retention replaced."""
+    return list(conn.scalars(retained_campaigns()))
+
+
+def retained_campaigns() -> sa.Select[tuple[str]]:
+    """The query of the campaigns (newest first) holding a message whose number retention
+    replaced: each asked of the partial index of those messages (``ix_messages_retained``,
+    its predicate ``RETAINED`` written here as it is there), never of all its messages."""
     retained = (
         sa.select(messages.c.id)
-        .where(messages.c.campaign_key == campaigns.c.key, messages.c.recipient.startswith(PREFIX))
+        .where(messages.c.campaign_key == campaigns.c.key, sa.text(f"messages.{RETAINED}"))
         .exists()
     )
-    query = (
+    return (
         sa.select(campaigns.c.id)
         .where(retained)
         .order_by(campaigns.c.created_at.desc(), campaigns.c.key.desc())
     )
-    return list(conn.scalars(query))

@@ -80,6 +80,11 @@ campaigns = sa.Table(
     sa.Column("start_at", UtcDateTime, nullable=True),
 )
 
+#: A message whose number retention replaced by its keyed HMAC (``ledger.retention.PREFIX``
+#: ``h:``): the predicate of the partial index ``ix_messages_retained``. A query uses that
+#: index only when it says this, as a literal (``ledger.history``), not a bound parameter.
+RETAINED = "recipient LIKE 'h:%'"
+
 messages = sa.Table(
     "messages",
     metadata,
@@ -151,6 +156,15 @@ messages = sa.Table(
         "sent_at",
         sqlite_where=sa.text("fallback IN (0, 2)"),
         postgresql_where=sa.text("fallback IN (0, 2)"),
+    ),
+    # Only the messages whose number retention replaced (``RETAINED``): a number's
+    # history asks each campaign whether it holds any (``ledger.history``), and must not
+    # read every message of the ledger to learn that none does.
+    sa.Index(
+        "ix_messages_retained",
+        "campaign_key",
+        sqlite_where=sa.text(RETAINED),
+        postgresql_where=sa.text(RETAINED),
     ),
 )
 

@@ -15,17 +15,27 @@ from campaigns.status import Status
 from ledger.arrivals import take_events, welcome_once
 from ledger.chain import seal_all, verify
 from ledger.handover import record_sent
+from ledger.history import retained_campaigns
 from ledger.messages import apply_receipt, claim_batch
 from ledger.receipts import Inbound, digest, drain_all, store
 from ledger.reports.campaign import build
 from ledger.retention import (
+    PREFIX,
     RetentionError,
     apply,
     kept_cells,
     kept_columns,
     pseudonym,
 )
-from ledger.schema import arrival_events, messages, metadata, now, receipts, visitors
+from ledger.schema import (
+    RETAINED,
+    arrival_events,
+    messages,
+    metadata,
+    now,
+    receipts,
+    visitors,
+)
 from tests.helpers import backdate, record
 from tests.ledger.test_finaliser import sent
 from tests.ledger.test_ledger import SPEC
@@ -55,6 +65,29 @@ def test_old_numbers_become_keyed_hmacs_and_the_chain_still_verifies(engine):
     assert apply(engine, KEY, timedelta(days=90)).numbers == 0  # done once
     verdict = verify(engine)
     assert verdict.ok and verdict.head == head  # events never held a number
+
+
+def test_the_campaigns_holding_retained_numbers_are_found_by_their_own_index(engine):
+    """A number's history, without the key, names the campaigns where retention replaced
+    numbers; it asks the partial index of those messages, not every message (issue #23:
+    that scan was most of a history's time in a ledger of a million messages)."""
+    ids = sent(engine)
+    assert f"recipient LIKE '{PREFIX}%'" == RETAINED  # the index's predicate, as written
+    with engine.connect() as conn:
+        assert list(conn.scalars(retained_campaigns())) == []
+    apply_receipt(engine, "sandbox", f"P{ids[0]}", Status.DELIVERED, None)
+    backdate(engine, timedelta(days=100), ids[:1])
+    assert apply(engine, KEY, timedelta(days=90)).numbers == 1
+    with engine.connect() as conn:
+        assert list(conn.scalars(retained_campaigns())) == [SPEC.id]
+        sql = str(retained_campaigns().compile(conn))
+        conn.exec_driver_sql("ANALYZE")  # the plan of a ledger the planner knows
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a tiny table's plan
+            plan = conn.exec_driver_sql(f"EXPLAIN {sql}", {}).scalars().all()
+        else:
+            plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+    assert any("ix_messages_retained" in line for line in plan), plan
 
 
 def test_the_same_number_gives_the_same_pseudonym_only_under_the_same_key():
