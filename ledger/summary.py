@@ -6,7 +6,7 @@ import json
 from collections.abc import Collection, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -16,9 +16,10 @@ from sqlalchemy.engine import Connection, Engine
 from campaigns.spec import CampaignSpec
 from campaigns.status import FINAL, Status
 from ledger.halts import all_halts
-from ledger.schema import UtcDateTime, campaigns, events, key_of, messages, now
+from ledger.schema import UtcDateTime, campaigns, key_of, messages
 
 if TYPE_CHECKING:
+    from ledger.tally import Tally
     from ledger.waiting import WaitingFor
 
 
@@ -222,36 +223,6 @@ def by_provider(engine: Engine, campaign_id: str) -> dict[str, dict[str, int]]:
     return found
 
 
-def measured_rate(
-    engine: Engine, campaign_id: str, window: timedelta = timedelta(seconds=60)
-) -> tuple[float, float]:
-    """``(messages handed over a second, the seconds counted over)``: over the last
-    ``window``, or, for a campaign that began sending more recently, over the time since
-    its first message was handed over (at least one second): three seconds into sending,
-    85 messages are 28 a second, not 1,4 averaged over a minute."""
-    moment = now()
-    since = moment - window
-    query = (
-        sa.select(
-            sa.func.sum(sa.case((events.c.at >= since, 1), else_=0)),
-            sa.func.min(events.c.at),
-        )
-        .select_from(events)
-        .where(
-            events.c.campaign_id == campaign_id,
-            events.c.source == "worker",
-            events.c.from_status == Status.SENDING.value,
-            events.c.to_status != Status.QUEUED.value,
-        )
-    )
-    with engine.connect() as conn:
-        counted, first = conn.execute(query).one()
-    seconds = window.total_seconds()
-    if first is not None and first > since:
-        seconds = max(1.0, (moment - first).total_seconds())
-    return (counted or 0) / seconds, seconds
-
-
 def progress_state(
     stored: str, done: bool, halts: Mapping[str, str], waiting: AbstractSet[str]
 ) -> str:
@@ -289,6 +260,9 @@ class CampaignSummary:
     waiting_for: WaitingFor | None = None
     #: SMS parts billed so far (``parts_billed``): what the report shows as well.
     parts: int = 0
+    #: The one pass over the messages it was counted from (``ledger.tally``): what
+    #: ``explain`` reads per provider, instead of the messages again.
+    tally: Tally | None = field(default=None, repr=False, compare=False)
 
     @property
     def recipients(self) -> int:
@@ -357,8 +331,11 @@ class CampaignSummary:
 
 def summarise(engine: Engine, campaign_id: str) -> CampaignSummary:
     """Raises ``CampaignNotFound``."""
+    from ledger.tally import tally
+
     load_campaign(engine, campaign_id)  # raises for an unknown id
-    statuses = status_counts(engine, campaign_id)
+    counted = tally(engine, campaign_id)
+    statuses = counted.statuses()
     # The campaign's state is read after its messages: a cancel commits the state with
     # the messages it cancels, so a state read after them is at least as new. Read before,
     # a cancel landing between the two reads showed every message final under ``running``,
@@ -367,14 +344,14 @@ def summarise(engine: Engine, campaign_id: str) -> CampaignSummary:
     halts = all_halts(engine)
     waiting: frozenset[str] = frozenset()
     if halts and statuses[Status.QUEUED]:
-        waiting = frozenset(p for _, p in queued_batches(engine, campaign_id))
+        waiting = frozenset(g.provider for g in counted.groups if g.status is Status.QUEUED)
     blocking = {name: why for name, why in halts.items() if name in waiting}
     texts: tuple[int, ...] = ()
     if campaign.spec.channels is not None:
         text = campaign.spec.text_channel
         texts = (-1 if text is None else text,)  # template channels alone bill no SMS part
-    parts = parts_billed(engine, campaign_id, texts)
-    return CampaignSummary(campaign, statuses, blocking, waiting, parts=parts)
+    parts = counted.parts_billed(texts)
+    return CampaignSummary(campaign, statuses, blocking, waiting, parts=parts, tally=counted)
 
 
 def providers_with_queued(conn: Connection, keys: Collection[int]) -> dict[int, frozenset[str]]:

@@ -141,9 +141,12 @@ class Progress:
     last_sent: Mapping[str, datetime] | None = None  # per provider: latest still `sent`
 
 
-def facts(engine: Engine, campaign_id: str, state: str) -> Progress:
+def facts(
+    engine: Engine, campaign_id: str, state: str, last_sent: dict[str, datetime] | None = None
+) -> Progress:
     """When the campaign's stored ``state`` was set, its start time (``--at``), and per
-    provider the latest sending of a message still waiting for its receipt."""
+    provider the latest sending of a message still waiting for its receipt (read from the
+    messages unless given: ``ledger.tally.Tally.last_sent``)."""
     with engine.connect() as conn:
         start_at = conn.scalar(sa.select(campaigns.c.start_at).where(campaigns.c.id == campaign_id))
         # The latest campaign-level event that set this state (``set_campaign_state``).
@@ -157,6 +160,8 @@ def facts(engine: Engine, campaign_id: str, state: str) -> Progress:
             .order_by(events.c.id.desc())
             .limit(1)
         )
+        if last_sent is not None:
+            return Progress(since, start_at, last_sent)
         last_sent = dict(
             conn.execute(
                 sa.select(messages.c.provider, sa.func.max(messages.c.sent_at))

@@ -37,6 +37,7 @@ def make_app(runtime: Runtime, sends: bool | None = None) -> FastAPI:
         suppressions,
     )
     from scripts.api.runner import JobRunner
+    from scripts.api.standing import Standings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,6 +60,7 @@ def make_app(runtime: Runtime, sends: bool | None = None) -> FastAPI:
                 stack.callback(keeper.join, 30)
                 stack.callback(stop.set)
             stack.callback(app.state.jobs.close)
+            stack.callback(app.state.standings.close)
             yield
 
     # The docs pages with Swagger UI and ReDoc served by the app itself (fastapi-offline
@@ -83,6 +85,7 @@ def make_app(runtime: Runtime, sends: bool | None = None) -> FastAPI:
     app.state.throttle = sessions.throttle()
     folder = runtime.settings.var_dir / "api"
     app.state.jobs = JobRunner(runtime.engine, folder, runtime.settings.api_jobs)
+    app.state.standings = Standings(lambda campaign_id: campaigns.standing_of(runtime, campaign_id))
     problems.install(app)
     app.add_middleware(BodyLimit, limit=runtime.settings.api_max_upload)
     for module in (sessions, campaigns, launches, jobs, reports, recipients, suppressions,

@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from campaigns.status import Status
@@ -57,6 +57,8 @@ class Campaign(BaseModel):
     statuses: dict[str, int]
     waiting_for: dict[str, Any] | None
     channels: dict[str, Any] | None = None
+    as_of: datetime = Field(description="when it was counted")
+    age_seconds: float = Field(description="how long ago (at most 30; 0 with fresh=true)")
 
 
 class Action(BaseModel):
@@ -95,10 +97,22 @@ def campaigns(
 @router.get(
     "/v1/campaigns/{campaign_id}", response_model=Campaign, responses=problems.described(404)
 )
-def campaign(campaign_id: str, caller: Reader, runtime: Served) -> Campaign:
+def campaign(
+    campaign_id: str,
+    caller: Reader,
+    request: Request,
+    fresh: Annotated[bool, Query(description="count now, not the last second's count")] = False,
+) -> Campaign:
     """Where one campaign stands (``loa campaign status --json``): its recipients in each
     status, per channel and provider, the send rate, the time left, and what it waits
-    for, with the command and the route (``lifted_by_api``) that lift the wait."""
+    for, with the command and the route (``lifted_by_api``) that lift the wait. Counted
+    at most once a second for every caller, and served at once while a newer count is
+    made (``as_of``, ``age_seconds``: up to 30 s old; ``fresh=true`` to wait for one)."""
+    return Campaign(**request.app.state.standings.get(campaign_id, fresh))
+
+
+def standing_of(runtime: Runtime, campaign_id: str) -> dict[str, Any]:
+    """Count the campaign's standing now (``scripts.api.standing`` shares it)."""
     from worker.campaign.waiting import explain
 
     standing = explain(runtime, summary_of(runtime, campaign_id))
@@ -107,7 +121,7 @@ def campaign(campaign_id: str, caller: Reader, runtime: Served) -> Campaign:
     waiting = found.get("waiting_for")
     if waiting and waiting.get("lifted_by"):  # the route that lifts it, beside the command
         waiting["lifted_by_api"] = over_http(waiting["lifted_by"])
-    return Campaign(**found)
+    return found
 
 
 #: The commands that lift a wait, as the routes that do the same.
@@ -133,7 +147,15 @@ def over_http(commands: str) -> str | None:
 _LEAVES = {"pause": "paused", "cancel": "cancelled"}
 
 
-def _act(action: str, runtime: Runtime, campaign_id: str) -> Action:
+def _act(action: str, request: Request, campaign_id: str) -> Action:
+    runtime = request.app.state.runtime
+    try:
+        return _acted(action, runtime, campaign_id)
+    finally:
+        request.app.state.standings.forget(campaign_id)  # its next look counts anew
+
+
+def _acted(action: str, runtime: Runtime, campaign_id: str) -> Action:
     from ledger.summary import CampaignNotFound, CampaignStateError, load_campaign, summarise
     from worker.campaign import control
 
@@ -159,10 +181,10 @@ def _act(action: str, runtime: Runtime, campaign_id: str) -> Action:
     response_model=Action,
     responses=problems.described(403, 404, 409),
 )
-def pause(campaign_id: str, caller: Changer, runtime: Served) -> Action:
+def pause(campaign_id: str, caller: Changer, request: Request) -> Action:
     """No new sends; those in flight end (``loa campaign pause``). A paused one answers
     ``already``; 409 when there is nothing left to pause (completed, cancelled)."""
-    return _act("pause", runtime, campaign_id)
+    return _act("pause", request, campaign_id)
 
 
 @router.post(
@@ -170,9 +192,9 @@ def pause(campaign_id: str, caller: Changer, runtime: Served) -> Action:
     response_model=Action,
     responses=problems.described(403, 404, 409),
 )
-def resume(campaign_id: str, caller: Changer, runtime: Served) -> Action:
+def resume(campaign_id: str, caller: Changer, request: Request) -> Action:
     """Send again; ``changed``: the batches queued (``loa campaign resume``)."""
-    return _act("resume", runtime, campaign_id)
+    return _act("resume", request, campaign_id)
 
 
 @router.post(
@@ -180,11 +202,11 @@ def resume(campaign_id: str, caller: Changer, runtime: Served) -> Action:
     response_model=Action,
     responses=problems.described(403, 404, 409),
 )
-def cancel(campaign_id: str, caller: Changer, runtime: Served) -> Action:
+def cancel(campaign_id: str, caller: Changer, request: Request) -> Action:
     """Stop for good: what waits becomes ``cancelled`` (``changed``: how many;
     ``still_sending``: held by workers, they end on their own). A cancelled one answers
     ``already``."""
-    return _act("cancel", runtime, campaign_id)
+    return _act("cancel", request, campaign_id)
 
 
 def summary_of(runtime: Runtime, campaign_id: str) -> Any:

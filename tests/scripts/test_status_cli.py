@@ -190,22 +190,23 @@ def test_the_rate_of_a_campaign_that_began_sending_lately_is_over_that_time(tmp_
     that spread over a minute; once it has sent for longer, over the last minute."""
     import sqlalchemy as sa
 
-    from ledger.schema import events
+    from ledger.schema import messages
 
     launched = loa(
         "campaign", "launch", str(EXAMPLE), "-r", str(_numbers(tmp_path, 40)), cwd=tmp_path
     )
     assert launched.returncode == 0, launched.stderr
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'var' / 'loa.db'}")
-    handed_over = (
-        (events.c.source == "worker")
-        & (events.c.from_status == "sending")
-        & (events.c.to_status != "queued")
+    # Handed over: a provider took (or refused) them; when, is when they were sent.
+    handed_over = messages.c.status.in_(
+        ["sent", "delivered", "undelivered", "failed", "unknown", "unreachable"]
     )
     began = datetime.now(VIETNAM) - timedelta(seconds=5)
     with engine.begin() as conn:
-        conn.execute(events.update().where(handed_over).values(at=began))
-        ids = conn.scalars(sa.select(events.c.id).where(handed_over).order_by(events.c.id)).all()
+        conn.execute(messages.update().where(handed_over).values(sent_at=began))
+        ids = conn.scalars(
+            sa.select(messages.c.id).where(handed_over).order_by(messages.c.id)
+        ).all()
     counted = len(ids)
     assert counted >= 30  # the list's numbers, each taken (or refused) by the provider once
 
@@ -220,7 +221,9 @@ def test_the_rate_of_a_campaign_that_began_sending_lately_is_over_that_time(tmp_
     # One handed over ten minutes ago: it has sent for longer than a minute.
     with engine.begin() as conn:
         conn.execute(
-            events.update().where(events.c.id == ids[0]).values(at=began - timedelta(minutes=10))
+            messages.update()
+            .where(messages.c.id == ids[0])
+            .values(sent_at=began - timedelta(minutes=10))
         )
     engine.dispose()
     found = status(tmp_path)

@@ -19,14 +19,14 @@ from typing import Any
 
 from ledger.channels.outcomes import ChannelOutcomes
 from ledger.schema import now
-from ledger.summary import CampaignSummary, by_provider, measured_rate
+from ledger.summary import CampaignSummary
+from ledger.tally import tally
 from ledger.waiting import (
     Estimate,
     ProviderView,
     decide,
     estimate,
     facts,
-    remaining,
     vietnam_time,
 )
 from worker.runtime import Runtime
@@ -43,7 +43,7 @@ class Standing:
         counts: per provider, recipients per status (every status, zeros included).
         estimate: the time left (``ledger.waiting.Estimate``).
         rate_per_second: messages handed over a second, over the last minute, or since
-            the first was when that is shorter (measured: ``ledger.summary.measured_rate``).
+            the first was when that is shorter (measured: ``ledger.tally.Tally.rate``).
         cooldowns_visible: whether this process can see the providers' cooldowns.
         rate_seconds: the seconds ``rate_per_second`` was counted over.
         channels: for a campaign with several channels, who each reached, who fell back
@@ -147,8 +147,10 @@ def explain(
     campaign = summary.campaign
     engine = runtime.engine
     visible = runtime.settings.redis_url is not None or cooldowns_here
-    counts = by_provider(engine, campaign.id)
-    left = remaining(engine, campaign.id)
+    # The summary's one pass over the messages, or a fresh one (``ledger.tally``).
+    counted = summary.tally if summary.tally is not None else tally(engine, campaign.id)
+    counts = counted.by_provider()
+    left = counted.remaining()
     from ledger.halts import halts_since
 
     halts = halts_since(engine)
@@ -167,9 +169,9 @@ def explain(
             rate_unit=unit,
             receipt_window=window,
         )
-    progress = facts(engine, campaign.id, campaign.state)
+    progress = facts(engine, campaign.id, campaign.state, counted.last_sent())
     waiting = decide(campaign, summary.statuses, views, moment, progress)
-    measured, counted_over = measured_rate(engine, campaign.id)
+    measured, counted_over = counted.rate()
     statuses = [s.value for s in summary.statuses]
     full_counts = {
         name: {status: found.get(status, 0) for status in statuses}
