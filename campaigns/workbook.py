@@ -13,6 +13,10 @@ from typing import Any
 XLSX_MAX_UNPACKED = 2 << 30  # bytes, every part together
 XLSX_MAX_PART_RATIO = 100  # unpacked / packed, for a part over XLSX_RATIO_FROM bytes
 XLSX_RATIO_FROM = 16 << 20
+#: openpyxl holds every shared string in memory, about six times their XML: 1.9 GB of
+#: them (a 40 MB file, 52-fold: under the ratio) took more than 12 GB. A million-row list
+#: with a few text columns has some 150 MB; beyond this, CSV is the way.
+XLSX_MAX_SHARED_STRINGS = 256 << 20
 
 
 def check_package(path: Path) -> None:
@@ -31,6 +35,13 @@ def check_package(path: Path) -> None:
     if sum(part.file_size for part in parts) > XLSX_MAX_UNPACKED:
         raise ListError(f"{path}: the workbook unpacks to more than 2 GB: not a list Loa reads")
     for part in parts:
+        if part.filename.lower().endswith("sharedstrings.xml") and (
+            part.file_size > XLSX_MAX_SHARED_STRINGS
+        ):
+            raise ListError(
+                f"{path}: its shared strings unpack to {part.file_size >> 20} MB, more than "
+                f"{XLSX_MAX_SHARED_STRINGS >> 20} MB would take in memory: save the list as CSV"
+            )
         packed = max(part.compress_size, 1)
         if part.file_size > XLSX_RATIO_FROM and part.file_size / packed > XLSX_MAX_PART_RATIO:
             raise ListError(

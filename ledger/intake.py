@@ -108,10 +108,13 @@ def record_campaign(
     chunks: Iterable[tuple[Sequence[Sequence[Any]], Sequence[Sequence[Any]]]],
     batch_size: int,
     start_at: datetime | None = None,
+    list_digest: str | None = None,
 ) -> Intake:
     """Write a campaign and its planned messages to the ledger.
 
     Parameters:
+        list_digest: the list file's SHA-256, kept with the intake counts: a relaunch
+            with another file of the same name and rows is told from the same one.
         list_columns: the list's columns other than the phone (keys of messages.fields).
         summary: called once the chunks are consumed; stored as the intake counts.
         chunks: (planned rows, rejected cells) lists, streamed, as
@@ -182,6 +185,8 @@ def record_campaign(
                     [(key, row, reason) for row, reason in rejected_chunk],
                 )
             counts = {**summary().as_dict(), "launched_by": launched_by()}
+            if list_digest is not None:
+                counts["list_sha256"] = list_digest
             conn.execute(
                 campaigns.update()
                 .where(campaigns.c.id == campaign_id)

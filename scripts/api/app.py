@@ -83,6 +83,7 @@ def make_app(runtime: Runtime, sends: bool | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.throttle = sessions.throttle()
+    app.state.lookups = recipients.lookups()
     folder = runtime.settings.var_dir / "api"
     app.state.jobs = JobRunner(runtime.engine, folder, runtime.settings.api_jobs)
     app.state.standings = Standings(lambda campaign_id: campaigns.standing_of(runtime, campaign_id))

@@ -85,9 +85,10 @@ ACCEPTED: dict[int | str, dict[str, Any]] = {
 
 
 def _mine(runtime: Any, job_id: str, caller: Account) -> JobRecord:
-    """The job, if the caller may see it: its own, any for an admin, and a launch for
-    any operator (a second operator launching the same campaign meanwhile is handed the
-    first's job). Raises: Problem 404, as for a job that does not exist."""
+    """The job, if the caller may see it: its own, any for an admin, a launch for any
+    operator (a second operator launching the same files meanwhile is handed the first's
+    job), a verification for anyone (one runs at a time; its verdict names no number).
+    Raises: Problem 404, as for a job that does not exist."""
     from ledger.api.jobs import get
 
     found = get(runtime.engine, job_id)
@@ -95,6 +96,7 @@ def _mine(runtime: Any, job_id: str, caller: Account) -> JobRecord:
         found.account == caller.name
         or caller.may("admin")
         or (found.kind == "launch" and caller.may("operator"))
+        or found.kind == "verify"
     ):
         raise Problem(404, f"no job {job_id!r}")
     return found

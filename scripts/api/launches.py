@@ -57,6 +57,9 @@ class Staged:
     ported: Path | None
     names: dict[str, str] = field(default_factory=dict)
     spec_id: str = ""
+    #: The files' SHA-256 together: two launches of one campaign share a job only when
+    #: they sent the same files (another list gets its own job, and its own 409).
+    digest: str = ""
 
 
 async def _stage(
@@ -72,6 +75,17 @@ async def _stage(
         raise
     names[str(folder) + "/"] = ""  # any other mention of the folder: the name alone
     return Staged(folder, saved_spec, saved_list, saved_ported, names)
+
+
+def _files_digest(staged: Staged) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in (staged.spec, staged.recipients, staged.ported):
+        if path is not None:
+            with path.open("rb") as handle:
+                digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()
 
 
 def _remove(folder: Path) -> None:
@@ -103,6 +117,7 @@ def _check(
     try:
         spec = load_spec(staged.spec)
         staged.spec_id = spec.id
+        staged.digest = _files_digest(staged)
         unsent = spec.expires_unsent(start_at or datetime.now(VIETNAM))
         if unsent is not None and not go_on:
             first, end = (moment.astimezone(VIETNAM) for moment in unsent)
@@ -187,7 +202,7 @@ async def plan(
         rejects = running.output("rejects.csv")
         for _ in RejectsFile(rejects).through(prepared.decisions()):
             running.tick()
-        if not rejects.exists() or prepared.summary.rejected == 0:
+        if not rejects.exists() or prepared.summary.rejected_total == 0:
             running.file = None
         figures = plan_figures(prepared, runtime.settings, reach)
         return {**figures, "list": staged.names[str(staged.recipients)]}
@@ -245,7 +260,7 @@ async def launch(
                 "nothing was added. Give the campaign a new id to send it.",
                 "already-launched",
             )
-        if launched.prepared.summary.rejected == 0 or not launched.created:
+        if launched.prepared.summary.rejected_total == 0 or not launched.created:
             running.file = None
         return {
             "campaign": launched.campaign_id,
@@ -256,7 +271,7 @@ async def launch(
         }
 
     record, _ = runner.submit(
-        "launch", caller.name, work, key=f"launch:{staged.spec_id}",
+        "launch", caller.name, work, key=f"launch:{staged.spec_id}:{staged.digest[:32]}",
         uploads=staged.folder, names=staged.names,
     )  # fmt: skip
     return accepted(record)

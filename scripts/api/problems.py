@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
 from worker.logging import get_logger
@@ -101,6 +102,13 @@ def install(app: FastAPI) -> None:
         ]
         said = "; ".join(f"{e['where']}: {e['what']}" for e in errors)
         return problem(422, said, "invalid-input", errors=errors)
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> JSONResponse:
+        # A value the database refuses (PostgreSQL: a NUL character in a name, an id, a
+        # source): the caller's input, not a bug; the statement stays in no answer.
+        log.warning("api.unstorable", path=request.url.path, error=type(exc.orig).__name__)
+        return problem(422, "a value here cannot be stored (a NUL character?)", "invalid-input")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

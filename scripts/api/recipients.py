@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from scripts.api.common import Limit, Offset, Reader, Served
 from scripts.api.problems import Problem
+from worker.web.auth_throttle import AuthThrottle
 
 router = APIRouter(tags=["recipients"])
 
@@ -27,20 +28,41 @@ class RecipientHistory(BaseModel):
     next: int | None = None
 
 
+def lookups() -> AuthThrottle:
+    """History lookups of a role that sees masked numbers, slowed per account: 30 at once,
+    then one every 10 s (one per app: ``app.state.lookups``). Whether a number has
+    messages is an answer too: unthrottled, an auditor would try each of the 100,000
+    numbers behind a mask (``+8494*****18``) in minutes and hold the whole number."""
+    return AuthThrottle(burst=30, every=10.0)
+
+
 @router.get("/v1/recipients/{number}/history", response_model=RecipientHistory)
 def recipient_history(
-    number: str, caller: Reader, runtime: Served, limit: Limit = 50, offset: Offset = 0
+    number: str,
+    caller: Reader,
+    runtime: Served,
+    request: Request,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> RecipientHistory:
     """Every message to one number across campaigns (newest campaign first, a page of
-    them), each with its status, provider, receipt times and events."""
+    them), each with its status, provider, receipt times and events. For a role that
+    sees masked numbers, 30 lookups, then one every 10 s (429 and ``Retry-After``)."""
+    import math
+
     from campaigns.phones import mask
     from ledger.history import history
 
     phone = textable(number, "path.number")
+    whole = caller.may("operator")  # an auditor never sees a whole number
+    if not whole:
+        wait = request.app.state.lookups.take(f"history:{caller.name}")
+        if wait > 0:
+            raise Problem(429, "too many numbers looked up; wait", "throttled",
+                          retry_after=math.ceil(wait))  # fmt: skip
     key = runtime.settings.retention_key
     secret = key.get_secret_value() if key else None
     found = history(runtime.engine, phone, secret, limit + 1, offset)
-    whole = caller.may("operator")  # an auditor never sees a whole number
     return RecipientHistory(
         number=phone if whole else mask(phone),
         masked=not whole,

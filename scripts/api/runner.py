@@ -49,11 +49,15 @@ class Running:
         self.done = 0
         self.file: Path | None = None
         self._told = time.monotonic()
+        #: SQLite has one writer: a launch ticks from inside its own transaction, which
+        #: holds the lock a progress write from this thread would wait for (a minute, then
+        #: "database is locked" and the launch lost). There the runner's beat writes it.
+        self.writes = engine.dialect.name != "sqlite"
 
     def tick(self, count: int = 1) -> None:
         """``count`` more units (rows, events) done; written now and then."""
         self.done += count
-        if time.monotonic() - self._told >= TICK_EVERY:
+        if self.writes and time.monotonic() - self._told >= TICK_EVERY:
             self._told = time.monotonic()
             jobs.advance(self.engine, self.record.id, self.done)
 
@@ -76,6 +80,8 @@ class JobRunner:
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="loa-job")
         self._live: set[str] = set()
+        #: The jobs running here, whose progress the beat writes where they cannot.
+        self._running: dict[str, Running] = {}
         #: Jobs not begun yet: their future, their uploads.
         self._waiting: dict[str, tuple[Future[None], Path | None]] = {}
         self._lock = threading.Lock()
@@ -128,6 +134,8 @@ class JobRunner:
         ACTING_AS.set(f"api:{record.account}")
         folder = private_folder(self.folder / "jobs" / record.id)
         running, kept = Running(self.engine, record, folder), False
+        with self._lock:
+            self._running[record.id] = running
         try:
             if jobs.start(self.engine, record.id, self.name):
                 result = work(running)
@@ -143,6 +151,7 @@ class JobRunner:
         finally:
             with self._lock:
                 self._live.discard(record.id)
+                self._running.pop(record.id, None)
             _remove(uploads)
             if not kept:  # a failed job has no download; half a report is never served
                 _remove(folder)
@@ -151,8 +160,11 @@ class JobRunner:
         while not self._stop.wait(jobs.BEAT.total_seconds()):
             with self._lock:
                 live = list(self._live)
+                quiet = [r for r in self._running.values() if not r.writes and r.done]
             try:
                 jobs.beat(self.engine, live)
+                for running in quiet:  # waits, on SQLite, for a launch's transaction
+                    jobs.advance(self.engine, running.record.id, running.done)
             except Exception as exc:  # the ledger away for a while: the next beat
                 log.warning("job.beat_failed", error=type(exc).__name__)
 

@@ -51,16 +51,17 @@ def login(body: Login, request: Request, runtime: Served) -> Session:
 
     throttle = request.app.state.throttle
     doors = (f"account:{body.name}", f"address:{request.client.host if request.client else ''}")
-    wait = max(throttle.wait(door) for door in doors)
+    # Counted as failed before the password is checked, given back if it was right: logins
+    # sent in parallel cannot all pass while each one's hash is being checked.
+    wait = throttle.take(*doors)
     if wait > 0:
         raise Problem(429, "too many failed logins; wait", "throttled",
                       retry_after=math.ceil(wait))  # fmt: skip
     try:
         found = by_password(runtime.engine, body.name, body.password)
     except Unauthorized:
-        for door in doors:
-            throttle.failed(door)
         raise Problem(401, "the name or the password is wrong, or the account disabled") from None
+    throttle.give_back(*doors)
     ACTING_AS.set(f"api:{found.name}")
     _, text, until = issue_token(runtime.engine, found.name, SESSION, "session")
     return Session(token=text, account=found.name, role=found.role, expires_at=until)

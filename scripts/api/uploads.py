@@ -19,10 +19,21 @@ SMALL = 1024 * 1024
 CHUNK = 1024 * 1024
 
 
+#: The routes that take uploads (multipart, up to ``LOA_API_MAX_UPLOAD``); every other
+#: body, whatever its type says, is ``SMALL``.
+UPLOAD_ROUTES = re.compile(r"/v1/(plans|launches|suppressions/[^/]+/import)")
+
+
 class BodyLimit:
-    """ASGI middleware: a body over ``limit`` bytes (multipart) or ``SMALL`` (anything
-    else) is answered 413, at once when ``Content-Length`` says so, else as soon as that
-    much has come."""
+    """ASGI middleware: a body over ``limit`` bytes (a multipart upload to a route that
+    takes one) or ``SMALL`` (anything else) is answered 413, at once when
+    ``Content-Length`` says so, else as soon as that much has come.
+
+    FastAPI reads a request's body before it checks who sent it: an upload larger than
+    ``SMALL`` is let in only with an operator's token (else 401 or 403 before a byte of
+    it is read), so nobody without one makes the server spool 256 MB. The headers are
+    read as Starlette reads them (the first of a repeated one), so that a second
+    ``Content-Type`` cannot make this limit a multipart's and the route's body JSON."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -31,14 +42,18 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        upload = kind == b"multipart/form-data"
+        kind = _header(scope, b"content-type").split(b";")[0].strip().lower()
+        upload = kind == b"multipart/form-data" and bool(UPLOAD_ROUTES.fullmatch(scope["path"]))
         limit = self.limit if upload else SMALL
-        declared = headers.get(b"content-length", b"").strip()
+        declared = _header(scope, b"content-length").strip()
         if declared.isdigit() and int(declared) > limit:
             await _too_large(limit, upload, send)
             return
+        if upload and not (declared.isdigit() and int(declared) <= SMALL):
+            refused = await _not_an_operator(scope)
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
         seen = 0
 
         async def counted() -> Message:
@@ -53,6 +68,32 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+def _header(scope: Scope, name: bytes) -> bytes:
+    """The first value of header ``name`` (Starlette's ``Request.headers`` reads that one)."""
+    return next((value for key, value in scope["headers"] if key == name), b"")
+
+
+async def _not_an_operator(scope: Scope) -> Any:
+    """The problem (an ASGI response) for an upload whose token is not a live operator's,
+    ``None`` when it is: what the route would answer, before the body is read."""
+    from starlette.concurrency import run_in_threadpool
+
+    from ledger.api.accounts import Unauthorized, by_token
+    from scripts.api.problems import problem
+
+    scheme, _, token = _header(scope, b"authorization").decode("latin-1").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return problem(401, "send an API token: Authorization: Bearer TOKEN (loa users token)")
+    try:
+        engine = scope["app"].state.runtime.engine
+        caller = await run_in_threadpool(by_token, engine, token.strip())
+    except Unauthorized:
+        return problem(401, "the token is unknown, expired or revoked")
+    if not caller.may("operator"):
+        return problem(403, f"this needs the operator role; {caller.name} is {caller.role}")
+    return None
 
 
 def _said(limit: int, upload: bool) -> str:
@@ -76,8 +117,12 @@ async def _too_large(limit: int, upload: bool, send: Send) -> None:
 
 def plain_name(given: str | None, fallback: str) -> str:
     """The uploaded file's own name without its folders, in letters, digits, ``.``,
-    ``_`` and ``-`` (at most 100); ``fallback`` when nothing is left."""
-    name = re.sub(r"[^\w.-]", "_", Path((given or "").replace("\\", "/")).name)[:100]
+    ``_`` and ``-`` (at most 100, its suffix kept: it says the list's format);
+    ``fallback`` when nothing is left."""
+    name = re.sub(r"[^\w.-]", "_", Path((given or "").replace("\\", "/")).name)
+    if len(name) > 100:
+        suffix = Path(name).suffix[:20]
+        name = name[: 100 - len(suffix)] + suffix
     return name if name.strip("._") else fallback
 
 

@@ -216,6 +216,31 @@ def test_an_xlsx_whose_strings_unpack_to_gigabytes_is_refused_before_parsing(tmp
     assert [r.phone for r in open_list(good).rows()] == ["0912345678"]
 
 
+def test_an_xlsx_whose_shared_strings_would_fill_the_memory_is_refused(tmp_path, monkeypatch):
+    """Under the ratio, shared strings can still be gigabytes (a 40 MB file, 52-fold, took
+    12 GB): beyond the cap, refused before parsing, naming the file and the way out."""
+    import zipfile
+
+    from campaigns import workbook
+
+    plain, path = tmp_path / "plain.xlsx", tmp_path / "lon.xlsx"
+    book = Workbook()
+    book.active.append(["Họ tên", "SĐT"])
+    for i in range(200):
+        book.active.append([f"Người dân số {i:04d}", f"0912{i:06d}"])
+    book.save(plain)  # openpyxl writes inline strings: Excel's shared ones added here
+    strings = "".join(f"<si><t>Người dân số {i:04d}</t></si>" for i in range(200))
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w") as out:
+        for item in source.infolist():
+            out.writestr(item, source.read(item.filename))
+        out.writestr("xl/sharedStrings.xml", f"<sst>{strings}</sst>".encode())  # ~7 KB
+    monkeypatch.setattr(workbook, "XLSX_MAX_SHARED_STRINGS", 1024)
+    with pytest.raises(ListError, match=r"lon.xlsx: its shared strings .* save the list as CSV"):
+        list(open_list(path).rows())
+    monkeypatch.setattr(workbook, "XLSX_MAX_SHARED_STRINGS", 1 << 20)
+    assert len(list(open_list(path).rows())) == 200
+
+
 def test_a_list_without_a_header_is_named_without_repeating_its_first_recipient(tmp_path):
     path = tmp_path / "list.csv"
     path.write_text("0912345678,Nguyễn Văn A,Ninh Hải\n0987654321,Trần B,Phan Rang\n", "utf-8")

@@ -337,15 +337,22 @@ def test_jobs_beyond_loa_api_jobs_wait_their_turn_and_a_stop_interrupts_them(eng
 def test_a_second_operator_launching_the_same_campaign_follows_the_first_s_job(
     engine, tmp_path, tokens
 ):
-    first, _ = jobs.open_job(engine, "launch", "a-operator", "launch:bluezone-ninh-thuan-2020")
+    import hashlib
+
+    sent = hashlib.sha256(hashlib.sha256(SPEC).digest() + hashlib.sha256(ROWS).digest())
+    key = f"launch:bluezone-ninh-thuan-2020:{sent.hexdigest()[:32]}"
+    first, _ = jobs.open_job(engine, "launch", "a-operator", key)
     with api(engine, tmp_path) as base:
         answer = requests.post(f"{base}/v1/launches", headers=bearer(tokens["other"]),
                                files=files())  # fmt: skip
+        other = requests.post(f"{base}/v1/launches", headers=bearer(tokens["other"]),
+                              files=files(rows=b"phone\n0911111111\n"))  # fmt: skip
         shown = requests.get(f"{base}/v1/jobs/{first.id}", headers=bearer(tokens["other"]))
         plan = requests.post(f"{base}/v1/plans", headers=bearer(tokens["operator"]),
                              files=files()).json()  # fmt: skip
         not_theirs = requests.get(f"{base}/v1/jobs/{plan['id']}", headers=bearer(tokens["other"]))
     assert answer.status_code == 202 and answer.json()["id"] == first.id
+    assert other.status_code == 202 and other.json()["id"] != first.id  # not silently dropped
     assert shown.status_code == 200 and shown.json()["account"] == "a-operator"
     assert not_theirs.status_code == 404  # a plan (its rejects) stays its account's
 

@@ -56,6 +56,18 @@ def test_another_list_is_refused_and_enqueues_nothing(runtime, tmp_path):
     assert (refused.list_differs, refused.batches_enqueued, jobs(runtime)) == (True, 0, 0)
 
 
+def test_another_list_of_the_same_name_and_rows_is_refused_by_its_digest(runtime, tmp_path):
+    """Only the name and the rows were compared: a corrected list saved over the first
+    (same name, same count) was taken as the same one and silently not sent."""
+    listed = small_list(tmp_path)
+    launch(runtime, EXAMPLE, listed)
+    rows = listed.read_text(encoding="utf-8").splitlines()
+    rows[1] = rows[1].replace(rows[1].split(",")[0], "0911111111", 1)
+    listed.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    refused = launch(runtime, EXAMPLE, listed)
+    assert (refused.list_differs, refused.batches_enqueued) == (True, 0)
+
+
 def test_a_paused_campaign_relaunched_stays_without_jobs_until_resumed(runtime, tmp_path):
     listed = small_list(tmp_path)
     campaign_id = launch(runtime, EXAMPLE, listed).campaign_id

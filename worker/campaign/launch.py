@@ -61,6 +61,14 @@ def _lost_batches(runtime: Runtime, campaign_id: str, refused: bool) -> list[tup
     return batches_without_job(runtime, campaign_id)
 
 
+def _digest(path: Path) -> str:
+    """The list file's SHA-256 (a relaunch's list told apart from the recorded one)."""
+    import hashlib
+
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 def launch(
     runtime: Runtime,
     spec: CampaignSpec | Path,
@@ -90,6 +98,7 @@ def launch(
     chunks, summary = planned_chunks(prepared, rejects, parallel=parallel)
     if progress is not None:
         chunks = _counting(chunks, progress)
+    digest = _digest(recipients)
     intake = record_campaign(
         runtime.engine,
         spec,
@@ -99,6 +108,7 @@ def launch(
         chunks,
         runtime.settings.batch_size,
         start_at,
+        digest,
     )
     differs, changed = False, ()
     if not intake.created:  # read the list anyway (nothing is written) to compare it
@@ -110,7 +120,7 @@ def launch(
         differs = (recorded.list_name, recorded.intake.get("rows_read")) != (
             recipients.name,
             fresh.rows_read,
-        )
+        ) or recorded.intake.get("list_sha256") not in (None, digest)  # (before it was kept)
         changed = tuple(
             name for name in type(spec).model_fields
             if getattr(recorded.spec, name) != getattr(spec, name)

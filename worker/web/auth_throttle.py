@@ -22,6 +22,7 @@ oldest is forgotten first.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -46,6 +47,8 @@ class AuthThrottle:
     ) -> None:
         self.burst, self.every, self.addresses, self.clock = burst, every, addresses, clock
         self._spent: OrderedDict[str, tuple[float, float]] = OrderedDict()  # (tokens, at)
+        #: ``take`` is called from several threads at once (a sync route's thread pool).
+        self._lock = threading.Lock()
 
     def _tokens(self, address: str) -> float:
         tokens, at = self._spent.get(address, (float(self.burst), self.clock()))
@@ -59,9 +62,30 @@ class AuthThrottle:
     def failed(self, address: str) -> bool:
         """Count one failed attempt of ``address``. Returns whether that was its last
         before being slowed (its next attempts wait: worth one line in the log)."""
-        tokens = max(0.0, self._tokens(address) - 1)
+        return self._put(address, max(0.0, self._tokens(address) - 1)) < 1
+
+    def _put(self, address: str, tokens: float) -> float:
         self._spent[address] = (tokens, self.clock())
         self._spent.move_to_end(address)
         while len(self._spent) > self.addresses:
             self._spent.popitem(last=False)
-        return tokens < 1
+        return tokens
+
+    def take(self, *addresses: str) -> float:
+        """Spend one attempt at each of ``addresses`` before the attempt is checked, at
+        once for all of them: 0 when it may go on (``give_back`` if it succeeds), else the
+        seconds to wait (nothing spent). Where a check takes a while (a password's hash)
+        and requests run in parallel, ``wait`` then ``failed`` would let every request
+        already in flight through: thirty guesses at once instead of five."""
+        with self._lock:
+            wait = max((self.wait(address) for address in addresses), default=0.0)
+            if wait <= 0:
+                for address in addresses:
+                    self.failed(address)
+            return wait
+
+    def give_back(self, *addresses: str) -> None:
+        """The attempt ``take`` spent succeeded: it is not counted."""
+        with self._lock:
+            for address in addresses:
+                self._put(address, min(float(self.burst), self._tokens(address) + 1))
