@@ -215,6 +215,24 @@ def revoke_token(engine: Engine, token_id: int) -> None:
         record_action(conn, "token_revoked", token=token_id)
 
 
+def revoke_own(engine: Engine, text: str) -> bool:
+    """A token revoked by whoever holds it (a logout): ``text`` itself, not its id.
+    Returns whether it was live."""
+    with engine.begin() as conn:
+        token_id = conn.scalar(
+            sa.select(api_tokens.c.id).where(
+                api_tokens.c.digest == _digest(text), api_tokens.c.revoked_at.is_(None)
+            )
+        )
+        if token_id is None:
+            return False
+        conn.execute(
+            api_tokens.update().where(api_tokens.c.id == token_id).values(revoked_at=now())
+        )
+        record_action(conn, "token_revoked", token=int(token_id))
+    return True
+
+
 def by_token(engine: Engine, text: str) -> Account:
     """The account a request's token acts for.
 

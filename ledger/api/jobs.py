@@ -164,6 +164,19 @@ def interrupted(why: str) -> dict[str, Any]:
     }
 
 
+def open_count(engine: Engine, account: str) -> int:
+    """How many of ``account``'s jobs are queued or running."""
+    with engine.connect() as conn:
+        return int(
+            conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(jobs)
+                .where(jobs.c.account == account, jobs.c.state.in_(OPEN))
+            )
+            or 0
+        )
+
+
 def page(engine: Engine, account: str | None, limit: int, offset: int) -> list[JobRecord]:
     """Jobs newest first: ``account``'s, or everyone's (``None``)."""
     query = sa.select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id)

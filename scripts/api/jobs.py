@@ -80,7 +80,8 @@ def accepted(record: JobRecord) -> JSONResponse:
 
 #: What a route that starts a job answers (for its OpenAPI description).
 ACCEPTED: dict[int | str, dict[str, Any]] = {
-    202: {"model": Job, "description": "started (or the same job already open): follow it"}
+    202: {"model": Job, "description": "started (or the same job already open): follow it"},
+    **problems.described(429),  # the account has too many jobs open already
 }
 
 

@@ -30,6 +30,7 @@ from campaigns.files import private_folder
 from ledger.api import jobs
 from ledger.api.jobs import JobRecord
 from ledger.audit.actions import ACTING_AS
+from scripts.api.problems import Problem
 from scripts.api.refusals import as_problem, refusal
 from worker.logging import get_logger
 
@@ -39,6 +40,11 @@ log = get_logger("loa.api.jobs")
 KEEP_FILES = timedelta(days=1)
 #: At most one progress write per job this often (seconds): the ledger is not a counter.
 TICK_EVERY = 0.5
+#: Jobs that change the ledger (an operator's): their own threads, so that reports and
+#: verifications (anyone's, long) never hold a launch up.
+CHANGES = frozenset({"plan", "launch", "suppressions"})
+#: Jobs one account may have queued or running at once (beyond: 429).
+OPEN_PER_ACCOUNT = 4
 
 
 class Running:
@@ -78,7 +84,10 @@ class JobRunner:
     def __init__(self, engine: Engine, folder: Path, workers: int = 2) -> None:
         self.engine, self.folder = engine, folder
         self.name = f"{socket.gethostname()}:{os.getpid()}"
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="loa-job")
+        self._pools = {
+            True: ThreadPoolExecutor(workers, thread_name_prefix="loa-job-change"),
+            False: ThreadPoolExecutor(workers, thread_name_prefix="loa-job-read"),
+        }
         self._live: set[str] = set()
         #: The jobs running here, whose progress the beat writes where they cannot.
         self._running: dict[str, Running] = {}
@@ -116,13 +125,18 @@ class JobRunner:
             names: private paths → the names the caller gave (for error messages).
         """
         self._forget_old_files()
+        if jobs.open_count(self.engine, account) >= OPEN_PER_ACCOUNT:
+            _remove(uploads)
+            raise Problem(429, f"{account} has {OPEN_PER_ACCOUNT} jobs queued or running "
+                          "already: wait for one to end", "too-many-jobs", retry_after=5)  # fmt: skip
         record, created = jobs.open_job(self.engine, kind, account, key, unit)
         if not created:
             _remove(uploads)
             return record, False
         with self._lock:  # beaten while it waits its turn, as while it runs
             self._live.add(record.id)
-            future = self._pool.submit(self._run, record, work, uploads, names)
+            pool = self._pools[kind in CHANGES]
+            future = pool.submit(self._run, record, work, uploads, names)
             self._waiting[record.id] = (future, uploads)
         return record, True
 
@@ -206,7 +220,8 @@ class JobRunner:
         """``stop``, then wait for the running jobs to end (a launch is never cut mid-way
         by a clean stop)."""
         self.stop()
-        self._pool.shutdown(wait=True)
+        for pool in self._pools.values():
+            pool.shutdown(wait=True)
 
 
 def _folders(parent: Path) -> list[Path]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from scripts.api import problems
-from scripts.api.common import Served
+from scripts.api.common import Reader, Served
 from scripts.api.problems import Problem
 from worker.web.auth_throttle import AuthThrottle
 
@@ -38,6 +38,17 @@ class Session(BaseModel):
     account: str
     role: str
     expires_at: datetime
+
+
+@router.delete("/v1/sessions", status_code=204, response_class=Response)
+def logout(caller: Reader, request: Request, runtime: Served) -> Response:
+    """Log out: the token this request carries stops working at once (a session's, or an
+    API token's: its holder may end it without a shell)."""
+    from ledger.api.accounts import revoke_own
+
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    revoke_own(runtime.engine, token)
+    return Response(status_code=204)
 
 
 @router.post("/v1/sessions", response_model=Session, responses=problems.described(429))

@@ -249,7 +249,9 @@ def test_suppressions_are_kept_masked_for_an_auditor_and_imported_in_a_job(
     with api(engine, tmp_path) as base:
         route = f"{base}/v1/suppressions/opt_out"
         added = requests.post(
-            route, headers=operator, json={"numbers": ["0912345678", "12345", "0912345678"]}
+            route,
+            headers=operator,
+            json={"numbers": ["0912345678", "12345", "0912345678"], "source": "gọi 0987000111"},
         ).json()
         imported = ended(
             base,
@@ -273,6 +275,7 @@ def test_suppressions_are_kept_masked_for_an_auditor_and_imported_in_a_job(
     assert imported["result"]["rows_read"] == 3
     assert [row[:2] for row in refused] == [["row", "value"], ["3", "abc"]]
     assert audited["masked"] and all("*" in n["number"] for n in audited["numbers"])
+    assert "0987000111" not in str(audited) and "0987000111" not in str(operated)
     assert {n["number"] for n in operated["numbers"]} == {"+84912345678", "+84987654321"}
     assert (removed.status_code, gone.status_code) == (204, 404)
     assert counts["opt_out"] == 1
@@ -376,3 +379,23 @@ def test_what_a_killed_api_process_left_is_removed_when_the_next_one_starts(engi
     runner.close()
     assert not dead.exists() and not orphan.exists() and not unknown.exists()
     assert mine.exists()  # a live process's (this one's) uploads stay
+
+
+def test_an_account_with_too_many_jobs_open_waits_and_a_logout_ends_its_token(
+    engine, tmp_path, tokens
+):
+    from scripts.api.runner import OPEN_PER_ACCOUNT
+
+    for n in range(OPEN_PER_ACCOUNT):  # open, as if running elsewhere
+        jobs.open_job(engine, "report", "a-auditor", f"report:{n}")
+    route = "/v1/campaigns/bluezone-ninh-thuan-2020/reports"
+    with api(engine, tmp_path) as base:
+        ended(base, tokens["operator"], requests.post(
+            f"{base}/v1/launches", headers=bearer(tokens["operator"]), files=files()))  # fmt: skip
+        refused = requests.post(base + route, headers=bearer(tokens["auditor"]), json={})
+        other = requests.post(base + route, headers=bearer(tokens["admin"]), json={})
+        out = requests.delete(f"{base}/v1/sessions", headers=bearer(tokens["admin"]))
+        after = requests.get(f"{base}/v1/jobs", headers=bearer(tokens["admin"]))
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert other.status_code == 202  # another account's are its own
+    assert out.status_code == 204 and after.status_code == 401
