@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from tests.conftest import REDIS_URL
+from tests.failures.test_channels_e2e import listening
 from tests.fake_gateway import fake_gateway
 from tests.rig import Rig, as_national, free_port, national
 
@@ -54,23 +55,12 @@ def rig(tmp_path, postgres_url, redis_namespace):
         )
         try:
             rig.base = f"http://127.0.0.1:{port}"
-            listening_api(port, api)
+            listening(port, api, "/openapi.json")
             yield rig
         finally:
             rig.stop_all()
             api.terminate()
             api.wait(timeout=30)
-
-
-def listening_api(port: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120  # bounds a hang; the request decides
-    while True:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
-            return
-        except requests.ConnectionError:
-            assert time.monotonic() < deadline and process.poll() is None, "no api"
-            time.sleep(0.1)  # waiting for the server to listen; the request decides
 
 
 def account(rig: Rig, name: str, role: str) -> str:

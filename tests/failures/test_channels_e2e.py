@@ -89,11 +89,11 @@ def rig(tmp_path, postgres_url, redis_namespace, zns):
             webhook.wait(timeout=30)
 
 
-def listening(port: int, process: subprocess.Popen) -> None:
+def listening(port: int, process: subprocess.Popen, path: str = "/healthz") -> None:
     deadline = time.monotonic() + 120  # bounds a hang; the request decides
     while True:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1):
                 return
         except OSError:
             assert time.monotonic() < deadline and process.poll() is None, "no webhook"
