@@ -188,3 +188,42 @@ def test_a_campaign_planned_launched_and_sent_over_http(rig):
         assert [a["action"] for a in made["result"]["actions"]] == ["paused", "resumed"]
         assert "tạm dừng (bởi api:trung-tam-dieu-hanh)" in page
     assert national(0) not in page and national(0)[1:] not in page  # masked
+
+
+def test_each_role_against_a_running_loa_api(rig):
+    """The role table through the real process on PostgreSQL and Redis: what each role
+    may do, and every refusal a problem that changes nothing."""
+    tokens = {role: account(rig, f"r-{role}", role) for role in ("auditor", "operator", "admin")}
+    spec = spec_file(rig.workdir)
+    first = requests.post(rig.base + "/v1/launches", headers=bearer(tokens["operator"]),
+                          files=files(spec, rows(20)), timeout=60).json()  # fmt: skip
+    assert followed(rig, tokens["operator"], first)[0]["state"] == "done"
+    number = national(3)
+    table = [  # method, path, body, (auditor, operator, admin)
+        ("GET", "/v1/campaigns", None, (200, 200, 200)),
+        ("GET", "/v1/campaigns/qua-api", None, (200, 200, 200)),
+        ("GET", "/v1/campaigns/khong-co", None, (404, 404, 404)),
+        ("POST", "/v1/campaigns/qua-api/resume", None, (403, 200, 200)),
+        ("POST", "/v1/plans", "files", (403, 202, 202)),
+        ("GET", f"/v1/recipients/{number}/history", None, (200, 200, 200)),
+        ("POST", "/v1/suppressions/dnc", {"numbers": ["0912999999"]}, (403, 200, 200)),
+        ("DELETE", "/v1/suppressions/dnc/0912999999", None, (403, 204, 404)),
+        ("POST", "/v1/providers/fake/resume", None, (403, 409, 409)),
+        ("POST", "/v1/campaigns/qua-api/reports", {"format": "csv"}, (202, 202, 202)),
+        ("POST", "/v1/audit/verify", None, (202, 202, 202)),
+        ("GET", "/v1/audit/checkpoints", None, (200, 200, 200)),
+        ("GET", "/v1/jobs", None, (200, 200, 200)),
+    ]
+    before = rig.rows("SELECT count(*) FROM events")
+    for method, path, body, wanted in table:
+        for role, status in zip(("auditor", "operator", "admin"), wanted, strict=True):
+            sent = {"files": files(spec, rows(3))} if body == "files" else {"json": body}
+            answer = requests.request(method, rig.base + path, headers=bearer(tokens[role]),
+                                      timeout=60, **sent)  # fmt: skip
+            assert answer.status_code == status, (method, path, role, answer.text)
+            if status >= 400:
+                assert answer.headers["content-type"].startswith("application/problem+json")
+                assert "Traceback" not in answer.text
+            if status == 403:  # refused: nothing written, not even an event
+                assert rig.rows("SELECT count(*) FROM events") == before, (path, role)
+            before = rig.rows("SELECT count(*) FROM events")
