@@ -65,9 +65,11 @@ def test_a_child_process_plans_exactly_what_this_one_does(tmp_path, runtime):
     assert launched.created
     assert snapshot(runtime) == here
     assert here[2]["rows_read"] == 12_000
-    counts = {key: value for key, value in here[2].items() if key != "launched_by"}
+    kept = ("launched_by", "list_sha256")  # who launched, and the list's digest
+    counts = {key: value for key, value in here[2].items() if key not in kept}
     assert launched.prepared.summary.as_dict() == counts
     assert "@" in here[2]["launched_by"]  # who launched: kept with the counts
+    assert len(here[2]["list_sha256"]) == 64
 
 
 def test_an_error_in_the_child_reaches_the_caller_and_nothing_is_written(tmp_path, runtime):
