@@ -1,0 +1,148 @@
+"""A campaign's real target (issue #24): not messages delivered but an outcome, such as
+half of a province's smartphone users having installed Bluezone by a date, district by
+district, as the 2020 order asked. Delivery is the means; the goal is what the Department
+reports against.
+
+A goal names the outcome (``name``), the share of each area's population to reach
+(``target``, 0–1), the ``deadline``, and the population per area it is measured against
+(a file of ``area,population``); the areas are the values of one column of the list
+(``area_column``, ``district`` by default). A goal lives in a file of its own, shared by
+the campaigns that serve it, or inline in a campaign file (``[goal]``)::
+
+    name = "Cài đặt Bluezone"
+    target = 0.5
+    deadline = 2020-09-30
+    population = "dan-so-ninh-thuan.csv"   # beside this file
+    area_column = "district"
+
+Areas are matched folded (``fold``): case, diacritics, ``đ`` and punctuation aside, so
+``Phan Rang–Tháp Chàm`` in the population file is the list's ``phan rang - thap cham``.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import tomllib
+import unicodedata
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+#: Header names taken as the population file's columns, folded.
+AREA_HEADERS = ("area", "district", "khu vuc", "huyen", "quan huyen", "dia ban")
+POPULATION_HEADERS = ("population", "dan so", "so dan", "so nguoi")
+
+
+class GoalError(ValueError):
+    """A goal or population file that cannot be used; the message names the file, the
+    row and the field."""
+
+
+def fold(text: str) -> str:
+    """An area's name as compared: without case, diacritics, ``đ``, or punctuation, its
+    words separated by one space (``Phan Rang–Tháp Chàm`` → ``phan rang thap cham``)."""
+    text = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
+    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    return " ".join(re.sub(r"[^\w]+", " ", text).split())
+
+
+class Goal(BaseModel):
+    """A goal as its file says it (``population`` as written: a path)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    target: float = Field(gt=0, le=1, description="share of each area's population")
+    deadline: date
+    population: str = Field(min_length=1, description="file of area,population")
+    area_column: str = Field(default="district", min_length=1, max_length=100)
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _share(cls, value: Any) -> Any:
+        """``0.5`` or ``"50%"``: both a half."""
+        if isinstance(value, str) and value.strip().endswith("%"):
+            return float(value.strip()[:-1].replace(",", ".")) / 100
+        return value
+
+
+def parse_goal(data: dict[str, Any], where: str) -> Goal:
+    """A goal from its table (a goal file, or a campaign file's ``[goal]``).
+
+    Raises:
+        GoalError: naming ``where`` and each field that is wrong.
+    """
+    try:
+        return Goal(**data)
+    except ValidationError as exc:
+        said = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'goal'}: {e['msg']}" for e in exc.errors()
+        )
+        raise GoalError(f"{where}: {said}") from None
+    except TypeError:
+        raise GoalError(f"{where}: a goal is a table of name, target, deadline …") from None
+
+
+def load_goal(path: Path) -> Goal:
+    """A goal file (TOML).
+
+    Raises:
+        GoalError: unreadable, not TOML, or a field wrong (named).
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise GoalError(f"{path}: cannot read the goal file ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise GoalError(f"{path}: not a TOML goal file ({exc})") from None
+    return parse_goal(data.get("goal", data), str(path))
+
+
+def load_population(path: Path) -> dict[str, tuple[str, int]]:
+    """The population file: folded area → (the area as written, its population).
+
+    Raises:
+        GoalError: unreadable; no area or population column; a row without an area, with
+            a population that is not a whole number above zero, or an area twice: each
+            named by its row (the header is row 1) and field.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise GoalError(f"{path}: cannot read the population file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise GoalError(f"{path}: not UTF-8 text; save it as CSV UTF-8") from None
+    rows = list(csv.reader(text.splitlines()))
+    if not rows:
+        raise GoalError(f"{path}: empty; it needs a header (area,population) and a row per area")
+    header = [fold(cell) for cell in rows[0]]
+    area = next((header.index(h) for h in AREA_HEADERS if h in header), None)
+    people = next((header.index(h) for h in POPULATION_HEADERS if h in header), None)
+    if area is None or people is None:
+        raise GoalError(
+            f"{path}: row 1: the header needs an area column (area, district, huyện …) and a "
+            f"population column (population, dân số …); it has {', '.join(rows[0]) or 'none'}"
+        )
+    found: dict[str, tuple[str, int]] = {}
+    problems = []
+    for number, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        name = row[area].strip() if area < len(row) else ""
+        raw = row[people].strip().replace(".", "").replace(",", "") if people < len(row) else ""
+        if not name:
+            problems.append(f"row {number}: {rows[0][area]}: empty")
+        elif not raw.isdigit() or int(raw) <= 0:
+            problems.append(f"row {number}: {rows[0][people]}: {raw!r} is not a population")
+        elif fold(name) in found:
+            problems.append(f"row {number}: {rows[0][area]}: {name!r} is there twice")
+        else:
+            found[fold(name)] = (name, int(raw))
+    if problems:
+        raise GoalError(f"{path}: " + "; ".join(problems[:20]))
+    if not found:
+        raise GoalError(f"{path}: no area in it")
+    return found

@@ -1,0 +1,71 @@
+"""Goals and their populations (``campaigns.goals``): read as a province writes them,
+refused naming the file, the row and the field."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from campaigns.goals import GoalError, fold, load_goal, load_population, parse_goal
+
+
+def test_an_area_is_the_same_written_either_way():
+    assert fold("Phan Rang–Tháp Chàm") == fold("phan rang - thap cham") == "phan rang thap cham"
+    assert fold("Đơn Dương") == fold("don duong")
+    assert fold("Ninh Hải") != fold("Ninh Sơn")
+
+
+def test_a_goal_file_says_its_target_as_a_share_or_a_percentage(tmp_path):
+    path = tmp_path / "muc-tieu.toml"
+    path.write_text(
+        'name = "Cài đặt Bluezone"\ntarget = "50%"\ndeadline = 2020-09-30\n'
+        'population = "dan-so.csv"\n',
+        encoding="utf-8",
+    )
+    goal = load_goal(path)
+    assert (goal.target, goal.deadline, goal.area_column) == (0.5, date(2020, 9, 30), "district")
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        ({"name": "x", "target": 1.5, "deadline": "2020-09-30", "population": "p"}, "target"),
+        ({"name": "x", "target": 0.5, "deadline": "soon", "population": "p"}, "deadline"),
+        ({"name": "x", "target": 0.5, "deadline": "2020-09-30"}, "population"),
+        ({"name": "x", "target": 0.5, "deadline": "2020-09-30", "population": "p", "y": 1}, "y"),
+    ],
+    ids=["share-above-one", "no-date", "no-population", "unknown-key"],
+)
+def test_a_goal_with_a_wrong_field_is_refused_naming_it(data, said):
+    with pytest.raises(GoalError, match=rf"bluezone.toml: .*{said}"):
+        parse_goal(data, "bluezone.toml")
+
+
+def test_a_population_file_in_vietnamese_with_its_thousands_dots(tmp_path):
+    path = tmp_path / "dan-so.csv"
+    path.write_text('Huyện,Dân số\nPhan Rang–Tháp Chàm,"167.394"\nNinh Hải,92520\n', "utf-8")
+    assert load_population(path) == {
+        "phan rang thap cham": ("Phan Rang–Tháp Chàm", 167_394),
+        "ninh hai": ("Ninh Hải", 92_520),
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("ten,so\nA,1\n", "row 1: the header needs an area column"),
+        ("area,population\n,10\n", "row 2: area: empty"),
+        ("area,population\nA,-5\n", "row 2: population: '-5' is not a population"),
+        ("area,population\nA,mười\n", "row 2: population: 'mười'"),
+        ("area,population\nA,10\na,20\n", "row 3: area: 'a' is there twice"),
+        ("area,population\n", "no area in it"),
+    ],
+    ids=["header", "empty-area", "negative", "words", "twice", "none"],
+)
+def test_a_population_file_with_a_bad_row_is_refused_naming_it(tmp_path, text, said):
+    path = tmp_path / "dan-so.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(GoalError) as refused:
+        load_population(path)
+    assert str(refused.value).startswith(f"{path}: ") and said in str(refused.value)
