@@ -432,6 +432,32 @@ jobs = sa.Table(
 )
 
 
+#: Outcomes a goal is measured by (``ledger.goals.outcomes``, issue #24): per area and
+#: day, how many acted (installs the app's backend published), one row per area and day:
+#: importing a day again replaces it. ``area`` folded (``campaigns.goals.fold``).
+outcome_counts = sa.Table(
+    "outcome_counts",
+    metadata,
+    sa.Column("goal", sa.String(200), primary_key=True),
+    sa.Column("area", sa.String(200), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("imported_at", UtcDateTime, nullable=False),
+)
+
+#: The numbers that acted, as the keyed HMAC retention gives a number
+#: (``ledger.retention.pseudonym``), never the number: matched against recipients (whose
+#: own numbers become the same HMAC when retention runs). The first day each acted.
+outcome_acts = sa.Table(
+    "outcome_acts",
+    metadata,
+    sa.Column("goal", sa.String(200), primary_key=True),
+    sa.Column("who", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("imported_at", UtcDateTime, nullable=False),
+)
+
+
 def key_of(campaign_id: str) -> sa.ScalarSelect[int]:
     """The campaign's integer key, as a subquery usable in any WHERE."""
     return sa.select(campaigns.c.key).where(campaigns.c.id == campaign_id).scalar_subquery()

@@ -17,6 +17,7 @@ from scripts import (
     campaign,
     deadletters,
     lists,
+    outcomes,
     provider,
     recipient,
     text,
@@ -68,6 +69,7 @@ app.add_typer(deadletters.app, name="dead-letters")
 app.add_typer(audit.app, name="audit")
 app.add_typer(arrivals.app, name="arrivals")
 app.add_typer(users.app, name="users")
+app.add_typer(outcomes.app, name="outcomes")
 app.command("scheduler")(scheduler_command)
 app.add_typer(audit.retention_app, name="retention")
 app.command("report")(report_command)

@@ -1,0 +1,340 @@
+"""Importing a goal's outcomes as they really arrive (issue #24): counts per area and day
+(the app's backend publishes installs per district), or the numbers that acted.
+
+Counts: a CSV of ``area,date,count`` (``khu vực``/``huyện``, ``ngày``, ``số lượng`` as
+well; dates ``YYYY-MM-DD`` or ``DD/MM/YYYY``). Each count is that day's new outcomes in
+that area. Importing a day again replaces it, never adds twice: one row per area and day
+(``ledger.schema.outcome_counts``).
+
+Numbers: a list of phone numbers (and, optionally, the day each acted). A number is never
+stored: only its keyed HMAC under the retention key (``ledger.retention.pseudonym``),
+which is what a recipient's number becomes when retention runs, so the two still meet.
+A number acting twice counts once, on its first day.
+
+Checked before anything is written, each named by its row (the header is row 1) and
+field: an area the goal's population does not have, a date in the future (Vietnam's
+day), a count that is negative or not a whole number, an area whose counts would add up
+to more than its population. The whole file is refused (nothing written), or, told
+``skip_bad``, its good rows taken and the bad ones listed. One import is one transaction
+and one event in the audit log (how many rows, days and areas; never a number).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from campaigns.goals import Goal, fold
+from ledger.audit.actions import record_action
+from ledger.schema import now, outcome_acts, outcome_counts
+
+VIETNAM = timezone(timedelta(hours=7))
+AREA = ("area", "district", "khu vuc", "huyen", "quan huyen", "dia ban")
+DAY = ("date", "day", "ngay")
+COUNT = ("count", "installs", "so luong", "so cai dat", "so nguoi")
+PHONE = ("phone", "number", "so dien thoai", "sdt", "dien thoai")
+CHUNK = 10_000
+
+
+class OutcomeError(ValueError):
+    """An outcome file refused whole; the message names the file, and each bad row and
+    field (``rows``: those lines)."""
+
+    def __init__(self, message: str, rows: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.rows = rows or []
+
+
+@dataclass
+class Imported:
+    """What an import took: rows read and taken, the days and areas it touched, the
+    counts it replaced, and the bad rows it skipped (``skip_bad``)."""
+
+    kind: str
+    rows_read: int = 0
+    taken: int = 0
+    replaced: int = 0
+    days: list[str] = field(default_factory=list)
+    areas: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "rows_read": self.rows_read,
+            "taken": self.taken,
+            "replaced": self.replaced,
+            "days": self.days,
+            "areas": self.areas,
+            "skipped": self.skipped,
+        }
+
+
+def today() -> date:
+    """Vietnam's day now."""
+    return datetime.now(VIETNAM).date()
+
+
+def parse_day(text: str) -> date | None:
+    """``2020-08-25`` or ``25/08/2020`` (Vietnam's order), ``None`` for neither."""
+    text = text.strip()
+    for shape in ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y"):
+        try:
+            return datetime.strptime(text, shape).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _columns(path: Path, header: list[str], wanted: dict[str, tuple[str, ...]]) -> dict[str, int]:
+    folded = [fold(cell) for cell in header]
+    found = {}
+    for name, names in wanted.items():
+        place = next((folded.index(n) for n in names if n in folded), None)
+        if place is not None:
+            found[name] = place
+    return found
+
+
+def _rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise OutcomeError(f"{path}: cannot read it ({exc.strerror})") from None
+    reader = csv.reader(handle)
+    try:
+        header = next(reader, [])
+    except (UnicodeDecodeError, csv.Error):
+        handle.close()
+        raise OutcomeError(f"{path}: not CSV in UTF-8; save it as CSV UTF-8") from None
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        with handle:
+            try:
+                for number, row in enumerate(reader, start=2):
+                    if any(cell.strip() for cell in row):
+                        yield number, row
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise OutcomeError(f"{path}: row {reader.line_num}: unreadable ({exc})") from None
+
+    return header, rows()
+
+
+def import_counts(
+    engine: Engine,
+    goal: Goal,
+    population: dict[str, tuple[str, int]],
+    path: Path,
+    *,
+    skip_bad: bool = False,
+    source: str | None = None,
+) -> Imported:
+    """Import a file of counts per area and day for ``goal`` (see the module).
+
+    Raises:
+        OutcomeError: a header without its columns; bad rows without ``skip_bad`` (named,
+            nothing written).
+    """
+    header, rows = _rows(path)
+    places = _columns(path, header, {"area": AREA, "day": DAY, "count": COUNT})
+    missing = [name for name in ("area", "day", "count") if name not in places]
+    if missing:
+        raise OutcomeError(
+            f"{path}: row 1: the header needs {', '.join(missing)} (area, date, count; "
+            f"khu vực, ngày, số lượng); it has {', '.join(header) or 'none'}"
+        )
+    said = {name: header[place] for name, place in places.items()}
+    done = Imported("counts")
+    good: dict[tuple[str, date], tuple[int, int]] = {}  # (area, day) -> (count, row)
+    bad: list[str] = []
+    latest = today()
+    for number, row in rows:
+        done.rows_read += 1
+        cell = {
+            name: (row[place].strip() if place < len(row) else "") for name, place in places.items()
+        }
+        area, day, raw = fold(cell["area"]), parse_day(cell["day"]), cell["count"]
+        count = raw.replace(".", "").replace(",", "")
+        if area not in population:
+            bad.append(f"row {number}: {said['area']}: {cell['area']!r} is no area of the goal")
+        elif day is None:
+            bad.append(f"row {number}: {said['day']}: {cell['day']!r} is not a date")
+        elif day > latest:
+            bad.append(f"row {number}: {said['day']}: {day.isoformat()} is in the future")
+        elif not count.isdigit():
+            bad.append(
+                f"row {number}: {said['count']}: {raw!r} is not a count (a whole number ≥ 0)"
+            )
+        elif (area, day) in good:
+            bad.append(f"row {number}: {said['area']}: {cell['area']} on {day.isoformat()} twice "
+                       f"(row {good[(area, day)][1]} too)")  # fmt: skip
+        else:
+            good[(area, day)] = (int(count), number)
+    with engine.begin() as conn:
+        kept = _kept_totals(conn, goal.name, {day for _, day in good})
+        totals: dict[str, int] = dict(kept)
+        for (area, _), (count, _) in good.items():
+            totals[area] = totals.get(area, 0) + count
+        over = {area for area, total in totals.items() if total > population[area][1]}
+        for (area, _day), (_count, number) in sorted(good.items(), key=lambda item: item[1][1]):
+            if area in over:
+                bad.append(
+                    f"row {number}: {said['count']}: {population[area][0]} would count "
+                    f"{totals[area]:,} of a population of {population[area][1]:,}"
+                )
+        for area in over:
+            good = {key: value for key, value in good.items() if key[0] != area}
+        if bad and not skip_bad:
+            raise OutcomeError(f"{path}: {len(bad)} rows refused, nothing imported", bad)
+        done.skipped = bad
+        replaced = _replace(conn, goal.name, good)
+        done.taken, done.replaced = len(good), replaced
+        done.days = sorted({day.isoformat() for _, day in good})
+        done.areas = len({area for area, _ in good})
+        record_action(conn, "outcomes_imported", goal=goal.name, kind="counts",
+                      source=source, rows=done.rows_read, taken=done.taken,
+                      replaced=replaced, skipped=len(bad), days=done.days)  # fmt: skip
+    return done
+
+
+def _kept_totals(conn: Any, goal: str, days: set[date]) -> dict[str, int]:
+    """Per area, the counts already kept on days this import does not replace."""
+    query = (
+        sa.select(outcome_counts.c.area, sa.func.sum(outcome_counts.c.count))
+        .where(outcome_counts.c.goal == goal)
+        .group_by(outcome_counts.c.area)
+    )
+    if days:
+        query = query.where(outcome_counts.c.day.not_in(sorted(days)))
+    return {area: int(total) for area, total in conn.execute(query)}
+
+
+def _replace(conn: Any, goal: str, good: dict[tuple[str, date], tuple[int, int]]) -> int:
+    """Write ``good``'s counts, each replacing its area and day; returns how many were
+    there before."""
+    replaced = 0
+    stamp = now()
+    pairs = list(good.items())
+    for start in range(0, len(pairs), CHUNK):
+        chunk = pairs[start : start + CHUNK]
+        for (area, day), _ in chunk:
+            replaced += conn.execute(
+                outcome_counts.delete().where(
+                    outcome_counts.c.goal == goal,
+                    outcome_counts.c.area == area,
+                    outcome_counts.c.day == day,
+                )
+            ).rowcount
+        conn.execute(
+            outcome_counts.insert(),
+            [
+                {"goal": goal, "area": area, "day": day, "count": count, "imported_at": stamp}
+                for (area, day), (count, _) in chunk
+            ],
+        )
+    return replaced
+
+
+def import_numbers(
+    engine: Engine,
+    goal: Goal,
+    path: Path,
+    key: str,
+    *,
+    skip_bad: bool = False,
+    source: str | None = None,
+) -> Imported:
+    """Import the numbers that acted (see the module): each kept as its keyed HMAC under
+    ``key`` (the retention key), on its first day.
+
+    Raises:
+        OutcomeError: no phone column; bad rows without ``skip_bad`` (nothing written).
+    """
+    from campaigns.phones import PhoneRejected, normalise
+    from ledger.retention import pseudonym
+
+    header, rows = _rows(path)
+    places = _columns(path, header, {"phone": PHONE, "day": DAY})
+    if "phone" not in places:
+        raise OutcomeError(
+            f"{path}: row 1: the header needs a phone column (phone, số điện thoại); it has "
+            f"{', '.join(header) or 'none'}"
+        )
+    said = {name: header[place] for name, place in places.items()}
+    done = Imported("numbers")
+    latest = today()
+    first: dict[str, date] = {}
+    bad: list[str] = []
+    for number, row in rows:
+        done.rows_read += 1
+        cell = {
+            name: (row[place].strip() if place < len(row) else "") for name, place in places.items()
+        }
+        day = parse_day(cell["day"]) if cell.get("day") else latest
+        try:
+            e164 = normalise(cell["phone"]).e164
+        except PhoneRejected as rejected:
+            bad.append(f"row {number}: {said['phone']}: {_masked(cell['phone'])!r} is not a "
+                       f"textable number ({rejected.reason.value})")  # fmt: skip
+            continue
+        if day is None:
+            bad.append(f"row {number}: {said['day']}: {cell['day']!r} is not a date")
+        elif day > latest:
+            bad.append(f"row {number}: {said['day']}: {day.isoformat()} is in the future")
+        else:
+            who = pseudonym(key, e164)
+            first[who] = min(day, first.get(who, day))
+    if bad and not skip_bad:
+        raise OutcomeError(f"{path}: {len(bad)} rows refused, nothing imported", bad)
+    done.skipped = bad
+    with engine.begin() as conn:
+        done.taken, done.replaced = _acts(conn, goal.name, first)
+        done.days = sorted({day.isoformat() for day in first.values()})
+        record_action(conn, "outcomes_imported", goal=goal.name, kind="numbers",
+                      source=source, rows=done.rows_read, taken=done.taken,
+                      already=done.replaced, skipped=len(bad))  # fmt: skip
+    return done
+
+
+def _masked(raw: str) -> str:
+    """A refused number as said: its first four and last two characters (it may be a
+    number all the same, a landline or a mistyped mobile: never said whole)."""
+    raw = raw.strip()
+    return raw if len(raw) <= 6 else raw[:4] + "*" * (len(raw) - 6) + raw[-2:]
+
+
+def _acts(conn: Any, goal: str, first: dict[str, date]) -> tuple[int, int]:
+    """Keep each number's first day; returns (new, already known)."""
+    new = known = 0
+    stamp = now()
+    items = list(first.items())
+    for start in range(0, len(items), CHUNK):
+        chunk = dict(items[start : start + CHUNK])
+        kept = dict(
+            conn.execute(
+                sa.select(outcome_acts.c.who, outcome_acts.c.day).where(
+                    outcome_acts.c.goal == goal, outcome_acts.c.who.in_(list(chunk))
+                )
+            ).all()
+        )
+        fresh = [{"goal": goal, "who": who, "day": day, "imported_at": stamp}
+                 for who, day in chunk.items() if who not in kept]  # fmt: skip
+        if fresh:
+            conn.execute(outcome_acts.insert(), fresh)
+        for who, day in chunk.items():
+            if who in kept and day < kept[who]:
+                conn.execute(
+                    outcome_acts.update()
+                    .where(outcome_acts.c.goal == goal, outcome_acts.c.who == who)
+                    .values(day=day)
+                )
+        new += len(fresh)
+        known += len(chunk) - len(fresh)
+    return new, known
