@@ -198,6 +198,21 @@ def mask_text(value: str) -> str:
     return PHONE_LIKE.sub(_mask_match, value)
 
 
+#: As ``PHONE_LIKE``, but a run may touch letters and ``_``: a name made of words and a
+#: number (``sdt0912345678.csv``, ``optout_0912345678``).
+_PHONE_IN_WORDS = re.compile(r"(?<![0-9+])\+?[0-9](?:[ .\-]?[0-9]){8,14}(?![0-9])")
+
+
+def mask_in_names(value: str) -> str:
+    """Mask every phone number in free text shown to a role that sees masked numbers only
+    (a suppression's source, a file's name): as ``mask_text``, and a number glued to
+    letters (``sdt0912345678``) or written in full-width digits as well. Not for logs:
+    an identifier's digits there (``a912345678f``) would be masked too."""
+    import unicodedata
+
+    return _PHONE_IN_WORDS.sub(_mask_match, unicodedata.normalize("NFKC", value))
+
+
 def load_carrier_overrides(path: Path) -> dict[str, str]:
     """Ported numbers: a CSV of ``number,carrier`` rows (a header is allowed), as operators
     export them from the number-portability database. Numbers in any form ``normalise``

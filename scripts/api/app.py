@@ -86,7 +86,10 @@ def make_app(runtime: Runtime, sends: bool | None = None) -> FastAPI:
     app.state.lookups = recipients.lookups()
     folder = runtime.settings.var_dir / "api"
     app.state.jobs = JobRunner(runtime.engine, folder, runtime.settings.api_jobs)
-    app.state.standings = Standings(lambda campaign_id: campaigns.standing_of(runtime, campaign_id))
+    app.state.standings = Standings(
+        lambda campaign_id: campaigns.standing_of(runtime, campaign_id),
+        lambda campaign_id: campaigns.version_of(runtime, campaign_id),
+    )
     problems.install(app)
     app.add_middleware(BodyLimit, limit=runtime.settings.api_max_upload)
     for module in (sessions, campaigns, launches, jobs, reports, recipients, suppressions,

@@ -58,7 +58,7 @@ class Campaign(BaseModel):
     waiting_for: dict[str, Any] | None
     channels: dict[str, Any] | None = None
     as_of: datetime = Field(description="when it was counted")
-    age_seconds: float = Field(description="how long ago (at most 30; 0 with fresh=true)")
+    age_seconds: float = Field(description="how long ago (at most 30; under 1 with fresh=true)")
 
 
 class Action(BaseModel):
@@ -101,13 +101,15 @@ def campaign(
     campaign_id: str,
     caller: Reader,
     request: Request,
-    fresh: Annotated[bool, Query(description="count now, not the last second's count")] = False,
+    fresh: Annotated[bool, Query(description="a count of this second, not up to 30 s old")] = False,
 ) -> Campaign:
     """Where one campaign stands (``loa campaign status --json``): its recipients in each
     status, per channel and provider, the send rate, the time left, and what it waits
     for, with the command and the route (``lifted_by_api``) that lift the wait. Counted
     at most once a second for every caller, and served at once while a newer count is
-    made (``as_of``, ``age_seconds``: up to 30 s old; ``fresh=true`` to wait for one)."""
+    made (``as_of``, ``age_seconds``: up to 30 s old; ``fresh=true`` to wait for one of
+    this second). Its state, reason and halts are never older than a second, whichever
+    process or command changed them."""
     return Campaign(**request.app.state.standings.get(campaign_id, fresh))
 
 
@@ -122,6 +124,24 @@ def standing_of(runtime: Runtime, campaign_id: str) -> dict[str, Any]:
     if waiting and waiting.get("lifted_by"):  # the route that lifts it, beside the command
         waiting["lifted_by_api"] = over_http(waiting["lifted_by"])
     return found
+
+
+def version_of(runtime: Runtime, campaign_id: str) -> tuple[Any, ...]:
+    """What changes a campaign's standing beyond its counts, read cheaply (one row, and
+    the halts): its stored state and reason, and the providers halted. Another process's
+    pause or a provider's resume shows here before an older count is served."""
+    import sqlalchemy as sa
+
+    from ledger.halts import all_halts
+    from ledger.schema import campaigns
+
+    with runtime.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(campaigns.c.state, campaigns.c.state_reason).where(
+                campaigns.c.id == campaign_id
+            )
+        ).first()
+    return (tuple(row) if row else None, tuple(sorted(all_halts(runtime.engine).items())))
 
 
 #: The commands that lift a wait, as the routes that do the same.
@@ -149,10 +169,15 @@ _LEAVES = {"pause": "paused", "cancel": "cancelled"}
 
 def _act(action: str, request: Request, campaign_id: str) -> Action:
     runtime = request.app.state.runtime
+    known = True
     try:
         return _acted(action, runtime, campaign_id)
+    except Problem as problem:
+        known = problem.status != 404  # no such campaign: nothing to forget (nor to keep)
+        raise
     finally:
-        request.app.state.standings.forget(campaign_id)  # its next look counts anew
+        if known:
+            request.app.state.standings.forget(campaign_id)  # its next look counts anew
 
 
 def _acted(action: str, runtime: Runtime, campaign_id: str) -> Action:

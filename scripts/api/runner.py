@@ -94,6 +94,8 @@ class JobRunner:
         #: Jobs not begun yet: their future, their uploads.
         self._waiting: dict[str, tuple[Future[None], Path | None]] = {}
         self._lock = threading.Lock()
+        #: Held while a job is counted against its account's cap and opened.
+        self._opening = threading.Lock()
         self._stop = threading.Event()
         self._beating = threading.Thread(target=self._beat, name="loa-job-beat", daemon=True)
         self._beating.start()
@@ -125,11 +127,15 @@ class JobRunner:
             names: private paths → the names the caller gave (for error messages).
         """
         self._forget_old_files()
-        if jobs.open_count(self.engine, account) >= OPEN_PER_ACCOUNT:
-            _remove(uploads)
-            raise Problem(429, f"{account} has {OPEN_PER_ACCOUNT} jobs queued or running "
-                          "already: wait for one to end", "too-many-jobs", retry_after=5)  # fmt: skip
-        record, created = jobs.open_job(self.engine, kind, account, key, unit)
+        # Counted and opened as one step: requests sent at once all counted the jobs
+        # before any was opened (thirty reports at once opened nine). Across processes
+        # the cap is per process at worst.
+        with self._opening:
+            if jobs.open_count(self.engine, account) >= OPEN_PER_ACCOUNT:
+                _remove(uploads)
+                raise Problem(429, f"{account} has {OPEN_PER_ACCOUNT} jobs queued or running "
+                              "already: wait for one to end", "too-many-jobs", retry_after=5)  # fmt: skip
+            record, created = jobs.open_job(self.engine, kind, account, key, unit)
         if not created:
             _remove(uploads)
             return record, False

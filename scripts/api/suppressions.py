@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from campaigns.phones import mask_text
+from campaigns.phones import mask_in_names
 from scripts.api import problems
 from scripts.api.common import Changer, Jobs, Limit, Offset, Reader, Served
 from scripts.api.jobs import ACCEPTED, accepted
@@ -108,7 +108,7 @@ def add(list_name: ListName, body: Additions, caller: Changer, runtime: Served) 
     if not good:
         raise Problem(422, "no textable number among them", "invalid-input", errors=rejected)
     # Where they came from is free text, kept and shown to auditors: a number in it masked.
-    added = add_numbers(runtime.engine, list_name, good, source=mask_text(body.source))
+    added = add_numbers(runtime.engine, list_name, good, source=mask_in_names(body.source))
     distinct = len(set(good))
     return Added(list=list_name, added=added, already_listed=distinct - added,
                  repeated=len(good) - distinct, rejected=rejected)  # fmt: skip
@@ -185,7 +185,7 @@ async def import_file(
 
         rejects = RejectsFile(running.output("rejects.csv")).through(read())
         numbers = (number for number in rejects if type(number) is str)
-        source = mask_text(names[str(path)])  # a file named after a number, masked
+        source = mask_in_names(names[str(path)])  # a file named after a number, masked
         added = add_numbers(runtime.engine, list_name, numbers, source=source)
         if summary.valid == summary.rows_read:
             running.file = None  # nothing refused: no download

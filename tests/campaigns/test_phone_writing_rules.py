@@ -109,3 +109,16 @@ def test_a_missing_ported_list_is_named(tmp_path):
     path = tmp_path / "absent.csv"
     with pytest.raises(ValueError, match=r"absent\.csv: cannot read ported-number list"):
         load_carrier_overrides(path)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["sdt0912345678.csv", "optout_0912345678.csv", "0912345678_tu-choi.xlsx", "KH0912345678",
+     "０９１２３４５６７８", "dnc-0912 345 678.csv", "+84912345678"],
+)  # fmt: skip
+def test_a_number_in_a_name_is_masked_even_glued_to_words(name):
+    from campaigns.phones import mask_in_names
+
+    masked = mask_in_names(name)
+    assert "345" not in masked and "３４５" not in masked, masked
+    assert mask_in_names("chaos-redis-2026113001203.csv") == "chaos-redis-2026113001203.csv"

@@ -258,3 +258,22 @@ def test_the_docs_pages_load_nothing_from_outside(engine, tmp_path, tokens):
             assert sources and all(not s.startswith(("http:", "https:", "//")) for s in sources)
             for source in sources:
                 assert requests.get(base + source, timeout=10).status_code == 200, source
+
+
+def test_another_api_process_pause_shows_at_once(engine, tmp_path, tokens):
+    """Two API processes on one ledger: a pause made through one is what the other
+    serves next, though it counted the campaign a moment before (it served "running" for
+    up to 30 s)."""
+    import time
+
+    from scripts.api import standing
+
+    auditor = {"Authorization": f"Bearer {tokens['auditor']}"}
+    operator = {"Authorization": f"Bearer {tokens['operator']}"}
+    with api(engine, tmp_path / "a") as one, api(engine, tmp_path / "b") as other:
+        assert requests.get(other + C, headers=auditor, timeout=30).json()["state"] == "running"
+        paused = requests.post(f"{one}{C}/pause", headers=operator, timeout=30)
+        assert paused.status_code == 200
+        time.sleep(standing.FRESH + 0.1)  # past the second all callers share
+        seen = requests.get(other + C, headers=auditor, timeout=30).json()
+        assert seen["state"] == "paused", seen["state"]

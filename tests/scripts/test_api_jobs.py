@@ -399,3 +399,33 @@ def test_an_account_with_too_many_jobs_open_waits_and_a_logout_ends_its_token(
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
     assert other.status_code == 202  # another account's are its own
     assert out.status_code == 204 and after.status_code == 401
+
+
+def test_jobs_submitted_at_once_never_pass_the_account_s_cap(engine, tmp_path):
+    import threading
+
+    from scripts.api.problems import Problem
+    from scripts.api.runner import OPEN_PER_ACCOUNT, JobRunner
+
+    runner, hold = JobRunner(engine, tmp_path / "api"), threading.Event()
+    opened, refused, start = [], [], threading.Barrier(30)
+
+    def work(running) -> dict:
+        assert hold.wait(30)
+        return {}
+
+    def submit() -> None:
+        start.wait(30)
+        try:
+            opened.append(runner.submit("report", "a-auditor", work))
+        except Problem as problem:
+            refused.append(problem.status)
+
+    asking = [threading.Thread(target=submit) for _ in range(30)]
+    for thread in asking:
+        thread.start()
+    for thread in asking:
+        thread.join(30)
+    hold.set()
+    runner.close()
+    assert len(opened) == OPEN_PER_ACCOUNT and refused == [429] * (30 - OPEN_PER_ACCOUNT)
