@@ -166,6 +166,24 @@ def _change(engine: Engine, name: str, action: str, **values: Any) -> None:
         record_action(conn, action, account=name)
 
 
+def live_tokens(engine: Engine, name: str, label: str) -> int:
+    """How many of ``name``'s tokens labelled ``label`` still work."""
+    with engine.connect() as conn:
+        return int(
+            conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(api_tokens)
+                .where(
+                    api_tokens.c.account == name,
+                    api_tokens.c.label == label,
+                    api_tokens.c.revoked_at.is_(None),
+                    api_tokens.c.expires_at > now(),
+                )
+            )
+            or 0
+        )
+
+
 def issue_token(
     engine: Engine, name: str, life: timedelta = DEFAULT_TOKEN_LIFE, label: str = ""
 ) -> tuple[int, str, datetime]:

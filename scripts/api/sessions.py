@@ -16,6 +16,8 @@ from worker.web.auth_throttle import AuthThrottle
 router = APIRouter(tags=["accounts"])
 #: How long a session (a token had by logging in with a password) lives.
 SESSION = timedelta(hours=12)
+#: Live sessions one account may hold at once (its people's screens, phones, scripts).
+SESSIONS = 20
 
 
 def throttle() -> AuthThrottle:
@@ -57,7 +59,7 @@ def login(body: Login, request: Request, runtime: Served) -> Session:
     token of its own: ``loa users token``). Failures are slowed per account and per
     address alike: 5 at once, then one every 20 s (429 and ``Retry-After`` before the
     password is even checked), so a password cannot be guessed online."""
-    from ledger.api.accounts import Unauthorized, by_password, issue_token
+    from ledger.api.accounts import Unauthorized, by_password, issue_token, live_tokens
     from ledger.audit.actions import ACTING_AS
 
     throttle = request.app.state.throttle
@@ -73,6 +75,12 @@ def login(body: Login, request: Request, runtime: Served) -> Session:
     except Unauthorized:
         raise Problem(401, "the name or the password is wrong, or the account disabled") from None
     throttle.give_back(*doors)
+    if live_tokens(runtime.engine, found.name, "session") >= SESSIONS:
+        # Each login is a token and an event in the log: unbounded, a script logging in
+        # in a loop would grow both for ever.
+        raise Problem(429, f"{found.name} has {SESSIONS} live sessions: end one "
+                      "(DELETE /v1/sessions) or let one expire", "too-many-sessions",
+                      retry_after=60)  # fmt: skip
     ACTING_AS.set(f"api:{found.name}")
     _, text, until = issue_token(runtime.engine, found.name, SESSION, "session")
     return Session(token=text, account=found.name, role=found.role, expires_at=until)

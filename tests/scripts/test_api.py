@@ -277,3 +277,19 @@ def test_another_api_process_pause_shows_at_once(engine, tmp_path, tokens):
         time.sleep(standing.FRESH + 0.1)  # past the second all callers share
         seen = requests.get(other + C, headers=auditor, timeout=30).json()
         assert seen["state"] == "paused", seen["state"]
+
+
+def test_an_account_holds_at_most_twenty_live_sessions(engine, tmp_path, tokens, monkeypatch):
+    """A login is a token and an event: a script logging in in a loop is stopped at the
+    cap, and a logout makes room."""
+    from scripts.api import sessions
+
+    monkeypatch.setattr(sessions, "SESSIONS", 2)
+    with api(engine, tmp_path) as base:
+        login = {"name": "a-auditor", "password": PASSWORD}
+        first, second, third = (post_json(f"{base}/v1/sessions", login) for _ in range(3))
+        assert [first[0], second[0], third[0]] == [200, 200, 429]
+        out = requests.delete(f"{base}/v1/sessions", headers={
+            "Authorization": f"Bearer {first[1]['token']}"})  # fmt: skip
+        assert out.status_code == 204
+        assert post_json(f"{base}/v1/sessions", login)[0] == 200
