@@ -31,9 +31,21 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-#: Header names taken as the population file's columns, folded.
-AREA_HEADERS = ("area", "district", "khu vuc", "huyen", "quan huyen", "dia ban")
-POPULATION_HEADERS = ("population", "dan so", "so dan", "so nguoi")
+#: Words that name the population file's columns, folded: a header holding one of them
+#: (``Huyện/Thành phố``, ``Số người dùng điện thoại thông minh``) is that column.
+AREA_HEADERS = ("area", "district", "khu vuc", "huyen", "quan", "dia ban", "thanh pho")
+POPULATION_HEADERS = ("population", "dan so", "so dan", "so nguoi", "nguoi dung")
+
+
+def column(header: list[str], words: tuple[str, ...]) -> int | None:
+    """The first column of ``header`` whose folded name holds one of ``words`` (whole
+    words), in the order of ``words``; ``None`` for none."""
+    folded = [f" {fold(cell)} " for cell in header]
+    for word in words:
+        for place, name in enumerate(folded):
+            if f" {word} " in name:
+                return place
+    return None
 
 
 class GoalError(ValueError):
@@ -67,6 +79,38 @@ class Goal(BaseModel):
         if isinstance(value, str) and value.strip().endswith("%"):
             return float(value.strip()[:-1].replace(",", ".")) / 100
         return value
+
+
+class GoalSpec(Goal):
+    """A goal as a campaign carries it into the ledger: with its population read
+    (``areas``: folded area → the area as written, its population), so that a report
+    never needs the files again."""
+
+    areas: dict[str, tuple[str, int]]
+
+    @property
+    def people(self) -> int:
+        """Everyone the goal is measured against (every area's population)."""
+        return sum(people for _, people in self.areas.values())
+
+
+def resolve_goal(value: Any, base: Path) -> GoalSpec:
+    """A campaign file's ``goal``: the path of a goal file (relative to ``base``, the
+    campaign file's folder) or an inline table; its population file read (relative to
+    the file that names it).
+
+    Raises:
+        GoalError: naming the goal or population file, the row and the field.
+    """
+    if isinstance(value, str):
+        path = base / value
+        goal, folder = load_goal(path), path.parent
+    elif isinstance(value, dict) and "areas" in value:
+        return GoalSpec(**value)  # as the ledger keeps it
+    else:
+        goal, folder = parse_goal(value, "[goal]"), base
+    areas = load_population(folder / goal.population)
+    return GoalSpec(**{**goal.model_dump(), "areas": areas})
 
 
 def parse_goal(data: dict[str, Any], where: str) -> Goal:
@@ -118,9 +162,7 @@ def load_population(path: Path) -> dict[str, tuple[str, int]]:
     rows = list(csv.reader(text.splitlines()))
     if not rows:
         raise GoalError(f"{path}: empty; it needs a header (area,population) and a row per area")
-    header = [fold(cell) for cell in rows[0]]
-    area = next((header.index(h) for h in AREA_HEADERS if h in header), None)
-    people = next((header.index(h) for h in POPULATION_HEADERS if h in header), None)
+    area, people = column(rows[0], AREA_HEADERS), column(rows[0], POPULATION_HEADERS)
     if area is None or people is None:
         raise GoalError(
             f"{path}: row 1: the header needs an area column (area, district, huyện …) and a "

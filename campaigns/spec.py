@@ -58,6 +58,7 @@ from pydantic import (
 
 from campaigns.channels import SMS_ONLY, Channel, TemplateChannel, TextChannel, check_order
 from campaigns.durations import parse_duration, write_duration
+from campaigns.goals import GoalSpec
 from campaigns.hours import ADVERTISING_HOURS, SendingWindow
 from campaigns.routing import Reach, Router, RoutingSpec
 from campaigns.template import Template, TemplateError, fields_of
@@ -153,6 +154,8 @@ class CampaignSpec(BaseModel):
     routing: RoutingSpec | None = None
     #: Zalo first, then SMS … (``campaigns.channels``); unset: the SMS alone.
     channels: tuple[Channel, ...] | None = None
+    #: The outcome the campaign serves (``campaigns.goals``), its population read.
+    goal: GoalSpec | None = None
 
     @field_validator("channels")
     @classmethod
@@ -383,4 +386,12 @@ def load_spec(path: Path) -> CampaignSpec:
         SpecError: the file is missing, unreadable, not TOML, or not a valid campaign;
             the message starts with the file's path and names the field.
     """
-    return validated(CampaignSpec, read_toml(path), path)
+    data = read_toml(path)
+    if data.get("goal") is not None:
+        from campaigns.goals import GoalError, resolve_goal
+
+        try:
+            data["goal"] = resolve_goal(data["goal"], path.parent).model_dump()
+        except GoalError as exc:
+            raise SpecError(f"{path}: goal: {exc}") from None
+    return validated(CampaignSpec, data, path)

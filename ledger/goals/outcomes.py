@@ -31,14 +31,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from campaigns.goals import Goal, fold
+from campaigns.goals import Goal, column, fold
 from ledger.audit.actions import record_action
 from ledger.schema import now, outcome_acts, outcome_counts
 
 VIETNAM = timezone(timedelta(hours=7))
-AREA = ("area", "district", "khu vuc", "huyen", "quan huyen", "dia ban")
+AREA = ("area", "district", "khu vuc", "huyen", "quan", "dia ban", "thanh pho")
 DAY = ("date", "day", "ngay")
-COUNT = ("count", "installs", "so luong", "so cai dat", "so nguoi")
+COUNT = ("count", "installs", "so luong", "so cai dat", "luot cai", "so nguoi")
 PHONE = ("phone", "number", "so dien thoai", "sdt", "dien thoai")
 CHUNK = 10_000
 
@@ -94,10 +94,9 @@ def parse_day(text: str) -> date | None:
 
 
 def _columns(path: Path, header: list[str], wanted: dict[str, tuple[str, ...]]) -> dict[str, int]:
-    folded = [fold(cell) for cell in header]
     found = {}
-    for name, names in wanted.items():
-        place = next((folded.index(n) for n in names if n in folded), None)
+    for name, words in wanted.items():
+        place = column(header, words)
         if place is not None:
             found[name] = place
     return found

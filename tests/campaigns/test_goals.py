@@ -4,10 +4,13 @@ refused naming the file, the row and the field."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
 from campaigns.goals import GoalError, fold, load_goal, load_population, parse_goal
+
+SPEC_FILE = Path(__file__).resolve().parents[2] / "examples" / "bluezone.toml"
 
 
 def test_an_area_is_the_same_written_either_way():
@@ -69,3 +72,35 @@ def test_a_population_file_with_a_bad_row_is_refused_naming_it(tmp_path, text, s
     with pytest.raises(GoalError) as refused:
         load_population(path)
     assert str(refused.value).startswith(f"{path}: ") and said in str(refused.value)
+
+
+def test_a_campaign_file_names_its_goal_and_carries_its_population(tmp_path):
+    import shutil
+
+    from campaigns.spec import load_spec
+    from tests.worker.test_dispatch import SPEC
+
+    examples = SPEC_FILE.parent
+    for name in ("bluezone-goal.toml", "bluezone-population.csv"):
+        shutil.copy(examples / name, tmp_path / name)
+    spec = tmp_path / "bluezone.toml"
+    spec.write_text('goal = "bluezone-goal.toml"\n' + SPEC_FILE.read_text("utf-8"), "utf-8")
+    goal = load_spec(spec).goal
+    assert goal is not None and goal.name == "Cài đặt Bluezone" and goal.target == 0.5
+    assert goal.areas["phan rang thap cham"] == ("Phan Rang–Tháp Chàm", 1500)
+    assert goal.people == sum(people for _, people in goal.areas.values())
+    # As the ledger keeps it: read back whole, without the files.
+    assert type(SPEC).model_validate_json(load_spec(spec).model_dump_json()).goal == goal
+
+
+def test_a_campaign_whose_goal_is_wrong_is_refused_naming_both_files(tmp_path):
+    from campaigns.spec import SpecError, load_spec
+
+    (tmp_path / "p.csv").write_text("area,population\nNinh Hải,-1\n", "utf-8")
+    spec = tmp_path / "c.toml"
+    spec.write_text(SPEC_FILE.read_text("utf-8") + '\n[goal]\nname = "x"\ntarget = 0.5\n'
+                    'deadline = 2020-09-30\npopulation = "p.csv"\n', "utf-8")  # fmt: skip
+    with pytest.raises(SpecError) as refused:
+        load_spec(spec)
+    said = str(refused.value)
+    assert said.startswith(f"{spec}: goal: ") and "p.csv: row 2: population" in said
