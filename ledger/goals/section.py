@@ -1,0 +1,250 @@
+"""A campaign's goal section (issue #24): per area, its population, the recipients, those
+reached (by each channel, and by any), the outcome and its share of the population,
+against the target and the pace that meets it by the deadline.
+
+Every breakdown adds up to its summary: the areas' recipients (plus those whose area the
+goal does not have, ``elsewhere``) are the campaign's recipients; the areas' outcomes
+are the goal's. The outcome is what the goal is measured by: the counts imported per
+area and day when there are any (population-wide, as the app's backend publishes them),
+else the recipients matched to the numbers that acted (``acted``, through the keyed
+HMAC: needs the retention key). Both are shown when both are known.
+
+The pace: a straight line from the campaign's first day (share 0) to the target on the
+deadline; an area under it today is behind, and is named first. Aggregated in SQL
+(``GROUP BY`` the list's area cell), never a Python loop over the messages, except to
+match the numbers that acted (one HMAC per recipient, streamed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from campaigns.goals import GoalSpec, fold
+from campaigns.plan import column_for
+from campaigns.status import Status
+from ledger.goals.outcomes import today
+from ledger.schema import key_of, messages, outcome_acts, outcome_counts
+from ledger.summary import CampaignRecord
+
+
+@dataclass
+class Area:
+    """One area of the goal as the campaign stands in it."""
+
+    name: str
+    population: int
+    recipients: int = 0
+    reached: int = 0  # by any channel, each recipient once
+    by_channel: dict[str, int] = field(default_factory=dict)
+    outcomes: int = 0
+    acted: int | None = None  # recipients among the numbers that acted (None: unknown)
+
+    def share(self) -> float:
+        return self.outcomes / self.population if self.population else 0.0
+
+
+@dataclass
+class GoalSection:
+    """The goal, its areas (behind the pace first), and the whole."""
+
+    goal: GoalSpec
+    day: date
+    start: date
+    areas: list[Area]
+    elsewhere: int  # recipients whose area the goal does not have
+    measured_by: str  # "counts", "acted" or "none"
+    by_day: list[tuple[date, int]]  # the outcomes so far, day by day (cumulative)
+
+    @property
+    def population(self) -> int:
+        return sum(area.population for area in self.areas)
+
+    @property
+    def outcomes(self) -> int:
+        return sum(area.outcomes for area in self.areas)
+
+    @property
+    def days_left(self) -> int:
+        return (self.goal.deadline - self.day).days
+
+    def pace(self, day: date) -> float:
+        """The share that, on ``day``, keeps to a straight line to the target."""
+        total = (self.goal.deadline - self.start).days
+        if total <= 0 or day >= self.goal.deadline:
+            return self.goal.target
+        return self.goal.target * max(0, (day - self.start).days) / total
+
+    def behind(self, area: Area) -> bool:
+        return area.share() < self.pace(self.day)
+
+    def as_dict(self) -> dict[str, Any]:
+        pace = self.pace(self.day)
+        return {
+            "goal": self.goal.name,
+            "target": self.goal.target,
+            "deadline": self.goal.deadline.isoformat(),
+            "day": self.day.isoformat(),
+            "days_left": self.days_left,
+            "pace": round(pace, 4),
+            "measured_by": self.measured_by,
+            "population": self.population,
+            "recipients": sum(a.recipients for a in self.areas) + self.elsewhere,
+            "elsewhere": self.elsewhere,
+            "reached": sum(a.reached for a in self.areas),
+            "outcomes": self.outcomes,
+            "share": round(self.outcomes / self.population, 4) if self.population else 0.0,
+            "areas": [
+                {
+                    "area": a.name,
+                    "population": a.population,
+                    "recipients": a.recipients,
+                    "reached": a.reached,
+                    "by_channel": a.by_channel,
+                    "outcomes": a.outcomes,
+                    "acted": a.acted,
+                    "share": round(a.share(), 4),
+                    "behind": a.share() < pace,
+                }
+                for a in self.areas
+            ],
+            "by_day": [
+                {
+                    "day": d.isoformat(),
+                    "outcomes": n,
+                    "share": round(n / self.population, 4) if self.population else 0.0,
+                    "pace": round(self.pace(d), 4),
+                }
+                for d, n in self.by_day
+            ],
+        }
+
+
+def goal_section(
+    engine: Engine, campaign: CampaignRecord, key: str | None = None, day: date | None = None
+) -> GoalSection | None:
+    """The goal section of ``campaign`` (``None`` when it serves no goal). ``key``: the
+    retention key, to match the numbers that acted; ``day``: as of (default: today)."""
+    goal = campaign.spec.goal
+    if goal is None:
+        return None
+    day = day or today()
+    areas = {folded: Area(name, people) for folded, (name, people) in goal.areas.items()}
+    index = column_for(goal.area_column, campaign.list_columns, campaign.spec.columns)
+    names = _channel_names(campaign)
+    elsewhere = 0
+    with engine.connect() as conn:
+        cell = _cell(conn, index) if index is not None else sa.literal(None)
+        for value, channel, status, count in conn.execute(
+            sa.select(cell, messages.c.channel, messages.c.status, sa.func.count())
+            .where(messages.c.campaign_key == key_of(campaign.id))
+            .group_by(cell, messages.c.channel, messages.c.status)
+        ):
+            area = areas.get(fold(str(value))) if value is not None else None
+            if (channel or 0) == 0:  # a recipient: its first channel's message
+                if area is None:
+                    elsewhere += count
+                else:
+                    area.recipients += count
+            if area is not None and status == Status.DELIVERED.value:
+                label = names.get(channel or 0, str(channel))
+                area.by_channel[label] = area.by_channel.get(label, 0) + count
+        for value, reached in conn.execute(
+            sa.select(cell, sa.func.count(sa.distinct(messages.c.recipient)))
+            .where(
+                messages.c.campaign_key == key_of(campaign.id),
+                messages.c.status == Status.DELIVERED.value,
+            )
+            .group_by(cell)
+        ):
+            area = areas.get(fold(str(value))) if value is not None else None
+            if area is not None:
+                area.reached = int(reached)
+        counted = _counts(conn, goal.name, day)
+        acted = _acted(conn, campaign.id, goal.name, cell, key, day) if key else None
+        by_day = _by_day(conn, goal.name, day)
+    for folded, area in areas.items():
+        area.outcomes = counted.get(folded, 0)
+        if acted is not None:
+            area.acted = acted.get(folded, 0)
+    measured = "counts" if counted else ("acted" if acted else "none")
+    if measured == "acted":
+        for area in areas.values():
+            area.outcomes = area.acted or 0
+    start = campaign.created_at.date()
+    section = GoalSection(goal, day, start, list(areas.values()), elsewhere, measured, by_day)
+    section.areas.sort(key=lambda a: (not section.behind(a), a.share() - section.pace(day), a.name))
+    return section
+
+
+def _channel_names(campaign: CampaignRecord) -> dict[int, str]:
+    if campaign.spec.channels is None:
+        return {0: "sms"}
+    return {place: channel.name for place, channel in enumerate(campaign.spec.channel_list)}
+
+
+def _cell(conn: Connection, index: int) -> Any:
+    """The list cell at ``index`` of each message (``ledger.reports.campaign``'s)."""
+    from ledger.reports.campaign import _cell as cell
+
+    return cell(conn, index)
+
+
+def _counts(conn: Connection, goal: str, day: date) -> dict[str, int]:
+    """The goal's imported outcomes per area, up to ``day``."""
+    return {
+        area: int(total)
+        for area, total in conn.execute(
+            sa.select(outcome_counts.c.area, sa.func.sum(outcome_counts.c.count))
+            .where(outcome_counts.c.goal == goal, outcome_counts.c.day <= day)
+            .group_by(outcome_counts.c.area)
+        )
+    }
+
+
+def _by_day(conn: Connection, goal: str, day: date) -> list[tuple[date, int]]:
+    """The outcomes so far, cumulative, on each day one was imported."""
+    total, found = 0, []
+    for on, count in conn.execute(
+        sa.select(outcome_counts.c.day, sa.func.sum(outcome_counts.c.count))
+        .where(outcome_counts.c.goal == goal, outcome_counts.c.day <= day)
+        .group_by(outcome_counts.c.day)
+        .order_by(outcome_counts.c.day)
+    ):
+        total += int(count)
+        found.append((on, total))
+    return found
+
+
+def _acted(
+    conn: Connection, campaign_id: str, goal: str, cell: Any, key: str, day: date
+) -> dict[str, int]:
+    """Per area, the campaign's recipients among the numbers that acted by ``day``,
+    matched by their keyed HMAC (a recipient retention replaced already is one)."""
+    from ledger.retention import PREFIX, pseudonym
+
+    who = set(
+        conn.scalars(
+            sa.select(outcome_acts.c.who).where(
+                outcome_acts.c.goal == goal, outcome_acts.c.day <= day
+            )
+        )
+    )
+    found: dict[str, int] = {}
+    if not who:
+        return found
+    rows = conn.execution_options(yield_per=10_000).execute(
+        sa.select(messages.c.recipient, cell).where(
+            messages.c.campaign_key == key_of(campaign_id), messages.c.channel == 0
+        )
+    )
+    for recipient, value in rows:
+        hashed = recipient if recipient.startswith(PREFIX) else pseudonym(key, recipient)
+        if hashed in who:
+            area = fold(str(value)) if value is not None else ""
+            found[area] = found.get(area, 0) + 1
+    return found

@@ -1,0 +1,89 @@
+"""A campaign's goal section (``ledger.goals.section``), on both ledgers: every
+breakdown adds up to its summary (the areas' recipients and those elsewhere to the
+campaign's, the areas' outcomes to the imports), the share against the pace, the areas
+behind it first, the days left, and the recipients matched to the numbers that acted."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+
+from campaigns.goals import GoalSpec
+from campaigns.recipients import ListRow
+from ledger.goals.outcomes import import_counts, import_numbers
+from ledger.goals.section import goal_section
+from ledger.schema import key_of, messages
+from ledger.summary import load_campaign
+from tests.helpers import record
+from tests.worker.test_dispatch import SPEC
+
+KEY = "khoa-giu-lai-mot-hai-ba-bon-nam-sau"
+AREAS = {"ninh hai": ("Ninh Hải", 100), "ninh son": ("Ninh Sơn", 200), "bac ai": ("Bác Ái", 50)}
+GOAL = GoalSpec(name="Cài Bluezone", target=0.5, deadline=date(2020, 9, 30),
+                population="p.csv", areas=AREAS)  # fmt: skip
+DISTRICTS = ["Ninh Hải"] * 6 + ["ninh son"] * 3 + ["Đà Lạt"]  # the last: no area of the goal
+
+
+def launched(engine):
+    spec = SPEC.model_copy(update={"goal": GOAL})
+    rows = [ListRow(i + 2, f"09123{i:05d}", (d,)) for i, d in enumerate(DISTRICTS)]
+    record(engine, spec, rows, columns=("district",))
+    with engine.begin() as conn:  # four delivered
+        ids = conn.scalars(sa.select(messages.c.id).order_by(messages.c.id)).all()
+        conn.execute(messages.update().where(messages.c.id.in_([ids[0], ids[1], ids[6], ids[9]]))
+                     .values(status="delivered"))  # fmt: skip
+    campaign = load_campaign(engine, SPEC.id)  # as if launched on 1 September 2020
+    return campaign.__class__(**{**campaign.__dict__, "created_at": campaign.created_at.replace(
+        year=2020, month=9, day=1)})  # fmt: skip
+
+
+def counts_file(tmp_path, text):
+    path = tmp_path / "counts.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_every_breakdown_adds_up_and_the_areas_behind_come_first(engine, tmp_path):
+    campaign = launched(engine)
+    import_counts(engine, GOAL, AREAS, counts_file(tmp_path, "area,date,count\n"
+                  "Ninh Hải,2020-09-05,30\nNinh Sơn,2020-09-05,20\nNinh Hải,2020-09-10,25\n"))  # fmt: skip
+    section = goal_section(engine, campaign, day=date(2020, 9, 15))
+    found = section.as_dict()
+    assert found["recipients"] == len(DISTRICTS) and found["elsewhere"] == 1
+    assert sum(a["recipients"] for a in found["areas"]) + found["elsewhere"] == len(DISTRICTS)
+    assert found["outcomes"] == sum(a["outcomes"] for a in found["areas"]) == 75
+    assert found["population"] == 350 and found["share"] == round(75 / 350, 4)
+    by_area = {a["area"]: a for a in found["areas"]}
+    assert (by_area["Ninh Hải"]["recipients"], by_area["Ninh Hải"]["reached"]) == (6, 2)
+    assert by_area["Ninh Sơn"]["by_channel"] == {"sms": 1}
+    # Half the way from the launch (1 Sep) to the deadline (30 Sep): the pace is ~0.24.
+    assert found["pace"] == round(0.5 * 14 / 29, 4) and found["days_left"] == 15
+    assert by_area["Ninh Hải"]["share"] == 0.55 and not by_area["Ninh Hải"]["behind"]
+    assert by_area["Ninh Sơn"]["behind"] and by_area["Bác Ái"]["behind"]
+    assert [a["area"] for a in found["areas"]][-1] == "Ninh Hải"  # ahead: last
+    assert [d["outcomes"] for d in found["by_day"]] == [50, 75]  # cumulative
+    earlier = goal_section(engine, campaign, day=date(2020, 9, 6)).as_dict()
+    assert earlier["outcomes"] == 50  # as of a day: what was known by then
+
+
+def test_the_recipients_who_acted_are_matched_by_their_keyed_hmac(engine, tmp_path):
+    campaign = launched(engine)
+    acted = tmp_path / "da-cai.csv"
+    acted.write_text("phone,date\n0912300000,2020-09-03\n0912300007,2020-09-04\n"
+                     "0999999999,2020-09-04\n", encoding="utf-8")  # fmt: skip
+    import_numbers(engine, GOAL, acted, KEY)
+    found = goal_section(engine, campaign, key=KEY, day=date(2020, 9, 15)).as_dict()
+    by_area = {a["area"]: a for a in found["areas"]}
+    assert found["measured_by"] == "acted"  # no counts imported: the matched numbers
+    assert (by_area["Ninh Hải"]["acted"], by_area["Ninh Sơn"]["acted"]) == (1, 1)
+    assert found["outcomes"] == 2  # the stranger who acted is no recipient
+    assert goal_section(engine, campaign, day=date(2020, 9, 15)).as_dict()["measured_by"] == "none"
+
+
+def test_a_campaign_without_a_goal_has_no_section(engine):
+    record(engine, SPEC, [ListRow(2, "0912345678", ())])
+    assert goal_section(engine, load_campaign(engine, SPEC.id)) is None
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(messages).where(
+            messages.c.campaign_key == key_of(SPEC.id))) == 1  # fmt: skip
