@@ -89,6 +89,7 @@ class GoalSection:
             "target": self.goal.target,
             "deadline": self.goal.deadline.isoformat(),
             "day": self.day.isoformat(),
+            "start": self.start.isoformat(),
             "days_left": self.days_left,
             "pace": round(pace, 4),
             "measured_by": self.measured_by,

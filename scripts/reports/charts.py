@@ -4,6 +4,7 @@ text beside it, so they keep their size whatever the width. Nothing is scripted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from html import escape
 from itertools import accumulate
@@ -48,17 +49,20 @@ def line_chart(
 
 
 def _figure(
-    series: list[tuple[str, str, list[int]]],
+    series: list[tuple[str, str, list[Any]]],
     drawn: list[str],
-    top: int,
+    top: float,
     ticks: list[tuple[float, str]],
     label: str,
     caption: str,
     lang: str,
-    shown: list[int],
+    shown: list[Any],
+    say: Callable[[float], str] | None = None,
 ) -> str:
     """The drawing ``drawn`` with its value axis (0 to ``top``), its time axis, and a
-    legend giving each series' figure ``shown``."""
+    legend giving each series' figure ``shown``; values said by ``say`` (default: as
+    numbers, in ``lang``)."""
+    said = say or (lambda value: number(value, lang))
     grid = "".join(
         f'<line x1="0" y1="{HEIGHT * f:.0f}" x2="{WIDTH}" y2="{HEIGHT * f:.0f}" '
         'stroke="#e6e8eb" vector-effect="non-scaling-stroke"/>'
@@ -69,14 +73,14 @@ def _figure(
         place = "first" if at < 0.06 else "last" if at > 0.94 else ""
         axis.append(f'<span class="{place}" style="left:{at * 100:.2f}%">{escape(text)}</span>')
     legend = "".join(
-        f"<span>{_swatch(colour)}{escape(name)}: {escape(number(figure, lang))}</span>"
+        f"<span>{_swatch(colour)}{escape(name)}: {escape(said(figure))}</span>"
         for (name, colour, _), figure in zip(series, shown, strict=True)
     )
     return (
         "<figure>"
         '<div class="chart">'
-        f'<span class="y" style="top:-.55em">{escape(number(top, lang))}</span>'
-        f'<span class="y" style="top:calc(50% - .6em)">{escape(number(top / 2, lang))}</span>'
+        f'<span class="y" style="top:-.55em">{escape(said(top))}</span>'
+        f'<span class="y" style="top:calc(50% - .6em)">{escape(said(top / 2))}</span>'
         '<span class="y" style="bottom:-.55em">0</span>'
         f'<svg class="timeline" role="img" aria-label="{escape(label)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">{grid}{"".join(drawn)}</svg>'

@@ -250,6 +250,7 @@ def write_campaign_report(
         data["all_channels"], data["recipients"] = data["recipients"], found["recipients"]
         data["reached"] = reached
         data["reached_share"] = round(reached / found["recipients"], 4) if reached else 0.0
+    data["goal"] = _goal(runtime, built.campaign)
     data["generated_at"] = _now()
     data["audit"] = _audit(runtime, verify_now)
     for failure in data["failures"]:
@@ -267,6 +268,16 @@ def write_campaign_report(
 
         write_xlsx(runtime.engine, data, words, handle)
     return data
+
+
+def _goal(runtime: Any, campaign: Any) -> dict[str, Any] | None:
+    """The goal section of a campaign that serves a goal (``None`` otherwise); the
+    recipients who acted matched when the retention key is set."""
+    from ledger.goals.section import goal_section
+
+    key = runtime.settings.retention_key
+    found = goal_section(runtime.engine, campaign, key.get_secret_value() if key else None)
+    return found.as_dict() if found is not None else None
 
 
 def _channels(runtime: Any, campaign: Any) -> dict[str, Any] | None:

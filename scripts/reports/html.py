@@ -417,6 +417,10 @@ def render(
         from scripts.reports.channels import html_section
 
         sections += html_section(channels, words, data.get("currency"))
+    if data.get("goal"):  # the outcome against the goal, district by district
+        from scripts.reports.goal import html_section as goal_section
+
+        sections += goal_section(data["goal"], words)
     sections += _summary(data, words)
     if data.get("timeline"):
         sections += [

@@ -1,0 +1,177 @@
+"""The goal section of a campaign's report (issue #24): how far the outcome is from the
+goal, district by district, for the Department that reports it (``ledger.goals.section``
+makes the figures; every row adds up to the totals under it).
+
+The areas behind the pace come first, marked; the chart draws the share of the
+population reached by the outcome day by day, against the pace that meets the target by
+the deadline and the target itself.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from html import escape
+from typing import Any
+
+from scripts.reports.charts import HEIGHT, WIDTH, _figure
+from scripts.reports.words import number, share
+
+GOAL_COLOUR, PACE_COLOUR, TARGET_COLOUR = "#0b7a3b", "#8a6d00", "#b3261e"
+
+WORDS = {
+    "vi": {
+        "title": "Mục tiêu",
+        "line": "{name}: {target} dân số mỗi khu vực trước {deadline}",
+        "left": "còn {days} ngày",
+        "over": "đã quá hạn {days} ngày",
+        "whole": "Toàn tỉnh: {outcomes} / {population} ({share}); tiến độ cần đạt hôm nay {pace}.",
+        "area": "Khu vực", "population": "Dân số", "recipients": "Người nhận",
+        "reached": "Đã đến", "outcomes": "Kết quả", "acted": "Người nhận đã thực hiện",
+        "share": "Tỷ lệ", "behind": "chậm tiến độ", "ahead": "đạt tiến độ",
+        "elsewhere": "Ngoài các khu vực của mục tiêu", "total": "Tổng",
+        "measured_counts": "Kết quả: số liệu nhập theo khu vực và ngày (loa outcomes import).",
+        "measured_acted": "Kết quả: người nhận có trong danh sách đã thực hiện, đối chiếu bằng HMAC.",
+        "measured_none": "Chưa có kết quả nào được nhập (loa outcomes import).",
+        "chart": "Tỷ lệ đạt theo ngày", "pace": "Tiến độ cần đạt", "target": "Mục tiêu",
+        "achieved": "Đã đạt", "target_share": "Tỷ lệ mục tiêu", "deadline": "Hạn chót",
+    },
+    "en": {
+        "title": "Goal",
+        "line": "{name}: {target} of each area's population by {deadline}",
+        "left": "{days} days left",
+        "over": "{days} days past the deadline",
+        "whole": "Province: {outcomes} / {population} ({share}); the pace asks {pace} today.",
+        "area": "Area", "population": "Population", "recipients": "Recipients",
+        "reached": "Reached", "outcomes": "Outcome", "acted": "Recipients who acted",
+        "share": "Share", "behind": "behind the pace", "ahead": "on pace",
+        "elsewhere": "Outside the goal's areas", "total": "Total",
+        "measured_counts": "Outcome: counts imported per area and day (loa outcomes import).",
+        "measured_acted": "Outcome: recipients among the numbers that acted, matched by HMAC.",
+        "measured_none": "No outcome imported yet (loa outcomes import).",
+        "chart": "Share reached, day by day", "pace": "Pace", "target": "Target",
+        "achieved": "Reached", "target_share": "Target share", "deadline": "Deadline",
+    },
+}  # fmt: skip
+
+
+def _said(words: dict[str, str]) -> dict[str, str]:
+    return WORDS[words["lang"] if words["lang"] in WORDS else "en"]
+
+
+def _day(text: str, lang: str) -> str:
+    day = date.fromisoformat(text)
+    return day.strftime("%d/%m/%Y") if lang == "vi" else day.isoformat()
+
+
+def html_section(goal: dict[str, Any], words: dict[str, str]) -> list[str]:
+    """The section: the goal in a line, the province's standing, a row per area (behind
+    first, marked), the recipients outside the goal's areas, the totals, the chart."""
+    lang, said = words["lang"], _said(words)
+    days = goal["days_left"]
+    when = said["left" if days >= 0 else "over"].format(days=number(abs(days), lang))
+    line = said["line"].format(name=goal["goal"], target=share(goal["target"], lang),
+                               deadline=_day(goal["deadline"], lang))  # fmt: skip
+    whole = said["whole"].format(
+        outcomes=number(goal["outcomes"], lang), population=number(goal["population"], lang),
+        share=share(goal["share"], lang), pace=share(goal["pace"], lang),
+    )  # fmt: skip
+    heads = ["area", "population", "recipients", "reached", "outcomes", "share"]
+    head = "".join(f"<th>{escape(said[h])}</th>" for h in heads)
+    body = []
+    for area in goal["areas"]:
+        mark = said["behind"] if area["behind"] else said["ahead"]
+        cells = [area["population"], area["recipients"], area["reached"], area["outcomes"]]
+        body.append(
+            f'<tr class="{"behind" if area["behind"] else "ahead"}">'
+            f'<th scope="row">{escape(area["area"])} <small>({escape(mark)})</small></th>'
+            + "".join(f'<td class="n">{escape(number(c, lang))}</td>' for c in cells)
+            + f'<td class="n">{escape(share(area["share"], lang))}</td></tr>'
+        )
+    if goal["elsewhere"]:
+        body.append(
+            f'<tr><th scope="row">{escape(said["elsewhere"])}</th><td></td>'
+            f'<td class="n">{escape(number(goal["elsewhere"], lang))}</td>'
+            "<td></td><td></td><td></td></tr>"
+        )
+    totals = [goal["population"], goal["recipients"], goal["reached"], goal["outcomes"]]
+    foot = (
+        f'<tr><th scope="row">{escape(said["total"])}</th>'
+        + "".join(f'<td class="n">{escape(number(c, lang))}</td>' for c in totals)
+        + f'<td class="n">{escape(share(goal["share"], lang))}</td></tr>'
+    )
+    return [
+        f"<h2>{escape(said['title'])}</h2>",
+        f'<p class="big">{escape(line)} · {escape(when)}</p>',
+        f"<p>{escape(whole)}</p>",
+        f'<div class="scroll"><table class="goal"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody><tfoot>{foot}</tfoot></table></div>",
+        f'<p class="note">{escape(said["measured_" + goal["measured_by"]])}</p>',
+        goal_chart(goal, words),
+    ]
+
+
+def series(goal: dict[str, Any]) -> tuple[list[float], list[float], list[float], date, date]:
+    """Day by day from the campaign's first to the report's: the share reached, the pace,
+    and the target; with those two days."""
+    start, end = date.fromisoformat(goal["start"]), date.fromisoformat(goal["day"])
+    end = max(end, start)
+    known = {date.fromisoformat(d["day"]): d["share"] for d in goal["by_day"]}
+    deadline = date.fromisoformat(goal["deadline"])
+    total = max(1, (deadline - start).days)
+    reached, pace, last = [], [], 0.0
+    for step in range((end - start).days + 1):
+        day = start + timedelta(days=step)
+        last = known.get(day, last)
+        reached.append(last)
+        pace.append(goal["target"] * min(1.0, max(0, (day - start).days) / total))
+    return reached, pace, [goal["target"]] * len(reached), start, end
+
+
+def goal_chart(goal: dict[str, Any], words: dict[str, str]) -> str:
+    """The share reached day by day against the pace and the target (no script)."""
+    lang, said = words["lang"], _said(words)
+    reached, pace, target, start, end = series(goal)
+    top = max(goal["target"], *reached, 0.01)
+    step = WIDTH / max(1, len(reached) - 1)
+    drawn = []
+    for values, colour, dashed in ((target, TARGET_COLOUR, True), (pace, PACE_COLOUR, True),
+                                   (reached, GOAL_COLOUR, False)):  # fmt: skip
+        points = " ".join(
+            f"{i * step:.1f},{HEIGHT - v / top * (HEIGHT - 4):.1f}" for i, v in enumerate(values)
+        )
+        if len(values) == 1:
+            points += f" {WIDTH},{HEIGHT - values[0] / top * (HEIGHT - 4):.1f}"
+        dash = ' stroke-dasharray="6 4"' if dashed else ""
+        drawn.append(
+            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2.5"'
+            f'{dash} vector-effect="non-scaling-stroke"/>'
+        )
+    named = [(said["achieved"], GOAL_COLOUR, reached), (said["pace"], PACE_COLOUR, pace),
+             (said["target"], TARGET_COLOUR, target)]  # fmt: skip
+    ticks = [(0.0, _day(start.isoformat(), lang)), (1.0, _day(end.isoformat(), lang))]
+    return _figure(named, drawn, top, ticks, said["chart"], said["chart"], lang,
+                   [values[-1] for _, _, values in named],
+                   say=lambda value: share(value, lang))  # fmt: skip
+
+
+def xlsx_rows(goal: dict[str, Any], words: dict[str, str]) -> list[list[Any]]:
+    """The goal's sheet: the goal, then a row per area and the totals (numbers as numbers,
+    shares as fractions)."""
+    said = _said(words)
+    rows: list[list[Any]] = [
+        [said["title"], goal["goal"]],
+        [said["target_share"], goal["target"]],
+        [said["deadline"], goal["deadline"]],
+        [said["pace"], goal["pace"]],
+        [],
+        [said[h] for h in ("area", "population", "recipients", "reached", "outcomes", "share")]
+        + [said["behind"]],
+    ]
+    for area in goal["areas"]:
+        rows.append([area["area"], area["population"], area["recipients"], area["reached"],
+                     area["outcomes"], area["share"], bool(area["behind"])])  # fmt: skip
+    if goal["elsewhere"]:
+        rows.append([said["elsewhere"], None, goal["elsewhere"], None, None, None, None])
+    rows.append([said["total"], goal["population"], goal["recipients"], goal["reached"],
+                 goal["outcomes"], goal["share"], None])  # fmt: skip
+    return rows

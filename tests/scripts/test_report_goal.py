@@ -1,0 +1,61 @@
+"""The goal section of ``loa report`` (issue #24), as the Department reads it: a row per
+district (those behind the pace first, marked), the recipients outside the goal's
+districts, totals that add up to the rows, and the chart; in HTML and in the workbook."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from tests.scripts.test_cli import loa
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+DISTRICTS = ["Ninh Hải", "Ninh Sơn", "Phan Rang–Tháp Chàm", "Đà Lạt"]
+
+
+def launched(tmp_path: Path) -> None:
+    for name in ("bluezone-goal.toml", "bluezone-population.csv"):
+        shutil.copy(EXAMPLES / name, tmp_path / name)
+    spec = tmp_path / "bluezone.toml"
+    spec.write_text('goal = "bluezone-goal.toml"\n' + (EXAMPLES / "bluezone.toml").read_text(
+        "utf-8"), "utf-8")  # fmt: skip
+    rows = "".join(f"09123{i:05d},{DISTRICTS[i % 4]}\n" for i in range(40))
+    (tmp_path / "list.csv").write_text("phone,Huyện/Thành phố\n" + rows, "utf-8")
+    done = loa("campaign", "launch", str(spec), "-r", "list.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "counts.csv").write_text(
+        "Huyện,Ngày,Số lượng\nNinh Hải,2020-09-01,300\nNinh Sơn,2020-09-01,900\n", "utf-8"
+    )
+    imported = loa("outcomes", "import", "counts.csv", "--goal", "bluezone-goal.toml",
+                   cwd=tmp_path)  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+
+
+def test_the_goal_section_adds_up_in_html_and_in_the_workbook(tmp_path):
+    launched(tmp_path)
+    html = loa("report", "bluezone-ninh-thuan-2020", "--out", "r.html", "--json", cwd=tmp_path)
+    assert html.returncode == 0, html.stderr
+    goal = json.loads(html.stdout)["goal"]
+    assert goal["outcomes"] == 1200 and goal["elsewhere"] == 10
+    assert sum(a["recipients"] for a in goal["areas"]) + goal["elsewhere"] == 40
+    assert sum(a["outcomes"] for a in goal["areas"]) == goal["outcomes"]
+    behind = [a["behind"] for a in goal["areas"]]
+    assert behind == sorted(behind, reverse=True)  # those behind first
+    page = (tmp_path / "r.html").read_text("utf-8")
+    table = re.search(r'<table class="goal">.*?</table>', page, re.S).group(0)
+    assert table.count("<tr") == 1 + 7 + 1 + 1  # the head, the districts, elsewhere, total
+    assert "Ngoài các khu vực của mục tiêu" in table and "Ninh Sơn" in table
+    assert "Tỷ lệ đạt theo ngày" in page and "<polyline" in page
+    book = loa("report", "bluezone-ninh-thuan-2020", "--out", "r.xlsx", cwd=tmp_path)
+    assert book.returncode == 0, book.stderr
+    sheet = load_workbook(tmp_path / "r.xlsx", read_only=True)["Mục tiêu"]
+    rows = [row for row in sheet.iter_rows(values_only=True) if row and row[0]]
+    areas = rows[rows.index(next(r for r in rows if r[0] == "Khu vực")) + 1 : -1]
+    total = rows[-1]
+    cell = lambda row, i: (row[i] if len(row) > i else None) or 0  # noqa: E731 (trailing blanks)
+    assert total[0] == "Tổng" and sum(cell(r, 4) for r in areas) == total[4] == 1200
+    assert sum(cell(r, 2) for r in areas) == total[2] == 40  # elsewhere's ten included
