@@ -75,7 +75,9 @@ def test_status_reports_rate_eta_and_providers_and_watch_ends_with_the_campaign(
     snapshot = json.loads(line)
     assert snapshot["state"] == "completed" and snapshot["eta_seconds"] == 0
     assert sum(snapshot["by_provider"]["sandbox"].values()) == 2
-    assert snapshot["rate_per_second"] > 0
+    # Over the last minute: the shared launch may be older than that on a loaded machine
+    # (the rate itself: tests/scripts/test_status_cli.py, tests/ledger/test_tally.py).
+    assert snapshot["rate_per_second"] >= 0 and snapshot["rate_window_seconds"] > 0
 
 
 def test_launch_at_a_time_is_checked_first(tmp_path):
