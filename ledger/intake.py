@@ -109,10 +109,13 @@ def record_campaign(
     batch_size: int,
     start_at: datetime | None = None,
     list_digest: str | None = None,
+    follows: dict[str, Any] | None = None,
 ) -> Intake:
     """Write a campaign and its planned messages to the ledger.
 
     Parameters:
+        follows: a follow-up's first campaign and the recipients chosen by reason
+            (``ledger.goals.followup``), kept with the intake counts.
         list_digest: the list file's SHA-256, kept with the intake counts: a relaunch
             with another file of the same name and rows is told from the same one.
         list_columns: the list's columns other than the phone (keys of messages.fields).
@@ -187,6 +190,8 @@ def record_campaign(
             counts = {**summary().as_dict(), "launched_by": launched_by()}
             if list_digest is not None:
                 counts["list_sha256"] = list_digest
+            if follows is not None:  # a follow-up: the campaign it follows, and why each
+                counts["follows"] = follows
             conn.execute(
                 campaigns.update()
                 .where(campaigns.c.id == campaign_id)

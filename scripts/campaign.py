@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from scripts import formats as fmt
+from scripts.campaign_followup import follow_up
 from scripts.campaign_list import list_campaigns
 from scripts.common import (
     Encoding,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Plan campaigns, launch them and follow them.", no_args_is_help=True)
 app.command("list")(list_campaigns)
+app.command("follow-up")(follow_up)
 
 SpecArg = Annotated[
     Path,

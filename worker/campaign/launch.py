@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from campaigns.spec import CampaignSpec
 from ledger.intake import record_campaign
@@ -79,6 +80,7 @@ def launch(
     progress: Callable[[int], None] | None = None,
     parallel: bool | None = None,
     start_at: datetime | None = None,
+    follows: dict[str, Any] | None = None,
 ) -> Launched:
     """Record a campaign and its list, then enqueue its batches.
 
@@ -87,7 +89,8 @@ def launch(
     again. With another list (``Launched.list_differs``) nothing is enqueued.
     ``parallel`` plans in a second process (default: for lists of 4 MB and more).
     ``start_at``: recorded now, sent from then (``scheduled`` until ``loa scheduler``
-    starts it).
+    starts it). ``follows``: a follow-up's first campaign and why its recipients were
+    chosen (``ledger.goals.followup``), kept with the intake.
 
     Raises:
         SpecError, ListError, PlanError, ProviderConfigError: bad input, nothing written.
@@ -109,6 +112,7 @@ def launch(
         runtime.settings.batch_size,
         start_at,
         digest,
+        follows,
     )
     differs, changed = False, ()
     if not intake.created:  # read the list anyway (nothing is written) to compare it

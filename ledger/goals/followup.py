@@ -1,0 +1,135 @@
+"""Who a follow-up campaign texts (issue #24): the recipients a campaign did not reach,
+by why, and, where the numbers that acted were imported, those who have not acted.
+
+A recipient's fate is its last channel's (a Zalo message unreachable, then its SMS
+undelivered: ``undelivered``); reached is delivered by any channel. Still ``sent`` (no
+receipt) counts as ``unknown``. A recipient whose number retention already replaced by
+its HMAC cannot be texted again: counted (``retained``), never chosen.
+
+The selection is read in one pass over the campaign's messages in the order of their
+unique index (recipient, channel): a million recipients stream, never held whole.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ledger.schema import key_of, messages, outcome_acts
+
+#: What a follow-up may be sent to.
+REASONS = ("undelivered", "failed", "unknown", "expired", "unreachable", "cancelled", "not-acted")
+#: A last status, as the reason a recipient was not reached.
+_NOT_REACHED = {"undelivered": "undelivered", "failed": "failed", "unknown": "unknown",
+                "sent": "unknown", "expired": "expired", "unreachable": "unreachable",
+                "cancelled": "cancelled"}  # fmt: skip
+
+
+class FollowUpError(ValueError):
+    """A follow-up that cannot be chosen as asked (an unknown reason, ``not-acted``
+    without a goal or the retention key)."""
+
+
+@dataclass
+class Chosen:
+    """The follow-up's recipients so far: why each was chosen, and who could not be."""
+
+    by_reason: Counter[str] = field(default_factory=Counter)
+    retained: int = 0
+    reached: int = 0  # reached and not chosen
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"by_reason": dict(self.by_reason), "retained": self.retained,
+                "reached_left_out": self.reached}  # fmt: skip
+
+
+def parse_reasons(text: str) -> tuple[str, ...]:
+    """``undelivered,failed`` → its reasons. Raises: FollowUpError naming a wrong one."""
+    wanted = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    wrong = [reason for reason in wanted if reason not in REASONS]
+    if wrong or not wanted:
+        raise FollowUpError(
+            f"--to {text!r}: {', '.join(map(repr, wrong)) or 'nothing'} is no reason; choose among "
+            f"{', '.join(REASONS)}"
+        )
+    return wanted
+
+
+def choose(
+    engine: Engine,
+    campaign: Any,
+    reasons: tuple[str, ...],
+    key: str | None,
+    chosen: Chosen,
+) -> Iterator[tuple[str, list[Any], str]]:
+    """``(number, its list cells, why)`` for each recipient to text again, counting in
+    ``chosen`` as it goes.
+
+    Raises:
+        FollowUpError: ``not-acted`` for a campaign without a goal, or without ``key``.
+    """
+    acted: set[str] | None = None
+    if "not-acted" in reasons:
+        if campaign.spec.goal is None:
+            raise FollowUpError(f"--to not-acted: campaign {campaign.id} serves no goal")
+        if key is None:
+            raise FollowUpError("--to not-acted: LOA_RETENTION_KEY is not set (the numbers "
+                                "that acted are kept as their keyed HMAC)")  # fmt: skip
+        with engine.connect() as conn:
+            acted = set(conn.scalars(
+                sa.select(outcome_acts.c.who).where(outcome_acts.c.goal == campaign.spec.goal.name)
+            ))  # fmt: skip
+    query = (
+        sa.select(messages.c.recipient, messages.c.channel, messages.c.status, messages.c.fields)
+        .where(messages.c.campaign_key == key_of(campaign.id))
+        .order_by(messages.c.recipient, messages.c.channel)
+    )
+    with engine.connect() as conn:
+        rows = conn.execution_options(yield_per=10_000).execute(query)
+        current, statuses, cells = None, [], None
+        for recipient, channel, status, fields in rows:
+            if recipient != current:
+                if current is not None:
+                    yield from _decide(current, statuses, cells, reasons, acted, key, chosen)
+                current, statuses, cells = recipient, [], None
+            statuses.append(status)
+            if channel == 0 or cells is None:
+                cells = fields
+        if current is not None:
+            yield from _decide(current, statuses, cells, reasons, acted, key, chosen)
+
+
+def _decide(
+    recipient: str,
+    statuses: list[str],
+    cells: Any,
+    reasons: tuple[str, ...],
+    acted: set[str] | None,
+    key: str | None,
+    chosen: Chosen,
+) -> Iterator[tuple[str, list[Any], str]]:
+    from ledger.retention import PREFIX, pseudonym
+
+    reached = "delivered" in statuses
+    why = None
+    if not reached:
+        why = _NOT_REACHED.get(statuses[-1])
+        if why not in reasons:
+            why = None
+    if why is None and acted is not None and key is not None:
+        hashed = recipient if recipient.startswith(PREFIX) else pseudonym(key, recipient)
+        if hashed not in acted:
+            why = "not-acted"
+    if why is None:
+        chosen.reached += reached
+        return
+    if recipient.startswith(PREFIX):  # retention replaced the number: it cannot be texted
+        chosen.retained += 1
+        return
+    chosen.by_reason[why] += 1
+    yield recipient, list(cells or []), why

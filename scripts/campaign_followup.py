@@ -1,0 +1,145 @@
+"""``loa campaign follow-up``: the next move after a campaign, in one command (issue
+#24): a new campaign, linked to the first, to the recipients it did not reach (by why)
+or who have not acted, with its own text, routing or channels and hours. Every rule of a
+campaign still applies to it: suppression lists, caps, validity, sending hours, de-dupe.
+
+The chosen recipients are written to a private list (0600, in a 0700 folder, removed
+after) with the first list's columns, so the follow-up's text can use the same fields,
+and planned and launched as any list is.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from scripts import formats as fmt
+from scripts.common import JsonOption, ledger_runtime, settings
+from scripts.output import BAD_INPUT, errors_as_exit_codes, fail, out, print_json
+
+
+def follow_up(
+    campaign_id: Annotated[str, typer.Argument(help="The campaign to follow up.")],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="Whom, comma-separated: undelivered, failed, unknown, expired, unreachable, "
+            "cancelled (not reached, by why) and not-acted (reached or not, absent from the "
+            "numbers that acted: needs a goal and LOA_RETENTION_KEY).",
+        ),
+    ],
+    spec_path: Annotated[
+        Path, typer.Option("--spec", help="The follow-up's campaign file (a new id).")
+    ],
+    plan_only: Annotated[
+        bool, typer.Option("--plan", help="A dry run: who, by why, and the plan; nothing sent.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Launch a follow-up campaign to those CAMPAIGN did not reach (or who have not
+    acted). The follow-up is a campaign like any: planned and launched from the chosen
+    recipients with their list's columns, its file's own text and routing. Exit 2 for an
+    unknown campaign or reason, a campaign file that is wrong or has the first one's id.
+
+    Examples:
+      loa campaign follow-up bluezone-ninh-thuan-2020 --to undelivered,failed,unknown \\
+          --spec nhac-lai.toml --plan
+      loa campaign follow-up bluezone-ninh-thuan-2020 --to not-acted --spec nhac-lai.toml
+    """
+    from campaigns.spec import load_spec
+    from ledger.goals.followup import Chosen, FollowUpError, choose, parse_reasons
+    from ledger.summary import load_campaign
+
+    loaded = settings()
+    try:
+        reasons = parse_reasons(to)
+    except FollowUpError as exc:
+        fail(str(exc), BAD_INPUT)
+    with errors_as_exit_codes():
+        spec = load_spec(spec_path)
+    if spec.id == campaign_id:
+        fail(f"{spec_path}: id {spec.id!r} is the first campaign's; give the follow-up its own",
+             BAD_INPUT)  # fmt: skip
+    key = loaded.retention_key.get_secret_value() if loaded.retention_key else None
+    folder = Path(tempfile.mkdtemp(prefix="loa-follow-up-"))  # 0700
+    try:
+        with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:
+            first = load_campaign(runtime.engine, campaign_id)
+            chosen = Chosen()
+            listing = folder / f"follow-up-of-{campaign_id}.csv"
+            try:
+                count = _write(listing, first.list_columns, choose(runtime.engine, first,
+                                                                   reasons, key, chosen))  # fmt: skip
+            except FollowUpError as exc:
+                fail(str(exc), BAD_INPUT)
+            result: dict[str, Any] = {
+                "campaign": spec.id, "follows": campaign_id, "chosen": count,
+                **chosen.as_dict(),
+            }  # fmt: skip
+            if count == 0:
+                result["launched"] = False
+            elif plan_only:
+                result["plan"] = _plan(runtime, spec, listing)
+            else:
+                result.update(_launch(runtime, spec, listing, campaign_id, chosen))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if as_json:
+        print_json(result)
+        return
+    reasons_said = ", ".join(f"{why} {fmt.count(n)}" for why, n in chosen.by_reason.items())
+    out.print(f"follow-up {spec.id} of {campaign_id}: {fmt.count(count)} người nhận · "
+              f"recipients ({reasons_said or 'none'}); {fmt.count(chosen.retained)} whose number "
+              "retention replaced left out", markup=False)  # fmt: skip
+    if "plan" in result:
+        out.print(f"kế hoạch · plan: {fmt.count(result['plan']['planned'])} planned, "
+                  f"{fmt.count(result['plan']['suppressed'])} suppressed (nothing sent)")  # fmt: skip
+    elif result.get("launched"):
+        out.print(f"launched {spec.id}: follow it with loa campaign status {spec.id}")
+
+
+def _write(path: Path, columns: list[str], rows: Any) -> int:
+    from campaigns.files import create_private
+
+    count = 0
+    with create_private(path) as raw, open(raw.fileno(), "w", encoding="utf-8", newline="",
+                                           closefd=False) as text:  # fmt: skip
+        writer = csv.writer(text)
+        writer.writerow(["phone", *columns])
+        for number, cells, _ in rows:
+            writer.writerow([number, *("" if c is None else c for c in cells)])
+            count += 1
+    return count
+
+
+def _plan(runtime: Any, spec: Any, listing: Path) -> dict[str, Any]:
+    from worker.campaign.planning import ListOptions, plan_figures, prepare
+
+    prepared = prepare(runtime, spec, listing, ListOptions(phone_column="phone"))
+    for _ in prepared.decisions():
+        pass
+    return plan_figures(prepared, runtime.settings)
+
+
+def _launch(runtime: Any, spec: Any, listing: Path, first: str, chosen: Any) -> dict[str, Any]:
+    from contextlib import nullcontext
+
+    from worker.campaign.embedded import embedded_worker, wait_for_campaign
+    from worker.campaign.launch import launch
+    from worker.campaign.planning import ListOptions
+
+    follows = {"campaign": first, "by_reason": dict(chosen.by_reason)}
+    embedded = runtime.settings.embedded
+    with embedded_worker(runtime) if embedded else nullcontext(None) as broker:
+        launched = launch(runtime, spec, listing, ListOptions(phone_column="phone"),
+                          follows=follows)  # fmt: skip
+        summary = wait_for_campaign(runtime, broker, spec.id, timeout=3600 if embedded else 0)
+    return {"launched": launched.created, "refused": launched.refused,
+            "batches_enqueued": launched.batches_enqueued, "statuses": {
+                s.value: n for s, n in summary.statuses.items() if n}}  # fmt: skip
