@@ -109,10 +109,17 @@ def check_key(key: str) -> None:
         raise RetentionError(f"LOA_RETENTION_KEY: at least {MIN_KEY_LENGTH} characters")
 
 
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
 def pseudonym(key: str, e164: str) -> str:
-    """The value a number is replaced by under ``key``."""
-    digest = hmac.new(key.encode(), e164.encode(), hashlib.sha256).digest()
-    return PREFIX + base64.b32encode(digest[:10]).decode("ascii")
+    """The value a number is replaced by under ``key``: ``PREFIX`` and the base32 of the
+    first 10 bytes of its HMAC-SHA256 (16 characters, no padding). The base32 is spelt
+    here rather than by ``base64.b32encode`` (pure Python, 8 µs of the 11 a number took):
+    a million recipients matched, or a million numbers imported, pay it once each
+    (``tests/ledger/test_retention.py`` holds the two to the same output)."""
+    value = int.from_bytes(hmac.digest(key.encode(), e164.encode(), "sha256")[:10], "big")
+    return PREFIX + "".join(_BASE32[(value >> shift) & 31] for shift in range(75, -1, -5))
 
 
 def keyed_digest(key: str, digest: str) -> str:

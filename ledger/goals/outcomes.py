@@ -25,6 +25,7 @@ import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ DAY = ("date", "day", "ngay")
 COUNT = ("count", "installs", "so luong", "so cai dat", "luot cai", "so nguoi")
 PHONE = ("phone", "number", "so dien thoai", "sdt", "dien thoai")
 CHUNK = 10_000
+#: Bad rows listed at most (all of them are counted).
+MAX_LISTED = 1000
 
 
 class OutcomeError(ValueError):
@@ -82,9 +85,18 @@ def today() -> date:
     return datetime.now(VIETNAM).date()
 
 
+@lru_cache(maxsize=4096)
 def parse_day(text: str) -> date | None:
     """``2020-08-25`` or ``25/08/2020`` (Vietnam's order), ``None`` for neither."""
     text = text.strip()
+    parts = text.replace("/", "-").split("-")
+    if len(parts) == 3 and all(part.isdigit() for part in parts):
+        first, month, last = (int(part) for part in parts)
+        year, day = (first, last) if len(parts[0]) == 4 else (last, first)
+        try:
+            return date(year, month, day)
+        except ValueError:
+            return None
     for shape in ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y"):
         try:
             return datetime.strptime(text, shape).date()
@@ -251,7 +263,8 @@ def import_numbers(
     source: str | None = None,
 ) -> Imported:
     """Import the numbers that acted (see the module): each kept as its keyed HMAC under
-    ``key`` (the retention key), on its first day.
+    ``key`` (the retention key), on its first day. Streamed in chunks of ``CHUNK`` rows
+    within one transaction, so memory stays flat whatever the file's size.
 
     Raises:
         OutcomeError: no phone column; bad rows without ``skip_bad`` (nothing written).
@@ -267,39 +280,100 @@ def import_numbers(
             f"{', '.join(header) or 'none'}"
         )
     said = {name: header[place] for name, place in places.items()}
+    phone_at, day_at = places["phone"], places.get("day")
     done = Imported("numbers")
     latest = today()
-    first: dict[str, date] = {}
     bad: list[str] = []
-    for number, row in rows:
-        done.rows_read += 1
-        cell = {
-            name: (row[place].strip() if place < len(row) else "") for name, place in places.items()
-        }
-        day = parse_day(cell["day"]) if cell.get("day") else latest
-        try:
-            e164 = normalise(cell["phone"]).e164
-        except PhoneRejected as rejected:
-            bad.append(f"row {number}: {said['phone']}: {_masked(cell['phone'])!r} is not a "
-                       f"textable number ({rejected.reason.value})")  # fmt: skip
-            continue
-        if day is None:
-            bad.append(f"row {number}: {said['day']}: {cell['day']!r} is not a date")
-        elif day > latest:
-            bad.append(f"row {number}: {said['day']}: {day.isoformat()} is in the future")
-        else:
-            who = pseudonym(key, e164)
-            first[who] = min(day, first.get(who, day))
-    if bad and not skip_bad:
-        raise OutcomeError(f"{path}: {len(bad)} rows refused, nothing imported", bad)
-    done.skipped = bad
+    refused = 0
+    days: set[date] = set()
     with engine.begin() as conn:
-        done.taken, done.replaced = _acts(conn, goal.name, first)
-        done.days = sorted({day.isoformat() for day in first.values()})
+        writer = _ActsWriter(conn, goal.name)
+        chunk: dict[str, date] = {}
+        for number, row in rows:
+            done.rows_read += 1
+            raw = row[phone_at].strip() if phone_at < len(row) else ""
+            text = row[day_at].strip() if day_at is not None and day_at < len(row) else ""
+            day = parse_day(text) if text else latest
+            why = None
+            try:
+                e164 = normalise(raw).e164
+            except PhoneRejected as rejected:
+                why = (f"row {number}: {said['phone']}: {_masked(raw)!r} is not a textable "
+                       f"number ({rejected.reason.value})")  # fmt: skip
+            else:
+                if day is None:
+                    why = f"row {number}: {said['day']}: {text!r} is not a date"
+                elif day > latest:
+                    why = f"row {number}: {said['day']}: {day.isoformat()} is in the future"
+            if why is not None:
+                refused += 1
+                if len(bad) < MAX_LISTED:
+                    bad.append(why)
+                continue
+            assert day is not None
+            who = pseudonym(key, e164)
+            chunk[who] = min(day, chunk.get(who, day))
+            if len(chunk) >= CHUNK:
+                writer.write(chunk)
+                days.update(chunk.values())
+                chunk = {}
+        writer.write(chunk)
+        days.update(chunk.values())
+        if refused and not skip_bad:
+            raise OutcomeError(f"{path}: {refused} rows refused, nothing imported", bad)
+        done.skipped = bad
+        done.taken, done.replaced = writer.new, writer.known
+        done.days = sorted(day.isoformat() for day in days)
         record_action(conn, "outcomes_imported", goal=goal.name, kind="numbers",
                       source=source, rows=done.rows_read, taken=done.taken,
-                      already=done.replaced, skipped=len(bad))  # fmt: skip
+                      already=done.replaced, skipped=refused)  # fmt: skip
     return done
+
+
+class _ActsWriter:
+    """Keeps each number's first day, a chunk at a time, in the caller's transaction:
+    the new ones written in bulk (``ledger.bulk``: COPY on PostgreSQL), a known one's
+    day moved earlier when the file says so. Counts ``new`` and ``known``."""
+
+    def __init__(self, conn: Any, goal: str) -> None:
+        from ledger.bulk import insert_rows
+
+        self.conn, self.goal, self.insert = conn, goal, insert_rows
+        self.new = self.known = 0
+        dialect = conn.dialect
+        self._day = outcome_acts.c.day.type.bind_processor(dialect) or (lambda value: value)
+        stamp = outcome_acts.c.imported_at.type.bind_processor(dialect)
+        self._stamp = stamp(now()) if stamp else now()
+
+    def write(self, chunk: dict[str, date]) -> None:
+        if not chunk:
+            return
+        whos = list(chunk)
+        if self.conn.dialect.name == "postgresql":  # one array, not 10,000 parameters
+            from sqlalchemy.dialects.postgresql import ARRAY
+
+            among = outcome_acts.c.who == sa.any_(sa.bindparam("whos", whos, ARRAY(sa.String)))
+        else:
+            among = outcome_acts.c.who.in_(whos)
+        kept = dict(
+            self.conn.execute(
+                sa.select(outcome_acts.c.who, outcome_acts.c.day).where(
+                    outcome_acts.c.goal == self.goal, among
+                )
+            ).all()
+        )
+        fresh = [(self.goal, who, self._day(day), self._stamp)
+                 for who, day in chunk.items() if who not in kept]  # fmt: skip
+        self.insert(self.conn, outcome_acts, ("goal", "who", "day", "imported_at"), fresh)
+        for who, day in chunk.items():
+            if who in kept and day < kept[who]:
+                self.conn.execute(
+                    outcome_acts.update()
+                    .where(outcome_acts.c.goal == self.goal, outcome_acts.c.who == who)
+                    .values(day=day)
+                )
+        self.new += len(fresh)
+        self.known += len(chunk) - len(fresh)
 
 
 def _masked(raw: str) -> str:
@@ -307,33 +381,3 @@ def _masked(raw: str) -> str:
     number all the same, a landline or a mistyped mobile: never said whole)."""
     raw = raw.strip()
     return raw if len(raw) <= 6 else raw[:4] + "*" * (len(raw) - 6) + raw[-2:]
-
-
-def _acts(conn: Any, goal: str, first: dict[str, date]) -> tuple[int, int]:
-    """Keep each number's first day; returns (new, already known)."""
-    new = known = 0
-    stamp = now()
-    items = list(first.items())
-    for start in range(0, len(items), CHUNK):
-        chunk = dict(items[start : start + CHUNK])
-        kept = dict(
-            conn.execute(
-                sa.select(outcome_acts.c.who, outcome_acts.c.day).where(
-                    outcome_acts.c.goal == goal, outcome_acts.c.who.in_(list(chunk))
-                )
-            ).all()
-        )
-        fresh = [{"goal": goal, "who": who, "day": day, "imported_at": stamp}
-                 for who, day in chunk.items() if who not in kept]  # fmt: skip
-        if fresh:
-            conn.execute(outcome_acts.insert(), fresh)
-        for who, day in chunk.items():
-            if who in kept and day < kept[who]:
-                conn.execute(
-                    outcome_acts.update()
-                    .where(outcome_acts.c.goal == goal, outcome_acts.c.who == who)
-                    .values(day=day)
-                )
-        new += len(fresh)
-        known += len(chunk) - len(fresh)
-    return new, known

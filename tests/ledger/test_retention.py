@@ -325,3 +325,17 @@ def test_only_settled_receipts_are_keyed_and_pending_ones_still_apply_afterwards
     }
     assert apply(engine, KEY, timedelta(days=90)).receipts == 2  # settled now: keyed
     assert all(dg.startswith("h:") for _, dg in state().values())
+
+
+def test_a_pseudonym_is_the_base32_of_its_hmac_as_the_standard_library_spells_it():
+    import base64
+    import hashlib
+    import hmac
+
+    from ledger.retention import PREFIX, pseudonym
+
+    for number in ("+84912345678", "+14155550100", "+8490000000", "+84999999999"):
+        digest = hmac.new(b"khoa-mot-hai-ba", number.encode(), hashlib.sha256).digest()
+        assert pseudonym("khoa-mot-hai-ba", number) == PREFIX + base64.b32encode(
+            digest[:10]
+        ).decode("ascii")

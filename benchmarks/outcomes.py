@@ -1,0 +1,157 @@
+"""Outcomes at a province's scale (issue #24), on PostgreSQL: importing the list of a
+million numbers that acted, and the goal section of a campaign of a million recipients.
+
+Printed, all measured in this one run:
+
+- the import of ``--numbers`` numbers (every one normalised, kept as its keyed HMAC,
+  each once on its first day), numbers a second (target: 100,000), and the process's
+  peak memory before and after (target: flat, not growing with the file);
+- the reference, the same run: the file read with the csv module and the same HMAC of
+  each raw cell, nothing normalised or written: what the import costs above reading;
+- the goal section of a campaign of ``--recipients`` recipients in seven districts, with
+  the counts of thirty days imported and the numbers matched (target: under 5 s).
+
+    uv run python -m benchmarks.outcomes                         # a million each
+    uv run python -m benchmarks.outcomes --numbers 200000 --recipients 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import hmac
+import random
+import resource
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+KEY = "khoa-giu-lai-mot-hai-ba-bon-nam-sau"
+DISTRICTS = ["Phan Rang–Tháp Chàm", "Ninh Hải", "Ninh Phước", "Ninh Sơn", "Bác Ái",
+             "Thuận Bắc", "Thuận Nam"]  # fmt: skip
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def number(i: int) -> str:
+    """The ``i``-th distinct mobile number, as a list writes it (0xx xxx xxxx)."""
+    return f"09{(i // 10_000_000) % 10}{i % 10_000_000:07d}"
+
+
+def write_numbers(path: Path, count: int) -> None:
+    rng = random.Random(24)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["Số điện thoại", "Ngày"])
+        for i in range(count):
+            day = date(2020, 8, 20) + timedelta(days=rng.randrange(30))
+            out.writerow([number(i), day.strftime("%d/%m/%Y")])
+
+
+def reference(path: Path) -> float:
+    """Read the file and HMAC each raw cell: the floor under the import."""
+    began = time.perf_counter()
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = csv.reader(handle)
+        next(rows)
+        for phone, _ in rows:
+            hmac.new(KEY.encode(), phone.encode(), hashlib.sha256).digest()
+    return time.perf_counter() - began
+
+
+def fill_campaign(engine: sa.Engine, recipients: int) -> str:
+    """A campaign of ``recipients`` in seven districts, written straight with SQL (its
+    list's district cell in ``fields``), serving the goal."""
+    from campaigns.goals import GoalSpec, fold
+    from ledger.schema import campaigns
+    from tests.worker.test_dispatch import SPEC
+
+    areas = {fold(d): (d, recipients // 5) for d in DISTRICTS}
+    goal = GoalSpec(name="Cài Bluezone", target=0.5, deadline=date(2020, 9, 30),
+                    population="p.csv", areas=areas)  # fmt: skip
+    spec = SPEC.model_copy(update={"id": "bench-goal", "goal": goal})
+    from campaigns.recipients import ListRow
+    from tests.helpers import record
+
+    record(engine, spec, [ListRow(2, "0912345678", ("Ninh Hải",))], columns=("district",))
+    key = engine.connect().scalar(sa.select(campaigns.c.key).where(campaigns.c.id == spec.id))
+    names = ", ".join(f"'{d}'" for d in DISTRICTS)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO messages (campaign_key, recipient, country, list_row, language, "
+                "encoding, parts, batch, status, provider, fields, channel, attempts, updated_at) "
+                f"SELECT {key}, '+849' || (g / 10000000 % 10)::text || lpad((g % 10000000)::text, 7,"
+                " '0'), 'VN', g + 2, 'vi', 'gsm7', 1, g / 200, "
+                "(ARRAY['delivered','delivered','delivered','undelivered','failed'])[g % 5 + 1], "
+                f"'sandbox', json_build_array((ARRAY[{names}])[g % 7 + 1]), 0, 1, now() "
+                f"FROM generate_series(1, {recipients - 1}) g"
+            )
+        )
+    return spec.id
+
+
+def main() -> None:
+    from campaigns.goals import parse_goal
+    from ledger.db import make_engine
+    from ledger.goals.outcomes import import_counts, import_numbers
+    from ledger.goals.section import goal_section
+    from ledger.migrate import upgrade
+    from ledger.summary import load_campaign
+    from tests.rig import scratch_database
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--numbers", type=int, default=1_000_000)
+    parser.add_argument("--recipients", type=int, default=1_000_000)
+    parser.add_argument("--postgres", default=POSTGRES_URL)
+    parser.add_argument("--prefix", default="loa_bench_outcomes")
+    args = parser.parse_args()
+    with (
+        scratch_database(args.postgres, args.prefix) as url,
+        tempfile.TemporaryDirectory() as folder,
+    ):
+        engine = make_engine(url)
+        upgrade(engine)
+        path = Path(folder) / "da-cai.csv"
+        write_numbers(path, args.numbers)
+        floor = reference(path)
+        goal = parse_goal({"name": "Cài Bluezone", "target": 0.5, "deadline": "2020-09-30",
+                           "population": "p.csv"}, "goal")  # fmt: skip
+        before = peak_mb()
+        began = time.perf_counter()
+        done = import_numbers(engine, goal, path, KEY)
+        took = time.perf_counter() - began
+        after = peak_mb()
+        print(f"import of {args.numbers:,} numbers: {took:.1f} s = {args.numbers / took:,.0f}/s "
+              f"(target 100,000/s); taken {done.taken:,}; peak memory {before:.0f} → "
+              f"{after:.0f} MB")  # fmt: skip
+        print(f"reference (csv read + HMAC of each cell): {floor:.1f} s; the import "
+              f"{took / floor:.1f}× it")  # fmt: skip
+
+        campaign_id = fill_campaign(engine, args.recipients)
+        counts = Path(folder) / "counts.csv"
+        with counts.open("w", encoding="utf-8") as handle:
+            handle.write("area,date,count\n")
+            for day in range(30):
+                for district in DISTRICTS:
+                    on = date(2020, 8, 20) + timedelta(days=day)
+                    handle.write(f"{district},{on.isoformat()},{args.recipients // 1000}\n")
+        campaign = load_campaign(engine, campaign_id)
+        import_counts(engine, goal, campaign.spec.goal.areas, counts)
+        for key, label in ((None, "counts"), (KEY, "counts and the numbers matched")):
+            began = time.perf_counter()
+            section = goal_section(engine, campaign, key, day=date(2020, 9, 20))
+            took = time.perf_counter() - began
+            print(f"goal section of {args.recipients:,} recipients ({label}): {took:.2f} s "
+                  f"(target < 5 s); outcomes {section.outcomes:,}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
