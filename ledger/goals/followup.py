@@ -133,3 +133,44 @@ def _decide(
         return
     chosen.by_reason[why] += 1
     yield recipient, list(cells or []), why
+
+
+def follow_ups(engine: Engine, campaign_id: str) -> dict[str, Any] | None:
+    """A campaign's follow-ups (``loa campaign follow-up``) and the reach of all of them
+    together: each follow-up's recipients and those it reached, and the first campaign's
+    recipients reached by it or by any follow-up, each once. ``None`` without any."""
+    from ledger.schema import campaigns
+
+    with engine.connect() as conn:
+        found = [
+            (row.id, row.key)
+            for row in conn.execute(sa.select(campaigns.c.id, campaigns.c.key, campaigns.c.intake))
+            if ((row.intake or {}).get("follows") or {}).get("campaign") == campaign_id
+        ]
+        if not found:
+            return None
+        first = conn.scalar(sa.select(campaigns.c.key).where(campaigns.c.id == campaign_id))
+        keys = [first, *(key for _, key in found)]
+        each = []
+        for follow_id, key in found:
+            recipients, reached = conn.execute(
+                sa.select(
+                    sa.func.count(sa.distinct(messages.c.recipient)),
+                    sa.func.count(sa.distinct(sa.case(
+                        (messages.c.status == "delivered", messages.c.recipient)))),
+                ).where(messages.c.campaign_key == key)
+            ).one()  # fmt: skip
+            each.append({"campaign": follow_id, "recipients": int(recipients),
+                         "reached": int(reached)})  # fmt: skip
+        combined = conn.scalar(
+            sa.select(sa.func.count(sa.distinct(messages.c.recipient))).where(
+                messages.c.campaign_key.in_(keys), messages.c.status == "delivered"
+            )
+        )
+        recipients = conn.scalar(
+            sa.select(sa.func.count(sa.distinct(messages.c.recipient))).where(
+                messages.c.campaign_key == first
+            )
+        )
+    return {"follow_ups": each, "recipients": int(recipients or 0),
+            "reached_together": int(combined or 0)}  # fmt: skip

@@ -251,6 +251,9 @@ def write_campaign_report(
         data["reached"] = reached
         data["reached_share"] = round(reached / found["recipients"], 4) if reached else 0.0
     data["goal"] = _goal(runtime, built.campaign)
+    from ledger.goals.followup import follow_ups
+
+    data["follow_ups"] = follow_ups(runtime.engine, campaign_id)
     data["generated_at"] = _now()
     data["audit"] = _audit(runtime, verify_now)
     for failure in data["failures"]:

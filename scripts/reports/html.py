@@ -22,6 +22,7 @@ from scripts.reports.words import (
     STATES,
     STATUS_NOTES,
     actions_line,
+    follow_ups_line,
     group_label,
     moment,
     money,
@@ -265,6 +266,8 @@ def _facts(data: dict[str, Any], words: dict[str, str]) -> list[str]:
         ("launched", escape(f"{moment(data['created_at'], lang)} {zone}")),
         ("launched_by", escape(data["launched_by"] or words["launched_by_unknown"])),
     ]
+    if follow_ups_line(data.get("follow_ups"), words):
+        facts.append(("follow_ups", escape(follow_ups_line(data["follow_ups"], words) or "")))
     if actions_line(data.get("actions", []), words):
         facts.append(("actions", escape(actions_line(data["actions"], words) or "")))
     if data.get("start_at"):

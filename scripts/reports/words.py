@@ -85,6 +85,9 @@ LABELS: dict[str, dict[str, str]] = {
         "brandname": "Tên người gửi (brandname)", "message_text": "Nội dung tin nhắn",
         "launched": "Khởi chạy lúc", "launched_by": "Người khởi chạy",
         "launched_by_unknown": "không được ghi lại trong nhật ký",
+        "follow_ups": "Chiến dịch nhắc lại",
+        "follow_up_line": "{campaign}: {recipients} người nhận, {reached} đã đến",
+        "reached_together": "Cùng nhau đã đến {reached} / {recipients} người nhận ({share})",
         "actions": "Thao tác sau khi khởi chạy", "act_paused": "tạm dừng",
         "act_resumed": "tiếp tục gửi", "act_cancelled": "huỷ",
         "act_provider_resumed": "mở lại nhà cung cấp", "act_by": "bởi",
@@ -176,6 +179,9 @@ LABELS: dict[str, dict[str, str]] = {
         "brandname": "Sender (brandname)", "message_text": "Message text",
         "launched": "Launched at", "launched_by": "Launched by",
         "launched_by_unknown": "not recorded in the ledger",
+        "follow_ups": "Follow-ups",
+        "follow_up_line": "{campaign}: {recipients} recipients, {reached} reached",
+        "reached_together": "Together reached {reached} of {recipients} recipients ({share})",
         "actions": "Actions after the launch", "act_paused": "paused",
         "act_resumed": "resumed", "act_cancelled": "cancelled",
         "act_provider_resumed": "provider resumed", "act_by": "by",
@@ -425,3 +431,25 @@ def actions_line(actions: list[dict[str, Any]], words: dict[str, str]) -> str | 
         f"({words['act_by']} {found['by'] or words['launched_by_unknown']})"
         for found in actions
     )
+
+
+def follow_ups_line(found: dict[str, Any] | None, words: dict[str, str]) -> str | None:
+    """A campaign's follow-ups and what they reached together, in a line; ``None``
+    without any."""
+    if not found:
+        return None
+    lang = words["lang"]
+    each = "; ".join(
+        words["follow_up_line"].format(
+            campaign=f["campaign"],
+            recipients=number(f["recipients"], lang),
+            reached=number(f["reached"], lang),
+        )
+        for f in found["follow_ups"]
+    )
+    together = words["reached_together"].format(
+        reached=number(found["reached_together"], lang),
+        recipients=number(found["recipients"], lang),
+        share=percent(found["reached_together"], found["recipients"], lang),
+    )
+    return f"{each} · {together}"

@@ -50,7 +50,14 @@ def _number_cell(sheet: Any, value: float | None, shape: str) -> Any:
 def _context_rows(data: dict[str, Any], words: dict[str, str]) -> list[list[Any]]:
     """What the HTML report says about the campaign before its figures, as rows."""
     from scripts.reports.html import sending_hours
-    from scripts.reports.words import STATE_WORDS, actions_line, moment, span, state_reason
+    from scripts.reports.words import (
+        STATE_WORDS,
+        actions_line,
+        follow_ups_line,
+        moment,
+        span,
+        state_reason,
+    )
 
     lang, zone = words["lang"], f"({words['zone']})"
     state = STATE_WORDS[lang].get(data["state"], data["state"])
@@ -81,6 +88,8 @@ def _context_rows(data: dict[str, Any], words: dict[str, str]) -> list[list[Any]
         [words["launched"], f"{moment(data['created_at'], lang)} {zone}"],
         [words["launched_by"], data["launched_by"] or words["launched_by_unknown"]],
     ]
+    if follow_ups_line(data.get("follow_ups"), words):
+        rows.append([words["follow_ups"], follow_ups_line(data["follow_ups"], words)])
     if actions_line(data.get("actions", []), words):
         rows.append([words["actions"], actions_line(data["actions"], words)])
     if data["start_at"]:

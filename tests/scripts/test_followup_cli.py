@@ -67,6 +67,16 @@ def test_a_follow_up_texts_those_not_reached_by_why_and_is_linked(tmp_path):
     assert intake["follows"] == {"campaign": "bluezone-ninh-thuan-2020",
                                  "by_reason": {"undelivered": 2, "failed": 1}}  # fmt: skip
     assert intake["suppressed"] == 1
+    # The first campaign's report lists its follow-up and what both reached together.
+    report = loa("report", "bluezone-ninh-thuan-2020", "--out", "r.html", "--json",
+                 cwd=tmp_path)  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    found = json.loads(report.stdout)["follow_ups"]
+    # The sandbox delivered both; the first had reached two of its six.
+    assert found["follow_ups"] == [{"campaign": "nhac-lai-bluezone", "recipients": 2,
+                                    "reached": 2}]  # fmt: skip
+    assert (found["recipients"], found["reached_together"]) == (6, 4)
+    assert "Chiến dịch nhắc lại" in (tmp_path / "r.html").read_text("utf-8")
 
 
 def test_a_follow_up_asked_wrongly_is_refused_naming_it(tmp_path):
