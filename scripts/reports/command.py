@@ -283,6 +283,25 @@ def _goal(runtime: Any, campaign: Any) -> dict[str, Any] | None:
     return found.as_dict() if found is not None else None
 
 
+def _goals(runtime: Any, campaign_ids: list[str], day: Any) -> list[dict[str, Any]]:
+    """The goal sections of the day's campaigns, as of that day: one per goal (the first
+    campaign serving it that day)."""
+    from ledger.goals.section import goal_section
+    from ledger.summary import load_campaign
+
+    key = runtime.settings.retention_key
+    secret = key.get_secret_value() if key else None
+    found: dict[str, dict[str, Any]] = {}
+    for campaign_id in campaign_ids:
+        campaign = load_campaign(runtime.engine, campaign_id)
+        goal = campaign.spec.goal
+        if goal is not None and goal.name not in found:
+            section = goal_section(runtime.engine, campaign, secret, day)
+            if section is not None:
+                found[goal.name] = section.as_dict()
+    return list(found.values())
+
+
 def _channels(runtime: Any, campaign: Any) -> dict[str, Any] | None:
     """A multi-channel campaign's recipients across its channels (``None`` for one with
     its SMS alone); ``campaign``: the record the report was built from."""
@@ -307,6 +326,7 @@ def write_daily_report(
     except report_daily.DayError as error:
         fail(str(error), BAD_INPUT)
     data = build_daily(runtime.engine, day).as_dict()
+    data["goals"] = _goals(runtime, [c["campaign"] for c in data["campaigns"]], day)
     data["generated_at"] = _now()
     data["audit"] = _audit(runtime, verify_now)
     if fmt is Format.CSV:

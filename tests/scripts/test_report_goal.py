@@ -59,3 +59,13 @@ def test_the_goal_section_adds_up_in_html_and_in_the_workbook(tmp_path):
     cell = lambda row, i: (row[i] if len(row) > i else None) or 0  # noqa: E731 (trailing blanks)
     assert total[0] == "Tổng" and sum(cell(r, 4) for r in areas) == total[4] == 1200
     assert sum(cell(r, 2) for r in areas) == total[2] == 40  # elsewhere's ten included
+
+
+def test_the_daily_report_carries_each_goal_of_the_day_s_campaigns(tmp_path):
+    launched(tmp_path)
+    done = loa("report", "--daily", "today", "--out", "d.html", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (goal,) = json.loads(done.stdout)["goals"]
+    assert goal["goal"] == "Cài đặt Bluezone" and goal["outcomes"] == 1200
+    page = (tmp_path / "d.html").read_text("utf-8")
+    assert '<table class="goal">' in page and "Tỷ lệ đạt theo ngày" in page
