@@ -42,10 +42,11 @@ class Chosen:
     by_reason: Counter[str] = field(default_factory=Counter)
     retained: int = 0
     reached: int = 0  # reached and not chosen
+    left_out: int = 0  # every recipient not chosen (the reached among them), retained too
 
     def as_dict(self) -> dict[str, Any]:
         return {"by_reason": dict(self.by_reason), "retained": self.retained,
-                "reached_left_out": self.reached}  # fmt: skip
+                "reached_left_out": self.reached, "left_out": self.left_out}  # fmt: skip
 
 
 def parse_reasons(text: str) -> tuple[str, ...]:
@@ -127,9 +128,11 @@ def _decide(
             why = "not-acted"
     if why is None:
         chosen.reached += reached
+        chosen.left_out += 1
         return
     if recipient.startswith(PREFIX):  # retention replaced the number: it cannot be texted
         chosen.retained += 1
+        chosen.left_out += 1
         return
     chosen.by_reason[why] += 1
     yield recipient, list(cells or []), why
