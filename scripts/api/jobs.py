@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from anyio import open_file as _open_file  # noqa: F401 (see below)
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
@@ -17,6 +18,11 @@ from scripts.api import problems
 from scripts.api.common import Limit, Offset, Reader, Served
 from scripts.api.problems import Problem
 
+# Starlette's FileResponse opens a download with ``anyio.open_file``, a module anyio
+# imports lazily on first use: imported here, with the app, not inside a request while
+# other threads import too (CPython 3.11's parser is not safe for that under pytest's
+# rewriting import hook: a download answered 500 once in CI, "AST constructor recursion
+# depth mismatch").
 router = APIRouter(tags=["jobs"])
 
 MEDIA = {
