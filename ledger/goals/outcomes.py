@@ -270,7 +270,7 @@ def import_numbers(
         OutcomeError: no phone column; bad rows without ``skip_bad`` (nothing written).
     """
     from campaigns.phones import PhoneRejected, normalise
-    from ledger.retention import pseudonym
+    from ledger.retention import pseudonymiser
 
     header, rows = _rows(path)
     places = _columns(path, header, {"phone": PHONE, "day": DAY})
@@ -281,6 +281,7 @@ def import_numbers(
         )
     said = {name: header[place] for name, place in places.items()}
     phone_at, day_at = places["phone"], places.get("day")
+    pseudonym_of = pseudonymiser(key)
     done = Imported("numbers")
     latest = today()
     bad: list[str] = []
@@ -311,7 +312,7 @@ def import_numbers(
                     bad.append(why)
                 continue
             assert day is not None
-            who = pseudonym(key, e164)
+            who = pseudonym_of(e164)
             chunk[who] = min(day, chunk.get(who, day))
             if len(chunk) >= CHUNK:
                 writer.write(chunk)

@@ -226,7 +226,7 @@ def _acted(
 ) -> dict[str, int]:
     """Per area, the campaign's recipients among the numbers that acted by ``day``,
     matched by their keyed HMAC (a recipient retention replaced already is one)."""
-    from ledger.retention import PREFIX, pseudonym
+    from ledger.retention import PREFIX, pseudonymiser
 
     who = set(
         conn.scalars(
@@ -243,9 +243,13 @@ def _acted(
             messages.c.campaign_key == key_of(campaign_id), messages.c.channel == 0
         )
     )
+    pseudonym_of = pseudonymiser(key)
+    matched: dict[Any, int] = {}  # per raw cell: folded once each, after
     for recipient, value in rows:
-        hashed = recipient if recipient.startswith(PREFIX) else pseudonym(key, recipient)
+        hashed = recipient if recipient.startswith(PREFIX) else pseudonym_of(recipient)
         if hashed in who:
-            area = fold(str(value)) if value is not None else ""
-            found[area] = found.get(area, 0) + 1
+            matched[value] = matched.get(value, 0) + 1
+    for value, count in matched.items():
+        area = fold(str(value)) if value is not None else ""
+        found[area] = found.get(area, 0) + count
     return found
