@@ -72,7 +72,7 @@ from campaigns.status import FINAL
 from ledger.arrivals import prune
 from ledger.audit.actions import record_action
 from ledger.receipts import PENDING, WAITING
-from ledger.schema import campaigns, inbound_messages, messages, now, receipts
+from ledger.schema import campaigns, inbound_messages, list_cell, messages, now, receipts
 
 PREFIX = "h:"
 #: Template fields whose list columns survive retention: places and languages, which
@@ -211,13 +211,6 @@ def apply(
     return applied
 
 
-def _cell(conn: Connection, index: int) -> Any:
-    """The cell at ``index`` of a message's stored cells (SQL NULL for a JSON null)."""
-    if conn.dialect.name == "postgresql":
-        return sa.cast(messages.c.fields, sa.dialects.postgresql.JSONB)[index].astext
-    return sa.func.json_extract(messages.c.fields, f"$[{index}]")
-
-
 _CELLS = sa.JSON(none_as_null=True)  # None is SQL NULL, not the JSON text 'null'
 
 
@@ -234,7 +227,7 @@ def _messages(
     """One campaign's finished messages past ``cutoff``: numbers and personal cells."""
     while True:
         with _erasing(engine) as conn:
-            personal = [_cell(conn, i).is_not(None) for i in range(width) if i not in keep]
+            personal = [list_cell(conn, i).is_not(None) for i in range(width) if i not in keep]
             due = sa.and_(
                 messages.c.campaign_key == campaign_key,
                 messages.c.final_at < cutoff,

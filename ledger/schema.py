@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeDecorator
 
 metadata = sa.MetaData(
@@ -456,6 +457,15 @@ outcome_acts = sa.Table(
     sa.Column("day", sa.Date, nullable=False),
     sa.Column("imported_at", UtcDateTime, nullable=False),
 )
+
+
+def list_cell(conn: Connection, index: int) -> Any:
+    """The list cell at ``index`` of each message's stored cells (``messages.fields``, a
+    JSON array), as SQL (NULL for a JSON null): what reports break down by, retention
+    clears and a goal's areas are read from."""
+    if conn.dialect.name == "postgresql":
+        return sa.cast(messages.c.fields, sa.dialects.postgresql.JSONB)[index].astext
+    return sa.func.json_extract(messages.c.fields, f"$[{index}]")
 
 
 def key_of(campaign_id: str) -> sa.ScalarSelect[int]:

@@ -359,7 +359,6 @@ IdArg = Annotated[str, typer.Argument(metavar="ID", help="The campaign's id, as 
 
 #: The state ``pause`` and ``cancel`` leave a campaign in: asked again, they change
 #: nothing and say so (exit 0: a script run twice must not fail the second time).
-_LEAVES = {"pause": "paused", "cancel": "cancelled"}
 _ALREADY = {
     "pause": "đã tạm dừng từ trước, không có gì thay đổi · it was already paused: nothing changed",
     "cancel": "đã huỷ từ trước, không có gì thay đổi · it was already cancelled: nothing changed",
@@ -389,9 +388,8 @@ def _control(action: str, campaign_id: str, as_json: bool) -> None:
         try:
             runtime.ensure_schema()
             before = load_campaign(runtime.engine, campaign_id).state
-            already = _LEAVES.get(action) == before
             summary = None
-            if already:
+            if control.left_so(action, before):
                 count = 0
             elif in_process:
                 # No worker elsewhere: work the resumed batches here, as launch does.
@@ -406,7 +404,7 @@ def _control(action: str, campaign_id: str, as_json: bool) -> None:
                     )
             else:
                 count = getattr(control, action)(runtime, campaign_id)
-            already = already or (action == "resume" and before == "running" and not count)
+            already = control.already(action, before, count)
             # What it waits for now (paused since …); embedded, a resume sent from here,
             # so this process's cooldowns are the real ones.
             summary = explained(

@@ -19,6 +19,7 @@ readable_help()  # every `loa … --help`: FILE, ID, DATE, not <str>, <bool>, {s
 # commands that use them (benchmarks/cli_start.py measures it).
 if TYPE_CHECKING:
     from rich.progress import Progress
+    from sqlalchemy.engine import Engine
 
     from ledger.summary import CampaignSummary
     from providers import ProviderConfigError
@@ -143,6 +144,26 @@ def ledger_runtime(loaded: Settings) -> Iterator[Runtime]:
     try:
         runtime.ensure_schema()
         yield runtime
+    finally:
+        runtime.close()
+
+
+@contextmanager
+def ledger_engine(loaded: Settings | None = None) -> Iterator[Engine]:
+    """The ledger for one command (``loaded``: its settings, read if not given): at the
+    current schema, errors as exit codes (a URL the ledger cannot use: one line, masked),
+    always closed."""
+    from scripts.output import errors_as_exit_codes
+
+    loaded = loaded or settings()  # first: importing the worker reads them
+    from worker.runtime import Runtime
+
+    with errors_as_exit_codes():
+        runtime = Runtime(loaded)
+    try:
+        with errors_as_exit_codes():
+            runtime.ensure_schema()
+            yield runtime.engine
     finally:
         runtime.close()
 

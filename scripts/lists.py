@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    pass
 
 from campaigns.files import csv_row
 from scripts import formats as fmt
@@ -25,6 +24,7 @@ from scripts.common import (
     Sheet,
     check_outputs,
     counter,
+    ledger_engine,
     progress,
     settings,
 )
@@ -167,7 +167,7 @@ def import_list(
     from ledger.suppressions import add_numbers
 
     summary = ScreenSummary()
-    with _ledger() as engine:
+    with ledger_engine() as engine:
         # A file of numbers alone often calls its column `number` (as the ported-number
         # list does); in a recipient list that could be a row's serial number.
         opened = open_list(
@@ -204,7 +204,7 @@ def add(
     """Add one number to a suppression list."""
     from ledger.suppressions import add_numbers
 
-    with _ledger() as engine:
+    with ledger_engine() as engine:
         added = add_numbers(engine, list_name.value, [_number(number)], source="operator")
     out.print(f"{list_name.value}: {'added' if added else 'already listed'}")
 
@@ -217,7 +217,7 @@ def remove(
     """Remove one number from a suppression list (exit 1 when it was not listed)."""
     from ledger.suppressions import remove_number
 
-    with _ledger() as engine:
+    with ledger_engine() as engine:
         removed = remove_number(engine, list_name.value, _number(number))
     out.print(f"{list_name.value}: {'removed' if removed else 'was not listed'}")
     if not removed:
@@ -229,7 +229,7 @@ def show(as_json: JsonOption = False) -> None:
     """How many numbers each suppression list holds."""
     from ledger.suppressions import counts
 
-    with _ledger() as engine:
+    with ledger_engine() as engine:
         found = counts(engine)
     if as_json:
         print_json(found)
@@ -245,19 +245,3 @@ def _number(raw: str) -> str:
         return normalise(raw).e164
     except PhoneRejected as rejected:  # a landline is a number too: said masked
         fail(f"{mask_text(raw)!r} is not a textable number ({rejected.reason.value})", BAD_INPUT)
-
-
-@contextmanager
-def _ledger() -> Iterator[Engine]:
-    """The ledger for one command: migrated if embedded, errors as exit codes, always closed."""
-    loaded = settings()  # first: importing the worker reads them
-    from worker.runtime import Runtime
-
-    with errors_as_exit_codes():  # a URL the ledger cannot use: one line, masked
-        runtime = Runtime(loaded)
-    try:
-        with errors_as_exit_codes():
-            runtime.ensure_schema()
-            yield runtime.engine
-    finally:
-        runtime.close()

@@ -14,8 +14,7 @@ from typing import Annotated
 import typer
 
 from scripts import formats as fmt
-from scripts.common import JsonOption, settings
-from scripts.lists import _ledger
+from scripts.common import JsonOption, ledger_engine, settings
 from scripts.output import BAD_INPUT, err, fail, out, print_json
 
 app = typer.Typer(
@@ -80,7 +79,7 @@ def import_file(
             BAD_INPUT,
         )
     try:
-        with _ledger() as engine:
+        with ledger_engine(loaded) as engine:
             if numbers:
                 assert key is not None
                 done = import_numbers(engine, goal, file, key.get_secret_value(),

@@ -14,8 +14,7 @@ from typing import Annotated
 import typer
 
 from scripts import formats as fmt
-from scripts.common import JsonOption
-from scripts.lists import _ledger
+from scripts.common import JsonOption, ledger_engine
 from scripts.output import BAD_INPUT, err, fail, out, print_json
 
 app = typer.Typer(
@@ -68,7 +67,7 @@ def add(
     from ledger.api.accounts import add_user
 
     password = _password(name, password_stdin)
-    with _ledger() as engine, _refused():
+    with ledger_engine() as engine, _refused():
         account = add_user(engine, name, role, password)
     out.print(f"{account.name}: thêm · added ({account.role})")
 
@@ -80,7 +79,7 @@ def list_users(as_json: JsonOption = False) -> None:
 
     from ledger.api.accounts import list_users as found
 
-    with _ledger() as engine:
+    with ledger_engine() as engine:
         rows = found(engine)
     if as_json:
         print_json(
@@ -110,7 +109,7 @@ def disable(name: Name) -> None:
     """Stop an account at once: its password and every token stop working."""
     from ledger.api.accounts import disable as stop
 
-    with _ledger() as engine, _refused():
+    with ledger_engine() as engine, _refused():
         stop(engine, name)
     out.print(f"{name}: đã khoá · disabled")
 
@@ -121,7 +120,7 @@ def reset(name: Name, password_stdin: PasswordStdin = False) -> None:
     from ledger.api.accounts import set_password
 
     password = _password(name, password_stdin)
-    with _ledger() as engine, _refused():
+    with ledger_engine() as engine, _refused():
         set_password(engine, name, password)
     out.print(f"{name}: mật khẩu mới · password reset")
 
@@ -148,7 +147,7 @@ def token(
         fail(f"--expires {expires!r}: {exc}", BAD_INPUT)
     if not isinstance(life, timedelta) or not timedelta(0) < life <= timedelta(days=365):
         fail(f"--expires {expires!r}: between a minute and 365d", BAD_INPUT)
-    with _ledger() as engine, _refused():
+    with ledger_engine() as engine, _refused():
         token_id, text, until = issue_token(engine, name, life, label)
     if as_json:
         print_json(
@@ -167,6 +166,6 @@ def revoke(token_id: Annotated[int, typer.Argument(help="The token's number.")])
     """Revoke an API token: it stops working at once."""
     from ledger.api.accounts import revoke_token
 
-    with _ledger() as engine, _refused():
+    with ledger_engine() as engine, _refused():
         revoke_token(engine, token_id)
     out.print(f"token {token_id}: đã thu hồi · revoked")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,12 +32,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from campaigns.goals import Goal, column, fold
+from campaigns.goals import AREA_HEADERS, Goal, column, fold
+from campaigns.hours import VIETNAM
 from ledger.audit.actions import record_action
 from ledger.schema import now, outcome_acts, outcome_counts
 
-VIETNAM = timezone(timedelta(hours=7))
-AREA = ("area", "district", "khu vuc", "huyen", "quan", "dia ban", "thanh pho")
+#: The words naming each column (folded), as ``campaigns.goals.column`` matches them;
+#: the area's are the population file's (``AREA_HEADERS``).
 DAY = ("date", "day", "ngay")
 COUNT = ("count", "installs", "so luong", "so cai dat", "luot cai", "so nguoi")
 PHONE = ("phone", "number", "so dien thoai", "sdt", "dien thoai")
@@ -154,7 +155,7 @@ def import_counts(
             nothing written).
     """
     header, rows = _rows(path)
-    places = _columns(path, header, {"area": AREA, "day": DAY, "count": COUNT})
+    places = _columns(path, header, {"area": AREA_HEADERS, "day": DAY, "count": COUNT})
     missing = [name for name in ("area", "day", "count") if name not in places]
     if missing:
         raise OutcomeError(

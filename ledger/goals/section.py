@@ -28,7 +28,7 @@ from campaigns.goals import GoalSpec, fold
 from campaigns.plan import column_for
 from campaigns.status import Status
 from ledger.goals.outcomes import today
-from ledger.schema import key_of, messages, outcome_acts, outcome_counts
+from ledger.schema import key_of, list_cell, messages, outcome_acts, outcome_counts
 from ledger.summary import CampaignRecord
 
 
@@ -139,7 +139,7 @@ def goal_section(
     names = _channel_names(campaign)
     elsewhere = 0
     with engine.connect() as conn:
-        cell = _cell(conn, index) if index is not None else sa.literal(None)
+        cell = list_cell(conn, index) if index is not None else sa.literal(None)
         for value, channel, status, count in conn.execute(
             sa.select(cell, messages.c.channel, messages.c.status, sa.func.count())
             .where(messages.c.campaign_key == key_of(campaign.id))
@@ -186,13 +186,6 @@ def _channel_names(campaign: CampaignRecord) -> dict[int, str]:
     if campaign.spec.channels is None:
         return {0: "sms"}
     return {place: channel.name for place, channel in enumerate(campaign.spec.channel_list)}
-
-
-def _cell(conn: Connection, index: int) -> Any:
-    """The list cell at ``index`` of each message (``ledger.reports.campaign``'s)."""
-    from ledger.reports.campaign import _cell as cell
-
-    return cell(conn, index)
 
 
 def _counts(conn: Connection, goal: str, day: date) -> dict[str, int]:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from campaigns.plan import column_for
 from campaigns.status import FINAL, Status
 from ledger.reports.timeline import Timeline, aware, timeline
-from ledger.schema import campaigns, events, key_of, messages, provider_halts
+from ledger.schema import campaigns, events, key_of, list_cell, messages, provider_halts
 from ledger.summary import BILLED, CampaignRecord, load_campaign, progress_state
 
 #: The recipients the message did not reach, each with the code that says why.
@@ -175,13 +175,6 @@ def _carrier() -> Any:
     return sa.func.coalesce(messages.c.carrier, messages.c.country)
 
 
-def _cell(conn: Connection, index: int) -> Any:
-    """The list cell at ``index`` of each message's stored cells (a JSON array)."""
-    if conn.dialect.name == "postgresql":
-        return sa.cast(messages.c.fields, sa.dialects.postgresql.JSONB)[index].astext
-    return sa.func.json_extract(messages.c.fields, f"$[{index}]")
-
-
 def hour_in_vietnam(conn: Connection, column: Any = None) -> Any:
     """The hour of day of ``column`` (default: when a message was sent), in Vietnam."""
     column = messages.c.sent_at if column is None else column
@@ -254,7 +247,7 @@ def build(engine: Engine, campaign_id: str, by: str | None = None) -> Report:
             },
         )
         if index is not None:
-            report.by_column = _masked(_grouped(conn, _cell(conn, index), campaign_id))
+            report.by_column = _masked(_grouped(conn, list_cell(conn, index), campaign_id))
         report.timeline = timeline(conn, messages.c.campaign_key == key)
         report.actions = _actions(conn, campaign_id)
         report.failures = _failures(conn, key)

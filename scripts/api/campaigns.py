@@ -163,10 +163,6 @@ def over_http(commands: str) -> str | None:
     return "; ".join(said) or None
 
 
-#: The state an action leaves a campaign in: asked again, it answers ``already``.
-_LEAVES = {"pause": "paused", "cancel": "cancelled"}
-
-
 def _act(action: str, request: Request, campaign_id: str) -> Action:
     runtime = request.app.state.runtime
     known = True
@@ -187,17 +183,16 @@ def _acted(action: str, runtime: Runtime, campaign_id: str) -> Action:
     steps = {"pause": control.pause, "resume": control.resume, "cancel": control.cancel}
     try:
         before = load_campaign(runtime.engine, campaign_id).state
-        already = _LEAVES.get(action) == before
-        changed = 0 if already else steps[action](runtime, campaign_id)
+        changed = 0 if control.left_so(action, before) else steps[action](runtime, campaign_id)
     except CampaignNotFound:
         raise Problem(404, f"no campaign {campaign_id!r}") from None
     except CampaignStateError as exc:
         raise Problem(409, str(exc), "campaign-state") from None
-    already = already or (action == "resume" and before == "running" and not changed)
     sending = None
     if action == "cancel":
         sending = summarise(runtime.engine, campaign_id).statuses.get(Status.SENDING, 0)
-    return Action(campaign=campaign_id, action=action, changed=changed, already=already,
+    return Action(campaign=campaign_id, action=action, changed=changed,
+                  already=control.already(action, before, changed),
                   still_sending=sending)  # fmt: skip
 
 

@@ -26,7 +26,7 @@ from scripts.api.common import Changer, Jobs, Served
 from scripts.api.jobs import ACCEPTED, accepted
 from scripts.api.problems import Problem
 from scripts.api.refusals import refusal
-from scripts.api.runner import JobRunner, Running
+from scripts.api.runner import JobRunner, Running, remove_folder
 from scripts.api.uploads import save
 from worker.runtime import Runtime
 
@@ -71,7 +71,7 @@ async def _stage(
         saved_list = await save(recipients, folder, "list.csv", names)
         saved_ported = await save(ported, folder, "ported.csv", names) if ported else None
     except BaseException:
-        _remove(folder)
+        remove_folder(folder)
         raise
     names[str(folder) + "/"] = ""  # any other mention of the folder: the name alone
     return Staged(folder, saved_spec, saved_list, saved_ported, names)
@@ -86,12 +86,6 @@ def _files_digest(staged: Staged) -> str:
             with path.open("rb") as handle:
                 digest.update(hashlib.file_digest(handle, "sha256").digest())
     return digest.hexdigest()
-
-
-def _remove(folder: Path) -> None:
-    import shutil
-
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _options(staged: Staged, phone_column: str | None, encoding: str | None, sheet: str | None):
@@ -161,7 +155,7 @@ async def _checked(
         chosen = _options(staged, *options)
         await run_in_threadpool(_check, runtime, staged, chosen, start_at, go_on)
     except BaseException:
-        _remove(staged.folder)
+        remove_folder(staged.folder)
         raise
     return staged, chosen
 

@@ -132,12 +132,12 @@ class JobRunner:
         # the cap is per process at worst.
         with self._opening:
             if jobs.open_count(self.engine, account) >= OPEN_PER_ACCOUNT:
-                _remove(uploads)
+                remove_folder(uploads)
                 raise Problem(429, f"{account} has {OPEN_PER_ACCOUNT} jobs queued or running "
                               "already: wait for one to end", "too-many-jobs", retry_after=5)  # fmt: skip
             record, created = jobs.open_job(self.engine, kind, account, key, unit)
         if not created:
-            _remove(uploads)
+            remove_folder(uploads)
             return record, False
         with self._lock:  # beaten while it waits its turn, as while it runs
             self._live.add(record.id)
@@ -172,9 +172,9 @@ class JobRunner:
             with self._lock:
                 self._live.discard(record.id)
                 self._running.pop(record.id, None)
-            _remove(uploads)
+            remove_folder(uploads)
             if not kept:  # a failed job has no download; half a report is never served
-                _remove(folder)
+                remove_folder(folder)
 
     def _beat(self) -> None:
         while not self._stop.wait(jobs.BEAT.total_seconds()):
@@ -195,17 +195,17 @@ class JobRunner:
         for folder in _folders(self.folder / "uploads"):
             owner = folder.name.split("-", 1)[0]
             if not owner.isdigit() or not _alive(int(owner)):
-                _remove(folder)
+                remove_folder(folder)
         for folder in _folders(self.folder / "jobs"):
             found = jobs.get(self.engine, folder.name)
             kept = found is not None and found.file is not None and found.state == "done"
             if not kept and (found is None or found.finished):
-                _remove(folder)
+                remove_folder(folder)
 
     def _forget_old_files(self) -> None:
         self._sweep_orphans()
         for job_id, file in jobs.stale_files(self.engine, KEEP_FILES):
-            _remove(Path(file).parent)
+            remove_folder(Path(file).parent)
             jobs.forget_file(self.engine, job_id)
 
     def stop(self) -> None:
@@ -216,7 +216,7 @@ class JobRunner:
             waiting, self._waiting = self._waiting, {}
         for job_id, (future, uploads) in waiting.items():
             if future.cancel():
-                _remove(uploads)
+                remove_folder(uploads)
                 with self._lock:
                     self._live.discard(job_id)
                 jobs.fail(self.engine, job_id, jobs.interrupted("the API stopped before "
@@ -247,6 +247,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _remove(folder: Path | None) -> None:
+def remove_folder(folder: Path | None) -> None:
+    """Remove ``folder`` and what it holds, if it is there (uploads, a job's files)."""
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)

@@ -19,7 +19,7 @@ from scripts.api.jobs import ACCEPTED, accepted
 from scripts.api.problems import Problem
 from scripts.api.recipients import textable
 from scripts.api.refusals import refusal
-from scripts.api.runner import Running
+from scripts.api.runner import Running, remove_folder
 from scripts.api.uploads import save
 
 router = APIRouter(tags=["suppressions"])
@@ -163,9 +163,7 @@ async def import_file(
 
         await run_in_threadpool(check)
     except BaseException:
-        import shutil
-
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_folder(folder)
         raise
 
     def work(running: Running) -> dict[str, Any]:

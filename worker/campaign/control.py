@@ -41,6 +41,21 @@ from worker.upkeep.recovery import batches_without_job
 log = get_logger("loa.control")
 
 FINISHED = "has nothing left to send (every recipient was sent or settled)"
+#: The state a pause or cancel leaves a campaign in: asked again, nothing changes.
+LEAVES = {"pause": "paused", "cancel": "cancelled"}
+
+
+def left_so(action: str, before: str) -> bool:
+    """Whether ``action`` finds the campaign, in state ``before``, as it would leave it
+    (a second pause or cancel: nothing to do, and no error)."""
+    return LEAVES.get(action) == before
+
+
+def already(action: str, before: str, changed: int) -> bool:
+    """Whether ``action`` changed nothing because it was so before: the campaign was
+    left so (``left_so``), or a resume of a running one queued no batch. What ``loa
+    campaign pause|resume|cancel --json`` and the API answer as ``already``."""
+    return left_so(action, before) or (action == "resume" and before == "running" and not changed)
 
 
 def _finished(runtime: Runtime, campaign: CampaignRecord) -> bool:
