@@ -78,14 +78,15 @@ async def _stage(
 
 
 def _files_digest(staged: Staged) -> str:
+    """The staged files' SHA-256s, hashed together."""
     import hashlib
 
-    digest = hashlib.sha256()
-    for path in (staged.spec, staged.recipients, staged.ported):
-        if path is not None:
-            with path.open("rb") as handle:
-                digest.update(hashlib.file_digest(handle, "sha256").digest())
-    return digest.hexdigest()
+    from worker.campaign.launch import file_sha256
+
+    files = (staged.spec, staged.recipients, staged.ported)
+    return hashlib.sha256(
+        b"".join(bytes.fromhex(file_sha256(path)) for path in files if path is not None)
+    ).hexdigest()
 
 
 def _options(staged: Staged, phone_column: str | None, encoding: str | None, sheet: str | None):

@@ -19,12 +19,14 @@ from typing import Any
 import pytest
 import requests
 import sqlalchemy as sa
+from dramatiq.brokers.stub import StubBroker
 from pydantic import SecretStr
 
 from ledger.api import accounts, jobs
 from ledger.schema import messages
 from scripts.api.app import make_app
 from tests.rig import serving
+from worker.queues.broker import use_broker
 from worker.runtime import Runtime
 from worker.settings import Settings
 
@@ -40,6 +42,9 @@ def api(engine, tmp_path, **more: Any) -> Iterator[str]:
     settings = Settings(database_url=url, var_dir=tmp_path,
                         providers={"sandbox": {"type": "sandbox"}}, **more)  # fmt: skip
     runtime = Runtime(settings, engine=engine)
+    # Nobody sends here (sends=False), but a launch still queues its batches: into an
+    # in-memory broker of this test's, whatever the tests before left installed.
+    use_broker(StubBroker(), settings)
     app = make_app(runtime, sends=False)
     try:
         with serving(app) as base:

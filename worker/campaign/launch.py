@@ -62,8 +62,9 @@ def _lost_batches(runtime: Runtime, campaign_id: str, refused: bool) -> list[tup
     return batches_without_job(runtime, campaign_id)
 
 
-def _digest(path: Path) -> str:
-    """The list file's SHA-256 (a relaunch's list told apart from the recorded one)."""
+def file_sha256(path: Path) -> str:
+    """A file's SHA-256, hex (a relaunch's list told apart from the recorded one; the
+    API's launches of the same files made one job)."""
     import hashlib
 
     with path.open("rb") as handle:
@@ -101,7 +102,7 @@ def launch(
     chunks, summary = planned_chunks(prepared, rejects, parallel=parallel)
     if progress is not None:
         chunks = _counting(chunks, progress)
-    digest = _digest(recipients)
+    digest = file_sha256(recipients)
     intake = record_campaign(
         runtime.engine,
         spec,
