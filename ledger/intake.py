@@ -22,8 +22,8 @@ from campaigns.plan import PlanSummary
 from campaigns.spec import CampaignSpec
 from campaigns.status import Status
 from ledger.audit.rows import rows_digest, spec_digest
-from ledger.bulk import insert_rows
-from ledger.schema import campaigns, events, messages, now, rejects
+from ledger.bulk import insert_rows, refresh_statistics
+from ledger.schema import campaigns, events, messages, now, recipient_pseudonyms, rejects
 
 MESSAGE_COLUMNS = (
     "campaign_key", "recipient", "country", "carrier", "list_row", "language", "encoding",
@@ -32,6 +32,7 @@ MESSAGE_COLUMNS = (
 #: A campaign with several channels: one message per recipient per channel.
 CHANNEL_COLUMNS = (*MESSAGE_COLUMNS, "channel", "fallback")
 REJECT_COLUMNS = ("campaign_key", "list_row", "reason")
+PSEUDONYM_COLUMNS = ("campaign_key", "list_row", "who")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +111,14 @@ def record_campaign(
     start_at: datetime | None = None,
     list_digest: str | None = None,
     follows: dict[str, Any] | None = None,
+    pseudonym_of: Callable[[str], str] | None = None,
 ) -> Intake:
     """Write a campaign and its planned messages to the ledger.
 
     Parameters:
+        pseudonym_of: for a campaign serving a goal, each number's keyed HMAC
+            (``ledger.retention.pseudonymiser``), written beside its list row
+            (``recipient_pseudonyms``) for the goal section to match with a join.
         follows: a follow-up's first campaign and the recipients chosen by reason
             (``ledger.goals.followup``), kept with the intake counts.
         list_digest: the list file's SHA-256, kept with the intake counts: a relaunch
@@ -181,12 +186,21 @@ def record_campaign(
                         fields in planned_chunk
                     ]  # fmt: skip
                     insert_rows(conn, messages, MESSAGE_COLUMNS, rows)
+                if pseudonym_of is not None:
+                    insert_rows(
+                        conn,
+                        recipient_pseudonyms,
+                        PSEUDONYM_COLUMNS,
+                        [(key, planned[0], pseudonym_of(planned[1])) for planned in planned_chunk],
+                    )
                 insert_rows(
                     conn,
                     rejects,
                     REJECT_COLUMNS,
                     [(key, row, reason) for row, reason in rejected_chunk],
                 )
+            if pseudonym_of is not None:  # for the goal section's join, at once
+                refresh_statistics(conn, messages, recipient_pseudonyms)
             counts = {**summary().as_dict(), "launched_by": launched_by()}
             if list_digest is not None:
                 counts["list_sha256"] = list_digest

@@ -13,7 +13,7 @@ unique index (recipient, channel): a million recipients stream, never held whole
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +75,7 @@ def choose(
         FollowUpError: ``not-acted`` for a campaign without a goal, or without ``key``.
     """
     acted: set[str] | None = None
+    hashed_by: Callable[[str], str] | None = None
     if "not-acted" in reasons:
         if campaign.spec.goal is None:
             raise FollowUpError(f"--to not-acted: campaign {campaign.id} serves no goal")
@@ -85,6 +86,9 @@ def choose(
             acted = set(conn.scalars(
                 sa.select(outcome_acts.c.who).where(outcome_acts.c.goal == campaign.spec.goal.name)
             ))  # fmt: skip
+        from ledger.retention import pseudonymiser
+
+        hashed_by = pseudonymiser(key)
     query = (
         sa.select(messages.c.recipient, messages.c.channel, messages.c.status, messages.c.fields)
         .where(messages.c.campaign_key == key_of(campaign.id))
@@ -96,13 +100,13 @@ def choose(
         for recipient, channel, status, fields in rows:
             if recipient != current:
                 if current is not None:
-                    yield from _decide(current, statuses, cells, reasons, acted, key, chosen)
+                    yield from _decide(current, statuses, cells, reasons, acted, hashed_by, chosen)
                 current, statuses, cells = recipient, [], None
             statuses.append(status)
             if channel == 0 or cells is None:
                 cells = fields
         if current is not None:
-            yield from _decide(current, statuses, cells, reasons, acted, key, chosen)
+            yield from _decide(current, statuses, cells, reasons, acted, hashed_by, chosen)
 
 
 def _decide(
@@ -111,10 +115,10 @@ def _decide(
     cells: Any,
     reasons: tuple[str, ...],
     acted: set[str] | None,
-    key: str | None,
+    hashed_by: Callable[[str], str] | None,
     chosen: Chosen,
 ) -> Iterator[tuple[str, list[Any], str]]:
-    from ledger.retention import PREFIX, pseudonym
+    from ledger.retention import PREFIX
 
     reached = "delivered" in statuses
     why = None
@@ -122,8 +126,8 @@ def _decide(
         why = _NOT_REACHED.get(statuses[-1])
         if why not in reasons:
             why = None
-    if why is None and acted is not None and key is not None:
-        hashed = recipient if recipient.startswith(PREFIX) else pseudonym(key, recipient)
+    if why is None and acted is not None and hashed_by is not None:
+        hashed = recipient if recipient.startswith(PREFIX) else hashed_by(recipient)
         if hashed not in acted:
             why = "not-acted"
     if why is None:

@@ -35,6 +35,7 @@ from sqlalchemy.engine import Engine
 from campaigns.goals import AREA_HEADERS, Goal, column, fold
 from campaigns.hours import VIETNAM
 from ledger.audit.actions import record_action
+from ledger.bulk import insert_rows, refresh_statistics
 from ledger.schema import now, outcome_acts, outcome_counts
 
 #: The words naming each column (folded), as ``campaigns.goals.column`` matches them;
@@ -323,6 +324,7 @@ def import_numbers(
         days.update(chunk.values())
         if refused and not skip_bad:
             raise OutcomeError(f"{path}: {refused} rows refused, nothing imported", bad)
+        refresh_statistics(conn, outcome_acts)  # a goal section may follow at once
         done.skipped = bad
         done.taken, done.replaced = writer.new, writer.known
         done.days = sorted(day.isoformat() for day in days)
@@ -338,8 +340,6 @@ class _ActsWriter:
     day moved earlier when the file says so. Counts ``new`` and ``known``."""
 
     def __init__(self, conn: Any, goal: str) -> None:
-        from ledger.bulk import insert_rows
-
         self.conn, self.goal, self.insert = conn, goal, insert_rows
         self.new = self.known = 0
         dialect = conn.dialect

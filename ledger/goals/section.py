@@ -11,8 +11,9 @@ HMAC: needs the retention key). Both are shown when both are known.
 
 The pace: a straight line from the campaign's first day (share 0) to the target on the
 deadline; an area under it today is behind, and is named first. Aggregated in SQL
-(``GROUP BY`` the list's area cell), never a Python loop over the messages, except to
-match the numbers that acted (one HMAC per recipient, streamed).
+(``GROUP BY`` the list's area cell), never a Python loop over the messages: the numbers
+that acted are matched by a join with the recipients' own HMACs written at launch
+(``recipient_pseudonyms``); only a recipient without one is HMACed here.
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ from campaigns.goals import GoalSpec, fold
 from campaigns.plan import column_for
 from campaigns.status import Status
 from ledger.goals.outcomes import today
-from ledger.schema import key_of, list_cell, messages, outcome_acts, outcome_counts
+from ledger.schema import (
+    key_of,
+    list_cell,
+    messages,
+    outcome_acts,
+    outcome_counts,
+    recipient_pseudonyms,
+)
 from ledger.summary import CampaignRecord
 
 
@@ -217,31 +225,52 @@ def _by_day(conn: Connection, goal: str, day: date) -> list[tuple[date, int]]:
 def _acted(
     conn: Connection, campaign_id: str, goal: str, cell: Any, key: str, day: date
 ) -> dict[str, int]:
-    """Per area, the campaign's recipients among the numbers that acted by ``day``,
-    matched by their keyed HMAC (a recipient retention replaced already is one)."""
+    """Per area, the campaign's recipients among the numbers that acted by ``day``.
+
+    Those whose keyed HMAC was written at launch (``recipient_pseudonyms``) are matched
+    by a join in the database; the rest (launched without the key, or added since) are
+    HMACed here, one by one, streamed (a recipient retention replaced already is one)."""
     from ledger.retention import PREFIX, pseudonymiser
 
-    who = set(
-        conn.scalars(
-            sa.select(outcome_acts.c.who).where(
-                outcome_acts.c.goal == goal, outcome_acts.c.day <= day
+    acts = outcome_acts.c
+    campaign = key_of(campaign_id)
+    if conn.scalar(sa.select(sa.func.count()).where(acts.goal == goal, acts.day <= day)) == 0:
+        return {}
+    by_join = sa.and_(
+        recipient_pseudonyms.c.campaign_key == messages.c.campaign_key,
+        recipient_pseudonyms.c.list_row == messages.c.list_row,
+    )
+    matched: dict[Any, int] = {}  # per raw cell: folded once each, after
+    for value, count in conn.execute(
+        sa.select(cell, sa.func.count())
+        .select_from(
+            messages.join(recipient_pseudonyms, by_join).join(
+                outcome_acts,
+                sa.and_(acts.who == recipient_pseudonyms.c.who, acts.goal == goal),
             )
         )
-    )
-    found: dict[str, int] = {}
-    if not who:
-        return found
-    rows = conn.execution_options(yield_per=10_000).execute(
-        sa.select(messages.c.recipient, cell).where(
-            messages.c.campaign_key == key_of(campaign_id), messages.c.channel == 0
+        .where(messages.c.campaign_key == campaign, messages.c.channel == 0, acts.day <= day)
+        .group_by(cell)
+    ):
+        matched[value] = matched.get(value, 0) + int(count)
+    unpaired = conn.execution_options(yield_per=10_000).execute(
+        sa.select(messages.c.recipient, cell)
+        .select_from(messages.outerjoin(recipient_pseudonyms, by_join))
+        .where(
+            messages.c.campaign_key == campaign,
+            messages.c.channel == 0,
+            recipient_pseudonyms.c.who.is_(None),
         )
     )
+    who: set[str] | None = None
     pseudonym_of = pseudonymiser(key)
-    matched: dict[Any, int] = {}  # per raw cell: folded once each, after
-    for recipient, value in rows:
+    for recipient, value in unpaired:
+        if who is None:  # only when some recipient has no pseudonym of its own
+            who = set(conn.scalars(sa.select(acts.who).where(acts.goal == goal, acts.day <= day)))
         hashed = recipient if recipient.startswith(PREFIX) else pseudonym_of(recipient)
         if hashed in who:
             matched[value] = matched.get(value, 0) + 1
+    found: dict[str, int] = {}
     for value, count in matched.items():
         area = fold(str(value)) if value is not None else ""
         found[area] = found.get(area, 0) + count

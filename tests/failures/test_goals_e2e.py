@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from campaigns.goals import fold
-from ledger.schema import campaigns, key_of, messages, outcome_counts
+from ledger.schema import campaigns, key_of, messages, outcome_counts, recipient_pseudonyms
 from tests.scripts.test_cli import loa
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -76,6 +76,12 @@ def test_a_goal_followed_day_by_day_and_its_unreached_followed_up(tmp_path, post
         assert found["outcomes"] == counted.get(area, 0), area
         assert found["share"] == round(counted.get(area, 0) / found["population"], 4)
     assert goal["elsewhere"] == sum(1 for fields, _ in cells if fold(fields[0]) == "da lat")
+    # The recipients who acted, matched by a join with the HMACs the launch wrote (the
+    # key was set), held to the numbers in acted.csv.
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(recipient_pseudonyms)) == 50
+    for area, found in by_area.items():
+        assert found["acted"] == sum(1 for i in range(0, 50, 3) if fold(DISTRICTS[i % 5]) == area)
     assert goal["outcomes"] == sum(counted.values()) == 280
     assert goal["recipients"] == len(cells) == 50
 

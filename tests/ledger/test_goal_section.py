@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 import sqlalchemy as sa
 
 from campaigns.goals import GoalSpec
 from campaigns.recipients import ListRow
 from ledger.goals.outcomes import import_counts, import_numbers
 from ledger.goals.section import goal_section
-from ledger.schema import key_of, messages
+from ledger.retention import pseudonymiser
+from ledger.schema import key_of, messages, recipient_pseudonyms
 from ledger.summary import load_campaign
 from tests.helpers import record
 from tests.worker.test_dispatch import SPEC
@@ -25,10 +27,10 @@ GOAL = GoalSpec(name="Cài Bluezone", target=0.5, deadline=date(2020, 9, 30),
 DISTRICTS = ["Ninh Hải"] * 6 + ["ninh son"] * 3 + ["Đà Lạt"]  # the last: no area of the goal
 
 
-def launched(engine):
+def launched(engine, pseudonym_of=None):
     spec = SPEC.model_copy(update={"goal": GOAL})
     rows = [ListRow(i + 2, f"09123{i:05d}", (d,)) for i, d in enumerate(DISTRICTS)]
-    record(engine, spec, rows, columns=("district",))
+    record(engine, spec, rows, columns=("district",), pseudonym_of=pseudonym_of)
     with engine.begin() as conn:  # four delivered
         ids = conn.scalars(sa.select(messages.c.id).order_by(messages.c.id)).all()
         conn.execute(messages.update().where(messages.c.id.in_([ids[0], ids[1], ids[6], ids[9]]))
@@ -67,8 +69,17 @@ def test_every_breakdown_adds_up_and_the_areas_behind_come_first(engine, tmp_pat
     assert earlier["outcomes"] == 50  # as of a day: what was known by then
 
 
-def test_the_recipients_who_acted_are_matched_by_their_keyed_hmac(engine, tmp_path):
-    campaign = launched(engine)
+@pytest.mark.parametrize("at_launch", ["all", "none", "some"])
+def test_the_recipients_who_acted_are_matched_by_their_keyed_hmac(engine, tmp_path, at_launch):
+    """Matched by a join where each recipient's HMAC was written at launch (the retention
+    key set), else HMACed at the report: both ways, and a mixture, give the same."""
+    campaign = launched(engine, pseudonymiser(KEY) if at_launch != "none" else None)
+    with engine.begin() as conn:
+        written = conn.scalar(sa.select(sa.func.count()).select_from(recipient_pseudonyms))
+        assert written == (len(DISTRICTS) if at_launch != "none" else 0)
+        if at_launch == "some":  # the first recipient's (who acted) and a later one's
+            conn.execute(recipient_pseudonyms.delete().where(
+                recipient_pseudonyms.c.list_row.in_([2, 5])))  # fmt: skip
     acted = tmp_path / "da-cai.csv"
     acted.write_text("phone,date\n0912300000,2020-09-03\n0912300007,2020-09-04\n"
                      "0999999999,2020-09-04\n", encoding="utf-8")  # fmt: skip

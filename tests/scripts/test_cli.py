@@ -241,7 +241,7 @@ def test_db_upgrade(tmp_path):
     assert result.returncode == 0, result.stderr
     from ledger.migrate import head_revision
 
-    assert json.loads(result.stdout)["to"] == head_revision() == "0017"
+    assert json.loads(result.stdout)["to"] == head_revision() == "0018"
 
 
 def _write(directory: Path, name: str, text: str) -> Path:
