@@ -38,6 +38,21 @@ AREA_HEADERS = ("area", "district", "khu vuc", "huyen", "quan", "dia ban", "than
 POPULATION_HEADERS = ("population", "dan so", "so dan", "so nguoi", "nguoi dung")
 
 
+def sniff(text: str) -> type[csv.Dialect]:
+    """The CSV dialect of ``text`` by its first line: a ``;`` or a tab where a
+    spreadsheet saved with Vietnamese settings puts them, else ``,``."""
+    first = text.split("\n", 1)[0]
+    if first.count(";") > first.count(","):
+        return Semicolon
+    if first.count("\t") > first.count(","):
+        return csv.excel_tab
+    return csv.excel
+
+
+class Semicolon(csv.excel):
+    delimiter = ";"
+
+
 def column(header: list[str], words: tuple[str, ...]) -> int | None:
     """The first column of ``header`` whose folded name holds one of ``words`` (whole
     words), in the order of ``words``; ``None`` for none."""
@@ -79,6 +94,8 @@ class Goal(BaseModel):
     @classmethod
     def _share(cls, value: Any) -> Any:
         """``0.5`` or ``"50%"``: both a half."""
+        if isinstance(value, bool):
+            raise ValueError('a share (0.5) or a percentage ("50%"), not true or false')
         if isinstance(value, str) and value.strip().endswith("%"):
             return float(value.strip()[:-1].replace(",", ".")) / 100
         return value
@@ -97,23 +114,87 @@ class GoalSpec(Goal):
         return sum(people for _, people in self.areas.values())
 
 
-def resolve_goal(value: Any, base: Path) -> GoalSpec:
+#: The largest goal file and population file read (a province's districts fit in a few
+#: kilobytes; a path to ``/dev/zero`` would otherwise be read until memory ran out).
+GOAL_FILE_LIMIT = 64 * 1024
+POPULATION_FILE_LIMIT = 8 * 1024 * 1024
+#: The largest population of an area: more people than live on Earth is a mistake.
+MOST_PEOPLE = 10_000_000_000
+
+
+def resolve_goal(value: Any, base: Path, *, beside_only: bool = False) -> GoalSpec:
     """A campaign file's ``goal``: the path of a goal file (relative to ``base``, the
     campaign file's folder) or an inline table; its population file read (relative to
-    the file that names it).
+    the file that names it). ``beside_only``: each file named by a plain name and read
+    from ``base`` alone (the API: a campaign file uploaded names only the files uploaded
+    with it, never a path on the server).
 
     Raises:
         GoalError: naming the goal or population file, the row and the field.
     """
     if isinstance(value, str):
-        path = base / value
+        path = base / _named(value, "goal", beside_only)
         goal, folder = load_goal(path), path.parent
-    elif isinstance(value, dict) and "areas" in value:
-        return GoalSpec(**value)  # as the ledger keeps it
-    else:
+    elif isinstance(value, dict):
+        if "areas" in value:  # the ledger's form: never a campaign file's
+            raise GoalError("[goal]: areas: the areas come from the population file")
         goal, folder = parse_goal(value, "[goal]"), base
-    areas = load_population(folder / goal.population)
+    else:
+        raise GoalError("goal: the name of a goal file, or a [goal] table")
+    areas = load_population(folder / _named(goal.population, "population", beside_only))
     return GoalSpec(**{**goal.model_dump(), "areas": areas})
+
+
+def _named(name: str, field: str, beside_only: bool) -> str:
+    if beside_only and (Path(name).name != name or name in (".", "..") or "\\" in name):
+        raise GoalError(
+            f"{field}: {name!r}: name a file sent with the campaign file, by its name alone"
+        )
+    return name
+
+
+def read_text(path: Path, limit: int, what: str) -> str:
+    """A small text file (UTF-8, a BOM dropped), read only if it is a regular file of at
+    most ``limit`` bytes: a FIFO is never waited on, a device never read.
+
+    Raises:
+        GoalError: missing, not a regular file, too large, or not UTF-8 (named).
+    """
+    import os
+    import stat
+
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise GoalError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    try:
+        facts = os.fstat(handle)
+        if not stat.S_ISREG(facts.st_mode):
+            raise GoalError(f"{path}: the {what} is not a regular file")
+        if facts.st_size > limit:
+            raise GoalError(
+                f"{path}: the {what} is over {limit // 1024:,} KB; is it the right file?"
+            )
+        raw = os.read(handle, limit + 1)
+    finally:
+        os.close(handle)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise GoalError(f"{path}: the {what} is not UTF-8 text; save it as UTF-8") from None
+
+
+def whole_number(text: str) -> int | None:
+    """A count or a population as people write it: digits, thousands grouped by ``.``,
+    ``,`` or a space in threes (``1.400``, ``1,400``, ``12 500``); ``None`` for anything
+    else (``2.5``, ``1,5``, ``²``, a sign, or more than 12 digits)."""
+    text = text.strip()
+    if re.fullmatch(r"[0-9]{1,12}", text):
+        return int(text)
+    for separator in (".", ",", " "):
+        if re.fullmatch(rf"[0-9]{{1,3}}(?:{re.escape(separator)}[0-9]{{3}}){{1,3}}", text):
+            return int(text.replace(separator, ""))
+    return None
 
 
 def parse_goal(data: dict[str, Any], where: str) -> Goal:
@@ -139,11 +220,10 @@ def load_goal(path: Path) -> Goal:
     Raises:
         GoalError: unreadable, not TOML, or a field wrong (named).
     """
+    text = read_text(path, GOAL_FILE_LIMIT, "goal file")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise GoalError(f"{path}: cannot read the goal file ({exc.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise GoalError(f"{path}: not a TOML goal file ({exc})") from None
     return parse_goal(data.get("goal", data), str(path))
 
@@ -156,13 +236,13 @@ def load_population(path: Path) -> dict[str, tuple[str, int]]:
             a population that is not a whole number above zero, or an area twice: each
             named by its row (the header is row 1) and field.
     """
+    import io
+
+    text = read_text(path, POPULATION_FILE_LIMIT, "population file")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise GoalError(f"{path}: cannot read the population file ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise GoalError(f"{path}: not UTF-8 text; save it as CSV UTF-8") from None
-    rows = list(csv.reader(text.splitlines()))
+        rows = list(csv.reader(io.StringIO(text, newline=""), dialect=sniff(text)))
+    except csv.Error as exc:
+        raise GoalError(f"{path}: not CSV ({exc})") from None
     if not rows:
         raise GoalError(f"{path}: empty; it needs a header (area,population) and a row per area")
     area, people = column(rows[0], AREA_HEADERS), column(rows[0], POPULATION_HEADERS)
@@ -177,15 +257,20 @@ def load_population(path: Path) -> dict[str, tuple[str, int]]:
         if not any(cell.strip() for cell in row):
             continue
         name = row[area].strip() if area < len(row) else ""
-        raw = row[people].strip().replace(".", "").replace(",", "") if people < len(row) else ""
-        if not name:
-            problems.append(f"row {number}: {rows[0][area]}: empty")
-        elif not raw.isdigit() or int(raw) <= 0:
-            problems.append(f"row {number}: {rows[0][people]}: {raw!r} is not a population")
+        raw = row[people].strip() if people < len(row) else ""
+        count = whole_number(raw)
+        if not fold(name):
+            problems.append(f"row {number}: {rows[0][area]}: {name!r} names no area")
+        elif len(name) > 200 or "\x00" in name:
+            problems.append(f"row {number}: {rows[0][area]}: not an area's name (over 200 "
+                            "characters, or a NUL)")  # fmt: skip
+        elif count is None or not 0 < count <= MOST_PEOPLE:
+            problems.append(f"row {number}: {rows[0][people]}: {raw!r} is not a population "
+                            "(a whole number of people above zero)")  # fmt: skip
         elif fold(name) in found:
             problems.append(f"row {number}: {rows[0][area]}: {name!r} is there twice")
         else:
-            found[fold(name)] = (name, int(raw))
+            found[fold(name)] = (name, count)
     if problems:
         raise GoalError(f"{path}: " + "; ".join(problems[:20]))
     if not found:

@@ -379,8 +379,9 @@ def validated(model: type[BaseModel], data: Any, path: Path, prefix: str = "") -
         raise SpecError(f"{path}: {_describe(exc, prefix)}") from None
 
 
-def load_spec(path: Path) -> CampaignSpec:
-    """Read and validate a campaign file.
+def load_spec(path: Path, *, beside_only: bool = False) -> CampaignSpec:
+    """Read and validate a campaign file. ``beside_only``: its goal's files named by their
+    names alone and read beside it (``campaigns.goals.resolve_goal``; the API's uploads).
 
     Raises:
         SpecError: the file is missing, unreadable, not TOML, or not a valid campaign;
@@ -391,7 +392,8 @@ def load_spec(path: Path) -> CampaignSpec:
         from campaigns.goals import GoalError, resolve_goal
 
         try:
-            data["goal"] = resolve_goal(data["goal"], path.parent).model_dump()
+            goal = resolve_goal(data["goal"], path.parent, beside_only=beside_only)
+            data["goal"] = goal.model_dump()
         except GoalError as exc:
             raise SpecError(f"{path}: goal: {exc}") from None
     return validated(CampaignSpec, data, path)

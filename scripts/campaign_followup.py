@@ -19,8 +19,12 @@ from typing import Annotated, Any
 import typer
 
 from scripts import formats as fmt
-from scripts.common import JsonOption, ledger_runtime, settings
+from scripts.common import JsonOption, ledger_runtime, quiet_in_process, settings
 from scripts.output import BAD_INPUT, errors_as_exit_codes, fail, out, print_json
+
+#: A chosen list a killed run left behind (it holds whole numbers) is removed by the next
+#: run once it is this old: a run reads its list within seconds of writing it.
+STALE_LISTS = 3600
 
 
 def follow_up(
@@ -66,7 +70,10 @@ def follow_up(
         fail(f"{spec_path}: id {spec.id!r} is the first campaign's; give the follow-up its own",
              BAD_INPUT)  # fmt: skip
     key = loaded.retention_key.get_secret_value() if loaded.retention_key else None
-    folder = Path(tempfile.mkdtemp(prefix="loa-follow-up-"))  # 0700
+    if not plan_only:
+        quiet_in_process(loaded)  # the embedded workers' lines: the summary says it
+    _sweep()
+    folder = Path(tempfile.mkdtemp(prefix=PREFIX))  # 0700
     try:
         with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:
             first = load_campaign(runtime.engine, campaign_id)
@@ -91,6 +98,8 @@ def follow_up(
         shutil.rmtree(folder, ignore_errors=True)
     if as_json:
         print_json(result)
+        if result.get("refused"):
+            raise typer.Exit(BAD_INPUT)
         return
     reasons_said = ", ".join(f"{why} {fmt.count(n)}" for why, n in chosen.by_reason.items())
     out.print(f"follow-up {spec.id} of {campaign_id}: {fmt.count(count)} người nhận · "
@@ -99,8 +108,28 @@ def follow_up(
     if "plan" in result:
         out.print(f"kế hoạch · plan: {fmt.count(result['plan']['planned'])} planned, "
                   f"{fmt.count(result['plan']['suppressed'])} suppressed (nothing sent)")  # fmt: skip
+    elif result.get("refused"):
+        fail(f"{spec_path}: campaign {spec.id} was already launched with another list or "
+             "campaign file: nothing was added. Give the follow-up a new id.", BAD_INPUT)  # fmt: skip
     elif result.get("launched"):
         out.print(f"launched {spec.id}: follow it with loa campaign status {spec.id}")
+
+
+PREFIX = "loa-follow-up-"
+
+
+def _sweep() -> None:
+    """Remove the chosen lists a killed run left (ours, older than ``STALE_LISTS``)."""
+    import os
+    import time
+
+    for left in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+        try:
+            facts = left.lstat()
+            if facts.st_uid == os.getuid() and time.time() - facts.st_mtime > STALE_LISTS:
+                shutil.rmtree(left, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _write(path: Path, columns: list[str], rows: Any) -> int:
@@ -138,6 +167,7 @@ def _launch(runtime: Any, spec: Any, listing: Path, first: str, chosen: Any) -> 
     with embedded_worker(runtime) if embedded else nullcontext(None) as broker:
         launched = launch(runtime, spec, listing, ListOptions(phone_column="phone"),
                           follows=follows)  # fmt: skip
+        shutil.rmtree(listing.parent, ignore_errors=True)  # read: its numbers are in the ledger
         summary = wait_for_campaign(runtime, broker, spec.id, timeout=3600 if embedded else 0)
     return {"launched": launched.created, "refused": launched.refused,
             "batches_enqueued": launched.batches_enqueued, "statuses": {

@@ -72,8 +72,22 @@ def choose(
     ``chosen`` as it goes.
 
     Raises:
-        FollowUpError: ``not-acted`` for a campaign without a goal, or without ``key``.
+        FollowUpError: the campaign has messages not yet final; ``not-acted`` for a
+            campaign without a goal, or without ``key``.
     """
+    from campaigns.status import FINAL
+    from ledger.summary import status_counts
+
+    # Chosen from final statuses only: a recipient still sending, or whose receipt is
+    # awaited, may yet be reached, and a follow-up now would text them twice.
+    pending = sum(n for status, n in status_counts(engine, campaign.id).items()
+                  if status not in FINAL)  # fmt: skip
+    if pending:
+        raise FollowUpError(
+            f"campaign {campaign.id} is not over: {pending:,} of its messages are still "
+            "being sent or await their receipts (a follow-up now could text them twice). "
+            f"Wait until `loa campaign status {campaign.id}` says completed, or cancel it."
+        )
     acted: set[str] | None = None
     hashed_by: Callable[[str], str] | None = None
     if "not-acted" in reasons:

@@ -37,6 +37,13 @@ ListFile = Annotated[UploadFile, File(description="The recipient list: CSV, TSV 
 PortedFile = Annotated[
     UploadFile | None, File(description="Ported numbers and their carrier (CSV), optional.")
 ]
+GoalFiles = Annotated[
+    list[UploadFile] | None,
+    File(
+        description="The files the campaign's goal names (its goal file, its population "
+        "file), each named in the campaign file by its name alone; optional."
+    ),
+]
 PhoneColumn = Annotated[
     str | None, Form(max_length=200, description="The phone column's header, if not found.")
 ]
@@ -56,6 +63,7 @@ class Staged:
     recipients: Path
     ported: Path | None
     names: dict[str, str] = field(default_factory=dict)
+    goal_files: list[Path] = field(default_factory=list)
     spec_id: str = ""
     #: The files' SHA-256 together: two launches of one campaign share a job only when
     #: they sent the same files (another list gets its own job, and its own 409).
@@ -63,18 +71,23 @@ class Staged:
 
 
 async def _stage(
-    runner: JobRunner, spec: UploadFile, recipients: UploadFile, ported: UploadFile | None
+    runner: JobRunner,
+    spec: UploadFile,
+    recipients: UploadFile,
+    ported: UploadFile | None,
+    goal_files: list[UploadFile] | None = None,
 ) -> Staged:
     folder, names = runner.staging(), {}
     try:
         saved_spec = await save(spec, folder, "campaign.toml", names)
         saved_list = await save(recipients, folder, "list.csv", names)
         saved_ported = await save(ported, folder, "ported.csv", names) if ported else None
+        saved_goal = [await save(each, folder, "goal-file", names) for each in goal_files or []]
     except BaseException:
         remove_folder(folder)
         raise
     names[str(folder) + "/"] = ""  # any other mention of the folder: the name alone
-    return Staged(folder, saved_spec, saved_list, saved_ported, names)
+    return Staged(folder, saved_spec, saved_list, saved_ported, names, saved_goal)
 
 
 def _files_digest(staged: Staged) -> str:
@@ -83,7 +96,7 @@ def _files_digest(staged: Staged) -> str:
 
     from worker.campaign.launch import file_sha256
 
-    files = (staged.spec, staged.recipients, staged.ported)
+    files = (staged.spec, staged.recipients, staged.ported, *staged.goal_files)
     return hashlib.sha256(
         b"".join(bytes.fromhex(file_sha256(path)) for path in files if path is not None)
     ).hexdigest()
@@ -110,7 +123,8 @@ def _check(
     from worker.campaign.planning import routes
 
     try:
-        spec = load_spec(staged.spec)
+        # Its goal's files only those sent with it, never a path on this server.
+        spec = load_spec(staged.spec, beside_only=True)
         staged.spec_id = spec.id
         staged.digest = _files_digest(staged)
         unsent = spec.expires_unsent(start_at or datetime.now(VIETNAM))
@@ -148,7 +162,7 @@ def _check(
 
 
 async def _checked(
-    runtime: Runtime, runner: JobRunner, files: tuple[UploadFile, UploadFile, UploadFile | None],
+    runtime: Runtime, runner: JobRunner, files: tuple[Any, ...],
     options: tuple[str | None, str | None, str | None], start_at: datetime | None, go_on: bool,
 ) -> tuple[Staged, Any]:  # fmt: skip
     staged = await _stage(runner, *files)
@@ -174,6 +188,7 @@ async def plan(
     spec: SpecFile,
     recipients: ListFile,
     ported: PortedFile = None,
+    goal_files: GoalFiles = None,
     phone_column: PhoneColumn = None,
     encoding: Encoding = None,
     sheet: Sheet = None,
@@ -186,7 +201,7 @@ async def plan(
     be sent, per provider, carrier and channel, with parts and cost. Nothing is written
     but the job. The job's result is the plan; its download, the rejected rows (CSV) when
     there are any."""
-    files, options = (spec, recipients, ported), (phone_column, encoding, sheet)
+    files, options = (spec, recipients, ported, goal_files), (phone_column, encoding, sheet)
     staged, chosen = await _checked(runtime, runner, files, options, None, even_if_expired)
 
     def work(running: Running) -> dict[str, Any]:
@@ -219,6 +234,7 @@ async def launch(
     spec: SpecFile,
     recipients: ListFile,
     ported: PortedFile = None,
+    goal_files: GoalFiles = None,
     phone_column: PhoneColumn = None,
     encoding: Encoding = None,
     sheet: Sheet = None,
@@ -236,7 +252,7 @@ async def launch(
     added (``launched`` false); another list or campaign file fails 409, nothing added.
     The job's result: what was launched and the plan's counts."""
     start_at = _start_at(at, runtime) if at is not None else None
-    files, options = (spec, recipients, ported), (phone_column, encoding, sheet)
+    files, options = (spec, recipients, ported, goal_files), (phone_column, encoding, sheet)
     staged, chosen = await _checked(runtime, runner, files, options, start_at, even_if_expired)
 
     def work(running: Running) -> dict[str, Any]:

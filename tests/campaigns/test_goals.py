@@ -58,13 +58,34 @@ def test_a_population_file_in_vietnamese_with_its_thousands_dots(tmp_path):
     ("text", "said"),
     [
         ("ten,so\nA,1\n", "row 1: the header needs an area column"),
-        ("area,population\n,10\n", "row 2: area: empty"),
+        ("area,population\n,10\n", "row 2: area: '' names no area"),
+        ("area,population\n---,10\n", "row 2: area: '---' names no area"),
+        ("area,population\n" + "A" * 201 + ",10\n", "row 2: area: not an area's name"),
+        ("area,population\nA,2.5\n", "row 2: population: '2.5' is not a population"),
+        ('area,population\nA,"1,5"\n', "row 2: population: '1,5' is not a population"),
+        ("area,population\nA,²\n", "row 2: population: '²' is not a population"),
+        ("area,population\nA," + "9" * 5000 + "\n", "row 2: population: '999"),
+        ('area,population\nA,"1\r\n2"\n', "row 2: population: '1\\r\\n2' is not"),
         ("area,population\nA,-5\n", "row 2: population: '-5' is not a population"),
         ("area,population\nA,mười\n", "row 2: population: 'mười'"),
         ("area,population\nA,10\na,20\n", "row 3: area: 'a' is there twice"),
         ("area,population\n", "no area in it"),
     ],
-    ids=["header", "empty-area", "negative", "words", "twice", "none"],
+    ids=[
+        "header",
+        "empty-area",
+        "punctuation-area",
+        "long-area",
+        "decimal",
+        "decimal-comma",
+        "superscript",
+        "5000-digits",
+        "two-lines",
+        "negative",
+        "words",
+        "twice",
+        "none",
+    ],
 )
 def test_a_population_file_with_a_bad_row_is_refused_naming_it(tmp_path, text, said):
     path = tmp_path / "dan-so.csv"
@@ -72,6 +93,60 @@ def test_a_population_file_with_a_bad_row_is_refused_naming_it(tmp_path, text, s
     with pytest.raises(GoalError) as refused:
         load_population(path)
     assert str(refused.value).startswith(f"{path}: ") and said in str(refused.value)
+
+
+def test_populations_as_people_write_them_and_a_semicolon_file(tmp_path):
+    path = tmp_path / "dan-so.csv"
+    path.write_text("Huyện;Dân số\nNinh Hải;1.400\nNinh Sơn;12 500\nBác Ái;2,000\n", "utf-8")
+    assert {area: n for area, (_, n) in load_population(path).items()} == {
+        "ninh hai": 1400, "ninh son": 12_500, "bac ai": 2000}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory", "large"])
+def test_only_a_regular_file_of_a_sane_size_is_read(tmp_path, kind):
+    import os
+
+    path = tmp_path / "dan-so.csv"
+    if kind == "fifo":
+        os.mkfifo(path)  # never waited on
+    elif kind == "device":
+        path.symlink_to("/dev/zero")  # never read
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path.write_text("area,population\n" + "A,1\n" * 3_000_000, "utf-8")
+    with pytest.raises(GoalError) as refused:
+        load_population(path)
+    said = {"fifo": "not a regular file", "device": "not a regular file",
+            "directory": "not a regular file", "large": "over 8,192 KB"}[kind]  # fmt: skip
+    assert str(refused.value).startswith(f"{path}: ") and said in str(refused.value)
+
+
+def test_a_target_of_true_and_inline_areas_are_refused(tmp_path):
+    from campaigns.goals import resolve_goal
+
+    (tmp_path / "p.csv").write_text("area,population\nA,10\n", "utf-8")
+    table = {"name": "G", "target": 0.5, "deadline": "2020-09-30", "population": "p.csv"}
+    with pytest.raises(GoalError, match="not true or false"):
+        resolve_goal({**table, "target": True}, tmp_path)
+    with pytest.raises(GoalError, match="the areas come from the population file"):
+        resolve_goal({**table, "areas": {"a": ["A", -5]}}, tmp_path)
+    assert resolve_goal(table, tmp_path).areas == {"a": ("A", 10)}
+
+
+@pytest.mark.parametrize("named", ["/etc/passwd", "../p.csv", "sub/p.csv"])
+def test_beside_only_a_goal_reads_no_file_but_those_sent_with_it(tmp_path, named):
+    """The API's uploads: a campaign file names only the files uploaded with it."""
+    from campaigns.goals import resolve_goal
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "p.csv").write_text("area,population\nA,10\n", "utf-8")
+    table = {"name": "G", "target": 0.5, "deadline": "2020-09-30", "population": named}
+    with pytest.raises(GoalError, match="by its name alone"):
+        resolve_goal(table, tmp_path / "sub", beside_only=True)
+    with pytest.raises(GoalError, match="by its name alone"):
+        resolve_goal(named, tmp_path / "sub", beside_only=True)
+    assert resolve_goal({**table, "population": "p.csv"}, tmp_path / "sub", beside_only=True)
 
 
 def test_a_campaign_file_names_its_goal_and_carries_its_population(tmp_path):

@@ -152,3 +152,38 @@ def test_a_long_file_name_keeps_its_format():
     assert len(name) <= 100 and name.endswith(".xlsx")
     assert plain_name("../../etc/passwd", "x") == "passwd"
     assert plain_name("..", "list.csv") == "list.csv"
+
+
+GOAL = b'goal = "muc-tieu.toml"\n'
+GOAL_FILE = b'name = "Cai Bluezone"\ntarget = 0.5\ndeadline = 2020-09-30\npopulation = "%s"\n'
+
+
+@pytest.mark.parametrize("named", ["/etc/passwd", "/proc/self/environ", "../../../etc/passwd"])
+def test_a_goal_reads_no_file_of_the_server_but_those_sent_with_it(engine, tmp_path, tokens, named):
+    """A campaign file's goal naming a path on the server once answered a 422 quoting the
+    file's first line (the server's environment: its keys); now only the files uploaded
+    with it, by their names, are read."""
+    sent = files(spec=GOAL + test_api_jobs.SPEC)
+    sent["goal_files"] = ("muc-tieu.toml", GOAL_FILE % named.encode())
+    with api(engine, tmp_path) as base:
+        answer = requests.post(f"{base}/v1/plans", headers=bearer(tokens["operator"]),
+                               files=sent)  # fmt: skip
+        assert answer.status_code == 422, answer.text
+        assert "by its name alone" in answer.json()["detail"]
+        assert "root:" not in answer.text and "LOA_" not in answer.text
+        inline = test_api_jobs.SPEC + b'\n[goal]\nname = "G"\ntarget = 0.5\n' \
+            b'deadline = 2020-09-30\npopulation = "' + named.encode() + b'"\n'  # fmt: skip
+        answer = requests.post(f"{base}/v1/plans", headers=bearer(tokens["operator"]),
+                               files=files(spec=inline))  # fmt: skip
+        assert answer.status_code == 422 and "root:" not in answer.text
+
+
+def test_a_goal_s_files_sent_with_the_campaign_file_are_read(engine, tmp_path, tokens):
+    sent = files(spec=GOAL + test_api_jobs.SPEC)
+    sent = [*sent.items(), ("goal_files", ("muc-tieu.toml", GOAL_FILE % b"dan-so.csv")),
+            ("goal_files", ("dan-so.csv", "Huyện,Dân số\nPhan Rang,1.000\n".encode()))]  # fmt: skip
+    with api(engine, tmp_path) as base:
+        answer = requests.post(f"{base}/v1/plans", headers=bearer(tokens["operator"]),
+                               files=sent)  # fmt: skip
+        job = ended(base, tokens["operator"], answer)
+    assert job["state"] == "done", job

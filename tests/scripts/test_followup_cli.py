@@ -77,6 +77,14 @@ def test_a_follow_up_texts_those_not_reached_by_why_and_is_linked(tmp_path):
                                     "reached": 2}]  # fmt: skip
     assert (found["recipients"], found["reached_together"]) == (6, 4)
     assert "Chiến dịch nhắc lại" in (tmp_path / "r.html").read_text("utf-8")
+    # Asked again once another recipient failed: another list for the same follow-up id,
+    # refused (exit 2, saying so), nothing added, as a relaunch with another list is.
+    with engine.begin() as conn:
+        conn.execute(messages.update().where(messages.c.recipient == "+84912300000")
+                     .values(status="failed"))  # fmt: skip
+    again = loa("campaign", "follow-up", "bluezone-ninh-thuan-2020", "--to",
+                "undelivered,failed", "--spec", "nhac-lai.toml", cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 2 and "already launched with another list" in again.stderr
 
 
 def test_a_follow_up_asked_wrongly_is_refused_naming_it(tmp_path):
@@ -90,6 +98,13 @@ def test_a_follow_up_asked_wrongly_is_refused_naming_it(tmp_path):
     for args, said in cases:
         done = loa("campaign", "follow-up", "bluezone-ninh-thuan-2020", *args, cwd=tmp_path)
         assert done.returncode == 2 and said in done.stderr, (args, done.stderr)
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'var' / 'loa.db'}")
+    with engine.begin() as conn:  # one still awaiting its receipt: the first is not over
+        conn.execute(messages.update().where(messages.c.recipient == "+84912300000")
+                     .values(status="sent"))  # fmt: skip
+    early = loa("campaign", "follow-up", "bluezone-ninh-thuan-2020", "--to", "unknown",
+                "--spec", "nhac-lai.toml", "--plan", cwd=tmp_path)  # fmt: skip
+    assert early.returncode == 2 and "is not over: 1 of its messages" in early.stderr
     unknown = loa("campaign", "follow-up", "khong-co", "--to", "failed", "--spec",
                   "nhac-lai.toml", cwd=tmp_path)  # fmt: skip
     assert unknown.returncode == 2 and "khong-co" in unknown.stderr
