@@ -61,10 +61,13 @@ def import_file(
       loa outcomes import da-cai.csv --goal bluezone-goal.toml --numbers
     """
     from campaigns.goals import GoalError, load_goal, load_population
+    from ledger.db import display_url
     from ledger.goals.outcomes import OutcomeError, import_counts, import_numbers
 
-    if not file.is_file():
+    if not file.exists():
         fail(f"{file}: no such file", BAD_INPUT)
+    if not file.is_file():
+        fail(f"{file}: not a regular file", BAD_INPUT)
     try:
         goal = load_goal(goal_file)
         population = load_population(goal_file.parent / goal.population)
@@ -74,8 +77,9 @@ def import_file(
     key = loaded.retention_key
     if numbers and key is None:
         fail(
-            "--numbers: LOA_RETENTION_KEY is not set: the numbers are kept only as their "
-            "keyed HMAC, and the key makes it",
+            "--numbers: LOA_RETENTION_KEY is not set. The numbers that acted are kept only "
+            "as their keyed HMAC under that key, never whole: set it (at least 32 random "
+            "characters, e.g. from `openssl rand -hex 24`) and keep it, as retention does",
             BAD_INPUT,
         )
     try:
@@ -83,7 +87,8 @@ def import_file(
             if numbers:
                 assert key is not None
                 done = import_numbers(engine, goal, file, key.get_secret_value(),
-                                      skip_bad=skip_bad, source=file.name)  # fmt: skip
+                                      skip_bad=skip_bad, source=file.name,
+                                      population=population)  # fmt: skip
             else:
                 done = import_counts(engine, goal, population, file, skip_bad=skip_bad,
                                      source=file.name)  # fmt: skip
@@ -98,11 +103,24 @@ def import_file(
         return
     for line in done.skipped[:50]:
         err.print(f"  bỏ qua · skipped: {line}", markup=False, highlight=False)
+    if done.skipped_count > 50:
+        err.print(f"  … {fmt.count(done.skipped_count - 50)} more", markup=False)
+    again = (
+        f"{fmt.count(done.replaced)} thay ngày cũ · replaced"
+        if done.kind == "counts"
+        else f"{fmt.count(done.replaced)} đã có hoặc lặp lại · known already or repeated"
+    )
     out.print(
         f"{goal.name}: {fmt.count(done.rows_read)} dòng · rows read, "
-        f"{fmt.count(done.taken)} nhận · taken, {fmt.count(done.replaced)} thay · replaced, "
-        f"{fmt.count(len(done.skipped))} bỏ qua · skipped; ngày · days: "
-        f"{', '.join(done.days) or '–'}",
+        f"{fmt.count(done.taken)} mới · new, {again}, "
+        f"{fmt.count(done.skipped_count)} bỏ qua · skipped; ngày · days: "
+        f"{', '.join(done.days) or '–'}; sổ cái · ledger: {display_url(loaded.ledger_url())}",
         markup=False,
         highlight=False,
     )
+    if not done.served_by:
+        err.print(
+            f"  lưu ý · note: no campaign in this ledger serves the goal {goal.name!r} yet: "
+            "kept for the campaigns to come (is LOA_DATABASE_URL the ledger you meant?)",
+            markup=False,
+        )

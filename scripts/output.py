@@ -226,6 +226,11 @@ def _user_error(exc: BaseException) -> tuple[str, int] | None:
         # The ledger went away or refused during the command (after the schema check):
         # the driver's own words, without SQLAlchemy's statement and parameters.
         return f"ledger error: {exc.orig or exc}", FAILURE
+    if database is not None and isinstance(exc, database.IntegrityError | database.DataError):
+        # A write the ledger refused (one made at the same moment by another, a value it
+        # cannot hold): its first line, without the row's values the driver adds after.
+        said = str(exc.orig or exc).splitlines()[0]
+        return f"the ledger refused the write, nothing was kept: {said}", FAILURE
     problem = _redis_problem(exc)
     if problem is not None:
         return f"Redis (LOA_REDIS_URL) {problem}: {exc}", FAILURE

@@ -173,9 +173,9 @@ def goal_section(
             area = areas.get(fold(str(value))) if value is not None else None
             if area is not None:
                 area.reached = int(reached)
-        counted = _counts(conn, goal.name, day)
+        counted = _counts(conn, goal, day)
         acted = _acted(conn, campaign.id, goal.name, cell, key, day) if key else None
-        by_day = _by_day(conn, goal.name, day)
+        by_day = _by_day(conn, goal, day)
     for folded, area in areas.items():
         area.outcomes = counted.get(folded, 0)
         if acted is not None:
@@ -196,24 +196,35 @@ def _channel_names(campaign: CampaignRecord) -> dict[int, str]:
     return {place: channel.name for place, channel in enumerate(campaign.spec.channel_list)}
 
 
-def _counts(conn: Connection, goal: str, day: date) -> dict[str, int]:
+def _counted(goal: GoalSpec, day: date) -> Any:
+    """The goal's imported counts up to ``day``, in the goal's own areas only (an import
+    is checked against the goal the campaigns carry, ``ledger.goals.outcomes``; this
+    keeps the chart and the table to one set of areas all the same)."""
+    return sa.and_(
+        outcome_counts.c.goal == goal.name,
+        outcome_counts.c.day <= day,
+        outcome_counts.c.area.in_(sorted(goal.areas)),
+    )
+
+
+def _counts(conn: Connection, goal: GoalSpec, day: date) -> dict[str, int]:
     """The goal's imported outcomes per area, up to ``day``."""
     return {
         area: int(total)
         for area, total in conn.execute(
             sa.select(outcome_counts.c.area, sa.func.sum(outcome_counts.c.count))
-            .where(outcome_counts.c.goal == goal, outcome_counts.c.day <= day)
+            .where(_counted(goal, day))
             .group_by(outcome_counts.c.area)
         )
     }
 
 
-def _by_day(conn: Connection, goal: str, day: date) -> list[tuple[date, int]]:
+def _by_day(conn: Connection, goal: GoalSpec, day: date) -> list[tuple[date, int]]:
     """The outcomes so far, cumulative, on each day one was imported."""
     total, found = 0, []
     for on, count in conn.execute(
         sa.select(outcome_counts.c.day, sa.func.sum(outcome_counts.c.count))
-        .where(outcome_counts.c.goal == goal, outcome_counts.c.day <= day)
+        .where(_counted(goal, day))
         .group_by(outcome_counts.c.day)
         .order_by(outcome_counts.c.day)
     ):

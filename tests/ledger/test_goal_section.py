@@ -98,3 +98,18 @@ def test_a_campaign_without_a_goal_has_no_section(engine):
     with engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(messages).where(
             messages.c.campaign_key == key_of(SPEC.id))) == 1  # fmt: skip
+
+
+def test_the_chart_and_the_table_count_the_same_areas(engine, tmp_path):
+    """Counts of an area the campaign's goal lacks (kept under the goal's name by another
+    population) once entered the day-by-day chart but not the table."""
+    from ledger.schema import outcome_counts, now
+
+    campaign = launched(engine)
+    import_counts(engine, GOAL, AREAS, counts_file(tmp_path, "area,date,count\n"
+                  "Ninh Hải,2020-09-05,30\n"))  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(outcome_counts.insert().values(goal=GOAL.name, area="khac",
+                     day=date(2020, 9, 5), count=1000, imported_at=now()))  # fmt: skip
+    found = goal_section(engine, campaign, day=date(2020, 9, 15)).as_dict()
+    assert found["outcomes"] == 30 and [d["outcomes"] for d in found["by_day"]] == [30]
