@@ -103,7 +103,7 @@ def test_a_campaign_without_a_goal_has_no_section(engine):
 def test_the_chart_and_the_table_count_the_same_areas(engine, tmp_path):
     """Counts of an area the campaign's goal lacks (kept under the goal's name by another
     population) once entered the day-by-day chart but not the table."""
-    from ledger.schema import outcome_counts, now
+    from ledger.schema import now, outcome_counts
 
     campaign = launched(engine)
     import_counts(engine, GOAL, AREAS, counts_file(tmp_path, "area,date,count\n"
