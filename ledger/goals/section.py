@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from campaigns.goals import GoalSpec, fold
+from campaigns.hours import VIETNAM
 from campaigns.plan import column_for
 from campaigns.status import Status
 from ledger.goals.outcomes import today
@@ -67,6 +68,7 @@ class GoalSection:
     elsewhere: int  # recipients whose area the goal does not have
     measured_by: str  # "counts", "acted" or "none"
     by_day: list[tuple[date, int]]  # the outcomes so far, day by day (cumulative)
+    elsewhere_reached: int = 0  # of those, reached
 
     @property
     def population(self) -> int:
@@ -104,7 +106,8 @@ class GoalSection:
             "population": self.population,
             "recipients": sum(a.recipients for a in self.areas) + self.elsewhere,
             "elsewhere": self.elsewhere,
-            "reached": sum(a.reached for a in self.areas),
+            "elsewhere_reached": self.elsewhere_reached,
+            "reached": sum(a.reached for a in self.areas) + self.elsewhere_reached,
             "outcomes": self.outcomes,
             "share": round(self.outcomes / self.population, 4) if self.population else 0.0,
             "areas": [
@@ -145,7 +148,7 @@ def goal_section(
     areas = {folded: Area(name, people) for folded, (name, people) in goal.areas.items()}
     index = column_for(goal.area_column, campaign.list_columns, campaign.spec.columns)
     names = _channel_names(campaign)
-    elsewhere = 0
+    elsewhere = elsewhere_reached = 0
     with engine.connect() as conn:
         cell = list_cell(conn, index) if index is not None else sa.literal(None)
         for value, channel, status, count in conn.execute(
@@ -172,7 +175,9 @@ def goal_section(
         ):
             area = areas.get(fold(str(value))) if value is not None else None
             if area is not None:
-                area.reached = int(reached)
+                area.reached += int(reached)
+            else:
+                elsewhere_reached += int(reached)
         counted = _counts(conn, goal, day)
         acted = _acted(conn, campaign.id, goal.name, cell, key, day) if key else None
         by_day = _by_day(conn, goal, day)
@@ -184,10 +189,23 @@ def goal_section(
     if measured == "acted":
         for area in areas.values():
             area.outcomes = area.acted or 0
-    start = campaign.created_at.date()
-    section = GoalSection(goal, day, start, list(areas.values()), elsewhere, measured, by_day)
+    start = _first_day(engine, goal.name) or campaign.created_at.astimezone(VIETNAM).date()
+    section = GoalSection(goal, day, start, list(areas.values()), elsewhere, measured, by_day,
+                          elsewhere_reached)  # fmt: skip
     section.areas.sort(key=lambda a: (not section.behind(a), a.share() - section.pace(day), a.name))
     return section
+
+
+def _first_day(engine: Engine, goal: str) -> date | None:
+    """Vietnam's day the goal's first campaign was launched: where its pace starts, the
+    same in the report of every campaign serving it (a follow-up's too)."""
+    from ledger.schema import campaigns
+
+    with engine.connect() as conn:
+        found = [created for created, spec in conn.execute(
+            sa.select(campaigns.c.created_at, campaigns.c.spec))
+            if ((spec or {}).get("goal") or {}).get("name") == goal]  # fmt: skip
+    return min(found).astimezone(VIETNAM).date() if found else None
 
 
 def _channel_names(campaign: CampaignRecord) -> dict[int, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
@@ -284,22 +285,40 @@ def _goal(runtime: Any, campaign: Any) -> dict[str, Any] | None:
 
 
 def _goals(runtime: Any, campaign_ids: list[str], day: Any) -> list[dict[str, Any]]:
-    """The goal sections of the day's campaigns, as of that day: one per goal (the first
-    campaign serving it that day)."""
+    """The goal sections of the day, as of that day: each goal a campaign active that day
+    serves, and each goal not yet past its deadline whose campaigns were launched by then
+    (outcomes keep arriving after the sending ends). One per goal, for the first campaign
+    serving it (its pace starts there); its follow-ups' reach is in their own reports."""
+    import sqlalchemy as sa
+
+    from campaigns.hours import VIETNAM
     from ledger.goals.section import goal_section
+    from ledger.schema import campaigns
     from ledger.summary import load_campaign
 
     key = runtime.settings.retention_key
     secret = key.get_secret_value() if key else None
-    found: dict[str, dict[str, Any]] = {}
-    for campaign_id in campaign_ids:
-        campaign = load_campaign(runtime.engine, campaign_id)
-        goal = campaign.spec.goal
-        if goal is not None and goal.name not in found:
-            section = goal_section(runtime.engine, campaign, secret, day)
+    active = set(campaign_ids)
+    first: dict[str, str] = {}
+    wanted: set[str] = set()
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(sa.select(campaigns.c.id, campaigns.c.created_at, campaigns.c.spec)
+                            .order_by(campaigns.c.created_at, campaigns.c.key))  # fmt: skip
+        for campaign_id, created_at, spec in rows:
+            goal = (spec or {}).get("goal")
+            if not goal or created_at.astimezone(VIETNAM).date() > day:
+                continue
+            first.setdefault(goal["name"], campaign_id)
+            if campaign_id in active or day <= date.fromisoformat(str(goal["deadline"])):
+                wanted.add(goal["name"])
+    found = []
+    for name, campaign_id in first.items():
+        if name in wanted:
+            section = goal_section(runtime.engine, load_campaign(runtime.engine, campaign_id),
+                                   secret, day)  # fmt: skip
             if section is not None:
-                found[goal.name] = section.as_dict()
-    return list(found.values())
+                found.append(section.as_dict())
+    return found
 
 
 def _channels(runtime: Any, campaign: Any) -> dict[str, Any] | None:

@@ -115,6 +115,10 @@ def write_xlsx(data: dict[str, Any], words: dict[str, str], handle: BinaryIO) ->
     for campaign in data["campaigns"]:
         counts = [campaign["standing"].get(s, 0) for s in STANDING]
         xlsx_append(standing, [campaign["campaign"], campaign["name"], *counts, sum(counts)])
+    for place, goal in enumerate(data.get("goals", []), start=1):  # each goal, its sheets
+        from scripts.reports.goal import xlsx_sheets as goal_sheets
+
+        goal_sheets(book, goal, words, f" {place}" if len(data["goals"]) > 1 else "")
     if data.get("audit"):
         from scripts.reports.xlsx import audit_rows
 

@@ -27,13 +27,14 @@ WORDS = {
         "whole": "Toàn tỉnh: {outcomes} / {population} ({share}); tiến độ cần đạt hôm nay {pace}.",
         "area": "Khu vực", "population": "Dân số", "recipients": "Người nhận",
         "reached": "Đã đến", "outcomes": "Kết quả", "acted": "Người nhận đã thực hiện",
-        "share": "Tỷ lệ", "behind": "chậm tiến độ", "ahead": "đạt tiến độ",
+        "share": "Tỷ lệ", "behind": "Chậm tiến độ", "ahead": "Đạt tiến độ",
         "elsewhere": "Ngoài các khu vực của mục tiêu", "total": "Tổng",
         "measured_counts": "Kết quả: số liệu nhập theo khu vực và ngày (loa outcomes import).",
         "measured_acted": "Kết quả: người nhận có trong danh sách đã thực hiện, đối chiếu bằng HMAC.",
         "measured_none": "Chưa có kết quả nào được nhập (loa outcomes import).",
         "chart": "Tỷ lệ đạt theo ngày", "pace": "Tiến độ cần đạt", "target": "Mục tiêu",
         "achieved": "Đã đạt", "target_share": "Tỷ lệ mục tiêu", "deadline": "Hạn chót",
+        "standing": "Tiến độ", "day": "Ngày",
     },
     "en": {
         "title": "Goal",
@@ -43,13 +44,14 @@ WORDS = {
         "whole": "Province: {outcomes} / {population} ({share}); the pace asks {pace} today.",
         "area": "Area", "population": "Population", "recipients": "Recipients",
         "reached": "Reached", "outcomes": "Outcome", "acted": "Recipients who acted",
-        "share": "Share", "behind": "behind the pace", "ahead": "on pace",
+        "share": "Share", "behind": "Behind the pace", "ahead": "On pace",
         "elsewhere": "Outside the goal's areas", "total": "Total",
         "measured_counts": "Outcome: counts imported per area and day (loa outcomes import).",
         "measured_acted": "Outcome: recipients among the numbers that acted, matched by HMAC.",
         "measured_none": "No outcome imported yet (loa outcomes import).",
         "chart": "Share reached, day by day", "pace": "Pace", "target": "Target",
         "achieved": "Reached", "target_share": "Target share", "deadline": "Deadline",
+        "standing": "Standing", "day": "Day",
     },
 }  # fmt: skip
 
@@ -75,28 +77,38 @@ def html_section(goal: dict[str, Any], words: dict[str, str]) -> list[str]:
         outcomes=number(goal["outcomes"], lang), population=number(goal["population"], lang),
         share=share(goal["share"], lang), pace=share(goal["pace"], lang),
     )  # fmt: skip
-    heads = ["area", "population", "recipients", "reached", "outcomes", "share"]
+    acted = _acted_shown(goal)
+    heads = ["area", "population", "recipients", "reached", *(["acted"] if acted else []),
+             "outcomes", "share"]  # fmt: skip
     head = "".join(f"<th>{escape(said[h])}</th>" for h in heads)
     body = []
+    cell = lambda value: (  # noqa: E731
+        '<td class="n">' + (escape(number(value, lang)) if value is not None else "") + "</td>"
+    )
     for area in goal["areas"]:
         mark = said["behind"] if area["behind"] else said["ahead"]
-        cells = [area["population"], area["recipients"], area["reached"], area["outcomes"]]
+        cells = [area["population"], area["recipients"], area["reached"],
+                 *([area["acted"]] if acted else []), area["outcomes"]]  # fmt: skip
         body.append(
             f'<tr class="{"behind" if area["behind"] else "ahead"}">'
             f'<th scope="row">{escape(area["area"])} <small>({escape(mark)})</small></th>'
-            + "".join(f'<td class="n">{escape(number(c, lang))}</td>' for c in cells)
+            + "".join(cell(c) for c in cells)
             + f'<td class="n">{escape(share(area["share"], lang))}</td></tr>'
         )
     if goal["elsewhere"]:
+        cells = [None, goal["elsewhere"], goal.get("elsewhere_reached", 0),
+                 *([None] if acted else []), None]  # fmt: skip
         body.append(
-            f'<tr><th scope="row">{escape(said["elsewhere"])}</th><td></td>'
-            f'<td class="n">{escape(number(goal["elsewhere"], lang))}</td>'
-            "<td></td><td></td><td></td></tr>"
+            f'<tr><th scope="row">{escape(said["elsewhere"])}</th>'
+            + "".join(cell(c) for c in cells)
+            + "<td></td></tr>"
         )
-    totals = [goal["population"], goal["recipients"], goal["reached"], goal["outcomes"]]
+    totals = [goal["population"], goal["recipients"], goal["reached"],
+              *([sum(a["acted"] or 0 for a in goal["areas"])] if acted else []),
+              goal["outcomes"]]  # fmt: skip
     foot = (
         f'<tr><th scope="row">{escape(said["total"])}</th>'
-        + "".join(f'<td class="n">{escape(number(c, lang))}</td>' for c in totals)
+        + "".join(cell(c) for c in totals)
         + f'<td class="n">{escape(share(goal["share"], lang))}</td></tr>'
     )
     return [
@@ -110,20 +122,27 @@ def html_section(goal: dict[str, Any], words: dict[str, str]) -> list[str]:
     ]
 
 
+def _acted_shown(goal: dict[str, Any]) -> bool:
+    """A column of the recipients who acted: when they are known and the outcome is the
+    imported counts (measured by them, they are the outcome column already)."""
+    return goal["measured_by"] == "counts" and any(a["acted"] is not None for a in goal["areas"])
+
+
 def series(goal: dict[str, Any]) -> tuple[list[float], list[float], list[float], date, date]:
-    """Day by day from the campaign's first to the report's: the share reached, the pace,
-    and the target; with those two days."""
-    start, end = date.fromisoformat(goal["start"]), date.fromisoformat(goal["day"])
-    end = max(end, start)
+    """Day by day from the goal's first campaign (or its first outcome, if earlier) to
+    the report's day: the share reached, the pace, and the target; with those two days."""
     known = {date.fromisoformat(d["day"]): d["share"] for d in goal["by_day"]}
+    pace_from = date.fromisoformat(goal["start"])
+    start = min([pace_from, *known])
+    end = max(date.fromisoformat(goal["day"]), start)
     deadline = date.fromisoformat(goal["deadline"])
-    total = max(1, (deadline - start).days)
+    total = max(1, (deadline - pace_from).days)
     reached, pace, last = [], [], 0.0
     for step in range((end - start).days + 1):
         day = start + timedelta(days=step)
         last = known.get(day, last)
         reached.append(last)
-        pace.append(goal["target"] * min(1.0, max(0, (day - start).days) / total))
+        pace.append(goal["target"] * min(1.0, max(0, (day - pace_from).days) / total))
     return reached, pace, [goal["target"]] * len(reached), start, end
 
 
@@ -154,24 +173,44 @@ def goal_chart(goal: dict[str, Any], words: dict[str, str]) -> str:
                    say=lambda value: share(value, lang))  # fmt: skip
 
 
-def xlsx_rows(goal: dict[str, Any], words: dict[str, str]) -> list[list[Any]]:
-    """The goal's sheet: the goal, then a row per area and the totals (numbers as numbers,
-    shares as fractions)."""
+def xlsx_sheets(book: Any, goal: dict[str, Any], words: dict[str, str], suffix: str = "") -> None:
+    """The goal's two sheets in ``book`` (write-only openpyxl): the goal, a row per area
+    and the totals (numbers as numbers, shares as percentages, the deadline a date); and
+    the share day by day against the pace. ``suffix`` tells apart several goals' sheets."""
+    from campaigns.files import xlsx_append
+    from scripts.reports.xlsx import _number_cell, _sheet_title
+
     said = _said(words)
-    rows: list[list[Any]] = [
-        [said["title"], goal["goal"]],
-        [said["target_share"], goal["target"]],
-        [said["deadline"], goal["deadline"]],
-        [said["pace"], goal["pace"]],
-        [],
-        [said[h] for h in ("area", "population", "recipients", "reached", "outcomes", "share")]
-        + [said["behind"]],
-    ]
+    sheet = book.create_sheet(_sheet_title(said["title"] + suffix))
+
+    def pct(value: float | None) -> Any:
+        return _number_cell(sheet, value, "0.0%") if value is not None else None
+
+    acted = _acted_shown(goal)
+    xlsx_append(sheet, [said["title"], goal["goal"]])
+    xlsx_append(sheet, [said["target_share"], pct(goal["target"])])
+    xlsx_append(sheet, [said["deadline"], _number_cell(sheet, date.fromisoformat(
+        goal["deadline"]), "dd/mm/yyyy")])  # fmt: skip
+    xlsx_append(sheet, [said["pace"], pct(goal["pace"])])
+    xlsx_append(sheet, [])
+    heads = ["area", "population", "recipients", "reached", *(["acted"] if acted else []),
+             "outcomes", "share", "standing"]  # fmt: skip
+    xlsx_append(sheet, [said[h] for h in heads])
     for area in goal["areas"]:
-        rows.append([area["area"], area["population"], area["recipients"], area["reached"],
-                     area["outcomes"], area["share"], bool(area["behind"])])  # fmt: skip
+        xlsx_append(sheet, [area["area"], area["population"], area["recipients"], area["reached"],
+                            *([area["acted"]] if acted else []), area["outcomes"],
+                            pct(area["share"]),
+                            said["behind" if area["behind"] else "ahead"]])  # fmt: skip
     if goal["elsewhere"]:
-        rows.append([said["elsewhere"], None, goal["elsewhere"], None, None, None, None])
-    rows.append([said["total"], goal["population"], goal["recipients"], goal["reached"],
-                 goal["outcomes"], goal["share"], None])  # fmt: skip
-    return rows
+        xlsx_append(sheet, [said["elsewhere"], None, goal["elsewhere"],
+                            goal.get("elsewhere_reached", 0), *([None] if acted else []),
+                            None, None, None])  # fmt: skip
+    xlsx_append(sheet, [said["total"], goal["population"], goal["recipients"], goal["reached"],
+                        *([sum(a["acted"] or 0 for a in goal["areas"])] if acted else []),
+                        goal["outcomes"], pct(goal["share"]), None])  # fmt: skip
+    days = book.create_sheet(_sheet_title(said["chart"] + suffix))
+    xlsx_append(days, [said["day"], said["outcomes"], said["share"], said["pace"]])
+    for row in goal["by_day"]:
+        xlsx_append(days, [_number_cell(days, date.fromisoformat(row["day"]), "dd/mm/yyyy"),
+                           row["outcomes"], _number_cell(days, row["share"], "0.0%"),
+                           _number_cell(days, row["pace"], "0.0%")])  # fmt: skip

@@ -183,12 +183,9 @@ def write_xlsx(engine: Any, data: dict[str, Any], words: dict[str, str], handle:
         title = f"{words[key]} {data['by']}" if key == "by_column" else words[key]
         _breakdown(book.create_sheet(_sheet_title(title)), words, key, rows)
     if data.get("goal"):  # the goal, district by district (``scripts.reports.goal``)
-        from scripts.reports.goal import WORDS as GOAL_WORDS
-        from scripts.reports.goal import xlsx_rows as goal_rows
+        from scripts.reports.goal import xlsx_sheets as goal_sheets
 
-        sheet = book.create_sheet(_sheet_title(GOAL_WORDS[words["lang"]]["title"]))
-        for row in goal_rows(data["goal"], words):
-            xlsx_append(sheet, row)
+        goal_sheets(book, data["goal"], words)
     if data["timeline"]:
         _timeline_sheet(book.create_sheet(words["timeline_sheet"]), words, data["timeline"])
     failures = book.create_sheet(words["failures"])

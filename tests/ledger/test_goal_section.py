@@ -5,7 +5,7 @@ behind it first, the days left, and the recipients matched to the numbers that a
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from campaigns.recipients import ListRow
 from ledger.goals.outcomes import import_counts, import_numbers
 from ledger.goals.section import goal_section
 from ledger.retention import pseudonymiser
-from ledger.schema import key_of, messages, recipient_pseudonyms
+from ledger.schema import campaigns, key_of, messages, recipient_pseudonyms
 from ledger.summary import load_campaign
 from tests.helpers import record
 from tests.worker.test_dispatch import SPEC
@@ -35,9 +35,9 @@ def launched(engine, pseudonym_of=None):
         ids = conn.scalars(sa.select(messages.c.id).order_by(messages.c.id)).all()
         conn.execute(messages.update().where(messages.c.id.in_([ids[0], ids[1], ids[6], ids[9]]))
                      .values(status="delivered"))  # fmt: skip
-    campaign = load_campaign(engine, SPEC.id)  # as if launched on 1 September 2020
-    return campaign.__class__(**{**campaign.__dict__, "created_at": campaign.created_at.replace(
-        year=2020, month=9, day=1)})  # fmt: skip
+    with engine.begin() as conn:  # as if launched on 1 September 2020, 07:00 in Vietnam
+        conn.execute(campaigns.update().values(created_at=datetime(2020, 9, 1, 0, 0, tzinfo=UTC)))
+    return load_campaign(engine, SPEC.id)
 
 
 def counts_file(tmp_path, text):
@@ -53,6 +53,8 @@ def test_every_breakdown_adds_up_and_the_areas_behind_come_first(engine, tmp_pat
     section = goal_section(engine, campaign, day=date(2020, 9, 15))
     found = section.as_dict()
     assert found["recipients"] == len(DISTRICTS) and found["elsewhere"] == 1
+    # Every recipient reached counted in the total, those elsewhere too (one in Đà Lạt).
+    assert (found["reached"], found["elsewhere_reached"]) == (4, 1)
     assert sum(a["recipients"] for a in found["areas"]) + found["elsewhere"] == len(DISTRICTS)
     assert found["outcomes"] == sum(a["outcomes"] for a in found["areas"]) == 75
     assert found["population"] == 350 and found["share"] == round(75 / 350, 4)
@@ -113,3 +115,19 @@ def test_the_chart_and_the_table_count_the_same_areas(engine, tmp_path):
                      day=date(2020, 9, 5), count=1000, imported_at=now()))  # fmt: skip
     found = goal_section(engine, campaign, day=date(2020, 9, 15)).as_dict()
     assert found["outcomes"] == 30 and [d["outcomes"] for d in found["by_day"]] == [30]
+
+
+def test_the_pace_starts_on_vietnam_s_day_of_the_goal_s_first_campaign(engine):
+    """Launched at 23:30 UTC on 31 August, 06:30 on 1 September in Vietnam: the pace
+    starts on the 1st (it started on the UTC day, a day early), and a follow-up launched
+    later keeps the first one's start."""
+    campaign = launched(engine)
+    with engine.begin() as conn:
+        conn.execute(campaigns.update().values(
+            created_at=datetime(2020, 8, 31, 23, 30, tzinfo=UTC)))  # fmt: skip
+    later = SPEC.model_copy(update={"id": "nhac-lai", "goal": GOAL})
+    record(engine, later, [ListRow(2, "0912399999", ("Ninh Hải",))], columns=("district",))
+    for which in (SPEC.id, "nhac-lai"):
+        found = goal_section(engine, load_campaign(engine, which), day=date(2020, 9, 1))
+        assert found.start == date(2020, 9, 1) and found.pace(date(2020, 9, 1)) == 0
+    assert campaign.spec.goal is not None

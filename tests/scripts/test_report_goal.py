@@ -59,6 +59,15 @@ def test_the_goal_section_adds_up_in_html_and_in_the_workbook(tmp_path):
     cell = lambda row, i: (row[i] if len(row) > i else None) or 0  # noqa: E731 (trailing blanks)
     assert total[0] == "Tổng" and sum(cell(r, 4) for r in areas) == total[4] == 1200
     assert sum(cell(r, 2) for r in areas) == total[2] == 40  # elsewhere's ten included
+    # Reached: every recipient reached, those outside the goal's districts too.
+    assert sum(a["reached"] for a in goal["areas"]) + goal["elsewhere_reached"] == goal["reached"]
+    assert sum(cell(r, 3) for r in areas) == total[3] == goal["reached"]
+    opened = load_workbook(tmp_path / "r.xlsx")  # formats are read in full mode only
+    sheet = opened["Mục tiêu"]
+    assert sheet["B2"].number_format == "0.0%" and sheet["B2"].value == 0.5
+    assert sheet["B3"].is_date and sheet["B3"].value.year == 2020
+    days = [row for row in opened["Tỷ lệ đạt theo ngày"].iter_rows(values_only=True)]
+    assert days[0][:2] == ("Ngày", "Kết quả") and days[1][1] == 1200
 
 
 def test_the_daily_report_carries_each_goal_of_the_day_s_campaigns(tmp_path):
@@ -69,3 +78,29 @@ def test_the_daily_report_carries_each_goal_of_the_day_s_campaigns(tmp_path):
     assert goal["goal"] == "Cài đặt Bluezone" and goal["outcomes"] == 1200
     page = (tmp_path / "d.html").read_text("utf-8")
     assert '<table class="goal">' in page and "Tỷ lệ đạt theo ngày" in page
+
+
+def test_the_daily_report_keeps_a_goal_after_its_sending_ends(tmp_path):
+    """Outcomes keep arriving once the messages are out: a day without the campaign's
+    activity still shows its goal until the deadline, in HTML and in the workbook."""
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from ledger.schema import campaigns
+
+    launched(tmp_path)
+    goal = (tmp_path / "bluezone-goal.toml").read_text("utf-8")
+    (tmp_path / "bluezone-goal.toml").write_text(
+        re.sub(r"deadline = .*", "deadline = 2099-12-31", goal), "utf-8")  # fmt: skip
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'var' / 'loa.db'}")
+    with engine.begin() as conn:  # launched three days ago; its deadline far ahead
+        spec = conn.scalar(sa.select(campaigns.c.spec))
+        spec["goal"]["deadline"] = "2099-12-31"
+        conn.execute(campaigns.update().values(
+            spec=spec, created_at=datetime.now(UTC) - timedelta(days=3)))  # fmt: skip
+    done = loa("report", "--daily", "yesterday", "--out", "d.xlsx", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["campaigns"] == [] and [g["goal"] for g in found["goals"]] == ["Cài đặt Bluezone"]
+    assert "Mục tiêu" in load_workbook(tmp_path / "d.xlsx", read_only=True).sheetnames
