@@ -78,39 +78,33 @@ def html_section(goal: dict[str, Any], words: dict[str, str]) -> list[str]:
         share=share(goal["share"], lang), pace=share(goal["pace"], lang),
     )  # fmt: skip
     acted = _acted_shown(goal)
-    heads = ["area", "population", "recipients", "reached", *(["acted"] if acted else []),
-             "outcomes", "share"]  # fmt: skip
-    head = "".join(f"<th>{escape(said[h])}</th>" for h in heads)
+    # The share first after the area: what a phone shows without scrolling the table.
+    heads = ["area", "share", "outcomes", "population", "recipients", "reached",
+             *(["acted"] if acted else [])]  # fmt: skip
+    head = "".join(f"<th{' class=g' if h == 'area' else ''}>{escape(said[h])}</th>"
+                   for h in heads)  # fmt: skip
+
+    def row(name: str, rate: float | None, cells: list[Any], kind: str = "") -> str:
+        shown = escape(share(rate, lang)) if rate is not None else ""
+        numbers = "".join(
+            f'<td class="n">{escape(number(c, lang)) if c is not None else ""}</td>' for c in cells
+        )
+        return (f'<tr{f" class={kind}" if kind else ""}><th scope="row" class="g">{name}</th>'
+                f'<td class="n sum">{shown}</td>{numbers}</tr>')  # fmt: skip
+
     body = []
-    cell = lambda value: (  # noqa: E731
-        '<td class="n">' + (escape(number(value, lang)) if value is not None else "") + "</td>"
-    )
     for area in goal["areas"]:
-        mark = said["behind"] if area["behind"] else said["ahead"]
-        cells = [area["population"], area["recipients"], area["reached"],
-                 *([area["acted"]] if acted else []), area["outcomes"]]  # fmt: skip
-        body.append(
-            f'<tr class="{"behind" if area["behind"] else "ahead"}">'
-            f'<th scope="row">{escape(area["area"])} <small>({escape(mark)})</small></th>'
-            + "".join(cell(c) for c in cells)
-            + f'<td class="n">{escape(share(area["share"], lang))}</td></tr>'
-        )
+        kind = "behind" if area["behind"] else "ahead"
+        name = f'<span class="name">{escape(area["area"])}</span><br><small>{escape(said[kind])}</small>'
+        body.append(row(name, area["share"], [area["outcomes"], area["population"],
+                        area["recipients"], area["reached"],
+                        *([area["acted"]] if acted else [])], kind))  # fmt: skip
     if goal["elsewhere"]:
-        cells = [None, goal["elsewhere"], goal.get("elsewhere_reached", 0),
-                 *([None] if acted else []), None]  # fmt: skip
-        body.append(
-            f'<tr><th scope="row">{escape(said["elsewhere"])}</th>'
-            + "".join(cell(c) for c in cells)
-            + "<td></td></tr>"
-        )
-    totals = [goal["population"], goal["recipients"], goal["reached"],
-              *([sum(a["acted"] or 0 for a in goal["areas"])] if acted else []),
-              goal["outcomes"]]  # fmt: skip
-    foot = (
-        f'<tr><th scope="row">{escape(said["total"])}</th>'
-        + "".join(cell(c) for c in totals)
-        + f'<td class="n">{escape(share(goal["share"], lang))}</td></tr>'
-    )
+        body.append(row(escape(said["elsewhere"]), None, [None, None, goal["elsewhere"],
+                        goal.get("elsewhere_reached", 0), *([None] if acted else [])]))  # fmt: skip
+    foot = row(escape(said["total"]), goal["share"], [goal["outcomes"], goal["population"],
+               goal["recipients"], goal["reached"],
+               *([sum(a["acted"] or 0 for a in goal["areas"])] if acted else [])], "total")  # fmt: skip
     return [
         f"<h2>{escape(said['title'])}</h2>",
         f'<p class="big">{escape(line)} · {escape(when)}</p>',

@@ -53,6 +53,15 @@ window.addEventListener("load", () => {
     totals_hidden: [...document.querySelectorAll("table[data-breakdown] .sum")]
       .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5).length,
     outside: outside.map((e) => e.tagName + "." + e.className),
+    // Each chart's drawn width and its lines (the goal's: reached, pace, target).
+    charts: [...document.querySelectorAll("svg.timeline")].map((e) => [
+      Math.round(e.getBoundingClientRect().width), e.querySelectorAll("polyline").length]),
+    goal_rows: document.querySelectorAll("table.goal tbody tr").length,
+    // A district's name in the goal's table on one or two lines, never a word a line.
+    goal_name_lines: Math.max(0, ...[...document.querySelectorAll("table.goal .name")]
+      .map((e) => Math.round(e.getBoundingClientRect().height / parseFloat(getComputedStyle(e.parentElement).lineHeight)))),
+    goal_share_hidden: [...document.querySelectorAll("table.goal tr > :nth-child(2)")]
+      .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5).length,
     requests: performance.getEntriesByType("resource").map((e) => e.name),
     refused: window.refused,
   };
@@ -170,3 +179,44 @@ def test_the_demo_report_reads_on_a_phone(tmp_path, tmp_path_factory):
     assert taken.returncode == 0, taken.stderr[-2000:]
     assert png_size(shot)[0] == WIDTH
     assert shot.stat().st_size > 50_000  # a page of text and charts, not a blank one
+
+
+def test_a_goal_s_section_reads_on_a_phone(tmp_path):
+    """The goal's table and its chart of the share day by day, at 390 pixels: nothing
+    off the page, the chart the page's width, its three lines drawn (looked at, too:
+    ``goal.png`` beside the test's files)."""
+    from datetime import timedelta
+
+    browser = chromium()
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    today = datetime.now(VIETNAM).date()
+    goal = (examples / "bluezone-goal.toml").read_text("utf-8")
+    goal = re.sub(r"deadline = .*", f"deadline = {today + timedelta(days=20)}", goal)
+    (tmp_path / "bluezone-goal.toml").write_text(goal, "utf-8")
+    shutil.copy(examples / "bluezone-population.csv", tmp_path)
+    spec = tmp_path / "c.toml"
+    spec.write_text('goal = "bluezone-goal.toml"\n' + (examples / "bluezone.toml").read_text(
+        "utf-8"), "utf-8")  # fmt: skip
+    districts = ["Ninh Hải", "Ninh Sơn", "Phan Rang–Tháp Chàm", "Thuận Nam", "Đà Lạt"]
+    rows = "".join(f"09123{i:05d},{districts[i % 5]}\n" for i in range(50))
+    (tmp_path / "list.csv").write_text("phone,Huyện/Thành phố\n" + rows, "utf-8")
+    assert loa("campaign", "launch", str(spec), "-r", "list.csv", cwd=tmp_path).returncode == 0
+    counts = "".join(f"{d},{today - timedelta(days=n)},{100 * (3 - n)}\n"
+                     for n in (2, 1, 0) for d in districts[:4])  # fmt: skip
+    (tmp_path / "counts.csv").write_text("area,date,count\n" + counts, "utf-8")
+    imported = loa("outcomes", "import", "counts.csv", "--goal", "bluezone-goal.toml",
+                   cwd=tmp_path)  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    report = tmp_path / "bao-cao.html"
+    assert (
+        loa("report", "bluezone-ninh-thuan-2020", "-o", str(report), cwd=tmp_path).returncode == 0
+    )
+    found = probe(browser, report, tmp_path, "goal")
+    assert found["page_width"] <= WIDTH and found["outside"] == [], found
+    assert found["goal_rows"] == 7 + 1  # the seven districts, and Đà Lạt's apart
+    assert found["goal_name_lines"] <= 2 and found["goal_share_hidden"] == 0, found
+    (goal_chart,) = [chart for chart in found["charts"] if chart[1] == 3]  # the timeline: 2
+    assert goal_chart[0] >= WIDTH - 80, found
+    shot = tmp_path / "goal.png"
+    taken = browse(browser, report, f"--screenshot={shot}")
+    assert taken.returncode == 0 and png_size(shot)[0] == WIDTH
