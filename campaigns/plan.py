@@ -200,8 +200,8 @@ class Planner:
             route's ``part_header``.
 
     Raises:
-        PlanError: a template field matches no column of the list; the brandname is
-            longer than a provider takes.
+        PlanError: a template field, or the goal's area column, matches no column of the
+            list; the brandname is longer than a provider takes.
     """
 
     def __init__(
@@ -251,6 +251,15 @@ class Planner:
                             f"list has no such column ({have}); map it in the campaign's "
                             "[columns] table"
                         )
+        goal = spec.goal
+        if goal is not None and column_for(goal.area_column, self.columns, spec.columns) is None:
+            # Every recipient would count outside the goal's areas: a report of nothing.
+            have = ", ".join(self.columns) or "no other columns"
+            raise PlanError(
+                f"goal.area_column: the goal's areas are read from the column "
+                f"{goal.area_column!r}, which the list does not have ({have}); name the "
+                "list's district column in the goal (area_column) or map it in [columns]"
+            )
         for name, limit in sorted((limits or {}).items()):
             if limit.max_sender is not None and len(spec.brandname) > limit.max_sender:
                 raise PlanError(

@@ -101,18 +101,25 @@ def follow_up(
         if result.get("refused"):
             raise typer.Exit(BAD_INPUT)
         return
-    reasons_said = ", ".join(f"{why} {fmt.count(n)}" for why, n in chosen.by_reason.items())
-    out.print(f"follow-up {spec.id} of {campaign_id}: {fmt.count(count)} người nhận · "
-              f"recipients ({reasons_said or 'none'}); {fmt.count(chosen.retained)} whose number "
-              "retention replaced left out", markup=False)  # fmt: skip
+    from scripts.plan_view import follow_up_table, plan_tables
+
+    out.print(f"Chiến dịch nhắc lại · follow-up {spec.id} của · of {campaign_id}: "
+              f"{fmt.count(count)} người nhận · recipients", markup=False)  # fmt: skip
+    out.print(follow_up_table(chosen.as_dict()))
     if "plan" in result:
-        out.print(f"kế hoạch · plan: {fmt.count(result['plan']['planned'])} planned, "
-                  f"{fmt.count(result['plan']['suppressed'])} suppressed (nothing sent)")  # fmt: skip
+        for table in plan_tables(result["plan"], f"Kế hoạch {spec.id} (chưa gửi · dry run)"):
+            out.print(table)
     elif result.get("refused"):
         fail(f"{spec_path}: campaign {spec.id} was already launched with another list or "
              "campaign file: nothing was added. Give the follow-up a new id.", BAD_INPUT)  # fmt: skip
     elif result.get("launched"):
-        out.print(f"launched {spec.id}: follow it with loa campaign status {spec.id}")
+        statuses = ", ".join(f"{s} {fmt.count(n)}" for s, n in result.get("statuses", {}).items())
+        out.print(f"đã khởi chạy · launched {spec.id}"
+                  + (f": {statuses}" if statuses else "")
+                  + f"; theo dõi · follow it: loa campaign status {spec.id}", markup=False)  # fmt: skip
+    elif count:
+        out.print(f"{spec.id}: đã có trong sổ cái, không thêm gì · already in the ledger, "
+                  "nothing added", markup=False)  # fmt: skip
 
 
 PREFIX = "loa-follow-up-"

@@ -3,6 +3,7 @@ and cost per provider and carrier, fitted to the terminal (``scripts.tables``)."
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from scripts import formats as fmt
@@ -42,6 +43,8 @@ def plan_tables(data: dict[str, Any], title: str) -> list[Table]:
         tables.append(said)
     if data.get("channels"):
         tables.insert(1, channels_table(data))
+    if data.get("goal"):
+        tables.append(goal_note(data["goal"]))
     if data.get("khong_dau"):
         note = Table(show_header=False, box=None)
         note.add_row(
@@ -180,3 +183,50 @@ def routing_table(data: dict[str, Any]) -> Table:
             fmt.count(share["parts"]),
         )
     return table
+
+
+def goal_note(goal: dict[str, Any]) -> Table:
+    """The goal the campaign serves, in a line; its deadline passed said in yellow."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    left = goal["days_left"]
+    when = (f"còn {fmt.count(left)} ngày · {fmt.count(left)} days left" if left >= 0
+            else f"[yellow]đã quá hạn {fmt.count(-left)} ngày · the deadline has passed[/]")  # fmt: skip
+    note = Table(show_header=False, box=None)
+    note.add_row(
+        f"Mục tiêu · goal: {escape(goal['name'])}: {fmt.percent(goal['target'])} của "
+        f"{fmt.count(goal['population'])} người ở {fmt.count(goal['areas'])} khu vực · "
+        f"of the population of {fmt.count(goal['areas'])} areas, trước · by "
+        f"{date.fromisoformat(goal['deadline']):%d/%m/%Y} ({when})"
+    )
+    return note
+
+
+def follow_up_table(chosen: dict[str, Any]) -> Table:
+    """Who a follow-up texts, by why, and who it leaves out: the rows add up to the first
+    campaign's recipients."""
+    from rich.table import Table
+
+    table = Table(title="Chọn · chosen (by why)", title_justify="left")
+    table.add_column("lý do · why", justify="left")
+    table.add_column("người nhận · recipients", justify="right")
+    for why, count in chosen["by_reason"].items():
+        table.add_row(WHY.get(why, why), fmt.count(count))
+    table.add_row("không chọn · not chosen (reached, acted, another why)", fmt.count(
+        chosen["left_out"] - chosen["retained"]))  # fmt: skip
+    table.add_row("số đã ẩn danh · number replaced by retention", fmt.count(chosen["retained"]))
+    table.add_row("[b]tổng · total[/]", "[b]" + fmt.count(
+        sum(chosen["by_reason"].values()) + chosen["left_out"]) + "[/]")  # fmt: skip
+    return table
+
+
+WHY = {
+    "undelivered": "không đến máy · undelivered",
+    "failed": "thất bại · failed",
+    "unknown": "không rõ · unknown",
+    "expired": "hết hạn · expired",
+    "unreachable": "không liên lạc được · unreachable",
+    "cancelled": "đã hủy · cancelled",
+    "not-acted": "chưa thực hiện · not acted",
+}

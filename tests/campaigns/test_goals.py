@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from campaigns.goals import GoalError, fold, load_goal, load_population, parse_goal
+from campaigns.goals import GoalError, GoalSpec, fold, load_goal, load_population, parse_goal
 
 SPEC_FILE = Path(__file__).resolve().parents[2] / "examples" / "bluezone.toml"
 
@@ -179,3 +179,15 @@ def test_a_campaign_whose_goal_is_wrong_is_refused_naming_both_files(tmp_path):
         load_spec(spec)
     said = str(refused.value)
     assert said.startswith(f"{spec}: goal: ") and "p.csv: row 2: population" in said
+
+
+def test_a_list_without_the_goal_s_area_column_is_refused_before_its_first_row():
+    from campaigns.plan import PlanError, Planner
+    from tests.worker.test_dispatch import SPEC
+
+    goal = GoalSpec(name="G", target=0.5, deadline=date(2020, 9, 30), population="p.csv",
+                    area_column="district", areas={"a": ("A", 10)})  # fmt: skip
+    spec = SPEC.model_copy(update={"goal": goal})
+    with pytest.raises(PlanError, match=r"goal\.area_column: .*'district'.*ten, tuoi"):
+        Planner(spec, ["ten", "tuoi"])
+    assert Planner(spec, ["ten", "Huyện/Thành phố"])  # the district's own aliases

@@ -48,6 +48,12 @@ def test_a_follow_up_texts_those_not_reached_by_why_and_is_linked(tmp_path):
     assert found["plan"]["planned"] == 3
     with engine.connect() as conn:  # a dry run: nothing recorded
         assert conn.scalar(sa.select(sa.func.count()).select_from(campaigns)) == 1
+    for_people = loa("campaign", "follow-up", "bluezone-ninh-thuan-2020", "--to",
+                     "undelivered,failed", "--spec", "nhac-lai.toml", "--plan", cwd=tmp_path)  # fmt: skip
+    assert for_people.returncode == 0, for_people.stderr
+    said = for_people.stdout
+    assert "không đến máy · undelivered" in said and "Kế hoạch nhac-lai-bluezone" in said
+    assert "tổng · total" in said and said.count("\n") > 10  # tables, not a line
     suppressed = loa("suppress", "add", "0912300001", "--list", "opt_out", cwd=tmp_path)
     assert suppressed.returncode == 0, suppressed.stderr
     launched = loa("campaign", "follow-up", "bluezone-ninh-thuan-2020", "--to",

@@ -25,6 +25,10 @@ def launched(tmp_path: Path) -> None:
         "utf-8"), "utf-8")  # fmt: skip
     rows = "".join(f"09123{i:05d},{DISTRICTS[i % 4]}\n" for i in range(40))
     (tmp_path / "list.csv").write_text("phone,Huyện/Thành phố\n" + rows, "utf-8")
+    planned = loa("campaign", "plan", str(spec), "-r", "list.csv", "--json", cwd=tmp_path)
+    assert planned.returncode == 0, planned.stderr
+    goal = json.loads(planned.stdout)["goal"]  # what its report will measure it against
+    assert (goal["name"], goal["areas"], goal["deadline"]) == ("Cài đặt Bluezone", 7, "2020-09-30")
     done = loa("campaign", "launch", str(spec), "-r", "list.csv", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     (tmp_path / "counts.csv").write_text(

@@ -144,6 +144,20 @@ def plan_figures(prepared: Prepared, settings: Any, reach: float | None = None) 
     expected case; the daily quota of each template channel's provider)."""
     figures = prepared.summary.as_dict()
     figures.update(campaign=prepared.spec.id, encoding=prepared.recipients.encoding)
+    goal = prepared.spec.goal
+    if goal is not None:  # what its report will measure the campaign against
+        from datetime import datetime
+
+        from campaigns.hours import VIETNAM
+
+        figures["goal"] = {
+            "name": goal.name,
+            "target": goal.target,
+            "deadline": goal.deadline.isoformat(),
+            "days_left": (goal.deadline - datetime.now(VIETNAM).date()).days,
+            "areas": len(goal.areas),
+            "population": goal.people,
+        }
     if prepared.spec.channels is not None:
         from campaigns.channels import channel_plan
 
