@@ -25,12 +25,15 @@ import csv
 import re
 import tomllib
 import unicodedata
+from collections.abc import Callable, Mapping
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from campaigns.limits import figure
 
 #: Words that name the population file's columns, folded: a header holding one of them
 #: (``Huyện/Thành phố``, ``Số người dùng điện thoại thông minh``) is that column.
@@ -77,6 +80,39 @@ def fold(text: str) -> str:
     text = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
     text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
     return " ".join(re.sub(r"[^\w]+", " ", text).split())
+
+
+#: The words a district's name may be written with or without (folded): "TP. Phan Rang –
+#: Tháp Chàm", "Huyện Bác Ái" as the app's backend exports them.
+DIVISIONS = ("thanh pho", "tp", "thi xa", "tx", "huyen", "quan", "thi tran", "tt")
+
+
+def without_division(folded: str) -> str:
+    """``folded`` without the word of its administrative division in front."""
+    for word in DIVISIONS:
+        if folded.startswith(word + " "):
+            return folded[len(word) + 1 :]
+    return folded
+
+
+def area_matcher(areas: Mapping[str, Any]) -> Callable[[str], str | None]:
+    """A function from an area as a list or a file writes it to its key in ``areas``
+    (folded names): the folded name itself, else the name without its division's word
+    when that names one area alone (``Thị xã Cai Lậy`` and ``Huyện Cai Lậy`` are two
+    districts: ``Cai Lậy`` names neither). ``None``: no area of the goal."""
+    bare: dict[str, str | None] = {}
+    for key in areas:
+        short = without_division(key)
+        bare[short] = None if short in bare and bare[short] != key else key
+
+    @lru_cache(maxsize=4096)
+    def area_of(text: str) -> str | None:
+        folded = fold(text)
+        if folded in areas:
+            return folded
+        return bare.get(without_division(folded))
+
+    return area_of
 
 
 class Goal(BaseModel):
@@ -173,7 +209,7 @@ def read_text(path: Path, limit: int, what: str) -> str:
             raise GoalError(f"{path}: the {what} is not a regular file")
         if facts.st_size > limit:
             raise GoalError(
-                f"{path}: the {what} is over {limit // 1024:,} KB; is it the right file?"
+                f"{path}: the {what} is over {figure(limit // 1024)} KB; is it the right file?"
             )
         raw = os.read(handle, limit + 1)
     finally:

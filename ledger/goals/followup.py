@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from campaigns.limits import figure
 from ledger.schema import key_of, messages, outcome_acts
 
 #: What a follow-up may be sent to.
@@ -84,7 +85,7 @@ def choose(
                   if status not in FINAL)  # fmt: skip
     if pending:
         raise FollowUpError(
-            f"campaign {campaign.id} is not over: {pending:,} of its messages are still "
+            f"campaign {campaign.id} is not over: {figure(pending)} of its messages are still "
             "being sent or await their receipts (a follow-up now could text them twice). "
             f"Wait until `loa campaign status {campaign.id}` says completed, or cancel it."
         )

@@ -32,8 +32,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from campaigns.goals import AREA_HEADERS, Goal, column, fold, sniff, whole_number
+from campaigns.goals import AREA_HEADERS, Goal, area_matcher, column, sniff, whole_number
 from campaigns.hours import VIETNAM
+from campaigns.limits import figure
 from ledger.audit.actions import record_action
 from ledger.bulk import insert_rows, refresh_statistics
 from ledger.schema import now, outcome_acts, outcome_counts
@@ -185,12 +186,13 @@ def import_counts(
     good: dict[tuple[str, date], tuple[int, int]] = {}  # (area, day) -> (count, row)
     bad: list[str] = []
     latest = today()
+    area_of = area_matcher(population)
     for number, row in rows:
         done.rows_read += 1
         cell = {
             name: (row[place].strip() if place < len(row) else "") for name, place in places.items()
         }
-        area, day, raw = fold(cell["area"]), parse_day(cell["day"]), cell["count"]
+        area, day, raw = area_of(cell["area"]), parse_day(cell["day"]), cell["count"]
         count = whole_number(raw)
         if area not in population:
             bad.append(f"row {number}: {said['area']}: {cell['area']!r} is no area of the goal")
@@ -219,7 +221,7 @@ def import_counts(
             if area in over:
                 bad.append(
                     f"row {number}: {said['count']}: {population[area][0]} would count "
-                    f"{totals[area]:,} of a population of {population[area][1]:,}"
+                    f"{figure(totals[area])} of a population of {figure(population[area][1])}"
                 )
         for area in over:
             good = {key: value for key, value in good.items() if key[0] != area}

@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from campaigns.goals import GoalSpec, fold
+from campaigns.goals import GoalSpec, area_matcher
 from campaigns.hours import VIETNAM
 from campaigns.plan import column_for
 from campaigns.status import Status
@@ -147,6 +147,7 @@ def goal_section(
     day = day or today()
     areas = {folded: Area(name, people) for folded, (name, people) in goal.areas.items()}
     index = column_for(goal.area_column, campaign.list_columns, campaign.spec.columns)
+    area_of = area_matcher(goal.areas)
     names = _channel_names(campaign)
     elsewhere = elsewhere_reached = 0
     with engine.connect() as conn:
@@ -156,7 +157,7 @@ def goal_section(
             .where(messages.c.campaign_key == key_of(campaign.id))
             .group_by(cell, messages.c.channel, messages.c.status)
         ):
-            area = areas.get(fold(str(value))) if value is not None else None
+            area = areas.get(area_of(str(value)) or "") if value is not None else None
             if (channel or 0) == 0:  # a recipient: its first channel's message
                 if area is None:
                     elsewhere += count
@@ -173,13 +174,13 @@ def goal_section(
             )
             .group_by(cell)
         ):
-            area = areas.get(fold(str(value))) if value is not None else None
+            area = areas.get(area_of(str(value)) or "") if value is not None else None
             if area is not None:
                 area.reached += int(reached)
             else:
                 elsewhere_reached += int(reached)
         counted = _counts(conn, goal, day)
-        acted = _acted(conn, campaign.id, goal.name, cell, key, day) if key else None
+        acted = _acted(conn, campaign.id, goal, cell, key, day) if key else None
         by_day = _by_day(conn, goal, day)
     for folded, area in areas.items():
         area.outcomes = counted.get(folded, 0)
@@ -252,7 +253,7 @@ def _by_day(conn: Connection, goal: GoalSpec, day: date) -> list[tuple[date, int
 
 
 def _acted(
-    conn: Connection, campaign_id: str, goal: str, cell: Any, key: str, day: date
+    conn: Connection, campaign_id: str, spec: GoalSpec, cell: Any, key: str, day: date
 ) -> dict[str, int]:
     """Per area, the campaign's recipients among the numbers that acted by ``day``.
 
@@ -261,7 +262,7 @@ def _acted(
     HMACed here, one by one, streamed (a recipient retention replaced already is one)."""
     from ledger.retention import PREFIX, pseudonymiser
 
-    acts = outcome_acts.c
+    acts, goal = outcome_acts.c, spec.name
     campaign = key_of(campaign_id)
     if conn.scalar(sa.select(sa.func.count()).where(acts.goal == goal, acts.day <= day)) == 0:
         return {}
@@ -300,7 +301,8 @@ def _acted(
         if hashed in who:
             matched[value] = matched.get(value, 0) + 1
     found: dict[str, int] = {}
+    area_of = area_matcher(spec.areas)
     for value, count in matched.items():
-        area = fold(str(value)) if value is not None else ""
+        area = (area_of(str(value)) or "") if value is not None else ""
         found[area] = found.get(area, 0) + count
     return found

@@ -118,7 +118,7 @@ def test_only_a_regular_file_of_a_sane_size_is_read(tmp_path, kind):
     with pytest.raises(GoalError) as refused:
         load_population(path)
     said = {"fifo": "not a regular file", "device": "not a regular file",
-            "directory": "not a regular file", "large": "over 8,192 KB"}[kind]  # fmt: skip
+            "directory": "not a regular file", "large": "over 8.192 KB"}[kind]  # fmt: skip
     assert str(refused.value).startswith(f"{path}: ") and said in str(refused.value)
 
 
@@ -191,3 +191,18 @@ def test_a_list_without_the_goal_s_area_column_is_refused_before_its_first_row()
     with pytest.raises(PlanError, match=r"goal\.area_column: .*'district'.*ten, tuoi"):
         Planner(spec, ["ten", "tuoi"])
     assert Planner(spec, ["ten", "Huyện/Thành phố"])  # the district's own aliases
+
+
+def test_an_area_with_or_without_its_division_s_word():
+    """Exports write "TP. Phan Rang – Tháp Chàm" and "Huyện Bác Ái"; a name without its
+    word matches only when one area alone has it (Cai Lậy is a town and a district)."""
+    from campaigns.goals import area_matcher
+
+    areas = {fold(n): n for n in ("Phan Rang–Tháp Chàm", "Bác Ái", "Thị xã Cai Lậy",
+                                  "Huyện Cai Lậy", "Thành phố Mỹ Tho")}  # fmt: skip
+    area_of = area_matcher(areas)
+    assert area_of("TP. Phan Rang – Tháp Chàm") == "phan rang thap cham"
+    assert area_of("Huyện Bác Ái") == area_of("bac ai") == "bac ai"
+    assert area_of("Mỹ Tho") == area_of("TP Mỹ Tho") == "thanh pho my tho"
+    assert area_of("Huyện Cai Lậy") == "huyen cai lay"
+    assert area_of("Cai Lậy") is None and area_of("Đà Lạt") is None

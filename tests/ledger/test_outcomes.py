@@ -167,7 +167,12 @@ def test_a_goal_name_names_one_population(engine, tmp_path):
     from tests.worker.test_dispatch import SPEC
 
     carried = GoalSpec(**GOAL.model_dump(), areas=POPULATION)
-    record(engine, SPEC.model_copy(update={"goal": carried}), [ListRow(2, "0912345678", ())])
+    record(
+        engine,
+        SPEC.model_copy(update={"goal": carried}),
+        [ListRow(2, "0912345678", ("Ninh Hải",))],
+        columns=("district",),
+    )
     path = written(tmp_path, "c.csv", "area,date,count\nNinh Hải,2020-08-25,900\n")
     bigger = {**POPULATION, "ninh hai": ("Ninh Hải", 5000)}
     with pytest.raises(OutcomeError, match="carries it with other areas or populations"):
@@ -194,3 +199,11 @@ def test_two_imports_of_one_goal_at_once_wait_for_each_other(engine, tmp_path):
     with engine.connect() as conn:
         kept = conn.scalar(sa.select(sa.func.count()).select_from(outcome_acts))
     assert kept == 350 and sum(d.taken for d in done) == 350
+
+
+def test_an_export_s_district_words_are_read(engine, tmp_path):
+    path = written(tmp_path, "c.csv", "area,date,count\nHuyện Ninh Hải,2020-08-25,40\n"
+                   "TP. Phan Rang – Tháp Chàm,2020-08-25,50\n")  # fmt: skip
+    import_counts(engine, GOAL, POPULATION, path)
+    assert counts(engine) == {("ninh hai", "2020-08-25"): 40,
+                              ("phan rang thap cham", "2020-08-25"): 50}  # fmt: skip
