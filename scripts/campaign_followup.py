@@ -52,8 +52,11 @@ def follow_up(
     unknown campaign or reason, a campaign file that is wrong or has the first one's id.
 
     Examples:
-      loa campaign follow-up bluezone-ninh-thuan-2020 --to undelivered,failed --spec nhac-lai.toml --plan
-      loa campaign follow-up bluezone-ninh-thuan-2020 --to not-acted --spec nhac-lai.toml
+
+    ```
+    loa campaign follow-up bluezone-ninh-thuan-2020 --to undelivered,failed --spec nhac-lai.toml --plan
+    loa campaign follow-up bluezone-ninh-thuan-2020 --to not-acted --spec nhac-lai.toml
+    ```
     """
     from campaigns.spec import load_spec
     from ledger.goals.followup import Chosen, FollowUpError, choose, parse_reasons

@@ -57,8 +57,11 @@ def import_file(
     past an area's population. Every import is an event in the audit log.
 
     Examples:
-      loa outcomes import cai-dat-2020-08-25.csv --goal bluezone-goal.toml
-      loa outcomes import da-cai.csv --goal bluezone-goal.toml --numbers
+
+    ```
+    loa outcomes import cai-dat-2020-08-25.csv --goal bluezone-goal.toml
+    loa outcomes import da-cai.csv --goal bluezone-goal.toml --numbers
+    ```
     """
     from campaigns.goals import GoalError, load_goal, load_population
     from ledger.db import display_url

@@ -149,8 +149,11 @@ def report(
     --format), a column the list never had or a bad date.
 
     Examples:
-      loa report bluezone-ninh-thuan-2020 --format html --out bao-cao.html
-      loa report --daily yesterday --format html --out ngay.html
+
+    ```
+    loa report bluezone-ninh-thuan-2020 --format html --out bao-cao.html
+    loa report --daily yesterday --format html --out ngay.html
+    ```
     """
     if (campaign_id is None) == (daily is None):
         fail("name one campaign, or --daily DATE for every campaign active that day", BAD_INPUT)
