@@ -108,3 +108,37 @@ def test_the_daily_report_keeps_a_goal_after_its_sending_ends(tmp_path):
     found = json.loads(done.stdout)
     assert found["campaigns"] == [] and [g["goal"] for g in found["goals"]] == ["Cài đặt Bluezone"]
     assert "Mục tiêu" in load_workbook(tmp_path / "d.xlsx", read_only=True).sheetnames
+
+
+def test_the_readme_s_goal_walkthrough_runs_with_the_examples(tmp_path):
+    """The README's commands, as written, on the examples: a campaign serving the goal,
+    two days of counts and the numbers that installed, its report, a follow-up's plan."""
+    import secrets
+
+    env = {"LOA_RETENTION_KEY": secrets.token_hex(24)}
+    run = lambda *args: loa(*args, cwd=tmp_path, env=env)  # noqa: E731
+    ex = str(EXAMPLES)
+    steps = [
+        ("campaign", "launch", f"{ex}/bluezone-muc-tieu.toml", "-r",
+         f"{ex}/ninh-thuan-residents.csv"),
+        ("outcomes", "import", f"{ex}/cai-dat.csv", "--goal", f"{ex}/bluezone-goal.toml"),
+        ("outcomes", "import", f"{ex}/da-cai.csv", "--goal", f"{ex}/bluezone-goal.toml",
+         "--numbers"),
+    ]  # fmt: skip
+    for step in steps:
+        done = run(*step)
+        assert done.returncode == 0, (step, done.stderr)
+    report = run("report", "bluezone-muc-tieu-2020", "--out", "bao-cao.html", "--json")
+    goal = json.loads(report.stdout)["goal"]
+    counts = (EXAMPLES / "cai-dat.csv").read_text("utf-8").splitlines()[1:]
+    assert goal["outcomes"] == sum(int(line.split(",")[2]) for line in counts)
+    assert goal["measured_by"] == "counts"
+    installed = len((EXAMPLES / "da-cai.csv").read_text("utf-8").splitlines()) - 1
+    assert sum(a["acted"] for a in goal["areas"]) == installed  # each one a recipient
+    planned = run("campaign", "follow-up", "bluezone-muc-tieu-2020", "--to",
+                  "undelivered,failed,not-acted", "--spec", f"{ex}/nhac-lai.toml", "--plan",
+                  "--json")  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    chosen = json.loads(planned.stdout)
+    assert chosen["chosen"] + chosen["left_out"] == goal["recipients"]
+    assert chosen["plan"]["planned"] == chosen["chosen"] - chosen["plan"]["suppressed"]
