@@ -36,7 +36,7 @@ from campaigns.goals import AREA_HEADERS, Goal, area_matcher, column, sniff, who
 from campaigns.hours import VIETNAM
 from campaigns.limits import figure
 from ledger.audit.actions import record_action
-from ledger.bulk import insert_rows, refresh_statistics
+from ledger.bulk import refresh_statistics
 from ledger.schema import now, outcome_acts, outcome_counts
 
 #: The words naming each column (folded), as ``campaigns.goals.column`` matches them;
@@ -384,9 +384,11 @@ def import_numbers(
         days.update(chunk.values())
         if refused and not skip_bad:
             raise OutcomeError(f"{path}: {refused} rows refused, nothing imported", bad)
+        writer.finish()
         refresh_statistics(conn, outcome_acts)  # a goal section may follow at once
         done.skipped, done.skipped_count = bad, refused
-        done.taken, done.replaced = writer.new, writer.known
+        # Known: kept before this import, or repeated in the file.
+        done.taken, done.replaced = writer.new, done.rows_read - refused - writer.new
         done.days = sorted(day.isoformat() for day in days)
         record_action(conn, "outcomes_imported", goal=goal.name, kind="numbers",
                       source=source, rows=done.rows_read, taken=done.taken,
@@ -395,47 +397,57 @@ def import_numbers(
 
 
 class _ActsWriter:
-    """Keeps each number's first day, a chunk at a time, in the caller's transaction:
-    the new ones written in bulk (``ledger.bulk``: COPY on PostgreSQL), a known one's
-    day moved earlier when the file says so. Counts ``new`` and ``known``."""
+    """Keeps each number's first day, in the caller's transaction: the chunks go into a
+    temporary table as they come (COPY's text form on PostgreSQL: the values are letters,
+    digits and dates, nothing to escape), then one statement keeps each number once, on
+    its earliest day, beside those kept before (an earlier day moving it). The database
+    does the matching: no lookup of each chunk, no number held in Python past its chunk.
+    ``finish`` counts ``new``."""
+
+    TABLE = "loa_outcome_acts_in"
 
     def __init__(self, conn: Any, goal: str) -> None:
-        self.conn, self.goal, self.insert = conn, goal, insert_rows
-        self.new = self.known = 0
-        dialect = conn.dialect
-        self._day = outcome_acts.c.day.type.bind_processor(dialect) or (lambda value: value)
-        stamp = outcome_acts.c.imported_at.type.bind_processor(dialect)
-        self._stamp = stamp(now()) if stamp else now()
+        self.conn, self.goal, self.written = conn, goal, 0
+        self.new = 0
+        self.postgres = conn.dialect.name == "postgresql"
+        drop = " ON COMMIT DROP" if self.postgres else ""
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.TABLE}")
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE {self.TABLE} (who VARCHAR(64) NOT NULL, "
+            f"day {'DATE' if self.postgres else 'VARCHAR(10)'} NOT NULL){drop}"
+        )
 
     def write(self, chunk: dict[str, date]) -> None:
         if not chunk:
             return
-        whos = list(chunk)
-        if self.conn.dialect.name == "postgresql":  # one array, not 10,000 parameters
-            from sqlalchemy.dialects.postgresql import ARRAY
-
-            among = outcome_acts.c.who == sa.any_(sa.bindparam("whos", whos, ARRAY(sa.String)))
+        self.written += len(chunk)
+        if self.postgres:
+            dbapi = self.conn.connection.dbapi_connection
+            with dbapi.cursor() as cursor, cursor.copy(f"COPY {self.TABLE} FROM STDIN") as copy:
+                copy.write("".join([f"{who}\t{day.isoformat()}\n" for who, day in chunk.items()]))
         else:
-            among = outcome_acts.c.who.in_(whos)
-        kept = dict(
-            self.conn.execute(
-                sa.select(outcome_acts.c.who, outcome_acts.c.day).where(
-                    outcome_acts.c.goal == self.goal, among
-                )
-            ).all()
+            self.conn.exec_driver_sql(
+                f"INSERT INTO {self.TABLE} VALUES (?, ?)",
+                [(who, day.isoformat()) for who, day in chunk.items()],
+            )
+
+    def finish(self) -> None:
+        """Keep what was written: each number once, its earliest day."""
+        stamp = outcome_acts.c.imported_at.type.bind_processor(self.conn.dialect)
+        kept = sa.select(sa.func.count()).where(outcome_acts.c.goal == self.goal)
+        before = self.conn.scalar(kept)
+        # (SQLite reads an upsert after a SELECT only with a WHERE: "WHERE true".)
+        self.conn.execute(
+            sa.text(
+                "INSERT INTO outcome_acts (goal, who, day, imported_at) "
+                f"SELECT :goal, who, MIN(day), :stamp FROM {self.TABLE} WHERE true GROUP BY who "
+                "ON CONFLICT (goal, who) DO UPDATE SET day = excluded.day "
+                "WHERE excluded.day < outcome_acts.day"
+            ),
+            {"goal": self.goal, "stamp": stamp(now()) if stamp else now()},
         )
-        fresh = [(self.goal, who, self._day(day), self._stamp)
-                 for who, day in chunk.items() if who not in kept]  # fmt: skip
-        self.insert(self.conn, outcome_acts, ("goal", "who", "day", "imported_at"), fresh)
-        for who, day in chunk.items():
-            if who in kept and day < kept[who]:
-                self.conn.execute(
-                    outcome_acts.update()
-                    .where(outcome_acts.c.goal == self.goal, outcome_acts.c.who == who)
-                    .values(day=day)
-                )
-        self.new += len(fresh)
-        self.known += len(chunk) - len(fresh)
+        self.new = self.conn.scalar(kept) - before
+        self.conn.exec_driver_sql(f"DROP TABLE {self.TABLE}")
 
 
 def _masked(raw: str) -> str:

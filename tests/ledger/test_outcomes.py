@@ -129,7 +129,7 @@ def test_the_numbers_that_acted_are_kept_only_as_their_keyed_hmac(engine, tmp_pa
     path = written(tmp_path, "da-cai.csv", "Số điện thoại,Ngày\n0912345678,26/08/2020\n"
                    "+84912345678,2020-08-25\n0987654321,\n")  # fmt: skip
     done = import_numbers(engine, GOAL, path, KEY)
-    assert (done.rows_read, done.taken) == (3, 2)
+    assert (done.rows_read, done.taken, done.replaced) == (3, 2, 1)  # one repeated in the file
     with engine.connect() as conn:
         kept = dict(conn.execute(sa.select(outcome_acts.c.who, outcome_acts.c.day)).all())
         text = str(conn.execute(sa.select(events.c.detail)).all())
@@ -137,7 +137,9 @@ def test_the_numbers_that_acted_are_kept_only_as_their_keyed_hmac(engine, tmp_pa
     assert kept[pseudonym(KEY, "+84987654321")] == today()  # no day: the import's
     assert "912345678" not in str(kept) + text
     again = import_numbers(engine, GOAL, path, KEY)
-    assert (again.taken, again.replaced) == (0, 2)  # known: counted once
+    assert (again.taken, again.replaced) == (0, 3)  # every row known already
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(outcome_acts)) == 2
 
 
 def test_a_bad_number_refuses_the_file_naming_it_masked(engine, tmp_path):
@@ -207,3 +209,12 @@ def test_an_export_s_district_words_are_read(engine, tmp_path):
     import_counts(engine, GOAL, POPULATION, path)
     assert counts(engine) == {("ninh hai", "2020-08-25"): 40,
                               ("phan rang thap cham", "2020-08-25"): 50}  # fmt: skip
+
+
+def test_a_number_keeps_its_earliest_day_across_imports(engine, tmp_path):
+    for name, day in (("a.csv", "26/08/2020"), ("b.csv", "24/08/2020"), ("c.csv", "28/08/2020")):
+        import_numbers(engine, GOAL, written(tmp_path, name, f"phone,date\n0912345678,{day}\n"),
+                       KEY)  # fmt: skip
+    with engine.connect() as conn:
+        kept = conn.execute(sa.select(outcome_acts.c.day)).scalars().all()
+    assert kept == [date(2020, 8, 24)]
