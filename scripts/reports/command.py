@@ -130,6 +130,16 @@ def report(
             "or yesterday; Vietnam's day), its moves that day and its standing now.",
         ),
     ] = None,
+    goal_only: Annotated[
+        bool,
+        typer.Option(
+            "--goal",
+            help="The goal's table alone, as CSV: a row per district (share, outcome, "
+            "population, recipients, reached, who acted), those outside its districts and "
+            "the total; with --daily, each goal of the day. (HTML and XLSX reports carry "
+            "it already.)",
+        ),
+    ] = False,
     verify_now: Annotated[
         bool,
         typer.Option(
@@ -162,6 +172,9 @@ def report(
     if daily is not None and by is not None:
         fail("--by is for one campaign's report, not --daily", BAD_INPUT)
     fmt = _format(fmt, out_path)
+    if goal_only and fmt is not Format.CSV:
+        fail(f"--goal writes the goal's table as CSV; the {fmt.value} report carries it "
+             "already (leave out --goal)", BAD_INPUT)  # fmt: skip
     loaded = settings()
     check_outputs(loaded, {"--out": out_path}, {})
     _check_writable(out_path)
@@ -174,7 +187,9 @@ def report(
         except OSError as exc:
             fail(f"{out_path}: cannot write there ({exc.strerror})", BAD_INPUT)
         with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:
-            if daily is not None:
+            if goal_only:
+                data = write_goal_report(runtime, campaign_id, daily, words, handle)
+            elif daily is not None:
                 data = write_daily_report(runtime, daily, fmt, words, handle, verify_now)
             else:
                 data = write_campaign_report(
@@ -183,8 +198,11 @@ def report(
     if as_json:
         print_json({"out": str(out_path), **data})
         return
-    if daily is not None:
-        out.print(f"{words['daily']} {data['day']}: {len(data['campaigns'])} → {out_path}")
+    if goal_only:
+        out.print(f"{words['goals']}: {number(len(data['goals']), lang.value)} → {out_path}")
+    elif daily is not None:
+        out.print(f"{words['daily']} {data['day']}: {number(len(data['campaigns']), lang.value)} "
+                  f"{words['campaigns_word']} → {out_path}")  # fmt: skip
     else:
         out.print(f"{words['recipients']}: {number(data['recipients'], lang.value)} → {out_path}")
 
@@ -322,6 +340,42 @@ def _goals(runtime: Any, campaign_ids: list[str], day: Any) -> list[dict[str, An
             if section is not None:
                 found.append(section.as_dict())
     return found
+
+
+def write_goal_report(
+    runtime: Any, campaign_id: str | None, daily: str | None, words: dict, handle: BinaryIO
+) -> dict[str, Any]:
+    """The goal's table (``--goal``) of ``campaign_id``, or of each goal of the day
+    ``daily``, as CSV to ``handle``; returns the sections. Exits 2 for a campaign serving
+    no goal or a bad day."""
+    import csv
+
+    from campaigns.files import as_text, csv_row
+    from ledger.summary import load_campaign
+    from scripts.reports import daily as report_daily
+    from scripts.reports.goal import csv_rows
+
+    if daily is not None:
+        from ledger.reports.daily import build_daily
+
+        try:
+            day = report_daily.parse_day(daily)
+        except report_daily.DayError as error:
+            fail(str(error), BAD_INPUT)
+        active = [c["campaign"] for c in build_daily(runtime.engine, day).as_dict()["campaigns"]]
+        data: dict[str, Any] = {"day": day.isoformat(), "goals": _goals(runtime, active, day)}
+    else:
+        assert campaign_id is not None
+        section = _goal(runtime, load_campaign(runtime.engine, campaign_id))
+        if section is None:
+            fail(f"campaign {campaign_id} serves no goal (its file names none)", BAD_INPUT)
+        data = {"campaign": campaign_id, "goals": [section]}
+    with as_text(handle, "utf-8-sig") as text:  # BOM: Excel reads UTF-8
+        writer = csv.writer(text)
+        for place, goal in enumerate(data["goals"]):
+            rows = csv_rows(goal, words)
+            writer.writerows(csv_row(row) for row in (rows if place == 0 else rows[1:]))
+    return data
 
 
 def _channels(runtime: Any, campaign: Any) -> dict[str, Any] | None:

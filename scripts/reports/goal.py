@@ -208,3 +208,26 @@ def xlsx_sheets(book: Any, goal: dict[str, Any], words: dict[str, str], suffix: 
         xlsx_append(days, [_number_cell(days, date.fromisoformat(row["day"]), "dd/mm/yyyy"),
                            row["outcomes"], _number_cell(days, row["share"], "0.0%"),
                            _number_cell(days, row["pace"], "0.0%")])  # fmt: skip
+
+
+def csv_rows(goal: dict[str, Any], words: dict[str, str]) -> list[list[Any]]:
+    """The goal's table as CSV rows (``loa report --goal``): a header, a row per area
+    (behind the pace first), those outside the goal's areas, the total; each row names
+    its goal (a daily file holds several). Shares are fractions (``0.2415``)."""
+    said = _said(words)
+    heads = ["title", "area", "share", "outcomes", "population", "recipients", "reached",
+             "acted", "standing", "pace", "deadline"]  # fmt: skip
+    rows: list[list[Any]] = [[said[h] for h in heads]]
+    for area in goal["areas"]:
+        rows.append([goal["goal"], area["area"], area["share"], area["outcomes"],
+                     area["population"], area["recipients"], area["reached"], area["acted"],
+                     said["behind" if area["behind"] else "ahead"], goal["pace"],
+                     goal["deadline"]])  # fmt: skip
+    if goal["elsewhere"]:
+        rows.append([goal["goal"], said["elsewhere"], None, None, None, goal["elsewhere"],
+                     goal.get("elsewhere_reached", 0), None, None, None, None])  # fmt: skip
+    acted = [a["acted"] for a in goal["areas"] if a["acted"] is not None]
+    rows.append([goal["goal"], said["total"], goal["share"], goal["outcomes"],
+                 goal["population"], goal["recipients"], goal["reached"],
+                 sum(acted) if acted else None, None, goal["pace"], goal["deadline"]])  # fmt: skip
+    return rows

@@ -142,3 +142,20 @@ def test_the_readme_s_goal_walkthrough_runs_with_the_examples(tmp_path):
     chosen = json.loads(planned.stdout)
     assert chosen["chosen"] + chosen["left_out"] == goal["recipients"]
     assert chosen["plan"]["planned"] == chosen["chosen"] - chosen["plan"]["suppressed"]
+
+
+def test_the_goal_s_table_as_csv_adds_up(tmp_path):
+    import csv
+
+    launched(tmp_path)
+    for args in (("bluezone-ninh-thuan-2020",), ("--daily", "today")):
+        done = loa("report", *args, "--goal", "-o", "g.csv", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        rows = list(csv.reader((tmp_path / "g.csv").read_text("utf-8-sig").splitlines()))
+        assert rows[0][:4] == ["Mục tiêu", "Khu vực", "Tỷ lệ", "Kết quả"]
+        *areas, total = rows[1:]
+        assert total[1] == "Tổng" and len(areas) == 7 + 1  # the districts, and elsewhere
+        for column in (3, 5, 6):  # outcome, recipients, reached: the rows make the total
+            assert sum(int(r[column] or 0) for r in areas) == int(total[column]), column
+    refused = loa("report", "bluezone-ninh-thuan-2020", "--goal", "-o", "g.html", cwd=tmp_path)
+    assert refused.returncode == 2 and "carries it already" in refused.stderr
