@@ -69,6 +69,7 @@ class GoalSection:
     measured_by: str  # "counts", "acted" or "none"
     by_day: list[tuple[date, int]]  # the outcomes so far, day by day (cumulative)
     elsewhere_reached: int = 0  # of those, reached
+    elsewhere_acted: int | None = None  # of those, among the numbers that acted
 
     @property
     def population(self) -> int:
@@ -107,6 +108,12 @@ class GoalSection:
             "recipients": sum(a.recipients for a in self.areas) + self.elsewhere,
             "elsewhere": self.elsewhere,
             "elsewhere_reached": self.elsewhere_reached,
+            "elsewhere_acted": self.elsewhere_acted,
+            "acted": (
+                None
+                if self.elsewhere_acted is None
+                else sum(a.acted or 0 for a in self.areas) + self.elsewhere_acted
+            ),
             "reached": sum(a.reached for a in self.areas) + self.elsewhere_reached,
             "outcomes": self.outcomes,
             "share": round(self.outcomes / self.population, 4) if self.population else 0.0,
@@ -186,13 +193,14 @@ def goal_section(
         area.outcomes = counted.get(folded, 0)
         if acted is not None:
             area.acted = acted.get(folded, 0)
-    measured = "counts" if counted else ("acted" if acted else "none")
+    measured = "counts" if counted else ("acted" if acted is not None else "none")
     if measured == "acted":
         for area in areas.values():
             area.outcomes = area.acted or 0
     start = _first_day(engine, goal.name) or campaign.created_at.astimezone(VIETNAM).date()
+    elsewhere_acted = acted.get("", 0) if acted is not None else None
     section = GoalSection(goal, day, start, list(areas.values()), elsewhere, measured, by_day,
-                          elsewhere_reached)  # fmt: skip
+                          elsewhere_reached, elsewhere_acted)  # fmt: skip
     section.areas.sort(key=lambda a: (not section.behind(a), a.share() - section.pace(day), a.name))
     return section
 
@@ -254,8 +262,9 @@ def _by_day(conn: Connection, goal: GoalSpec, day: date) -> list[tuple[date, int
 
 def _acted(
     conn: Connection, campaign_id: str, spec: GoalSpec, cell: Any, key: str, day: date
-) -> dict[str, int]:
-    """Per area, the campaign's recipients among the numbers that acted by ``day``.
+) -> dict[str, int] | None:
+    """Per area, the campaign's recipients among the numbers that acted by ``day`` (those
+    outside the goal's areas under ``""``); ``None`` when no number was imported.
 
     Those whose keyed HMAC was written at launch (``recipient_pseudonyms``) are matched
     by a join in the database; the rest (launched without the key, or added since) are
@@ -265,7 +274,7 @@ def _acted(
     acts, goal = outcome_acts.c, spec.name
     campaign = key_of(campaign_id)
     if conn.scalar(sa.select(sa.func.count()).where(acts.goal == goal, acts.day <= day)) == 0:
-        return {}
+        return None  # no numbers imported: unknown, not nobody
     by_join = sa.and_(
         recipient_pseudonyms.c.campaign_key == messages.c.campaign_key,
         recipient_pseudonyms.c.list_row == messages.c.list_row,

@@ -95,16 +95,18 @@ def html_section(goal: dict[str, Any], words: dict[str, str]) -> list[str]:
     body = []
     for area in goal["areas"]:
         kind = "behind" if area["behind"] else "ahead"
-        name = f'<span class="name">{escape(area["area"])}</span><br><small>{escape(said[kind])}</small>'
+        name = (f'<span class="name">{escape(area["area"])}</span>'
+                f"<br><small>{escape(said[kind])}</small>")  # fmt: skip
         body.append(row(name, area["share"], [area["outcomes"], area["population"],
                         area["recipients"], area["reached"],
                         *([area["acted"]] if acted else [])], kind))  # fmt: skip
     if goal["elsewhere"]:
         body.append(row(escape(said["elsewhere"]), None, [None, None, goal["elsewhere"],
-                        goal.get("elsewhere_reached", 0), *([None] if acted else [])]))  # fmt: skip
+                        goal.get("elsewhere_reached", 0),
+                        *([goal.get("elsewhere_acted")] if acted else [])]))  # fmt: skip
     foot = row(escape(said["total"]), goal["share"], [goal["outcomes"], goal["population"],
                goal["recipients"], goal["reached"],
-               *([sum(a["acted"] or 0 for a in goal["areas"])] if acted else [])], "total")  # fmt: skip
+               *([goal.get("acted")] if acted else [])], "total")  # fmt: skip
     return [
         f"<h2>{escape(said['title'])}</h2>",
         f'<p class="big">{escape(line)} · {escape(when)}</p>',
@@ -197,10 +199,11 @@ def xlsx_sheets(book: Any, goal: dict[str, Any], words: dict[str, str], suffix: 
                             said["behind" if area["behind"] else "ahead"]])  # fmt: skip
     if goal["elsewhere"]:
         xlsx_append(sheet, [said["elsewhere"], None, goal["elsewhere"],
-                            goal.get("elsewhere_reached", 0), *([None] if acted else []),
+                            goal.get("elsewhere_reached", 0),
+                            *([goal.get("elsewhere_acted")] if acted else []),
                             None, None, None])  # fmt: skip
     xlsx_append(sheet, [said["total"], goal["population"], goal["recipients"], goal["reached"],
-                        *([sum(a["acted"] or 0 for a in goal["areas"])] if acted else []),
+                        *([goal.get("acted")] if acted else []),
                         goal["outcomes"], pct(goal["share"]), None])  # fmt: skip
     days = book.create_sheet(_sheet_title(said["chart"] + suffix))
     xlsx_append(days, [said["day"], said["outcomes"], said["share"], said["pace"]])
@@ -225,9 +228,9 @@ def csv_rows(goal: dict[str, Any], words: dict[str, str]) -> list[list[Any]]:
                      goal["deadline"]])  # fmt: skip
     if goal["elsewhere"]:
         rows.append([goal["goal"], said["elsewhere"], None, None, None, goal["elsewhere"],
-                     goal.get("elsewhere_reached", 0), None, None, None, None])  # fmt: skip
-    acted = [a["acted"] for a in goal["areas"] if a["acted"] is not None]
+                     goal.get("elsewhere_reached", 0), goal.get("elsewhere_acted"), None, None,
+                     None])  # fmt: skip
     rows.append([goal["goal"], said["total"], goal["share"], goal["outcomes"],
                  goal["population"], goal["recipients"], goal["reached"],
-                 sum(acted) if acted else None, None, goal["pace"], goal["deadline"]])  # fmt: skip
+                 goal.get("acted"), None, goal["pace"], goal["deadline"]])  # fmt: skip
     return rows
