@@ -149,10 +149,18 @@ def keyed_digest(key: str, digest: str) -> str:
     return PREFIX + base64.b32encode(mac).decode("ascii").rstrip("=")
 
 
-def kept_columns(list_columns: list[str], mapping: dict[str, str]) -> frozenset[int]:
+def kept_columns(
+    list_columns: list[str], mapping: dict[str, str], area_column: str | None = None
+) -> frozenset[int]:
     """Indexes of the list columns that survive retention: those the campaign's
-    ``[columns]`` maps a ``KEPT_FIELDS`` field to, or whose header is one's known name."""
+    ``[columns]`` maps a ``KEPT_FIELDS`` field to, or whose header is one's known name,
+    and the column its goal reads its areas from (``area_column``: a goal's report
+    breaks down by it for as long as the goal runs)."""
     names = set()
+    if area_column:
+        names.add(fold(area_column))
+        if area_column in mapping:
+            names.add(fold(mapping[area_column]))
     for field_name in KEPT_FIELDS:
         names.add(fold(field_name))
         names.update(FIELD_ALIASES.get(field_name, ()))
@@ -202,7 +210,8 @@ def apply(
         ).all()
     for campaign_key, list_columns, spec in found:
         mapping = (spec or {}).get("columns") or {}
-        keep = kept_columns(list(list_columns or []), mapping)
+        area_column = ((spec or {}).get("goal") or {}).get("area_column")
+        keep = kept_columns(list(list_columns or []), mapping, area_column)
         _messages(engine, key, cutoff, campaign_key, len(list_columns or []), keep, chunk, applied)
     _receipts(engine, key, cutoff, chunk, applied)
     window = min(older_than, arrivals_window) if arrivals_window else older_than

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from campaigns.goals import GoalSpec
 from campaigns.recipients import ListRow
+from campaigns.status import Status
 from ledger.goals.outcomes import import_counts, import_numbers
 from ledger.goals.section import goal_section
 from ledger.retention import pseudonymiser
@@ -131,3 +132,44 @@ def test_the_pace_starts_on_vietnam_s_day_of_the_goal_s_first_campaign(engine):
         found = goal_section(engine, load_campaign(engine, which), day=date(2020, 9, 1))
         assert found.start == date(2020, 9, 1) and found.pace(date(2020, 9, 1)) == 0
     assert campaign.spec.goal is not None
+
+
+@pytest.mark.parametrize("at_launch", [True, False])
+def test_retention_keeps_the_goal_s_districts_and_who_acted(engine, tmp_path, at_launch):
+    """A goal whose district column has a name of its own ("Khu vực"): retention once
+    dropped its cells with the other personal ones, and every recipient fell outside."""
+    from datetime import timedelta
+
+    from ledger.handover import record_sent
+    from ledger.messages import apply_receipt, claim_batch
+    from ledger.retention import apply
+    from tests.helpers import backdate
+
+    goal = GOAL.model_copy(update={"area_column": "Khu vực"})
+    spec = SPEC.model_copy(update={"goal": goal})
+    rows = [ListRow(i + 2, f"09123{i:05d}", ("An", d)) for i, d in enumerate(DISTRICTS)]
+    record(engine, spec, rows, columns=("Họ tên", "Khu vực"),
+           pseudonym_of=pseudonymiser(KEY) if at_launch else None)  # fmt: skip
+    claimed = claim_batch(engine, SPEC.id, 1)
+    record_sent(engine, SPEC.id, [(m.id, f"P{m.id}") for m in claimed])
+    for m in claimed:
+        apply_receipt(engine, "sandbox", f"P{m.id}", Status.DELIVERED, None)
+    import_numbers(engine, GOAL, written_numbers(tmp_path), KEY)
+    campaign = load_campaign(engine, SPEC.id)
+    before = goal_section(engine, campaign, key=KEY, day=date.today()).as_dict()
+    backdate(engine, timedelta(days=100))
+    assert apply(engine, KEY, timedelta(days=90)).numbers == len(DISTRICTS)
+    after = goal_section(engine, campaign, key=KEY, day=date.today()).as_dict()
+    for found in (before, after):
+        by_area = {a["area"]: a for a in found["areas"]}
+        assert (by_area["Ninh Hải"]["recipients"], by_area["Ninh Sơn"]["recipients"]) == (6, 3)
+        assert (by_area["Ninh Hải"]["acted"], by_area["Ninh Sơn"]["acted"]) == (1, 1)
+    with engine.connect() as conn:  # the name is gone, the district kept
+        cells = conn.scalars(sa.select(messages.c.fields)).all()
+    assert all(cell[0] is None for cell in cells) and cells[0][1] == "Ninh Hải"
+
+
+def written_numbers(tmp_path):
+    path = tmp_path / "da-cai.csv"
+    path.write_text("phone,date\n0912300000,2020-09-03\n0912300007,2020-09-04\n", "utf-8")
+    return path
