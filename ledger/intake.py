@@ -112,13 +112,15 @@ def record_campaign(
     list_digest: str | None = None,
     follows: dict[str, Any] | None = None,
     pseudonym_of: Callable[[str], str] | None = None,
+    pseudonym_key: str | None = None,
 ) -> Intake:
     """Write a campaign and its planned messages to the ledger.
 
     Parameters:
         pseudonym_of: for a campaign serving a goal, each number's keyed HMAC
             (``ledger.retention.pseudonymiser``), written beside its list row
-            (``recipient_pseudonyms``) for the goal section to match with a join.
+            (``recipient_pseudonyms``) for the goal section to match with a join;
+            ``pseudonym_key``: its key's fingerprint, kept with the intake counts.
         follows: a follow-up's first campaign and the recipients chosen by reason
             (``ledger.goals.followup``), kept with the intake counts.
         list_digest: the list file's SHA-256, kept with the intake counts: a relaunch
@@ -204,6 +206,8 @@ def record_campaign(
             counts = {**summary().as_dict(), "launched_by": launched_by()}
             if list_digest is not None:
                 counts["list_sha256"] = list_digest
+            if pseudonym_of is not None:
+                counts["pseudonym_key"] = pseudonym_key
             if follows is not None:  # a follow-up: the campaign it follows, and why each
                 counts["follows"] = follows
             conn.execute(

@@ -143,6 +143,13 @@ def pseudonymiser(key: str) -> Callable[[str], str]:
     return pseudonym_of
 
 
+def fingerprint(key: str) -> str:
+    """A short, public name for ``key`` (the pseudonym of a fixed text under it, 12
+    characters): what is kept beside HMACs made under the key, to tell a later key apart
+    without keeping the key."""
+    return pseudonym(key, "loa:key-fingerprint")[len(PREFIX) : len(PREFIX) + 12]
+
+
 def keyed_digest(key: str, digest: str) -> str:
     """The value a receipt's digest is replaced by under ``key`` (54 characters)."""
     mac = hmac.new(key.encode(), b"receipt:" + digest.encode(), hashlib.sha256).digest()

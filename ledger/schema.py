@@ -474,6 +474,18 @@ recipient_pseudonyms = sa.Table(
 )
 
 
+#: The key a goal's numbers that acted were kept under (``ledger.retention.fingerprint``
+#: of ``LOA_RETENTION_KEY``, never the key): numbers under two keys never meet, so an
+#: import under another key is refused and a report says it cannot match them.
+goal_keys = sa.Table(
+    "goal_keys",
+    metadata,
+    sa.Column("goal", sa.String(200), primary_key=True),
+    sa.Column("fingerprint", sa.String(32), nullable=False),
+    sa.Column("recorded_at", UtcDateTime, nullable=False),
+)
+
+
 def list_cell(conn: Connection, index: int) -> Any:
     """The list cell at ``index`` of each message's stored cells (``messages.fields``, a
     JSON array), as SQL (NULL for a JSON null): what reports break down by, retention

@@ -97,6 +97,18 @@ def choose(
         if key is None:
             raise FollowUpError("--to not-acted: LOA_RETENTION_KEY is not set (the numbers "
                                 "that acted are kept as their keyed HMAC)")  # fmt: skip
+        from ledger.retention import fingerprint
+        from ledger.schema import goal_keys
+
+        with engine.connect() as conn:
+            kept_under = conn.scalar(sa.select(goal_keys.c.fingerprint).where(
+                goal_keys.c.goal == campaign.spec.goal.name))  # fmt: skip
+        if kept_under is not None and kept_under != fingerprint(key):
+            raise FollowUpError(
+                "--to not-acted: the numbers that acted were kept under another "
+                f"LOA_RETENTION_KEY (fingerprint {kept_under}); with this one nobody would "
+                "match them and everyone would be chosen. Use the key they were kept under."
+            )
         with engine.connect() as conn:
             acted = set(conn.scalars(
                 sa.select(outcome_acts.c.who).where(outcome_acts.c.goal == campaign.spec.goal.name)

@@ -274,6 +274,27 @@ def begin_import(conn: Any, goal: Goal, population: dict[str, tuple[str, int]] |
     return served
 
 
+def _same_key(conn: Any, goal: str, key: str) -> None:
+    """Record the key the goal's numbers are kept under, or check it is the one before.
+
+    Raises:
+        OutcomeError: they were kept under another key (the two would never meet).
+    """
+    from ledger.retention import fingerprint
+    from ledger.schema import goal_keys
+
+    mine = fingerprint(key)
+    kept = conn.scalar(sa.select(goal_keys.c.fingerprint).where(goal_keys.c.goal == goal))
+    if kept is None:
+        conn.execute(goal_keys.insert().values(goal=goal, fingerprint=mine, recorded_at=now()))
+    elif kept != mine:
+        raise OutcomeError(
+            f"goal {goal!r}: its numbers that acted were kept under another "
+            f"LOA_RETENTION_KEY (fingerprint {kept}; this one's is {mine}): numbers kept "
+            "under two keys never meet. Import with the key they were kept under."
+        )
+
+
 def _kept_totals(conn: Any, goal: str, days: set[date]) -> dict[str, int]:
     """Per area, the counts already kept on days this import does not replace."""
     query = (
@@ -350,6 +371,7 @@ def import_numbers(
     days: set[date] = set()
     with engine.begin() as conn:
         done.served_by = begin_import(conn, goal, population)
+        _same_key(conn, goal.name, key)
         writer = _ActsWriter(conn, goal.name)
         chunk: dict[str, date] = {}
         for number, row in rows:

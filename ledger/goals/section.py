@@ -70,6 +70,8 @@ class GoalSection:
     by_day: list[tuple[date, int]]  # the outcomes so far, day by day (cumulative)
     elsewhere_reached: int = 0  # of those, reached
     elsewhere_acted: int | None = None  # of those, among the numbers that acted
+    #: The numbers that acted were kept under another LOA_RETENTION_KEY: not matched.
+    other_key: bool = False
 
     @property
     def population(self) -> int:
@@ -109,6 +111,7 @@ class GoalSection:
             "elsewhere": self.elsewhere,
             "elsewhere_reached": self.elsewhere_reached,
             "elsewhere_acted": self.elsewhere_acted,
+            "acted_under_another_key": self.other_key,
             "acted": (
                 None
                 if self.elsewhere_acted is None
@@ -187,7 +190,11 @@ def goal_section(
             else:
                 elsewhere_reached += int(reached)
         counted = _counts(conn, goal, day)
-        acted = _acted(conn, campaign.id, goal, cell, key, day) if key else None
+        other_key = False
+        try:
+            acted = _acted(conn, campaign, goal, cell, key, day) if key else None
+        except OtherKey:
+            acted, other_key = None, True
         by_day = _by_day(conn, goal, day)
     for folded, area in areas.items():
         area.outcomes = counted.get(folded, 0)
@@ -200,7 +207,7 @@ def goal_section(
     start = _first_day(engine, goal.name) or campaign.created_at.astimezone(VIETNAM).date()
     elsewhere_acted = acted.get("", 0) if acted is not None else None
     section = GoalSection(goal, day, start, list(areas.values()), elsewhere, measured, by_day,
-                          elsewhere_reached, elsewhere_acted)  # fmt: skip
+                          elsewhere_reached, elsewhere_acted, other_key)  # fmt: skip
     section.areas.sort(key=lambda a: (not section.behind(a), a.share() - section.pace(day), a.name))
     return section
 
@@ -260,36 +267,56 @@ def _by_day(conn: Connection, goal: GoalSpec, day: date) -> list[tuple[date, int
     return found
 
 
+class OtherKey(Exception):
+    """The numbers that acted were kept under another key than the one given."""
+
+
 def _acted(
-    conn: Connection, campaign_id: str, spec: GoalSpec, cell: Any, key: str, day: date
+    conn: Connection, record: CampaignRecord, spec: GoalSpec, cell: Any, key: str, day: date
 ) -> dict[str, int] | None:
     """Per area, the campaign's recipients among the numbers that acted by ``day`` (those
     outside the goal's areas under ``""``); ``None`` when no number was imported.
 
-    Those whose keyed HMAC was written at launch (``recipient_pseudonyms``) are matched
-    by a join in the database; the rest (launched without the key, or added since) are
-    HMACed here, one by one, streamed (a recipient retention replaced already is one)."""
-    from ledger.retention import PREFIX, pseudonymiser
+    Those whose keyed HMAC was written at launch (``recipient_pseudonyms``) under the key
+    the numbers were kept under are matched by a join in the database; the rest
+    (launched without the key, or added since) are HMACed here, one by one, streamed (a
+    recipient retention replaced already is one).
+
+    Raises:
+        OtherKey: ``key`` is not the one the goal's numbers were kept under.
+    """
+    from ledger.retention import PREFIX, fingerprint, pseudonymiser
+    from ledger.schema import goal_keys
 
     acts, goal = outcome_acts.c, spec.name
-    campaign = key_of(campaign_id)
+    campaign = key_of(record.id)
     if conn.scalar(sa.select(sa.func.count()).where(acts.goal == goal, acts.day <= day)) == 0:
         return None  # no numbers imported: unknown, not nobody
+    kept_under = conn.scalar(sa.select(goal_keys.c.fingerprint).where(goal_keys.c.goal == goal))
+    if kept_under is not None and kept_under != fingerprint(key):
+        raise OtherKey(kept_under)
+    # The launch's HMACs, when made under the numbers' key (else every one is made here).
+    launched_under = (record.intake or {}).get("pseudonym_key")
+    joinable = launched_under is not None and launched_under == kept_under
     by_join = sa.and_(
         recipient_pseudonyms.c.campaign_key == messages.c.campaign_key,
         recipient_pseudonyms.c.list_row == messages.c.list_row,
     )
     matched: dict[Any, int] = {}  # per raw cell: folded once each, after
-    for value, count in conn.execute(
-        sa.select(cell, sa.func.count())
-        .select_from(
-            messages.join(recipient_pseudonyms, by_join).join(
-                outcome_acts,
-                sa.and_(acts.who == recipient_pseudonyms.c.who, acts.goal == goal),
+    for value, count in (
+        conn.execute(
+            sa.select(cell, sa.func.count())
+            .select_from(
+                messages.join(recipient_pseudonyms, by_join).join(
+                    outcome_acts,
+                    sa.and_(acts.who == recipient_pseudonyms.c.who, acts.goal == goal),
+                )
             )
+            .where(messages.c.campaign_key == campaign, messages.c.channel == 0, acts.day <= day)
+            .group_by(cell)
         )
-        .where(messages.c.campaign_key == campaign, messages.c.channel == 0, acts.day <= day)
-        .group_by(cell)
+        if joinable
+        else ()
     ):
         matched[value] = matched.get(value, 0) + int(count)
     unpaired = conn.execution_options(yield_per=10_000).execute(
@@ -298,7 +325,7 @@ def _acted(
         .where(
             messages.c.campaign_key == campaign,
             messages.c.channel == 0,
-            recipient_pseudonyms.c.who.is_(None),
+            recipient_pseudonyms.c.who.is_(None) if joinable else sa.true(),
         )
     )
     who: set[str] | None = None

@@ -32,6 +32,7 @@ WORDS = {
         "measured_counts": "Kết quả: số liệu nhập theo khu vực và ngày (loa outcomes import).",
         "measured_acted": "Kết quả: người nhận có trong danh sách đã thực hiện, đối chiếu bằng HMAC.",
         "measured_none": "Chưa có kết quả nào được nhập (loa outcomes import).",
+        "other_key": "Không đối chiếu được người nhận đã thực hiện: danh sách số đã thực hiện được lưu bằng một LOA_RETENTION_KEY khác.",
         "chart": "Tỷ lệ đạt theo ngày", "pace": "Tiến độ cần đạt", "target": "Mục tiêu",
         "achieved": "Đã đạt", "target_share": "Tỷ lệ mục tiêu", "deadline": "Hạn chót",
         "standing": "Tiến độ", "day": "Ngày",
@@ -49,6 +50,7 @@ WORDS = {
         "measured_counts": "Outcome: counts imported per area and day (loa outcomes import).",
         "measured_acted": "Outcome: recipients among the numbers that acted, matched by HMAC.",
         "measured_none": "No outcome imported yet (loa outcomes import).",
+        "other_key": "Recipients who acted not matched: the numbers that acted were kept under another LOA_RETENTION_KEY.",
         "chart": "Share reached, day by day", "pace": "Pace", "target": "Target",
         "achieved": "Reached", "target_share": "Target share", "deadline": "Deadline",
         "standing": "Standing", "day": "Day",
@@ -114,6 +116,11 @@ def html_section(goal: dict[str, Any], words: dict[str, str]) -> list[str]:
         f'<div class="scroll"><table class="goal"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody><tfoot>{foot}</tfoot></table></div>",
         f'<p class="note">{escape(said["measured_" + goal["measured_by"]])}</p>',
+        *(
+            [f'<p class="note">{escape(said["other_key"])}</p>']
+            if goal.get("acted_under_another_key")
+            else []
+        ),
         goal_chart(goal, words),
     ]
 

@@ -173,3 +173,27 @@ def written_numbers(tmp_path):
     path = tmp_path / "da-cai.csv"
     path.write_text("phone,date\n0912300000,2020-09-03\n0912300007,2020-09-04\n", "utf-8")
     return path
+
+
+OTHER = "mot-khoa-khac-hoan-toan-bay-tam-chin-muoi"
+
+
+def test_numbers_and_recipients_under_two_keys_are_never_matched_silently(engine, tmp_path):
+    """Recipients HMACed at launch under one key, the numbers imported under another: a
+    join would have matched nobody ("acted 0") while a follow-up chose by the key given."""
+    from ledger.goals.followup import Chosen, FollowUpError, choose
+    from ledger.goals.outcomes import OutcomeError
+
+    campaign = launched(engine, pseudonymiser(KEY))  # the launch's key
+    import_numbers(engine, GOAL, written_numbers(tmp_path), OTHER)  # the numbers' key
+    with pytest.raises(OutcomeError, match="kept under another LOA_RETENTION_KEY"):
+        import_numbers(engine, GOAL, written_numbers(tmp_path), KEY)
+    found = goal_section(engine, campaign, key=OTHER, day=date(2020, 9, 15)).as_dict()
+    assert found["acted"] == 2 and not found["acted_under_another_key"]  # each HMACed anew
+    other = goal_section(engine, campaign, key=KEY, day=date(2020, 9, 15)).as_dict()
+    assert other["acted"] is None and other["acted_under_another_key"]
+    with engine.begin() as conn:  # a follow-up needs every message final
+        conn.execute(messages.update().values(status="delivered"))
+    with pytest.raises(FollowUpError, match="another LOA_RETENTION_KEY"):
+        list(choose(engine, campaign, ("not-acted",), KEY, Chosen()))
+    assert len(list(choose(engine, campaign, ("not-acted",), OTHER, Chosen()))) == 8

@@ -71,16 +71,20 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _pseudonymiser(runtime: Runtime, spec: CampaignSpec) -> Callable[[str], str] | None:
+def _pseudonymiser(
+    runtime: Runtime, spec: CampaignSpec
+) -> tuple[Callable[[str], str] | None, str | None]:
     """For a campaign serving a goal, each number's keyed HMAC under the retention key
     (what the numbers that acted are kept as), so that its goal section matches them with
-    a join; ``None`` without a goal or a key (the section then HMACs at each report)."""
+    a join, and the key's fingerprint; ``(None, None)`` without a goal or a key (the
+    section then HMACs at each report)."""
     key = runtime.settings.retention_key
     if spec.goal is None or key is None:
-        return None
-    from ledger.retention import pseudonymiser
+        return None, None
+    from ledger.retention import fingerprint, pseudonymiser
 
-    return pseudonymiser(key.get_secret_value())
+    secret = key.get_secret_value()
+    return pseudonymiser(secret), fingerprint(secret)
 
 
 def launch(
@@ -126,7 +130,7 @@ def launch(
         start_at,
         digest,
         follows,
-        _pseudonymiser(runtime, spec),
+        *_pseudonymiser(runtime, spec),
     )
     differs, changed = False, ()
     if not intake.created:  # read the list anyway (nothing is written) to compare it

@@ -1,5 +1,6 @@
 """recipient_pseudonyms: a goal campaign's recipients as their keyed HMAC, written at
-launch, so that the goal section matches them to the numbers that acted with a join
+launch, so that the goal section matches them to the numbers that acted with a join;
+goal_keys: the fingerprint of the key a goal's numbers were kept under
 
 Revision ID: 0018
 Revises: 0017
@@ -26,6 +27,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("campaign_key", "list_row", name=op.f("pk_recipient_pseudonyms")),
     )
 
+    op.create_table(
+        "goal_keys",
+        sa.Column("goal", sa.String(length=200), nullable=False),
+        sa.Column("fingerprint", sa.String(length=32), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("goal", name=op.f("pk_goal_keys")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("goal_keys")
     op.drop_table("recipient_pseudonyms")
