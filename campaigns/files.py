@@ -284,3 +284,14 @@ def open_regular(path: Path) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+def plain_file_name(name: str) -> str:
+    """A file's name as Loa stores an upload under it: composed (NFC: a Mac sends the
+    accents apart), each character but letters, digits, ``.``, ``_`` and ``-`` an ``_``.
+    A campaign file sent to the API names its goal's files by their names; both sides go
+    through this, so ``muc tieu.toml`` finds the upload saved as ``muc_tieu.toml``."""
+    import re
+    import unicodedata
+
+    return re.sub(r"[^\w.-]", "_", unicodedata.normalize("NFC", name))

@@ -126,6 +126,22 @@ class Goal(BaseModel):
     population: str = Field(min_length=1, description="file of area,population")
     area_column: str = Field(default="district", min_length=1, max_length=100)
 
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        """A name is shown in reports and kept in the ledger: no control character (a NUL
+        passed a launch and then broke every report on PostgreSQL)."""
+        if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value) or not value.strip():
+            raise ValueError("a name of printable characters, on one line")
+        return value
+
+    @field_validator("deadline")
+    @classmethod
+    def _sane_day(cls, value: date) -> date:
+        if not 2000 <= value.year <= 2100:
+            raise ValueError("a day between 2000 and 2100")
+        return value
+
     @field_validator("target", mode="before")
     @classmethod
     def _share(cls, value: Any) -> Any:
@@ -156,6 +172,9 @@ GOAL_FILE_LIMIT = 64 * 1024
 POPULATION_FILE_LIMIT = 8 * 1024 * 1024
 #: The largest population of an area: more people than live on Earth is a mistake.
 MOST_PEOPLE = 10_000_000_000
+#: The most areas a goal has (Vietnam has some 10,600 communes; a report's queries name
+#: them all at once).
+MOST_AREAS = 20_000
 
 
 def resolve_goal(value: Any, base: Path, *, beside_only: bool = False) -> GoalSpec:
@@ -169,7 +188,7 @@ def resolve_goal(value: Any, base: Path, *, beside_only: bool = False) -> GoalSp
         GoalError: naming the goal or population file, the row and the field.
     """
     if isinstance(value, str):
-        path = base / _named(value, "goal", beside_only)
+        path = base / _named(value, "goal", beside_only, base)
         goal, folder = load_goal(path), path.parent
     elif isinstance(value, dict):
         if "areas" in value:  # the ledger's form: never a campaign file's
@@ -177,16 +196,24 @@ def resolve_goal(value: Any, base: Path, *, beside_only: bool = False) -> GoalSp
         goal, folder = parse_goal(value, "[goal]"), base
     else:
         raise GoalError("goal: the name of a goal file, or a [goal] table")
-    areas = load_population(folder / _named(goal.population, "population", beside_only))
+    areas = load_population(folder / _named(goal.population, "population", beside_only, folder))
     return GoalSpec(**{**goal.model_dump(), "areas": areas})
 
 
-def _named(name: str, field: str, beside_only: bool) -> str:
-    if beside_only and (Path(name).name != name or name in (".", "..") or "\\" in name):
+def _named(name: str, field: str, beside_only: bool, base: Path) -> str:
+    """``name`` as read (beside_only: by its name alone, as the upload was saved)."""
+    if not beside_only:
+        return name
+    from campaigns.files import plain_file_name
+
+    if Path(name).name != name or name in (".", "..") or "\\" in name:
         raise GoalError(
             f"{field}: {name!r}: name a file sent with the campaign file, by its name alone"
         )
-    return name
+    if not (base / plain_file_name(name)).exists():
+        raise GoalError(f"{field}: {name!r} was not sent with the campaign file: send it too "
+                        "(goal_files)")  # fmt: skip
+    return plain_file_name(name)
 
 
 def read_text(path: Path, limit: int, what: str) -> str:
@@ -297,7 +324,7 @@ def load_population(path: Path) -> dict[str, tuple[str, int]]:
         count = whole_number(raw)
         if not fold(name):
             problems.append(f"row {number}: {rows[0][area]}: {name!r} names no area")
-        elif len(name) > 200 or "\x00" in name:
+        elif len(name) > 200 or len(fold(name)) > 200 or "\x00" in name:
             problems.append(f"row {number}: {rows[0][area]}: not an area's name (over 200 "
                             "characters, or a NUL)")  # fmt: skip
         elif count is None or not 0 < count <= MOST_PEOPLE:
@@ -307,6 +334,9 @@ def load_population(path: Path) -> dict[str, tuple[str, int]]:
             problems.append(f"row {number}: {rows[0][area]}: {name!r} is there twice")
         else:
             found[fold(name)] = (name, count)
+    if len(found) > MOST_AREAS:
+        problems.append(f"{figure(len(found))} areas, more than {figure(MOST_AREAS)}: is it a "
+                        "list of people rather than of districts?")  # fmt: skip
     if problems:
         raise GoalError(f"{path}: " + "; ".join(problems[:20]))
     if not found:

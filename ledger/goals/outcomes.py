@@ -359,7 +359,7 @@ def import_numbers(
     if "phone" not in places:
         raise OutcomeError(
             f"{path}: row 1: the header needs a phone column (phone, số điện thoại); it has "
-            f"{', '.join(header) or 'none'}"
+            f"{', '.join(_masked(cell) for cell in header) or 'none'}"
         )
     said = {name: header[place] for name, place in places.items()}
     phone_at, day_at = places["phone"], places.get("day")
@@ -387,7 +387,7 @@ def import_numbers(
                        f"number ({rejected.reason.value})")  # fmt: skip
             else:
                 if day is None:
-                    why = f"row {number}: {said['day']}: {text!r} is not a date"
+                    why = f"row {number}: {said['day']}: {_masked(text)!r} is not a date"
                 elif day > latest:
                     why = f"row {number}: {said['day']}: {day.isoformat()} is in the future"
             if why is not None:
@@ -473,7 +473,10 @@ class _ActsWriter:
 
 
 def _masked(raw: str) -> str:
-    """A refused number as said: its first four and last two characters (it may be a
-    number all the same, a landline or a mistyped mobile: never said whole)."""
+    """A cell that may hold a number, as said: its first four and last two characters
+    when it has seven digits or more (a landline, a mistyped mobile, a number in the
+    date's column: never said whole); other text as it is."""
     raw = raw.strip()
-    return raw if len(raw) <= 6 else raw[:4] + "*" * (len(raw) - 6) + raw[-2:]
+    if len(raw) <= 6 or sum(c.isdigit() for c in raw) < 7:
+        return raw
+    return raw[:4] + "*" * (len(raw) - 6) + raw[-2:]

@@ -65,6 +65,9 @@ class Staged:
     names: dict[str, str] = field(default_factory=dict)
     goal_files: list[Path] = field(default_factory=list)
     spec_id: str = ""
+    #: The campaign file as checked (its goal's files read beside it, by their names):
+    #: what the job plans or launches, never the file read again another way.
+    campaign: Any = None
     #: The files' SHA-256 together: two launches of one campaign share a job only when
     #: they sent the same files (another list gets its own job, and its own 409).
     digest: str = ""
@@ -124,7 +127,7 @@ def _check(
 
     try:
         # Its goal's files only those sent with it, never a path on this server.
-        spec = load_spec(staged.spec, beside_only=True)
+        spec = staged.campaign = load_spec(staged.spec, beside_only=True)
         staged.spec_id = spec.id
         staged.digest = _files_digest(staged)
         unsent = spec.expires_unsent(start_at or datetime.now(VIETNAM))
@@ -208,7 +211,7 @@ async def plan(
         from campaigns.stream import RejectsFile
         from worker.campaign.planning import plan_figures, prepare
 
-        prepared = prepare(runtime, staged.spec, staged.recipients, chosen)
+        prepared = prepare(runtime, staged.campaign, staged.recipients, chosen)
         rejects = running.output("rejects.csv")
         for _ in RejectsFile(rejects).through(prepared.decisions()):
             running.tick()
@@ -260,7 +263,7 @@ async def launch(
 
         rejects = running.output("rejects.csv")
         launched = launch_campaign(
-            runtime, staged.spec, staged.recipients, chosen, rejects=rejects,
+            runtime, staged.campaign, staged.recipients, chosen, rejects=rejects,
             progress=running.tick, start_at=start_at,
         )  # fmt: skip
         if launched.refused:

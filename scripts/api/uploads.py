@@ -12,7 +12,7 @@ from fastapi import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from campaigns.files import create_private
+from campaigns.files import create_private, plain_file_name
 
 #: A body that is not a multipart upload (JSON): small.
 SMALL = 1024 * 1024
@@ -119,7 +119,7 @@ def plain_name(given: str | None, fallback: str) -> str:
     """The uploaded file's own name without its folders, in letters, digits, ``.``,
     ``_`` and ``-`` (at most 100, its suffix kept: it says the list's format);
     ``fallback`` when nothing is left."""
-    name = re.sub(r"[^\w.-]", "_", Path((given or "").replace("\\", "/")).name)
+    name = plain_file_name(Path((given or "").replace("\\", "/")).name)
     if len(name) > 100:
         suffix = Path(name).suffix[:20]
         name = name[: 100 - len(suffix)] + suffix
@@ -130,9 +130,10 @@ async def save(upload: UploadFile, folder: Path, fallback: str, names: dict[str,
     """Write ``upload`` into ``folder`` (made by ``JobRunner.staging``) under its plain
     name; records the path → name said in messages in ``names``."""
     name = plain_name(upload.filename, fallback)
-    path = folder / name
-    if path.exists():  # two fields with one name: the second under its field's
-        path = folder / f"{fallback}-{name}"
+    path, taken = folder / name, 1
+    while path.exists():  # fields with one name: the next under its field's, and a number
+        path = folder / (f"{fallback}-{name}" if taken == 1 else f"{fallback}-{taken}-{name}")
+        taken += 1
     with create_private(path) as out:
         while chunk := await upload.read(CHUNK):
             out.write(chunk)

@@ -187,3 +187,23 @@ def test_a_goal_s_files_sent_with_the_campaign_file_are_read(engine, tmp_path, t
                                files=sent)  # fmt: skip
         job = ended(base, tokens["operator"], answer)
     assert job["state"] == "done", job
+
+
+def test_goal_files_named_with_spaces_accents_or_thrice_are_found_or_refused_cleanly(
+    engine, tmp_path, tokens
+):
+    import unicodedata
+
+    named = "mục tiêu.toml"
+    decomposed = unicodedata.normalize("NFD", named)  # as a Mac sends it
+    sent = [*files(spec=f'goal = "{named}"\n'.encode() + test_api_jobs.SPEC).items(),
+            ("goal_files", (decomposed, GOAL_FILE % b"dan so.csv")),
+            *[("goal_files", ("dan so.csv", "Huyện,Dân số\nPhan Rang,1.000\n".encode()))] * 3]  # fmt: skip
+    with api(engine, tmp_path) as base:
+        answer = requests.post(f"{base}/v1/plans", headers=bearer(tokens["operator"]),
+                               files=sent)  # fmt: skip
+        job = ended(base, tokens["operator"], answer)
+        assert job["state"] == "done", job.get("problem") or job.get("error") or job
+        missing = requests.post(f"{base}/v1/plans", headers=bearer(tokens["operator"]),
+                                files=files(spec=GOAL + test_api_jobs.SPEC))  # fmt: skip
+        assert missing.status_code == 422 and "send it too" in missing.json()["detail"]
