@@ -82,35 +82,57 @@ def fold(text: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", text).split())
 
 
-#: The words a district's name may be written with or without (folded): "TP. Phan Rang –
-#: Tháp Chàm", "Huyện Bác Ái" as the app's backend exports them.
-DIVISIONS = ("thanh pho", "tp", "thi xa", "tx", "huyen", "quan", "thi tran", "tt")
+#: The words of an administrative division a district's name may be written with or
+#: without (folded), and their abbreviations: "TP. Phan Rang – Tháp Chàm", "Huyện Bác
+#: Ái", "TX Cai Lậy", "H. Châu Thành", "Q.1" as exports write them.
+DIVISIONS = {
+    "thanh pho": "thanh pho", "tp": "thanh pho", "thi xa": "thi xa", "tx": "thi xa",
+    "huyen": "huyen", "h": "huyen", "quan": "quan", "q": "quan", "thi tran": "thi tran",
+    "tt": "thi tran", "huyen dao": "huyen dao",
+}  # fmt: skip
+#: An area's name that is a total row's, not an area's (a spreadsheet's habit).
+TOTALS = frozenset({"tong", "tong cong", "cong", "total", "toan tinh", "tong so"})
 
 
-def without_division(folded: str) -> str:
-    """``folded`` without the word of its administrative division in front."""
-    for word in DIVISIONS:
-        if folded.startswith(word + " "):
-            return folded[len(word) + 1 :]
-    return folded
+def divided(folded: str) -> tuple[str | None, str]:
+    """``(division, name)`` of a folded area: ``("thi xa", "cai lay")`` for ``thi xa cai
+    lay`` or ``tx cai lay``; ``(None, folded)`` without a division's word in front (or
+    with nothing after it: ``quan 1`` is ``("quan", "1")``, ``quan`` alone a name)."""
+    words = folded.split(" ")
+    for size in (2, 1):
+        head = " ".join(words[:size])
+        if head in DIVISIONS and len(words) > size:
+            return DIVISIONS[head], " ".join(words[size:])
+    return None, folded
 
 
 def area_matcher(areas: Mapping[str, Any]) -> Callable[[str], str | None]:
     """A function from an area as a list or a file writes it to its key in ``areas``
-    (folded names): the folded name itself, else the name without its division's word
-    when that names one area alone (``Thị xã Cai Lậy`` and ``Huyện Cai Lậy`` are two
-    districts: ``Cai Lậy`` names neither). ``None``: no area of the goal."""
-    bare: dict[str, str | None] = {}
+    (folded names), ``None`` for no area, or none alone, of the goal.
+
+    The folded name itself first; else by its name and its division, read both ways (a
+    district may be named with a division's word: ``Quan Hóa`` is ``Huyện Quan Hóa``):
+    the name must be the same, and the division too when both say one (``Thị trấn Tân
+    Phú`` is not ``Huyện Tân Phú``); one area alone must answer (``Thị xã Cai Lậy`` and
+    ``Huyện Cai Lậy`` are two: ``Cai Lậy`` names neither)."""
+    by_name: dict[str, list[tuple[str | None, str]]] = {}
     for key in areas:
-        short = without_division(key)
-        bare[short] = None if short in bare and bare[short] != key else key
+        division, name = divided(key)
+        by_name.setdefault(name, []).append((division, key))
+        if division is not None:  # "quan hoa" is a name too
+            by_name.setdefault(key, []).append((None, key))
 
     @lru_cache(maxsize=4096)
     def area_of(text: str) -> str | None:
         folded = fold(text)
         if folded in areas:
             return folded
-        return bare.get(without_division(folded))
+        found = set()
+        for division, name in {divided(folded), (None, folded)}:
+            for theirs, key in by_name.get(name, ()):
+                if division is None or theirs is None or division == theirs:
+                    found.add(key)
+        return found.pop() if len(found) == 1 else None
 
     return area_of
 
@@ -330,10 +352,21 @@ def load_population(path: Path) -> dict[str, tuple[str, int]]:
         elif count is None or not 0 < count <= MOST_PEOPLE:
             problems.append(f"row {number}: {rows[0][people]}: {raw!r} is not a population "
                             "(a whole number of people above zero)")  # fmt: skip
+        elif fold(name) in TOTALS:
+            problems.append(f"row {number}: {rows[0][area]}: {name!r} is a total, not an area; "
+                            "remove the row (Loa adds the areas up itself)")  # fmt: skip
         elif fold(name) in found:
             problems.append(f"row {number}: {rows[0][area]}: {name!r} is there twice")
         else:
             found[fold(name)] = (name, count)
+    bare: dict[str, str] = {}
+    for key, (name, _) in found.items():  # "Mỹ Tho" beside "Thành phố Mỹ Tho": one place
+        division, short = divided(key)
+        other = bare.get(short)
+        if other is not None and (division is None or divided(other)[0] is None):
+            problems.append(f"{rows[0][area]}: {found[other][0]!r} and {name!r} name one "
+                            "area twice (one with its division's word); keep one")  # fmt: skip
+        bare.setdefault(short, key)
     if len(found) > MOST_AREAS:
         problems.append(f"{figure(len(found))} areas, more than {figure(MOST_AREAS)}: is it a "
                         "list of people rather than of districts?")  # fmt: skip

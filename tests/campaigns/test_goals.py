@@ -206,3 +206,17 @@ def test_an_area_with_or_without_its_division_s_word():
     assert area_of("Mỹ Tho") == area_of("TP Mỹ Tho") == "thanh pho my tho"
     assert area_of("Huyện Cai Lậy") == "huyen cai lay"
     assert area_of("Cai Lậy") is None and area_of("Đà Lạt") is None
+    assert area_of("TX Cai Lậy") == area_of("tx. cai lậy") == "thi xa cai lay"
+    assert area_of("H. Cai Lậy") == "huyen cai lay" and area_of("TT Cai Lậy") is None
+
+
+def test_districts_whose_own_name_starts_like_a_division_and_other_levels():
+    from campaigns.goals import area_matcher
+
+    area_of = area_matcher({fold(n): n for n in ("Quan Hóa", "Huyện Tân Phú", "Quận 1",
+                                                 "Châu Thành")})  # fmt: skip
+    assert area_of("Huyện Quan Hóa") == area_of("quan hoa") == "quan hoa"
+    assert area_of("Thị trấn Tân Phú") is None  # another level of another place
+    assert area_of("Tân Phú") == area_of("H. Tân Phú") == "huyen tan phu"
+    assert area_of("Q.1") == area_of("Q 1") == "quan 1"
+    assert area_of("H. Châu Thành") == "chau thanh"
