@@ -41,6 +41,16 @@ from ledger.schema import (
 from ledger.summary import CampaignRecord
 
 
+def pace_on(target: float, start: date, deadline: date, day: date) -> float:
+    """The share that keeps, on ``day``, to a straight line from 0 on ``start`` to
+    ``target`` on ``deadline``: the target itself from the deadline on, and when the goal
+    began on or after its deadline (the pace the report's line and its chart both say)."""
+    total = (deadline - start).days
+    if total <= 0 or day >= deadline:
+        return target
+    return target * max(0, (day - start).days) / total
+
+
 @dataclass
 class Area:
     """One area of the goal as the campaign stands in it."""
@@ -87,10 +97,7 @@ class GoalSection:
 
     def pace(self, day: date) -> float:
         """The share that, on ``day``, keeps to a straight line to the target."""
-        total = (self.goal.deadline - self.start).days
-        if total <= 0 or day >= self.goal.deadline:
-            return self.goal.target
-        return self.goal.target * max(0, (day - self.start).days) / total
+        return pace_on(self.goal.target, self.start, self.goal.deadline, day)
 
     def behind(self, area: Area) -> bool:
         return area.share() < self.pace(self.day)

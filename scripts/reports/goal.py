@@ -133,19 +133,23 @@ def _acted_shown(goal: dict[str, Any]) -> bool:
 
 def series(goal: dict[str, Any]) -> tuple[list[float], list[float], list[float], date, date]:
     """Day by day from the goal's first campaign (or its first outcome, if earlier) to
-    the report's day: the share reached, the pace, and the target; with those two days."""
+    the report's day, or the deadline once it has passed (or the last outcome, if later):
+    the share reached, the pace (``ledger.goals.section.pace_on``, as the report's line
+    says it), and the target; with the first and last days."""
+    from ledger.goals.section import pace_on
+
     known = {date.fromisoformat(d["day"]): d["share"] for d in goal["by_day"]}
     pace_from = date.fromisoformat(goal["start"])
-    start = min([pace_from, *known])
-    end = max(date.fromisoformat(goal["day"]), start)
     deadline = date.fromisoformat(goal["deadline"])
-    total = max(1, (deadline - pace_from).days)
+    start = min([pace_from, *known])
+    end = min(date.fromisoformat(goal["day"]), max([deadline, *known]))
+    end = max(end, start)
     reached, pace, last = [], [], 0.0
     for step in range((end - start).days + 1):
         day = start + timedelta(days=step)
         last = known.get(day, last)
         reached.append(last)
-        pace.append(goal["target"] * min(1.0, max(0, (day - pace_from).days) / total))
+        pace.append(pace_on(goal["target"], pace_from, deadline, day))
     return reached, pace, [goal["target"]] * len(reached), start, end
 
 

@@ -159,3 +159,21 @@ def test_the_goal_s_table_as_csv_adds_up(tmp_path):
             assert sum(int(r[column] or 0) for r in areas) == int(total[column]), column
     refused = loa("report", "bluezone-ninh-thuan-2020", "--goal", "-o", "g.html", cwd=tmp_path)
     assert refused.returncode == 2 and "carries it already" in refused.stderr
+
+
+def test_the_chart_s_pace_is_the_line_s_and_it_stops_at_the_deadline():
+    """A goal launched after its deadline (the README's 2020 example run today): the line
+    said the pace was the target, the chart's legend 0 %, over six years of days."""
+    from scripts.reports.goal import series
+
+    def goal(start: str, day: str, pace: float) -> dict:
+        return {"start": start, "day": day, "deadline": "2020-09-30", "target": 0.5,
+                "pace": pace, "by_day": [{"day": "2020-08-25", "share": 0.1}]}  # fmt: skip
+
+    reached, pace, _, first, last = series(goal("2026-12-01", "2026-12-02", 0.5))
+    # From the first outcome to the deadline, not six years of days; the pace the target.
+    assert pace[-1] == 0.5 and (first.isoformat(), last.isoformat()) == ("2020-08-25",
+                                                                         "2020-09-30")  # fmt: skip
+    reached, pace, _, first, last = series(goal("2020-08-20", "2020-09-15", 0.2))
+    assert last.isoformat() == "2020-09-15" and round(pace[-1], 4) == round(0.5 * 26 / 41, 4)
+    assert reached[-1] == 0.1
