@@ -21,7 +21,7 @@ def chunked(decisions: Iterable[object]) -> list[tuple[list[tuple], list[tuple]]
     return [(planned, rejected)]
 
 
-def record(engine, spec, rows, columns=(), batch_size=20, pseudonym_of=None):
+def record(engine, spec, rows, columns=(), batch_size=20, pseudonym_of=None, follows=None):
     """Plan ``rows`` for ``spec`` and record the campaign, as a launch does."""
     from campaigns.plan import Planner
     from ledger.intake import record_campaign
@@ -36,6 +36,7 @@ def record(engine, spec, rows, columns=(), batch_size=20, pseudonym_of=None):
         chunked(planner.plan(rows)),
         batch_size,
         pseudonym_of=pseudonym_of,
+        follows=follows,
     )
 
 

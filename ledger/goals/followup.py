@@ -169,42 +169,63 @@ def _decide(
     yield recipient, list(cells or []), why
 
 
-def follow_ups(engine: Engine, campaign_id: str) -> dict[str, Any] | None:
-    """A campaign's follow-ups (``loa campaign follow-up``) and the reach of all of them
-    together: each follow-up's recipients and those it reached, and the first campaign's
-    recipients reached by it or by any follow-up, each once. ``None`` without any."""
+def follow_ups(engine: Engine, campaign_id: str, key: str | None = None) -> dict[str, Any] | None:
+    """A campaign's follow-ups (``loa campaign follow-up``), a follow-up's own follow-ups
+    too, and the reach of all of them together: each follow-up's recipients and those it
+    reached, and the first campaign's recipients reached by it or by any follow-up, each
+    once. ``None`` without any.
+
+    A number retention replaced is its keyed HMAC: with ``key`` (the retention key) the
+    others are HMACed too, so that one person counts once across campaigns; without it,
+    once some number is replaced, ``reached_together`` is ``None`` (unknown, not twice).
+    """
+    from ledger.retention import PREFIX, pseudonymiser
     from ledger.schema import campaigns
 
     with engine.connect() as conn:
-        found = [
-            (row.id, row.key)
-            for row in conn.execute(sa.select(campaigns.c.id, campaigns.c.key, campaigns.c.intake))
-            if ((row.intake or {}).get("follows") or {}).get("campaign") == campaign_id
-        ]
+        rows = conn.execute(sa.select(campaigns.c.id, campaigns.c.key, campaigns.c.intake,
+                                      campaigns.c.created_at)).all()  # fmt: skip
+        follows = {row.id: ((row.intake or {}).get("follows") or {}).get("campaign")
+                   for row in rows}  # fmt: skip
+        chain, found = {campaign_id}, []
+        for row in sorted(rows, key=lambda r: (r.created_at, r.key)):  # launched in order
+            if follows[row.id] in chain:
+                chain.add(row.id)
+                found.append((row.id, row.key, follows[row.id]))
         if not found:
             return None
         first = conn.scalar(sa.select(campaigns.c.key).where(campaigns.c.id == campaign_id))
-        keys = [first, *(key for _, key in found)]
+        keys = [first, *(key_ for _, key_, _ in found)]
         each = []
-        for follow_id, key in found:
+        for follow_id, key_, of in found:
             recipients, reached = conn.execute(
                 sa.select(
                     sa.func.count(sa.distinct(messages.c.recipient)),
                     sa.func.count(sa.distinct(sa.case(
                         (messages.c.status == "delivered", messages.c.recipient)))),
-                ).where(messages.c.campaign_key == key)
+                ).where(messages.c.campaign_key == key_)
             ).one()  # fmt: skip
-            each.append({"campaign": follow_id, "recipients": int(recipients),
+            each.append({"campaign": follow_id, "follows": of, "recipients": int(recipients),
                          "reached": int(reached)})  # fmt: skip
-        combined = conn.scalar(
-            sa.select(sa.func.count(sa.distinct(messages.c.recipient))).where(
-                messages.c.campaign_key.in_(keys), messages.c.status == "delivered"
-            )
+        reached = sa.and_(messages.c.campaign_key.in_(keys), messages.c.status == "delivered")
+        retained = conn.scalar(
+            sa.select(sa.exists().where(reached, messages.c.recipient.startswith(PREFIX)))
         )
+        together: int | None = None
+        if not retained:
+            together = conn.scalar(
+                sa.select(sa.func.count(sa.distinct(messages.c.recipient))).where(reached)
+            )
+        elif key is not None:  # one person once: every number as its keyed HMAC
+            hashed = pseudonymiser(key)
+            numbers = conn.execution_options(yield_per=10_000).scalars(
+                sa.select(messages.c.recipient).where(reached)
+            )
+            together = len({n if n.startswith(PREFIX) else hashed(n) for n in numbers})
         recipients = conn.scalar(
             sa.select(sa.func.count(sa.distinct(messages.c.recipient))).where(
                 messages.c.campaign_key == first
             )
         )
     return {"follow_ups": each, "recipients": int(recipients or 0),
-            "reached_together": int(combined or 0)}  # fmt: skip
+            "reached_together": together}  # fmt: skip

@@ -89,6 +89,7 @@ LABELS: dict[str, dict[str, str]] = {
         "follow_ups": "Chiến dịch nhắc lại",
         "follow_up_line": "{campaign}: {recipients} người nhận, {reached} đã đến",
         "reached_together": "Cùng nhau đã đến {reached} / {recipients} người nhận ({share})",
+        "reached_together_unknown": "Cùng nhau đã đến: không tính được (số đã ẩn danh; cần LOA_RETENTION_KEY)",
         "actions": "Thao tác sau khi khởi chạy", "act_paused": "tạm dừng",
         "act_resumed": "tiếp tục gửi", "act_cancelled": "huỷ",
         "act_provider_resumed": "mở lại nhà cung cấp", "act_by": "bởi",
@@ -184,6 +185,7 @@ LABELS: dict[str, dict[str, str]] = {
         "follow_ups": "Follow-ups",
         "follow_up_line": "{campaign}: {recipients} recipients, {reached} reached",
         "reached_together": "Together reached {reached} of {recipients} recipients ({share})",
+        "reached_together_unknown": "Together reached: unknown (numbers replaced by retention; needs LOA_RETENTION_KEY)",
         "actions": "Actions after the launch", "act_paused": "paused",
         "act_resumed": "resumed", "act_cancelled": "cancelled",
         "act_provider_resumed": "provider resumed", "act_by": "by",
@@ -449,6 +451,8 @@ def follow_ups_line(found: dict[str, Any] | None, words: dict[str, str]) -> str 
         )
         for f in found["follow_ups"]
     )
+    if found["reached_together"] is None:  # numbers replaced by retention, no key given
+        return f"{each} · {words['reached_together_unknown']}"
     together = words["reached_together"].format(
         reached=number(found["reached_together"], lang),
         recipients=number(found["recipients"], lang),

@@ -197,3 +197,33 @@ def test_numbers_and_recipients_under_two_keys_are_never_matched_silently(engine
     with pytest.raises(FollowUpError, match="another LOA_RETENTION_KEY"):
         list(choose(engine, campaign, ("not-acted",), KEY, Chosen()))
     assert len(list(choose(engine, campaign, ("not-acted",), OTHER, Chosen()))) == 8
+
+
+def test_follow_ups_of_follow_ups_and_reach_together_after_retention(engine):
+    """A follow-up's own follow-up was left out of the first's report; after retention
+    replaced the first's numbers, reached-together counted each person twice (178 %)."""
+    from ledger.goals.followup import follow_ups
+    from ledger.retention import pseudonym
+
+    launched(engine)  # ten recipients, four delivered
+    for spec_id, follows, numbers in (("nhac-1", SPEC.id, range(2, 6)),
+                                      ("nhac-2", "nhac-1", range(6, 8))):  # fmt: skip
+        rows = [ListRow(i + 2, f"09123{i:05d}", ("Ninh Hải",)) for i in numbers]
+        record(engine, SPEC.model_copy(update={"id": spec_id}), rows, columns=("district",),
+               follows={"campaign": follows, "by_reason": {}})  # fmt: skip
+        with engine.begin() as conn:
+            conn.execute(messages.update().where(messages.c.campaign_key == key_of(spec_id))
+                         .values(status="delivered"))  # fmt: skip
+    found = follow_ups(engine, SPEC.id, KEY)
+    assert [(f["campaign"], f["follows"]) for f in found["follow_ups"]] == [
+        ("nhac-1", SPEC.id), ("nhac-2", "nhac-1")]  # fmt: skip
+    # The first reached 0, 1, 6, 9; the follow-ups 2-5 and 6-7: 0-7 and 9 together.
+    assert found["reached_together"] == 9
+    with engine.begin() as conn:  # retention replaces the first campaign's numbers
+        for number in conn.scalars(sa.select(messages.c.recipient).where(
+                messages.c.campaign_key == key_of(SPEC.id))).all():  # fmt: skip
+            conn.execute(messages.update().where(messages.c.recipient == number,
+                         messages.c.campaign_key == key_of(SPEC.id))
+                         .values(recipient=pseudonym(KEY, number)))  # fmt: skip
+    assert follow_ups(engine, SPEC.id, KEY)["reached_together"] == 9
+    assert follow_ups(engine, SPEC.id)["reached_together"] is None  # unknown, not 13
