@@ -80,7 +80,7 @@ def test_a_follow_up_texts_those_not_reached_by_why_and_is_linked(tmp_path):
     found = json.loads(report.stdout)["follow_ups"]
     # The sandbox delivered both; the first had reached two of its six.
     assert found["follow_ups"] == [{"campaign": "nhac-lai-bluezone", "recipients": 2,
-                                    "reached": 2}]  # fmt: skip
+                                    "reached": 2, "follows": "bluezone-ninh-thuan-2020"}]  # fmt: skip
     assert (found["recipients"], found["reached_together"]) == (6, 4)
     assert "Chiến dịch nhắc lại" in (tmp_path / "r.html").read_text("utf-8")
     # Asked again once another recipient failed: another list for the same follow-up id,
