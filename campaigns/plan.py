@@ -49,7 +49,19 @@ FREQUENCY_CAP = "frequency_cap"
 #: Folded header names understood for common template fields, when [columns] is silent.
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "name": ("name", "fullname", "hoten", "hovaten", "ten", "tenkhachhang", "khachhang"),
-    "district": ("district", "huyen", "quanhuyen", "huyenthanhpho", "quan", "huyenthixa"),
+    "district": (
+        "district",
+        "huyen",
+        "quanhuyen",
+        "huyenthanhpho",
+        "quan",
+        "huyenthixa",
+        "huyenthixathanhpho",
+        "quanhuyenthixa",
+        "quanhuyenthanhpho",
+        "khuvuc",
+        "diaban",
+    ),
     "ward": ("ward", "xa", "phuong", "xaphuong", "phuongxa"),
     "language": ("language", "lang", "ngonngu"),
 }

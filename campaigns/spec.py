@@ -388,6 +388,11 @@ def load_spec(path: Path, *, beside_only: bool = False) -> CampaignSpec:
             the message starts with the file's path and names the field.
     """
     data = read_toml(path)
+    if isinstance(data.get("columns"), dict) and "goal" in data["columns"]:
+        # TOML put a `goal = ...` written after [columns] into that table: said, not a
+        # campaign silently serving no goal.
+        raise SpecError(f"{path}: columns.goal: `goal = ...` belongs before the first "
+                        "[table] of the file; here it fell into [columns]")  # fmt: skip
     if data.get("goal") is not None:
         from campaigns.goals import GoalError, resolve_goal
 

@@ -106,15 +106,15 @@ def follow_up(
         return
     from scripts.plan_view import follow_up_table, plan_tables
 
+    if result.get("refused"):  # said first and alone: nothing was chosen to be sent
+        fail(f"{spec_path}: campaign {spec.id} was already launched with another list or "
+             "campaign file: nothing was added. Give the follow-up a new id.", BAD_INPUT)  # fmt: skip
     out.print(f"Chiến dịch nhắc lại · follow-up {spec.id} của · of {campaign_id}: "
               f"{fmt.count(count)} người nhận · recipients", markup=False)  # fmt: skip
     out.print(follow_up_table(chosen.as_dict()))
     if "plan" in result:
         for table in plan_tables(result["plan"], f"Kế hoạch {spec.id} (chưa gửi · dry run)"):
             out.print(table)
-    elif result.get("refused"):
-        fail(f"{spec_path}: campaign {spec.id} was already launched with another list or "
-             "campaign file: nothing was added. Give the follow-up a new id.", BAD_INPUT)  # fmt: skip
     elif result.get("launched"):
         statuses = ", ".join(f"{s} {fmt.count(n)}" for s, n in result.get("statuses", {}).items())
         out.print(f"đã khởi chạy · launched {spec.id}"

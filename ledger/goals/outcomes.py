@@ -32,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from campaigns.goals import AREA_HEADERS, Goal, area_matcher, column, sniff, whole_number
+from campaigns.goals import AREA_HEADERS, Goal, area_matcher, column, fold, sniff, whole_number
 from campaigns.hours import VIETNAM
 from campaigns.limits import figure
 from ledger.audit.actions import record_action
@@ -174,7 +174,8 @@ def import_counts(
             nothing written).
     """
     header, rows = _rows(path)
-    places = _columns(path, header, {"area": AREA_HEADERS, "day": DAY, "count": COUNT})
+    areas = (*AREA_HEADERS, fold(goal.area_column))  # the list's own word for it too
+    places = _columns(path, header, {"area": areas, "day": DAY, "count": COUNT})
     missing = [name for name in ("area", "day", "count") if name not in places]
     if missing:
         raise OutcomeError(

@@ -220,3 +220,14 @@ def test_districts_whose_own_name_starts_like_a_division_and_other_levels():
     assert area_of("Tân Phú") == area_of("H. Tân Phú") == "huyen tan phu"
     assert area_of("Q.1") == area_of("Q 1") == "quan 1"
     assert area_of("H. Châu Thành") == "chau thanh"
+
+
+def test_a_goal_written_after_the_columns_table_is_refused_not_lost(tmp_path):
+    from campaigns.spec import SpecError, load_spec
+
+    base = (Path(__file__).resolve().parents[2] / "examples" / "bluezone.toml").read_text(
+        "utf-8")  # fmt: skip
+    path = tmp_path / "c.toml"
+    path.write_text(base + '\n[columns]\ndistrict = "Huyện"\ngoal = "muc-tieu.toml"\n', "utf-8")
+    with pytest.raises(SpecError, match=r"columns\.goal: .*before the first \[table\]"):
+        load_spec(path)

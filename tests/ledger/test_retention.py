@@ -238,9 +238,10 @@ def test_a_list_without_a_kept_column_keeps_no_cell(engine):
 
 
 def test_the_columns_kept_are_places_and_languages():
-    columns = ["Họ và tên", "Quận/Huyện", "Phường/Xã", "Ngôn ngữ", "Khu vực", "SĐT 2"]
+    columns = ["Họ và tên", "Quận/Huyện", "Phường/Xã", "Ngôn ngữ", "Vùng", "SĐT 2"]
     assert kept_columns(columns, {}) == {1, 2, 3}
-    assert kept_columns(columns, {"district": "Khu vực"}) == {1, 2, 3, 4}
+    assert kept_columns(columns, {"district": "Vùng"}) == {1, 2, 3, 4}
+    assert kept_columns(columns, {}, area_column="Vùng") == {1, 2, 3, 4}  # a goal's areas
     assert kept_cells(["An", "Ninh Hải", None], frozenset({1})) == [None, "Ninh Hải", None]
     assert kept_cells(["An", "0987000001"], frozenset()) is None
 
