@@ -82,6 +82,7 @@ class GoalSection:
     elsewhere_acted: int | None = None  # of those, among the numbers that acted
     #: The numbers that acted were kept under another LOA_RETENTION_KEY: not matched.
     other_key: bool = False
+    campaign: str = ""  # whose recipients the section counts
 
     @property
     def population(self) -> int:
@@ -106,6 +107,7 @@ class GoalSection:
         pace = self.pace(self.day)
         return {
             "goal": self.goal.name,
+            "campaign": self.campaign,
             "target": self.goal.target,
             "deadline": self.goal.deadline.isoformat(),
             "day": self.day.isoformat(),
@@ -214,7 +216,7 @@ def goal_section(
     start = _first_day(engine, goal.name) or campaign.created_at.astimezone(VIETNAM).date()
     elsewhere_acted = acted.get("", 0) if acted is not None else None
     section = GoalSection(goal, day, start, list(areas.values()), elsewhere, measured, by_day,
-                          elsewhere_reached, elsewhere_acted, other_key)  # fmt: skip
+                          elsewhere_reached, elsewhere_acted, other_key, campaign.id)  # fmt: skip
     section.areas.sort(key=lambda a: (not section.behind(a), a.share() - section.pace(day), a.name))
     return section
 

@@ -155,7 +155,7 @@ def render_html(data: dict[str, Any], words: dict[str, str], audit: dict[str, An
     for goal in data.get("goals", []):  # each goal the day's campaigns serve, once
         from scripts.reports.goal import html_section
 
-        sections += html_section(goal, words)
+        sections += html_section(goal, words, daily=True)
     sections += audit_section(audit, words)
     day = moment(f"{data['day']}T12:00:00+07:00", words["lang"]).split(" ")[0]
     return page(f"{words['daily']} {day}", words["report"], sections, words, data["generated_at"])

@@ -32,6 +32,7 @@ WORDS = {
         "measured_counts": "Kết quả: số liệu nhập theo khu vực và ngày (loa outcomes import).",
         "measured_acted": "Kết quả: người nhận có trong danh sách đã thực hiện, đối chiếu bằng HMAC.",
         "measured_none": "Chưa có kết quả nào được nhập (loa outcomes import).",
+        "for_campaign": "Người nhận, đã đến: của chiến dịch đầu tiên phục vụ mục tiêu, {campaign} (các chiến dịch nhắc lại: trong báo cáo của nó).",
         "other_key": "Không đối chiếu được người nhận đã thực hiện: danh sách số đã thực hiện được lưu bằng một LOA_RETENTION_KEY khác.",
         "chart": "Tỷ lệ đạt theo ngày", "pace": "Tiến độ cần đạt", "target": "Mục tiêu",
         "achieved": "Đã đạt", "target_share": "Tỷ lệ mục tiêu", "deadline": "Hạn chót",
@@ -50,6 +51,7 @@ WORDS = {
         "measured_counts": "Outcome: counts imported per area and day (loa outcomes import).",
         "measured_acted": "Outcome: recipients among the numbers that acted, matched by HMAC.",
         "measured_none": "No outcome imported yet (loa outcomes import).",
+        "for_campaign": "Recipients and reached: the goal's first campaign's, {campaign} (its follow-ups: in its report).",
         "other_key": "Recipients who acted not matched: the numbers that acted were kept under another LOA_RETENTION_KEY.",
         "chart": "Share reached, day by day", "pace": "Pace", "target": "Target",
         "achieved": "Reached", "target_share": "Target share", "deadline": "Deadline",
@@ -67,7 +69,7 @@ def _day(text: str, lang: str) -> str:
     return day.strftime("%d/%m/%Y") if lang == "vi" else day.isoformat()
 
 
-def html_section(goal: dict[str, Any], words: dict[str, str]) -> list[str]:
+def html_section(goal: dict[str, Any], words: dict[str, str], daily: bool = False) -> list[str]:
     """The section: the goal in a line, the province's standing, a row per area (behind
     first, marked), the recipients outside the goal's areas, the totals, the chart."""
     lang, said = words["lang"], _said(words)
@@ -113,6 +115,13 @@ def html_section(goal: dict[str, Any], words: dict[str, str]) -> list[str]:
         f"<h2>{escape(said['title'])}</h2>",
         f'<p class="big">{escape(line)} · {escape(when)}</p>',
         f"<p>{escape(whole)}</p>",
+        *(
+            [
+                f'<p class="note">{escape(said["for_campaign"].format(campaign=goal["campaign"]))}</p>'
+            ]
+            if daily and goal.get("campaign")
+            else []
+        ),
         f'<div class="scroll"><table class="goal"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody><tfoot>{foot}</tfoot></table></div>",
         f'<p class="note">{escape(said["measured_" + goal["measured_by"]])}</p>',

@@ -82,6 +82,7 @@ def test_the_daily_report_carries_each_goal_of_the_day_s_campaigns(tmp_path):
     assert goal["goal"] == "Cài đặt Bluezone" and goal["outcomes"] == 1200
     page = (tmp_path / "d.html").read_text("utf-8")
     assert '<table class="goal">' in page and "Tỷ lệ đạt theo ngày" in page
+    assert "của chiến dịch đầu tiên phục vụ mục tiêu, bluezone-ninh-thuan-2020" in page
 
 
 def test_the_daily_report_keeps_a_goal_after_its_sending_ends(tmp_path):
