@@ -153,6 +153,7 @@ def main() -> None:
         print(f"the launch's HMAC of each recipient (pseudonyms written, as a launch with "
               f"the retention key does): {took:.1f} s = {took / args.recipients * 1e6:.1f} µs "
               f"a recipient")  # fmt: skip
+        campaign = load_campaign(engine, campaign_id)  # its intake names the HMACs' key
         section_timed(engine, campaign, KEY, "counts, numbers matched by join", args.recipients)
 
 
@@ -173,7 +174,7 @@ def write_pseudonyms(engine: sa.Engine, campaign_id: str, recipients: int) -> fl
     timed: what serving a goal adds to a launch."""
     from ledger.bulk import insert_rows, refresh_statistics
     from ledger.intake import PSEUDONYM_COLUMNS
-    from ledger.retention import pseudonymiser
+    from ledger.retention import fingerprint, pseudonymiser
     from ledger.schema import campaigns, messages, recipient_pseudonyms
 
     pseudonym_of = pseudonymiser(KEY)
@@ -188,6 +189,12 @@ def write_pseudonyms(engine: sa.Engine, campaign_id: str, recipients: int) -> fl
                     for g in chunk]  # fmt: skip
             insert_rows(conn, recipient_pseudonyms, PSEUDONYM_COLUMNS, rows)
         refresh_statistics(conn, messages, recipient_pseudonyms)  # as the intake does
+        intake = conn.scalar(sa.select(campaigns.c.intake).where(campaigns.c.key == key))
+        conn.execute(  # the key they were made under, as the intake keeps it
+            campaigns.update()
+            .where(campaigns.c.key == key)
+            .values(intake={**(intake or {}), "pseudonym_key": fingerprint(KEY)})
+        )
         return time.perf_counter() - began
 
 
