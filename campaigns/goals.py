@@ -41,21 +41,6 @@ AREA_HEADERS = ("area", "district", "khu vuc", "huyen", "quan", "dia ban", "than
 POPULATION_HEADERS = ("population", "dan so", "so dan", "so nguoi", "nguoi dung")
 
 
-def sniff(text: str) -> type[csv.Dialect]:
-    """The CSV dialect of ``text`` by its first line: a ``;`` or a tab where a
-    spreadsheet saved with Vietnamese settings puts them, else ``,``."""
-    first = text.split("\n", 1)[0]
-    if first.count(";") > first.count(","):
-        return Semicolon
-    if first.count("\t") > first.count(","):
-        return csv.excel_tab
-    return csv.excel
-
-
-class Semicolon(csv.excel):
-    delimiter = ";"
-
-
 def column(header: list[str], words: tuple[str, ...]) -> int | None:
     """The first column of ``header`` whose folded name holds one of ``words`` (whole
     words), in the order of ``words``; ``None`` for none."""
@@ -323,9 +308,12 @@ def load_population(path: Path) -> dict[str, tuple[str, int]]:
     """
     import io
 
+    from campaigns.recipients import sniff_delimiter
+
     text = read_text(path, POPULATION_FILE_LIMIT, "population file")
     try:
-        rows = list(csv.reader(io.StringIO(text, newline=""), dialect=sniff(text)))
+        delimiter = sniff_delimiter(text.split("\n", 1)[0])
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
         raise GoalError(f"{path}: not CSV ({exc})") from None
     if not rows:

@@ -72,7 +72,7 @@ def follow_up(
     if spec.id == campaign_id:
         fail(f"{spec_path}: id {spec.id!r} is the first campaign's; give the follow-up its own",
              BAD_INPUT)  # fmt: skip
-    key = loaded.retention_key.get_secret_value() if loaded.retention_key else None
+    key = loaded.retention_secret()
     if not plan_only:
         quiet_in_process(loaded)  # the embedded workers' lines: the summary says it
     _sweep()

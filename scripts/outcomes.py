@@ -77,7 +77,7 @@ def import_file(
     except GoalError as exc:
         fail(str(exc), BAD_INPUT)
     loaded = settings()
-    key = loaded.retention_key
+    key = loaded.retention_secret()
     if numbers and key is None:
         fail(
             "--numbers: LOA_RETENTION_KEY is not set. The numbers that acted are kept only "
@@ -89,7 +89,7 @@ def import_file(
         with ledger_engine(loaded) as engine:
             if numbers:
                 assert key is not None
-                done = import_numbers(engine, goal, file, key.get_secret_value(),
+                done = import_numbers(engine, goal, file, key,
                                       skip_bad=skip_bad, source=file.name,
                                       population=population)  # fmt: skip
             else:

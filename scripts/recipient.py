@@ -76,7 +76,7 @@ def history(
     from scripts.output import errors_as_exit_codes
 
     loaded = settings()
-    key = loaded.retention_key.get_secret_value() if loaded.retention_key else None
+    key = loaded.retention_secret()
     from ledger.history import history as lookup
 
     with errors_as_exit_codes(), ledger_runtime(loaded) as runtime:

@@ -268,6 +268,11 @@ class Settings(BaseSettings):
             signing_key(value.get_secret_value())  # BadKey is a ValueError: named
         return value
 
+    def retention_secret(self) -> str | None:
+        """``LOA_RETENTION_KEY``'s value (what numbers are HMACed under: retention, a
+        goal's numbers that acted), or None when none is set."""
+        return self.retention_key.get_secret_value() if self.retention_key else None
+
     def signing_seed(self) -> bytes | None:
         """The checkpoints' signing key (32 bytes), or None when none is set."""
         if self.audit_signing_key is None:

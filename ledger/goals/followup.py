@@ -1,8 +1,8 @@
 """Who a follow-up campaign texts (issue #24): the recipients a campaign did not reach,
 by why, and, where the numbers that acted were imported, those who have not acted.
 
-A recipient's fate is its last channel's (a Zalo message unreachable, then its SMS
-undelivered: ``undelivered``); reached is delivered by any channel. Still ``sent`` (no
+A recipient's fate is its last channel's (a template channel's message unreachable,
+then its SMS undelivered: ``undelivered``); reached is delivered by any channel. Still ``sent`` (no
 receipt) counts as ``unknown``. A recipient whose number retention already replaced by
 its HMAC cannot be texted again: counted (``retained``), never chosen.
 

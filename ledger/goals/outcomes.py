@@ -32,9 +32,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from campaigns.goals import AREA_HEADERS, Goal, area_matcher, column, fold, sniff, whole_number
+from campaigns.goals import AREA_HEADERS, Goal, area_matcher, column, fold, whole_number
 from campaigns.hours import VIETNAM
 from campaigns.limits import figure
+from campaigns.recipients import sniff_delimiter
 from ledger.audit.actions import record_action
 from ledger.bulk import refresh_statistics
 from ledger.schema import now, outcome_acts, outcome_counts
@@ -123,7 +124,7 @@ def parse_day(text: str) -> date | None:
     return found if found >= EARLIEST else None
 
 
-def _columns(path: Path, header: list[str], wanted: dict[str, tuple[str, ...]]) -> dict[str, int]:
+def _columns(header: list[str], wanted: dict[str, tuple[str, ...]]) -> dict[str, int]:
     found = {}
     for name, words in wanted.items():
         place = column(header, words)
@@ -140,7 +141,7 @@ def _rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     try:
         first = handle.readline()
         handle.seek(0)
-        reader = csv.reader(handle, dialect=sniff(first))
+        reader = csv.reader(handle, delimiter=sniff_delimiter(first))
         header = next(reader, [])
     except (UnicodeDecodeError, csv.Error):
         handle.close()
@@ -175,7 +176,7 @@ def import_counts(
     """
     header, rows = _rows(path)
     areas = (*AREA_HEADERS, fold(goal.area_column))  # the list's own word for it too
-    places = _columns(path, header, {"area": areas, "day": DAY, "count": COUNT})
+    places = _columns(header, {"area": areas, "day": DAY, "count": COUNT})
     missing = [name for name in ("area", "day", "count") if name not in places]
     if missing:
         raise OutcomeError(
@@ -254,24 +255,22 @@ def begin_import(conn: Any, goal: Goal, population: dict[str, tuple[str, int]] |
             populations (a goal's name names one population: counts would be checked
             against one and reported against another).
     """
-    from ledger.schema import campaigns
+    from ledger.goals.serving import serving
 
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:goal))"), {"goal": goal.name})
     served = []
-    for campaign_id, spec in conn.execute(sa.select(campaigns.c.id, campaigns.c.spec)):
-        carried = (spec or {}).get("goal") or {}
-        if carried.get("name") != goal.name:
-            continue
-        areas = {area: (name, people) for area, (name, people) in carried["areas"].items()}
+    for campaign in serving(conn, goal.name):
+        carried = campaign.goal["areas"]
+        areas = {area: (name, people) for area, (name, people) in carried.items()}
         if population is not None and areas != population:
             raise OutcomeError(
-                f"goal {goal.name!r}: campaign {campaign_id} carries it with other areas or "
+                f"goal {goal.name!r}: campaign {campaign.id} carries it with other areas or "
                 "populations than this goal file's: a goal's name names one population. "
                 "Import with the goal file that campaign was launched with, or give this "
                 "goal a name of its own."
             )
-        served.append(campaign_id)
+        served.append(campaign.id)
     return served
 
 
@@ -346,8 +345,8 @@ def import_numbers(
 ) -> Imported:
     """Import the numbers that acted (see the module): each kept as its keyed HMAC under
     ``key`` (the retention key), on its first day. ``population``: the goal's, checked
-    against the campaigns carrying the goal (``begin_import``). Streamed in chunks of ``CHUNK`` rows
-    within one transaction, so memory stays flat whatever the file's size.
+    against the campaigns carrying the goal (``begin_import``). Streamed in chunks of
+    ``CHUNK`` rows within one transaction, so memory stays flat whatever the file's size.
 
     Raises:
         OutcomeError: no phone column; bad rows without ``skip_bad`` (nothing written).
@@ -356,7 +355,7 @@ def import_numbers(
     from ledger.retention import pseudonymiser
 
     header, rows = _rows(path)
-    places = _columns(path, header, {"phone": PHONE, "day": DAY})
+    places = _columns(header, {"phone": PHONE, "day": DAY})
     if "phone" not in places:
         raise OutcomeError(
             f"{path}: row 1: the header needs a phone column (phone, số điện thoại); it has "

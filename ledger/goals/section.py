@@ -224,13 +224,11 @@ def goal_section(
 def _first_day(engine: Engine, goal: str) -> date | None:
     """Vietnam's day the goal's first campaign was launched: where its pace starts, the
     same in the report of every campaign serving it (a follow-up's too)."""
-    from ledger.schema import campaigns
+    from ledger.goals.serving import serving
 
     with engine.connect() as conn:
-        found = [created for created, spec in conn.execute(
-            sa.select(campaigns.c.created_at, campaigns.c.spec))
-            if ((spec or {}).get("goal") or {}).get("name") == goal]  # fmt: skip
-    return min(found).astimezone(VIETNAM).date() if found else None
+        first = next(serving(conn, goal), None)
+    return first.created_at.astimezone(VIETNAM).date() if first else None
 
 
 def _channel_names(campaign: CampaignRecord) -> dict[int, str]:

@@ -60,9 +60,7 @@ def recipient_history(
         if wait > 0:
             raise Problem(429, "too many numbers looked up; wait", "throttled",
                           retry_after=math.ceil(wait))  # fmt: skip
-    key = runtime.settings.retention_key
-    secret = key.get_secret_value() if key else None
-    found = history(runtime.engine, phone, secret, limit + 1, offset)
+    found = history(runtime.engine, phone, runtime.settings.retention_secret(), limit + 1, offset)
     return RecipientHistory(
         number=phone if whole else mask(phone),
         masked=not whole,

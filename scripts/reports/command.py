@@ -275,9 +275,8 @@ def write_campaign_report(
     data["goal"] = campaign_goal(runtime, built.campaign)
     from ledger.goals.followup import follow_ups
 
-    key = runtime.settings.retention_key
     data["follow_ups"] = follow_ups(
-        runtime.engine, campaign_id, key.get_secret_value() if key else None
+        runtime.engine, campaign_id, runtime.settings.retention_secret()
     )
     data["generated_at"] = _now()
     data["audit"] = _audit(runtime, verify_now)

@@ -14,8 +14,7 @@ def campaign_goal(runtime: Any, campaign: Any) -> dict[str, Any] | None:
     recipients who acted matched when the retention key is set."""
     from ledger.goals.section import goal_section
 
-    key = runtime.settings.retention_key
-    found = goal_section(runtime.engine, campaign, key.get_secret_value() if key else None)
+    found = goal_section(runtime.engine, campaign, runtime.settings.retention_secret())
     return found.as_dict() if found is not None else None
 
 
@@ -24,27 +23,22 @@ def day_goals(runtime: Any, campaign_ids: list[str], day: Any) -> list[dict[str,
     serves, and each goal not yet past its deadline whose campaigns were launched by then
     (outcomes keep arriving after the sending ends). One per goal, for the first campaign
     serving it (its pace starts there); its follow-ups' reach is in their own reports."""
-    import sqlalchemy as sa
-
     from campaigns.hours import VIETNAM
     from ledger.goals.section import goal_section
-    from ledger.schema import campaigns
+    from ledger.goals.serving import serving
     from ledger.summary import load_campaign
 
-    key = runtime.settings.retention_key
-    secret = key.get_secret_value() if key else None
+    secret = runtime.settings.retention_secret()
     active = set(campaign_ids)
     first: dict[str, str] = {}
     wanted: set[str] = set()
     with runtime.engine.connect() as conn:
-        rows = conn.execute(sa.select(campaigns.c.id, campaigns.c.created_at, campaigns.c.spec)
-                            .order_by(campaigns.c.created_at, campaigns.c.key))  # fmt: skip
-        for campaign_id, created_at, spec in rows:
-            goal = (spec or {}).get("goal")
-            if not goal or created_at.astimezone(VIETNAM).date() > day:
+        for campaign in serving(conn):
+            goal = campaign.goal
+            if campaign.created_at.astimezone(VIETNAM).date() > day:
                 continue
-            first.setdefault(goal["name"], campaign_id)
-            if campaign_id in active or day <= date.fromisoformat(str(goal["deadline"])):
+            first.setdefault(goal["name"], campaign.id)
+            if campaign.id in active or day <= date.fromisoformat(str(goal["deadline"])):
                 wanted.add(goal["name"])
     found = []
     for name, campaign_id in first.items():

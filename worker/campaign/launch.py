@@ -119,6 +119,7 @@ def launch(
     if progress is not None:
         chunks = _counting(chunks, progress)
     digest = file_sha256(recipients)
+    pseudonym_of, pseudonym_key = _pseudonymiser(runtime, spec)
     intake = record_campaign(
         runtime.engine,
         spec,
@@ -130,7 +131,8 @@ def launch(
         start_at,
         digest,
         follows,
-        *_pseudonymiser(runtime, spec),
+        pseudonym_of=pseudonym_of,
+        pseudonym_key=pseudonym_key,
     )
     differs, changed = False, ()
     if not intake.created:  # read the list anyway (nothing is written) to compare it
