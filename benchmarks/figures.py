@@ -1,0 +1,154 @@
+"""What every benchmark hands in: a figure beside a reference measured in the same run.
+
+These machines are shared: the same benchmark printed 164,000 rows/s one day and 46,000 the
+next, on the same kind of machine, where a bare Python loop also ran three times slower.
+An absolute figure cannot show progress or a regression across such days; its ratio to
+something measured in the same run, on the same machine, under the same load, can. So each
+benchmark measures a *reference* (the least the job needs: a bare loop, the database's own
+``COPY``, ``python -c pass``) and reports each figure as a :class:`Figure` with both, the
+subject and its reference interleaved so that the machine's mood falls on both alike.
+
+A benchmark run by ``python -m benchmarks`` appends its figures, one JSON object a line, to
+the file named by ``LOA_BENCH_FIGURES``; run by itself, it prints them as a table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+FIGURES_ENV = "LOA_BENCH_FIGURES"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measure of one benchmark and the reference it is judged against.
+
+    Parameters
+    ----------
+    benchmark:
+        The benchmark's module name (``plan``, ``receipts``).
+    measure:
+        What was measured, with its size: ``"1,000,000 rows into SQLite"``.
+    value, reference:
+        The figure and the reference's figure, in ``unit`` (both rates or both times).
+    unit:
+        ``"rows/s"``, ``"s"``, ``"ms"``, ``"msg/s"``: what both are counted in.
+    reference_name:
+        What the reference is: ``"csv + set + executemany"``.
+    better:
+        ``"higher"`` for rates, ``"lower"`` for times: which way the ratio improves.
+    target:
+        The ratio the figure is judged by, if it has one (a bound in ``better``'s sense).
+    """
+
+    benchmark: str
+    measure: str
+    value: float
+    unit: str
+    reference: float
+    reference_name: str
+    better: str = "lower"
+    target: float | None = None
+
+    @property
+    def ratio(self) -> float:
+        """``value / reference``: for a rate, the share of the reference's rate reached
+        (0.53 of the bare loop); for a time, how many times the reference's time (2.9×)."""
+        return self.value / self.reference if self.reference else float("nan")
+
+    @property
+    def verdict(self) -> str:
+        """``""`` without a target, else ``"met"`` or ``"missed"``."""
+        if self.target is None:
+            return ""
+        met = self.ratio >= self.target if self.better == "higher" else self.ratio <= self.target
+        return "met" if met else "missed"
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "ratio": self.ratio}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Figure:
+        fields = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+def rate(count: float, seconds: float) -> float:
+    """``count / seconds``, or 0 for an instant (a rate of nothing measured)."""
+    return count / seconds if seconds > 0 else 0.0
+
+
+def interleaved(
+    subject: Callable[[], float], reference: Callable[[], float], rounds: int
+) -> tuple[float, float]:
+    """The medians of ``rounds`` runs of each, taken in turn: reference, subject, reference…
+
+    Each callable returns its own figure (a duration or a rate). Alternating them puts a
+    passing load on both alike, where measuring one and then the other would hand the
+    whole of a busy minute to one side. Returns ``(subject's median, reference's median)``.
+    """
+    ours: list[float] = []
+    theirs: list[float] = []
+    for _ in range(max(1, rounds)):
+        theirs.append(reference())
+        ours.append(subject())
+    return statistics.median(ours), statistics.median(theirs)
+
+
+def seconds_of(call: Callable[[], object]) -> float:
+    """Wall-clock seconds one call takes."""
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+def number(value: float) -> str:
+    """A figure as people read it: three significant digits, thousands grouped."""
+    if value != value:  # NaN
+        return "–"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:,.1f}"
+    if abs(value) >= 1:
+        return f"{value:,.2f}"
+    return f"{value:.3g}"
+
+
+def ratio_text(figure: Figure) -> str:
+    return f"{figure.ratio:.2f}" if figure.ratio == figure.ratio else "–"
+
+
+def table(figures: Iterable[Figure]) -> list[str]:
+    """Markdown table rows: benchmark, measure, figure, reference, ratio, target."""
+    lines = [
+        "| benchmark | measure | figure | reference | ratio | target |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for f in figures:
+        target = ""
+        if f.target is not None:
+            sign = "≥" if f.better == "higher" else "≤"
+            target = f"{sign} {f.target:g}: {f.verdict}"
+        lines.append(
+            f"| {f.benchmark} | {f.measure} | {number(f.value)} {f.unit} "
+            f"| {number(f.reference)} {f.unit} ({f.reference_name}) | {ratio_text(f)} | {target} |"
+        )
+    return lines
+
+
+def report(figures: list[Figure]) -> None:
+    """Hand the figures in: appended to ``$LOA_BENCH_FIGURES`` when the suite runs, and
+    printed as a table in any case."""
+    path = os.environ.get(FIGURES_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            for figure in figures:
+                out.write(json.dumps(figure.as_json(), ensure_ascii=False) + "\n")
+    print("\n".join(table(figures)))
