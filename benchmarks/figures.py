@@ -125,21 +125,35 @@ def ratio_text(figure: Figure) -> str:
     return f"{figure.ratio:.2f}" if figure.ratio == figure.ratio else "–"
 
 
-def table(figures: Iterable[Figure]) -> list[str]:
-    """Markdown table rows: benchmark, measure, figure, reference, ratio, target."""
-    lines = [
-        "| benchmark | measure | figure | reference | ratio | target |",
-        "|---|---|---:|---:|---:|---|",
-    ]
+def key(figure: Figure) -> tuple[str, str, str]:
+    """What makes a figure the same one from run to run."""
+    return figure.benchmark, figure.measure, figure.reference_name
+
+
+def table(
+    figures: Iterable[Figure], before: dict[tuple[str, str, str], float] | None = None
+) -> list[str]:
+    """Markdown table rows: benchmark, measure, figure, reference, ratio, target; with
+    ``before`` (each figure's ratio in an earlier run, by :func:`key`), that ratio too."""
+    head = "| benchmark | measure | figure | reference | ratio | target |"
+    rule = "|---|---|---:|---:|---:|---|"
+    if before is not None:
+        head += " last run |"
+        rule += "---:|"
+    lines = [head, rule]
     for f in figures:
         target = ""
         if f.target is not None:
             sign = "≥" if f.better == "higher" else "≤"
             target = f"{sign} {f.target:g}: {f.verdict}"
-        lines.append(
+        line = (
             f"| {f.benchmark} | {f.measure} | {number(f.value)} {f.unit} "
             f"| {number(f.reference)} {f.unit} ({f.reference_name}) | {ratio_text(f)} | {target} |"
         )
+        if before is not None:
+            then = before.get(key(f))
+            line += f" {then:.2f} |" if then else " |"
+        lines.append(line)
     return lines
 
 

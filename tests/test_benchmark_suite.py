@@ -1,0 +1,174 @@
+"""``python -m benchmarks``: figures beside their references, one table, kept in history.
+
+The benchmarks themselves are measured, not tested (``benchmarks/``); what is held here is
+the suite's bookkeeping, through the path a run takes: a benchmark process handing in its
+figures, a failing or silent one named, the history appended and read back.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import benchmarks.__main__ as suite
+from benchmarks.figures import FIGURES_ENV, Figure, interleaved, key, report, table
+from benchmarks.machine import Machine, commit_of, cpu_model
+
+ROOT = Path(__file__).resolve().parents[1]
+# Tools beside the benchmarks, not benchmarks: they measure nothing against a reference.
+TOOLS = {"__init__", "__main__", "figures", "machine", "generate_list", "mutation"}
+
+
+def figure(measure: str = "100,000 rows", value: float = 50.0, **kw) -> Figure:
+    fields = {"benchmark": "plan", "unit": "rows/s", "reference": 100.0}
+    fields |= {"reference_name": "bare", "better": "higher"} | kw
+    return Figure(measure=measure, value=value, **fields)
+
+
+def test_a_ratio_is_the_figure_over_its_reference_judged_in_its_own_direction():
+    assert figure(value=50).ratio == 0.5
+    assert figure(value=50, target=0.5).verdict == "met"
+    assert figure(value=49, target=0.5).verdict == "missed"
+    slow = figure(value=3.0, reference=1.0, unit="s", better="lower", target=2.9)
+    assert slow.ratio == 3.0 and slow.verdict == "missed"
+    assert figure(value=1.0, reference=0.0).ratio != figure(value=1.0, reference=0.0).ratio
+    assert figure().verdict == ""
+
+
+def test_interleaved_takes_turns_starting_with_the_reference_and_returns_medians():
+    calls: list[str] = []
+    ours = iter([5.0, 1.0, 3.0])
+    theirs = iter([10.0, 30.0, 20.0])
+
+    def subject() -> float:
+        calls.append("subject")
+        return next(ours)
+
+    def reference() -> float:
+        calls.append("reference")
+        return next(theirs)
+
+    assert interleaved(subject, reference, rounds=3) == (3.0, 20.0)
+    assert calls == ["reference", "subject"] * 3
+
+
+def test_report_appends_json_lines_when_the_suite_asks(tmp_path, monkeypatch, capsys):
+    handed = tmp_path / "figures.jsonl"
+    monkeypatch.setenv(FIGURES_ENV, str(handed))
+    report([figure("a"), figure("b", value=75)])
+    report([figure("c")])
+    read = [Figure.from_json(json.loads(line)) for line in handed.read_text().splitlines()]
+    assert [f.measure for f in read] == ["a", "b", "c"]
+    assert read[1] == figure("b", value=75)
+    assert "| plan | b | 75.0 rows/s | 100 rows/s (bare) | 0.75 |" in capsys.readouterr().out
+
+
+def test_the_table_shows_the_last_run_s_ratio_beside_this_one():
+    rows = table([figure("a"), figure("b")], before={key(figure("a")): 0.4})
+    assert rows[0].endswith("last run |")
+    assert rows[2].endswith("| 0.40 |") and rows[3].endswith("| |")
+
+
+STUB = """
+import json, os, sys
+from benchmarks.figures import Figure, report
+mode = sys.argv[1]
+print("a benchmark's own printout")
+if mode == "fails":
+    report([Figure("stub", "half done", 1.0, "s", 2.0, "floor")])
+    sys.exit(3)
+if mode == "works":
+    report([Figure("stub", "all", 2.0, "s", 1.0, "floor", target=3)])
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "figures", "error"),
+    [
+        ("works", ["all"], None),
+        ("fails", ["half done"], "exited 3"),
+        ("silent", [], "handed in no figures"),
+    ],
+)
+def test_a_benchmark_s_figures_come_back_and_a_failure_is_named(tmp_path, mode, figures, error):
+    stub = tmp_path / "stub.py"
+    stub.write_text(STUB)
+    log = tmp_path / "logs" / "stub.log"
+    got, why, seconds = suite.run_one([sys.executable, str(stub), mode], log, timeout=60)
+    assert [f.measure for f in got] == figures
+    assert (why is None) if error is None else (error in why and str(log) in why)
+    assert "a benchmark's own printout" in log.read_text()
+    assert seconds > 0
+
+
+def test_a_hung_benchmark_costs_its_row_not_the_run(tmp_path):
+    hung = tmp_path / "hung.py"
+    hung.write_text("import time\nwhile True: time.sleep(1)\n")
+    got, why, _ = suite.run_one([sys.executable, str(hung)], tmp_path / "hung.log", timeout=0.5)
+    assert got == [] and why.startswith("stopped after 0.5 s")
+
+
+MACHINE = Machine("2026-12-01 21:00 UTC", 2, "Test CPU", 0.5, "abc1234", "3.11.7")
+
+
+def test_history_is_appended_and_each_run_compared_with_the_last_of_its_mode(tmp_path):
+    results = tmp_path / "RESULTS.md"
+    assert suite.last_run(results, "quick") == {}
+    first = suite.section(MACHINE, "quick", 0, [figure("a", value=40)], {}, 12.0, {})
+    results.write_text(suite.HEADER + "\n".join(first) + "\n")
+    full = suite.section(MACHINE, "full", 2, [figure("a", value=90)], {"api": "exited 1"}, 9, {})
+    with results.open("a") as out:
+        out.write("<!-- run {not json -->\n" + "\n".join(full) + "\n")
+    assert suite.last_run(results, "quick") == {key(figure("a")): 0.4}
+    assert suite.last_run(results, "full") == {key(figure("a")): 0.9}
+    text = results.read_text()
+    assert "2 busy processes added" in text and "**api failed**: exited 1" in text
+    second = suite.section(MACHINE, "quick", 0, [figure("a", value=44)], {}, 12.0, {})
+    assert second != first
+
+
+def test_nothing_in_a_figure_closes_the_comment_that_keeps_it(tmp_path):
+    sly = figure("ends here --> <b>", value=40)
+    lines = suite.section(MACHINE, "quick", 0, [sly], {}, 1.0, {})
+    results = tmp_path / "RESULTS.md"
+    results.write_text("\n".join(lines))
+    assert lines[-2].count("-->") == 1
+    assert suite.last_run(results, "quick") == {key(sly): 0.4}
+
+
+def test_the_whole_run_through_main_with_one_benchmark(tmp_path, monkeypatch, capsys):
+    stub = tmp_path / "stub.py"
+    stub.write_text(STUB)
+    monkeypatch.setattr(suite, "LOGS", tmp_path / "logs")
+    monkeypatch.setattr(suite, "SUITE", {"stub": "a stand-in"})
+    real_run_one = suite.run_one
+    monkeypatch.setattr(
+        suite,
+        "run_one",
+        lambda command, log, timeout: real_run_one(
+            [sys.executable, str(stub), "works"], log, timeout
+        ),
+    )
+    results = tmp_path / "RESULTS.md"
+    assert suite.main(["--quick", "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "| stub | all | 2.00 s | 1.00 s (floor) | 2.00 | ≤ 3: met |" in out
+    assert results.read_text().startswith("# Benchmark results")
+    assert suite.main(["--quick", "--results", str(results), "--json"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    assert run["mode"] == "quick" and run["figures"][0]["ratio"] == 2.0
+    assert results.read_text().count("## ") == 2
+    assert suite.main(["--quick", "--no-append", "--results", str(results)]) == 0
+    assert results.read_text().count("## ") == 2
+
+
+def test_the_machine_is_read_from_linux_and_git(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD   EPYC 7B13\nflags\t: x\n")
+    assert cpu_model(info) == "AMD EPYC 7B13"
+    assert cpu_model(tmp_path / "missing")
+    assert commit_of(tmp_path) == "unknown"
+    assert commit_of(ROOT).split("+")[0].isalnum()
