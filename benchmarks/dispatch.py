@@ -1,12 +1,25 @@
 """Sending speed and rate precision: real ``loa worker`` processes on Redis and PostgreSQL
 sending to a local eSMS-speaking gateway (``providers.fakes.esms``) that records the
-arrival time of every request. Each scenario prints its figures and the ratio it is
-judged by, measured within one run (these machines are noisy: ratios, not absolutes).
+arrival time of every request. Each scenario prints its details, and the run ends with
+its headline figures (:class:`benchmarks.figures.Figure`), each beside a reference
+from the same run and the ratio it is judged by (these machines are noisy: ratios, not
+absolutes). The references:
+
+- for speed, a bare asyncio HTTP loop (aiohttp) sending the same requests to the same
+  gateway process with as many in flight: the least any sender must do (build a JSON
+  body, one POST, read the answer), with nothing of Loa (no ledger, broker, rate limit),
+  so the ratio is Loa's cost and a busy machine slows both alike. The two are measured
+  in turn (bare, Loa, bare, Loa …; the medians), so a passing load falls on both;
+- for rates that Loa is told to keep (latency, precision, throttling), the rate itself:
+  what the provider allows or Loa aims at is a number in the settings, not something the
+  machine's mood changes; a gateway's answer time (250 ms, 20 ms) or a limit, not the
+  CPU, sets the pace, so the ratio holds on a loaded machine as long as the CPU keeps up.
 
 1. ``throughput``: plan -> Redis -> one worker process -> gateway -> PostgreSQL ledger,
-   against a bare asyncio HTTP loop (aiohttp) sending the same requests to the same
-   gateway in the same run, before and after Loa (the better of the two counts), both
-   with ``--in-flight`` requests in flight (64). Target: Loa >= 0.5 of the bare loop.
+   against the bare loop, both with ``--in-flight`` requests in flight (64), in
+   ``--rounds`` turns each (one campaign a turn, launched untimed; the worker started
+   once, so only the sending is timed: first request to last result in the ledger).
+   Target: Loa >= 0.5 of the bare loop.
 2. ``latency``: the gateway answers in 250 ms, the provider's limit is 500 msg/s, one
    worker process. Target: >= 95 % of the rate Loa aims at (the limit less
    ``LOA_RATE_HEADROOM``) sustained.
@@ -21,10 +34,17 @@ judged by, measured within one run (these machines are noisy: ratios, not absolu
    hidden 100 msg/s of an agreed 200 (no ``Retry-After``). Target: at least 90 % of the
    hidden rate once adapted.
 4. ``lane`` (a diagnosis, no target): Loa's send path alone (the lane's senders, the
-   provider and its HTTP client, no ledger, broker or rate limit) against the bare loop:
-   what the worker's event loop costs by itself, so the throughput ratio can be read.
+   provider and its HTTP client, no ledger, broker or rate limit) against the bare loop,
+   in turns: what the worker's event loop costs by itself, so the throughput ratio can be
+   read.
+
+Every scenario's database is a copy of one migrated once per run (``loa db upgrade`` is
+not timed, nor repeated). ``--quick`` sends fewer messages in fewer turns (every scenario
+still spans several seconds at the gateway; throttling judges the rate after 4 s of
+adapting instead of 10).
 
     uv run python -m benchmarks.dispatch                  # all five
+    uv run python -m benchmarks.dispatch --quick          # all five, small
     uv run python -m benchmarks.dispatch latency --messages 5000
 """
 
@@ -46,7 +66,9 @@ from pathlib import Path
 
 import aiohttp
 import redis
+import sqlalchemy as sa
 
+from benchmarks.figures import Figure, interleaved, report
 from providers.fakes.esms import SEND_PATH
 from tests.fake_gateway import FakeGateway, fake_gateway
 from tests.rig import Rig, national, scratch_database
@@ -55,15 +77,37 @@ POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
+BENCHMARK = "dispatch"
+
+
+@contextmanager
+def migrated(args) -> Iterator[None]:
+    """One database migrated for the whole run (``args.template``, its name): each
+    scenario's is a copy of it, so none waits for ``loa db upgrade`` again."""
+    with (
+        scratch_database(args.postgres, args.scratch_prefix) as url,
+        tempfile.TemporaryDirectory() as workdir,
+    ):
+        rig = Rig(Path(workdir), url, args.redis, "loa-bench-template", "http://127.0.0.1:9")
+        rig.loa("db", "upgrade")
+        args.template = sa.engine.make_url(url).database
+        try:
+            yield
+        finally:
+            args.template = None
+
+
 @contextmanager
 def rig_for(args, gateway: FakeGateway, provider: dict, settings: dict) -> Iterator[Rig]:
     namespace = f"loa-bench-{uuid.uuid4().hex[:8]}"
+    template = getattr(args, "template", None)
     with (
-        scratch_database(args.postgres, "loa_bench") as url,
+        scratch_database(args.postgres, args.scratch_prefix, template) as url,
         tempfile.TemporaryDirectory() as workdir,
     ):
         rig = Rig(Path(workdir), url, args.redis, namespace, gateway.url, provider, settings)
-        rig.loa("db", "upgrade")
+        if template is None:
+            rig.loa("db", "upgrade")
         try:
             yield rig
         finally:
@@ -82,26 +126,38 @@ def sustained(times: list[float]) -> float:
     return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
 
 
-def run_loa(rig: Rig, gateway: FakeGateway, messages: int, processes: int, threads: int) -> dict:
-    """Launch (not timed), then send with ``processes`` worker processes until every
-    message is recorded ``sent`` in the ledger."""
+def run_loa(
+    rig: Rig,
+    gateway: FakeGateway,
+    messages: int,
+    processes: int,
+    threads: int,
+    campaign: str = "bench",
+) -> dict:
+    """Launch (not timed), then send with ``processes`` worker processes (started now
+    unless the rig's worker already runs) until every message is recorded ``sent``."""
     gateway.reset()
-    rig.launch("bench", messages)
+    rig.launch(campaign, messages)
     started = time.time()
-    rig.start_worker(processes=processes, threads=threads)
-    rig.wait_final("bench", messages, timeout=3600)
+    if not any(worker.poll() is None for worker in rig.workers):
+        rig.start_worker(processes=processes, threads=threads)
+    rig.wait_final(campaign, messages, timeout=3600)
     # When the last result was recorded, by the ledger's own clock (not the poll's).
-    ((settled,),) = rig.rows("SELECT max(updated_at) FROM messages")
+    ((settled,),) = rig.rows(
+        "SELECT max(m.updated_at) FROM messages m JOIN campaigns c "
+        "ON c.key = m.campaign_key WHERE c.id = :id",
+        id=campaign,
+    )
     settled = settled.timestamp()
     times = arrivals(gateway)
-    counts = rig.statuses("bench")
+    counts = rig.statuses(campaign)
     return {
         "messages": messages,
         "sent": counts["sent"],
         "gateway_rate": round(sustained(times), 1),
         # From the first request to the last message recorded in the ledger.
         "end_to_end_rate": round((len(times) - 1) / (settled - times[0]), 1),
-        "worker_start_to_settled_s": round(settled - started, 2),
+        "launch_returned_to_settled_s": round(settled - started, 2),
         "times": times,
     }
 
@@ -135,32 +191,60 @@ async def _bare(url: str, messages: int, in_flight: int) -> float:
         return messages / (time.perf_counter() - started)
 
 
-def throughput(args) -> dict:
+def _bare_round(gateway: FakeGateway, args) -> float:
+    gateway.reset()
+    return asyncio.run(_bare(gateway.url, args.messages, args.in_flight))
+
+
+def throughput(args) -> tuple[dict, list[Figure]]:
+    """Bare loop and Loa in turns on one gateway: a campaign a turn for one worker
+    process, started with the first and kept (an idle worker during the bare turns
+    after, as during the first: none of its start is timed)."""
+    bare_rates: list[float] = []
+    runs: list[dict] = []
     with fake_gateway() as gateway:
-        # The bare loop before and after Loa, and the better of the two: the machine's
-        # mood changes within a run, and the ratio should not flatter Loa.
-        before = asyncio.run(_bare(gateway.url, args.messages, args.in_flight))
         provider = {"connections": args.in_flight}
         settings = {"send_concurrency": args.in_flight, "batch_size": args.batch_size}
         with rig_for(args, gateway, provider, settings) as rig:
-            loa = run_loa(rig, gateway, args.messages, 1, args.threads)
-        gateway.reset()
-        after = asyncio.run(_bare(gateway.url, args.messages, args.in_flight))
-    loa.pop("times")
-    bare = max(before, after)
-    ratio = loa["end_to_end_rate"] / bare
-    return {
+
+            def loa() -> float:
+                campaign = f"bench-{len(runs) + 1}"
+                run = run_loa(rig, gateway, args.messages, 1, args.threads, campaign)
+                run.pop("times")
+                runs.append(run)
+                return run["end_to_end_rate"]
+
+            def bare() -> float:
+                bare_rates.append(round(_bare_round(gateway, args), 1))
+                return bare_rates[-1]
+
+            loa_rate, bare_rate = interleaved(loa, bare, args.rounds)
+    ratio = loa_rate / bare_rate
+    details = {
         "scenario": "throughput",
-        "bare_asyncio_rate": round(bare, 1),
-        "bare_before_and_after": [round(before, 1), round(after, 1)],
-        "loa": loa,
+        "bare_asyncio_rates": bare_rates,
+        "loa_end_to_end_rates": [run["end_to_end_rate"] for run in runs],
+        "loa": runs,
+        "medians": {"loa": loa_rate, "bare": bare_rate},
         "ratio": round(ratio, 3),
         "target": ">= 0.5",
         "met": ratio >= 0.5,
     }
+    figure = Figure(
+        BENCHMARK,
+        f"throughput: {args.messages:,} messages, plan → Redis → 1 worker → gateway → "
+        f"ledger, {args.in_flight} in flight (median of {args.rounds})",
+        loa_rate,
+        "msg/s",
+        bare_rate,
+        "bare aiohttp loop",
+        better="higher",
+        target=0.5,
+    )
+    return details, [figure]
 
 
-def latency(args) -> dict:
+def latency(args) -> tuple[dict, list[Figure]]:
     limit = 500
     with fake_gateway("providers.fakes.esms", "--latency-ms", "250") as gateway:
         provider = {"rate_per_second": limit, "burst": 50, "read_timeout": 5, "connections": 256}
@@ -173,7 +257,7 @@ def latency(args) -> dict:
     from worker.settings import Settings
 
     aimed = limit * (1 - Settings.model_fields["rate_headroom"].default)
-    return {
+    details = {
         "scenario": "latency-bound (250 ms, limit 500 msg/s)",
         "loa": loa,
         "sustained_rate": round(rate, 1),
@@ -183,6 +267,18 @@ def latency(args) -> dict:
         "target": ">= 0.95 of the aimed rate",
         "met": rate / aimed >= 0.95,
     }
+    figure = Figure(
+        BENCHMARK,
+        f"latency: {args.messages:,} messages, gateway 250 ms, limit {limit} msg/s, "
+        "1 worker: rate sustained (first and last second left out)",
+        rate,
+        "msg/s",
+        aimed,
+        "the rate Loa aims at: limit less headroom",
+        better="higher",
+        target=0.95,
+    )
+    return details, [figure]
 
 
 def max_window(times: list[float], width: float = 1.0) -> int:
@@ -212,6 +308,21 @@ def busiest(times: list[float], limit: float, burst: int) -> dict:
     }
 
 
+def _pause(rig: Rig, campaign: str) -> None:
+    """What ``loa campaign pause`` does (``worker.campaign.control.pause``: the ledger's
+    state), called from here: the command's start-up takes seconds on a busy machine, and
+    the campaign would go on meanwhile (a short one would be over before its pause)."""
+    from worker.campaign import control
+    from worker.runtime import Runtime
+    from worker.settings import Settings
+
+    runtime = Runtime(Settings(database_url=rig.database_url, redis_url=rig.redis_url))
+    try:
+        control.pause(runtime, campaign)
+    finally:
+        runtime.engine.dispose()
+
+
 def _precise_run(args, limit: float, burst: int | None, processes: int) -> dict:
     """One campaign through ``processes`` workers sharing ``limit``, paused once a third
     has arrived and resumed three seconds later: the provider's count at the start, after
@@ -229,7 +340,7 @@ def _precise_run(args, limit: float, burst: int | None, processes: int) -> dict:
             while len(arrivals(gateway)) < messages // 3 and time.monotonic() < deadline:
                 time.sleep(0.05)  # polling the gateway's count: the condition decides
             paused = time.time()
-            rig.loa("campaign", "pause", "bench")
+            _pause(rig, "bench")
             time.sleep(3)  # the pause itself: three seconds with nothing new claimed
             rig.loa("campaign", "resume", "bench")
             rig.wait_final("bench", messages, timeout=3600)
@@ -252,13 +363,29 @@ def _precise_run(args, limit: float, burst: int | None, processes: int) -> dict:
     }
 
 
-def precision(args) -> dict:
+def precision(args) -> tuple[dict, list[Figure]]:
     """Four processes share 200 msg/s; the gateway answers in 20 ms. With the default
     burst and with a burst of two: the busiest second at the gateway, at the start, after
     a pause and resume, and over the whole run."""
     limit = 200
     runs = [_precise_run(args, limit, burst, 4) for burst in (None, 2)]
-    return {
+    # The whole run's busiest sliding second: the start and the resume are within it.
+    figures = [
+        Figure(
+            BENCHMARK,
+            f"precision: {args.messages:,} messages, 4 workers share {limit} msg/s, "
+            f"{'default burst' if run['burst_is_default'] else 'burst'} {run['burst']}, "
+            "pause/resume: busiest sliding second",
+            run["whole_run"]["max_in_any_sliding_second"],
+            "msg",
+            run["whole_run"]["allowed"],
+            "rate + burst allowed",
+            better="lower",
+            target=1.0,
+        )
+        for run in runs
+    ]
+    details = {
         "scenario": f"precision (4 processes, limit {limit} msg/s, gateway 20 ms, pause/resume)",
         "messages": args.messages,
         "runs": runs,
@@ -274,6 +401,7 @@ def precision(args) -> dict:
             if part is not None
         ),
     }
+    return details, figures
 
 
 def _throttled_run(args, limit: float, every: int, hidden: float, retry_after: float | None):
@@ -288,11 +416,11 @@ def _throttled_run(args, limit: float, every: int, hidden: float, retry_after: f
             rows = gateway.received()
     taken = sorted(row[0] for row in rows if row[3] == "100")
     refused = sum(1 for row in rows if row[3] == "http_429")
-    settled = [t for t in taken if t >= taken[0] + 10]  # after ten seconds of adapting
+    settled = [t for t in taken if t >= taken[0] + args.adapting]  # once adapted
     return taken, refused, settled
 
 
-def throttling(args) -> dict:
+def throttling(args) -> tuple[dict, list[Figure]]:
     """A provider throttling every 300th request (``Retry-After: 1``), and one throttling
     above a rate it never told (100 msg/s of an agreed 200, no ``Retry-After``): the rate
     Loa reaches at the gateway."""
@@ -320,12 +448,40 @@ def throttling(args) -> dict:
         "hidden_rate": hidden,
         "throttled": refused,
         "rate_reached_whole_run": round(sustained(taken), 1),
-        "rate_reached_after_10_s": round(reached, 1),
+        f"rate_reached_after_{args.adapting:g}_s": round(reached, 1),
         "ratio_of_hidden": round(reached / hidden, 3),
         "target": ">= 0.9",
         "met": reached / hidden >= 0.9,
     }
-    return {"scenario": "throttling (2 processes)", "every_300th": every_nth, "hidden_rate": above}
+    details = {
+        "scenario": "throttling (2 processes)",
+        "every_300th": every_nth,
+        "hidden_rate": above,
+    }
+    figures = [
+        Figure(
+            BENCHMARK,
+            f"throttling: {args.messages:,} messages at {limit} msg/s, every 300th "
+            "answered 429 (Retry-After: 1), 2 workers",
+            rate,
+            "msg/s",
+            best,
+            "the best rate honouring every pause",
+            better="higher",
+        ),
+        Figure(
+            BENCHMARK,
+            f"throttling: {args.messages:,} messages, agreed 200 msg/s, hidden {hidden:g}, "
+            f"2 workers: rate after {args.adapting:g} s of adapting",
+            reached,
+            "msg/s",
+            hidden,
+            "the hidden rate",
+            better="higher",
+            target=0.9,
+        ),
+    ]
+    return details, figures
 
 
 def _lane_only(url: str, messages: int, width: int) -> float:
@@ -377,23 +533,45 @@ def _lane_only(url: str, messages: int, width: int) -> float:
         runtime.close()
 
 
-def lane(args) -> dict:
+def lane(args) -> tuple[dict, list[Figure]]:
+    bare_rates: list[float] = []
+    lane_rates: list[float] = []
     with fake_gateway() as gateway:
-        bare = asyncio.run(_bare(gateway.url, args.messages, args.in_flight))
-        gateway.reset()
-        rate = _lane_only(gateway.url, args.messages, args.in_flight)
-    return {
+
+        def bare() -> float:
+            bare_rates.append(round(_bare_round(gateway, args), 1))
+            return bare_rates[-1]
+
+        def loa() -> float:
+            gateway.reset()
+            lane_rates.append(round(_lane_only(gateway.url, args.messages, args.in_flight), 1))
+            return lane_rates[-1]
+
+        rate, bare_rate = interleaved(loa, bare, args.rounds)
+    details = {
         "scenario": "lane (Loa's send path alone: no ledger, broker or limit)",
-        "bare_asyncio_rate": round(bare, 1),
-        "lane_rate": round(rate, 1),
-        "ratio": round(rate / bare, 3),
+        "bare_asyncio_rates": bare_rates,
+        "lane_rates": lane_rates,
+        "ratio": round(rate / bare_rate, 3),
     }
+    figure = Figure(
+        BENCHMARK,
+        f"lane: {args.messages:,} messages, Loa's send path alone (no ledger, broker or "
+        f"limit), {args.in_flight} in flight (median of {args.rounds})",
+        rate,
+        "msg/s",
+        bare_rate,
+        "bare aiohttp loop",
+        better="higher",
+    )
+    return details, [figure]
 
 
-SCENARIOS = {"throughput": (throughput, 20_000), "latency": (latency, 10_000)}
-SCENARIOS["precision"] = (precision, 6_000)
-SCENARIOS["throttling"] = (throttling, 4_000)
-SCENARIOS["lane"] = (lane, 20_000)
+#: Each scenario and its messages: full, and with --quick.
+SCENARIOS = {"throughput": (throughput, 20_000, 1_500), "latency": (latency, 10_000, 2_500)}
+SCENARIOS["precision"] = (precision, 6_000, 1_200)
+SCENARIOS["throttling"] = (throttling, 4_000, 700)
+SCENARIOS["lane"] = (lane, 20_000, 3_000)
 
 
 def main() -> None:
@@ -405,17 +583,34 @@ def main() -> None:
         "--in-flight", type=int, default=64, help="throughput: requests in flight, both sides"
     )
     parser.add_argument("--batch-size", type=int, default=200, help="throughput: LOA_BATCH_SIZE")
+    parser.add_argument("--rounds", type=int, help="throughput, lane: turns each (default 3)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer messages: the five in about a minute"
+    )
     parser.add_argument("--postgres", default=POSTGRES_URL)
     parser.add_argument("--redis", default=REDIS_URL)
+    parser.add_argument(
+        "--scratch-prefix", default="loa_bench", help="name prefix of the scratch databases"
+    )
     args = parser.parse_args()
     unknown = set(args.scenario) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario {', '.join(sorted(unknown))}")
+    from worker.logging import configure_logging
+
+    configure_logging("WARNING", "console")  # not the in-process pause's line
     asked = args.messages
-    for name in args.scenario or SCENARIOS:
-        run, default = SCENARIOS[name]
-        args.messages = asked or default
-        print(json.dumps(run(args), ensure_ascii=False), flush=True)
+    args.rounds = args.rounds or 3
+    args.adapting = 4.0 if args.quick else 10.0  # throttling: seconds before judging
+    figures: list[Figure] = []
+    with migrated(args):
+        for name in args.scenario or SCENARIOS:
+            run, full, quick = SCENARIOS[name]
+            args.messages = asked or (quick if args.quick else full)
+            details, found = run(args)
+            print(json.dumps(details, ensure_ascii=False), flush=True)
+            figures += found
+    report(figures)
 
 
 if __name__ == "__main__":
