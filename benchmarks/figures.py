@@ -122,7 +122,7 @@ def number(value: float) -> str:
 
 
 def ratio_text(figure: Figure) -> str:
-    return f"{figure.ratio:.2f}" if figure.ratio == figure.ratio else "–"
+    return number(figure.ratio) if figure.ratio == figure.ratio else "–"
 
 
 def key(figure: Figure) -> tuple[str, str, str]:
