@@ -3,7 +3,7 @@
 
 UV := $(shell command -v uv 2>/dev/null || echo .cache/uv/bin/uv)
 
-.PHONY: demo test lint format prism compile mutation
+.PHONY: demo test lint format prism compile mutation bench bench-full
 
 $(UV):
 	python3 -m venv .cache/uv
@@ -45,6 +45,14 @@ test: compile $(PRISM)
 # CI run (see the README's Development section for how long), run before changing a rule.
 mutation: compile
 	$(UV) run --frozen python -m benchmarks.mutation
+
+# Every benchmark, each figure beside a reference measured in the same run (issue 25): one
+# table, appended to benchmarks/RESULTS.md. Needs Redis and PostgreSQL on their usual ports.
+bench: compile
+	$(UV) run --frozen python -m benchmarks --quick
+
+bench-full: compile
+	$(UV) run --frozen python -m benchmarks
 
 format: .venv/.synced
 	$(UV) run --frozen ruff check --fix .

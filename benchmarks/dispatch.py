@@ -55,6 +55,7 @@ import asyncio
 import bisect
 import itertools
 import json
+import statistics
 import tempfile
 import threading
 import time
@@ -68,6 +69,7 @@ import aiohttp
 import redis
 import sqlalchemy as sa
 
+from benchmarks.cpu import group_cpu_seconds
 from benchmarks.figures import Figure, interleaved, report
 from providers.fakes.esms import SEND_PATH
 from tests.fake_gateway import FakeGateway, fake_gateway
@@ -191,9 +193,12 @@ async def _bare(url: str, messages: int, in_flight: int) -> float:
         return messages / (time.perf_counter() - started)
 
 
-def _bare_round(gateway: FakeGateway, args) -> float:
+def _bare_round(gateway: FakeGateway, args) -> tuple[float, float]:
+    """The bare loop's rate (msg/s) and its messages per CPU second (this process's)."""
     gateway.reset()
-    return asyncio.run(_bare(gateway.url, args.messages, args.in_flight))
+    cpu = time.process_time()
+    rate = asyncio.run(_bare(gateway.url, args.messages, args.in_flight))
+    return rate, args.messages / max(time.process_time() - cpu, 1e-3)
 
 
 def throughput(args) -> tuple[dict, list[Figure]]:
@@ -202,6 +207,7 @@ def throughput(args) -> tuple[dict, list[Figure]]:
     after, as during the first: none of its start is timed)."""
     bare_rates: list[float] = []
     runs: list[dict] = []
+    per_cpu: dict[str, list[float]] = {"loa": [], "bare": []}
     with fake_gateway() as gateway:
         provider = {"connections": args.in_flight}
         settings = {"send_concurrency": args.in_flight, "batch_size": args.batch_size}
@@ -209,13 +215,21 @@ def throughput(args) -> tuple[dict, list[Figure]]:
 
             def loa() -> float:
                 campaign = f"bench-{len(runs) + 1}"
+                worker = next((w for w in rig.workers if w.poll() is None), None)
+                cpu = group_cpu_seconds(worker.pid) if worker else 0.0
                 run = run_loa(rig, gateway, args.messages, 1, args.threads, campaign)
+                # The first round's worker starts within it: its boot is counted there,
+                # and the median of the rounds leaves it out.
+                used = group_cpu_seconds(rig.workers[-1].pid) - cpu
+                per_cpu["loa"].append(args.messages / max(used, 1e-3))
                 run.pop("times")
                 runs.append(run)
                 return run["end_to_end_rate"]
 
             def bare() -> float:
-                bare_rates.append(round(_bare_round(gateway, args), 1))
+                rate, messages_per_cpu = _bare_round(gateway, args)
+                bare_rates.append(round(rate, 1))
+                per_cpu["bare"].append(messages_per_cpu)
                 return bare_rates[-1]
 
             loa_rate, bare_rate = interleaved(loa, bare, args.rounds)
@@ -241,7 +255,20 @@ def throughput(args) -> tuple[dict, list[Figure]]:
         better="higher",
         target=0.5,
     )
-    return details, [figure]
+    # The same work per CPU second of the sending process: what stays put under a load
+    # that shares the cores differently between Loa's processes and the bare loop's one.
+    efficiency = Figure(
+        BENCHMARK,
+        f"throughput per CPU second of the worker's processes: {args.messages:,} messages "
+        f"(median of {args.rounds})",
+        statistics.median(per_cpu["loa"]),
+        "msg/CPU s",
+        statistics.median(per_cpu["bare"]),
+        "bare aiohttp loop",
+        better="higher",
+    )
+    details["messages_per_cpu_second"] = {k: [round(x) for x in v] for k, v in per_cpu.items()}
+    return details, [figure, efficiency]
 
 
 def latency(args) -> tuple[dict, list[Figure]]:
@@ -536,15 +563,20 @@ def _lane_only(url: str, messages: int, width: int) -> float:
 def lane(args) -> tuple[dict, list[Figure]]:
     bare_rates: list[float] = []
     lane_rates: list[float] = []
+    per_cpu: dict[str, list[float]] = {"loa": [], "bare": []}
     with fake_gateway() as gateway:
 
         def bare() -> float:
-            bare_rates.append(round(_bare_round(gateway, args), 1))
+            rate, messages_per_cpu = _bare_round(gateway, args)
+            bare_rates.append(round(rate, 1))
+            per_cpu["bare"].append(messages_per_cpu)
             return bare_rates[-1]
 
         def loa() -> float:
             gateway.reset()
+            cpu = time.process_time()
             lane_rates.append(round(_lane_only(gateway.url, args.messages, args.in_flight), 1))
+            per_cpu["loa"].append(args.messages / max(time.process_time() - cpu, 1e-3))
             return lane_rates[-1]
 
         rate, bare_rate = interleaved(loa, bare, args.rounds)
@@ -564,7 +596,17 @@ def lane(args) -> tuple[dict, list[Figure]]:
         "bare aiohttp loop",
         better="higher",
     )
-    return details, [figure]
+    efficiency = Figure(
+        BENCHMARK,
+        f"lane per CPU second of this process: {args.messages:,} messages "
+        f"(median of {args.rounds})",
+        statistics.median(per_cpu["loa"]),
+        "msg/CPU s",
+        statistics.median(per_cpu["bare"]),
+        "bare aiohttp loop",
+        better="higher",
+    )
+    return details, [figure, efficiency]
 
 
 #: Each scenario and its messages: full, and with --quick.
