@@ -1,6 +1,7 @@
 """Report speed and memory on PostgreSQL: ``loa report`` of a 100,000- and a
 1,000,000-recipient campaign, each in a fresh child process (so each peak RSS is that
-run's alone), in every format, and ``--daily`` over the day they were sent.
+run's alone), in every format, and ``--daily`` over the day they were sent; each beside
+a floor measured in the same run, interleaved with it (floor, report, floor, report …).
 
 The campaigns are written straight into a scratch database with ``generate_series`` (a
 million rows in seconds, not an hour of sending): realistic final states (delivered,
@@ -10,7 +11,45 @@ few seconds to minutes later, and two events per sent message (sent, then final)
 daily update. Target (issue 8): the report of the 1,000,000-recipient campaign in at
 most 10 seconds, memory flat (the peak at 1,000,000 close to the peak at 100,000).
 
+The figures (issue 25) are seconds, Loa's against its floor's, the ratio the number of
+times the floor's time (lower is better), medians of interleaved rounds (3; ``--quick``:
+5). Every run, the report's and the floor's, is a fresh ``python`` process of the same
+interpreter, timed *inside* it around the work alone: interpreter start and imports are
+in neither. The report's child first makes the same report of a 100-recipient campaign
+sent on another day (``WARM_SIZE``; for ``--daily``, that day's update), untimed, so what
+any report loads once (Loa's modules, openpyxl, the driver, settings) is loaded before
+its clock starts; each floor imports its driver or openpyxl before its clock. Both
+clocks then hold connecting, the queries and writing the file. Starting up is
+``cli_start``'s to time; ``process s`` below shows the whole cold process all the same.
+The floors use nothing of Loa (run in an empty folder), only the same server, the same
+driver (psycopg) and the same rows:
+
+- **csv**: the database's own ``COPY (SELECT <the report's ten columns, as stored>
+  FROM messages WHERE campaign_key = K ORDER BY id) TO STDOUT (FORMAT csv, HEADER)``
+  through psycopg's ``copy`` into a file. The report adds the masking, labels, local
+  times and formula quoting (also in SQL) and the report's aggregation (``build``).
+- **xlsx**: openpyxl in write-only mode writing a sheet of as many rows as there are
+  recipients, ten columns of values like the recipients sheet's (an id, a masked number,
+  country, carrier, provider, a status label, an empty code, attempts, two date cells
+  with the report's number format), built in Python without the database. The report
+  adds reading the rows, its per-row work and its other sheets.
+- **html**: the aggregation the report needs as ONE plain SQL statement: a single scan
+  of the campaign's messages with ``GROUP BY GROUPING SETS`` (status; carrier, provider,
+  hour in Vietnam and district by status; failures by status, provider and code; sends
+  and deliveries per minute), its rows fetched and written to a file. The report adds its
+  several queries, the page and everything around it (audit status, goals).
+- **--daily**: the two plain ``GROUP BY``s the day's update needs: the day's events by
+  campaign, status and hour in Vietnam, and every message's standing by campaign and
+  status.
+
+Each floor does the kind of work its report does, with the same parts, so a loaded
+machine slows both alike and the ratio holds where the seconds move. ``--quick``: html,
+csv and ``--daily`` on a 50,000-recipient campaign, the workbook on a 5,000-recipient one
+(their setup is untimed; most of the run's wall time is each child's cold start, ten
+seconds and more on a loaded machine); no million.
+
     uv run python -m benchmarks.report
+    uv run python -m benchmarks.report --quick
     uv run python -m benchmarks.report --sizes 100000 --formats html
 """
 
@@ -19,17 +58,30 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
+
+from benchmarks import figures
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DAY = "2026-11-20"  # the day the campaigns were sent, in Vietnam
+DAY_START, DAY_END = "2026-11-19 17:00:00+00", "2026-11-20 17:00:00+00"  # DAY in UTC
+SENT_FROM = "2026-11-20 01:00:00+00"  # the campaigns' first send: 08:00 on DAY in Vietnam
+#: Each child first makes the same report of a small campaign sent on another day (and
+#: that day's update): what every report loads once (modules, settings) is then loaded
+#: before the clock starts, which times the work alone, as the floors' do (their imports
+#: come before their clock too). ``cli_start`` times starting up; ``process s`` shows it.
+WARM_SIZE, WARM_DAY, WARM_FROM = 100, "2026-11-21", "2026-11-21 01:00:00+00"
 COLUMNS = ["Họ và tên", "Huyện/Thành phố"]
+QUICK_SIZE = 50_000  # --quick: html, csv and --daily on a campaign of this size
+QUICK_XLSX_SIZE = 5_000  # and the workbook, ~100 µs a row, on one of this size
 
 # One statement per table: every row derived from its number ``i``.
 MESSAGES = """
@@ -54,7 +106,7 @@ FROM (
         CASE WHEN i % 100 < 90 THEN 'delivered' WHEN i % 100 < 94 THEN 'undelivered'
              WHEN i % 100 < 96 THEN 'failed' WHEN i % 100 < 97 THEN 'unknown'
              WHEN i % 100 < 98 THEN 'expired' ELSE 'sent' END AS status,
-        timestamptz '2026-11-20 01:00:00+00' + i * (interval '1 hour' / :size) AS sent_at
+        CAST(:start AS timestamptz) + i * (interval '1 hour' / :size) AS sent_at
     FROM generate_series(0, :size - 1) AS i
 ) AS planned
 """
@@ -67,9 +119,107 @@ SELECT :campaign, id, final_at, 'receipt', 'sent', status, error_code FROM messa
     WHERE campaign_key = :key AND sent_at IS NOT NULL AND status <> 'sent'
 """
 
+# The floors: each a fresh ``python -c`` that imports nothing of Loa (run in an empty
+# folder, so not even by accident). Each prints its seconds and peak RSS as the child does.
+_FLOOR_CLOCK = """
+started = time.perf_counter()
+"""
+_FLOOR_TAIL = """
+seconds = time.perf_counter() - started
+with open("/proc/self/status") as status:
+    peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+print(json.dumps({"seconds": round(seconds, 3), "peak_rss_mb": round(peak, 1)}))
+"""
+PSYCOPG = """
+import json, sys, time
+import psycopg
+"""
+CSV_FLOOR = """
+url, key, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+query = ("COPY (SELECT id, recipient, country, carrier, provider, status, error_code, "
+         "attempts, sent_at, final_at FROM messages WHERE campaign_key = %d ORDER BY id) "
+         "TO STDOUT (FORMAT csv, HEADER)" % key)
+with psycopg.connect(url) as conn, open(path, "wb") as out:
+    with conn.cursor().copy(query) as copy:
+        for chunk in copy:
+            out.write(chunk)
+"""
+OPENPYXL = """
+import json, sys, time
+from datetime import datetime, timedelta
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+"""
+XLSX_FLOOR = """
+rows, path = int(sys.argv[1]), sys.argv[2]
+carriers = ["viettel", "vinaphone", "mobifone", "vietnamobile", "gmobile"]
+states = ["Đã đến máy", "Không đến máy", "Lỗi gửi", "Chưa rõ", "Hết hạn", "Đã gửi"]
+base, shape = datetime(2026, 11, 20, 8), "dd/mm/yyyy hh:mm:ss"
+book = Workbook(write_only=True)
+sheet = book.create_sheet("Người nhận")
+sheet.append(["Mã tin", "Số điện thoại (đã che)", "Quốc gia", "Nhà mạng", "Nhà cung cấp",
+              "Trạng thái", "Mã lỗi", "Số lần thử gửi", "Gửi lúc", "Kết quả lúc"])
+for i in range(rows):
+    sent = WriteOnlyCell(sheet, base + timedelta(seconds=i % 3600))
+    sent.number_format = shape
+    final = WriteOnlyCell(sheet, base + timedelta(seconds=i % 3600 + i % 300))
+    final.number_format = shape
+    sheet.append([i + 1, "+8496*****%02d" % (i % 100), "VN", carriers[i % 5],
+                  "gateway", states[i % 6], "", 1, sent, final])
+with open(path, "wb") as out:
+    book.save(out)
+"""
+HTML_FLOOR = """
+url, key, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+query = '''
+SELECT status, carrier, provider, hour, district, error_code, sent_minute, final_minute,
+    sum(parts), count(*)
+FROM (SELECT status, coalesce(carrier, country) AS carrier, provider,
+        extract(hour FROM timezone('Asia/Ho_Chi_Minh', coalesce(sent_at, handed_at)))::int
+            AS hour,
+        fields::jsonb ->> 1 AS district, error_code, parts,
+        floor(extract(epoch FROM sent_at) / 60) AS sent_minute,
+        floor(extract(epoch FROM final_at) / 60) AS final_minute
+    FROM messages WHERE campaign_key = %s) AS m
+GROUP BY GROUPING SETS ((status), (carrier, status), (provider, status), (hour, status),
+    (district, status), (status, provider, error_code), (sent_minute),
+    (status, final_minute))
+'''
+with psycopg.connect(url) as conn, open(path, "w", encoding="utf-8") as out:
+    for row in conn.execute(query, (key,)):
+        out.write("<tr>" + "".join("<td>%s</td>" % v for v in row) + "</tr>\\n")
+"""
+DAILY_FLOOR = """
+url, start, end, path = sys.argv[1:5]
+keys = [int(key) for key in sys.argv[5].split(",")]  # the campaigns active that day
+moves = '''
+SELECT campaign_id, to_status,
+    extract(hour FROM timezone('Asia/Ho_Chi_Minh', at))::int, count(*)
+FROM events WHERE at >= %s AND at < %s
+    AND to_status IN ('sent', 'delivered', 'undelivered', 'failed', 'expired', 'unknown',
+                      'cancelled')
+GROUP BY 1, 2, 3
+'''
+standing = '''SELECT campaign_key, status, count(*) FROM messages
+WHERE campaign_key = ANY(%s) GROUP BY 1, 2'''
+with psycopg.connect(url) as conn, open(path, "w", encoding="utf-8") as out:
+    for row in [*conn.execute(moves, (start, end)), *conn.execute(standing, (keys,))]:
+        out.write("<tr>" + "".join("<td>%s</td>" % v for v in row) + "</tr>\\n")
+"""
+#: Each floor's name, what it imports before its clock starts, and its work.
+FLOORS = {
+    "csv": ("COPY … TO STDOUT (psycopg)", PSYCOPG, CSV_FLOOR),
+    "xlsx": ("openpyxl write-only, same cells", OPENPYXL, XLSX_FLOOR),
+    "html": ("one GROUPING SETS scan (psycopg)", PSYCOPG, HTML_FLOOR),
+    "daily": ("two plain GROUP BYs (psycopg)", PSYCOPG, DAILY_FLOOR),
+}
 
-def populate(url: str, size: int) -> str:
-    """A campaign of ``size`` recipients; returns its id."""
+
+def populate(
+    url: str, size: int, start: str = SENT_FROM, name: str | None = None
+) -> tuple[str, int]:
+    """A campaign of ``size`` recipients sent over the hour from ``start``, its id
+    ``name`` (default ``bench-SIZE``); returns its id and key."""
     from campaigns.recipients import ListRow
     from campaigns.spec import load_spec
     from ledger.db import make_engine
@@ -77,7 +227,7 @@ def populate(url: str, size: int) -> str:
     from ledger.schema import campaigns, messages
     from tests.helpers import record
 
-    campaign_id = f"bench-{size}"
+    campaign_id = name or f"bench-{size}"
     spec = load_spec(ROOT / "examples" / "bluezone.toml").model_copy(update={"id": campaign_id})
     engine = make_engine(url)
     upgrade(engine)
@@ -85,17 +235,20 @@ def populate(url: str, size: int) -> str:
     with engine.begin() as conn:
         key = conn.scalar(sa.select(campaigns.c.key).where(campaigns.c.id == campaign_id))
         conn.execute(messages.delete().where(messages.c.campaign_key == key))
-        conn.execute(sa.text(MESSAGES), {"key": key, "size": size})
+        conn.execute(sa.text(MESSAGES), {"key": key, "size": size, "start": start})
         conn.execute(sa.text(EVENTS), {"key": key, "campaign": campaign_id})
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE messages")
         conn.exec_driver_sql("VACUUM ANALYZE events")
     engine.dispose()
-    return campaign_id
+    return campaign_id, int(key)
 
 
-def child(url: str, args: list[str]) -> None:
-    """Run ``loa report ARGS`` in this process and print its time and peak RSS."""
+def child(url: str, args: list[str], warm: list[str]) -> None:
+    """Run ``loa report WARM`` (untimed), then ``loa report ARGS`` in this process, and
+    print the second's time and the process's peak RSS."""
+    import contextlib
+    import io
     import os
 
     import typer
@@ -103,73 +256,198 @@ def child(url: str, args: list[str]) -> None:
     os.environ["LOA_DATABASE_URL"] = url
     from scripts.cli import app
 
+    command = typer.main.get_command(app)
+
+    def run(given: list[str]) -> None:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # its --json, not ours
+                command(["report", *given, "--json"], standalone_mode=False)
+        except SystemExit as stop:
+            if stop.code:
+                raise
+
+    if warm:
+        run(warm)
     started = time.perf_counter()
-    try:
-        typer.main.get_command(app)(["report", *args, "--json"], standalone_mode=False)
-    except SystemExit as stop:
-        if stop.code:
-            raise
+    run(args)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
-    print(json.dumps({"seconds": round(seconds, 2), "peak_rss_mb": round(peak, 1)}))
+    print(json.dumps({"seconds": round(seconds, 3), "peak_rss_mb": round(peak_rss_mb(), 1)}))
 
 
-def measure(url: str, args: list[str]) -> dict[str, float]:
-    """One report in a fresh process; the whole run timed from outside too."""
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (MiB): ``VmHWM``, its address space's own, where
+    ``ru_maxrss`` carries over the parent's peak from before ``exec`` (every child then
+    showed the benchmark's own 76 MB at least)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _run(command: list[str], cwd: Path) -> dict[str, float]:
+    """One fresh process; its own figures (last line of its output), and the whole run
+    timed from outside too."""
     started = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.report", "--child", url, "--", *args],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
-    figures["process_seconds"] = round(time.perf_counter() - started, 2)
-    return figures
+    out = subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True)
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    found["process_seconds"] = round(time.perf_counter() - started, 2)
+    return found
+
+
+def measure(url: str, args: list[str], warm: list[str]) -> dict[str, float]:
+    """One report in a fresh process, after ``warm``'s (``WARM_SIZE``)."""
+    command = [sys.executable, "-m", "benchmarks.report", "--child", url]
+    return _run([*command, "--warm", json.dumps(warm), "--", *args], ROOT)
+
+
+def floor(kind: str, args: list[str], folder: Path) -> dict[str, float]:
+    """One floor (``FLOORS``) in a fresh process, in ``folder`` (nothing of Loa there)."""
+    _, imports, work = FLOORS[kind]
+    return _run([sys.executable, "-c", imports + _FLOOR_CLOCK + work + _FLOOR_TAIL, *args], folder)
+
+
+def libpq_url(url: str) -> str:
+    """The scratch database's URL as psycopg takes it (no SQLAlchemy driver name)."""
+    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def compare(
+    subject: Any, reference: Any, rounds: int
+) -> tuple[float, float, list[dict[str, float]], list[dict[str, float]]]:
+    """``figures.interleaved`` over the two runners (floor first); returns the medians of
+    their seconds and every run's figures."""
+    ours: list[dict[str, float]] = []
+    theirs: list[dict[str, float]] = []
+
+    def run_subject() -> float:
+        ours.append(subject())
+        return ours[-1]["seconds"]
+
+    def run_reference() -> float:
+        theirs.append(reference())
+        return theirs[-1]["seconds"]
+
+    value, ref = figures.interleaved(run_subject, run_reference, rounds)
+    return value, ref, ours, theirs
 
 
 def main() -> None:
     from tests.rig import scratch_database
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--quick", action="store_true", help="small campaigns (no million)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None)
     parser.add_argument("--formats", nargs="+", default=["html", "csv", "xlsx"])
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="runs of each, medians taken (5 quick, 3 full)"
+    )
     parser.add_argument("--postgres", default=POSTGRES_URL)
+    parser.add_argument("--db-prefix", default="loa_bench", help="the scratch database's")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--warm", default="[]", help=argparse.SUPPRESS)
     parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.rest)
+        child(args.child, args.rest, json.loads(args.warm))
         return
+    rounds = args.rounds or (5 if args.quick else 3)
+    # Each campaign's size and the formats reported on it.
+    plan = [(size, args.formats) for size in args.sizes or [100_000, 1_000_000]]
+    if args.quick and not args.sizes:  # the workbook, the slowest by far, on a smaller one
+        plan = [
+            (QUICK_XLSX_SIZE, [f for f in args.formats if f == "xlsx"]),
+            (QUICK_SIZE, [f for f in args.formats if f != "xlsx"]),
+        ]
+        plan = [(size, formats) for size, formats in plan if formats]
+    sizes = [size for size, _ in plan]
 
-    results = []
-    with scratch_database(args.postgres, "loa_bench") as url, _workdir() as folder:
-        out = Path(folder)
-        for size in args.sizes:
-            started = time.perf_counter()
-            campaign = populate(url, size)
-            print(f"{size:,} recipients written in {time.perf_counter() - started:.1f} s",
-                  file=sys.stderr, flush=True)  # fmt: skip
-            for fmt in args.formats:
-                path = out / f"{campaign}.{fmt}"
-                figures = measure(url, [campaign, "-f", fmt, "-o", str(path)])
-                results.append({"recipients": size, "report": fmt, **figures})
-                print(json.dumps(results[-1]), flush=True)
-        daily = measure(url, ["--daily", DAY, "-f", "html", "-o", str(out / "daily.html")])
-        results.append({"recipients": sum(args.sizes), "report": "daily html", **daily})
+    results: list[dict[str, Any]] = []
+    found: list[figures.Figure] = []
+
+    def judge(measure_name: str, kind: str, subject: Any, reference: Any, recipients: int) -> None:
+        value, ref, ours, theirs = compare(subject, reference, rounds)
+        results.append(
+            {
+                "recipients": recipients,
+                "report": measure_name,
+                "seconds": value,
+                "process_seconds": statistics.median(r["process_seconds"] for r in ours),
+                "peak_rss_mb": max(r["peak_rss_mb"] for r in ours),
+                "floor_seconds": ref,
+                "floor_rss_mb": max(r["peak_rss_mb"] for r in theirs),
+                "rounds": [r["seconds"] for r in ours],
+                "floor_rounds": [r["seconds"] for r in theirs],
+            }
+        )
         print(json.dumps(results[-1]), flush=True)
+        found.append(
+            figures.Figure(
+                benchmark="report",
+                measure=f"{measure_name} report, {recipients:,} recipients",
+                value=value,
+                unit="s",
+                reference=ref,
+                reference_name=FLOORS[kind][0],
+                better="lower",
+            )
+        )
 
-    print(f"{'recipients':>11} {'report':<11} {'seconds':>8} {'process s':>9} {'peak RSS MB':>11}")
+    prefix = args.db_prefix
+    with scratch_database(args.postgres, prefix) as url, _workdir() as folder:
+        out, plain = Path(folder), libpq_url(url)
+        empty = out / "floor"
+        empty.mkdir()
+        warm_campaign, _ = populate(url, WARM_SIZE, WARM_FROM, "bench-warm")
+        keys = []
+        for size, formats in plan:
+            started = time.perf_counter()
+            campaign, key = populate(url, size)
+            keys.append(str(key))
+            took = time.perf_counter() - started
+            print(f"{size:,} recipients written in {took:.1f} s", file=sys.stderr, flush=True)
+            for fmt in formats:
+                path, floor_path = out / f"{campaign}.{fmt}", out / f"floor-{size}.{fmt}"
+                subject_args = [campaign, "-f", fmt, "-o", str(path)]
+                warm_args = [warm_campaign, "-f", fmt, "-o", str(out / f"warm.{fmt}")]
+                floor_args = [plain, str(key), str(floor_path)]
+                if fmt == "xlsx":
+                    floor_args = [str(size), str(floor_path)]
+                judge(
+                    fmt,
+                    fmt,
+                    lambda a=subject_args, w=warm_args: measure(url, a, w),
+                    lambda f=fmt, a=floor_args: floor(f, a, empty),
+                    size,
+                )
+        daily_args = ["--daily", DAY, "-f", "html", "-o", str(out / "daily.html")]
+        warm_daily = ["--daily", WARM_DAY, "-f", "html", "-o", str(out / "warm-daily.html")]
+        daily_floor = [plain, DAY_START, DAY_END, str(out / "floor-daily.html"), ",".join(keys)]
+        judge(
+            "--daily html",
+            "daily",
+            lambda: measure(url, daily_args, warm_daily),
+            lambda: floor("daily", daily_floor, empty),
+            sum(sizes),
+        )
+
+    print(
+        f"{'recipients':>11} {'report':<12} {'seconds':>8} {'process s':>9} "
+        f"{'peak RSS MB':>11} {'floor s':>8} {'floor MB':>8}"
+    )
     for r in results:
         print(
-            f"{r['recipients']:>11,} {r['report']:<11} {r['seconds']:>8} "
-            f"{r['process_seconds']:>9} {r['peak_rss_mb']:>11}"
+            f"{r['recipients']:>11,} {r['report']:<12} {r['seconds']:>8.2f} "
+            f"{r['process_seconds']:>9.2f} {r['peak_rss_mb']:>11} "
+            f"{r['floor_seconds']:>8.2f} {r['floor_rss_mb']:>8}"
         )
-    largest = max(args.sizes)
+    largest = max(sizes)
     for fmt in args.formats:
         runs = {r["recipients"]: r for r in results if r["report"] == fmt}
-        if len(runs) >= 2:
+        if len(runs) >= 2 and largest in runs:
             small, large = runs[min(runs)], runs[largest]
             print(
                 f"{fmt}: {largest:,} recipients in {large['process_seconds']} s "
@@ -177,6 +455,7 @@ def main() -> None:
                 f"peak RSS {large['peak_rss_mb'] - small['peak_rss_mb']:+.1f} MB against "
                 f"{min(runs):,}"
             )
+    figures.report(found)
 
 
 def _workdir():
