@@ -7,6 +7,7 @@ figures, a failing or silent one named, the history appended and read back.
 
 from __future__ import annotations
 
+import ast
 import json
 import sys
 from pathlib import Path
@@ -14,12 +15,22 @@ from pathlib import Path
 import pytest
 
 import benchmarks.__main__ as suite
+from benchmarks.cpu import group_cpu_seconds
 from benchmarks.figures import FIGURES_ENV, Figure, interleaved, key, report, table
 from benchmarks.machine import Machine, commit_of, cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 # Tools beside the benchmarks, not benchmarks: they measure nothing against a reference.
-TOOLS = {"__init__", "__main__", "figures", "machine", "generate_list", "mutation"}
+TOOLS = {
+    "__init__",
+    "__main__",
+    "figures",
+    "machine",
+    "cpu",
+    "bare_receipts",
+    "generate_list",
+    "mutation",
+}
 
 
 def figure(measure: str = "100,000 rows", value: float = 50.0, **kw) -> Figure:
@@ -165,6 +176,19 @@ def test_the_whole_run_through_main_with_one_benchmark(tmp_path, monkeypatch, ca
     assert results.read_text().count("## ") == 2
 
 
+def test_every_benchmark_is_in_the_suite_takes_quick_and_hands_in_figures():
+    modules = {p.stem for p in (ROOT / "benchmarks").glob("*.py")} - TOOLS
+    assert modules == set(suite.SUITE)
+    for name in modules:
+        tree = ast.parse((ROOT / "benchmarks" / f"{name}.py").read_text())
+        strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
+        calls = [n.func for n in ast.walk(tree) if isinstance(n, ast.Call)]
+        called = {f.id for f in calls if isinstance(f, ast.Name)}
+        called |= {f.attr for f in calls if isinstance(f, ast.Attribute)}
+        assert "--quick" in strings, name
+        assert "report" in called, name
+
+
 def test_the_machine_is_read_from_linux_and_git(tmp_path):
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nmodel name\t: AMD   EPYC 7B13\nflags\t: x\n")
@@ -172,3 +196,19 @@ def test_the_machine_is_read_from_linux_and_git(tmp_path):
     assert cpu_model(tmp_path / "missing")
     assert commit_of(tmp_path) == "unknown"
     assert commit_of(ROOT).split("+")[0].isalnum()
+
+
+def test_a_process_group_s_cpu_is_read_from_proc(tmp_path):
+    import os
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    for pid, group, utime, stime in [(10, 7, ticks, ticks), (11, 7, 2 * ticks, 0), (12, 8, 99, 1)]:
+        (tmp_path / str(pid)).mkdir()
+        rest = " ".join(["0"] * 8)
+        # a name with a space and ")" in it, as a process can choose its own
+        (tmp_path / str(pid) / "stat").write_text(
+            f"{pid} (a b) c) S 1 {group} {rest} {utime} {stime} 0 0 20 0 1 0\n"
+        )
+    (tmp_path / "self").mkdir()
+    assert group_cpu_seconds(7, tmp_path) == 4.0
+    assert group_cpu_seconds(9, tmp_path) == 0.0
