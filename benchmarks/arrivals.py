@@ -21,7 +21,7 @@ run in turn, reference first, and the medians compared.
 
     uv run python -m benchmarks.arrivals                       # PostgreSQL
     uv run python -m benchmarks.arrivals --sqlite --sizes 100000
-    uv run python -m benchmarks.arrivals --quick               # 50,000 visitors, 3 rounds
+    uv run python -m benchmarks.arrivals --quick               # 20,000 visitors, 3 rounds
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ def main() -> None:
     from tests.rig import scratch_database
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="50,000 visitors, 3 rounds")
+    parser.add_argument("--quick", action="store_true", help="20,000 visitors, 3 rounds")
     parser.add_argument("--sizes", type=int, nargs="+", help="visitors (100k and 1M)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each, interleaved")
     parser.add_argument("--sqlite", action="store_true", help="the embedded ledger instead")
@@ -238,7 +238,7 @@ def main() -> None:
 
     fresh = sqlite if args.sqlite else postgres
     ledger = "SQLite" if args.sqlite else "PostgreSQL"
-    sizes = args.sizes or ([50_000] if args.quick else [100_000, 1_000_000])
+    sizes = args.sizes or ([20_000] if args.quick else [100_000, 1_000_000])
     for size in sizes:
         events_file(size)  # not timed
     results = []

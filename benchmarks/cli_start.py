@@ -18,7 +18,7 @@ each ``loa`` command's median against ``dramatiq --help``'s, and ``loa --help`` 
 ``python -c pass``.
 
     uv run python -m benchmarks.cli_start                 # 7 runs of each
-    uv run python -m benchmarks.cli_start --quick         # 5 runs, with bytecode only
+    uv run python -m benchmarks.cli_start --quick         # 5 runs, with bytecode and SQLite only
     uv run python -m benchmarks.cli_start --runs 15 --no-postgres
 """
 
@@ -82,12 +82,15 @@ def timed_once(command: list[str], env: dict[str, str], cwd: Path) -> tuple[floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, help="runs of each command (7; quick: 5)")
-    parser.add_argument("--quick", action="store_true", help="with bytecode only, 5 runs")
+    parser.add_argument(
+        "--quick", action="store_true", help="with bytecode and SQLite only, 5 runs"
+    )
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--postgres", default=POSTGRES_URL, help="admin URL of a server")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     args = parser.parse_args()
     args.runs = args.runs or (5 if args.quick else 7)
+    args.no_postgres = args.no_postgres or args.quick
 
     bin_dir = Path(sys.executable).parent
     loa = (

@@ -39,12 +39,12 @@ absolutes). The references:
    read.
 
 Every scenario's database is a copy of one migrated once per run (``loa db upgrade`` is
-not timed, nor repeated). ``--quick`` sends fewer messages in fewer turns (every scenario
-still spans several seconds at the gateway; throttling judges the rate after 4 s of
-adapting instead of 10).
+not timed, nor repeated). ``--quick`` sends fewer messages (every scenario still spans
+several seconds at the gateway; throttling judges the rate after 4 s of adapting instead
+of 10) and, unless scenarios are named, runs throughput, lane and precision only.
 
     uv run python -m benchmarks.dispatch                  # all five
-    uv run python -m benchmarks.dispatch --quick          # all five, small
+    uv run python -m benchmarks.dispatch --quick          # throughput, lane, precision
     uv run python -m benchmarks.dispatch latency --messages 5000
 """
 
@@ -614,6 +614,10 @@ SCENARIOS = {"throughput": (throughput, 20_000, 1_500), "latency": (latency, 10_
 SCENARIOS["precision"] = (precision, 6_000, 1_200)
 SCENARIOS["throttling"] = (throttling, 4_000, 700)
 SCENARIOS["lane"] = (lane, 20_000, 3_000)
+#: What --quick runs when no scenario is named: the ratios and the rate at the provider;
+#: latency and throttling wait on the clock (a 250 ms gateway, seconds of adapting) and
+#: run in the full suite.
+QUICK = ("throughput", "lane", "precision")
 
 
 def main() -> None:
@@ -627,7 +631,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=200, help="throughput: LOA_BATCH_SIZE")
     parser.add_argument("--rounds", type=int, help="throughput, lane: turns each (default 3)")
     parser.add_argument(
-        "--quick", action="store_true", help="fewer messages: the five in about a minute"
+        "--quick", action="store_true", help=f"fewer messages; by default only {', '.join(QUICK)}"
     )
     parser.add_argument("--postgres", default=POSTGRES_URL)
     parser.add_argument("--redis", default=REDIS_URL)
@@ -646,7 +650,7 @@ def main() -> None:
     args.adapting = 4.0 if args.quick else 10.0  # throttling: seconds before judging
     figures: list[Figure] = []
     with migrated(args):
-        for name in args.scenario or SCENARIOS:
+        for name in args.scenario or (QUICK if args.quick else SCENARIOS):
             run, full, quick = SCENARIOS[name]
             args.messages = asked or (quick if args.quick else full)
             details, found = run(args)

@@ -20,7 +20,7 @@ turn (``benchmarks.figures``: medians of the rounds):
   events gone, vacuumed; untimed).
 
     uv run python -m benchmarks.fallback                  # 1,000,000 recipients, 1 round
-    uv run python -m benchmarks.fallback --quick          # 50,000 recipients, 3 rounds
+    uv run python -m benchmarks.fallback --quick          # 20,000 recipients, 3 rounds
     uv run python -m benchmarks.fallback --recipients 100000 --rounds 3
 """
 
@@ -137,13 +137,13 @@ def reset(engine: sa.Engine) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--recipients", type=int, help="default 1,000,000 (--quick: 50,000)")
+    parser.add_argument("--recipients", type=int, help="default 1,000,000 (--quick: 20,000)")
     parser.add_argument("--rounds", type=int, help="of each side (default 1; --quick: 3)")
     parser.add_argument("--quick", action="store_true", help="small sizes, ~15 s in all")
     parser.add_argument("--postgres", default=POSTGRES_URL)
     parser.add_argument("--prefix", default="loa_bench_fallback")
     args = parser.parse_args()
-    n = args.recipients or (50_000 if args.quick else 1_000_000)
+    n = args.recipients or (20_000 if args.quick else 1_000_000)
     rounds = args.rounds or (3 if args.quick else 1)
     with scratch_database(args.postgres, args.prefix) as url:
         engine = make_engine(url)
