@@ -101,6 +101,26 @@ def interleaved(
     return statistics.median(ours), statistics.median(theirs)
 
 
+def autorange(call: Callable[[], object], at_least: float = 1.0) -> float:
+    """Seconds one ``call`` takes, from as many calls as fill ``at_least`` seconds.
+
+    A measure of a tenth of a second is a handful of the scheduler's time slices: on a
+    loaded machine whether it got three of them or six is chance, and its ratio to a
+    longer measure moves by half (seen: a 0.15 s reference, 2.8× slower under two busy
+    processes where the 1.5 s subject beside it was 1.5× slower). Repeated to a second or
+    more, both sides see the machine's average. Only for calls that can be repeated
+    (reads, or writes undone inside the call). Like ``timeit``'s ``autorange``.
+    """
+    calls = 0
+    started = time.perf_counter()
+    while True:
+        call()
+        calls += 1
+        elapsed = time.perf_counter() - started
+        if elapsed >= at_least:
+            return elapsed / calls
+
+
 def seconds_of(call: Callable[[], object]) -> float:
     """Wall-clock seconds one call takes."""
     started = time.perf_counter()

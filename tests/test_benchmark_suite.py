@@ -212,3 +212,13 @@ def test_a_process_group_s_cpu_is_read_from_proc(tmp_path):
     (tmp_path / "self").mkdir()
     assert group_cpu_seconds(7, tmp_path) == 4.0
     assert group_cpu_seconds(9, tmp_path) == 0.0
+
+
+def test_autorange_repeats_a_short_call_to_fill_its_time(monkeypatch):
+    import benchmarks.figures as figures
+
+    clock = iter(i * 0.25 for i in range(100))
+    monkeypatch.setattr(figures.time, "perf_counter", lambda: next(clock))
+    calls = []
+    assert figures.autorange(lambda: calls.append(1), at_least=1.0) == 0.25
+    assert len(calls) == 4
