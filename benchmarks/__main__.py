@@ -89,6 +89,14 @@ def busy(processes: int):
             spinner.wait()
 
 
+def written(path: Path, mode: int):
+    """``path`` opened for writing (``os.O_APPEND`` or ``os.O_TRUNC``), created if need be,
+    never through a symbolic link: a link planted where the suite writes is refused
+    (``OSError``), not followed to whatever it names."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | mode, 0o644)
+    return os.fdopen(fd, "w", encoding="utf-8")
+
+
 def run_one(
     command: list[str], log: Path, timeout: float
 ) -> tuple[list[Figure], str | None, float]:
@@ -102,7 +110,7 @@ def run_one(
         env = {**os.environ, FIGURES_ENV: handed.name, "PYTHONUNBUFFERED": "1"}
         started = time.perf_counter()
         error = None
-        with log.open("w", encoding="utf-8") as out:
+        with written(log, os.O_TRUNC) as out:
             try:
                 done = subprocess.run(
                     command,
@@ -130,18 +138,23 @@ def shown(path: Path) -> str:
 
 
 def last_run(results: Path, mode: str) -> dict[tuple[str, str, str], float]:
-    """Each figure's ratio in the last run of ``mode`` kept in ``results``."""
-    if not results.exists():
-        return {}
-    last: dict[tuple[str, str], float] = {}
-    for line in results.read_text(encoding="utf-8").splitlines():
-        if line.startswith(RUN_MARK) and line.endswith("-->"):
-            try:
-                run = json.loads(line[len(RUN_MARK) : -len("-->")])
-            except json.JSONDecodeError:
-                continue  # a hand-edited line: not history to compare against
+    """Each figure's ratio in the last run of ``mode`` kept in ``results`` (by
+    :func:`benchmarks.figures.key`); empty when there is none or the file cannot be read.
+    A record that does not parse (a hand edit, a merge) is passed over, not fatal."""
+    try:
+        text = results.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}  # none yet, or unreadable: said when the run is appended
+    last: dict[tuple[str, str, str], float] = {}
+    for line in text.splitlines():
+        if not (line.startswith(RUN_MARK) and line.endswith("-->")):
+            continue
+        try:
+            run = json.loads(line[len(RUN_MARK) : -len("-->")])
             if run.get("mode") == mode:
-                last = {key(Figure.from_json(f)): f["ratio"] for f in run.get("figures", [])}
+                last = {key(Figure.from_json(f)): float(f["ratio"]) for f in run["figures"]}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
     return last
 
 
@@ -211,10 +224,15 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(lines[:-2]))
     if not args.no_append:
         fresh = not args.results.exists()
-        with args.results.open("a", encoding="utf-8") as out:
-            if fresh:
-                out.write(HEADER)
-            out.write("\n".join(lines) + "\n")
+        try:
+            with written(args.results, os.O_APPEND) as out:
+                if fresh:
+                    out.write(HEADER)
+                out.write("\n".join(lines) + "\n")
+        except OSError as error:
+            # The table is printed above: nothing measured is lost, but say so.
+            print(f"{args.results}: not appended ({error.strerror})", file=sys.stderr)
+            return 1
         say(f"appended to {args.results}")
     return 1 if failed else 0
 
@@ -230,4 +248,9 @@ a factor of three from one day to the next.
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        # The busy processes are gone (busy's finally); the benchmark got the same ^C.
+        print("\ninterrupted: nothing appended", file=sys.stderr)
+        sys.exit(130)

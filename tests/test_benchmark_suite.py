@@ -174,6 +174,11 @@ def test_the_whole_run_through_main_with_one_benchmark(tmp_path, monkeypatch, ca
     assert results.read_text().count("## ") == 2
     assert suite.main(["--quick", "--no-append", "--results", str(results)]) == 0
     assert results.read_text().count("## ") == 2
+    linked = tmp_path / "linked.md"
+    linked.symlink_to(results)
+    assert suite.main(["--quick", "--results", str(linked)]) == 1
+    assert "not appended" in capsys.readouterr().err
+    assert results.read_text().count("## ") == 2
 
 
 def test_every_benchmark_is_in_the_suite_takes_quick_and_hands_in_figures():
@@ -222,3 +227,26 @@ def test_autorange_repeats_a_short_call_to_fill_its_time(monkeypatch):
     calls = []
     assert figures.autorange(lambda: calls.append(1), at_least=1.0) == 0.25
     assert len(calls) == 4
+
+
+def test_a_link_where_the_suite_writes_is_refused_and_the_table_still_printed(tmp_path, capsys):
+    elsewhere = tmp_path / "elsewhere.md"
+    elsewhere.write_text("someone else's file\n")
+    results = tmp_path / "RESULTS.md"
+    results.symlink_to(elsewhere)
+    lines = suite.section(MACHINE, "quick", 0, [figure("a")], {}, 1.0, {})
+    with pytest.raises(OSError):
+        suite.written(results, suite.os.O_APPEND)
+    assert elsewhere.read_text() == "someone else's file\n"
+    assert lines[0].startswith("## ")
+
+
+def test_history_that_does_not_parse_is_passed_over(tmp_path):
+    results = tmp_path / "RESULTS.md"
+    results.write_text(
+        '<!-- run {"mode": "quick", "figures": [{"benchmark": 1}]}-->\n'
+        '<!-- run {"mode": "quick", "figures": "none"}-->\n'
+        "<!-- run []-->\n"
+    )
+    assert suite.last_run(results, "quick") == {}
+    assert suite.last_run(tmp_path, "quick") == {}  # a directory, not a file
