@@ -9,7 +9,10 @@ does, which the load does not change (issue 25).
 
 from __future__ import annotations
 
+import bisect
 import os
+import threading
+import time
 from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -34,3 +37,84 @@ def group_cpu_seconds(pgid: int, proc: Path = Path("/proc")) -> float:
         if int(fields[2]) == pgid:
             total += int(fields[11]) + int(fields[12])
     return total / _TICKS
+
+
+def _stat_fields(entry: Path) -> list[str] | None:
+    try:
+        stat = (entry / "stat").read_text()
+    except OSError:
+        return None  # gone since the listing
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def group_pids(pgid: int, proc: Path = Path("/proc")) -> list[int]:
+    """The live processes of process group ``pgid`` (one scan of ``/proc``)."""
+    found = []
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(entry)
+            if fields is not None and int(fields[2]) == pgid:
+                found.append(int(entry.name))
+    return found
+
+
+def pids_cpu_seconds(pids: list[int], proc: Path = Path("/proc")) -> float:
+    """User + system CPU seconds of ``pids`` (those still alive): a few reads, cheap
+    enough to sample every few milliseconds where a scan of ``/proc`` is not."""
+    total = 0
+    for pid in pids:
+        fields = _stat_fields(proc / str(pid))
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12])
+    return total / _TICKS
+
+
+class CpuSampler:
+    """A process group's CPU seconds sampled every ``every`` seconds by a thread, so that
+    the CPU spent between two moments known only afterwards (the first request at a
+    gateway, the last result in the ledger: wall-clock times) can be read off.
+
+    Its processes are found once, at the start (the group's processes must all be up):
+    a worker's master and its forked processes live as long as it does.
+    """
+
+    def __init__(self, pgid: int, every: float = 0.02) -> None:
+        self.pids = group_pids(pgid)
+        self.every = every
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        self.samples.append((time.time(), pids_cpu_seconds(self.pids)))
+
+    def _run(self) -> None:
+        while True:
+            self._sample()
+            if self._stop.wait(self.every):  # a sampling period: the clock decides
+                self._sample()
+                return
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def at(self, when: float) -> float:
+        """CPU seconds at wall-clock ``when`` (``time.time()``), interpolated between the
+        samples either side (the first or last sample outside their span)."""
+        times = [t for t, _ in self.samples]
+        i = bisect.bisect_left(times, when)
+        if i == 0:
+            return self.samples[0][1]
+        if i == len(times):
+            return self.samples[-1][1]
+        (t0, c0), (t1, c1) = self.samples[i - 1], self.samples[i]
+        return c0 + (c1 - c0) * (when - t0) / (t1 - t0) if t1 > t0 else c1
+
+    def between(self, start: float, end: float) -> float:
+        """CPU seconds spent between wall-clock ``start`` and ``end``."""
+        return self.at(end) - self.at(start)
