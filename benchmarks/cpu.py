@@ -69,6 +69,66 @@ def pids_cpu_seconds(pids: list[int], proc: Path = Path("/proc")) -> float:
     return total / _TICKS
 
 
+def cpu_by_pid(proc: Path = Path("/proc")) -> dict[int, tuple[int, str, float]]:
+    """Every live process: its parent, its command name and its CPU seconds so far."""
+    found = {}
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2 :].split()
+            found[int(entry.name)] = (
+                int(fields[1]),
+                name,
+                (int(fields[11]) + int(fields[12])) / _TICKS,
+            )
+    return found
+
+
+def serving(
+    snapshot: dict[int, tuple[int, str, float]], root: int, names: tuple[str, ...]
+) -> set[int]:
+    """``root`` and its descendants, and every process named one of ``names`` (the
+    database server's backends, which serve whoever connects)."""
+    chosen = {pid for pid, (_, name, _) in snapshot.items() if name in names}
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _, _) in snapshot.items():
+        children.setdefault(parent, []).append(pid)
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        if pid in snapshot:
+            chosen.add(pid)
+        todo.extend(children.get(pid, []))
+    return chosen
+
+
+class Spent:
+    """CPU seconds spent by a server (a process and its descendants) and PostgreSQL's
+    processes between entering and leaving the block: the work a request cost on the
+    serving side, whatever share of the cores each process got meanwhile.
+
+    A process that exits inside the block is not counted; one that starts is, whole.
+    """
+
+    def __init__(self, root: int, names: tuple[str, ...] = ("postgres",)) -> None:
+        self.root, self.names, self.seconds = root, names, 0.0
+
+    def __enter__(self) -> Spent:
+        self._before = cpu_by_pid()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        after = cpu_by_pid()
+        chosen = serving(after, self.root, self.names)
+        self.seconds = sum(
+            after[pid][2] - (self._before[pid][2] if pid in self._before else 0.0) for pid in chosen
+        )
+
+
 class CpuSampler:
     """A process group's CPU seconds sampled every ``every`` seconds by a thread, so that
     the CPU spent between two moments known only afterwards (the first request at a
