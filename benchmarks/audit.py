@@ -7,10 +7,12 @@ streamed by one query, ``hashlib`` over a plain ``repr`` of each row, no canonic
 no tree, no checks), subject and floor in turn (``benchmarks.figures``: medians):
 
 - events sealed per second (``ledger.chain.seal_all``: the hash chain, as workers' events
-  are sealed by the housekeeper): the events are written in as many slices as rounds,
-  each sealed in turn by the floor (the slice read, chained with hashlib, as many link
-  rows inserted by one statement into a copy of ``seals`` with its indexes, no lock) and
-  by ``seal_all``;
+  are sealed by the housekeeper): every event sealed in turn by the floor (the events
+  read, chained with hashlib, as many link rows inserted by one statement into a copy of
+  ``seals`` with its indexes, no lock) and by ``seal_all``; each side undone untimed (the
+  links emptied; the seals deleted, the append-only trigger bypassed) and done again
+  until its timed calls fill a second: at the quick size one pass is a fifth of a
+  second, a few of a loaded machine's time slices;
 - the first checkpoint (every event read and hashed as a leaf; each round but the last
   signs with a throwaway key so that it starts from nothing, and is deleted after,
   untimed); floor: every sealed event read and hashed as a leaf, no tree. Then a second
@@ -21,7 +23,8 @@ no tree, no checks), subject and floor in turn (``benchmarks.figures``: medians)
   every sealed event read and the chain recomputed, nothing checked;
 - the same leaves put into pymerkle's ``InmemoryTree``, the maintained Python RFC 9162
   tree, and into ``ledger.audit.merkle.Peaks``: the reason the tree is Loa's own (the
-  ratio is printed);
+  ratio is printed); in memory, so each built again and again to fill a second of this
+  process's CPU (both sides are this one process's Python: its CPU seconds are the work);
 - an inclusion proof and a consistency proof from a tree of every leaf;
 - an export of one campaign of about 100,000 events (claims, sends, receipts of a third
   as many recipients) written beside the million (floor: a ``COPY`` of the same events
@@ -37,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -149,6 +151,46 @@ def chain_floor(engine) -> float:
     return time.perf_counter() - started
 
 
+def repeated(work, undo, at_least: float = 1.0) -> float:
+    """Seconds one ``work()`` takes (it returns its own), done again after an untimed
+    ``undo()`` until the timed calls fill ``at_least`` seconds: ``figures.autorange`` for
+    work that writes. A pass over the quick size's events is a fifth of a second, a few of
+    a loaded machine's time slices; repeated to a second, both sides see its average."""
+    total, calls = 0.0, 0
+    while total < at_least:
+        undo()
+        total += work()
+        calls += 1
+    return total / calls
+
+
+def cpu_autorange(call, at_least: float = 1.0) -> float:
+    """CPU seconds of this process one ``call`` takes, repeated to fill ``at_least``: for
+    in-memory work of this process alone, where the time a busy machine keeps it waiting
+    is not the work's."""
+    calls, started = 0, time.process_time()
+    while True:
+        call()
+        calls += 1
+        spent = time.process_time() - started
+        if spent >= at_least:
+            return spent / calls
+
+
+def unseal(engine) -> None:
+    """Forget every seal (untimed, the append-only trigger bypassed for this transaction):
+    the events are unsealed again, for ``seal_all`` to seal once more."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        conn.exec_driver_sql("DELETE FROM seals")
+
+
+def clear_links(engine) -> None:
+    """Empty the sealing floor's table (untimed)."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql("TRUNCATE bench_links")
+
+
 def drop_checkpoints_after(engine, keep: int) -> None:
     """Forget the checkpoints after id ``keep`` (a round's, signed by a throwaway key):
     untimed, with the append-only trigger bypassed for this transaction."""
@@ -178,27 +220,28 @@ def main() -> None:
         with engine.begin() as conn:
             conn.exec_driver_sql("CREATE TABLE bench_links (LIKE seals INCLUDING ALL)")
 
-        # Sealing: the events written in as many slices as rounds; each slice sealed by
-        # the floor (into bench_links) and by seal_all, in turn.
-        slices = max(rounds, 1)
-        bounds = [1 + count * k // slices for k in range(slices + 1)]
-        wrote = 0.0
-        seal_times: list[float] = []
-        floor_times: list[float] = []
-        for k in range(slices):
-            _, took = timed(write_events, engine, bounds[k], bounds[k + 1] - bounds[k])
-            wrote += took
-            floor_times.append(seal_floor(engine, bounds[k], bounds[k + 1] - 1, bounds[k]))
+        # Sealing: every event sealed by the floor (into bench_links) and by seal_all, in
+        # turn; each undone (untimed) and done again until it fills a second.
+        _, wrote = timed(write_events, engine, 1, count)
+
+        def sealing_all() -> float:
             sealed_count, took = timed(seal_all, engine)
-            assert sealed_count == bounds[k + 1] - bounds[k], (sealed_count, k)
-            seal_times.append(took)
-        per = count / slices
-        sealing = per / statistics.median(seal_times)
-        sealing_floor = per / statistics.median(floor_times)
+            assert sealed_count == count, sealed_count
+            return took
+
+        def floor_all() -> float:
+            return seal_floor(engine, 1, count, 1)
+
+        seal_took, floor_took = figures.interleaved(
+            lambda: repeated(sealing_all, lambda: unseal(engine)),
+            lambda: repeated(floor_all, lambda: clear_links(engine)),
+            rounds,
+        )
+        sealing, sealing_floor = count / seal_took, count / floor_took
         print(f"ledger: postgresql, {count:,} events written in {wrote:.1f} s")
         print(
-            f"sealed: {count:,} events in {slices} slices, {sealing:,.0f}/s (median); "
-            f"floor (read, hashlib chain, one INSERT of the links) {sealing_floor:,.0f}/s"
+            f"sealed: {count:,} events, {sealing:,.0f}/s (median of {rounds}, each filling a "
+            f"second); floor (read, hashlib chain, one INSERT of the links) {sealing_floor:,.0f}/s"
         )
         found.append(Figure(benchmark="audit", measure=f"sealing {count:,} events",
                             value=sealing, unit="events/s", reference=sealing_floor,
@@ -258,25 +301,26 @@ def main() -> None:
             encoded = [canonical(row) for row in sealed(conn)]
         from pymerkle import InmemoryTree
 
-        def ours() -> float:
+        def our_tree() -> Peaks:
             peaks = Peaks()
-            started = time.perf_counter()
             for data in encoded:
                 peaks.append(leaf_hash(data))
-            took = time.perf_counter() - started
-            assert peaks.root() == second.root
-            return took
+            return peaks
 
-        def theirs() -> float:
+        def their_tree() -> InmemoryTree:
             reference = InmemoryTree(algorithm="sha256")
-            started = time.perf_counter()
             for data in encoded:
                 reference.append_entry(data)
-            took = time.perf_counter() - started
-            assert reference.get_root() == second.root
-            return took
+            return reference
 
-        mine, pymerkle = figures.interleaved(ours, theirs, rounds)
+        # Checked once, untimed; then each built again and again to fill a second of
+        # this process's CPU (a tree of the quick size's leaves takes a twentieth of a
+        # second; both are this one process's Python, so its CPU seconds are the work).
+        assert our_tree().root() == second.root
+        assert their_tree().get_root() == second.root
+        mine, pymerkle = figures.interleaved(
+            lambda: cpu_autorange(our_tree), lambda: cpu_autorange(their_tree), rounds
+        )
         print(
             f"tree of {len(encoded):,} leaves: Loa's peaks {mine:.2f} s, pymerkle "
             f"{pymerkle:.2f} s (pymerkle ÷ Loa = {pymerkle / mine:.1f}); same root"
