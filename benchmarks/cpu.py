@@ -13,6 +13,7 @@ import bisect
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -106,6 +107,35 @@ def serving(
     return chosen
 
 
+#: The database whose PostgreSQL backends :class:`Spent` counts (``None``: every process
+#: named ``postgres``); set by :func:`watch_database` once a benchmark has its scratch
+#: database, so that another user of the same server is not counted as ours.
+_DATABASE: str | None = None
+
+
+def watch_database(url: str) -> None:
+    """Count only the backends serving the database of ``url`` (a SQLAlchemy or libpq
+    URL), and the server's own background processes none of them."""
+    global _DATABASE
+    _DATABASE = url.rsplit("/", 1)[-1].split("?", 1)[0] or None
+
+
+def _serves_database(pid: int, database: str, proc: Path = Path("/proc")) -> bool:
+    """Whether a ``postgres`` process is a backend of ``database``: PostgreSQL titles each
+    backend ``postgres: [CLUSTER:] USER DATABASE HOST STATE`` (``update_process_title``,
+    on by default), which is its ``cmdline``."""
+    try:
+        title = (proc / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, UnicodeDecodeError):
+        return False
+    words = title.split()
+    if not words or words[0] != "postgres:":
+        return False
+    # After "postgres:" and, on Debian, the cluster's name ("15/main:"): user, database.
+    rest = [w for w in words[1:3] if not w.endswith(":")] + words[3:]
+    return len(rest) >= 2 and rest[1] == database
+
+
 class Spent:
     """CPU seconds spent by a server (a process and its descendants) and PostgreSQL's
     processes between entering and leaving the block: the work a request cost on the
@@ -124,6 +154,12 @@ class Spent:
     def __exit__(self, *_: object) -> None:
         after = cpu_by_pid()
         chosen = serving(after, self.root, self.names)
+        if _DATABASE is not None:
+            chosen = {
+                pid
+                for pid in chosen
+                if after[pid][1] not in self.names or _serves_database(pid, _DATABASE)
+            }
         self.seconds = sum(
             after[pid][2] - (self._before[pid][2] if pid in self._before else 0.0) for pid in chosen
         )
@@ -178,3 +214,27 @@ class CpuSampler:
     def between(self, start: float, end: float) -> float:
         """CPU seconds spent between wall-clock ``start`` and ``end``."""
         return self.at(end) - self.at(start)
+
+
+def spent_once(call: Callable[[], object], root: int | None = None) -> float:
+    """CPU seconds one ``call`` cost this process (or ``root``), its descendants and
+    PostgreSQL (:class:`Spent`)."""
+    with Spent(os.getpid() if root is None else root) as spent:
+        call()
+    return spent.seconds
+
+
+def spent_autorange(call: Callable[[], object], at_least: float = 1.0) -> tuple[float, float]:
+    """CPU seconds and wall-clock seconds one ``call`` costs (CPU as :func:`spent_once`),
+    repeated until the calls fill ``at_least`` seconds of the wall clock: a short measure
+    averaged (see :func:`benchmarks.figures.autorange`)."""
+    calls = 0
+    with Spent(os.getpid()) as spent:
+        started = time.perf_counter()
+        while True:
+            call()
+            calls += 1
+            elapsed = time.perf_counter() - started
+            if elapsed >= at_least:
+                break
+    return spent.seconds / calls, elapsed / calls

@@ -44,7 +44,7 @@ from sqlalchemy.engine import Engine, make_url
 from twilio.request_validator import RequestValidator
 
 from benchmarks import figures
-from benchmarks.cpu import Spent
+from benchmarks.cpu import Spent, watch_database
 from campaigns.recipients import ListRow
 from campaigns.spec import CampaignSpec, load_spec
 from ledger.db import make_engine
@@ -309,6 +309,7 @@ def main() -> None:
     bare_drains: list[float] = []
     applied: dict[str, int] = {}
     with scratch_database(args.postgres, args.db_prefix) as url:
+        watch_database(url)
         ids = seed(url, count)
         made = callbacks(ids)
         engine = make_engine(url)

@@ -263,3 +263,24 @@ def test_history_that_does_not_parse_is_passed_over(tmp_path):
     )
     assert suite.last_run(results, "quick") == {}
     assert suite.last_run(tmp_path, "quick") == {}  # a directory, not a file
+
+
+def test_only_the_watched_database_s_backends_are_counted(tmp_path, monkeypatch):
+    import benchmarks.cpu as cpu
+
+    titles = {
+        20: b"postgres: 15/main: postgres loa_bench_1 127.0.0.1(4242) idle\0",
+        21: b"postgres: postgres loa_bench_2 127.0.0.1(4243) SELECT\0",
+        22: b"postgres: 15/main: checkpointer \0",
+        23: b"python\0-m\0loa_bench_1\0",
+    }
+    for pid, title in titles.items():
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "cmdline").write_bytes(title)
+    seen = {pid for pid in titles if cpu._serves_database(pid, "loa_bench_1", tmp_path)}
+    assert seen == {20}
+    assert cpu._serves_database(21, "loa_bench_2", tmp_path)
+    assert not cpu._serves_database(99, "loa_bench_1", tmp_path)
+    monkeypatch.setattr(cpu, "_DATABASE", None)
+    cpu.watch_database("postgresql+psycopg://postgres@127.0.0.1:5432/loa_bench_1?x=1")
+    assert cpu._DATABASE == "loa_bench_1"
