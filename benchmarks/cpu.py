@@ -238,3 +238,14 @@ def spent_autorange(call: Callable[[], object], at_least: float = 1.0) -> tuple[
             if elapsed >= at_least:
                 break
     return spent.seconds / calls, elapsed / calls
+
+
+def process_cpu_seconds(pid: int, proc: Path = Path("/proc")) -> float:
+    """User + system CPU seconds process ``pid`` has spent so far (0 when it is gone): a
+    PostgreSQL backend's, read while its connection is open."""
+    try:
+        stat = (proc / str(pid) / "stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS

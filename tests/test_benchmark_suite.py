@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 import benchmarks.__main__ as suite
-from benchmarks.cpu import CpuSampler, group_cpu_seconds, group_pids, pids_cpu_seconds
+from benchmarks.cpu import (
+    group_cpu_seconds,
+)
 from benchmarks.figures import FIGURES_ENV, Figure, interleaved, key, report, table
 from benchmarks.machine import Machine, commit_of, cpu_model
 
@@ -217,19 +219,6 @@ def test_a_process_group_s_cpu_is_read_from_proc(tmp_path):
     (tmp_path / "self").mkdir()
     assert group_cpu_seconds(7, tmp_path) == 4.0
     assert group_cpu_seconds(9, tmp_path) == 0.0
-    assert sorted(group_pids(7, tmp_path)) == [10, 11]
-    assert pids_cpu_seconds([10, 11, 13], tmp_path) == 4.0  # 13: gone, not counted
-
-
-def test_a_sampler_reads_the_cpu_spent_between_two_wall_clock_moments(monkeypatch):
-    import benchmarks.cpu as cpu
-
-    monkeypatch.setattr(cpu, "group_pids", lambda pgid: [pgid])
-    sampler = CpuSampler(1)
-    sampler.samples = [(100.0, 1.0), (101.0, 2.0), (102.0, 2.5)]
-    assert sampler.at(100.5) == 1.5
-    assert sampler.between(100.5, 101.5) == 0.75
-    assert sampler.at(99.0) == 1.0 and sampler.at(103.0) == 2.5  # outside: the end's
 
 
 def test_autorange_repeats_a_short_call_to_fill_its_time(monkeypatch):
