@@ -75,11 +75,17 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+#: A busy process: spins until its parent is gone, so that a suite killed with ``kill -9``
+#: leaves no core spinning behind it (its parent then becomes another process).
+SPINNER = "import os, sys\nparent = int(sys.argv[1])\nwhile os.getppid() == parent:\n    pass\n"
+
+
 @contextmanager
 def busy(processes: int):
     """``processes`` processes spinning a core each, for the length of the block."""
     spinners = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)
+        subprocess.Popen([sys.executable, "-c", SPINNER, str(os.getpid())])
+        for _ in range(processes)
     ]
     try:
         yield

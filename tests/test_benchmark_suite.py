@@ -273,3 +273,32 @@ def test_only_the_watched_database_s_backends_are_counted(tmp_path, monkeypatch)
     monkeypatch.setattr(cpu, "_DATABASE", None)
     cpu.watch_database("postgresql+psycopg://postgres@127.0.0.1:5432/loa_bench_1?x=1")
     assert cpu._DATABASE == "loa_bench_1"
+
+
+def test_a_busy_process_spins_only_while_its_parent_lives():
+    import subprocess
+    import time
+
+    # A stand-in suite: starts a spinner for itself, prints its pid and ends (as after
+    # ``kill -9``: nothing of the suite's own clean-up runs).
+    code = (
+        "import os, subprocess, sys\n"
+        "from benchmarks.__main__ import SPINNER\n"
+        "spinner = subprocess.Popen([sys.executable, '-c', SPINNER, str(os.getpid())])\n"
+        "print(spinner.pid)\n"
+    )
+    parent = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    stat = Path(f"/proc/{int(parent.stdout)}/stat")
+
+    def spinning() -> bool:
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return False  # gone, reaped by its new parent
+
+    deadline = time.monotonic() + 30  # only catches a spinner that never stops
+    while spinning() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not spinning()
