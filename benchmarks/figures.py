@@ -172,7 +172,7 @@ def table(
         )
         if before is not None:
             then = before.get(key(f))
-            line += f" {then:.2f} |" if then else " |"
+            line += f" {number(then)} |" if then is not None else " |"
         lines.append(line)
     return lines
 

@@ -80,9 +80,13 @@ def test_report_appends_json_lines_when_the_suite_asks(tmp_path, monkeypatch, ca
 
 
 def test_the_table_shows_the_last_run_s_ratio_beside_this_one():
-    rows = table([figure("a"), figure("b")], before={key(figure("a")): 0.4})
+    rows = table(
+        [figure("a"), figure("b"), figure("c")],
+        before={key(figure("a")): 0.4, key(figure("c")): 0.0131},
+    )
     assert rows[0].endswith("last run |")
-    assert rows[2].endswith("| 0.40 |") and rows[3].endswith("| |")
+    assert rows[2].endswith("| 0.4 |") and rows[3].endswith("| |")
+    assert rows[4].endswith("| 0.0131 |")  # as the ratio column shows it, not 0.01
 
 
 STUB = """
