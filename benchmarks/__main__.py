@@ -24,8 +24,12 @@ Exit status: 0 when every benchmark ran, 1 when any failed (its row says where i
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
 import os
+import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -33,6 +37,7 @@ import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from benchmarks.figures import FIGURES_ENV, Figure, key, number, table
 from benchmarks.machine import Machine, read_machine
@@ -65,9 +70,19 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="Run every benchmark; print and keep one table of figures and ratios.",
+        epilog=(
+            "Each figure is judged by its ratio to a reference measured in the same run "
+            "(↑: higher is better, ↓: lower is). The table is appended to --results with "
+            "the last run's ratios of the same mode and load; each benchmark's own "
+            "printout is in .cache/bench/logs/. Exit status: 0 all ran, 1 one failed "
+            "or the results could not be written, 2 bad arguments."
+        ),
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, a few minutes")
-    parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(SUITE))
+    parser.add_argument(
+        "--only", nargs="+", metavar="NAME", choices=list(SUITE),
+        help=f"these benchmarks only: {', '.join(SUITE)}",
+    )  # fmt: skip
     parser.add_argument("--results", type=Path, default=RESULTS, help="the history to append to")
     parser.add_argument("--no-append", action="store_true", help="print only, keep no history")
     parser.add_argument("--load", type=int, default=0, metavar="N", help="N busy processes beside")
@@ -77,7 +92,13 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
 
 #: A busy process: spins until its parent is gone, so that a suite killed with ``kill -9``
 #: leaves no core spinning behind it (its parent then becomes another process).
-SPINNER = "import os, sys\nparent = int(sys.argv[1])\nwhile os.getppid() == parent:\n    pass\n"
+SPINNER = (
+    "import os, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"  # ^C is the suite's to answer
+    "parent = int(sys.argv[1])\n"
+    "while os.getppid() == parent:\n"
+    "    pass\n"
+)
 
 
 @contextmanager
@@ -99,8 +120,49 @@ def written(path: Path, mode: int):
     """``path`` opened for writing (``os.O_APPEND`` or ``os.O_TRUNC``), created if need be,
     never through a symbolic link: a link planted where the suite writes is refused
     (``OSError``), not followed to whatever it names."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | mode, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | mode, 0o644)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+    os.set_blocking(fd, True)
     return os.fdopen(fd, "w", encoding="utf-8")
+
+
+def _own_session_ended_with_us() -> None:
+    """In the benchmark's process, before it starts: a session of its own (so that its
+    servers can be stopped with it), and SIGINT when the suite dies, even by ``kill -9``
+    (so that its clean-up runs: servers stopped, scratch databases dropped)."""
+    os.setsid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the benchmark outlives a killed suite and cleans up at its end
+
+
+def supervised(command: list[str], env: dict[str, str], out: IO[str], timeout: float) -> int:
+    """Run ``command``; past ``timeout`` (or on ^C) its whole session is asked to stop
+    with SIGINT, as a user would, and killed 30 s later if it has not: a benchmark's
+    servers and scratch databases go with it.
+
+    Raises:
+        subprocess.TimeoutExpired: it ran past ``timeout``.
+    """
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        preexec_fn=_own_session_ended_with_us,  # no threads run in the suite: safe
+    )  # fmt: skip
+    try:
+        return process.wait(timeout=timeout)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        for sig, grace in ((signal.SIGINT, 30), (signal.SIGKILL, 10)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=grace)
+                break
+        raise
 
 
 def run_one(
@@ -118,21 +180,18 @@ def run_one(
         error = None
         with written(log, os.O_TRUNC) as out:
             try:
-                done = subprocess.run(
-                    command,
-                    cwd=ROOT,
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    timeout=timeout,
-                    check=False,
-                )
-                if done.returncode:
-                    error = f"exited {done.returncode}; see {shown(log)}"
+                returncode = supervised(command, env, out, timeout)
+                if returncode:
+                    error = f"exited {returncode}; see {shown(log)}"
             except subprocess.TimeoutExpired:
                 error = f"stopped after {timeout:g} s; see {shown(log)}"
         seconds = time.perf_counter() - started
-        figures = [Figure.from_json(json.loads(line)) for line in handed if line.strip()]
+        figures = []
+        for number, line in enumerate(handed.buffer.read().splitlines(), 1):
+            try:
+                figures.append(Figure.from_json(json.loads(line)))
+            except (ValueError, RecursionError) as bad:  # JSON's errors are ValueErrors
+                error = error or f"figure {number} does not read ({bad}); see {shown(log)}"
     if not figures and error is None:
         error = f"handed in no figures; see {shown(log)}"
     return figures, error, seconds
@@ -143,23 +202,30 @@ def shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-def last_run(results: Path, mode: str) -> dict[tuple[str, str, str], float]:
-    """Each figure's ratio in the last run of ``mode`` kept in ``results`` (by
-    :func:`benchmarks.figures.key`); empty when there is none or the file cannot be read.
-    A record that does not parse (a hand edit, a merge) is passed over, not fatal."""
+def last_run(results: Path, mode: str, load: int = 0) -> dict[tuple[str, str, str], float]:
+    """Each figure's ratio in the last run of ``mode`` beside ``load`` busy processes
+    that measured it, kept in ``results`` (by :func:`benchmarks.figures.key`): a run of
+    some benchmarks (``--only``) leaves the others' last ratios as they were. Empty when
+    there is none or the file cannot be read. A record that does not parse (a hand edit,
+    a merge) is passed over, not fatal."""
     try:
-        text = results.read_text(encoding="utf-8", errors="replace")
+        fd = os.open(results, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return {}  # none yet, or unreadable: said when the run is appended
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return {}  # a folder; a FIFO or a device would hang the run or fill its memory
+    with os.fdopen(fd, "rb") as handle:
+        text = handle.read().decode("utf-8", errors="replace")
     last: dict[tuple[str, str, str], float] = {}
     for line in text.splitlines():
         if not (line.startswith(RUN_MARK) and line.endswith("-->")):
             continue
         try:
             run = json.loads(line[len(RUN_MARK) : -len("-->")])
-            if run.get("mode") == mode:
-                last = {key(Figure.from_json(f)): float(f["ratio"]) for f in run["figures"]}
-        except (ValueError, KeyError, TypeError, AttributeError):
+            if run.get("mode") == mode and run.get("load_added", 0) == load:
+                last.update({key(Figure.from_json(f)): float(f["ratio"]) for f in run["figures"]})
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             continue
     return last
 
@@ -199,8 +265,9 @@ def section(
 
 def main(argv: list[str] | None = None) -> int:
     args = arguments(argv)
-    if args.load < 0:
-        print("--load: a number of processes, 0 or more", file=sys.stderr)
+    most = 4 * (os.cpu_count() or 1)
+    if not 0 <= args.load <= most:
+        print(f"--load: a number of busy processes from 0 to {most}", file=sys.stderr)
         return 2
     mode = "quick" if args.quick else "full"
     names = args.only or list(SUITE)
@@ -210,11 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     failed: dict[str, str] = {}
     started = time.perf_counter()
     say = print if not args.json else lambda *a, **k: print(*a, **k, file=sys.stderr)
-    say(f"{mode} run of {len(names)} benchmarks on {machine.describe()}")
+    say(
+        f"{mode} run of {len(names)} benchmark{'s' * (len(names) != 1)} on "
+        f"{machine.describe()}; logs in {shown(LOGS)}"
+    )
     with busy(args.load):
         for name in names:
             say(f"  {name:<10} {SUITE[name]} …", end="", flush=True)
-            log = LOGS / f"{stamp}-{name}.log"
+            log = LOGS / f"{stamp}-{os.getpid()}-{name}.log"
             command = [sys.executable, "-m", f"benchmarks.{name}", *(["--quick"] * args.quick)]
             got, error, seconds = run_one(command, log, TIMEOUT[mode])
             figures += got
@@ -222,10 +292,10 @@ def main(argv: list[str] | None = None) -> int:
                 failed[name] = error
             say(f" {seconds:.1f} s, {len(got)} figures" + (f" — FAILED: {error}" if error else ""))
     seconds = time.perf_counter() - started
-    before = last_run(args.results, mode)
+    before = last_run(args.results, mode, args.load)
     lines = section(machine, mode, args.load, figures, failed, seconds, before)
     if args.json:
-        print(lines[-2][len(RUN_MARK) : -len("-->")])
+        print(lines[-2][len(RUN_MARK) : -len("-->")].replace("--\\u003e", "-->"))
     else:
         print("\n".join(lines[:-2]))
     if not args.no_append:

@@ -15,6 +15,7 @@ the file named by ``LOA_BENCH_FIGURES``; run by itself, it prints them as a tabl
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import time
@@ -45,6 +46,10 @@ class Figure:
         ``"higher"`` for rates, ``"lower"`` for times: which way the ratio improves.
     target:
         The ratio the figure is judged by, if it has one (a bound in ``better``'s sense).
+    absolute:
+        An absolute target and its verdict on this run, when the issue set one (``"p99
+        28.6 ms, target < 20 ms: missed"``): shown beside the ratio's, read with the
+        machine's day in mind.
     """
 
     benchmark: str
@@ -55,6 +60,7 @@ class Figure:
     reference_name: str
     better: str = "lower"
     target: float | None = None
+    absolute: str = ""
 
     @property
     def ratio(self) -> float:
@@ -71,12 +77,38 @@ class Figure:
         return "met" if met else "missed"
 
     def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "ratio": self.ratio}
+        """Plain JSON (no ``NaN``: a ratio over a zero reference is ``null``)."""
+        return {**asdict(self), "ratio": self.ratio if math.isfinite(self.ratio) else None}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Figure:
-        fields = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in fields})
+    def from_json(cls, data: Any) -> Figure:
+        """The figure a benchmark handed in, checked.
+
+        Raises:
+            ValueError: not an object of the fields above with their types: text for
+                the names, finite numbers for the figure and its reference, ``higher``
+                or ``lower`` for ``better``.
+        """
+        if not isinstance(data, dict):
+            raise ValueError("a figure is a JSON object")
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        for name in ("benchmark", "measure", "unit", "reference_name", "absolute"):
+            if name in fields and not isinstance(fields[name], str):
+                raise ValueError(f"{name}: text expected")
+        for name in ("value", "reference", "target"):
+            number = fields.get(name)
+            if name == "target" and number is None:
+                continue
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise ValueError(f"{name}: a number expected")
+            if not math.isfinite(number):
+                raise ValueError(f"{name}: a finite number expected")
+        if fields.get("better", "lower") not in ("higher", "lower"):
+            raise ValueError("better: 'higher' or 'lower'")
+        try:
+            return cls(**fields)
+        except TypeError as missing:
+            raise ValueError(str(missing)) from None
 
 
 def rate(count: float, seconds: float) -> float:
@@ -145,34 +177,56 @@ def ratio_text(figure: Figure) -> str:
     return number(figure.ratio) if figure.ratio == figure.ratio else "–"
 
 
+def cell(text: str) -> str:
+    """``text`` as one Markdown table cell: no line break, no column break."""
+    return " ".join(text.split()).replace("|", "/")
+
+
 def key(figure: Figure) -> tuple[str, str, str]:
     """What makes a figure the same one from run to run."""
     return figure.benchmark, figure.measure, figure.reference_name
 
 
+def moved(figure: Figure, then: float) -> str:
+    """How far the ratio moved since ``then``, and whether that is for the better."""
+    change = (figure.ratio / then - 1) * 100 if then else float("nan")
+    if change != change:
+        return "–"
+    if abs(change) < 0.5:
+        return "±0 %"
+    better = (change > 0) == (figure.better == "higher")
+    return f"{change:+.0f} % {'better' if better else 'worse'}"
+
+
 def table(
     figures: Iterable[Figure], before: dict[tuple[str, str, str], float] | None = None
 ) -> list[str]:
-    """Markdown table rows: benchmark, measure, figure, reference, ratio, target; with
-    ``before`` (each figure's ratio in an earlier run, by :func:`key`), that ratio too."""
+    """Markdown table rows: benchmark, measure, figure, reference, ratio (↑ when higher is
+    better, ↓ when lower is), targets; with ``before`` (each figure's ratio in an earlier
+    run, by :func:`key`), that ratio and how far this one moved from it."""
     head = "| benchmark | measure | figure | reference | ratio | target |"
     rule = "|---|---|---:|---:|---:|---|"
     if before is not None:
-        head += " last run |"
-        rule += "---:|"
+        head += " last run | moved |"
+        rule += "---:|---|"
     lines = [head, rule]
     for f in figures:
-        target = ""
+        targets = []
         if f.target is not None:
             sign = "≥" if f.better == "higher" else "≤"
-            target = f"{sign} {f.target:g}: {f.verdict}"
+            targets.append(f"{sign} {f.target:g}: {f.verdict}")
+        if f.absolute:
+            targets.append(f.absolute)
+        arrow = "↑" if f.better == "higher" else "↓"
+        unit = cell(f.unit)
         line = (
-            f"| {f.benchmark} | {f.measure} | {number(f.value)} {f.unit} "
-            f"| {number(f.reference)} {f.unit} ({f.reference_name}) | {ratio_text(f)} | {target} |"
+            f"| {cell(f.benchmark)} | {cell(f.measure)} | {number(f.value)} {unit} "
+            f"| {number(f.reference)} {unit} ({cell(f.reference_name)}) | {ratio_text(f)} {arrow} "
+            f"| {cell('; '.join(targets))} |"
         )
         if before is not None:
             then = before.get(key(f))
-            line += f" {number(then)} |" if then is not None else " |"
+            line += f" {number(then)} | {moved(f, then)} |" if then is not None else " | |"
         lines.append(line)
     return lines
 
@@ -184,5 +238,5 @@ def report(figures: list[Figure]) -> None:
     if path:
         with open(path, "a", encoding="utf-8") as out:
             for figure in figures:
-                out.write(json.dumps(figure.as_json(), ensure_ascii=False) + "\n")
+                out.write(json.dumps(figure.as_json(), ensure_ascii=False, allow_nan=False) + "\n")
     print("\n".join(table(figures)))

@@ -76,7 +76,7 @@ def test_report_appends_json_lines_when_the_suite_asks(tmp_path, monkeypatch, ca
     read = [Figure.from_json(json.loads(line)) for line in handed.read_text().splitlines()]
     assert [f.measure for f in read] == ["a", "b", "c"]
     assert read[1] == figure("b", value=75)
-    assert "| plan | b | 75.0 rows/s | 100 rows/s (bare) | 0.75 |" in capsys.readouterr().out
+    assert "| plan | b | 75.0 rows/s | 100 rows/s (bare) | 0.75 ↑ |" in capsys.readouterr().out
 
 
 def test_the_table_shows_the_last_run_s_ratio_beside_this_one():
@@ -84,9 +84,17 @@ def test_the_table_shows_the_last_run_s_ratio_beside_this_one():
         [figure("a"), figure("b"), figure("c")],
         before={key(figure("a")): 0.4, key(figure("c")): 0.0131},
     )
-    assert rows[0].endswith("last run |")
-    assert rows[2].endswith("| 0.4 |") and rows[3].endswith("| |")
-    assert rows[4].endswith("| 0.0131 |")  # as the ratio column shows it, not 0.01
+    assert rows[0].endswith("last run | moved |")
+    assert rows[2].endswith("| 0.4 | +25 % better |") and rows[3].endswith("| | |")
+    assert "| 0.0131 |" in rows[4]  # as the ratio column shows it, not 0.01
+    slower = figure("t", value=3.0, reference=1.0, unit="s", better="lower")
+    assert table([slower], before={key(slower): 2.0})[2].endswith("| 2.00 | +50 % worse |")
+    assert table([slower], before={key(slower): 3.0})[2].endswith("| ±0 % |")
+
+
+def test_an_absolute_target_is_shown_beside_the_ratio_s():
+    row = table([figure(target=0.4, absolute="p99 28.6 ms, target < 20 ms: missed")])[2]
+    assert "≥ 0.4: met; p99 28.6 ms, target < 20 ms: missed |" in row
 
 
 STUB = """
@@ -140,11 +148,15 @@ def test_history_is_appended_and_each_run_compared_with_the_last_of_its_mode(tmp
     with results.open("a") as out:
         out.write("<!-- run {not json -->\n" + "\n".join(full) + "\n")
     assert suite.last_run(results, "quick") == {key(figure("a")): 0.4}
-    assert suite.last_run(results, "full") == {key(figure("a")): 0.9}
+    assert suite.last_run(results, "full", load=2) == {key(figure("a")): 0.9}
+    assert suite.last_run(results, "full") == {}  # an idle run is not judged by a loaded one
     text = results.read_text()
     assert "2 busy processes added" in text and "**api failed**: exited 1" in text
-    second = suite.section(MACHINE, "quick", 0, [figure("a", value=44)], {}, 12.0, {})
-    assert second != first
+    # A run of some benchmarks (--only) leaves the others' last ratios as they were.
+    some = suite.section(MACHINE, "quick", 0, [figure("b", value=70)], {}, 3.0, {})
+    with results.open("a") as out:
+        out.write("\n".join(some) + "\n")
+    assert suite.last_run(results, "quick") == {key(figure("a")): 0.4, key(figure("b")): 0.7}
 
 
 def test_nothing_in_a_figure_closes_the_comment_that_keeps_it(tmp_path):
@@ -172,7 +184,7 @@ def test_the_whole_run_through_main_with_one_benchmark(tmp_path, monkeypatch, ca
     results = tmp_path / "RESULTS.md"
     assert suite.main(["--quick", "--results", str(results)]) == 0
     out = capsys.readouterr().out
-    assert "| stub | all | 2.00 s | 1.00 s (floor) | 2.00 | ≤ 3: met |" in out
+    assert "| stub | all | 2.00 s | 1.00 s (floor) | 2.00 ↓ | ≤ 3: met |" in out
     assert results.read_text().startswith("# Benchmark results")
     assert suite.main(["--quick", "--results", str(results), "--json"]) == 0
     run = json.loads(capsys.readouterr().out)
@@ -306,3 +318,81 @@ def test_a_busy_process_spins_only_while_its_parent_lives():
     while spinning() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not spinning()
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ("{not json", "does not read"),
+        ('["a list"]', "a JSON object"),
+        ('{"benchmark": "s", "measure": "m", "unit": "s", "reference": 1, '
+         '"reference_name": "r"}', "value"),
+        ('{"benchmark": "s", "measure": "m", "value": "abc", "unit": "s", "reference": 1, '
+         '"reference_name": "r"}', "value: a number"),
+        ('{"benchmark": "s", "measure": "m", "value": NaN, "unit": "s", "reference": 1, '
+         '"reference_name": "r"}', "finite"),
+        ('{"benchmark": "s", "measure": "m", "value": 1, "unit": "s", "reference": 1, '
+         '"reference_name": "r", "target": "x"}', "target"),
+        ('{"benchmark": "s", "measure": "m", "value": 1, "unit": "s", "reference": 1, '
+         '"reference_name": "r", "better": "up"}', "better"),
+    ],
+)  # fmt: skip
+def test_a_figure_that_does_not_read_is_named_and_the_others_kept(tmp_path, line, why):
+    stub = tmp_path / "stub.py"
+    stub.write_text(
+        "import os\n"
+        "from benchmarks.figures import Figure, report\n"
+        "report([Figure('stub', 'good', 1.0, 's', 2.0, 'floor')])\n"
+        f"open(os.environ['LOA_BENCH_FIGURES'], 'a').write({line!r} + '\\n')\n"
+    )
+    got, error, _ = suite.run_one([sys.executable, str(stub)], tmp_path / "s.log", timeout=60)
+    assert [f.measure for f in got] == ["good"]
+    assert error.startswith("figure 2 does not read") and why in error
+
+
+def test_a_results_file_that_is_not_a_regular_file_is_neither_read_nor_written(tmp_path):
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert suite.last_run(fifo, "quick") == {}  # returns at once, does not wait for a writer
+    with pytest.raises(OSError):
+        suite.written(fifo, os.O_APPEND)
+    deep = tmp_path / "deep.md"
+    deep.write_text("<!-- run " + "[" * 100_000 + "-->\n")
+    assert suite.last_run(deep, "quick") == {}
+
+
+def test_a_zero_reference_is_kept_as_plain_json(tmp_path):
+    zero = figure(reference=0.0)
+    assert zero.as_json()["ratio"] is None
+    line = suite.section(MACHINE, "quick", 0, [zero], {}, 1.0, {})[-2]
+    assert "NaN" not in line and "Infinity" not in line
+    assert "| – ↑ |" in "\n".join(suite.section(MACHINE, "quick", 0, [zero], {}, 1.0, {}))
+
+
+def test_a_benchmark_stopped_for_its_time_takes_its_servers_with_it(tmp_path):
+    import time
+
+    stub = tmp_path / "server.py"
+    pid_file = tmp_path / "server.pid"
+    stub.write_text(
+        "import subprocess, sys, time\n"
+        "server = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(server.pid))\n"
+        "time.sleep(300)\n"
+    )
+    got, why, _ = suite.run_one([sys.executable, str(stub)], tmp_path / "s.log", timeout=8)
+    assert got == [] and why.startswith("stopped after 8 s")
+    stat = Path(f"/proc/{int(pid_file.read_text())}/stat")
+    deadline = time.monotonic() + 30  # only catches a server left running
+
+    def running() -> bool:
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return False
+
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running()
