@@ -126,7 +126,6 @@ def sizes_of(messages: int, campaigns: int, largest: int | None) -> list[int]:
     rest = (messages - first) // (campaigns - 1)
     sizes = [first] + [rest] * (campaigns - 1)
     sizes[-1] += messages - sum(sizes)
-    assert min(sizes) > NUMBER_ROW, f"every campaign needs more than {NUMBER_ROW} messages"
     return sizes
 
 
@@ -333,6 +332,11 @@ def main() -> None:
     args.messages = args.messages or (50_000 if args.quick else 1_000_000)
     args.requests = args.requests or (150 if args.quick else 500)
     sizes = sizes_of(args.messages, args.campaigns, args.largest)
+    if min(sizes) <= NUMBER_ROW:
+        parser.error(
+            f"--messages {args.messages:,} in {args.campaigns} campaigns: every campaign needs "
+            f"more than {NUMBER_ROW:,} (the number asked for is on that row of each list)"
+        )
 
     with (
         scratch_database(args.postgres, args.prefix) as url,
