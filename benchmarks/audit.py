@@ -164,19 +164,6 @@ def repeated(work, undo, at_least: float = 1.0) -> float:
     return total / calls
 
 
-def cpu_autorange(call, at_least: float = 1.0) -> float:
-    """CPU seconds of this process one ``call`` takes, repeated to fill ``at_least``: for
-    in-memory work of this process alone, where the time a busy machine keeps it waiting
-    is not the work's."""
-    calls, started = 0, time.process_time()
-    while True:
-        call()
-        calls += 1
-        spent = time.process_time() - started
-        if spent >= at_least:
-            return spent / calls
-
-
 def unseal(engine) -> None:
     """Forget every seal (untimed, the append-only trigger bypassed for this transaction):
     the events are unsealed again, for ``seal_all`` to seal once more."""
@@ -293,9 +280,10 @@ def main() -> None:
             f"{took:.1f} s ({target} the minute's target); floor (read, hashlib chain, "
             f"nothing checked) {floor:.1f} s"
         )
-        found.append(Figure(benchmark="audit", measure=f"verify, {verdict.sealed:,} events "
-                            "(target < 60 s)", value=took, unit="s", reference=floor,
-                            reference_name="read + hashlib chain"))  # fmt: skip
+        found.append(Figure(benchmark="audit", measure=f"verify, {verdict.sealed:,} events",
+                            value=took, unit="s", reference=floor,
+                            reference_name="read + hashlib chain",
+                            absolute=f"target < 60 s: {'met' if took < 60 else 'missed'}"))  # fmt: skip
 
         with engine.connect() as conn:
             encoded = [canonical(row) for row in sealed(conn)]
@@ -319,7 +307,9 @@ def main() -> None:
         assert our_tree().root() == second.root
         assert their_tree().get_root() == second.root
         mine, pymerkle = figures.interleaved(
-            lambda: cpu_autorange(our_tree), lambda: cpu_autorange(their_tree), rounds
+            lambda: figures.autorange(our_tree, clock=time.process_time),
+            lambda: figures.autorange(their_tree, clock=time.process_time),
+            rounds,
         )
         print(
             f"tree of {len(encoded):,} leaves: Loa's peaks {mine:.2f} s, pymerkle "

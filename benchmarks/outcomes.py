@@ -180,10 +180,11 @@ def main() -> None:
         print(f"reference (csv read + HMAC of each cell): {floor:.2f} s; the import "
               f"{took / floor:.1f}× it")  # fmt: skip
         found.append(
-            Figure(benchmark="outcomes", measure=f"import of {numbers:,} numbers (target "
-                   "100,000/s)", value=numbers / took, unit="numbers/s",
+            Figure(benchmark="outcomes", measure=f"import of {numbers:,} numbers",
+                   value=numbers / took, unit="numbers/s",
                    reference=numbers / floor, reference_name="csv read + HMAC of each cell",
-                   better="higher")
+                   better="higher", absolute=f"{numbers / took:,.0f}/s, target ≥ 100,000/s: "
+                   f"{'met' if numbers / took >= 100_000 else 'missed'}")
         )  # fmt: skip
         # The import is Python and PostgreSQL (COPY, one upsert), its floor Python alone:
         # under a load their wall-clock ratio moved (0.149 idle, 0.182 beside two busy
@@ -260,9 +261,10 @@ def section_timed(
           f"target; median of {rounds}); outcomes {sections[-1].outcomes:,}, acted {acted:,}; "
           f"one GROUP BY of the same rows {floor:.2f} s ({took / floor:.1f}×)")  # fmt: skip
     return Figure(benchmark="outcomes", measure=f"goal section, {size:,} recipients "
-                  f"({label}; target < 5 s)", value=cpu_took, unit="CPU s",
+                  f"({label})", value=cpu_took, unit="CPU s",
                   reference=cpu_floor, reference_name="one plain GROUP BY",
-                  better="lower")  # fmt: skip
+                  better="lower", absolute=f"{took:.2f} s, target < 5 s: "
+                  f"{'met' if took < 5 else 'missed'}")  # fmt: skip
 
 
 def write_pseudonyms(engine: sa.Engine, campaign_id: str, recipients: int) -> float:
