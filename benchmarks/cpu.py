@@ -25,19 +25,7 @@ def group_cpu_seconds(pgid: int, proc: Path = Path("/proc")) -> float:
     Resolution: one clock tick (10 ms on Linux); a process that exited in between is no
     longer counted, so take both readings while the group's processes run.
     """
-    total = 0
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # gone since the listing
-        # "pid (comm) state ppid pgrp ... utime stime": comm may hold spaces and ")".
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / _TICKS
+    return pids_cpu_seconds(group_pids(pgid, proc), proc)
 
 
 def _stat_fields(entry: Path) -> list[str] | None:
@@ -243,9 +231,4 @@ def spent_autorange(call: Callable[[], object], at_least: float = 1.0) -> tuple[
 def process_cpu_seconds(pid: int, proc: Path = Path("/proc")) -> float:
     """User + system CPU seconds process ``pid`` has spent so far (0 when it is gone): a
     PostgreSQL backend's, read while its connection is open."""
-    try:
-        stat = (proc / str(pid) / "stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    return pids_cpu_seconds([pid], proc)
